@@ -1,0 +1,351 @@
+//! The event model (DESIGN §2): every fact is one immutable event; master data
+//! (organisations, sites, plots) are events in the same log.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, FixedOffset, NaiveDate};
+use rust_decimal::Decimal;
+
+use crate::quantity::Quantity;
+
+/// The supply chain an event belongs to. It is also a NATS subject token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Chain {
+    Cocoa,
+    Coffee,
+    Textile,
+}
+
+impl Chain {
+    pub const ALL: [Chain; 3] = [Chain::Cocoa, Chain::Coffee, Chain::Textile];
+
+    pub fn parse(s: &str) -> Option<Chain> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cocoa" => Some(Chain::Cocoa),
+            "coffee" => Some(Chain::Coffee),
+            "textile" | "cotton" => Some(Chain::Textile),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Chain::Cocoa => "cocoa",
+            Chain::Coffee => "coffee",
+            Chain::Textile => "textile",
+        }
+    }
+}
+
+impl fmt::Display for Chain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Fairtrade custody models, ordered weakest first: mixing can only lower a lot's model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CustodyModel {
+    MassBalance,
+    Segregated,
+    IdentityPreserved,
+}
+
+/// The role an organisation plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrgRole {
+    Farm,
+    Cooperative,
+    Processor,
+    Trader,
+    Manufacturer,
+    Brand,
+    Retailer,
+    Certifier,
+}
+
+/// A lot and an amount of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotQuantity {
+    /// Opaque lot identifier, kept verbatim.
+    pub lot: String,
+    pub quantity: Quantity,
+}
+
+/// A new lot created at a farm plot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Harvest {
+    pub lot: String,
+    pub plot: String,
+    pub product: String,
+    pub quantity: Quantity,
+    pub harvest_start: Option<String>,
+    pub harvest_end: Option<String>,
+    /// Declared custody model; `None` means identity preserved (a single farm's lot).
+    pub custody: Option<CustodyModel>,
+    pub claims: Vec<String>,
+}
+
+/// An output of a transformation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputLot {
+    pub lot: String,
+    pub product: String,
+    pub quantity: Quantity,
+    pub custody: Option<CustodyModel>,
+    pub claims: Vec<String>,
+}
+
+/// Inputs (lot, quantity consumed) become outputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transform {
+    pub inputs: Vec<LotQuantity>,
+    pub outputs: Vec<OutputLot>,
+    pub process: String,
+    /// Claimed total output / total input.
+    pub conversion_ratio: Option<Decimal>,
+}
+
+/// A business document accompanying a movement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusinessDocument {
+    pub kind: String,
+    pub id: String,
+}
+
+/// Ship (custody leaves for `counterparty`) or Receive (custody arrives from it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    pub lots: Vec<LotQuantity>,
+    pub counterparty: String,
+    pub documents: Vec<BusinessDocument>,
+}
+
+/// A certificate or audit result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certify {
+    pub standard: String,
+    pub certificate_id: String,
+    pub products: Vec<String>,
+    pub valid_from: Option<NaiveDate>,
+    pub valid_to: Option<NaiveDate>,
+    pub outcome: String,
+    pub lot: Option<String>,
+    pub subject_org: Option<String>,
+}
+
+/// A price and premium paid for lots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pay {
+    pub lots: Vec<LotQuantity>,
+    pub payee_org: String,
+    pub currency: String,
+    pub price_per_unit: Decimal,
+    pub price_unit: String,
+    pub premium_per_unit: Option<Decimal>,
+    pub contract_date: Option<NaiveDate>,
+}
+
+/// Declares an earlier event erroneous.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Correct {
+    pub corrected_event_id: String,
+    pub reason: String,
+    pub corrective_event_ids: Vec<String>,
+}
+
+/// Registers the event's org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterOrg {
+    pub name: String,
+    pub role: OrgRole,
+    pub country: String,
+    pub gln: Option<String>,
+    pub member_of: Option<String>,
+}
+
+/// Registers a site of the event's org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterSite {
+    pub site: String,
+    pub name: String,
+    pub gln: Option<String>,
+    pub country: String,
+}
+
+/// Registers a farm plot of the event's org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterPlot {
+    pub plot: String,
+    /// GeoJSON geometry text, validated and kept verbatim.
+    pub geometry: String,
+    pub area_ha: Option<Decimal>,
+    pub country: String,
+}
+
+/// What an event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Harvest(Harvest),
+    Transform(Transform),
+    Ship(Movement),
+    Receive(Movement),
+    Certify(Certify),
+    Pay(Pay),
+    Correct(Correct),
+    RegisterOrg(RegisterOrg),
+    RegisterSite(RegisterSite),
+    RegisterPlot(RegisterPlot),
+}
+
+/// The name of an event kind, as used in filters and the CLI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KindName {
+    Harvest,
+    Transform,
+    Ship,
+    Receive,
+    Certify,
+    Pay,
+    Correct,
+    RegisterOrg,
+    RegisterSite,
+    RegisterPlot,
+}
+
+impl KindName {
+    pub const ALL: [KindName; 10] = [
+        KindName::Harvest,
+        KindName::Transform,
+        KindName::Ship,
+        KindName::Receive,
+        KindName::Certify,
+        KindName::Pay,
+        KindName::Correct,
+        KindName::RegisterOrg,
+        KindName::RegisterSite,
+        KindName::RegisterPlot,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KindName::Harvest => "harvest",
+            KindName::Transform => "transform",
+            KindName::Ship => "ship",
+            KindName::Receive => "receive",
+            KindName::Certify => "certify",
+            KindName::Pay => "pay",
+            KindName::Correct => "correct",
+            KindName::RegisterOrg => "register_org",
+            KindName::RegisterSite => "register_site",
+            KindName::RegisterPlot => "register_plot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<KindName> {
+        let s = s.trim().to_ascii_lowercase().replace('-', "_");
+        KindName::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for KindName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One immutable fact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Client-chosen, stable across re-sends: the idempotency key.
+    pub id: String,
+    /// When it happened, with the sender's UTC offset.
+    pub time: DateTime<FixedOffset>,
+    /// The org that records the event.
+    pub org: String,
+    /// Required for lot events; optional for master data and certificates.
+    pub chain: Option<Chain>,
+    pub site: Option<String>,
+    /// Fields lotline does not model, kept verbatim.
+    pub extensions: BTreeMap<String, String>,
+    pub kind: EventKind,
+}
+
+/// How an event mentions a lot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LotRole {
+    /// The event creates the lot (Harvest, Transform output).
+    Created,
+    /// A Transform consumes some of the lot.
+    Consumed,
+    /// Ship, Receive, Pay or a lot certificate mention it.
+    Mentioned,
+}
+
+impl Event {
+    pub fn kind_name(&self) -> KindName {
+        match &self.kind {
+            EventKind::Harvest(_) => KindName::Harvest,
+            EventKind::Transform(_) => KindName::Transform,
+            EventKind::Ship(_) => KindName::Ship,
+            EventKind::Receive(_) => KindName::Receive,
+            EventKind::Certify(_) => KindName::Certify,
+            EventKind::Pay(_) => KindName::Pay,
+            EventKind::Correct(_) => KindName::Correct,
+            EventKind::RegisterOrg(_) => KindName::RegisterOrg,
+            EventKind::RegisterSite(_) => KindName::RegisterSite,
+            EventKind::RegisterPlot(_) => KindName::RegisterPlot,
+        }
+    }
+
+    /// Every lot the event mentions, with how. A lot may appear more than once.
+    pub fn lots(&self) -> Vec<(&str, LotRole)> {
+        match &self.kind {
+            EventKind::Harvest(h) => vec![(h.lot.as_str(), LotRole::Created)],
+            EventKind::Transform(t) => t
+                .inputs
+                .iter()
+                .map(|i| (i.lot.as_str(), LotRole::Consumed))
+                .chain(t.outputs.iter().map(|o| (o.lot.as_str(), LotRole::Created)))
+                .collect(),
+            EventKind::Ship(m) | EventKind::Receive(m) => m
+                .lots
+                .iter()
+                .map(|l| (l.lot.as_str(), LotRole::Mentioned))
+                .collect(),
+            EventKind::Pay(p) => p
+                .lots
+                .iter()
+                .map(|l| (l.lot.as_str(), LotRole::Mentioned))
+                .collect(),
+            EventKind::Certify(c) => c
+                .lot
+                .as_deref()
+                .map(|l| vec![(l, LotRole::Mentioned)])
+                .unwrap_or_default(),
+            EventKind::Correct(_)
+            | EventKind::RegisterOrg(_)
+            | EventKind::RegisterSite(_)
+            | EventKind::RegisterPlot(_) => Vec::new(),
+        }
+    }
+
+    /// Orgs other than the recorder that the event names (counterparties).
+    pub fn counterparties(&self) -> Vec<&str> {
+        match &self.kind {
+            EventKind::Ship(m) | EventKind::Receive(m) => vec![m.counterparty.as_str()],
+            EventKind::Pay(p) => vec![p.payee_org.as_str()],
+            EventKind::Certify(c) => c.subject_org.as_deref().into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The event this one corrects, if it is a correction.
+    pub fn corrects(&self) -> Option<&str> {
+        match &self.kind {
+            EventKind::Correct(c) => Some(c.corrected_event_id.as_str()),
+            _ => None,
+        }
+    }
+}

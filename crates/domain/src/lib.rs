@@ -1,0 +1,20 @@
+//! lotline's domain: the event model, exact quantities, validation rules and the
+//! provenance arithmetic (trace back with quantities, trace forward, lot state).
+//!
+//! Pure: no IO, no tokio, no prost, no sled. Wire types are converted into these
+//! types once, at the edge (`lotline-proto`), and the store answers the narrow
+//! questions this crate asks through [`lineage::LineageSource`].
+
+pub mod event;
+pub mod geo;
+pub mod lineage;
+pub mod quantity;
+pub mod validate;
+
+pub use event::{
+    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
+    LotQuantity, Movement, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot, RegisterSite,
+    Transform,
+};
+pub use quantity::{Dimension, Quantity, Unit};
+pub use validate::{Invalid, validate};

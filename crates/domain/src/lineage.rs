@@ -1,0 +1,771 @@
+//! Provenance arithmetic (DESIGN §2): what a lot is made of, what it went into,
+//! and its state, computed from the events the store hands over.
+//!
+//! For a Transform with inputs `(i, q_i)` and outputs `(j, Q_j)`, output `j`
+//! embodies the fraction `Q_j / ΣQ` of every consumed `q_i`, so a lot's content of
+//! an origin lot `F` is linear: `content(j, F) = Σ_i content_per_unit(i, F) · q_i ·
+//! Q_j / ΣQ`. A Harvest lot contains all of itself. A lot that is used but never
+//! created is its own origin, of unknown origin. Ship and Receive change custody,
+//! not content. Corrected events never reach this module: the source leaves them out.
+//!
+//! Every computation visits events in a content-defined order (by event id), never
+//! in arrival order, so once all events are in the answer is the same whatever
+//! order they arrived in. Figures are exact decimals, rounded to
+//! [`ANSWER_DECIMALS`] places only in the final answer.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use rust_decimal::Decimal;
+
+use crate::event::{CustodyModel, Event, EventKind, Transform};
+use crate::quantity::{Quantity, Unit};
+
+/// Decimal places kept in answers (contents, shares, quantities).
+pub const ANSWER_DECIMALS: u32 = 9;
+
+/// The questions provenance asks of the log. Implementations leave corrected
+/// events out and may return events in any order.
+pub trait LineageSource {
+    type Error;
+    /// Events that create `lot`: a Harvest of it, or a Transform with it as an output.
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
+    /// Transform events that consume `lot`.
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
+    /// Every event that mentions `lot`, whatever its role.
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
+}
+
+/// A business anomaly: a fact to report, never a reason to refuse an event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Anomaly {
+    pub kind: AnomalyKind,
+    pub lot: String,
+    pub event_id: Option<String>,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AnomalyKind {
+    /// More of a lot was consumed than was produced.
+    OverConsumption,
+    /// A transform produced more than its stated conversion ratio allows.
+    YieldAboveRatio,
+    /// An event on a lot is dated before the lot was created.
+    DatedBeforeCreation,
+    /// A lot is used but never created.
+    UnknownOrigin,
+    /// A quantity's unit cannot be converted to the lot's unit.
+    UnitMismatch,
+    /// A lot's lineage loops back on itself.
+    LineageCycle,
+}
+
+impl AnomalyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyKind::OverConsumption => "over_consumption",
+            AnomalyKind::YieldAboveRatio => "yield_above_ratio",
+            AnomalyKind::DatedBeforeCreation => "dated_before_creation",
+            AnomalyKind::UnknownOrigin => "unknown_origin",
+            AnomalyKind::UnitMismatch => "unit_mismatch",
+            AnomalyKind::LineageCycle => "lineage_cycle",
+        }
+    }
+}
+
+/// One origin lot in a trace-back answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub lot: String,
+    /// False for a lot used but never created.
+    pub known: bool,
+    pub org: Option<String>,
+    pub plot: Option<String>,
+    pub product: Option<String>,
+    pub harvest_time: Option<DateTime<FixedOffset>>,
+    /// The traced lot's content of this origin, in the origin's unit.
+    pub content: Quantity,
+    /// content / total content, in [0, 1].
+    pub share: Decimal,
+}
+
+/// The answer to "where did this lot come from?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceBack {
+    pub lot: String,
+    pub produced: Option<Quantity>,
+    /// Sorted by lot id.
+    pub origins: Vec<Origin>,
+    pub lots_walked: usize,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// A lot downstream of the traced one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descendant {
+    pub lot: String,
+    pub product: String,
+    pub holder: Option<String>,
+    pub quantity: Quantity,
+    pub depth: u32,
+    pub parent: String,
+    pub via_event_id: String,
+}
+
+/// The answer to "what did this lot go into?" (recall).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceForward {
+    pub lot: String,
+    /// Sorted by depth, then lot id.
+    pub descendants: Vec<Descendant>,
+}
+
+/// A lot's state as the log knows it now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotState {
+    pub lot: String,
+    pub known: bool,
+    pub product: Option<String>,
+    pub chain: Option<String>,
+    pub creator: Option<String>,
+    pub holder: Option<String>,
+    pub produced: Option<Quantity>,
+    pub consumed: Option<Quantity>,
+    pub remaining: Option<Quantity>,
+    pub custody: CustodyModel,
+    pub claims: Vec<String>,
+    pub origin_count: usize,
+    pub has_unknown_origin: bool,
+    pub created_at: Option<DateTime<FixedOffset>>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+/// What provenance knows about one origin lot.
+#[derive(Debug, Clone)]
+struct OriginInfo {
+    known: bool,
+    unit: Unit,
+    org: Option<String>,
+    plot: Option<String>,
+    product: Option<String>,
+    harvest_time: Option<DateTime<FixedOffset>>,
+}
+
+/// One lot's computed lineage, memoised during a walk.
+#[derive(Debug, Clone)]
+struct Node {
+    known: bool,
+    /// The unit the lot is counted in (its first creation's unit, by event id).
+    unit: Option<Unit>,
+    produced: Decimal,
+    product: Option<String>,
+    chain: Option<String>,
+    creator: Option<String>,
+    created_at: Option<DateTime<FixedOffset>>,
+    /// Content of each origin in the whole lot, in the origin's unit.
+    content: BTreeMap<String, Decimal>,
+    custody: CustodyModel,
+    claims: BTreeSet<String>,
+    has_unknown: bool,
+    /// Transform creations, kept for the yield check.
+    transforms: Vec<Arc<Event>>,
+}
+
+/// Walks lineage over a [`LineageSource`], memoising every lot it computes.
+pub struct Lineage<'a, S: LineageSource> {
+    source: &'a S,
+    nodes: HashMap<String, Node>,
+    origins: HashMap<String, OriginInfo>,
+    anomalies: BTreeSet<Anomaly>,
+}
+
+fn sorted(mut events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+    events.sort_by(|a, b| a.id.cmp(&b.id));
+    events.dedup_by(|a, b| a.id == b.id);
+    events
+}
+
+fn round(d: Decimal) -> Decimal {
+    d.round_dp(ANSWER_DECIMALS).normalize()
+}
+
+/// The quantity a creating event states for `lot`.
+fn created_quantity<'e>(event: &'e Event, lot: &str) -> Option<&'e Quantity> {
+    match &event.kind {
+        EventKind::Harvest(h) if h.lot == lot => Some(&h.quantity),
+        EventKind::Transform(t) => t.outputs.iter().find(|o| o.lot == lot).map(|o| &o.quantity),
+        _ => None,
+    }
+}
+
+/// Sums quantities in base units when they share a dimension; otherwise sums the
+/// raw amounts and says so.
+fn total_base(quantities: &[&Quantity]) -> (Decimal, bool) {
+    let first = quantities.first().map(|q| q.unit.dimension());
+    let same = quantities.iter().all(|q| Some(q.unit.dimension()) == first);
+    let total = quantities
+        .iter()
+        .map(|q| if same { q.base_amount() } else { q.amount })
+        .sum();
+    (total, same)
+}
+
+impl<'a, S: LineageSource> Lineage<'a, S> {
+    pub fn new(source: &'a S) -> Self {
+        Lineage {
+            source,
+            nodes: HashMap::new(),
+            origins: HashMap::new(),
+            anomalies: BTreeSet::new(),
+        }
+    }
+
+    fn flag(&mut self, kind: AnomalyKind, lot: &str, event_id: Option<&str>, explanation: String) {
+        self.anomalies.insert(Anomaly {
+            kind,
+            lot: lot.to_string(),
+            event_id: event_id.map(str::to_string),
+            explanation,
+        });
+    }
+
+    /// Computes `root` and everything upstream of it, iteratively (chains can be
+    /// thousands of lots deep). A lot is computed after all its inputs; an input
+    /// still in progress when its consumer is computed closes a cycle.
+    fn walk(&mut self, root: &str) -> Result<(), S::Error> {
+        let mut stack: Vec<(String, bool)> = vec![(root.to_string(), false)];
+        let mut in_progress: HashSet<String> = HashSet::new();
+        let mut pending: HashMap<String, Vec<Arc<Event>>> = HashMap::new();
+        while let Some((lot, expanded)) = stack.pop() {
+            if self.nodes.contains_key(&lot) {
+                continue;
+            }
+            if expanded {
+                let creations = pending.remove(&lot).unwrap_or_default();
+                in_progress.remove(&lot);
+                let node = self.compute(&lot, creations, &in_progress);
+                self.nodes.insert(lot, node);
+                continue;
+            }
+            if in_progress.contains(&lot) {
+                continue;
+            }
+            let creations = sorted(self.source.creations(&lot)?);
+            let inputs: BTreeSet<String> = creations
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Transform(t) => Some(t.inputs.iter().map(|i| i.lot.clone())),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            in_progress.insert(lot.clone());
+            pending.insert(lot.clone(), creations);
+            stack.push((lot, true));
+            for input in inputs.into_iter().rev() {
+                if !self.nodes.contains_key(&input) && !in_progress.contains(&input) {
+                    stack.push((input, false));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn compute(
+        &mut self,
+        lot: &str,
+        creations: Vec<Arc<Event>>,
+        on_stack: &HashSet<String>,
+    ) -> Node {
+        if creations.is_empty() {
+            self.origins.entry(lot.to_string()).or_insert(OriginInfo {
+                known: false,
+                unit: Unit::Other(String::new()),
+                org: None,
+                plot: None,
+                product: None,
+                harvest_time: None,
+            });
+            self.flag(
+                AnomalyKind::UnknownOrigin,
+                lot,
+                None,
+                format!("lot {lot:?} is used but no event creates it"),
+            );
+            return Node {
+                known: false,
+                unit: None,
+                produced: Decimal::ZERO,
+                product: None,
+                chain: None,
+                creator: None,
+                created_at: None,
+                content: BTreeMap::new(),
+                custody: CustodyModel::MassBalance,
+                claims: BTreeSet::new(),
+                has_unknown: true,
+                transforms: Vec::new(),
+            };
+        }
+        let first = &creations[0];
+        let unit = created_quantity(first, lot)
+            .map(|q| q.unit.clone())
+            .unwrap_or(Unit::Piece);
+        let mut node = Node {
+            known: true,
+            unit: Some(unit.clone()),
+            produced: Decimal::ZERO,
+            product: None,
+            chain: first.chain.map(|c| c.as_str().to_string()),
+            creator: Some(first.org.clone()),
+            created_at: creations.iter().map(|e| e.time).min(),
+            content: BTreeMap::new(),
+            custody: CustodyModel::IdentityPreserved,
+            claims: BTreeSet::new(),
+            has_unknown: false,
+            transforms: Vec::new(),
+        };
+        let mut claims: Option<BTreeSet<String>> = None;
+        for event in &creations {
+            let Some(q) = created_quantity(event, lot) else {
+                continue;
+            };
+            let Some(amount) = q.amount_in(&unit) else {
+                self.flag(
+                    AnomalyKind::UnitMismatch,
+                    lot,
+                    Some(&event.id),
+                    format!("created quantity {q} does not convert to the lot's unit {unit}"),
+                );
+                continue;
+            };
+            node.produced += amount;
+            match &event.kind {
+                EventKind::Harvest(h) => {
+                    node.product.get_or_insert_with(|| h.product.clone());
+                    *node.content.entry(lot.to_string()).or_default() += amount;
+                    self.origins.insert(
+                        lot.to_string(),
+                        OriginInfo {
+                            known: true,
+                            unit: unit.clone(),
+                            org: Some(event.org.clone()),
+                            plot: Some(h.plot.clone()),
+                            product: Some(h.product.clone()),
+                            harvest_time: Some(event.time),
+                        },
+                    );
+                    node.custody = node
+                        .custody
+                        .min(h.custody.unwrap_or(CustodyModel::IdentityPreserved));
+                    let own: BTreeSet<String> = h.claims.iter().cloned().collect();
+                    claims = Some(match claims {
+                        None => own,
+                        Some(c) => c.intersection(&own).cloned().collect(),
+                    });
+                }
+                EventKind::Transform(t) => {
+                    node.transforms.push(event.clone());
+                    if let Some(out) = t.outputs.iter().find(|o| o.lot == lot) {
+                        node.product.get_or_insert_with(|| out.product.clone());
+                    }
+                    let (custody, own_claims) =
+                        self.add_transform(lot, event, t, q, &mut node, on_stack);
+                    node.custody = node.custody.min(custody);
+                    claims = Some(match claims {
+                        None => own_claims,
+                        Some(c) => c.intersection(&own_claims).cloned().collect(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        node.claims = claims.unwrap_or_default();
+        node
+    }
+
+    /// Adds what transform `t` put into `lot`; returns the custody model and claims
+    /// it gives the lot.
+    fn add_transform(
+        &mut self,
+        lot: &str,
+        event: &Event,
+        t: &Transform,
+        out_q: &Quantity,
+        node: &mut Node,
+        on_stack: &HashSet<String>,
+    ) -> (CustodyModel, BTreeSet<String>) {
+        let outputs: Vec<&Quantity> = t.outputs.iter().map(|o| &o.quantity).collect();
+        let (total_out, same_dim) = total_base(&outputs);
+        let this_out = if same_dim {
+            out_q.base_amount()
+        } else {
+            out_q.amount
+        };
+        let fraction = if total_out.is_zero() {
+            Decimal::ZERO
+        } else {
+            this_out / total_out
+        };
+        let declared = t.outputs.iter().find(|o| o.lot == lot);
+        let mut custody = declared
+            .and_then(|o| o.custody)
+            .unwrap_or(CustodyModel::IdentityPreserved);
+        let distinct_inputs: BTreeSet<&str> = t.inputs.iter().map(|i| i.lot.as_str()).collect();
+        if distinct_inputs.len() > 1 {
+            custody = custody.min(CustodyModel::Segregated);
+        }
+        let mut input_claims: Vec<BTreeSet<String>> = Vec::new();
+        for input in &t.inputs {
+            let Some(child) = self.nodes.get(&input.lot) else {
+                if on_stack.contains(&input.lot) {
+                    self.flag(
+                        AnomalyKind::LineageCycle,
+                        lot,
+                        Some(&event.id),
+                        format!(
+                            "lot {:?} is upstream of itself through {:?}",
+                            lot, input.lot
+                        ),
+                    );
+                }
+                continue;
+            };
+            let child = child.clone();
+            custody = custody.min(child.custody);
+            input_claims.push(child.claims.clone());
+            node.has_unknown |= child.has_unknown;
+            if !child.known {
+                // An unknown lot is its own origin, counted in the unit it was used in.
+                let part = input.quantity.amount * fraction;
+                if let Some(info) = self.origins.get_mut(&input.lot)
+                    && info.unit == Unit::Other(String::new())
+                {
+                    info.unit = input.quantity.unit.clone();
+                }
+                let origin_unit = self.origins.get(&input.lot).map(|i| i.unit.clone());
+                let amount = origin_unit
+                    .and_then(|u| Quantity::new(part, input.quantity.unit.clone()).amount_in(&u))
+                    .unwrap_or(part);
+                *node.content.entry(input.lot.clone()).or_default() += amount;
+                continue;
+            }
+            let child_unit = child.unit.clone().unwrap_or(Unit::Piece);
+            let Some(consumed) = input.quantity.amount_in(&child_unit) else {
+                self.flag(
+                    AnomalyKind::UnitMismatch,
+                    &input.lot,
+                    Some(&event.id),
+                    format!(
+                        "consumed quantity {} does not convert to the lot's unit {child_unit}",
+                        input.quantity
+                    ),
+                );
+                continue;
+            };
+            if child.produced.is_zero() {
+                continue;
+            }
+            // Share of the child lot that went into this output.
+            let part = consumed * fraction / child.produced;
+            for (origin, content) in &child.content {
+                *node.content.entry(origin.clone()).or_default() += *content * part;
+            }
+        }
+        let declared_claims: BTreeSet<String> = declared
+            .map(|o| o.claims.iter().cloned().collect())
+            .unwrap_or_default();
+        let claims = if custody == CustodyModel::MassBalance {
+            let any: BTreeSet<String> = input_claims.iter().flatten().cloned().collect();
+            declared_claims.intersection(&any).cloned().collect()
+        } else {
+            input_claims.iter().fold(declared_claims, |acc, c| {
+                acc.intersection(c).cloned().collect()
+            })
+        };
+        (custody, claims)
+    }
+
+    /// Where `lot` came from: every origin lot with its content and share.
+    pub fn trace_back(&mut self, lot: &str) -> Result<TraceBack, S::Error> {
+        self.walk(lot)?;
+        let node = self
+            .nodes
+            .get(lot)
+            .cloned()
+            .expect("walk computes the root");
+        let mut origins = Vec::new();
+        if node.known {
+            let bases: Vec<(String, Decimal, Decimal)> = node
+                .content
+                .iter()
+                .map(|(origin, amount)| {
+                    let unit = self
+                        .origins
+                        .get(origin)
+                        .map(|i| i.unit.clone())
+                        .unwrap_or(Unit::Piece);
+                    (
+                        origin.clone(),
+                        *amount,
+                        Quantity::new(*amount, unit).base_amount(),
+                    )
+                })
+                .collect();
+            let same_dim = {
+                let dims: BTreeSet<_> = node
+                    .content
+                    .keys()
+                    .filter_map(|o| self.origins.get(o).map(|i| i.unit.dimension()))
+                    .collect();
+                dims.len() <= 1
+            };
+            let total: Decimal = bases
+                .iter()
+                .map(|(_, a, b)| if same_dim { *b } else { *a })
+                .sum();
+            for (origin, amount, base) in bases {
+                let info = self.origins.get(&origin).cloned();
+                let weight = if same_dim { base } else { amount };
+                let share = if total.is_zero() {
+                    Decimal::ZERO
+                } else {
+                    weight / total
+                };
+                origins.push(Origin {
+                    lot: origin.clone(),
+                    known: info.as_ref().is_some_and(|i| i.known),
+                    org: info.as_ref().and_then(|i| i.org.clone()),
+                    plot: info.as_ref().and_then(|i| i.plot.clone()),
+                    product: info.as_ref().and_then(|i| i.product.clone()),
+                    harvest_time: info.as_ref().and_then(|i| i.harvest_time),
+                    content: Quantity::new(
+                        round(amount),
+                        info.map(|i| i.unit).unwrap_or(Unit::Piece),
+                    ),
+                    share: round(share),
+                });
+            }
+        } else {
+            origins.push(Origin {
+                lot: lot.to_string(),
+                known: false,
+                org: None,
+                plot: None,
+                product: None,
+                harvest_time: None,
+                content: Quantity::zero(Unit::Other(String::new())),
+                share: Decimal::ONE,
+            });
+        }
+        Ok(TraceBack {
+            lot: lot.to_string(),
+            produced: node
+                .unit
+                .clone()
+                .map(|u| Quantity::new(round(node.produced), u)),
+            origins,
+            lots_walked: self.nodes.len(),
+            anomalies: self.anomalies.iter().cloned().collect(),
+        })
+    }
+
+    /// The holder of `lot` now: the latest Ship's destination or Receive's org,
+    /// by event time then event id; otherwise its creator.
+    fn holder(&self, lot: &str, creator: Option<&str>) -> Result<Option<String>, S::Error> {
+        let mut moves: Vec<Arc<Event>> = self
+            .source
+            .mentions(lot)?
+            .into_iter()
+            .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))
+            .collect();
+        moves.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
+        Ok(match moves.last().map(|e| (&e.kind, &e.org)) {
+            Some((EventKind::Ship(m), _)) => Some(m.counterparty.clone()),
+            Some((EventKind::Receive(_), org)) => Some(org.clone()),
+            _ => creator.map(str::to_string),
+        })
+    }
+
+    /// A lot's state: quantities, holder, custody, origins and anomalies.
+    pub fn lot_state(&mut self, lot: &str) -> Result<LotState, S::Error> {
+        let trace = self.trace_back(lot)?;
+        let node = self
+            .nodes
+            .get(lot)
+            .cloned()
+            .expect("walk computes the root");
+        let mut anomalies: BTreeSet<Anomaly> = trace.anomalies.into_iter().collect();
+        let consumptions = sorted(self.source.consumptions(lot)?);
+        let mentions = sorted(self.source.mentions(lot)?);
+        let unit = node.unit.clone();
+        let mut consumed = Decimal::ZERO;
+        let mut consumed_unit = unit.clone();
+        for event in &consumptions {
+            let EventKind::Transform(t) = &event.kind else {
+                continue;
+            };
+            for input in t.inputs.iter().filter(|i| i.lot == lot) {
+                let target = consumed_unit
+                    .get_or_insert_with(|| input.quantity.unit.clone())
+                    .clone();
+                match input.quantity.amount_in(&target) {
+                    Some(a) => consumed += a,
+                    None => {
+                        anomalies.insert(Anomaly {
+                            kind: AnomalyKind::UnitMismatch,
+                            lot: lot.to_string(),
+                            event_id: Some(event.id.clone()),
+                            explanation: format!(
+                                "consumed quantity {} does not convert to the lot's unit {target}",
+                                input.quantity
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        if node.known && consumed > node.produced {
+            let u = unit.clone().unwrap_or(Unit::Piece);
+            anomalies.insert(Anomaly {
+                kind: AnomalyKind::OverConsumption,
+                lot: lot.to_string(),
+                event_id: None,
+                explanation: format!(
+                    "{} {u} consumed but only {} {u} produced",
+                    round(consumed),
+                    round(node.produced)
+                ),
+            });
+        }
+        if let Some(created) = node.created_at {
+            for event in &mentions {
+                let creates = created_quantity(event, lot).is_some();
+                if !creates && event.time < created {
+                    anomalies.insert(Anomaly {
+                        kind: AnomalyKind::DatedBeforeCreation,
+                        lot: lot.to_string(),
+                        event_id: Some(event.id.clone()),
+                        explanation: format!(
+                            "event dated {} but the lot was created {}",
+                            event.time.to_rfc3339(),
+                            created.to_rfc3339()
+                        ),
+                    });
+                }
+            }
+        }
+        for event in &node.transforms {
+            if let Some(a) = yield_anomaly(lot, event) {
+                anomalies.insert(a);
+            }
+        }
+        let holder = self.holder(lot, node.creator.as_deref())?;
+        let produced = unit.clone().map(|u| Quantity::new(round(node.produced), u));
+        let consumed_q = consumed_unit
+            .clone()
+            .map(|u| Quantity::new(round(consumed), u));
+        let remaining = unit.map(|u| Quantity::new(round(node.produced - consumed), u));
+        Ok(LotState {
+            lot: lot.to_string(),
+            known: node.known,
+            product: node.product.clone(),
+            chain: node.chain.clone(),
+            creator: node.creator.clone(),
+            holder,
+            produced,
+            consumed: consumed_q,
+            remaining,
+            custody: node.custody,
+            claims: node.claims.iter().cloned().collect(),
+            origin_count: if node.known { node.content.len() } else { 1 },
+            has_unknown_origin: node.has_unknown,
+            created_at: node.created_at,
+            anomalies: anomalies.into_iter().collect(),
+        })
+    }
+
+    /// What `lot` went into (recall): every downstream lot, breadth first.
+    pub fn trace_forward(&mut self, lot: &str) -> Result<TraceForward, S::Error> {
+        let mut seen: HashSet<String> = HashSet::from([lot.to_string()]);
+        let mut queue: VecDeque<(String, u32)> = VecDeque::from([(lot.to_string(), 0)]);
+        let mut descendants = Vec::new();
+        while let Some((current, depth)) = queue.pop_front() {
+            for event in sorted(self.source.consumptions(&current)?) {
+                let EventKind::Transform(t) = &event.kind else {
+                    continue;
+                };
+                for out in &t.outputs {
+                    if !seen.insert(out.lot.clone()) {
+                        continue;
+                    }
+                    let creations = sorted(self.source.creations(&out.lot)?);
+                    let unit = creations
+                        .first()
+                        .and_then(|e| created_quantity(e, &out.lot))
+                        .map(|q| q.unit.clone())
+                        .unwrap_or_else(|| out.quantity.unit.clone());
+                    let produced: Decimal = creations
+                        .iter()
+                        .filter_map(|e| created_quantity(e, &out.lot))
+                        .filter_map(|q| q.amount_in(&unit))
+                        .sum();
+                    let creator = creations.first().map(|e| e.org.clone());
+                    let holder = self.holder(&out.lot, creator.as_deref())?;
+                    descendants.push(Descendant {
+                        lot: out.lot.clone(),
+                        product: out.product.clone(),
+                        holder,
+                        quantity: Quantity::new(round(produced), unit),
+                        depth: depth + 1,
+                        parent: current.clone(),
+                        via_event_id: event.id.clone(),
+                    });
+                    queue.push_back((out.lot.clone(), depth + 1));
+                }
+            }
+        }
+        descendants.sort_by(|a, b| a.depth.cmp(&b.depth).then_with(|| a.lot.cmp(&b.lot)));
+        Ok(TraceForward {
+            lot: lot.to_string(),
+            descendants,
+        })
+    }
+}
+
+/// Flags a transform whose observed yield (total output / total input) is above
+/// the conversion ratio it states.
+fn yield_anomaly(lot: &str, event: &Event) -> Option<Anomaly> {
+    let EventKind::Transform(t) = &event.kind else {
+        return None;
+    };
+    let claimed = t.conversion_ratio?;
+    let inputs: Vec<&Quantity> = t.inputs.iter().map(|i| &i.quantity).collect();
+    let outputs: Vec<&Quantity> = t.outputs.iter().map(|o| &o.quantity).collect();
+    let (total_in, same_in) = total_base(&inputs);
+    let (total_out, same_out) = total_base(&outputs);
+    let comparable = same_in
+        && same_out
+        && inputs.first().map(|q| q.unit.dimension())
+            == outputs.first().map(|q| q.unit.dimension());
+    if !comparable || total_in.is_zero() {
+        return None;
+    }
+    let observed = total_out / total_in;
+    (observed > claimed).then(|| Anomaly {
+        kind: AnomalyKind::YieldAboveRatio,
+        lot: lot.to_string(),
+        event_id: Some(event.id.clone()),
+        explanation: format!(
+            "{} process yielded {} of its input, above the stated conversion ratio {}",
+            t.process,
+            observed.round_dp(4).normalize(),
+            claimed.normalize()
+        ),
+    })
+}
+
+#[cfg(test)]
+mod tests;

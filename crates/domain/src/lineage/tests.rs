@@ -1,0 +1,422 @@
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use rust_decimal::Decimal;
+
+use super::*;
+use crate::event::{Chain, Harvest, LotQuantity, LotRole, Movement, OutputLot};
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn kg(s: &str) -> Quantity {
+    Quantity::new(d(s), Unit::Kilogram)
+}
+
+/// A source over a plain list of events, in whatever order they are given.
+struct Events(Vec<Arc<Event>>);
+
+impl LineageSource for Events {
+    type Error = std::convert::Infallible;
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, Some(LotRole::Created)))
+    }
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, Some(LotRole::Consumed)))
+    }
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, None))
+    }
+}
+
+impl Events {
+    fn with_role(&self, lot: &str, role: Option<LotRole>) -> Vec<Arc<Event>> {
+        self.0
+            .iter()
+            .filter(|e| {
+                e.lots()
+                    .iter()
+                    .any(|(l, r)| *l == lot && role.is_none_or(|x| x == *r))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+fn event(id: &str, org: &str, time: &str, kind: EventKind) -> Arc<Event> {
+    Arc::new(Event {
+        id: id.into(),
+        time: DateTime::parse_from_rfc3339(time).unwrap(),
+        org: org.into(),
+        chain: Some(Chain::Cocoa),
+        site: None,
+        extensions: BTreeMap::new(),
+        kind,
+    })
+}
+
+fn harvest(id: &str, lot: &str, qty: Quantity) -> Arc<Event> {
+    event(
+        id,
+        "farm-1",
+        "2026-01-10T08:00:00+07:00",
+        EventKind::Harvest(Harvest {
+            lot: lot.into(),
+            plot: format!("plot-{lot}"),
+            product: "wet cocoa beans".into(),
+            quantity: qty,
+            harvest_start: None,
+            harvest_end: None,
+            custody: None,
+            claims: vec!["fairtrade".into()],
+        }),
+    )
+}
+
+fn transform(id: &str, inputs: &[(&str, Quantity)], outputs: &[(&str, Quantity)]) -> Arc<Event> {
+    event(
+        id,
+        "coop-1",
+        "2026-01-12T08:00:00+07:00",
+        EventKind::Transform(Transform {
+            inputs: inputs
+                .iter()
+                .map(|(l, q)| LotQuantity {
+                    lot: (*l).into(),
+                    quantity: q.clone(),
+                })
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|(l, q)| OutputLot {
+                    lot: (*l).into(),
+                    product: "dry cocoa beans".into(),
+                    quantity: q.clone(),
+                    custody: None,
+                    claims: vec!["fairtrade".into()],
+                })
+                .collect(),
+            process: "drying".into(),
+            conversion_ratio: Some(d("0.4")),
+        }),
+    )
+}
+
+fn content(t: &TraceBack, lot: &str) -> Decimal {
+    t.origins
+        .iter()
+        .find(|o| o.lot == lot)
+        .unwrap()
+        .content
+        .amount
+}
+
+#[test]
+fn a_harvest_lot_is_all_of_itself() {
+    let src = Events(vec![harvest("h1", "A", kg("100"))]);
+    let t = Lineage::new(&src).trace_back("A").unwrap();
+    assert_eq!(t.origins.len(), 1);
+    assert_eq!(content(&t, "A"), d("100"));
+    assert_eq!(t.origins[0].share, Decimal::ONE);
+    assert_eq!(t.origins[0].plot.as_deref(), Some("plot-A"));
+}
+
+#[test]
+fn merge_then_split_follows_the_arithmetic() {
+    // A (100 kg) and B (300 kg) dried into C (160 kg); C split into D (40) and E (120).
+    let src = Events(vec![
+        harvest("h1", "A", kg("100")),
+        harvest("h2", "B", kg("300")),
+        transform(
+            "t1",
+            &[("A", kg("100")), ("B", kg("300"))],
+            &[("C", kg("160"))],
+        ),
+        transform(
+            "t2",
+            &[("C", kg("160"))],
+            &[("D", kg("40")), ("E", kg("120"))],
+        ),
+    ]);
+    let mut lineage = Lineage::new(&src);
+    let t = lineage.trace_back("D").unwrap();
+    assert_eq!(content(&t, "A"), d("25"));
+    assert_eq!(content(&t, "B"), d("75"));
+    assert_eq!(
+        t.origins.iter().find(|o| o.lot == "A").unwrap().share,
+        d("0.25")
+    );
+    let e = lineage.trace_back("E").unwrap();
+    assert_eq!(content(&e, "B"), d("225"));
+}
+
+#[test]
+fn partial_consumption_carries_only_what_was_used() {
+    // Only half of A goes into C.
+    let src = Events(vec![
+        harvest("h1", "A", kg("100")),
+        transform("t1", &[("A", kg("50"))], &[("C", kg("20"))]),
+    ]);
+    let t = Lineage::new(&src).trace_back("C").unwrap();
+    assert_eq!(content(&t, "A"), d("50"));
+}
+
+#[test]
+fn units_convert_within_a_dimension() {
+    let src = Events(vec![
+        harvest("h1", "A", Quantity::new(d("1"), Unit::Tonne)),
+        transform("t1", &[("A", kg("500"))], &[("C", kg("200"))]),
+    ]);
+    let t = Lineage::new(&src).trace_back("C").unwrap();
+    assert_eq!(t.origins[0].content, Quantity::new(d("0.5"), Unit::Tonne));
+}
+
+#[test]
+fn an_unknown_input_is_its_own_origin_until_created() {
+    let t1 = transform(
+        "t1",
+        &[("A", kg("100")), ("X", kg("100"))],
+        &[("C", kg("80"))],
+    );
+    let early = Events(vec![harvest("h1", "A", kg("100")), t1.clone()]);
+    let mut lineage = Lineage::new(&early);
+    let t = lineage.trace_back("C").unwrap();
+    let x = t.origins.iter().find(|o| o.lot == "X").unwrap();
+    assert!(!x.known);
+    assert_eq!(x.content, kg("100"));
+    assert!(
+        t.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::UnknownOrigin && a.lot == "X")
+    );
+    assert!(lineage.lot_state("C").unwrap().has_unknown_origin);
+
+    let later = Events(vec![
+        harvest("h1", "A", kg("100")),
+        t1,
+        harvest("h2", "X", kg("100")),
+    ]);
+    let t = Lineage::new(&later).trace_back("C").unwrap();
+    assert!(t.origins.iter().all(|o| o.known));
+    assert_eq!(content(&t, "X"), d("100"));
+}
+
+#[test]
+fn a_cycle_is_reported_not_followed_forever() {
+    let src = Events(vec![
+        harvest("h1", "A", kg("10")),
+        transform("t1", &[("A", kg("10")), ("C", kg("1"))], &[("B", kg("10"))]),
+        transform("t2", &[("B", kg("10"))], &[("C", kg("10"))]),
+    ]);
+    let t = Lineage::new(&src).trace_back("C").unwrap();
+    assert!(
+        t.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::LineageCycle)
+    );
+}
+
+#[test]
+fn a_diamond_is_computed_once_per_lot() {
+    // R consumes A and C; A consumes C as well.
+    let src = Events(vec![
+        harvest("h1", "C", kg("100")),
+        transform("t1", &[("C", kg("50"))], &[("A", kg("50"))]),
+        transform(
+            "t2",
+            &[("A", kg("50")), ("C", kg("50"))],
+            &[("R", kg("100"))],
+        ),
+    ]);
+    let t = Lineage::new(&src).trace_back("R").unwrap();
+    assert_eq!(content(&t, "C"), d("100"));
+    assert!(t.anomalies.is_empty(), "{:?}", t.anomalies);
+}
+
+#[test]
+fn lot_state_reports_quantities_holder_and_anomalies() {
+    let ship = event(
+        "s1",
+        "coop-1",
+        "2026-01-01T00:00:00Z",
+        EventKind::Ship(Movement {
+            lots: vec![LotQuantity {
+                lot: "A".into(),
+                quantity: kg("10"),
+            }],
+            counterparty: "processor-1".into(),
+            documents: vec![],
+        }),
+    );
+    let src = Events(vec![
+        harvest("h1", "A", kg("100")),
+        transform("t1", &[("A", kg("70"))], &[("C", kg("40"))]),
+        transform("t2", &[("A", kg("60"))], &[("D", kg("10"))]),
+        ship,
+    ]);
+    let mut lineage = Lineage::new(&src);
+    let s = lineage.lot_state("A").unwrap();
+    assert_eq!(s.produced, Some(kg("100")));
+    assert_eq!(s.consumed, Some(kg("130")));
+    assert_eq!(s.remaining, Some(kg("-30")));
+    assert_eq!(s.holder.as_deref(), Some("processor-1"));
+    assert_eq!(s.custody, CustodyModel::IdentityPreserved);
+    let kinds: Vec<_> = s.anomalies.iter().map(|a| a.kind).collect();
+    assert!(kinds.contains(&AnomalyKind::OverConsumption));
+    assert!(kinds.contains(&AnomalyKind::DatedBeforeCreation));
+    // C: 40 kg out of 70 kg in is 0.571 > 0.4.
+    let c = lineage.lot_state("C").unwrap();
+    assert!(
+        c.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::YieldAboveRatio)
+    );
+}
+
+#[test]
+fn mixing_lowers_custody_and_forward_trace_finds_every_descendant() {
+    let src = Events(vec![
+        harvest("h1", "A", kg("100")),
+        harvest("h2", "B", kg("100")),
+        transform(
+            "t1",
+            &[("A", kg("100")), ("B", kg("100"))],
+            &[("C", kg("80"))],
+        ),
+        transform(
+            "t2",
+            &[("C", kg("80"))],
+            &[("D", kg("30")), ("E", kg("30"))],
+        ),
+    ]);
+    let mut lineage = Lineage::new(&src);
+    assert_eq!(
+        lineage.lot_state("C").unwrap().custody,
+        CustodyModel::Segregated
+    );
+    let f = lineage.trace_forward("A").unwrap();
+    let lots: Vec<_> = f
+        .descendants
+        .iter()
+        .map(|d| (d.lot.as_str(), d.depth))
+        .collect();
+    assert_eq!(lots, vec![("C", 1), ("D", 2), ("E", 2)]);
+    assert_eq!(f.descendants[1].quantity, kg("30"));
+}
+
+/// A small deterministic generator (xorshift), so the test needs no extra crate.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn answers_do_not_depend_on_arrival_order_and_match_ground_truth() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut events = Vec::new();
+    let mut lots: Vec<(String, u64)> = Vec::new(); // (lot, produced kg)
+    for n in 0..30 {
+        let q = 50 + rng.below(500);
+        events.push(harvest(
+            &format!("h{n}"),
+            &format!("F{n}"),
+            kg(&q.to_string()),
+        ));
+        lots.push((format!("F{n}"), q));
+    }
+    for n in 0..60 {
+        let k = 1 + rng.below(3) as usize;
+        let mut inputs = Vec::new();
+        for _ in 0..k {
+            let (lot, q) = lots[rng.below(lots.len() as u64) as usize].clone();
+            if inputs.iter().any(|(l, _): &(String, Quantity)| *l == lot) {
+                continue;
+            }
+            inputs.push((lot, kg(&(1 + rng.below(q)).to_string())));
+        }
+        let outs = 1 + rng.below(2) as usize;
+        let mut outputs = Vec::new();
+        for o in 0..outs {
+            let q = 1 + rng.below(200);
+            outputs.push((format!("L{n}-{o}"), kg(&q.to_string())));
+            lots.push((format!("L{n}-{o}"), q));
+        }
+        let ins: Vec<(&str, Quantity)> = inputs
+            .iter()
+            .map(|(l, q)| (l.as_str(), q.clone()))
+            .collect();
+        let outs: Vec<(&str, Quantity)> = outputs
+            .iter()
+            .map(|(l, q)| (l.as_str(), q.clone()))
+            .collect();
+        events.push(transform(&format!("t{n}"), &ins, &outs));
+    }
+    // Ground truth in f64, computed independently in creation order.
+    let mut truth: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
+    let mut produced: BTreeMap<String, f64> = BTreeMap::new();
+    for e in &events {
+        match &e.kind {
+            EventKind::Harvest(h) => {
+                let q: f64 = h.quantity.amount.to_string().parse().unwrap();
+                truth.insert(h.lot.clone(), BTreeMap::from([(h.lot.clone(), q)]));
+                produced.insert(h.lot.clone(), q);
+            }
+            EventKind::Transform(t) => {
+                let total: f64 = t
+                    .outputs
+                    .iter()
+                    .map(|o| o.quantity.amount.to_string().parse::<f64>().unwrap())
+                    .sum();
+                for o in &t.outputs {
+                    let qo: f64 = o.quantity.amount.to_string().parse().unwrap();
+                    let mut c: BTreeMap<String, f64> = BTreeMap::new();
+                    for i in &t.inputs {
+                        let qi: f64 = i.quantity.amount.to_string().parse().unwrap();
+                        for (origin, amount) in &truth[&i.lot] {
+                            *c.entry(origin.clone()).or_default() +=
+                                amount / produced[&i.lot] * qi * qo / total;
+                        }
+                    }
+                    truth.insert(o.lot.clone(), c);
+                    produced.insert(o.lot.clone(), qo);
+                }
+            }
+            _ => {}
+        }
+    }
+    let forward = Events(events.clone());
+    let mut shuffled = events.clone();
+    for i in (1..shuffled.len()).rev() {
+        shuffled.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let backward = Events(shuffled);
+    for (lot, expected) in &truth {
+        let a = Lineage::new(&forward).trace_back(lot).unwrap();
+        let b = Lineage::new(&backward).trace_back(lot).unwrap();
+        assert_eq!(a, b, "answers for {lot} differ with arrival order");
+        assert_eq!(a.origins.len(), expected.len(), "origins of {lot}");
+        for o in &a.origins {
+            let got: f64 = o.content.amount.to_string().parse().unwrap();
+            let want = expected[&o.lot];
+            assert!(
+                (got - want).abs() <= 1e-6 * want.max(1.0),
+                "{lot} <- {}: {got} vs {want}",
+                o.lot
+            );
+        }
+        let fa = Lineage::new(&forward).trace_forward(lot).unwrap();
+        let fb = Lineage::new(&backward).trace_forward(lot).unwrap();
+        assert_eq!(fa, fb);
+    }
+}

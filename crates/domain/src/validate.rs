@@ -1,0 +1,242 @@
+//! Structural validation: what makes an event unacceptable on its own, whatever
+//! else is in the log. Checks that need the log (registered org, duplicates) are
+//! the store's; business anomalies are never rejections.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+use crate::event::{Event, EventKind, LotQuantity};
+use crate::geo::check_geometry;
+use crate::quantity::Quantity;
+
+/// Why an event is structurally invalid: the field and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct Invalid {
+    pub field: String,
+    pub reason: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.reason)
+    }
+}
+
+/// The longest identifier (event, org, lot, site, plot) lotline accepts.
+pub const MAX_ID_LEN: usize = 512;
+
+/// Checks an event's structure. Returns the first problem found.
+pub fn validate(event: &Event) -> Result<(), Invalid> {
+    id("event_id", &event.id)?;
+    id("org", &event.org)?;
+    if let Some(site) = &event.site {
+        id("site", site)?;
+    }
+    let needs_chain = matches!(
+        event.kind,
+        EventKind::Harvest(_)
+            | EventKind::Transform(_)
+            | EventKind::Ship(_)
+            | EventKind::Receive(_)
+            | EventKind::Pay(_)
+    );
+    if needs_chain && event.chain.is_none() {
+        return Err(Invalid::new(
+            "chain",
+            "is required for lot events (cocoa, coffee or textile)",
+        ));
+    }
+    match &event.kind {
+        EventKind::Harvest(h) => {
+            id("harvest.lot", &h.lot)?;
+            id("harvest.plot", &h.plot)?;
+            required("harvest.product", &h.product)?;
+            positive("harvest.quantity", &h.quantity)?;
+        }
+        EventKind::Transform(t) => {
+            if t.inputs.is_empty() {
+                return Err(Invalid::new(
+                    "transform.inputs",
+                    "at least one input is required",
+                ));
+            }
+            if t.outputs.is_empty() {
+                return Err(Invalid::new(
+                    "transform.outputs",
+                    "at least one output is required",
+                ));
+            }
+            lot_quantities("transform.inputs", &t.inputs)?;
+            for (n, o) in t.outputs.iter().enumerate() {
+                id(&format!("transform.outputs[{n}].lot"), &o.lot)?;
+                required(&format!("transform.outputs[{n}].product"), &o.product)?;
+                positive(&format!("transform.outputs[{n}].quantity"), &o.quantity)?;
+                if t.inputs.iter().any(|i| i.lot == o.lot) {
+                    return Err(Invalid::new(
+                        format!("transform.outputs[{n}].lot"),
+                        format!("lot {:?} is both an input and an output", o.lot),
+                    ));
+                }
+                if t.outputs[..n].iter().any(|p| p.lot == o.lot) {
+                    return Err(Invalid::new(
+                        format!("transform.outputs[{n}].lot"),
+                        format!("lot {:?} is listed twice as an output", o.lot),
+                    ));
+                }
+            }
+            required("transform.process", &t.process)?;
+            if let Some(r) = t.conversion_ratio
+                && r <= Decimal::ZERO
+            {
+                return Err(Invalid::new(
+                    "transform.conversion_ratio",
+                    "must be greater than zero",
+                ));
+            }
+        }
+        EventKind::Ship(m) | EventKind::Receive(m) => {
+            let name = if matches!(event.kind, EventKind::Ship(_)) {
+                "ship"
+            } else {
+                "receive"
+            };
+            if m.lots.is_empty() {
+                return Err(Invalid::new(
+                    format!("{name}.lots"),
+                    "at least one lot is required",
+                ));
+            }
+            lot_quantities(&format!("{name}.lots"), &m.lots)?;
+            let party = if name == "ship" {
+                "ship.to_org"
+            } else {
+                "receive.from_org"
+            };
+            id(party, &m.counterparty)?;
+            if m.counterparty == event.org {
+                return Err(Invalid::new(
+                    party,
+                    "must be another org than the event's org",
+                ));
+            }
+        }
+        EventKind::Certify(c) => {
+            required("certify.standard", &c.standard)?;
+            required("certify.certificate_id", &c.certificate_id)?;
+            if let (Some(from), Some(to)) = (c.valid_from, c.valid_to)
+                && from > to
+            {
+                return Err(Invalid::new("certify.valid_to", "is before valid_from"));
+            }
+        }
+        EventKind::Pay(p) => {
+            if p.lots.is_empty() {
+                return Err(Invalid::new("pay.lots", "at least one lot is required"));
+            }
+            lot_quantities("pay.lots", &p.lots)?;
+            id("pay.payee_org", &p.payee_org)?;
+            if p.currency.len() != 3 || !p.currency.chars().all(|c| c.is_ascii_uppercase()) {
+                return Err(Invalid::new(
+                    "pay.currency",
+                    "must be an ISO 4217 code such as USD",
+                ));
+            }
+            if p.price_per_unit < Decimal::ZERO {
+                return Err(Invalid::new("pay.price_per_unit", "must not be negative"));
+            }
+            if p.premium_per_unit.is_some_and(|v| v < Decimal::ZERO) {
+                return Err(Invalid::new("pay.premium_per_unit", "must not be negative"));
+            }
+            required("pay.price_unit", &p.price_unit)?;
+        }
+        EventKind::Correct(c) => {
+            id("correct.corrected_event_id", &c.corrected_event_id)?;
+            if c.corrected_event_id == event.id {
+                return Err(Invalid::new(
+                    "correct.corrected_event_id",
+                    "an event cannot correct itself",
+                ));
+            }
+            required("correct.reason", &c.reason)?;
+        }
+        EventKind::RegisterOrg(o) => {
+            required("register_org.name", &o.name)?;
+            country("register_org.country", &o.country)?;
+        }
+        EventKind::RegisterSite(s) => {
+            id("register_site.site", &s.site)?;
+            country("register_site.country", &s.country)?;
+        }
+        EventKind::RegisterPlot(p) => {
+            id("register_plot.plot", &p.plot)?;
+            check_geometry(&p.geometry).map_err(|r| Invalid::new("register_plot.geometry", r))?;
+            if p.area_ha.is_some_and(|a| a <= Decimal::ZERO) {
+                return Err(Invalid::new(
+                    "register_plot.area_ha",
+                    "must be greater than zero",
+                ));
+            }
+            country("register_plot.country", &p.country)?;
+        }
+    }
+    Ok(())
+}
+
+fn required(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.trim().is_empty() {
+        return Err(Invalid::new(field, "is required"));
+    }
+    Ok(())
+}
+
+fn id(field: &str, value: &str) -> Result<(), Invalid> {
+    required(field, value)?;
+    if value.len() > MAX_ID_LEN {
+        return Err(Invalid::new(
+            field,
+            format!("is longer than {MAX_ID_LEN} bytes"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Invalid::new(field, "contains control characters"));
+    }
+    Ok(())
+}
+
+fn country(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.len() != 2 || !value.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(Invalid::new(
+            field,
+            "must be an ISO 3166-1 alpha-2 code such as VN",
+        ));
+    }
+    Ok(())
+}
+
+fn positive(field: &str, q: &Quantity) -> Result<(), Invalid> {
+    if q.amount <= Decimal::ZERO {
+        return Err(Invalid::new(
+            field,
+            format!("must be greater than zero, got {}", q.amount),
+        ));
+    }
+    Ok(())
+}
+
+fn lot_quantities(field: &str, items: &[LotQuantity]) -> Result<(), Invalid> {
+    for (n, item) in items.iter().enumerate() {
+        id(&format!("{field}[{n}].lot"), &item.lot)?;
+        positive(&format!("{field}[{n}].quantity"), &item.quantity)?;
+    }
+    Ok(())
+}
