@@ -1,0 +1,115 @@
+//! Key layout. Every logical tree is a one-byte prefix; ids are followed by a
+//! 0x00 separator (validation forbids control characters in ids) and sequence
+//! numbers are 8 bytes big-endian, so keys sort by id, then by sequence.
+
+/// The log: `L seq` → record bytes.
+pub const LOG: u8 = b'L';
+/// `E event_id` → seq.
+pub const EVENT_ID: u8 = b'E';
+/// Lot index: `T lot 0x00 role seq` → (). Role `c` (created: the events that
+/// create the lot, hence its inputs), `u` (consumed: the transforms it went into,
+/// hence its outputs), `m` (mentioned by a ship, receive, pay or certificate).
+pub const LOT: u8 = b'T';
+/// `O org 0x00 seq` → ().
+pub const ORG: u8 = b'O';
+/// `C corrected_event_id 0x00 seq-of-correction` → ().
+pub const CORRECTION: u8 = b'C';
+/// `R org` → seq of its latest RegisterOrg.
+pub const REGISTERED_ORG: u8 = b'R';
+/// `S org 0x00 site` → seq.
+pub const SITE: u8 = b'S';
+/// `P plot` → seq.
+pub const PLOT: u8 = b'P';
+/// `U lot` → (): lots mentioned before any event created them (candidates for
+/// ListUnknownLots; answers re-check them against the log).
+pub const UNKNOWN: u8 = b'U';
+/// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
+pub const REJECTED: u8 = b'Q';
+/// `M name` → metadata (index version, indexed-through sequence).
+pub const META: u8 = b'M';
+
+/// Every derived index prefix (rebuilt from the log).
+pub const INDEXES: [u8; 8] = [
+    EVENT_ID,
+    LOT,
+    ORG,
+    CORRECTION,
+    REGISTERED_ORG,
+    SITE,
+    PLOT,
+    UNKNOWN,
+];
+
+pub const ROLE_CREATED: u8 = b'c';
+pub const ROLE_CONSUMED: u8 = b'u';
+pub const ROLE_MENTIONED: u8 = b'm';
+
+pub const META_INDEX_VERSION: &[u8] = b"index_version";
+pub const META_INDEXED_THROUGH: &[u8] = b"indexed_through";
+
+pub fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(prefix);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn id_key(prefix: u8, id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(prefix);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `prefix id 0x00`: the prefix of every entry for `id`.
+pub fn id_prefix(prefix: u8, id: &str) -> Vec<u8> {
+    let mut k = id_key(prefix, id);
+    k.push(0);
+    k
+}
+
+pub fn id_seq_key(prefix: u8, id: &str, seq: u64) -> Vec<u8> {
+    let mut k = id_prefix(prefix, id);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn lot_role_prefix(lot: &str, role: u8) -> Vec<u8> {
+    let mut k = id_prefix(LOT, lot);
+    k.push(role);
+    k
+}
+
+pub fn lot_key(lot: &str, role: u8, seq: u64) -> Vec<u8> {
+    let mut k = lot_role_prefix(lot, role);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn meta_key(name: &[u8]) -> Vec<u8> {
+    let mut k = vec![META];
+    k.extend_from_slice(name);
+    k
+}
+
+/// The smallest key greater than every key starting with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+/// The trailing big-endian sequence number of a key.
+pub fn trailing_seq(key: &[u8]) -> Option<u64> {
+    let tail = key.len().checked_sub(8).map(|n| &key[n..])?;
+    Some(u64::from_be_bytes(tail.try_into().ok()?))
+}
+
+pub fn decode_seq(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}

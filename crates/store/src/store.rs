@@ -1,0 +1,587 @@
+//! The log and its indexes: reads for queries, and the indexing that the writer
+//! and the rebuild share.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use lotline_domain::event::LotRole;
+use lotline_domain::lineage::LineageSource;
+use lotline_domain::{Chain, Event, EventKind, KindName};
+use lotline_proto::v1;
+use prost::Message;
+use tracing::{info, warn};
+
+use crate::backend::{Backend, WriteBatch};
+use crate::error::StoreError;
+use crate::keys::*;
+use crate::record::Record;
+
+/// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
+pub const INDEX_VERSION: u64 = 1;
+
+/// How many of the newest log entries the start-up check samples.
+const STARTUP_SAMPLE: u64 = 64;
+
+/// How deep a chain of corrections of corrections is followed.
+const MAX_CORRECTION_DEPTH: usize = 32;
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub record_time: DateTime<Utc>,
+    pub event: Arc<Event>,
+    pub record: Record,
+}
+
+/// Filters for [`Store::list_events`]; all optional, combined with AND.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub org: Option<String>,
+    pub chain: Option<Chain>,
+    pub kind: Option<KindName>,
+    pub lot: Option<String>,
+    /// Inclusive lower bound on event time.
+    pub from: Option<DateTime<FixedOffset>>,
+    /// Exclusive upper bound on event time.
+    pub to: Option<DateTime<FixedOffset>>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// The sequence to continue after, when there may be more.
+    pub next_after: Option<u64>,
+}
+
+/// Input that was refused, as kept in the quarantine.
+pub type Rejection = v1::RejectedInput;
+
+/// A lot used but never created, with the events that mention it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownLot {
+    pub lot: String,
+    pub event_ids: Vec<String>,
+}
+
+/// What the start-up check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartupCheck {
+    /// Indexes match the log.
+    Consistent { events: u64 },
+    /// Indexes did not match the log and were rebuilt.
+    Rebuilt { events: u64, reason: String },
+}
+
+/// The event log. Cheap to clone; every clone reads the same backend.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+}
+
+/// Writes in progress, read through before the backend: a batch sees its own
+/// earlier events (an org registered three events earlier in the same batch).
+pub(crate) struct Pending<'a> {
+    backend: &'a dyn Backend,
+    pub(crate) batch: WriteBatch,
+}
+
+impl<'a> Pending<'a> {
+    pub(crate) fn new(backend: &'a dyn Backend) -> Self {
+        Pending {
+            backend,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.batch.ops.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.backend.get(key),
+        }
+    }
+
+    pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        let end = prefix_end(prefix);
+        if self
+            .batch
+            .ops
+            .range(prefix.to_vec()..end.clone())
+            .any(|(_, v)| v.is_some())
+        {
+            return Ok(true);
+        }
+        Ok(!self.backend.range(prefix, &end, 1)?.is_empty())
+    }
+}
+
+impl Store {
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Store { backend }
+    }
+
+    /// A store on the in-memory twin.
+    pub fn in_memory() -> Self {
+        Store::new(Arc::new(crate::backend::MemoryBackend::new()))
+    }
+
+    pub(crate) fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    /// The sequence number of the newest event (0 for an empty log).
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        let start = seq_key(LOG, 0);
+        let end = prefix_end(&[LOG]);
+        Ok(self
+            .backend
+            .last_in(&start, &end)?
+            .and_then(|(k, _)| trailing_seq(&k))
+            .unwrap_or(0))
+    }
+
+    pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
+        self.backend
+            .get(&seq_key(LOG, seq))?
+            .map(|b| Record::decode(&b))
+            .transpose()
+    }
+
+    pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        let Some(record) = self.record(seq)? else {
+            return Ok(None);
+        };
+        let event = Arc::new(record.event()?);
+        Ok(Some(StoredEvent {
+            seq,
+            record_time: record.record_time,
+            event,
+            record,
+        }))
+    }
+
+    pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .backend
+            .get(&id_key(EVENT_ID, event_id))?
+            .and_then(|v| decode_seq(&v)))
+    }
+
+    fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        let end = prefix_end(prefix);
+        Ok(self
+            .backend
+            .range(prefix, &end, usize::MAX)?
+            .into_iter()
+            .filter_map(|(k, _)| trailing_seq(&k))
+            .collect())
+    }
+
+    /// True when an uncorrected Correct event declares `event_id` erroneous.
+    pub fn is_corrected(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.is_corrected_at(event_id, 0)
+    }
+
+    fn is_corrected_at(&self, event_id: &str, depth: usize) -> Result<bool, StoreError> {
+        if depth > MAX_CORRECTION_DEPTH {
+            return Ok(false);
+        }
+        for seq in self.seqs_with_prefix(&id_prefix(CORRECTION, event_id))? {
+            let Some(correction) = self.event_at(seq)? else {
+                continue;
+            };
+            if !self.is_corrected_at(&correction.event.id, depth + 1)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    fn lot_events(&self, lot: &str, role: Option<u8>) -> Result<Vec<Arc<Event>>, StoreError> {
+        let prefix = match role {
+            Some(r) => lot_role_prefix(lot, r),
+            None => id_prefix(LOT, lot),
+        };
+        let mut seqs = self.seqs_with_prefix(&prefix)?;
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let Some(stored) = self.event_at(seq)? else {
+                return Err(StoreError::Corrupt(format!(
+                    "lot index points at missing sequence {seq}"
+                )));
+            };
+            if !self.is_corrected(&stored.event.id)? {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stored events matching `filter`, in log order, after sequence `after`.
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<StoredEvent>, StoreError> {
+        let limit = limit.max(1);
+        // Walk the narrowest index available; the rest of the filter applies per event.
+        // A lot has few events: take them all. An org's index and the log are read
+        // in chunks from the cursor on.
+        const CHUNK: usize = 512;
+        let mut items = Vec::new();
+        let mut cursor = after;
+        let lot_seqs: Option<Vec<u64>> = match &filter.lot {
+            Some(lot) => {
+                let mut seqs: Vec<u64> = self
+                    .seqs_with_prefix(&id_prefix(LOT, lot))?
+                    .into_iter()
+                    .filter(|s| *s > after)
+                    .collect();
+                seqs.sort_unstable();
+                seqs.dedup();
+                Some(seqs)
+            }
+            None => None,
+        };
+        let mut lot_seqs = lot_seqs.map(Vec::into_iter);
+        loop {
+            let seqs: Vec<u64> = if let Some(it) = lot_seqs.as_mut() {
+                it.by_ref().take(CHUNK).collect()
+            } else {
+                let (start, end) = match &filter.org {
+                    Some(org) => (
+                        id_seq_key(ORG, org, cursor.saturating_add(1)),
+                        prefix_end(&id_prefix(ORG, org)),
+                    ),
+                    None => (seq_key(LOG, cursor.saturating_add(1)), prefix_end(&[LOG])),
+                };
+                self.backend
+                    .range(&start, &end, CHUNK)?
+                    .into_iter()
+                    .filter_map(|(k, _)| trailing_seq(&k))
+                    .collect()
+            };
+            if seqs.is_empty() {
+                return Ok(Page {
+                    items,
+                    next_after: None,
+                });
+            }
+            for seq in seqs {
+                cursor = seq;
+                let Some(stored) = self.event_at(seq)? else {
+                    continue;
+                };
+                if matches(filter, &stored.event) {
+                    items.push(stored);
+                    if items.len() == limit {
+                        return Ok(Page {
+                            items,
+                            next_after: Some(cursor),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Quarantined input, oldest first, after id `after`.
+    pub fn list_rejected(&self, after: u64, limit: usize) -> Result<Page<Rejection>, StoreError> {
+        let start = seq_key(REJECTED, after.saturating_add(1));
+        let end = prefix_end(&[REJECTED]);
+        let limit = limit.max(1);
+        let rows = self.backend.range(&start, &end, limit)?;
+        let full = rows.len() == limit;
+        let mut items = Vec::with_capacity(rows.len());
+        for (_, v) in rows {
+            items.push(
+                v1::RejectedInput::decode(v.as_slice())
+                    .map_err(|e| StoreError::Corrupt(format!("quarantine entry: {e}")))?,
+            );
+        }
+        let next_after = if full {
+            items.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(Page { items, next_after })
+    }
+
+    pub(crate) fn last_rejected_id(&self) -> Result<u64, StoreError> {
+        let start = seq_key(REJECTED, 0);
+        let end = prefix_end(&[REJECTED]);
+        Ok(self
+            .backend
+            .last_in(&start, &end)?
+            .and_then(|(k, _)| trailing_seq(&k))
+            .unwrap_or(0))
+    }
+
+    /// Lots that events use but no uncorrected event creates, sorted by lot.
+    pub fn list_unknown_lots(&self) -> Result<Vec<UnknownLot>, StoreError> {
+        let mut candidates: BTreeSet<String> = BTreeSet::new();
+        let start = vec![UNKNOWN];
+        let end = prefix_end(&start);
+        for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
+            candidates.insert(String::from_utf8_lossy(&k[1..]).into_owned());
+        }
+        // Lots whose creating events were corrected are unknown again.
+        let start = vec![CORRECTION];
+        let end = prefix_end(&start);
+        for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
+            let id_end = k.len().saturating_sub(9);
+            let target = String::from_utf8_lossy(&k[1..id_end]).into_owned();
+            if let Some(seq) = self.seq_of(&target)?
+                && let Some(stored) = self.event_at(seq)?
+            {
+                for (lot, role) in stored.event.lots() {
+                    if role == LotRole::Created {
+                        candidates.insert(lot.to_string());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for lot in candidates {
+            if !self.lot_events(&lot, Some(ROLE_CREATED))?.is_empty() {
+                continue;
+            }
+            let mentions = self.lot_events(&lot, None)?;
+            if mentions.is_empty() {
+                continue;
+            }
+            out.push(UnknownLot {
+                lot,
+                event_ids: mentions.iter().map(|e| e.id.clone()).collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks that the indexes match the log and rebuilds them when they do not.
+    /// Cheap: index version, indexed-through sequence, and a sample of the newest
+    /// entries. `full` checks every entry.
+    pub fn check_and_repair(&self, full: bool) -> Result<StartupCheck, StoreError> {
+        let events = self.last_seq()?;
+        let problem = self.index_problem(events, full)?;
+        match problem {
+            None => Ok(StartupCheck::Consistent { events }),
+            Some(reason) => {
+                warn!(%reason, events, "indexes do not match the log; rebuilding");
+                self.rebuild_indexes()?;
+                info!(events, "indexes rebuilt from the log");
+                Ok(StartupCheck::Rebuilt { events, reason })
+            }
+        }
+    }
+
+    fn meta_u64(&self, name: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .backend
+            .get(&meta_key(name))?
+            .and_then(|v| decode_seq(&v)))
+    }
+
+    fn index_problem(&self, events: u64, full: bool) -> Result<Option<String>, StoreError> {
+        let version = self.meta_u64(META_INDEX_VERSION)?;
+        if events > 0 && version != Some(INDEX_VERSION) {
+            return Ok(Some(format!(
+                "index version {version:?}, expected {INDEX_VERSION}"
+            )));
+        }
+        let through = self.meta_u64(META_INDEXED_THROUGH)?.unwrap_or(0);
+        if through != events {
+            return Ok(Some(format!(
+                "indexes cover {through} events, the log holds {events}"
+            )));
+        }
+        let from = if full {
+            1
+        } else {
+            events.saturating_sub(STARTUP_SAMPLE) + 1
+        };
+        for seq in from..=events {
+            let Some(record) = self.record(seq)? else {
+                return Ok(Some(format!("log has a gap at sequence {seq}")));
+            };
+            let event = record.event()?;
+            if self.seq_of(&event.id)? != Some(seq) {
+                return Ok(Some(format!(
+                    "event id index misses {:?} at sequence {seq}",
+                    event.id
+                )));
+            }
+            for (lot, _) in event.lots() {
+                if !self.seqs_with_prefix(&id_prefix(LOT, lot))?.contains(&seq) {
+                    return Ok(Some(format!("lot index misses {lot:?} at sequence {seq}")));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Drops every index and rebuilds it from the log.
+    pub fn rebuild_indexes(&self) -> Result<(), StoreError> {
+        for prefix in INDEXES {
+            loop {
+                let start = vec![prefix];
+                let end = prefix_end(&start);
+                let rows = self.backend.range(&start, &end, 10_000)?;
+                if rows.is_empty() {
+                    break;
+                }
+                let mut batch = WriteBatch::default();
+                for (k, _) in rows {
+                    batch.remove(k);
+                }
+                self.backend.apply(batch)?;
+            }
+        }
+        let events = self.last_seq()?;
+        let mut seq = 1;
+        while seq <= events {
+            let mut pending = Pending::new(self.backend());
+            let stop = (seq + 5_000).min(events + 1);
+            for s in seq..stop {
+                let record = self
+                    .record(s)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("log has a gap at sequence {s}")))?;
+                index_event(&mut pending, s, &record.event()?)?;
+            }
+            pending.batch.insert(
+                meta_key(META_INDEXED_THROUGH),
+                (stop - 1).to_be_bytes().to_vec(),
+            );
+            pending.batch.insert(
+                meta_key(META_INDEX_VERSION),
+                INDEX_VERSION.to_be_bytes().to_vec(),
+            );
+            self.backend.apply(pending.batch)?;
+            seq = stop;
+        }
+        let mut batch = WriteBatch::default();
+        batch.insert(
+            meta_key(META_INDEXED_THROUGH),
+            events.to_be_bytes().to_vec(),
+        );
+        batch.insert(
+            meta_key(META_INDEX_VERSION),
+            INDEX_VERSION.to_be_bytes().to_vec(),
+        );
+        self.backend.apply(batch)?;
+        self.backend.flush()
+    }
+
+    /// Removes a derived index entry; for tests of the start-up check.
+    #[doc(hidden)]
+    pub fn damage_index_for_test(&self, event_id: &str) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.remove(id_key(EVENT_ID, event_id));
+        self.backend.apply(batch)?;
+        self.backend.flush()
+    }
+}
+
+fn matches(filter: &EventFilter, event: &Event) -> bool {
+    if filter.org.as_ref().is_some_and(|o| *o != event.org) {
+        return false;
+    }
+    if filter.chain.is_some() && filter.chain != event.chain {
+        return false;
+    }
+    if filter.kind.is_some_and(|k| k != event.kind_name()) {
+        return false;
+    }
+    if let Some(lot) = &filter.lot
+        && !event.lots().iter().any(|(l, _)| l == lot)
+    {
+        return false;
+    }
+    if filter.from.is_some_and(|from| event.time < from) {
+        return false;
+    }
+    if filter.to.is_some_and(|to| event.time >= to) {
+        return false;
+    }
+    true
+}
+
+/// Writes the index entries of the event at `seq` into `pending`. Shared by the
+/// writer and the rebuild, so both produce the same indexes.
+pub(crate) fn index_event(
+    pending: &mut Pending<'_>,
+    seq: u64,
+    event: &Event,
+) -> Result<(), StoreError> {
+    let seq_bytes = seq.to_be_bytes().to_vec();
+    pending
+        .batch
+        .insert(id_key(EVENT_ID, &event.id), seq_bytes.clone());
+    pending
+        .batch
+        .insert(id_seq_key(ORG, &event.org, seq), Vec::new());
+    let mut seen: HashSet<(&str, LotRole)> = HashSet::new();
+    for (lot, role) in event.lots() {
+        if !seen.insert((lot, role)) {
+            continue;
+        }
+        let role_byte = match role {
+            LotRole::Created => ROLE_CREATED,
+            LotRole::Consumed => ROLE_CONSUMED,
+            LotRole::Mentioned => ROLE_MENTIONED,
+        };
+        pending
+            .batch
+            .insert(lot_key(lot, role_byte, seq), Vec::new());
+        let unknown = id_key(UNKNOWN, lot);
+        if role == LotRole::Created {
+            pending.batch.remove(unknown);
+        } else if !pending.has_prefix(&lot_role_prefix(lot, ROLE_CREATED))? {
+            pending.batch.insert(unknown, Vec::new());
+        }
+    }
+    match &event.kind {
+        EventKind::Correct(c) => {
+            pending.batch.insert(
+                id_seq_key(CORRECTION, &c.corrected_event_id, seq),
+                Vec::new(),
+            );
+        }
+        EventKind::RegisterOrg(_) => {
+            pending
+                .batch
+                .insert(id_key(REGISTERED_ORG, &event.org), seq_bytes);
+        }
+        EventKind::RegisterSite(s) => {
+            let mut k = id_prefix(SITE, &event.org);
+            k.extend_from_slice(s.site.as_bytes());
+            pending.batch.insert(k, seq_bytes);
+        }
+        EventKind::RegisterPlot(p) => {
+            pending.batch.insert(id_key(PLOT, &p.plot), seq_bytes);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl LineageSource for Store {
+    type Error = StoreError;
+
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, Some(ROLE_CREATED))
+    }
+
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, Some(ROLE_CONSUMED))
+    }
+
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, None)
+    }
+}

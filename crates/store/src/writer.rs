@@ -1,0 +1,341 @@
+//! The single writer: one thread owns every write to the store. Sources (gRPC
+//! Record, later the NATS consumer) send it batches and get each event's outcome
+//! back once the batch is applied atomically and flushed.
+
+use chrono::{DateTime, Utc};
+use lotline_domain::{Event, EventKind, Invalid, validate};
+use lotline_proto::convert::event_from_wire;
+use lotline_proto::v1;
+use prost::Message;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info};
+
+use crate::error::StoreError;
+use crate::keys::*;
+use crate::record::{Record, canonical_bytes};
+use crate::store::{INDEX_VERSION, Pending, Store, index_event};
+
+/// One event offered to the writer, already decoded and checked on its own.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// The domain event, or why it is structurally invalid.
+    pub event: Result<Event, Invalid>,
+    /// The bytes as received, kept in the quarantine if the event is rejected.
+    pub payload: Vec<u8>,
+    /// Where it came from: "grpc", "nats", ...
+    pub source: String,
+    /// The event id and org as sent (for the quarantine), even if invalid.
+    pub event_id: String,
+    pub org: String,
+    /// The record time to use instead of the writer's clock (NATS mode uses the
+    /// stream's timestamp so that every node writes the same record).
+    pub record_time: Option<DateTime<Utc>>,
+}
+
+impl Submission {
+    /// Converts and validates a wire event.
+    pub fn from_wire(wire: &v1::Event, source: &str) -> Self {
+        let event = event_from_wire(wire).and_then(|e| validate(&e).map(|()| e));
+        Submission {
+            event,
+            payload: wire.encode_to_vec(),
+            source: source.to_string(),
+            event_id: wire.event_id.clone(),
+            org: wire.org.clone(),
+            record_time: None,
+        }
+    }
+}
+
+/// Why an event was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RejectKind {
+    /// Structurally invalid: undecodable, missing or malformed fields.
+    Invalid,
+    /// The recording org has not been registered.
+    UnregisteredOrg,
+    /// The event id is already in the log with different content.
+    Conflict,
+}
+
+impl RejectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectKind::Invalid => "invalid",
+            RejectKind::UnregisteredOrg => "unregistered_org",
+            RejectKind::Conflict => "conflict",
+        }
+    }
+}
+
+/// What happened to one submitted event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted {
+        seq: u64,
+        record_time: DateTime<Utc>,
+    },
+    Duplicate {
+        seq: u64,
+    },
+    Rejected {
+        kind: RejectKind,
+        reason: String,
+    },
+}
+
+/// Writer tuning.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most events applied in one atomic batch (and one flush).
+    pub max_batch: usize,
+    /// Jobs that may wait for the writer before senders wait.
+    pub queue: usize,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        WriterConfig {
+            max_batch: 2_000,
+            queue: 1_024,
+        }
+    }
+}
+
+struct Job {
+    items: Vec<Submission>,
+    reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
+}
+
+/// A handle for submitting batches to the writer. Cheap to clone; the writer
+/// stops after the last handle is dropped and everything sent is written.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+/// Resolves when the writer thread has written everything and stopped.
+pub struct WriterDone(oneshot::Receiver<()>);
+
+impl WriterDone {
+    pub async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`.
+    pub fn spawn(store: Store, config: WriterConfig) -> Result<(Writer, WriterDone), StoreError> {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let (done_tx, done_rx) = oneshot::channel();
+        let mut state = WriterState::load(store, config)?;
+        std::thread::Builder::new()
+            .name("lotline-writer".into())
+            .spawn(move || {
+                state.run(rx);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok((Writer { tx }, WriterDone(done_rx)))
+    }
+
+    /// Submits events in order and waits until they are durably applied.
+    pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, StoreError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { items, reply })
+            .await
+            .map_err(|_| StoreError::WriterStopped)?;
+        rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+struct WriterState {
+    store: Store,
+    config: WriterConfig,
+    next_seq: u64,
+    next_rejected: u64,
+    last_record_time: DateTime<Utc>,
+}
+
+impl WriterState {
+    fn load(store: Store, config: WriterConfig) -> Result<Self, StoreError> {
+        let last = store.last_seq()?;
+        let last_record_time = match store.record(last)? {
+            Some(r) => r.record_time,
+            None => DateTime::<Utc>::UNIX_EPOCH,
+        };
+        let next_rejected = store.last_rejected_id()? + 1;
+        Ok(WriterState {
+            store,
+            config,
+            next_seq: last + 1,
+            next_rejected,
+            last_record_time,
+        })
+    }
+
+    fn run(&mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            let mut count = jobs[0].items.len();
+            while count < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        count += job.items.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let items: Vec<&Submission> = jobs.iter().flat_map(|j| j.items.iter()).collect();
+            match self.write(&items) {
+                Ok(outcomes) => {
+                    let mut outcomes = outcomes.into_iter();
+                    for job in jobs {
+                        let mine: Vec<Outcome> = outcomes.by_ref().take(job.items.len()).collect();
+                        let _ = job.reply.send(Ok(mine));
+                    }
+                }
+                Err(err) => {
+                    error!(cause = %err, events = count, "batch not written");
+                    // Nothing of the batch is acknowledged; re-read where the log ends.
+                    if let Ok(reloaded) = WriterState::load(self.store.clone(), self.config.clone())
+                    {
+                        *self = reloaded;
+                    }
+                    for job in jobs {
+                        let _ = job.reply.send(Err(StoreError::Backend(err.to_string())));
+                    }
+                }
+            }
+        }
+        info!("writer stopped: every submitted batch is written");
+    }
+
+    fn write(&mut self, items: &[&Submission]) -> Result<Vec<Outcome>, StoreError> {
+        let store = self.store.clone();
+        let mut pending = Pending::new(store.backend());
+        let mut next_seq = self.next_seq;
+        let mut next_rejected = self.next_rejected;
+        let mut last_time = self.last_record_time;
+        let now = truncate_micros(Utc::now());
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let outcome = self.decide(&pending, item)?;
+            let outcome = match outcome {
+                Decision::Append(event) => {
+                    let seq = next_seq;
+                    next_seq += 1;
+                    let record_time = item
+                        .record_time
+                        .map(truncate_micros)
+                        .unwrap_or(now)
+                        .max(last_time);
+                    last_time = record_time;
+                    let record = Record::new(record_time, event);
+                    pending.batch.insert(seq_key(LOG, seq), record.encode());
+                    index_event(&mut pending, seq, event)?;
+                    Outcome::Accepted { seq, record_time }
+                }
+                Decision::Duplicate(seq) => Outcome::Duplicate { seq },
+                Decision::Reject(kind, reason) => {
+                    let entry = v1::RejectedInput {
+                        id: next_rejected,
+                        received_at: now.to_rfc3339(),
+                        source: item.source.clone(),
+                        event_id: item.event_id.clone(),
+                        org: item.org.clone(),
+                        kind: kind.as_str().to_string(),
+                        reason: reason.clone(),
+                        payload: item.payload.clone(),
+                    };
+                    pending
+                        .batch
+                        .insert(seq_key(REJECTED, next_rejected), entry.encode_to_vec());
+                    next_rejected += 1;
+                    debug!(event_id = %item.event_id, kind = kind.as_str(), %reason, "event rejected");
+                    Outcome::Rejected { kind, reason }
+                }
+            };
+            outcomes.push(outcome);
+        }
+        if next_seq != self.next_seq {
+            pending.batch.insert(
+                meta_key(META_INDEXED_THROUGH),
+                (next_seq - 1).to_be_bytes().to_vec(),
+            );
+            pending.batch.insert(
+                meta_key(META_INDEX_VERSION),
+                INDEX_VERSION.to_be_bytes().to_vec(),
+            );
+        }
+        if !pending.batch.is_empty() {
+            let backend = store.backend();
+            backend.apply(pending.batch)?;
+            backend.flush()?;
+        }
+        self.next_seq = next_seq;
+        self.next_rejected = next_rejected;
+        self.last_record_time = last_time;
+        Ok(outcomes)
+    }
+
+    fn decide<'s>(
+        &self,
+        pending: &Pending<'_>,
+        item: &'s Submission,
+    ) -> Result<Decision<'s>, StoreError> {
+        let event = match &item.event {
+            Err(invalid) => return Ok(Decision::Reject(RejectKind::Invalid, invalid.to_string())),
+            Ok(e) => e,
+        };
+        if let Some(seq) = pending
+            .get(&id_key(EVENT_ID, &event.id))?
+            .and_then(|v| decode_seq(&v))
+        {
+            let existing = pending.get(&seq_key(LOG, seq))?.ok_or_else(|| {
+                StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
+            })?;
+            let existing = Record::decode(&existing)?;
+            return Ok(if existing.event_bytes == canonical_bytes(event) {
+                Decision::Duplicate(seq)
+            } else {
+                Decision::Reject(
+                    RejectKind::Conflict,
+                    format!(
+                        "event_id {:?} is already recorded at sequence {seq} with different content",
+                        event.id
+                    ),
+                )
+            });
+        }
+        let registers_itself = matches!(event.kind, EventKind::RegisterOrg(_));
+        if !registers_itself && pending.get(&id_key(REGISTERED_ORG, &event.org))?.is_none() {
+            return Ok(Decision::Reject(
+                RejectKind::UnregisteredOrg,
+                format!(
+                    "org {:?} is not registered (record a register_org event for it first)",
+                    event.org
+                ),
+            ));
+        }
+        Ok(Decision::Append(event))
+    }
+}
+
+enum Decision<'a> {
+    Append(&'a Event),
+    Duplicate(u64),
+    Reject(RejectKind, String),
+}
+
+fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests;

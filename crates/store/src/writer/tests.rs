@@ -1,0 +1,262 @@
+use std::sync::Arc;
+
+use lotline_domain::lineage::{Lineage, LineageSource};
+use lotline_proto::v1;
+use lotline_proto::v1::event::Kind;
+
+use super::*;
+use crate::backend::SledBackend;
+use crate::store::{EventFilter, StartupCheck};
+
+fn base(id: &str, org: &str, kind: Kind) -> v1::Event {
+    v1::Event {
+        event_id: id.into(),
+        event_time: "2026-03-01T08:00:00+07:00".into(),
+        org: org.into(),
+        chain: "cocoa".into(),
+        site: String::new(),
+        extensions: Default::default(),
+        kind: Some(kind),
+    }
+}
+
+fn register(org: &str) -> v1::Event {
+    base(
+        &format!("reg-{org}"),
+        org,
+        Kind::RegisterOrg(v1::RegisterOrg {
+            name: org.into(),
+            role: v1::OrgRole::Cooperative as i32,
+            country: "VN".into(),
+            ..Default::default()
+        }),
+    )
+}
+
+fn qty(amount: &str) -> Option<v1::Quantity> {
+    Some(v1::Quantity {
+        amount: amount.into(),
+        unit: "kg".into(),
+    })
+}
+
+fn harvest(id: &str, lot: &str, amount: &str) -> v1::Event {
+    base(
+        id,
+        "coop",
+        Kind::Harvest(v1::Harvest {
+            lot: lot.into(),
+            plot: "plot-1".into(),
+            product: "wet cocoa beans".into(),
+            quantity: qty(amount),
+            ..Default::default()
+        }),
+    )
+}
+
+fn transform(id: &str, input: &str, output: &str) -> v1::Event {
+    base(
+        id,
+        "coop",
+        Kind::Transform(v1::Transform {
+            inputs: vec![v1::LotQuantity {
+                lot: input.into(),
+                quantity: qty("100"),
+            }],
+            outputs: vec![v1::OutputLot {
+                lot: output.into(),
+                product: "dry cocoa beans".into(),
+                quantity: qty("40"),
+                ..Default::default()
+            }],
+            process: "drying".into(),
+            ..Default::default()
+        }),
+    )
+}
+
+fn subs(events: &[v1::Event]) -> Vec<Submission> {
+    events
+        .iter()
+        .map(|e| Submission::from_wire(e, "test"))
+        .collect()
+}
+
+async fn start(store: &Store) -> Writer {
+    Writer::spawn(store.clone(), WriterConfig::default())
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn accepts_deduplicates_and_rejects_with_reasons() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let mut bad = harvest("h-bad", "LOT-X", "0");
+    bad.event_id = "h-bad".into();
+    let conflicting = harvest("h-1", "LOT-1", "999");
+    let out = writer
+        .submit(subs(&[
+            harvest("h-0", "LOT-0", "5"), // before the org is registered
+            register("coop"),
+            harvest("h-1", "LOT-1", "100"),
+            harvest("h-1", "LOT-1", "100.000"),
+            conflicting,
+            bad,
+        ]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        &out[0],
+        Outcome::Rejected {
+            kind: RejectKind::UnregisteredOrg,
+            ..
+        }
+    ));
+    assert!(matches!(out[1], Outcome::Accepted { seq: 1, .. }));
+    assert!(matches!(out[2], Outcome::Accepted { seq: 2, .. }));
+    assert_eq!(
+        out[3],
+        Outcome::Duplicate { seq: 2 },
+        "same content in another spelling"
+    );
+    assert!(
+        matches!(&out[4], Outcome::Rejected { kind: RejectKind::Conflict, reason } if reason.contains("sequence 2"))
+    );
+    assert!(
+        matches!(&out[5], Outcome::Rejected { kind: RejectKind::Invalid, reason } if reason.contains("harvest.quantity"))
+    );
+    assert_eq!(store.last_seq().unwrap(), 2);
+    let rejected = store.list_rejected(0, 100).unwrap().items;
+    assert_eq!(rejected.len(), 3);
+    assert_eq!(rejected[0].kind, "unregistered_org");
+    assert!(!rejected[2].payload.is_empty());
+    // A duplicate in a later batch answers with the original sequence.
+    let again = writer
+        .submit(subs(&[harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    assert_eq!(again, vec![Outcome::Duplicate { seq: 2 }]);
+}
+
+#[tokio::test]
+async fn corrections_and_unknown_lots_follow_the_log_in_any_order() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let correct = base(
+        "c-1",
+        "coop",
+        Kind::Correct(v1::Correct {
+            corrected_event_id: "h-2".into(),
+            reason: "wrong lot".into(),
+            corrective_event_ids: vec![],
+        }),
+    );
+    // The transform and the correction arrive before what they refer to.
+    writer
+        .submit(subs(&[
+            register("coop"),
+            transform("t-1", "LOT-1", "LOT-2"),
+            correct,
+        ]))
+        .await
+        .unwrap();
+    let unknown = store.list_unknown_lots().unwrap();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].lot, "LOT-1");
+    assert_eq!(unknown[0].event_ids, vec!["t-1".to_string()]);
+    writer
+        .submit(subs(&[harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    assert!(store.list_unknown_lots().unwrap().is_empty());
+    // h-2 arrives after its correction: it is stored but left out of provenance.
+    writer
+        .submit(subs(&[harvest("h-2", "LOT-9", "50")]))
+        .await
+        .unwrap();
+    assert!(store.is_corrected("h-2").unwrap());
+    assert!(store.creations("LOT-9").unwrap().is_empty());
+    let t = Lineage::new(&store).trace_back("LOT-2").unwrap();
+    assert_eq!(t.origins.len(), 1);
+    assert_eq!(t.origins[0].lot, "LOT-1");
+    // LOT-9's only creation was corrected, but nothing uses it, so it is not listed.
+    assert!(store.list_unknown_lots().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn list_events_filters_and_pages() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let mut events = vec![register("coop")];
+    for n in 0..25 {
+        events.push(harvest(&format!("h-{n}"), &format!("LOT-{n}"), "10"));
+    }
+    writer.submit(subs(&events)).await.unwrap();
+    let filter = EventFilter {
+        org: Some("coop".into()),
+        kind: Some(lotline_domain::KindName::Harvest),
+        ..Default::default()
+    };
+    let mut after = 0;
+    let mut seen = Vec::new();
+    loop {
+        let page = store.list_events(&filter, after, 10).unwrap();
+        seen.extend(page.items.iter().map(|s| s.event.id.clone()));
+        match page.next_after {
+            Some(n) => after = n,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    let by_lot = EventFilter {
+        lot: Some("LOT-7".into()),
+        ..Default::default()
+    };
+    let page = store.list_events(&by_lot, 0, 10).unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert_eq!(page.items[0].event.id, "h-7");
+}
+
+#[tokio::test]
+async fn sled_store_survives_reopen_and_rebuilds_damaged_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::new(Arc::new(SledBackend::open(dir.path(), 16 << 20).unwrap()));
+        assert_eq!(
+            store.check_and_repair(false).unwrap(),
+            StartupCheck::Consistent { events: 0 }
+        );
+        let (writer, done) = Writer::spawn(store.clone(), WriterConfig::default()).unwrap();
+        writer
+            .submit(subs(&[
+                register("coop"),
+                harvest("h-1", "LOT-1", "100"),
+                transform("t-1", "LOT-1", "LOT-2"),
+            ]))
+            .await
+            .unwrap();
+        drop(writer);
+        done.wait().await;
+        store.damage_index_for_test("h-1").unwrap();
+    }
+    let store = Store::new(Arc::new(SledBackend::open(dir.path(), 16 << 20).unwrap()));
+    match store.check_and_repair(false).unwrap() {
+        StartupCheck::Rebuilt { events: 3, reason } => assert!(reason.contains("h-1"), "{reason}"),
+        other => panic!("expected a rebuild, got {other:?}"),
+    }
+    assert_eq!(store.seq_of("h-1").unwrap(), Some(2));
+    assert_eq!(
+        store.check_and_repair(true).unwrap(),
+        StartupCheck::Consistent { events: 3 }
+    );
+    let t = Lineage::new(&store).trace_back("LOT-2").unwrap();
+    assert_eq!(t.origins[0].lot, "LOT-1");
+    // The writer continues the sequence after a restart.
+    let (writer, _done) = Writer::spawn(store.clone(), WriterConfig::default()).unwrap();
+    let out = writer
+        .submit(subs(&[harvest("h-3", "LOT-3", "1")]))
+        .await
+        .unwrap();
+    assert!(matches!(out[0], Outcome::Accepted { seq: 4, .. }));
+}
