@@ -1,0 +1,101 @@
+//! EventService: Record and RecordBatch through the single writer.
+
+use lotline_proto::v1;
+use lotline_proto::v1::event_service_server::EventService;
+use lotline_store::{Outcome, Submission};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::status::{reject_status, store_status};
+use crate::{MAX_BATCH, ReadyCell, ready};
+
+pub struct EventApi {
+    ready: ReadyCell,
+}
+
+impl EventApi {
+    pub fn new(ready: ReadyCell) -> Self {
+        EventApi { ready }
+    }
+}
+
+pub(crate) fn outcome_to_wire(event_id: &str, outcome: &Outcome) -> v1::Outcome {
+    use v1::outcome::Result as R;
+    let result = match outcome {
+        Outcome::Accepted { seq, record_time } => R::Accepted(v1::Accepted {
+            sequence: *seq,
+            record_time: record_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        }),
+        Outcome::Duplicate { seq } => R::Duplicate(v1::Duplicate { sequence: *seq }),
+        Outcome::Rejected { kind, reason } => R::Rejected(v1::Rejected {
+            kind: kind.as_str().to_string(),
+            reason: reason.clone(),
+        }),
+    };
+    v1::Outcome {
+        event_id: event_id.to_string(),
+        result: Some(result),
+    }
+}
+
+#[tonic::async_trait]
+impl EventService for EventApi {
+    #[instrument(skip_all)]
+    async fn record(
+        &self,
+        request: Request<v1::RecordRequest>,
+    ) -> Result<Response<v1::RecordResponse>, Status> {
+        let ready = ready(&self.ready)?;
+        let event = request
+            .into_inner()
+            .event
+            .ok_or_else(|| Status::invalid_argument("event: is required"))?;
+        let submission = Submission::from_wire(&event, "grpc");
+        let outcomes = ready
+            .writer
+            .submit(vec![submission])
+            .await
+            .map_err(store_status)?;
+        let outcome = outcomes
+            .into_iter()
+            .next()
+            .ok_or_else(|| Status::internal("the writer returned no outcome"))?;
+        if let Outcome::Rejected { kind, reason } = &outcome {
+            return Err(reject_status(*kind, reason));
+        }
+        Ok(Response::new(v1::RecordResponse {
+            outcome: Some(outcome_to_wire(&event.event_id, &outcome)),
+        }))
+    }
+
+    #[instrument(skip_all, fields(events))]
+    async fn record_batch(
+        &self,
+        request: Request<v1::RecordBatchRequest>,
+    ) -> Result<Response<v1::RecordBatchResponse>, Status> {
+        let ready = ready(&self.ready)?;
+        let events = request.into_inner().events;
+        tracing::Span::current().record("events", events.len());
+        if events.len() > MAX_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "events: a batch holds at most {MAX_BATCH} events, got {}",
+                events.len()
+            )));
+        }
+        let submissions: Vec<Submission> = events
+            .iter()
+            .map(|e| Submission::from_wire(e, "grpc"))
+            .collect();
+        let outcomes = ready
+            .writer
+            .submit(submissions)
+            .await
+            .map_err(store_status)?;
+        let outcomes = events
+            .iter()
+            .zip(&outcomes)
+            .map(|(e, o)| outcome_to_wire(&e.event_id, o))
+            .collect();
+        Ok(Response::new(v1::RecordBatchResponse { outcomes }))
+    }
+}

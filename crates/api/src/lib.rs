@@ -1,0 +1,34 @@
+//! lotline's gRPC services (`lotline.v1`): [`EventService`](events::EventApi) records
+//! events through the store's single writer; [`ProvenanceService`](provenance::ProvenanceApi)
+//! answers from the store. Both answer UNAVAILABLE until [`Ready`] is set, while
+//! the store opens and checks its indexes. Errors map to gRPC status in `status`.
+
+mod events;
+mod provenance;
+mod status;
+
+use std::sync::{Arc, OnceLock};
+
+use lotline_store::{Store, Writer};
+
+pub use events::EventApi;
+pub use provenance::ProvenanceApi;
+pub use status::{reject_status, store_status};
+
+/// The most events one RecordBatch may carry.
+pub const MAX_BATCH: usize = 10_000;
+
+/// What the services need once the store is open.
+#[derive(Clone)]
+pub struct Ready {
+    pub store: Store,
+    pub writer: Writer,
+}
+
+/// Set once, when the store is open; shared by every service.
+pub type ReadyCell = Arc<OnceLock<Ready>>;
+
+pub(crate) fn ready(cell: &ReadyCell) -> Result<&Ready, tonic::Status> {
+    cell.get()
+        .ok_or_else(|| tonic::Status::unavailable("lotline is starting: the store is not open yet"))
+}

@@ -1,0 +1,276 @@
+//! ProvenanceService: lots, lineage, events, quarantine, unknown lots. Every
+//! answer is computed from the store at the time of the question, on a blocking
+//! thread (sled reads are synchronous and never wait on the writer).
+
+use chrono::DateTime;
+use lotline_domain::lineage::Lineage;
+use lotline_domain::{Chain, KindName};
+use lotline_proto::convert::{lot_state_to_wire, trace_back_to_wire, trace_forward_to_wire};
+use lotline_proto::v1;
+use lotline_proto::v1::provenance_service_server::ProvenanceService;
+use lotline_store::{EventFilter, Store, StoreError, StoredEvent};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::status::store_status;
+use crate::{ReadyCell, ready};
+
+/// Events listed with a lot by GetLot.
+const LOT_EVENTS: usize = 1_000;
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1_000;
+
+pub struct ProvenanceApi {
+    ready: ReadyCell,
+}
+
+impl ProvenanceApi {
+    pub fn new(ready: ReadyCell) -> Self {
+        ProvenanceApi { ready }
+    }
+
+    /// Runs a read on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, Status> + Send + 'static,
+    {
+        let store = ready(&self.ready)?.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+    }
+}
+
+fn lot_arg(lot: &str) -> Result<String, Status> {
+    if lot.trim().is_empty() {
+        return Err(Status::invalid_argument("lot: is required"));
+    }
+    Ok(lot.to_string())
+}
+
+pub(crate) fn stored_to_wire(
+    store: &Store,
+    s: &StoredEvent,
+) -> Result<v1::StoredEvent, StoreError> {
+    Ok(v1::StoredEvent {
+        sequence: s.seq,
+        record_time: s
+            .record_time
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        event: Some(s.record.wire_event()?),
+        corrected: store.is_corrected(&s.event.id)?,
+    })
+}
+
+fn page_limit(limit: u32) -> usize {
+    match limit as usize {
+        0 => DEFAULT_PAGE,
+        n => n.min(MAX_PAGE),
+    }
+}
+
+fn cursor_arg(cursor: &str) -> Result<u64, Status> {
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    cursor.parse().map_err(|_| {
+        Status::invalid_argument(format!(
+            "cursor: {cursor:?} is not a cursor this server gave out"
+        ))
+    })
+}
+
+fn time_arg(field: &str, value: &str) -> Result<Option<DateTime<chrono::FixedOffset>>, Status> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    DateTime::parse_from_rfc3339(value).map(Some).map_err(|e| {
+        Status::invalid_argument(format!("{field}: {value:?} is not an RFC 3339 time: {e}"))
+    })
+}
+
+#[tonic::async_trait]
+impl ProvenanceService for ProvenanceApi {
+    #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
+    async fn get_lot(
+        &self,
+        request: Request<v1::GetLotRequest>,
+    ) -> Result<Response<v1::Lot>, Status> {
+        let lot = lot_arg(&request.into_inner().lot)?;
+        self.read(move |store| {
+            let filter = EventFilter {
+                lot: Some(lot.clone()),
+                ..Default::default()
+            };
+            let events = store
+                .list_events(&filter, 0, LOT_EVENTS)
+                .map_err(store_status)?;
+            if events.items.is_empty() {
+                return Err(Status::not_found(format!(
+                    "lot {lot:?}: no event mentions it"
+                )));
+            }
+            let state = Lineage::new(store).lot_state(&lot).map_err(store_status)?;
+            let mut answer = lot_state_to_wire(&state);
+            answer.events = events
+                .items
+                .iter()
+                .map(|s| stored_to_wire(store, s))
+                .collect::<Result<_, _>>()
+                .map_err(store_status)?;
+            Ok(Response::new(answer))
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
+    async fn trace_back(
+        &self,
+        request: Request<v1::TraceBackRequest>,
+    ) -> Result<Response<v1::TraceBackResponse>, Status> {
+        let lot = lot_arg(&request.into_inner().lot)?;
+        self.read(move |store| {
+            if store
+                .list_events(
+                    &EventFilter {
+                        lot: Some(lot.clone()),
+                        ..Default::default()
+                    },
+                    0,
+                    1,
+                )
+                .map_err(store_status)?
+                .items
+                .is_empty()
+            {
+                return Err(Status::not_found(format!(
+                    "lot {lot:?}: no event mentions it"
+                )));
+            }
+            let trace = Lineage::new(store).trace_back(&lot).map_err(store_status)?;
+            Ok(Response::new(trace_back_to_wire(&trace)))
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
+    async fn trace_forward(
+        &self,
+        request: Request<v1::TraceForwardRequest>,
+    ) -> Result<Response<v1::TraceForwardResponse>, Status> {
+        let lot = lot_arg(&request.into_inner().lot)?;
+        self.read(move |store| {
+            if store
+                .list_events(
+                    &EventFilter {
+                        lot: Some(lot.clone()),
+                        ..Default::default()
+                    },
+                    0,
+                    1,
+                )
+                .map_err(store_status)?
+                .items
+                .is_empty()
+            {
+                return Err(Status::not_found(format!(
+                    "lot {lot:?}: no event mentions it"
+                )));
+            }
+            let trace = Lineage::new(store)
+                .trace_forward(&lot)
+                .map_err(store_status)?;
+            Ok(Response::new(trace_forward_to_wire(&trace)))
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_events(
+        &self,
+        request: Request<v1::ListEventsRequest>,
+    ) -> Result<Response<v1::ListEventsResponse>, Status> {
+        let r = request.into_inner();
+        let filter = EventFilter {
+            org: Some(r.org.clone()).filter(|s| !s.is_empty()),
+            chain: match r.chain.as_str() {
+                "" => None,
+                c => Some(Chain::parse(c).ok_or_else(|| {
+                    Status::invalid_argument(format!(
+                        "chain: unknown chain {c:?} (cocoa, coffee or textile)"
+                    ))
+                })?),
+            },
+            kind: match r.kind.as_str() {
+                "" => None,
+                k => Some(KindName::parse(k).ok_or_else(|| {
+                    let known: Vec<&str> = KindName::ALL.iter().map(|k| k.as_str()).collect();
+                    Status::invalid_argument(format!(
+                        "kind: unknown kind {k:?} (one of {})",
+                        known.join(", ")
+                    ))
+                })?),
+            },
+            lot: Some(r.lot.clone()).filter(|s| !s.is_empty()),
+            from: time_arg("from", &r.from)?,
+            to: time_arg("to", &r.to)?,
+        };
+        let after = cursor_arg(&r.cursor)?;
+        let limit = page_limit(r.limit);
+        self.read(move |store| {
+            let page = store
+                .list_events(&filter, after, limit)
+                .map_err(store_status)?;
+            let events = page
+                .items
+                .iter()
+                .map(|s| stored_to_wire(store, s))
+                .collect::<Result<_, _>>()
+                .map_err(store_status)?;
+            Ok(Response::new(v1::ListEventsResponse {
+                events,
+                next_cursor: page.next_after.map(|n| n.to_string()).unwrap_or_default(),
+            }))
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_rejected(
+        &self,
+        request: Request<v1::ListRejectedRequest>,
+    ) -> Result<Response<v1::ListRejectedResponse>, Status> {
+        let r = request.into_inner();
+        let after = cursor_arg(&r.cursor)?;
+        let limit = page_limit(r.limit);
+        self.read(move |store| {
+            let page = store.list_rejected(after, limit).map_err(store_status)?;
+            Ok(Response::new(v1::ListRejectedResponse {
+                rejected: page.items,
+                next_cursor: page.next_after.map(|n| n.to_string()).unwrap_or_default(),
+            }))
+        })
+        .await
+    }
+
+    #[instrument(skip_all)]
+    async fn list_unknown_lots(
+        &self,
+        _request: Request<v1::ListUnknownLotsRequest>,
+    ) -> Result<Response<v1::ListUnknownLotsResponse>, Status> {
+        self.read(|store| {
+            let lots = store
+                .list_unknown_lots()
+                .map_err(store_status)?
+                .into_iter()
+                .map(|u| v1::UnknownLot {
+                    lot: u.lot,
+                    event_ids: u.event_ids,
+                })
+                .collect();
+            Ok(Response::new(v1::ListUnknownLotsResponse { lots }))
+        })
+        .await
+    }
+}

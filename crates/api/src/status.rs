@@ -1,0 +1,25 @@
+//! The one mapping from lotline errors to gRPC status codes.
+
+use lotline_store::{RejectKind, StoreError};
+use tonic::Status;
+
+/// A store failure: UNAVAILABLE when it may pass (writer stopping, IO), INTERNAL
+/// when stored data is corrupt.
+pub fn store_status(err: StoreError) -> Status {
+    match err {
+        StoreError::WriterStopped => {
+            Status::unavailable("lotline is shutting down; retry on another node or later")
+        }
+        StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
+        StoreError::Corrupt(m) => Status::internal(format!("stored data is corrupt: {m}")),
+    }
+}
+
+/// A rejected event, answered to a single Record call.
+pub fn reject_status(kind: RejectKind, reason: &str) -> Status {
+    match kind {
+        RejectKind::Invalid => Status::invalid_argument(reason.to_string()),
+        RejectKind::UnregisteredOrg => Status::failed_precondition(reason.to_string()),
+        RejectKind::Conflict => Status::already_exists(reason.to_string()),
+    }
+}

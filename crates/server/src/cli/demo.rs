@@ -1,0 +1,181 @@
+//! `lotline demo`: an embedded server on a temporary store (or `--server`), the
+//! sample chains loaded, and a trace and a recall printed for each chain.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use lotline_proto::v1;
+use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::client::{connect, status_error};
+use super::{CliError, render};
+use crate::sample::{SHOWCASE, sample_events};
+use crate::{ServeConfig, run, shutdown_signal};
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Load the sample into this server instead of starting one.
+    #[arg(long, env = "LOTLINE_SERVER")]
+    server: Option<String>,
+    /// Where the embedded server listens (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Keep the embedded server running after the demo, until Ctrl-C.
+    #[arg(long)]
+    keep_running: bool,
+    /// Only print the sample events as JSON Lines (for `lotline post`).
+    #[arg(long)]
+    print_events: bool,
+}
+
+pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
+    if args.print_events {
+        for e in sample_events() {
+            let line = serde_json::to_string(&e)
+                .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
+            println!("{line}");
+        }
+        return Ok(());
+    }
+    if let Some(server) = &args.server {
+        return show(server).await;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("lotline-demo-")
+        .tempdir()
+        .map_err(|e| CliError::Usage(format!("cannot create a temporary data dir: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError::Usage(format!("--listen {}: {e}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| CliError::Usage(format!("listener has no address: {e}")))?;
+    let url = format!("http://{address}");
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let config = ServeConfig::new(dir.path());
+    let server = tokio::spawn(run(config, listener, async {
+        let _ = stop_rx.await;
+    }));
+    println!(
+        "Started an embedded lotline at {url} on a temporary store in {}",
+        dir.path().display()
+    );
+    let shown = async {
+        wait_serving(&url).await?;
+        show(&url).await
+    }
+    .await;
+    if shown.is_ok() && args.keep_running {
+        println!();
+        println!("lotline keeps serving at {url} with the sample loaded. Try:");
+        println!("  lotline trace CC-BAR-2026-W12 --server {url}");
+        println!("  lotline lot CO-GRN-2026-031 --server {url}");
+        println!("Ctrl-C stops it and removes the temporary store.");
+        shutdown_signal().await;
+    }
+    let _ = stop_tx.send(());
+    match server.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(CliError::Refused(format!("embedded server failed: {e}"))),
+        Err(e) => {
+            return Err(CliError::Refused(format!(
+                "embedded server task failed: {e}"
+            )));
+        }
+    }
+    shown
+}
+
+/// Waits (up to 30 s) until the server's health check says SERVING.
+async fn wait_serving(url: &str) -> Result<(), CliError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(channel) = connect(url).await {
+            let status = HealthClient::new(channel)
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status);
+            if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(CliError::Connect(format!(
+                "{url} did not report SERVING within 30 s"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Loads the sample into `url` and prints what a brand and an auditor would ask.
+async fn show(url: &str) -> Result<(), CliError> {
+    let channel = connect(url).await?;
+    let events = sample_events();
+    let total = events.len();
+    let outcomes = EventServiceClient::new(channel.clone())
+        .record_batch(v1::RecordBatchRequest { events })
+        .await
+        .map_err(status_error)?
+        .into_inner()
+        .outcomes;
+    let (mut accepted, mut duplicate, mut rejected) = (0, 0, 0);
+    for o in &outcomes {
+        match &o.result {
+            Some(v1::outcome::Result::Accepted(_)) => accepted += 1,
+            Some(v1::outcome::Result::Duplicate(_)) => duplicate += 1,
+            _ => {
+                rejected += 1;
+                eprintln!(
+                    "sample event {} was not accepted: {:?}",
+                    o.event_id, o.result
+                );
+            }
+        }
+    }
+    println!(
+        "Recorded {total} sample events of the cocoa, coffee and textile chains: {accepted} accepted, {duplicate} duplicate, {rejected} rejected."
+    );
+    let mut provenance = ProvenanceServiceClient::new(channel);
+    for (chain, product, farm_lot) in SHOWCASE {
+        println!();
+        println!("=== {chain} ===");
+        let trace = provenance
+            .trace_back(v1::TraceBackRequest {
+                lot: product.to_string(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        print!("{}", render::trace_text(&trace));
+        println!();
+        let recall = provenance
+            .trace_forward(v1::TraceForwardRequest {
+                lot: farm_lot.to_string(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        print!("{}", render::recall_text(&recall));
+    }
+    let unknown = provenance
+        .list_unknown_lots(v1::ListUnknownLotsRequest {})
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    println!();
+    println!("=== lots used but never created ===");
+    print!("{}", render::unknown_text(&unknown.lots));
+    if rejected > 0 {
+        return Err(CliError::Refused(format!(
+            "{rejected} sample events were rejected"
+        )));
+    }
+    Ok(())
+}

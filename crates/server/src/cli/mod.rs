@@ -1,0 +1,295 @@
+//! The `lotline` command line: `serve`, `demo`, and client commands that talk to
+//! a server over gRPC. Every client command prints a readable table, or one JSON
+//! document with `--json`.
+//!
+//! Exit status: 0 on success; 1 when the server refused something (a rejected
+//! event in `post`, an unknown lot); 2 on a usage or connection error; 64 when
+//! `serve` is given a bad configuration.
+
+mod client;
+mod demo;
+mod render;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::{ServeConfig, run, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lotline",
+    version,
+    about = "Supply-chain traceability: lot events in, provenance answers out."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the gRPC API on an append-only store (embedded mode).
+    Serve(ServeArgs),
+    /// Start a server on a temporary store, load a sample of the cocoa, coffee and
+    /// textile chains, and print traces and recalls.
+    Demo(demo::DemoArgs),
+    /// Record events from a JSON Lines file (`-` for stdin), one event per line in
+    /// the proto3 JSON mapping of lotline.v1.Event.
+    Post(PostArgs),
+    /// Show a lot: product, quantities, holder, custody model, origins, events, anomalies.
+    Lot(LotArgs),
+    /// Trace a lot back to its origin lots, with quantities and shares.
+    Trace(LotArgs),
+    /// Recall: every lot downstream of a lot, with product, holder and quantity.
+    Recall(LotArgs),
+    /// List stored events, filtered, in log order.
+    Events(EventsArgs),
+    /// List rejected input kept in the quarantine.
+    Rejected(RejectedArgs),
+    /// List lots that events use but no event creates (unknown origin).
+    Unknown(ClientArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Directory of the sled store (created if missing).
+    #[arg(long, env = "LOTLINE_DATA_DIR", default_value = "./lotline-data")]
+    data_dir: PathBuf,
+    /// Address to listen on (HOST:PORT; port 0 picks a free one).
+    #[arg(long, env = "LOTLINE_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: String,
+    /// sled page cache, in MiB.
+    #[arg(long, env = "LOTLINE_CACHE_MB", default_value_t = 256)]
+    cache_mb: u64,
+    /// Check every log entry against the indexes at start-up, not just a sample.
+    #[arg(long, env = "LOTLINE_FULL_CHECK")]
+    full_check: bool,
+    /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
+    #[arg(long, env = "LOTLINE_GRACE_SECS", default_value_t = 10)]
+    grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClientArgs {
+    /// The lotline server to talk to.
+    #[arg(long, env = "LOTLINE_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub(crate) server: String,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+#[derive(Debug, Args)]
+struct PostArgs {
+    /// JSON Lines file of events, or `-` for stdin.
+    file: PathBuf,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct LotArgs {
+    /// The lot identifier, exactly as recorded.
+    lot: String,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct EventsArgs {
+    #[arg(long)]
+    org: Option<String>,
+    /// cocoa, coffee or textile.
+    #[arg(long)]
+    chain: Option<String>,
+    /// harvest, transform, ship, receive, certify, pay, correct, register_org, register_site, register_plot.
+    #[arg(long)]
+    kind: Option<String>,
+    #[arg(long)]
+    lot: Option<String>,
+    /// Events at or after this time (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Events before this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Events per page.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Continue after this cursor (printed by a previous page).
+    #[arg(long)]
+    cursor: Option<String>,
+    /// Follow cursors until every matching event is printed.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct RejectedArgs {
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    #[arg(long)]
+    cursor: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+/// A failure of a command, with the exit status it maps to.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// Bad arguments or configuration (exit 2, or 64 for `serve`).
+    #[error("{0}")]
+    Usage(String),
+    /// The server could not be reached (exit 2).
+    #[error("{0}")]
+    Connect(String),
+    /// The server refused or failed the request (exit 1).
+    #[error("{0}")]
+    Refused(String),
+    /// Some input was rejected; every outcome was already printed (exit 1).
+    #[error("{0}")]
+    SomeRejected(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Usage(_) | CliError::Connect(_) => 2,
+            CliError::Refused(_) | CliError::SomeRejected(_) => 1,
+        }
+    }
+}
+
+/// Sets up logging to stderr; `RUST_LOG` overrides the default level.
+fn init_logging(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command line; `main` only calls this.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("lotline: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => return serve(args).await,
+        Command::Demo(args) => {
+            init_logging("warn");
+            demo::run_demo(args).await
+        }
+        command => {
+            init_logging("warn");
+            client_command(command).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::SomeRejected(summary)) => {
+            eprintln!("{summary}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("lotline: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+async fn client_command(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Post(a) => client::post(&a.client, &a.file).await,
+        Command::Lot(a) => client::lot(&a.client, &a.lot).await,
+        Command::Trace(a) => client::trace(&a.client, &a.lot).await,
+        Command::Recall(a) => client::recall(&a.client, &a.lot).await,
+        Command::Events(a) => {
+            let request = lotline_proto::v1::ListEventsRequest {
+                org: a.org.unwrap_or_default(),
+                chain: a.chain.unwrap_or_default(),
+                kind: a.kind.unwrap_or_default(),
+                lot: a.lot.unwrap_or_default(),
+                from: a.from.unwrap_or_default(),
+                to: a.to.unwrap_or_default(),
+                cursor: a.cursor.unwrap_or_default(),
+                limit: a.limit,
+            };
+            client::events(&a.client, request, a.all).await
+        }
+        Command::Rejected(a) => {
+            client::rejected(&a.client, a.cursor.unwrap_or_default(), a.limit).await
+        }
+        Command::Unknown(a) => client::unknown(&a).await,
+        Command::Serve(_) | Command::Demo(_) => unreachable!("handled by dispatch"),
+    }
+}
+
+/// Validates the serve configuration: exit 64 with one line if it is bad.
+fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
+    let listen: SocketAddr = args.listen.parse().map_err(|_| {
+        format!(
+            "--listen: {:?} is not a socket address (HOST:PORT, e.g. 127.0.0.1:50051)",
+            args.listen
+        )
+    })?;
+    if args.cache_mb == 0 {
+        return Err("--cache-mb: must be at least 1".into());
+    }
+    if args.data_dir.exists() && !args.data_dir.is_dir() {
+        return Err(format!(
+            "--data-dir: {} exists and is not a directory",
+            args.data_dir.display()
+        ));
+    }
+    let mut config = ServeConfig::new(&args.data_dir);
+    config.cache_bytes = args.cache_mb << 20;
+    config.full_check = args.full_check;
+    config.grace = Duration::from_secs(args.grace_secs);
+    Ok((config, listen))
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    init_logging("info");
+    let (config, listen) = match serve_config(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("lotline: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("lotline: cannot listen on {listen}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match run(config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("lotline: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! How answers look: aligned tables for people, JSON documents for scripts.
+//! Decimal strings from the API become JSON numbers without losing digits.
+
+use std::fmt::Write;
+use std::str::FromStr;
+
+use lotline_proto::v1;
+use serde_json::{Map, Number, Value, json};
+
+/// A decimal string as an exact JSON number (or null when empty or not a number).
+pub(crate) fn number(s: &str) -> Value {
+    Number::from_str(s)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+fn quantity_fields(map: &mut Map<String, Value>, key: &str, q: Option<&v1::Quantity>) {
+    let (amount, unit) = q
+        .map(|q| (number(&q.amount), q.unit.clone()))
+        .unwrap_or((Value::Null, String::new()));
+    map.insert(key.to_string(), amount);
+    map.insert("unit".to_string(), Value::String(unit));
+}
+
+fn quantity_text(q: Option<&v1::Quantity>) -> String {
+    q.map(|q| format!("{} {}", q.amount, q.unit).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn dash(s: &str) -> &str {
+    if s.is_empty() { "-" } else { s }
+}
+
+fn custody_name(c: i32) -> &'static str {
+    match v1::CustodyModel::try_from(c) {
+        Ok(v1::CustodyModel::IdentityPreserved) => "identity preserved",
+        Ok(v1::CustodyModel::Segregated) => "segregated",
+        Ok(v1::CustodyModel::MassBalance) => "mass balance",
+        _ => "-",
+    }
+}
+
+fn event_kind(e: &v1::Event) -> &'static str {
+    use v1::event::Kind as K;
+    match e.kind {
+        Some(K::Harvest(_)) => "harvest",
+        Some(K::Transform(_)) => "transform",
+        Some(K::Ship(_)) => "ship",
+        Some(K::Receive(_)) => "receive",
+        Some(K::Certify(_)) => "certify",
+        Some(K::Pay(_)) => "pay",
+        Some(K::Correct(_)) => "correct",
+        Some(K::RegisterOrg(_)) => "register_org",
+        Some(K::RegisterSite(_)) => "register_site",
+        Some(K::RegisterPlot(_)) => "register_plot",
+        None => "-",
+    }
+}
+
+/// An aligned text table.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: Vec<&str>| {
+        let mut text = String::new();
+        for (n, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if n > 0 {
+                text.push_str("  ");
+            }
+            let _ = write!(text, "{cell:<w$}");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, header.to_vec());
+    for row in rows {
+        line(&mut out, row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
+    Value::Array(
+        anomalies
+            .iter()
+            .map(|a| json!({"kind": a.kind, "lot": a.lot, "event_id": a.event_id, "explanation": a.explanation}))
+            .collect(),
+    )
+}
+
+fn anomalies_text(out: &mut String, anomalies: &[v1::Anomaly]) {
+    if anomalies.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Anomalies:");
+    for a in anomalies {
+        let event = if a.event_id.is_empty() {
+            String::new()
+        } else {
+            format!(" (event {})", a.event_id)
+        };
+        let _ = writeln!(out, "  {} on {}{}: {}", a.kind, a.lot, event, a.explanation);
+    }
+}
+
+fn percent(share: &str) -> String {
+    rust_decimal::Decimal::from_str(share)
+        .map(|d| {
+            format!(
+                "{}%",
+                (d * rust_decimal::Decimal::ONE_HUNDRED)
+                    .round_dp(2)
+                    .normalize()
+            )
+        })
+        .unwrap_or_else(|_| share.to_string())
+}
+
+pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
+    let origins: Vec<Value> = t
+        .origins
+        .iter()
+        .map(|o| {
+            let mut m = Map::new();
+            m.insert("lot".into(), json!(o.lot));
+            m.insert("known".into(), json!(o.known));
+            m.insert("org".into(), json!(o.org));
+            m.insert("plot".into(), json!(o.plot));
+            m.insert("product".into(), json!(o.product));
+            m.insert("harvest_time".into(), json!(o.harvest_time));
+            quantity_fields(&mut m, "quantity", o.content.as_ref());
+            m.insert("share".into(), number(&o.share));
+            Value::Object(m)
+        })
+        .collect();
+    let mut produced = Map::new();
+    quantity_fields(&mut produced, "quantity", t.produced.as_ref());
+    json!({
+        "lot": t.lot,
+        "produced": produced,
+        "origins": origins,
+        "lots_walked": t.lots_walked,
+        "anomalies": anomalies_json(&t.anomalies),
+    })
+}
+
+pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Trace back {} ({} produced): {} origin lot(s)",
+        t.lot,
+        quantity_text(t.produced.as_ref()),
+        t.origins.len()
+    );
+    let rows: Vec<Vec<String>> = t
+        .origins
+        .iter()
+        .map(|o| {
+            vec![
+                o.lot.clone(),
+                if o.known {
+                    dash(&o.org).to_string()
+                } else {
+                    "UNKNOWN ORIGIN".to_string()
+                },
+                dash(&o.plot).to_string(),
+                dash(&o.product).to_string(),
+                quantity_text(o.content.as_ref()),
+                percent(&o.share),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["ORIGIN LOT", "ORG", "PLOT", "PRODUCT", "CONTENT", "SHARE"],
+        &rows,
+    ));
+    anomalies_text(&mut out, &t.anomalies);
+    out
+}
+
+pub(crate) fn recall_json(t: &v1::TraceForwardResponse) -> Value {
+    let descendants: Vec<Value> = t
+        .descendants
+        .iter()
+        .map(|d| {
+            let mut m = Map::new();
+            m.insert("lot".into(), json!(d.lot));
+            m.insert("product".into(), json!(d.product));
+            m.insert("holder".into(), json!(d.holder));
+            quantity_fields(&mut m, "quantity", d.quantity.as_ref());
+            m.insert("depth".into(), json!(d.depth));
+            m.insert("parent".into(), json!(d.parent));
+            m.insert("via_event_id".into(), json!(d.via_event_id));
+            Value::Object(m)
+        })
+        .collect();
+    json!({"lot": t.lot, "descendants": descendants})
+}
+
+pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Recall {}: {} downstream lot(s)",
+        t.lot,
+        t.descendants.len()
+    );
+    let rows: Vec<Vec<String>> = t
+        .descendants
+        .iter()
+        .map(|d| {
+            vec![
+                format!(
+                    "{}{}",
+                    "  ".repeat(d.depth.saturating_sub(1) as usize),
+                    d.lot
+                ),
+                d.product.clone(),
+                dash(&d.holder).to_string(),
+                quantity_text(d.quantity.as_ref()),
+                d.via_event_id.clone(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["LOT", "PRODUCT", "HOLDER", "QUANTITY", "VIA EVENT"],
+        &rows,
+    ));
+    out
+}
+
+pub(crate) fn lot_json(l: &v1::Lot) -> Value {
+    let mut m = Map::new();
+    m.insert("lot".into(), json!(l.lot));
+    m.insert("known".into(), json!(l.known));
+    m.insert("product".into(), json!(l.product));
+    m.insert("chain".into(), json!(l.chain));
+    m.insert("creator".into(), json!(l.creator));
+    m.insert("holder".into(), json!(l.holder));
+    let q = |q: Option<&v1::Quantity>| {
+        let mut m = Map::new();
+        quantity_fields(&mut m, "quantity", q);
+        Value::Object(m)
+    };
+    m.insert("produced".into(), q(l.produced.as_ref()));
+    m.insert("consumed".into(), q(l.consumed.as_ref()));
+    m.insert("remaining".into(), q(l.remaining.as_ref()));
+    m.insert("custody".into(), json!(custody_name(l.custody)));
+    m.insert("claims".into(), json!(l.claims));
+    m.insert("origin_count".into(), json!(l.origin_count));
+    m.insert("has_unknown_origin".into(), json!(l.has_unknown_origin));
+    m.insert("created_at".into(), json!(l.created_at));
+    m.insert(
+        "events".into(),
+        Value::Array(
+            l.events
+                .iter()
+                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+                .collect(),
+        ),
+    );
+    m.insert("anomalies".into(), anomalies_json(&l.anomalies));
+    Value::Object(m)
+}
+
+pub(crate) fn lot_text(l: &v1::Lot) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Lot {}{}",
+        l.lot,
+        if l.known {
+            ""
+        } else {
+            " (UNKNOWN ORIGIN: no event creates it)"
+        }
+    );
+    let rows = [
+        ("product", dash(&l.product).to_string()),
+        ("chain", dash(&l.chain).to_string()),
+        ("created by", dash(&l.creator).to_string()),
+        ("created at", dash(&l.created_at).to_string()),
+        ("held by", dash(&l.holder).to_string()),
+        ("produced", quantity_text(l.produced.as_ref())),
+        ("consumed", quantity_text(l.consumed.as_ref())),
+        ("remaining", quantity_text(l.remaining.as_ref())),
+        ("custody", custody_name(l.custody).to_string()),
+        (
+            "claims",
+            if l.claims.is_empty() {
+                "-".into()
+            } else {
+                l.claims.join(", ")
+            },
+        ),
+        (
+            "origins",
+            format!(
+                "{}{}",
+                l.origin_count,
+                if l.has_unknown_origin {
+                    " (some of unknown origin)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "  {k:<11} {v}");
+    }
+    out.push_str(&events_text(&l.events));
+    anomalies_text(&mut out, &l.anomalies);
+    out
+}
+
+pub(crate) fn events_text(events: &[v1::StoredEvent]) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|s| {
+            let e = s.event.clone().unwrap_or_default();
+            vec![
+                s.sequence.to_string(),
+                e.event_time.clone(),
+                event_kind(&e).to_string(),
+                e.org.clone(),
+                format!(
+                    "{}{}",
+                    e.event_id,
+                    if s.corrected { " (corrected)" } else { "" }
+                ),
+            ]
+        })
+        .collect();
+    table(&["SEQ", "EVENT TIME", "KIND", "ORG", "EVENT ID"], &rows)
+}
+
+pub(crate) fn rejected_text(items: &[v1::RejectedInput]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                r.received_at.clone(),
+                r.source.clone(),
+                dash(&r.event_id).to_string(),
+                dash(&r.org).to_string(),
+                r.kind.clone(),
+                r.reason.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID", "RECEIVED", "SOURCE", "EVENT ID", "ORG", "KIND", "REASON",
+        ],
+        &rows,
+    )
+}
+
+pub(crate) fn unknown_text(lots: &[v1::UnknownLot]) -> String {
+    let rows: Vec<Vec<String>> = lots
+        .iter()
+        .map(|l| vec![l.lot.clone(), l.event_ids.join(", ")])
+        .collect();
+    table(&["LOT (UNKNOWN ORIGIN)", "MENTIONED BY"], &rows)
+}

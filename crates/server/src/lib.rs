@@ -1,0 +1,216 @@
+//! lotline's server wiring and command line.
+//!
+//! [`run`] serves the gRPC API on a listener the caller bound, until `shutdown`
+//! resolves: tests bind `127.0.0.1:0` and pass their own shutdown. The `lotline`
+//! binary (`src/main.rs`) is a thin shell over [`cli`].
+
+pub mod cli;
+pub mod sample;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use lotline_api::{EventApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_proto::v1::event_service_server::EventServiceServer;
+use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
+use lotline_store::{SledBackend, StartupCheck, Store, StoreError, Writer, WriterConfig};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
+
+/// Everything `lotline serve` needs, validated before anything is bound.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where the sled store lives; created if missing.
+    pub data_dir: PathBuf,
+    /// sled page cache bound, in bytes.
+    pub cache_bytes: u64,
+    /// Check every log entry against the indexes at start-up (not just a sample).
+    pub full_check: bool,
+    /// How long in-flight requests may take to finish after a shutdown signal.
+    pub grace: Duration,
+}
+
+impl ServeConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            data_dir: data_dir.into(),
+            cache_bytes: 256 << 20,
+            full_check: false,
+            grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the sled store in `dir` and checks its indexes against the log.
+pub fn open_store(config: &ServeConfig) -> Result<(Store, StartupCheck), StoreError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StoreError::Backend(format!(
+            "cannot create data dir {}: {e}",
+            config.data_dir.display()
+        ))
+    })?;
+    let backend = SledBackend::open(&config.data_dir, config.cache_bytes)?;
+    let store = Store::new(Arc::new(backend));
+    let check = store.check_and_repair(config.full_check)?;
+    Ok((store, check))
+}
+
+/// Serves lotline on `listener` until `shutdown` resolves, then stops taking
+/// requests, lets in-flight ones finish (up to the grace period), writes and
+/// flushes what the writer holds, and returns.
+///
+/// Health reports NOT_SERVING until the store is open and its indexes checked,
+/// and again from the moment shutdown starts.
+pub async fn run(
+    config: ServeConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let address = listener
+        .local_addr()
+        .map_err(|e| ServerError::Other(format!("listener has no address: {e}")))?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    set_health(&health, ServingStatus::NotServing).await;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let cell: ReadyCell = Arc::new(OnceLock::new());
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let router = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(EventServiceServer::new(EventApi::new(cell.clone())))
+        .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
+            cell.clone(),
+        )));
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
+        TcpListenerStream::new(listener),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    info!(%address, data_dir = %config.data_dir.display(), "lotline listening; opening the store");
+
+    let open_config = config.clone();
+    let opened = tokio::task::spawn_blocking(move || open_store(&open_config))
+        .await
+        .map_err(|e| ServerError::Other(format!("store open task failed: {e}")))?;
+    let (store, check) = match opened {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = stop_tx.send(());
+            let _ = server.await;
+            return Err(e.into());
+        }
+    };
+    match &check {
+        StartupCheck::Consistent { events } => info!(events, "store open; indexes match the log"),
+        StartupCheck::Rebuilt { events, reason } => {
+            warn!(events, %reason, "store open; indexes were rebuilt")
+        }
+    }
+    let (writer, writer_done) = Writer::spawn(store.clone(), WriterConfig::default())?;
+    if cell.set(Ready { store, writer }).is_err() {
+        return Err(ServerError::Other("services were made ready twice".into()));
+    }
+    set_health(&health, ServingStatus::Serving).await;
+    info!(%address, "lotline serving");
+
+    let early_exit = tokio::select! {
+        () = shutdown => None,
+        result = &mut server => Some(result),
+    };
+    set_health(&health, ServingStatus::NotServing).await;
+    let served = match early_exit {
+        Some(result) => result,
+        None => {
+            info!("shutting down: finishing in-flight requests");
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(config.grace, &mut server).await {
+                Ok(result) => result,
+                Err(_) => {
+                    warn!(grace = ?config.grace, "in-flight requests did not finish in time; stopping them");
+                    server.abort();
+                    Ok(Ok(()))
+                }
+            }
+        }
+    };
+    // The services (and their writer handles) are gone with the server task; the
+    // last handle is ours. Dropping it lets the writer finish and flush.
+    drop(cell);
+    writer_done.wait().await;
+    info!("lotline stopped; the store is flushed");
+    match served {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) if e.is_cancelled() => Ok(()),
+        Err(e) => Err(ServerError::Other(format!("server task failed: {e}"))),
+    }
+}
+
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    health.set_service_status("", status).await;
+    health
+        .set_service_status(
+            <EventServiceServer<EventApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => info!("SIGTERM received"),
+                    _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+                }
+            }
+            Err(e) => {
+                warn!(cause = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
