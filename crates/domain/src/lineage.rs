@@ -146,7 +146,8 @@ pub struct LotState {
 #[derive(Debug, Clone)]
 struct OriginInfo {
     known: bool,
-    unit: Unit,
+    /// None for an unknown lot until its first use is seen.
+    unit: Option<Unit>,
     org: Option<String>,
     plot: Option<String>,
     product: Option<String>,
@@ -164,8 +165,11 @@ struct Node {
     chain: Option<String>,
     creator: Option<String>,
     created_at: Option<DateTime<FixedOffset>>,
-    /// Content of each origin in the whole lot, in the origin's unit.
-    content: BTreeMap<String, Decimal>,
+    /// Of each unit of this lot, the fraction that is its own harvest.
+    own_share: Decimal,
+    /// For each input lot: units of the input (in the input's unit) per unit of
+    /// this lot. Cycle edges are left out, so the inputs form a DAG.
+    inputs: Vec<(String, Decimal)>,
     custody: CustodyModel,
     claims: BTreeSet<String>,
     has_unknown: bool,
@@ -176,7 +180,7 @@ struct Node {
 /// Walks lineage over a [`LineageSource`], memoising every lot it computes.
 pub struct Lineage<'a, S: LineageSource> {
     source: &'a S,
-    nodes: HashMap<String, Node>,
+    nodes: HashMap<String, Arc<Node>>,
     origins: HashMap<String, OriginInfo>,
     anomalies: BTreeSet<Anomaly>,
 }
@@ -246,7 +250,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 let creations = pending.remove(&lot).unwrap_or_default();
                 in_progress.remove(&lot);
                 let node = self.compute(&lot, creations, &in_progress);
-                self.nodes.insert(lot, node);
+                self.nodes.insert(lot, Arc::new(node));
                 continue;
             }
             if in_progress.contains(&lot) {
@@ -277,12 +281,12 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         &mut self,
         lot: &str,
         creations: Vec<Arc<Event>>,
-        on_stack: &HashSet<String>,
+        in_progress: &HashSet<String>,
     ) -> Node {
         if creations.is_empty() {
             self.origins.entry(lot.to_string()).or_insert(OriginInfo {
                 known: false,
-                unit: Unit::Other(String::new()),
+                unit: None,
                 org: None,
                 plot: None,
                 product: None,
@@ -302,7 +306,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 chain: None,
                 creator: None,
                 created_at: None,
-                content: BTreeMap::new(),
+                own_share: Decimal::ONE,
+                inputs: Vec::new(),
                 custody: CustodyModel::MassBalance,
                 claims: BTreeSet::new(),
                 has_unknown: true,
@@ -321,36 +326,50 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             chain: first.chain.map(|c| c.as_str().to_string()),
             creator: Some(first.org.clone()),
             created_at: creations.iter().map(|e| e.time).min(),
-            content: BTreeMap::new(),
+            own_share: Decimal::ZERO,
+            inputs: Vec::new(),
             custody: CustodyModel::IdentityPreserved,
             claims: BTreeSet::new(),
             has_unknown: false,
             transforms: Vec::new(),
         };
-        let mut claims: Option<BTreeSet<String>> = None;
+        // First pass: how much of the lot each creation made.
+        let mut made: Vec<(&Arc<Event>, Decimal)> = Vec::new();
         for event in &creations {
             let Some(q) = created_quantity(event, lot) else {
                 continue;
             };
-            let Some(amount) = q.amount_in(&unit) else {
-                self.flag(
+            match q.amount_in(&unit) {
+                Some(amount) => {
+                    node.produced += amount;
+                    made.push((event, amount));
+                }
+                None => self.flag(
                     AnomalyKind::UnitMismatch,
                     lot,
                     Some(&event.id),
                     format!("created quantity {q} does not convert to the lot's unit {unit}"),
-                );
-                continue;
+                ),
+            }
+        }
+        let mut claims: Option<BTreeSet<String>> = None;
+        let mut inputs: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (event, amount) in made {
+            // This creation's part of every unit of the lot.
+            let part = if node.produced.is_zero() {
+                Decimal::ZERO
+            } else {
+                amount / node.produced
             };
-            node.produced += amount;
-            match &event.kind {
+            let own_claims = match &event.kind {
                 EventKind::Harvest(h) => {
                     node.product.get_or_insert_with(|| h.product.clone());
-                    *node.content.entry(lot.to_string()).or_default() += amount;
+                    node.own_share += part;
                     self.origins.insert(
                         lot.to_string(),
                         OriginInfo {
                             known: true,
-                            unit: unit.clone(),
+                            unit: Some(unit.clone()),
                             org: Some(event.org.clone()),
                             plot: Some(h.plot.clone()),
                             product: Some(h.product.clone()),
@@ -360,56 +379,54 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     node.custody = node
                         .custody
                         .min(h.custody.unwrap_or(CustodyModel::IdentityPreserved));
-                    let own: BTreeSet<String> = h.claims.iter().cloned().collect();
-                    claims = Some(match claims {
-                        None => own,
-                        Some(c) => c.intersection(&own).cloned().collect(),
-                    });
+                    h.claims.iter().cloned().collect()
                 }
                 EventKind::Transform(t) => {
-                    node.transforms.push(event.clone());
+                    node.transforms.push(Arc::clone(event));
                     if let Some(out) = t.outputs.iter().find(|o| o.lot == lot) {
                         node.product.get_or_insert_with(|| out.product.clone());
                     }
                     let (custody, own_claims) =
-                        self.add_transform(lot, event, t, q, &mut node, on_stack);
+                        self.add_transform(lot, event, t, &mut node, &mut inputs, in_progress);
                     node.custody = node.custody.min(custody);
-                    claims = Some(match claims {
-                        None => own_claims,
-                        Some(c) => c.intersection(&own_claims).cloned().collect(),
-                    });
+                    own_claims
                 }
-                _ => {}
-            }
+                _ => BTreeSet::new(),
+            };
+            claims = Some(match claims {
+                None => own_claims,
+                Some(c) => c.intersection(&own_claims).cloned().collect(),
+            });
         }
         node.claims = claims.unwrap_or_default();
+        node.inputs = inputs.into_iter().collect();
         node
     }
 
-    /// Adds what transform `t` put into `lot`; returns the custody model and claims
-    /// it gives the lot.
+    /// Adds the inputs of transform `t` (a creation of `lot`) to `inputs`, as units
+    /// of each input per unit of the lot; returns the custody model and claims it gives the lot.
+    #[allow(clippy::too_many_arguments)]
     fn add_transform(
         &mut self,
         lot: &str,
         event: &Event,
         t: &Transform,
-        out_q: &Quantity,
         node: &mut Node,
-        on_stack: &HashSet<String>,
+        inputs: &mut BTreeMap<String, Decimal>,
+        in_progress: &HashSet<String>,
     ) -> (CustodyModel, BTreeSet<String>) {
         let outputs: Vec<&Quantity> = t.outputs.iter().map(|o| &o.quantity).collect();
         let (total_out, same_dim) = total_base(&outputs);
-        let this_out = if same_dim {
-            out_q.base_amount()
-        } else {
-            out_q.amount
-        };
-        let fraction = if total_out.is_zero() {
-            Decimal::ZERO
-        } else {
-            this_out / total_out
-        };
         let declared = t.outputs.iter().find(|o| o.lot == lot);
+        let this_out = declared
+            .map(|o| {
+                if same_dim {
+                    o.quantity.base_amount()
+                } else {
+                    o.quantity.amount
+                }
+            })
+            .unwrap_or_default();
         let mut custody = declared
             .and_then(|o| o.custody)
             .unwrap_or(CustodyModel::IdentityPreserved);
@@ -417,10 +434,18 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if distinct_inputs.len() > 1 {
             custody = custody.min(CustodyModel::Segregated);
         }
+        // This transform's output for the lot embodies `this_out / total_out` of
+        // every consumed input; spread over all the lot's units (it may have other
+        // creations too), that is `fraction / produced` of each input per unit.
+        let per_unit = if total_out.is_zero() || node.produced.is_zero() {
+            Decimal::ZERO
+        } else {
+            this_out / total_out / node.produced
+        };
         let mut input_claims: Vec<BTreeSet<String>> = Vec::new();
         for input in &t.inputs {
             let Some(child) = self.nodes.get(&input.lot) else {
-                if on_stack.contains(&input.lot) {
+                if in_progress.contains(&input.lot) {
                     self.flag(
                         AnomalyKind::LineageCycle,
                         lot,
@@ -433,46 +458,47 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 }
                 continue;
             };
-            let child = child.clone();
+            let child = Arc::clone(child);
             custody = custody.min(child.custody);
             input_claims.push(child.claims.clone());
             node.has_unknown |= child.has_unknown;
-            if !child.known {
-                // An unknown lot is its own origin, counted in the unit it was used in.
-                let part = input.quantity.amount * fraction;
-                if let Some(info) = self.origins.get_mut(&input.lot)
-                    && info.unit == Unit::Other(String::new())
-                {
-                    info.unit = input.quantity.unit.clone();
+            let consumed = if child.known {
+                let child_unit = child.unit.clone().unwrap_or(Unit::Piece);
+                match input.quantity.amount_in(&child_unit) {
+                    Some(a) => a,
+                    None => {
+                        self.flag(
+                            AnomalyKind::UnitMismatch,
+                            &input.lot,
+                            Some(&event.id),
+                            format!(
+                                "consumed quantity {} does not convert to the lot's unit {child_unit}",
+                                input.quantity
+                            ),
+                        );
+                        continue;
+                    }
                 }
-                let origin_unit = self.origins.get(&input.lot).map(|i| i.unit.clone());
-                let amount = origin_unit
-                    .and_then(|u| Quantity::new(part, input.quantity.unit.clone()).amount_in(&u))
-                    .unwrap_or(part);
-                *node.content.entry(input.lot.clone()).or_default() += amount;
-                continue;
-            }
-            let child_unit = child.unit.clone().unwrap_or(Unit::Piece);
-            let Some(consumed) = input.quantity.amount_in(&child_unit) else {
-                self.flag(
-                    AnomalyKind::UnitMismatch,
-                    &input.lot,
-                    Some(&event.id),
-                    format!(
-                        "consumed quantity {} does not convert to the lot's unit {child_unit}",
-                        input.quantity
-                    ),
-                );
-                continue;
+            } else {
+                // An unknown lot is its own origin, counted in the first unit it is used in.
+                let info = self.origins.entry(input.lot.clone()).or_insert(OriginInfo {
+                    known: false,
+                    unit: None,
+                    org: None,
+                    plot: None,
+                    product: None,
+                    harvest_time: None,
+                });
+                let origin_unit = info
+                    .unit
+                    .get_or_insert_with(|| input.quantity.unit.clone())
+                    .clone();
+                input
+                    .quantity
+                    .amount_in(&origin_unit)
+                    .unwrap_or(input.quantity.amount)
             };
-            if child.produced.is_zero() {
-                continue;
-            }
-            // Share of the child lot that went into this output.
-            let part = consumed * fraction / child.produced;
-            for (origin, content) in &child.content {
-                *node.content.entry(origin.clone()).or_default() += *content * part;
-            }
+            *inputs.entry(input.lot.clone()).or_default() += consumed * per_unit;
         }
         let declared_claims: BTreeSet<String> = declared
             .map(|o| o.claims.iter().cloned().collect())
@@ -488,7 +514,37 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         (custody, claims)
     }
 
+    /// The lots upstream of `root` (itself included), each after every lot that
+    /// consumes it: the order in which embodied amounts flow from root to origins.
+    fn upstream_order(&self, root: &str) -> Vec<String> {
+        let mut post: Vec<String> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
+        seen.insert(root);
+        while let Some((lot, next)) = stack.pop() {
+            let inputs = self
+                .nodes
+                .get(lot)
+                .map(|n| n.inputs.as_slice())
+                .unwrap_or_default();
+            if let Some((input, _)) = inputs.get(next) {
+                stack.push((lot, next + 1));
+                if seen.insert(input.as_str()) {
+                    stack.push((input.as_str(), 0));
+                }
+            } else {
+                post.push(lot.to_string());
+            }
+        }
+        post.reverse();
+        post
+    }
+
     /// Where `lot` came from: every origin lot with its content and share.
+    ///
+    /// Walks the lineage once bottom-up (units of each input per unit of each lot),
+    /// then pushes the lot's produced quantity down to the origins in one pass, so
+    /// the cost is linear in the lots and edges walked.
     pub fn trace_back(&mut self, lot: &str) -> Result<TraceBack, S::Error> {
         self.walk(lot)?;
         let node = self
@@ -496,55 +552,63 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             .get(lot)
             .cloned()
             .expect("walk computes the root");
+        let mut content: BTreeMap<String, Decimal> = BTreeMap::new();
+        if node.known {
+            let mut embodied: HashMap<String, Decimal> =
+                HashMap::from([(lot.to_string(), node.produced)]);
+            for current in self.upstream_order(lot) {
+                let amount = embodied.get(&current).copied().unwrap_or_default();
+                let Some(n) = self.nodes.get(&current) else {
+                    continue;
+                };
+                if amount.is_zero() {
+                    continue;
+                }
+                if !n.known {
+                    *content.entry(current.clone()).or_default() += amount;
+                    continue;
+                }
+                if !n.own_share.is_zero() {
+                    *content.entry(current.clone()).or_default() += amount * n.own_share;
+                }
+                for (input, per_unit) in &n.inputs {
+                    *embodied.entry(input.clone()).or_default() += amount * *per_unit;
+                }
+            }
+        }
         let mut origins = Vec::new();
         if node.known {
-            let bases: Vec<(String, Decimal, Decimal)> = node
-                .content
-                .iter()
-                .map(|(origin, amount)| {
-                    let unit = self
-                        .origins
-                        .get(origin)
-                        .map(|i| i.unit.clone())
-                        .unwrap_or(Unit::Piece);
-                    (
-                        origin.clone(),
-                        *amount,
-                        Quantity::new(*amount, unit).base_amount(),
-                    )
-                })
-                .collect();
-            let same_dim = {
-                let dims: BTreeSet<_> = node
-                    .content
-                    .keys()
-                    .filter_map(|o| self.origins.get(o).map(|i| i.unit.dimension()))
-                    .collect();
-                dims.len() <= 1
+            let unit_of = |o: &str| {
+                self.origins
+                    .get(o)
+                    .and_then(|i| i.unit.clone())
+                    .unwrap_or(Unit::Piece)
             };
-            let total: Decimal = bases
-                .iter()
-                .map(|(_, a, b)| if same_dim { *b } else { *a })
-                .sum();
-            for (origin, amount, base) in bases {
-                let info = self.origins.get(&origin).cloned();
-                let weight = if same_dim { base } else { amount };
+            let dims: BTreeSet<_> = content.keys().map(|o| unit_of(o).dimension()).collect();
+            let same_dim = dims.len() <= 1;
+            let weight = |o: &str, a: Decimal| {
+                if same_dim {
+                    Quantity::new(a, unit_of(o)).base_amount()
+                } else {
+                    a
+                }
+            };
+            let total: Decimal = content.iter().map(|(o, a)| weight(o, *a)).sum();
+            for (origin, amount) in &content {
+                let info = self.origins.get(origin);
                 let share = if total.is_zero() {
                     Decimal::ZERO
                 } else {
-                    weight / total
+                    weight(origin, *amount) / total
                 };
                 origins.push(Origin {
                     lot: origin.clone(),
-                    known: info.as_ref().is_some_and(|i| i.known),
-                    org: info.as_ref().and_then(|i| i.org.clone()),
-                    plot: info.as_ref().and_then(|i| i.plot.clone()),
-                    product: info.as_ref().and_then(|i| i.product.clone()),
-                    harvest_time: info.as_ref().and_then(|i| i.harvest_time),
-                    content: Quantity::new(
-                        round(amount),
-                        info.map(|i| i.unit).unwrap_or(Unit::Piece),
-                    ),
+                    known: info.is_some_and(|i| i.known),
+                    org: info.and_then(|i| i.org.clone()),
+                    plot: info.and_then(|i| i.plot.clone()),
+                    product: info.and_then(|i| i.product.clone()),
+                    harvest_time: info.and_then(|i| i.harvest_time),
+                    content: Quantity::new(round(*amount), unit_of(origin)),
                     share: round(share),
                 });
             }
@@ -680,7 +744,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             remaining,
             custody: node.custody,
             claims: node.claims.iter().cloned().collect(),
-            origin_count: if node.known { node.content.len() } else { 1 },
+            origin_count: trace.origins.len(),
             has_unknown_origin: node.has_unknown,
             created_at: node.created_at,
             anomalies: anomalies.into_iter().collect(),

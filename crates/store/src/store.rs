@@ -2,7 +2,7 @@
 //! and the rebuild share.
 
 use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
@@ -32,7 +32,7 @@ pub struct StoredEvent {
     pub seq: u64,
     pub record_time: DateTime<Utc>,
     pub event: Arc<Event>,
-    pub record: Record,
+    pub record: Arc<Record>,
 }
 
 /// Filters for [`Store::list_events`]; all optional, combined with AND.
@@ -75,10 +75,18 @@ pub enum StartupCheck {
     Rebuilt { events: u64, reason: String },
 }
 
-/// The event log. Cheap to clone; every clone reads the same backend.
+/// Decoded events kept in memory; records never change, so entries never go stale.
+const EVENT_CACHE: usize = 200_000;
+
+/// The event log. Cheap to clone; every clone reads the same backend and shares
+/// one cache of decoded events.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    events: Arc<quick_cache::sync::Cache<u64, StoredEvent>>,
+    /// Every event id some Correct event targets, mirrored from the correction
+    /// index so that the common case (not corrected) needs no read.
+    corrected_targets: Arc<RwLock<HashSet<String>>>,
 }
 
 /// Writes in progress, read through before the backend: a batch sees its own
@@ -119,7 +127,51 @@ impl<'a> Pending<'a> {
 
 impl Store {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
-        Store { backend }
+        let store = Store {
+            backend,
+            events: Arc::new(quick_cache::sync::Cache::new(EVENT_CACHE)),
+            corrected_targets: Arc::new(RwLock::new(HashSet::new())),
+        };
+        // A read failure here only costs the fast path: every target is re-read below.
+        if let Err(e) = store.load_corrected_targets() {
+            warn!(cause = %e, "cannot read the correction index; correction checks read the store");
+            store.corrected_targets_write().insert(String::new());
+        }
+        store
+    }
+
+    fn corrected_targets_write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
+        self.corrected_targets
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reloads the in-memory mirror of correction targets from the index.
+    fn load_corrected_targets(&self) -> Result<(), StoreError> {
+        let start = vec![CORRECTION];
+        let end = prefix_end(&start);
+        let mut targets = HashSet::new();
+        for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
+            let id_end = k.len().saturating_sub(9);
+            targets.insert(String::from_utf8_lossy(&k[1..id_end]).into_owned());
+        }
+        *self.corrected_targets_write() = targets;
+        Ok(())
+    }
+
+    /// Records that `target` is the target of a correction (called by the writer
+    /// once the correction is applied).
+    pub(crate) fn note_correction(&self, target: &str) {
+        self.corrected_targets_write().insert(target.to_string());
+    }
+
+    fn may_be_corrected(&self, event_id: &str) -> bool {
+        let targets = self
+            .corrected_targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        // The empty id marks a mirror that failed to load: trust nothing.
+        targets.contains(event_id) || targets.contains("")
     }
 
     /// A store on the in-memory twin.
@@ -150,16 +202,21 @@ impl Store {
     }
 
     pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if let Some(hit) = self.events.get(&seq) {
+            return Ok(Some(hit));
+        }
         let Some(record) = self.record(seq)? else {
             return Ok(None);
         };
         let event = Arc::new(record.event()?);
-        Ok(Some(StoredEvent {
+        let stored = StoredEvent {
             seq,
             record_time: record.record_time,
             event,
-            record,
-        }))
+            record: Arc::new(record),
+        };
+        self.events.insert(seq, stored.clone());
+        Ok(Some(stored))
     }
 
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
@@ -185,7 +242,7 @@ impl Store {
     }
 
     fn is_corrected_at(&self, event_id: &str, depth: usize) -> Result<bool, StoreError> {
-        if depth > MAX_CORRECTION_DEPTH {
+        if depth > MAX_CORRECTION_DEPTH || !self.may_be_corrected(event_id) {
             return Ok(false);
         }
         for seq in self.seqs_with_prefix(&id_prefix(CORRECTION, event_id))? {
@@ -474,7 +531,8 @@ impl Store {
             INDEX_VERSION.to_be_bytes().to_vec(),
         );
         self.backend.apply(batch)?;
-        self.backend.flush()
+        self.backend.flush()?;
+        self.load_corrected_targets()
     }
 
     /// Removes a derived index entry; for tests of the start-up check.

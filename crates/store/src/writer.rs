@@ -278,6 +278,13 @@ impl WriterState {
             backend.apply(pending.batch)?;
             backend.flush()?;
         }
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            if let (Outcome::Accepted { .. }, Ok(event)) = (outcome, &item.event)
+                && let Some(target) = event.corrects()
+            {
+                store.note_correction(target);
+            }
+        }
         self.next_seq = next_seq;
         self.next_rejected = next_rejected;
         self.last_record_time = last_time;

@@ -1,0 +1,14 @@
+//! Dev-only helpers for lotline's tests and benchmarks.
+//!
+//! - [`TestServer`]: the real gRPC server in-process on `127.0.0.1:0` with a temp
+//!   sled directory, stopped through its shutdown future.
+//! - [`BinaryServer`]: the real `lotline` binary as a child process, for tests that
+//!   kill it (SIGKILL) or signal it (SIGTERM).
+//! - [`events`]: builders for wire events, and [`chains`]: generated supply chains
+//!   with their ground truth computed independently of lotline.
+
+pub mod chains;
+pub mod events;
+mod servers;
+
+pub use servers::{BinaryServer, TestServer, lotline_bin, wait_serving};

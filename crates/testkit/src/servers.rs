@@ -1,0 +1,240 @@
+//! Real lotline servers for tests: in-process, or the real binary as a child.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use lotline_server::{ServeConfig, ServerError, run};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// Waits until `url` reports SERVING, or panics after `timeout`.
+pub async fn wait_serving(url: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(channel) = Channel::from_shared(url.to_string())
+            .expect("url")
+            .connect()
+            .await
+        {
+            let status = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status);
+            if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} did not report SERVING within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The real server, in-process, on `127.0.0.1:0` with a temp data dir.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub data_dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServerError>>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts on a fresh temp dir and waits until it is serving.
+    pub async fn start() -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().to_path_buf();
+        let mut server = TestServer::start_in(&path).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts on `data_dir` (kept after stop) and waits until it is serving.
+    pub async fn start_in(data_dir: &Path) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = ServeConfig::new(data_dir);
+        let task = tokio::spawn(run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let server = TestServer {
+            address,
+            data_dir: data_dir.to_path_buf(),
+            stop: Some(stop),
+            task: Some(task),
+            _dir: None,
+        };
+        wait_serving(&server.url(), Duration::from_secs(30)).await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
+    }
+
+    pub async fn provenance(&self) -> ProvenanceServiceClient<Channel> {
+        ProvenanceServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
+    }
+
+    /// Stops gracefully and returns the server's result.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("server task"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// The path of the `lotline` binary built with the workspace, building it if needed.
+pub fn lotline_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/lotline
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = profile_dir.join(format!("lotline{}", std::env::consts::EXE_SUFFIX));
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "lotline-server", "--bin", "lotline"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the lotline binary failed");
+    }
+    bin
+}
+
+/// The real `lotline serve` binary as a child process on `127.0.0.1:0`.
+pub struct BinaryServer {
+    pub address: SocketAddr,
+    child: Child,
+    /// Everything the server logged, line by line.
+    pub log: mpsc::Receiver<String>,
+}
+
+impl BinaryServer {
+    /// Spawns `lotline serve --data-dir DIR --listen 127.0.0.1:0` and waits until it
+    /// logs its address and reports SERVING.
+    pub async fn spawn(data_dir: &Path) -> BinaryServer {
+        let mut child = Command::new(lotline_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lotline");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("lotline logged no listening address in time");
+            if line.contains("listening")
+                && let Some(addr) = field(&line, "address=")
+            {
+                break addr.parse::<SocketAddr>().expect("address");
+            }
+        };
+        let server = BinaryServer {
+            address,
+            child,
+            log: rx,
+        };
+        wait_serving(&server.url(), Duration::from_secs(60)).await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL: no draining, no flush beyond what was already acknowledged.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
+    pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "lotline did not exit within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The value after `name` in a log line, up to the next space.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line.find(name)? + name.len();
+    line[start..].split_whitespace().next()
+}

@@ -1,0 +1,214 @@
+//! Lineage answers against ground truth computed independently (testkit::chains),
+//! on generated chains of thousands of lots with merges, splits, partial
+//! consumption and corrections, posted in order and shuffled.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lotline_proto::v1;
+use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use lotline_testkit::TestServer;
+use lotline_testkit::chains::{Rng, generate};
+use tonic::transport::Channel;
+
+async fn post_all(client: &mut EventServiceClient<Channel>, events: &[v1::Event]) {
+    for chunk in events.chunks(1000) {
+        let outcomes = client
+            .record_batch(v1::RecordBatchRequest {
+                events: chunk.to_vec(),
+            })
+            .await
+            .expect("record batch")
+            .into_inner()
+            .outcomes;
+        for o in outcomes {
+            assert!(
+                matches!(o.result, Some(v1::outcome::Result::Accepted(_))),
+                "{} not accepted: {:?}",
+                o.event_id,
+                o.result
+            );
+        }
+    }
+}
+
+async fn origins(
+    client: &mut ProvenanceServiceClient<Channel>,
+    lot: &str,
+) -> BTreeMap<String, f64> {
+    let answer = client
+        .trace_back(v1::TraceBackRequest { lot: lot.into() })
+        .await
+        .expect("trace back")
+        .into_inner();
+    answer
+        .origins
+        .into_iter()
+        .map(|o| {
+            (
+                o.lot,
+                o.content
+                    .expect("content")
+                    .amount
+                    .parse::<f64>()
+                    .expect("decimal"),
+            )
+        })
+        .collect()
+}
+
+async fn descendants(client: &mut ProvenanceServiceClient<Channel>, lot: &str) -> BTreeSet<String> {
+    client
+        .trace_forward(v1::TraceForwardRequest { lot: lot.into() })
+        .await
+        .expect("trace forward")
+        .into_inner()
+        .descendants
+        .into_iter()
+        .map(|d| d.lot)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_match_ground_truth_in_order_and_shuffled() {
+    let chain = generate(0x5eed_2026, "", 400, 1600);
+    let ordered = TestServer::start().await;
+    let shuffled = TestServer::start().await;
+    post_all(&mut ordered.events().await, &chain.in_order()).await;
+    post_all(&mut shuffled.events().await, &chain.shuffled(7)).await;
+
+    let mut a = ordered.provenance().await;
+    let mut b = shuffled.provenance().await;
+    let lots: Vec<&String> = chain.truth.origins.keys().collect();
+    let mut rng = Rng::new(42);
+    let mut sample: BTreeSet<&String> = (0..110)
+        .map(|_| lots[rng.below(lots.len() as u64) as usize])
+        .collect();
+    sample.extend(lots.iter().rev().take(10));
+    assert!(sample.len() > 100);
+    for lot in sample {
+        let expected = &chain.truth.origins[lot];
+        let got = origins(&mut a, lot).await;
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            expected.keys().collect::<Vec<_>>(),
+            "origins of {lot}"
+        );
+        for (origin, want) in expected {
+            let have = got[origin];
+            assert!(
+                (have - want).abs() <= 1e-6 * want.max(1.0),
+                "{lot} <- {origin}: {have} vs {want}"
+            );
+        }
+        let full_a = a
+            .trace_back(v1::TraceBackRequest { lot: lot.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let full_b = b
+            .trace_back(v1::TraceBackRequest { lot: lot.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(full_a, full_b, "trace of {lot} depends on arrival order");
+        let lot_a = a
+            .get_lot(v1::GetLotRequest { lot: lot.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        let lot_b = b
+            .get_lot(v1::GetLotRequest { lot: lot.clone() })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (
+                lot_a.produced,
+                lot_a.remaining,
+                lot_a.holder,
+                lot_a.custody,
+                lot_a.anomalies
+            ),
+            (
+                lot_b.produced,
+                lot_b.remaining,
+                lot_b.holder,
+                lot_b.custody,
+                lot_b.anomalies
+            ),
+            "lot state of {lot} depends on arrival order"
+        );
+    }
+    for n in (0..400).step_by(37) {
+        let lot = format!("F{n}");
+        let got = descendants(&mut a, &lot).await;
+        assert_eq!(&got, &chain.truth.descendants[&lot], "recall of {lot}");
+        assert_eq!(
+            got,
+            descendants(&mut b, &lot).await,
+            "recall of {lot} depends on arrival order"
+        );
+    }
+    assert!(
+        a.list_unknown_lots(v1::ListUnknownLotsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .lots
+            .is_empty()
+    );
+    ordered.stop().await.unwrap();
+    shuffled.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lot_of_unknown_origin_joins_up_when_its_creation_arrives() {
+    let chain = generate(99, "", 20, 40);
+    let server = TestServer::start().await;
+    let mut events = server.events().await;
+    let mut provenance = server.provenance().await;
+    // Everything except the first farm's harvest.
+    let (held, rest): (Vec<_>, Vec<_>) = chain
+        .in_order()
+        .into_iter()
+        .partition(|e| e.event_id == "h0");
+    post_all(&mut events, &rest).await;
+    let unknown = provenance
+        .list_unknown_lots(v1::ListUnknownLotsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .lots;
+    let used = chain.truth.descendants["F0"].len() > 0;
+    if used {
+        assert_eq!(
+            unknown.iter().map(|u| u.lot.as_str()).collect::<Vec<_>>(),
+            vec!["F0"]
+        );
+    }
+    post_all(&mut events, &held).await;
+    assert!(
+        provenance
+            .list_unknown_lots(v1::ListUnknownLotsRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .lots
+            .is_empty()
+    );
+    for (lot, expected) in chain
+        .truth
+        .origins
+        .iter()
+        .filter(|(_, o)| o.contains_key("F0"))
+    {
+        let got = origins(&mut provenance, lot).await;
+        assert!(
+            (got["F0"] - expected["F0"]).abs() <= 1e-6 * expected["F0"].max(1.0),
+            "{lot}"
+        );
+    }
+}
