@@ -170,6 +170,7 @@ impl Builder {
     }
 
     /// A shipment and its receipt.
+    #[allow(clippy::too_many_arguments)]
     fn hand_over(
         &mut self,
         id: &str,

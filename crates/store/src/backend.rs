@@ -6,8 +6,12 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::RwLock;
+use std::time::{Duration, Instant};
 
 use crate::error::StoreError;
+
+/// One stored key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// Writes applied atomically: all or none are visible after a crash.
 #[derive(Debug, Default, Clone)]
@@ -37,14 +41,9 @@ impl WriteBatch {
 pub trait Backend: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Up to `limit` entries with `start <= key < end`, ascending.
-    fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError>;
     /// The greatest entry with `start <= key < end`.
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError>;
     /// Applies every write in `batch` atomically.
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Returns once everything applied so far is on stable storage (as far as the
@@ -59,15 +58,34 @@ pub struct SledBackend {
 
 impl SledBackend {
     /// Opens (or creates) the store in `dir`. `cache_bytes` bounds sled's page cache.
+    ///
+    /// sled locks its directory and releases the lock from a background thread
+    /// after the last handle drops, so a store reopened right after a restart in
+    /// the same process (or a killed process) may find it still held: opening
+    /// retries for up to ten seconds before giving up.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(|e| {
-                StoreError::Backend(format!("cannot open sled store in {}: {e}", dir.display()))
-            })?;
-        Ok(SledBackend { db })
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match sled::Config::new()
+                .path(dir)
+                .cache_capacity(cache_bytes)
+                .open()
+            {
+                Ok(db) => return Ok(SledBackend { db }),
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open sled store in {}: {e}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
     }
 }
 
@@ -76,12 +94,7 @@ impl Backend for SledBackend {
         Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.range(start..end).take(limit) {
             let (k, v) = item?;
@@ -90,7 +103,7 @@ impl Backend for SledBackend {
         Ok(out)
     }
 
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
         match self.db.range(start..end).next_back() {
             Some(item) => {
                 let (k, v) = item?;
@@ -139,12 +152,7 @@ impl Backend for MemoryBackend {
         Ok(self.read().get(key).cloned())
     }
 
-    fn range(
-        &self,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, StoreError> {
         if start >= end {
             return Ok(Vec::new());
         }
@@ -156,7 +164,7 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
-    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn last_in(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, StoreError> {
         if start >= end {
             return Ok(None);
         }
