@@ -60,6 +60,9 @@ async fn post_trace_recall_and_friends_on_the_sample_chains() {
     assert_eq!(hoa["plot"], "VN-DL-P1");
     assert_eq!(hoa["unit"], "kg");
     assert!((hoa["share"].as_f64().unwrap() - 0.336).abs() < 1e-9);
+    assert_eq!(hoa["plot_info"]["geometry"]["type"], "Polygon");
+    assert_eq!(hoa["plot_info"]["country"], "VN");
+    assert_eq!(hoa["plot_info"]["area_ha"], 1.8);
 
     // Recall a farm lot: everything it went into, with holders.
     let recall = lotline(&["recall", "CC-H-2026-0412", "--server", &url, "--json"]);

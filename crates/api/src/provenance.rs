@@ -5,10 +5,12 @@
 use chrono::DateTime;
 use lotline_domain::lineage::Lineage;
 use lotline_domain::{Chain, KindName};
-use lotline_proto::convert::{lot_state_to_wire, trace_back_to_wire, trace_forward_to_wire};
+use lotline_proto::convert::{
+    decimal_to_wire, lot_state_to_wire, trace_back_to_wire, trace_forward_to_wire,
+};
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
-use lotline_store::{EventFilter, Store, StoreError, StoredEvent};
+use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -33,12 +35,15 @@ impl ProvenanceApi {
     async fn read<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, Status> + Send + 'static,
+        F: FnOnce(&Snapshot<'_>) -> Result<T, Status> + Send + 'static,
     {
         let store = ready(&self.ready)?.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+        tokio::task::spawn_blocking(move || {
+            let view = store.snapshot().map_err(store_status)?;
+            f(&view)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
     }
 }
 
@@ -50,7 +55,7 @@ fn lot_arg(lot: &str) -> Result<String, Status> {
 }
 
 pub(crate) fn stored_to_wire(
-    store: &Store,
+    store: &Snapshot<'_>,
     s: &StoredEvent,
 ) -> Result<v1::StoredEvent, StoreError> {
     Ok(v1::StoredEvent {
@@ -61,6 +66,17 @@ pub(crate) fn stored_to_wire(
         event: Some(s.record.wire_event()?),
         corrected: store.is_corrected(&s.event.id)?,
     })
+}
+
+/// NOT_FOUND unless some event in the view mentions `lot`.
+fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), Status> {
+    if view.lot_exists(lot).map_err(store_status)? {
+        Ok(())
+    } else {
+        Err(Status::not_found(format!(
+            "lot {lot:?}: no event mentions it"
+        )))
+    }
 }
 
 fn page_limit(limit: u32) -> usize {
@@ -131,25 +147,24 @@ impl ProvenanceService for ProvenanceApi {
     ) -> Result<Response<v1::TraceBackResponse>, Status> {
         let lot = lot_arg(&request.into_inner().lot)?;
         self.read(move |store| {
-            if store
-                .list_events(
-                    &EventFilter {
-                        lot: Some(lot.clone()),
-                        ..Default::default()
-                    },
-                    0,
-                    1,
-                )
-                .map_err(store_status)?
-                .items
-                .is_empty()
-            {
-                return Err(Status::not_found(format!(
-                    "lot {lot:?}: no event mentions it"
-                )));
-            }
+            ensure_lot(store, &lot)?;
             let trace = Lineage::new(store).trace_back(&lot).map_err(store_status)?;
-            Ok(Response::new(trace_back_to_wire(&trace)))
+            let mut answer = trace_back_to_wire(&trace);
+            for origin in &mut answer.origins {
+                if origin.plot.is_empty() {
+                    continue;
+                }
+                if let Some((event, plot)) = store.plot(&origin.plot).map_err(store_status)? {
+                    origin.plot_info = Some(v1::PlotInfo {
+                        plot: plot.plot,
+                        owner: event.org.clone(),
+                        geometry: plot.geometry,
+                        area_ha: plot.area_ha.map(decimal_to_wire).unwrap_or_default(),
+                        country: plot.country,
+                    });
+                }
+            }
+            Ok(Response::new(answer))
         })
         .await
     }
@@ -161,23 +176,7 @@ impl ProvenanceService for ProvenanceApi {
     ) -> Result<Response<v1::TraceForwardResponse>, Status> {
         let lot = lot_arg(&request.into_inner().lot)?;
         self.read(move |store| {
-            if store
-                .list_events(
-                    &EventFilter {
-                        lot: Some(lot.clone()),
-                        ..Default::default()
-                    },
-                    0,
-                    1,
-                )
-                .map_err(store_status)?
-                .items
-                .is_empty()
-            {
-                return Err(Status::not_found(format!(
-                    "lot {lot:?}: no event mentions it"
-                )));
-            }
+            ensure_lot(store, &lot)?;
             let trace = Lineage::new(store)
                 .trace_forward(&lot)
                 .map_err(store_status)?;

@@ -451,6 +451,8 @@ fn origin_to_wire(o: &Origin) -> v1::Origin {
             .unwrap_or_default(),
         content: Some(quantity_to_wire(&o.content)),
         share: decimal_to_wire(o.share),
+        // The domain does not know plots' registrations; the API adds them.
+        plot_info: None,
     }
 }
 

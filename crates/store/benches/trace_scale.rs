@@ -179,13 +179,15 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
     for round in 0..25 {
         let fresh = Store::new(backend.clone());
         let t = Instant::now();
-        let trace = Lineage::new(&fresh).trace_back(tip).expect("trace");
+        let view = fresh.snapshot().expect("snapshot");
+        let trace = Lineage::new(&view).trace_back(tip).expect("trace");
         let took = t.elapsed();
         assert_eq!(trace.origins.len(), 100);
         walked = trace.lots_walked;
         let fresh = Store::new(backend.clone());
         let t = Instant::now();
-        let recall = Lineage::new(&fresh)
+        let view = fresh.snapshot().expect("snapshot");
+        let recall = Lineage::new(&view)
             .trace_forward("CHAIN-F0")
             .expect("recall");
         let took_forward = t.elapsed();

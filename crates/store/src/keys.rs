@@ -20,8 +20,9 @@ pub const REGISTERED_ORG: u8 = b'R';
 pub const SITE: u8 = b'S';
 /// `P plot` → seq.
 pub const PLOT: u8 = b'P';
-/// `U lot` → (): lots mentioned before any event created them (candidates for
-/// ListUnknownLots; answers re-check them against the log).
+/// `U lot` → (): lots mentioned before any event created them, kept after their
+/// creation arrives (candidates for ListUnknownLots; answers re-check each one
+/// against the view of the log they are asked in).
 pub const UNKNOWN: u8 = b'U';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';

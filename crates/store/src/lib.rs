@@ -13,11 +13,13 @@ mod backend;
 mod error;
 mod keys;
 mod record;
+mod snapshot;
 mod store;
 mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
 pub use error::StoreError;
 pub use record::{RECORD_VERSION, Record};
+pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
 pub use writer::{Outcome, RejectKind, Submission, Writer, WriterConfig};

@@ -1,12 +1,11 @@
 //! The log and its indexes: reads for queries, and the indexing that the writer
 //! and the rebuild share.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
-use lotline_domain::lineage::LineageSource;
 use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_proto::v1;
 use prost::Message;
@@ -16,15 +15,13 @@ use crate::backend::{Backend, WriteBatch};
 use crate::error::StoreError;
 use crate::keys::*;
 use crate::record::Record;
+use crate::snapshot::Snapshot;
 
 /// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
 pub const INDEX_VERSION: u64 = 1;
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
-
-/// How deep a chain of corrections of corrections is followed.
-const MAX_CORRECTION_DEPTH: usize = 32;
 
 /// An event as stored.
 #[derive(Debug, Clone)]
@@ -126,6 +123,11 @@ impl<'a> Pending<'a> {
 }
 
 impl Store {
+    /// A consistent view of the log as it is now: see [`Snapshot`].
+    pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
+        Ok(Snapshot::new(self, self.last_seq()?))
+    }
+
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         let store = Store {
             backend,
@@ -165,7 +167,7 @@ impl Store {
         self.corrected_targets_write().insert(target.to_string());
     }
 
-    fn may_be_corrected(&self, event_id: &str) -> bool {
+    pub(crate) fn may_be_corrected(&self, event_id: &str) -> bool {
         let targets = self
             .corrected_targets
             .read()
@@ -219,6 +221,10 @@ impl Store {
         Ok(Some(stored))
     }
 
+    pub(crate) fn get_seq(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        Ok(self.backend.get(key)?.and_then(|v| decode_seq(&v)))
+    }
+
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .backend
@@ -226,7 +232,7 @@ impl Store {
             .and_then(|v| decode_seq(&v)))
     }
 
-    fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+    pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
         let end = prefix_end(prefix);
         Ok(self
             .backend
@@ -234,117 +240,6 @@ impl Store {
             .into_iter()
             .filter_map(|(k, _)| trailing_seq(&k))
             .collect())
-    }
-
-    /// True when an uncorrected Correct event declares `event_id` erroneous.
-    pub fn is_corrected(&self, event_id: &str) -> Result<bool, StoreError> {
-        self.is_corrected_at(event_id, 0)
-    }
-
-    fn is_corrected_at(&self, event_id: &str, depth: usize) -> Result<bool, StoreError> {
-        if depth > MAX_CORRECTION_DEPTH || !self.may_be_corrected(event_id) {
-            return Ok(false);
-        }
-        for seq in self.seqs_with_prefix(&id_prefix(CORRECTION, event_id))? {
-            let Some(correction) = self.event_at(seq)? else {
-                continue;
-            };
-            if !self.is_corrected_at(&correction.event.id, depth + 1)? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
-    fn lot_events(&self, lot: &str, role: Option<u8>) -> Result<Vec<Arc<Event>>, StoreError> {
-        let prefix = match role {
-            Some(r) => lot_role_prefix(lot, r),
-            None => id_prefix(LOT, lot),
-        };
-        let mut seqs = self.seqs_with_prefix(&prefix)?;
-        seqs.sort_unstable();
-        seqs.dedup();
-        let mut out = Vec::with_capacity(seqs.len());
-        for seq in seqs {
-            let Some(stored) = self.event_at(seq)? else {
-                return Err(StoreError::Corrupt(format!(
-                    "lot index points at missing sequence {seq}"
-                )));
-            };
-            if !self.is_corrected(&stored.event.id)? {
-                out.push(stored.event);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Stored events matching `filter`, in log order, after sequence `after`.
-    pub fn list_events(
-        &self,
-        filter: &EventFilter,
-        after: u64,
-        limit: usize,
-    ) -> Result<Page<StoredEvent>, StoreError> {
-        let limit = limit.max(1);
-        // Walk the narrowest index available; the rest of the filter applies per event.
-        // A lot has few events: take them all. An org's index and the log are read
-        // in chunks from the cursor on.
-        const CHUNK: usize = 512;
-        let mut items = Vec::new();
-        let mut cursor = after;
-        let lot_seqs: Option<Vec<u64>> = match &filter.lot {
-            Some(lot) => {
-                let mut seqs: Vec<u64> = self
-                    .seqs_with_prefix(&id_prefix(LOT, lot))?
-                    .into_iter()
-                    .filter(|s| *s > after)
-                    .collect();
-                seqs.sort_unstable();
-                seqs.dedup();
-                Some(seqs)
-            }
-            None => None,
-        };
-        let mut lot_seqs = lot_seqs.map(Vec::into_iter);
-        loop {
-            let seqs: Vec<u64> = if let Some(it) = lot_seqs.as_mut() {
-                it.by_ref().take(CHUNK).collect()
-            } else {
-                let (start, end) = match &filter.org {
-                    Some(org) => (
-                        id_seq_key(ORG, org, cursor.saturating_add(1)),
-                        prefix_end(&id_prefix(ORG, org)),
-                    ),
-                    None => (seq_key(LOG, cursor.saturating_add(1)), prefix_end(&[LOG])),
-                };
-                self.backend
-                    .range(&start, &end, CHUNK)?
-                    .into_iter()
-                    .filter_map(|(k, _)| trailing_seq(&k))
-                    .collect()
-            };
-            if seqs.is_empty() {
-                return Ok(Page {
-                    items,
-                    next_after: None,
-                });
-            }
-            for seq in seqs {
-                cursor = seq;
-                let Some(stored) = self.event_at(seq)? else {
-                    continue;
-                };
-                if matches(filter, &stored.event) {
-                    items.push(stored);
-                    if items.len() == limit {
-                        return Ok(Page {
-                            items,
-                            next_after: Some(cursor),
-                        });
-                    }
-                }
-            }
-        }
     }
 
     /// Quarantined input, oldest first, after id `after`.
@@ -377,47 +272,6 @@ impl Store {
             .last_in(&start, &end)?
             .and_then(|(k, _)| trailing_seq(&k))
             .unwrap_or(0))
-    }
-
-    /// Lots that events use but no uncorrected event creates, sorted by lot.
-    pub fn list_unknown_lots(&self) -> Result<Vec<UnknownLot>, StoreError> {
-        let mut candidates: BTreeSet<String> = BTreeSet::new();
-        let start = vec![UNKNOWN];
-        let end = prefix_end(&start);
-        for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
-            candidates.insert(String::from_utf8_lossy(&k[1..]).into_owned());
-        }
-        // Lots whose creating events were corrected are unknown again.
-        let start = vec![CORRECTION];
-        let end = prefix_end(&start);
-        for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
-            let id_end = k.len().saturating_sub(9);
-            let target = String::from_utf8_lossy(&k[1..id_end]).into_owned();
-            if let Some(seq) = self.seq_of(&target)?
-                && let Some(stored) = self.event_at(seq)?
-            {
-                for (lot, role) in stored.event.lots() {
-                    if role == LotRole::Created {
-                        candidates.insert(lot.to_string());
-                    }
-                }
-            }
-        }
-        let mut out = Vec::new();
-        for lot in candidates {
-            if !self.lot_events(&lot, Some(ROLE_CREATED))?.is_empty() {
-                continue;
-            }
-            let mentions = self.lot_events(&lot, None)?;
-            if mentions.is_empty() {
-                continue;
-            }
-            out.push(UnknownLot {
-                lot,
-                event_ids: mentions.iter().map(|e| e.id.clone()).collect(),
-            });
-        }
-        Ok(out)
     }
 
     /// Checks that the indexes match the log and rebuilds them when they do not.
@@ -545,7 +399,7 @@ impl Store {
     }
 }
 
-fn matches(filter: &EventFilter, event: &Event) -> bool {
+pub(crate) fn matches(filter: &EventFilter, event: &Event) -> bool {
     if filter.org.as_ref().is_some_and(|o| *o != event.org) {
         return false;
     }
@@ -596,11 +450,10 @@ pub(crate) fn index_event(
         pending
             .batch
             .insert(lot_key(lot, role_byte, seq), Vec::new());
-        let unknown = id_key(UNKNOWN, lot);
-        if role == LotRole::Created {
-            pending.batch.remove(unknown);
-        } else if !pending.has_prefix(&lot_role_prefix(lot, ROLE_CREATED))? {
-            pending.batch.insert(unknown, Vec::new());
+        // Never removed when the creation arrives, so that a view of an earlier
+        // point of the log still finds it; answers re-check against the view.
+        if role != LotRole::Created && !pending.has_prefix(&lot_role_prefix(lot, ROLE_CREATED))? {
+            pending.batch.insert(id_key(UNKNOWN, lot), Vec::new());
         }
     }
     match &event.kind {
@@ -626,20 +479,4 @@ pub(crate) fn index_event(
         _ => {}
     }
     Ok(())
-}
-
-impl LineageSource for Store {
-    type Error = StoreError;
-
-    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
-        self.lot_events(lot, Some(ROLE_CREATED))
-    }
-
-    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
-        self.lot_events(lot, Some(ROLE_CONSUMED))
-    }
-
-    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
-        self.lot_events(lot, None)
-    }
 }

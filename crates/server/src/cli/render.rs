@@ -136,6 +136,18 @@ pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
             m.insert("harvest_time".into(), json!(o.harvest_time));
             quantity_fields(&mut m, "quantity", o.content.as_ref());
             m.insert("share".into(), number(&o.share));
+            m.insert(
+                "plot_info".into(),
+                o.plot_info.as_ref().map_or(Value::Null, |p| {
+                    json!({
+                        "plot": p.plot,
+                        "owner": p.owner,
+                        "geometry": serde_json::from_str::<Value>(&p.geometry).unwrap_or(Value::String(p.geometry.clone())),
+                        "area_ha": number(&p.area_ha),
+                        "country": p.country,
+                    })
+                }),
+            );
             Value::Object(m)
         })
         .collect();

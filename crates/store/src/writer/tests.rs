@@ -161,7 +161,7 @@ async fn corrections_and_unknown_lots_follow_the_log_in_any_order() {
         ]))
         .await
         .unwrap();
-    let unknown = store.list_unknown_lots().unwrap();
+    let unknown = store.snapshot().unwrap().list_unknown_lots().unwrap();
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].lot, "LOT-1");
     assert_eq!(unknown[0].event_ids, vec!["t-1".to_string()]);
@@ -169,19 +169,41 @@ async fn corrections_and_unknown_lots_follow_the_log_in_any_order() {
         .submit(subs(&[harvest("h-1", "LOT-1", "100")]))
         .await
         .unwrap();
-    assert!(store.list_unknown_lots().unwrap().is_empty());
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .list_unknown_lots()
+            .unwrap()
+            .is_empty()
+    );
     // h-2 arrives after its correction: it is stored but left out of provenance.
     writer
         .submit(subs(&[harvest("h-2", "LOT-9", "50")]))
         .await
         .unwrap();
-    assert!(store.is_corrected("h-2").unwrap());
-    assert!(store.creations("LOT-9").unwrap().is_empty());
-    let t = Lineage::new(&store).trace_back("LOT-2").unwrap();
+    assert!(store.snapshot().unwrap().is_corrected("h-2").unwrap());
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .creations("LOT-9")
+            .unwrap()
+            .is_empty()
+    );
+    let snapshot = store.snapshot().unwrap();
+    let t = Lineage::new(&snapshot).trace_back("LOT-2").unwrap();
     assert_eq!(t.origins.len(), 1);
     assert_eq!(t.origins[0].lot, "LOT-1");
     // LOT-9's only creation was corrected, but nothing uses it, so it is not listed.
-    assert!(store.list_unknown_lots().unwrap().is_empty());
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .list_unknown_lots()
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -201,7 +223,11 @@ async fn list_events_filters_and_pages() {
     let mut after = 0;
     let mut seen = Vec::new();
     loop {
-        let page = store.list_events(&filter, after, 10).unwrap();
+        let page = store
+            .snapshot()
+            .unwrap()
+            .list_events(&filter, after, 10)
+            .unwrap();
         seen.extend(page.items.iter().map(|s| s.event.id.clone()));
         match page.next_after {
             Some(n) => after = n,
@@ -213,7 +239,11 @@ async fn list_events_filters_and_pages() {
         lot: Some("LOT-7".into()),
         ..Default::default()
     };
-    let page = store.list_events(&by_lot, 0, 10).unwrap();
+    let page = store
+        .snapshot()
+        .unwrap()
+        .list_events(&by_lot, 0, 10)
+        .unwrap();
     assert_eq!(page.items.len(), 1);
     assert_eq!(page.items[0].event.id, "h-7");
 }
@@ -250,7 +280,8 @@ async fn sled_store_survives_reopen_and_rebuilds_damaged_indexes() {
         store.check_and_repair(true).unwrap(),
         StartupCheck::Consistent { events: 3 }
     );
-    let t = Lineage::new(&store).trace_back("LOT-2").unwrap();
+    let snapshot = store.snapshot().unwrap();
+    let t = Lineage::new(&snapshot).trace_back("LOT-2").unwrap();
     assert_eq!(t.origins[0].lot, "LOT-1");
     // The writer continues the sequence after a restart.
     let (writer, _done) = Writer::spawn(store.clone(), WriterConfig::default()).unwrap();
@@ -259,4 +290,51 @@ async fn sled_store_survives_reopen_and_rebuilds_damaged_indexes() {
         .await
         .unwrap();
     assert!(matches!(out[0], Outcome::Accepted { seq: 4, .. }));
+}
+
+#[tokio::test]
+async fn a_snapshot_keeps_reading_the_log_as_it_was() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[
+            register("coop"),
+            transform("t-1", "LOT-1", "LOT-2"),
+        ]))
+        .await
+        .unwrap();
+    let before = store.snapshot().unwrap();
+    writer
+        .submit(subs(&[
+            harvest("h-1", "LOT-1", "100"),
+            base(
+                "c-1",
+                "coop",
+                Kind::Correct(v1::Correct {
+                    corrected_event_id: "t-1".into(),
+                    reason: "wrong".into(),
+                    corrective_event_ids: vec![],
+                }),
+            ),
+        ]))
+        .await
+        .unwrap();
+    // The old view still sees LOT-1 as unknown and t-1 as standing.
+    assert!(before.creations("LOT-1").unwrap().is_empty());
+    assert!(!before.is_corrected("t-1").unwrap());
+    assert_eq!(before.list_unknown_lots().unwrap().len(), 1);
+    assert_eq!(before.seq_of("h-1").unwrap(), None);
+    assert_eq!(
+        before
+            .list_events(&EventFilter::default(), 0, 100)
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    // A new view sees both.
+    let after = store.snapshot().unwrap();
+    assert_eq!(after.creations("LOT-1").unwrap().len(), 1);
+    assert!(after.is_corrected("t-1").unwrap());
+    assert!(after.creations("LOT-2").unwrap().is_empty());
 }

@@ -1,0 +1,280 @@
+//! Reads at one point of the log. Every index key carries the sequence number of
+//! the event it points at, and the writer applies each batch atomically, so a
+//! view that ignores sequences above the last one it saw reads the log exactly as
+//! it was, whatever the writer appends meanwhile: a trace never mixes two states.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use lotline_domain::event::LotRole;
+use lotline_domain::lineage::LineageSource;
+use lotline_domain::{Event, EventKind, RegisterPlot};
+
+use crate::error::StoreError;
+use crate::keys::*;
+use crate::store::{EventFilter, Page, Store, StoredEvent, UnknownLot, matches};
+
+/// How deep a chain of corrections of corrections is followed.
+const MAX_CORRECTION_DEPTH: usize = 32;
+
+/// The log as of sequence `upto`. Cheap to make; meant for one query on one thread
+/// (it memoises correction checks).
+pub struct Snapshot<'a> {
+    store: &'a Store,
+    upto: u64,
+    corrected: RefCell<HashMap<String, bool>>,
+}
+
+impl<'a> Snapshot<'a> {
+    pub(crate) fn new(store: &'a Store, upto: u64) -> Self {
+        Snapshot {
+            store,
+            upto,
+            corrected: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The newest sequence this view sees.
+    pub fn upto(&self) -> u64 {
+        self.upto
+    }
+
+    pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {
+        if seq > self.upto {
+            return Ok(None);
+        }
+        self.store.event_at(seq)
+    }
+
+    pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.store.seq_of(event_id)?.filter(|s| *s <= self.upto))
+    }
+
+    fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        let mut seqs: Vec<u64> = self
+            .store
+            .seqs_with_prefix(prefix)?
+            .into_iter()
+            .filter(|s| *s <= self.upto)
+            .collect();
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs)
+    }
+
+    /// True when a Correct event in this view, itself not corrected, declares
+    /// `event_id` erroneous.
+    pub fn is_corrected(&self, event_id: &str) -> Result<bool, StoreError> {
+        self.is_corrected_at(event_id, 0)
+    }
+
+    fn is_corrected_at(&self, event_id: &str, depth: usize) -> Result<bool, StoreError> {
+        if depth > MAX_CORRECTION_DEPTH || !self.store.may_be_corrected(event_id) {
+            return Ok(false);
+        }
+        if let Some(known) = self.corrected.borrow().get(event_id) {
+            return Ok(*known);
+        }
+        let mut corrected = false;
+        for seq in self.seqs(&id_prefix(CORRECTION, event_id))? {
+            let Some(correction) = self.event_at(seq)? else {
+                continue;
+            };
+            if !self.is_corrected_at(&correction.event.id, depth + 1)? {
+                corrected = true;
+                break;
+            }
+        }
+        self.corrected
+            .borrow_mut()
+            .insert(event_id.to_string(), corrected);
+        Ok(corrected)
+    }
+
+    fn lot_events(&self, lot: &str, role: Option<u8>) -> Result<Vec<Arc<Event>>, StoreError> {
+        let prefix = match role {
+            Some(r) => lot_role_prefix(lot, r),
+            None => id_prefix(LOT, lot),
+        };
+        let seqs = self.seqs(&prefix)?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            let Some(stored) = self.event_at(seq)? else {
+                return Err(StoreError::Corrupt(format!(
+                    "lot index points at missing sequence {seq}"
+                )));
+            };
+            if !self.is_corrected(&stored.event.id)? {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// True when some event in this view mentions `lot`.
+    pub fn lot_exists(&self, lot: &str) -> Result<bool, StoreError> {
+        Ok(!self.seqs(&id_prefix(LOT, lot))?.is_empty())
+    }
+
+    /// The latest registration of `plot`, if any.
+    pub fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
+        let Some(seq) = self
+            .store
+            .get_seq(&id_key(PLOT, plot))?
+            .filter(|s| *s <= self.upto)
+        else {
+            return Ok(None);
+        };
+        let Some(stored) = self.event_at(seq)? else {
+            return Ok(None);
+        };
+        match &stored.event.kind {
+            EventKind::RegisterPlot(p) => {
+                let p = p.clone();
+                Ok(Some((stored.event, p)))
+            }
+            _ => Err(StoreError::Corrupt(format!(
+                "plot index points at a non-plot event at {seq}"
+            ))),
+        }
+    }
+
+    /// Stored events matching `filter`, in log order, after sequence `after`.
+    pub fn list_events(
+        &self,
+        filter: &EventFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<StoredEvent>, StoreError> {
+        let limit = limit.max(1);
+        // Walk the narrowest index available; the rest of the filter applies per
+        // event. A lot has few events: take them all. An org's index and the log
+        // are read in chunks from the cursor on.
+        const CHUNK: usize = 512;
+        let mut items = Vec::new();
+        let mut cursor = after;
+        let mut lot_seqs = match &filter.lot {
+            Some(lot) => {
+                let seqs: Vec<u64> = self
+                    .seqs(&id_prefix(LOT, lot))?
+                    .into_iter()
+                    .filter(|s| *s > after)
+                    .collect();
+                Some(seqs.into_iter())
+            }
+            None => None,
+        };
+        loop {
+            let seqs: Vec<u64> = if let Some(it) = lot_seqs.as_mut() {
+                it.by_ref().take(CHUNK).collect()
+            } else {
+                let (start, end) = match &filter.org {
+                    Some(org) => (
+                        id_seq_key(ORG, org, cursor.saturating_add(1)),
+                        prefix_end(&id_prefix(ORG, org)),
+                    ),
+                    None => (
+                        seq_key(LOG, cursor.saturating_add(1)),
+                        seq_key(LOG, self.upto.saturating_add(1)),
+                    ),
+                };
+                self.store
+                    .backend()
+                    .range(&start, &end, CHUNK)?
+                    .into_iter()
+                    .filter_map(|(k, _)| trailing_seq(&k))
+                    .take_while(|s| *s <= self.upto)
+                    .collect()
+            };
+            if seqs.is_empty() {
+                return Ok(Page {
+                    items,
+                    next_after: None,
+                });
+            }
+            for seq in seqs {
+                cursor = seq;
+                let Some(stored) = self.event_at(seq)? else {
+                    continue;
+                };
+                if matches(filter, &stored.event) {
+                    items.push(stored);
+                    if items.len() == limit {
+                        return Ok(Page {
+                            items,
+                            next_after: Some(cursor),
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Quarantined input (not part of the log, so not bounded by the view).
+    pub fn list_rejected(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<crate::store::Rejection>, StoreError> {
+        self.store.list_rejected(after, limit)
+    }
+
+    /// Lots that events use but no uncorrected event creates, sorted by lot.
+    pub fn list_unknown_lots(&self) -> Result<Vec<UnknownLot>, StoreError> {
+        let backend = self.store.backend();
+        let mut candidates: BTreeSet<String> = BTreeSet::new();
+        let start = vec![UNKNOWN];
+        let end = prefix_end(&start);
+        for (k, _) in backend.range(&start, &end, usize::MAX)? {
+            candidates.insert(String::from_utf8_lossy(&k[1..]).into_owned());
+        }
+        // Lots whose creating events were corrected are unknown again.
+        let start = vec![CORRECTION];
+        let end = prefix_end(&start);
+        for (k, _) in backend.range(&start, &end, usize::MAX)? {
+            let id_end = k.len().saturating_sub(9);
+            let target = String::from_utf8_lossy(&k[1..id_end]).into_owned();
+            if let Some(seq) = self.seq_of(&target)?
+                && let Some(stored) = self.event_at(seq)?
+            {
+                for (lot, role) in stored.event.lots() {
+                    if role == LotRole::Created {
+                        candidates.insert(lot.to_string());
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for lot in candidates {
+            if !self.lot_events(&lot, Some(ROLE_CREATED))?.is_empty() {
+                continue;
+            }
+            let mentions = self.lot_events(&lot, None)?;
+            if mentions.is_empty() {
+                continue;
+            }
+            out.push(UnknownLot {
+                lot,
+                event_ids: mentions.iter().map(|e| e.id.clone()).collect(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl LineageSource for Snapshot<'_> {
+    type Error = StoreError;
+
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, Some(ROLE_CREATED))
+    }
+
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, Some(ROLE_CONSUMED))
+    }
+
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.lot_events(lot, None)
+    }
+}
