@@ -220,6 +220,45 @@ async fn bad_lines_get_a_reason_each_and_leave_the_log_unchanged() {
     assert_eq!(missing_file.status.code(), Some(2));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn post_reads_stdin_and_the_readme_example_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::spawn(&dir.path().join("data")).await;
+    let url = server.url();
+    // The example lines of README.md's "Events" section, as a user would paste them.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.starts_with("{\"eventId\""))
+        .collect();
+    assert_eq!(lines.len(), 3, "README example events");
+    let mut child = std::process::Command::new(lotline_testkit::lotline_bin())
+        .args(["post", "-", "--server", &url, "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(lines.join("\n").as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(json(&out)["accepted"], 3);
+    let trace = json(&lotline(&[
+        "trace",
+        "CC-DRY-01",
+        "--server",
+        &url,
+        "--json",
+    ]));
+    assert_eq!(trace["origins"][0]["lot"], "CC-H-0412");
+    assert_eq!(trace["origins"][0]["quantity"], 420);
+}
+
 #[test]
 fn demo_runs_embedded_and_prints_a_trace_and_a_recall() {
     let out = lotline(&["demo"]);

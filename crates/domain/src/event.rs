@@ -80,8 +80,9 @@ pub struct Harvest {
     pub plot: String,
     pub product: String,
     pub quantity: Quantity,
-    pub harvest_start: Option<String>,
-    pub harvest_end: Option<String>,
+    /// First and last day of the harvest, when known.
+    pub harvest_start: Option<NaiveDate>,
+    pub harvest_end: Option<NaiveDate>,
     /// Declared custody model; `None` means identity preserved (a single farm's lot).
     pub custody: Option<CustodyModel>,
     pub claims: Vec<String>,

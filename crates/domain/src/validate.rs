@@ -62,6 +62,14 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             id("harvest.plot", &h.plot)?;
             required("harvest.product", &h.product)?;
             positive("harvest.quantity", &h.quantity)?;
+            if let (Some(start), Some(end)) = (h.harvest_start, h.harvest_end)
+                && start > end
+            {
+                return Err(Invalid::new(
+                    "harvest.harvest_end",
+                    "is before harvest_start",
+                ));
+            }
         }
         EventKind::Transform(t) => {
             if t.inputs.is_empty() {
