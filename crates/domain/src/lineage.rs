@@ -60,6 +60,11 @@ pub enum AnomalyKind {
     UnitMismatch,
     /// A lot's lineage loops back on itself.
     LineageCycle,
+    /// A transform's outputs are in units that do not convert to each other, so
+    /// inputs are split between them by their raw amounts.
+    MixedOutputUnits,
+    /// Quantities compound beyond what an exact decimal holds.
+    ArithmeticOverflow,
 }
 
 impl AnomalyKind {
@@ -71,6 +76,8 @@ impl AnomalyKind {
             AnomalyKind::UnknownOrigin => "unknown_origin",
             AnomalyKind::UnitMismatch => "unit_mismatch",
             AnomalyKind::LineageCycle => "lineage_cycle",
+            AnomalyKind::MixedOutputUnits => "mixed_output_units",
+            AnomalyKind::ArithmeticOverflow => "arithmetic_overflow",
         }
     }
 }
@@ -204,15 +211,36 @@ fn created_quantity<'e>(event: &'e Event, lot: &str) -> Option<&'e Quantity> {
     }
 }
 
+/// An amount in base units, or as stated when that would not fit.
+fn base_or_raw(q: &Quantity) -> Decimal {
+    q.base_amount().unwrap_or(q.amount)
+}
+
+/// Adds `amount` to `map[key]`; false when the sum does not fit a decimal.
+fn add_to(map: &mut BTreeMap<String, Decimal>, key: &str, amount: Decimal) -> bool {
+    let entry = map.entry(key.to_string()).or_default();
+    match entry.checked_add(amount) {
+        Some(sum) => {
+            *entry = sum;
+            true
+        }
+        None => false,
+    }
+}
+
 /// Sums quantities in base units when they share a dimension; otherwise sums the
-/// raw amounts and says so.
+/// raw amounts (the caller flags the mix).
 fn total_base(quantities: &[&Quantity]) -> (Decimal, bool) {
     let first = quantities.first().map(|q| q.unit.dimension());
     let same = quantities.iter().all(|q| Some(q.unit.dimension()) == first);
     let total = quantities
         .iter()
-        .map(|q| if same { q.base_amount() } else { q.amount })
-        .sum();
+        // Validated amounts (at most 10^12 in units of at most 10^6 base units)
+        // always fit; a sum that would not is capped rather than panicking.
+        .map(|q| if same { base_or_raw(q) } else { q.amount })
+        .fold(Decimal::ZERO, |acc, a| {
+            acc.checked_add(a).unwrap_or(Decimal::MAX)
+        });
     (total, same)
 }
 
@@ -417,11 +445,19 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     ) -> (CustodyModel, BTreeSet<String>) {
         let outputs: Vec<&Quantity> = t.outputs.iter().map(|o| &o.quantity).collect();
         let (total_out, same_dim) = total_base(&outputs);
+        if !same_dim {
+            self.flag(
+                AnomalyKind::MixedOutputUnits,
+                lot,
+                Some(&event.id),
+                "outputs are in units that do not convert to each other; inputs are split by raw amounts".into(),
+            );
+        }
         let declared = t.outputs.iter().find(|o| o.lot == lot);
         let this_out = declared
             .map(|o| {
                 if same_dim {
-                    o.quantity.base_amount()
+                    base_or_raw(&o.quantity)
                 } else {
                     o.quantity.amount
                 }
@@ -440,7 +476,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         let per_unit = if total_out.is_zero() || node.produced.is_zero() {
             Decimal::ZERO
         } else {
-            this_out / total_out / node.produced
+            (this_out / total_out)
+                .checked_div(node.produced)
+                .unwrap_or_default()
         };
         let mut input_claims: Vec<BTreeSet<String>> = Vec::new();
         for input in &t.inputs {
@@ -498,7 +536,20 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     .amount_in(&origin_unit)
                     .unwrap_or(input.quantity.amount)
             };
-            *inputs.entry(input.lot.clone()).or_default() += consumed * per_unit;
+            if !consumed
+                .checked_mul(per_unit)
+                .is_some_and(|part| add_to(inputs, &input.lot, part))
+            {
+                self.flag(
+                    AnomalyKind::ArithmeticOverflow,
+                    &input.lot,
+                    Some(&event.id),
+                    format!(
+                        "the quantity of {:?} in {lot:?} exceeds what lotline can count exactly",
+                        input.lot
+                    ),
+                );
+            }
         }
         let declared_claims: BTreeSet<String> = declared
             .map(|o| o.claims.iter().cloned().collect())
@@ -554,8 +605,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             .expect("walk computes the root");
         let mut content: BTreeMap<String, Decimal> = BTreeMap::new();
         if node.known {
-            let mut embodied: HashMap<String, Decimal> =
-                HashMap::from([(lot.to_string(), node.produced)]);
+            let mut embodied: BTreeMap<String, Decimal> =
+                BTreeMap::from([(lot.to_string(), node.produced)]);
+            let mut overflow: Vec<String> = Vec::new();
             for current in self.upstream_order(lot) {
                 let amount = embodied.get(&current).copied().unwrap_or_default();
                 let Some(n) = self.nodes.get(&current) else {
@@ -565,15 +617,34 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     continue;
                 }
                 if !n.known {
-                    *content.entry(current.clone()).or_default() += amount;
+                    if !add_to(&mut content, &current, amount) {
+                        overflow.push(current.clone());
+                    }
                     continue;
                 }
-                if !n.own_share.is_zero() {
-                    *content.entry(current.clone()).or_default() += amount * n.own_share;
+                if !n.own_share.is_zero()
+                    && !amount
+                        .checked_mul(n.own_share)
+                        .is_some_and(|part| add_to(&mut content, &current, part))
+                {
+                    overflow.push(current.clone());
                 }
                 for (input, per_unit) in &n.inputs {
-                    *embodied.entry(input.clone()).or_default() += amount * *per_unit;
+                    if !amount
+                        .checked_mul(*per_unit)
+                        .is_some_and(|part| add_to(&mut embodied, input, part))
+                    {
+                        overflow.push(input.clone());
+                    }
                 }
+            }
+            for lot_over in overflow {
+                self.flag(
+                    AnomalyKind::ArithmeticOverflow,
+                    &lot_over,
+                    None,
+                    format!("the quantities upstream of {lot:?} through {lot_over:?} exceed what lotline can count exactly; that part is left out"),
+                );
             }
         }
         let mut origins = Vec::new();
@@ -585,21 +656,26 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     .unwrap_or(Unit::Piece)
             };
             let dims: BTreeSet<_> = content.keys().map(|o| unit_of(o).dimension()).collect();
-            let same_dim = dims.len() <= 1;
-            let weight = |o: &str, a: Decimal| {
-                if same_dim {
-                    Quantity::new(a, unit_of(o)).base_amount()
-                } else {
-                    a
-                }
-            };
-            let total: Decimal = content.iter().map(|(o, a)| weight(o, *a)).sum();
+            // Shares compare origins in base units when they measure the same thing.
+            let base: Option<Vec<Decimal>> = (dims.len() <= 1)
+                .then(|| {
+                    content
+                        .iter()
+                        .map(|(o, a)| Quantity::new(*a, unit_of(o)).base_amount())
+                        .collect::<Option<Vec<_>>>()
+                })
+                .flatten();
+            let weights: Vec<Decimal> = base.unwrap_or_else(|| content.values().copied().collect());
+            let total = weights
+                .iter()
+                .try_fold(Decimal::ZERO, |acc, w| acc.checked_add(*w));
+            let mut weights = weights.into_iter();
             for (origin, amount) in &content {
                 let info = self.origins.get(origin);
-                let share = if total.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    weight(origin, *amount) / total
+                let weight = weights.next().unwrap_or_default();
+                let share = match total {
+                    Some(t) if !t.is_zero() => weight / t,
+                    _ => Decimal::ZERO,
                 };
                 origins.push(Origin {
                     lot: origin.clone(),

@@ -132,12 +132,15 @@ impl Quantity {
         if self.unit.dimension() != unit.dimension() {
             return None;
         }
-        (self.amount * self.unit.base_factor()).checked_div(unit.base_factor())
+        self.amount
+            .checked_mul(self.unit.base_factor())?
+            .checked_div(unit.base_factor())
     }
 
-    /// This amount in the base unit of its dimension (g, mm, ml, pieces).
-    pub fn base_amount(&self) -> Decimal {
-        self.amount * self.unit.base_factor()
+    /// This amount in the base unit of its dimension (g, mm, ml, pieces), or
+    /// `None` if it does not fit a decimal.
+    pub fn base_amount(&self) -> Option<Decimal> {
+        self.amount.checked_mul(self.unit.base_factor())
     }
 }
 

@@ -104,11 +104,11 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             }
             required("transform.process", &t.process)?;
             if let Some(r) = t.conversion_ratio
-                && r <= Decimal::ZERO
+                && (r <= Decimal::ZERO || r > Decimal::from(1000))
             {
                 return Err(Invalid::new(
                     "transform.conversion_ratio",
-                    "must be greater than zero",
+                    "must be greater than zero and at most 1000",
                 ));
             }
         }
@@ -231,11 +231,28 @@ fn country(field: &str, value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// The largest amount an event may state, in any unit (a million tonnes in kg).
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
+/// The most decimal places an amount may have.
+pub const MAX_DECIMALS: u32 = 6;
+
 fn positive(field: &str, q: &Quantity) -> Result<(), Invalid> {
     if q.amount <= Decimal::ZERO {
         return Err(Invalid::new(
             field,
             format!("must be greater than zero, got {}", q.amount),
+        ));
+    }
+    if q.amount > Decimal::from(MAX_AMOUNT) {
+        return Err(Invalid::new(
+            field,
+            format!("{} is more than {MAX_AMOUNT}", q.amount),
+        ));
+    }
+    if q.amount.normalize().scale() > MAX_DECIMALS {
+        return Err(Invalid::new(
+            field,
+            format!("{} has more than {MAX_DECIMALS} decimal places", q.amount),
         ));
     }
     Ok(())
@@ -247,4 +264,78 @@ fn lot_quantities(field: &str, items: &[LotQuantity]) -> Result<(), Invalid> {
         positive(&format!("{field}[{n}].quantity"), &item.quantity)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::str::FromStr;
+
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::event::{Chain, Harvest};
+    use crate::quantity::Unit;
+
+    fn harvest(amount: &str) -> Event {
+        Event {
+            id: "h-1".into(),
+            time: DateTime::parse_from_rfc3339("2026-03-01T08:00:00+07:00").unwrap(),
+            org: "coop".into(),
+            chain: Some(Chain::Cocoa),
+            site: None,
+            extensions: BTreeMap::new(),
+            kind: EventKind::Harvest(Harvest {
+                lot: "LOT-1".into(),
+                plot: "P-1".into(),
+                product: "wet cocoa beans".into(),
+                quantity: Quantity::new(Decimal::from_str(amount).unwrap(), Unit::Kilogram),
+                harvest_start: None,
+                harvest_end: None,
+                custody: None,
+                claims: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn quantities_must_be_positive_bounded_and_not_too_fine() {
+        assert!(validate(&harvest("120.5")).is_ok());
+        assert!(
+            validate(&harvest("0"))
+                .unwrap_err()
+                .reason
+                .contains("greater than zero")
+        );
+        assert!(validate(&harvest("-3")).is_err());
+        assert!(
+            validate(&harvest("1000000000001"))
+                .unwrap_err()
+                .reason
+                .contains("more than")
+        );
+        assert!(
+            validate(&harvest("0.0000001"))
+                .unwrap_err()
+                .reason
+                .contains("decimal places")
+        );
+        assert!(
+            validate(&harvest("1.500000000")).is_ok(),
+            "trailing zeros are not precision"
+        );
+    }
+
+    #[test]
+    fn ids_and_chains_are_required_and_clean() {
+        let mut e = harvest("1");
+        e.id = "bad\u{0}id".into();
+        assert_eq!(validate(&e).unwrap_err().field, "event_id");
+        let mut e = harvest("1");
+        e.chain = None;
+        assert_eq!(validate(&e).unwrap_err().field, "chain");
+        let mut e = harvest("1");
+        e.org = " ".into();
+        assert_eq!(validate(&e).unwrap_err().field, "org");
+    }
 }

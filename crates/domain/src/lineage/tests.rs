@@ -420,3 +420,45 @@ fn answers_do_not_depend_on_arrival_order_and_match_ground_truth() {
         assert_eq!(fa, fb);
     }
 }
+
+#[test]
+fn extreme_quantities_are_reported_not_panicked_on() {
+    // Valid amounts at the edges (10^12 t, 10^-6 g) compounding over hops.
+    let big = Quantity::new(d("1000000000000"), Unit::Tonne);
+    let tiny = Quantity::new(d("0.000001"), Unit::Gram);
+    let src = Events(vec![
+        harvest("h1", "A", big.clone()),
+        transform("t1", &[("A", big.clone())], &[("B", tiny.clone())]),
+        transform("t2", &[("B", big.clone())], &[("C", tiny.clone())]),
+        transform("t3", &[("C", big.clone())], &[("D", tiny)]),
+    ]);
+    let mut lineage = Lineage::new(&src);
+    let t = lineage.trace_back("D").unwrap();
+    assert!(
+        t.anomalies.iter().any(|a| matches!(
+            a.kind,
+            AnomalyKind::ArithmeticOverflow | AnomalyKind::UnitMismatch
+        )),
+        "{:?}",
+        t.anomalies
+    );
+    lineage.lot_state("D").unwrap();
+}
+
+#[test]
+fn mixed_output_units_are_flagged() {
+    let src = Events(vec![
+        harvest("h1", "A", kg("100")),
+        transform(
+            "t1",
+            &[("A", kg("100"))],
+            &[("B", kg("40")), ("C", Quantity::new(d("10"), Unit::Piece))],
+        ),
+    ]);
+    let t = Lineage::new(&src).trace_back("B").unwrap();
+    assert!(
+        t.anomalies
+            .iter()
+            .any(|a| a.kind == AnomalyKind::MixedOutputUnits)
+    );
+}
