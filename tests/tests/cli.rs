@@ -179,7 +179,7 @@ async fn bad_lines_get_a_reason_each_and_leave_the_log_unchanged() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = stdout(&out);
     let expect = [
-        ("line 1", "undecodable"),
+        ("line 1", "not a lotline.v1.Event"),
         ("line 2", "harvest.quantity: must be greater than zero"),
         ("line 3", "\"nobody\" is not registered"),
         (
@@ -201,12 +201,17 @@ async fn bad_lines_get_a_reason_each_and_leave_the_log_unchanged() {
         );
     }
 
-    // Only the two good events are in the log; the six that reached the server are quarantined.
+    // Only the two good events are in the log; all seven bad lines are quarantined,
+    // the undecodable one exactly as sent.
     let events = json(&lotline(&["events", "--all", "--server", &url, "--json"]));
     assert_eq!(events["events"].as_array().unwrap().len(), 2);
     let rejected = json(&lotline(&["rejected", "--server", &url, "--json"]));
     let rejected = rejected["rejected"].as_array().unwrap();
-    assert_eq!(rejected.len(), 6);
+    assert_eq!(rejected.len(), 7);
+    assert_eq!(
+        rejected[0]["payload"], "eyB0aGlzIGlzIG5vdCBqc29u",
+        "base64 of the line as sent"
+    );
     assert!(
         rejected
             .iter()
@@ -214,7 +219,11 @@ async fn bad_lines_get_a_reason_each_and_leave_the_log_unchanged() {
     );
 
     // Connection and usage errors exit 2.
-    let down = lotline(&["trace", "LOT-1", "--server", "http://127.0.0.1:9"]);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = lotline(&["trace", "LOT-1", "--server", &format!("http://{closed}")]);
     assert_eq!(down.status.code(), Some(2), "{}", stderr(&down));
     let missing_file = lotline(&["post", "/nonexistent/events.jsonl", "--server", &url]);
     assert_eq!(missing_file.status.code(), Some(2));

@@ -75,25 +75,60 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sigterm_drains_and_exits_cleanly() {
+async fn sigterm_under_load_drains_and_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let server = BinaryServer::spawn(&data).await;
-    let mut client =
-        lotline_proto::v1::event_service_client::EventServiceClient::connect(server.url())
-            .await
-            .unwrap();
-    let mut events = vec![register_org("coop")];
-    events.extend((0..500).map(|n| harvest(&format!("h{n}"), "coop", &format!("LOT-{n}"), 1)));
-    let batch =
-        tokio::spawn(async move { client.record_batch(v1::RecordBatchRequest { events }).await });
-    let answered = batch
+    let client = lotline_proto::v1::event_service_client::EventServiceClient::connect(server.url())
         .await
-        .unwrap()
-        .expect("batch answered before shutdown");
-    assert_eq!(answered.into_inner().outcomes.len(), 501);
-    let status = server.terminate(Duration::from_secs(20));
+        .unwrap();
+    client
+        .clone()
+        .record(v1::RecordRequest {
+            event: Some(register_org("coop")),
+        })
+        .await
+        .unwrap();
+    // Eight clients record as fast as they can until the server stops answering.
+    let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut tasks = Vec::new();
+    for k in 0..8 {
+        let mut c = client.clone();
+        let acked = acked_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            for n in 0..2_000 {
+                let id = format!("w{k}-h{n}");
+                let event = harvest(&id, "coop", &format!("LOT-{id}"), 1);
+                if c.record(v1::RecordRequest { event: Some(event) })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                let _ = acked.send(id);
+            }
+        }));
+    }
+    drop(acked_tx);
+    let mut acknowledged = Vec::new();
+    // SIGTERM lands while requests are in flight.
+    while acknowledged.len() < 100 {
+        let id = tokio::time::timeout(Duration::from_secs(30), acked_rx.recv())
+            .await
+            .expect("records are being acknowledged")
+            .expect("writers running");
+        acknowledged.push(id);
+    }
+    let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30)))
+        .await
+        .unwrap();
     assert!(status.success(), "exit status {status:?}");
+    for t in tasks {
+        t.await.unwrap();
+    }
+    while let Some(id) = acked_rx.recv().await {
+        acknowledged.push(id);
+    }
     let server = BinaryServer::spawn(&data).await;
     let mut provenance =
         lotline_proto::v1::provenance_service_client::ProvenanceServiceClient::connect(
@@ -101,7 +136,14 @@ async fn sigterm_drains_and_exits_cleanly() {
         )
         .await
         .unwrap();
-    assert_eq!(all_events(&mut provenance).await.len(), 501);
+    let counts = id_counts(&all_events(&mut provenance).await);
+    for id in &acknowledged {
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "acknowledged event {id} is not in the log exactly once"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -6,7 +6,7 @@ use lotline_store::{Outcome, Submission};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::{reject_status, store_status};
+use crate::status::{batch_too_large, reject_status, store_status};
 use crate::{MAX_BATCH, ReadyCell, ready};
 
 pub struct EventApi {
@@ -76,26 +76,53 @@ impl EventService for EventApi {
         let ready = ready(&self.ready)?;
         let events = request.into_inner().events;
         tracing::Span::current().record("events", events.len());
-        if events.len() > MAX_BATCH {
-            return Err(Status::invalid_argument(format!(
-                "events: a batch holds at most {MAX_BATCH} events, got {}",
-                events.len()
-            )));
-        }
-        let submissions: Vec<Submission> = events
+        check_batch_size(events.len())?;
+        let submissions = events
             .iter()
             .map(|e| Submission::from_wire(e, "grpc"))
             .collect();
-        let outcomes = ready
-            .writer
-            .submit(submissions)
-            .await
-            .map_err(store_status)?;
-        let outcomes = events
-            .iter()
-            .zip(&outcomes)
-            .map(|(e, o)| outcome_to_wire(&e.event_id, o))
-            .collect();
-        Ok(Response::new(v1::RecordBatchResponse { outcomes }))
+        answer_batch(ready, submissions).await
     }
+
+    #[instrument(skip_all, fields(events))]
+    async fn record_json(
+        &self,
+        request: Request<v1::RecordJsonRequest>,
+    ) -> Result<Response<v1::RecordBatchResponse>, Status> {
+        let ready = ready(&self.ready)?;
+        let events = request.into_inner().events;
+        tracing::Span::current().record("events", events.len());
+        check_batch_size(events.len())?;
+        let submissions = events
+            .iter()
+            .map(|e| Submission::from_json(e, "grpc-json"))
+            .collect();
+        answer_batch(ready, submissions).await
+    }
+}
+
+fn check_batch_size(events: usize) -> Result<(), Status> {
+    if events > MAX_BATCH {
+        return Err(batch_too_large(events, MAX_BATCH));
+    }
+    Ok(())
+}
+
+/// Submits a batch and answers each event's outcome in request order.
+async fn answer_batch(
+    ready: &crate::Ready,
+    submissions: Vec<Submission>,
+) -> Result<Response<v1::RecordBatchResponse>, Status> {
+    let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
+    let outcomes = ready
+        .writer
+        .submit(submissions)
+        .await
+        .map_err(store_status)?;
+    let outcomes = ids
+        .iter()
+        .zip(&outcomes)
+        .map(|(id, o)| outcome_to_wire(id, o))
+        .collect();
+    Ok(Response::new(v1::RecordBatchResponse { outcomes }))
 }

@@ -23,3 +23,10 @@ pub fn reject_status(kind: RejectKind, reason: &str) -> Status {
         RejectKind::Conflict => Status::already_exists(reason.to_string()),
     }
 }
+
+/// A batch over the per-request limit.
+pub fn batch_too_large(events: usize, max: usize) -> Status {
+    Status::invalid_argument(format!(
+        "events: a batch holds at most {max} events, got {events}"
+    ))
+}

@@ -22,6 +22,9 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
+/// The largest request the server decodes (a RecordBatch of large plot polygons).
+pub const MAX_REQUEST_BYTES: usize = 64 << 20;
+
 /// Everything `lotline serve` needs, validated before anything is bound.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -105,7 +108,10 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(EventServiceServer::new(EventApi::new(cell.clone())))
+        .add_service(
+            EventServiceServer::new(EventApi::new(cell.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
         .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
             cell.clone(),
         )));
@@ -165,8 +171,18 @@ pub async fn run(
     // The services (and their writer handles) are gone with the server task; the
     // last handle is ours. Dropping it lets the writer finish and flush.
     drop(cell);
-    writer_done.wait().await;
-    info!("lotline stopped; the store is flushed");
+    // Connections the server could not close in time may still hold writer
+    // handles; everything acknowledged is flushed already, so do not wait forever.
+    if tokio::time::timeout(config.grace, writer_done.wait())
+        .await
+        .is_err()
+    {
+        warn!(
+            "the writer did not stop within the grace period; exiting anyway (acknowledged events are flushed)"
+        );
+    } else {
+        info!("lotline stopped; the store is flushed");
+    }
     match served {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.into()),

@@ -18,7 +18,8 @@ pub const CORRECTION: u8 = b'C';
 pub const REGISTERED_ORG: u8 = b'R';
 /// `S org 0x00 site` → seq.
 pub const SITE: u8 = b'S';
-/// `P plot` → seq.
+/// `P plot 0x00 seq` → (): every registration of a plot (answers pick the latest
+/// by event time, then event id, so arrival order does not matter).
 pub const PLOT: u8 = b'P';
 /// `U lot` → (): lots mentioned before any event created them, kept after their
 /// creation arrives (candidates for ListUnknownLots; answers re-check each one

@@ -76,14 +76,25 @@ impl<'a> Snapshot<'a> {
         if let Some(known) = self.corrected.borrow().get(event_id) {
             return Ok(*known);
         }
+        // Only the org that recorded an event can declare it erroneous; until the
+        // event itself is in the view there is nothing to correct.
+        let target_org = match self.seq_of(event_id)? {
+            Some(seq) => self.event_at(seq)?.map(|s| s.event.org.clone()),
+            None => None,
+        };
         let mut corrected = false;
-        for seq in self.seqs(&id_prefix(CORRECTION, event_id))? {
-            let Some(correction) = self.event_at(seq)? else {
-                continue;
-            };
-            if !self.is_corrected_at(&correction.event.id, depth + 1)? {
-                corrected = true;
-                break;
+        if let Some(org) = target_org {
+            for seq in self.seqs(&id_prefix(CORRECTION, event_id))? {
+                let Some(correction) = self.event_at(seq)? else {
+                    continue;
+                };
+                if correction.event.org != org {
+                    continue;
+                }
+                if !self.is_corrected_at(&correction.event.id, depth + 1)? {
+                    corrected = true;
+                    break;
+                }
             }
         }
         self.corrected
@@ -117,27 +128,30 @@ impl<'a> Snapshot<'a> {
         Ok(!self.seqs(&id_prefix(LOT, lot))?.is_empty())
     }
 
-    /// The latest registration of `plot`, if any.
+    /// The registration of `plot` that stands: the latest by event time, then
+    /// event id (not by arrival), among uncorrected ones.
     pub fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
-        let Some(seq) = self
-            .store
-            .get_seq(&id_key(PLOT, plot))?
-            .filter(|s| *s <= self.upto)
-        else {
-            return Ok(None);
-        };
-        let Some(stored) = self.event_at(seq)? else {
-            return Ok(None);
-        };
-        match &stored.event.kind {
-            EventKind::RegisterPlot(p) => {
-                let p = p.clone();
-                Ok(Some((stored.event, p)))
+        let mut best: Option<(Arc<Event>, RegisterPlot)> = None;
+        for seq in self.seqs(&id_prefix(PLOT, plot))? {
+            let Some(stored) = self.event_at(seq)? else {
+                continue;
+            };
+            let EventKind::RegisterPlot(p) = &stored.event.kind else {
+                return Err(StoreError::Corrupt(format!(
+                    "plot index points at a non-plot event at {seq}"
+                )));
+            };
+            if self.is_corrected(&stored.event.id)? {
+                continue;
             }
-            _ => Err(StoreError::Corrupt(format!(
-                "plot index points at a non-plot event at {seq}"
-            ))),
+            let newer = best
+                .as_ref()
+                .is_none_or(|(b, _)| (stored.event.time, &stored.event.id) > (b.time, &b.id));
+            if newer {
+                best = Some((Arc::clone(&stored.event), p.clone()));
+            }
         }
+        Ok(best)
     }
 
     /// Stored events matching `filter`, in log order, after sequence `after`.

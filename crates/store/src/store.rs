@@ -221,10 +221,6 @@ impl Store {
         Ok(Some(stored))
     }
 
-    pub(crate) fn get_seq(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
-        Ok(self.backend.get(key)?.and_then(|v| decode_seq(&v)))
-    }
-
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .backend
@@ -338,6 +334,12 @@ impl Store {
 
     /// Drops every index and rebuilds it from the log.
     pub fn rebuild_indexes(&self) -> Result<(), StoreError> {
+        // First mark the indexes as covering nothing, durably, so a crash halfway
+        // through the rebuild is seen (and the rebuild redone) at the next start.
+        let mut batch = WriteBatch::default();
+        batch.insert(meta_key(META_INDEXED_THROUGH), 0u64.to_be_bytes().to_vec());
+        self.backend.apply(batch)?;
+        self.backend.flush()?;
         for prefix in INDEXES {
             loop {
                 let start = vec![prefix];
@@ -474,7 +476,9 @@ pub(crate) fn index_event(
             pending.batch.insert(k, seq_bytes);
         }
         EventKind::RegisterPlot(p) => {
-            pending.batch.insert(id_key(PLOT, &p.plot), seq_bytes);
+            pending
+                .batch
+                .insert(id_seq_key(PLOT, &p.plot, seq), Vec::new());
         }
         _ => {}
     }

@@ -20,7 +20,8 @@ use crate::store::{INDEX_VERSION, Pending, Store, index_event};
 pub struct Submission {
     /// The domain event, or why it is structurally invalid.
     pub event: Result<Event, Invalid>,
-    /// The bytes as received, kept in the quarantine if the event is rejected.
+    /// The input as received (JSON text as sent; a protobuf event re-encoded),
+    /// kept in the quarantine if the event is rejected.
     pub payload: Vec<u8>,
     /// Where it came from: "grpc", "nats", ...
     pub source: String,
@@ -43,6 +44,45 @@ impl Submission {
             event_id: wire.event_id.clone(),
             org: wire.org.clone(),
             record_time: None,
+        }
+    }
+}
+
+impl Submission {
+    /// Parses one event in the proto3 JSON mapping; text that is not an event
+    /// becomes a submission the writer rejects, keeping the text as sent.
+    pub fn from_json(text: &str, source: &str) -> Self {
+        match serde_json::from_str::<v1::Event>(text) {
+            Ok(wire) => {
+                let mut submission = Submission::from_wire(&wire, source);
+                submission.payload = text.as_bytes().to_vec();
+                submission
+            }
+            Err(e) => {
+                // Name the event and org if the text is at least a JSON object.
+                let value = serde_json::from_str::<serde_json::Value>(text).ok();
+                let field = |names: [&str; 2]| {
+                    value
+                        .as_ref()
+                        .and_then(|v| {
+                            names
+                                .iter()
+                                .find_map(|n| v.get(*n)?.as_str().map(str::to_string))
+                        })
+                        .unwrap_or_default()
+                };
+                Submission {
+                    event: Err(Invalid::new(
+                        "json",
+                        format!("not a lotline.v1.Event in proto3 JSON: {e}"),
+                    )),
+                    payload: text.as_bytes().to_vec(),
+                    source: source.to_string(),
+                    event_id: field(["eventId", "event_id"]),
+                    org: field(["org", "org"]),
+                    record_time: None,
+                }
+            }
         }
     }
 }
@@ -179,6 +219,9 @@ impl WriterState {
     }
 
     fn run(&mut self, mut rx: mpsc::Receiver<Job>) {
+        // Set when the store could not be read back after a failed batch: the
+        // writer no longer knows where the log ends, so it refuses every write.
+        let mut broken: Option<String> = None;
         while let Some(first) = rx.blocking_recv() {
             let mut jobs = vec![first];
             let mut count = jobs[0].items.len();
@@ -191,6 +234,12 @@ impl WriterState {
                     Err(_) => break,
                 }
             }
+            if let Some(reason) = &broken {
+                for job in jobs {
+                    let _ = job.reply.send(Err(StoreError::Backend(reason.clone())));
+                }
+                continue;
+            }
             let items: Vec<&Submission> = jobs.iter().flat_map(|j| j.items.iter()).collect();
             match self.write(&items) {
                 Ok(outcomes) => {
@@ -202,10 +251,16 @@ impl WriterState {
                 }
                 Err(err) => {
                     error!(cause = %err, events = count, "batch not written");
-                    // Nothing of the batch is acknowledged; re-read where the log ends.
-                    if let Ok(reloaded) = WriterState::load(self.store.clone(), self.config.clone())
-                    {
-                        *self = reloaded;
+                    // Nothing of the batch is acknowledged; re-read where the log ends
+                    // (the batch may have been applied but not flushed).
+                    match WriterState::load(self.store.clone(), self.config.clone()) {
+                        Ok(reloaded) => *self = reloaded,
+                        Err(reload) => {
+                            error!(cause = %reload, "cannot read the store back; refusing further writes");
+                            broken = Some(format!(
+                                "the store failed and could not be read back: {reload}"
+                            ));
+                        }
                     }
                     for job in jobs {
                         let _ = job.reply.send(Err(StoreError::Backend(err.to_string())));
@@ -273,17 +328,20 @@ impl WriterState {
                 INDEX_VERSION.to_be_bytes().to_vec(),
             );
         }
-        if !pending.batch.is_empty() {
-            let backend = store.backend();
-            backend.apply(pending.batch)?;
-            backend.flush()?;
-        }
+        // Readers skip correction lookups for ids not in this mirror, so it learns
+        // of corrections before they become visible (a stale entry only costs a read).
         for (item, outcome) in items.iter().zip(&outcomes) {
-            if let (Outcome::Accepted { .. }, Ok(event)) = (outcome, &item.event)
+            if let (Outcome::Accepted { .. } | Outcome::Duplicate { .. }, Ok(event)) =
+                (outcome, &item.event)
                 && let Some(target) = event.corrects()
             {
                 store.note_correction(target);
             }
+        }
+        if !pending.batch.is_empty() {
+            let backend = store.backend();
+            backend.apply(pending.batch)?;
+            backend.flush()?;
         }
         self.next_seq = next_seq;
         self.next_rejected = next_rejected;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lotline_proto::v1;
 
-use crate::events::{correct, harvest, register_org, transform};
+use crate::events::{correct, harvest, register_org, ship, transform};
 
 /// A small deterministic generator (xorshift64*), so tests need no extra crate.
 #[derive(Debug, Clone)]
@@ -135,6 +135,17 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
         let ins: Vec<(&str, u64)> = inputs.iter().map(|(l, q)| (l.as_str(), *q)).collect();
         let outs: Vec<(&str, u64)> = outputs.iter().map(|(l, q)| (l.as_str(), *q)).collect();
         events.push(transform(&format!("{prefix}t{n}"), orgs[2], &ins, &outs));
+        if n % 5 == 4 {
+            // Custody moves: the holder answer must not depend on arrival order.
+            let (lot, q) = &outputs[0];
+            events.push(ship(
+                &format!("{prefix}s{n}"),
+                orgs[2],
+                lot,
+                *q,
+                orgs[n % 2],
+            ));
+        }
         if n % 10 == 9 {
             // A transform recorded by mistake into an existing lot, then corrected:
             // it must not change any answer.
@@ -151,6 +162,12 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
                 events.push(correct(&format!("{prefix}fix{n}"), orgs[2], &id));
             }
         }
+    }
+    // Event times spread over days, not in creation order, with some ties.
+    for event in &mut events {
+        let minutes = rng.below(60 * 24 * 30);
+        let base = spread_time(minutes);
+        event.event_time = base;
     }
     for lot in &lots {
         let mut seen = BTreeSet::new();
@@ -169,4 +186,14 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
         events,
         truth,
     }
+}
+
+/// An RFC 3339 time `minutes` after 2026-03-01T00:00:00+07:00 (whole hours are
+/// common, so ties happen).
+fn spread_time(minutes: u64) -> String {
+    let minutes = minutes - minutes % 30;
+    let day = 1 + minutes / (60 * 24);
+    let hour = (minutes / 60) % 24;
+    let minute = minutes % 60;
+    format!("2026-03-{day:02}T{hour:02}:{minute:02}:00+07:00")
 }

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use lotline_proto::v1::event_service_client::EventServiceClient;
@@ -125,20 +125,33 @@ impl Drop for TestServer {
     }
 }
 
-/// The path of the `lotline` binary built with the workspace, building it if needed.
+/// The path of the `lotline` binary, built (once per test process) from the
+/// current sources in the profile the tests run under, so a stale binary is never
+/// tested.
 pub fn lotline_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/lotline
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = profile_dir.join(format!("lotline{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "lotline-server", "--bin", "lotline"])
-            .status()
-            .expect("cargo build");
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/<test> → target/<profile>/lotline
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut build = Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "lotline-server",
+            "--bin",
+            "lotline",
+        ]);
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo build");
         assert!(status.success(), "building the lotline binary failed");
-    }
-    bin
+        profile_dir.join(format!("lotline{}", std::env::consts::EXE_SUFFIX))
+    })
+    .clone()
 }
 
 /// The real `lotline serve` binary as a child process on `127.0.0.1:0`.

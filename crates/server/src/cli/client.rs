@@ -46,29 +46,41 @@ fn print_json(value: &Value) -> Result<(), CliError> {
     Ok(())
 }
 
+/// What happened to one input line.
+enum LineResult {
+    /// The server's outcome.
+    Outcome(v1::outcome::Result),
+    /// Refused before it could be sent (not UTF-8).
+    Unreadable(String),
+    /// Sent, but the request failed; the line was not recorded.
+    NotRecorded(String),
+}
+
 /// One input line's result.
 struct LineOutcome {
     line: usize,
     event_id: String,
-    outcome: Result<v1::outcome::Result, String>,
+    result: LineResult,
 }
 
 fn line_json(l: &LineOutcome) -> Value {
     use v1::outcome::Result as R;
-    match &l.outcome {
-        Ok(R::Accepted(a)) => {
-            json!({"line": l.line, "event_id": l.event_id, "outcome": "accepted", "sequence": a.sequence})
+    let (outcome, extra) = match &l.result {
+        LineResult::Outcome(R::Accepted(a)) => ("accepted", json!({"sequence": a.sequence})),
+        LineResult::Outcome(R::Duplicate(d)) => ("duplicate", json!({"sequence": d.sequence})),
+        LineResult::Outcome(R::Rejected(r)) => {
+            ("rejected", json!({"kind": r.kind, "reason": r.reason}))
         }
-        Ok(R::Duplicate(d)) => {
-            json!({"line": l.line, "event_id": l.event_id, "outcome": "duplicate", "sequence": d.sequence})
+        LineResult::Unreadable(reason) => {
+            ("rejected", json!({"kind": "unreadable", "reason": reason}))
         }
-        Ok(R::Rejected(r)) => {
-            json!({"line": l.line, "event_id": l.event_id, "outcome": "rejected", "kind": r.kind, "reason": r.reason})
-        }
-        Err(reason) => {
-            json!({"line": l.line, "event_id": l.event_id, "outcome": "rejected", "kind": "undecodable", "reason": reason})
-        }
+        LineResult::NotRecorded(reason) => ("not_recorded", json!({"reason": reason})),
+    };
+    let mut value = json!({"line": l.line, "event_id": l.event_id, "outcome": outcome});
+    if let (Some(map), Value::Object(extra)) = (value.as_object_mut(), extra) {
+        map.extend(extra);
     }
+    value
 }
 
 fn line_text(l: &LineOutcome) -> String {
@@ -78,14 +90,21 @@ fn line_text(l: &LineOutcome) -> String {
     } else {
         l.event_id.as_str()
     };
-    match &l.outcome {
-        Ok(R::Accepted(a)) => format!("line {}: {id}: accepted, sequence {}", l.line, a.sequence),
-        Ok(R::Duplicate(d)) => format!(
+    match &l.result {
+        LineResult::Outcome(R::Accepted(a)) => {
+            format!("line {}: {id}: accepted, sequence {}", l.line, a.sequence)
+        }
+        LineResult::Outcome(R::Duplicate(d)) => format!(
             "line {}: {id}: duplicate of sequence {}",
             l.line, d.sequence
         ),
-        Ok(R::Rejected(r)) => format!("line {}: {id}: rejected ({}): {}", l.line, r.kind, r.reason),
-        Err(reason) => format!("line {}: {id}: rejected (undecodable): {reason}", l.line),
+        LineResult::Outcome(R::Rejected(r)) => {
+            format!("line {}: {id}: rejected ({}): {}", l.line, r.kind, r.reason)
+        }
+        LineResult::Unreadable(reason) => {
+            format!("line {}: {id}: rejected (unreadable): {reason}", l.line)
+        }
+        LineResult::NotRecorded(reason) => format!("line {}: {id}: NOT RECORDED: {reason}", l.line),
     }
 }
 
@@ -94,21 +113,34 @@ struct Counts {
     accepted: usize,
     duplicate: usize,
     rejected: usize,
+    not_recorded: usize,
 }
 
 impl Counts {
     fn add(&mut self, l: &LineOutcome) {
         use v1::outcome::Result as R;
-        match &l.outcome {
-            Ok(R::Accepted(_)) => self.accepted += 1,
-            Ok(R::Duplicate(_)) => self.duplicate += 1,
-            _ => self.rejected += 1,
+        match &l.result {
+            LineResult::Outcome(R::Accepted(_)) => self.accepted += 1,
+            LineResult::Outcome(R::Duplicate(_)) => self.duplicate += 1,
+            LineResult::Outcome(R::Rejected(_)) | LineResult::Unreadable(_) => self.rejected += 1,
+            LineResult::NotRecorded(_) => self.not_recorded += 1,
         }
     }
 }
 
+/// Most lines, and most bytes of text, sent in one RecordJson request.
+const POST_CHUNK_BYTES: usize = 4 << 20;
+
+/// Lines read but not yet sent.
+#[derive(Default)]
+struct Chunk {
+    lines: Vec<(usize, String)>,
+    bytes: usize,
+}
+
 /// `lotline post FILE`: records every line, prints each outcome, and fails with 1
-/// if any line was rejected (after trying them all).
+/// if any line was rejected, or 2 if some could not be recorded at all (after
+/// trying them all).
 pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError> {
     let reader: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin()))
@@ -120,76 +152,77 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
     let channel = connect(&args.server).await?;
     let mut client = EventServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let mut counts = Counts::default();
-    let mut all_json = Vec::new();
-    let mut chunk: Vec<(usize, v1::Event)> = Vec::new();
-    let mut undecodable: Vec<LineOutcome> = Vec::new();
-    let stdout = std::io::stdout();
+    let mut report = Vec::new();
+    let mut chunk = Chunk::default();
+    let mut early: Vec<LineOutcome> = Vec::new();
+    let mut failure: Option<String> = None;
 
-    let emit = |outcomes: Vec<LineOutcome>, counts: &mut Counts, all_json: &mut Vec<Value>| {
+    let emit = |outcomes: Vec<LineOutcome>, counts: &mut Counts, report: &mut Vec<Value>| {
+        let stdout = std::io::stdout();
         let mut out = stdout.lock();
         for l in outcomes {
             counts.add(&l);
             if args.json {
-                all_json.push(line_json(&l));
+                report.push(line_json(&l));
             } else {
                 let _ = writeln!(out, "{}", line_text(&l));
             }
         }
     };
 
-    for (n, line) in reader.lines().enumerate() {
+    for (n, line) in reader.split(b'\n').enumerate() {
         let number = n + 1;
-        let line =
+        let bytes =
             line.map_err(|e| CliError::Usage(format!("line {number}: cannot read input: {e}")))?;
-        let trimmed = line.trim();
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t,
+            Err(_) => {
+                early.push(LineOutcome {
+                    line: number,
+                    event_id: String::new(),
+                    result: LineResult::Unreadable("the line is not UTF-8 text".into()),
+                });
+                continue;
+            }
+        };
+        let trimmed = text.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        match serde_json::from_str::<v1::Event>(trimmed) {
-            Ok(event) => chunk.push((number, event)),
-            Err(e) => {
-                let event_id = serde_json::from_str::<Value>(trimmed)
-                    .ok()
-                    .and_then(|v| {
-                        v.get("eventId")
-                            .or_else(|| v.get("event_id"))
-                            .and_then(|i| i.as_str().map(str::to_string))
-                    })
-                    .unwrap_or_default();
-                undecodable.push(LineOutcome {
-                    line: number,
-                    event_id,
-                    outcome: Err(format!("not a lotline.v1.Event in proto3 JSON: {e}")),
-                });
-            }
-        }
-        if chunk.len() >= POST_CHUNK {
-            let sent = send_chunk(&mut client, std::mem::take(&mut chunk)).await?;
-            let mut merged = std::mem::take(&mut undecodable);
-            merged.extend(sent);
-            merged.sort_by_key(|l| l.line);
-            emit(merged, &mut counts, &mut all_json);
+        chunk.bytes += trimmed.len();
+        chunk.lines.push((number, trimmed.to_string()));
+        if chunk.lines.len() >= POST_CHUNK || chunk.bytes >= POST_CHUNK_BYTES {
+            let mut done = std::mem::take(&mut early);
+            done.extend(send_chunk(&mut client, std::mem::take(&mut chunk), &mut failure).await);
+            done.sort_by_key(|l| l.line);
+            emit(done, &mut counts, &mut report);
         }
     }
-    let sent = send_chunk(&mut client, std::mem::take(&mut chunk)).await?;
-    let mut merged = std::mem::take(&mut undecodable);
-    merged.extend(sent);
-    merged.sort_by_key(|l| l.line);
-    emit(merged, &mut counts, &mut all_json);
+    let mut done = std::mem::take(&mut early);
+    done.extend(send_chunk(&mut client, std::mem::take(&mut chunk), &mut failure).await);
+    done.sort_by_key(|l| l.line);
+    emit(done, &mut counts, &mut report);
 
     let summary = format!(
-        "{} accepted, {} duplicate, {} rejected",
-        counts.accepted, counts.duplicate, counts.rejected
+        "{} accepted, {} duplicate, {} rejected, {} not recorded",
+        counts.accepted, counts.duplicate, counts.rejected, counts.not_recorded
     );
     if args.json {
         print_json(&json!({
-            "lines": all_json,
+            "lines": report,
             "accepted": counts.accepted,
             "duplicate": counts.duplicate,
             "rejected": counts.rejected,
+            "not_recorded": counts.not_recorded,
         }))?;
     } else {
         eprintln!("{summary}");
+    }
+    if let Some(reason) = failure {
+        return Err(CliError::Connect(format!(
+            "{} line(s) not recorded: {reason}",
+            counts.not_recorded
+        )));
     }
     if counts.rejected > 0 {
         return Err(CliError::SomeRejected(format!(
@@ -200,35 +233,74 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
     Ok(())
 }
 
+/// Sends one chunk; a failed request marks its lines as not recorded and keeps
+/// the first failure's reason.
 async fn send_chunk(
     client: &mut EventServiceClient<Channel>,
-    chunk: Vec<(usize, v1::Event)>,
-) -> Result<Vec<LineOutcome>, CliError> {
-    if chunk.is_empty() {
-        return Ok(Vec::new());
+    chunk: Chunk,
+    failure: &mut Option<String>,
+) -> Vec<LineOutcome> {
+    if chunk.lines.is_empty() {
+        return Vec::new();
     }
-    let events: Vec<v1::Event> = chunk.iter().map(|(_, e)| e.clone()).collect();
-    let response = client
-        .record_batch(v1::RecordBatchRequest { events })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    if response.outcomes.len() != chunk.len() {
-        return Err(CliError::Refused(format!(
+    let events: Vec<String> = chunk.lines.iter().map(|(_, text)| text.clone()).collect();
+    let answer = client.record_json(v1::RecordJsonRequest { events }).await;
+    let outcomes = match answer {
+        Ok(response) => response.into_inner().outcomes,
+        Err(status) => {
+            let reason = format!("{:?}: {}", status.code(), status.message());
+            failure.get_or_insert_with(|| reason.clone());
+            return chunk
+                .lines
+                .into_iter()
+                .map(|(line, text)| LineOutcome {
+                    line,
+                    event_id: event_id_of(&text),
+                    result: LineResult::NotRecorded(reason.clone()),
+                })
+                .collect();
+        }
+    };
+    if outcomes.len() != chunk.lines.len() {
+        let reason = format!(
             "server answered {} outcomes for {} events",
-            response.outcomes.len(),
-            chunk.len()
-        )));
+            outcomes.len(),
+            chunk.lines.len()
+        );
+        failure.get_or_insert_with(|| reason.clone());
     }
-    Ok(chunk
+    let mut outcomes = outcomes.into_iter();
+    chunk
+        .lines
         .into_iter()
-        .zip(response.outcomes)
-        .map(|((line, event), o)| LineOutcome {
-            line,
-            event_id: event.event_id,
-            outcome: o.result.ok_or_else(|| "server gave no outcome".to_string()),
+        .map(|(line, text)| match outcomes.next() {
+            Some(o) => LineOutcome {
+                line,
+                event_id: o.event_id,
+                result: o
+                    .result
+                    .map(LineResult::Outcome)
+                    .unwrap_or_else(|| LineResult::NotRecorded("server gave no outcome".into())),
+            },
+            None => LineOutcome {
+                line,
+                event_id: event_id_of(&text),
+                result: LineResult::NotRecorded("server gave no outcome".into()),
+            },
         })
-        .collect())
+        .collect()
+}
+
+/// The event id in a JSON line, if it has one.
+fn event_id_of(text: &str) -> String {
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .and_then(|v| {
+            v.get("eventId")
+                .or_else(|| v.get("event_id"))
+                .and_then(|i| i.as_str().map(str::to_string))
+        })
+        .unwrap_or_default()
 }
 
 async fn provenance(args: &ClientArgs) -> Result<ProvenanceServiceClient<Channel>, CliError> {

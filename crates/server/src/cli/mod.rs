@@ -179,7 +179,10 @@ fn init_logging(default: &str) {
 
 /// Runs the command line; `main` only calls this.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -191,6 +194,29 @@ pub fn main() -> ExitCode {
         }
     };
     runtime.block_on(dispatch(cli))
+}
+
+/// Help and version exit 0; a bad `serve` configuration exits 64 with one line;
+/// other usage errors exit 2 with clap's explanation.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let serving = std::env::args().nth(1).is_some_and(|a| a == "serve");
+    if serving {
+        let text = e.to_string();
+        let line = text
+            .lines()
+            .next()
+            .unwrap_or("invalid configuration")
+            .trim_start_matches("error: ");
+        eprintln!("lotline: {line}");
+        return ExitCode::from(64);
+    }
+    let _ = e.print();
+    ExitCode::from(2)
 }
 
 async fn dispatch(cli: Cli) -> ExitCode {
@@ -263,7 +289,12 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         ));
     }
     let mut config = ServeConfig::new(&args.data_dir);
-    config.cache_bytes = args.cache_mb << 20;
+    config.cache_bytes = args.cache_mb.checked_mul(1 << 20).ok_or_else(|| {
+        format!(
+            "--cache-mb: {} MiB is more than this machine can address",
+            args.cache_mb
+        )
+    })?;
     config.full_check = args.full_check;
     config.grace = Duration::from_secs(args.grace_secs);
     Ok((config, listen))

@@ -338,3 +338,39 @@ async fn a_snapshot_keeps_reading_the_log_as_it_was() {
     assert!(after.is_corrected("t-1").unwrap());
     assert!(after.creations("LOT-2").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn only_the_recording_org_can_correct_an_event() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let foreign = base(
+        "c-foreign",
+        "rival",
+        Kind::Correct(v1::Correct {
+            corrected_event_id: "h-1".into(),
+            reason: "spite".into(),
+            corrective_event_ids: vec![],
+        }),
+    );
+    let own = base(
+        "c-own",
+        "coop",
+        Kind::Correct(v1::Correct {
+            corrected_event_id: "h-1".into(),
+            reason: "typo".into(),
+            corrective_event_ids: vec![],
+        }),
+    );
+    writer
+        .submit(subs(&[
+            register("coop"),
+            register("rival"),
+            foreign,
+            harvest("h-1", "LOT-1", "10"),
+        ]))
+        .await
+        .unwrap();
+    assert!(!store.snapshot().unwrap().is_corrected("h-1").unwrap());
+    writer.submit(subs(&[own])).await.unwrap();
+    assert!(store.snapshot().unwrap().is_corrected("h-1").unwrap());
+}
