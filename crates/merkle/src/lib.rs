@@ -13,6 +13,7 @@ pub mod verify;
 
 pub use note::{Checkpoint, NoteError, Signer, Verifier};
 pub use tree::{
-    Hash, NodeSource, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, root,
+    Hash, LeafList, NodeSource, RootBuilder, consistency_proof, empty_root, inclusion_proof,
+    leaf_hash, node_hash, root,
 };
 pub use verify::{VerifyError, verify_consistency, verify_inclusion};

@@ -50,7 +50,7 @@ fn split(n: u64) -> u64 {
 /// multiple of the largest power of two not above `end - start`).
 pub fn subtree_root<S: NodeSource>(src: &S, start: u64, end: u64) -> Result<Hash, S::Error> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return src.node(n.trailing_zeros(), start / n);
     }
     let k = split(n);
@@ -312,5 +312,65 @@ mod tests {
                 "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
             ]
         );
+    }
+}
+
+/// Computes the root of a stream of leaves in O(log n) memory: the tree's
+/// perfect subtrees so far, right-folded at the end as RFC 6962 does.
+#[derive(Debug, Clone, Default)]
+pub struct RootBuilder {
+    /// (level, hash) of the perfect subtrees, largest first.
+    stack: Vec<(u32, Hash)>,
+    size: u64,
+}
+
+impl RootBuilder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next leaf's hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(level, left)) = self.stack.last() {
+            if level != node.0 {
+                break;
+            }
+            self.stack.pop();
+            node = (level + 1, node_hash(&left, &node.1));
+        }
+        self.stack.push(node);
+        self.size += 1;
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The Merkle Tree Hash of the leaves pushed so far.
+    pub fn root(&self) -> Hash {
+        let mut nodes = self.stack.iter().rev();
+        match nodes.next() {
+            None => empty_root(),
+            Some(&(_, last)) => nodes.fold(last, |acc, (_, left)| node_hash(left, &acc)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod builder_tests {
+    use super::*;
+
+    #[test]
+    fn the_streaming_root_equals_the_recursive_one() {
+        let mut b = RootBuilder::new();
+        assert_eq!(b.root(), empty_root());
+        let mut leaves = Vec::new();
+        for n in 0..200u32 {
+            let h = leaf_hash(&n.to_be_bytes());
+            leaves.push(h);
+            b.push(h);
+            assert_eq!(b.root(), brute_root(&leaves), "size {}", n + 1);
+        }
     }
 }

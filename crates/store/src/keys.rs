@@ -27,7 +27,12 @@ pub const PLOT: u8 = b'P';
 pub const UNKNOWN: u8 = b'U';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';
-/// `M name` → metadata (index version, indexed-through sequence).
+/// `H level index` → 32-byte hash of the perfect Merkle subtree covering leaves
+/// `[index·2^level, (index+1)·2^level)` (leaf `i` is the event at sequence `i+1`).
+/// Written as subtrees complete; never rewritten. Not an index: never rebuilt
+/// silently, because it is what proves the log was not changed.
+pub const TREE: u8 = b'H';
+/// `M name` → metadata (index version, indexed-through sequence, tree head).
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
@@ -48,6 +53,16 @@ pub const ROLE_MENTIONED: u8 = b'm';
 
 pub const META_INDEX_VERSION: &[u8] = b"index_version";
 pub const META_INDEXED_THROUGH: &[u8] = b"indexed_through";
+/// Tree size (8 bytes, big-endian) ‖ root hash (32 bytes), written with every batch.
+pub const META_TREE_HEAD: &[u8] = b"tree_head";
+
+pub fn tree_key(level: u32, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10);
+    k.push(TREE);
+    k.push(level as u8);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
+}
 
 pub fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(9);

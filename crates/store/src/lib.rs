@@ -15,6 +15,7 @@ mod keys;
 mod record;
 mod snapshot;
 mod store;
+mod tree;
 mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
@@ -22,4 +23,5 @@ pub use error::StoreError;
 pub use record::{RECORD_VERSION, Record};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
+pub use tree::TreeCheck;
 pub use writer::{Outcome, RejectKind, Submission, Writer, WriterConfig};

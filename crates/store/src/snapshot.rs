@@ -14,6 +14,8 @@ use lotline_domain::{Event, EventKind, RegisterPlot};
 use crate::error::StoreError;
 use crate::keys::*;
 use crate::store::{EventFilter, Page, Store, StoredEvent, UnknownLot, matches};
+use crate::tree::StoredNodes;
+use lotline_merkle::Hash;
 
 /// How deep a chain of corrections of corrections is followed.
 const MAX_CORRECTION_DEPTH: usize = 32;
@@ -223,6 +225,42 @@ impl<'a> Snapshot<'a> {
                 }
             }
         }
+    }
+
+    /// The record bytes of leaf `index` (the event at sequence `index + 1`).
+    pub fn leaf(&self, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        if index >= self.upto {
+            return Ok(None);
+        }
+        self.store.record_bytes(index + 1)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), StoreError> {
+        if size > self.upto {
+            return Err(StoreError::Corrupt(format!(
+                "tree size {size} is beyond the log's {}",
+                self.upto
+            )));
+        }
+        Ok(())
+    }
+
+    /// The Merkle root of the first `size` leaves (`size <= upto`).
+    pub fn tree_root(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        lotline_merkle::root(&StoredNodes(self.store.backend()), size)
+    }
+
+    /// The audit path of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        lotline_merkle::inclusion_proof(&StoredNodes(self.store.backend()), index, size)
+    }
+
+    /// The consistency proof from `old` to `new` leaves.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(new)?;
+        lotline_merkle::consistency_proof(&StoredNodes(self.store.backend()), old, new)
     }
 
     /// Quarantined input (not part of the log, so not bounded by the view).

@@ -14,6 +14,8 @@ use crate::error::StoreError;
 use crate::keys::*;
 use crate::record::{Record, canonical_bytes};
 use crate::store::{INDEX_VERSION, Pending, Store, index_event};
+use crate::tree;
+use lotline_merkle::leaf_hash;
 
 /// One event offered to the writer, already decoded and checked on its own.
 #[derive(Debug, Clone)]
@@ -291,8 +293,9 @@ impl WriterState {
                         .unwrap_or(now)
                         .max(last_time);
                     last_time = record_time;
-                    let record = Record::new(record_time, event);
-                    pending.batch.insert(seq_key(LOG, seq), record.encode());
+                    let record = Record::new(record_time, event).encode();
+                    tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
+                    pending.batch.insert(seq_key(LOG, seq), record);
                     index_event(&mut pending, seq, event)?;
                     Outcome::Accepted { seq, record_time }
                 }
@@ -327,6 +330,11 @@ impl WriterState {
                 meta_key(META_INDEX_VERSION),
                 INDEX_VERSION.to_be_bytes().to_vec(),
             );
+            let size = next_seq - 1;
+            let root = lotline_merkle::root(&pending, size)?;
+            pending
+                .batch
+                .insert(meta_key(META_TREE_HEAD), tree::encode_head(size, &root));
         }
         // Readers skip correction lookups for ids not in this mirror, so it learns
         // of corrections before they become visible (a stale entry only costs a read).

@@ -7,6 +7,7 @@ use lotline_proto::v1::event::Kind;
 use super::*;
 use crate::backend::SledBackend;
 use crate::store::{EventFilter, StartupCheck};
+use crate::tree::TreeCheck;
 
 fn base(id: &str, org: &str, kind: Kind) -> v1::Event {
     v1::Event {
@@ -373,4 +374,65 @@ async fn only_the_recording_org_can_correct_an_event() {
     assert!(!store.snapshot().unwrap().is_corrected("h-1").unwrap());
     writer.submit(subs(&[own])).await.unwrap();
     assert!(store.snapshot().unwrap().is_corrected("h-1").unwrap());
+}
+
+#[tokio::test]
+async fn the_stored_tree_follows_the_log_and_proves_it() {
+    use lotline_merkle::{RootBuilder, leaf_hash, verify_consistency, verify_inclusion};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(Arc::new(SledBackend::open(dir.path(), 16 << 20).unwrap()));
+    let (writer, done) = Writer::spawn(store.clone(), WriterConfig::default()).unwrap();
+    writer.submit(subs(&[register("coop")])).await.unwrap();
+    let mut heads = Vec::new();
+    for batch in 0..7 {
+        let events: Vec<v1::Event> = (0..(batch * 5 + 1))
+            .map(|n| harvest(&format!("h-{batch}-{n}"), &format!("LOT-{batch}-{n}"), "1"))
+            .collect();
+        writer.submit(subs(&events)).await.unwrap();
+        heads.push(store.tree_head().unwrap().unwrap());
+    }
+    drop(writer);
+    done.wait().await;
+    let view = store.snapshot().unwrap();
+    let size = view.upto();
+    // The stored root is the RFC 6962 root of the record bytes.
+    let mut builder = RootBuilder::new();
+    for seq in 1..=size {
+        builder.push(leaf_hash(&store.record_bytes(seq).unwrap().unwrap()));
+    }
+    assert_eq!(store.tree_head().unwrap(), Some((size, builder.root())));
+    assert_eq!(view.tree_root(size).unwrap(), builder.root());
+    for index in 0..size {
+        let leaf = leaf_hash(&view.leaf(index).unwrap().unwrap());
+        for tree_size in [index + 1, size] {
+            let path = view.inclusion_proof(index, tree_size).unwrap();
+            verify_inclusion(
+                &leaf,
+                index,
+                tree_size,
+                &path,
+                &view.tree_root(tree_size).unwrap(),
+            )
+            .unwrap();
+        }
+    }
+    // Every head taken after a batch is consistent with every later one.
+    for (i, (old, old_root)) in heads.iter().enumerate() {
+        for (new, new_root) in &heads[i..] {
+            let proof = view.consistency_proof(*old, *new).unwrap();
+            verify_consistency(*old, *new, &proof, old_root, new_root).unwrap();
+        }
+    }
+    assert_eq!(
+        store.check_tree(true).unwrap(),
+        TreeCheck::Consistent { size }
+    );
+    // A byte changed in a stored event is found.
+    let mut bytes = store.record_bytes(5).unwrap().unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    store.tamper_record_for_test(5, Some(bytes)).unwrap();
+    assert!(
+        matches!(store.check_tree(true).unwrap(), TreeCheck::Mismatch { reason } if reason.contains("sequence 5"))
+    );
 }

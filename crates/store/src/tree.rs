@@ -1,0 +1,241 @@
+//! The log's Merkle tree (RFC 6962), kept incrementally: leaf `i` is the record
+//! bytes of the event at sequence `i + 1`, and every perfect subtree's hash is
+//! stored when its last leaf arrives, so an append writes O(log n) nodes at most
+//! (two on average) and a root or proof reads O(log n) of them.
+
+use lotline_merkle::{Hash, NodeSource, RootBuilder, leaf_hash, node_hash};
+
+use crate::backend::Backend;
+use crate::error::StoreError;
+use crate::keys::*;
+use crate::record::Record;
+use crate::store::{Pending, Store};
+
+fn decode_hash(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("{what} is not a 32-byte hash")))
+}
+
+fn missing(level: u32, index: u64) -> StoreError {
+    StoreError::Corrupt(format!("Merkle tree node ({level}, {index}) is missing"))
+}
+
+/// Tree nodes as written so far, read through the writer's pending batch.
+impl NodeSource for Pending<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let bytes = self
+            .get(&tree_key(level, index))?
+            .ok_or_else(|| missing(level, index))?;
+        decode_hash(&bytes, "tree node")
+    }
+}
+
+/// Tree nodes as stored.
+pub(crate) struct StoredNodes<'a>(pub(crate) &'a dyn Backend);
+
+impl NodeSource for StoredNodes<'_> {
+    type Error = StoreError;
+    fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let bytes = self
+            .0
+            .get(&tree_key(level, index))?
+            .ok_or_else(|| missing(level, index))?;
+        decode_hash(&bytes, "tree node")
+    }
+}
+
+/// Adds leaf `index` and every perfect subtree it completes.
+pub(crate) fn append_leaf(
+    pending: &mut Pending<'_>,
+    index: u64,
+    leaf: Hash,
+) -> Result<(), StoreError> {
+    pending.batch.insert(tree_key(0, index), leaf.to_vec());
+    let (mut level, mut i, mut hash) = (0u32, index, leaf);
+    while i & 1 == 1 {
+        let left = pending.node(level, i - 1)?;
+        hash = node_hash(&left, &hash);
+        level += 1;
+        i >>= 1;
+        pending.batch.insert(tree_key(level, i), hash.to_vec());
+    }
+    Ok(())
+}
+
+pub(crate) fn encode_head(size: u64, root: &Hash) -> Vec<u8> {
+    let mut v = size.to_be_bytes().to_vec();
+    v.extend_from_slice(root);
+    v
+}
+
+fn decode_head(bytes: &[u8]) -> Result<(u64, Hash), StoreError> {
+    if bytes.len() != 40 {
+        return Err(StoreError::Corrupt(
+            "stored tree head is not 40 bytes".into(),
+        ));
+    }
+    let size = u64::from_be_bytes(
+        bytes[..8]
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("tree head".into()))?,
+    );
+    Ok((size, decode_hash(&bytes[8..], "tree head root")?))
+}
+
+/// What the start-up check of the tree found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeCheck {
+    /// The stored tree matches the log.
+    Consistent { size: u64 },
+    /// A log written before the tree existed: the tree was built from it.
+    Built { size: u64 },
+    /// The tree and the log disagree: the log may have been changed.
+    Mismatch { reason: String },
+}
+
+impl Store {
+    /// The stored tree head (size, root), as of the last written batch.
+    pub fn tree_head(&self) -> Result<Option<(u64, Hash)>, StoreError> {
+        self.backend()
+            .get(&meta_key(META_TREE_HEAD))?
+            .map(|b| decode_head(&b))
+            .transpose()
+    }
+
+    /// Checks the stored tree against the log: the stored head covers the whole
+    /// log, its root follows from the stored nodes, and sampled leaves (every leaf
+    /// with `full`) hash the stored records. A log without any tree (written before
+    /// lotline kept one) gets its tree built.
+    pub fn check_tree(&self, full: bool) -> Result<TreeCheck, StoreError> {
+        let events = self.last_seq()?;
+        let Some((size, root)) = self.tree_head()? else {
+            if events == 0 {
+                return Ok(TreeCheck::Consistent { size: 0 });
+            }
+            if self.backend().get(&tree_key(0, 0))?.is_some() {
+                return Ok(TreeCheck::Mismatch {
+                    reason: "the tree head is missing but tree nodes exist".into(),
+                });
+            }
+            self.build_tree(events)?;
+            return Ok(TreeCheck::Built { size: events });
+        };
+        if size != events {
+            return Ok(TreeCheck::Mismatch {
+                reason: format!("the tree covers {size} events but the log holds {events}"),
+            });
+        }
+        let nodes = StoredNodes(self.backend());
+        let computed = match lotline_merkle::root(&nodes, size) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(TreeCheck::Mismatch {
+                    reason: e.to_string(),
+                });
+            }
+        };
+        if computed != root {
+            return Ok(TreeCheck::Mismatch {
+                reason: "the stored root does not follow from the stored tree nodes".into(),
+            });
+        }
+        if full {
+            let mut builder = RootBuilder::new();
+            for seq in 1..=events {
+                let leaf = match self.backend().get(&seq_key(LOG, seq))? {
+                    Some(bytes) => leaf_hash(&bytes),
+                    None => {
+                        return Ok(TreeCheck::Mismatch {
+                            reason: format!("the event at sequence {seq} is missing"),
+                        });
+                    }
+                };
+                if nodes.node(0, seq - 1).ok() != Some(leaf) {
+                    return Ok(TreeCheck::Mismatch {
+                        reason: format!(
+                            "the event at sequence {seq} does not match its leaf in the tree"
+                        ),
+                    });
+                }
+                builder.push(leaf);
+            }
+            if builder.root() != root {
+                return Ok(TreeCheck::Mismatch {
+                    reason: "the log's leaves do not hash to the stored root".into(),
+                });
+            }
+        } else {
+            // The newest 64 leaves and 64 spread over the whole log.
+            let mut sample: Vec<u64> = (events.saturating_sub(63).max(1)..=events).collect();
+            sample.extend(
+                (0..64)
+                    .map(|i| 1 + i * events / 64)
+                    .filter(|s| *s >= 1 && *s <= events),
+            );
+            for seq in sample {
+                let Some(bytes) = self.backend().get(&seq_key(LOG, seq))? else {
+                    return Ok(TreeCheck::Mismatch {
+                        reason: format!("the event at sequence {seq} is missing"),
+                    });
+                };
+                if nodes.node(0, seq - 1).ok() != Some(leaf_hash(&bytes)) {
+                    return Ok(TreeCheck::Mismatch {
+                        reason: format!(
+                            "the event at sequence {seq} does not match its leaf in the tree"
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(TreeCheck::Consistent { size })
+    }
+
+    /// Builds the tree of a log that has none, in batches.
+    fn build_tree(&self, events: u64) -> Result<(), StoreError> {
+        let mut seq = 1;
+        while seq <= events {
+            let stop = (seq + 5_000).min(events + 1);
+            let mut pending = Pending::new(self.backend());
+            for s in seq..stop {
+                let record = self
+                    .backend()
+                    .get(&seq_key(LOG, s))?
+                    .ok_or_else(|| StoreError::Corrupt(format!("log has a gap at sequence {s}")))?;
+                Record::decode(&record)?;
+                append_leaf(&mut pending, s - 1, leaf_hash(&record))?;
+            }
+            if stop > events {
+                let root = lotline_merkle::root(&pending, events)?;
+                pending
+                    .batch
+                    .insert(meta_key(META_TREE_HEAD), encode_head(events, &root));
+            }
+            self.backend().apply(pending.batch)?;
+            seq = stop;
+        }
+        self.backend().flush()
+    }
+
+    /// Overwrites a stored record; for tests of tamper detection only.
+    #[doc(hidden)]
+    pub fn tamper_record_for_test(
+        &self,
+        seq: u64,
+        bytes: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let mut batch = crate::backend::WriteBatch::default();
+        match bytes {
+            Some(b) => batch.insert(seq_key(LOG, seq), b),
+            None => batch.remove(seq_key(LOG, seq)),
+        }
+        self.backend().apply(batch)?;
+        self.backend().flush()
+    }
+
+    /// The raw record bytes at `seq` (the leaf bytes of leaf `seq - 1`).
+    pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend().get(&seq_key(LOG, seq))
+    }
+}
