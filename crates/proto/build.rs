@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "lotline/v1/event.proto",
         "lotline/v1/event_service.proto",
         "lotline/v1/provenance.proto",
+        "lotline/v1/log.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

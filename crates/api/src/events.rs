@@ -6,8 +6,17 @@ use lotline_store::{Outcome, Submission};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::{batch_too_large, reject_status, store_status};
-use crate::{MAX_BATCH, ReadyCell, ready};
+use crate::status::{batch_too_large, reject_status, store_status, writes_refused};
+use crate::{MAX_BATCH, Ready, ReadyCell, ready};
+
+/// The services' state, unless writes are refused.
+fn writable(cell: &ReadyCell) -> Result<&Ready, Status> {
+    let ready = ready(cell)?;
+    match &ready.writes_refused {
+        Some(reason) => Err(writes_refused(reason)),
+        None => Ok(ready),
+    }
+}
 
 pub struct EventApi {
     ready: ReadyCell,
@@ -45,7 +54,7 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordRequest>,
     ) -> Result<Response<v1::RecordResponse>, Status> {
-        let ready = ready(&self.ready)?;
+        let ready = writable(&self.ready)?;
         let event = request
             .into_inner()
             .event
@@ -73,7 +82,7 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordBatchRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-        let ready = ready(&self.ready)?;
+        let ready = writable(&self.ready)?;
         let events = request.into_inner().events;
         tracing::Span::current().record("events", events.len());
         check_batch_size(events.len())?;
@@ -89,7 +98,7 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordJsonRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-        let ready = ready(&self.ready)?;
+        let ready = writable(&self.ready)?;
         let events = request.into_inner().events;
         tracing::Span::current().record("events", events.len());
         check_batch_size(events.len())?;
@@ -110,7 +119,7 @@ fn check_batch_size(events: usize) -> Result<(), Status> {
 
 /// Submits a batch and answers each event's outcome in request order.
 async fn answer_batch(
-    ready: &crate::Ready,
+    ready: &Ready,
     submissions: Vec<Submission>,
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
     let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();

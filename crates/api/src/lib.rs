@@ -4,14 +4,17 @@
 //! the store opens and checks its indexes. Errors map to gRPC status in `status`.
 
 mod events;
+mod log;
 mod provenance;
 mod status;
 
 use std::sync::{Arc, OnceLock};
 
+use lotline_merkle::Signer;
 use lotline_store::{Store, Writer};
 
 pub use events::EventApi;
+pub use log::LogApi;
 pub use provenance::ProvenanceApi;
 pub use status::{reject_status, store_status};
 
@@ -23,12 +26,24 @@ pub const MAX_BATCH: usize = 10_000;
 pub struct Ready {
     pub store: Store,
     pub writer: Writer,
+    /// Signs checkpoints; its name is the log's origin.
+    pub signer: Arc<Signer>,
+    /// Why writes are refused (the store failed its integrity check), if they are.
+    pub writes_refused: Option<String>,
 }
 
-/// Set once, when the store is open; shared by every service.
-pub type ReadyCell = Arc<OnceLock<Ready>>;
+/// Set once, when the store is open (or has failed to open, with the reason);
+/// shared by every service.
+pub type ReadyCell = Arc<OnceLock<Result<Ready, String>>>;
 
 pub(crate) fn ready(cell: &ReadyCell) -> Result<&Ready, tonic::Status> {
-    cell.get()
-        .ok_or_else(|| tonic::Status::unavailable("lotline is starting: the store is not open yet"))
+    match cell.get() {
+        None => Err(tonic::Status::unavailable(
+            "lotline is starting: the store is not open yet",
+        )),
+        Some(Err(reason)) => Err(tonic::Status::unavailable(format!(
+            "the store could not be opened: {reason}"
+        ))),
+        Some(Ok(ready)) => Ok(ready),
+    }
 }

@@ -30,3 +30,17 @@ pub fn batch_too_large(events: usize, max: usize) -> Status {
         "events: a batch holds at most {max} events, got {events}"
     ))
 }
+
+/// Writes refused because the store failed its integrity check.
+pub fn writes_refused(reason: &str) -> Status {
+    Status::failed_precondition(format!(
+        "writes are refused: the store failed its integrity check ({reason}); reads and proofs still work"
+    ))
+}
+
+/// A tree size or leaf beyond the log.
+pub fn beyond_log(what: &str, asked: u64, size: u64) -> Status {
+    Status::out_of_range(format!(
+        "{what}: {asked} is beyond the log, which has {size} entries"
+    ))
+}

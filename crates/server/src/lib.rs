@@ -5,6 +5,7 @@
 //! binary (`src/main.rs`) is a thin shell over [`cli`].
 
 pub mod cli;
+pub mod keyfile;
 pub mod sample;
 
 use std::future::Future;
@@ -12,15 +13,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lotline_api::{EventApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_api::{EventApi, LogApi, ProvenanceApi, Ready, ReadyCell};
 use lotline_proto::v1::event_service_server::EventServiceServer;
+use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
-use lotline_store::{SledBackend, StartupCheck, Store, StoreError, Writer, WriterConfig};
+use lotline_store::{
+    SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
+};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The largest request the server decodes (a RecordBatch of large plot polygons).
 pub const MAX_REQUEST_BYTES: usize = 64 << 20;
@@ -36,7 +40,16 @@ pub struct ServeConfig {
     pub full_check: bool,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub grace: Duration,
+    /// The log's name: the checkpoint origin and the signing key's name. Nodes
+    /// that apply the same events under the same name sign the same checkpoints.
+    pub log_name: String,
+    /// The Ed25519 signing key file (hex seed); default `<data_dir>/log-signing.key`,
+    /// created on first start.
+    pub signing_key: Option<PathBuf>,
 }
+
+/// The default log name (checkpoint origin).
+pub const DEFAULT_LOG_NAME: &str = "lotline.local/log";
 
 impl ServeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -45,7 +58,16 @@ impl ServeConfig {
             cache_bytes: 256 << 20,
             full_check: false,
             grace: Duration::from_secs(10),
+            log_name: DEFAULT_LOG_NAME.to_string(),
+            signing_key: None,
         }
+    }
+
+    /// Where the signing key is read from (and created, if it is the default).
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join(keyfile::DEFAULT_KEY_FILE))
     }
 }
 
@@ -60,6 +82,25 @@ pub enum ServerError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("{0}")]
     Other(String),
+}
+
+/// What start-up found.
+#[derive(Clone)]
+pub struct Opened {
+    pub store: Store,
+    pub indexes: StartupCheck,
+    pub tree: TreeCheck,
+}
+
+/// Opens the store and checks its indexes and its Merkle tree against the log.
+pub fn open_and_check(config: &ServeConfig) -> Result<Opened, StoreError> {
+    let (store, indexes) = open_store(config)?;
+    let tree = store.check_tree(config.full_check)?;
+    Ok(Opened {
+        store,
+        indexes,
+        tree,
+    })
 }
 
 /// Opens the sled store in `dir` and checks its indexes against the log.
@@ -114,7 +155,8 @@ pub async fn run(
         )
         .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
             cell.clone(),
-        )));
+        )))
+        .add_service(LogServiceServer::new(LogApi::new(cell.clone())));
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpListenerStream::new(listener),
         async {
@@ -124,29 +166,68 @@ pub async fn run(
     info!(%address, data_dir = %config.data_dir.display(), "lotline listening; opening the store");
 
     let open_config = config.clone();
-    let opened = tokio::task::spawn_blocking(move || open_store(&open_config))
-        .await
-        .map_err(|e| ServerError::Other(format!("store open task failed: {e}")))?;
-    let (store, check) = match opened {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = stop_tx.send(());
-            let _ = server.await;
-            return Err(e.into());
+    let opened = tokio::task::spawn_blocking(move || {
+        let signer =
+            keyfile::load_or_create(&open_config.signing_key_path(), &open_config.log_name)
+                .map_err(|e| e.to_string())?;
+        let opened = open_and_check(&open_config).map_err(|e| e.to_string())?;
+        Ok::<_, String>((opened, signer))
+    })
+    .await
+    .map_err(|e| ServerError::Other(format!("store open task failed: {e}")))?;
+    // Kept until shutdown so the writer outlives the services that use it.
+    let mut writer_done = None;
+    match opened {
+        Err(reason) => {
+            // Serve health (NOT_SERVING) and the reason on every call, rather than
+            // vanishing: an operator sees why, and can rebuild or restore the store.
+            error!(%reason, "the store could not be opened; serving nothing but health");
+            let _ = cell.set(Err(reason));
         }
-    };
-    match &check {
-        StartupCheck::Consistent { events } => info!(events, "store open; indexes match the log"),
-        StartupCheck::Rebuilt { events, reason } => {
-            warn!(events, %reason, "store open; indexes were rebuilt")
+        Ok((opened, signer)) => {
+            match &opened.indexes {
+                StartupCheck::Consistent { events } => {
+                    info!(events, "store open; indexes match the log")
+                }
+                StartupCheck::Rebuilt { events, reason } => {
+                    warn!(events, %reason, "store open; indexes were rebuilt")
+                }
+            }
+            let writes_refused = match &opened.tree {
+                TreeCheck::Consistent { size } => {
+                    info!(size, "Merkle tree matches the log");
+                    None
+                }
+                TreeCheck::Built { size } => {
+                    warn!(size, "the log had no Merkle tree; built it from the log");
+                    None
+                }
+                TreeCheck::Mismatch { reason } => {
+                    error!(%reason, "the Merkle tree does not match the log; refusing writes");
+                    Some(reason.clone())
+                }
+            };
+            let (writer, done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
+            writer_done = Some(done);
+            let refused = writes_refused.is_some();
+            info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
+            let ready = Ready {
+                store: opened.store,
+                writer,
+                signer: Arc::new(signer),
+                writes_refused,
+            };
+            if cell.set(Ok(ready)).is_err() {
+                return Err(ServerError::Other("services were made ready twice".into()));
+            }
+            if refused {
+                set_reads_only(&health).await;
+            } else {
+                set_health(&health, ServingStatus::Serving).await;
+            }
+            info!(%address, "lotline serving");
         }
     }
-    let (writer, writer_done) = Writer::spawn(store.clone(), WriterConfig::default())?;
-    if cell.set(Ready { store, writer }).is_err() {
-        return Err(ServerError::Other("services were made ready twice".into()));
-    }
-    set_health(&health, ServingStatus::Serving).await;
-    info!(%address, "lotline serving");
 
     let early_exit = tokio::select! {
         () = shutdown => None,
@@ -173,6 +254,10 @@ pub async fn run(
     drop(cell);
     // Connections the server could not close in time may still hold writer
     // handles; everything acknowledged is flushed already, so do not wait forever.
+    let Some(writer_done) = writer_done else {
+        info!("lotline stopped");
+        return served_result(served);
+    };
     if tokio::time::timeout(config.grace, writer_done.wait())
         .await
         .is_err()
@@ -183,11 +268,30 @@ pub async fn run(
     } else {
         info!("lotline stopped; the store is flushed");
     }
+    served_result(served)
+}
+
+fn served_result(
+    served: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>,
+) -> Result<(), ServerError> {
     match served {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(e.into()),
         Err(e) if e.is_cancelled() => Ok(()),
         Err(e) => Err(ServerError::Other(format!("server task failed: {e}"))),
+    }
+}
+
+/// Reads and proofs serve; writes (and the server as a whole) do not.
+async fn set_reads_only(health: &tonic_health::server::HealthReporter) {
+    set_health(health, ServingStatus::NotServing).await;
+    for name in [
+        <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
+        <LogServiceServer<LogApi> as tonic::server::NamedService>::NAME,
+    ] {
+        health
+            .set_service_status(name, ServingStatus::Serving)
+            .await;
     }
 }
 
@@ -202,6 +306,12 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
     health
         .set_service_status(
             <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <LogServiceServer<LogApi> as tonic::server::NamedService>::NAME,
             status,
         )
         .await;

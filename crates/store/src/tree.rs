@@ -234,6 +234,14 @@ impl Store {
         self.backend().flush()
     }
 
+    /// The stored hash of leaf `index`, if the tree has it.
+    pub fn stored_leaf(&self, index: u64) -> Result<Option<Hash>, StoreError> {
+        self.backend()
+            .get(&tree_key(0, index))?
+            .map(|b| decode_hash(&b, "leaf hash"))
+            .transpose()
+    }
+
     /// The raw record bytes at `seq` (the leaf bytes of leaf `seq - 1`).
     pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
         self.backend().get(&seq_key(LOG, seq))

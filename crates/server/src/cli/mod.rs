@@ -8,6 +8,7 @@
 
 mod client;
 mod demo;
+mod log;
 mod render;
 
 use std::net::SocketAddr;
@@ -53,6 +54,15 @@ enum Command {
     Rejected(RejectedArgs),
     /// List lots that events use but no event creates (unknown origin).
     Unknown(ClientArgs),
+    /// Print the log's latest signed checkpoint (tree head) and its verifier key.
+    Checkpoint(log::CheckpointArgs),
+    /// Prove that an event is in the log: its leaf, audit path and signed checkpoint.
+    Proof(log::ProofArgs),
+    /// Prove that the log of OLD_SIZE entries is a prefix of the log of NEW_SIZE entries.
+    Consistency(log::ConsistencyArgs),
+    /// Re-hash the whole log (a server's, or a stopped node's data dir) and check it
+    /// against its signed root and, optionally, a checkpoint saved earlier.
+    Verify(log::VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +82,13 @@ struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM or SIGINT.
     #[arg(long, env = "LOTLINE_GRACE_SECS", default_value_t = 10)]
     grace_secs: u64,
+    /// The log's name: checkpoint origin and signing key name.
+    #[arg(long, env = "LOTLINE_LOG_NAME", default_value = crate::DEFAULT_LOG_NAME)]
+    log_name: String,
+    /// Ed25519 signing key file (64 hex digits); default <data-dir>/log-signing.key,
+    /// created on first start.
+    #[arg(long, env = "LOTLINE_SIGNING_KEY")]
+    signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -267,6 +284,10 @@ async fn client_command(command: Command) -> Result<(), CliError> {
             client::rejected(&a.client, a.cursor.unwrap_or_default(), a.limit).await
         }
         Command::Unknown(a) => client::unknown(&a).await,
+        Command::Checkpoint(a) => log::checkpoint(a).await,
+        Command::Proof(a) => log::proof(a).await,
+        Command::Consistency(a) => log::consistency(a).await,
+        Command::Verify(a) => log::verify(a).await,
         Command::Serve(_) | Command::Demo(_) => unreachable!("handled by dispatch"),
     }
 }
@@ -297,6 +318,25 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     })?;
     config.full_check = args.full_check;
     config.grace = Duration::from_secs(args.grace_secs);
+    if args.log_name.is_empty()
+        || args.log_name.contains(char::is_whitespace)
+        || args.log_name.contains('+')
+    {
+        return Err(format!(
+            "--log-name: {:?} must be non-empty, without spaces or '+'",
+            args.log_name
+        ));
+    }
+    config.log_name = args.log_name.clone();
+    if let Some(key) = &args.signing_key
+        && !key.is_file()
+    {
+        return Err(format!(
+            "--signing-key: {} is not a readable file",
+            key.display()
+        ));
+    }
+    config.signing_key = args.signing_key.clone();
     Ok((config, listen))
 }
 

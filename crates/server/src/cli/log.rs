@@ -1,0 +1,573 @@
+//! The auditor's commands: `checkpoint`, `proof`, `consistency` and `verify`.
+//! Proofs are checked here with `lotline-merkle`'s RFC 9162 verifiers before they
+//! are printed, and `verify` recomputes the whole tree from the entries.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use clap::Args;
+use lotline_merkle::{
+    Checkpoint, Hash, RootBuilder, Signer, Verifier, leaf_hash, verify_consistency,
+    verify_inclusion,
+};
+use lotline_proto::v1;
+use lotline_proto::v1::log_service_client::LogServiceClient;
+use lotline_store::{Record, SledBackend, Store};
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+
+use super::client::{connect, status_error};
+use super::{CliError, ClientArgs};
+use crate::keyfile::{self, DEFAULT_KEY_FILE};
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckpointArgs {
+    /// A past tree size (default: the latest tree).
+    #[arg(long)]
+    size: Option<u64>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ProofArgs {
+    /// The event whose inclusion to prove.
+    event_id: String,
+    /// The tree size to prove it in (default: the latest tree).
+    #[arg(long)]
+    size: Option<u64>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ConsistencyArgs {
+    old_size: u64,
+    /// Default: the latest tree.
+    new_size: Option<u64>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// Verify a running server's log (default http://127.0.0.1:50051).
+    #[arg(long, env = "LOTLINE_SERVER", conflicts_with = "data_dir")]
+    server: Option<String>,
+    /// Verify a stopped node's data directory, offline.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A checkpoint saved earlier (`lotline checkpoint --json`, or the note itself):
+    /// the log must still contain exactly that history.
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// The verifier key to trust (name+keyhash+base64). Default: the saved
+    /// checkpoint's key, else the key the log presents.
+    #[arg(long)]
+    key: Option<String>,
+    /// With --data-dir: the log name the node signs under.
+    #[arg(long, env = "LOTLINE_LOG_NAME", default_value = crate::DEFAULT_LOG_NAME)]
+    log_name: String,
+}
+
+fn hex(h: &[u8]) -> String {
+    ::hex::encode(h)
+}
+
+fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, CliError> {
+    bytes.try_into().map_err(|_| {
+        CliError::Refused(format!(
+            "the server sent a {what} that is not a 32-byte hash"
+        ))
+    })
+}
+
+fn print_json(value: &Value) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}
+
+async fn log_client(server: &str) -> Result<LogServiceClient<Channel>, CliError> {
+    Ok(LogServiceClient::new(connect(server).await?).max_decoding_message_size(256 << 20))
+}
+
+/// Checks a checkpoint's signature with the key it names (the server's own
+/// claim; `verify` lets the user pin a key) and that it says what the fields say.
+fn open_checkpoint(cp: &v1::Checkpoint) -> Result<(Verifier, Checkpoint), CliError> {
+    let verifier = Verifier::parse(&cp.verifier_key)
+        .map_err(|e| CliError::Refused(format!("the server's verifier key is unusable: {e}")))?;
+    let opened = verifier
+        .open(&cp.note)
+        .map_err(|e| CliError::Refused(format!("the checkpoint does not verify: {e}")))?;
+    if opened.size != cp.tree_size || opened.root.as_slice() != cp.root_hash.as_slice() {
+        return Err(CliError::Refused(
+            "the checkpoint's note and fields disagree".into(),
+        ));
+    }
+    Ok((verifier, opened))
+}
+
+pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
+    let cp = log_client(&args.client.server)
+        .await?
+        .get_checkpoint(v1::GetCheckpointRequest {
+            tree_size: args.size.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    open_checkpoint(&cp)?;
+    if args.client.json {
+        print_json(&json!({
+            "checkpoint": cp.note,
+            "tree_size": cp.tree_size,
+            "root_hash": hex(&cp.root_hash),
+            "verifier_key": cp.verifier_key,
+        }))
+    } else {
+        print!("{}", cp.note);
+        println!("verifier key: {}", cp.verifier_key);
+        Ok(())
+    }
+}
+
+pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
+    let p = log_client(&args.client.server)
+        .await?
+        .get_inclusion_proof(v1::GetInclusionProofRequest {
+            leaf: Some(v1::get_inclusion_proof_request::Leaf::EventId(
+                args.event_id.clone(),
+            )),
+            tree_size: args.size.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let cp = p
+        .checkpoint
+        .clone()
+        .ok_or_else(|| CliError::Refused("the proof came without a checkpoint".into()))?;
+    let (_, signed) = open_checkpoint(&cp)?;
+    let leaf = leaf_hash(&p.leaf);
+    if leaf.as_slice() != p.leaf_hash.as_slice() {
+        return Err(CliError::Refused(
+            "the leaf hash does not match the leaf bytes".into(),
+        ));
+    }
+    let path = p
+        .audit_path
+        .iter()
+        .map(|h| hash_of(h, "path hash"))
+        .collect::<Result<Vec<_>, _>>()?;
+    verify_inclusion(&leaf, p.leaf_index, p.tree_size, &path, &signed.root)
+        .map_err(|e| CliError::Refused(format!("the inclusion proof does not verify: {e}")))?;
+    if args.client.json {
+        print_json(&json!({
+            "event_id": p.event_id,
+            "sequence": p.sequence,
+            "leaf_index": p.leaf_index,
+            "tree_size": p.tree_size,
+            "leaf": STANDARD.encode(&p.leaf),
+            "leaf_hash": hex(&p.leaf_hash),
+            "audit_path": path.iter().map(|h| hex(h)).collect::<Vec<_>>(),
+            "root_hash": hex(&signed.root),
+            "checkpoint": cp.note,
+            "verifier_key": cp.verifier_key,
+        }))
+    } else {
+        println!(
+            "Event {} (sequence {}) is leaf {} of the log's tree of {} entries.",
+            p.event_id, p.sequence, p.leaf_index, p.tree_size
+        );
+        println!(
+            "Audit path ({} hashes) verified against the signed root {}.",
+            path.len(),
+            hex(&signed.root)
+        );
+        print!("{}", cp.note);
+        Ok(())
+    }
+}
+
+pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
+    let c = log_client(&args.client.server)
+        .await?
+        .get_consistency_proof(v1::GetConsistencyProofRequest {
+            old_size: args.old_size,
+            new_size: args.new_size.unwrap_or(0),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let cp = c
+        .checkpoint
+        .clone()
+        .ok_or_else(|| CliError::Refused("the proof came without a checkpoint".into()))?;
+    let (_, signed) = open_checkpoint(&cp)?;
+    let proof = c
+        .proof
+        .iter()
+        .map(|h| hash_of(h, "proof hash"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let old_root = hash_of(&c.old_root, "old root")?;
+    verify_consistency(c.old_size, c.new_size, &proof, &old_root, &signed.root)
+        .map_err(|e| CliError::Refused(format!("the consistency proof does not verify: {e}")))?;
+    if args.client.json {
+        print_json(&json!({
+            "old_size": c.old_size,
+            "new_size": c.new_size,
+            "proof": proof.iter().map(|h| hex(h)).collect::<Vec<_>>(),
+            "old_root": hex(&c.old_root),
+            "new_root": hex(&c.new_root),
+            "checkpoint": cp.note,
+            "verifier_key": cp.verifier_key,
+        }))
+    } else {
+        println!(
+            "The tree of {} entries (root {}) is a prefix of the tree of {} entries (root {}); proof of {} hashes verified.",
+            c.old_size,
+            hex(&c.old_root),
+            c.new_size,
+            hex(&c.new_root),
+            proof.len()
+        );
+        print!("{}", cp.note);
+        Ok(())
+    }
+}
+
+/// A checkpoint saved earlier: the JSON `lotline checkpoint --json` prints, or
+/// the signed note alone.
+struct Saved {
+    note: String,
+    verifier_key: Option<String>,
+}
+
+fn read_saved(path: &Path) -> Result<Saved, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        CliError::Usage(format!("--checkpoint: cannot read {}: {e}", path.display()))
+    })?;
+    if let Ok(value) = serde_json::from_str::<Value>(&text) {
+        let note = value["checkpoint"].as_str().ok_or_else(|| {
+            CliError::Usage(format!(
+                "--checkpoint: {} has no \"checkpoint\" note",
+                path.display()
+            ))
+        })?;
+        return Ok(Saved {
+            note: note.to_string(),
+            verifier_key: value["verifier_key"].as_str().map(str::to_string),
+        });
+    }
+    Ok(Saved {
+        note: text,
+        verifier_key: None,
+    })
+}
+
+/// A mismatch `verify` found: exit 1 with the reason.
+fn mismatch(reason: String) -> CliError {
+    CliError::Refused(format!("VERIFICATION FAILED: {reason}"))
+}
+
+/// The roots of every prefix that a check needs, computed while streaming leaves.
+struct Streamed {
+    builder: RootBuilder,
+    /// Root at the saved checkpoint's size, once reached.
+    prefix_root: Option<Hash>,
+}
+
+impl Streamed {
+    fn new() -> Self {
+        Streamed {
+            builder: RootBuilder::new(),
+            prefix_root: None,
+        }
+    }
+
+    fn push(&mut self, leaf: Hash, prefix_size: Option<u64>) {
+        if prefix_size == Some(0) && self.prefix_root.is_none() {
+            self.prefix_root = Some(self.builder.root());
+        }
+        self.builder.push(leaf);
+        if prefix_size == Some(self.builder.size()) {
+            self.prefix_root = Some(self.builder.root());
+        }
+    }
+}
+
+/// Checks a saved checkpoint against the log's history, given the root of the
+/// log's first `saved.size` entries.
+fn check_saved(saved: &Checkpoint, prefix_root: Option<Hash>, size: u64) -> Result<(), CliError> {
+    if saved.size > size {
+        return Err(mismatch(format!(
+            "the saved checkpoint is of {} entries but the log has only {size}: entries were removed",
+            saved.size
+        )));
+    }
+    let root = prefix_root.unwrap_or_else(lotline_merkle::empty_root);
+    if root != saved.root {
+        return Err(mismatch(format!(
+            "the log's first {} entries hash to {}, not to the saved checkpoint's root {}: history was rewritten",
+            saved.size,
+            hex(&root),
+            hex(&saved.root)
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) async fn verify(args: VerifyArgs) -> Result<(), CliError> {
+    let saved_file = args.checkpoint.as_deref().map(read_saved).transpose()?;
+    let pinned = args
+        .key
+        .clone()
+        .or_else(|| saved_file.as_ref().and_then(|s| s.verifier_key.clone()));
+    match &args.data_dir {
+        Some(dir) => verify_dir(dir, &args.log_name, pinned, saved_file).await,
+        None => {
+            let server = args
+                .server
+                .clone()
+                .unwrap_or_else(|| "http://127.0.0.1:50051".into());
+            verify_server(&server, pinned, saved_file).await
+        }
+    }
+}
+
+fn trusted(pinned: Option<&str>, presented: Option<&str>) -> Result<Option<Verifier>, CliError> {
+    let Some(key) = pinned.or(presented) else {
+        return Ok(None);
+    };
+    Verifier::parse(key)
+        .map(Some)
+        .map_err(|e| CliError::Usage(format!("--key: {e}")))
+}
+
+fn open_saved(
+    saved: Option<&Saved>,
+    verifier: Option<&Verifier>,
+) -> Result<Option<Checkpoint>, CliError> {
+    let Some(saved) = saved else { return Ok(None) };
+    let verifier = verifier.ok_or_else(|| {
+        CliError::Usage(
+            "--checkpoint: give --key (the verifier key) to check the saved checkpoint's signature"
+                .into(),
+        )
+    })?;
+    verifier.open(&saved.note).map(Some).map_err(|e| {
+        mismatch(format!(
+            "the saved checkpoint does not verify with key {}: {e}",
+            verifier.name()
+        ))
+    })
+}
+
+async fn verify_server(
+    server: &str,
+    pinned: Option<String>,
+    saved_file: Option<Saved>,
+) -> Result<(), CliError> {
+    let mut client = log_client(server).await?;
+    let cp = client
+        .get_checkpoint(v1::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let verifier = trusted(pinned.as_deref(), Some(&cp.verifier_key))?
+        .ok_or_else(|| CliError::Refused("the server presented no verifier key".into()))?;
+    let signed = verifier.open(&cp.note).map_err(|e| {
+        mismatch(format!(
+            "the server's checkpoint does not verify with key {}: {e}",
+            verifier.name()
+        ))
+    })?;
+    let saved = open_saved(saved_file.as_ref(), Some(&verifier))?;
+    let size = signed.size;
+    let mut streamed = Streamed::new();
+    let prefix_size = saved.as_ref().map(|s| s.size);
+    let mut next = 0u64;
+    while next < size {
+        let page = client
+            .get_entries(v1::GetEntriesRequest {
+                start: next,
+                count: 1000,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        if page.entries.is_empty() {
+            return Err(mismatch(format!(
+                "the server has no entry {next} though its checkpoint covers {size}"
+            )));
+        }
+        for entry in page.entries {
+            if entry.leaf_index != next || next >= size {
+                break;
+            }
+            Record::decode(&entry.leaf)
+                .map_err(|e| mismatch(format!("entry {next} is not a lotline record: {e}")))?;
+            streamed.push(leaf_hash(&entry.leaf), prefix_size);
+            next += 1;
+        }
+    }
+    let root = streamed.builder.root();
+    if root != signed.root {
+        return Err(mismatch(format!(
+            "the server's {size} entries hash to {}, not to its signed root {}",
+            hex(&root),
+            hex(&signed.root)
+        )));
+    }
+    println!(
+        "{size} entries re-hashed: root {} matches the checkpoint signed by {}.",
+        hex(&root),
+        verifier.name()
+    );
+    if let Some(saved) = saved {
+        check_saved(&saved, streamed.prefix_root, size)?;
+        // The server's own proof must agree too.
+        let c = client
+            .get_consistency_proof(v1::GetConsistencyProofRequest {
+                old_size: saved.size,
+                new_size: size,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let proof = c
+            .proof
+            .iter()
+            .map(|h| hash_of(h, "proof hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+        verify_consistency(saved.size, size, &proof, &saved.root, &signed.root).map_err(|e| {
+            mismatch(format!(
+                "the server's consistency proof does not verify: {e}"
+            ))
+        })?;
+        println!(
+            "The saved checkpoint of {} entries is a prefix of this log (consistency proof verified).",
+            saved.size
+        );
+    }
+    Ok(())
+}
+
+async fn verify_dir(
+    dir: &Path,
+    log_name: &str,
+    pinned: Option<String>,
+    saved_file: Option<Saved>,
+) -> Result<(), CliError> {
+    if !dir.join("conf").exists() && !dir.join("db").exists() {
+        return Err(CliError::Usage(format!(
+            "--data-dir: {} holds no lotline store",
+            dir.display()
+        )));
+    }
+    let dir = dir.to_path_buf();
+    let log_name = log_name.to_string();
+    tokio::task::spawn_blocking(move || verify_dir_blocking(&dir, &log_name, pinned, saved_file))
+        .await
+        .map_err(|e| CliError::Refused(format!("verification task failed: {e}")))?
+}
+
+fn verify_dir_blocking(
+    dir: &Path,
+    log_name: &str,
+    pinned: Option<String>,
+    saved_file: Option<Saved>,
+) -> Result<(), CliError> {
+    // The node's own key, if it is in the data dir (never created here).
+    let key_path = dir.join(DEFAULT_KEY_FILE);
+    let signer: Option<Signer> = if key_path.exists() {
+        Some(
+            keyfile::load_or_create(&key_path, log_name)
+                .map_err(|e| CliError::Usage(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let backend = SledBackend::open(dir, 64 << 20)
+        .map_err(|e| CliError::Usage(format!("--data-dir: {e} (is the node still running?)")))?;
+    let store = Store::new(Arc::new(backend));
+    let events = store.last_seq().map_err(|e| mismatch(e.to_string()))?;
+    let verifier = trusted(pinned.as_deref(), None)?.or_else(|| {
+        signer
+            .as_ref()
+            .and_then(|s| Verifier::parse(&s.verifier_key()).ok())
+    });
+    let saved = open_saved(saved_file.as_ref(), verifier.as_ref())?;
+    let prefix_size = saved.as_ref().map(|s| s.size);
+    let mut streamed = Streamed::new();
+    for seq in 1..=events {
+        let bytes = store
+            .record_bytes(seq)
+            .map_err(|e| mismatch(e.to_string()))?
+            .ok_or_else(|| {
+                mismatch(format!(
+                    "the event at sequence {seq} is missing from the log"
+                ))
+            })?;
+        let record = Record::decode(&bytes)
+            .map_err(|e| mismatch(format!("the event at sequence {seq}: {e}")))?;
+        let leaf = leaf_hash(&bytes);
+        if let Some(stored) = store
+            .stored_leaf(seq - 1)
+            .map_err(|e| mismatch(e.to_string()))?
+            && stored != leaf
+        {
+            let id = record.event().map(|e| e.id).unwrap_or_default();
+            return Err(mismatch(format!(
+                "the event at sequence {seq} ({id:?}) was changed: it no longer hashes to its leaf in the tree"
+            )));
+        }
+        streamed.push(leaf, prefix_size);
+    }
+    let root = streamed.builder.root();
+    match store.tree_head().map_err(|e| mismatch(e.to_string()))? {
+        Some((size, stored_root)) => {
+            if size != events {
+                return Err(mismatch(format!(
+                    "the tree covers {size} events but the log holds {events}: events were removed or added outside lotline"
+                )));
+            }
+            if stored_root != root {
+                return Err(mismatch(format!(
+                    "the log's {events} events hash to {}, not to the stored root {}",
+                    hex(&root),
+                    hex(&stored_root)
+                )));
+            }
+        }
+        None if events > 0 => {
+            return Err(mismatch("the store has events but no Merkle tree".into()));
+        }
+        None => {}
+    }
+    println!(
+        "{events} events re-hashed offline: root {} matches the stored tree.",
+        hex(&root)
+    );
+    if let Some(signer) = &signer {
+        let cp = Checkpoint {
+            origin: signer.name().to_string(),
+            size: events,
+            root,
+        };
+        print!("{}", signer.sign(&cp));
+        println!("verifier key: {}", signer.verifier_key());
+    }
+    if let Some(saved) = saved {
+        check_saved(&saved, streamed.prefix_root, events)?;
+        println!(
+            "The saved checkpoint of {} entries is a prefix of this log.",
+            saved.size
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! The log's Ed25519 signing key: a file holding the 32-byte seed in hex, created
+//! with mode 0600 on first start when it is the default one in the data dir.
+
+use std::io::Write;
+use std::path::Path;
+
+use lotline_merkle::{NoteError, Signer};
+
+/// The key file in the data dir when none is configured.
+pub const DEFAULT_KEY_FILE: &str = "log-signing.key";
+
+/// Why the signing key could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read signing key {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot create signing key {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("signing key {path} is not 64 hex digits (a 32-byte Ed25519 seed)")]
+    Malformed { path: String },
+    #[error("cannot gather randomness for a new signing key: {0}")]
+    Random(String),
+    #[error(transparent)]
+    Name(#[from] NoteError),
+}
+
+/// Reads the key at `path`, or creates it there if the file does not exist.
+pub fn load_or_create(path: &Path, log_name: &str) -> Result<Signer, KeyError> {
+    let shown = path.display().to_string();
+    let seed = match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Malformed {
+                path: shown.clone(),
+            })?;
+            <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| KeyError::Malformed {
+                path: shown.clone(),
+            })?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            getrandom::getrandom(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| KeyError::Create {
+                    path: shown.clone(),
+                    source,
+                })?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options.open(path).map_err(|source| KeyError::Create {
+                path: shown.clone(),
+                source,
+            })?;
+            writeln!(file, "{}", hex::encode(seed))
+                .and_then(|()| file.sync_all())
+                .map_err(|source| KeyError::Create {
+                    path: shown.clone(),
+                    source,
+                })?;
+            seed
+        }
+        Err(source) => {
+            return Err(KeyError::Read {
+                path: shown,
+                source,
+            });
+        }
+    };
+    Ok(Signer::new(log_name, &seed)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_once_then_reads_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k").join(DEFAULT_KEY_FILE);
+        let first = load_or_create(&path, "lotline.test/log").unwrap();
+        let second = load_or_create(&path, "lotline.test/log").unwrap();
+        assert_eq!(first.verifier_key(), second.verifier_key());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        std::fs::write(&path, "not hex").unwrap();
+        assert!(matches!(
+            load_or_create(&path, "lotline.test/log"),
+            Err(KeyError::Malformed { .. })
+        ));
+    }
+}
