@@ -93,9 +93,18 @@ pub struct Opened {
 }
 
 /// Opens the store and checks its indexes and its Merkle tree against the log.
+///
+/// The tree is checked first: indexes are never rebuilt from a log that does not
+/// match its tree (writes are refused instead).
 pub fn open_and_check(config: &ServeConfig) -> Result<Opened, StoreError> {
-    let (store, indexes) = open_store(config)?;
+    let store = open_backend(config)?;
     let tree = store.check_tree(config.full_check)?;
+    let indexes = match &tree {
+        TreeCheck::Mismatch { .. } => StartupCheck::Consistent {
+            events: store.last_seq()?,
+        },
+        _ => store.check_and_repair(config.full_check)?,
+    };
     Ok(Opened {
         store,
         indexes,
@@ -103,8 +112,7 @@ pub fn open_and_check(config: &ServeConfig) -> Result<Opened, StoreError> {
     })
 }
 
-/// Opens the sled store in `dir` and checks its indexes against the log.
-pub fn open_store(config: &ServeConfig) -> Result<(Store, StartupCheck), StoreError> {
+fn open_backend(config: &ServeConfig) -> Result<Store, StoreError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         StoreError::Backend(format!(
             "cannot create data dir {}: {e}",
@@ -112,7 +120,12 @@ pub fn open_store(config: &ServeConfig) -> Result<(Store, StartupCheck), StoreEr
         ))
     })?;
     let backend = SledBackend::open(&config.data_dir, config.cache_bytes)?;
-    let store = Store::new(Arc::new(backend));
+    Ok(Store::new(Arc::new(backend)))
+}
+
+/// Opens the sled store in `dir` and checks its indexes against the log.
+pub fn open_store(config: &ServeConfig) -> Result<(Store, StartupCheck), StoreError> {
+    let store = open_backend(config)?;
     let check = store.check_and_repair(config.full_check)?;
     Ok((store, check))
 }

@@ -316,7 +316,14 @@ impl Store {
             let Some(record) = self.record(seq)? else {
                 return Ok(Some(format!("log has a gap at sequence {seq}")));
             };
-            let event = record.event()?;
+            let event = match record.event() {
+                Ok(e) => e,
+                Err(e) => {
+                    return Ok(Some(format!(
+                        "the event at sequence {seq} does not decode: {e}"
+                    )));
+                }
+            };
             if self.seq_of(&event.id)? != Some(seq) {
                 return Ok(Some(format!(
                     "event id index misses {:?} at sequence {seq}",

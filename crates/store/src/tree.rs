@@ -167,13 +167,25 @@ impl Store {
                 });
             }
         } else {
-            // The newest 64 leaves and 64 spread over the whole log.
+            // The newest 64 leaves, 64 spread evenly and 64 at random (a different
+            // draw at every start, so a change is found sooner or later).
             let mut sample: Vec<u64> = (events.saturating_sub(63).max(1)..=events).collect();
             sample.extend(
                 (0..64)
                     .map(|i| 1 + i * events / 64)
                     .filter(|s| *s >= 1 && *s <= events),
             );
+            let mut x = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0x9e37_79b9)
+                | 1;
+            for _ in 0..64 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                sample.push(1 + x % events);
+            }
             for seq in sample {
                 let Some(bytes) = self.backend().get(&seq_key(LOG, seq))? else {
                     return Ok(TreeCheck::Mismatch {
@@ -230,6 +242,20 @@ impl Store {
             Some(b) => batch.insert(seq_key(LOG, seq), b),
             None => batch.remove(seq_key(LOG, seq)),
         }
+        self.backend().apply(batch)?;
+        self.backend().flush()
+    }
+
+    /// Deletes the whole tree, as an attacker rewriting the log would; for tests only.
+    #[doc(hidden)]
+    pub fn drop_tree_for_test(&self) -> Result<(), StoreError> {
+        let start = vec![TREE];
+        let end = prefix_end(&start);
+        let mut batch = crate::backend::WriteBatch::default();
+        for (k, _) in self.backend().range(&start, &end, usize::MAX)? {
+            batch.remove(k);
+        }
+        batch.remove(meta_key(META_TREE_HEAD));
         self.backend().apply(batch)?;
         self.backend().flush()
     }

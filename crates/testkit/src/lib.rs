@@ -11,4 +11,4 @@ pub mod chains;
 pub mod events;
 mod servers;
 
-pub use servers::{BinaryServer, TestServer, lotline_bin, wait_serving};
+pub use servers::{BinaryServer, TestServer, lotline_bin, wait_service, wait_serving};

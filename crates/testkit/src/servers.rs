@@ -19,6 +19,11 @@ use tonic_health::pb::health_client::HealthClient;
 
 /// Waits until `url` reports SERVING, or panics after `timeout`.
 pub async fn wait_serving(url: &str, timeout: Duration) {
+    wait_service(url, "", timeout).await
+}
+
+/// Waits until `url` reports `service` (`""` for the whole server) SERVING.
+pub async fn wait_service(url: &str, service: &str, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(channel) = Channel::from_shared(url.to_string())
@@ -28,7 +33,7 @@ pub async fn wait_serving(url: &str, timeout: Duration) {
         {
             let status = HealthClient::new(channel)
                 .check(HealthCheckRequest {
-                    service: String::new(),
+                    service: service.to_string(),
                 })
                 .await
                 .map(|r| r.into_inner().status);
@@ -166,9 +171,21 @@ impl BinaryServer {
     /// Spawns `lotline serve --data-dir DIR --listen 127.0.0.1:0` and waits until it
     /// logs its address and reports SERVING.
     pub async fn spawn(data_dir: &Path) -> BinaryServer {
+        BinaryServer::spawn_until(data_dir, "").await
+    }
+
+    /// Like [`BinaryServer::spawn`], but waits only until `service` is SERVING (a
+    /// store that failed its integrity check serves reads, not writes).
+    pub async fn spawn_until(data_dir: &Path, service: &str) -> BinaryServer {
+        BinaryServer::spawn_with(data_dir, service, &[]).await
+    }
+
+    /// Like [`BinaryServer::spawn_until`], with extra `serve` arguments.
+    pub async fn spawn_with(data_dir: &Path, service: &str, extra: &[&str]) -> BinaryServer {
         let mut child = Command::new(lotline_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -202,7 +219,7 @@ impl BinaryServer {
             child,
             log: rx,
         };
-        wait_serving(&server.url(), Duration::from_secs(60)).await;
+        wait_service(&server.url(), service, Duration::from_secs(60)).await;
         server
     }
 
