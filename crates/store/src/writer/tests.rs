@@ -436,3 +436,41 @@ async fn the_stored_tree_follows_the_log_and_proves_it() {
         matches!(store.check_tree(true).unwrap(), TreeCheck::Mismatch { reason } if reason.contains("sequence 5"))
     );
 }
+
+#[tokio::test]
+async fn nodes_applying_the_same_events_with_the_same_record_times_have_the_same_root() {
+    // What NATS mode relies on: the stream gives every node the same order and
+    // the same timestamps, so every node writes the same records and tree.
+    let events: Vec<v1::Event> = std::iter::once(register("coop"))
+        .chain((0..50).map(|n| harvest(&format!("h-{n}"), &format!("LOT-{n}"), "3")))
+        .collect();
+    let stamped = |chunk: &[v1::Event], offset: usize| -> Vec<Submission> {
+        chunk
+            .iter()
+            .enumerate()
+            .map(|(n, e)| {
+                let mut s = Submission::from_wire(e, "nats");
+                s.record_time =
+                    chrono::DateTime::from_timestamp(1_790_000_000 + (offset + n) as i64, 0);
+                s
+            })
+            .collect()
+    };
+    let a = Store::in_memory();
+    let b = Store::in_memory();
+    let wa = start(&a).await;
+    let wb = start(&b).await;
+    // Different batching on each node, same stream.
+    for (i, chunk) in events.chunks(7).enumerate() {
+        wa.submit(stamped(chunk, i * 7)).await.unwrap();
+    }
+    for (i, chunk) in events.chunks(13).enumerate() {
+        wb.submit(stamped(chunk, i * 13)).await.unwrap();
+    }
+    let (ha, hb) = (
+        a.tree_head().unwrap().unwrap(),
+        b.tree_head().unwrap().unwrap(),
+    );
+    assert_eq!(ha, hb);
+    assert_eq!(ha.0, events.len() as u64);
+}
