@@ -82,15 +82,8 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordBatchRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-        let ready = writable(&self.ready)?;
         let events = request.into_inner().events;
-        tracing::Span::current().record("events", events.len());
-        check_batch_size(events.len())?;
-        let submissions = events
-            .iter()
-            .map(|e| Submission::from_wire(e, "grpc"))
-            .collect();
-        answer_batch(ready, submissions).await
+        record_all(&self.ready, &events, |e| Submission::from_wire(e, "grpc")).await
     }
 
     #[instrument(skip_all, fields(events))]
@@ -98,16 +91,24 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordJsonRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-        let ready = writable(&self.ready)?;
         let events = request.into_inner().events;
-        tracing::Span::current().record("events", events.len());
-        check_batch_size(events.len())?;
-        let submissions = events
-            .iter()
-            .map(|e| Submission::from_json(e, "grpc-json"))
-            .collect();
-        answer_batch(ready, submissions).await
+        record_all(&self.ready, &events, |e| {
+            Submission::from_json(e, "grpc-json")
+        })
+        .await
     }
+}
+
+/// Records a batch, whatever form its events came in, with an outcome for each.
+async fn record_all<T>(
+    cell: &ReadyCell,
+    events: &[T],
+    submission: impl Fn(&T) -> Submission,
+) -> Result<Response<v1::RecordBatchResponse>, Status> {
+    let ready = writable(cell)?;
+    tracing::Span::current().record("events", events.len());
+    check_batch_size(events.len())?;
+    answer_batch(ready, events.iter().map(submission).collect()).await
 }
 
 fn check_batch_size(events: usize) -> Result<(), Status> {

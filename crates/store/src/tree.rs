@@ -21,14 +21,21 @@ fn missing(level: u32, index: u64) -> StoreError {
     StoreError::Corrupt(format!("Merkle tree node ({level}, {index}) is missing"))
 }
 
+/// Reads node `(level, index)` with `get`.
+fn read_node(
+    get: impl FnOnce(&[u8]) -> Result<Option<Vec<u8>>, StoreError>,
+    level: u32,
+    index: u64,
+) -> Result<Hash, StoreError> {
+    let bytes = get(&tree_key(level, index))?.ok_or_else(|| missing(level, index))?;
+    decode_hash(&bytes, "tree node")
+}
+
 /// Tree nodes as written so far, read through the writer's pending batch.
 impl NodeSource for Pending<'_> {
     type Error = StoreError;
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        let bytes = self
-            .get(&tree_key(level, index))?
-            .ok_or_else(|| missing(level, index))?;
-        decode_hash(&bytes, "tree node")
+        read_node(|k| self.get(k), level, index)
     }
 }
 
@@ -38,11 +45,7 @@ pub(crate) struct StoredNodes<'a>(pub(crate) &'a dyn Backend);
 impl NodeSource for StoredNodes<'_> {
     type Error = StoreError;
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        let bytes = self
-            .0
-            .get(&tree_key(level, index))?
-            .ok_or_else(|| missing(level, index))?;
-        decode_hash(&bytes, "tree node")
+        read_node(|k| self.0.get(k), level, index)
     }
 }
 

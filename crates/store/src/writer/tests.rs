@@ -76,6 +76,18 @@ fn transform(id: &str, input: &str, output: &str) -> v1::Event {
     )
 }
 
+fn correct(id: &str, org: &str, target: &str) -> v1::Event {
+    base(
+        id,
+        org,
+        Kind::Correct(v1::Correct {
+            corrected_event_id: target.into(),
+            reason: "recorded in error".into(),
+            corrective_event_ids: vec![],
+        }),
+    )
+}
+
 fn subs(events: &[v1::Event]) -> Vec<Submission> {
     events
         .iter()
@@ -144,21 +156,13 @@ async fn accepts_deduplicates_and_rejects_with_reasons() {
 async fn corrections_and_unknown_lots_follow_the_log_in_any_order() {
     let store = Store::in_memory();
     let writer = start(&store).await;
-    let correct = base(
-        "c-1",
-        "coop",
-        Kind::Correct(v1::Correct {
-            corrected_event_id: "h-2".into(),
-            reason: "wrong lot".into(),
-            corrective_event_ids: vec![],
-        }),
-    );
+    let correction = correct("c-1", "coop", "h-2");
     // The transform and the correction arrive before what they refer to.
     writer
         .submit(subs(&[
             register("coop"),
             transform("t-1", "LOT-1", "LOT-2"),
-            correct,
+            correction,
         ]))
         .await
         .unwrap();
@@ -308,15 +312,7 @@ async fn a_snapshot_keeps_reading_the_log_as_it_was() {
     writer
         .submit(subs(&[
             harvest("h-1", "LOT-1", "100"),
-            base(
-                "c-1",
-                "coop",
-                Kind::Correct(v1::Correct {
-                    corrected_event_id: "t-1".into(),
-                    reason: "wrong".into(),
-                    corrective_event_ids: vec![],
-                }),
-            ),
+            correct("c-1", "coop", "t-1"),
         ]))
         .await
         .unwrap();
@@ -344,24 +340,8 @@ async fn a_snapshot_keeps_reading_the_log_as_it_was() {
 async fn only_the_recording_org_can_correct_an_event() {
     let store = Store::in_memory();
     let writer = start(&store).await;
-    let foreign = base(
-        "c-foreign",
-        "rival",
-        Kind::Correct(v1::Correct {
-            corrected_event_id: "h-1".into(),
-            reason: "spite".into(),
-            corrective_event_ids: vec![],
-        }),
-    );
-    let own = base(
-        "c-own",
-        "coop",
-        Kind::Correct(v1::Correct {
-            corrected_event_id: "h-1".into(),
-            reason: "typo".into(),
-            corrective_event_ids: vec![],
-        }),
-    );
+    let foreign = correct("c-foreign", "rival", "h-1");
+    let own = correct("c-own", "coop", "h-1");
     writer
         .submit(subs(&[
             register("coop"),
