@@ -51,7 +51,18 @@ fn lot_arg(lot: &str) -> Result<String, Status> {
     if lot.trim().is_empty() {
         return Err(Status::invalid_argument("lot: is required"));
     }
-    Ok(lot.to_string())
+    id_arg("lot", lot)
+}
+
+/// An id to look up: no id in the log contains control characters (validation
+/// refuses them), and the key layout relies on it.
+fn id_arg(field: &str, id: &str) -> Result<String, Status> {
+    if id.chars().any(char::is_control) {
+        return Err(Status::invalid_argument(format!(
+            "{field}: contains control characters"
+        )));
+    }
+    Ok(id.to_string())
 }
 
 pub(crate) fn stored_to_wire(
@@ -192,7 +203,7 @@ impl ProvenanceService for ProvenanceApi {
     ) -> Result<Response<v1::ListEventsResponse>, Status> {
         let r = request.into_inner();
         let filter = EventFilter {
-            org: Some(r.org.clone()).filter(|s| !s.is_empty()),
+            org: Some(id_arg("org", &r.org)?).filter(|s| !s.is_empty()),
             chain: match r.chain.as_str() {
                 "" => None,
                 c => Some(Chain::parse(c).ok_or_else(|| {
@@ -211,7 +222,7 @@ impl ProvenanceService for ProvenanceApi {
                     ))
                 })?),
             },
-            lot: Some(r.lot.clone()).filter(|s| !s.is_empty()),
+            lot: Some(id_arg("lot", &r.lot)?).filter(|s| !s.is_empty()),
             from: time_arg("from", &r.from)?,
             to: time_arg("to", &r.to)?,
         };
