@@ -221,7 +221,11 @@ async fn bad_lines_get_a_reason_each_and_leave_the_log_unchanged() {
     // A lot id no event can have is refused, not matched against stored keys.
     let weird = lotline(&["lot", "LOT-1\u{1}c", "--server", &url]);
     assert_eq!(weird.status.code(), Some(2), "{}", stderr(&weird));
-    assert!(stderr(&weird).contains("control characters"), "{}", stderr(&weird));
+    assert!(
+        stderr(&weird).contains("control characters"),
+        "{}",
+        stderr(&weird)
+    );
 
     // Connection and usage errors exit 2.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,5 +1,8 @@
 //! Does a trace cost grow with the lineage walked, or with the log?
 //!
+//! Also times an inclusion proof and the tree root, which read O(log n) stored
+//! Merkle nodes.
+//!
 //! Builds sled stores that hold the same 300-lot chain (100 farm lots merged and
 //! split through 200 transforms) next to 10 thousand and 1 million unrelated
 //! events, then times trace-back and trace-forward on the chain in each, and
@@ -122,6 +125,9 @@ struct Figures {
     back: Duration,
     forward: Duration,
     walked: usize,
+    /// An inclusion proof of a leaf in the middle, and the root of the whole tree.
+    proof: Duration,
+    root: Duration,
 }
 
 fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
@@ -176,6 +182,8 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
     let mut back = Vec::new();
     let mut forward = Vec::new();
     let mut walked = 0;
+    let mut proofs = Vec::new();
+    let mut roots = Vec::new();
     for round in 0..25 {
         let fresh = Store::new(backend.clone());
         let t = Instant::now();
@@ -192,9 +200,21 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
             .expect("recall");
         let took_forward = t.elapsed();
         assert_eq!(recall.descendants.len(), 200);
+        let fresh = Store::new(backend.clone());
+        let view = fresh.snapshot().expect("snapshot");
+        let size = view.upto();
+        let t = Instant::now();
+        let path = view.inclusion_proof(size / 2, size).expect("proof");
+        let took_proof = t.elapsed();
+        assert!(!path.is_empty());
+        let t = Instant::now();
+        view.tree_root(size).expect("root");
+        let took_root = t.elapsed();
         if round >= 3 {
             back.push(took);
             forward.push(took_forward);
+            proofs.push(took_proof);
+            roots.push(took_root);
         }
     }
     Figures {
@@ -203,6 +223,8 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
         back: median(back),
         forward: median(forward),
         walked,
+        proof: median(proofs),
+        root: median(roots),
     }
 }
 
@@ -222,13 +244,15 @@ fn main() {
     for size in sizes {
         let f = measure(&rt, size);
         println!(
-            "  log of {:>9} unrelated events (+301 chain): loaded in {:>7.1?} ({:>8.0} events/s); trace back {:>8.2?} ({} lots walked); recall {:>8.2?}",
+            "  log of {:>9} unrelated events (+301 chain): loaded in {:>7.1?} ({:>8.0} events/s); trace back {:>8.2?} ({} lots walked); recall {:>8.2?}; inclusion proof {:>8.2?}; tree root {:>8.2?}",
             f.background,
             f.load,
             (f.background + 301) as f64 / f.load.as_secs_f64(),
             f.back,
             f.walked,
-            f.forward
+            f.forward,
+            f.proof,
+            f.root
         );
         results.push(f);
     }
@@ -240,6 +264,12 @@ fn main() {
             large.background / small.background.max(1),
             large.back.as_secs_f64() / small.back.as_secs_f64(),
             large.forward.as_secs_f64() / small.forward.as_secs_f64()
+        );
+        println!(
+            "  inclusion proof {:.2}x, tree root {:.2}x the time (log2 of the sizes grows {:.2}x)",
+            large.proof.as_secs_f64() / small.proof.as_secs_f64(),
+            large.root.as_secs_f64() / small.root.as_secs_f64(),
+            (large.background as f64).log2() / (small.background as f64).log2()
         );
     }
 }
