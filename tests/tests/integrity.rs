@@ -164,6 +164,12 @@ async fn proofs_verify_independently_and_verify_finds_tampering() {
         "--json",
     ]));
     docs.push(serde_json::json!({"kind": "consistency", "proof": c, "old_root_b64": old_root_b64}));
+    let c = json(&lotline(&["consistency", "0", "--server", &url, "--json"]));
+    let empty = STANDARD.encode(Sha256::digest(b""));
+    docs.push(serde_json::json!({"kind": "consistency", "proof": c, "old_root_b64": empty}));
+    let c = json(&lotline(&["consistency", "0", "--server", &url, "--json"]));
+    let empty = STANDARD.encode(Sha256::digest(b""));
+    docs.push(serde_json::json!({"kind": "consistency", "proof": c, "old_root_b64": empty}));
     for old in [1u64, 2, 7, 8, 33, 64, new_size] {
         let cp = json(&lotline(&[
             "checkpoint",
@@ -318,10 +324,16 @@ async fn removed_events_and_rewritten_history_are_found() {
         bytes[last] ^= 0x01;
         store.tamper_record_for_test(3, Some(bytes)).unwrap();
         store.drop_tree_for_test().unwrap();
+        // A missing tree is never rebuilt silently...
         assert!(matches!(
             store.check_tree(false).unwrap(),
-            lotline_store::TreeCheck::Built { size: 20 }
+            lotline_store::TreeCheck::Mismatch { .. }
         ));
+        // ...only on an operator's word (serve --build-tree), which the forger gives.
+        assert_eq!(
+            store.rebuild_tree().unwrap(),
+            lotline_store::TreeCheck::Built { size: 20 }
+        );
     }
     let self_consistent = lotline(&["verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(

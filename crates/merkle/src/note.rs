@@ -16,7 +16,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::tree::Hash;
@@ -172,7 +172,7 @@ impl Verifier {
     /// Checks the note's signature by this key and returns the checkpoint it signs.
     pub fn open(&self, note: &str) -> Result<Checkpoint, NoteError> {
         let (body, signatures) = note
-            .split_once("\n\n")
+            .rsplit_once("\n\n")
             .ok_or_else(|| NoteError::Malformed("no blank line before the signatures".into()))?;
         let body = format!("{body}\n");
         let mut found = false;
@@ -197,7 +197,7 @@ impl Verifier {
             let signature = Signature::from_slice(&blob[4..])
                 .map_err(|_| NoteError::BadSignature(self.name.clone()))?;
             self.key
-                .verify(body.as_bytes(), &signature)
+                .verify_strict(body.as_bytes(), &signature)
                 .map_err(|_| NoteError::BadSignature(self.name.clone()))?;
             found = true;
         }
@@ -215,8 +215,13 @@ pub fn parse_body(body: &str) -> Result<Checkpoint, NoteError> {
         .next()
         .filter(|o| !o.is_empty())
         .ok_or_else(|| NoteError::Malformed("no origin line".into()))?;
+    // A decimal number without sign or leading zeros, as C2SP requires.
     let size = lines
         .next()
+        .filter(|s| {
+            s == &"0"
+                || (!s.starts_with('0') && !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+        })
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| NoteError::Malformed("second line is not a tree size".into()))?;
     let root_b64 = lines
@@ -274,6 +279,8 @@ mod tests {
         let v2 = Verifier::parse(&other.verifier_key()).unwrap();
         assert!(matches!(v2.open(&note), Err(NoteError::NoSignature(_))));
         assert!(Verifier::parse("name+00000000+AAAA").is_err());
+        assert!(parse_body("log\n+42\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n").is_err());
+        assert!(parse_body("log\n042\nCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\n").is_err());
         let mut key = s.verifier_key();
         key.replace_range(key.find('+').unwrap() + 1..key.find('+').unwrap() + 3, "zz");
         assert!(Verifier::parse(&key).is_err());

@@ -46,6 +46,9 @@ pub struct ServeConfig {
     /// The Ed25519 signing key file (hex seed); default `<data_dir>/log-signing.key`,
     /// created on first start.
     pub signing_key: Option<PathBuf>,
+    /// Build the Merkle tree from the log if it is missing or does not match
+    /// (the operator trusts the log as it is).
+    pub build_tree: bool,
 }
 
 /// The default log name (checkpoint origin).
@@ -60,6 +63,7 @@ impl ServeConfig {
             grace: Duration::from_secs(10),
             log_name: DEFAULT_LOG_NAME.to_string(),
             signing_key: None,
+            build_tree: false,
         }
     }
 
@@ -98,10 +102,17 @@ pub struct Opened {
 /// match its tree (writes are refused instead).
 pub fn open_and_check(config: &ServeConfig) -> Result<Opened, StoreError> {
     let store = open_backend(config)?;
-    let tree = store.check_tree(config.full_check)?;
+    let mut tree = store.check_tree(config.full_check)?;
+    if config.build_tree && !matches!(tree, TreeCheck::Consistent { .. }) {
+        warn!(
+            ?tree,
+            "building the Merkle tree from the log, as asked (--build-tree)"
+        );
+        tree = store.rebuild_tree()?;
+    }
     let indexes = match &tree {
-        TreeCheck::Mismatch { .. } => StartupCheck::Consistent {
-            events: store.last_seq()?,
+        TreeCheck::Mismatch { reason } => StartupCheck::NotChecked {
+            reason: reason.clone(),
         },
         _ => store.check_and_repair(config.full_check)?,
     };
@@ -205,6 +216,11 @@ pub async fn run(
                 StartupCheck::Rebuilt { events, reason } => {
                     warn!(events, %reason, "store open; indexes were rebuilt")
                 }
+                StartupCheck::NotChecked { .. } => {
+                    warn!(
+                        "store open; indexes not checked against a log that fails its integrity check"
+                    )
+                }
             }
             let writes_refused = match &opened.tree {
                 TreeCheck::Consistent { size } => {
@@ -212,7 +228,7 @@ pub async fn run(
                     None
                 }
                 TreeCheck::Built { size } => {
-                    warn!(size, "the log had no Merkle tree; built it from the log");
+                    warn!(size, "built the Merkle tree from the log (--build-tree)");
                     None
                 }
                 TreeCheck::Mismatch { reason } => {

@@ -2,6 +2,7 @@
 //! and the rebuild share.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
@@ -70,6 +71,9 @@ pub enum StartupCheck {
     Consistent { events: u64 },
     /// Indexes did not match the log and were rebuilt.
     Rebuilt { events: u64, reason: String },
+    /// Not checked (the log failed its integrity check; indexes are never rebuilt
+    /// from a log that does not match its tree).
+    NotChecked { reason: String },
 }
 
 /// Decoded events kept in memory; records never change, so entries never go stale.
@@ -84,6 +88,8 @@ pub struct Store {
     /// Every event id some Correct event targets, mirrored from the correction
     /// index so that the common case (not corrected) needs no read.
     corrected_targets: Arc<RwLock<HashSet<String>>>,
+    /// The last sequence known to be flushed; snapshots stop there.
+    durable: Arc<AtomicU64>,
 }
 
 /// Writes in progress, read through before the backend: a batch sees its own
@@ -124,8 +130,16 @@ impl<'a> Pending<'a> {
 
 impl Store {
     /// A consistent view of the log as it is now: see [`Snapshot`].
+    ///
+    /// A view never includes events the writer has applied but not yet flushed:
+    /// nothing is answered, proved or signed that a crash could still take back.
     pub fn snapshot(&self) -> Result<Snapshot<'_>, StoreError> {
-        Ok(Snapshot::new(self, self.last_seq()?))
+        Ok(Snapshot::new(self, self.durable.load(Ordering::Acquire)))
+    }
+
+    /// Records that the log up to `seq` is flushed (called by the writer).
+    pub(crate) fn set_durable(&self, seq: u64) {
+        self.durable.store(seq, Ordering::Release);
     }
 
     pub fn new(backend: Arc<dyn Backend>) -> Self {
@@ -133,7 +147,15 @@ impl Store {
             backend,
             events: Arc::new(quick_cache::sync::Cache::new(EVENT_CACHE)),
             corrected_targets: Arc::new(RwLock::new(HashSet::new())),
+            durable: Arc::new(AtomicU64::new(0)),
         };
+        // What is on disk at open is as durable as this store can know.
+        match store.last_seq() {
+            Ok(seq) => store.set_durable(seq),
+            Err(e) => {
+                warn!(cause = %e, "cannot read where the log ends; reads see nothing until the next write")
+            }
+        }
         // A read failure here only costs the fast path: every target is re-read below.
         if let Err(e) = store.load_corrected_targets() {
             warn!(cause = %e, "cannot read the correction index; correction checks read the store");

@@ -92,7 +92,7 @@ fn decode_head(bytes: &[u8]) -> Result<(u64, Hash), StoreError> {
 pub enum TreeCheck {
     /// The stored tree matches the log.
     Consistent { size: u64 },
-    /// A log written before the tree existed: the tree was built from it.
+    /// The tree was built from the log, as asked (`Store::rebuild_tree`).
     Built { size: u64 },
     /// The tree and the log disagree: the log may have been changed.
     Mismatch { reason: String },
@@ -109,22 +109,31 @@ impl Store {
 
     /// Checks the stored tree against the log: the stored head covers the whole
     /// log, its root follows from the stored nodes, and sampled leaves (every leaf
-    /// with `full`) hash the stored records. A log without any tree (written before
-    /// lotline kept one) gets its tree built.
+    /// with `full`) hash the stored records. A log with events but no tree is a
+    /// mismatch too: building it is the operator's call ([`Store::rebuild_tree`]).
     pub fn check_tree(&self, full: bool) -> Result<TreeCheck, StoreError> {
         let events = self.last_seq()?;
         let Some((size, root)) = self.tree_head()? else {
             if events == 0 {
                 return Ok(TreeCheck::Consistent { size: 0 });
             }
-            if self.backend().get(&tree_key(0, 0))?.is_some() {
-                return Ok(TreeCheck::Mismatch {
-                    reason: "the tree head is missing but tree nodes exist".into(),
-                });
-            }
-            self.build_tree(events)?;
-            return Ok(TreeCheck::Built { size: events });
+            // Never built silently: a deleted tree is what a forger would leave.
+            return Ok(TreeCheck::Mismatch {
+                reason: format!(
+                    "the log holds {events} events but has no Merkle tree head (deleted, or an interrupted build); \
+                     if this log is trusted, start once with --build-tree to build the tree from it"
+                ),
+            });
         };
+        if events == 0 {
+            return Ok(if size == 0 && root == lotline_merkle::empty_root() {
+                TreeCheck::Consistent { size: 0 }
+            } else {
+                TreeCheck::Mismatch {
+                    reason: format!("the log is empty but the tree head says {size} events"),
+                }
+            });
+        }
         if size != events {
             return Ok(TreeCheck::Mismatch {
                 reason: format!("the tree covers {size} events but the log holds {events}"),
@@ -207,8 +216,41 @@ impl Store {
         Ok(TreeCheck::Consistent { size })
     }
 
-    /// Builds the tree of a log that has none, in batches.
+    /// Throws away the stored tree and builds it again from the log, in batches:
+    /// for an operator who trusts the log as it is (`serve --build-tree`). The head
+    /// is written last, so an interrupted build is seen at the next start.
+    pub fn rebuild_tree(&self) -> Result<TreeCheck, StoreError> {
+        let events = self.last_seq()?;
+        let mut batch = crate::backend::WriteBatch::default();
+        batch.remove(meta_key(META_TREE_HEAD));
+        self.backend().apply(batch)?;
+        loop {
+            let start = vec![TREE];
+            let end = prefix_end(&start);
+            let rows = self.backend().range(&start, &end, 10_000)?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut batch = crate::backend::WriteBatch::default();
+            for (k, _) in rows {
+                batch.remove(k);
+            }
+            self.backend().apply(batch)?;
+        }
+        self.build_tree(events)?;
+        Ok(TreeCheck::Built { size: events })
+    }
+
     fn build_tree(&self, events: u64) -> Result<(), StoreError> {
+        if events == 0 {
+            let mut batch = crate::backend::WriteBatch::default();
+            batch.insert(
+                meta_key(META_TREE_HEAD),
+                encode_head(0, &lotline_merkle::empty_root()),
+            );
+            self.backend().apply(batch)?;
+            return self.backend().flush();
+        }
         let mut seq = 1;
         while seq <= events {
             let stop = (seq + 5_000).min(events + 1);
@@ -261,6 +303,11 @@ impl Store {
         batch.remove(meta_key(META_TREE_HEAD));
         self.backend().apply(batch)?;
         self.backend().flush()
+    }
+
+    /// The root of the first `size` leaves computed from the stored nodes.
+    pub fn root_from_nodes(&self, size: u64) -> Result<Hash, StoreError> {
+        lotline_merkle::root(&StoredNodes(self.backend()), size)
     }
 
     /// The stored hash of leaf `index`, if the tree has it.

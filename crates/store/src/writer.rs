@@ -256,7 +256,10 @@ impl WriterState {
                     // Nothing of the batch is acknowledged; re-read where the log ends
                     // (the batch may have been applied but not flushed).
                     match WriterState::load(self.store.clone(), self.config.clone()) {
-                        Ok(reloaded) => *self = reloaded,
+                        Ok(reloaded) => {
+                            // What was applied is what the next flush makes durable.
+                            *self = reloaded;
+                        }
                         Err(reload) => {
                             error!(cause = %reload, "cannot read the store back; refusing further writes");
                             broken = Some(format!(
@@ -351,6 +354,7 @@ impl WriterState {
             backend.apply(pending.batch)?;
             backend.flush()?;
         }
+        store.set_durable(next_seq - 1);
         self.next_seq = next_seq;
         self.next_rejected = next_rejected;
         self.last_record_time = last_time;

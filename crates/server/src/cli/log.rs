@@ -72,6 +72,16 @@ pub(crate) struct VerifyArgs {
     log_name: String,
 }
 
+/// `--size` / `NEW_SIZE`: a tree of at least one entry (0 would mean "latest" to
+/// the server, so it is refused rather than silently changed).
+fn size_arg(name: &str, size: Option<u64>) -> Result<u64, CliError> {
+    match size {
+        Some(0) => Err(CliError::Usage(format!("{name}: must be at least 1"))),
+        Some(n) => Ok(n),
+        None => Ok(0),
+    }
+}
+
 fn hex(h: &[u8]) -> String {
     ::hex::encode(h)
 }
@@ -103,7 +113,10 @@ fn open_checkpoint(cp: &v1::Checkpoint) -> Result<(Verifier, Checkpoint), CliErr
     let opened = verifier
         .open(&cp.note)
         .map_err(|e| CliError::Refused(format!("the checkpoint does not verify: {e}")))?;
-    if opened.size != cp.tree_size || opened.root.as_slice() != cp.root_hash.as_slice() {
+    if opened.size != cp.tree_size
+        || opened.root.as_slice() != cp.root_hash.as_slice()
+        || opened.origin != cp.origin
+    {
         return Err(CliError::Refused(
             "the checkpoint's note and fields disagree".into(),
         ));
@@ -115,12 +128,20 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
     let cp = log_client(&args.client.server)
         .await?
         .get_checkpoint(v1::GetCheckpointRequest {
-            tree_size: args.size.unwrap_or(0),
+            tree_size: size_arg("--size", args.size)?,
         })
         .await
         .map_err(status_error)?
         .into_inner();
-    open_checkpoint(&cp)?;
+    let (_, signed) = open_checkpoint(&cp)?;
+    if let Some(size) = args.size
+        && signed.size != size
+    {
+        return Err(CliError::Refused(format!(
+            "asked for a checkpoint of {size} entries, got {}",
+            signed.size
+        )));
+    }
     if args.client.json {
         print_json(&json!({
             "checkpoint": cp.note,
@@ -142,7 +163,7 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
             leaf: Some(v1::get_inclusion_proof_request::Leaf::EventId(
                 args.event_id.clone(),
             )),
-            tree_size: args.size.unwrap_or(0),
+            tree_size: size_arg("--size", args.size)?,
         })
         .await
         .map_err(status_error)?
@@ -152,6 +173,28 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
         .clone()
         .ok_or_else(|| CliError::Refused("the proof came without a checkpoint".into()))?;
     let (_, signed) = open_checkpoint(&cp)?;
+    // Tie every field the proof is checked with to the signed checkpoint and to
+    // the event asked for, not to the server's word.
+    if p.tree_size != signed.size || args.size.is_some_and(|n| n != signed.size) {
+        return Err(CliError::Refused(format!(
+            "the proof is for a tree of {} entries but the checkpoint signs {}",
+            p.tree_size, signed.size
+        )));
+    }
+    if p.sequence != p.leaf_index + 1 {
+        return Err(CliError::Refused(
+            "the proof's sequence and leaf index disagree".into(),
+        ));
+    }
+    let event = Record::decode(&p.leaf)
+        .and_then(|r| r.event())
+        .map_err(|e| CliError::Refused(format!("the proved leaf is not a lotline record: {e}")))?;
+    if event.id != args.event_id {
+        return Err(CliError::Refused(format!(
+            "the server proved leaf {} holding event {:?}, not {:?}",
+            p.leaf_index, event.id, args.event_id
+        )));
+    }
     let leaf = leaf_hash(&p.leaf);
     if leaf.as_slice() != p.leaf_hash.as_slice() {
         return Err(CliError::Refused(
@@ -198,7 +241,7 @@ pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
         .await?
         .get_consistency_proof(v1::GetConsistencyProofRequest {
             old_size: args.old_size,
-            new_size: args.new_size.unwrap_or(0),
+            new_size: size_arg("NEW_SIZE", args.new_size)?,
         })
         .await
         .map_err(status_error)?
@@ -207,13 +250,48 @@ pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
         .checkpoint
         .clone()
         .ok_or_else(|| CliError::Refused("the proof came without a checkpoint".into()))?;
-    let (_, signed) = open_checkpoint(&cp)?;
+    let (verifier, signed) = open_checkpoint(&cp)?;
+    if c.new_size != signed.size
+        || args.new_size.is_some_and(|n| n != signed.size)
+        || c.old_size != args.old_size
+        || c.new_root.as_slice() != signed.root.as_slice()
+    {
+        return Err(CliError::Refused(
+            "the consistency proof's sizes or new root disagree with the signed checkpoint".into(),
+        ));
+    }
+    // The old root must be one the log signed, too.
+    let old_root = if c.old_size == 0 {
+        lotline_merkle::empty_root()
+    } else {
+        let old_cp = log_client(&args.client.server)
+            .await?
+            .get_checkpoint(v1::GetCheckpointRequest {
+                tree_size: c.old_size,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        let old_signed = verifier.open(&old_cp.note).map_err(|e| {
+            CliError::Refused(format!(
+                "the checkpoint of {} entries does not verify: {e}",
+                c.old_size
+            ))
+        })?;
+        if old_signed.size != c.old_size || old_signed.root.as_slice() != c.old_root.as_slice() {
+            return Err(CliError::Refused(format!(
+                "the old root is not the signed root of {} entries",
+                c.old_size
+            )));
+        }
+        old_signed.root
+    };
     let proof = c
         .proof
         .iter()
         .map(|h| hash_of(h, "proof hash"))
         .collect::<Result<Vec<_>, _>>()?;
-    let old_root = hash_of(&c.old_root, "old root")?;
+
     verify_consistency(c.old_size, c.new_size, &proof, &old_root, &signed.root)
         .map_err(|e| CliError::Refused(format!("the consistency proof does not verify: {e}")))?;
     if args.client.json {
@@ -302,7 +380,18 @@ impl Streamed {
 
 /// Checks a saved checkpoint against the log's history, given the root of the
 /// log's first `saved.size` entries.
-fn check_saved(saved: &Checkpoint, prefix_root: Option<Hash>, size: u64) -> Result<(), CliError> {
+fn check_saved(
+    saved: &Checkpoint,
+    origin: &str,
+    prefix_root: Option<Hash>,
+    size: u64,
+) -> Result<(), CliError> {
+    if saved.origin != origin {
+        return Err(mismatch(format!(
+            "the saved checkpoint is of log {:?}, not {origin:?}",
+            saved.origin
+        )));
+    }
     if saved.size > size {
         return Err(mismatch(format!(
             "the saved checkpoint is of {} entries but the log has only {size}: entries were removed",
@@ -406,8 +495,14 @@ async fn verify_server(
             )));
         }
         for entry in page.entries {
-            if entry.leaf_index != next || next >= size {
+            if next >= size {
                 break;
+            }
+            if entry.leaf_index != next {
+                return Err(mismatch(format!(
+                    "asked for entry {next}, the server sent entry {}",
+                    entry.leaf_index
+                )));
             }
             Record::decode(&entry.leaf)
                 .map_err(|e| mismatch(format!("entry {next} is not a lotline record: {e}")))?;
@@ -429,7 +524,7 @@ async fn verify_server(
         verifier.name()
     );
     if let Some(saved) = saved {
-        check_saved(&saved, streamed.prefix_root, size)?;
+        check_saved(&saved, &signed.origin, streamed.prefix_root, size)?;
         // The server's own proof must agree too.
         let c = client
             .get_consistency_proof(v1::GetConsistencyProofRequest {
@@ -516,15 +611,22 @@ fn verify_dir_blocking(
         let record = Record::decode(&bytes)
             .map_err(|e| mismatch(format!("the event at sequence {seq}: {e}")))?;
         let leaf = leaf_hash(&bytes);
-        if let Some(stored) = store
+        match store
             .stored_leaf(seq - 1)
             .map_err(|e| mismatch(e.to_string()))?
-            && stored != leaf
         {
-            let id = record.event().map(|e| e.id).unwrap_or_default();
-            return Err(mismatch(format!(
-                "the event at sequence {seq} ({id:?}) was changed: it no longer hashes to its leaf in the tree"
-            )));
+            Some(stored) if stored == leaf => {}
+            Some(_) => {
+                let id = record.event().map(|e| e.id).unwrap_or_default();
+                return Err(mismatch(format!(
+                    "the event at sequence {seq} ({id:?}) was changed: it no longer hashes to its leaf in the tree"
+                )));
+            }
+            None => {
+                return Err(mismatch(format!(
+                    "the tree has no leaf for the event at sequence {seq}"
+                )));
+            }
         }
         streamed.push(leaf, prefix_size);
     }
@@ -542,6 +644,15 @@ fn verify_dir_blocking(
                     hex(&root),
                     hex(&stored_root)
                 )));
+            }
+            // The interior nodes that proofs are built from must agree as well.
+            let from_nodes = store
+                .root_from_nodes(size)
+                .map_err(|e| mismatch(e.to_string()))?;
+            if from_nodes != root {
+                return Err(mismatch(
+                    "the stored tree's interior nodes do not hash to the stored root".into(),
+                ));
             }
         }
         None if events > 0 => {
@@ -563,7 +674,7 @@ fn verify_dir_blocking(
         println!("verifier key: {}", signer.verifier_key());
     }
     if let Some(saved) = saved {
-        check_saved(&saved, streamed.prefix_root, events)?;
+        check_saved(&saved, log_name, streamed.prefix_root, events)?;
         println!(
             "The saved checkpoint of {} entries is a prefix of this log.",
             saved.size

@@ -89,6 +89,10 @@ struct ServeArgs {
     /// created on first start.
     #[arg(long, env = "LOTLINE_SIGNING_KEY")]
     signing_key: Option<PathBuf>,
+    /// Build the Merkle tree from the log when it is missing or does not match
+    /// (only for a log you trust as it is; checkpoints signed before may then fail).
+    #[arg(long)]
+    build_tree: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -337,6 +341,7 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         ));
     }
     config.signing_key = args.signing_key.clone();
+    config.build_tree = args.build_tree;
     Ok((config, listen))
 }
 

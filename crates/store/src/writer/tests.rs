@@ -454,3 +454,32 @@ async fn nodes_applying_the_same_events_with_the_same_record_times_have_the_same
     assert_eq!(ha, hb);
     assert_eq!(ha.0, events.len() as u64);
 }
+
+#[tokio::test]
+async fn a_missing_tree_is_a_mismatch_until_the_operator_rebuilds_it() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[
+            register("coop"),
+            harvest("h-1", "LOT-1", "1"),
+            harvest("h-2", "LOT-2", "2"),
+        ]))
+        .await
+        .unwrap();
+    let head = store.tree_head().unwrap();
+    store.drop_tree_for_test().unwrap();
+    assert!(
+        matches!(store.check_tree(false).unwrap(), TreeCheck::Mismatch { reason } if reason.contains("--build-tree"))
+    );
+    assert_eq!(store.rebuild_tree().unwrap(), TreeCheck::Built { size: 3 });
+    assert_eq!(
+        store.check_tree(true).unwrap(),
+        TreeCheck::Consistent { size: 3 }
+    );
+    assert_eq!(
+        store.tree_head().unwrap(),
+        head,
+        "the same log gives the same tree"
+    );
+}
