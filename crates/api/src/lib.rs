@@ -1,7 +1,10 @@
 //! lotline's gRPC services (`lotline.v1`): [`EventService`](events::EventApi) records
-//! events through the store's single writer; [`ProvenanceService`](provenance::ProvenanceApi)
-//! answers from the store. Both answer UNAVAILABLE until [`Ready`] is set, while
-//! the store opens and checks its indexes. Errors map to gRPC status in `status`.
+//! events through the store's single writer (and refuses writes while the store
+//! fails its integrity check); [`ProvenanceService`](provenance::ProvenanceApi)
+//! answers provenance questions and [`LogService`](log::LogApi) signs checkpoints
+//! and serves proofs, both from one snapshot per call. All three answer UNAVAILABLE
+//! until [`Ready`] is set, while the store opens and is checked. Store errors and
+//! rejections map to gRPC status in `status`.
 
 mod events;
 mod log;
