@@ -77,7 +77,7 @@ pub enum StartupCheck {
 }
 
 /// Decoded events kept in memory; records never change, so entries never go stale.
-const EVENT_CACHE: usize = 200_000;
+const EVENT_CACHE: usize = 50_000;
 
 /// The event log. Cheap to clone; every clone reads the same backend and shares
 /// one cache of decoded events.
