@@ -22,31 +22,33 @@ pub async fn wait_serving(url: &str, timeout: Duration) {
     wait_service(url, "", timeout).await
 }
 
-/// Waits until `url` reports `service` (`""` for the whole server) SERVING.
+/// Waits until `url` reports `service` (`""` for the whole server) SERVING, by
+/// following the health Watch stream (no polling), or panics after `timeout`.
+/// The server's listener must already be bound.
 pub async fn wait_service(url: &str, service: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(channel) = Channel::from_shared(url.to_string())
+    let watch = async {
+        let channel = Channel::from_shared(url.to_string())
             .expect("url")
             .connect()
             .await
-        {
-            let status = HealthClient::new(channel)
-                .check(HealthCheckRequest {
-                    service: service.to_string(),
-                })
-                .await
-                .map(|r| r.into_inner().status);
-            if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+            .expect("connect to a bound listener");
+        let mut updates = HealthClient::new(channel)
+            .watch(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .expect("health watch")
+            .into_inner();
+        while let Some(update) = updates.message().await.expect("health update") {
+            if update.status == ServingStatus::Serving as i32 {
                 return;
             }
         }
-        assert!(
-            Instant::now() < deadline,
-            "{url} did not report SERVING within {timeout:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        panic!("{url} closed the health stream before {service:?} was SERVING");
+    };
+    tokio::time::timeout(timeout, watch)
+        .await
+        .unwrap_or_else(|_| panic!("{url} did not report {service:?} SERVING within {timeout:?}"));
 }
 
 /// The real server, in-process, on `127.0.0.1:0` with a temp data dir.
@@ -239,19 +241,27 @@ impl BinaryServer {
 
     /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
     pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id();
         let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .status();
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+        // Wait for the exit on a thread, and for that thread with a deadline.
+        let mut child = std::mem::replace(
+            &mut self.child,
+            Command::new("true").spawn().expect("spawn true"),
+        );
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(timeout) {
+            Ok(status) => status.expect("wait for lotline"),
+            Err(_) => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                panic!("lotline did not exit within {timeout:?} of SIGTERM")
             }
-            assert!(
-                Instant::now() < deadline,
-                "lotline did not exit within {timeout:?} of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Client commands: each connects to `--server`, asks one question and prints the
 //! answer as a table or, with `--json`, as one JSON document.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ pub(crate) fn status_error(status: Status) -> CliError {
 fn print_json(value: &Value) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -158,14 +158,12 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
     let mut failure: Option<String> = None;
 
     let emit = |outcomes: Vec<LineOutcome>, counts: &mut Counts, report: &mut Vec<Value>| {
-        let stdout = std::io::stdout();
-        let mut out = stdout.lock();
         for l in outcomes {
             counts.add(&l);
             if args.json {
                 report.push(line_json(&l));
             } else {
-                let _ = writeln!(out, "{}", line_text(&l));
+                outln!("{}", line_text(&l));
             }
         }
     };
@@ -320,7 +318,7 @@ pub(crate) async fn lot(args: &ClientArgs, lot: &str) -> Result<(), CliError> {
     if args.json {
         print_json(&render::lot_json(&answer))
     } else {
-        print!("{}", render::lot_text(&answer));
+        out!("{}", render::lot_text(&answer));
         Ok(())
     }
 }
@@ -337,7 +335,7 @@ pub(crate) async fn trace(args: &ClientArgs, lot: &str) -> Result<(), CliError> 
     if args.json {
         print_json(&render::trace_json(&answer))
     } else {
-        print!("{}", render::trace_text(&answer));
+        out!("{}", render::trace_text(&answer));
         Ok(())
     }
 }
@@ -354,7 +352,7 @@ pub(crate) async fn recall(args: &ClientArgs, lot: &str) -> Result<(), CliError>
     if args.json {
         print_json(&render::recall_json(&answer))
     } else {
-        print!("{}", render::recall_text(&answer));
+        out!("{}", render::recall_text(&answer));
         Ok(())
     }
 }
@@ -385,7 +383,7 @@ pub(crate) async fn events(
             .collect();
         print_json(&json!({"events": events, "next_cursor": next}))
     } else {
-        print!("{}", render::events_text(&events));
+        out!("{}", render::events_text(&events));
         if !next.is_empty() {
             eprintln!("more events: --cursor {next} (or --all)");
         }
@@ -412,7 +410,7 @@ pub(crate) async fn rejected(
             .collect();
         print_json(&json!({"rejected": items, "next_cursor": page.next_cursor}))
     } else {
-        print!("{}", render::rejected_text(&page.rejected));
+        out!("{}", render::rejected_text(&page.rejected));
         if !page.next_cursor.is_empty() {
             eprintln!("more: --cursor {}", page.next_cursor);
         }
@@ -435,7 +433,7 @@ pub(crate) async fn unknown(args: &ClientArgs) -> Result<(), CliError> {
             .collect();
         print_json(&json!({ "lots": lots }))
     } else {
-        print!("{}", render::unknown_text(&answer.lots));
+        out!("{}", render::unknown_text(&answer.lots));
         Ok(())
     }
 }

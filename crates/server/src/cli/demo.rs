@@ -2,7 +2,7 @@
 //! sample chains loaded, and a trace and a recall printed for each chain.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
 use lotline_proto::v1;
@@ -37,7 +37,7 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
         for e in sample_events() {
             let line = serde_json::to_string(&e)
                 .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-            println!("{line}");
+            outln!("{line}");
         }
         return Ok(());
     }
@@ -60,7 +60,7 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
     let server = tokio::spawn(run(config, listener, async {
         let _ = stop_rx.await;
     }));
-    println!(
+    outln!(
         "Started an embedded lotline at {url} on a temporary store in {}",
         dir.path().display()
     );
@@ -70,11 +70,11 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
     }
     .await;
     if shown.is_ok() && args.keep_running {
-        println!();
-        println!("lotline keeps serving at {url} with the sample loaded. Try:");
-        println!("  lotline trace CC-BAR-2026-W12 --server {url}");
-        println!("  lotline lot CO-GRN-2026-031 --server {url}");
-        println!("Ctrl-C stops it and removes the temporary store.");
+        outln!();
+        outln!("lotline keeps serving at {url} with the sample loaded. Try:");
+        outln!("  lotline trace CC-BAR-2026-W12 --server {url}");
+        outln!("  lotline lot CO-GRN-2026-031 --server {url}");
+        outln!("Ctrl-C stops it and removes the temporary store.");
         shutdown_signal().await;
     }
     let _ = stop_tx.send(());
@@ -90,28 +90,30 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
     shown
 }
 
-/// Waits (up to 30 s) until the server's health check says SERVING.
+/// Waits (up to 30 s) until the server's health says SERVING, following the
+/// health Watch stream. The listener is bound before the server starts, so the
+/// connection is accepted at once.
 async fn wait_serving(url: &str) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(channel) = connect(url).await {
-            let status = HealthClient::new(channel)
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|r| r.into_inner().status);
-            if status.is_ok_and(|s| s == ServingStatus::Serving as i32) {
+    let watch = async {
+        let mut updates = HealthClient::new(connect(url).await?)
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        while let Some(update) = updates.message().await.map_err(status_error)? {
+            if update.status == ServingStatus::Serving as i32 {
                 return Ok(());
             }
         }
-        if Instant::now() > deadline {
-            return Err(CliError::Connect(format!(
-                "{url} did not report SERVING within 30 s"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Err(CliError::Connect(format!(
+            "{url} stopped before it was serving"
+        )))
+    };
+    tokio::time::timeout(Duration::from_secs(30), watch)
+        .await
+        .map_err(|_| CliError::Connect(format!("{url} did not report SERVING within 30 s")))?
 }
 
 /// Loads the sample into `url` and prints what a brand and an auditor would ask.
@@ -139,13 +141,13 @@ async fn show(url: &str) -> Result<(), CliError> {
             }
         }
     }
-    println!(
+    outln!(
         "Recorded {total} sample events of the cocoa, coffee and textile chains: {accepted} accepted, {duplicate} duplicate, {rejected} rejected."
     );
     let mut provenance = ProvenanceServiceClient::new(channel);
     for (chain, product, farm_lot) in SHOWCASE {
-        println!();
-        println!("=== {chain} ===");
+        outln!();
+        outln!("=== {chain} ===");
         let trace = provenance
             .trace_back(v1::TraceBackRequest {
                 lot: product.to_string(),
@@ -153,8 +155,8 @@ async fn show(url: &str) -> Result<(), CliError> {
             .await
             .map_err(status_error)?
             .into_inner();
-        print!("{}", render::trace_text(&trace));
-        println!();
+        out!("{}", render::trace_text(&trace));
+        outln!();
         let recall = provenance
             .trace_forward(v1::TraceForwardRequest {
                 lot: farm_lot.to_string(),
@@ -162,16 +164,16 @@ async fn show(url: &str) -> Result<(), CliError> {
             .await
             .map_err(status_error)?
             .into_inner();
-        print!("{}", render::recall_text(&recall));
+        out!("{}", render::recall_text(&recall));
     }
     let unknown = provenance
         .list_unknown_lots(v1::ListUnknownLotsRequest {})
         .await
         .map_err(status_error)?
         .into_inner();
-    println!();
-    println!("=== lots used but never created ===");
-    print!("{}", render::unknown_text(&unknown.lots));
+    outln!();
+    outln!("=== lots used but never created ===");
+    out!("{}", render::unknown_text(&unknown.lots));
     if rejected > 0 {
         return Err(CliError::Refused(format!(
             "{rejected} sample events were rejected"

@@ -97,7 +97,7 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, CliError> {
 fn print_json(value: &Value) -> Result<(), CliError> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-    println!("{text}");
+    outln!("{text}");
     Ok(())
 }
 
@@ -150,8 +150,8 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
             "verifier_key": cp.verifier_key,
         }))
     } else {
-        print!("{}", cp.note);
-        println!("verifier key: {}", cp.verifier_key);
+        out!("{}", cp.note);
+        outln!("verifier key: {}", cp.verifier_key);
         Ok(())
     }
 }
@@ -222,16 +222,19 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
             "verifier_key": cp.verifier_key,
         }))
     } else {
-        println!(
+        outln!(
             "Event {} (sequence {}) is leaf {} of the log's tree of {} entries.",
-            p.event_id, p.sequence, p.leaf_index, p.tree_size
+            p.event_id,
+            p.sequence,
+            p.leaf_index,
+            p.tree_size
         );
-        println!(
+        outln!(
             "Audit path ({} hashes) verified against the signed root {}.",
             path.len(),
             hex(&signed.root)
         );
-        print!("{}", cp.note);
+        out!("{}", cp.note);
         Ok(())
     }
 }
@@ -305,7 +308,7 @@ pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
             "verifier_key": cp.verifier_key,
         }))
     } else {
-        println!(
+        outln!(
             "The tree of {} entries (root {}) is a prefix of the tree of {} entries (root {}); proof of {} hashes verified.",
             c.old_size,
             hex(&c.old_root),
@@ -313,7 +316,7 @@ pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
             hex(&c.new_root),
             proof.len()
         );
-        print!("{}", cp.note);
+        out!("{}", cp.note);
         Ok(())
     }
 }
@@ -518,7 +521,7 @@ async fn verify_server(
             hex(&signed.root)
         )));
     }
-    println!(
+    outln!(
         "{size} entries re-hashed: root {} matches the checkpoint signed by {}.",
         hex(&root),
         verifier.name()
@@ -544,7 +547,7 @@ async fn verify_server(
                 "the server's consistency proof does not verify: {e}"
             ))
         })?;
-        println!(
+        outln!(
             "The saved checkpoint of {} entries is a prefix of this log (consistency proof verified).",
             saved.size
         );
@@ -660,7 +663,7 @@ fn verify_dir_blocking(
         }
         None => {}
     }
-    println!(
+    outln!(
         "{events} events re-hashed offline: root {} matches the stored tree.",
         hex(&root)
     );
@@ -670,12 +673,12 @@ fn verify_dir_blocking(
             size: events,
             root,
         };
-        print!("{}", signer.sign(&cp));
-        println!("verifier key: {}", signer.verifier_key());
+        out!("{}", signer.sign(&cp));
+        outln!("verifier key: {}", signer.verifier_key());
     }
     if let Some(saved) = saved {
         check_saved(&saved, log_name, streamed.prefix_root, events)?;
-        println!(
+        outln!(
             "The saved checkpoint of {} entries is a prefix of this log.",
             saved.size
         );

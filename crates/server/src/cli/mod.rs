@@ -6,6 +6,18 @@
 //! event in `post`, an unknown lot); 2 on a usage or connection error; 64 when
 //! `serve` is given a bad configuration.
 
+/// `print!` to stdout that ends the process quietly when the reader has gone
+/// (`lotline events | head`) instead of panicking on a broken pipe.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*), false) };
+}
+
+/// `println!` counterpart of [`out!`].
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!(""), true) };
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*), true) };
+}
+
 mod client;
 mod demo;
 mod log;
@@ -160,6 +172,28 @@ struct RejectedArgs {
     cursor: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
+}
+
+/// Writes to stdout; a closed pipe ends the process with success, as `head`
+/// expects of the commands it reads.
+pub(crate) fn write_stdout(args: std::fmt::Arguments<'_>, newline: bool) {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = out.write_fmt(args).and_then(|()| {
+        if newline {
+            out.write_all(b"\n")
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("lotline: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// A failure of a command, with the exit status it maps to.
