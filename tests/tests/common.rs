@@ -9,13 +9,35 @@ use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use tonic::transport::Channel;
 
-/// Runs the real `lotline` binary with `args` and returns its output.
+/// Runs the real `lotline` binary with `args` and returns its output; a run that
+/// takes over two minutes is killed and fails the test.
 pub fn lotline(args: &[&str]) -> Output {
-    Command::new(lotline_testkit::lotline_bin())
+    let mut command = Command::new(lotline_testkit::lotline_bin());
+    lotline_testkit::clear_lotline_env(&mut command);
+    let child = command
         .args(args)
-        .env_remove("LOTLINE_SERVER")
-        .output()
-        .expect("run lotline")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lotline");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        Ok(output) => output.expect("lotline output"),
+        Err(_) => {
+            if let Ok(pid) = i32::try_from(pid) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            panic!("lotline {args:?} did not finish within 120 s")
+        }
+    }
 }
 
 pub fn stdout(o: &Output) -> String {

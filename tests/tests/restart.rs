@@ -124,7 +124,10 @@ async fn sigterm_under_load_drains_and_exits_cleanly() {
         .unwrap();
     assert!(status.success(), "exit status {status:?}");
     for t in tasks {
-        t.await.unwrap();
+        tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("writers stop once the server is gone")
+            .unwrap();
     }
     while let Some(id) = acked_rx.recv().await {
         acknowledged.push(id);

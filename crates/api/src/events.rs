@@ -83,7 +83,7 @@ impl EventService for EventApi {
         request: Request<v1::RecordBatchRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
         let events = request.into_inner().events;
-        record_all(&self.ready, &events, |e| Submission::from_wire(e, "grpc")).await
+        record_all(&self.ready, events, |e| Submission::from_wire(e, "grpc")).await
     }
 
     #[instrument(skip_all, fields(events))]
@@ -92,7 +92,7 @@ impl EventService for EventApi {
         request: Request<v1::RecordJsonRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
         let events = request.into_inner().events;
-        record_all(&self.ready, &events, |e| {
+        record_all(&self.ready, events, |e| {
             Submission::from_json(e, "grpc-json")
         })
         .await
@@ -100,15 +100,20 @@ impl EventService for EventApi {
 }
 
 /// Records a batch, whatever form its events came in, with an outcome for each.
-async fn record_all<T>(
+async fn record_all<T: Send + 'static>(
     cell: &ReadyCell,
-    events: &[T],
-    submission: impl Fn(&T) -> Submission,
+    events: Vec<T>,
+    submission: fn(&T) -> Submission,
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
     let ready = writable(cell)?;
     tracing::Span::current().record("events", events.len());
     check_batch_size(events.len())?;
-    answer_batch(ready, events.iter().map(submission).collect()).await
+    // Decoding and validating (GeoJSON included) is CPU work: keep it off the
+    // threads that serve requests.
+    let submissions = tokio::task::spawn_blocking(move || events.iter().map(submission).collect())
+        .await
+        .map_err(|e| Status::internal(format!("validation task failed: {e}")))?;
+    answer_batch(ready, submissions).await
 }
 
 fn check_batch_size(events: usize) -> Result<(), Status> {

@@ -357,6 +357,38 @@ impl Store {
                     return Ok(Some(format!("lot index misses {lot:?} at sequence {seq}")));
                 }
             }
+            if self
+                .backend
+                .get(&id_seq_key(ORG, &event.org, seq))?
+                .is_none()
+            {
+                return Ok(Some(format!(
+                    "org index misses {:?} at sequence {seq}",
+                    event.org
+                )));
+            }
+            if let Some(target) = event.corrects()
+                && self
+                    .backend
+                    .get(&id_seq_key(CORRECTION, target, seq))?
+                    .is_none()
+            {
+                return Ok(Some(format!(
+                    "correction index misses {target:?} at sequence {seq}"
+                )));
+            }
+            let registered = match &event.kind {
+                EventKind::RegisterOrg(_) => Some(id_key(REGISTERED_ORG, &event.org)),
+                EventKind::RegisterPlot(p) => Some(id_seq_key(PLOT, &p.plot, seq)),
+                _ => None,
+            };
+            if let Some(key) = registered
+                && self.backend.get(&key)?.is_none()
+            {
+                return Ok(Some(format!(
+                    "master-data index misses the registration at sequence {seq}"
+                )));
+            }
         }
         Ok(None)
     }

@@ -201,6 +201,9 @@ struct WriterState {
     next_seq: u64,
     next_rejected: u64,
     last_record_time: DateTime<Utc>,
+    /// The last sequence this writer knows is flushed; after a failed batch the
+    /// log may hold applied but unflushed events beyond it.
+    flushed_through: u64,
 }
 
 impl WriterState {
@@ -215,6 +218,9 @@ impl WriterState {
             store,
             config,
             next_seq: last + 1,
+            // What is in the store when the writer (re)starts may not be flushed
+            // (a failed batch): the next batch flushes it before acknowledging.
+            flushed_through: 0,
             next_rejected,
             last_record_time,
         })
@@ -349,11 +355,15 @@ impl WriterState {
                 store.note_correction(target);
             }
         }
-        if !pending.batch.is_empty() {
+        // Flush when this batch wrote anything, and also when earlier applied
+        // events are not known to be flushed (a retry that is all duplicates must
+        // not be acknowledged before what it duplicates is on disk).
+        if !pending.batch.is_empty() || self.flushed_through < next_seq - 1 {
             let backend = store.backend();
             backend.apply(pending.batch)?;
             backend.flush()?;
         }
+        self.flushed_through = next_seq - 1;
         store.set_durable(next_seq - 1);
         self.next_seq = next_seq;
         self.next_rejected = next_rejected;

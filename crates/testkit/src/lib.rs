@@ -11,4 +11,6 @@ pub mod chains;
 pub mod events;
 mod servers;
 
-pub use servers::{BinaryServer, TestServer, lotline_bin, wait_service, wait_serving};
+pub use servers::{
+    BinaryServer, TestServer, clear_lotline_env, lotline_bin, wait_service, wait_serving,
+};

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use lotline_server::{ServeConfig, ServerError, run};
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -184,7 +186,9 @@ impl BinaryServer {
 
     /// Like [`BinaryServer::spawn_until`], with extra `serve` arguments.
     pub async fn spawn_with(data_dir: &Path, service: &str, extra: &[&str]) -> BinaryServer {
-        let mut child = Command::new(lotline_bin())
+        let mut command = Command::new(lotline_bin());
+        clear_lotline_env(&mut command);
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(extra)
@@ -241,10 +245,8 @@ impl BinaryServer {
 
     /// Sends SIGTERM and waits (up to `timeout`) for the exit status.
     pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status();
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        signal::kill(pid, Signal::SIGTERM).expect("send SIGTERM to lotline");
         // Wait for the exit on a thread, and for that thread with a deadline.
         let mut child = std::mem::replace(
             &mut self.child,
@@ -257,9 +259,7 @@ impl BinaryServer {
         match rx.recv_timeout(timeout) {
             Ok(status) => status.expect("wait for lotline"),
             Err(_) => {
-                let _ = Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
+                let _ = signal::kill(pid, Signal::SIGKILL);
                 panic!("lotline did not exit within {timeout:?} of SIGTERM")
             }
         }
@@ -270,6 +270,14 @@ impl Drop for BinaryServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Removes every `LOTLINE_*` variable from a child's environment, so tests never
+/// inherit a developer's settings.
+pub fn clear_lotline_env(command: &mut Command) {
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("LOTLINE_")) {
+        command.env_remove(key);
     }
 }
 

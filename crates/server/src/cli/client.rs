@@ -21,7 +21,9 @@ const POST_CHUNK: usize = 500;
 pub(crate) async fn connect(server: &str) -> Result<Channel, CliError> {
     let endpoint = Endpoint::from_shared(server.to_string())
         .map_err(|e| CliError::Usage(format!("--server: {server:?} is not a URL: {e}")))?
-        .connect_timeout(Duration::from_secs(5));
+        .connect_timeout(Duration::from_secs(5))
+        // No single call should hang a script forever.
+        .timeout(Duration::from_secs(300));
     endpoint
         .connect()
         .await
@@ -104,7 +106,12 @@ fn line_text(l: &LineOutcome) -> String {
         LineResult::Unreadable(reason) => {
             format!("line {}: {id}: rejected (unreadable): {reason}", l.line)
         }
-        LineResult::NotRecorded(reason) => format!("line {}: {id}: NOT RECORDED: {reason}", l.line),
+        LineResult::NotRecorded(reason) => {
+            format!(
+                "line {}: {id}: NOT CONFIRMED (the request failed; re-sending is safe): {reason}",
+                l.line
+            )
+        }
     }
 }
 
@@ -168,10 +175,17 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
         }
     };
 
+    let mut read_error: Option<String> = None;
     for (n, line) in reader.split(b'\n').enumerate() {
         let number = n + 1;
-        let bytes =
-            line.map_err(|e| CliError::Usage(format!("line {number}: cannot read input: {e}")))?;
+        let bytes = match line {
+            Ok(b) => b,
+            Err(e) => {
+                // Report what was sent so far, then fail.
+                read_error = Some(format!("line {number}: cannot read input: {e}"));
+                break;
+            }
+        };
         let text = match String::from_utf8(bytes) {
             Ok(t) => t,
             Err(_) => {
@@ -183,9 +197,17 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
                 continue;
             }
         };
-        let trimmed = text.trim();
+        // Surrounding whitespace (and a byte-order mark) is not part of the event.
+        let trimmed = text.trim().trim_start_matches('\u{feff}');
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
+        }
+        // A line that would push the chunk past its byte budget goes in the next one.
+        if !chunk.lines.is_empty() && chunk.bytes + trimmed.len() > POST_CHUNK_BYTES {
+            let mut done = std::mem::take(&mut early);
+            done.extend(send_chunk(&mut client, std::mem::take(&mut chunk), &mut failure).await);
+            done.sort_by_key(|l| l.line);
+            emit(done, &mut counts, &mut report);
         }
         chunk.bytes += trimmed.len();
         chunk.lines.push((number, trimmed.to_string()));
@@ -216,9 +238,12 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
     } else {
         eprintln!("{summary}");
     }
+    if let Some(reason) = read_error {
+        return Err(CliError::Usage(reason));
+    }
     if let Some(reason) = failure {
         return Err(CliError::Connect(format!(
-            "{} line(s) not recorded: {reason}",
+            "{} line(s) not confirmed (re-sending them is safe): {reason}",
             counts.not_recorded
         )));
     }
