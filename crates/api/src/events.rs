@@ -6,16 +6,19 @@ use lotline_store::{Outcome, Submission};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::{batch_too_large, reject_status, store_status, writes_refused};
+use crate::status::{batch_too_large, reject_status, store_status, writer_failed, writes_refused};
 use crate::{MAX_BATCH, Ready, ReadyCell, ready};
 
 /// The services' state, unless writes are refused.
 fn writable(cell: &ReadyCell) -> Result<&Ready, Status> {
     let ready = ready(cell)?;
-    match &ready.writes_refused {
-        Some(reason) => Err(writes_refused(reason)),
-        None => Ok(ready),
+    if let Some(reason) = &ready.writes_refused {
+        return Err(writes_refused(reason));
     }
+    if let Some(reason) = ready.writer.failure().borrow().as_ref() {
+        return Err(writer_failed(reason));
+    }
+    Ok(ready)
 }
 
 pub struct EventApi {

@@ -44,3 +44,10 @@ pub fn beyond_log(what: &str, asked: u64, size: u64) -> Status {
         "{what}: {asked} is beyond the log, which has {size} entries"
     ))
 }
+
+/// Writes refused because the writer could not recover from a storage failure.
+pub fn writer_failed(reason: &str) -> Status {
+    Status::unavailable(format!(
+        "writes are refused until lotline is restarted: {reason}"
+    ))
+}

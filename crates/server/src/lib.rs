@@ -238,6 +238,19 @@ pub async fn run(
             };
             let (writer, done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
             writer_done = Some(done);
+            // If the writer ever gives up, health says so.
+            let mut failure = writer.failure();
+            let reporter = health.clone();
+            tokio::spawn(async move {
+                while failure.changed().await.is_ok() {
+                    let reason = failure.borrow().clone();
+                    if let Some(reason) = reason {
+                        error!(%reason, "writes are refused from now on");
+                        set_reads_only(&reporter).await;
+                        break;
+                    }
+                }
+            });
             let refused = writes_refused.is_some();
             info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
             let ready = Ready {

@@ -7,7 +7,7 @@ use lotline_domain::{Event, EventKind, Invalid, validate};
 use lotline_proto::convert::event_from_wire;
 use lotline_proto::v1;
 use prost::Message;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info};
 
 use crate::error::StoreError;
@@ -154,6 +154,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Job>,
+    /// Why the writer refuses every write, once it does (see [`Writer::failure`]).
+    failure: watch::Receiver<Option<String>>,
 }
 
 /// Resolves when the writer thread has written everything and stopped.
@@ -170,15 +172,22 @@ impl Writer {
     pub fn spawn(store: Store, config: WriterConfig) -> Result<(Writer, WriterDone), StoreError> {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let (done_tx, done_rx) = oneshot::channel();
+        let (failure_tx, failure) = watch::channel(None);
         let mut state = WriterState::load(store, config)?;
         std::thread::Builder::new()
             .name("lotline-writer".into())
             .spawn(move || {
-                state.run(rx);
+                state.run(rx, failure_tx);
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
-        Ok((Writer { tx }, WriterDone(done_rx)))
+        Ok((Writer { tx, failure }, WriterDone(done_rx)))
+    }
+
+    /// Follows why the writer refuses writes: `None` while it takes them; set once
+    /// and for good when the store failed and could not be read back.
+    pub fn failure(&self) -> watch::Receiver<Option<String>> {
+        self.failure.clone()
     }
 
     /// Submits events in order and waits until they are durably applied.
@@ -226,7 +235,7 @@ impl WriterState {
         })
     }
 
-    fn run(&mut self, mut rx: mpsc::Receiver<Job>) {
+    fn run(&mut self, mut rx: mpsc::Receiver<Job>, failure: watch::Sender<Option<String>>) {
         // Set when the store could not be read back after a failed batch: the
         // writer no longer knows where the log ends, so it refuses every write.
         let mut broken: Option<String> = None;
@@ -268,9 +277,10 @@ impl WriterState {
                         }
                         Err(reload) => {
                             error!(cause = %reload, "cannot read the store back; refusing further writes");
-                            broken = Some(format!(
-                                "the store failed and could not be read back: {reload}"
-                            ));
+                            let reason =
+                                format!("the store failed and could not be read back: {reload}");
+                            let _ = failure.send(Some(reason.clone()));
+                            broken = Some(reason);
                         }
                     }
                     for job in jobs {

@@ -483,3 +483,90 @@ async fn a_missing_tree_is_a_mismatch_until_the_operator_rebuilds_it() {
         "the same log gives the same tree"
     );
 }
+
+/// A backend that works until told to fail every call.
+struct Flaky {
+    inner: crate::backend::MemoryBackend,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk gone".into()));
+        }
+        Ok(())
+    }
+}
+
+impl crate::backend::Backend for Flaky {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.check()?;
+        self.inner.get(key)
+    }
+    fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<crate::backend::Entry>, StoreError> {
+        self.check()?;
+        self.inner.range(start, end, limit)
+    }
+    fn last_in(
+        &self,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<crate::backend::Entry>, StoreError> {
+        self.check()?;
+        self.inner.last_in(start, end)
+    }
+    fn apply(&self, batch: crate::backend::WriteBatch) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.apply(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.flush()
+    }
+}
+
+#[tokio::test]
+async fn a_writer_that_cannot_read_the_store_back_refuses_writes_and_says_so() {
+    let backend = Arc::new(Flaky {
+        inner: crate::backend::MemoryBackend::new(),
+        failing: false.into(),
+    });
+    let store = Store::new(backend.clone());
+    let writer = start(&store).await;
+    let mut failure = writer.failure();
+    assert!(failure.borrow().is_none());
+    writer.submit(subs(&[register("coop")])).await.unwrap();
+    backend
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        writer
+            .submit(subs(&[harvest("h-1", "LOT-1", "1")]))
+            .await
+            .is_err()
+    );
+    failure.changed().await.unwrap();
+    assert!(
+        failure
+            .borrow()
+            .as_deref()
+            .is_some_and(|r| r.contains("disk gone"))
+    );
+    // Even once the disk is back, this writer no longer trusts where the log ends.
+    backend
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        writer
+            .submit(subs(&[harvest("h-2", "LOT-2", "1")]))
+            .await
+            .is_err()
+    );
+    assert_eq!(store.last_seq().unwrap(), 1);
+}
