@@ -161,6 +161,20 @@ struct OriginInfo {
     harvest_time: Option<DateTime<FixedOffset>>,
 }
 
+impl OriginInfo {
+    /// A lot used but never created: its unit is learned from its first use.
+    fn unknown() -> Self {
+        OriginInfo {
+            known: false,
+            unit: None,
+            org: None,
+            plot: None,
+            product: None,
+            harvest_time: None,
+        }
+    }
+}
+
 /// One lot's computed lineage, memoised during a walk.
 #[derive(Debug, Clone)]
 struct Node {
@@ -312,14 +326,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         in_progress: &HashSet<String>,
     ) -> Node {
         if creations.is_empty() {
-            self.origins.entry(lot.to_string()).or_insert(OriginInfo {
-                known: false,
-                unit: None,
-                org: None,
-                plot: None,
-                product: None,
-                harvest_time: None,
-            });
+            self.origins
+                .entry(lot.to_string())
+                .or_insert(OriginInfo::unknown());
             self.flag(
                 AnomalyKind::UnknownOrigin,
                 lot,
@@ -519,14 +528,10 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 }
             } else {
                 // An unknown lot is its own origin, counted in the first unit it is used in.
-                let info = self.origins.entry(input.lot.clone()).or_insert(OriginInfo {
-                    known: false,
-                    unit: None,
-                    org: None,
-                    plot: None,
-                    product: None,
-                    harvest_time: None,
-                });
+                let info = self
+                    .origins
+                    .entry(input.lot.clone())
+                    .or_insert(OriginInfo::unknown());
                 let origin_unit = info
                     .unit
                     .get_or_insert_with(|| input.quantity.unit.clone())

@@ -206,6 +206,10 @@ mod tests {
         "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
     ];
 
+    fn hexes(hashes: Vec<Hash>) -> Vec<String> {
+        hashes.iter().map(hex::encode).collect()
+    }
+
     fn vectors() -> LeafList {
         LeafList::from_leaves(LEAVES.iter().map(|h| hex::decode(h).unwrap()))
     }
@@ -234,11 +238,7 @@ mod tests {
     fn paths_match_the_rfc_6962_test_vectors() {
         // Leaf 0 of 8, leaf 5 of 8, leaf 2 of 3 (certificate-transparency vectors).
         let tree = vectors();
-        let path: Vec<String> = inclusion_proof(&tree, 0, 8)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let path: Vec<String> = hexes(inclusion_proof(&tree, 0, 8).unwrap());
         assert_eq!(
             path,
             vec![
@@ -247,11 +247,7 @@ mod tests {
                 "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
             ]
         );
-        let path: Vec<String> = inclusion_proof(&tree, 5, 8)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let path: Vec<String> = hexes(inclusion_proof(&tree, 5, 8).unwrap());
         assert_eq!(
             path,
             vec![
@@ -260,11 +256,7 @@ mod tests {
                 "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
             ]
         );
-        let path: Vec<String> = inclusion_proof(&tree, 2, 3)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let path: Vec<String> = hexes(inclusion_proof(&tree, 2, 3).unwrap());
         assert_eq!(
             path,
             vec!["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]
@@ -274,11 +266,7 @@ mod tests {
     #[test]
     fn consistency_matches_the_rfc_6962_test_vectors() {
         let tree = vectors();
-        let proof: Vec<String> = consistency_proof(&tree, 1, 8)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let proof: Vec<String> = hexes(consistency_proof(&tree, 1, 8).unwrap());
         assert_eq!(
             proof,
             vec![
@@ -287,11 +275,7 @@ mod tests {
                 "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
             ]
         );
-        let proof: Vec<String> = consistency_proof(&tree, 6, 8)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let proof: Vec<String> = hexes(consistency_proof(&tree, 6, 8).unwrap());
         assert_eq!(
             proof,
             vec![
@@ -300,11 +284,7 @@ mod tests {
                 "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
             ]
         );
-        let proof: Vec<String> = consistency_proof(&tree, 2, 5)
-            .unwrap()
-            .iter()
-            .map(hex::encode)
-            .collect();
+        let proof: Vec<String> = hexes(consistency_proof(&tree, 2, 5).unwrap());
         assert_eq!(
             proof,
             vec![
