@@ -6,7 +6,7 @@ use lotline_store::{Outcome, Submission};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::{batch_too_large, reject_status, store_status, writer_failed, writes_refused};
+use crate::status::{batch_too_large, reject_status, store_status, writes_refused};
 use crate::{MAX_BATCH, Ready, ReadyCell, ready};
 
 /// The services' state, unless writes are refused.
@@ -15,8 +15,8 @@ fn writable(cell: &ReadyCell) -> Result<&Ready, Status> {
     if let Some(reason) = &ready.writes_refused {
         return Err(writes_refused(reason));
     }
-    if let Some(reason) = ready.writer.failure().borrow().as_ref() {
-        return Err(writer_failed(reason));
+    if let Some(reason) = ready.recorder.refusal() {
+        return Err(Status::unavailable(reason));
     }
     Ok(ready)
 }
@@ -28,25 +28,6 @@ pub struct EventApi {
 impl EventApi {
     pub fn new(ready: ReadyCell) -> Self {
         EventApi { ready }
-    }
-}
-
-pub(crate) fn outcome_to_wire(event_id: &str, outcome: &Outcome) -> v1::Outcome {
-    use v1::outcome::Result as R;
-    let result = match outcome {
-        Outcome::Accepted { seq, record_time } => R::Accepted(v1::Accepted {
-            sequence: *seq,
-            record_time: record_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        }),
-        Outcome::Duplicate { seq } => R::Duplicate(v1::Duplicate { sequence: *seq }),
-        Outcome::Rejected { kind, reason } => R::Rejected(v1::Rejected {
-            kind: kind.as_str().to_string(),
-            reason: reason.clone(),
-        }),
-    };
-    v1::Outcome {
-        event_id: event_id.to_string(),
-        result: Some(result),
     }
 }
 
@@ -64,8 +45,8 @@ impl EventService for EventApi {
             .ok_or_else(|| Status::invalid_argument("event: is required"))?;
         let submission = Submission::from_wire(&event, "grpc");
         let outcomes = ready
-            .writer
-            .submit(vec![submission])
+            .recorder
+            .record(vec![submission])
             .await
             .map_err(store_status)?;
         let outcome = outcomes
@@ -76,7 +57,7 @@ impl EventService for EventApi {
             return Err(reject_status(*kind, reason));
         }
         Ok(Response::new(v1::RecordResponse {
-            outcome: Some(outcome_to_wire(&event.event_id, &outcome)),
+            outcome: Some(outcome.to_wire(&event.event_id)),
         }))
     }
 
@@ -133,14 +114,14 @@ async fn answer_batch(
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
     let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
     let outcomes = ready
-        .writer
-        .submit(submissions)
+        .recorder
+        .record(submissions)
         .await
         .map_err(store_status)?;
     let outcomes = ids
         .iter()
         .zip(&outcomes)
-        .map(|(id, o)| outcome_to_wire(id, o))
+        .map(|(id, o)| o.to_wire(id))
         .collect();
     Ok(Response::new(v1::RecordBatchResponse { outcomes }))
 }

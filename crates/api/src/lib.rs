@@ -14,7 +14,7 @@ mod status;
 use std::sync::{Arc, OnceLock};
 
 use lotline_merkle::Signer;
-use lotline_store::{Store, Writer};
+use lotline_store::{Recorder, Store};
 
 pub use events::EventApi;
 pub use log::LogApi;
@@ -28,7 +28,8 @@ pub const MAX_BATCH: usize = 10_000;
 #[derive(Clone)]
 pub struct Ready {
     pub store: Store,
-    pub writer: Writer,
+    /// Where writes go: the writer itself, or the NATS stream it consumes.
+    pub recorder: Arc<dyn Recorder>,
     /// Signs checkpoints; its name is the log's origin.
     pub signer: Arc<Signer>,
     /// Why writes are refused (the store failed its integrity check), if they are.

@@ -11,6 +11,7 @@ pub fn store_status(err: StoreError) -> Status {
             Status::unavailable("lotline is shutting down; retry on another node or later")
         }
         StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
+        StoreError::Unavailable(m) => Status::unavailable(m),
         StoreError::Corrupt(m) => Status::internal(format!("stored data is corrupt: {m}")),
     }
 }
@@ -42,12 +43,5 @@ pub fn writes_refused(reason: &str) -> Status {
 pub fn beyond_log(what: &str, asked: u64, size: u64) -> Status {
     Status::out_of_range(format!(
         "{what}: {asked} is beyond the log, which has {size} entries"
-    ))
-}
-
-/// Writes refused because the writer could not recover from a storage failure.
-pub fn writer_failed(reason: &str) -> Status {
-    Status::unavailable(format!(
-        "writes are refused until lotline is restarted: {reason}"
     ))
 }

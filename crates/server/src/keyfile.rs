@@ -80,6 +80,39 @@ pub fn load_or_create(path: &Path, log_name: &str) -> Result<Signer, KeyError> {
     Ok(Signer::new(log_name, &seed)?)
 }
 
+/// The file in the data dir that names this node on NATS (its durable consumer).
+pub const NODE_ID_FILE: &str = "node-id";
+
+/// Reads this node's id from `<data_dir>/node-id`, or makes one up
+/// (`node-` and 8 hex digits) and keeps it there, so a restarted node resumes
+/// its own consumer.
+pub fn load_or_create_node_id(data_dir: &Path) -> Result<String, String> {
+    let path = data_dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id = text.trim().to_string();
+            if lotline_ingest::subject::is_token(&id) {
+                Ok(id)
+            } else {
+                Err(format!(
+                    "{} holds {id:?}, which cannot name a NATS consumer",
+                    path.display()
+                ))
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = [0u8; 4];
+            getrandom::getrandom(&mut bytes).map_err(|e| e.to_string())?;
+            let id = format!("node-{}", hex::encode(bytes));
+            std::fs::create_dir_all(data_dir)
+                .and_then(|()| std::fs::write(&path, format!("{id}\n")))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(id)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

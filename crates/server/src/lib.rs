@@ -14,11 +14,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lotline_api::{EventApi, LogApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
 use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
 use lotline_store::{
-    SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
+    Recorder, SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -49,6 +50,31 @@ pub struct ServeConfig {
     /// Build the Merkle tree from the log if it is missing or does not match
     /// (the operator trusts the log as it is).
     pub build_tree: bool,
+    /// Consume the NATS JetStream stream (and write through it); embedded if `None`.
+    pub nats: Option<NatsSettings>,
+}
+
+/// `serve --nats-url`: where the stream is, and this node's name on it.
+#[derive(Debug, Clone)]
+pub struct NatsSettings {
+    pub url: String,
+    /// The durable consumer is named after it; default: kept in
+    /// `<data_dir>/node-id`, made up on first start.
+    pub node_id: Option<String>,
+    pub replicas: usize,
+    pub duplicate_window: Duration,
+}
+
+impl NatsSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        let defaults = NatsConfig::new("", "");
+        NatsSettings {
+            url: url.into(),
+            node_id: None,
+            replicas: defaults.replicas,
+            duplicate_window: defaults.duplicate_window,
+        }
+    }
 }
 
 /// The default log name (checkpoint origin).
@@ -64,6 +90,7 @@ impl ServeConfig {
             log_name: DEFAULT_LOG_NAME.to_string(),
             signing_key: None,
             build_tree: false,
+            nats: None,
         }
     }
 
@@ -84,6 +111,8 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error(transparent)]
+    Ingest(#[from] lotline_ingest::IngestError),
     #[error("{0}")]
     Other(String),
 }
@@ -201,6 +230,8 @@ pub async fn run(
     .map_err(|e| ServerError::Other(format!("store open task failed: {e}")))?;
     // Kept until shutdown so the writer outlives the services that use it.
     let mut writer_done = None;
+    let mut ingest: Option<Ingest> = None;
+    let mut health_task: Option<tokio::task::JoinHandle<()>> = None;
     match opened {
         Err(reason) => {
             // Serve health (NOT_SERVING) and the reason on every call, rather than
@@ -238,34 +269,38 @@ pub async fn run(
             };
             let (writer, done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
             writer_done = Some(done);
-            // If the writer ever gives up, health says so.
-            let mut failure = writer.failure();
-            let reporter = health.clone();
-            tokio::spawn(async move {
-                while failure.changed().await.is_ok() {
-                    let reason = failure.borrow().clone();
-                    if let Some(reason) = reason {
-                        error!(%reason, "writes are refused from now on");
-                        set_reads_only(&reporter).await;
-                        break;
-                    }
-                }
-            });
             let refused = writes_refused.is_some();
+            // In NATS mode the consumer is the writer's only source of log
+            // entries, and gRPC writes go through the stream. A store that
+            // refuses writes does not consume either.
+            let (recorder, consumer): (Arc<dyn Recorder>, _) = match &config.nats {
+                Some(settings) if !refused => {
+                    let nats = nats_config(&config, settings)?;
+                    info!(url = %nats.url, node = %nats.node_id, stream = %nats.stream, "NATS mode: consuming the stream");
+                    let started = Ingest::start(nats, &opened.store, writer.clone()).await?;
+                    let recorder =
+                        NatsRecorder::new(&started, opened.store.clone(), writer.clone());
+                    let state = started.state();
+                    ingest = Some(started);
+                    (Arc::new(recorder), Some(state))
+                }
+                _ => (Arc::new(writer.clone()), None),
+            };
+            health_task = Some(tokio::spawn(follow_health(
+                health.clone(),
+                writer.failure(),
+                consumer,
+                refused,
+            )));
             info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
             let ready = Ready {
                 store: opened.store,
-                writer,
+                recorder,
                 signer: Arc::new(signer),
                 writes_refused,
             };
             if cell.set(Ok(ready)).is_err() {
                 return Err(ServerError::Other("services were made ready twice".into()));
-            }
-            if refused {
-                set_reads_only(&health).await;
-            } else {
-                set_health(&health, ServingStatus::Serving).await;
             }
             info!(%address, "lotline serving");
         }
@@ -275,6 +310,9 @@ pub async fn run(
         () = shutdown => None,
         result = &mut server => Some(result),
     };
+    if let Some(task) = health_task {
+        task.abort();
+    }
     set_health(&health, ServingStatus::NotServing).await;
     let served = match early_exit {
         Some(result) => result,
@@ -291,6 +329,11 @@ pub async fn run(
             }
         }
     };
+    // The consumer stops after settling the batch in hand; what it did not ack
+    // is redelivered to the next start and answered from the store.
+    if let Some(ingest) = ingest {
+        ingest.stop().await;
+    }
     // The services (and their writer handles) are gone with the server task; the
     // last handle is ours. Dropping it lets the writer finish and flush.
     drop(cell);
@@ -321,6 +364,59 @@ fn served_result(
         Ok(Err(e)) => Err(e.into()),
         Err(e) if e.is_cancelled() => Ok(()),
         Err(e) => Err(ServerError::Other(format!("server task failed: {e}"))),
+    }
+}
+
+/// The intake's settings for this node.
+fn nats_config(config: &ServeConfig, settings: &NatsSettings) -> Result<NatsConfig, ServerError> {
+    let node_id = match &settings.node_id {
+        Some(id) => id.clone(),
+        None => keyfile::load_or_create_node_id(&config.data_dir)
+            .map_err(|e| ServerError::Other(format!("node id: {e}")))?,
+    };
+    let mut nats = NatsConfig::new(&settings.url, node_id);
+    nats.replicas = settings.replicas;
+    nats.duplicate_window = settings.duplicate_window;
+    nats.check().map_err(ServerError::Other)?;
+    Ok(nats)
+}
+
+/// Keeps health in step with what can be done: everything (SERVING), or reads
+/// and proofs only, while writes are refused, the writer has given up, or the
+/// NATS consumer is not running.
+async fn follow_health(
+    health: tonic_health::server::HealthReporter,
+    mut failure: tokio::sync::watch::Receiver<Option<String>>,
+    mut consumer: Option<tokio::sync::watch::Receiver<ConsumerState>>,
+    refused: bool,
+) {
+    let mut last = None;
+    loop {
+        let writer_failed = failure.borrow().clone();
+        let consuming = consumer
+            .as_ref()
+            .is_none_or(|c| matches!(&*c.borrow(), ConsumerState::Running));
+        let serving = !refused && writer_failed.is_none() && consuming;
+        if last != Some(serving) {
+            if serving {
+                set_health(&health, ServingStatus::Serving).await;
+            } else {
+                if let Some(reason) = &writer_failed {
+                    error!(%reason, "writes are refused from now on");
+                }
+                set_reads_only(&health).await;
+            }
+            last = Some(serving);
+        }
+        tokio::select! {
+            changed = failure.changed() => if changed.is_err() { return },
+            changed = async {
+                match consumer.as_mut() {
+                    Some(c) => c.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => if !changed { consumer = None },
+        }
     }
 }
 

@@ -10,6 +10,10 @@ pub enum StoreError {
     /// A stored record or index entry could not be decoded.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A service the write path needs is not there now (the NATS server, the
+    /// stream consumer); the message says which and what to do.
+    #[error("{0}")]
+    Unavailable(String),
     /// The writer has stopped (shutting down or failed).
     #[error("the store writer is not running")]
     WriterStopped,

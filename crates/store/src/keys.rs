@@ -55,6 +55,9 @@ pub const META_INDEX_VERSION: &[u8] = b"index_version";
 pub const META_INDEXED_THROUGH: &[u8] = b"indexed_through";
 /// Tree size (8 bytes, big-endian) ‖ root hash (32 bytes), written with every batch.
 pub const META_TREE_HEAD: &[u8] = b"tree_head";
+/// The last JetStream stream sequence applied (8 bytes, big-endian), written in the
+/// same batch as the events it carried: a restarted node resumes after it.
+pub const META_STREAM_POSITION: &[u8] = b"stream_position";
 
 pub fn tree_key(level: u32, index: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(10);

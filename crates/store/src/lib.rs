@@ -20,8 +20,8 @@ mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
 pub use error::StoreError;
-pub use record::{RECORD_VERSION, Record};
+pub use record::{RECORD_VERSION, Record, canonical_bytes};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
 pub use tree::TreeCheck;
-pub use writer::{Outcome, RejectKind, Submission, Writer, WriterConfig};
+pub use writer::{BoxFuture, Outcome, Recorder, RejectKind, Submission, Writer, WriterConfig};

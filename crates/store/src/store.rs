@@ -243,6 +243,11 @@ impl Store {
         Ok(Some(stored))
     }
 
+    /// The last stream sequence applied by the NATS consumer (0 if none).
+    pub fn stream_position(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(META_STREAM_POSITION)?.unwrap_or(0))
+    }
+
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .backend

@@ -126,6 +126,28 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The wire form, as gRPC answers it and NATS replies carry it.
+    pub fn to_wire(&self, event_id: &str) -> v1::Outcome {
+        use v1::outcome::Result as R;
+        let result = match self {
+            Outcome::Accepted { seq, record_time } => R::Accepted(v1::Accepted {
+                sequence: *seq,
+                record_time: record_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            }),
+            Outcome::Duplicate { seq } => R::Duplicate(v1::Duplicate { sequence: *seq }),
+            Outcome::Rejected { kind, reason } => R::Rejected(v1::Rejected {
+                kind: kind.as_str().to_string(),
+                reason: reason.clone(),
+            }),
+        };
+        v1::Outcome {
+            event_id: event_id.to_string(),
+            result: Some(result),
+        }
+    }
+}
+
 /// Writer tuning.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -146,6 +168,8 @@ impl Default for WriterConfig {
 
 struct Job {
     items: Vec<Submission>,
+    /// The stream sequence of the last message these items came from (NATS).
+    position: Option<u64>,
     reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
 }
 
@@ -195,12 +219,62 @@ impl Writer {
         if items.is_empty() {
             return Ok(Vec::new());
         }
+        self.send(items, None).await
+    }
+
+    /// Submits the events of stream messages up to stream sequence `position`:
+    /// the position is stored in the same atomic batch as their outcomes, so a
+    /// restarted consumer resumes exactly after what was applied.
+    pub async fn submit_at(
+        &self,
+        items: Vec<Submission>,
+        position: u64,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        self.send(items, Some(position)).await
+    }
+
+    async fn send(
+        &self,
+        items: Vec<Submission>,
+        position: Option<u64>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { items, reply })
+            .send(Job {
+                items,
+                position,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
         rx.await.map_err(|_| StoreError::WriterStopped)?
+    }
+}
+
+/// A boxed future, for [`Recorder`] (which is used as a trait object).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Where writes go: straight to the [`Writer`] (embedded mode), or through the
+/// NATS stream that the writer consumes (NATS mode, see `lotline-ingest`).
+pub trait Recorder: Send + Sync + 'static {
+    /// Records events in order and answers each one's outcome once it is
+    /// durably applied on this node.
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
+
+    /// Why writes are refused right now, if they are.
+    fn refusal(&self) -> Option<String>;
+}
+
+impl Recorder for Writer {
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
+        Box::pin(self.submit(items))
+    }
+
+    fn refusal(&self) -> Option<String> {
+        self.failure
+            .borrow()
+            .as_ref()
+            .map(|reason| format!("writes are refused until lotline is restarted: {reason}"))
     }
 }
 
@@ -258,7 +332,8 @@ impl WriterState {
                 continue;
             }
             let items: Vec<&Submission> = jobs.iter().flat_map(|j| j.items.iter()).collect();
-            match self.write(&items) {
+            let position = jobs.iter().filter_map(|j| j.position).max();
+            match self.write(&items, position) {
                 Ok(outcomes) => {
                     let mut outcomes = outcomes.into_iter();
                     for job in jobs {
@@ -292,7 +367,11 @@ impl WriterState {
         info!("writer stopped: every submitted batch is written");
     }
 
-    fn write(&mut self, items: &[&Submission]) -> Result<Vec<Outcome>, StoreError> {
+    fn write(
+        &mut self,
+        items: &[&Submission],
+        position: Option<u64>,
+    ) -> Result<Vec<Outcome>, StoreError> {
         let store = self.store.clone();
         let mut pending = Pending::new(store.backend());
         let mut next_seq = self.next_seq;
@@ -354,6 +433,12 @@ impl WriterState {
             pending
                 .batch
                 .insert(meta_key(META_TREE_HEAD), tree::encode_head(size, &root));
+        }
+        if let Some(position) = position {
+            pending.batch.insert(
+                meta_key(META_STREAM_POSITION),
+                position.to_be_bytes().to_vec(),
+            );
         }
         // Readers skip correction lookups for ids not in this mirror, so it learns
         // of corrections before they become visible (a stale entry only costs a read).

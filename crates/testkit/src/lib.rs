@@ -4,13 +4,17 @@
 //!   sled directory, stopped through its shutdown future.
 //! - [`BinaryServer`]: the real `lotline` binary as a child process, for tests that
 //!   kill it (SIGKILL) or signal it (SIGTERM).
+//! - [`NatsServer`]: a real `nats-server -js` per test on a free loopback port
+//!   with its own store dir, restartable on the same port.
 //! - [`events`]: builders for wire events, and [`chains`]: generated supply chains
 //!   with their ground truth computed independently of lotline.
 
 pub mod chains;
 pub mod events;
+mod nats;
 mod servers;
 
+pub use nats::NatsServer;
 pub use servers::{
     BinaryServer, TestServer, clear_lotline_env, lotline_bin, wait_service, wait_serving,
 };

@@ -46,7 +46,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the gRPC API on an append-only store (embedded mode).
+    /// Serve the gRPC API on an append-only store: embedded, or consuming the
+    /// NATS JetStream stream with --nats-url.
     Serve(ServeArgs),
     /// Start a server on a temporary store, load a sample of the cocoa, coffee and
     /// textile chains, and print traces and recalls.
@@ -105,6 +106,25 @@ struct ServeArgs {
     /// (only for a log you trust as it is; checkpoints signed before may then fail).
     #[arg(long)]
     build_tree: bool,
+    /// NATS mode: consume the JetStream stream LOTLINE_EVENTS at this server
+    /// (nats://HOST:PORT, comma-separated for a cluster) and write through it.
+    #[arg(long, env = "LOTLINE_NATS_URL")]
+    nats_url: Option<String>,
+    /// This node's name on NATS (its durable consumer is lotline-<ID>); default:
+    /// kept in <data-dir>/node-id, made up on first start.
+    #[arg(long, env = "LOTLINE_NODE_ID")]
+    node_id: Option<String>,
+    /// Stream replicas if lotline creates the stream (3 on a JetStream cluster).
+    #[arg(long, env = "LOTLINE_NATS_REPLICAS", default_value_t = 1)]
+    nats_replicas: usize,
+    /// Seconds JetStream drops a re-published event id by itself (later re-sends
+    /// are answered as duplicates by lotline).
+    #[arg(
+        long,
+        env = "LOTLINE_NATS_DUPLICATE_WINDOW_SECS",
+        default_value_t = 600
+    )]
+    nats_duplicate_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -376,6 +396,34 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     }
     config.signing_key = args.signing_key.clone();
     config.build_tree = args.build_tree;
+    if let Some(url) = &args.nats_url {
+        if url.trim().is_empty() {
+            return Err("--nats-url: is empty (leave it out for embedded mode)".into());
+        }
+        let mut nats = crate::NatsSettings::new(url.trim());
+        if let Some(id) = &args.node_id
+            && !lotline_ingest::subject::is_token(id)
+        {
+            return Err(format!(
+                "--node-id: {id:?} must be letters, digits, '-' or '_' (it names a NATS consumer)"
+            ));
+        }
+        nats.node_id = args.node_id.clone();
+        if !(1..=5).contains(&args.nats_replicas) {
+            return Err(format!(
+                "--nats-replicas: {} (JetStream allows 1 to 5)",
+                args.nats_replicas
+            ));
+        }
+        nats.replicas = args.nats_replicas;
+        if args.nats_duplicate_window_secs == 0 {
+            return Err("--nats-duplicate-window-secs: must be at least 1".into());
+        }
+        nats.duplicate_window = Duration::from_secs(args.nats_duplicate_window_secs);
+        config.nats = Some(nats);
+    } else if args.node_id.is_some() {
+        return Err("--node-id: only means something with --nats-url".into());
+    }
     Ok((config, listen))
 }
 

@@ -1,0 +1,76 @@
+//! What the NATS intake needs to know, with the defaults `lotline serve` uses.
+
+use std::time::Duration;
+
+/// The stream every lotline node consumes.
+pub const STREAM: &str = "LOTLINE_EVENTS";
+/// The first token of lotline's subjects (`lotline.events.>`, `lotline.rejected.<org>`).
+pub const SUBJECT_ROOT: &str = "lotline";
+
+/// The NATS side of `lotline serve --nats-url`.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// `nats://host:port` (several, comma-separated, for a cluster).
+    pub url: String,
+    /// This node's name: its durable consumer is `lotline-<node_id>`.
+    pub node_id: String,
+    /// The stream name; [`STREAM`] except in benchmarks and tests that want a
+    /// stream of their own on a shared server.
+    pub stream: String,
+    /// The first subject token; [`SUBJECT_ROOT`] except as for `stream`.
+    pub subject_root: String,
+    /// Stream replicas when lotline creates the stream (3 on a JetStream cluster).
+    pub replicas: usize,
+    /// How long JetStream drops a re-published `Nats-Msg-Id` itself. Re-sends
+    /// after it are stored in the stream again and answered as duplicates here.
+    pub duplicate_window: Duration,
+    /// Most messages applied in one atomic batch (and acknowledged after one flush).
+    pub batch: usize,
+    /// How long gRPC Record waits for its event to be applied on this node.
+    pub apply_timeout: Duration,
+}
+
+impl NatsConfig {
+    pub fn new(url: impl Into<String>, node_id: impl Into<String>) -> Self {
+        NatsConfig {
+            url: url.into(),
+            node_id: node_id.into(),
+            stream: STREAM.to_string(),
+            subject_root: SUBJECT_ROOT.to_string(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(10 * 60),
+            batch: 2_000,
+            apply_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The durable consumer's name.
+    pub fn consumer_name(&self) -> String {
+        format!("lotline-{}", self.node_id)
+    }
+
+    /// The subjects the stream takes: `lotline.events.>`.
+    pub fn events_filter(&self) -> String {
+        format!("{}.events.>", self.subject_root)
+    }
+
+    /// Checks the parts that NATS would refuse later with a less clear message.
+    pub fn check(&self) -> Result<(), String> {
+        if !crate::subject::is_token(&self.node_id) {
+            return Err(format!(
+                "node id {:?}: use letters, digits, '-' or '_' (it names a NATS consumer)",
+                self.node_id
+            ));
+        }
+        if self.replicas == 0 || self.replicas > 5 {
+            return Err(format!(
+                "replicas: {} (JetStream allows 1 to 5)",
+                self.replicas
+            ));
+        }
+        if self.batch == 0 {
+            return Err("batch: must be at least 1".into());
+        }
+        Ok(())
+    }
+}

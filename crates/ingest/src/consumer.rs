@@ -1,0 +1,505 @@
+//! The consume loop: fetch a batch → decode and check each message → append
+//! the batch (with the stream position, atomically) → flush → ack.
+//!
+//! The store, not the consumer, knows what is applied: messages are applied
+//! strictly in stream order, and the last stream sequence applied is written in
+//! the same batch as the events. Anything that breaks the order (a restart, a
+//! reconnect, a gap left by a lost delivery, a failed write) ends the current
+//! delivery and starts a fresh one from the store's position. Redelivered
+//! messages at or before it are acknowledged without being applied again; an
+//! event re-sent under a new stream sequence is a duplicate by event id. So every
+//! node applies the same messages in the same order, each exactly once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind, stream};
+use async_nats::{Client, Event as ClientEvent, HeaderMap};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use lotline_store::{Outcome, Store, Submission, Writer};
+use serde_json::json;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::applied::Applied;
+use crate::config::NatsConfig;
+use crate::error::IngestError;
+use crate::message::{self, NODE, REPLY_TO, header};
+use crate::setup;
+use crate::subject::rejected_subject;
+
+/// Whether the consumer is taking messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerState {
+    /// Connecting and setting up the stream and consumer.
+    Starting,
+    /// Consuming.
+    Running,
+    /// Not consuming, and why; it keeps retrying.
+    Down(String),
+    /// Stopped for shutdown.
+    Stopped,
+}
+
+/// Where the consumer's time goes, summed since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub messages: AtomicU64,
+    pub batches: AtomicU64,
+    /// Decoding and checking messages (protobuf/JSON, validation, GeoJSON).
+    pub decode_nanos: AtomicU64,
+    /// The writer: indexes, Merkle tree, sled batch and flush.
+    pub write_nanos: AtomicU64,
+    /// Acks, rejection announcements and replies.
+    pub settle_nanos: AtomicU64,
+}
+
+impl Stats {
+    fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
+/// A running NATS intake.
+pub struct Ingest {
+    pub client: Client,
+    pub jetstream: jetstream::Context,
+    pub config: NatsConfig,
+    pub applied: Arc<Applied>,
+    pub stats: Arc<Stats>,
+    state: watch::Receiver<ConsumerState>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Ingest {
+    /// Connects (in the background if the server is not up yet) and starts
+    /// consuming into `writer` from the position recorded in `store`.
+    pub async fn start(
+        config: NatsConfig,
+        store: &Store,
+        writer: Writer,
+    ) -> Result<Ingest, IngestError> {
+        config.check().map_err(IngestError::Nats)?;
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let client = setup::connect(
+            &config.url,
+            &format!("lotline {}", config.node_id),
+            Some(events_tx.clone()),
+        )
+        .await?;
+        let jetstream = setup::jetstream(client.clone());
+        let applied = Arc::new(Applied::new(store.stream_position()?));
+        let stats = Arc::new(Stats::default());
+        let (state_tx, state) = watch::channel(ConsumerState::Starting);
+        let (stop, stop_rx) = watch::channel(false);
+        let consumer = Consumer {
+            client: client.clone(),
+            jetstream: jetstream.clone(),
+            config: config.clone(),
+            writer,
+            applied: applied.clone(),
+            stats: stats.clone(),
+            state: state_tx,
+            _events: events_tx,
+        };
+        let task = tokio::spawn(consumer.run(stop_rx, events));
+        Ok(Ingest {
+            client,
+            jetstream,
+            config,
+            applied,
+            stats,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// Follows the consumer's state (for health).
+    pub fn state(&self) -> watch::Receiver<ConsumerState> {
+        self.state.clone()
+    }
+
+    /// Stops consuming after the batch in hand is applied and settled.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(e) = self.task.await {
+            error!(cause = %e, "the NATS consumer task failed");
+        }
+        // Acks and announcements are published; make sure they leave.
+        let _ = self.client.flush().await;
+    }
+}
+
+struct Consumer {
+    client: Client,
+    jetstream: jetstream::Context,
+    config: NatsConfig,
+    writer: Writer,
+    applied: Arc<Applied>,
+    stats: Arc<Stats>,
+    state: watch::Sender<ConsumerState>,
+    /// Keeps the connection-events channel open for as long as the loop runs.
+    _events: mpsc::UnboundedSender<ClientEvent>,
+}
+
+/// What applying one batch asks of the loop.
+enum Step {
+    Continue,
+    /// Delivery skipped from `expected` to `found`: restart it from the store.
+    Gap {
+        expected: u64,
+        found: u64,
+    },
+    /// The store failed; the batch was nak'd.
+    Failed(String),
+}
+
+/// A message taken from a batch, owned so decoding can run off the runtime.
+struct Taken {
+    seq: u64,
+    message: jetstream::Message,
+    event_id: String,
+    org: String,
+}
+
+impl Consumer {
+    fn down(&self, reason: String) {
+        if !matches!(&*self.state.borrow(), ConsumerState::Down(r) if *r == reason) {
+            warn!(%reason, "NATS consumer down");
+        }
+        self.state.send_replace(ConsumerState::Down(reason));
+    }
+
+    async fn run(
+        self,
+        mut stop: watch::Receiver<bool>,
+        mut events: mpsc::UnboundedReceiver<ClientEvent>,
+    ) {
+        let mut backoff = Backoff::default();
+        // A gap seen twice at the same place is a hole in the stream (messages
+        // deleted): delivery then starts after it.
+        let mut last_gap: Option<u64> = None;
+        let mut start_at: Option<u64> = None;
+        'session: loop {
+            if *stop.borrow() {
+                break;
+            }
+            if !self.connected(&mut events, &mut stop).await {
+                break;
+            }
+            let mut expected = start_at.take().unwrap_or(self.applied.through() + 1);
+            let mut messages = match self.open(expected).await {
+                Ok(m) => m,
+                Err(e) => {
+                    self.down(e.to_string());
+                    if sleep_or_stop(backoff.next(), &mut stop).await {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            self.state.send_replace(ConsumerState::Running);
+            loop {
+                let first = tokio::select! {
+                    _ = stop.changed() => break 'session,
+                    event = events.recv() => {
+                        if let Some(ClientEvent::Disconnected) = event {
+                            self.down("disconnected from the NATS server".into());
+                            continue 'session;
+                        }
+                        continue;
+                    }
+                    next = messages.next() => next,
+                };
+                let first = match first {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        self.down(format!("receiving messages failed: {e}"));
+                        if sleep_or_stop(backoff.next(), &mut stop).await {
+                            break 'session;
+                        }
+                        continue 'session;
+                    }
+                    None => {
+                        self.down("the message stream ended".into());
+                        continue 'session;
+                    }
+                };
+                let mut batch = vec![first];
+                while batch.len() < self.config.batch {
+                    match messages.next().now_or_never() {
+                        Some(Some(Ok(m))) => batch.push(m),
+                        _ => break,
+                    }
+                }
+                match self.apply(batch, &mut expected).await {
+                    Step::Continue => backoff.reset(),
+                    Step::Gap { expected, found } => {
+                        if last_gap == Some(expected) && self.is_hole(expected).await {
+                            warn!(
+                                from = expected,
+                                to = found - 1,
+                                "the stream no longer holds these messages; continuing after them"
+                            );
+                            start_at = Some(found);
+                        } else {
+                            debug!(expected, found, "delivery out of order; restarting it");
+                        }
+                        last_gap = Some(expected);
+                        continue 'session;
+                    }
+                    Step::Failed(reason) => {
+                        self.down(format!("the store failed; retrying: {reason}"));
+                        if sleep_or_stop(backoff.next(), &mut stop).await {
+                            break 'session;
+                        }
+                        continue 'session;
+                    }
+                }
+            }
+        }
+        self.state.send_replace(ConsumerState::Stopped);
+        info!("NATS consumer stopped");
+    }
+
+    /// Waits for the client to be connected; false if asked to stop first.
+    async fn connected(
+        &self,
+        events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        loop {
+            if self.client.connection_state() == async_nats::connection::State::Connected {
+                return true;
+            }
+            if matches!(&*self.state.borrow(), ConsumerState::Running) {
+                self.down("disconnected from the NATS server".into());
+            }
+            tokio::select! {
+                _ = stop.changed() => return false,
+                _ = events.recv() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    }
+
+    async fn stream(&self) -> Result<stream::Stream, IngestError> {
+        setup::ensure_stream(&self.jetstream, &self.config).await
+    }
+
+    async fn open(&self, start: u64) -> Result<jetstream::consumer::pull::Stream, IngestError> {
+        let stream = self.stream().await?;
+        let consumer = setup::consumer_from(&stream, &self.config, start).await?;
+        consumer
+            .stream()
+            .max_messages_per_batch(self.config.batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await
+            .map_err(|e| IngestError::Nats(format!("pull request: {e}")))
+    }
+
+    /// Whether stream sequence `seq` is gone from the stream.
+    async fn is_hole(&self, seq: u64) -> bool {
+        match self.stream().await {
+            Ok(stream) => stream.get_raw_message(seq).await.is_err(),
+            Err(_) => false,
+        }
+    }
+
+    async fn apply(&self, batch: Vec<jetstream::Message>, expected: &mut u64) -> Step {
+        let mut taken = Vec::with_capacity(batch.len());
+        let mut raw: Vec<(String, Option<HeaderMap>, Bytes, DateTime<Utc>)> =
+            Vec::with_capacity(batch.len());
+        let mut gap = None;
+        for message in batch {
+            let (seq, published) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.published),
+                Err(e) => {
+                    warn!(cause = %e, subject = %message.subject, "not a JetStream delivery; ignored");
+                    continue;
+                }
+            };
+            if seq < *expected {
+                // Applied before (a redelivery): only the ack was missing.
+                if let Err(e) = message.ack().await {
+                    debug!(cause = %e, seq, "ack of a redelivery failed");
+                }
+                continue;
+            }
+            if seq > *expected {
+                gap = Some(seq);
+                break;
+            }
+            raw.push((
+                message.subject.to_string(),
+                message.headers.clone(),
+                message.payload.clone(),
+                published,
+            ));
+            taken.push(Taken {
+                seq,
+                message,
+                event_id: String::new(),
+                org: String::new(),
+            });
+            *expected += 1;
+        }
+        if !taken.is_empty() {
+            let position = *expected - 1;
+            let started = Instant::now();
+            let root = self.config.subject_root.clone();
+            let items: Vec<Submission> = match tokio::task::spawn_blocking(move || {
+                raw.iter()
+                    .map(|(subject, headers, payload, published)| {
+                        message::submission(&root, subject, headers.as_ref(), payload, *published)
+                    })
+                    .collect()
+            })
+            .await
+            {
+                Ok(items) => items,
+                Err(e) => return Step::Failed(format!("decoding task failed: {e}")),
+            };
+            for (t, item) in taken.iter_mut().zip(&items) {
+                t.event_id = item.event_id.clone();
+                t.org = item.org.clone();
+            }
+            Stats::add(&self.stats.decode_nanos, started);
+            let started = Instant::now();
+            let written = self.writer.submit_at(items, position).await;
+            Stats::add(&self.stats.write_nanos, started);
+            match written {
+                Ok(outcomes) => {
+                    let started = Instant::now();
+                    self.settle(taken, outcomes, position).await;
+                    Stats::add(&self.stats.settle_nanos, started);
+                }
+                Err(e) => {
+                    error!(cause = %e, messages = taken.len(), "batch not stored; nak'd for redelivery");
+                    for t in &taken {
+                        let _ = t
+                            .message
+                            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                            .await;
+                    }
+                    return Step::Failed(e.to_string());
+                }
+            }
+        }
+        match gap {
+            Some(found) => Step::Gap {
+                expected: *expected,
+                found,
+            },
+            None => Step::Continue,
+        }
+    }
+
+    /// Acks what is stored, terminates (and announces) what never can be, and
+    /// answers publishers that asked for the outcome. Everything here follows
+    /// the flush, so a failure to send only means a redelivery, answered from
+    /// the store.
+    async fn settle(&self, taken: Vec<Taken>, outcomes: Vec<Outcome>, position: u64) {
+        self.stats
+            .messages
+            .fetch_add(taken.len() as u64, Ordering::Relaxed);
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        let mut seen = Vec::with_capacity(taken.len());
+        for (t, outcome) in taken.into_iter().zip(outcomes) {
+            let sent = match &outcome {
+                Outcome::Accepted { .. } | Outcome::Duplicate { .. } => t.message.ack().await,
+                Outcome::Rejected { kind, reason } => {
+                    self.announce(&t, kind.as_str(), reason).await;
+                    t.message.ack_with(AckKind::Term).await
+                }
+            };
+            if let Err(e) = sent {
+                debug!(cause = %e, seq = t.seq, "ack not sent; the message will be redelivered and acked then");
+            }
+            if let Some(reply) = header(t.message.headers.as_ref(), REPLY_TO)
+                && !reply.is_empty()
+            {
+                self.reply(reply, &t, &outcome).await;
+            }
+            seen.push((t.seq, outcome));
+        }
+        self.applied.record(seen, position);
+    }
+
+    fn node_headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(NODE, self.config.node_id.as_str());
+        headers.insert(message::CONTENT_TYPE, message::JSON);
+        headers
+    }
+
+    async fn announce(&self, t: &Taken, kind: &str, reason: &str) {
+        let body = json!({
+            "node": self.config.node_id,
+            "streamSequence": t.seq,
+            "subject": t.message.subject.as_str(),
+            "eventId": t.event_id,
+            "org": t.org,
+            "kind": kind,
+            "reason": reason,
+        });
+        let subject = rejected_subject(&self.config.subject_root, &t.org);
+        if let Err(e) = self
+            .client
+            .publish_with_headers(subject, self.node_headers(), body.to_string().into())
+            .await
+        {
+            warn!(cause = %e, seq = t.seq, "rejection not announced");
+        }
+    }
+
+    async fn reply(&self, subject: &str, t: &Taken, outcome: &Outcome) {
+        let wire = outcome.to_wire(&t.event_id);
+        let body = match serde_json::to_vec(&wire) {
+            Ok(body) => body,
+            Err(e) => {
+                warn!(cause = %e, "outcome not encodable as JSON");
+                return;
+            }
+        };
+        if let Err(e) = self
+            .client
+            .publish_with_headers(subject.to_string(), self.node_headers(), body.into())
+            .await
+        {
+            debug!(cause = %e, seq = t.seq, "outcome reply not sent");
+        }
+    }
+}
+
+/// Doubling delay between retries, from 100 ms to 5 s.
+#[derive(Default)]
+struct Backoff(u32);
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let delay = Duration::from_millis(100u64 << self.0.min(6)).min(Duration::from_secs(5));
+        self.0 += 1;
+        delay
+    }
+
+    fn reset(&mut self) {
+        self.0 = 0;
+    }
+}
+
+/// Sleeps; true if asked to stop meanwhile.
+async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = stop.changed() => true,
+        _ = tokio::time::sleep(delay) => *stop.borrow(),
+    }
+}

@@ -1,0 +1,171 @@
+//! gRPC writes in NATS mode: every event goes through the one ordered stream
+//! (so every node applies it at the same place), and the call answers once this
+//! node has applied it (read-your-writes).
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use futures::future::join_all;
+use lotline_store::{
+    BoxFuture, Outcome, Recorder, RejectKind, Store, StoreError, Submission, Writer,
+    canonical_bytes,
+};
+use std::future::IntoFuture;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+use crate::applied::{Applied, Seen};
+use crate::config::NatsConfig;
+use crate::consumer::{ConsumerState, Ingest};
+use crate::message::MSG_ID;
+use crate::subject::events_subject;
+
+/// Writes through the stream. Invalid events are not published: they are
+/// rejected (and quarantined) here, as in embedded mode.
+pub struct NatsRecorder {
+    jetstream: jetstream::Context,
+    config: NatsConfig,
+    applied: Arc<Applied>,
+    state: watch::Receiver<ConsumerState>,
+    store: Store,
+    writer: Writer,
+}
+
+impl NatsRecorder {
+    pub fn new(ingest: &Ingest, store: Store, writer: Writer) -> Self {
+        NatsRecorder {
+            jetstream: ingest.jetstream.clone(),
+            config: ingest.config.clone(),
+            applied: ingest.applied.clone(),
+            state: ingest.state(),
+            store,
+            writer,
+        }
+    }
+
+    async fn record_all(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, StoreError> {
+        let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+        let mut local = Vec::new();
+        let mut published = Vec::new();
+        let mut acks = Vec::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let event = match &item.event {
+                Ok(event) => event,
+                Err(_) => {
+                    local.push((i, item));
+                    continue;
+                }
+            };
+            let chain = event.chain.map(|c| c.as_str());
+            let subject = match events_subject(&self.config.subject_root, chain, &event.org) {
+                Ok(subject) => subject,
+                Err(reason) => {
+                    let mut item = item;
+                    item.event = Err(lotline_domain::Invalid::new("org", reason));
+                    local.push((i, item));
+                    continue;
+                }
+            };
+            let bytes = canonical_bytes(event);
+            let mut headers = HeaderMap::new();
+            headers.insert(MSG_ID, event.id.as_str());
+            let ack = self
+                .jetstream
+                .publish_with_headers(subject, headers, bytes.clone().into())
+                .await
+                .map_err(|e| unavailable(format!("publishing to the stream failed: {e}")))?;
+            acks.push(ack.into_future());
+            published.push((i, event.id.clone(), bytes));
+        }
+        // Rejected here, never published; quarantined like any rejection.
+        if !local.is_empty() {
+            let (indexes, items): (Vec<usize>, Vec<Submission>) = local.into_iter().unzip();
+            for (i, outcome) in indexes.into_iter().zip(self.writer.submit(items).await?) {
+                outcomes[i] = Some(outcome);
+            }
+        }
+        let acks = join_all(acks).await;
+        for ((i, id, bytes), ack) in published.into_iter().zip(acks) {
+            let ack =
+                ack.map_err(|e| unavailable(format!("the stream did not confirm {id:?}: {e}")))?;
+            outcomes[i] = Some(
+                self.outcome_of(ack.sequence, ack.duplicate, &id, &bytes)
+                    .await?,
+            );
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// The outcome of the message at stream sequence `seq`, once applied here.
+    async fn outcome_of(
+        &self,
+        seq: u64,
+        duplicate: bool,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<Outcome, StoreError> {
+        let timeout = self.config.apply_timeout;
+        let seen = tokio::time::timeout(timeout, self.applied.wait(seq))
+            .await
+            .map_err(|_| {
+                unavailable(format!(
+                    "event {id:?} is in the stream at sequence {seq} but this node has not applied it within {timeout:?}; it will be, and sending it again is safe"
+                ))
+            })?;
+        if !duplicate && let Seen::Outcome(outcome) = seen {
+            return Ok(outcome);
+        }
+        // JetStream dropped a re-send within its duplicate window (or the
+        // outcome is no longer remembered): answer from the store.
+        if let Some(log_seq) = self.store.seq_of(id)? {
+            let same = self
+                .store
+                .record(log_seq)?
+                .is_some_and(|r| r.event_bytes == bytes);
+            return Ok(if same {
+                Outcome::Duplicate { seq: log_seq }
+            } else {
+                Outcome::Rejected {
+                    kind: RejectKind::Conflict,
+                    reason: format!(
+                        "event_id {id:?} is already recorded at sequence {log_seq} with different content"
+                    ),
+                }
+            });
+        }
+        Ok(match seen {
+            Seen::Outcome(rejected @ Outcome::Rejected { .. }) => rejected,
+            _ => Outcome::Rejected {
+                kind: RejectKind::Invalid,
+                reason: format!(
+                    "an event with id {id:?} was published moments ago and was not stored (see `lotline rejected`); send it again after the stream's duplicate window"
+                ),
+            },
+        })
+    }
+}
+
+impl Recorder for NatsRecorder {
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
+        Box::pin(self.record_all(items))
+    }
+
+    fn refusal(&self) -> Option<String> {
+        if let Some(refused) = self.writer.refusal() {
+            return Some(refused);
+        }
+        match &*self.state.borrow() {
+            ConsumerState::Running => None,
+            ConsumerState::Starting => Some(
+                "lotline is connecting to NATS; writes go through the stream and wait until it consumes".into(),
+            ),
+            ConsumerState::Down(reason) => Some(format!(
+                "the NATS consumer is down ({reason}); writes go through the stream in order, so they wait until it is back"
+            )),
+            ConsumerState::Stopped => Some("lotline is shutting down".into()),
+        }
+    }
+}
+
+fn unavailable(reason: String) -> StoreError {
+    StoreError::Unavailable(reason)
+}

@@ -1,0 +1,81 @@
+//! lotline's subjects: `lotline.events.<chain>.<org>` for events and
+//! `lotline.rejected.<org>` for rejections. The org token lets NATS
+//! permissions confine each org to its own subjects.
+
+/// The chain token of events that belong to no chain (master data, certificates).
+pub const NO_CHAIN: &str = "none";
+
+/// Whether `token` can be one token of a subject or a consumer name: not empty,
+/// no '.', no wildcard, no whitespace or control characters.
+pub fn is_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 255
+        && token
+            .chars()
+            .all(|c| !(c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control()))
+}
+
+/// The subject an org publishes an event on.
+pub fn events_subject(root: &str, chain: Option<&str>, org: &str) -> Result<String, String> {
+    let chain = chain.unwrap_or(NO_CHAIN);
+    if !is_token(org) {
+        return Err(format!(
+            "org {org:?} cannot be a NATS subject token (no '.', '*', '>' or spaces)"
+        ));
+    }
+    Ok(format!("{root}.events.{chain}.{org}"))
+}
+
+/// The chain and org tokens of an events subject, if it has that shape.
+pub fn parse_events_subject<'s>(root: &str, subject: &'s str) -> Option<(&'s str, &'s str)> {
+    let rest = subject.strip_prefix(root)?.strip_prefix(".events.")?;
+    let (chain, org) = rest.split_once('.')?;
+    (is_token(chain) && is_token(org)).then_some((chain, org))
+}
+
+/// Where rejections of an org's events are announced. An org that cannot be a
+/// token (the event named none, or an impossible one) is announced under `_`.
+pub fn rejected_subject(root: &str, org: &str) -> String {
+    let org = if is_token(org) { org } else { "_" };
+    format!("{root}.rejected.{org}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_round_trip_and_refuse_bad_tokens() {
+        let s = events_subject("lotline", Some("cocoa"), "coop-a").expect("subject");
+        assert_eq!(s, "lotline.events.cocoa.coop-a");
+        assert_eq!(
+            parse_events_subject("lotline", &s),
+            Some(("cocoa", "coop-a"))
+        );
+        assert_eq!(
+            events_subject("lotline", None, "brand").expect("subject"),
+            "lotline.events.none.brand"
+        );
+        assert!(events_subject("lotline", Some("cocoa"), "a.b").is_err());
+        assert!(events_subject("lotline", Some("cocoa"), "a b").is_err());
+        assert!(events_subject("lotline", Some("cocoa"), "").is_err());
+        assert_eq!(
+            parse_events_subject("lotline", "lotline.events.cocoa"),
+            None
+        );
+        assert_eq!(
+            parse_events_subject("lotline", "lotline.events.cocoa.a.b"),
+            None
+        );
+        assert_eq!(
+            parse_events_subject("lotline", "other.events.cocoa.a"),
+            None
+        );
+        assert_eq!(
+            rejected_subject("lotline", "coop-a"),
+            "lotline.rejected.coop-a"
+        );
+        assert_eq!(rejected_subject("lotline", ""), "lotline.rejected._");
+        assert_eq!(rejected_subject("lotline", "x.y"), "lotline.rejected._");
+    }
+}
