@@ -89,3 +89,112 @@ pub fn id_counts(events: &[v1::StoredEvent]) -> BTreeMap<String, usize> {
     }
     counts
 }
+
+/// A plain NATS client, as any producer would use.
+pub async fn nats_client(url: &str) -> async_nats::Client {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .expect("connect to the test's nats-server")
+}
+
+/// One message as a producer sends it: subject, headers, payload.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    pub subject: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub payload: Vec<u8>,
+}
+
+impl Msg {
+    /// An event as protobuf on `lotline.events.<chain>.<org>` with Nats-Msg-Id.
+    pub fn event(e: &v1::Event) -> Msg {
+        use prost::Message;
+        let chain = if e.chain.is_empty() { "none" } else { &e.chain };
+        Msg {
+            subject: format!("lotline.events.{chain}.{}", e.org),
+            headers: vec![("Nats-Msg-Id", e.event_id.clone())],
+            payload: e.encode_to_vec(),
+        }
+    }
+
+    /// The same event in proto3 JSON.
+    pub fn json(e: &v1::Event) -> Msg {
+        let mut m = Msg::event(e);
+        m.headers.push(("Content-Type", "application/json".into()));
+        m.payload = serde_json::to_vec(e).expect("json");
+        m
+    }
+
+    pub fn without_msg_id(mut self) -> Msg {
+        self.headers.retain(|(k, _)| *k != "Nats-Msg-Id");
+        self
+    }
+}
+
+/// Publishes to JetStream and waits for the stream's ack, retrying while NATS is
+/// away (a publisher's duty). Returns (stream sequence, dropped as duplicate).
+pub async fn js_publish(js: &async_nats::jetstream::Context, m: &Msg) -> (u64, bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let mut headers = async_nats::HeaderMap::new();
+        for (k, v) in &m.headers {
+            headers.insert(*k, v.as_str());
+        }
+        let sent = js
+            .publish_with_headers(m.subject.clone(), headers, m.payload.clone().into())
+            .await;
+        if let Ok(ack) = sent
+            && let Ok(ack) = ack.await
+        {
+            return (ack.sequence, ack.duplicate);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "could not publish {} within 60 s",
+            m.subject
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Every quarantined input, following cursors.
+pub async fn all_rejected(client: &mut ProvenanceServiceClient<Channel>) -> Vec<v1::RejectedInput> {
+    let mut out = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let page = client
+            .list_rejected(v1::ListRejectedRequest {
+                cursor: cursor.clone(),
+                limit: 1000,
+            })
+            .await
+            .expect("list rejected")
+            .into_inner();
+        out.extend(page.rejected);
+        if page.next_cursor.is_empty() {
+            return out;
+        }
+        cursor = page.next_cursor;
+    }
+}

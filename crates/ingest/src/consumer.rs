@@ -28,7 +28,7 @@ use tracing::{debug, error, info, warn};
 use crate::applied::Applied;
 use crate::config::NatsConfig;
 use crate::error::IngestError;
-use crate::message::{self, NODE, REPLY_TO, header};
+use crate::message::{self, NODE, REPLY_PREFIX, REPLY_TO, header};
 use crate::setup;
 use crate::subject::rejected_subject;
 
@@ -90,6 +90,7 @@ impl Ingest {
             &config.url,
             &format!("lotline {}", config.node_id),
             Some(events_tx.clone()),
+            true,
         )
         .await?;
         let jetstream = setup::jetstream(client.clone());
@@ -131,8 +132,9 @@ impl Ingest {
         if let Err(e) = self.task.await {
             error!(cause = %e, "the NATS consumer task failed");
         }
-        // Acks and announcements are published; make sure they leave.
-        let _ = self.client.flush().await;
+        // Acks and announcements are published; let them leave, but do not wait
+        // on a server that is not there.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
     }
 }
 
@@ -194,7 +196,11 @@ impl Consumer {
                 break;
             }
             let mut expected = start_at.take().unwrap_or(self.applied.through() + 1);
-            let mut messages = match self.open(expected).await {
+            let opened = tokio::select! {
+                _ = stop.changed() => break,
+                opened = self.open(expected) => opened,
+            };
+            let mut messages = match opened {
                 Ok(m) => m,
                 Err(e) => {
                     self.down(e.to_string());
@@ -231,13 +237,7 @@ impl Consumer {
                         continue 'session;
                     }
                 };
-                let mut batch = vec![first];
-                while batch.len() < self.config.batch {
-                    match messages.next().now_or_never() {
-                        Some(Some(Ok(m))) => batch.push(m),
-                        _ => break,
-                    }
-                }
+                let batch = gather(first, &mut messages, self.config.batch).await;
                 match self.apply(batch, &mut expected).await {
                     Step::Continue => backoff.reset(),
                     Step::Gap { expected, found } => {
@@ -309,7 +309,10 @@ impl Consumer {
     /// Whether stream sequence `seq` is gone from the stream.
     async fn is_hole(&self, seq: u64) -> bool {
         match self.stream().await {
-            Ok(stream) => stream.get_raw_message(seq).await.is_err(),
+            Ok(stream) => matches!(
+                stream.get_raw_message(seq).await,
+                Err(e) if e.kind() == stream::RawMessageErrorKind::NoMessageFound
+            ),
             Err(_) => false,
         }
     }
@@ -424,8 +427,11 @@ impl Consumer {
             if let Err(e) = sent {
                 debug!(cause = %e, seq = t.seq, "ack not sent; the message will be redelivered and acked then");
             }
+            // Only to inboxes: a producer must not make lotline publish on
+            // subjects it may not publish on itself (lotline's own, the JS API).
             if let Some(reply) = header(t.message.headers.as_ref(), REPLY_TO)
-                && !reply.is_empty()
+                && reply.starts_with(REPLY_PREFIX)
+                && crate::subject::is_subject(reply)
             {
                 self.reply(reply, &t, &outcome).await;
             }
@@ -478,6 +484,42 @@ impl Consumer {
             debug!(cause = %e, seq = t.seq, "outcome reply not sent");
         }
     }
+}
+
+/// How long a batch waits for one more message before it is applied, and for
+/// all of them: one flush per batch is most of the store's cost, so a batch
+/// takes what arrives in a burst, at the price of a few milliseconds of latency.
+const LINGER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(25);
+
+/// Collects messages after `first` until the batch is full, none came for
+/// [`LINGER`], or [`GATHER`] has passed.
+async fn gather(
+    first: jetstream::Message,
+    messages: &mut jetstream::consumer::pull::Stream,
+    max: usize,
+) -> Vec<jetstream::Message> {
+    let mut batch = vec![first];
+    let deadline = tokio::time::Instant::now() + GATHER;
+    while batch.len() < max {
+        let next = match messages.next().now_or_never() {
+            Some(next) => next,
+            None => {
+                let wait =
+                    LINGER.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+                match tokio::time::timeout(wait, messages.next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                }
+            }
+        };
+        match next {
+            Some(Ok(m)) => batch.push(m),
+            // An error or the end shows again on the next read, outside the batch.
+            _ => break,
+        }
+    }
+    batch
 }
 
 /// Doubling delay between retries, from 100 ms to 5 s.

@@ -27,4 +27,4 @@ pub use consumer::{ConsumerState, Ingest, Stats};
 pub use error::IngestError;
 pub use publish::{Outgoing, Published, publish_pipelined};
 pub use recorder::NatsRecorder;
-pub use setup::{connect, ensure_stream, jetstream, stream_config};
+pub use setup::{Servers, connect, ensure_stream, jetstream, redact, stream_config};

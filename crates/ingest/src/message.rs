@@ -17,8 +17,10 @@ pub const MSG_ID: &str = "Nats-Msg-Id";
 /// `application/json` marks the proto3 JSON form; anything else is protobuf.
 pub const CONTENT_TYPE: &str = "Content-Type";
 pub const JSON: &str = "application/json";
-/// A subject the publisher wants each node's outcome for this event sent to.
+/// A subject the publisher wants each node's outcome for this event sent to;
+/// it must start with [`REPLY_PREFIX`] (a client's inbox), else it is ignored.
 pub const REPLY_TO: &str = "Lotline-Reply-To";
+pub const REPLY_PREFIX: &str = "_INBOX.";
 /// Set on announcements and outcome replies: the node that sent them.
 pub const NODE: &str = "Lotline-Node";
 

@@ -11,16 +11,28 @@ use crate::config::NatsConfig;
 use crate::error::IngestError;
 
 /// Connects with endless reconnects (a short, capped delay between attempts)
-/// and forwards connection events to `events`. Returns at once if the server is
-/// not there yet: the client keeps trying in the background.
+/// and forwards connection events to `events`. A server (lotline serve) passes
+/// `wait_for_server`: it returns at once and keeps trying in the background; a
+/// command fails at once if the server is not there.
 pub async fn connect(
     url: &str,
     name: &str,
     events: Option<mpsc::UnboundedSender<Event>>,
+    wait_for_server: bool,
 ) -> Result<Client, IngestError> {
-    let mut options = ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
+    let servers = Servers::parse(url)?;
+    let mut options = ConnectOptions::new().name(name);
+    match servers.credentials.clone() {
+        Some(Credentials::UserPassword(user, password)) => {
+            options = options.user_and_password(user, password);
+        }
+        Some(Credentials::Token(token)) => options = options.token(token),
+        None => {}
+    }
+    if wait_for_server {
+        options = options.retry_on_initial_connect();
+    }
+    let mut options = options
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
         .reconnect_delay_callback(|attempts| {
@@ -34,10 +46,119 @@ pub async fn connect(
             }
         });
     }
+    let shown = servers.shown.clone();
     options
-        .connect(url)
+        .connect(servers.addresses)
         .await
-        .map_err(|e| IngestError::Connect(format!("{url}: {e}")))
+        .map_err(|e| IngestError::Connect(format!("{shown}: {e}")))
+}
+
+/// How a client proves who it is, from the URL's user info.
+#[derive(Clone)]
+enum Credentials {
+    UserPassword(String, String),
+    Token(String),
+}
+
+/// `--nats-url`: one or more comma-separated server URLs; user and password
+/// (or a token) in the user info of any of them.
+pub struct Servers {
+    addresses: Vec<async_nats::ServerAddr>,
+    credentials: Option<Credentials>,
+    /// The URLs with any secret replaced by `***`, for logs and messages.
+    pub shown: String,
+}
+
+impl Servers {
+    pub fn parse(url: &str) -> Result<Servers, IngestError> {
+        let mut addresses = Vec::new();
+        let mut credentials = None;
+        let mut shown = Vec::new();
+        for part in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let address: async_nats::ServerAddr = part.parse().map_err(|e| {
+                IngestError::Connect(format!("{:?} is not a NATS URL: {e}", redact(part)))
+            })?;
+            if credentials.is_none()
+                && let Some(user) = address.username()
+            {
+                let user = decode(user);
+                credentials = Some(match address.password() {
+                    Some(password) => Credentials::UserPassword(user, decode(password)),
+                    None => Credentials::Token(user),
+                });
+            }
+            shown.push(redact(part));
+            addresses.push(address);
+        }
+        if addresses.is_empty() {
+            return Err(IngestError::Connect("no NATS server URL given".into()));
+        }
+        Ok(Servers {
+            addresses,
+            credentials,
+            shown: shown.join(","),
+        })
+    }
+}
+
+/// `nats://user:secret@host` → `nats://user:***@host`; a token alone becomes `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_string();
+    };
+    let user = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => "***".to_string(),
+    };
+    format!("{scheme}://{user}@{host}")
+}
+
+/// Percent-decoding of URL user info (a password may hold `@` or `:` as `%40`, `%3A`).
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_servers_and_credentials_and_never_show_secrets() {
+        let s =
+            Servers::parse("nats://lotline:s%40cret@n1:4222, nats://n2:4222,n3").expect("parse");
+        assert_eq!(s.addresses.len(), 3);
+        assert!(matches!(
+            s.credentials,
+            Some(Credentials::UserPassword(ref u, ref p)) if u == "lotline" && p == "s@cret"
+        ));
+        assert_eq!(s.shown, "nats://lotline:***@n1:4222,nats://n2:4222,n3");
+        assert!(!s.shown.contains("cret"));
+        let t = Servers::parse("nats://tok3n@127.0.0.1:4222").expect("parse");
+        assert!(matches!(t.credentials, Some(Credentials::Token(ref x)) if x == "tok3n"));
+        assert_eq!(t.shown, "nats://***@127.0.0.1:4222");
+        assert!(Servers::parse(" , ").is_err());
+        assert!(Servers::parse("nats://host:notaport").is_err());
+    }
 }
 
 /// The JetStream context lotline publishes and consumes with.

@@ -15,6 +15,11 @@ pub fn is_token(token: &str) -> bool {
             .all(|c| !(c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control()))
 }
 
+/// Whether `subject` is a literal subject to publish on: dot-separated tokens.
+pub fn is_subject(subject: &str) -> bool {
+    subject.split('.').all(is_token)
+}
+
 /// The subject an org publishes an event on.
 pub fn events_subject(root: &str, chain: Option<&str>, org: &str) -> Result<String, String> {
     let chain = chain.unwrap_or(NO_CHAIN);

@@ -276,7 +276,7 @@ pub async fn run(
             let (recorder, consumer): (Arc<dyn Recorder>, _) = match &config.nats {
                 Some(settings) if !refused => {
                     let nats = nats_config(&config, settings)?;
-                    info!(url = %nats.url, node = %nats.node_id, stream = %nats.stream, "NATS mode: consuming the stream");
+                    info!(url = %lotline_ingest::redact(&nats.url), node = %nats.node_id, stream = %nats.stream, "NATS mode: consuming the stream");
                     let started = Ingest::start(nats, &opened.store, writer.clone()).await?;
                     let recorder =
                         NatsRecorder::new(&started, opened.store.clone(), writer.clone());

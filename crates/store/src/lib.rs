@@ -24,4 +24,6 @@ pub use record::{RECORD_VERSION, Record, canonical_bytes};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
 pub use tree::TreeCheck;
-pub use writer::{BoxFuture, Outcome, Recorder, RejectKind, Submission, Writer, WriterConfig};
+pub use writer::{
+    BoxFuture, Outcome, Recorder, RejectKind, Submission, Writer, WriterConfig, WriterDone,
+};

@@ -8,6 +8,7 @@ use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::log_service_client::LogServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use lotline_server::{ServeConfig, ServerError, run};
 use nix::sys::signal::{self, Signal};
@@ -74,12 +75,19 @@ impl TestServer {
 
     /// Starts on `data_dir` (kept after stop) and waits until it is serving.
     pub async fn start_in(data_dir: &Path) -> TestServer {
+        TestServer::start_with(ServeConfig::new(data_dir)).await
+    }
+
+    /// Starts with `config` (its data dir is kept after stop) and waits until it
+    /// is serving (in NATS mode: until its consumer runs).
+    pub async fn start_with(config: ServeConfig) -> TestServer {
+        let data_dir = config.data_dir.clone();
+        let data_dir = data_dir.as_path();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = ServeConfig::new(data_dir);
         let task = tokio::spawn(run(config, listener, async {
             let _ = stopped.await;
         }));
@@ -108,6 +116,10 @@ impl TestServer {
 
     pub async fn events(&self) -> EventServiceClient<Channel> {
         EventServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
+    }
+
+    pub async fn log(&self) -> LogServiceClient<Channel> {
+        LogServiceClient::new(self.channel().await)
     }
 
     pub async fn provenance(&self) -> ProvenanceServiceClient<Channel> {

@@ -145,17 +145,22 @@ struct Chunk {
     bytes: usize,
 }
 
-/// `lotline post FILE`: records every line, prints each outcome, and fails with 1
-/// if any line was rejected, or 2 if some could not be recorded at all (after
-/// trying them all).
-pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError> {
-    let reader: Box<dyn BufRead> = if file == Path::new("-") {
+/// A file to read line by line, or stdin for `-`.
+pub(crate) fn open_input(file: &Path) -> Result<Box<dyn BufRead>, CliError> {
+    Ok(if file == Path::new("-") {
         Box::new(BufReader::new(std::io::stdin()))
     } else {
         let f = std::fs::File::open(file)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", file.display())))?;
         Box::new(BufReader::new(f))
-    };
+    })
+}
+
+/// `lotline post FILE`: records every line, prints each outcome, and fails with 1
+/// if any line was rejected, or 2 if some could not be recorded at all (after
+/// trying them all).
+pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError> {
+    let reader = open_input(file)?;
     let channel = connect(&args.server).await?;
     let mut client = EventServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let mut counts = Counts::default();

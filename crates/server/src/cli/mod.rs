@@ -21,6 +21,7 @@ macro_rules! outln {
 mod client;
 mod demo;
 mod log;
+mod nats;
 mod render;
 
 use std::net::SocketAddr;
@@ -52,6 +53,12 @@ enum Command {
     /// Start a server on a temporary store, load a sample of the cocoa, coffee and
     /// textile chains, and print traces and recalls.
     Demo(demo::DemoArgs),
+    /// Publish events from a JSON Lines file (`-` for stdin) to the NATS stream,
+    /// with Nats-Msg-Id = event id and many acks in flight; print the counts.
+    Publish(nats::PublishArgs),
+    /// Measure lotline: `bench ingest` compares the durable NATS intake with raw
+    /// JetStream publish in one run.
+    Bench(nats::BenchArgs),
     /// Record events from a JSON Lines file (`-` for stdin), one event per line in
     /// the proto3 JSON mapping of lotline.v1.Event.
     Post(PostArgs),
@@ -322,6 +329,8 @@ async fn dispatch(cli: Cli) -> ExitCode {
 async fn client_command(command: Command) -> Result<(), CliError> {
     match command {
         Command::Post(a) => client::post(&a.client, &a.file).await,
+        Command::Publish(a) => nats::publish(a).await,
+        Command::Bench(a) => nats::bench(a).await,
         Command::Lot(a) => client::lot(&a.client, &a.lot).await,
         Command::Trace(a) => client::trace(&a.client, &a.lot).await,
         Command::Recall(a) => client::recall(&a.client, &a.lot).await,

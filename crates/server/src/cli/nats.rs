@@ -1,0 +1,510 @@
+//! `lotline publish` (JSON Lines to the stream) and `lotline bench ingest`
+//! (durable end-to-end rate next to raw JetStream publish, measured in one run).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+use futures::StreamExt;
+use lotline_ingest::{
+    Ingest, NatsConfig, Outgoing, Published, SUBJECT_ROOT, Stats, connect, ensure_stream,
+    jetstream, publish_pipelined,
+};
+use lotline_proto::v1;
+use lotline_proto::v1::event::Kind;
+use lotline_store::{Writer, WriterConfig};
+
+use super::CliError;
+use super::client::open_input;
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    /// JSON Lines file of events (proto3 JSON of lotline.v1.Event), or `-` for stdin.
+    file: PathBuf,
+    /// The NATS server lotline consumes from.
+    #[arg(
+        long,
+        env = "LOTLINE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats_url: String,
+    /// Most publishes waiting for the stream's ack at once.
+    #[arg(long, default_value_t = 1024)]
+    in_flight: usize,
+    /// Wait for lotline's outcome of each event (accepted, duplicate, or
+    /// rejected with the reason) and print the rejections.
+    #[arg(long)]
+    outcomes: bool,
+    /// How long --outcomes waits for the last outcome, in seconds.
+    #[arg(long, default_value_t = 60)]
+    timeout_secs: u64,
+}
+
+/// `lotline publish FILE`.
+pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
+    let reader = open_input(&args.file)?;
+    let client = nats_client(&args.nats_url, "lotline publish").await?;
+    let js = jetstream(client.clone());
+    let inbox = client.new_inbox();
+    let mut replies = if args.outcomes {
+        Some(
+            client
+                .subscribe(inbox.clone())
+                .await
+                .map_err(|e| CliError::Connect(format!("cannot subscribe for outcomes: {e}")))?,
+        )
+    } else {
+        None
+    };
+    // Lines that are not events are reported by number and not published.
+    let mut refused = 0u64;
+    let mut line_of: HashMap<String, usize> = HashMap::new();
+    let mut messages = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|e| {
+            CliError::Usage(format!(
+                "line {number}: cannot read {}: {e}",
+                args.file.display()
+            ))
+        })?;
+        let text = line.trim();
+        if text.is_empty() {
+            continue;
+        }
+        match Outgoing::json_line(SUBJECT_ROOT, text) {
+            Ok(mut message) => {
+                if args.outcomes {
+                    message = message.with_reply(&inbox);
+                }
+                line_of.insert(message.event_id.clone(), number);
+                messages.push(message);
+            }
+            Err(reason) => {
+                refused += 1;
+                eprintln!("line {number}: {reason}");
+            }
+        }
+    }
+    let published = publish_pipelined(&js, messages, args.in_flight, |_| {}).await;
+    for (id, reason) in &published.failed {
+        let line = line_of.get(id).copied().unwrap_or_default();
+        eprintln!(
+            "line {line}: {id}: not confirmed by the stream ({reason}); publishing it again is safe"
+        );
+    }
+    outln!(
+        "{} published ({} new in the stream, {} dropped by the stream as re-sends), {} not confirmed, {} not events",
+        published.stored + published.duplicates,
+        published.stored,
+        published.duplicates,
+        published.failed.len(),
+        refused
+    );
+    let mut rejected = 0u64;
+    let mut missing = 0u64;
+    if let Some(replies) = replies.as_mut() {
+        let counts = collect_outcomes(
+            replies,
+            published.stored,
+            Duration::from_secs(args.timeout_secs),
+            &line_of,
+        )
+        .await;
+        rejected = counts.rejected;
+        missing = published.stored.saturating_sub(counts.total());
+        outln!(
+            "{} accepted, {} duplicate, {} rejected, {} without an outcome within {} s",
+            counts.accepted,
+            counts.duplicate,
+            counts.rejected,
+            missing,
+            args.timeout_secs
+        );
+    }
+    if refused > 0 || !published.failed.is_empty() || rejected > 0 || missing > 0 {
+        return Err(CliError::SomeRejected(
+            "some events were not published, not confirmed or rejected (see above)".into(),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct OutcomeCounts {
+    accepted: u64,
+    duplicate: u64,
+    rejected: u64,
+}
+
+impl OutcomeCounts {
+    fn total(&self) -> u64 {
+        self.accepted + self.duplicate + self.rejected
+    }
+}
+
+/// Counts the first outcome each event gets (every node answers; one is enough)
+/// and prints each rejection with its line.
+async fn collect_outcomes(
+    replies: &mut async_nats::Subscriber,
+    expected: u64,
+    timeout: Duration,
+    line_of: &HashMap<String, usize>,
+) -> OutcomeCounts {
+    let mut counts = OutcomeCounts::default();
+    let mut seen = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while counts.total() < expected {
+        let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await else {
+            break;
+        };
+        let Ok(outcome) = serde_json::from_slice::<v1::Outcome>(&reply.payload) else {
+            continue;
+        };
+        if !seen.insert(outcome.event_id.clone()) {
+            continue;
+        }
+        use v1::outcome::Result as R;
+        match outcome.result {
+            Some(R::Accepted(_)) => counts.accepted += 1,
+            Some(R::Duplicate(_)) => counts.duplicate += 1,
+            Some(R::Rejected(r)) => {
+                counts.rejected += 1;
+                let line = line_of.get(&outcome.event_id).copied().unwrap_or_default();
+                eprintln!(
+                    "line {line}: {}: rejected ({}): {}",
+                    outcome.event_id, r.kind, r.reason
+                );
+            }
+            None => {}
+        }
+    }
+    counts
+}
+
+async fn nats_client(url: &str, name: &str) -> Result<async_nats::Client, CliError> {
+    connect(url, name, None, false)
+        .await
+        .map_err(|e| CliError::Connect(format!("{e} (is nats-server running? see README)")))
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Publish N realistic events and measure end-to-end events/s (published →
+    /// applied, flushed and acked by an in-process lotline node) next to raw
+    /// pipelined JetStream publish of the same payloads, in the same run.
+    Ingest(IngestBenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct IngestBenchArgs {
+    /// The NATS server (the bench makes and deletes streams of its own there).
+    #[arg(
+        long,
+        env = "LOTLINE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    nats_url: String,
+    /// How many events.
+    #[arg(long, default_value_t = 100_000)]
+    events: usize,
+    /// Most publishes waiting for the stream's ack at once.
+    #[arg(long, default_value_t = 4_096)]
+    in_flight: usize,
+    /// Most messages the consumer applies in one batch (one flush).
+    #[arg(long, default_value_t = 2_000)]
+    batch: usize,
+}
+
+pub(crate) async fn bench(args: BenchArgs) -> Result<(), CliError> {
+    match args.what {
+        BenchCommand::Ingest(a) => bench_ingest(a).await,
+    }
+}
+
+async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
+    if args.events == 0 {
+        return Err(CliError::Usage("--events: must be at least 1".into()));
+    }
+    let client = nats_client(&args.nats_url, "lotline bench").await?;
+    let js = jetstream(client.clone());
+    let mut run = [0u8; 4];
+    getrandom::getrandom(&mut run).map_err(|e| CliError::Usage(e.to_string()))?;
+    let run = hex::encode(run);
+    let events = realistic_events(args.events, &run);
+    let bytes: usize = events.iter().map(prost::Message::encoded_len).sum();
+    outln!(
+        "{} events, {} bytes of protobuf on average; in flight {}, batch {}",
+        events.len(),
+        bytes / events.len(),
+        args.in_flight,
+        args.batch
+    );
+
+    // 1. Raw pipelined JetStream publish of the same payloads into a stream of
+    //    the same kind (file storage, duplicate window), nothing consuming.
+    let raw = bench_config(&args, &format!("raw_{run}"), "raw");
+    let raw_rate = {
+        let _stream = ensure_stream(&js, &raw).await.map_err(nats_error)?;
+        let (published, secs) = timed_publish(&js, &raw, &events, args.in_flight).await?;
+        let _ = js.delete_stream(&raw.stream).await;
+        published as f64 / secs
+    };
+    outln!("raw JetStream publish          {:>10.0} events/s", raw_rate);
+
+    // 2. End to end: publish while a lotline node consumes; the clock stops when
+    //    the node has applied, flushed and acked the last event.
+    let e2e = bench_config(&args, &format!("e2e_{run}"), "node-a");
+    ensure_stream(&js, &e2e).await.map_err(nats_error)?;
+    let node = BenchNode::start(e2e.clone()).await?;
+    let started = Instant::now();
+    let published = publish_or_fail(&js, &e2e, &events, args.in_flight).await?;
+    node.wait_through(published.last_sequence).await;
+    let e2e_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    let e2e_stats = node.stop().await;
+    outln!(
+        "end to end (publish → flushed)  {:>10.0} events/s   ratio {:.2} of raw",
+        e2e_rate,
+        e2e_rate / raw_rate
+    );
+
+    // 3. A second node consuming the now full stream from the start.
+    let mut refill = e2e.clone();
+    refill.node_id = "node-b".into();
+    let started = Instant::now();
+    let node = BenchNode::start(refill).await?;
+    node.wait_through(published.last_sequence).await;
+    let fill_rate = events.len() as f64 / started.elapsed().as_secs_f64();
+    let fill_stats = node.stop().await;
+    let _ = js.delete_stream(&e2e.stream).await;
+    outln!(
+        "pre-filled stream (consume)     {:>10.0} events/s   ratio {:.2} of raw",
+        fill_rate,
+        fill_rate / raw_rate
+    );
+    outln!();
+    outln!("where the consumer's time went (end to end | pre-filled):");
+    for (name, e, f) in [
+        ("decode + validate", e2e_stats.0, fill_stats.0),
+        (
+            "store: indexes, tree, apply, flush",
+            e2e_stats.1,
+            fill_stats.1,
+        ),
+        ("acks", e2e_stats.2, fill_stats.2),
+    ] {
+        outln!("  {name:<36} {:>8.2} s | {:>8.2} s", e, f);
+    }
+    outln!(
+        "  batches {} (average {:.0} events) | {} (average {:.0} events)",
+        e2e_stats.3,
+        events.len() as f64 / e2e_stats.3.max(1) as f64,
+        fill_stats.3,
+        events.len() as f64 / fill_stats.3.max(1) as f64
+    );
+    Ok(())
+}
+
+fn nats_error(e: lotline_ingest::IngestError) -> CliError {
+    CliError::Refused(e.to_string())
+}
+
+fn bench_config(args: &IngestBenchArgs, name: &str, node: &str) -> NatsConfig {
+    let mut config = NatsConfig::new(&args.nats_url, node);
+    config.stream = format!("LOTLINE_BENCH_{}", name.to_uppercase());
+    config.subject_root = format!("lotline-bench-{name}");
+    config.batch = args.batch;
+    config
+}
+
+async fn timed_publish(
+    js: &async_nats::jetstream::Context,
+    config: &NatsConfig,
+    events: &[v1::Event],
+    in_flight: usize,
+) -> Result<(u64, f64), CliError> {
+    let started = Instant::now();
+    let published = publish_or_fail(js, config, events, in_flight).await?;
+    Ok((published.stored, started.elapsed().as_secs_f64()))
+}
+
+async fn publish_or_fail(
+    js: &async_nats::jetstream::Context,
+    config: &NatsConfig,
+    events: &[v1::Event],
+    in_flight: usize,
+) -> Result<Published, CliError> {
+    let messages = events
+        .iter()
+        .filter_map(|e| Outgoing::protobuf(&config.subject_root, e).ok());
+    let published = publish_pipelined(js, messages, in_flight, |_| {}).await;
+    if let Some((id, reason)) = published.failed.first() {
+        return Err(CliError::Refused(format!(
+            "{} publishes failed, e.g. {id}: {reason}",
+            published.failed.len()
+        )));
+    }
+    Ok(published)
+}
+
+/// An in-process lotline node (temp sled store, writer, consumer) for the bench.
+struct BenchNode {
+    _dir: tempfile::TempDir,
+    ingest: Ingest,
+    done: lotline_store::WriterDone,
+}
+
+impl BenchNode {
+    async fn start(config: NatsConfig) -> Result<BenchNode, CliError> {
+        let dir = tempfile::tempdir().map_err(|e| CliError::Usage(e.to_string()))?;
+        let (store, _) = crate::open_store(&crate::ServeConfig::new(dir.path()))
+            .map_err(|e| CliError::Refused(e.to_string()))?;
+        let (writer, done) = Writer::spawn(store.clone(), WriterConfig::default())
+            .map_err(|e| CliError::Refused(e.to_string()))?;
+        let ingest = Ingest::start(config, &store, writer)
+            .await
+            .map_err(nats_error)?;
+        Ok(BenchNode {
+            _dir: dir,
+            ingest,
+            done,
+        })
+    }
+
+    async fn wait_through(&self, seq: u64) {
+        while self.ingest.applied.through() < seq {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Stops the node; (decode s, store s, acks s, batches).
+    async fn stop(self) -> (f64, f64, f64, u64) {
+        let stats = self.ingest.stats.clone();
+        self.ingest.stop().await;
+        self.done.wait().await;
+        let secs = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed) as f64 / 1e9;
+        let Stats {
+            decode_nanos,
+            write_nanos,
+            settle_nanos,
+            batches,
+            ..
+        } = &*stats;
+        (
+            secs(decode_nanos),
+            secs(write_nanos),
+            secs(settle_nanos),
+            batches.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A cocoa chain shaped like real intake: co-ops registered first, then rounds
+/// of eight farm harvests (with plot and quantity), one aggregation at the
+/// co-op (8 inputs → 1 lot) and one shipment of it to a processor.
+pub(crate) fn realistic_events(n: usize, run: &str) -> Vec<v1::Event> {
+    const COOPS: usize = 20;
+    let time = "2026-03-01T08:00:00+00:00";
+    let event = |id: String, org: String, kind: Kind| v1::Event {
+        event_id: id,
+        event_time: time.into(),
+        org,
+        chain: "cocoa".into(),
+        site: String::new(),
+        extensions: Default::default(),
+        kind: Some(kind),
+    };
+    let kg = |amount: u64| {
+        Some(v1::Quantity {
+            amount: amount.to_string(),
+            unit: "kg".into(),
+        })
+    };
+    let mut events = Vec::with_capacity(n);
+    let processor = format!("proc-{run}");
+    for org in (0..COOPS)
+        .map(|c| format!("coop-{run}-{c}"))
+        .chain([processor.clone()])
+    {
+        let mut e = event(
+            format!("reg-{org}"),
+            org.clone(),
+            Kind::RegisterOrg(v1::RegisterOrg {
+                name: format!("{org} cooperative society"),
+                role: v1::OrgRole::Cooperative as i32,
+                country: "CI".into(),
+                ..Default::default()
+            }),
+        );
+        e.chain = String::new();
+        events.push(e);
+    }
+    let mut round = 0usize;
+    while events.len() < n {
+        let coop = format!("coop-{run}-{}", round % COOPS);
+        let mut inputs = Vec::new();
+        for farm in 0..8 {
+            let lot = format!("H-{run}-{round}-{farm}");
+            let amount = 300 + ((round * 7 + farm * 13) % 400) as u64;
+            events.push(event(
+                format!("h-{run}-{round}-{farm}"),
+                coop.clone(),
+                Kind::Harvest(v1::Harvest {
+                    lot: lot.clone(),
+                    plot: format!("CI-PLOT-{}-{farm}", round % 500),
+                    product: "wet cocoa beans".into(),
+                    quantity: kg(amount),
+                    ..Default::default()
+                }),
+            ));
+            inputs.push((lot, amount));
+        }
+        let total: u64 = inputs.iter().map(|(_, a)| a).sum();
+        let dried = format!("DRY-{run}-{round}");
+        events.push(event(
+            format!("t-{run}-{round}"),
+            coop.clone(),
+            Kind::Transform(v1::Transform {
+                inputs: inputs
+                    .iter()
+                    .map(|(lot, amount)| v1::LotQuantity {
+                        lot: lot.clone(),
+                        quantity: kg(*amount),
+                    })
+                    .collect(),
+                outputs: vec![v1::OutputLot {
+                    lot: dried.clone(),
+                    product: "dry cocoa beans".into(),
+                    quantity: kg(total * 38 / 100),
+                    ..Default::default()
+                }],
+                process: "fermenting and drying".into(),
+                ..Default::default()
+            }),
+        ));
+        events.push(event(
+            format!("s-{run}-{round}"),
+            coop,
+            Kind::Ship(v1::Ship {
+                lots: vec![v1::LotQuantity {
+                    lot: dried,
+                    quantity: kg(total * 38 / 100),
+                }],
+                to_org: processor.clone(),
+                documents: vec![],
+            }),
+        ));
+        round += 1;
+    }
+    events.truncate(n);
+    events
+}
