@@ -69,6 +69,9 @@ impl SledBackend {
             match sled::Config::new()
                 .path(dir)
                 .cache_capacity(cache_bytes)
+                // The writer flushes every batch itself before acknowledging it.
+                .flush_every_ms(None)
+                .mode(sled::Mode::HighThroughput)
                 .open()
             {
                 Ok(db) => return Ok(SledBackend { db }),

@@ -26,4 +26,5 @@ pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, 
 pub use tree::TreeCheck;
 pub use writer::{
     BoxFuture, Outcome, Recorder, RejectKind, Submission, Writer, WriterConfig, WriterDone,
+    WriterStats,
 };

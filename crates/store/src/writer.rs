@@ -2,6 +2,10 @@
 //! Record, later the NATS consumer) send it batches and get each event's outcome
 //! back once the batch is applied atomically and flushed.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use lotline_domain::{Event, EventKind, Invalid, validate};
 use lotline_proto::convert::event_from_wire;
@@ -180,6 +184,28 @@ pub struct Writer {
     tx: mpsc::Sender<Job>,
     /// Why the writer refuses every write, once it does (see [`Writer::failure`]).
     failure: watch::Receiver<Option<String>>,
+    stats: Arc<WriterStats>,
+}
+
+/// Where the writer's time goes, summed since it started (nanoseconds).
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Deciding each event (duplicate, conflict, registered org), building its
+    /// record, indexes and Merkle nodes, and the tree head.
+    pub prepare_nanos: AtomicU64,
+    /// sled's atomic `apply_batch`.
+    pub apply_nanos: AtomicU64,
+    /// sled's flush to disk.
+    pub flush_nanos: AtomicU64,
+    /// Keys written.
+    pub keys: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+impl WriterStats {
+    fn add(counter: &AtomicU64, since: Instant) {
+        counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
 }
 
 /// Resolves when the writer thread has written everything and stopped.
@@ -198,6 +224,7 @@ impl Writer {
         let (done_tx, done_rx) = oneshot::channel();
         let (failure_tx, failure) = watch::channel(None);
         let mut state = WriterState::load(store, config)?;
+        let stats = state.stats.clone();
         std::thread::Builder::new()
             .name("lotline-writer".into())
             .spawn(move || {
@@ -205,7 +232,12 @@ impl Writer {
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
-        Ok((Writer { tx, failure }, WriterDone(done_rx)))
+        Ok((Writer { tx, failure, stats }, WriterDone(done_rx)))
+    }
+
+    /// Where the writer's time went.
+    pub fn stats(&self) -> Arc<WriterStats> {
+        self.stats.clone()
     }
 
     /// Follows why the writer refuses writes: `None` while it takes them; set once
@@ -287,6 +319,7 @@ struct WriterState {
     /// The last sequence this writer knows is flushed; after a failed batch the
     /// log may hold applied but unflushed events beyond it.
     flushed_through: u64,
+    stats: Arc<WriterStats>,
 }
 
 impl WriterState {
@@ -304,6 +337,7 @@ impl WriterState {
             // What is in the store when the writer (re)starts may not be flushed
             // (a failed batch): the next batch flushes it before acknowledging.
             flushed_through: 0,
+            stats: Arc::default(),
             next_rejected,
             last_record_time,
         })
@@ -348,7 +382,9 @@ impl WriterState {
                     match WriterState::load(self.store.clone(), self.config.clone()) {
                         Ok(reloaded) => {
                             // What was applied is what the next flush makes durable.
+                            let stats = self.stats.clone();
                             *self = reloaded;
+                            self.stats = stats;
                         }
                         Err(reload) => {
                             error!(cause = %reload, "cannot read the store back; refusing further writes");
@@ -378,6 +414,7 @@ impl WriterState {
         let mut next_rejected = self.next_rejected;
         let mut last_time = self.last_record_time;
         let now = truncate_micros(Utc::now());
+        let started = Instant::now();
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
             let outcome = self.decide(&pending, item)?;
@@ -455,8 +492,17 @@ impl WriterState {
         // not be acknowledged before what it duplicates is on disk).
         if !pending.batch.is_empty() || self.flushed_through < next_seq - 1 {
             let backend = store.backend();
+            self.stats
+                .keys
+                .fetch_add(pending.batch.len() as u64, Ordering::Relaxed);
+            WriterStats::add(&self.stats.prepare_nanos, started);
+            let started = Instant::now();
             backend.apply(pending.batch)?;
+            WriterStats::add(&self.stats.apply_nanos, started);
+            let started = Instant::now();
             backend.flush()?;
+            WriterStats::add(&self.stats.flush_nanos, started);
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
         }
         self.flushed_through = next_seq - 1;
         store.set_durable(next_seq - 1);

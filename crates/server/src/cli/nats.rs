@@ -294,22 +294,27 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     outln!();
     outln!("where the consumer's time went (end to end | pre-filled):");
     for (name, e, f) in [
-        ("decode + validate", e2e_stats.0, fill_stats.0),
+        ("decode + validate", e2e_stats.decode, fill_stats.decode),
+        ("store, waiting included", e2e_stats.write, fill_stats.write),
         (
-            "store: indexes, tree, apply, flush",
-            e2e_stats.1,
-            fill_stats.1,
+            "  records, indexes, Merkle nodes",
+            e2e_stats.prepare,
+            fill_stats.prepare,
         ),
-        ("acks", e2e_stats.2, fill_stats.2),
+        ("  sled apply_batch", e2e_stats.apply, fill_stats.apply),
+        ("  sled flush", e2e_stats.flush, fill_stats.flush),
+        ("acks and replies", e2e_stats.acks, fill_stats.acks),
     ] {
         outln!("  {name:<36} {:>8.2} s | {:>8.2} s", e, f);
     }
+    let n = events.len() as f64;
     outln!(
-        "  batches {} (average {:.0} events) | {} (average {:.0} events)",
-        e2e_stats.3,
-        events.len() as f64 / e2e_stats.3.max(1) as f64,
-        fill_stats.3,
-        events.len() as f64 / fill_stats.3.max(1) as f64
+        "  batches {} (average {:.0} events) | {} (average {:.0} events); {:.1} sled keys per event",
+        e2e_stats.batches,
+        n / e2e_stats.batches.max(1) as f64,
+        fill_stats.batches,
+        n / fill_stats.batches.max(1) as f64,
+        e2e_stats.keys as f64 / n
     );
     Ok(())
 }
@@ -361,6 +366,19 @@ struct BenchNode {
     _dir: tempfile::TempDir,
     ingest: Ingest,
     done: lotline_store::WriterDone,
+    writer: std::sync::Arc<lotline_store::WriterStats>,
+}
+
+/// Seconds (or counts) the consumer and its writer spent, by phase.
+struct Spent {
+    decode: f64,
+    write: f64,
+    acks: f64,
+    batches: u64,
+    prepare: f64,
+    apply: f64,
+    flush: f64,
+    keys: u64,
 }
 
 impl BenchNode {
@@ -370,6 +388,7 @@ impl BenchNode {
             .map_err(|e| CliError::Refused(e.to_string()))?;
         let (writer, done) = Writer::spawn(store.clone(), WriterConfig::default())
             .map_err(|e| CliError::Refused(e.to_string()))?;
+        let stats = writer.stats();
         let ingest = Ingest::start(config, &store, writer)
             .await
             .map_err(nats_error)?;
@@ -377,6 +396,7 @@ impl BenchNode {
             _dir: dir,
             ingest,
             done,
+            writer: stats,
         })
     }
 
@@ -386,8 +406,8 @@ impl BenchNode {
         }
     }
 
-    /// Stops the node; (decode s, store s, acks s, batches).
-    async fn stop(self) -> (f64, f64, f64, u64) {
+    /// Stops the node and says where its time went.
+    async fn stop(self) -> Spent {
         let stats = self.ingest.stats.clone();
         self.ingest.stop().await;
         self.done.wait().await;
@@ -399,12 +419,17 @@ impl BenchNode {
             batches,
             ..
         } = &*stats;
-        (
-            secs(decode_nanos),
-            secs(write_nanos),
-            secs(settle_nanos),
-            batches.load(Ordering::Relaxed),
-        )
+        let w = &self.writer;
+        Spent {
+            decode: secs(decode_nanos),
+            write: secs(write_nanos),
+            acks: secs(settle_nanos),
+            batches: batches.load(Ordering::Relaxed),
+            prepare: secs(&w.prepare_nanos),
+            apply: secs(&w.apply_nanos),
+            flush: secs(&w.flush_nanos),
+            keys: w.keys.load(Ordering::Relaxed),
+        }
     }
 }
 
