@@ -137,6 +137,25 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
     let mut stream = js.get_stream("LOTLINE_EVENTS").await.expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, 5);
 
+    // A batch larger than the publisher's window of unresolved acks.
+    let batch: Vec<v1::Event> = (0..5_000)
+        .map(|i| harvest(&format!("b{i}"), "coop", &format!("B{i}"), 1 + i))
+        .collect();
+    let outcomes = events
+        .record_batch(v1::RecordBatchRequest { events: batch })
+        .await
+        .expect("record batch through NATS")
+        .into_inner()
+        .outcomes;
+    assert_eq!(outcomes.len(), 5_000);
+    for (i, o) in outcomes.iter().enumerate() {
+        assert_eq!(o.event_id, format!("b{i}"));
+        assert!(
+            matches!(o.result, Some(v1::outcome::Result::Accepted(v1::Accepted { sequence, .. })) if sequence == 6 + i as u64),
+            "{o:?}"
+        );
+    }
+
     // Invalid input over gRPC is refused without reaching the stream.
     let mut bad = harvest("h4", "coop", "L4", 1);
     bad.event_time = "yesterday".into();
@@ -145,7 +164,7 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
         .await
         .expect_err("invalid");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert_eq!(stream.info().await.expect("info").state.messages, 5);
+    assert_eq!(stream.info().await.expect("info").state.messages, 5_005);
     node.stop().await.expect("clean stop");
 }
 

@@ -94,7 +94,15 @@ impl Ingest {
         )
         .await?;
         let jetstream = setup::jetstream(client.clone());
-        let applied = Arc::new(Applied::new(store.stream_position()?));
+        let position = store.stream_position()?;
+        let stored = store.last_seq()?;
+        if position == 0 && stored > 0 {
+            warn!(
+                events = stored,
+                "this store holds events that did not come from the stream (embedded mode before?): nodes consuming the stream will not have them"
+            );
+        }
+        let applied = Arc::new(Applied::new(position));
         let stats = Arc::new(Stats::default());
         let (state_tx, state) = watch::channel(ConsumerState::Starting);
         let (stop, stop_rx) = watch::channel(false);

@@ -12,6 +12,7 @@ use lotline_proto::v1;
 use prost::Message;
 
 use crate::message::{CONTENT_TYPE, JSON, MSG_ID, REPLY_TO};
+use crate::setup::MAX_ACKS_IN_FLIGHT;
 use crate::subject::events_subject;
 
 /// One message ready to publish.
@@ -82,7 +83,8 @@ pub struct Published {
     pub last_sequence: u64,
 }
 
-/// Publishes `messages` in order, keeping up to `in_flight` acks outstanding,
+/// Publishes `messages` in order, keeping up to `in_flight` acks outstanding
+/// (at most [`MAX_ACKS_IN_FLIGHT`]),
 /// and returns once every ack is in (or failed). `progress` sees each ack.
 pub async fn publish_pipelined(
     jetstream: &jetstream::Context,
@@ -90,10 +92,11 @@ pub async fn publish_pipelined(
     in_flight: usize,
     mut progress: impl FnMut(&Published),
 ) -> Published {
+    let in_flight = in_flight.clamp(1, MAX_ACKS_IN_FLIGHT);
     let mut published = Published::default();
     let mut pending = FuturesUnordered::new();
     for message in messages {
-        while pending.len() >= in_flight.max(1) {
+        while pending.len() >= in_flight {
             if let Some((id, ack)) = pending.next().await {
                 settle(&mut published, id, ack);
                 progress(&published);

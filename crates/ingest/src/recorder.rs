@@ -19,6 +19,10 @@ use crate::consumer::{ConsumerState, Ingest};
 use crate::message::MSG_ID;
 use crate::subject::events_subject;
 
+/// Events published before their acks are awaited (well under the context's
+/// bound on unresolved acks).
+const PUBLISH_SLICE: usize = 1_000;
+
 /// Writes through the stream. Invalid events are not published: they are
 /// rejected (and quarantined) here, as in embedded mode.
 pub struct NatsRecorder {
@@ -45,8 +49,7 @@ impl NatsRecorder {
     async fn record_all(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, StoreError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut local = Vec::new();
-        let mut published = Vec::new();
-        let mut acks = Vec::new();
+        let mut to_publish = Vec::new();
         for (i, item) in items.into_iter().enumerate() {
             let event = match &item.event {
                 Ok(event) => event,
@@ -56,25 +59,16 @@ impl NatsRecorder {
                 }
             };
             let chain = event.chain.map(|c| c.as_str());
-            let subject = match events_subject(&self.config.subject_root, chain, &event.org) {
-                Ok(subject) => subject,
+            match events_subject(&self.config.subject_root, chain, &event.org) {
+                Ok(subject) => {
+                    to_publish.push((i, subject, event.id.clone(), canonical_bytes(event)))
+                }
                 Err(reason) => {
                     let mut item = item;
                     item.event = Err(lotline_domain::Invalid::new("org", reason));
                     local.push((i, item));
-                    continue;
                 }
-            };
-            let bytes = canonical_bytes(event);
-            let mut headers = HeaderMap::new();
-            headers.insert(MSG_ID, event.id.as_str());
-            let ack = self
-                .jetstream
-                .publish_with_headers(subject, headers, bytes.clone().into())
-                .await
-                .map_err(|e| unavailable(format!("publishing to the stream failed: {e}")))?;
-            acks.push(ack.into_future());
-            published.push((i, event.id.clone(), bytes));
+            }
         }
         // Rejected here, never published; quarantined like any rejection.
         if !local.is_empty() {
@@ -83,14 +77,29 @@ impl NatsRecorder {
                 outcomes[i] = Some(outcome);
             }
         }
-        let acks = join_all(acks).await;
-        for ((i, id, bytes), ack) in published.into_iter().zip(acks) {
-            let ack =
-                ack.map_err(|e| unavailable(format!("the stream did not confirm {id:?}: {e}")))?;
-            outcomes[i] = Some(
-                self.outcome_of(ack.sequence, ack.duplicate, &id, &bytes)
-                    .await?,
-            );
+        // Published in order, a slice at a time: a context holds a bounded
+        // number of unresolved acks.
+        for slice in to_publish.chunks(PUBLISH_SLICE) {
+            let mut acks = Vec::with_capacity(slice.len());
+            for (_, subject, id, bytes) in slice {
+                let mut headers = HeaderMap::new();
+                headers.insert(MSG_ID, id.as_str());
+                let ack = self
+                    .jetstream
+                    .publish_with_headers(subject.clone(), headers, bytes.clone().into())
+                    .await
+                    .map_err(|e| unavailable(format!("publishing to the stream failed: {e}")))?;
+                acks.push(ack.into_future());
+            }
+            let acks = join_all(acks).await;
+            for ((i, _, id, bytes), ack) in slice.iter().zip(acks) {
+                let ack = ack
+                    .map_err(|e| unavailable(format!("the stream did not confirm {id:?}: {e}")))?;
+                outcomes[*i] = Some(
+                    self.outcome_of(ack.sequence, ack.duplicate, id, bytes)
+                        .await?,
+                );
+            }
         }
         Ok(outcomes.into_iter().flatten().collect())
     }

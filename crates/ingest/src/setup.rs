@@ -138,34 +138,15 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_give_servers_and_credentials_and_never_show_secrets() {
-        let s =
-            Servers::parse("nats://lotline:s%40cret@n1:4222, nats://n2:4222,n3").expect("parse");
-        assert_eq!(s.addresses.len(), 3);
-        assert!(matches!(
-            s.credentials,
-            Some(Credentials::UserPassword(ref u, ref p)) if u == "lotline" && p == "s@cret"
-        ));
-        assert_eq!(s.shown, "nats://lotline:***@n1:4222,nats://n2:4222,n3");
-        assert!(!s.shown.contains("cret"));
-        let t = Servers::parse("nats://tok3n@127.0.0.1:4222").expect("parse");
-        assert!(matches!(t.credentials, Some(Credentials::Token(ref x)) if x == "tok3n"));
-        assert_eq!(t.shown, "nats://***@127.0.0.1:4222");
-        assert!(Servers::parse(" , ").is_err());
-        assert!(Servers::parse("nats://host:notaport").is_err());
-    }
-}
+/// Most publishes a context lets wait for their ack; one more waits for a slot,
+/// so a publisher must never hold more unresolved acks than this.
+pub const MAX_ACKS_IN_FLIGHT: usize = 4_096;
 
 /// The JetStream context lotline publishes and consumes with.
 pub fn jetstream(client: Client) -> jetstream::Context {
     jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(10))
-        .max_ack_inflight(4_096)
+        .max_ack_inflight(MAX_ACKS_IN_FLIGHT)
         .build(client)
 }
 
@@ -247,4 +228,27 @@ pub async fn consumer_from(
         .map_err(|e| IngestError::Nats(format!("consumer {name}: {e}")))?;
     info!(consumer = %name, start, "consuming the stream");
     Ok(consumer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_give_servers_and_credentials_and_never_show_secrets() {
+        let s =
+            Servers::parse("nats://lotline:s%40cret@n1:4222, nats://n2:4222,n3").expect("parse");
+        assert_eq!(s.addresses.len(), 3);
+        assert!(matches!(
+            s.credentials,
+            Some(Credentials::UserPassword(ref u, ref p)) if u == "lotline" && p == "s@cret"
+        ));
+        assert_eq!(s.shown, "nats://lotline:***@n1:4222,nats://n2:4222,n3");
+        assert!(!s.shown.contains("cret"));
+        let t = Servers::parse("nats://tok3n@127.0.0.1:4222").expect("parse");
+        assert!(matches!(t.credentials, Some(Credentials::Token(ref x)) if x == "tok3n"));
+        assert_eq!(t.shown, "nats://***@127.0.0.1:4222");
+        assert!(Servers::parse(" , ").is_err());
+        assert!(Servers::parse("nats://host:notaport").is_err());
+    }
 }
