@@ -229,7 +229,26 @@ async fn duplicates_are_stored_once_within_and_after_the_duplicate_window() {
             sequence: 2
         }))
     ));
-    let all = all_events(&mut node.provenance().await).await;
+    // The same id with other content is a conflict, quarantined, whether the
+    // stream drops it as a re-send or passes it on.
+    let refused = node
+        .events()
+        .await
+        .record(v1::RecordRequest {
+            event: Some(harvest("h1", "coop", "OTHER", 100)),
+        })
+        .await
+        .expect_err("conflict");
+    assert_eq!(refused.code(), tonic::Code::AlreadyExists, "{refused:?}");
+    let mut provenance = node.provenance().await;
+    let rejected = all_rejected(&mut provenance).await;
+    assert!(
+        rejected
+            .iter()
+            .any(|r| r.event_id == "h1" && r.kind == "conflict"),
+        "{rejected:?}"
+    );
+    let all = all_events(&mut provenance).await;
     assert_eq!(all.len(), 2);
     assert!(id_counts(&all).values().all(|n| *n == 1));
 }
@@ -368,6 +387,11 @@ async fn bad_payloads_of_every_kind_are_quarantined_and_announced() {
         heard.contains(&("lotline.rejected.nobody".into(), "stranger".into())),
         "{heard:?}"
     );
+    // Told to the org whose subject it came on, not the org it claims.
+    assert!(
+        heard.contains(&("lotline.rejected.other".into(), "wrong-org".into())),
+        "{heard:?}"
+    );
     // Terminated, not redelivered: the consumer has nothing pending.
     let js_consumer: async_nats::jetstream::consumer::PullConsumer = js
         .get_consumer_from_stream("lotline-a", "LOTLINE_EVENTS")
@@ -446,21 +470,31 @@ async fn nats_restarting_mid_stream_loses_and_duplicates_nothing() {
     let url = nats.url();
     let js = async_nats::jetstream::new(nats_client(&url).await);
     js_publish(&js, &Msg::event(&register_org("coop"))).await;
-    let events: Vec<v1::Event> = (0..400)
+    let events: Vec<v1::Event> = (0..600)
         .map(|i| harvest(&format!("h{i}"), "coop", &format!("L{i}"), 5 + i))
         .collect();
-    for e in &events[..200] {
-        js_publish(&js, &Msg::event(e)).await;
-    }
+    // A producer streams (retrying what the stream did not confirm, as it must)
+    // while nats-server is killed and started again under it.
+    let publisher = {
+        let js = js.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            for e in &events {
+                js_publish(&js, &Msg::event(e)).await;
+            }
+        })
+    };
+    eventually("the node to be consuming the stream", WAIT, || async {
+        (log_size(&node.url()).await > 50).then_some(())
+    })
+    .await;
+    nats.stop(true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
     nats.restart();
-    // Health says writes are down until the consumer runs again...
-    // (it may already be back; either way it must end SERVING)
-    for e in &events[200..] {
-        js_publish(&js, &Msg::event(e)).await;
-    }
-    wait_size(&node.url(), 401).await;
+    publisher.await.expect("publisher");
+    wait_size(&node.url(), 601).await;
     lotline_testkit::wait_serving(&node.url(), WAIT).await;
-    // ... and gRPC writes work again.
+    // gRPC writes work again.
     node.events()
         .await
         .record(v1::RecordRequest {
@@ -469,7 +503,7 @@ async fn nats_restarting_mid_stream_loses_and_duplicates_nothing() {
         .await
         .expect("record after the restart");
     let all = all_events(&mut node.provenance().await).await;
-    assert_eq!(all.len(), 402);
+    assert_eq!(all.len(), 602);
     assert!(id_counts(&all).values().all(|n| *n == 1));
 }
 
@@ -637,4 +671,60 @@ async fn sigkill_during_a_stream_of_thousands_stores_each_event_once() {
     assert_eq!(trace.origins.len(), 6);
     assert!(trace.origins.iter().all(|o| o.known));
     node.terminate(WAIT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lotline_publish_reports_every_line_and_waits_for_outcomes() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let _node = TestServer::start_with(nats_config(dir.path(), &nats, "a", None)).await;
+    let file = dir.path().join("events.jsonl");
+    let good = [
+        register_org("coop"),
+        harvest("h1", "coop", "L1", 10),
+        harvest("h2", "coop", "L2", 20),
+    ];
+    let mut text: String = good
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("json") + "\n")
+        .collect();
+    text.push_str("this is not an event\n");
+    let mut negative = harvest("neg", "coop", "L3", 1);
+    if let Some(v1::event::Kind::Harvest(h)) = &mut negative.kind {
+        h.quantity = lotline_testkit::events::kg("-1");
+    }
+    text.push_str(&(serde_json::to_string(&negative).expect("json") + "\n"));
+    text.push_str("{\"eventId\": \"a\\nb\", \"org\": \"coop\", \"chain\": \"cocoa\"}\n");
+    std::fs::write(&file, text).expect("write");
+    let url = nats.url();
+    let path = file.to_str().expect("path");
+    let out = lotline(&[
+        "publish",
+        path,
+        "--nats-url",
+        &url,
+        "--outcomes",
+        "--timeout-secs",
+        "60",
+    ]);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(o.contains("4 published (4 new in the stream"), "{o}");
+    assert!(
+        o.contains("3 accepted, 0 duplicate, 1 rejected, 0 without an outcome"),
+        "{o}"
+    );
+    assert!(e.contains("line 4: not a lotline.v1.Event"), "{e}");
+    assert!(e.contains("line 5: neg: rejected (invalid)"), "{e}");
+    assert!(e.contains("line 6: eventId"), "{e}");
+    // Again, within the duplicate window: the stream drops the re-sends itself.
+    let again = lotline(&["publish", path, "--nats-url", &url]);
+    assert!(
+        stdout(&again).contains("4 published (0 new in the stream, 4 dropped"),
+        "{}",
+        stdout(&again)
+    );
+    // No NATS there: exit 2 with the reason.
+    let nowhere = lotline(&["publish", path, "--nats-url", "nats://127.0.0.1:1"]);
+    assert_eq!(nowhere.status.code(), Some(2), "{}", stderr(&nowhere));
 }

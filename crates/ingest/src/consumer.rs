@@ -30,7 +30,7 @@ use crate::config::NatsConfig;
 use crate::error::IngestError;
 use crate::message::{self, NODE, REPLY_PREFIX, REPLY_TO, header};
 use crate::setup;
-use crate::subject::rejected_subject;
+use crate::subject::{parse_events_subject, rejected_subject};
 
 /// Whether the consumer is taking messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +134,22 @@ impl Ingest {
         self.state.clone()
     }
 
-    /// Stops consuming after the batch in hand is applied and settled.
-    pub async fn stop(self) {
+    /// Stops consuming after the batch in hand is applied and settled, waiting
+    /// at most `grace` (acks to an absent server can wait for ever; what was
+    /// not acked is redelivered and answered from the store).
+    pub async fn stop(self, grace: Duration) {
         let _ = self.stop.send(true);
-        if let Err(e) = self.task.await {
-            error!(cause = %e, "the NATS consumer task failed");
+        let mut task = self.task;
+        match tokio::time::timeout(grace, &mut task).await {
+            Ok(Err(e)) => error!(cause = %e, "the NATS consumer task failed"),
+            Ok(Ok(())) => {}
+            Err(_) => {
+                warn!(
+                    ?grace,
+                    "the NATS consumer did not stop in time; stopping it"
+                );
+                task.abort();
+            }
         }
         // Acks and announcements are published; let them leave, but do not wait
         // on a server that is not there.
@@ -192,10 +203,8 @@ impl Consumer {
         mut events: mpsc::UnboundedReceiver<ClientEvent>,
     ) {
         let mut backoff = Backoff::default();
-        // A gap seen twice at the same place is a hole in the stream (messages
-        // deleted): delivery then starts after it.
+        // A gap seen twice at the same place is not retried quickly.
         let mut last_gap: Option<u64> = None;
-        let mut start_at: Option<u64> = None;
         'session: loop {
             if *stop.borrow() {
                 break;
@@ -203,7 +212,7 @@ impl Consumer {
             if !self.connected(&mut events, &mut stop).await {
                 break;
             }
-            let mut expected = start_at.take().unwrap_or(self.applied.through() + 1);
+            let mut expected = self.applied.through() + 1;
             let opened = tokio::select! {
                 _ = stop.changed() => break,
                 opened = self.open(expected) => opened,
@@ -242,6 +251,9 @@ impl Consumer {
                     }
                     None => {
                         self.down("the message stream ended".into());
+                        if sleep_or_stop(backoff.next(), &mut stop).await {
+                            break 'session;
+                        }
                         continue 'session;
                     }
                 };
@@ -249,13 +261,23 @@ impl Consumer {
                 match self.apply(batch, &mut expected).await {
                     Step::Continue => backoff.reset(),
                     Step::Gap { expected, found } => {
-                        if last_gap == Some(expected) && self.is_hole(expected).await {
-                            warn!(
-                                from = expected,
-                                to = found - 1,
-                                "the stream no longer holds these messages; continuing after them"
-                            );
-                            start_at = Some(found);
+                        if last_gap == Some(expected) {
+                            // The same gap again: either the stream lost these
+                            // messages (other nodes applied them; skipping would
+                            // make this log differ for good) or delivery keeps
+                            // failing. Either way: down, with the reason, retrying.
+                            let reason = if self.is_hole(expected).await {
+                                format!(
+                                    "the stream no longer holds sequences {expected} to {} that this node has not applied (purged, deleted or age-limited?): rebuild this node from a complete stream or restore it",
+                                    found - 1
+                                )
+                            } else {
+                                format!("delivery skips from sequence {expected} to {found}")
+                            };
+                            self.down(reason);
+                            if sleep_or_stop(backoff.next(), &mut stop).await {
+                                break 'session;
+                            }
                         } else {
                             debug!(expected, found, "delivery out of order; restarting it");
                         }
@@ -302,7 +324,23 @@ impl Consumer {
     }
 
     async fn open(&self, start: u64) -> Result<jetstream::consumer::pull::Stream, IngestError> {
-        let stream = self.stream().await?;
+        let mut stream = self.stream().await?;
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| IngestError::Nats(format!("stream {}: {e}", self.config.stream)))?
+            .state
+            .last_sequence;
+        if last + 1 < start {
+            // A stream that ends before what this node applied is another
+            // stream (deleted and created again, or its store lost): consuming
+            // it would skip its first messages without a word.
+            return Err(IngestError::Nats(format!(
+                "stream {} ends at sequence {last}, but this node has applied through {}: the stream was reset or replaced; restore it, or rebuild this node (empty data dir) from the new one",
+                self.config.stream,
+                start - 1
+            )));
+        }
         let consumer = setup::consumer_from(&stream, &self.config, start).await?;
         consumer
             .stream()
@@ -465,7 +503,11 @@ impl Consumer {
             "kind": kind,
             "reason": reason,
         });
-        let subject = rejected_subject(&self.config.subject_root, &t.org);
+        // The sender is the org of the subject it was allowed to publish on,
+        // whatever org the event claims.
+        let org = parse_events_subject(&self.config.subject_root, t.message.subject.as_str())
+            .map_or(t.org.as_str(), |(_, org)| org);
+        let subject = rejected_subject(&self.config.subject_root, org);
         if let Err(e) = self
             .client
             .publish_with_headers(subject, self.node_headers(), body.to_string().into())

@@ -3,8 +3,8 @@
 
 use std::future::IntoFuture;
 
-use async_nats::HeaderMap;
 use async_nats::jetstream;
+use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -29,7 +29,7 @@ impl Outgoing {
     pub fn protobuf(root: &str, event: &v1::Event) -> Result<Outgoing, String> {
         let subject = subject_of(root, event)?;
         let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, event.event_id.as_str());
+        headers.insert(MSG_ID, msg_id(&event.event_id)?);
         Ok(Outgoing {
             event_id: event.event_id.clone(),
             subject,
@@ -48,7 +48,7 @@ impl Outgoing {
         }
         let subject = subject_of(root, &event)?;
         let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, event.event_id.as_str());
+        headers.insert(MSG_ID, msg_id(&event.event_id)?);
         headers.insert(CONTENT_TYPE, JSON);
         Ok(Outgoing {
             event_id: event.event_id,
@@ -63,6 +63,12 @@ impl Outgoing {
         self.headers.insert(REPLY_TO, inbox);
         self
     }
+}
+
+/// The event id as a header value (a header cannot hold line breaks).
+fn msg_id(id: &str) -> Result<HeaderValue, String> {
+    id.parse::<HeaderValue>()
+        .map_err(|_| format!("eventId {id:?}: control characters are not allowed in an event id"))
 }
 
 fn subject_of(root: &str, event: &v1::Event) -> Result<String, String> {

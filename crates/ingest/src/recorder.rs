@@ -11,12 +11,13 @@ use lotline_store::{
 };
 use std::future::IntoFuture;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::applied::{Applied, Seen};
 use crate::config::NatsConfig;
 use crate::consumer::{ConsumerState, Ingest};
 use crate::message::MSG_ID;
+use crate::setup::MAX_ACKS_IN_FLIGHT;
 use crate::subject::events_subject;
 
 /// Events published before their acks are awaited (well under the context's
@@ -32,6 +33,9 @@ pub struct NatsRecorder {
     state: watch::Receiver<ConsumerState>,
     store: Store,
     writer: Writer,
+    /// Slots for unresolved publish acks, shared by concurrent calls, so that
+    /// together they never wait on the context's own bound with acks unpolled.
+    publishing: Arc<Semaphore>,
 }
 
 impl NatsRecorder {
@@ -43,6 +47,7 @@ impl NatsRecorder {
             state: ingest.state(),
             store,
             writer,
+            publishing: Arc::new(Semaphore::new(MAX_ACKS_IN_FLIGHT / 2)),
         }
     }
 
@@ -61,7 +66,8 @@ impl NatsRecorder {
             let chain = event.chain.map(|c| c.as_str());
             match events_subject(&self.config.subject_root, chain, &event.org) {
                 Ok(subject) => {
-                    to_publish.push((i, subject, event.id.clone(), canonical_bytes(event)))
+                    let (id, bytes) = (event.id.clone(), canonical_bytes(event));
+                    to_publish.push((i, subject, id, bytes, item))
                 }
                 Err(reason) => {
                     let mut item = item;
@@ -80,8 +86,13 @@ impl NatsRecorder {
         // Published in order, a slice at a time: a context holds a bounded
         // number of unresolved acks.
         for slice in to_publish.chunks(PUBLISH_SLICE) {
+            let _slots = self
+                .publishing
+                .acquire_many(slice.len() as u32)
+                .await
+                .map_err(|_| unavailable("lotline is shutting down".into()))?;
             let mut acks = Vec::with_capacity(slice.len());
-            for (_, subject, id, bytes) in slice {
+            for (_, subject, id, bytes, _) in slice {
                 let mut headers = HeaderMap::new();
                 headers.insert(MSG_ID, id.as_str());
                 let ack = self
@@ -92,11 +103,11 @@ impl NatsRecorder {
                 acks.push(ack.into_future());
             }
             let acks = join_all(acks).await;
-            for ((i, _, id, bytes), ack) in slice.iter().zip(acks) {
+            for ((i, _, id, bytes, item), ack) in slice.iter().zip(acks) {
                 let ack = ack
                     .map_err(|e| unavailable(format!("the stream did not confirm {id:?}: {e}")))?;
                 outcomes[*i] = Some(
-                    self.outcome_of(ack.sequence, ack.duplicate, id, bytes)
+                    self.outcome_of(ack.sequence, ack.duplicate, id, bytes, item)
                         .await?,
                 );
             }
@@ -111,6 +122,7 @@ impl NatsRecorder {
         duplicate: bool,
         id: &str,
         bytes: &[u8],
+        item: &Submission,
     ) -> Result<Outcome, StoreError> {
         let timeout = self.config.apply_timeout;
         let seen = tokio::time::timeout(timeout, self.applied.wait(seq))
@@ -130,16 +142,17 @@ impl NatsRecorder {
                 .store
                 .record(log_seq)?
                 .is_some_and(|r| r.event_bytes == bytes);
-            return Ok(if same {
-                Outcome::Duplicate { seq: log_seq }
-            } else {
-                Outcome::Rejected {
-                    kind: RejectKind::Conflict,
-                    reason: format!(
-                        "event_id {id:?} is already recorded at sequence {log_seq} with different content"
-                    ),
-                }
-            });
+            if same {
+                return Ok(Outcome::Duplicate { seq: log_seq });
+            }
+            // A conflicting re-send the stream dropped: quarantine it here. The
+            // writer finds the id in the log and rejects it as a conflict; it
+            // can append nothing (the id is stored, and the log only grows).
+            let mut conflict = item.clone();
+            conflict.record_time = None;
+            if let Some(outcome) = self.writer.submit(vec![conflict]).await?.pop() {
+                return Ok(outcome);
+            }
         }
         Ok(match seen {
             Seen::Outcome(rejected @ Outcome::Rejected { .. }) => rejected,

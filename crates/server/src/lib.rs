@@ -332,7 +332,7 @@ pub async fn run(
     // The consumer stops after settling the batch in hand; what it did not ack
     // is redelivered to the next start and answered from the store.
     if let Some(ingest) = ingest {
-        ingest.stop().await;
+        ingest.stop(config.grace).await;
     }
     // The services (and their writer handles) are gone with the server task; the
     // last handle is ours. Dropping it lets the writer finish and flush.

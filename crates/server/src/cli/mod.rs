@@ -409,6 +409,7 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         if url.trim().is_empty() {
             return Err("--nats-url: is empty (leave it out for embedded mode)".into());
         }
+        lotline_ingest::Servers::parse(url).map_err(|e| format!("--nats-url: {e}"))?;
         let mut nats = crate::NatsSettings::new(url.trim());
         if let Some(id) = &args.node_id
             && !lotline_ingest::subject::is_token(id)

@@ -268,7 +268,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     let node = BenchNode::start(e2e.clone()).await?;
     let started = Instant::now();
     let published = publish_or_fail(&js, &e2e, &events, args.in_flight).await?;
-    node.wait_through(published.last_sequence).await;
+    node.wait_through(published.last_sequence).await?;
     let e2e_rate = events.len() as f64 / started.elapsed().as_secs_f64();
     let e2e_stats = node.stop().await;
     outln!(
@@ -282,7 +282,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     refill.node_id = "node-b".into();
     let started = Instant::now();
     let node = BenchNode::start(refill).await?;
-    node.wait_through(published.last_sequence).await;
+    node.wait_through(published.last_sequence).await?;
     let fill_rate = events.len() as f64 / started.elapsed().as_secs_f64();
     let fill_stats = node.stop().await;
     let _ = js.delete_stream(&e2e.stream).await;
@@ -400,16 +400,29 @@ impl BenchNode {
         })
     }
 
-    async fn wait_through(&self, seq: u64) {
+    /// Waits until the node has applied stream sequence `seq`; fails if it
+    /// makes no progress for a minute.
+    async fn wait_through(&self, seq: u64) -> Result<(), CliError> {
+        let mut last = (self.ingest.applied.through(), Instant::now());
         while self.ingest.applied.through() < seq {
+            let now = self.ingest.applied.through();
+            if now != last.0 {
+                last = (now, Instant::now());
+            } else if last.1.elapsed() > Duration::from_secs(60) {
+                return Err(CliError::Refused(format!(
+                    "the bench node stalled at sequence {now} of {seq} (consumer: {:?})",
+                    *self.ingest.state().borrow()
+                )));
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        Ok(())
     }
 
     /// Stops the node and says where its time went.
     async fn stop(self) -> Spent {
         let stats = self.ingest.stats.clone();
-        self.ingest.stop().await;
+        self.ingest.stop(Duration::from_secs(30)).await;
         self.done.wait().await;
         let secs = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed) as f64 / 1e9;
         let Stats {
