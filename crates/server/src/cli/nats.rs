@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
@@ -16,6 +17,7 @@ use lotline_ingest::{
 use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
 use lotline_store::{Writer, WriterConfig};
+use tokio::sync::watch;
 
 use super::CliError;
 use super::client::open_input;
@@ -49,73 +51,96 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let client = nats_client(&args.nats_url, "lotline publish").await?;
     let js = jetstream(client.clone());
     let inbox = client.new_inbox();
-    let mut replies = if args.outcomes {
-        Some(
-            client
-                .subscribe(inbox.clone())
-                .await
-                .map_err(|e| CliError::Connect(format!("cannot subscribe for outcomes: {e}")))?,
-        )
+    // Which line each event id came from (for every event with --outcomes, to
+    // name the line of a rejection; otherwise only for the chunk in hand).
+    let line_of: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    // Outcomes are read while publishing, so none wait in a full buffer.
+    let (expected_tx, expected_rx) = watch::channel(None);
+    let collector = if args.outcomes {
+        let replies = client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| CliError::Connect(format!("cannot subscribe for outcomes: {e}")))?;
+        Some(tokio::spawn(collect_outcomes(
+            replies,
+            expected_rx,
+            Duration::from_secs(args.timeout_secs),
+            line_of.clone(),
+        )))
     } else {
         None
     };
-    // Lines that are not events are reported by number and not published.
+    // Lines that are not events are reported by number and not published. The
+    // input is read and published a chunk at a time: memory stays bounded.
     let mut refused = 0u64;
-    let mut line_of: HashMap<String, usize> = HashMap::new();
-    let mut messages = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line.map_err(|e| {
-            CliError::Usage(format!(
-                "line {number}: cannot read {}: {e}",
-                args.file.display()
-            ))
-        })?;
-        let text = line.trim();
-        if text.is_empty() {
-            continue;
-        }
-        match Outgoing::json_line(SUBJECT_ROOT, text) {
-            Ok(mut message) => {
-                if args.outcomes {
-                    message = message.with_reply(&inbox);
+    let mut totals = Published::default();
+    let mut lines = reader.lines().enumerate();
+    loop {
+        let mut chunk = Vec::with_capacity(PUBLISH_CHUNK);
+        for (index, line) in lines.by_ref() {
+            let number = index + 1;
+            let line = line.map_err(|e| {
+                CliError::Usage(format!(
+                    "line {number}: cannot read {}: {e}",
+                    args.file.display()
+                ))
+            })?;
+            let text = line.trim();
+            if text.is_empty() {
+                continue;
+            }
+            match Outgoing::json_line(SUBJECT_ROOT, text) {
+                Ok(mut message) => {
+                    if args.outcomes {
+                        message = message.with_reply(&inbox);
+                    }
+                    lock(&line_of).insert(message.event_id.clone(), number);
+                    chunk.push(message);
+                    if chunk.len() == PUBLISH_CHUNK {
+                        break;
+                    }
                 }
-                line_of.insert(message.event_id.clone(), number);
-                messages.push(message);
-            }
-            Err(reason) => {
-                refused += 1;
-                eprintln!("line {number}: {reason}");
+                Err(reason) => {
+                    refused += 1;
+                    eprintln!("line {number}: {reason}");
+                }
             }
         }
-    }
-    let published = publish_pipelined(&js, messages, args.in_flight, |_| {}).await;
-    for (id, reason) in &published.failed {
-        let line = line_of.get(id).copied().unwrap_or_default();
-        eprintln!(
-            "line {line}: {id}: not confirmed by the stream ({reason}); publishing it again is safe"
-        );
+        if chunk.is_empty() {
+            break;
+        }
+        let published = publish_pipelined(&js, chunk, args.in_flight, |_| {}).await;
+        let mut lines_of = lock(&line_of);
+        for (id, reason) in &published.failed {
+            let line = lines_of.get(id).copied().unwrap_or_default();
+            eprintln!(
+                "line {line}: {id}: not confirmed by the stream ({reason}); publishing it again is safe"
+            );
+        }
+        if !args.outcomes {
+            lines_of.clear();
+        }
+        totals.stored += published.stored;
+        totals.duplicates += published.duplicates;
+        totals.failed.extend(published.failed);
     }
     outln!(
         "{} published ({} new in the stream, {} dropped by the stream as re-sends), {} not confirmed, {} not events",
-        published.stored + published.duplicates,
-        published.stored,
-        published.duplicates,
-        published.failed.len(),
+        totals.stored + totals.duplicates,
+        totals.stored,
+        totals.duplicates,
+        totals.failed.len(),
         refused
     );
     let mut rejected = 0u64;
     let mut missing = 0u64;
-    if let Some(replies) = replies.as_mut() {
-        let counts = collect_outcomes(
-            replies,
-            published.stored,
-            Duration::from_secs(args.timeout_secs),
-            &line_of,
-        )
-        .await;
+    if let Some(collector) = collector {
+        let _ = expected_tx.send(Some(totals.stored));
+        let counts = collector
+            .await
+            .map_err(|e| CliError::Refused(format!("collecting outcomes failed: {e}")))?;
         rejected = counts.rejected;
-        missing = published.stored.saturating_sub(counts.total());
+        missing = totals.stored.saturating_sub(counts.total());
         outln!(
             "{} accepted, {} duplicate, {} rejected, {} without an outcome within {} s",
             counts.accepted,
@@ -125,12 +150,19 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
             args.timeout_secs
         );
     }
-    if refused > 0 || !published.failed.is_empty() || rejected > 0 || missing > 0 {
+    if refused > 0 || !totals.failed.is_empty() || rejected > 0 || missing > 0 {
         return Err(CliError::SomeRejected(
             "some events were not published, not confirmed or rejected (see above)".into(),
         ));
     }
     Ok(())
+}
+
+/// Lines read and published at a time by `lotline publish`.
+const PUBLISH_CHUNK: usize = 10_000;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Default)]
@@ -146,19 +178,42 @@ impl OutcomeCounts {
     }
 }
 
-/// Counts the first outcome each event gets (every node answers; one is enough)
-/// and prints each rejection with its line.
+/// Counts the first outcome each event gets (every node answers; one is
+/// enough) and prints each rejection with its line, until `expected` (set once
+/// publishing is done) outcomes are in, or `timeout` after that.
 async fn collect_outcomes(
-    replies: &mut async_nats::Subscriber,
-    expected: u64,
+    mut replies: async_nats::Subscriber,
+    mut expected: watch::Receiver<Option<u64>>,
     timeout: Duration,
-    line_of: &HashMap<String, usize>,
+    line_of: Arc<Mutex<HashMap<String, usize>>>,
 ) -> OutcomeCounts {
     let mut counts = OutcomeCounts::default();
     let mut seen = std::collections::HashSet::new();
-    let deadline = tokio::time::Instant::now() + timeout;
-    while counts.total() < expected {
-        let Ok(Some(reply)) = tokio::time::timeout_at(deadline, replies.next()).await else {
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let target = *expected.borrow();
+        if let Some(target) = target {
+            if counts.total() >= target {
+                break;
+            }
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+        }
+        let next = tokio::select! {
+            changed = expected.changed(), if target.is_none() => {
+                if changed.is_err() {
+                    break;
+                }
+                continue;
+            }
+            () = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => break,
+            next = replies.next() => next,
+        };
+        let Some(reply) = next else {
             break;
         };
         let Ok(outcome) = serde_json::from_slice::<v1::Outcome>(&reply.payload) else {
@@ -173,7 +228,10 @@ async fn collect_outcomes(
             Some(R::Duplicate(_)) => counts.duplicate += 1,
             Some(R::Rejected(r)) => {
                 counts.rejected += 1;
-                let line = line_of.get(&outcome.event_id).copied().unwrap_or_default();
+                let line = lock(&line_of)
+                    .get(&outcome.event_id)
+                    .copied()
+                    .unwrap_or_default();
                 eprintln!(
                     "line {line}: {}: rejected ({}): {}",
                     outcome.event_id, r.kind, r.reason
