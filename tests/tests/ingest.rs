@@ -728,3 +728,30 @@ async fn lotline_publish_reports_every_line_and_waits_for_outcomes() {
     let nowhere = lotline(&["publish", path, "--nats-url", "nats://127.0.0.1:1"]);
     assert_eq!(nowhere.status.code(), Some(2), "{}", stderr(&nowhere));
 }
+
+#[test]
+fn bench_ingest_prints_both_rates_and_their_ratio() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let out = lotline(&["bench", "ingest", "--nats-url", &url, "--events", "300"]);
+    let o = stdout(&out);
+    assert!(out.status.success(), "{o}\n{}", stderr(&out));
+    for line in [
+        "300 events",
+        "raw JetStream publish",
+        "end to end (publish → flushed)",
+        "pre-filled stream (consume)",
+        "ratio",
+        "sled apply_batch",
+        "sled keys per event",
+    ] {
+        assert!(o.contains(line), "missing {line:?} in:\n{o}");
+    }
+    // The bench cleans up the streams it made.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let names: Vec<String> = rt.block_on(async {
+        let js = async_nats::jetstream::new(nats_client(&url).await);
+        js.stream_names().map(|n| n.expect("name")).collect().await
+    });
+    assert!(names.is_empty(), "{names:?}");
+}
