@@ -29,17 +29,7 @@ fn nats_config(data_dir: &Path, nats: &NatsServer, node: &str, window: Option<u6
 }
 
 async fn log_size(node_url: &str) -> u64 {
-    let channel = tonic::transport::Channel::from_shared(node_url.to_string())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    v1::log_service_client::LogServiceClient::new(channel)
-        .get_checkpoint(v1::GetCheckpointRequest::default())
-        .await
-        .expect("checkpoint")
-        .into_inner()
-        .tree_size
+    checkpoint(node_url).await.tree_size
 }
 
 async fn checkpoint(node_url: &str) -> v1::Checkpoint {
