@@ -619,8 +619,12 @@ async fn sigkill_during_a_stream_of_thousands_stores_each_event_once() {
                 }
             })
         };
-        // Kill lotline while that chunk streams in, then start it again.
-        tokio::time::sleep(Duration::from_millis(150 + 100 * round as u64)).await;
+        // Kill lotline once it is applying this chunk, then start it again.
+        let before = log_size(&node.url()).await;
+        eventually("the node to apply some of the chunk", WAIT, || async {
+            (log_size(&node.url()).await > before).then_some(())
+        })
+        .await;
         node.kill();
         publisher.await.expect("publisher");
         // Repeat a slice of earlier events after the duplicate window: new stream

@@ -22,17 +22,24 @@ use tokio::sync::watch;
 use super::CliError;
 use super::client::open_input;
 
+/// Where NATS is, for the commands that talk to it directly.
+#[derive(Debug, Args)]
+struct NatsArgs {
+    /// The NATS server lotline consumes from.
+    #[arg(
+        long = "nats-url",
+        env = "LOTLINE_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    url: String,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct PublishArgs {
     /// JSON Lines file of events (proto3 JSON of lotline.v1.Event), or `-` for stdin.
     file: PathBuf,
-    /// The NATS server lotline consumes from.
-    #[arg(
-        long,
-        env = "LOTLINE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    nats_url: String,
+    #[command(flatten)]
+    nats: NatsArgs,
     /// Most publishes waiting for the stream's ack at once.
     #[arg(long, default_value_t = 1024)]
     in_flight: usize,
@@ -48,7 +55,7 @@ pub(crate) struct PublishArgs {
 /// `lotline publish FILE`.
 pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let reader = open_input(&args.file)?;
-    let client = nats_client(&args.nats_url, "lotline publish").await?;
+    let client = nats_client(&args.nats.url, "lotline publish").await?;
     let js = jetstream(client.clone());
     let inbox = client.new_inbox();
     // Which line each event id came from (for every event with --outcomes, to
@@ -265,13 +272,9 @@ enum BenchCommand {
 
 #[derive(Debug, Args)]
 struct IngestBenchArgs {
-    /// The NATS server (the bench makes and deletes streams of its own there).
-    #[arg(
-        long,
-        env = "LOTLINE_NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    nats_url: String,
+    /// (The bench makes and deletes streams of its own there.)
+    #[command(flatten)]
+    nats: NatsArgs,
     /// How many events.
     #[arg(long, default_value_t = 100_000)]
     events: usize,
@@ -293,7 +296,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     if args.events == 0 {
         return Err(CliError::Usage("--events: must be at least 1".into()));
     }
-    let client = nats_client(&args.nats_url, "lotline bench").await?;
+    let client = nats_client(&args.nats.url, "lotline bench").await?;
     let js = jetstream(client.clone());
     let mut run = [0u8; 4];
     getrandom::getrandom(&mut run).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -382,7 +385,7 @@ fn nats_error(e: lotline_ingest::IngestError) -> CliError {
 }
 
 fn bench_config(args: &IngestBenchArgs, name: &str, node: &str) -> NatsConfig {
-    let mut config = NatsConfig::new(&args.nats_url, node);
+    let mut config = NatsConfig::new(&args.nats.url, node);
     config.stream = format!("LOTLINE_BENCH_{}", name.to_uppercase());
     config.subject_root = format!("lotline-bench-{name}");
     config.batch = args.batch;
