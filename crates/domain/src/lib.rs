@@ -5,6 +5,8 @@
 //! types once, at the edge (`lotline-proto`), and the store answers the narrow
 //! questions this crate asks through [`lineage::LineageSource`].
 
+pub mod anomaly;
+pub mod audit;
 pub mod event;
 pub mod geo;
 pub mod lineage;

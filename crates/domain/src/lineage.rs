@@ -19,7 +19,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 use rust_decimal::Decimal;
 
-use crate::event::{CustodyModel, Event, EventKind, Transform};
+use crate::event::{CustodyModel, Event, EventKind, OutputLot, Transform};
 use crate::quantity::{Quantity, Unit};
 
 /// Decimal places kept in answers (contents, shares, quantities).
@@ -37,50 +37,7 @@ pub trait LineageSource {
     fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
 }
 
-/// A business anomaly: a fact to report, never a reason to refuse an event.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Anomaly {
-    pub kind: AnomalyKind,
-    pub lot: String,
-    pub event_id: Option<String>,
-    pub explanation: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AnomalyKind {
-    /// More of a lot was consumed than was produced.
-    OverConsumption,
-    /// A transform produced more than its stated conversion ratio allows.
-    YieldAboveRatio,
-    /// An event on a lot is dated before the lot was created.
-    DatedBeforeCreation,
-    /// A lot is used but never created.
-    UnknownOrigin,
-    /// A quantity's unit cannot be converted to the lot's unit.
-    UnitMismatch,
-    /// A lot's lineage loops back on itself.
-    LineageCycle,
-    /// A transform's outputs are in units that do not convert to each other, so
-    /// inputs are split between them by their raw amounts.
-    MixedOutputUnits,
-    /// Quantities compound beyond what an exact decimal holds.
-    ArithmeticOverflow,
-}
-
-impl AnomalyKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnomalyKind::OverConsumption => "over_consumption",
-            AnomalyKind::YieldAboveRatio => "yield_above_ratio",
-            AnomalyKind::DatedBeforeCreation => "dated_before_creation",
-            AnomalyKind::UnknownOrigin => "unknown_origin",
-            AnomalyKind::UnitMismatch => "unit_mismatch",
-            AnomalyKind::LineageCycle => "lineage_cycle",
-            AnomalyKind::MixedOutputUnits => "mixed_output_units",
-            AnomalyKind::ArithmeticOverflow => "arithmetic_overflow",
-        }
-    }
-}
+pub use crate::anomaly::{Anomaly, AnomalyKind};
 
 /// One origin lot in a trace-back answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,12 +226,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     }
 
     fn flag(&mut self, kind: AnomalyKind, lot: &str, event_id: Option<&str>, explanation: String) {
-        self.anomalies.insert(Anomaly {
-            kind,
-            lot: lot.to_string(),
-            event_id: event_id.map(str::to_string),
-            explanation,
-        });
+        self.anomalies
+            .insert(Anomaly::new(kind, lot, event_id, explanation));
     }
 
     /// Computes `root` and everything upstream of it, iteratively (chains can be
@@ -759,46 +712,71 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 match input.quantity.amount_in(&target) {
                     Some(a) => consumed += a,
                     None => {
-                        anomalies.insert(Anomaly {
-                            kind: AnomalyKind::UnitMismatch,
-                            lot: lot.to_string(),
-                            event_id: Some(event.id.clone()),
-                            explanation: format!(
-                                "consumed quantity {} does not convert to the lot's unit {target}",
-                                input.quantity
-                            ),
-                        });
+                        anomalies.insert(
+                            Anomaly::new(
+                                AnomalyKind::UnitMismatch,
+                                lot,
+                                Some(&event.id),
+                                format!(
+                                    "consumed quantity {} does not convert to the lot's unit {target}",
+                                    input.quantity
+                                ),
+                            )
+                            .org(&event.org),
+                        );
                     }
                 }
             }
         }
         if node.known && consumed > node.produced {
             let u = unit.clone().unwrap_or(Unit::Piece);
-            anomalies.insert(Anomaly {
-                kind: AnomalyKind::OverConsumption,
-                lot: lot.to_string(),
-                event_id: None,
-                explanation: format!(
+            let mut anomaly = Anomaly::new(
+                AnomalyKind::OverConsumption,
+                lot,
+                None,
+                format!(
                     "{} {u} consumed but only {} {u} produced",
                     round(consumed),
                     round(node.produced)
                 ),
-            });
+            )
+            .figure("consumed", round(consumed))
+            .figure("produced", round(node.produced))
+            .figure("unit", &u);
+            // Charged to the transform that took the lot past what exists.
+            let mut running = Decimal::ZERO;
+            for event in &consumptions {
+                let EventKind::Transform(t) = &event.kind else {
+                    continue;
+                };
+                for input in t.inputs.iter().filter(|i| i.lot == lot) {
+                    running += input.quantity.amount_in(&u).unwrap_or_default();
+                }
+                if running > node.produced {
+                    anomaly.event_id = Some(event.id.clone());
+                    anomaly.org = Some(event.org.clone());
+                    break;
+                }
+            }
+            anomalies.insert(anomaly);
         }
         if let Some(created) = node.created_at {
             for event in &mentions {
                 let creates = created_quantity(event, lot).is_some();
                 if !creates && event.time < created {
-                    anomalies.insert(Anomaly {
-                        kind: AnomalyKind::DatedBeforeCreation,
-                        lot: lot.to_string(),
-                        event_id: Some(event.id.clone()),
-                        explanation: format!(
-                            "event dated {} but the lot was created {}",
-                            event.time.to_rfc3339(),
-                            created.to_rfc3339()
-                        ),
-                    });
+                    anomalies.insert(
+                        Anomaly::new(
+                            AnomalyKind::DatedBeforeCreation,
+                            lot,
+                            Some(&event.id),
+                            format!(
+                                "event dated {} but the lot was created {}",
+                                event.time.to_rfc3339(),
+                                created.to_rfc3339()
+                            ),
+                        )
+                        .org(&event.org),
+                    );
                 }
             }
         }
@@ -887,8 +865,37 @@ fn yield_anomaly(lot: &str, event: &Event) -> Option<Anomaly> {
         return None;
     };
     let claimed = t.conversion_ratio?;
+    let observed = observed_yield(t, |_| true)?;
+    (observed > claimed).then(|| {
+        Anomaly::new(
+            AnomalyKind::YieldAboveRatio,
+            lot,
+            Some(&event.id),
+            format!(
+                "{} process yielded {} of its input, above the stated conversion ratio {}",
+                t.process,
+                observed.round_dp(4).normalize(),
+                claimed.normalize()
+            ),
+        )
+        .org(&event.org)
+        .figure("process", &t.process)
+        .figure("observed_yield", observed.round_dp(4).normalize())
+        .figure("stated_ratio", claimed.normalize())
+    })
+}
+
+/// A transform's yield: the outputs `counted` keeps over all inputs, in base
+/// units. `None` when inputs and outputs do not measure the same thing or
+/// nothing was put in.
+pub fn observed_yield(t: &Transform, counted: impl Fn(&OutputLot) -> bool) -> Option<Decimal> {
     let inputs: Vec<&Quantity> = t.inputs.iter().map(|i| &i.quantity).collect();
-    let outputs: Vec<&Quantity> = t.outputs.iter().map(|o| &o.quantity).collect();
+    let outputs: Vec<&Quantity> = t
+        .outputs
+        .iter()
+        .filter(|o| counted(o))
+        .map(|o| &o.quantity)
+        .collect();
     let (total_in, same_in) = total_base(&inputs);
     let (total_out, same_out) = total_base(&outputs);
     let comparable = same_in
@@ -898,18 +905,7 @@ fn yield_anomaly(lot: &str, event: &Event) -> Option<Anomaly> {
     if !comparable || total_in.is_zero() {
         return None;
     }
-    let observed = total_out / total_in;
-    (observed > claimed).then(|| Anomaly {
-        kind: AnomalyKind::YieldAboveRatio,
-        lot: lot.to_string(),
-        event_id: Some(event.id.clone()),
-        explanation: format!(
-            "{} process yielded {} of its input, above the stated conversion ratio {}",
-            t.process,
-            observed.round_dp(4).normalize(),
-            claimed.normalize()
-        ),
-    })
+    total_out.checked_div(total_in)
 }
 
 #[cfg(test)]
