@@ -1,8 +1,12 @@
 //! Auditor and brand answers (DESIGN §5, issue 5): reference rules (conversion
 //! bands, Fairtrade prices), certificates, mass balance, the chain-of-custody
-//! report and the EUDR verdict. Pure: the store hands over events, these modules
-//! answer.
+//! report, the EUDR verdict and export, and the anomaly listing. Pure: the store
+//! hands over events, these modules answer.
 
+pub mod balance;
 pub mod certs;
+// pub mod chain; (enabled once certs/rules/geo land)
+// pub mod eudr; (enabled once certs/rules/geo land)
 pub mod prices;
 pub mod rules;
+// pub mod scan; (enabled once certs/rules/geo land)

@@ -8,6 +8,8 @@
 pub mod anomaly;
 pub mod audit;
 pub mod event;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod geo;
 pub mod lineage;
 pub mod quantity;

@@ -153,6 +153,33 @@ struct Node {
     has_unknown: bool,
     /// Transform creations, kept for the yield check.
     transforms: Vec<Arc<Event>>,
+    /// Every creating event (Harvest or Transform), by event id.
+    creations: Vec<Arc<Event>>,
+}
+
+/// The custody model's name in answers.
+pub fn custody_name(model: CustodyModel) -> &'static str {
+    match model {
+        CustodyModel::IdentityPreserved => "identity_preserved",
+        CustodyModel::Segregated => "segregated",
+        CustodyModel::MassBalance => "mass_balance",
+    }
+}
+
+/// One lot upstream of (or equal to) a traced lot, as lineage computed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamLot {
+    pub lot: String,
+    /// False for a lot used but never created.
+    pub known: bool,
+    pub product: Option<String>,
+    pub chain: Option<String>,
+    pub creator: Option<String>,
+    pub created_at: Option<DateTime<FixedOffset>>,
+    pub custody: CustodyModel,
+    pub claims: Vec<String>,
+    /// The events that create the lot (a Harvest, Transforms).
+    pub creations: Vec<Arc<Event>>,
 }
 
 /// Walks lineage over a [`LineageSource`], memoising every lot it computes.
@@ -302,6 +329,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 claims: BTreeSet::new(),
                 has_unknown: true,
                 transforms: Vec::new(),
+                creations: Vec::new(),
             };
         }
         let first = &creations[0];
@@ -322,6 +350,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             claims: BTreeSet::new(),
             has_unknown: false,
             transforms: Vec::new(),
+            creations: creations.clone(),
         };
         // First pass: how much of the lot each creation made.
         let mut made: Vec<(&Arc<Event>, Decimal)> = Vec::new();
@@ -390,6 +419,21 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         }
         node.claims = claims.unwrap_or_default();
         node.inputs = inputs.into_iter().collect();
+        if node.chain.as_deref() == Some("coffee") && node.custody == CustodyModel::MassBalance {
+            let by = creations
+                .iter()
+                .find(|e| created_quantity(e, lot).is_some())
+                .unwrap_or(first);
+            self.anomalies.insert(
+                Anomaly::new(
+                    AnomalyKind::CoffeeMassBalance,
+                    lot,
+                    Some(&by.id),
+                    format!("coffee lot {lot:?} is under mass balance; Fairtrade coffee must be physically traceable (segregated or identity preserved)"),
+                )
+                .org(&by.org),
+            );
+        }
         node
     }
 
@@ -512,14 +556,57 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         let declared_claims: BTreeSet<String> = declared
             .map(|o| o.claims.iter().cloned().collect())
             .unwrap_or_default();
-        let claims = if custody == CustodyModel::MassBalance {
+        let claims: BTreeSet<String> = if custody == CustodyModel::MassBalance {
             let any: BTreeSet<String> = input_claims.iter().flatten().cloned().collect();
             declared_claims.intersection(&any).cloned().collect()
         } else {
-            input_claims.iter().fold(declared_claims, |acc, c| {
+            input_claims.iter().fold(declared_claims.clone(), |acc, c| {
                 acc.intersection(c).cloned().collect()
             })
         };
+        if let Some(stated) = declared.and_then(|o| o.custody)
+            && stated > custody
+        {
+            self.anomalies.insert(
+                Anomaly::new(
+                    AnomalyKind::CustodyUpgrade,
+                    lot,
+                    Some(&event.id),
+                    format!(
+                        "lot {lot:?} is declared {} but its inputs allow at most {}: mixing lowers the custody model and nothing raises it",
+                        custody_name(stated),
+                        custody_name(custody)
+                    ),
+                )
+                .org(&event.org)
+                .figure("declared", custody_name(stated))
+                .figure("allowed", custody_name(custody)),
+            );
+        }
+        let dropped: Vec<&String> = declared_claims.difference(&claims).collect();
+        if !dropped.is_empty() {
+            let names = dropped
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let why = if custody == CustodyModel::MassBalance {
+                "no input carries it"
+            } else {
+                "not every input carries it, and under identity preserved or segregation an uncertified input removes the claim"
+            };
+            self.anomalies.insert(
+                Anomaly::new(
+                    AnomalyKind::UnsupportedClaim,
+                    lot,
+                    Some(&event.id),
+                    format!("lot {lot:?} claims {names} but {why}"),
+                )
+                .org(&event.org)
+                .figure("claims", names)
+                .figure("custody", custody_name(custody)),
+            );
+        }
         (custody, claims)
     }
 
@@ -547,6 +634,52 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         }
         post.reverse();
         post
+    }
+
+    /// Every lot upstream of `lot`, itself first, then each after the lots that
+    /// consume it.
+    pub fn upstream(&mut self, lot: &str) -> Result<Vec<UpstreamLot>, S::Error> {
+        self.walk(lot)?;
+        Ok(self
+            .upstream_order(lot)
+            .into_iter()
+            .filter_map(|l| {
+                let n = self.nodes.get(&l)?;
+                Some(UpstreamLot {
+                    known: n.known,
+                    product: n.product.clone(),
+                    chain: n.chain.clone(),
+                    creator: n.creator.clone(),
+                    created_at: n.created_at,
+                    custody: n.custody,
+                    claims: n.claims.iter().cloned().collect(),
+                    creations: n.creations.clone(),
+                    lot: l,
+                })
+            })
+            .collect())
+    }
+
+    /// What lineage knows of one lot (without the lots upstream of it).
+    pub fn lot_facts(&mut self, lot: &str) -> Result<UpstreamLot, S::Error> {
+        self.walk(lot)?;
+        let n = self.nodes.get(lot).cloned().expect("walk computes the root");
+        Ok(UpstreamLot {
+            lot: lot.to_string(),
+            known: n.known,
+            product: n.product.clone(),
+            chain: n.chain.clone(),
+            creator: n.creator.clone(),
+            created_at: n.created_at,
+            custody: n.custody,
+            claims: n.claims.iter().cloned().collect(),
+            creations: n.creations.clone(),
+        })
+    }
+
+    /// Every anomaly found while walking so far.
+    pub fn anomalies(&self) -> Vec<Anomaly> {
+        self.anomalies.iter().cloned().collect()
     }
 
     /// Where `lot` came from: every origin lot with its content and share.

@@ -1,0 +1,162 @@
+//! The anomaly listing: every business anomaly in the log, from lineage
+//! (over-consumption, unknown origin, custody, claims), the rules (yields out of
+//! band, prices), certificates, plots and mass balance. Facts, never rejections.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use crate::anomaly::{Anomaly, AnomalyKind};
+use crate::audit::balance::{self, BalanceQuery};
+use crate::audit::certs::{Certificates, LotFacts, certificate_checks};
+use crate::audit::prices::payment_checks;
+use crate::audit::rules::{Rules, yield_check};
+use crate::event::{Event, EventKind, RegisterPlot};
+use crate::geo::eudr_grade;
+use crate::lineage::{Lineage, LineageSource, UpstreamLot};
+
+/// The claim mass-balance ledgers count.
+pub const BALANCE_CLAIM: &str = "fairtrade";
+
+/// Lineage facts per lot, computed once per scan.
+pub struct LotCache<'a, S: LineageSource> {
+    lineage: Lineage<'a, S>,
+    facts: HashMap<String, Option<UpstreamLot>>,
+}
+
+impl<'a, S: LineageSource> LotCache<'a, S> {
+    pub fn new(source: &'a S) -> Self {
+        LotCache {
+            lineage: Lineage::new(source),
+            facts: HashMap::new(),
+        }
+    }
+
+    pub fn lineage(&mut self) -> &mut Lineage<'a, S> {
+        &mut self.lineage
+    }
+
+    /// Computes and keeps the facts of `lots`.
+    pub fn load<'l>(&mut self, lots: impl IntoIterator<Item = &'l str>) -> Result<(), S::Error> {
+        for lot in lots {
+            if !self.facts.contains_key(lot) {
+                let f = self.lineage.lot_facts(lot)?;
+                self.facts.insert(lot.to_string(), Some(f));
+            }
+        }
+        Ok(())
+    }
+
+    /// What is known of a loaded lot.
+    pub fn get(&self, lot: &str) -> Option<UpstreamLot> {
+        self.facts.get(lot).cloned().flatten()
+    }
+
+    /// The facts certificate and price checks need.
+    pub fn lot_facts(&self, lot: &str) -> Option<LotFacts> {
+        let f = self.facts.get(lot)?.as_ref()?;
+        Some(LotFacts {
+            product: f.product.clone().unwrap_or_default(),
+            claims: f.claims.clone(),
+            chain: f.chain.clone(),
+        })
+    }
+}
+
+/// Every anomaly in `events` (the uncorrected events of the log), sorted.
+/// `plots` holds the standing registration of every plot.
+pub fn anomalies<S: LineageSource>(
+    source: &S,
+    events: &[Arc<Event>],
+    rules: &Rules,
+    plots: &BTreeMap<String, (Arc<Event>, RegisterPlot)>,
+) -> Result<Vec<Anomaly>, S::Error> {
+    let mut certs = Certificates::default();
+    for e in events {
+        certs.add(e);
+    }
+    let mut cache = LotCache::new(source);
+    let mut out: BTreeSet<Anomaly> = BTreeSet::new();
+    let lots: BTreeSet<&str> = events
+        .iter()
+        .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
+        .collect();
+    for lot in &lots {
+        let state = cache.lineage().lot_state(lot)?;
+        out.extend(state.anomalies);
+    }
+    cache.load(lots.iter().copied())?;
+    let lot_info = |lot: &str| cache.lot_facts(lot);
+    for event in events {
+        match &event.kind {
+            EventKind::Transform(t) => {
+                let products: Vec<Option<String>> = t
+                    .inputs
+                    .iter()
+                    .map(|i| cache.get(&i.lot).and_then(|f| f.product))
+                    .collect();
+                out.extend(yield_check(rules, event, &products));
+                out.extend(certificate_checks(&certs, event, &lot_info));
+            }
+            EventKind::Harvest(h) => {
+                out.extend(certificate_checks(&certs, event, &lot_info));
+                if !plots.contains_key(&h.plot) {
+                    out.insert(
+                        Anomaly::new(
+                            AnomalyKind::PlotNotRegistered,
+                            &h.lot,
+                            Some(&event.id),
+                            format!(
+                                "harvest of {:?} names plot {:?}, which was never registered: the lot has no geolocation",
+                                h.lot, h.plot
+                            ),
+                        )
+                        .org(&event.org)
+                        .figure("plot", &h.plot),
+                    );
+                }
+            }
+            EventKind::Ship(_) => out.extend(certificate_checks(&certs, event, &lot_info)),
+            EventKind::Pay(_) => out.extend(payment_checks(rules, event, &lot_info)),
+            _ => {}
+        }
+    }
+    for (plot, (event, p)) in plots {
+        let issues = eudr_grade(&p.geometry, p.area_ha, &p.country);
+        if !issues.is_empty() {
+            out.insert(
+                Anomaly::new(
+                    AnomalyKind::PlotNotEudrGrade,
+                    "",
+                    Some(&event.id),
+                    format!(
+                        "plot {plot:?} is not EUDR-grade: {}",
+                        issues.join("; ")
+                    ),
+                )
+                .org(&event.org)
+                .figure("plot", plot),
+            );
+        }
+    }
+    let facts = |lot: &str| cache.get(lot);
+    let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
+    let orgs: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Ship(_)))
+        .map(|e| e.org.as_str())
+        .collect();
+    for org in orgs {
+        let query = BalanceQuery {
+            org: org.to_string(),
+            sites: Vec::new(),
+            product: None,
+            from: None,
+            to: None,
+            claim: BALANCE_CLAIM.to_string(),
+        };
+        let mine: Vec<&Event> = refs.iter().copied().filter(|e| e.org == org).collect();
+        let ledgers = balance::ledgers(&query, &mine, &facts);
+        out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
+    }
+    Ok(out.into_iter().collect())
+}

@@ -1,0 +1,136 @@
+//! Test fixtures shared by the domain's unit tests: a lineage source over a
+//! plain list of events and builders for the events audits look at.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::DateTime;
+use rust_decimal::Decimal;
+
+use crate::event::*;
+use crate::lineage::LineageSource;
+use crate::quantity::{Quantity, Unit};
+
+pub fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("test decimal")
+}
+
+pub fn kg(s: &str) -> Quantity {
+    Quantity::new(d(s), Unit::Kilogram)
+}
+
+/// A source over a plain list of events, in whatever order they are given.
+pub struct Events(pub Vec<Arc<Event>>);
+
+impl LineageSource for Events {
+    type Error = std::convert::Infallible;
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, Some(LotRole::Created)))
+    }
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, Some(LotRole::Consumed)))
+    }
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.with_role(lot, None))
+    }
+}
+
+impl Events {
+    fn with_role(&self, lot: &str, role: Option<LotRole>) -> Vec<Arc<Event>> {
+        self.0
+            .iter()
+            .filter(|e| {
+                e.lots()
+                    .iter()
+                    .any(|(l, r)| *l == lot && role.is_none_or(|x| x == *r))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// An event of `org` on `day` (YYYY-MM-DD, 08:00 UTC) in `chain`.
+pub fn event(id: &str, org: &str, day: &str, chain: Chain, kind: EventKind) -> Arc<Event> {
+    Arc::new(Event {
+        id: id.into(),
+        time: DateTime::parse_from_rfc3339(&format!("{day}T08:00:00+00:00")).expect("test time"),
+        org: org.into(),
+        chain: Some(chain),
+        site: None,
+        extensions: BTreeMap::new(),
+        kind,
+    })
+}
+
+pub fn at_site(e: Arc<Event>, site: &str) -> Arc<Event> {
+    let mut e = (*e).clone();
+    e.site = Some(site.into());
+    Arc::new(e)
+}
+
+pub fn harvest(lot: &str, plot: &str, product: &str, qty: Quantity, claims: &[&str]) -> EventKind {
+    EventKind::Harvest(Harvest {
+        lot: lot.into(),
+        plot: plot.into(),
+        product: product.into(),
+        quantity: qty,
+        harvest_start: None,
+        harvest_end: None,
+        custody: None,
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+    })
+}
+
+pub fn output(lot: &str, product: &str, qty: Quantity, custody: Option<CustodyModel>, claims: &[&str]) -> OutputLot {
+    OutputLot {
+        lot: lot.into(),
+        product: product.into(),
+        quantity: qty,
+        custody,
+        claims: claims.iter().map(|c| c.to_string()).collect(),
+    }
+}
+
+pub fn transform(process: &str, inputs: &[(&str, Quantity)], outputs: Vec<OutputLot>, ratio: Option<&str>) -> EventKind {
+    EventKind::Transform(Transform {
+        inputs: inputs
+            .iter()
+            .map(|(l, q)| LotQuantity {
+                lot: l.to_string(),
+                quantity: q.clone(),
+            })
+            .collect(),
+        outputs,
+        process: process.into(),
+        conversion_ratio: ratio.map(d),
+    })
+}
+
+fn movement(lots: &[(&str, Quantity)], counterparty: &str, documents: &[(&str, &str)]) -> Movement {
+    Movement {
+        lots: lots
+            .iter()
+            .map(|(l, q)| LotQuantity {
+                lot: l.to_string(),
+                quantity: q.clone(),
+            })
+            .collect(),
+        counterparty: counterparty.into(),
+        documents: documents
+            .iter()
+            .map(|(k, i)| BusinessDocument {
+                kind: k.to_string(),
+                id: i.to_string(),
+            })
+            .collect(),
+    }
+}
+
+pub fn ship(lots: &[(&str, Quantity)], to: &str, documents: &[(&str, &str)]) -> EventKind {
+    EventKind::Ship(movement(lots, to, documents))
+}
+
+pub fn receive(lots: &[(&str, Quantity)], from: &str) -> EventKind {
+    EventKind::Receive(movement(lots, from, &[]))
+}
