@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "lotline/v1/event_service.proto",
         "lotline/v1/provenance.proto",
         "lotline/v1/log.proto",
+        "lotline/v1/audit.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

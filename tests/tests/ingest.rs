@@ -80,7 +80,10 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
         let mut p = provenance.clone();
         async move {
             let t = p
-                .trace_back(v1::TraceBackRequest { lot: "DRY".into() })
+                .trace_back(v1::TraceBackRequest {
+                    lot: "DRY".into(),
+                    ..Default::default()
+                })
                 .await
                 .ok()?
                 .into_inner();
@@ -119,7 +122,10 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
         "the fifth event in the stream is the fifth in the log"
     );
     let lot = provenance
-        .get_lot(v1::GetLotRequest { lot: "L3".into() })
+        .get_lot(v1::GetLotRequest {
+            lot: "L3".into(),
+            ..Default::default()
+        })
         .await
         .expect("read your write")
         .into_inner();
@@ -658,7 +664,10 @@ async fn sigkill_during_a_stream_of_thousands_stores_each_event_once() {
     assert_eq!(rejected.len(), bad, "each bad message quarantined once");
     // The lineage holds up: every round's dried lot traces to its six harvests.
     let trace = provenance
-        .trace_back(v1::TraceBackRequest { lot: "D249".into() })
+        .trace_back(v1::TraceBackRequest {
+            lot: "D249".into(),
+            ..Default::default()
+        })
         .await
         .expect("trace")
         .into_inner();

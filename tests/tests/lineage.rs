@@ -39,7 +39,10 @@ async fn origins(
     lot: &str,
 ) -> BTreeMap<String, f64> {
     let answer = client
-        .trace_back(v1::TraceBackRequest { lot: lot.into() })
+        .trace_back(v1::TraceBackRequest {
+            lot: lot.into(),
+            ..Default::default()
+        })
         .await
         .expect("trace back")
         .into_inner();
@@ -61,7 +64,10 @@ async fn origins(
 
 async fn descendants(client: &mut ProvenanceServiceClient<Channel>, lot: &str) -> BTreeSet<String> {
     client
-        .trace_forward(v1::TraceForwardRequest { lot: lot.into() })
+        .trace_forward(v1::TraceForwardRequest {
+            lot: lot.into(),
+            ..Default::default()
+        })
         .await
         .expect("trace forward")
         .into_inner()
@@ -104,23 +110,35 @@ async fn answers_match_ground_truth_in_order_and_shuffled() {
             );
         }
         let full_a = a
-            .trace_back(v1::TraceBackRequest { lot: lot.clone() })
+            .trace_back(v1::TraceBackRequest {
+                lot: lot.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
         let full_b = b
-            .trace_back(v1::TraceBackRequest { lot: lot.clone() })
+            .trace_back(v1::TraceBackRequest {
+                lot: lot.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
         assert_eq!(full_a, full_b, "trace of {lot} depends on arrival order");
         let lot_a = a
-            .get_lot(v1::GetLotRequest { lot: lot.clone() })
+            .get_lot(v1::GetLotRequest {
+                lot: lot.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();
         let lot_b = b
-            .get_lot(v1::GetLotRequest { lot: lot.clone() })
+            .get_lot(v1::GetLotRequest {
+                lot: lot.clone(),
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

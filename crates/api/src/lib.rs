@@ -6,16 +6,21 @@
 //! until [`Ready`] is set, while the store opens and is checked. Store errors and
 //! rejections map to gRPC status in `status`.
 
+mod audit;
 mod events;
 mod log;
 mod provenance;
+mod public;
 mod status;
 
 use std::sync::{Arc, OnceLock};
 
+use lotline_domain::audit::rules::Rules;
 use lotline_merkle::Signer;
+use lotline_store::Snapshot;
 use lotline_store::{Recorder, Store};
 
+pub use audit::AuditApi;
 pub use events::EventApi;
 pub use log::LogApi;
 pub use provenance::ProvenanceApi;
@@ -34,6 +39,8 @@ pub struct Ready {
     pub signer: Arc<Signer>,
     /// Why writes are refused (the store failed its integrity check), if they are.
     pub writes_refused: Option<String>,
+    /// Conversion bands and reference prices the audit answers apply.
+    pub rules: Arc<Rules>,
 }
 
 /// Set once, when the store is open (or has failed to open, with the reason);
@@ -50,4 +57,20 @@ pub(crate) fn ready(cell: &ReadyCell) -> Result<&Ready, tonic::Status> {
         ))),
         Some(Ok(ready)) => Ok(ready),
     }
+}
+
+/// Runs a read on a blocking thread, against one snapshot of the log (sled reads
+/// are synchronous and never wait on the writer).
+pub(crate) async fn read<T, F>(cell: &ReadyCell, f: F) -> Result<T, tonic::Status>
+where
+    T: Send + 'static,
+    F: FnOnce(&Snapshot<'_>, &Ready) -> Result<T, tonic::Status> + Send + 'static,
+{
+    let ready = ready(cell)?.clone();
+    tokio::task::spawn_blocking(move || {
+        let view = ready.store.snapshot().map_err(store_status)?;
+        f(&view, &ready)
+    })
+    .await
+    .map_err(|e| tonic::Status::internal(format!("query task failed: {e}")))?
 }

@@ -2,11 +2,16 @@
 //! answer is computed from the store at the time of the question, on a blocking
 //! thread (sled reads are synchronous and never wait on the writer).
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
 use chrono::DateTime;
-use lotline_domain::lineage::Lineage;
-use lotline_domain::{Chain, KindName};
+use lotline_domain::audit::eudr::{DdsReference, dds_references};
+use lotline_domain::lineage::{Lineage, LineageSource, UpstreamLot};
+use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_proto::convert::{
-    decimal_to_wire, lot_state_to_wire, trace_back_to_wire, trace_forward_to_wire,
+    custody_to_wire, dds_to_wire, decimal_to_wire, lot_state_to_wire, trace_back_to_wire,
+    trace_forward_to_wire,
 };
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
@@ -14,8 +19,9 @@ use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::ReadyCell;
+use crate::public::redact;
 use crate::status::store_status;
-use crate::{ReadyCell, ready};
 
 /// Events listed with a lot by GetLot.
 const LOT_EVENTS: usize = 1_000;
@@ -31,23 +37,16 @@ impl ProvenanceApi {
         ProvenanceApi { ready }
     }
 
-    /// Runs a read on a blocking thread.
     async fn read<T, F>(&self, f: F) -> Result<T, Status>
     where
         T: Send + 'static,
         F: FnOnce(&Snapshot<'_>) -> Result<T, Status> + Send + 'static,
     {
-        let store = ready(&self.ready)?.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let view = store.snapshot().map_err(store_status)?;
-            f(&view)
-        })
-        .await
-        .map_err(|e| Status::internal(format!("query task failed: {e}")))?
+        crate::read(&self.ready, move |view, _| f(view)).await
     }
 }
 
-fn lot_arg(lot: &str) -> Result<String, Status> {
+pub(crate) fn lot_arg(lot: &str) -> Result<String, Status> {
     if lot.trim().is_empty() {
         return Err(Status::invalid_argument("lot: is required"));
     }
@@ -56,7 +55,7 @@ fn lot_arg(lot: &str) -> Result<String, Status> {
 
 /// An id to look up: no id in the log contains control characters (validation
 /// refuses them), and the key layout relies on it.
-fn id_arg(field: &str, id: &str) -> Result<String, Status> {
+pub(crate) fn id_arg(field: &str, id: &str) -> Result<String, Status> {
     if id.chars().any(char::is_control) {
         return Err(Status::invalid_argument(format!(
             "{field}: contains control characters"
@@ -79,8 +78,34 @@ pub(crate) fn stored_to_wire(
     })
 }
 
+/// Ship events that mention any of `lots` (a lot and everything upstream).
+pub(crate) fn shipments(
+    store: &Snapshot<'_>,
+    lots: &[UpstreamLot],
+) -> Result<Vec<Arc<Event>>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for up in lots {
+        for event in store.mentions(&up.lot)? {
+            if matches!(event.kind, EventKind::Ship(_)) && seen.insert(event.id.clone()) {
+                out.push(event);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Due-diligence references on shipments of a lot or anything upstream of it.
+fn due_diligence(
+    store: &Snapshot<'_>,
+    upstream: &[UpstreamLot],
+) -> Result<Vec<DdsReference>, StoreError> {
+    let lots: BTreeSet<&str> = upstream.iter().map(|u| u.lot.as_str()).collect();
+    Ok(dds_references(&lots, &shipments(store, upstream)?))
+}
+
 /// NOT_FOUND unless some event in the view mentions `lot`.
-fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), Status> {
+pub(crate) fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), Status> {
     if view.lot_exists(lot).map_err(store_status)? {
         Ok(())
     } else {
@@ -90,14 +115,14 @@ fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), Status> {
     }
 }
 
-fn page_limit(limit: u32) -> usize {
+pub(crate) fn page_limit(limit: u32) -> usize {
     match limit as usize {
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
     }
 }
 
-fn cursor_arg(cursor: &str) -> Result<u64, Status> {
+pub(crate) fn cursor_arg(cursor: &str) -> Result<u64, Status> {
     if cursor.is_empty() {
         return Ok(0);
     }
@@ -108,7 +133,10 @@ fn cursor_arg(cursor: &str) -> Result<u64, Status> {
     })
 }
 
-fn time_arg(field: &str, value: &str) -> Result<Option<DateTime<chrono::FixedOffset>>, Status> {
+pub(crate) fn time_arg(
+    field: &str,
+    value: &str,
+) -> Result<Option<DateTime<chrono::FixedOffset>>, Status> {
     if value.is_empty() {
         return Ok(None);
     }
@@ -124,7 +152,9 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::GetLotRequest>,
     ) -> Result<Response<v1::Lot>, Status> {
-        let lot = lot_arg(&request.into_inner().lot)?;
+        let r = request.into_inner();
+        let lot = lot_arg(&r.lot)?;
+        let public = r.public_view;
         self.read(move |store| {
             let filter = EventFilter {
                 lot: Some(lot.clone()),
@@ -138,7 +168,8 @@ impl ProvenanceService for ProvenanceApi {
                     "lot {lot:?}: no event mentions it"
                 )));
             }
-            let state = Lineage::new(store).lot_state(&lot).map_err(store_status)?;
+            let mut lineage = Lineage::new(store);
+            let state = lineage.lot_state(&lot).map_err(store_status)?;
             let mut answer = lot_state_to_wire(&state);
             answer.events = events
                 .items
@@ -146,6 +177,15 @@ impl ProvenanceService for ProvenanceApi {
                 .map(|s| stored_to_wire(store, s))
                 .collect::<Result<_, _>>()
                 .map_err(store_status)?;
+            if public {
+                answer.events.iter_mut().for_each(redact);
+            }
+            let upstream = lineage.upstream(&lot).map_err(store_status)?;
+            answer.due_diligence_references = due_diligence(store, &upstream)
+                .map_err(store_status)?
+                .iter()
+                .map(dds_to_wire)
+                .collect();
             Ok(Response::new(answer))
         })
         .await
@@ -159,8 +199,14 @@ impl ProvenanceService for ProvenanceApi {
         let lot = lot_arg(&request.into_inner().lot)?;
         self.read(move |store| {
             ensure_lot(store, &lot)?;
-            let trace = Lineage::new(store).trace_back(&lot).map_err(store_status)?;
+            let mut lineage = Lineage::new(store);
+            let trace = lineage.trace_back(&lot).map_err(store_status)?;
+            let facts = lineage.lot_facts(&lot).map_err(store_status)?;
             let mut answer = trace_back_to_wire(&trace);
+            if facts.known {
+                answer.custody = custody_to_wire(Some(facts.custody));
+                answer.claims = facts.claims;
+            }
             for origin in &mut answer.origins {
                 if origin.plot.is_empty() {
                     continue;
@@ -228,16 +274,20 @@ impl ProvenanceService for ProvenanceApi {
         };
         let after = cursor_arg(&r.cursor)?;
         let limit = page_limit(r.limit);
+        let public = r.public_view;
         self.read(move |store| {
             let page = store
                 .list_events(&filter, after, limit)
                 .map_err(store_status)?;
-            let events = page
+            let mut events: Vec<v1::StoredEvent> = page
                 .items
                 .iter()
                 .map(|s| stored_to_wire(store, s))
                 .collect::<Result<_, _>>()
                 .map_err(store_status)?;
+            if public {
+                events.iter_mut().for_each(redact);
+            }
             Ok(Response::new(v1::ListEventsResponse {
                 events,
                 next_cursor: page.next_after.map(|n| n.to_string()).unwrap_or_default(),

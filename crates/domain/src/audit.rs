@@ -5,8 +5,8 @@
 
 pub mod balance;
 pub mod certs;
-// pub mod chain; (enabled once certs/rules/geo land)
-// pub mod eudr; (enabled once certs/rules/geo land)
+pub mod chain;
+pub mod eudr;
 pub mod prices;
 pub mod rules;
-// pub mod scan; (enabled once certs/rules/geo land)
+pub mod scan;

@@ -82,7 +82,13 @@ pub fn harvest(lot: &str, plot: &str, product: &str, qty: Quantity, claims: &[&s
     })
 }
 
-pub fn output(lot: &str, product: &str, qty: Quantity, custody: Option<CustodyModel>, claims: &[&str]) -> OutputLot {
+pub fn output(
+    lot: &str,
+    product: &str,
+    qty: Quantity,
+    custody: Option<CustodyModel>,
+    claims: &[&str],
+) -> OutputLot {
     OutputLot {
         lot: lot.into(),
         product: product.into(),
@@ -92,7 +98,12 @@ pub fn output(lot: &str, product: &str, qty: Quantity, custody: Option<CustodyMo
     }
 }
 
-pub fn transform(process: &str, inputs: &[(&str, Quantity)], outputs: Vec<OutputLot>, ratio: Option<&str>) -> EventKind {
+pub fn transform(
+    process: &str,
+    inputs: &[(&str, Quantity)],
+    outputs: Vec<OutputLot>,
+    ratio: Option<&str>,
+) -> EventKind {
     EventKind::Transform(Transform {
         inputs: inputs
             .iter()

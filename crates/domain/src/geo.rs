@@ -1,10 +1,40 @@
 //! Plot geometry checks: GeoJSON in WGS84 (longitude, latitude), as EUDR asks.
+//!
+//! Two questions, kept apart. [`check_geometry`] says whether a geometry is acceptable at all
+//! (a rejection when not). [`eudr_grade`] says, for a geometry that passed, why it is not yet
+//! good enough for an EUDR due diligence statement (a list of reasons, never a rejection).
+
+mod countries;
+
+use std::cmp::Ordering;
+use std::fmt;
 
 use geojson::{GeoJson, Value};
+use rust_decimal::Decimal;
 
-/// Checks that `text` is a GeoJSON Point, Polygon or MultiPolygon geometry on Earth:
-/// every position has a longitude in [-180, 180] and a latitude in [-90, 90], and
-/// every polygon ring has at least four positions and is closed.
+/// Checks that `text` is a GeoJSON Point, Polygon or MultiPolygon geometry (or a Feature holding
+/// one) on Earth, with simple polygon rings.
+///
+/// Every position has a longitude in [-180, 180] and a latitude in [-90, 90]. Every polygon ring
+/// (the outer boundary and each hole) has at least four positions, is closed, has at least three
+/// distinct positions, and does not cross, touch or overlap itself. Rings are checked one at a
+/// time, positions first, so the self-intersection test never sees NaN or infinity; whether a
+/// hole crosses the outer boundary or another hole is not checked.
+///
+/// Self-intersection rules, on the longitude/latitude plane:
+/// - A repeated consecutive position (a zero-length edge) is tolerated: it is skipped.
+/// - Two edges that are not neighbours along the ring may not share any point, not even an
+///   end point: a ring that touches itself at a vertex is rejected (draw two rings or two
+///   polygons instead).
+/// - Two neighbouring edges share only their common vertex; if the second folds back along the
+///   first (a spike), the ring is rejected.
+/// - The orientation test is exact for the f64 values given (a floating-point filter with an
+///   exact fallback), unless a coordinate is non-zero but smaller than about 1e-290 in
+///   magnitude, where products underflow.
+///
+/// Errors name the ring and, in a MultiPolygon, the polygon (both 1-based, ring 1 being the
+/// outer boundary), and edges by their 1-based positions in the ring as written, for example
+/// "ring 1 of polygon 2 crosses itself between positions 3-4 and 7-8".
 pub fn check_geometry(text: &str) -> Result<(), String> {
     let parsed: GeoJson = text
         .parse()
@@ -20,12 +50,15 @@ pub fn check_geometry(text: &str) -> Result<(), String> {
     };
     match &geometry.value {
         Value::Point(p) => check_position(p),
-        Value::Polygon(rings) => check_polygon(rings),
+        Value::Polygon(rings) => check_polygon(rings, None),
         Value::MultiPolygon(polys) => {
             if polys.is_empty() {
                 return Err("MultiPolygon has no polygons".into());
             }
-            polys.iter().try_for_each(|p| check_polygon(p))
+            polys
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, p)| check_polygon(p, Some(i + 1)))
         }
         other => Err(format!(
             "geometry type {} is not allowed for a plot (Point, Polygon or MultiPolygon)",
@@ -48,23 +81,732 @@ fn check_position(p: &[f64]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_polygon(rings: &[Vec<Vec<f64>>]) -> Result<(), String> {
-    if rings.is_empty() {
-        return Err("Polygon has no rings".into());
+/// Names a ring in error messages: "ring 2", or "ring 2 of polygon 3" in a MultiPolygon.
+#[derive(Clone, Copy)]
+struct RingName {
+    ring: usize,
+    polygon: Option<usize>,
+}
+
+impl fmt::Display for RingName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.polygon {
+            Some(p) => write!(f, "ring {} of polygon {p}", self.ring),
+            None => write!(f, "ring {}", self.ring),
+        }
     }
-    for ring in rings {
-        if ring.len() < 4 {
-            return Err(format!(
-                "a polygon ring needs at least 4 positions, got {}",
-                ring.len()
-            ));
-        }
-        ring.iter().try_for_each(|p| check_position(p))?;
-        if ring.first() != ring.last() {
-            return Err("a polygon ring is not closed (first and last positions differ)".into());
-        }
+}
+
+/// Checks one polygon; `polygon` is its 1-based number inside a MultiPolygon.
+fn check_polygon(rings: &[Vec<Vec<f64>>], polygon: Option<usize>) -> Result<(), String> {
+    if rings.is_empty() {
+        return Err(match polygon {
+            Some(p) => format!("polygon {p} has no rings"),
+            None => "Polygon has no rings".into(),
+        });
+    }
+    for (i, ring) in rings.iter().enumerate() {
+        check_ring(
+            ring,
+            RingName {
+                ring: i + 1,
+                polygon,
+            },
+        )?;
     }
     Ok(())
+}
+
+fn check_ring(ring: &[Vec<f64>], name: RingName) -> Result<(), String> {
+    if ring.len() < 4 {
+        return Err(format!(
+            "{name} needs at least 4 positions, got {}",
+            ring.len()
+        ));
+    }
+    for (i, p) in ring.iter().enumerate() {
+        check_position(p).map_err(|e| format!("{name}, position {}: {e}", i + 1))?;
+    }
+    if ring.first() != ring.last() {
+        return Err(format!(
+            "{name} is not closed (first and last positions differ)"
+        ));
+    }
+    let points: Vec<Pt> = ring.iter().map(|p| Pt { x: p[0], y: p[1] }).collect();
+    let distinct = distinct_count(&points);
+    if distinct < 3 {
+        return Err(format!(
+            "{name} is degenerate: it has {distinct} distinct positions, a polygon needs at least 3"
+        ));
+    }
+    match self_contact(&points) {
+        None => Ok(()),
+        Some(c) => Err(format!("{name} {c}")),
+    }
+}
+
+/// A position on the longitude (x) / latitude (y) plane.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Pt {
+    x: f64,
+    y: f64,
+}
+
+/// How many different positions `points` holds (0.0 and -0.0 are the same).
+fn distinct_count(points: &[Pt]) -> usize {
+    // Adding 0.0 turns -0.0 into 0.0, so equal values have equal bits.
+    let mut keys: Vec<(u64, u64)> = points
+        .iter()
+        .map(|p| ((p.x + 0.0).to_bits(), (p.y + 0.0).to_bits()))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys.len()
+}
+
+/// One edge of a ring, with the 1-based positions (as written) of its two ends.
+struct Edge {
+    a: Pt,
+    b: Pt,
+    from: usize,
+    to: usize,
+    min_x: f64,
+    max_x: f64,
+    min_y: f64,
+    max_y: f64,
+}
+
+/// How two edges meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Contact {
+    /// They cross at a point inside both.
+    Cross,
+    /// They share a single point that is an end of at least one of them.
+    Touch,
+    /// They lie on one line and share a stretch of positive length.
+    Overlap,
+}
+
+/// Describes the first way the closed ring `ring` (at least 3 distinct positions) meets itself,
+/// as the end of a sentence that starts with the ring's name; `None` when the ring is simple.
+///
+/// Zero-length edges are skipped. Edges are swept in order of their smallest longitude, and only
+/// edges whose longitude and latitude ranges overlap are compared, so a ring of a few thousand
+/// positions is quick.
+fn self_contact(ring: &[Pt]) -> Option<String> {
+    // Runs of equal consecutive positions collapse into one vertex: (position, first, last),
+    // with first and last its 0-based indices in `ring`. The last vertex is the closing one.
+    let mut vertices: Vec<(Pt, usize, usize)> = Vec::with_capacity(ring.len());
+    for (i, &p) in ring.iter().enumerate() {
+        match vertices.last_mut() {
+            Some(v) if v.0 == p => v.2 = i,
+            _ => vertices.push((p, i, i)),
+        }
+    }
+    let n = vertices.len() - 1;
+    if n < 3 {
+        // Callers check for 3 distinct positions first; stay safe regardless.
+        return Some("is degenerate: fewer than 3 distinct positions".into());
+    }
+    let edges: Vec<Edge> = (0..n)
+        .map(|k| {
+            let (a, _, last) = vertices[k];
+            let (b, first, _) = vertices[k + 1];
+            Edge {
+                a,
+                b,
+                from: last + 1,
+                to: first + 1,
+                min_x: a.x.min(b.x),
+                max_x: a.x.max(b.x),
+                min_y: a.y.min(b.y),
+                max_y: a.y.max(b.y),
+            }
+        })
+        .collect();
+
+    // Neighbouring edges k and k+1: the second may not fold back along the first.
+    for k in 0..n {
+        let (e, f) = (&edges[k], &edges[(k + 1) % n]);
+        let (u, v, w) = (e.a, e.b, f.b);
+        if orient(u, v, w) == 0 && same_side(u, v, w) {
+            return Some(format!(
+                "doubles back on itself at position {}: edges {}-{} and {}-{} overlap",
+                e.to, e.from, e.to, f.from, f.to
+            ));
+        }
+    }
+
+    // Every other pair, swept by smallest longitude. Of all pairs that meet, the one reported
+    // is the first in ring order, so the message does not depend on the sweep.
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_unstable_by(|&i, &j| edges[i].min_x.total_cmp(&edges[j].min_x));
+    let mut found: Option<(usize, usize, Contact)> = None;
+    for (oi, &i) in order.iter().enumerate() {
+        let e = &edges[i];
+        for &j in &order[oi + 1..] {
+            let f = &edges[j];
+            if f.min_x > e.max_x {
+                break;
+            }
+            if f.min_y > e.max_y || e.min_y > f.max_y {
+                continue;
+            }
+            if (i + 1) % n == j || (j + 1) % n == i {
+                continue;
+            }
+            let pair = (i.min(j), i.max(j));
+            if found.is_some_and(|(a, b, _)| (a, b) <= pair) {
+                continue;
+            }
+            if let Some(c) = contact(e.a, e.b, f.a, f.b) {
+                found = Some((pair.0, pair.1, c));
+            }
+        }
+    }
+    let (i, j, kind) = found?;
+    let verb = match kind {
+        Contact::Cross => "crosses itself",
+        Contact::Touch => "touches itself",
+        Contact::Overlap => "overlaps itself (collinear edges)",
+    };
+    Some(format!(
+        "{verb} between positions {}-{} and {}-{}",
+        edges[i].from, edges[i].to, edges[j].from, edges[j].to
+    ))
+}
+
+/// For `u`, `v`, `w` on one line, with `u` and `w` both different from `v`: whether `u` and `w`
+/// lie on the same side of `v`.
+fn same_side(u: Pt, v: Pt, w: Pt) -> bool {
+    if u.x != v.x {
+        u.x.total_cmp(&v.x) == w.x.total_cmp(&v.x)
+    } else {
+        u.y.total_cmp(&v.y) == w.y.total_cmp(&v.y)
+    }
+}
+
+/// How segments `p1`-`p2` and `q1`-`q2` (each of positive length) meet, if they do.
+fn contact(p1: Pt, p2: Pt, q1: Pt, q2: Pt) -> Option<Contact> {
+    let o1 = orient(p1, p2, q1);
+    let o2 = orient(p1, p2, q2);
+    if o1 == 0 && o2 == 0 {
+        // On one line: compare the stretches along the axis on which the line is not constant.
+        let along = |p: Pt| if p1.x != p2.x { p.x } else { p.y };
+        let (pa, pb) = min_max(along(p1), along(p2));
+        let (qa, qb) = min_max(along(q1), along(q2));
+        let (lo, hi) = (pa.max(qa), pb.min(qb));
+        return match lo.partial_cmp(&hi) {
+            Some(Ordering::Less) => Some(Contact::Overlap),
+            Some(Ordering::Equal) => Some(Contact::Touch),
+            _ => None,
+        };
+    }
+    let o3 = orient(q1, q2, p1);
+    let o4 = orient(q1, q2, p2);
+    if o1 * o2 < 0 && o3 * o4 < 0 {
+        return Some(Contact::Cross);
+    }
+    let touches = (o1 == 0 && within(p1, p2, q1))
+        || (o2 == 0 && within(p1, p2, q2))
+        || (o3 == 0 && within(q1, q2, p1))
+        || (o4 == 0 && within(q1, q2, p2));
+    touches.then_some(Contact::Touch)
+}
+
+fn min_max(a: f64, b: f64) -> (f64, f64) {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+/// For `c` on the line through `a` and `b`: whether it lies on the segment `a`-`b`.
+fn within(a: Pt, b: Pt, c: Pt) -> bool {
+    a.x.min(b.x) <= c.x && c.x <= a.x.max(b.x) && a.y.min(b.y) <= c.y && c.y <= a.y.max(b.y)
+}
+
+/// Shewchuk's error bound for the floating-point orientation determinant below
+/// (`ccwerrboundA` in "Adaptive Precision Floating-Point Arithmetic and Fast Robust Geometric
+/// Predicates", 1997), with epsilon = 2^-53.
+const ORIENT_ERROR_BOUND: f64 = (3.0 + 16.0 * (f64::EPSILON / 2.0)) * (f64::EPSILON / 2.0);
+
+/// The sign of the orientation of `c` relative to the line `a`→`b`: 1 for a left turn, -1 for a
+/// right turn, 0 when the three are on one line. Exact for the given f64 values (see
+/// [`orient_exact`] for the one caveat).
+fn orient(a: Pt, b: Pt, c: Pt) -> i8 {
+    let left = (a.x - c.x) * (b.y - c.y);
+    let right = (a.y - c.y) * (b.x - c.x);
+    let det = left - right;
+    let bound = ORIENT_ERROR_BOUND * (left.abs() + right.abs());
+    if det > bound {
+        1
+    } else if det < -bound {
+        -1
+    } else {
+        orient_exact(a, b, c)
+    }
+}
+
+/// The orientation sign computed exactly, with expansion arithmetic: the determinant is written
+/// as six products of coordinates, each product split exactly into two doubles with a fused
+/// multiply-add, and the twelve parts summed without rounding into a non-overlapping
+/// expansion, whose sign is the sign of its largest non-zero part. Exact unless a product
+/// underflows, which needs a non-zero coordinate below about 1e-290 in magnitude.
+fn orient_exact(a: Pt, b: Pt, c: Pt) -> i8 {
+    let products = [
+        (a.x, b.y),
+        (-a.x, c.y),
+        (-c.x, b.y),
+        (-a.y, b.x),
+        (a.y, c.x),
+        (c.y, b.x),
+    ];
+    let mut expansion = [0.0f64; 12];
+    let mut len = 0;
+    for (p, q) in products {
+        let hi = p * q;
+        let lo = p.mul_add(q, -hi);
+        for part in [lo, hi] {
+            // Shewchuk's GROW-EXPANSION: add `part` exactly, keeping parts in increasing
+            // magnitude and non-overlapping.
+            let mut sum = part;
+            for slot in expansion.iter_mut().take(len) {
+                let (s, err) = two_sum(sum, *slot);
+                *slot = err;
+                sum = s;
+            }
+            expansion[len] = sum;
+            len += 1;
+        }
+    }
+    match expansion[..len].iter().rev().find(|v| **v != 0.0) {
+        Some(v) if *v > 0.0 => 1,
+        Some(_) => -1,
+        None => 0,
+    }
+}
+
+/// Knuth's TWO-SUM: `a + b` as a rounded sum and its exact rounding error.
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bv = s - a;
+    let av = s - bv;
+    (s, (a - av) + (b - bv))
+}
+
+/// The largest area, in hectares, for which EUDR accepts a single point instead of a polygon.
+const POINT_MAX_HA: i64 = 4;
+
+/// The number of decimal places EUDR asks for in each coordinate.
+const EUDR_DECIMALS: i64 = 6;
+
+/// Why a valid plot geometry is not EUDR-grade; empty when it is.
+///
+/// `geometry` is expected to have passed [`check_geometry`]; if it does not, the only reason
+/// returned says why. `area_ha` is the plot's area in hectares and `country` its country of
+/// production as an ISO 3166-1 alpha-2 code (case-insensitive). The reasons, each a sentence:
+///
+/// - **Precision.** Every longitude and latitude must be written with at least 6 decimal places.
+///   The literal as written in the JSON text counts, so trailing zeros count (`7.500000` is
+///   fine) and an integer has none. A literal with an exponent counts the decimal places of the
+///   value it writes: `1.2345678e1` is 12.345678, 6 places; `5e-7` is 0.0000005, 7 places.
+///   Elevations, if given, are not counted. Closing positions of rings count, as written. One
+///   reason gives how many values fall short and the first, as written.
+/// - **Point or polygon.** A Point (alone or in a Feature) is allowed only for a plot of at most
+///   4 ha; exactly 4 ha is fine. A Point without an area is not EUDR-grade either, since nothing
+///   shows it is small enough. Polygons need no area.
+/// - **Country.** Every position must lie in the bounding box of `country`, widened by half a
+///   degree. When the first position outside the box would be inside with longitude and
+///   latitude exchanged, the reason says they look swapped. One reason at most, naming the
+///   first position outside and how many are outside (the repeated closing position of a ring
+///   is not counted twice). Countries without a box in the table are not checked.
+pub fn eudr_grade(geometry: &str, area_ha: Option<Decimal>, country: &str) -> Vec<String> {
+    if let Err(e) = check_geometry(geometry) {
+        return vec![format!("the geometry is not valid: {e}")];
+    }
+    let Some(shape) = raw::read(geometry) else {
+        return vec!["the geometry's coordinates could not be read".into()];
+    };
+    let mut reasons = Vec::new();
+    reasons.extend(precision_reason(&shape));
+    reasons.extend(point_reason(&shape, area_ha));
+    reasons.extend(country_reason(&shape, country));
+    reasons
+}
+
+/// How many decimal places a JSON number literal is written to (see [`eudr_grade`]); negative
+/// for literals like `1e3`.
+fn decimal_places(literal: &str) -> i64 {
+    let (mantissa, exponent) = match literal.find(['e', 'E']) {
+        Some(i) => (&literal[..i], &literal[i + 1..]),
+        None => (literal, ""),
+    };
+    let fraction = mantissa
+        .split_once('.')
+        .map_or(0, |(_, f)| f.bytes().filter(u8::is_ascii_digit).count());
+    let fraction = i64::try_from(fraction).unwrap_or(i64::MAX);
+    let (negative, digits) = match exponent.as_bytes().first() {
+        Some(b'-') => (true, &exponent[1..]),
+        Some(b'+') => (false, &exponent[1..]),
+        _ => (false, exponent),
+    };
+    let magnitude = digits
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0i64, |acc, d| {
+            acc.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
+    if negative {
+        fraction.saturating_add(magnitude)
+    } else {
+        fraction.saturating_sub(magnitude)
+    }
+}
+
+fn precision_reason(shape: &raw::Shape<'_>) -> Option<String> {
+    let values = shape.rings.iter().flatten().flat_map(|p| [p.lon, p.lat]);
+    let mut total = 0usize;
+    let mut short = 0usize;
+    let mut first = None;
+    for literal in values {
+        total += 1;
+        if decimal_places(literal) < EUDR_DECIMALS {
+            short += 1;
+            first.get_or_insert(literal);
+        }
+    }
+    let first = first?;
+    let verb = if short == 1 { "has" } else { "have" };
+    Some(format!(
+        "{short} of {total} coordinate values {verb} fewer than {EUDR_DECIMALS} decimal places \
+         (first: {first})"
+    ))
+}
+
+fn point_reason(shape: &raw::Shape<'_>, area_ha: Option<Decimal>) -> Option<String> {
+    if !shape.is_point {
+        return None;
+    }
+    match area_ha {
+        None => Some(format!(
+            "a point plot needs its area (a point is allowed only up to {POINT_MAX_HA} ha)"
+        )),
+        Some(area) if area > Decimal::from(POINT_MAX_HA) => Some(format!(
+            "a plot of {} ha needs a polygon; a point is allowed only up to {POINT_MAX_HA} ha",
+            area.normalize()
+        )),
+        Some(_) => None,
+    }
+}
+
+fn country_reason(shape: &raw::Shape<'_>, country: &str) -> Option<String> {
+    let boxes = countries::boxes(country)?;
+    let code = country.trim().to_ascii_uppercase();
+    let inside = |lon: f64, lat: f64| boxes.iter().any(|b| b.contains(lon, lat));
+    // A ring's closing position repeats its first; count it once.
+    let positions = shape.rings.iter().flat_map(|ring| {
+        let distinct = if shape.is_point {
+            ring.len()
+        } else {
+            ring.len().saturating_sub(1)
+        };
+        &ring[..distinct]
+    });
+    let mut total = 0usize;
+    let mut outside = 0usize;
+    let mut first = None;
+    for p in positions {
+        total += 1;
+        if !inside(p.x, p.y) {
+            outside += 1;
+            first.get_or_insert(p);
+        }
+    }
+    let p = first?;
+    let count = format!("{outside} of {total} positions outside");
+    Some(if inside(p.y, p.x) {
+        format!(
+            "latitude and longitude look swapped: ({}, {}) is outside {code} but ({}, {}) is \
+             inside ({count})",
+            p.lon, p.lat, p.lat, p.lon
+        )
+    } else {
+        format!(
+            "position ({}, {}) is outside the bounding box of {code} ({count})",
+            p.lon, p.lat
+        )
+    })
+}
+
+/// A small reader for the JSON text of a geometry that keeps every number as written, which
+/// f64 cannot (`7.50` and `7.5` parse to the same value). The domain crate has no JSON
+/// library that keeps number text, so this one reads just enough JSON for [`eudr_grade`].
+mod raw {
+    /// The positions of a Point, Polygon or MultiPolygon: one ring holding the point, or every
+    /// ring of every polygon in order.
+    pub(super) struct Shape<'a> {
+        pub is_point: bool,
+        pub rings: Vec<Vec<Position<'a>>>,
+    }
+
+    /// A position's longitude and latitude, as written and as values.
+    pub(super) struct Position<'a> {
+        pub lon: &'a str,
+        pub lat: &'a str,
+        pub x: f64,
+        pub y: f64,
+    }
+
+    /// Reads a GeoJSON geometry, or a Feature holding one; `None` if the text is not one.
+    pub(super) fn read(text: &str) -> Option<Shape<'_>> {
+        let mut reader = Reader { text, at: 0 };
+        let root = reader.value(0)?;
+        reader.skip_space();
+        if reader.at != text.len() {
+            return None;
+        }
+        let geometry = match root.member("type")?.as_str()? {
+            "Feature" => root.member("geometry")?,
+            _ => &root,
+        };
+        let coordinates = geometry.member("coordinates")?;
+        match geometry.member("type")?.as_str()? {
+            "Point" => Some(Shape {
+                is_point: true,
+                rings: vec![vec![position(coordinates)?]],
+            }),
+            "Polygon" => Some(Shape {
+                is_point: false,
+                rings: rings(coordinates)?,
+            }),
+            "MultiPolygon" => {
+                let mut all = Vec::new();
+                for polygon in coordinates.as_array()? {
+                    all.extend(rings(polygon)?);
+                }
+                Some(Shape {
+                    is_point: false,
+                    rings: all,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn rings<'a>(polygon: &Json<'a>) -> Option<Vec<Vec<Position<'a>>>> {
+        polygon
+            .as_array()?
+            .iter()
+            .map(|ring| ring.as_array()?.iter().map(position).collect())
+            .collect()
+    }
+
+    fn position<'a>(value: &Json<'a>) -> Option<Position<'a>> {
+        match value.as_array()? {
+            [Json::Number(lon), Json::Number(lat), ..] => Some(Position {
+                lon,
+                lat,
+                x: lon.parse().ok()?,
+                y: lat.parse().ok()?,
+            }),
+            _ => None,
+        }
+    }
+
+    /// A JSON value; numbers keep their text, and strings are unescaped.
+    enum Json<'a> {
+        Number(&'a str),
+        String(String),
+        Array(Vec<Json<'a>>),
+        Object(Vec<(String, Json<'a>)>),
+        /// `true`, `false` or `null`.
+        Literal,
+    }
+
+    impl<'a> Json<'a> {
+        /// The value of `key` in an object; the last one wins if the key repeats, as in serde_json.
+        fn member(&self, key: &str) -> Option<&Json<'a>> {
+            match self {
+                Json::Object(members) => members.iter().rev().find(|(k, _)| k == key).map(|m| &m.1),
+                _ => None,
+            }
+        }
+
+        fn as_str(&self) -> Option<&str> {
+            match self {
+                Json::String(s) => Some(s),
+                _ => None,
+            }
+        }
+
+        fn as_array(&self) -> Option<&[Json<'a>]> {
+            match self {
+                Json::Array(items) => Some(items),
+                _ => None,
+            }
+        }
+    }
+
+    /// Nesting deeper than this is refused (serde_json's own limit is 128).
+    const MAX_DEPTH: usize = 256;
+
+    struct Reader<'a> {
+        text: &'a str,
+        at: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.text.as_bytes().get(self.at).copied()
+        }
+
+        fn skip_space(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+                self.at += 1;
+            }
+        }
+
+        fn expect(&mut self, byte: u8) -> Option<()> {
+            self.skip_space();
+            (self.peek()? == byte).then(|| self.at += 1)
+        }
+
+        fn value(&mut self, depth: usize) -> Option<Json<'a>> {
+            if depth > MAX_DEPTH {
+                return None;
+            }
+            self.skip_space();
+            match self.peek()? {
+                b'{' => self.object(depth),
+                b'[' => self.array(depth),
+                b'"' => self.string().map(Json::String),
+                b'-' | b'0'..=b'9' => Some(self.number()),
+                b't' => self.word("true"),
+                b'f' => self.word("false"),
+                b'n' => self.word("null"),
+                _ => None,
+            }
+        }
+
+        fn word(&mut self, word: &str) -> Option<Json<'a>> {
+            self.text[self.at..].starts_with(word).then(|| {
+                self.at += word.len();
+                Json::Literal
+            })
+        }
+
+        fn number(&mut self) -> Json<'a> {
+            let start = self.at;
+            while matches!(
+                self.peek(),
+                Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+            ) {
+                self.at += 1;
+            }
+            Json::Number(&self.text[start..self.at])
+        }
+
+        fn array(&mut self, depth: usize) -> Option<Json<'a>> {
+            self.expect(b'[')?;
+            let mut items = Vec::new();
+            self.skip_space();
+            if self.peek()? == b']' {
+                self.at += 1;
+                return Some(Json::Array(items));
+            }
+            loop {
+                items.push(self.value(depth + 1)?);
+                self.skip_space();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b']' => {
+                        self.at += 1;
+                        return Some(Json::Array(items));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        fn object(&mut self, depth: usize) -> Option<Json<'a>> {
+            self.expect(b'{')?;
+            let mut members = Vec::new();
+            self.skip_space();
+            if self.peek()? == b'}' {
+                self.at += 1;
+                return Some(Json::Object(members));
+            }
+            loop {
+                self.skip_space();
+                let key = self.string()?;
+                self.expect(b':')?;
+                members.push((key, self.value(depth + 1)?));
+                self.skip_space();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b'}' => {
+                        self.at += 1;
+                        return Some(Json::Object(members));
+                    }
+                    _ => return None,
+                }
+            }
+        }
+
+        /// Reads a string literal and returns it unescaped.
+        fn string(&mut self) -> Option<String> {
+            self.expect(b'"')?;
+            let mut out = String::new();
+            let mut chars = self.text[self.at..].char_indices();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '"' => {
+                        self.at += i + 1;
+                        return Some(out);
+                    }
+                    '\\' => {
+                        let (_, e) = chars.next()?;
+                        out.push(match e {
+                            '"' => '"',
+                            '\\' => '\\',
+                            '/' => '/',
+                            'b' => '\u{8}',
+                            'f' => '\u{c}',
+                            'n' => '\n',
+                            'r' => '\r',
+                            't' => '\t',
+                            'u' => {
+                                let unit = hex4(&mut chars)?;
+                                if (0xD800..0xDC00).contains(&unit) {
+                                    // A high surrogate must be followed by an escaped low one.
+                                    let (_, b) = chars.next()?;
+                                    let (_, u) = chars.next()?;
+                                    let low = hex4(&mut chars)?;
+                                    if b != '\\' || u != 'u' || !(0xDC00..0xE000).contains(&low) {
+                                        return None;
+                                    }
+                                    char::from_u32(
+                                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00),
+                                    )?
+                                } else {
+                                    char::from_u32(unit)?
+                                }
+                            }
+                            _ => return None,
+                        });
+                    }
+                    c => out.push(c),
+                }
+            }
+            None
+        }
+    }
+
+    fn hex4(chars: &mut std::str::CharIndices<'_>) -> Option<u32> {
+        let mut unit = 0;
+        for _ in 0..4 {
+            unit = unit * 16 + chars.next()?.1.to_digit(16)?;
+        }
+        Some(unit)
+    }
 }
 
 #[cfg(test)]
@@ -87,5 +829,436 @@ mod tests {
         assert!(check_geometry(open).unwrap_err().contains("not closed"));
         let line = r#"{"type":"LineString","coordinates":[[108.0,12.6],[108.1,12.6]]}"#;
         assert!(check_geometry(line).unwrap_err().contains("not allowed"));
+    }
+
+    /// The JSON of one position, `[x,y]`, with every digit of each value.
+    fn position(&(x, y): &(f64, f64)) -> String {
+        format!("[{x:?},{y:?}]")
+    }
+
+    /// A ring's JSON; the first position is repeated at the end to close it.
+    fn ring(points: &[(f64, f64)]) -> String {
+        let mut positions: Vec<String> = points.iter().map(position).collect();
+        positions.push(position(&points[0]));
+        format!("[{}]", positions.join(","))
+    }
+
+    /// A Polygon with one ring, closed for you.
+    fn polygon(points: &[(f64, f64)]) -> String {
+        format!(r#"{{"type":"Polygon","coordinates":[{}]}}"#, ring(points))
+    }
+
+    fn pt(x: f64, y: f64) -> Pt {
+        Pt { x, y }
+    }
+
+    const SQUARE: [(f64, f64); 4] = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
+    const BOW_TIE: [(f64, f64); 4] = [(0.0, 0.0), (2.0, 2.0), (2.0, 0.0), (0.0, 2.0)];
+
+    #[test]
+    fn a_bow_tie_is_rejected_naming_the_crossing_edges() {
+        assert_eq!(
+            check_geometry(&polygon(&BOW_TIE)).unwrap_err(),
+            "ring 1 crosses itself between positions 1-2 and 3-4"
+        );
+    }
+
+    #[test]
+    fn a_concave_polygon_is_accepted() {
+        let arrow = [(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (2.0, 1.0), (0.0, 4.0)];
+        assert_eq!(check_geometry(&polygon(&arrow)), Ok(()));
+        // A concave vertex that comes close to, but does not reach, the opposite edge.
+        let notch = [
+            (0.0, 0.0),
+            (4.0, 0.0),
+            (4.0, 4.0),
+            (2.0, 0.000001),
+            (0.0, 4.0),
+        ];
+        assert_eq!(check_geometry(&polygon(&notch)), Ok(()));
+    }
+
+    #[test]
+    fn a_ring_touching_itself_at_a_vertex_is_rejected() {
+        // Two squares that share the corner (1, 1), visited twice (positions 3 and 7).
+        let two_squares = [
+            (0.0, 0.0),
+            (1.0, 0.0),
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (2.0, 2.0),
+            (1.0, 2.0),
+            (1.0, 1.0),
+            (0.0, 1.0),
+        ];
+        assert_eq!(
+            check_geometry(&polygon(&two_squares)).unwrap_err(),
+            "ring 1 touches itself between positions 2-3 and 6-7"
+        );
+        // A vertex, (2, 0), that lies inside a non-neighbouring edge.
+        let pinched = [(0.0, 0.0), (4.0, 0.0), (4.0, 4.0), (2.0, 0.0), (0.0, 4.0)];
+        assert_eq!(
+            check_geometry(&polygon(&pinched)).unwrap_err(),
+            "ring 1 touches itself between positions 1-2 and 3-4"
+        );
+    }
+
+    #[test]
+    fn collinear_overlapping_edges_are_rejected() {
+        // Edge 5-6, from (4, 0) back to (1, 0), runs along part of edge 1-2.
+        let overlap = [
+            (0.0, 0.0),
+            (2.0, 0.0),
+            (2.0, 1.0),
+            (4.0, 1.0),
+            (4.0, 0.0),
+            (1.0, 0.0),
+            (1.0, -1.0),
+            (0.0, -1.0),
+        ];
+        assert_eq!(
+            check_geometry(&polygon(&overlap)).unwrap_err(),
+            "ring 1 overlaps itself (collinear edges) between positions 1-2 and 5-6"
+        );
+        assert_eq!(
+            contact(pt(0.0, 0.0), pt(2.0, 0.0), pt(3.0, 0.0), pt(1.0, 0.0)),
+            Some(Contact::Overlap)
+        );
+        assert_eq!(
+            contact(pt(0.0, 0.0), pt(2.0, 0.0), pt(2.0, 0.0), pt(3.0, 0.0)),
+            Some(Contact::Touch)
+        );
+        assert_eq!(
+            contact(pt(0.0, 0.0), pt(2.0, 0.0), pt(2.5, 0.0), pt(3.0, 0.0)),
+            None
+        );
+    }
+
+    #[test]
+    fn neighbouring_edges_that_fold_back_are_rejected() {
+        // A spike: up to (2, 3), then back down over the same line to (2, 1).
+        let spike = [
+            (0.0, 0.0),
+            (2.0, 0.0),
+            (2.0, 2.0),
+            (2.0, 3.0),
+            (2.0, 1.0),
+            (0.0, 2.0),
+        ];
+        assert_eq!(
+            check_geometry(&polygon(&spike)).unwrap_err(),
+            "ring 1 doubles back on itself at position 4: edges 3-4 and 4-5 overlap"
+        );
+        // Three distinct positions on one line enclose nothing.
+        let flat = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0)];
+        assert_eq!(
+            check_geometry(&polygon(&flat)).unwrap_err(),
+            "ring 1 doubles back on itself at position 3: edges 2-3 and 3-4 overlap"
+        );
+        // Going straight on through a vertex is fine.
+        let straight_through = [(0.0, 0.0), (1.0, 0.0), (2.0, 0.0), (2.0, 2.0)];
+        assert_eq!(check_geometry(&polygon(&straight_through)), Ok(()));
+    }
+
+    #[test]
+    fn a_ring_with_fewer_than_three_distinct_positions_is_rejected() {
+        let text =
+            r#"{"type":"Polygon","coordinates":[[[1.0,1.0],[2.0,2.0],[1.0,1.0],[1.0,1.0]]]}"#;
+        assert_eq!(
+            check_geometry(text).unwrap_err(),
+            "ring 1 is degenerate: it has 2 distinct positions, a polygon needs at least 3"
+        );
+    }
+
+    #[test]
+    fn repeated_consecutive_positions_are_skipped() {
+        let text =
+            r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,0],[1,1],[0,1],[0,1],[0,0]]]}"#;
+        assert_eq!(check_geometry(text), Ok(()));
+        // Edges are named by the positions as written, around the repeated one.
+        let text = r#"{"type":"Polygon","coordinates":[[[0,0],[0,0],[2,2],[2,0],[0,2],[0,0]]]}"#;
+        assert_eq!(
+            check_geometry(text).unwrap_err(),
+            "ring 1 crosses itself between positions 2-3 and 4-5"
+        );
+    }
+
+    #[test]
+    fn a_crossing_hole_is_named_by_its_ring() {
+        let big = [(-5.0, -5.0), (5.0, -5.0), (5.0, 5.0), (-5.0, 5.0)];
+        let text = format!(
+            r#"{{"type":"Polygon","coordinates":[{},{}]}}"#,
+            ring(&big),
+            ring(&BOW_TIE)
+        );
+        assert_eq!(
+            check_geometry(&text).unwrap_err(),
+            "ring 2 crosses itself between positions 1-2 and 3-4"
+        );
+    }
+
+    #[test]
+    fn a_multipolygon_with_one_bad_polygon_is_rejected_naming_it() {
+        let text = format!(
+            r#"{{"type":"MultiPolygon","coordinates":[[{}],[{}]]}}"#,
+            ring(&SQUARE),
+            ring(&BOW_TIE)
+        );
+        assert_eq!(
+            check_geometry(&text).unwrap_err(),
+            "ring 1 of polygon 2 crosses itself between positions 1-2 and 3-4"
+        );
+        let text = format!(
+            r#"{{"type":"MultiPolygon","coordinates":[[{}],[[[0,0],[1,0],[0,0]]]]}}"#,
+            ring(&SQUARE)
+        );
+        assert_eq!(
+            check_geometry(&text).unwrap_err(),
+            "ring 1 of polygon 2 needs at least 4 positions, got 3"
+        );
+    }
+
+    /// A closed ring of `n` positions around (`lon`, `lat`), written with 6 decimals.
+    fn circle(lon: f64, lat: f64, radius: f64, n: usize) -> String {
+        let positions: Vec<String> = (0..=n)
+            .map(|i| {
+                let angle = std::f64::consts::TAU * (i % n) as f64 / n as f64;
+                let x = lon + radius * angle.cos();
+                let y = lat + radius * angle.sin();
+                format!("[{x:.6},{y:.6}]")
+            })
+            .collect();
+        format!(
+            r#"{{"type":"Polygon","coordinates":[[{}]]}}"#,
+            positions.join(",")
+        )
+    }
+
+    #[test]
+    fn a_five_thousand_vertex_circle_is_accepted() {
+        let text = circle(108.05, 12.67, 0.05, 5000);
+        assert_eq!(check_geometry(&text), Ok(()));
+        assert_eq!(eudr_grade(&text, None, "VN"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn orientation_is_exact_near_collinear() {
+        // The classic trap: a point nudged by a few ulps off the line through (12, 12) and
+        // (24, 24). Scaled by 2^53 every coordinate is an integer, so i128 gives the truth.
+        let ulp = f64::EPSILON / 2.0; // the spacing of f64 values just above 0.5
+        let scale = 2f64.powi(53);
+        let (b, c) = (pt(12.0, 12.0), pt(24.0, 24.0));
+        let exact = |a: Pt| {
+            let i = |v: f64| (v * scale) as i128;
+            let det = (i(a.x) - i(c.x)) * (i(b.y) - i(c.y)) - (i(a.y) - i(c.y)) * (i(b.x) - i(c.x));
+            det.signum() as i8
+        };
+        for kx in 0..48 {
+            for ky in 0..48 {
+                let a = pt(0.5 + f64::from(kx) * ulp, 0.5 + f64::from(ky) * ulp);
+                assert_eq!(orient(a, b, c), exact(a), "kx {kx}, ky {ky}");
+            }
+        }
+    }
+
+    /// A Point with the two literals as written.
+    fn point(lon: &str, lat: &str) -> String {
+        format!(r#"{{"type":"Point","coordinates":[{lon},{lat}]}}"#)
+    }
+
+    fn ha(text: &str) -> Option<Decimal> {
+        Some(text.parse().expect("a decimal"))
+    }
+
+    #[test]
+    fn six_decimals_pass_and_five_are_flagged() {
+        assert!(eudr_grade(&point("-5.500000", "7.512345"), ha("1"), "CI").is_empty());
+        assert_eq!(
+            eudr_grade(&point("-5.50000", "7.512345"), ha("1"), "CI"),
+            ["1 of 2 coordinate values has fewer than 6 decimal places (first: -5.50000)"]
+        );
+        let square = r#"{"type":"Polygon","coordinates":[[[108.05,12.670000],[108.060000,12.670000],[108.060000,12.68],[108.05,12.670000]]]}"#;
+        assert_eq!(
+            eudr_grade(square, None, "VN"),
+            ["3 of 8 coordinate values have fewer than 6 decimal places (first: 108.05)"]
+        );
+    }
+
+    #[test]
+    fn integer_coordinates_are_flagged() {
+        assert_eq!(
+            eudr_grade(&point("-5", "7"), ha("1"), "CI"),
+            ["2 of 2 coordinate values have fewer than 6 decimal places (first: -5)"]
+        );
+    }
+
+    #[test]
+    fn exponents_count_the_decimal_places_of_the_value_written() {
+        assert_eq!(decimal_places("7"), 0);
+        assert_eq!(decimal_places("-0.123456"), 6);
+        assert_eq!(decimal_places("1.2345678e1"), 6);
+        assert_eq!(decimal_places("1.234567E+1"), 5);
+        assert_eq!(decimal_places("5e-7"), 7);
+        assert_eq!(decimal_places("1e-5"), 5);
+        assert_eq!(decimal_places("1.5e3"), -2);
+        assert!(eudr_grade(&point("-5.5e-0", "7.5e0"), ha("1"), "CI").len() == 1);
+        assert!(eudr_grade(&point("-55.123456e-1", "75.123456e-1"), ha("1"), "CI").is_empty());
+    }
+
+    #[test]
+    fn a_point_is_allowed_up_to_exactly_4_ha() {
+        let farm = point("-5.512345", "7.512345");
+        assert!(eudr_grade(&farm, ha("4"), "CI").is_empty());
+        assert!(eudr_grade(&farm, ha("4.000"), "CI").is_empty());
+        assert_eq!(
+            eudr_grade(&farm, ha("4.000001"), "CI"),
+            ["a plot of 4.000001 ha needs a polygon; a point is allowed only up to 4 ha"]
+        );
+        assert_eq!(
+            eudr_grade(&farm, ha("6.50"), "CI"),
+            ["a plot of 6.5 ha needs a polygon; a point is allowed only up to 4 ha"]
+        );
+    }
+
+    #[test]
+    fn a_point_without_an_area_is_flagged_but_a_polygon_is_not() {
+        assert_eq!(
+            eudr_grade(&point("-5.512345", "7.512345"), None, "CI"),
+            ["a point plot needs its area (a point is allowed only up to 4 ha)"]
+        );
+        let square =
+            r#"{"type":"Polygon","coordinates":[[[-5.5,7.5],[-5.4,7.5],[-5.4,7.6],[-5.5,7.5]]]}"#
+                .replace(".5,", ".500000,")
+                .replace(".4,", ".400000,")
+                .replace(".5]", ".500000]")
+                .replace(".6]", ".600000]");
+        assert!(eudr_grade(&square, None, "CI").is_empty(), "{square}");
+        assert!(eudr_grade(&square, ha("250"), "CI").is_empty());
+    }
+
+    #[test]
+    fn a_point_in_a_feature_is_still_a_point() {
+        let feature = r#"{"type":"Feature","properties":{"coordinates":[1,2],"type":"Point"},
+            "geometry":{"type":"Point","coordinates":[-5.512345, 7.512345]}}"#;
+        assert!(eudr_grade(feature, ha("2"), "CI").is_empty());
+        assert_eq!(
+            eudr_grade(feature, ha("5"), "CI"),
+            ["a plot of 5 ha needs a polygon; a point is allowed only up to 4 ha"]
+        );
+    }
+
+    #[test]
+    fn a_ci_point_inside_ci_is_accepted() {
+        assert!(eudr_grade(&point("-5.500000", "7.500000"), ha("2"), "CI").is_empty());
+        assert!(eudr_grade(&point("-5.500000", "7.500000"), ha("2"), " ci ").is_empty());
+    }
+
+    #[test]
+    fn a_ci_point_given_as_lat_lon_is_reported_swapped() {
+        assert_eq!(
+            eudr_grade(&point("7.500000", "-5.500000"), ha("2"), "CI"),
+            [
+                "latitude and longitude look swapped: (7.500000, -5.500000) is outside CI but \
+                 (-5.500000, 7.500000) is inside (1 of 1 positions outside)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vn_point_claimed_as_gh_is_outside() {
+        assert_eq!(
+            eudr_grade(&point("108.050000", "12.670000"), ha("2"), "GH"),
+            [
+                "position (108.050000, 12.670000) is outside the bounding box of GH (1 of 1 positions outside)"
+            ]
+        );
+        // A ring's closing position is counted once.
+        let text = circle(108.05, 12.67, 0.01, 8);
+        let reasons = eudr_grade(&text, None, "GH");
+        assert_eq!(reasons.len(), 1);
+        assert!(
+            reasons[0].ends_with("is outside the bounding box of GH (8 of 8 positions outside)")
+        );
+    }
+
+    #[test]
+    fn an_unknown_country_is_not_checked() {
+        assert!(eudr_grade(&point("108.050000", "12.670000"), ha("2"), "XX").is_empty());
+        assert!(eudr_grade(&point("108.050000", "12.670000"), ha("2"), "").is_empty());
+    }
+
+    #[test]
+    fn all_reasons_are_given_together_and_an_invalid_geometry_gets_one() {
+        let reasons = eudr_grade(&point("7.5", "-5.5"), None, "CI");
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        let reasons = eudr_grade(&polygon(&BOW_TIE), None, "CI");
+        assert_eq!(
+            reasons,
+            ["the geometry is not valid: ring 1 crosses itself between positions 1-2 and 3-4"]
+        );
+    }
+
+    #[test]
+    fn known_farms_are_inside_their_countries() {
+        let farms = [
+            ("CI", -5.5, 7.5),     // Côte d'Ivoire, cocoa belt
+            ("VN", 108.05, 12.67), // Central Highlands, Đắk Lắk
+            ("BR", -45.9, -21.2),  // Sul de Minas, Minas Gerais
+            ("ET", 38.5, 6.7),     // Sidama
+            ("IN", 72.6, 22.3),    // Gujarat
+            ("GH", -1.6, 6.7),     // Ashanti, Kumasi
+            ("CO", -75.6, 4.8),    // Eje Cafetero
+            ("ID", 98.7, 3.6),     // Sumatra, Medan
+            ("UZ", 69.3, 41.3),    // Tashkent
+            ("US", -99.9, 31.9),   // Texas cotton
+            ("US", -155.9, 19.6),  // Kona, Hawaii
+            ("ES", -15.6, 28.1),   // Gran Canaria
+            ("PT", -16.9, 32.7),   // Madeira
+            ("EC", -90.4, -0.7),   // Santa Cruz, Galápagos
+        ];
+        for (code, lon, lat) in farms {
+            let boxes = countries::boxes(code).expect("a box");
+            assert!(
+                boxes.iter().any(|b| b.contains(lon, lat)),
+                "{code} ({lon}, {lat})"
+            );
+        }
+        // And a few that are clearly elsewhere.
+        let elsewhere = [("CI", 108.05, 12.67), ("BR", -5.5, 7.5), ("VN", 38.5, 6.7)];
+        for (code, lon, lat) in elsewhere {
+            let boxes = countries::boxes(code).expect("a box");
+            assert!(
+                !boxes.iter().any(|b| b.contains(lon, lat)),
+                "{code} ({lon}, {lat})"
+            );
+        }
+    }
+
+    #[test]
+    fn the_country_table_is_sorted_well_formed_and_complete() {
+        let table = countries::COUNTRIES;
+        for pair in table.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
+        }
+        for (code, boxes) in table {
+            assert!(code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()));
+            assert!(!boxes.is_empty(), "{code}");
+            for b in *boxes {
+                assert!(
+                    b.min_lon < b.max_lon && b.min_lat < b.max_lat,
+                    "{code} {b:?}"
+                );
+                assert!(
+                    (-180.0..=180.0).contains(&b.min_lon) && (-180.0..=180.0).contains(&b.max_lon)
+                );
+                assert!((-90.0..=90.0).contains(&b.min_lat) && (-90.0..=90.0).contains(&b.max_lat));
+            }
+        }
+        let required = "CI GH NG CM TG BJ LR SL GN BF ML SN UG KE ET RW BI TZ CD MG MZ ZM MW ZW ZA \
+            EG SD IN PK BD LK NP CN VN LA KH TH MM MY ID PH PG TL AU UZ TM TJ KG KZ TR IR SY GR ES \
+            PT FR DE IT NL BE CH GB PL US MX GT HN SV NI CR PA CU DO HT JM CO EC PE BO BR PY AR VE";
+        for code in required.split_whitespace() {
+            assert!(countries::boxes(code).is_some(), "{code} is missing");
+        }
     }
 }

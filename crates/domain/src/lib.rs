@@ -15,6 +15,7 @@ pub mod lineage;
 pub mod quantity;
 pub mod validate;
 
+pub use anomaly::{Anomaly, AnomalyKind};
 pub use event::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
     LotQuantity, Movement, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot, RegisterSite,

@@ -663,7 +663,11 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     /// What lineage knows of one lot (without the lots upstream of it).
     pub fn lot_facts(&mut self, lot: &str) -> Result<UpstreamLot, S::Error> {
         self.walk(lot)?;
-        let n = self.nodes.get(lot).cloned().expect("walk computes the root");
+        let n = self
+            .nodes
+            .get(lot)
+            .cloned()
+            .expect("walk computes the root");
         Ok(UpstreamLot {
             lot: lot.to_string(),
             known: n.known,

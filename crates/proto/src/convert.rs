@@ -5,6 +5,9 @@
 use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
+use lotline_domain::audit::balance::Ledger;
+use lotline_domain::audit::chain::{ChainReport, StageEntry};
+use lotline_domain::audit::eudr::DdsReference;
 use lotline_domain::lineage::{Anomaly, Descendant, LotState, Origin, TraceBack, TraceForward};
 use lotline_domain::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
@@ -434,6 +437,95 @@ pub fn anomaly_to_wire(a: &Anomaly) -> v1::Anomaly {
         lot: a.lot.clone(),
         event_id: a.event_id.clone().unwrap_or_default(),
         explanation: a.explanation.clone(),
+        org: a.org.clone().unwrap_or_default(),
+        figures: a.figures.clone(),
+    }
+}
+
+pub fn dds_to_wire(d: &DdsReference) -> v1::DdsReference {
+    v1::DdsReference {
+        reference: d.reference.clone(),
+        verification: d.verification.clone().unwrap_or_default(),
+        lot: d.lot.clone(),
+        event_id: d.event_id.clone(),
+        org: d.org.clone(),
+        date: d.date.to_string(),
+    }
+}
+
+pub fn ledger_to_wire(l: &Ledger) -> v1::Ledger {
+    v1::Ledger {
+        org: l.org.clone(),
+        sites: l.sites.clone(),
+        product: l.product.clone(),
+        unit: l.unit.to_string(),
+        opening: decimal_to_wire(l.opening),
+        inputs: decimal_to_wire(l.inputs),
+        outputs: decimal_to_wire(l.outputs),
+        closing: decimal_to_wire(l.closing),
+        entries: l
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| v1::LedgerEntry {
+                time: time_to_wire(&e.time),
+                event_id: e.event_id.clone(),
+                direction: e.direction.as_str().to_string(),
+                lot: e.lot.clone(),
+                lot_product: e.lot_product.clone(),
+                site: e.site.clone().unwrap_or_default(),
+                quantity: Some(quantity_to_wire(&e.quantity)),
+                amount: decimal_to_wire(e.amount),
+                ratio: e.ratio.map(decimal_to_wire).unwrap_or_default(),
+                balance: decimal_to_wire(e.balance),
+                violation: l.violations.contains(&i),
+            })
+            .collect(),
+        violations: u32::try_from(l.violations.len()).unwrap_or(u32::MAX),
+        notes: l.notes.clone(),
+    }
+}
+
+fn stage_entry_to_wire(e: &StageEntry) -> v1::StageEntry {
+    v1::StageEntry {
+        org: e.org.clone(),
+        org_name: e.org_name.clone().unwrap_or_default(),
+        site: e.site.clone().unwrap_or_default(),
+        event_id: e.event_id.clone(),
+        date: e.date.to_string(),
+        process: e.process.clone(),
+        lots: e.lots.clone(),
+        product: e.product.clone().unwrap_or_default(),
+        certificates: e
+            .certificates
+            .iter()
+            .map(|c| v1::HeldCertificate {
+                standard: c.standard.clone(),
+                certificate_id: c.certificate_id.clone(),
+                valid_to: c.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+            })
+            .collect(),
+        certified: e.certified(),
+        lapsed: e.lapsed.clone().unwrap_or_default(),
+    }
+}
+
+pub fn chain_report_to_wire(r: &ChainReport) -> v1::ChainReportResponse {
+    v1::ChainReportResponse {
+        lot: r.lot.clone(),
+        chain: r.chain.clone().unwrap_or_default(),
+        product: r.product.clone().unwrap_or_default(),
+        stages: r
+            .stages
+            .iter()
+            .map(|s| v1::Stage {
+                name: s.name.clone(),
+                entries: s.entries.iter().map(stage_entry_to_wire).collect(),
+                missing: s.missing,
+            })
+            .collect(),
+        missing: r.missing.clone(),
+        other: r.other.iter().map(stage_entry_to_wire).collect(),
     }
 }
 
@@ -463,6 +555,9 @@ pub fn trace_back_to_wire(t: &TraceBack) -> v1::TraceBackResponse {
         origins: t.origins.iter().map(origin_to_wire).collect(),
         lots_walked: u32::try_from(t.lots_walked).unwrap_or(u32::MAX),
         anomalies: t.anomalies.iter().map(anomaly_to_wire).collect(),
+        // The API adds the lot's custody model and claims.
+        custody: 0,
+        claims: Vec::new(),
     }
 }
 
@@ -504,6 +599,7 @@ pub fn lot_state_to_wire(s: &LotState) -> v1::Lot {
         created_at: s.created_at.as_ref().map(time_to_wire).unwrap_or_default(),
         events: Vec::new(),
         anomalies: s.anomalies.iter().map(anomaly_to_wire).collect(),
+        due_diligence_references: Vec::new(),
     }
 }
 

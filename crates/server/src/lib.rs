@@ -13,8 +13,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lotline_api::{EventApi, LogApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_api::{AuditApi, EventApi, LogApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_domain::audit::rules::Rules;
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
+use lotline_proto::v1::audit_service_server::AuditServiceServer;
 use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
@@ -52,6 +54,9 @@ pub struct ServeConfig {
     pub build_tree: bool,
     /// Consume the NATS JetStream stream (and write through it); embedded if `None`.
     pub nats: Option<NatsSettings>,
+    /// Conversion bands and reference prices for audit answers (`--rules FILE`
+    /// merged over the defaults).
+    pub rules: Arc<Rules>,
 }
 
 /// `serve --nats-url`: where the stream is, and this node's name on it.
@@ -91,6 +96,7 @@ impl ServeConfig {
             signing_key: None,
             build_tree: false,
             nats: None,
+            rules: Arc::new(Rules::default()),
         }
     }
 
@@ -209,6 +215,7 @@ pub async fn run(
         .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
             cell.clone(),
         )))
+        .add_service(AuditServiceServer::new(AuditApi::new(cell.clone())))
         .add_service(LogServiceServer::new(LogApi::new(cell.clone())));
     let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
         TcpListenerStream::new(listener),
@@ -298,6 +305,7 @@ pub async fn run(
                 recorder,
                 signer: Arc::new(signer),
                 writes_refused,
+                rules: Arc::clone(&config.rules),
             };
             if cell.set(Ok(ready)).is_err() {
                 return Err(ServerError::Other("services were made ready twice".into()));
@@ -425,6 +433,7 @@ async fn set_reads_only(health: &tonic_health::server::HealthReporter) {
     set_health(health, ServingStatus::NotServing).await;
     for name in [
         <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
+        <AuditServiceServer<AuditApi> as tonic::server::NamedService>::NAME,
         <LogServiceServer<LogApi> as tonic::server::NamedService>::NAME,
     ] {
         health
@@ -444,6 +453,12 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
     health
         .set_service_status(
             <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <AuditServiceServer<AuditApi> as tonic::server::NamedService>::NAME,
             status,
         )
         .await;

@@ -25,6 +25,9 @@ pub const PLOT: u8 = b'P';
 /// creation arrives (candidates for ListUnknownLots; answers re-check each one
 /// against the view of the log they are asked in).
 pub const UNKNOWN: u8 = b'U';
+/// `K seq` → (): every Certify event (certificates are few and every audit
+/// answer needs them all).
+pub const CERTIFICATE: u8 = b'K';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';
 /// `H level index` → 32-byte hash of the perfect Merkle subtree covering leaves
@@ -36,7 +39,7 @@ pub const TREE: u8 = b'H';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 8] = [
+pub const INDEXES: [u8; 9] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -45,6 +48,7 @@ pub const INDEXES: [u8; 8] = [
     SITE,
     PLOT,
     UNKNOWN,
+    CERTIFICATE,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

@@ -4,12 +4,12 @@
 //! it was, whatever the writer appends meanwhile: a trace never mixes two states.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::LineageSource;
-use lotline_domain::{Event, EventKind, RegisterPlot};
+use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 
 use crate::error::StoreError;
 use crate::keys::*;
@@ -154,6 +154,111 @@ impl<'a> Snapshot<'a> {
             }
         }
         Ok(best)
+    }
+
+    /// Every uncorrected event in this view, in log order. Audit answers read the
+    /// whole log; this holds it in memory.
+    pub fn all_events(&self) -> Result<Vec<Arc<Event>>, StoreError> {
+        const CHUNK: usize = 4_096;
+        let mut out = Vec::new();
+        let mut next = 1u64;
+        while next <= self.upto {
+            let rows = self.store.backend().range(
+                &seq_key(LOG, next),
+                &seq_key(LOG, self.upto.saturating_add(1)),
+                CHUNK,
+            )?;
+            if rows.is_empty() {
+                break;
+            }
+            for (k, _) in &rows {
+                let Some(seq) = trailing_seq(k) else {
+                    continue;
+                };
+                next = seq + 1;
+                if let Some(stored) = self.event_at(seq)?
+                    && !self.is_corrected(&stored.event.id)?
+                {
+                    out.push(stored.event);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every uncorrected event recorded by `org`, in log order.
+    pub fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        let mut out = Vec::new();
+        for seq in self.seqs(&id_prefix(ORG, org))? {
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every uncorrected Certify event, in log order.
+    pub fn certificates(&self) -> Result<Vec<Arc<Event>>, StoreError> {
+        let start = vec![CERTIFICATE];
+        let end = prefix_end(&start);
+        let mut out = Vec::new();
+        for (k, _) in self.store.backend().range(&start, &end, usize::MAX)? {
+            let Some(seq) = trailing_seq(&k).filter(|s| *s <= self.upto) else {
+                continue;
+            };
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The registration of `org` that stands: the latest uncorrected one by event
+    /// time, then event id.
+    pub fn org(&self, org: &str) -> Result<Option<RegisterOrg>, StoreError> {
+        // The index points at the latest to arrive; when that one stands and no
+        // other is newer by time it is the answer, otherwise read the org's events.
+        let mut best: Option<(Arc<Event>, RegisterOrg)> = None;
+        let candidates = match self.store.backend().get(&id_key(REGISTERED_ORG, org))? {
+            None => return Ok(None),
+            Some(_) => self.org_events(org)?,
+        };
+        for event in candidates {
+            let EventKind::RegisterOrg(r) = &event.kind else {
+                continue;
+            };
+            let newer = best
+                .as_ref()
+                .is_none_or(|(b, _)| (event.time, &event.id) > (b.time, &b.id));
+            if newer {
+                best = Some((Arc::clone(&event), r.clone()));
+            }
+        }
+        Ok(best.map(|(_, r)| r))
+    }
+
+    /// The standing registration of every plot.
+    pub fn plots(&self) -> Result<BTreeMap<String, (Arc<Event>, RegisterPlot)>, StoreError> {
+        let start = vec![PLOT];
+        let end = prefix_end(&start);
+        let mut ids: BTreeSet<String> = BTreeSet::new();
+        for (k, _) in self.store.backend().range(&start, &end, usize::MAX)? {
+            let id_end = k.len().saturating_sub(9);
+            if id_end > 1 {
+                ids.insert(String::from_utf8_lossy(&k[1..id_end]).into_owned());
+            }
+        }
+        let mut out = BTreeMap::new();
+        for id in ids {
+            if let Some(found) = self.plot(&id)? {
+                out.insert(id, found);
+            }
+        }
+        Ok(out)
     }
 
     /// Stored events matching `filter`, in log order, after sequence `after`.

@@ -19,7 +19,7 @@ use crate::record::Record;
 use crate::snapshot::Snapshot;
 
 /// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
-pub const INDEX_VERSION: u64 = 1;
+pub const INDEX_VERSION: u64 = 2;
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
@@ -385,6 +385,7 @@ impl Store {
             let registered = match &event.kind {
                 EventKind::RegisterOrg(_) => Some(id_key(REGISTERED_ORG, &event.org)),
                 EventKind::RegisterPlot(p) => Some(id_seq_key(PLOT, &p.plot, seq)),
+                EventKind::Certify(_) => Some(seq_key(CERTIFICATE, seq)),
                 _ => None,
             };
             if let Some(key) = registered
@@ -545,6 +546,9 @@ pub(crate) fn index_event(
             pending
                 .batch
                 .insert(id_seq_key(PLOT, &p.plot, seq), Vec::new());
+        }
+        EventKind::Certify(_) => {
+            pending.batch.insert(seq_key(CERTIFICATE, seq), Vec::new());
         }
         _ => {}
     }

@@ -232,7 +232,9 @@ pub fn ledgers(
     let in_scope = |e: &Event| {
         e.org == query.org
             && (query.sites.is_empty()
-                || e.site.as_deref().is_some_and(|s| query.sites.iter().any(|q| q == s)))
+                || e.site
+                    .as_deref()
+                    .is_some_and(|s| query.sites.iter().any(|q| q == s)))
     };
     let mut converter = Converter {
         org: &query.org,
@@ -245,11 +247,17 @@ pub fn ledgers(
             EventKind::Harvest(h) => (Direction::Input, vec![(h.lot.as_str(), &h.quantity)]),
             EventKind::Receive(m) => (
                 Direction::Input,
-                m.lots.iter().map(|l| (l.lot.as_str(), &l.quantity)).collect(),
+                m.lots
+                    .iter()
+                    .map(|l| (l.lot.as_str(), &l.quantity))
+                    .collect(),
             ),
             EventKind::Ship(m) => (
                 Direction::Output,
-                m.lots.iter().map(|l| (l.lot.as_str(), &l.quantity)).collect(),
+                m.lots
+                    .iter()
+                    .map(|l| (l.lot.as_str(), &l.quantity))
+                    .collect(),
             ),
             _ => continue,
         };
@@ -283,9 +291,7 @@ pub fn ledgers(
             });
         }
     }
-    movements.sort_by(|a, b| {
-        (a.time, &a.event_id, &a.lot).cmp(&(b.time, &b.event_id, &b.lot))
-    });
+    movements.sort_by(|a, b| (a.time, &a.event_id, &a.lot).cmp(&(b.time, &b.event_id, &b.lot)));
     let wanted = query.product.as_deref().map(norm);
     let mut by_product: BTreeMap<String, Ledger> = BTreeMap::new();
     for m in &movements {
@@ -335,9 +341,11 @@ pub fn ledgers(
             }
             let ratio = (m.direction == Direction::Output && !amount.is_zero())
                 .then(|| {
-                    m.quantity
-                        .base_amount()
-                        .map(|b| (b / ledger.unit.base_factor() / amount).round_dp(4).normalize())
+                    m.quantity.base_amount().map(|b| {
+                        (b / ledger.unit.base_factor() / amount)
+                            .round_dp(4)
+                            .normalize()
+                    })
                 })
                 .flatten()
                 .filter(|r| *r != Decimal::ONE);

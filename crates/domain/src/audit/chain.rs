@@ -66,8 +66,14 @@ fn stages(chain: &str) -> &'static [(&'static str, &'static [&'static str])] {
         ],
         "coffee" => &[
             ("farm", &[]),
-            ("wet mill", &["pulping", "wet_milling", "fermenting", "drying"]),
-            ("dry mill", &["hulling", "dry_milling", "sorting", "grading"]),
+            (
+                "wet mill",
+                &["pulping", "wet_milling", "fermenting", "drying"],
+            ),
+            (
+                "dry mill",
+                &["hulling", "dry_milling", "sorting", "grading"],
+            ),
             ("roaster", &["roasting"]),
             ("brand", &[]),
         ],
@@ -179,12 +185,15 @@ fn entry(
             .certs
             .of_org(org)
             .iter()
-            .filter_map(
-                |c| match facts.certs.status(org, &c.standard, &product_name, chain, date) {
+            .filter_map(|c| {
+                match facts
+                    .certs
+                    .status(org, &c.standard, &product_name, chain, date)
+                {
                     CertStatus::Lapsed { reason, .. } => Some(reason),
                     _ => None,
-                },
-            )
+                }
+            })
             .next()
     } else {
         None

@@ -195,7 +195,9 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
         };
         let entry = by_plot.entry(plot_id.clone()).or_insert_with(|| {
             let registered = facts.plots.get(&plot_id);
-            let owner = registered.map(|(e, _)| e.org.clone()).or(origin.org.clone());
+            let owner = registered
+                .map(|(e, _)| e.org.clone())
+                .or(origin.org.clone());
             let producer_name = owner
                 .as_ref()
                 .and_then(|o| facts.orgs.get(o))
@@ -292,7 +294,11 @@ pub fn feature_collection(report: &EudrReport, public: bool) -> Value {
         .plots
         .iter()
         .map(|p| {
-            let geometry = p.geometry.as_deref().map(geometry_value).unwrap_or(Value::Null);
+            let geometry = p
+                .geometry
+                .as_deref()
+                .map(geometry_value)
+                .unwrap_or(Value::Null);
             let is_point = geometry.get("type").and_then(Value::as_str) == Some("Point");
             let mut props = Map::new();
             if !public && let Some(name) = &p.producer_name {

@@ -128,10 +128,7 @@ pub fn anomalies<S: LineageSource>(
                     AnomalyKind::PlotNotEudrGrade,
                     "",
                     Some(&event.id),
-                    format!(
-                        "plot {plot:?} is not EUDR-grade: {}",
-                        issues.join("; ")
-                    ),
+                    format!("plot {plot:?} is not EUDR-grade: {}", issues.join("; ")),
                 )
                 .org(&event.org)
                 .figure("plot", plot),

@@ -336,11 +336,12 @@ async fn provenance(args: &ClientArgs) -> Result<ProvenanceServiceClient<Channel
         .max_decoding_message_size(256 << 20))
 }
 
-pub(crate) async fn lot(args: &ClientArgs, lot: &str) -> Result<(), CliError> {
+pub(crate) async fn lot(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
     let answer = provenance(args)
         .await?
         .get_lot(v1::GetLotRequest {
             lot: lot.to_string(),
+            public_view: public,
         })
         .await
         .map_err(status_error)?
@@ -353,11 +354,12 @@ pub(crate) async fn lot(args: &ClientArgs, lot: &str) -> Result<(), CliError> {
     }
 }
 
-pub(crate) async fn trace(args: &ClientArgs, lot: &str) -> Result<(), CliError> {
+pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
     let answer = provenance(args)
         .await?
         .trace_back(v1::TraceBackRequest {
             lot: lot.to_string(),
+            public_view: public,
         })
         .await
         .map_err(status_error)?
@@ -370,11 +372,12 @@ pub(crate) async fn trace(args: &ClientArgs, lot: &str) -> Result<(), CliError> 
     }
 }
 
-pub(crate) async fn recall(args: &ClientArgs, lot: &str) -> Result<(), CliError> {
+pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
     let answer = provenance(args)
         .await?
         .trace_forward(v1::TraceForwardRequest {
             lot: lot.to_string(),
+            public_view: public,
         })
         .await
         .map_err(status_error)?

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use lotline_proto::v1;
+use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -116,6 +117,9 @@ async fn wait_serving(url: &str) -> Result<(), CliError> {
         .map_err(|_| CliError::Connect(format!("{url} did not report SERVING within 30 s")))?
 }
 
+/// The co-op whose Fairtrade ledger the demo prints.
+const DEMO_BALANCE_ORG: &str = "vn-coop-eahleo";
+
 /// Loads the sample into `url` and prints what a brand and an auditor would ask.
 async fn show(url: &str) -> Result<(), CliError> {
     let channel = connect(url).await?;
@@ -151,6 +155,7 @@ async fn show(url: &str) -> Result<(), CliError> {
         let trace = provenance
             .trace_back(v1::TraceBackRequest {
                 lot: product.to_string(),
+                public_view: true,
             })
             .await
             .map_err(status_error)?
@@ -160,6 +165,7 @@ async fn show(url: &str) -> Result<(), CliError> {
         let recall = provenance
             .trace_forward(v1::TraceForwardRequest {
                 lot: farm_lot.to_string(),
+                public_view: true,
             })
             .await
             .map_err(status_error)?
@@ -174,6 +180,57 @@ async fn show(url: &str) -> Result<(), CliError> {
     outln!();
     outln!("=== lots used but never created ===");
     out!("{}", render::unknown_text(&unknown.lots));
+    let mut audit = AuditServiceClient::new(connect(url).await?);
+    let eudr = audit
+        .eudr_export(v1::EudrExportRequest {
+            lot: SHOWCASE[0].1.to_string(),
+            public_view: true,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    outln!();
+    outln!("=== brand: EUDR due diligence (lotline eudr LOT --out FILE writes the GeoJSON) ===");
+    out!("{}", super::audit::eudr_summary(&eudr));
+    let report = audit
+        .chain_report(v1::ChainReportRequest {
+            lot: SHOWCASE[2].1.to_string(),
+            public_view: true,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    outln!();
+    outln!("=== auditor: textile chain of custody (lotline audit LOT) ===");
+    out!("{}", super::audit::chain_text(&report));
+    let balance = audit
+        .mass_balance(v1::MassBalanceRequest {
+            org: DEMO_BALANCE_ORG.to_string(),
+            ..Default::default()
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    outln!();
+    outln!("=== auditor: Fairtrade mass balance (lotline balance --org ORG) ===");
+    out!(
+        "{}",
+        super::audit::balance_text(&balance, DEMO_BALANCE_ORG, "fairtrade")
+    );
+    let anomalies = audit
+        .list_anomalies(v1::ListAnomaliesRequest {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    outln!();
+    outln!("=== auditor: anomalies (lotline anomalies) ===");
+    out!(
+        "{}",
+        super::audit::anomalies_text(&anomalies.anomalies, &anomalies.counts)
+    );
     if rejected > 0 {
         return Err(CliError::Refused(format!(
             "{rejected} sample events were rejected"

@@ -18,6 +18,7 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*), true) };
 }
 
+mod audit;
 mod client;
 mod demo;
 mod log;
@@ -74,6 +75,19 @@ enum Command {
     Rejected(RejectedArgs),
     /// List lots that events use but no event creates (unknown origin).
     Unknown(ClientArgs),
+    /// Mass-balance ledgers of an org (or some of its sites) per product over a
+    /// period: certified inputs, outputs converted back, running balance, violations.
+    Balance(audit::BalanceArgs),
+    /// List business anomalies (facts for auditors, not rejections).
+    Anomalies(audit::AnomaliesArgs),
+    /// Chain-of-custody report of a lot: each stage, org, date, certificate status,
+    /// and the stages missing.
+    Audit(audit::AuditArgs),
+    /// EUDR export of a lot: every origin plot as GeoJSON, with the verdict and reasons.
+    Eudr(audit::EudrArgs),
+    /// Print the reference rules (conversion bands, Fairtrade prices): the defaults,
+    /// or a rules file merged over them.
+    Rules(audit::RulesArgs),
     /// Print the log's latest signed checkpoint (tree head) and its verifier key.
     Checkpoint(log::CheckpointArgs),
     /// Prove that an event is in the log: its leaf, audit path and signed checkpoint.
@@ -117,6 +131,10 @@ struct ServeArgs {
     /// (nats://HOST:PORT, comma-separated for a cluster) and write through it.
     #[arg(long, env = "LOTLINE_NATS_URL")]
     nats_url: Option<String>,
+    /// Reference rules (conversion bands per process and site, Fairtrade prices) in
+    /// TOML, merged over the defaults; `lotline rules` prints them.
+    #[arg(long, env = "LOTLINE_RULES")]
+    rules: Option<PathBuf>,
     /// This node's name on NATS (its durable consumer is lotline-<ID>); default:
     /// kept in <data-dir>/node-id, made up on first start.
     #[arg(long, env = "LOTLINE_NODE_ID")]
@@ -156,6 +174,9 @@ struct PostArgs {
 struct LotArgs {
     /// The lot identifier, exactly as recorded.
     lot: String,
+    /// The public view: leave out farmers' names and other personal fields.
+    #[arg(long)]
+    public: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -187,6 +208,9 @@ struct EventsArgs {
     /// Follow cursors until every matching event is printed.
     #[arg(long)]
     all: bool,
+    /// The public view: leave out farmers' names and other personal fields.
+    #[arg(long)]
+    public: bool,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -331,9 +355,14 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Post(a) => client::post(&a.client, &a.file).await,
         Command::Publish(a) => nats::publish(a).await,
         Command::Bench(a) => nats::bench(a).await,
-        Command::Lot(a) => client::lot(&a.client, &a.lot).await,
-        Command::Trace(a) => client::trace(&a.client, &a.lot).await,
-        Command::Recall(a) => client::recall(&a.client, &a.lot).await,
+        Command::Lot(a) => client::lot(&a.client, &a.lot, a.public).await,
+        Command::Trace(a) => client::trace(&a.client, &a.lot, a.public).await,
+        Command::Recall(a) => client::recall(&a.client, &a.lot, a.public).await,
+        Command::Balance(a) => audit::balance(a).await,
+        Command::Anomalies(a) => audit::anomalies(a).await,
+        Command::Audit(a) => audit::audit(a).await,
+        Command::Eudr(a) => audit::eudr(a).await,
+        Command::Rules(a) => audit::rules(a),
         Command::Events(a) => {
             let request = lotline_proto::v1::ListEventsRequest {
                 org: a.org.unwrap_or_default(),
@@ -344,6 +373,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
                 to: a.to.unwrap_or_default(),
                 cursor: a.cursor.unwrap_or_default(),
                 limit: a.limit,
+                public_view: a.public,
             };
             client::events(&a.client, request, a.all).await
         }
@@ -405,6 +435,10 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     }
     config.signing_key = args.signing_key.clone();
     config.build_tree = args.build_tree;
+    if let Some(path) = &args.rules {
+        let rules = audit::load_rules(path).map_err(|e| e.to_string())?;
+        config.rules = std::sync::Arc::new(rules);
+    }
     if let Some(url) = &args.nats_url {
         if url.trim().is_empty() {
             return Err("--nats-url: is empty (leave it out for embedded mode)".into());

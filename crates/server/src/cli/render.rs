@@ -22,13 +22,13 @@ fn quantity_fields(map: &mut Map<String, Value>, key: &str, q: Option<&v1::Quant
     map.insert("unit".to_string(), Value::String(unit));
 }
 
-fn quantity_text(q: Option<&v1::Quantity>) -> String {
+pub(crate) fn quantity_text(q: Option<&v1::Quantity>) -> String {
     q.map(|q| format!("{} {}", q.amount, q.unit).trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "-".into())
 }
 
-fn dash(s: &str) -> &str {
+pub(crate) fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
 }
 
@@ -59,7 +59,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
 }
 
 /// An aligned text table.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -85,11 +85,14 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
+pub(crate) fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
     Value::Array(
         anomalies
             .iter()
-            .map(|a| json!({"kind": a.kind, "lot": a.lot, "event_id": a.event_id, "explanation": a.explanation}))
+            .map(|a| {
+                json!({"kind": a.kind, "lot": a.lot, "event_id": a.event_id, "org": a.org,
+                    "explanation": a.explanation, "figures": a.figures})
+            })
             .collect(),
     )
 }
@@ -158,6 +161,8 @@ pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
         "produced": produced,
         "origins": origins,
         "lots_walked": t.lots_walked,
+        "custody": custody_name(t.custody),
+        "claims": t.claims,
         "anomalies": anomalies_json(&t.anomalies),
     })
 }
@@ -166,9 +171,15 @@ pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Trace back {} ({} produced): {} origin lot(s)",
+        "Trace back {} ({} produced, {}{}): {} origin lot(s)",
         t.lot,
         quantity_text(t.produced.as_ref()),
+        custody_name(t.custody),
+        if t.claims.is_empty() {
+            String::new()
+        } else {
+            format!(", claims {}", t.claims.join(", "))
+        },
         t.origins.len()
     );
     let rows: Vec<Vec<String>> = t
@@ -279,6 +290,10 @@ pub(crate) fn lot_json(l: &v1::Lot) -> Value {
         ),
     );
     m.insert("anomalies".into(), anomalies_json(&l.anomalies));
+    m.insert(
+        "due_diligence_references".into(),
+        serde_json::to_value(&l.due_diligence_references).unwrap_or(Value::Null),
+    );
     Value::Object(m)
 }
 
@@ -327,6 +342,13 @@ pub(crate) fn lot_text(l: &v1::Lot) -> String {
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "  {k:<11} {v}");
+    }
+    for d in &l.due_diligence_references {
+        let _ = writeln!(
+            out,
+            "  {:<11} {} (on lot {}, shipped by {} on {}, event {})",
+            "EUDR DDS", d.reference, d.lot, d.org, d.date, d.event_id
+        );
     }
     out.push_str(&events_text(&l.events));
     anomalies_text(&mut out, &l.anomalies);

@@ -15,10 +15,40 @@ const FT: &[&str] = &["fairtrade"];
 /// under mass balance, and ships `sold` kg of them as Fairtrade.
 fn coop(sold: &str) -> Vec<Arc<Event>> {
     vec![
-        event("h1", "farm-a", "2026-01-01", Cocoa, harvest("W1", "p1", "wet cocoa beans", kg("1000"), FT)),
-        event("h2", "farm-b", "2026-01-01", Cocoa, harvest("W2", "p2", "wet cocoa beans", kg("500"), &[])),
-        at_site(event("r1", "coop", "2026-01-02", Cocoa, receive(&[("W1", kg("1000"))], "farm-a")), "store"),
-        at_site(event("r2", "coop", "2026-01-02", Cocoa, receive(&[("W2", kg("500"))], "farm-b")), "store"),
+        event(
+            "h1",
+            "farm-a",
+            "2026-01-01",
+            Cocoa,
+            harvest("W1", "p1", "wet cocoa beans", kg("1000"), FT),
+        ),
+        event(
+            "h2",
+            "farm-b",
+            "2026-01-01",
+            Cocoa,
+            harvest("W2", "p2", "wet cocoa beans", kg("500"), &[]),
+        ),
+        at_site(
+            event(
+                "r1",
+                "coop",
+                "2026-01-02",
+                Cocoa,
+                receive(&[("W1", kg("1000"))], "farm-a"),
+            ),
+            "store",
+        ),
+        at_site(
+            event(
+                "r2",
+                "coop",
+                "2026-01-02",
+                Cocoa,
+                receive(&[("W2", kg("500"))], "farm-b"),
+            ),
+            "store",
+        ),
         at_site(
             event(
                 "t1",
@@ -28,13 +58,28 @@ fn coop(sold: &str) -> Vec<Arc<Event>> {
                 transform(
                     "drying",
                     &[("W1", kg("1000")), ("W2", kg("500"))],
-                    vec![output("D1", "dry cocoa beans", kg("600"), Some(MassBalance), FT)],
+                    vec![output(
+                        "D1",
+                        "dry cocoa beans",
+                        kg("600"),
+                        Some(MassBalance),
+                        FT,
+                    )],
                     Some("0.4"),
                 ),
             ),
             "dryer",
         ),
-        at_site(event("s1", "coop", "2026-01-10", Cocoa, ship(&[("D1", kg(sold))], "trader", &[])), "dryer"),
+        at_site(
+            event(
+                "s1",
+                "coop",
+                "2026-01-10",
+                Cocoa,
+                ship(&[("D1", kg(sold))], "trader", &[]),
+            ),
+            "dryer",
+        ),
     ]
 }
 
