@@ -202,7 +202,12 @@ impl AuditService for AuditApi {
                 ids.extend(e.counterparties());
             }
             let mut orgs = orgs(store, ids).map_err(store_status)?;
-            let certs = certificates(store).map_err(store_status)?;
+            let mut certs = certificates(store).map_err(store_status)?;
+            for (id, org) in &orgs {
+                if let Some(co_op) = &org.member_of {
+                    certs.set_member(id, co_op);
+                }
+            }
             let report = chain::report(&ChainFacts {
                 lot: &lot,
                 upstream: &upstream,

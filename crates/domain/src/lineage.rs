@@ -419,11 +419,20 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         }
         node.claims = claims.unwrap_or_default();
         node.inputs = inputs.into_iter().collect();
-        if node.chain.as_deref() == Some("coffee") && node.custody == CustodyModel::MassBalance {
-            let by = creations
+        // Mixing alone lowers custody to segregation at most: mass balance comes
+        // from a declaration (or an unknown input, reported as such), so the
+        // anomaly names the event that declares it.
+        let declares_mb = |e: &&Arc<Event>| match &e.kind {
+            EventKind::Harvest(h) => h.custody == Some(CustodyModel::MassBalance),
+            EventKind::Transform(t) => t
+                .outputs
                 .iter()
-                .find(|e| created_quantity(e, lot).is_some())
-                .unwrap_or(first);
+                .any(|o| o.lot == lot && o.custody == Some(CustodyModel::MassBalance)),
+            _ => false,
+        };
+        if node.chain.as_deref() == Some("coffee")
+            && let Some(by) = creations.iter().find(declares_mb)
+        {
             self.anomalies.insert(
                 Anomaly::new(
                     AnomalyKind::CoffeeMassBalance,

@@ -136,7 +136,12 @@ impl Builder {
                 harvest_start: time[..10].into(),
                 harvest_end: time[..10].into(),
                 custody: v1::CustodyModel::IdentityPreserved as i32,
-                claims: vec!["fairtrade".into()],
+                // The textile farms grow organic Fairtrade cotton.
+                claims: if chain == "textile" {
+                    vec!["fairtrade".into(), "organic".into()]
+                } else {
+                    vec!["fairtrade".into()]
+                },
             }),
         );
     }
@@ -167,6 +172,50 @@ impl Builder {
                 conversion_ratio: ratio.into(),
             }),
         );
+    }
+
+    /// A certificate for `org`, valid over `from..=to`.
+    #[allow(clippy::too_many_arguments)]
+    fn certify(
+        &mut self,
+        org: &str,
+        standard: &str,
+        certificate_id: &str,
+        products: &[&str],
+        from: &str,
+        to: &str,
+    ) {
+        self.push(
+            &format!("cert-{org}-{standard}"),
+            "2026-01-02T10:00:00+00:00",
+            org,
+            "",
+            "",
+            Kind::Certify(v1::Certify {
+                standard: standard.into(),
+                certificate_id: certificate_id.into(),
+                products: products.iter().map(|p| p.to_string()).collect(),
+                valid_from: from.into(),
+                valid_to: to.into(),
+                outcome: "certified".into(),
+                ..Default::default()
+            }),
+        );
+    }
+
+    /// Adds a business document to an event already built (a Ship or Receive).
+    fn document(&mut self, event_id: &str, kind: &str, id: &str) {
+        let doc = v1::BusinessDocument {
+            r#type: kind.into(),
+            id: id.into(),
+        };
+        for e in self.events.iter_mut().filter(|e| e.event_id == event_id) {
+            match e.kind.as_mut() {
+                Some(Kind::Ship(s)) => s.documents.push(doc.clone()),
+                Some(Kind::Receive(r)) => r.documents.push(doc.clone()),
+                _ => {}
+            }
+        }
     }
 
     /// A shipment and its receipt.
@@ -262,6 +311,24 @@ pub fn sample_events() -> Vec<v1::Event> {
         "NL",
         "8712345000010",
         "",
+    );
+    // Fairtrade traders and licensees along the chain: the processor holds a
+    // trader certificate, the brand a licence.
+    b.certify(
+        "vn-proc-grind",
+        "fairtrade",
+        "FLO-ID 51001",
+        &["cocoa"],
+        "2025-06-01",
+        "2028-05-31",
+    );
+    b.certify(
+        "eu-brand-choco",
+        "fairtrade",
+        "FLO-LIC 7731",
+        &["cocoa"],
+        "2025-01-01",
+        "2027-12-31",
     );
     b.push(
         "cert-ft-eahleo-2026",
@@ -485,6 +552,40 @@ pub fn sample_events() -> Vec<v1::Event> {
         "4012345000023",
         "",
     );
+    b.certify(
+        "co-coop-huila",
+        "fairtrade",
+        "FLO-ID 30512",
+        &["coffee"],
+        "2025-03-01",
+        "2028-02-29",
+    );
+    b.certify(
+        "co-drymill",
+        "fairtrade",
+        "FLO-ID 30877",
+        &["coffee"],
+        "2025-03-01",
+        "2028-02-29",
+    );
+    b.certify(
+        "de-roaster",
+        "fairtrade",
+        "FLO-LIC 2214",
+        &["coffee"],
+        "2024-09-01",
+        "2027-08-31",
+    );
+    // The retailer's licence ran out before the roaster's delivery: an auditor
+    // finds the sale to it flagged.
+    b.certify(
+        "de-retail",
+        "fairtrade",
+        "FLO-LIC 1180",
+        &["coffee"],
+        "2023-06-01",
+        "2026-05-31",
+    );
     let cherry = [
         ("CO-H-2026-0007", "co-farm-01", "CO-HU-P1", "600"),
         ("CO-H-2026-0008", "co-farm-02", "CO-HU-P2", "450"),
@@ -674,6 +775,60 @@ pub fn sample_events() -> Vec<v1::Event> {
         "7312345000017",
         "",
     );
+    for (n, org) in [
+        "in-farm-01",
+        "in-farm-02",
+        "in-ginner-rajkot",
+        "in-spinner",
+        "in-weaver",
+        "bd-cmt",
+        "eu-brand-wear",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let standard = if org.starts_with("in-farm") {
+            "fairtrade"
+        } else {
+            "gots"
+        };
+        b.certify(
+            org,
+            standard,
+            &format!("CU-{}", 824_100 + n),
+            &["cotton"],
+            "2025-07-01",
+            "2027-06-30",
+        );
+        if org.starts_with("in-farm") {
+            b.certify(
+                org,
+                "organic",
+                &format!("NPOP-{}", 5_100 + n),
+                &["cotton"],
+                "2025-07-01",
+                "2027-06-30",
+            );
+        }
+    }
+    // The ginner buys Fairtrade seed cotton: it holds a Fairtrade certificate too.
+    b.certify(
+        "in-ginner-rajkot",
+        "fairtrade",
+        "FLO-ID 44021",
+        &["cotton"],
+        "2025-07-01",
+        "2027-06-30",
+    );
+    // The dye house's GOTS certificate lapsed a week before it dyed the fabric.
+    b.certify(
+        "in-dyer",
+        "gots",
+        "CU-824199",
+        &["cotton"],
+        "2025-11-01",
+        "2026-11-07",
+    );
     // Recorded with a typo (4100 kg), corrected, then recorded right.
     b.harvest(
         "tx-h-0101-typo",
@@ -861,6 +1016,10 @@ pub fn sample_events() -> Vec<v1::Event> {
         vec![lq("TX-GAR-2026-T1", "4000", "pcs")],
         "BOL-CGP-GOT-7716",
     );
+    // The processor files the EUDR due-diligence statement when the liquor is
+    // exported to the EU; every downstream lot carries its reference.
+    b.document("cc-export-01-ship", "dds", "26NLQ8XK2P7W1");
+    b.document("cc-export-01-ship", "dds_verification", "VX4T9MQA");
     b.events
 }
 

@@ -20,6 +20,9 @@ use crate::quantity::{Dimension, Quantity, Unit};
 /// How deep a sold lot is converted back through transforms.
 const MAX_DEPTH: usize = 64;
 
+/// The ledger that sales made of unknown-origin lots are charged to.
+pub const UNKNOWN_PRODUCT: &str = "unknown origin";
+
 /// Decimal places kept in ledger figures.
 const DECIMALS: u32 = 6;
 
@@ -143,7 +146,12 @@ impl Converter<'_> {
         let Some(facts) = (self.facts)(lot) else {
             return;
         };
-        let product = facts.product.clone().unwrap_or_else(|| lot.to_string());
+        // A lot no event creates has no known product: its share of a sale is
+        // counted in one "unknown origin" ledger, which nothing ever credits.
+        let product = match (&facts.product, facts.known) {
+            (Some(p), true) => p.clone(),
+            _ => UNKNOWN_PRODUCT.to_string(),
+        };
         let made_here = facts.creations.iter().find(|e| {
             e.org == self.org && matches!(&e.kind, EventKind::Transform(t) if t.outputs.iter().any(|o| o.lot == lot))
         });

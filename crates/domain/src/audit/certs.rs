@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::NaiveDate;
+use chrono::{DateTime, FixedOffset, NaiveDate};
 
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::event::{Chain, Event, EventKind};
@@ -176,6 +176,9 @@ pub struct Certificates {
     positive_ids: BTreeSet<String>,
     /// Negative org-level results (copies of entries in `by_org`).
     negatives: Vec<Certificate>,
+    /// Farm → the co-op it is a member of (its latest registration, by event
+    /// time then id): a co-op's group certificate covers its member farms.
+    members: BTreeMap<String, (DateTime<FixedOffset>, String, String)>,
 }
 
 /// Normalises a claim or standard: lowercase, trimmed, '-' and '_' read as ' ',
@@ -268,6 +271,21 @@ impl Certificates {
     /// Records a Certify event; other events are ignored, and so is a Certify
     /// event already recorded (same event id).
     pub fn add(&mut self, event: &Event) {
+        if let EventKind::RegisterOrg(r) = &event.kind {
+            let entry = (
+                event.time,
+                event.id.clone(),
+                r.member_of.clone().unwrap_or_default(),
+            );
+            let newer = self
+                .members
+                .get(&event.org)
+                .is_none_or(|(t, id, _)| (entry.0, &entry.1) > (*t, id));
+            if newer {
+                self.members.insert(event.org.clone(), entry);
+            }
+            return;
+        }
         let Some(cert) = Certificate::from_event(event) else {
             return;
         };
@@ -294,6 +312,35 @@ impl Certificates {
     /// Every org-level certificate recorded for the org (any outcome), oldest first.
     pub fn of_org(&self, org: &str) -> &[Certificate] {
         self.by_org.get(org).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Records that `org` is a member of `co_op` (from its standing registration),
+    /// for callers that hold registrations rather than events.
+    pub fn set_member(&mut self, org: &str, co_op: &str) {
+        self.members.insert(
+            org.to_string(),
+            (
+                DateTime::<FixedOffset>::MAX_UTC.fixed_offset(),
+                String::new(),
+                co_op.to_string(),
+            ),
+        );
+    }
+
+    /// The co-op `org` is registered as a member of, if any.
+    pub fn co_op_of(&self, org: &str) -> Option<&str> {
+        self.members
+            .get(org)
+            .map(|(_, _, coop)| coop.as_str())
+            .filter(|c| !c.is_empty() && *c != org)
+    }
+
+    /// The certificates that can cover `org`: its own, then its co-op's (a
+    /// small producer organisation's certificate covers its member farms).
+    fn covering(&self, org: &str) -> impl Iterator<Item = &Certificate> {
+        self.of_org(org)
+            .iter()
+            .chain(self.co_op_of(org).into_iter().flat_map(|c| self.of_org(c)))
     }
 
     /// Every lot-level certificate recorded for the lot, oldest first.
@@ -356,12 +403,12 @@ impl Certificates {
     /// The org's positive certificates for `claim` covering `product`.
     fn candidates<'a>(
         &'a self,
-        org: &str,
+        org: &'a str,
         claim: &'a str,
         product: &'a str,
         chain: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Certificate> + 'a {
-        self.of_org(org).iter().filter(move |c| {
+        self.covering(org).filter(move |c| {
             c.is_positive() && standard_matches(claim, &c.standard) && c.covers(product, chain)
         })
     }
@@ -413,8 +460,7 @@ impl Certificates {
         chain: Option<&str>,
         date: NaiveDate,
     ) -> Vec<&Certificate> {
-        self.of_org(org)
-            .iter()
+        self.covering(org)
             .filter(|c| c.is_positive() && c.covers(product, chain) && self.is_valid(c, date))
             .collect()
     }
