@@ -10,3 +10,6 @@ pub mod eudr;
 pub mod prices;
 pub mod rules;
 pub mod scan;
+
+#[cfg(test)]
+mod tests;

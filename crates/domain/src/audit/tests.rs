@@ -1,0 +1,519 @@
+//! Tests across the audit modules: lineage's custody and claim flags, group
+//! certificates, the EUDR verdict, the chain report and the anomaly listing,
+//! each on a small chain built for the rule at hand.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::anomaly::AnomalyKind;
+use crate::audit::certs::{CertStatus, Certificates};
+use crate::audit::chain::{ChainFacts, report};
+use crate::audit::eudr::{EudrFacts, Verdict, assess, feature_collection};
+use crate::audit::rules::Rules;
+use crate::audit::scan::anomalies;
+use crate::event::Chain::{Cocoa, Coffee, Textile};
+use crate::event::CustodyModel::{MassBalance, Segregated};
+use crate::event::*;
+use crate::fixtures::*;
+use crate::lineage::Lineage;
+use crate::quantity::{Quantity, Unit};
+
+const FT: &[&str] = &["fairtrade"];
+
+fn register(org: &str, role: OrgRole, member_of: Option<&str>) -> Arc<Event> {
+    let mut e = (*event(
+        &format!("reg-{org}"),
+        org,
+        "2025-01-01",
+        Cocoa,
+        EventKind::RegisterOrg(RegisterOrg {
+            name: format!("{org} name"),
+            role,
+            country: "CI".into(),
+            gln: None,
+            member_of: member_of.map(str::to_string),
+        }),
+    ))
+    .clone();
+    e.chain = None;
+    Arc::new(e)
+}
+
+fn certify(org: &str, standard: &str, to: &str) -> Arc<Event> {
+    event(
+        &format!("cert-{org}-{standard}"),
+        org,
+        "2025-01-01",
+        Cocoa,
+        EventKind::Certify(Certify {
+            standard: standard.into(),
+            certificate_id: format!("C-{org}"),
+            products: vec![],
+            valid_from: None,
+            valid_to: Some(day(to)),
+            outcome: "certified".into(),
+            lot: None,
+            subject_org: None,
+        }),
+    )
+}
+
+fn day(s: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("test date")
+}
+
+fn plot(
+    id: &str,
+    org: &str,
+    geometry: &str,
+    area: &str,
+    country: &str,
+) -> (String, (Arc<Event>, RegisterPlot)) {
+    let p = RegisterPlot {
+        plot: id.into(),
+        geometry: geometry.into(),
+        area_ha: Some(d(area)),
+        country: country.into(),
+    };
+    let e = event(
+        &format!("plot-{id}"),
+        org,
+        "2025-01-01",
+        Cocoa,
+        EventKind::RegisterPlot(p.clone()),
+    );
+    (id.to_string(), (e, p))
+}
+
+const SQUARE_CI: &str = r#"{"type":"Polygon","coordinates":[[[-5.500000,6.800000],[-5.490000,6.800000],[-5.490000,6.810000],[-5.500000,6.810000],[-5.500000,6.800000]]]}"#;
+
+#[test]
+fn declared_custody_above_the_inputs_and_unsupported_claims_are_flagged() {
+    let events = vec![
+        event(
+            "h1",
+            "farm-a",
+            "2026-01-01",
+            Cocoa,
+            harvest("A", "p1", "wet cocoa beans", kg("100"), FT),
+        ),
+        event(
+            "h2",
+            "farm-b",
+            "2026-01-01",
+            Cocoa,
+            harvest("B", "p2", "wet cocoa beans", kg("100"), &[]),
+        ),
+        event(
+            "t1",
+            "coop",
+            "2026-01-02",
+            Cocoa,
+            transform(
+                "aggregation",
+                &[("A", kg("100")), ("B", kg("100"))],
+                vec![output(
+                    "AB",
+                    "wet cocoa beans",
+                    kg("200"),
+                    Some(CustodyModel::IdentityPreserved),
+                    FT,
+                )],
+                None,
+            ),
+        ),
+    ];
+    let source = Events(events);
+    let mut lineage = Lineage::new(&source);
+    let state = lineage.lot_state("AB").expect("state");
+    assert_eq!(
+        state.custody, Segregated,
+        "two inputs make at most a segregated lot"
+    );
+    assert!(
+        state.claims.is_empty(),
+        "an uncertified input removes the claim under segregation"
+    );
+    let kinds: Vec<_> = state
+        .anomalies
+        .iter()
+        .map(|a| (a.kind, a.event_id.clone()))
+        .collect();
+    assert!(
+        kinds.contains(&(AnomalyKind::CustodyUpgrade, Some("t1".into()))),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(AnomalyKind::UnsupportedClaim, Some("t1".into()))),
+        "{kinds:?}"
+    );
+}
+
+#[test]
+fn mass_balance_keeps_a_claim_any_input_carries_and_coffee_under_it_is_flagged() {
+    let events = vec![
+        event(
+            "h1",
+            "farm-a",
+            "2026-01-01",
+            Coffee,
+            harvest("A", "p1", "coffee cherry", kg("100"), FT),
+        ),
+        event(
+            "h2",
+            "farm-b",
+            "2026-01-01",
+            Coffee,
+            harvest("B", "p2", "coffee cherry", kg("100"), &[]),
+        ),
+        event(
+            "t1",
+            "mill",
+            "2026-01-02",
+            Coffee,
+            transform(
+                "pulping",
+                &[("A", kg("100")), ("B", kg("100"))],
+                vec![output("P", "parchment", kg("40"), Some(MassBalance), FT)],
+                None,
+            ),
+        ),
+    ];
+    let source = Events(events);
+    let state = Lineage::new(&source).lot_state("P").expect("state");
+    assert_eq!(state.custody, MassBalance);
+    assert_eq!(state.claims, vec!["fairtrade".to_string()]);
+    let coffee: Vec<_> = state
+        .anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::CoffeeMassBalance)
+        .collect();
+    assert_eq!(coffee.len(), 1);
+    assert_eq!(coffee[0].event_id.as_deref(), Some("t1"));
+    assert_eq!(coffee[0].org.as_deref(), Some("mill"));
+}
+
+#[test]
+fn a_co_op_certificate_covers_its_member_farms_only() {
+    let mut certs = Certificates::default();
+    certs.add(&register("farm-a", OrgRole::Farm, Some("coop")));
+    certs.add(&register("farm-b", OrgRole::Farm, None));
+    certs.add(&certify("coop", "fairtrade", "2026-12-31"));
+    let on = day("2026-06-01");
+    assert!(matches!(
+        certs.status("farm-a", "fairtrade", "cocoa beans", Some("cocoa"), on),
+        CertStatus::Valid(_)
+    ));
+    assert!(matches!(
+        certs.status("farm-b", "fairtrade", "cocoa beans", Some("cocoa"), on),
+        CertStatus::Missing
+    ));
+    // Valid through its last day, lapsed the day after, for members too.
+    assert!(matches!(
+        certs.status("farm-a", "fairtrade", "x", Some("cocoa"), day("2026-12-31")),
+        CertStatus::Valid(_)
+    ));
+    assert!(matches!(
+        certs.status("farm-a", "fairtrade", "x", Some("cocoa"), day("2027-01-01")),
+        CertStatus::Lapsed { .. }
+    ));
+}
+
+/// A two-farm cocoa chain into one dry lot, with plots as given.
+fn cocoa_chain(custody: Option<CustodyModel>) -> Vec<Arc<Event>> {
+    vec![
+        event(
+            "h1",
+            "farm-a",
+            "2026-01-01",
+            Cocoa,
+            harvest("A", "PA", "wet cocoa beans", kg("100"), FT),
+        ),
+        event(
+            "h2",
+            "farm-b",
+            "2026-01-02",
+            Cocoa,
+            harvest("B", "PB", "wet cocoa beans", kg("300"), FT),
+        ),
+        event(
+            "t1",
+            "coop",
+            "2026-01-05",
+            Cocoa,
+            transform(
+                "fermenting_drying",
+                &[("A", kg("100")), ("B", kg("300"))],
+                vec![output("D", "dry cocoa beans", kg("150"), custody, FT)],
+                Some("0.375"),
+            ),
+        ),
+        event(
+            "s1",
+            "coop",
+            "2026-01-10",
+            Cocoa,
+            ship(
+                &[("D", kg("150"))],
+                "trader",
+                &[("dds", "REF-1"), ("dds_verification", "V-1")],
+            ),
+        ),
+    ]
+}
+
+fn eudr_of(
+    events: Vec<Arc<Event>>,
+    plots: &BTreeMap<String, (Arc<Event>, RegisterPlot)>,
+) -> crate::audit::eudr::EudrReport {
+    let shipments: Vec<Arc<Event>> = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Ship(_)))
+        .cloned()
+        .collect();
+    let source = Events(events);
+    let mut lineage = Lineage::new(&source);
+    let trace = lineage.trace_back("D").expect("trace");
+    let upstream = lineage.upstream("D").expect("upstream");
+    let orgs = BTreeMap::new();
+    assess(&EudrFacts {
+        lot: "D",
+        upstream: &upstream,
+        trace: &trace,
+        plots,
+        orgs: &orgs,
+        shipments: &shipments,
+    })
+}
+
+#[test]
+fn eudr_traceable_when_every_origin_has_a_grade_plot() {
+    let plots: BTreeMap<_, _> = [
+        plot("PA", "farm-a", SQUARE_CI, "1", "CI"),
+        plot("PB", "farm-b", SQUARE_CI, "1", "CI"),
+    ]
+    .into();
+    let report = eudr_of(cocoa_chain(None), &plots);
+    assert_eq!(report.verdict, Verdict::Traceable, "{:?}", report.reasons);
+    assert_eq!(report.plots.len(), 2);
+    assert_eq!(report.plots[0].production_start, Some(day("2026-01-01")));
+    assert_eq!(report.dds.len(), 1);
+    assert_eq!(report.dds[0].reference, "REF-1");
+    assert_eq!(report.dds[0].verification.as_deref(), Some("V-1"));
+    let fc = feature_collection(&report, false);
+    let text = fc.to_string();
+    let parsed: geojson::GeoJson = text.parse().expect("valid GeoJSON");
+    let geojson::GeoJson::FeatureCollection(fc) = parsed else {
+        panic!("not a FeatureCollection");
+    };
+    assert_eq!(fc.features.len(), 2);
+    let props = fc.features[0].properties.as_ref().expect("properties");
+    assert_eq!(props["ProducerCountry"], "CI");
+    assert_eq!(props["ProductionPlace"], "PA");
+    assert!(!props.contains_key("Area"), "Area is for points only");
+}
+
+#[test]
+fn eudr_fails_on_mass_balance_a_missing_plot_and_a_coarse_one() {
+    let coarse = r#"{"type":"Point","coordinates":[-5.5,6.8]}"#;
+    let plots: BTreeMap<_, _> = [plot("PA", "farm-a", coarse, "1", "CI")].into();
+    let report = eudr_of(cocoa_chain(Some(MassBalance)), &plots);
+    assert_eq!(report.verdict, Verdict::NotTraceable);
+    let all = report.reasons.join("\n");
+    assert!(all.contains("\"D\" is under mass balance"), "{all}");
+    assert!(
+        all.contains("plot \"PB\"") && all.contains("never registered"),
+        "{all}"
+    );
+    assert!(
+        all.contains("plot \"PA\"") && all.contains("6 decimal"),
+        "{all}"
+    );
+    let fc = feature_collection(&report, true);
+    let features = fc["features"].as_array().expect("features");
+    let pb = features
+        .iter()
+        .find(|f| f["id"] == "PB")
+        .expect("PB listed");
+    assert!(
+        pb["geometry"].is_null(),
+        "an unregistered plot has a null geometry"
+    );
+    let pa = features
+        .iter()
+        .find(|f| f["id"] == "PA")
+        .expect("PA listed");
+    assert_eq!(pa["properties"]["Area"], serde_json::json!(1));
+    assert!(pa["properties"].get("ProducerName").is_none());
+}
+
+#[test]
+fn textile_report_names_each_stage_and_the_missing_one() {
+    let mut events = vec![
+        register("brand", OrgRole::Brand, None),
+        certify("gin", "gots", "2027-01-01"),
+        event(
+            "h1",
+            "farm",
+            "2026-01-01",
+            Textile,
+            harvest("SC", "P", "seed cotton", kg("1000"), &["organic"]),
+        ),
+        event(
+            "g1",
+            "gin",
+            "2026-01-05",
+            Textile,
+            transform(
+                "ginning",
+                &[("SC", kg("1000"))],
+                vec![output("LINT", "cotton lint", kg("350"), None, &[])],
+                None,
+            ),
+        ),
+        // No spinning: knitting straight from lint.
+        event(
+            "k1",
+            "knit",
+            "2026-01-09",
+            Textile,
+            transform(
+                "knitting",
+                &[("LINT", kg("350"))],
+                vec![output("FAB", "jersey", kg("330"), None, &[])],
+                None,
+            ),
+        ),
+        event(
+            "d1",
+            "dye",
+            "2026-01-12",
+            Textile,
+            transform(
+                "dyeing",
+                &[("FAB", kg("330"))],
+                vec![output("NAVY", "jersey navy", kg("320"), None, &[])],
+                None,
+            ),
+        ),
+        event(
+            "c1",
+            "cmt",
+            "2026-01-15",
+            Textile,
+            transform(
+                "cut_make_trim",
+                &[("NAVY", kg("320"))],
+                vec![output(
+                    "TEE",
+                    "t-shirt",
+                    Quantity::new(d("1500"), Unit::Piece),
+                    None,
+                    &[],
+                )],
+                None,
+            ),
+        ),
+    ];
+    let movements = vec![event(
+        "r1",
+        "brand",
+        "2026-01-20",
+        Textile,
+        receive(&[("TEE", Quantity::new(d("1500"), Unit::Piece))], "cmt"),
+    )];
+    events.extend(movements.clone());
+    let mut certs = Certificates::default();
+    events.iter().for_each(|e| certs.add(e));
+    let orgs: BTreeMap<String, RegisterOrg> = [(
+        "brand".to_string(),
+        RegisterOrg {
+            name: "Brand".into(),
+            role: OrgRole::Brand,
+            country: "SE".into(),
+            gln: None,
+            member_of: None,
+        },
+    )]
+    .into();
+    let source = Events(events);
+    let upstream = Lineage::new(&source).upstream("TEE").expect("upstream");
+    let r = report(&ChainFacts {
+        lot: "TEE",
+        upstream: &upstream,
+        orgs: &orgs,
+        certs: &certs,
+        movements: &movements,
+    });
+    assert_eq!(r.missing, vec!["spinner".to_string()]);
+    let stage = |name: &str| r.stages.iter().find(|s| s.name == name).expect("stage");
+    assert_eq!(stage("ginner").entries[0].org, "gin");
+    assert!(stage("ginner").entries[0].certified());
+    assert!(!stage("cut-make-trim").entries[0].certified());
+    assert_eq!(stage("brand").entries[0].org, "brand");
+    // A fabric lot is not expected to have reached cut-make-trim or a brand.
+    let fabric = Lineage::new(&source).upstream("FAB").expect("upstream");
+    let r = report(&ChainFacts {
+        lot: "FAB",
+        upstream: &fabric,
+        orgs: &orgs,
+        certs: &certs,
+        movements: &[],
+    });
+    assert_eq!(r.missing, vec!["spinner".to_string()]);
+}
+
+#[test]
+fn a_clean_chain_lists_no_anomaly_and_each_planted_one_is_named() {
+    let plots: BTreeMap<_, _> = [
+        plot("PA", "farm-a", SQUARE_CI, "1", "CI"),
+        plot("PB", "farm-b", SQUARE_CI, "1", "CI"),
+    ]
+    .into();
+    let mut clean = vec![
+        register("farm-a", OrgRole::Farm, Some("coop")),
+        register("farm-b", OrgRole::Farm, Some("coop")),
+        certify("coop", "fairtrade", "2027-01-01"),
+        certify("trader", "fairtrade", "2027-01-01"),
+        event(
+            "rA",
+            "coop",
+            "2026-01-03",
+            Cocoa,
+            receive(&[("A", kg("100"))], "farm-a"),
+        ),
+        event(
+            "rB",
+            "coop",
+            "2026-01-03",
+            Cocoa,
+            receive(&[("B", kg("300"))], "farm-b"),
+        ),
+    ];
+    clean.extend(cocoa_chain(None));
+    let rules = Rules::default();
+    let source = Events(clean.clone());
+    let found = anomalies(&source, &clean, &rules, &plots).expect("scan");
+    assert!(found.is_empty(), "{found:#?}");
+
+    // Sell 10 kg more than was bought: the balance goes negative at that sale.
+    let mut planted = clean.clone();
+    planted.push(event(
+        "s2",
+        "coop",
+        "2026-01-11",
+        Cocoa,
+        ship(&[("D", kg("10"))], "trader", &[]),
+    ));
+    let source = Events(planted.clone());
+    let found = anomalies(&source, &planted, &rules, &plots).expect("scan");
+    let kinds: Vec<_> = found
+        .iter()
+        .map(|a| (a.kind, a.event_id.as_deref()))
+        .collect();
+    assert!(
+        kinds.contains(&(AnomalyKind::NegativeMassBalance, Some("s2"))),
+        "{found:#?}"
+    );
+    assert_eq!(found.len(), 1, "only the planted problem: {found:#?}");
+}
