@@ -276,25 +276,25 @@ const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
     }
 }
 
-const COCOA_DRY: &str = "domain.md §1.6: cocoa commercial dry beans are 35-40 % of wet weight \
+const COCOA_DRY: &str = "cocoa commercial dry beans are 35-40 % of wet weight \
      (Knapp, Cocoa and Chocolate)";
 const COCOA_FERMENT: &str =
-    "domain.md §1.6: cocoa wet beans lose 20-25 % of their weight in fermenting (Knapp)";
+    "cocoa wet beans lose 20-25 % of their weight in fermenting (Knapp)";
 const COCOA_DRY_FERMENTED: &str =
-    "domain.md §1.6: fermented cocoa loses a further 40 % in drying (Knapp)";
-const COFFEE_PARCHMENT: &str = "domain.md §1.6: coffee fresh cherry to parchment (washed) is about 0.20 \
+    "fermented cocoa loses a further 40 % in drying (Knapp)";
+const COFFEE_PARCHMENT: &str = "coffee fresh cherry to parchment (washed) is about 0.20 \
      (Wikiversity Coffee Farming cheatsheet)";
-const COFFEE_GREEN: &str = "domain.md §1.6: coffee parchment to green is 0.80 (ICO standard factor; \
+const COFFEE_GREEN: &str = "coffee parchment to green is 0.80 (ICO standard factor; \
      Kenya coffee school, Wikiversity cheatsheet)";
 const COFFEE_DRY_CHERRY_GREEN: &str =
-    "domain.md §1.6: coffee dry cherry to green is 0.50 (ICO; Wikiversity cheatsheet)";
-const COFFEE_DRYING: &str = "domain.md §1.6: coffee fresh cherry to dry cherry (natural) is about 0.33 \
+    "coffee dry cherry to green is 0.50 (ICO; Wikiversity cheatsheet)";
+const COFFEE_DRYING: &str = "coffee fresh cherry to dry cherry (natural) is about 0.33 \
      (Wikiversity cheatsheet)";
 const COFFEE_ROAST: &str =
-    "domain.md §1.6: coffee green to roasted is 0.84 (ICO; Wikiversity cheatsheet)";
-const COTTON_GIN: &str = "domain.md §1.6: seed cotton gives about 35 % lint (textilesindepth.com, \
+    "coffee green to roasted is 0.84 (ICO; Wikiversity cheatsheet)";
+const COTTON_GIN: &str = "seed cotton gives about 35 % lint (textilesindepth.com, \
      stapp.co); lint turnout varies by variety and region (cottoninfo.com.au)";
-const COTTON_SPIN: &str = "domain.md §1.6: lint to carded yarn about 85-90 % (unverified: no source yet; combed is lower)";
+const COTTON_SPIN: &str = "lint to carded yarn about 85-90 % (unverified: no source yet; combed is lower)";
 const MASS_CONSERVED: &str = "mass is conserved: aggregating, splitting, merging or bagging cannot give \
      more out than in, and loses little (DESIGN §2)";
 
@@ -344,10 +344,10 @@ fn default_bands() -> Vec<Band> {
     bands
 }
 
-const COCOA_PRICE: &str = "domain.md §0 item 6 and §1.2: cocoa FMP US$2,400/t FOB, Premium US$240/t, \
+const COCOA_PRICE: &str = "cocoa FMP US$2,400/t FOB, Premium US$240/t, \
      from 1 Oct 2019 (fairtradehk.org fair_pay; candyusa.com); organic cocoa is market + US$300 or \
      the FMP, whichever is higher, so only the FMP is checked";
-const COFFEE_PRICE: &str = "domain.md §0 item 6 and §1.2: coffee contracts signed on or after \
+const COFFEE_PRICE: &str = "coffee contracts signed on or after \
      1 Aug 2023 (fairtradeanz.org new Fairtrade Minimum Price for coffee Q&A; hacofco.de FTMP)";
 
 fn coffee(class: &str, products: &[&str], minimum: Decimal) -> PriceRule {
@@ -775,7 +775,7 @@ mod tests {
         assert_eq!(above.figures["band_min"], "0.35");
         assert_eq!(above.figures["band_max"], "0.40");
         assert_eq!(above.figures["observed_yield"], "0.4001");
-        assert!(above.figures["band_source"].contains("§1.6"));
+        assert!(above.figures["band_source"].contains("Knapp"));
         assert!(
             above.explanation.contains(
                 "Drying yielded 0.4001 of its input; the band for cocoa drying is 0.35–0.40"
