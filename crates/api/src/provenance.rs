@@ -6,7 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::DateTime;
+use lotline_domain::Anomaly;
+use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::eudr::{DdsReference, dds_references};
+use lotline_domain::audit::rules::Rules;
+use lotline_domain::audit::scan::{LotCache, event_anomalies};
+use lotline_domain::event::LotRole;
 use lotline_domain::lineage::{Lineage, LineageSource, UpstreamLot};
 use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_proto::convert::{
@@ -19,9 +24,9 @@ use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::ReadyCell;
 use crate::public::redact;
 use crate::status::store_status;
+use crate::{Ready, ReadyCell};
 
 /// Events listed with a lot by GetLot.
 const LOT_EVENTS: usize = 1_000;
@@ -43,6 +48,14 @@ impl ProvenanceApi {
         F: FnOnce(&Snapshot<'_>) -> Result<T, Status> + Send + 'static,
     {
         crate::read(&self.ready, move |view, _| f(view)).await
+    }
+
+    async fn read_ready<T, F>(&self, f: F) -> Result<T, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Snapshot<'_>, &Ready) -> Result<T, Status> + Send + 'static,
+    {
+        crate::read(&self.ready, f).await
     }
 }
 
@@ -91,6 +104,49 @@ pub(crate) fn shipments(
                 out.push(event);
             }
         }
+    }
+    Ok(out)
+}
+
+/// The anomalies the rules, certificates and prices find in the events of `lot`
+/// (those about the lot, or by the events that create it).
+fn rule_anomalies(
+    store: &Snapshot<'_>,
+    rules: &Rules,
+    lot: &str,
+) -> Result<Vec<Anomaly>, StoreError> {
+    let events = store.mentions(lot)?;
+    let mut cache = LotCache::new(store);
+    cache.load(
+        events
+            .iter()
+            .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+    )?;
+    let mut certs = Certificates::default();
+    for cert in store.certificates()? {
+        certs.add(&cert);
+    }
+    let orgs: BTreeSet<&str> = events
+        .iter()
+        .flat_map(|e| std::iter::once(e.org.as_str()).chain(e.counterparties()))
+        .collect();
+    for org in orgs {
+        if let Some(co_op) = store.org(org)?.and_then(|o| o.member_of) {
+            certs.set_member(org, &co_op);
+        }
+    }
+    let mut out = Vec::new();
+    for event in &events {
+        let creates = event
+            .lots()
+            .iter()
+            .any(|(l, role)| *l == lot && *role == LotRole::Created);
+        let registered = |plot: &str| store.plot(plot).ok().flatten().is_some();
+        out.extend(
+            event_anomalies(event, rules, &certs, &cache, &registered)
+                .into_iter()
+                .filter(|a| creates || a.lot == lot),
+        );
     }
     Ok(out)
 }
@@ -155,7 +211,7 @@ impl ProvenanceService for ProvenanceApi {
         let r = request.into_inner();
         let lot = lot_arg(&r.lot)?;
         let public = r.public_view;
-        self.read(move |store| {
+        self.read_ready(move |store, ready| {
             let filter = EventFilter {
                 lot: Some(lot.clone()),
                 ..Default::default()
@@ -169,7 +225,12 @@ impl ProvenanceService for ProvenanceApi {
                 )));
             }
             let mut lineage = Lineage::new(store);
-            let state = lineage.lot_state(&lot).map_err(store_status)?;
+            let mut state = lineage.lot_state(&lot).map_err(store_status)?;
+            state
+                .anomalies
+                .extend(rule_anomalies(store, &ready.rules, &lot).map_err(store_status)?);
+            state.anomalies.sort();
+            state.anomalies.dedup();
             let mut answer = lot_state_to_wire(&state);
             answer.events = events
                 .items

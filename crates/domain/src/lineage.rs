@@ -166,6 +166,18 @@ pub fn custody_name(model: CustodyModel) -> &'static str {
     }
 }
 
+/// True when `event` creates `lot` and declares it mass balance.
+pub fn declares_mass_balance(event: &Event, lot: &str) -> bool {
+    match &event.kind {
+        EventKind::Harvest(h) => h.lot == lot && h.custody == Some(CustodyModel::MassBalance),
+        EventKind::Transform(t) => t
+            .outputs
+            .iter()
+            .any(|o| o.lot == lot && o.custody == Some(CustodyModel::MassBalance)),
+        _ => false,
+    }
+}
+
 /// One lot upstream of (or equal to) a traced lot, as lineage computed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamLot {
@@ -422,16 +434,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         // Mixing alone lowers custody to segregation at most: mass balance comes
         // from a declaration (or an unknown input, reported as such), so the
         // anomaly names the event that declares it.
-        let declares_mb = |e: &&Arc<Event>| match &e.kind {
-            EventKind::Harvest(h) => h.custody == Some(CustodyModel::MassBalance),
-            EventKind::Transform(t) => t
-                .outputs
-                .iter()
-                .any(|o| o.lot == lot && o.custody == Some(CustodyModel::MassBalance)),
-            _ => false,
-        };
         if node.chain.as_deref() == Some("coffee")
-            && let Some(by) = creations.iter().find(declares_mb)
+            && let Some(by) = creations.iter().find(|e| declares_mass_balance(e, lot))
         {
             self.anomalies.insert(
                 Anomaly::new(

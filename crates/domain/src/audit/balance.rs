@@ -74,8 +74,8 @@ pub struct LedgerEntry {
     pub quantity: Quantity,
     /// The entry's amount of the ledger's product, in the ledger's unit.
     pub amount: Decimal,
-    /// For an output of another product: its quantity over `amount`, the overall
-    /// conversion ratio applied.
+    /// For an output made by transforms: the quantity sold over all the input it
+    /// stands for (every ledger's share together), the overall conversion applied.
     pub ratio: Option<Decimal>,
     /// The balance after this entry.
     pub balance: Decimal,
@@ -347,13 +347,14 @@ pub fn ledgers(
                 Direction::Input => ledger.inputs += amount,
                 Direction::Output => ledger.outputs += amount,
             }
-            let ratio = (m.direction == Direction::Output && !amount.is_zero())
+            // The conversion applied: the quantity sold over all the input it
+            // stands for (whatever ledgers that input falls in).
+            let all_parts: Decimal = m.parts.values().map(|(b, _)| *b).sum();
+            let ratio = (m.direction == Direction::Output && !all_parts.is_zero())
                 .then(|| {
-                    m.quantity.base_amount().map(|b| {
-                        (b / ledger.unit.base_factor() / amount)
-                            .round_dp(4)
-                            .normalize()
-                    })
+                    m.quantity
+                        .base_amount()
+                        .map(|b| (b / all_parts).round_dp(4).normalize())
                 })
                 .flatten()
                 .filter(|r| *r != Decimal::ONE);

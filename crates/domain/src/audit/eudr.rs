@@ -12,9 +12,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
-use crate::event::{CustodyModel, Event, EventKind, OrgRole, RegisterOrg, RegisterPlot};
+use crate::event::{Event, EventKind, OrgRole, RegisterOrg, RegisterPlot};
 use crate::geo::eudr_grade;
-use crate::lineage::{TraceBack, UpstreamLot};
+use crate::lineage::{TraceBack, UpstreamLot, declares_mass_balance};
 
 /// The deforestation cut-off date (Art. 2(13)).
 pub const CUTOFF: &str = "2020-12-31";
@@ -161,11 +161,17 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
             ));
         }
     }
+    // Named where mass balance is declared; the lots made from it inherit it,
+    // and an unknown-origin input is its own reason.
     for up in facts.upstream.iter().filter(|u| u.known) {
-        if up.custody == CustodyModel::MassBalance {
+        if let Some(by) = up
+            .creations
+            .iter()
+            .find(|e| declares_mass_balance(e, &up.lot))
+        {
             reasons.push(format!(
-                "lot {:?} is under mass balance; EUDR allows no mass balance",
-                up.lot
+                "lot {:?} is under mass balance (declared by event {}); EUDR allows no mass balance",
+                up.lot, by.id
             ));
         }
     }

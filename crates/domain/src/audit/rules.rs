@@ -278,10 +278,8 @@ const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
 
 const COCOA_DRY: &str = "cocoa commercial dry beans are 35-40 % of wet weight \
      (Knapp, Cocoa and Chocolate)";
-const COCOA_FERMENT: &str =
-    "cocoa wet beans lose 20-25 % of their weight in fermenting (Knapp)";
-const COCOA_DRY_FERMENTED: &str =
-    "fermented cocoa loses a further 40 % in drying (Knapp)";
+const COCOA_FERMENT: &str = "cocoa wet beans lose 20-25 % of their weight in fermenting (Knapp)";
+const COCOA_DRY_FERMENTED: &str = "fermented cocoa loses a further 40 % in drying (Knapp)";
 const COFFEE_PARCHMENT: &str = "coffee fresh cherry to parchment (washed) is about 0.20 \
      (Wikiversity Coffee Farming cheatsheet)";
 const COFFEE_GREEN: &str = "coffee parchment to green is 0.80 (ICO standard factor; \
@@ -290,11 +288,11 @@ const COFFEE_DRY_CHERRY_GREEN: &str =
     "coffee dry cherry to green is 0.50 (ICO; Wikiversity cheatsheet)";
 const COFFEE_DRYING: &str = "coffee fresh cherry to dry cherry (natural) is about 0.33 \
      (Wikiversity cheatsheet)";
-const COFFEE_ROAST: &str =
-    "coffee green to roasted is 0.84 (ICO; Wikiversity cheatsheet)";
+const COFFEE_ROAST: &str = "coffee green to roasted is 0.84 (ICO; Wikiversity cheatsheet)";
 const COTTON_GIN: &str = "seed cotton gives about 35 % lint (textilesindepth.com, \
      stapp.co); lint turnout varies by variety and region (cottoninfo.com.au)";
-const COTTON_SPIN: &str = "lint to carded yarn about 85-90 % (unverified: no source yet; combed is lower)";
+const COTTON_SPIN: &str =
+    "lint to carded yarn about 85-90 % (unverified: no source yet; combed is lower)";
 const MASS_CONSERVED: &str = "mass is conserved: aggregating, splitting, merging or bagging cannot give \
      more out than in, and loses little (DESIGN §2)";
 

@@ -62,6 +62,54 @@ impl<'a, S: LineageSource> LotCache<'a, S> {
     }
 }
 
+/// The anomalies one event shows under the rules, the certificates and the
+/// registered plots (`plot_registered`); `cache` holds the facts of every lot
+/// the event names. Lineage's own anomalies (over-consumption, custody, unknown
+/// origin) come from `Lineage::lot_state`.
+pub fn event_anomalies<S: LineageSource>(
+    event: &Event,
+    rules: &Rules,
+    certs: &Certificates,
+    cache: &LotCache<'_, S>,
+    plot_registered: &dyn Fn(&str) -> bool,
+) -> Vec<Anomaly> {
+    let lot_info = |lot: &str| cache.lot_facts(lot);
+    let mut out = Vec::new();
+    match &event.kind {
+        EventKind::Transform(t) => {
+            let products: Vec<Option<String>> = t
+                .inputs
+                .iter()
+                .map(|i| cache.get(&i.lot).and_then(|f| f.product))
+                .collect();
+            out.extend(yield_check(rules, event, &products));
+            out.extend(certificate_checks(certs, event, &lot_info));
+        }
+        EventKind::Harvest(h) => {
+            out.extend(certificate_checks(certs, event, &lot_info));
+            if !plot_registered(&h.plot) {
+                out.push(
+                    Anomaly::new(
+                        AnomalyKind::PlotNotRegistered,
+                        &h.lot,
+                        Some(&event.id),
+                        format!(
+                            "harvest of {:?} names plot {:?}, which was never registered: the lot has no geolocation",
+                            h.lot, h.plot
+                        ),
+                    )
+                    .org(&event.org)
+                    .figure("plot", &h.plot),
+                );
+            }
+        }
+        EventKind::Ship(_) => out.extend(certificate_checks(certs, event, &lot_info)),
+        EventKind::Pay(_) => out.extend(payment_checks(rules, event, &lot_info)),
+        _ => {}
+    }
+    out
+}
+
 /// Every anomaly in `events` (the uncorrected events of the log), sorted.
 /// `plots` holds the standing registration of every plot.
 pub fn anomalies<S: LineageSource>(
@@ -85,40 +133,10 @@ pub fn anomalies<S: LineageSource>(
         out.extend(state.anomalies);
     }
     cache.load(lots.iter().copied())?;
-    let lot_info = |lot: &str| cache.lot_facts(lot);
     for event in events {
-        match &event.kind {
-            EventKind::Transform(t) => {
-                let products: Vec<Option<String>> = t
-                    .inputs
-                    .iter()
-                    .map(|i| cache.get(&i.lot).and_then(|f| f.product))
-                    .collect();
-                out.extend(yield_check(rules, event, &products));
-                out.extend(certificate_checks(&certs, event, &lot_info));
-            }
-            EventKind::Harvest(h) => {
-                out.extend(certificate_checks(&certs, event, &lot_info));
-                if !plots.contains_key(&h.plot) {
-                    out.insert(
-                        Anomaly::new(
-                            AnomalyKind::PlotNotRegistered,
-                            &h.lot,
-                            Some(&event.id),
-                            format!(
-                                "harvest of {:?} names plot {:?}, which was never registered: the lot has no geolocation",
-                                h.lot, h.plot
-                            ),
-                        )
-                        .org(&event.org)
-                        .figure("plot", &h.plot),
-                    );
-                }
-            }
-            EventKind::Ship(_) => out.extend(certificate_checks(&certs, event, &lot_info)),
-            EventKind::Pay(_) => out.extend(payment_checks(rules, event, &lot_info)),
-            _ => {}
-        }
+        out.extend(event_anomalies(event, rules, &certs, &cache, &|p| {
+            plots.contains_key(p)
+        }));
     }
     for (plot, (event, p)) in plots {
         let issues = eudr_grade(&p.geometry, p.area_ha, &p.country);
