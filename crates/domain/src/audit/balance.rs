@@ -164,7 +164,7 @@ impl Converter<'_> {
                 .map(|u| u.dimension())
                 .unwrap_or(Dimension::Mass);
             let entry = out.entry(norm(&product)).or_insert((Decimal::ZERO, dim));
-            entry.0 += base;
+            entry.0 = entry.0.saturating_add(base);
             return;
         };
         let EventKind::Transform(t) = &event.kind else {
@@ -180,16 +180,17 @@ impl Converter<'_> {
                 "transform {} has no conversion ratio and its yield cannot be computed; lot {lot:?} is counted as it is",
                 event.id
             ));
-            out.entry(norm(&product))
-                .or_insert((Decimal::ZERO, Dimension::Mass))
-                .0 += base;
+            let entry = out
+                .entry(norm(&product))
+                .or_insert((Decimal::ZERO, Dimension::Mass));
+            entry.0 = entry.0.saturating_add(base);
             return;
         };
         let input_total: Decimal = t
             .inputs
             .iter()
             .filter_map(|i| i.quantity.base_amount())
-            .sum();
+            .fold(Decimal::ZERO, Decimal::saturating_add);
         let Some(equivalent) = base.checked_div(ratio) else {
             return;
         };
@@ -198,7 +199,13 @@ impl Converter<'_> {
                 Some(b) if !input_total.is_zero() => b / input_total,
                 _ => continue,
             };
-            self.back_at(&input.lot, equivalent * share, out, depth + 1, seen);
+            self.back_at(
+                &input.lot,
+                equivalent.saturating_mul(share),
+                out,
+                depth + 1,
+                seen,
+            );
         }
         seen.remove(lot);
     }
@@ -338,18 +345,21 @@ pub fn ledgers(
                 continue;
             }
             if before_period {
-                ledger.opening += signed;
-                ledger.closing += signed;
+                ledger.opening = ledger.opening.saturating_add(signed);
+                ledger.closing = ledger.closing.saturating_add(signed);
                 continue;
             }
-            ledger.closing += signed;
+            ledger.closing = ledger.closing.saturating_add(signed);
             match m.direction {
-                Direction::Input => ledger.inputs += amount,
-                Direction::Output => ledger.outputs += amount,
+                Direction::Input => ledger.inputs = ledger.inputs.saturating_add(amount),
+                Direction::Output => ledger.outputs = ledger.outputs.saturating_add(amount),
             }
             // The conversion applied: the quantity sold over all the input it
             // stands for (whatever ledgers that input falls in).
-            let all_parts: Decimal = m.parts.values().map(|(b, _)| *b).sum();
+            let all_parts = m
+                .parts
+                .values()
+                .fold(Decimal::ZERO, |acc, (b, _)| acc.saturating_add(*b));
             let ratio = (m.direction == Direction::Output && !all_parts.is_zero())
                 .then(|| {
                     m.quantity
