@@ -215,7 +215,16 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
                     Some(p.country.clone()),
                     eudr_grade(&p.geometry, p.area_ha, &p.country),
                 ),
-                None => (None, None, None, Vec::new()),
+                // Never registered: the producer's registered country at least.
+                None => (
+                    None,
+                    None,
+                    owner
+                        .as_ref()
+                        .and_then(|o| facts.orgs.get(o))
+                        .map(|o| o.country.clone()),
+                    Vec::new(),
+                ),
             };
             EudrPlot {
                 plot: plot_id.clone(),
