@@ -421,7 +421,14 @@ pub(crate) fn rules(a: RulesArgs) -> Result<(), CliError> {
             let rules = load_rules(path)?;
             let text = toml::to_string_pretty(&rules)
                 .map_err(|e| CliError::Refused(format!("cannot print the rules: {e}")))?;
-            out!("{text}");
+            // The merged rules, complete: loading this output gives the same rules.
+            out!(
+                "# The rules in force with {} (the file first, then the defaults).
+replace_defaults = true
+
+{text}",
+                path.display()
+            );
             Ok(())
         }
     }
