@@ -213,7 +213,7 @@ fn round(d: Decimal) -> Decimal {
 }
 
 /// The quantity a creating event states for `lot`.
-fn created_quantity<'e>(event: &'e Event, lot: &str) -> Option<&'e Quantity> {
+pub fn created_quantity<'e>(event: &'e Event, lot: &str) -> Option<&'e Quantity> {
     match &event.kind {
         EventKind::Harvest(h) if h.lot == lot => Some(&h.quantity),
         EventKind::Transform(t) => t.outputs.iter().find(|o| o.lot == lot).map(|o| &o.quantity),

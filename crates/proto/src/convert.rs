@@ -454,6 +454,7 @@ pub fn dds_to_wire(d: &DdsReference) -> v1::DdsReference {
 }
 
 pub fn ledger_to_wire(l: &Ledger) -> v1::Ledger {
+    let violations: std::collections::HashSet<usize> = l.violations.iter().copied().collect();
     v1::Ledger {
         org: l.org.clone(),
         sites: l.sites.clone(),
@@ -478,7 +479,7 @@ pub fn ledger_to_wire(l: &Ledger) -> v1::Ledger {
                 amount: decimal_to_wire(e.amount),
                 ratio: e.ratio.map(decimal_to_wire).unwrap_or_default(),
                 balance: decimal_to_wire(e.balance),
-                violation: l.violations.contains(&i),
+                violation: violations.contains(&i),
             })
             .collect(),
         violations: u32::try_from(l.violations.len()).unwrap_or(u32::MAX),

@@ -7,14 +7,16 @@
 //! Entries are ordered by event time, then event id, so the ledger does not
 //! depend on the order events arrived in.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 use rust_decimal::Decimal;
 
 use crate::anomaly::{Anomaly, AnomalyKind};
-use crate::event::{Event, EventKind};
-use crate::lineage::{UpstreamLot, observed_yield};
+use crate::audit::certs::standard_matches;
+use crate::event::{Event, EventKind, Transform};
+use crate::lineage::{UpstreamLot, created_quantity, observed_yield};
 use crate::quantity::{Dimension, Quantity, Unit};
 
 /// How deep a sold lot is converted back through transforms.
@@ -106,7 +108,7 @@ fn norm(s: &str) -> String {
 }
 
 fn has_claim(lot: &UpstreamLot, claim: &str) -> bool {
-    lot.claims.iter().any(|c| norm(c) == claim)
+    lot.claims.iter().any(|c| standard_matches(claim, c))
 }
 
 /// The unit a ledger is kept in: kilograms for mass, otherwise the base unit.
@@ -120,106 +122,185 @@ fn ledger_unit(dimension: &Dimension) -> Unit {
     }
 }
 
-/// A sold quantity converted back to the products it was made of: product →
-/// base amount. Stops at lots the org did not make by a transform (received or
-/// harvested lots). Amounts that cannot be converted are reported in `notes`.
+/// Ledger product → (amount in the product's base unit, its dimension).
+type Parts = BTreeMap<String, (Decimal, Dimension)>;
+
+/// Converts sold quantities back to the products they were made of. Each lot's
+/// conversion (amount of each product per base unit of the lot) is computed once
+/// and kept, so a lot reached by many paths costs one visit. A conversion stops
+/// at lots the org did not make by a transform (received or harvested lots).
 struct Converter<'f> {
     org: &'f str,
     facts: &'f dyn Fn(&str) -> Option<UpstreamLot>,
-    notes: Vec<String>,
+    /// Sorted, so the answer does not depend on the order events arrived in.
+    notes: BTreeSet<String>,
+    memo: HashMap<String, Arc<Parts>>,
+    in_progress: HashSet<String>,
 }
 
 impl Converter<'_> {
-    fn back(&mut self, lot: &str, base: Decimal, out: &mut BTreeMap<String, (Decimal, Dimension)>) {
-        let mut seen = HashSet::new();
-        self.back_at(lot, base, out, 0, &mut seen);
+    /// `base` base units of `lot`, as amounts of the products it was made of.
+    fn back(&mut self, lot: &str, base: Decimal) -> Parts {
+        let per_unit = self.per_unit(lot, 0);
+        let mut out = Parts::new();
+        for (product, (amount, dim)) in per_unit.iter() {
+            match amount.checked_mul(base) {
+                Some(a) => {
+                    out.insert(product.clone(), (a, dim.clone()));
+                }
+                None => {
+                    self.notes.insert(format!(
+                        "the sale of {lot:?} converts to more {product} than lotline can count; left out"
+                    ));
+                }
+            }
+        }
+        out
     }
 
-    fn back_at(
-        &mut self,
-        lot: &str,
-        base: Decimal,
-        out: &mut BTreeMap<String, (Decimal, Dimension)>,
-        depth: usize,
-        seen: &mut HashSet<String>,
-    ) {
-        let Some(facts) = (self.facts)(lot) else {
-            return;
-        };
+    /// This lot as its own product: one unit per unit.
+    fn terminal(facts: Option<&UpstreamLot>, lot: &str) -> Parts {
         // A lot no event creates has no known product: its share of a sale is
         // counted in one "unknown origin" ledger, which nothing ever credits.
-        let product = match (&facts.product, facts.known) {
-            (Some(p), true) => p.clone(),
+        let product = match facts {
+            Some(f) if f.known => f.product.clone().unwrap_or_else(|| lot.to_string()),
             _ => UNKNOWN_PRODUCT.to_string(),
         };
-        let made_here = facts.creations.iter().find(|e| {
-            e.org == self.org && matches!(&e.kind, EventKind::Transform(t) if t.outputs.iter().any(|o| o.lot == lot))
-        });
-        let Some(event) = made_here.filter(|_| depth < MAX_DEPTH && seen.insert(lot.to_string()))
-        else {
-            let dim = facts
-                .creations
+        let dim = facts
+            .and_then(|f| {
+                f.creations
+                    .iter()
+                    .find_map(|e| created_quantity(e, lot).map(|q| q.unit.dimension()))
+            })
+            .unwrap_or(Dimension::Mass);
+        Parts::from([(norm(&product), (Decimal::ONE, dim))])
+    }
+
+    fn per_unit(&mut self, lot: &str, depth: usize) -> Arc<Parts> {
+        if let Some(known) = self.memo.get(lot) {
+            return Arc::clone(known);
+        }
+        let facts = (self.facts)(lot);
+        let made_here = facts.as_ref().and_then(|f| {
+            f.creations
                 .iter()
-                .find_map(|e| created_unit(e, lot))
-                .map(|u| u.dimension())
-                .unwrap_or(Dimension::Mass);
-            let entry = out.entry(norm(&product)).or_insert((Decimal::ZERO, dim));
-            entry.0 = entry.0.saturating_add(base);
-            return;
+                .find(|e| {
+                    e.org == self.org
+                        && matches!(&e.kind, EventKind::Transform(t) if t.outputs.iter().any(|o| o.lot == lot))
+                })
+                .cloned()
+        });
+        let cycle = depth >= MAX_DEPTH || self.in_progress.contains(lot);
+        let parts = match made_here.filter(|_| !cycle) {
+            None => Self::terminal(facts.as_ref(), lot),
+            Some(event) => {
+                self.in_progress.insert(lot.to_string());
+                let parts = match &event.kind {
+                    EventKind::Transform(t) => self.through(lot, &event, t, depth),
+                    _ => Self::terminal(facts.as_ref(), lot),
+                };
+                self.in_progress.remove(lot);
+                parts
+            }
         };
-        let EventKind::Transform(t) = &event.kind else {
-            return;
+        let parts = Arc::new(parts);
+        if !cycle {
+            self.memo.insert(lot.to_string(), Arc::clone(&parts));
+        }
+        parts
+    }
+
+    /// Input per base unit of output `lot` of transform `t`, as products.
+    fn through(&mut self, lot: &str, event: &Event, t: &Transform, depth: usize) -> Parts {
+        let bases: Vec<Option<Decimal>> =
+            t.inputs.iter().map(|i| i.quantity.base_amount()).collect();
+        let input_total = bases
+            .iter()
+            .flatten()
+            .fold(Decimal::ZERO, |a, b| a.saturating_add(*b));
+        let same_dimension = {
+            let mut dims = t
+                .inputs
+                .iter()
+                .map(|i| i.quantity.unit.dimension())
+                .chain(t.outputs.iter().map(|o| o.quantity.unit.dimension()));
+            let first = dims.next();
+            dims.all(|d| Some(d) == first)
         };
-        // The ratio stated on the transform, else the yield it recorded.
-        let ratio = t
-            .conversion_ratio
-            .or_else(|| observed_yield(t, |_| true))
-            .filter(|r| !r.is_zero());
-        let Some(ratio) = ratio else {
-            self.notes.push(format!(
+        // Input (base) per output (base): through the ratio stated on the
+        // transform, else the yield it recorded; when inputs and outputs measure
+        // different things (kg into pieces), by what this output took of the inputs.
+        let per_output_unit: Option<Decimal> = if same_dimension {
+            t.conversion_ratio
+                .or_else(|| observed_yield(t, |_| true))
+                .filter(|r| !r.is_zero())
+                .and_then(|r| Decimal::ONE.checked_div(r))
+                .and_then(|per| per.checked_div(input_total))
+        } else {
+            let this = t
+                .outputs
+                .iter()
+                .find(|o| o.lot == lot)
+                .and_then(|o| o.quantity.base_amount())
+                .filter(|b| !b.is_zero());
+            let outs: Vec<&crate::quantity::Quantity> =
+                t.outputs.iter().map(|o| &o.quantity).collect();
+            let out_dims_same = outs
+                .windows(2)
+                .all(|w| w[0].unit.dimension() == w[1].unit.dimension());
+            let out_total = outs
+                .iter()
+                .filter_map(|q| q.base_amount())
+                .fold(Decimal::ZERO, |a, b| a.saturating_add(b));
+            let share = if out_dims_same && !out_total.is_zero() {
+                this.and_then(|b| b.checked_div(out_total))
+            } else {
+                Decimal::ONE.checked_div(Decimal::from(t.outputs.len()))
+            };
+            self.notes.insert(format!(
+                "transform {} turns one measure into another; its sales are converted by what each output took of the inputs",
+                event.id
+            ));
+            match (share, this) {
+                (Some(s), Some(b)) => s.checked_div(b),
+                _ => None,
+            }
+        };
+        let Some(per_output_unit) = per_output_unit else {
+            self.notes.insert(format!(
                 "transform {} has no conversion ratio and its yield cannot be computed; lot {lot:?} is counted as it is",
                 event.id
             ));
-            let entry = out
-                .entry(norm(&product))
-                .or_insert((Decimal::ZERO, Dimension::Mass));
-            entry.0 = entry.0.saturating_add(base);
-            return;
+            return Self::terminal((self.facts)(lot).as_ref(), lot);
         };
-        let input_total: Decimal = t
-            .inputs
-            .iter()
-            .filter_map(|i| i.quantity.base_amount())
-            .fold(Decimal::ZERO, Decimal::saturating_add);
-        let Some(equivalent) = base.checked_div(ratio) else {
-            return;
-        };
-        for input in &t.inputs {
-            let share = match input.quantity.base_amount() {
-                Some(b) if !input_total.is_zero() => b / input_total,
-                _ => continue,
+        let mut parts = Parts::new();
+        for (input, base) in t.inputs.iter().zip(&bases) {
+            let Some(base) = base else {
+                continue;
             };
-            self.back_at(
-                &input.lot,
-                equivalent.saturating_mul(share),
-                out,
-                depth + 1,
-                seen,
-            );
+            // per_output_unit × (this input's part of all input).
+            let Some(weight) = per_output_unit.checked_mul(*base) else {
+                continue;
+            };
+            let upstream = self.per_unit(&input.lot, depth + 1);
+            for (product, (amount, dim)) in upstream.iter() {
+                match amount.checked_mul(weight) {
+                    Some(a) => {
+                        let entry = parts
+                            .entry(product.clone())
+                            .or_insert((Decimal::ZERO, dim.clone()));
+                        entry.0 = entry.0.saturating_add(a);
+                    }
+                    None => {
+                        self.notes.insert(format!(
+                            "converting {lot:?} back through transform {} exceeds what lotline can count; that part is left out",
+                            event.id
+                        ));
+                    }
+                }
+            }
         }
-        seen.remove(lot);
-    }
-}
-
-fn created_unit(event: &Event, lot: &str) -> Option<Unit> {
-    match &event.kind {
-        EventKind::Harvest(h) if h.lot == lot => Some(h.quantity.unit.clone()),
-        EventKind::Transform(t) => t
-            .outputs
-            .iter()
-            .find(|o| o.lot == lot)
-            .map(|o| o.quantity.unit.clone()),
-        _ => None,
+        parts
     }
 }
 
@@ -252,9 +333,11 @@ pub fn ledgers(
                     .is_some_and(|s| query.sites.iter().any(|q| q == s)))
     };
     let mut converter = Converter {
+        memo: HashMap::new(),
+        in_progress: HashSet::new(),
         org: &query.org,
         facts,
-        notes: Vec::new(),
+        notes: BTreeSet::new(),
     };
     let mut movements: Vec<Movement> = Vec::new();
     for event in events.iter().copied().filter(|e| in_scope(e)) {
@@ -292,7 +375,7 @@ pub fn ledgers(
                 Direction::Input => {
                     parts.insert(norm(&lot_product), (base, quantity.unit.dimension()));
                 }
-                Direction::Output => converter.back(lot, base, &mut parts),
+                Direction::Output => parts = converter.back(lot, base),
             }
             movements.push(Movement {
                 time: event.time,
@@ -364,7 +447,8 @@ pub fn ledgers(
                 .then(|| {
                     m.quantity
                         .base_amount()
-                        .map(|b| (b / all_parts).round_dp(4).normalize())
+                        .and_then(|b| b.checked_div(all_parts))
+                        .map(|r| r.round_dp(4).normalize())
                 })
                 .flatten()
                 .filter(|r| *r != Decimal::ONE);
@@ -387,7 +471,7 @@ pub fn ledgers(
     }
     let mut out: Vec<Ledger> = by_product.into_values().collect();
     if let Some(first) = out.first_mut() {
-        first.notes.append(&mut converter.notes);
+        first.notes.extend(converter.notes);
     }
     out
 }

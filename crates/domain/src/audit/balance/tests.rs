@@ -197,3 +197,74 @@ fn a_product_filter_keeps_one_ledger() {
     q.product = Some("WET cocoa beans".into());
     assert_eq!(draw(&coop("400"), &q).len(), 1);
 }
+
+/// `levels` transforms of `org`, each 1 kg into 1 kg at `ratio`, then a sale.
+fn chain_of(levels: usize, ratio: &str, diamond: bool) -> Vec<Arc<Event>> {
+    let (a, b) = (format!("A{levels}"), format!("B{levels}"));
+    let mut events = vec![
+        event("h", "farm", "2026-01-01", Cocoa, harvest(&a, "p", "wet cocoa beans", kg("1"), FT)),
+        event("hb", "farm", "2026-01-01", Cocoa, harvest(&b, "p", "wet cocoa beans", kg("1"), FT)),
+        event("r", "org", "2026-01-02", Cocoa, receive(&[(&a, kg("1")), (&b, kg("1"))], "farm")),
+    ];
+    for k in (0..levels).rev() {
+        let (a_in, b_in) = (format!("A{}", k + 1), format!("B{}", k + 1));
+        let inputs: Vec<(&str, crate::quantity::Quantity)> = if diamond {
+            vec![(a_in.as_str(), kg("1")), (b_in.as_str(), kg("1"))]
+        } else {
+            vec![(a_in.as_str(), kg("1"))]
+        };
+        let mut outputs = vec![output(&format!("A{k}"), "dry cocoa beans", kg("1"), None, FT)];
+        if diamond {
+            outputs.push(output(&format!("B{k}"), "dry cocoa beans", kg("1"), None, FT));
+        }
+        events.push(event(
+            &format!("t{k:02}"),
+            "org",
+            "2026-01-03",
+            Cocoa,
+            transform("drying", &inputs, outputs, Some(ratio)),
+        ));
+    }
+    events.push(event("s", "org", "2026-01-09", Cocoa, ship(&[("A0", kg("1"))], "buyer", &[])));
+    events
+}
+
+fn draw_all(events: &[Arc<Event>]) -> Vec<Ledger> {
+    let source = Events(events.to_vec());
+    let mut lineage = Lineage::new(&source);
+    let lots: std::collections::BTreeSet<String> = events
+        .iter()
+        .flat_map(|e| e.lots().into_iter().map(|(l, _)| l.to_string()))
+        .collect();
+    let facts: std::collections::HashMap<String, UpstreamLot> = lots
+        .iter()
+        .map(|l| (l.clone(), lineage.lot_facts(l).expect("facts")))
+        .collect();
+    let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
+    let mut q = query(&[]);
+    q.org = "org".into();
+    ledgers(&q, &refs, &|lot| facts.get(lot).cloned())
+}
+
+#[test]
+fn extreme_ratios_are_left_out_with_a_note_not_a_panic() {
+    // Ten steps at a stated 1 000 each: 1 kg sold stands for 10^-30 kg of input.
+    let ledgers = draw_all(&chain_of(10, "1000", false));
+    let l = ledgers
+        .iter()
+        .find(|l| l.product == "wet cocoa beans")
+        .expect("ledger");
+    assert_eq!(l.inputs, d("2"));
+    assert_eq!(l.entries.len(), 3, "two receipts and the sale");
+    assert!(l.outputs < d("0.000001"), "{}", l.outputs);
+}
+
+#[test]
+fn a_lot_reached_by_many_paths_is_converted_once() {
+    // 40 levels of two outputs made from two inputs: 2^40 paths, one visit each lot.
+    let ledgers = draw_all(&chain_of(40, "1", true));
+    let l = &ledgers[0];
+    // A0 is half of the 2 kg at every level: the sale of 1 kg stands for 1 kg.
+    assert_eq!(l.outputs, d("1"));
+    assert_eq!(l.inputs, d("2"));
+}
