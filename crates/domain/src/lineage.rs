@@ -194,6 +194,13 @@ pub struct UpstreamLot {
     pub creations: Vec<Arc<Event>>,
 }
 
+/// What [`Lineage::lot_state`] adds to a walk for one lot.
+struct Checks {
+    anomalies: BTreeSet<Anomaly>,
+    consumed: Decimal,
+    consumed_unit: Option<Unit>,
+}
+
 /// Walks lineage over a [`LineageSource`], memoising every lot it computes.
 pub struct Lineage<'a, S: LineageSource> {
     source: &'a S,
@@ -837,16 +844,26 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         })
     }
 
-    /// A lot's state: quantities, holder, custody, origins and anomalies.
-    pub fn lot_state(&mut self, lot: &str) -> Result<LotState, S::Error> {
-        let trace = self.trace_back(lot)?;
+    /// The anomalies that concern `lot` itself (over-consumption, events dated
+    /// before it, yields of the transforms that made it, units), without those
+    /// found upstream: with [`Lineage::anomalies`] at the end of a walk over many
+    /// lots, every lot's anomalies once.
+    pub fn lot_checks(&mut self, lot: &str) -> Result<Vec<Anomaly>, S::Error> {
+        self.walk(lot)?;
         let node = self
             .nodes
             .get(lot)
             .cloned()
             .expect("walk computes the root");
-        let mut anomalies: BTreeSet<Anomaly> = trace.anomalies.into_iter().collect();
-        let consumptions = sorted(self.source.consumptions(lot)?);
+        Ok(self.checks(lot, &node)?.anomalies.into_iter().collect())
+    }
+
+    fn checks(&mut self, lot: &str, node: &Node) -> Result<Checks, S::Error> {
+        let mut anomalies = BTreeSet::new();
+        // In time order (then id), so over-consumption is charged to the transform
+        // that took the lot past what exists.
+        let mut consumptions = sorted(self.source.consumptions(lot)?);
+        consumptions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
         let mentions = sorted(self.source.mentions(lot)?);
         let unit = node.unit.clone();
         let mut consumed = Decimal::ZERO;
@@ -860,7 +877,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     .get_or_insert_with(|| input.quantity.unit.clone())
                     .clone();
                 match input.quantity.amount_in(&target) {
-                    Some(a) => consumed += a,
+                    Some(a) => consumed = consumed.saturating_add(a),
                     None => {
                         anomalies.insert(
                             Anomaly::new(
@@ -893,14 +910,14 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             .figure("consumed", round(consumed))
             .figure("produced", round(node.produced))
             .figure("unit", &u);
-            // Charged to the transform that took the lot past what exists.
             let mut running = Decimal::ZERO;
             for event in &consumptions {
                 let EventKind::Transform(t) = &event.kind else {
                     continue;
                 };
                 for input in t.inputs.iter().filter(|i| i.lot == lot) {
-                    running += input.quantity.amount_in(&u).unwrap_or_default();
+                    running =
+                        running.saturating_add(input.quantity.amount_in(&u).unwrap_or_default());
                 }
                 if running > node.produced {
                     anomaly.event_id = Some(event.id.clone());
@@ -935,6 +952,26 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 anomalies.insert(a);
             }
         }
+        Ok(Checks {
+            anomalies,
+            consumed,
+            consumed_unit,
+        })
+    }
+
+    /// A lot's state: quantities, holder, custody, origins and anomalies.
+    pub fn lot_state(&mut self, lot: &str) -> Result<LotState, S::Error> {
+        let trace = self.trace_back(lot)?;
+        let node = self
+            .nodes
+            .get(lot)
+            .cloned()
+            .expect("walk computes the root");
+        let checks = self.checks(lot, &node)?;
+        let mut anomalies: BTreeSet<Anomaly> = trace.anomalies.into_iter().collect();
+        anomalies.extend(checks.anomalies);
+        let (consumed, consumed_unit, unit) =
+            (checks.consumed, checks.consumed_unit, node.unit.clone());
         let holder = self.holder(lot, node.creator.as_deref())?;
         let produced = unit.clone().map(|u| Quantity::new(round(node.produced), u));
         let consumed_q = consumed_unit

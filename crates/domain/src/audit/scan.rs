@@ -129,9 +129,10 @@ pub fn anomalies<S: LineageSource>(
         .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
         .collect();
     for lot in &lots {
-        let state = cache.lineage().lot_state(lot)?;
-        out.extend(state.anomalies);
+        out.extend(cache.lineage().lot_checks(lot)?);
     }
+    // What the walks found upstream (unknown origins, custody, claims, cycles).
+    out.extend(cache.lineage().anomalies());
     cache.load(lots.iter().copied())?;
     for event in events {
         out.extend(event_anomalies(event, rules, &certs, &cache, &|p| {
@@ -154,13 +155,16 @@ pub fn anomalies<S: LineageSource>(
         }
     }
     let facts = |lot: &str| cache.get(lot);
-    let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
-    let orgs: BTreeSet<&str> = events
+    let mut by_org: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for e in events {
+        by_org.entry(e.org.as_str()).or_default().push(e);
+    }
+    let shipping: BTreeSet<&str> = events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Ship(_)))
         .map(|e| e.org.as_str())
         .collect();
-    for org in orgs {
+    for org in shipping {
         let query = BalanceQuery {
             org: org.to_string(),
             sites: Vec::new(),
@@ -169,8 +173,8 @@ pub fn anomalies<S: LineageSource>(
             to: None,
             claim: BALANCE_CLAIM.to_string(),
         };
-        let mine: Vec<&Event> = refs.iter().copied().filter(|e| e.org == org).collect();
-        let ledgers = balance::ledgers(&query, &mine, &facts);
+        let mine = by_org.get(org).map(Vec::as_slice).unwrap_or_default();
+        let ledgers = balance::ledgers(&query, mine, &facts);
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
     }
     Ok(out.into_iter().collect())

@@ -202,9 +202,27 @@ fn a_product_filter_keeps_one_ledger() {
 fn chain_of(levels: usize, ratio: &str, diamond: bool) -> Vec<Arc<Event>> {
     let (a, b) = (format!("A{levels}"), format!("B{levels}"));
     let mut events = vec![
-        event("h", "farm", "2026-01-01", Cocoa, harvest(&a, "p", "wet cocoa beans", kg("1"), FT)),
-        event("hb", "farm", "2026-01-01", Cocoa, harvest(&b, "p", "wet cocoa beans", kg("1"), FT)),
-        event("r", "org", "2026-01-02", Cocoa, receive(&[(&a, kg("1")), (&b, kg("1"))], "farm")),
+        event(
+            "h",
+            "farm",
+            "2026-01-01",
+            Cocoa,
+            harvest(&a, "p", "wet cocoa beans", kg("1"), FT),
+        ),
+        event(
+            "hb",
+            "farm",
+            "2026-01-01",
+            Cocoa,
+            harvest(&b, "p", "wet cocoa beans", kg("1"), FT),
+        ),
+        event(
+            "r",
+            "org",
+            "2026-01-02",
+            Cocoa,
+            receive(&[(&a, kg("1")), (&b, kg("1"))], "farm"),
+        ),
     ];
     for k in (0..levels).rev() {
         let (a_in, b_in) = (format!("A{}", k + 1), format!("B{}", k + 1));
@@ -213,9 +231,21 @@ fn chain_of(levels: usize, ratio: &str, diamond: bool) -> Vec<Arc<Event>> {
         } else {
             vec![(a_in.as_str(), kg("1"))]
         };
-        let mut outputs = vec![output(&format!("A{k}"), "dry cocoa beans", kg("1"), None, FT)];
+        let mut outputs = vec![output(
+            &format!("A{k}"),
+            "dry cocoa beans",
+            kg("1"),
+            None,
+            FT,
+        )];
         if diamond {
-            outputs.push(output(&format!("B{k}"), "dry cocoa beans", kg("1"), None, FT));
+            outputs.push(output(
+                &format!("B{k}"),
+                "dry cocoa beans",
+                kg("1"),
+                None,
+                FT,
+            ));
         }
         events.push(event(
             &format!("t{k:02}"),
@@ -225,7 +255,13 @@ fn chain_of(levels: usize, ratio: &str, diamond: bool) -> Vec<Arc<Event>> {
             transform("drying", &inputs, outputs, Some(ratio)),
         ));
     }
-    events.push(event("s", "org", "2026-01-09", Cocoa, ship(&[("A0", kg("1"))], "buyer", &[])));
+    events.push(event(
+        "s",
+        "org",
+        "2026-01-09",
+        Cocoa,
+        ship(&[("A0", kg("1"))], "buyer", &[]),
+    ));
     events
 }
 
