@@ -208,12 +208,15 @@ impl AuditService for AuditApi {
                     certs.set_member(id, co_op);
                 }
             }
+            let mentions = store.mentions(&lot).map_err(store_status)?;
+            let chain_hint = mentions.iter().find_map(|e| e.chain.map(|c| c.as_str()));
             let report = chain::report(&ChainFacts {
                 lot: &lot,
                 upstream: &upstream,
                 orgs: &orgs,
                 certs: &certs,
                 movements: &movements,
+                chain_hint,
             });
             let mut answer = chain_report_to_wire(&report);
             if public {
@@ -242,11 +245,17 @@ impl AuditService for AuditApi {
         let public = r.public_view;
         read(&self.ready, move |store, _| {
             ensure_lot(store, &lot)?;
-            let mut lineage = Lineage::new(store);
-            let trace = lineage.trace_back(&lot).map_err(store_status)?;
-            let upstream = lineage.upstream(&lot).map_err(store_status)?;
+            let upstream = Lineage::new(store).upstream(&lot).map_err(store_status)?;
+            let harvests: Vec<(&Event, &str)> = upstream
+                .iter()
+                .flat_map(|u| u.creations.iter())
+                .filter_map(|e| match &e.kind {
+                    EventKind::Harvest(h) => Some((e.as_ref(), h.plot.as_str())),
+                    _ => None,
+                })
+                .collect();
             let mut plots = BTreeMap::new();
-            for plot in trace.origins.iter().filter_map(|o| o.plot.as_deref()) {
+            for (_, plot) in &harvests {
                 if let Some(found) = store.plot(plot).map_err(store_status)? {
                     plots.insert(plot.to_string(), found);
                 }
@@ -254,14 +263,13 @@ impl AuditService for AuditApi {
             let owners: BTreeSet<&str> = plots
                 .values()
                 .map(|(e, _)| e.org.as_str())
-                .chain(trace.origins.iter().filter_map(|o| o.org.as_deref()))
+                .chain(harvests.iter().map(|(e, _)| e.org.as_str()))
                 .collect();
             let orgs = orgs(store, owners).map_err(store_status)?;
             let shipments = shipments(store, &upstream).map_err(store_status)?;
             let report = eudr::assess(&EudrFacts {
                 lot: &lot,
                 upstream: &upstream,
-                trace: &trace,
                 plots: &plots,
                 orgs: &orgs,
                 shipments: &shipments,

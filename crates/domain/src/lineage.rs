@@ -148,6 +148,10 @@ struct Node {
     /// For each input lot: units of the input (in the input's unit) per unit of
     /// this lot. Cycle edges are left out, so the inputs form a DAG.
     inputs: Vec<(String, Decimal)>,
+    /// Every input lot of the transforms that made this lot, even those whose
+    /// quantity could not be counted (cycle edges left out): what "upstream" means
+    /// for custody, EUDR and the chain report.
+    linked: Vec<String>,
     custody: CustodyModel,
     claims: BTreeSet<String>,
     has_unknown: bool,
@@ -344,6 +348,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 created_at: None,
                 own_share: Decimal::ONE,
                 inputs: Vec::new(),
+                linked: Vec::new(),
                 custody: CustodyModel::MassBalance,
                 claims: BTreeSet::new(),
                 has_unknown: true,
@@ -365,6 +370,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             created_at: creations.iter().map(|e| e.time).min(),
             own_share: Decimal::ZERO,
             inputs: Vec::new(),
+            linked: Vec::new(),
             custody: CustodyModel::IdentityPreserved,
             claims: BTreeSet::new(),
             has_unknown: false,
@@ -438,6 +444,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         }
         node.claims = claims.unwrap_or_default();
         node.inputs = inputs.into_iter().collect();
+        node.linked.sort();
+        node.linked.dedup();
         // Mixing alone lowers custody to segregation at most: mass balance comes
         // from a declaration (or an unknown input, reported as such), so the
         // anomaly names the event that declares it.
@@ -523,6 +531,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 continue;
             };
             let child = Arc::clone(child);
+            node.linked.push(input.lot.clone());
             custody = custody.min(child.custody);
             input_claims.push(child.claims.clone());
             node.has_unknown |= child.has_unknown;
@@ -641,9 +650,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             let inputs = self
                 .nodes
                 .get(lot)
-                .map(|n| n.inputs.as_slice())
+                .map(|n| n.linked.as_slice())
                 .unwrap_or_default();
-            if let Some((input, _)) = inputs.get(next) {
+            if let Some(input) = inputs.get(next) {
                 stack.push((lot, next + 1));
                 if seen.insert(input.as_str()) {
                     stack.push((input.as_str(), 0));

@@ -5,7 +5,8 @@
 //!
 //! Textile stages: farm → ginner → spinner → weaver/knitter → wet processing →
 //! cut-make-trim → brand. A lot is expected to have passed every stage up to the
-//! one that made it; a garment (made by cut-make-trim) is expected to reach a brand.
+//! one that made it; a garment (made by cut-make-trim) is expected to reach a brand;
+//! a lot no event creates, every stage before the brand.
 //! Cocoa and coffee report the same way with their own stages; which are
 //! expected follows the same rule.
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::audit::certs::{CertStatus, Certificates};
+use crate::audit::rules::normalise_process;
 use crate::event::{Event, EventKind, OrgRole, RegisterOrg};
 use crate::lineage::UpstreamLot;
 
@@ -81,13 +83,9 @@ fn stages(chain: &str) -> &'static [(&'static str, &'static [&'static str])] {
     }
 }
 
-fn norm_process(p: &str) -> String {
-    p.trim().to_ascii_lowercase().replace(['-', ' '], "_")
-}
-
 /// The stage a process belongs to in `chain`, with its position.
 fn stage_of(chain: &str, process: &str) -> Option<(usize, &'static str)> {
-    let p = norm_process(process);
+    let p = normalise_process(process);
     stages(chain)
         .iter()
         .enumerate()
@@ -157,6 +155,8 @@ pub struct ChainFacts<'a> {
     pub certs: &'a Certificates,
     /// Receive and Ship events of the lot itself (where a brand takes it).
     pub movements: &'a [Arc<Event>],
+    /// The chain the events mentioning the lot name, for a lot no event creates.
+    pub chain_hint: Option<&'a str>,
 }
 
 fn entry(
@@ -215,7 +215,9 @@ fn entry(
 /// Draws up the report.
 pub fn report(facts: &ChainFacts<'_>) -> ChainReport {
     let root = facts.upstream.first();
-    let chain = root.and_then(|l| l.chain.clone());
+    let chain = root
+        .and_then(|l| l.chain.clone())
+        .or_else(|| facts.chain_hint.map(str::to_string));
     let names = stages(chain.as_deref().unwrap_or_default());
     let mut found: Vec<Vec<StageEntry>> = vec![Vec::new(); names.len()];
     let mut other = Vec::new();
@@ -273,7 +275,7 @@ pub fn report(facts: &ChainFacts<'_>) -> ChainReport {
             _ => continue,
         };
         let product = root.and_then(|r| r.product.clone());
-        let e = entry(
+        let mut e = entry(
             facts,
             event,
             process,
@@ -281,14 +283,38 @@ pub fn report(facts: &ChainFacts<'_>) -> ChainReport {
             product,
             &org,
         );
+        if process == "ship" {
+            // The shipper's site, not the brand's.
+            e.site = None;
+        }
         if let Some(i) = brand_slot {
             found[i].push(e);
         }
     }
-    // Expected: every stage up to the furthest one found; a lot made at the stage
-    // before the brand (a garment) is expected to reach the brand.
-    let furthest = found.iter().rposition(|f| !f.is_empty());
-    let expected_upto = match (furthest, brand_slot) {
+    // Expected: every stage up to the one that made the lot (the furthest stage
+    // found when its own step belongs to none, every stage before the brand when
+    // no event creates it); a lot made at the stage before the brand (a garment)
+    // is expected to reach the brand.
+    let own_stage = root.and_then(|r| {
+        r.creations.iter().find_map(|e| match &e.kind {
+            EventKind::Harvest(h) if h.lot == r.lot => Some(0),
+            EventKind::Transform(t) => stage_of(&chain_name, &t.process).map(|(i, _)| i),
+            _ => None,
+        })
+    });
+    let made_upto = if root.is_none_or(|r| !r.known) {
+        brand_slot.and_then(|b| b.checked_sub(1))
+    } else {
+        own_stage.or_else(|| {
+            found
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(i, f)| !f.is_empty() && Some(*i) != brand_slot)
+                .map(|(i, _)| i)
+        })
+    };
+    let expected_upto = match (made_upto, brand_slot) {
         (Some(f), Some(b)) if f + 1 == b => Some(b),
         (f, _) => f,
     };

@@ -12,9 +12,9 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
-use crate::event::{Event, EventKind, OrgRole, RegisterOrg, RegisterPlot};
+use crate::event::{Event, EventKind, RegisterOrg, RegisterPlot};
 use crate::geo::eudr_grade;
-use crate::lineage::{TraceBack, UpstreamLot, declares_mass_balance};
+use crate::lineage::{UpstreamLot, declares_mass_balance};
 
 /// The deforestation cut-off date (Art. 2(13)).
 pub const CUTOFF: &str = "2020-12-31";
@@ -91,7 +91,6 @@ pub struct EudrFacts<'a> {
     pub lot: &'a str,
     /// `Lineage::upstream(lot)`: the lot first, then everything upstream.
     pub upstream: &'a [UpstreamLot],
-    pub trace: &'a TraceBack,
     /// The standing registration of each plot the origins name.
     pub plots: &'a BTreeMap<String, (Arc<Event>, RegisterPlot)>,
     /// Registered orgs by id.
@@ -175,39 +174,23 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
             ));
         }
     }
-    // Origins grouped by plot.
+    // Every harvest upstream, grouped by plot (a lot may have several harvests).
     let mut by_plot: BTreeMap<String, EudrPlot> = BTreeMap::new();
-    let harvests: BTreeMap<&str, (&Event, NaiveDate, NaiveDate)> = facts
+    let harvests = facts
         .upstream
         .iter()
         .flat_map(|u| u.creations.iter())
         .filter_map(|e| match &e.kind {
-            EventKind::Harvest(h) => {
-                let day = e.time.date_naive();
-                let start = h.harvest_start.unwrap_or(day);
-                let end = h.harvest_end.unwrap_or(start.max(day));
-                Some((h.lot.as_str(), (e.as_ref(), start, end)))
-            }
+            EventKind::Harvest(h) => Some((e, h)),
             _ => None,
-        })
-        .collect();
-    for origin in facts.trace.origins.iter().filter(|o| o.known) {
-        let Some(plot_id) = origin.plot.clone() else {
-            reasons.push(format!(
-                "origin lot {:?} has no harvest data (no plot)",
-                origin.lot
-            ));
-            continue;
-        };
-        let entry = by_plot.entry(plot_id.clone()).or_insert_with(|| {
-            let registered = facts.plots.get(&plot_id);
+        });
+    for (event, h) in harvests {
+        let entry = by_plot.entry(h.plot.clone()).or_insert_with(|| {
+            let registered = facts.plots.get(&h.plot);
             let owner = registered
                 .map(|(e, _)| e.org.clone())
-                .or(origin.org.clone());
-            let producer_name = owner
-                .as_ref()
-                .and_then(|o| facts.orgs.get(o))
-                .map(|o| o.name.clone());
+                .unwrap_or_else(|| event.org.clone());
+            let org = facts.orgs.get(&owner);
             let (geometry, area_ha, country, issues) = match registered {
                 Some((_, p)) => (
                     Some(p.geometry.clone()),
@@ -216,20 +199,12 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
                     eudr_grade(&p.geometry, p.area_ha, &p.country),
                 ),
                 // Never registered: the producer's registered country at least.
-                None => (
-                    None,
-                    None,
-                    owner
-                        .as_ref()
-                        .and_then(|o| facts.orgs.get(o))
-                        .map(|o| o.country.clone()),
-                    Vec::new(),
-                ),
+                None => (None, None, org.map(|o| o.country.clone()), Vec::new()),
             };
             EudrPlot {
-                plot: plot_id.clone(),
-                owner,
-                producer_name,
+                plot: h.plot.clone(),
+                producer_name: org.map(|o| o.name.clone()),
+                owner: Some(owner),
                 country,
                 geometry,
                 area_ha,
@@ -239,18 +214,21 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
                 issues,
             }
         });
-        entry.origin_lots.push(origin.lot.clone());
-        match harvests.get(origin.lot.as_str()) {
-            Some((_, start, end)) => {
-                entry.production_start =
-                    Some(entry.production_start.map_or(*start, |s| s.min(*start)));
-                entry.production_end = Some(entry.production_end.map_or(*end, |e| e.max(*end)));
-            }
-            None => reasons.push(format!(
-                "origin lot {:?} has no harvest event with a production date",
-                origin.lot
-            )),
+        if !entry.origin_lots.contains(&h.lot) {
+            entry.origin_lots.push(h.lot.clone());
         }
+        // The harvest dates; a harvest without them was produced on its event's date.
+        let day = event.time.date_naive();
+        let start = h.harvest_start.unwrap_or(day);
+        let end = h.harvest_end.unwrap_or(start.max(day));
+        entry.production_start = Some(entry.production_start.map_or(start, |s| s.min(start)));
+        entry.production_end = Some(entry.production_end.map_or(end, |e| e.max(end)));
+    }
+    if by_plot.is_empty() && root.is_some_and(|l| l.known) {
+        reasons.push(format!(
+            "no harvest is known upstream of {:?}: the lot traces to no plot",
+            facts.lot
+        ));
     }
     for plot in by_plot.values() {
         if plot.geometry.is_none() {
@@ -265,7 +243,10 @@ pub fn assess(facts: &EudrFacts<'_>) -> EudrReport {
         }
     }
     let lots: BTreeSet<&str> = facts.upstream.iter().map(|u| u.lot.as_str()).collect();
-    let verdict = if !applies_to(chain.as_deref()) {
+    let unknown_root = root.is_none_or(|l| !l.known);
+    let verdict = if unknown_root {
+        Verdict::NotTraceable
+    } else if !applies_to(chain.as_deref()) {
         Verdict::NotApplicable
     } else if reasons.is_empty() {
         Verdict::Traceable
@@ -375,9 +356,4 @@ pub fn feature_collection(report: &EudrReport, public: bool) -> Value {
         "lotline:cutoffDate": CUTOFF,
         "lotline:ddsReferences": dds,
     })
-}
-
-/// True for an org whose registered role makes its names personal data.
-pub fn is_farm(orgs: &BTreeMap<String, RegisterOrg>, org: &str) -> bool {
-    orgs.get(org).is_some_and(|o| o.role == OrgRole::Farm)
 }

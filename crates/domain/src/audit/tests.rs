@@ -273,13 +273,11 @@ fn eudr_of(
         .collect();
     let source = Events(events);
     let mut lineage = Lineage::new(&source);
-    let trace = lineage.trace_back("D").expect("trace");
     let upstream = lineage.upstream("D").expect("upstream");
     let orgs = BTreeMap::new();
     assess(&EudrFacts {
         lot: "D",
         upstream: &upstream,
-        trace: &trace,
         plots,
         orgs: &orgs,
         shipments: &shipments,
@@ -444,6 +442,7 @@ fn textile_report_names_each_stage_and_the_missing_one() {
         orgs: &orgs,
         certs: &certs,
         movements: &movements,
+        chain_hint: None,
     });
     assert_eq!(r.missing, vec!["spinner".to_string()]);
     let stage = |name: &str| r.stages.iter().find(|s| s.name == name).expect("stage");
@@ -459,6 +458,7 @@ fn textile_report_names_each_stage_and_the_missing_one() {
         orgs: &orgs,
         certs: &certs,
         movements: &[],
+        chain_hint: None,
     });
     assert_eq!(r.missing, vec!["spinner".to_string()]);
 }
