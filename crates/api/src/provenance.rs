@@ -27,6 +27,7 @@ use tracing::instrument;
 use crate::public::redact;
 use crate::status::store_status;
 use crate::{Ready, ReadyCell};
+use lotline_domain::geo::bare_geometry;
 
 /// Events listed with a lot by GetLot.
 const LOT_EVENTS: usize = 1_000;
@@ -135,13 +136,21 @@ fn rule_anomalies(
             certs.set_member(org, &co_op);
         }
     }
+    let mut registered_plots = BTreeSet::new();
+    for event in &events {
+        if let EventKind::Harvest(h) = &event.kind
+            && store.plot(&h.plot)?.is_some()
+        {
+            registered_plots.insert(h.plot.clone());
+        }
+    }
     let mut out = Vec::new();
     for event in &events {
         let creates = event
             .lots()
             .iter()
             .any(|(l, role)| *l == lot && *role == LotRole::Created);
-        let registered = |plot: &str| store.plot(plot).ok().flatten().is_some();
+        let registered = |plot: &str| registered_plots.contains(plot);
         out.extend(
             event_anomalies(event, rules, &certs, &cache, &registered)
                 .into_iter()
@@ -257,7 +266,9 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::TraceBackRequest>,
     ) -> Result<Response<v1::TraceBackResponse>, Status> {
-        let lot = lot_arg(&request.into_inner().lot)?;
+        let r = request.into_inner();
+        let lot = lot_arg(&r.lot)?;
+        let public = r.public_view;
         self.read(move |store| {
             ensure_lot(store, &lot)?;
             let mut lineage = Lineage::new(store);
@@ -276,7 +287,11 @@ impl ProvenanceService for ProvenanceApi {
                     origin.plot_info = Some(v1::PlotInfo {
                         plot: plot.plot,
                         owner: event.org.clone(),
-                        geometry: plot.geometry,
+                        geometry: if public {
+                            bare_geometry(&plot.geometry)
+                        } else {
+                            plot.geometry
+                        },
                         area_ha: plot.area_ha.map(decimal_to_wire).unwrap_or_default(),
                         country: plot.country,
                     });

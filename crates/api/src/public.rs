@@ -2,10 +2,12 @@
 //! not people). A flag on the request for now; roles come with authentication.
 //!
 //! Left out: the name and GLN of every org registered as a farm, every event's
-//! extension fields (free text that may hold anything), and producer names in the
+//! extension fields (free text that may hold anything), the properties of a plot
+//! registered as a GeoJSON Feature, and producer names in the
 //! EUDR export and the chain report. Org, lot and plot ids stay: they are the
 //! keys provenance is about, and co-ops should give farms ids that are not names.
 
+use lotline_domain::geo::bare_geometry;
 use lotline_proto::v1;
 
 /// Strips personal fields from an event answered in the public view.
@@ -14,10 +16,12 @@ pub(crate) fn redact(stored: &mut v1::StoredEvent) {
         return;
     };
     event.extensions.clear();
-    if let Some(v1::event::Kind::RegisterOrg(org)) = event.kind.as_mut()
-        && org.role == v1::OrgRole::Farm as i32
-    {
-        org.name.clear();
-        org.gln.clear();
+    match event.kind.as_mut() {
+        Some(v1::event::Kind::RegisterOrg(org)) if org.role == v1::OrgRole::Farm as i32 => {
+            org.name.clear();
+            org.gln.clear();
+        }
+        Some(v1::event::Kind::RegisterPlot(plot)) => plot.geometry = bare_geometry(&plot.geometry),
+        _ => {}
     }
 }

@@ -12,6 +12,20 @@ use std::fmt;
 use geojson::{GeoJson, Value};
 use rust_decimal::Decimal;
 
+/// A plot's geometry as GeoJSON text without anything else: a plot registered as
+/// a Feature loses its properties (free text, such as a farmer's name); any other
+/// text is returned as it is.
+pub fn bare_geometry(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(o))
+            if o.get("type").and_then(|t| t.as_str()) == Some("Feature") =>
+        {
+            o.get("geometry").map(|g| g.to_string()).unwrap_or_default()
+        }
+        _ => text.to_string(),
+    }
+}
+
 /// Checks that `text` is a GeoJSON Point, Polygon or MultiPolygon geometry (or a Feature holding
 /// one) on Earth, with simple polygon rings.
 ///

@@ -8,10 +8,14 @@
 //!   with its own store dir, restartable on the same port.
 //! - [`events`]: builders for wire events, and [`chains`]: generated supply chains
 //!   with their ground truth computed independently of lotline.
+//! - [`scenario`]: a generated multi-chain audit scenario (co-ops, farms, traders,
+//!   brands, textile garments) that is clean, plus planted problems with the
+//!   anomaly each must cause.
 
 pub mod chains;
 pub mod events;
 mod nats;
+pub mod scenario;
 mod servers;
 
 pub use nats::NatsServer;

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
+use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::log_service_client::LogServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
@@ -124,6 +125,10 @@ impl TestServer {
 
     pub async fn provenance(&self) -> ProvenanceServiceClient<Channel> {
         ProvenanceServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
+    }
+
+    pub async fn audit(&self) -> AuditServiceClient<Channel> {
+        AuditServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
     }
 
     /// Stops gracefully and returns the server's result.

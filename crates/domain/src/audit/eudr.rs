@@ -13,7 +13,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use crate::event::{Event, EventKind, RegisterOrg, RegisterPlot};
-use crate::geo::eudr_grade;
+use crate::geo::{bare_geometry, eudr_grade};
 use crate::lineage::{UpstreamLot, declares_mass_balance};
 
 /// The deforestation cut-off date (Art. 2(13)).
@@ -268,15 +268,57 @@ fn decimal_number(d: Decimal) -> Value {
     serde_json::from_str(&d.normalize().to_string()).unwrap_or(Value::Null)
 }
 
-/// The geometry as registered, numbers kept as written (a Feature's geometry
-/// when a Feature was registered).
+/// The geometry as registered (a Feature's geometry when a Feature was
+/// registered), numbers kept as written, rings wound as RFC 7946 §3.1.6 asks:
+/// exterior rings counterclockwise, holes clockwise.
 fn geometry_value(text: &str) -> Value {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(o)) if o.get("type").and_then(Value::as_str) == Some("Feature") => {
-            o.get("geometry").cloned().unwrap_or(Value::Null)
+    let mut value = serde_json::from_str::<Value>(&bare_geometry(text)).unwrap_or(Value::Null);
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(coordinates) = value.get_mut("coordinates") {
+        match kind.as_deref() {
+            Some("Polygon") => rewind_polygon(coordinates),
+            Some("MultiPolygon") => {
+                if let Some(polygons) = coordinates.as_array_mut() {
+                    polygons.iter_mut().for_each(rewind_polygon);
+                }
+            }
+            _ => {}
         }
-        Ok(v) => v,
-        Err(_) => Value::Null,
+    }
+    value
+}
+
+/// Twice the signed area of a ring (positive when counterclockwise).
+fn signed_area(ring: &[Value]) -> f64 {
+    let point = |p: &Value| {
+        let x = p.get(0).and_then(Value::as_f64).unwrap_or(0.0);
+        let y = p.get(1).and_then(Value::as_f64).unwrap_or(0.0);
+        (x, y)
+    };
+    ring.windows(2)
+        .map(|w| {
+            let ((x1, y1), (x2, y2)) = (point(&w[0]), point(&w[1]));
+            x1 * y2 - x2 * y1
+        })
+        .sum()
+}
+
+fn rewind_polygon(rings: &mut Value) {
+    let Some(rings) = rings.as_array_mut() else {
+        return;
+    };
+    for (n, ring) in rings.iter_mut().enumerate() {
+        let Some(positions) = ring.as_array_mut() else {
+            continue;
+        };
+        let area = signed_area(positions);
+        let exterior = n == 0;
+        if (exterior && area < 0.0) || (!exterior && area > 0.0) {
+            positions.reverse();
+        }
     }
 }
 

@@ -517,3 +517,36 @@ fn a_clean_chain_lists_no_anomaly_and_each_planted_one_is_named() {
     );
     assert_eq!(found.len(), 1, "only the planted problem: {found:#?}");
 }
+
+#[test]
+fn exported_rings_wind_as_rfc_7946_asks_and_features_lose_their_properties() {
+    // Clockwise, and registered as a Feature with a farmer's name in its properties.
+    let clockwise = r#"{"type":"Feature","properties":{"farmer":"Nguyen Van A"},"geometry":{"type":"Polygon","coordinates":[[[-5.500000,6.800000],[-5.500000,6.810000],[-5.490000,6.810000],[-5.490000,6.800000],[-5.500000,6.800000]]]}}"#;
+    let plots: BTreeMap<_, _> = [
+        plot("PA", "farm-a", clockwise, "1", "CI"),
+        plot("PB", "farm-b", SQUARE_CI, "1", "CI"),
+    ]
+    .into();
+    let report = eudr_of(cocoa_chain(None), &plots);
+    let fc = feature_collection(&report, false);
+    let text = fc.to_string();
+    assert!(!text.contains("Nguyen"), "{text}");
+    for feature in fc["features"].as_array().expect("features") {
+        let ring = feature["geometry"]["coordinates"][0]
+            .as_array()
+            .expect("ring");
+        let area: f64 = ring
+            .windows(2)
+            .map(|w| {
+                let (x1, y1) = (w[0][0].as_f64().expect("x"), w[0][1].as_f64().expect("y"));
+                let (x2, y2) = (w[1][0].as_f64().expect("x"), w[1][1].as_f64().expect("y"));
+                x1 * y2 - x2 * y1
+            })
+            .sum();
+        assert!(
+            area > 0.0,
+            "exterior ring of {} is not counterclockwise",
+            feature["id"]
+        );
+    }
+}
