@@ -25,6 +25,9 @@ pub const PLOT: u8 = b'P';
 /// creation arrives (candidates for ListUnknownLots; answers re-check each one
 /// against the view of the log they are asked in).
 pub const UNKNOWN: u8 = b'U';
+/// `G org 0x00 seq` → (): every registration of an org (answers pick the latest
+/// by event time, then event id, as for plots).
+pub const ORG_REGISTRATION: u8 = b'G';
 /// `K seq` → (): every Certify event (certificates are few and every audit
 /// answer needs them all).
 pub const CERTIFICATE: u8 = b'K';
@@ -39,7 +42,7 @@ pub const TREE: u8 = b'H';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 9] = [
+pub const INDEXES: [u8; 10] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -49,6 +52,7 @@ pub const INDEXES: [u8; 9] = [
     PLOT,
     UNKNOWN,
     CERTIFICATE,
+    ORG_REGISTRATION,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

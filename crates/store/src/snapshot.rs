@@ -220,17 +220,20 @@ impl<'a> Snapshot<'a> {
     /// The registration of `org` that stands: the latest uncorrected one by event
     /// time, then event id.
     pub fn org(&self, org: &str) -> Result<Option<RegisterOrg>, StoreError> {
-        // The index points at the latest to arrive; when that one stands and no
-        // other is newer by time it is the answer, otherwise read the org's events.
         let mut best: Option<(Arc<Event>, RegisterOrg)> = None;
-        let candidates = match self.store.backend().get(&id_key(REGISTERED_ORG, org))? {
-            None => return Ok(None),
-            Some(_) => self.org_events(org)?,
-        };
-        for event in candidates {
-            let EventKind::RegisterOrg(r) = &event.kind else {
+        for seq in self.seqs(&id_prefix(ORG_REGISTRATION, org))? {
+            let Some(stored) = self.event_at(seq)? else {
                 continue;
             };
+            let event = stored.event;
+            let EventKind::RegisterOrg(r) = &event.kind else {
+                return Err(StoreError::Corrupt(format!(
+                    "org registration index points at another kind of event at {seq}"
+                )));
+            };
+            if self.is_corrected(&event.id)? {
+                continue;
+            }
             let newer = best
                 .as_ref()
                 .is_none_or(|(b, _)| (event.time, &event.id) > (b.time, &b.id));

@@ -383,7 +383,7 @@ impl Store {
                 )));
             }
             let registered = match &event.kind {
-                EventKind::RegisterOrg(_) => Some(id_key(REGISTERED_ORG, &event.org)),
+                EventKind::RegisterOrg(_) => Some(id_seq_key(ORG_REGISTRATION, &event.org, seq)),
                 EventKind::RegisterPlot(p) => Some(id_seq_key(PLOT, &p.plot, seq)),
                 EventKind::Certify(_) => Some(seq_key(CERTIFICATE, seq)),
                 _ => None,
@@ -536,6 +536,9 @@ pub(crate) fn index_event(
             pending
                 .batch
                 .insert(id_key(REGISTERED_ORG, &event.org), seq_bytes);
+            pending
+                .batch
+                .insert(id_seq_key(ORG_REGISTRATION, &event.org, seq), Vec::new());
         }
         EventKind::RegisterSite(s) => {
             let mut k = id_prefix(SITE, &event.org);
