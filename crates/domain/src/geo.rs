@@ -49,6 +49,10 @@ pub fn bare_geometry(text: &str) -> String {
 /// Errors name the ring and, in a MultiPolygon, the polygon (both 1-based, ring 1 being the
 /// outer boundary), and edges by their 1-based positions in the ring as written, for example
 /// "ring 1 of polygon 2 crosses itself between positions 3-4 and 7-8".
+///
+/// A geometry of more than [`MAX_POSITIONS`] positions is rejected: the
+/// self-intersection check is quadratic at worst, and a farm plot's boundary
+/// never needs that many.
 pub fn check_geometry(text: &str) -> Result<(), String> {
     let parsed: GeoJson = text
         .parse()
@@ -62,6 +66,16 @@ pub fn check_geometry(text: &str) -> Result<(), String> {
             return Err("expected one geometry, got a FeatureCollection".into());
         }
     };
+    let positions: usize = match &geometry.value {
+        Value::Polygon(rings) => rings.iter().map(Vec::len).sum(),
+        Value::MultiPolygon(polys) => polys.iter().flatten().map(Vec::len).sum(),
+        _ => 0,
+    };
+    if positions > MAX_POSITIONS {
+        return Err(format!(
+            "a plot geometry may have at most {MAX_POSITIONS} positions, this one has {positions}; split the plot or simplify its boundary"
+        ));
+    }
     match &geometry.value {
         Value::Point(p) => check_position(p),
         Value::Polygon(rings) => check_polygon(rings, None),
@@ -80,6 +94,9 @@ pub fn check_geometry(text: &str) -> Result<(), String> {
         )),
     }
 }
+
+/// The most positions a plot geometry may have.
+pub const MAX_POSITIONS: usize = 20_000;
 
 fn check_position(p: &[f64]) -> Result<(), String> {
     if p.len() < 2 {
@@ -1274,5 +1291,25 @@ mod tests {
         for code in required.split_whitespace() {
             assert!(countries::boxes(code).is_some(), "{code} is missing");
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_geometry_above_the_position_limit_is_rejected_by_its_size() {
+        let n = MAX_POSITIONS + 10;
+        let ring: Vec<String> = (0..n)
+            .map(|i| {
+                let a = std::f64::consts::TAU * i as f64 / n as f64;
+                format!("[{:.6},{:.6}]", 10.0 + a.cos(), 10.0 + a.sin())
+            })
+            .chain(std::iter::once("[11.000000,10.000000]".to_string()))
+            .collect();
+        let text = format!(r#"{{"type":"Polygon","coordinates":[[{}]]}}"#, ring.join(","));
+        let err = check_geometry(&text).expect_err("too large");
+        assert!(err.contains("at most 20000 positions"), "{err}");
     }
 }

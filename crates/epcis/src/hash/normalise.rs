@@ -136,6 +136,23 @@ fn all_digits(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// Whether the bytes `range` of `s` exist and are all ASCII digits.
+fn digits_at(s: &str, range: std::ops::Range<usize>) -> bool {
+    s.as_bytes()
+        .get(range)
+        .is_some_and(|b| b.iter().all(u8::is_ascii_digit))
+}
+
+/// Whether `s` is `dd.dd.` followed by what `tail` accepts (the piece and total of an ITIP).
+fn piece_and_total(s: &str, tail: impl Fn(&str) -> bool) -> bool {
+    let b = s.as_bytes();
+    digits_at(s, 0..2)
+        && b.get(2) == Some(&b'.')
+        && digits_at(s, 3..5)
+        && b.get(5) == Some(&b'.')
+        && s.get(6..).is_some_and(tail)
+}
+
 /// How a pattern treats a 12-digit company prefix, which leaves no digits for the reference.
 #[derive(Clone, Copy, PartialEq)]
 enum Twelve {
@@ -313,14 +330,9 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     }
     if let Some(body) = uri.strip_prefix("urn:epc:id:itip:") {
         let (_, after) = company_and_reference(body, 13, Twelve::Never)?;
-        let ok = after.strip_prefix('.').is_some_and(|r| {
-            r.len() >= 6
-                && all_digits(sl(r, 0, 2))
-                && r.as_bytes()[2] == b'.'
-                && all_digits(sl(r, 3, 5))
-                && r.as_bytes()[5] == b'.'
-                && gs3a3(&r[6..], 20)
-        });
+        let ok = after
+            .strip_prefix('.')
+            .is_some_and(|r| piece_and_total(r, |serial| gs3a3(serial, 20)));
         return ok.then(|| {
             format!(
                 "{root}/8006/{}{}{}/21/{}",
@@ -385,13 +397,9 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     }
     if let Some(body) = uri.strip_prefix("urn:epc:idpat:itip:") {
         let (_, after) = company_and_reference(body, 13, Twelve::Never)?;
-        let ok = after.strip_prefix('.').is_some_and(|r| {
-            r.len() == 7
-                && all_digits(sl(r, 0, 2))
-                && r.as_bytes()[2] == b'.'
-                && all_digits(sl(r, 3, 5))
-                && &r[5..] == ".*"
-        });
+        let ok = after
+            .strip_prefix('.')
+            .is_some_and(|r| piece_and_total(r, |rest| rest == "*"));
         return ok.then(|| {
             format!(
                 "{root}/8006/{}{}{}",
@@ -544,7 +552,7 @@ fn on_id_gs1(uri: &str, pattern: &[P]) -> bool {
 /// The reference's final syntax check of a normalised Digital Link.
 fn valid_canonical(uri: &str) -> bool {
     use P::*;
-    let patterns: [&[P]; 20] = [
+    let patterns: [&[P]; 19] = [
         &[Lit("/00/"), Digits(18)],
         &[Lit("/01/"), Digits(14), Lit("/21/"), Chars(20)],
         &[Lit("/01/"), Digits(14), Lit("/10/"), Chars(20)],
@@ -564,9 +572,8 @@ fn valid_canonical(uri: &str) -> bool {
         &[Lit("/8006/"), Digits(18)],
         &[Lit("/8017/"), Digits(18)],
         &[Lit("/8018/"), Digits(18)],
-        &[Lit("/8010/"), CharsOrSlash(0)],
     ];
-    if patterns[..19].iter().any(|p| on_id_gs1(uri, p)) {
+    if patterns.iter().any(|p| on_id_gs1(uri, p)) {
         return true;
     }
     // `/8010/([#\-/0-9A-Z]{0,30})(/8011/(\d{0,12}))?$`: the CPI may hold `/`, so the split before
@@ -716,7 +723,7 @@ mod tests {
             ("urn:epc:id:sgln:0614141.12345.0", "https://id.gs1.org/414/0614141123452"),
             ("urn:epc:id:sgln:061414112345..x", "https://id.gs1.org/414/0614141123452/254/x"),
             ("urn:epc:id:pgln:0614141.12345", "https://id.gs1.org/417/0614141123452"),
-            ("urn:epc:id:grai:0614141.12345.400", "https://id.gs1.org/8003/006141411234524400"),
+            ("urn:epc:id:grai:0614141.12345.400", "https://id.gs1.org/8003/00614141123452400"),
             ("urn:epc:id:giai:0614141.12345400", "https://id.gs1.org/8004/061414112345400"),
             ("urn:epc:id:gsrn:0614141.1234567890", "https://id.gs1.org/8018/061414112345678902"),
             ("urn:epc:id:gsrnp:0614141.1234567890", "https://id.gs1.org/8017/061414112345678902"),
