@@ -78,6 +78,10 @@ pub struct PriceRule {
     /// which class wins when several select a product.
     #[serde(default)]
     pub products: Vec<String>,
+    /// Case-insensitive substrings of a lot's product that keep this class from
+    /// selecting it (another form of the commodity, priced otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub excludes: Vec<String>,
     /// The rule covers contracts signed on or after this date.
     #[serde(with = "date_text")]
     pub effective_from: NaiveDate,
@@ -225,6 +229,14 @@ impl PriceRule {
     /// rule with no product list, `Some(len + 1)` for the longest listed string
     /// the product contains, `None` when the rule does not select it.
     fn selects(&self, product: &str) -> Option<usize> {
+        if self
+            .excludes
+            .iter()
+            .map(|x| x.trim().to_lowercase())
+            .any(|x| !x.is_empty() && product.contains(x.as_str()))
+        {
+            return None;
+        }
         let listed: Vec<String> = self
             .products
             .iter()
@@ -353,6 +365,7 @@ fn coffee(class: &str, products: &[&str], minimum: Decimal) -> PriceRule {
         class: class.to_string(),
         chain: Chain::Coffee.as_str().to_string(),
         products: products.iter().map(|p| p.to_string()).collect(),
+        excludes: COFFEE_NOT_GREEN.iter().map(|p| p.to_string()).collect(),
         effective_from: date(2023, 8, 1),
         currency: "USD".to_string(),
         unit: "lb".to_string(),
@@ -363,12 +376,23 @@ fn coffee(class: &str, products: &[&str], minimum: Decimal) -> PriceRule {
     }
 }
 
+/// The coffee minimum prices are for green coffee (FOB): earlier and later forms
+/// (cherry paid to farmers, parchment, roasted) are priced otherwise.
+const COFFEE_NOT_GREEN: [&str; 6] = ["cherry", "parchment", "pergamino", "roasted", "ground", "instant"];
+
+/// The cocoa minimum price is for dry cocoa beans (FOB): wet beans paid to
+/// farmers and processed products are priced otherwise.
+const COCOA_NOT_BEANS: [&str; 8] = [
+    "wet", "liquor", "mass", "butter", "powder", "nib", "chocolate", "bar",
+];
+
 fn default_prices() -> Vec<PriceRule> {
     vec![
         PriceRule {
             class: "cocoa".to_string(),
             chain: Chain::Cocoa.as_str().to_string(),
             products: Vec::new(),
+            excludes: COCOA_NOT_BEANS.iter().map(|p| p.to_string()).collect(),
             effective_from: date(2019, 10, 1),
             currency: "USD".to_string(),
             unit: "t".to_string(),

@@ -550,3 +550,18 @@ fn exported_rings_wind_as_rfc_7946_asks_and_features_lose_their_properties() {
         );
     }
 }
+
+#[test]
+fn minimum_prices_apply_to_dry_beans_and_green_coffee_only() {
+    let rules = Rules::default();
+    let on = day("2026-03-01");
+    assert!(rules.price_for("cocoa", "dry cocoa beans", on).is_some());
+    assert!(rules.price_for("cocoa", "wet cocoa beans", on).is_none());
+    assert!(rules.price_for("cocoa", "cocoa liquor", on).is_none());
+    let green = rules
+        .price_for("coffee", "green coffee washed robusta", on)
+        .expect("green robusta");
+    assert_eq!(green.class, "coffee_washed_robusta");
+    assert!(rules.price_for("coffee", "coffee cherry", on).is_none());
+    assert!(rules.price_for("coffee", "arabica parchment", on).is_none());
+}

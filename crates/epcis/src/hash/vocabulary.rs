@@ -1,0 +1,412 @@
+//! The CBV and GS1 vocabulary a JSON-LD expansion of a document yields.
+//!
+//! The reference implementation expands the whole document with the EPCIS 2.0 JSON-LD context,
+//! keeps every expanded string that starts with `https://ref.gs1.org/cbv` or `https://gs1.org/voc`,
+//! and then replaces every string value anywhere in the document (an extension field's as much as
+//! a `bizStep`) by the one kept IRI that ends in `-value` or `/value`, if exactly one does. This
+//! module computes that set of IRIs without a JSON-LD processor: it knows which EPCIS terms take
+//! vocabulary values (with their enumerations from the context), which take IRIs, and which
+//! compact IRI prefixes are defined, which is all the expansion needs for this purpose.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::json::Json;
+
+/// The CBV web vocabulary namespace.
+const CBV: &str = "https://ref.gs1.org/cbv/";
+/// The GS1 web vocabulary namespace.
+const GS1_VOC: &str = "https://gs1.org/voc/";
+
+/// The prefixes the EPCIS 2.0 context defines.
+const EPCIS_PREFIXES: [(&str, &str); 8] = [
+    ("epcis", "https://ref.gs1.org/epcis/"),
+    ("cbv", CBV),
+    ("cbvmda", "urn:epcglobal:cbv:mda:"),
+    ("gs1", GS1_VOC),
+    ("rdfs", "http://www.w3.org/2000/01/rdf-schema#"),
+    ("owl", "http://www.w3.org/2002/07/owl#"),
+    ("xsd", "http://www.w3.org/2001/XMLSchema#"),
+    ("dcterms", "http://purl.org/dc/terms/"),
+];
+
+/// Whether an expanded string is one the reference keeps for bare-value replacement.
+pub(crate) fn is_kept(iri: &str) -> bool {
+    iri.starts_with("https://ref.gs1.org/cbv") || iri.starts_with("https://gs1.org/voc")
+}
+
+/// Whether a context URL is the EPCIS 2.0 JSON-LD context (the reference ships the first two; the
+/// others are fetched from the network by the reference and hold the same context).
+pub(crate) fn is_epcis_context(url: &str) -> bool {
+    url == "https://gs1.github.io/EPCIS/epcis-context.jsonld"
+        || (url.starts_with("https://ref.gs1.org/standards/epcis/")
+            && url.ends_with("epcis-context.jsonld"))
+}
+
+// The code lists of the EPCIS 2.0 context's scoped contexts, in the context's order.
+
+const BIZ_STEPS: [&str; 41] = [
+    "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
+    "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
+    "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting",
+    "installing", "killing", "loading", "other", "packing", "picking", "receiving", "removing",
+    "repackaging", "repairing", "replacing", "reserving", "retail_selling", "sampling",
+    "sensor_reporting", "shipping", "staging_outbound", "stock_taking", "stocking", "storing",
+    "transporting", "unloading", "unpacking", "void_shipping",
+];
+
+const DISPOSITIONS: [&str; 33] = [
+    "active", "available", "completeness_verified", "completeness_inferred", "conformant",
+    "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed",
+    "encoded", "expired", "in_progress", "in_transit", "inactive", "mismatch_instance",
+    "mismatch_class", "mismatch_quantity", "needs_replacement", "no_pedigree_match",
+    "non_conformant", "non_sellable_other", "partially_dispensed", "recalled", "reserved",
+    "retail_sold", "returned", "sellable_accessible", "sellable_not_accessible", "stolen",
+    "unavailable", "unknown",
+];
+
+const BIZ_TRANSACTION_TYPES: [&str; 13] = [
+    "bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder", "recadv", "rma",
+    "testprd", "testres", "upevt",
+];
+
+const SOURCE_DESTINATION_TYPES: [&str; 3] = [
+    "owning_party", "possessing_party", "location",
+];
+
+const MEASUREMENT_TYPES: [&str; 72] = [
+    "AbsoluteHumidity", "AbsorbedDose", "AbsorbedDoseRate", "Acceleration", "Radioactivity",
+    "Altitude", "AmountOfSubstance", "AmountOfSubstancePerUnitVolume", "Angle",
+    "AngularAcceleration", "AngularMomentum", "AngularVelocity", "Area", "Capacitance",
+    "Conductance", "Conductivity", "Count", "Density", "Dimensionless", "DoseEquivalent",
+    "DoseEquivalentRate", "DynamicViscosity", "ElectricCharge", "ElectricCurrent",
+    "ElectricCurrentDensity", "ElectricFieldStrength", "Energy", "Exposure", "Force", "Frequency",
+    "Illuminance", "Inductance", "Irradiance", "KinematicViscosity", "Length", "LinearMomentum",
+    "Luminance", "LuminousFlux", "LuminousIntensity", "MagneticFlux", "MagneticFluxDensity",
+    "MagneticVectorPotential", "Mass", "MassConcentration", "MassFlowRate", "MassPerAreaTime",
+    "MemoryCapacity", "MolalityOfSolute", "MolarEnergy", "MolarMass", "MolarVolume", "Power",
+    "Pressure", "RadiantFlux", "RadiantIntensity", "RelativeHumidity", "Resistance", "Resistivity",
+    "SolidAngle", "SpecificVolume", "Speed", "SurfaceDensity", "SurfaceTension", "Temperature",
+    "Time", "Torque", "Voltage", "Volume", "VolumeFlowRate", "VolumeFraction", "VolumetricFlux",
+    "Wavenumber",
+];
+
+const SENSOR_ALERT_TYPES: [&str; 2] = [
+    "ALARM_CONDITION", "ERROR_CONDITION",
+];
+
+const COMPONENTS: [&str; 14] = [
+    "x", "y", "z", "axial_distance", "azimuth", "height", "spherical_radius", "polar_angle",
+    "elevation_angle", "easting", "northing", "latitude", "longitude", "altitude",
+];
+
+const ERROR_REASONS: [&str; 2] = [
+    "did_not_occur", "incorrect_data",
+];
+
+/// A code list whose bare values expand to web vocabulary IRIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CodeList {
+    BizStep,
+    Disposition,
+    BizTransactionType,
+    SourceDestinationType,
+    MeasurementType,
+    SensorAlertType,
+    Component,
+    ErrorReason,
+}
+
+impl CodeList {
+    /// The IRI a bare value of this list expands to, if it is one of the list's terms.
+    fn expand(self, value: &str) -> Option<String> {
+        let (terms, namespace, category): (&[&str], &str, &str) = match self {
+            CodeList::BizStep => (&BIZ_STEPS, CBV, "BizStep-"),
+            CodeList::Disposition => (&DISPOSITIONS, CBV, "Disp-"),
+            CodeList::BizTransactionType => (&BIZ_TRANSACTION_TYPES, CBV, "BTT-"),
+            CodeList::SourceDestinationType => (&SOURCE_DESTINATION_TYPES, CBV, "SDT-"),
+            CodeList::MeasurementType => (&MEASUREMENT_TYPES, GS1_VOC, ""),
+            CodeList::SensorAlertType => (&SENSOR_ALERT_TYPES, GS1_VOC, ""),
+            CodeList::Component => (&COMPONENTS, CBV, "Comp-"),
+            CodeList::ErrorReason => (&ERROR_REASONS, CBV, "ER-"),
+        };
+        terms
+            .contains(&value)
+            .then(|| format!("{namespace}{category}{value}"))
+    }
+}
+
+/// A property-scoped context of the EPCIS 2.0 context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    BizTransactionList,
+    SourceOrDestinationList,
+    SensorElementList,
+    SensorMetadata,
+    SensorReport,
+    ErrorDeclaration,
+    PersistentDisposition,
+}
+
+/// How a term's values expand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Term {
+    /// An alias of `@id`: the value is an IRI.
+    Id,
+    /// An alias of `@type`: the values are vocabulary IRIs.
+    Type,
+    /// `"@type": "@id"`: string values are IRIs.
+    IriValued,
+    /// `"@type": "@vocab"`: string values are terms of a code list or vocabulary IRIs.
+    Vocab(Option<CodeList>),
+    /// Any other property: string values are literals; objects are nodes, in `Scope` if given.
+    Plain(Option<Scope>),
+}
+
+/// A term of a scoped context.
+fn scoped_term(scope: Scope, key: &str) -> Option<Term> {
+    use Term::*;
+    Some(match (scope, key) {
+        (Scope::BizTransactionList, "bizTransaction") => Id,
+        (Scope::BizTransactionList, "type") => Vocab(Some(CodeList::BizTransactionType)),
+        (Scope::SourceOrDestinationList, "source" | "destination") => IriValued,
+        (Scope::SourceOrDestinationList, "type") => Vocab(Some(CodeList::SourceDestinationType)),
+        (
+            Scope::SensorElementList,
+            "deviceID" | "deviceMetadata" | "rawData" | "dataProcessingMethod",
+        ) => IriValued,
+        (Scope::SensorElementList, "time") => Plain(None),
+        (Scope::SensorElementList, "type") => Type,
+        (Scope::SensorElementList, "sensorMetadata") => Plain(Some(Scope::SensorMetadata)),
+        (Scope::SensorElementList, "sensorReport") => Plain(Some(Scope::SensorReport)),
+        (Scope::SensorMetadata, "startTime" | "endTime") => Plain(None),
+        (Scope::SensorMetadata, "bizRules") => IriValued,
+        (Scope::SensorReport, "type") => Vocab(Some(CodeList::MeasurementType)),
+        (Scope::SensorReport, "exception") => Vocab(Some(CodeList::SensorAlertType)),
+        (Scope::SensorReport, "component") => Vocab(Some(CodeList::Component)),
+        (
+            Scope::SensorReport,
+            "coordinateReferenceSystem" | "microorganism" | "chemicalSubstance" | "uriValue",
+        ) => IriValued,
+        (
+            Scope::SensorReport,
+            "time" | "value" | "stringValue" | "booleanValue" | "hexBinaryValue" | "minValue"
+            | "maxValue" | "meanValue" | "sDev" | "percRank" | "percValue",
+        ) => Plain(None),
+        (Scope::ErrorDeclaration, "reason") => Vocab(Some(CodeList::ErrorReason)),
+        (Scope::ErrorDeclaration, "correctiveEventIDs") => IriValued,
+        (Scope::ErrorDeclaration, "declarationTime") => Plain(None),
+        (Scope::PersistentDisposition, "set" | "unset") => Vocab(Some(CodeList::Disposition)),
+        _ => return None,
+    })
+}
+
+/// A term of the EPCIS 2.0 context's top level.
+fn top_term(key: &str) -> Option<Term> {
+    use Term::*;
+    Some(match key {
+        "id" | "eventID" => Id,
+        "type" => Type,
+        "member" | "certificationInfo" | "bizLocation" | "readPoint" | "transformationID"
+        | "epcList" | "epcClass" | "parentID" | "childEPCs" | "inputEPCList" | "outputEPCList"
+        | "children" => IriValued,
+        "bizStep" => Vocab(Some(CodeList::BizStep)),
+        "disposition" => Vocab(Some(CodeList::Disposition)),
+        "sourceList" | "destinationList" => Plain(Some(Scope::SourceOrDestinationList)),
+        "persistentDisposition" => Plain(Some(Scope::PersistentDisposition)),
+        "bizTransactionList" => Plain(Some(Scope::BizTransactionList)),
+        "sensorElementList" => Plain(Some(Scope::SensorElementList)),
+        "errorDeclaration" => Plain(Some(Scope::ErrorDeclaration)),
+        "eventTime" | "recordTime" | "eventTimeZoneOffset" | "action" | "quantity" | "uom"
+        | "quantityList" | "childQuantityList" | "inputQuantityList" | "outputQuantityList"
+        | "creationDate" | "sender" | "receiver" | "instanceIdentifier" | "schemaVersion"
+        | "ilmd" | "epcisHeader" | "masterData" | "vocabularyList" | "epcisBody"
+        | "queryResults" | "subscriptionID" | "queryName" | "resultsBody" | "eventList"
+        | "ObjectEvent" | "AggregationEvent" | "TransformationEvent" | "AssociationEvent"
+        | "TransactionEvent" | "Collection" | "EPCISDocument" | "EPCISQueryDocument" => {
+            Plain(None)
+        }
+        _ if EPCIS_PREFIXES.iter().any(|(p, _)| *p == key) => Plain(None),
+        _ => return None,
+    })
+}
+
+/// The JSON-LD terms in effect for a document: the EPCIS context's (if the document uses it) and
+/// the string-valued terms of the document's own context.
+pub(crate) struct Terms<'a> {
+    /// Whether the EPCIS 2.0 context is in effect.
+    pub(crate) epcis: bool,
+    /// The document's own string-valued term definitions.
+    pub(crate) document: &'a BTreeMap<String, String>,
+}
+
+impl Terms<'_> {
+    /// The IRI a compact IRI prefix stands for. A document term is a prefix only if its IRI ends
+    /// in a URI gen-delim character (JSON-LD 1.1, which the EPCIS context selects).
+    fn prefix(&self, prefix: &str) -> Option<&str> {
+        if self.epcis
+            && let Some((_, iri)) = EPCIS_PREFIXES.iter().find(|(p, _)| *p == prefix)
+        {
+            return Some(iri);
+        }
+        self.document
+            .get(prefix)
+            .map(String::as_str)
+            .filter(|iri| iri.ends_with([':', '/', '?', '#', '[', ']', '@']))
+    }
+
+    /// The IRI of a term, for vocabulary-relative expansion. Only prefix terms and the document's
+    /// terms can expand to a kept IRI; the EPCIS context's other terms expand to `epcis:`,
+    /// `rdfs:`, `owl:` or `dcterms:` IRIs, which are never kept, so they are left out.
+    fn term_iri(&self, term: &str) -> Option<String> {
+        if self.epcis
+            && let Some((_, iri)) = EPCIS_PREFIXES.iter().find(|(p, _)| *p == term)
+        {
+            return Some((*iri).to_owned());
+        }
+        self.document.get(term).cloned()
+    }
+
+    /// JSON-LD IRI expansion of a value: compact IRIs with a known prefix are expanded; in
+    /// vocabulary position terms are, too; anything else is kept.
+    fn expand_iri(&self, value: &str, vocab: bool) -> String {
+        if vocab && let Some(iri) = self.term_iri(value) {
+            return iri;
+        }
+        if let Some((prefix, suffix)) = value.split_once(':')
+            && !suffix.starts_with("//")
+            && let Some(iri) = self.prefix(prefix)
+        {
+            return format!("{iri}{suffix}");
+        }
+        value.to_owned()
+    }
+
+    /// How a key of a node object in `scopes` expands, or `None` if expansion drops it.
+    fn term(&self, scopes: &[Scope], key: &str) -> Option<Term> {
+        if let Some(keyword) = key.strip_prefix('@') {
+            return match keyword {
+                "id" => Some(Term::Id),
+                "type" => Some(Term::Type),
+                "value" | "list" | "set" => Some(Term::Plain(None)),
+                _ => None,
+            };
+        }
+        if self.epcis {
+            if let Some(term) = scopes.iter().rev().find_map(|s| scoped_term(*s, key)) {
+                return Some(term);
+            }
+            if let Some(term) = top_term(key) {
+                return Some(term);
+            }
+        }
+        // An undefined key is kept only if it is a (compact) IRI or a document term.
+        (key.contains(':') || self.document.contains_key(key)).then_some(Term::Plain(None))
+    }
+
+    /// Collects the kept IRIs of a node object.
+    pub(crate) fn scan(&self, node: &Json, out: &mut BTreeSet<String>) {
+        let mut scopes = Vec::new();
+        self.scan_value(Term::Plain(None), node, &mut scopes, out);
+    }
+
+    fn scan_node(&self, members: &[(String, Json)], scopes: &mut Vec<Scope>, out: &mut BTreeSet<String>) {
+        for (key, value) in members {
+            if key == "@context" {
+                continue;
+            }
+            if let Some(term) = self.term(scopes, key) {
+                self.scan_value(term, value, scopes, out);
+            }
+        }
+    }
+
+    fn scan_value(&self, term: Term, value: &Json, scopes: &mut Vec<Scope>, out: &mut BTreeSet<String>) {
+        let mut keep = |s: String| {
+            if is_kept(&s) {
+                out.insert(s);
+            }
+        };
+        match value {
+            Json::Array(items) => {
+                for item in items {
+                    self.scan_value(term, item, scopes, out);
+                }
+            }
+            Json::String(s) => match term {
+                Term::Id | Term::IriValued => keep(self.expand_iri(s, false)),
+                Term::Type | Term::Vocab(None) => keep(self.expand_iri(s, true)),
+                Term::Vocab(Some(list)) => {
+                    keep(list.expand(s).unwrap_or_else(|| self.expand_iri(s, true)))
+                }
+                Term::Plain(_) => keep(s.clone()),
+            },
+            Json::Object(members) => match term {
+                Term::Id | Term::Type => {}
+                Term::Plain(Some(scope)) => {
+                    scopes.push(scope);
+                    self.scan_node(members, scopes, out);
+                    scopes.pop();
+                }
+                _ => self.scan_node(members, scopes, out),
+            },
+            Json::Null | Json::Bool(_) | Json::Number(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(doc: &str, document: &BTreeMap<String, String>) -> BTreeSet<String> {
+        let terms = Terms {
+            epcis: true,
+            document,
+        };
+        let mut out = BTreeSet::new();
+        terms.scan(&Json::parse(doc).unwrap(), &mut out);
+        out
+    }
+
+    #[test]
+    fn expands_code_lists_curies_and_literals() {
+        let mut document = BTreeMap::new();
+        document.insert("ex".to_owned(), "https://ns.example.com/".to_owned());
+        let found = scan(
+            r#"{"type": "ObjectEvent", "bizStep": "shipping", "disposition": "cbv:Disp-active",
+                "bizTransactionList": [{"type": "po", "bizTransaction": "urn:x"}],
+                "sourceList": [{"type": "location", "source": "gs1:x"}],
+                "persistentDisposition": {"set": ["recalled"]},
+                "sensorElementList": [{"sensorReport": [{"type": "Temperature", "component": "x",
+                    "exception": "ALARM_CONDITION"}]}],
+                "errorDeclaration": {"reason": "did_not_occur"},
+                "ex:field": "https://gs1.org/voc/Literal", "undefined": "https://gs1.org/voc/No",
+                "type2": "bizStep"}"#,
+            &document,
+        );
+        let want: BTreeSet<String> = [
+            "https://ref.gs1.org/cbv/BizStep-shipping",
+            "https://ref.gs1.org/cbv/Disp-active",
+            "https://ref.gs1.org/cbv/BTT-po",
+            "https://ref.gs1.org/cbv/SDT-location",
+            "https://gs1.org/voc/x",
+            "https://ref.gs1.org/cbv/Disp-recalled",
+            "https://gs1.org/voc/Temperature",
+            "https://ref.gs1.org/cbv/Comp-x",
+            "https://gs1.org/voc/ALARM_CONDITION",
+            "https://ref.gs1.org/cbv/ER-did_not_occur",
+            "https://gs1.org/voc/Literal",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        assert_eq!(found, want);
+    }
+
+    #[test]
+    fn code_list_terms_are_scoped() {
+        // "Temperature" is a measurement type only under sensorReport's type.
+        let found = scan(r#"{"bizStep": "Temperature", "disposition": "shipping"}"#, &BTreeMap::new());
+        assert!(found.is_empty(), "{found:?}");
+    }
+}
