@@ -1308,7 +1308,10 @@ mod size_tests {
             })
             .chain(std::iter::once("[11.000000,10.000000]".to_string()))
             .collect();
-        let text = format!(r#"{{"type":"Polygon","coordinates":[[{}]]}}"#, ring.join(","));
+        let text = format!(
+            r#"{{"type":"Polygon","coordinates":[[{}]]}}"#,
+            ring.join(",")
+        );
         let err = check_geometry(&text).expect_err("too large");
         assert!(err.contains("at most 20000 positions"), "{err}");
     }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::NaiveDate;
 
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::event::{Chain, Event, EventKind};
@@ -178,7 +178,7 @@ pub struct Certificates {
     negatives: Vec<Certificate>,
     /// Farm → the co-op it is a member of (its latest registration, by event
     /// time then id): a co-op's group certificate covers its member farms.
-    members: BTreeMap<String, (DateTime<FixedOffset>, String, String)>,
+    members: BTreeMap<String, Vec<(NaiveDate, String, String)>>,
 }
 
 /// Normalises a claim or standard: lowercase, trimmed, '-' and '_' read as ' ',
@@ -273,16 +273,14 @@ impl Certificates {
     pub fn add(&mut self, event: &Event) {
         if let EventKind::RegisterOrg(r) = &event.kind {
             let entry = (
-                event.time,
+                event.time.date_naive(),
                 event.id.clone(),
                 r.member_of.clone().unwrap_or_default(),
             );
-            let newer = self
-                .members
-                .get(&event.org)
-                .is_none_or(|(t, id, _)| (entry.0, &entry.1) > (*t, id));
-            if newer {
-                self.members.insert(event.org.clone(), entry);
+            let list = self.members.entry(event.org.clone()).or_default();
+            if !list.iter().any(|(_, id, _)| *id == entry.1) {
+                let at = list.partition_point(|(d, id, _)| (d, id) <= (&entry.0, &entry.1));
+                list.insert(at, entry);
             }
             return;
         }
@@ -319,28 +317,31 @@ impl Certificates {
     pub fn set_member(&mut self, org: &str, co_op: &str) {
         self.members.insert(
             org.to_string(),
-            (
-                DateTime::<FixedOffset>::MAX_UTC.fixed_offset(),
-                String::new(),
-                co_op.to_string(),
-            ),
+            vec![(NaiveDate::MIN, String::new(), co_op.to_string())],
         );
     }
 
-    /// The co-op `org` is registered as a member of, if any.
-    pub fn co_op_of(&self, org: &str) -> Option<&str> {
-        self.members
-            .get(org)
-            .map(|(_, _, coop)| coop.as_str())
-            .filter(|c| !c.is_empty() && *c != org)
+    /// The co-op `org` was a member of on `date`: by its registration in force
+    /// then (the latest dated on or before it; the earliest, for events dated
+    /// before the org's first registration, which a late sync can record).
+    pub fn co_op_of(&self, org: &str, date: NaiveDate) -> Option<&str> {
+        let list = self.members.get(org)?;
+        let standing = list
+            .iter()
+            .rev()
+            .find(|(d, _, _)| *d <= date)
+            .or_else(|| list.first())?;
+        Some(standing.2.as_str()).filter(|c| !c.is_empty() && *c != org)
     }
 
-    /// The certificates that can cover `org`: its own, then its co-op's (a
-    /// small producer organisation's certificate covers its member farms).
-    fn covering(&self, org: &str) -> impl Iterator<Item = &Certificate> {
-        self.of_org(org)
-            .iter()
-            .chain(self.co_op_of(org).into_iter().flat_map(|c| self.of_org(c)))
+    /// The certificates that can cover `org` on `date`: its own, then its
+    /// co-op's (a small producer organisation's certificate covers its members).
+    fn covering(&self, org: &str, date: NaiveDate) -> impl Iterator<Item = &Certificate> {
+        self.of_org(org).iter().chain(
+            self.co_op_of(org, date)
+                .into_iter()
+                .flat_map(|c| self.of_org(c)),
+        )
     }
 
     /// Every lot-level certificate recorded for the lot, oldest first.
@@ -407,8 +408,9 @@ impl Certificates {
         claim: &'a str,
         product: &'a str,
         chain: Option<&'a str>,
+        date: NaiveDate,
     ) -> impl Iterator<Item = &'a Certificate> + 'a {
-        self.covering(org).filter(move |c| {
+        self.covering(org, date).filter(move |c| {
             c.is_positive() && standard_matches(claim, &c.standard) && c.covers(product, chain)
         })
     }
@@ -429,7 +431,8 @@ impl Certificates {
         date: NaiveDate,
     ) -> CertStatus {
         let end = |c: &Certificate| (c.valid_to.unwrap_or(NaiveDate::MAX), c.issued);
-        let candidates: Vec<&Certificate> = self.candidates(org, claim, product, chain).collect();
+        let candidates: Vec<&Certificate> =
+            self.candidates(org, claim, product, chain, date).collect();
         if let Some(valid) = candidates
             .iter()
             .copied()
@@ -460,7 +463,7 @@ impl Certificates {
         chain: Option<&str>,
         date: NaiveDate,
     ) -> Vec<&Certificate> {
-        self.covering(org)
+        self.covering(org, date)
             .filter(|c| c.is_positive() && c.covers(product, chain) && self.is_valid(c, date))
             .collect()
     }

@@ -378,12 +378,26 @@ fn coffee(class: &str, products: &[&str], minimum: Decimal) -> PriceRule {
 
 /// The coffee minimum prices are for green coffee (FOB): earlier and later forms
 /// (cherry paid to farmers, parchment, roasted) are priced otherwise.
-const COFFEE_NOT_GREEN: [&str; 6] = ["cherry", "parchment", "pergamino", "roasted", "ground", "instant"];
+const COFFEE_NOT_GREEN: [&str; 6] = [
+    "cherry",
+    "parchment",
+    "pergamino",
+    "roasted",
+    "ground",
+    "instant",
+];
 
 /// The cocoa minimum price is for dry cocoa beans (FOB): wet beans paid to
 /// farmers and processed products are priced otherwise.
 const COCOA_NOT_BEANS: [&str; 8] = [
-    "wet", "liquor", "mass", "butter", "powder", "nib", "chocolate", "bar",
+    "wet",
+    "liquor",
+    "mass",
+    "butter",
+    "powder",
+    "nib",
+    "chocolate",
+    "bar",
 ];
 
 fn default_prices() -> Vec<PriceRule> {

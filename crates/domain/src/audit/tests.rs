@@ -565,3 +565,28 @@ fn minimum_prices_apply_to_dry_beans_and_green_coffee_only() {
     assert!(rules.price_for("coffee", "coffee cherry", on).is_none());
     assert!(rules.price_for("coffee", "arabica parchment", on).is_none());
 }
+
+#[test]
+fn membership_counts_on_the_event_date() {
+    let mut certs = Certificates::default();
+    let joined = {
+        let mut e = (*register("farm", OrgRole::Farm, Some("coop"))).clone();
+        e.id = "reg-farm-1".into();
+        e.time = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00+00:00").expect("time");
+        e
+    };
+    let left = {
+        let mut e = (*register("farm", OrgRole::Farm, None)).clone();
+        e.id = "reg-farm-2".into();
+        e.time = chrono::DateTime::parse_from_rfc3339("2026-07-01T00:00:00+00:00").expect("time");
+        e
+    };
+    certs.add(&left);
+    certs.add(&joined);
+    certs.add(&certify("coop", "fairtrade", "2027-12-31"));
+    let status = |d: &str| certs.status("farm", "fairtrade", "cocoa", Some("cocoa"), day(d));
+    assert!(matches!(status("2026-03-01"), CertStatus::Valid(_)));
+    assert!(matches!(status("2026-08-01"), CertStatus::Missing));
+    // Before its first registration (a late sync), the first one applies.
+    assert!(matches!(status("2025-12-01"), CertStatus::Valid(_)));
+}

@@ -107,7 +107,7 @@ impl Context {
             epcis: false,
             vocabulary: BTreeSet::new(),
         };
-        let mut add_terms = |ctx: &mut Context, members: &[(String, Json)], list_form: bool| {
+        let add_terms = |ctx: &mut Context, members: &[(String, Json)], list_form: bool| {
             for (key, value) in members {
                 // The reference fails on a non-string entry in a list-form context; such entries
                 // (expanded term definitions, `@protected`) are skipped here.

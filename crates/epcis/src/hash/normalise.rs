@@ -476,13 +476,13 @@ fn looks_like_digital_link(uri: &str) -> bool {
 /// What follows `https://id.gs1.org` when `uri` starts with it, each `.` matching any character
 /// but a newline (the reference's patterns leave the dots unescaped).
 fn after_id_gs1(uri: &str) -> Option<&str> {
-    let skip_any = |s: &str| {
+    fn skip_any(s: &str) -> Option<&str> {
         let mut chars = s.chars();
         match chars.next() {
             Some(c) if c != '\n' => Some(chars.as_str()),
             _ => None,
         }
-    };
+    }
     let rest = uri.strip_prefix("https://id")?;
     let rest = skip_any(rest)?.strip_prefix("gs1")?;
     skip_any(rest)?.strip_prefix("org")
