@@ -48,10 +48,20 @@ fn orgs<'a>(
     Ok(out)
 }
 
-fn certificates(store: &Snapshot<'_>) -> Result<Certificates, StoreError> {
+/// Every certificate, and the registrations (co-op membership over time) of
+/// `orgs`, which certificate answers need.
+pub(crate) fn certificates<'a>(
+    store: &Snapshot<'_>,
+    orgs: impl IntoIterator<Item = &'a str>,
+) -> Result<Certificates, StoreError> {
     let mut certs = Certificates::default();
     for event in store.certificates()? {
         certs.add(&event);
+    }
+    for org in orgs.into_iter().collect::<BTreeSet<_>>() {
+        for event in store.org_registrations(org)? {
+            certs.add(&event);
+        }
     }
     Ok(certs)
 }
@@ -201,13 +211,8 @@ impl AuditService for AuditApi {
                 ids.insert(e.org.as_str());
                 ids.extend(e.counterparties());
             }
+            let certs = certificates(store, ids.iter().copied()).map_err(store_status)?;
             let mut orgs = orgs(store, ids).map_err(store_status)?;
-            let mut certs = certificates(store).map_err(store_status)?;
-            for (id, org) in &orgs {
-                if let Some(co_op) = &org.member_of {
-                    certs.set_member(id, co_op);
-                }
-            }
             let mentions = store.mentions(&lot).map_err(store_status)?;
             let chain_hint = mentions.iter().find_map(|e| e.chain.map(|c| c.as_str()));
             let report = chain::report(&ChainFacts {

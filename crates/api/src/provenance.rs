@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use chrono::DateTime;
 use lotline_domain::Anomaly;
-use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::eudr::{DdsReference, dds_references};
 use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{LotCache, event_anomalies};
@@ -24,6 +23,7 @@ use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::audit::certificates;
 use crate::public::redact;
 use crate::status::store_status;
 use crate::{Ready, ReadyCell};
@@ -123,19 +123,12 @@ fn rule_anomalies(
             .iter()
             .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
     )?;
-    let mut certs = Certificates::default();
-    for cert in store.certificates()? {
-        certs.add(&cert);
-    }
-    let orgs: BTreeSet<&str> = events
-        .iter()
-        .flat_map(|e| std::iter::once(e.org.as_str()).chain(e.counterparties()))
-        .collect();
-    for org in orgs {
-        if let Some(co_op) = store.org(org)?.and_then(|o| o.member_of) {
-            certs.set_member(org, &co_op);
-        }
-    }
+    let certs = certificates(
+        store,
+        events
+            .iter()
+            .flat_map(|e| std::iter::once(e.org.as_str()).chain(e.counterparties())),
+    )?;
     let mut registered_plots = BTreeSet::new();
     for event in &events {
         if let EventKind::Harvest(h) = &event.kind

@@ -672,32 +672,20 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         Ok(self
             .upstream_order(lot)
             .into_iter()
-            .filter_map(|l| {
-                let n = self.nodes.get(&l)?;
-                Some(UpstreamLot {
-                    known: n.known,
-                    product: n.product.clone(),
-                    chain: n.chain.clone(),
-                    creator: n.creator.clone(),
-                    created_at: n.created_at,
-                    custody: n.custody,
-                    claims: n.claims.iter().cloned().collect(),
-                    creations: n.creations.clone(),
-                    lot: l,
-                })
-            })
+            .filter_map(|l| self.computed(&l))
             .collect())
     }
 
     /// What lineage knows of one lot (without the lots upstream of it).
     pub fn lot_facts(&mut self, lot: &str) -> Result<UpstreamLot, S::Error> {
         self.walk(lot)?;
-        let n = self
-            .nodes
-            .get(lot)
-            .cloned()
-            .expect("walk computes the root");
-        Ok(UpstreamLot {
+        Ok(self.computed(lot).expect("walk computes the root"))
+    }
+
+    /// A computed lot, as callers see it.
+    fn computed(&self, lot: &str) -> Option<UpstreamLot> {
+        let n = self.nodes.get(lot)?;
+        Some(UpstreamLot {
             lot: lot.to_string(),
             known: n.known,
             product: n.product.clone(),

@@ -175,7 +175,6 @@ impl Builder {
     }
 
     /// A certificate for `org`, valid over `from..=to`.
-    #[allow(clippy::too_many_arguments)]
     fn certify(
         &mut self,
         org: &str,

@@ -244,6 +244,19 @@ impl<'a> Snapshot<'a> {
         Ok(best.map(|(_, r)| r))
     }
 
+    /// Every uncorrected registration of `org`, in log order.
+    pub fn org_registrations(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        let mut out = Vec::new();
+        for seq in self.seqs(&id_prefix(ORG_REGISTRATION, org))? {
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
     /// The standing registration of every plot.
     pub fn plots(&self) -> Result<BTreeMap<String, (Arc<Event>, RegisterPlot)>, StoreError> {
         let start = vec![PLOT];

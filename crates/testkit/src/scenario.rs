@@ -627,7 +627,12 @@ impl Scenario {
             .push(register_site(COCOA_BRAND, "brand-chocolate-zaandam", "NL"));
     }
 
-    /// A co-op, its farms and its whole season (see the module docs).
+    /// A co-op, its farms and its whole season: each member farm registers with
+    /// its plot, harvests (claims fairtrade), delivers to a buying station and
+    /// is paid; the co-op aggregates, processes (cocoa fermenting_drying 0.38,
+    /// coffee pulping 0.20 then hulling 0.80), sells the output to its buyer, who
+    /// pays for it and, when `forward`, ships it to the brand with a DDS
+    /// reference (a cocoa brand makes bars of it).
     fn coop(
         &mut self,
         part: &mut Part,

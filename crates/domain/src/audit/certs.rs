@@ -312,15 +312,6 @@ impl Certificates {
         self.by_org.get(org).map(Vec::as_slice).unwrap_or_default()
     }
 
-    /// Records that `org` is a member of `co_op` (from its standing registration),
-    /// for callers that hold registrations rather than events.
-    pub fn set_member(&mut self, org: &str, co_op: &str) {
-        self.members.insert(
-            org.to_string(),
-            vec![(NaiveDate::MIN, String::new(), co_op.to_string())],
-        );
-    }
-
     /// The co-op `org` was a member of on `date`: by its registration in force
     /// then (the latest dated on or before it; the earliest, for events dated
     /// before the org's first registration, which a late sync can record).

@@ -101,6 +101,11 @@ pub struct PriceRule {
     pub source: Option<String>,
 }
 
+/// Why a rules file was not accepted: the line or entry and the problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RulesError(pub String);
+
 /// A rules file: the rules plus whether they replace the defaults.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -463,17 +468,19 @@ impl Rules {
     /// are added (before the defaults, so they win ties). `replace_defaults =
     /// true` at the top drops the default bands and prices. Errors name the
     /// line and field (toml's error) or the entry that breaks a rule.
-    pub fn from_toml(text: &str) -> Result<Rules, String> {
+    pub fn from_toml(text: &str) -> Result<Rules, RulesError> {
         let file: RulesFile =
-            toml::from_str(text).map_err(|e| format!("invalid rules file: {e}"))?;
+            toml::from_str(text).map_err(|e| RulesError(format!("invalid rules file: {e}")))?;
         let mut bands = Vec::with_capacity(file.bands.len());
         for (i, band) in file.bands.into_iter().enumerate() {
-            let band = check_band(band).map_err(|e| entry_error(text, "bands", i, &e))?;
+            let band =
+                check_band(band).map_err(|e| RulesError(entry_error(text, "bands", i, &e)))?;
             bands.push(band);
         }
         let mut prices = Vec::with_capacity(file.prices.len());
         for (i, price) in file.prices.into_iter().enumerate() {
-            let price = check_price(price).map_err(|e| entry_error(text, "prices", i, &e))?;
+            let price =
+                check_price(price).map_err(|e| RulesError(entry_error(text, "prices", i, &e)))?;
             prices.push(price);
         }
         if !file.replace_defaults {
@@ -1117,22 +1124,25 @@ max = "0.97"
     fn bad_files_name_the_problem() {
         let err =
             Rules::from_toml("[[bands]]\nchain = \"cocoa\"\nprocess = \"drying\"\nmin = \"0.3\"\n")
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("max"), "{err}");
         let err = Rules::from_toml(
             "[[bands]]\nchain = \"cocoa\"\nprocess = \"drying\"\nmim = \"0.3\"\nmax = \"1\"\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("mim") && err.contains("line 4"), "{err}");
         let err = Rules::from_toml(
             "[[bands]]\nchain = \"cocoa\"\nprocess = \"drying\"\nmin = \"abc\"\nmax = \"1\"\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("line 4"), "{err}");
-        let err = Rules::from_toml("[[bands]\n").unwrap_err();
+        let err = Rules::from_toml("[[bands]\n").unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
         let text = "\n[[bands]]\nchain = \"cocoa\"\nprocess = \"x\"\nmin = \"0\"\nmax = \"1\"\n\n[[bands]]\nchain = \"cocoa\"\nprocess = \"drying\"\nmin = \"0.5\"\nmax = \"0.4\"\n";
-        let err = Rules::from_toml(text).unwrap_err();
+        let err = Rules::from_toml(text).unwrap_err().to_string();
         assert!(
             err.contains("line 8: [[bands]] entry 2: min 0.5 is above max 0.4"),
             "{err}"
@@ -1140,12 +1150,12 @@ max = "0.97"
         let err = Rules::from_toml(
             "[[prices]]\nclass = \"tea\"\nchain = \"tea\"\neffective_from = \"2024-01-01\"\ncurrency = \"USD\"\nunit = \"kg\"\nminimum = \"1\"\npremium = \"0.1\"\n",
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(err.contains("chain \"tea\""), "{err}");
         let err = Rules::from_toml(
             "[[prices]]\nclass = \"c\"\nchain = \"cocoa\"\neffective_from = \"2024-13-01\"\ncurrency = \"USD\"\nunit = \"kg\"\nminimum = \"1\"\npremium = \"0.1\"\n",
         )
-        .unwrap_err();
+        .unwrap_err().to_string();
         assert!(
             err.contains("2024-13-01") && err.contains("line 4"),
             "{err}"
