@@ -389,7 +389,16 @@ pub fn ledgers(
             });
         }
     }
-    movements.sort_by(|a, b| (a.time, &a.event_id, &a.lot).cmp(&(b.time, &b.event_id, &b.lot)));
+    // At one instant, what came in counts before what went out.
+    let key = |m: &Movement| {
+        (
+            m.time,
+            m.direction == Direction::Output,
+            m.event_id.clone(),
+            m.lot.clone(),
+        )
+    };
+    movements.sort_by_key(key);
     let wanted = query.product.as_deref().map(norm);
     let mut by_product: BTreeMap<String, Ledger> = BTreeMap::new();
     for m in &movements {

@@ -327,7 +327,7 @@ impl Certificates {
 
     /// The certificates that can cover `org` on `date`: its own, then its
     /// co-op's (a small producer organisation's certificate covers its members).
-    fn covering(&self, org: &str, date: NaiveDate) -> impl Iterator<Item = &Certificate> {
+    pub fn covering(&self, org: &str, date: NaiveDate) -> impl Iterator<Item = &Certificate> {
         self.of_org(org).iter().chain(
             self.co_op_of(org, date)
                 .into_iter()

@@ -61,7 +61,13 @@ fn stages(chain: &str) -> &'static [(&'static str, &'static [&'static str])] {
             ),
             (
                 "grinding",
-                &["roasting", "grinding", "pressing", "winnowing"],
+                &[
+                    "roasting",
+                    "grinding",
+                    "roasting_grinding",
+                    "pressing",
+                    "winnowing",
+                ],
             ),
             ("manufacturing", &["manufacturing", "conching", "moulding"]),
             ("brand", &[]),
@@ -181,10 +187,10 @@ fn entry(
         })
         .collect();
     let lapsed = if certificates.is_empty() {
+        // Its own certificates and its co-op's, whichever lapsed.
         facts
             .certs
-            .of_org(org)
-            .iter()
+            .covering(org, date)
             .filter_map(|c| {
                 match facts
                     .certs
@@ -268,6 +274,20 @@ pub fn report(facts: &ChainFacts<'_>) -> ChainReport {
             .is_some_and(|o| matches!(o.role, OrgRole::Brand | OrgRole::Retailer))
     };
     let brand_slot = names.len().checked_sub(1);
+    // A brand that made the lot itself (chocolate bars from liquor it bought).
+    if let (Some(r), Some(i)) = (root, brand_slot) {
+        for event in r.creations.iter().filter(|e| is_brand(&e.org)) {
+            let e = entry(
+                facts,
+                event,
+                "made by the brand",
+                vec![facts.lot.to_string()],
+                r.product.clone(),
+                &event.org,
+            );
+            found[i].push(e);
+        }
+    }
     for event in facts.movements {
         let (org, process) = match &event.kind {
             EventKind::Receive(_) if is_brand(&event.org) => (event.org.clone(), "receive"),

@@ -590,3 +590,82 @@ fn membership_counts_on_the_event_date() {
     // Before its first registration (a late sync), the first one applies.
     assert!(matches!(status("2025-12-01"), CertStatus::Valid(_)));
 }
+
+#[test]
+fn a_brand_that_makes_the_lot_is_its_brand_stage() {
+    let events = vec![
+        register("brand", OrgRole::Brand, None),
+        event(
+            "h1",
+            "farm",
+            "2026-01-01",
+            Cocoa,
+            harvest("W", "P", "wet cocoa beans", kg("1000"), &[]),
+        ),
+        event(
+            "d1",
+            "coop",
+            "2026-01-05",
+            Cocoa,
+            transform(
+                "fermenting_drying",
+                &[("W", kg("1000"))],
+                vec![output("D", "dry cocoa beans", kg("380"), None, &[])],
+                None,
+            ),
+        ),
+        event(
+            "g1",
+            "grinder",
+            "2026-01-09",
+            Cocoa,
+            transform(
+                "roasting_grinding",
+                &[("D", kg("380"))],
+                vec![output("L", "cocoa liquor", kg("300"), None, &[])],
+                None,
+            ),
+        ),
+        event(
+            "m1",
+            "brand",
+            "2026-01-12",
+            Cocoa,
+            transform(
+                "manufacturing",
+                &[("L", kg("300"))],
+                vec![output("BAR", "chocolate bar", kg("600"), None, &[])],
+                None,
+            ),
+        ),
+    ];
+    let orgs: BTreeMap<String, RegisterOrg> = [(
+        "brand".to_string(),
+        RegisterOrg {
+            name: "Brand".into(),
+            role: OrgRole::Brand,
+            country: "NL".into(),
+            gln: None,
+            member_of: None,
+        },
+    )]
+    .into();
+    let certs = Certificates::default();
+    let source = Events(events);
+    let upstream = Lineage::new(&source).upstream("BAR").expect("upstream");
+    let r = report(&ChainFacts {
+        lot: "BAR",
+        upstream: &upstream,
+        orgs: &orgs,
+        certs: &certs,
+        movements: &[],
+        chain_hint: None,
+    });
+    assert!(r.missing.is_empty(), "{:?}", r.missing);
+    let brand = r
+        .stages
+        .iter()
+        .find(|s| s.name == "brand")
+        .expect("brand stage");
+    assert_eq!(brand.entries[0].org, "brand");
+}

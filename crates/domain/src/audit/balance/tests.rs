@@ -304,3 +304,18 @@ fn a_lot_reached_by_many_paths_is_converted_once() {
     assert_eq!(l.outputs, d("1"));
     assert_eq!(l.inputs, d("2"));
 }
+
+#[test]
+fn at_one_instant_inputs_count_before_outputs() {
+    // The sale's id sorts before the receipt's and both are dated the same.
+    let mut events = coop("400");
+    for e in events.iter_mut() {
+        if e.id == "r1" || e.id == "s1" {
+            let m = Arc::make_mut(e);
+            m.time = DateTime::parse_from_rfc3339("2026-01-10T08:00:00+00:00").expect("time");
+        }
+    }
+    let l = &draw(&events, &query(&[]))[0];
+    assert!(l.violations.is_empty(), "{:?}", l.entries);
+    assert_eq!(l.closing, Decimal::ZERO);
+}
