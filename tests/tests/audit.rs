@@ -1347,6 +1347,22 @@ async fn the_cli_lists_anomalies_exports_geojson_and_prints_ledgers_and_chains()
         let fc = feature_collection(&text);
         assert_eq!(fc.features.len(), coop.farms.len());
         fc.features.iter().for_each(check_geometry);
+        // And by an independent RFC 7946 checker (standard-library Python), with
+        // the plots the generator put behind the bars.
+        let plots: Vec<&str> = coop.farms.iter().map(|f| f.plot.as_str()).collect();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/geojson_check.py");
+        let checked = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&file)
+            .arg("--expect-plots")
+            .arg(plots.join(","))
+            .output()
+            .expect("python3 (the independent GeoJSON checker needs it)");
+        assert!(
+            checked.status.success(),
+            "{}",
+            String::from_utf8_lossy(&checked.stdout)
+        );
 
         // `lotline balance --org ORG`: the oversold shipment is the NEGATIVE line.
         let negative = planted
