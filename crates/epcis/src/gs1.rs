@@ -121,7 +121,12 @@ pub(crate) fn mod10(body: &[u8]) -> u8 {
 
 /// Parses a key of one of `lengths` digits, verifies its check digit and left-pads it with zeros
 /// to `width` digits.
-fn parse_key(kind: KeyKind, value: &str, lengths: &[usize], width: usize) -> Result<String, Gs1Error> {
+fn parse_key(
+    kind: KeyKind,
+    value: &str,
+    lengths: &[usize],
+    width: usize,
+) -> Result<String, Gs1Error> {
     let malformed = |reason: String| Gs1Error::MalformedKey {
         kind,
         value: value.to_owned(),
@@ -361,14 +366,26 @@ pub fn encode_urn_component(value: &str) -> String {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b'-' | b'_' | b'.' | b'!' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b':' | b';' | b'='
+                b'-' | b'_'
+                    | b'.'
+                    | b'!'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b':'
+                    | b';'
+                    | b'='
             )
     })
 }
 
 /// Whether a string claims to be an EPC URN.
 fn is_epc_urn(s: &str) -> bool {
-    s.get(..8).is_some_and(|p| p.eq_ignore_ascii_case("urn:epc:"))
+    s.get(..8)
+        .is_some_and(|p| p.eq_ignore_ascii_case("urn:epc:"))
 }
 
 /// Primary-key AIs this module understands in a Digital Link path (numeric or legacy short name).
@@ -394,9 +411,9 @@ fn qualifier_ai(segment: &str) -> Option<&'static str> {
     }
 }
 
-/// The parts of an `http(s)` URI this module looks at: the path segments (query and fragment
-/// dropped). `None` if the string is not an `http` or `https` URI.
-fn uri_path_segments(uri: &str) -> Option<Vec<&str>> {
+/// The parts of an `http(s)` URI this module looks at: the host and the path segments (query and
+/// fragment dropped). `None` if the string is not an `http` or `https` URI.
+fn uri_parts(uri: &str) -> Option<(&str, Vec<&str>)> {
     let scheme_end = uri.find("://")?;
     let scheme = &uri[..scheme_end];
     if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
@@ -405,27 +422,37 @@ fn uri_path_segments(uri: &str) -> Option<Vec<&str>> {
     let after_scheme = &uri[scheme_end + 3..];
     let end = after_scheme.find(['?', '#']).unwrap_or(after_scheme.len());
     let before_query = &after_scheme[..end];
-    let path = match before_query.find('/') {
-        Some(slash) => &before_query[slash + 1..],
-        None => "",
+    let (host, path) = match before_query.find('/') {
+        Some(slash) => (&before_query[..slash], &before_query[slash + 1..]),
+        None => (before_query, ""),
     };
     let mut segments: Vec<&str> = path.split('/').collect();
     // One trailing slash is tolerated.
     if segments.len() > 1 && segments.last() == Some(&"") {
         segments.pop();
     }
-    Some(segments)
+    Some((host, segments))
 }
 
 /// Whether a string claims to be a GS1 Digital Link: an `http(s)` URI with a path segment naming a
-/// primary key this module knows, followed by a segment of digits.
+/// primary key this module knows, followed by a segment of as many digits as that key has (any
+/// number of digits on `id.gs1.org`). A blog address like `https://example.org/2024/01/15/post`
+/// makes no such claim.
 fn claims_digital_link(s: &str) -> bool {
-    uri_path_segments(s).is_some_and(|segments| {
-        segments.windows(2).any(|pair| {
-            primary_ai(pair[0]).is_some()
-                && !pair[1].is_empty()
-                && pair[1].bytes().all(|b| b.is_ascii_digit())
-        })
+    let Some((host, segments)) = uri_parts(s) else {
+        return false;
+    };
+    let resolver = host.eq_ignore_ascii_case("id.gs1.org");
+    segments.windows(2).any(|pair| {
+        let lengths: &[usize] = match primary_ai(pair[0]) {
+            Some("01") => &[8, 12, 13, 14],
+            Some("414" | "417") => &[13],
+            Some(_) => &[18],
+            None => return false,
+        };
+        !pair[1].is_empty()
+            && pair[1].bytes().all(|b| b.is_ascii_digit())
+            && (resolver || lengths.contains(&pair[1].len()))
     })
 }
 
@@ -434,8 +461,9 @@ impl Gs1Id {
     ///
     /// `Ok(None)` for strings that are not GS1 identifiers, and for well-formed EPC URNs of schemes
     /// without a form here (GRAI, GIAI, GDTI, tag URNs, …). `Err` for strings that claim to be GS1
-    /// (start with `urn:epc:`, or are `http(s)` URIs with a known primary key followed by digits)
-    /// and are malformed or carry a wrong check digit.
+    /// and are malformed or carry a wrong check digit: those starting with `urn:epc:`, and `http(s)`
+    /// URIs with a path segment `01`, `414`, `417` or `00` (or a legacy short name such as `gtin`)
+    /// followed by a key's number of digits (any number on `id.gs1.org`).
     pub fn parse(s: &str) -> Result<Option<Gs1Id>, Gs1Error> {
         if is_epc_urn(s) {
             Gs1Id::parse_epc_urn(s)
@@ -508,7 +536,9 @@ impl Gs1Id {
                     return Err(malformed("a PGLN is CompanyPrefix.PartyReference"));
                 };
                 let (cp, party) = split_company_prefix(urn, company, party, 12, true)?;
-                Ok(Some(Gs1Id::Pgln(Gln(with_check_digit(&format!("{cp}{party}"))))))
+                Ok(Some(Gs1Id::Pgln(Gln(with_check_digit(&format!(
+                    "{cp}{party}"
+                ))))))
             }
             ("id", "sscc") => {
                 let Some((company, serial_ref)) = body.split_once('.') else {
@@ -540,8 +570,8 @@ impl Gs1Id {
             uri: uri.to_owned(),
             reason,
         };
-        let segments =
-            uri_path_segments(uri).ok_or_else(|| malformed("it is not an http(s) URI".into()))?;
+        let (_, segments) =
+            uri_parts(uri).ok_or_else(|| malformed("it is not an http(s) URI".into()))?;
         let mut first_error = None;
         for start in 0..segments.len().saturating_sub(1) {
             let Some(ai) = primary_ai(segments[start]) else {
@@ -587,7 +617,8 @@ impl Gs1Id {
     }
 
     /// The EPC URN, given the length of the GS1 company prefix (6 to 12 digits), which a Digital
-    /// Link does not carry. A location without extension gets the SGLN extension `0`; a GTIN alone
+    /// Link does not carry. A location without extension gets the SGLN extension `0` (so an
+    /// explicit extension `0`, `/254/0` in a Digital Link, reads back as none); a GTIN alone
     /// becomes the pattern `urn:epc:idpat:sgtin:….*`.
     pub fn to_epc_urn(&self, company_prefix_len: usize) -> Result<String, Gs1Error> {
         let n = company_prefix_len;
@@ -598,7 +629,10 @@ impl Gs1Id {
         // A GTIN-14 is indicator, company prefix, item reference, check digit.
         let gtin_parts = |gtin: &Gtin| {
             let g = gtin.as_str();
-            (g[1..1 + n].to_owned(), format!("{}{}", &g[..1], &g[1 + n..13]))
+            (
+                g[1..1 + n].to_owned(),
+                format!("{}{}", &g[..1], &g[1 + n..13]),
+            )
         };
         Ok(match self {
             Gs1Id::Gtin(gtin) => {
@@ -629,7 +663,12 @@ impl Gs1Id {
             Gs1Id::Sscc(sscc) => {
                 // An SSCC is extension digit, company prefix, serial reference, check digit.
                 let s = sscc.as_str();
-                format!("urn:epc:id:sscc:{}.{}{}", &s[1..1 + n], &s[..1], &s[1 + n..17])
+                format!(
+                    "urn:epc:id:sscc:{}.{}{}",
+                    &s[1..1 + n],
+                    &s[..1],
+                    &s[1 + n..17]
+                )
             }
         })
     }
@@ -648,6 +687,19 @@ impl fmt::Display for Gs1Id {
 /// every id.
 ///
 /// Errors only for strings that claim to be GS1 and are malformed or carry a wrong check digit.
+///
+/// ```
+/// use lotline_epcis::gs1::canonical_lot_id;
+///
+/// let from_urn = canonical_lot_id("urn:epc:class:lgtin:9506000.013435.ABC%2F1")?;
+/// let from_link =
+///     canonical_lot_id("https://brand.example/some/path/01/09506000134352/10/ABC%2F1?17=270101")?;
+/// assert_eq!(from_urn, "https://id.gs1.org/01/09506000134352/10/ABC%2F1");
+/// assert_eq!(from_urn, from_link);
+/// assert_eq!(canonical_lot_id("LOT-2024-0001")?, "LOT-2024-0001");
+/// assert!(canonical_lot_id("https://id.gs1.org/01/09506000134353/10/ABC").is_err());
+/// # Ok::<(), lotline_epcis::Gs1Error>(())
+/// ```
 pub fn canonical_lot_id(s: &str) -> Result<String, Gs1Error> {
     Ok(match Gs1Id::parse(s)? {
         Some(id) => id.to_digital_link(),
@@ -681,7 +733,9 @@ fn split_company_prefix<'a>(
         )));
     }
     if reference.is_empty() && !empty_reference {
-        return Err(malformed("the reference after the company prefix is empty".into()));
+        return Err(malformed(
+            "the reference after the company prefix is empty".into(),
+        ));
     }
     Ok((company, reference))
 }
@@ -719,9 +773,10 @@ fn decode_urn_component(urn: &str, raw: &str, what: &str, max: usize) -> Result<
         urn: urn.to_owned(),
         reason,
     };
-    if let Some(c) = raw.chars().find(|c| {
-        !(c.is_ascii_alphanumeric() || "-_.!'()*+,:;=%".contains(*c))
-    }) {
+    if let Some(c) = raw
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.!'()*+,:;=%".contains(*c)))
+    {
         return Err(malformed(format!(
             "{c:?} must be percent-escaped in the {what}"
         )));
@@ -742,7 +797,7 @@ struct KeyPath<'a> {
 /// Splits the segments after a primary key into qualifier pairs and checks their order and
 /// values. `Err` carries the reason.
 fn key_path<'a>(ai: &'static str, key: &'a str, rest: &[&str]) -> Result<KeyPath<'a>, String> {
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(format!(
             "the path after /{ai}/{key} must be pairs of qualifier and value"
         ));
@@ -827,7 +882,7 @@ impl KeyPath<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const GTIN: &str = "09506000134352";
@@ -848,28 +903,55 @@ mod tests {
     fn check_digits_of_all_gtin_lengths() {
         // GTIN-8, -12, -13 and -14 with correct check digits, normalised to 14 digits.
         assert_eq!(Gtin::parse("96385074").unwrap().as_str(), "00000096385074");
-        assert_eq!(Gtin::parse("036000291452").unwrap().as_str(), "00036000291452");
+        assert_eq!(
+            Gtin::parse("036000291452").unwrap().as_str(),
+            "00036000291452"
+        );
         assert_eq!(Gtin::parse("9506000134352").unwrap().as_str(), GTIN);
         assert_eq!(Gtin::parse(GTIN).unwrap().as_str(), GTIN);
-        assert_eq!(Gtin::parse("10614141000415").unwrap().as_str(), "10614141000415");
+        assert_eq!(
+            Gtin::parse("10614141000415").unwrap().as_str(),
+            "10614141000415"
+        );
 
         assert_eq!(wrong_digit(Gtin::parse("96385075")), (KeyKind::Gtin, 4, 5));
-        assert_eq!(wrong_digit(Gtin::parse("036000291453")), (KeyKind::Gtin, 2, 3));
-        assert_eq!(wrong_digit(Gtin::parse("9506000134351")), (KeyKind::Gtin, 2, 1));
-        assert_eq!(wrong_digit(Gtin::parse("10614141000410")), (KeyKind::Gtin, 5, 0));
+        assert_eq!(
+            wrong_digit(Gtin::parse("036000291453")),
+            (KeyKind::Gtin, 2, 3)
+        );
+        assert_eq!(
+            wrong_digit(Gtin::parse("9506000134351")),
+            (KeyKind::Gtin, 2, 1)
+        );
+        assert_eq!(
+            wrong_digit(Gtin::parse("10614141000410")),
+            (KeyKind::Gtin, 5, 0)
+        );
     }
 
     #[test]
     fn check_digits_of_gln_and_sscc() {
-        assert_eq!(Gln::parse("9506000134352").unwrap().as_str(), "9506000134352");
-        assert_eq!(Gln::parse("0614141000012").unwrap().as_str(), "0614141000012");
-        assert_eq!(wrong_digit(Gln::parse("0614141000013")), (KeyKind::Gln, 2, 3));
+        assert_eq!(
+            Gln::parse("9506000134352").unwrap().as_str(),
+            "9506000134352"
+        );
+        assert_eq!(
+            Gln::parse("0614141000012").unwrap().as_str(),
+            "0614141000012"
+        );
+        assert_eq!(
+            wrong_digit(Gln::parse("0614141000013")),
+            (KeyKind::Gln, 2, 3)
+        );
 
         assert_eq!(
             Sscc::parse("106141411234567897").unwrap().as_str(),
             "106141411234567897"
         );
-        assert_eq!(wrong_digit(Sscc::parse("106141411234567890")), (KeyKind::Sscc, 7, 0));
+        assert_eq!(
+            wrong_digit(Sscc::parse("106141411234567890")),
+            (KeyKind::Sscc, 7, 0)
+        );
     }
 
     #[test]
@@ -888,14 +970,26 @@ mod tests {
 
     #[test]
     fn malformed_keys_are_errors() {
-        for bad in ["", "1234567", "123456789012345", "95060001343a2", "９５０６０００１３４３５２"] {
+        for bad in [
+            "",
+            "1234567",
+            "123456789012345",
+            "95060001343a2",
+            "９５０６０００１３４３５２",
+        ] {
             assert!(
                 matches!(Gtin::parse(bad), Err(Gs1Error::MalformedKey { .. })),
                 "{bad:?}"
             );
         }
-        assert!(matches!(Gln::parse("950600013435"), Err(Gs1Error::MalformedKey { .. })));
-        assert!(matches!(Sscc::parse("10614141123456789"), Err(Gs1Error::MalformedKey { .. })));
+        assert!(matches!(
+            Gln::parse("950600013435"),
+            Err(Gs1Error::MalformedKey { .. })
+        ));
+        assert!(matches!(
+            Sscc::parse("10614141123456789"),
+            Err(Gs1Error::MalformedKey { .. })
+        ));
         assert_eq!(check_digit("950600013435"), Some(2));
         assert_eq!(check_digit("95060001343x"), None);
     }
@@ -1041,6 +1135,8 @@ mod tests {
             "",
             "urn:uuid:6f1b0b7e-3c3e-4a55-9f55-2f1b0b7e3c3e",
             "https://example.org/2024/01/report",
+            "https://example.org/2024/01/15/my-post",
+            "https://example.org/00/12",
             "https://example.org/01/notdigits/10/x",
             "urn:epc:id:grai:0614141.12345.400",
             "urn:epc:tag:sgtin-96:3.0614141.812345.6789",
@@ -1115,5 +1211,141 @@ mod tests {
             Gs1Id::Sscc(Sscc::parse("106141412345678908").unwrap()).to_epc_urn(13),
             Err(Gs1Error::CompanyPrefixLength(13))
         ));
+    }
+
+    /// A fixed pseudo-random sequence (xorshift), so the tests are repeatable.
+    pub(crate) fn sequence() -> impl FnMut() -> u64 {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// Strings stitched from pieces of GS1 syntax.
+    pub(crate) fn stitched(count: usize, pieces: &[&str]) -> Vec<String> {
+        let mut next = sequence();
+        (0..count)
+            .map(|_| {
+                let len = next() % 12 + 1;
+                (0..len)
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub(crate) const PIECES: &[&str] = &[
+        "urn:epc:",
+        "id:",
+        "class:",
+        "idpat:",
+        "sgtin:",
+        "lgtin:",
+        "sgln:",
+        "sscc:",
+        "pgln:",
+        "upui:",
+        "grai:",
+        "https://",
+        "http://",
+        "id.gs1.org",
+        "brand.example",
+        "/",
+        "01/",
+        "10/",
+        "21/",
+        "22/",
+        "235/",
+        "254/",
+        "414/",
+        "417/",
+        "00/",
+        "gtin/",
+        "lot/",
+        ".",
+        "*",
+        "%",
+        "%2F",
+        "%2",
+        "%e9",
+        "9506000",
+        "013435",
+        "09506000134352",
+        "9506000134352",
+        "106141412345678908",
+        "0",
+        "1",
+        "12",
+        "é",
+        "?",
+        "#",
+        " ",
+        ":",
+        "A",
+        "x-y_z",
+        "'",
+        "(",
+        "=",
+    ];
+
+    #[test]
+    fn arbitrary_strings_never_panic() {
+        for s in stitched(50_000, PIECES) {
+            let _ = canonical_lot_id(&s);
+        }
+    }
+
+    #[test]
+    fn random_identifiers_round_trip_through_both_spellings() {
+        const SET82: &[u8] =
+            b"!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+        fn digits(n: usize, next: &mut impl FnMut() -> u64) -> String {
+            (0..n)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect()
+        }
+        fn text(max: u64, next: &mut impl FnMut() -> u64) -> String {
+            let len = next() % max + 1;
+            (0..len)
+                .map(|_| char::from(SET82[(next() % SET82.len() as u64) as usize]))
+                .collect()
+        }
+        let mut next = sequence();
+        for _ in 0..5_000 {
+            let gtin = Gtin(with_check_digit(&digits(13, &mut next)));
+            let gln = Gln(with_check_digit(&digits(12, &mut next)));
+            let id = match next() % 7 {
+                0 => Gs1Id::Gtin(gtin),
+                1 => Gs1Id::Lgtin {
+                    gtin,
+                    lot: text(20, &mut next),
+                },
+                2 => Gs1Id::Sgtin {
+                    gtin,
+                    serial: text(20, &mut next),
+                },
+                3 => Gs1Id::Upui {
+                    gtin,
+                    tpx: text(28, &mut next),
+                },
+                4 => {
+                    let extension = Some(text(20, &mut next)).filter(|e| e != "0");
+                    Gs1Id::Sgln { gln, extension }
+                }
+                5 => Gs1Id::Pgln(gln),
+                _ => Gs1Id::Sscc(Sscc(with_check_digit(&digits(17, &mut next)))),
+            };
+            let dl = id.to_digital_link();
+            assert_eq!(Gs1Id::parse(&dl), Ok(Some(id.clone())), "{dl}");
+            let brand = dl.replace(DIGITAL_LINK_ROOT, "https://brand.example/p") + "?q=1";
+            assert_eq!(Gs1Id::parse(&brand), Ok(Some(id.clone())), "{brand}");
+            for prefix_len in 6..=12 {
+                let urn = id.to_epc_urn(prefix_len).unwrap();
+                assert_eq!(Gs1Id::parse(&urn), Ok(Some(id.clone())), "{urn}");
+            }
+        }
     }
 }

@@ -50,11 +50,13 @@ fn diff(want: &str, got: &str) -> String {
         .rev()
         .nth(60)
         .map_or(0, |(i, _)| i);
+    // Up to 80 characters from the divergence on.
+    let window = |s: &str| -> String { s[from..].chars().take(common - from + 80).collect() };
     format!(
-        "pre-hash strings differ after {common} bytes:\n  reference: …{}\n  this crate: …{}\n\
+        "pre-hash strings differ after {common} bytes:\n  reference:  …{}…\n  this crate: …{}…\n\
          full reference:\n  {want}\nfull this crate:\n  {got}",
-        &want[from..],
-        &got[from..],
+        window(want),
+        window(got),
     )
 }
 
@@ -76,7 +78,10 @@ fn every_fixture_event_matches_the_reference() {
     let mut events = 0;
     let mut failures = Vec::new();
     for doc in &docs {
-        let name = doc.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = doc
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let want_pre = expected(doc, "prehashes");
         let want_hash = expected(doc, "hashes");
         let got = hash_document(doc);
@@ -85,7 +90,10 @@ fn every_fixture_event_matches_the_reference() {
         for (i, event) in got.iter().enumerate() {
             events += 1;
             if event.pre_hash != want_pre[i] {
-                failures.push(format!("{name} event {i}: {}", diff(&want_pre[i], &event.pre_hash)));
+                failures.push(format!(
+                    "{name} event {i}: {}",
+                    diff(&want_pre[i], &event.pre_hash)
+                ));
             } else if event.hash != want_hash[i] {
                 failures.push(format!(
                     "{name} event {i}: hash {} instead of {}",
@@ -113,6 +121,23 @@ fn an_error_declaration_keeps_the_original_hash() {
     let got = hash_document(&fixtures().join("corrections.jsonld"));
     assert_eq!(got[0].hash, got[1].hash);
     assert_ne!(got[0].hash, got[2].hash);
+}
+
+#[test]
+fn a_first_pass_over_the_events_gives_the_document_context() {
+    for doc in documents() {
+        let document = Json::parse(&read(&doc)).unwrap_or_else(|e| panic!("{e}"));
+        let mut context = Context::from_context(document.get("@context").unwrap_or(&Json::Null));
+        let events = document_events(&document).unwrap_or_else(|e| panic!("{e}"));
+        for event in &events {
+            context.observe(event);
+        }
+        let want = expected(&doc, "prehashes");
+        for (i, event) in events.into_iter().enumerate() {
+            let got = pre_hash_string_json(event, &context).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(got, want[i], "{} event {i}", doc.display());
+        }
+    }
 }
 
 #[test]

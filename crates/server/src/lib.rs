@@ -24,6 +24,7 @@ use lotline_store::{
     Recorder, SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
 };
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -217,12 +218,18 @@ pub async fn run(
         )))
         .add_service(AuditServiceServer::new(AuditApi::new(cell.clone())))
         .add_service(LogServiceServer::new(LogApi::new(cell.clone())));
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(
-        TcpListenerStream::new(listener),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
+    // the client's delayed ACK hold a short reply for about 40 ms.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
+            }
+        })
+    });
+    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = stop_rx.await;
+    }));
     info!(%address, data_dir = %config.data_dir.display(), "lotline listening; opening the store");
 
     let open_config = config.clone();

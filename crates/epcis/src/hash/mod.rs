@@ -153,6 +153,18 @@ impl Context {
         ctx
     }
 
+    /// Adds the vocabulary of one part of the document (an event, or the header) to the
+    /// document-wide vocabulary. A streaming reader can build the reference's document-wide
+    /// context in a first pass over the events, with memory bounded by the set of vocabulary IRIs
+    /// (at most a few hundred), and hash in a second pass: [`Context::from_context`] of the
+    /// `@context`, then `observe` for the header and every event, equals
+    /// [`Context::from_document`].
+    pub fn observe(&mut self, part: &Json) {
+        let mut vocabulary = std::mem::take(&mut self.vocabulary);
+        self.terms().scan(part, &mut vocabulary);
+        self.vocabulary = vocabulary;
+    }
+
     fn terms(&self) -> Terms<'_> {
         Terms {
             epcis: self.epcis,
@@ -246,7 +258,9 @@ pub fn document_events(document: &Json) -> Result<Vec<&Json>, HashError> {
     });
     match (list, body.get("event")) {
         (Some(Json::Array(events)), _) => Ok(events.iter().collect()),
-        (Some(_), _) => Err(HashError::NotADocument("its eventList is not a list".into())),
+        (Some(_), _) => Err(HashError::NotADocument(
+            "its eventList is not a list".into(),
+        )),
         (None, Some(event)) => Ok(vec![event]),
         (None, None) => Err(HashError::NotADocument(
             "its epcisBody has no eventList or event".into(),
@@ -257,6 +271,30 @@ pub fn document_events(document: &Json) -> Result<Vec<&Json>, HashError> {
 /// The pre-hash strings and hashes of every event of an EPCIS document's JSON text, in document
 /// order, with the document-wide vocabulary the reference uses. One event's failure does not
 /// stop the others.
+///
+/// ```
+/// use lotline_epcis::hash::document_hashes;
+///
+/// let document = r#"{
+///   "@context": "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+///   "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2024-10-01T00:00:00Z",
+///   "epcisBody": {"eventList": [{
+///     "type": "ObjectEvent", "eventTime": "2024-10-01T12:00:00+02:00",
+///     "eventTimeZoneOffset": "+02:00", "action": "OBSERVE", "bizStep": "receiving",
+///     "epcList": ["urn:epc:id:sgtin:9506000.013435.7"]
+///   }]}
+/// }"#;
+/// let hashes = document_hashes(document)?;
+/// let event = hashes[0].as_ref().map_err(ToString::to_string)?;
+/// assert_eq!(
+///     event.pre_hash,
+///     "eventType=ObjectEventeventTime=2024-10-01T10:00:00.000ZeventTimeZoneOffset=+02:00\
+///      epcListepc=https://id.gs1.org/01/09506000134352/21/7action=OBSERVE\
+///      bizStep=https://ref.gs1.org/cbv/BizStep-receiving"
+/// );
+/// assert!(event.hash.starts_with("ni:///sha-256;") && event.hash.ends_with("?ver=CBV2.0"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn document_hashes(text: &str) -> Result<Vec<Result<EventHash, HashError>>, HashError> {
     let document = Json::parse(text)?;
     let context = Context::from_document(&document);

@@ -175,9 +175,7 @@ fn company_and_reference(body: &str, total: usize, twelve: Twelve) -> Option<(us
         return match twelve {
             Twelve::Never => None,
             Twelve::Dot => Some((len, &body[len + 1..])),
-            Twelve::TwoDots => body[len + 1..]
-                .strip_prefix('.')
-                .map(|after| (len, after)),
+            Twelve::TwoDots => body[len + 1..].strip_prefix('.').map(|after| (len, after)),
         };
     }
     let reference = body.get(len + 1..len + 1 + (total - len))?;
@@ -191,18 +189,29 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     let gtin = |start: usize| {
         let cp = sl(uri, start, partition);
         let item = sl(uri, partition + 1, partition + 1 + (13 - cp.len()));
-        keyed(&format!("{}{cp}{}", sl(item, 0, 1), sl(item, 1, item.len())))
+        keyed(&format!(
+            "{}{cp}{}",
+            sl(item, 0, 1),
+            sl(item, 1, item.len())
+        ))
     };
     // The 12 digits of a GLN-shaped URN (GLN, GRAI, GDTI, SGCN bodies).
     let body12 = |start: usize| {
         let cp = sl(uri, start, partition);
-        format!("{cp}{}", sl(uri, partition + 1, partition + 1 + (12 - cp.len())))
+        format!(
+            "{cp}{}",
+            sl(uri, partition + 1, partition + 1 + (12 - cp.len()))
+        )
     };
 
     if let Some(body) = uri.strip_prefix("urn:epc:id:sgtin:") {
         let (_, after) = company_and_reference(body, 13, Twelve::Never)?;
         return (after.strip_prefix('.').is_some_and(|c| gs3a3(c, 20))).then(|| {
-            format!("{root}/01/{}/21/{}", gtin(17), web_uri_encode(sl(uri, 32, uri.len())))
+            format!(
+                "{root}/01/{}/21/{}",
+                gtin(17),
+                web_uri_encode(sl(uri, 32, uri.len()))
+            )
         });
     }
     if let Some(body) = uri.strip_prefix("urn:epc:id:sscc:") {
@@ -233,7 +242,10 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
         let (_, after) = company_and_reference(body, 12, Twelve::TwoDots)?;
         return (after.strip_prefix('.').is_some_and(|c| gs3a3(c, 16))).then(|| {
             let raw = keyed(&format!("0{}", body12(16)));
-            format!("{root}/8003/{raw}{}", web_uri_encode(sl(uri, 30, uri.len())))
+            format!(
+                "{root}/8003/{raw}{}",
+                web_uri_encode(sl(uri, 30, uri.len()))
+            )
         });
     }
     if let Some(body) = uri.strip_prefix("urn:epc:id:giai:") {
@@ -304,7 +316,11 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
             .strip_prefix('.')
             .is_some_and(|serial| (1..=12).contains(&serial.len()) && all_digits(serial));
         return ok.then(|| {
-            format!("{root}/255/{}{}", keyed(&body12(16)), sl(uri, 30, uri.len()))
+            format!(
+                "{root}/255/{}{}",
+                keyed(&body12(16)),
+                sl(uri, 30, uri.len())
+            )
         });
     }
     if let Some(body) = uri.strip_prefix("urn:epc:id:ginc:") {
@@ -324,7 +340,11 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     if let Some(body) = uri.strip_prefix("urn:epc:id:gsin:") {
         let (_, after) = company_and_reference(body, 16, Twelve::Never)?;
         return after.is_empty().then(|| {
-            let raw = format!("{}{}", sl(uri, 16, partition), sl(uri, partition + 1, uri.len()));
+            let raw = format!(
+                "{}{}",
+                sl(uri, 16, partition),
+                sl(uri, partition + 1, uri.len())
+            );
             format!("{root}/402/{}", keyed(&raw))
         });
     }
@@ -346,7 +366,11 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     if let Some(body) = uri.strip_prefix("urn:epc:id:upui:") {
         let (_, after) = company_and_reference(body, 13, Twelve::Never)?;
         return (after.strip_prefix('.').is_some_and(|c| gs3a3(c, 28))).then(|| {
-            format!("{root}/01/{}/235/{}", gtin(16), web_uri_encode(sl(uri, 31, uri.len())))
+            format!(
+                "{root}/01/{}/235/{}",
+                gtin(16),
+                web_uri_encode(sl(uri, 31, uri.len()))
+            )
         });
     }
     if let Some(body) = uri.strip_prefix("urn:epc:id:pgln:") {
@@ -358,7 +382,11 @@ fn epc_urn(uri: &str, partition: usize) -> Option<String> {
     if let Some(body) = uri.strip_prefix("urn:epc:class:lgtin:") {
         let (_, after) = company_and_reference(body, 13, Twelve::Never)?;
         return (after.strip_prefix('.').is_some_and(|c| gs3a3(c, 20))).then(|| {
-            format!("{root}/01/{}/10/{}", gtin(20), web_uri_encode(sl(uri, 35, uri.len())))
+            format!(
+                "{root}/01/{}/10/{}",
+                gtin(20),
+                web_uri_encode(sl(uri, 35, uri.len()))
+            )
         });
     }
     if let Some(body) = uri.strip_prefix("urn:epc:idpat:sgtin:") {
@@ -578,7 +606,8 @@ fn valid_canonical(uri: &str) -> bool {
     }
     // `/8010/([#\-/0-9A-Z]{0,30})(/8011/(\d{0,12}))?$`: the CPI may hold `/`, so the split before
     // `/8011/` is searched.
-    let cpi_char = |c: char| c == '#' || c == '-' || c == '/' || c.is_ascii_digit() || c.is_ascii_uppercase();
+    let cpi_char =
+        |c: char| c == '#' || c == '-' || c == '/' || c.is_ascii_digit() || c.is_ascii_uppercase();
     after_id_gs1(uri)
         .and_then(|rest| rest.strip_prefix("/8010/"))
         .is_some_and(|rest| {
@@ -649,7 +678,9 @@ fn digital_link(uri: &str) -> Option<String> {
     let gtin_digits = |uri: &str| {
         after_id_gs1(uri)
             .and_then(|rest| rest.strip_prefix("/01/"))
-            .map_or(0, |rest| rest.bytes().take_while(u8::is_ascii_digit).count())
+            .map_or(0, |rest| {
+                rest.bytes().take_while(u8::is_ascii_digit).count()
+            })
     };
     match gtin_digits(&uri) {
         n if n >= 14 => {}
@@ -670,8 +701,13 @@ fn digital_link(uri: &str) -> Option<String> {
         uri = kept + &py_slice(&x, py_find(&x, "/"), Some(-1));
     }
     let cpv_then_more = |uri: &str| {
-        on_id_gs1(uri, &[Lit("/8006/"), Digits(18), Lit("/22/"), CharsOrSlash(20)])
-            || on_id_gs1(uri, &[Lit("/01/"), Digits(14), Lit("/22/"), CharsOrSlash(20)])
+        on_id_gs1(
+            uri,
+            &[Lit("/8006/"), Digits(18), Lit("/22/"), CharsOrSlash(20)],
+        ) || on_id_gs1(
+            uri,
+            &[Lit("/01/"), Digits(14), Lit("/22/"), CharsOrSlash(20)],
+        )
     };
     if cpv_then_more(&uri) {
         let kept = py_slice(&uri, 0, Some(py_find(&uri, "/22/")));
@@ -681,10 +717,24 @@ fn digital_link(uri: &str) -> Option<String> {
     // Beside a serial, the lot is dropped.
     let lot_and_serial = on_id_gs1(
         &uri,
-        &[Lit("/8006/"), Digits(18), Lit("/10/"), Chars(20), Lit("/21/"), Chars(20)],
+        &[
+            Lit("/8006/"),
+            Digits(18),
+            Lit("/10/"),
+            Chars(20),
+            Lit("/21/"),
+            Chars(20),
+        ],
     ) || on_id_gs1(
         &uri,
-        &[Lit("/01/"), Digits(14), Lit("/10/"), Chars(20), Lit("/21/"), Chars(20)],
+        &[
+            Lit("/01/"),
+            Digits(14),
+            Lit("/10/"),
+            Chars(20),
+            Lit("/21/"),
+            Chars(20),
+        ],
     );
     if lot_and_serial {
         let y = py_slice(&uri, py_find(&uri, "/10/") + 4, None);
@@ -713,28 +763,94 @@ mod tests {
     #[test]
     fn epc_urns_as_the_reference_converts_them() {
         let cases = [
-            ("urn:epc:id:sgtin:0614141.107346.2017", "https://id.gs1.org/01/10614141073464/21/2017"),
-            ("urn:epc:id:sgtin:0614141.107346.A(1)+", "https://id.gs1.org/01/10614141073464/21/A%281%29%2B"),
-            ("urn:epc:id:sgtin:0614141.107346.a%2fb'c", "https://id.gs1.org/01/10614141073464/21/a%2fb'c"),
-            ("urn:epc:class:lgtin:4012345.012345.998877", "https://id.gs1.org/01/04012345123456/10/998877"),
-            ("urn:epc:idpat:sgtin:4012345.012345.*", "https://id.gs1.org/01/04012345123456"),
-            ("urn:epc:id:sscc:0614141.1234567890", "https://id.gs1.org/00/106141412345678908"),
-            ("urn:epc:id:sgln:0614141.12345.400", "https://id.gs1.org/414/0614141123452/254/400"),
-            ("urn:epc:id:sgln:0614141.12345.0", "https://id.gs1.org/414/0614141123452"),
-            ("urn:epc:id:sgln:061414112345..x", "https://id.gs1.org/414/0614141123452/254/x"),
-            ("urn:epc:id:pgln:0614141.12345", "https://id.gs1.org/417/0614141123452"),
-            ("urn:epc:id:grai:0614141.12345.400", "https://id.gs1.org/8003/00614141123452400"),
-            ("urn:epc:id:giai:0614141.12345400", "https://id.gs1.org/8004/061414112345400"),
-            ("urn:epc:id:gsrn:0614141.1234567890", "https://id.gs1.org/8018/061414112345678902"),
-            ("urn:epc:id:gsrnp:0614141.1234567890", "https://id.gs1.org/8017/061414112345678902"),
-            ("urn:epc:id:gdti:0614141.12345.400", "https://id.gs1.org/253/0614141123452400"),
-            ("urn:epc:id:cpi:0614141.123ABC.123456789", "https://id.gs1.org/8010/0614141123ABC/8011/123456789"),
-            ("urn:epc:id:sgcn:4012345.67890.04711", "https://id.gs1.org/255/401234567890104711"),
-            ("urn:epc:id:ginc:0614141.xyz3311cba", "https://id.gs1.org/401/0614141xyz3311cba"),
-            ("urn:epc:id:gsin:0614141.123456789", "https://id.gs1.org/402/06141411234567890"),
-            ("urn:epc:id:itip:4012345.012345.01.02.987", "https://id.gs1.org/8006/040123451234560102/21/987"),
-            ("urn:epc:id:upui:1234567.089456.51qIgY)%3C%26Jp3*j7'SDB", "https://id.gs1.org/01/01234567894560/235/51qIgY%29%3C%26Jp3%2Aj7'SDB"),
-            ("urn:epc:idpat:itip:4012345.012345.01.02.*", "https://id.gs1.org/8006/040123451234560102"),
+            (
+                "urn:epc:id:sgtin:0614141.107346.2017",
+                "https://id.gs1.org/01/10614141073464/21/2017",
+            ),
+            (
+                "urn:epc:id:sgtin:0614141.107346.A(1)+",
+                "https://id.gs1.org/01/10614141073464/21/A%281%29%2B",
+            ),
+            (
+                "urn:epc:id:sgtin:0614141.107346.a%2fb'c",
+                "https://id.gs1.org/01/10614141073464/21/a%2fb'c",
+            ),
+            (
+                "urn:epc:class:lgtin:4012345.012345.998877",
+                "https://id.gs1.org/01/04012345123456/10/998877",
+            ),
+            (
+                "urn:epc:idpat:sgtin:4012345.012345.*",
+                "https://id.gs1.org/01/04012345123456",
+            ),
+            (
+                "urn:epc:id:sscc:0614141.1234567890",
+                "https://id.gs1.org/00/106141412345678908",
+            ),
+            (
+                "urn:epc:id:sgln:0614141.12345.400",
+                "https://id.gs1.org/414/0614141123452/254/400",
+            ),
+            (
+                "urn:epc:id:sgln:0614141.12345.0",
+                "https://id.gs1.org/414/0614141123452",
+            ),
+            (
+                "urn:epc:id:sgln:061414112345..x",
+                "https://id.gs1.org/414/0614141123452/254/x",
+            ),
+            (
+                "urn:epc:id:pgln:0614141.12345",
+                "https://id.gs1.org/417/0614141123452",
+            ),
+            (
+                "urn:epc:id:grai:0614141.12345.400",
+                "https://id.gs1.org/8003/00614141123452400",
+            ),
+            (
+                "urn:epc:id:giai:0614141.12345400",
+                "https://id.gs1.org/8004/061414112345400",
+            ),
+            (
+                "urn:epc:id:gsrn:0614141.1234567890",
+                "https://id.gs1.org/8018/061414112345678902",
+            ),
+            (
+                "urn:epc:id:gsrnp:0614141.1234567890",
+                "https://id.gs1.org/8017/061414112345678902",
+            ),
+            (
+                "urn:epc:id:gdti:0614141.12345.400",
+                "https://id.gs1.org/253/0614141123452400",
+            ),
+            (
+                "urn:epc:id:cpi:0614141.123ABC.123456789",
+                "https://id.gs1.org/8010/0614141123ABC/8011/123456789",
+            ),
+            (
+                "urn:epc:id:sgcn:4012345.67890.04711",
+                "https://id.gs1.org/255/401234567890104711",
+            ),
+            (
+                "urn:epc:id:ginc:0614141.xyz3311cba",
+                "https://id.gs1.org/401/0614141xyz3311cba",
+            ),
+            (
+                "urn:epc:id:gsin:0614141.123456789",
+                "https://id.gs1.org/402/06141411234567890",
+            ),
+            (
+                "urn:epc:id:itip:4012345.012345.01.02.987",
+                "https://id.gs1.org/8006/040123451234560102/21/987",
+            ),
+            (
+                "urn:epc:id:upui:1234567.089456.51qIgY)%3C%26Jp3*j7'SDB",
+                "https://id.gs1.org/01/01234567894560/235/51qIgY%29%3C%26Jp3%2Aj7'SDB",
+            ),
+            (
+                "urn:epc:idpat:itip:4012345.012345.01.02.*",
+                "https://id.gs1.org/8006/040123451234560102",
+            ),
         ];
         for (urn, want) in cases {
             assert_eq!(n(urn).as_deref(), Some(want), "{urn}");
@@ -754,16 +870,43 @@ mod tests {
     #[test]
     fn digital_links_as_the_reference_normalises_them() {
         let cases = [
-            ("https://id.gs1.org/01/09506000134352/10/ABC", "https://id.gs1.org/01/09506000134352/10/ABC"),
-            ("https://brand.example/some/path/01/09506000134352/10/ABC?17=270101", "https://id.gs1.org/01/09506000134352/10/ABC"),
-            ("https://example.com/gtin/9506000134352/lot/ABC", "https://id.gs1.org/01/09506000134352/10/ABC"),
-            ("https://example.com/01/09506000134352/22/V1/10/L1/21/S1", "https://id.gs1.org/01/09506000134352/21/S1"),
-            ("https://example.com/01/09506000134352/22/V1", "https://id.gs1.org/01/09506000134352"),
-            ("https://example.com/01/95060001/21/S", "https://id.gs1.org/01/00000095060001/21/S"),
-            ("http://id.gs1.org/414/9506000134352/254/7", "https://id.gs1.org/414/9506000134352/254/7"),
-            ("https://example.com/8010/0614141123ABC/8011/1", "https://id.gs1.org/8010/0614141123ABC/8011/1"),
+            (
+                "https://id.gs1.org/01/09506000134352/10/ABC",
+                "https://id.gs1.org/01/09506000134352/10/ABC",
+            ),
+            (
+                "https://brand.example/some/path/01/09506000134352/10/ABC?17=270101",
+                "https://id.gs1.org/01/09506000134352/10/ABC",
+            ),
+            (
+                "https://example.com/gtin/9506000134352/lot/ABC",
+                "https://id.gs1.org/01/09506000134352/10/ABC",
+            ),
+            (
+                "https://example.com/01/09506000134352/22/V1/10/L1/21/S1",
+                "https://id.gs1.org/01/09506000134352/21/S1",
+            ),
+            (
+                "https://example.com/01/09506000134352/22/V1",
+                "https://id.gs1.org/01/09506000134352",
+            ),
+            (
+                "https://example.com/01/95060001/21/S",
+                "https://id.gs1.org/01/00000095060001/21/S",
+            ),
+            (
+                "http://id.gs1.org/414/9506000134352/254/7",
+                "https://id.gs1.org/414/9506000134352/254/7",
+            ),
+            (
+                "https://example.com/8010/0614141123ABC/8011/1",
+                "https://id.gs1.org/8010/0614141123ABC/8011/1",
+            ),
             // No check digit verification.
-            ("https://id.gs1.org/01/09506000134353", "https://id.gs1.org/01/09506000134353"),
+            (
+                "https://id.gs1.org/01/09506000134353",
+                "https://id.gs1.org/01/09506000134353",
+            ),
         ];
         for (uri, want) in cases {
             assert_eq!(n(uri).as_deref(), Some(want), "{uri}");
@@ -777,6 +920,40 @@ mod tests {
             "ftp://x.example/01/09506000134352",
         ] {
             assert_eq!(n(uri), None, "{uri}");
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_strict_canonical_form_on_ordinary_identifiers() {
+        for id in [
+            "urn:epc:class:lgtin:9520123.012345.CI-2024-0917",
+            "urn:epc:class:lgtin:9520123.012345.Lot_7.b",
+            "urn:epc:id:sgtin:9520123.012345.BAG0001",
+            "urn:epc:id:sgln:9520123.00011.0",
+            "urn:epc:id:sgln:9520123.00020.DRY-2",
+            "urn:epc:id:sscc:9520123.1000000017",
+            "urn:epc:id:pgln:9520123.00001",
+            "urn:epc:idpat:sgtin:9520123.012345.*",
+            "urn:epc:id:upui:9520123.012345.TPX-1",
+            "urn:epc:class:lgtin:9520123.012345.A%2FB",
+            "https://brand.example/x/01/09520123123451/10/CI_7.a?x=1",
+            "https://id.gs1.org/01/9520123123451/21/S-1",
+            "https://x.example/414/9520123000110/254/DRY-2",
+            "https://x.example/414/9520123000110",
+            "https://x.example/00/195201230000000179",
+            "https://x.example/417/9520123000011",
+            "https://x.example/01/09520123123451/22/V/10/L/21/S",
+            "https://x.example/01/96385074/21/S",
+        ] {
+            let strict = crate::gs1::canonical_lot_id(id).unwrap();
+            assert_eq!(n(id), Some(strict), "{id}");
+        }
+    }
+
+    #[test]
+    fn arbitrary_strings_never_panic() {
+        for s in crate::gs1::tests::stitched(50_000, crate::gs1::tests::PIECES) {
+            let _ = n(&s);
         }
     }
 

@@ -229,9 +229,9 @@ impl Builder<'_> {
                         }));
                     }
                 }
-                let keeps_order = members
-                    .iter()
-                    .any(|(k, _)| matches!(k.as_str(), "bizTransaction" | "source" | "destination"));
+                let keeps_order = members.iter().any(|(k, _)| {
+                    matches!(k.as_str(), "bizTransaction" | "source" | "destination")
+                });
                 if !keeps_order {
                     children.sort();
                 }
@@ -365,9 +365,9 @@ fn gather_user_extensions(list: &mut Vec<Item>) -> Vec<Item> {
     if top_level {
         return Vec::new();
     }
-    let (extensions, rest): (Vec<Item>, Vec<Item>) = std::mem::take(list)
-        .into_iter()
-        .partition(|item| matches!(item, Item::Node(n) if n.name.contains('{') && n.name.contains("/}")));
+    let (extensions, rest): (Vec<Item>, Vec<Item>) = std::mem::take(list).into_iter().partition(
+        |item| matches!(item, Item::Node(n) if n.name.contains('{') && n.name.contains("/}")),
+    );
     *list = rest;
     extensions
 }
@@ -459,8 +459,10 @@ pub(crate) fn generic(items: &[Item]) -> Result<String, HashError> {
             Item::Node(node) => values.push(generic_node(node)?),
             Item::Pair(pair) => {
                 let (a, b) = (&pair.0, &pair.1);
-                let mut members = vec![generic_node(a)?, generic_node(b)?];
-                let named = |n: &Node| matches!(n.name.as_str(), "bizTransaction" | "source" | "destination");
+                let mut members = [generic_node(a)?, generic_node(b)?];
+                let named = |n: &Node| {
+                    matches!(n.name.as_str(), "bizTransaction" | "source" | "destination")
+                };
                 if !(named(a) || named(b)) {
                     members.sort();
                 }

@@ -9,7 +9,7 @@ use super::normalise::normalise_identifier;
 
 /// Whether Python's `str.isspace()` holds: Unicode White_Space plus the four information
 /// separators U+001C..U+001F.
-fn is_py_space(c: char) -> bool {
+pub(crate) fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
@@ -74,15 +74,52 @@ pub(crate) fn py_float_repr(f: f64) -> String {
             format!(".{rest}")
         };
         let exp_sign = if exponent < 0 { '-' } else { '+' };
-        format!("{sign}{first}{rest}e{exp_sign}{:02}", exponent.unsigned_abs())
+        format!(
+            "{sign}{first}{rest}e{exp_sign}{:02}",
+            exponent.unsigned_abs()
+        )
     }
 }
 
-/// Python's `float(text)` for a string: optional sign, decimal digits with single underscores
-/// between digits, optional fraction and exponent, or `inf`, `infinity`, `nan` in any case.
-/// Only ASCII digits are accepted (Python also accepts other Unicode decimal digits).
+/// The first code point of each run of ten Unicode decimal digits (general category Nd) in the
+/// Unicode 14.0 database of the reference's Python 3.11, `0` to `9` in order.
+const DECIMAL_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
+    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// The ASCII digit of a Unicode decimal digit.
+fn decimal_digit(c: char) -> Option<char> {
+    let cp = u32::from(c);
+    DECIMAL_ZEROS
+        .iter()
+        .find(|zero| (**zero..**zero + 10).contains(&cp))
+        .and_then(|zero| char::from_digit(cp - zero, 10))
+}
+
+/// Python's `float(text)` for a string: Unicode decimal digits read as ASCII digits, then an
+/// optional sign, digits with single underscores between digits, optional fraction and exponent,
+/// or `inf`, `infinity`, `nan` in any case.
 fn py_float(text: &str) -> Option<f64> {
-    let text = py_strip(text);
+    // Python first maps decimal digits to ASCII and whitespace to spaces; any other non-ASCII
+    // character makes the text unreadable.
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_py_space(c) {
+            ascii.push(' ');
+        } else if let Some(d) = decimal_digit(c) {
+            ascii.push(d);
+        } else if c.is_ascii() {
+            ascii.push(c);
+        } else {
+            return None;
+        }
+    }
+    let text = ascii.trim_matches(' ');
     let bytes = text.as_bytes();
     let mut cleaned = String::with_capacity(text.len());
     for (i, c) in text.char_indices() {
@@ -127,11 +164,14 @@ fn format_numeric(text: &str) -> Result<String, HashError> {
 
 /// The reference's rewrite of CBV 1.x URNs to CBV 2.0 web URIs, applied anywhere in a value.
 fn web_vocabulary(text: &str) -> String {
-    text.replace("urn:epcglobal:cbv:bizstep:", "https://ref.gs1.org/cbv/BizStep-")
-        .replace("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-")
-        .replace("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-")
-        .replace("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-")
-        .replace("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-")
+    text.replace(
+        "urn:epcglobal:cbv:bizstep:",
+        "https://ref.gs1.org/cbv/BizStep-",
+    )
+    .replace("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-")
+    .replace("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-")
+    .replace("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-")
+    .replace("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-")
 }
 
 /// The reference's `_canonize_value` of a stripped value: web vocabulary, numbers, identifiers.
@@ -176,7 +216,11 @@ fn parse_timestamp(text: &str) -> Option<Parsed> {
     let extended = rest.starts_with('-');
     let rest = if extended { &rest[1..] } else { rest };
     let (month, rest) = digits(rest, 2)?;
-    let rest = if extended { rest.strip_prefix('-')? } else { rest };
+    let rest = if extended {
+        rest.strip_prefix('-')?
+    } else {
+        rest
+    };
     let (day, rest) = digits(rest, 2)?;
     let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
 
@@ -210,7 +254,11 @@ fn parse_timestamp(text: &str) -> Option<Parsed> {
                 if n == 0 {
                     return None;
                 }
-                let six: String = frac[..n].chars().chain(std::iter::repeat('0')).take(6).collect();
+                let six: String = frac[..n]
+                    .chars()
+                    .chain(std::iter::repeat('0'))
+                    .take(6)
+                    .collect();
                 micro = six.parse().ok()?;
                 r = &frac[n..];
             }
@@ -335,6 +383,8 @@ mod tests {
             ("12345678901234567890", "12345678901234567168"),
             ("abc", "abc"),
             ("+02:00", "+02:00"),
+            ("\u{661}\u{662}", "12"),
+            ("\u{ff11}.5", "1.5"),
         ];
         for (text, want) in cases {
             assert_eq!(format_numeric(text).unwrap(), want, "{text}");
@@ -349,7 +399,10 @@ mod tests {
     #[test]
     fn timestamps_as_dateutil_and_python_round() {
         let cases = [
-            ("2024-03-01T10:00:00.1234567+02:00", "2024-03-01T08:00:00.123Z"),
+            (
+                "2024-03-01T10:00:00.1234567+02:00",
+                "2024-03-01T08:00:00.123Z",
+            ),
             ("2024-03-01T10:00:00.1245Z", "2024-03-01T10:00:00.124Z"),
             ("2024-03-01T10:00:00.1235Z", "2024-03-01T10:00:00.124Z"),
             ("2024-03-01T10:00:00.0005Z", "2024-03-01T10:00:00.000Z"),

@@ -45,63 +45,215 @@ pub(crate) fn is_epcis_context(url: &str) -> bool {
 // The code lists of the EPCIS 2.0 context's scoped contexts, in the context's order.
 
 const BIZ_STEPS: [&str; 41] = [
-    "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
-    "creating_class_instance", "cycle_counting", "decommissioning", "departing", "destroying",
-    "disassembling", "dispensing", "encoding", "entering_exiting", "holding", "inspecting",
-    "installing", "killing", "loading", "other", "packing", "picking", "receiving", "removing",
-    "repackaging", "repairing", "replacing", "reserving", "retail_selling", "sampling",
-    "sensor_reporting", "shipping", "staging_outbound", "stock_taking", "stocking", "storing",
-    "transporting", "unloading", "unpacking", "void_shipping",
+    "accepting",
+    "arriving",
+    "assembling",
+    "collecting",
+    "commissioning",
+    "consigning",
+    "creating_class_instance",
+    "cycle_counting",
+    "decommissioning",
+    "departing",
+    "destroying",
+    "disassembling",
+    "dispensing",
+    "encoding",
+    "entering_exiting",
+    "holding",
+    "inspecting",
+    "installing",
+    "killing",
+    "loading",
+    "other",
+    "packing",
+    "picking",
+    "receiving",
+    "removing",
+    "repackaging",
+    "repairing",
+    "replacing",
+    "reserving",
+    "retail_selling",
+    "sampling",
+    "sensor_reporting",
+    "shipping",
+    "staging_outbound",
+    "stock_taking",
+    "stocking",
+    "storing",
+    "transporting",
+    "unloading",
+    "unpacking",
+    "void_shipping",
 ];
 
 const DISPOSITIONS: [&str; 33] = [
-    "active", "available", "completeness_verified", "completeness_inferred", "conformant",
-    "container_closed", "container_open", "damaged", "destroyed", "dispensed", "disposed",
-    "encoded", "expired", "in_progress", "in_transit", "inactive", "mismatch_instance",
-    "mismatch_class", "mismatch_quantity", "needs_replacement", "no_pedigree_match",
-    "non_conformant", "non_sellable_other", "partially_dispensed", "recalled", "reserved",
-    "retail_sold", "returned", "sellable_accessible", "sellable_not_accessible", "stolen",
-    "unavailable", "unknown",
+    "active",
+    "available",
+    "completeness_verified",
+    "completeness_inferred",
+    "conformant",
+    "container_closed",
+    "container_open",
+    "damaged",
+    "destroyed",
+    "dispensed",
+    "disposed",
+    "encoded",
+    "expired",
+    "in_progress",
+    "in_transit",
+    "inactive",
+    "mismatch_instance",
+    "mismatch_class",
+    "mismatch_quantity",
+    "needs_replacement",
+    "no_pedigree_match",
+    "non_conformant",
+    "non_sellable_other",
+    "partially_dispensed",
+    "recalled",
+    "reserved",
+    "retail_sold",
+    "returned",
+    "sellable_accessible",
+    "sellable_not_accessible",
+    "stolen",
+    "unavailable",
+    "unknown",
 ];
 
 const BIZ_TRANSACTION_TYPES: [&str; 13] = [
-    "bol", "cert", "desadv", "inv", "pedigree", "po", "poc", "prodorder", "recadv", "rma",
-    "testprd", "testres", "upevt",
+    "bol",
+    "cert",
+    "desadv",
+    "inv",
+    "pedigree",
+    "po",
+    "poc",
+    "prodorder",
+    "recadv",
+    "rma",
+    "testprd",
+    "testres",
+    "upevt",
 ];
 
-const SOURCE_DESTINATION_TYPES: [&str; 3] = [
-    "owning_party", "possessing_party", "location",
-];
+const SOURCE_DESTINATION_TYPES: [&str; 3] = ["owning_party", "possessing_party", "location"];
 
 const MEASUREMENT_TYPES: [&str; 72] = [
-    "AbsoluteHumidity", "AbsorbedDose", "AbsorbedDoseRate", "Acceleration", "Radioactivity",
-    "Altitude", "AmountOfSubstance", "AmountOfSubstancePerUnitVolume", "Angle",
-    "AngularAcceleration", "AngularMomentum", "AngularVelocity", "Area", "Capacitance",
-    "Conductance", "Conductivity", "Count", "Density", "Dimensionless", "DoseEquivalent",
-    "DoseEquivalentRate", "DynamicViscosity", "ElectricCharge", "ElectricCurrent",
-    "ElectricCurrentDensity", "ElectricFieldStrength", "Energy", "Exposure", "Force", "Frequency",
-    "Illuminance", "Inductance", "Irradiance", "KinematicViscosity", "Length", "LinearMomentum",
-    "Luminance", "LuminousFlux", "LuminousIntensity", "MagneticFlux", "MagneticFluxDensity",
-    "MagneticVectorPotential", "Mass", "MassConcentration", "MassFlowRate", "MassPerAreaTime",
-    "MemoryCapacity", "MolalityOfSolute", "MolarEnergy", "MolarMass", "MolarVolume", "Power",
-    "Pressure", "RadiantFlux", "RadiantIntensity", "RelativeHumidity", "Resistance", "Resistivity",
-    "SolidAngle", "SpecificVolume", "Speed", "SurfaceDensity", "SurfaceTension", "Temperature",
-    "Time", "Torque", "Voltage", "Volume", "VolumeFlowRate", "VolumeFraction", "VolumetricFlux",
+    "AbsoluteHumidity",
+    "AbsorbedDose",
+    "AbsorbedDoseRate",
+    "Acceleration",
+    "Radioactivity",
+    "Altitude",
+    "AmountOfSubstance",
+    "AmountOfSubstancePerUnitVolume",
+    "Angle",
+    "AngularAcceleration",
+    "AngularMomentum",
+    "AngularVelocity",
+    "Area",
+    "Capacitance",
+    "Conductance",
+    "Conductivity",
+    "Count",
+    "Density",
+    "Dimensionless",
+    "DoseEquivalent",
+    "DoseEquivalentRate",
+    "DynamicViscosity",
+    "ElectricCharge",
+    "ElectricCurrent",
+    "ElectricCurrentDensity",
+    "ElectricFieldStrength",
+    "Energy",
+    "Exposure",
+    "Force",
+    "Frequency",
+    "Illuminance",
+    "Inductance",
+    "Irradiance",
+    "KinematicViscosity",
+    "Length",
+    "LinearMomentum",
+    "Luminance",
+    "LuminousFlux",
+    "LuminousIntensity",
+    "MagneticFlux",
+    "MagneticFluxDensity",
+    "MagneticVectorPotential",
+    "Mass",
+    "MassConcentration",
+    "MassFlowRate",
+    "MassPerAreaTime",
+    "MemoryCapacity",
+    "MolalityOfSolute",
+    "MolarEnergy",
+    "MolarMass",
+    "MolarVolume",
+    "Power",
+    "Pressure",
+    "RadiantFlux",
+    "RadiantIntensity",
+    "RelativeHumidity",
+    "Resistance",
+    "Resistivity",
+    "SolidAngle",
+    "SpecificVolume",
+    "Speed",
+    "SurfaceDensity",
+    "SurfaceTension",
+    "Temperature",
+    "Time",
+    "Torque",
+    "Voltage",
+    "Volume",
+    "VolumeFlowRate",
+    "VolumeFraction",
+    "VolumetricFlux",
     "Wavenumber",
 ];
 
-const SENSOR_ALERT_TYPES: [&str; 2] = [
-    "ALARM_CONDITION", "ERROR_CONDITION",
-];
+const SENSOR_ALERT_TYPES: [&str; 2] = ["ALARM_CONDITION", "ERROR_CONDITION"];
 
 const COMPONENTS: [&str; 14] = [
-    "x", "y", "z", "axial_distance", "azimuth", "height", "spherical_radius", "polar_angle",
-    "elevation_angle", "easting", "northing", "latitude", "longitude", "altitude",
+    "x",
+    "y",
+    "z",
+    "axial_distance",
+    "azimuth",
+    "height",
+    "spherical_radius",
+    "polar_angle",
+    "elevation_angle",
+    "easting",
+    "northing",
+    "latitude",
+    "longitude",
+    "altitude",
 ];
 
-const ERROR_REASONS: [&str; 2] = [
-    "did_not_occur", "incorrect_data",
-];
+const ERROR_REASONS: [&str; 2] = ["did_not_occur", "incorrect_data"];
+
+/// Whether pyld (the reference's JSON-LD processor) takes a string for an absolute IRI: a scheme
+/// (a letter, then letters, digits, `+`, `,`, `-` or `.`) or `_`, a colon, and no whitespace.
+fn is_absolute_iri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let scheme_ok = scheme == "_"
+        || scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | ',' | '-' | '.'));
+    scheme_ok && !rest.chars().any(super::value::is_py_space)
+}
 
 /// A code list whose bare values expand to web vocabulary IRIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,15 +368,39 @@ fn top_term(key: &str) -> Option<Term> {
         "bizTransactionList" => Plain(Some(Scope::BizTransactionList)),
         "sensorElementList" => Plain(Some(Scope::SensorElementList)),
         "errorDeclaration" => Plain(Some(Scope::ErrorDeclaration)),
-        "eventTime" | "recordTime" | "eventTimeZoneOffset" | "action" | "quantity" | "uom"
-        | "quantityList" | "childQuantityList" | "inputQuantityList" | "outputQuantityList"
-        | "creationDate" | "sender" | "receiver" | "instanceIdentifier" | "schemaVersion"
-        | "ilmd" | "epcisHeader" | "masterData" | "vocabularyList" | "epcisBody"
-        | "queryResults" | "subscriptionID" | "queryName" | "resultsBody" | "eventList"
-        | "ObjectEvent" | "AggregationEvent" | "TransformationEvent" | "AssociationEvent"
-        | "TransactionEvent" | "Collection" | "EPCISDocument" | "EPCISQueryDocument" => {
-            Plain(None)
-        }
+        "eventTime"
+        | "recordTime"
+        | "eventTimeZoneOffset"
+        | "action"
+        | "quantity"
+        | "uom"
+        | "quantityList"
+        | "childQuantityList"
+        | "inputQuantityList"
+        | "outputQuantityList"
+        | "creationDate"
+        | "sender"
+        | "receiver"
+        | "instanceIdentifier"
+        | "schemaVersion"
+        | "ilmd"
+        | "epcisHeader"
+        | "masterData"
+        | "vocabularyList"
+        | "epcisBody"
+        | "queryResults"
+        | "subscriptionID"
+        | "queryName"
+        | "resultsBody"
+        | "eventList"
+        | "ObjectEvent"
+        | "AggregationEvent"
+        | "TransformationEvent"
+        | "AssociationEvent"
+        | "TransactionEvent"
+        | "Collection"
+        | "EPCISDocument"
+        | "EPCISQueryDocument" => Plain(None),
         _ if EPCIS_PREFIXES.iter().any(|(p, _)| *p == key) => Plain(None),
         _ => return None,
     })
@@ -299,8 +475,9 @@ impl Terms<'_> {
                 return Some(term);
             }
         }
-        // An undefined key is kept only if it is a (compact) IRI or a document term.
-        (key.contains(':') || self.document.contains_key(key)).then_some(Term::Plain(None))
+        // Any other key is kept only if it expands to an absolute IRI (a document term, a compact
+        // IRI, or an IRI); expansion drops the rest, including IRIs with whitespace.
+        is_absolute_iri(&self.expand_iri(key, true)).then_some(Term::Plain(None))
     }
 
     /// Collects the kept IRIs of a node object.
@@ -309,7 +486,12 @@ impl Terms<'_> {
         self.scan_value(Term::Plain(None), node, &mut scopes, out);
     }
 
-    fn scan_node(&self, members: &[(String, Json)], scopes: &mut Vec<Scope>, out: &mut BTreeSet<String>) {
+    fn scan_node(
+        &self,
+        members: &[(String, Json)],
+        scopes: &mut Vec<Scope>,
+        out: &mut BTreeSet<String>,
+    ) {
         for (key, value) in members {
             if key == "@context" {
                 continue;
@@ -320,7 +502,13 @@ impl Terms<'_> {
         }
     }
 
-    fn scan_value(&self, term: Term, value: &Json, scopes: &mut Vec<Scope>, out: &mut BTreeSet<String>) {
+    fn scan_value(
+        &self,
+        term: Term,
+        value: &Json,
+        scopes: &mut Vec<Scope>,
+        out: &mut BTreeSet<String>,
+    ) {
         let mut keep = |s: String| {
             if is_kept(&s) {
                 out.insert(s);
@@ -406,7 +594,10 @@ mod tests {
     #[test]
     fn code_list_terms_are_scoped() {
         // "Temperature" is a measurement type only under sensorReport's type.
-        let found = scan(r#"{"bizStep": "Temperature", "disposition": "shipping"}"#, &BTreeMap::new());
+        let found = scan(
+            r#"{"bizStep": "Temperature", "disposition": "shipping"}"#,
+            &BTreeMap::new(),
+        );
         assert!(found.is_empty(), "{found:?}");
     }
 }
