@@ -6,7 +6,8 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::event::{Chain, Harvest, LotQuantity, LotRole, Movement, OutputLot};
+use crate::event::{Chain, Harvest, LotQuantity, Movement, OutputLot};
+use crate::fixtures::Events;
 
 fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
@@ -14,36 +15,6 @@ fn d(s: &str) -> Decimal {
 
 fn kg(s: &str) -> Quantity {
     Quantity::new(d(s), Unit::Kilogram)
-}
-
-/// A source over a plain list of events, in whatever order they are given.
-struct Events(Vec<Arc<Event>>);
-
-impl LineageSource for Events {
-    type Error = std::convert::Infallible;
-    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
-        Ok(self.with_role(lot, Some(LotRole::Created)))
-    }
-    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
-        Ok(self.with_role(lot, Some(LotRole::Consumed)))
-    }
-    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
-        Ok(self.with_role(lot, None))
-    }
-}
-
-impl Events {
-    fn with_role(&self, lot: &str, role: Option<LotRole>) -> Vec<Arc<Event>> {
-        self.0
-            .iter()
-            .filter(|e| {
-                e.lots()
-                    .iter()
-                    .any(|(l, r)| *l == lot && role.is_none_or(|x| x == *r))
-            })
-            .cloned()
-            .collect()
-    }
 }
 
 fn event(id: &str, org: &str, time: &str, kind: EventKind) -> Arc<Event> {
