@@ -4,14 +4,16 @@
 //! of it), so they cost in proportion to it.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
-use lotline_domain::AnomalyKind;
 use lotline_domain::audit::balance::{self, BalanceQuery};
 use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::chain::{self, ChainFacts};
 use lotline_domain::audit::eudr::{self, EudrFacts};
+use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{self, BALANCE_CLAIM, LotCache};
 use lotline_domain::lineage::{Lineage, LineageSource, UpstreamLot};
+use lotline_domain::{Anomaly, AnomalyKind};
 use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
 use lotline_proto::convert::{anomaly_to_wire, chain_report_to_wire, dds_to_wire, ledger_to_wire};
 use lotline_proto::v1;
@@ -24,14 +26,45 @@ use crate::provenance::{cursor_arg, ensure_lot, id_arg, lot_arg, page_limit, shi
 use crate::status::store_status;
 use crate::{ReadyCell, read};
 
+/// The last anomaly listing and the log size it was computed at.
+type ListingCache = Mutex<Option<(u64, Arc<Vec<Anomaly>>)>>;
+
 pub struct AuditApi {
     ready: ReadyCell,
+    /// The last listing computed and the log size it was computed at: pages of
+    /// one listing, and repeated questions, reuse it until the log grows.
+    listing: Arc<ListingCache>,
 }
 
 impl AuditApi {
     pub fn new(ready: ReadyCell) -> Self {
-        AuditApi { ready }
+        AuditApi {
+            ready,
+            listing: Arc::new(Mutex::new(None)),
+        }
     }
+}
+
+/// Every anomaly in the log as `store` sees it, from the cache when the log
+/// has not grown since it was computed.
+fn listing(
+    cache: &ListingCache,
+    store: &Snapshot<'_>,
+    rules: &Rules,
+) -> Result<Arc<Vec<Anomaly>>, StoreError> {
+    if let Ok(guard) = cache.lock()
+        && let Some((upto, all)) = guard.as_ref()
+        && *upto == store.upto()
+    {
+        return Ok(Arc::clone(all));
+    }
+    let events = store.all_events()?;
+    let plots = store.plots()?;
+    let all = Arc::new(scan::anomalies(store, &events, rules, &plots)?);
+    if let Ok(mut guard) = cache.lock() {
+        *guard = Some((store.upto(), Arc::clone(&all)));
+    }
+    Ok(all)
 }
 
 /// The registered orgs among `ids`.
@@ -152,13 +185,11 @@ impl AuditService for AuditApi {
         };
         let offset = cursor_arg(&r.cursor)? as usize;
         let limit = page_limit(r.limit);
+        let cache = Arc::clone(&self.listing);
         read(&self.ready, move |store, ready| {
-            let events = store.all_events().map_err(store_status)?;
-            let plots = store.plots().map_err(store_status)?;
-            let all =
-                scan::anomalies(store, &events, &ready.rules, &plots).map_err(store_status)?;
-            let matching: Vec<_> = all
-                .into_iter()
+            let all = listing(&cache, store, &ready.rules).map_err(store_status)?;
+            let matching: Vec<&Anomaly> = all
+                .iter()
                 .filter(|a| org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))
                 .filter(|a| kind.is_none_or(|k| a.kind == k))
                 .filter(|a| lot.as_ref().is_none_or(|l| a.lot == *l))
@@ -172,7 +203,7 @@ impl AuditService for AuditApi {
                 .iter()
                 .skip(offset)
                 .take(limit)
-                .map(anomaly_to_wire)
+                .map(|a| anomaly_to_wire(a))
                 .collect();
             let next = offset + page.len();
             Ok(Response::new(v1::ListAnomaliesResponse {
