@@ -300,13 +300,8 @@ pub async fn run(
                 }
                 _ => (Arc::new(writer.clone()), None),
             };
-            health_task = Some(tokio::spawn(follow_health(
-                health.clone(),
-                writer.failure(),
-                consumer,
-                refused,
-            )));
             info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
+            let failure = writer.failure();
             let ready = Ready {
                 store: opened.store,
                 recorder,
@@ -317,6 +312,14 @@ pub async fn run(
             if cell.set(Ok(ready)).is_err() {
                 return Err(ServerError::Other("services were made ready twice".into()));
             }
+            // Health turns SERVING only once the services are ready, so a client
+            // that waited for it is never told the store is not open yet.
+            health_task = Some(tokio::spawn(follow_health(
+                health.clone(),
+                failure,
+                consumer,
+                refused,
+            )));
             info!(%address, "lotline serving");
         }
     }
