@@ -156,6 +156,23 @@ pub struct Correct {
     pub corrective_event_ids: Vec<String>,
 }
 
+/// An observation that moves no quantity and changes no custody (an EPCIS event that is not a
+/// harvest, transformation, shipment, receipt or payment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observe {
+    /// The EPCIS event type (ObjectEvent, AggregationEvent, ...).
+    pub event_type: String,
+    /// ADD, OBSERVE or DELETE; empty when the event has none.
+    pub action: String,
+    pub biz_step: String,
+    pub disposition: String,
+    /// Lots with quantities.
+    pub lots: Vec<LotQuantity>,
+    /// Identifiers without quantities.
+    pub epcs: Vec<String>,
+    pub parent: Option<String>,
+}
+
 /// Registers the event's org.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegisterOrg {
@@ -195,6 +212,7 @@ pub enum EventKind {
     Certify(Certify),
     Pay(Pay),
     Correct(Correct),
+    Observe(Observe),
     RegisterOrg(RegisterOrg),
     RegisterSite(RegisterSite),
     RegisterPlot(RegisterPlot),
@@ -210,13 +228,14 @@ pub enum KindName {
     Certify,
     Pay,
     Correct,
+    Observe,
     RegisterOrg,
     RegisterSite,
     RegisterPlot,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 10] = [
+    pub const ALL: [KindName; 11] = [
         KindName::Harvest,
         KindName::Transform,
         KindName::Ship,
@@ -224,6 +243,7 @@ impl KindName {
         KindName::Certify,
         KindName::Pay,
         KindName::Correct,
+        KindName::Observe,
         KindName::RegisterOrg,
         KindName::RegisterSite,
         KindName::RegisterPlot,
@@ -238,6 +258,7 @@ impl KindName {
             KindName::Certify => "certify",
             KindName::Pay => "pay",
             KindName::Correct => "correct",
+            KindName::Observe => "observe",
             KindName::RegisterOrg => "register_org",
             KindName::RegisterSite => "register_site",
             KindName::RegisterPlot => "register_plot",
@@ -280,7 +301,7 @@ pub enum LotRole {
     Created,
     /// A Transform consumes some of the lot.
     Consumed,
-    /// Ship, Receive, Pay or a lot certificate mention it.
+    /// Ship, Receive, Pay, Observe or a lot certificate mention it.
     Mentioned,
 }
 
@@ -294,6 +315,7 @@ impl Event {
             EventKind::Certify(_) => KindName::Certify,
             EventKind::Pay(_) => KindName::Pay,
             EventKind::Correct(_) => KindName::Correct,
+            EventKind::Observe(_) => KindName::Observe,
             EventKind::RegisterOrg(_) => KindName::RegisterOrg,
             EventKind::RegisterSite(_) => KindName::RegisterSite,
             EventKind::RegisterPlot(_) => KindName::RegisterPlot,
@@ -319,6 +341,14 @@ impl Event {
                 .lots
                 .iter()
                 .map(|l| (l.lot.as_str(), LotRole::Mentioned))
+                .collect(),
+            EventKind::Observe(o) => o
+                .lots
+                .iter()
+                .map(|l| l.lot.as_str())
+                .chain(o.epcs.iter().map(String::as_str))
+                .chain(o.parent.as_deref())
+                .map(|l| (l, LotRole::Mentioned))
                 .collect(),
             EventKind::Certify(c) => c
                 .lot

@@ -18,7 +18,7 @@ pub mod validate;
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use event::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
-    LotQuantity, Movement, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot, RegisterSite,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot, RegisterSite,
     Transform,
 };
 pub use quantity::{Dimension, Quantity, Unit};

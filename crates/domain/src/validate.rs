@@ -167,6 +167,25 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             }
             required("pay.price_unit", &p.price_unit)?;
         }
+        EventKind::Observe(o) => {
+            required("observe.event_type", &o.event_type)?;
+            for (n, l) in o.lots.iter().enumerate() {
+                id(&format!("observe.lots[{n}].lot"), &l.lot)?;
+                positive(&format!("observe.lots[{n}].quantity"), &l.quantity)?;
+            }
+            for (n, e) in o.epcs.iter().enumerate() {
+                id(&format!("observe.epcs[{n}]"), e)?;
+            }
+            if let Some(parent) = &o.parent {
+                id("observe.parent", parent)?;
+            }
+            if o.lots.is_empty() && o.epcs.is_empty() && o.parent.is_none() {
+                return Err(Invalid::new(
+                    "observe",
+                    "an observation names at least one lot, identifier or parent",
+                ));
+            }
+        }
         EventKind::Correct(c) => {
             id("correct.corrected_event_id", &c.corrected_event_id)?;
             if c.corrected_event_id == event.id {

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, SerializeStruct, Serializer};
 
 /// The key serde_json uses to pass a number through a map when its `arbitrary_precision` feature is
 /// on (it is, in this workspace).
@@ -88,6 +89,46 @@ impl From<&serde_json::Value> for Json {
                     .collect(),
             ),
         }
+    }
+}
+
+impl Serialize for Json {
+    /// Writes the value back with its members in order and its numbers as written, so that
+    /// `serde_json::to_writer` (compact or pretty) reproduces what was read.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Null => serializer.serialize_unit(),
+            Json::Bool(b) => serializer.serialize_bool(*b),
+            // serde_json (with `arbitrary_precision`) writes this struct as the raw number text.
+            Json::Number(text) => {
+                let mut number = serializer.serialize_struct(NUMBER_TOKEN, 1)?;
+                number.serialize_field(NUMBER_TOKEN, text)?;
+                number.end()
+            }
+            Json::String(s) => serializer.serialize_str(s),
+            Json::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(members) => {
+                let mut map = serializer.serialize_map(Some(members.len()))?;
+                for (key, value) in members {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Json {
+    /// Compact JSON text, members in order, numbers as written.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
     }
 }
 
@@ -202,6 +243,14 @@ mod tests {
                 Json::String("x".into())
             ]))
         );
+    }
+
+    #[test]
+    fn writes_back_what_it_read() {
+        let text = r#"{"z":1.50,"a":[true,null,"x\"y"],"c":12345678901234567890,"e":-0.000,"o":{}}"#;
+        let json = Json::parse(text).unwrap();
+        assert_eq!(json.to_string(), text);
+        assert_eq!(Json::parse(&json.to_string()).unwrap(), json);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use lotline_domain::audit::chain::{ChainReport, StageEntry};
 use lotline_domain::audit::eudr::DdsReference;
 use lotline_domain::lineage::{Anomaly, Descendant, LotState, Origin, TraceBack, TraceForward};
 use lotline_domain::{
-    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
+    BusinessDocument, Certify, Chain, Correct, Observe, CustodyModel, Event, EventKind, Harvest, Invalid,
     LotQuantity, Movement, OrgRole, OutputLot, Pay, Quantity, RegisterOrg, RegisterPlot,
     RegisterSite, Transform, Unit,
 };
@@ -119,6 +119,15 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             corrected_event_id: c.corrected_event_id.clone(),
             reason: c.reason.clone(),
             corrective_event_ids: c.corrective_event_ids.clone(),
+        }),
+        K::Observe(o) => EventKind::Observe(Observe {
+            event_type: o.event_type.clone(),
+            action: o.action.clone(),
+            biz_step: o.biz_step.clone(),
+            disposition: o.disposition.clone(),
+            lots: lot_quantities("observe.lots", &o.lots)?,
+            epcs: o.epcs.clone(),
+            parent: opt(&o.parent),
         }),
         K::RegisterOrg(o) => EventKind::RegisterOrg(RegisterOrg {
             name: o.name.clone(),
@@ -399,6 +408,15 @@ pub fn event_to_wire(e: &Event) -> v1::Event {
             corrected_event_id: c.corrected_event_id.clone(),
             reason: c.reason.clone(),
             corrective_event_ids: c.corrective_event_ids.clone(),
+        }),
+        EventKind::Observe(o) => K::Observe(v1::Observe {
+            event_type: o.event_type.clone(),
+            action: o.action.clone(),
+            biz_step: o.biz_step.clone(),
+            disposition: o.disposition.clone(),
+            lots: lot_quantities_to_wire(&o.lots),
+            epcs: o.epcs.clone(),
+            parent: o.parent.clone().unwrap_or_default(),
         }),
         EventKind::RegisterOrg(o) => K::RegisterOrg(v1::RegisterOrg {
             name: o.name.clone(),

@@ -51,6 +51,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
         Some(K::Certify(_)) => "certify",
         Some(K::Pay(_)) => "pay",
         Some(K::Correct(_)) => "correct",
+        Some(K::Observe(_)) => "observe",
         Some(K::RegisterOrg(_)) => "register_org",
         Some(K::RegisterSite(_)) => "register_site",
         Some(K::RegisterPlot(_)) => "register_plot",
