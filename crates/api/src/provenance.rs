@@ -19,7 +19,7 @@ use lotline_proto::convert::{
 };
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
-use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
+use lotline_store::{EventFilter, Page, Snapshot, StoreError, StoredEvent};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -344,10 +344,24 @@ impl ProvenanceService for ProvenanceApi {
         let after = cursor_arg(&r.cursor)?;
         let limit = page_limit(r.limit);
         let public = r.public_view;
+        let event_id = id_arg("event_id", &r.event_id)?;
         self.read(move |store| {
-            let page = store
-                .list_events(&filter, after, limit)
-                .map_err(store_status)?;
+            let page = if event_id.is_empty() {
+                store
+                    .list_events(&filter, after, limit)
+                    .map_err(store_status)?
+            } else {
+                // One event at most: the filters and the cursor still apply to it.
+                let found = store.seq_of(&event_id).map_err(store_status)?;
+                let item = match found.filter(|&seq| seq > after) {
+                    Some(seq) => store.event_at(seq).map_err(store_status)?,
+                    None => None,
+                };
+                Page {
+                    items: item.filter(|s| filter.matches(&s.event)).into_iter().collect(),
+                    next_after: None,
+                }
+            };
             let mut events: Vec<v1::StoredEvent> = page
                 .items
                 .iter()

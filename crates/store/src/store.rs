@@ -468,6 +468,13 @@ impl Store {
     }
 }
 
+impl EventFilter {
+    /// Whether an event passes the filter.
+    pub fn matches(&self, event: &Event) -> bool {
+        matches(self, event)
+    }
+}
+
 pub(crate) fn matches(filter: &EventFilter, event: &Event) -> bool {
     if filter.org.as_ref().is_some_and(|o| *o != event.org) {
         return false;

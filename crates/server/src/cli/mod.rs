@@ -374,6 +374,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
                 cursor: a.cursor.unwrap_or_default(),
                 limit: a.limit,
                 public_view: a.public,
+                event_id: String::new(),
             };
             client::events(&a.client, request, a.all).await
         }
