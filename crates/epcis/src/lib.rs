@@ -11,12 +11,20 @@
 //!   inside `bizTransactionList`, `sourceList` and `destinationList` elements, which
 //!   `serde_json::Value` does not keep.
 //!
-//! Pure: no IO, no tokio, no lotline crates. Mapping EPCIS documents onto lotline's domain events
-//! (import and export) is built on top of this crate elsewhere.
+//! - [`stream`] reads a document of any size in bounded memory: its context, header and events one
+//!   at a time.
+//! - [`import`] maps EPCIS events and master data onto lotline's domain events, and [`export`]
+//!   maps them back, as docs/epcis.md describes.
+//!
+//! No network, no tokio: readers and writers are `std::io`. Depends on `lotline-domain` only.
 
+pub mod export;
 pub mod gs1;
 pub mod hash;
+pub mod import;
 pub mod json;
+pub mod names;
+pub mod stream;
 
 pub use gs1::{Gs1Error, Gs1Id, canonical_lot_id};
 pub use hash::{Context, EventHash, HashError, event_hash, pre_hash_string};

@@ -1,0 +1,1 @@
+//! EPCIS documents → lotline events (docs/epcis.md, "Master data" and "Events").
