@@ -22,7 +22,7 @@ use lotline_store::{Snapshot, StoreError};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::provenance::{cursor_arg, ensure_lot, id_arg, lot_arg, page_limit, shipments, time_arg};
+use crate::provenance::{canonical_lot, cursor_arg, ensure_lot, id_arg, lot_arg, page_limit, shipments, time_arg};
 use crate::status::store_status;
 use crate::{ReadyCell, read};
 
@@ -172,7 +172,7 @@ impl AuditService for AuditApi {
     ) -> Result<Response<v1::ListAnomaliesResponse>, Status> {
         let r = request.into_inner();
         let org = Some(id_arg("org", &r.org)?).filter(|s| !s.is_empty());
-        let lot = Some(id_arg("lot", &r.lot)?).filter(|s| !s.is_empty());
+        let lot = Some(canonical_lot("lot", &id_arg("lot", &r.lot)?)?).filter(|s| !s.is_empty());
         let kind = match r.kind.trim() {
             "" => None,
             k => Some(AnomalyKind::parse(k).ok_or_else(|| {

@@ -64,7 +64,15 @@ pub(crate) fn lot_arg(lot: &str) -> Result<String, Status> {
     if lot.trim().is_empty() {
         return Err(Status::invalid_argument("lot: is required"));
     }
-    id_arg("lot", lot)
+    canonical_lot("lot", &id_arg("lot", lot)?)
+}
+
+/// A lot to look up, in the form lotline stores it: a GS1 identifier written as an EPC URN or a
+/// Digital Link on any domain becomes its canonical Digital Link (docs/epcis.md), so either form
+/// finds the lot; a wrong check digit is an invalid argument.
+pub(crate) fn canonical_lot(field: &str, lot: &str) -> Result<String, Status> {
+    lotline_proto::convert::lot_id(field, lot)
+        .map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 /// An id to look up: no id in the log contains control characters (validation
@@ -337,7 +345,7 @@ impl ProvenanceService for ProvenanceApi {
                     ))
                 })?),
             },
-            lot: Some(id_arg("lot", &r.lot)?).filter(|s| !s.is_empty()),
+            lot: Some(canonical_lot("lot", &id_arg("lot", &r.lot)?)?).filter(|s| !s.is_empty()),
             from: time_arg("from", &r.from)?,
             to: time_arg("to", &r.to)?,
         };

@@ -55,7 +55,7 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
     use v1::event::Kind as K;
     Ok(match k {
         K::Harvest(h) => EventKind::Harvest(Harvest {
-            lot: h.lot.clone(),
+            lot: lot_id("harvest.lot", &h.lot)?,
             plot: h.plot.clone(),
             product: h.product.clone(),
             quantity: quantity("harvest.quantity", h.quantity.as_ref())?,
@@ -72,7 +72,7 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
                 .enumerate()
                 .map(|(n, o)| {
                     Ok(OutputLot {
-                        lot: o.lot.clone(),
+                        lot: lot_id(&format!("transform.outputs[{n}].lot"), &o.lot)?,
                         product: o.product.clone(),
                         quantity: quantity(
                             &format!("transform.outputs[{n}].quantity"),
@@ -103,7 +103,9 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             valid_from: opt_date("certify.valid_from", &c.valid_from)?,
             valid_to: opt_date("certify.valid_to", &c.valid_to)?,
             outcome: c.outcome.clone(),
-            lot: opt(&c.lot),
+            lot: opt(&c.lot)
+                .map(|l| lot_id("certify.lot", &l))
+                .transpose()?,
             subject_org: opt(&c.subject_org),
         }),
         K::Pay(p) => EventKind::Pay(Pay {
@@ -126,8 +128,15 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             biz_step: o.biz_step.clone(),
             disposition: o.disposition.clone(),
             lots: lot_quantities("observe.lots", &o.lots)?,
-            epcs: o.epcs.clone(),
-            parent: opt(&o.parent),
+            epcs: o
+                .epcs
+                .iter()
+                .enumerate()
+                .map(|(n, e)| lot_id(&format!("observe.epcs[{n}]"), e))
+                .collect::<Result<_, _>>()?,
+            parent: opt(&o.parent)
+                .map(|p| lot_id("observe.parent", &p))
+                .transpose()?,
         }),
         K::RegisterOrg(o) => EventKind::RegisterOrg(RegisterOrg {
             name: o.name.clone(),
@@ -220,13 +229,20 @@ fn quantity(field: &str, q: Option<&v1::Quantity>) -> Result<Quantity, Invalid> 
     Ok(Quantity::new(amount, unit))
 }
 
+/// A lot (or other identifier) as lotline stores it: a GS1 identifier, in whichever form it
+/// came (EPC URN or Digital Link), as its canonical Digital Link, so that both forms name one lot;
+/// its check digit verified. Any other id is kept verbatim.
+pub fn lot_id(field: &str, lot: &str) -> Result<String, Invalid> {
+    lotline_epcis::canonical_lot_id(lot).map_err(|e| Invalid::new(field, e.to_string()))
+}
+
 fn lot_quantities(field: &str, items: &[v1::LotQuantity]) -> Result<Vec<LotQuantity>, Invalid> {
     items
         .iter()
         .enumerate()
         .map(|(n, i)| {
             Ok(LotQuantity {
-                lot: i.lot.clone(),
+                lot: lot_id(&format!("{field}[{n}].lot"), &i.lot)?,
                 quantity: quantity(&format!("{field}[{n}].quantity"), i.quantity.as_ref())?,
             })
         })

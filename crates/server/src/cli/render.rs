@@ -356,12 +356,18 @@ pub(crate) fn lot_text(l: &v1::Lot) -> String {
     out
 }
 
+/// The extension an event imported from EPCIS keeps its CBV 2.0 event hash in.
+const EPCIS_HASH: &str = lotline_epcis::names::EXT_HASH;
+
 pub(crate) fn events_text(events: &[v1::StoredEvent]) -> String {
+    let hashes = events
+        .iter()
+        .any(|s| s.event.as_ref().is_some_and(|e| e.extensions.contains_key(EPCIS_HASH)));
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|s| {
             let e = s.event.clone().unwrap_or_default();
-            vec![
+            let mut row = vec![
                 s.sequence.to_string(),
                 e.event_time.clone(),
                 event_kind(&e).to_string(),
@@ -371,10 +377,18 @@ pub(crate) fn events_text(events: &[v1::StoredEvent]) -> String {
                     e.event_id,
                     if s.corrected { " (corrected)" } else { "" }
                 ),
-            ]
+            ];
+            if hashes {
+                row.push(dash(e.extensions.get(EPCIS_HASH).map_or("", String::as_str)).to_string());
+            }
+            row
         })
         .collect();
-    table(&["SEQ", "EVENT TIME", "KIND", "ORG", "EVENT ID"], &rows)
+    let mut header = vec!["SEQ", "EVENT TIME", "KIND", "ORG", "EVENT ID"];
+    if hashes {
+        header.push("EPCIS EVENT HASH");
+    }
+    table(&header, &rows)
 }
 
 pub(crate) fn rejected_text(items: &[v1::RejectedInput]) -> String {
