@@ -13,6 +13,7 @@
 //!   anomaly each must cause.
 
 pub mod chains;
+pub mod epcis;
 pub mod events;
 mod nats;
 pub mod scenario;

@@ -179,6 +179,8 @@ pub fn to_epcis(
                     obj(vec![
                         ("declarationTime", declared.clone()),
                         ("reason", s(c.reason.clone())),
+                        // The correction's own id (errorDeclaration is outside the hash).
+                        ("lotline:correctionID", s(event.id.clone())),
                         (
                             "correctiveEventIDs",
                             Json::Array(
@@ -399,9 +401,11 @@ pub fn to_epcis(
     Ok(vec![obj(m)])
 }
 
-/// The master data of an export: organisations, sites, plots and certificates.
+/// The master data of an export: organisations, sites, plots, certificates, and the product
+/// classes (product and chain) of the GS1 lots exported.
 #[derive(Debug, Default)]
 pub struct MasterData {
+    classes: BTreeMap<String, (String, Option<&'static str>)>,
     parties: BTreeMap<String, Vec<(String, Json)>>,
     certificates: BTreeMap<String, Vec<Json>>,
     locations: BTreeMap<String, Vec<(String, Json)>>,
@@ -481,7 +485,29 @@ impl MasterData {
         }
     }
 
-    /// `epcisMasterData`: Party and Location vocabularies.
+    /// Notes the product class of every GS1 lot an exported event creates (its GTIN, product and
+    /// chain), so that a document imported elsewhere names the same products and chains.
+    pub fn observe(&mut self, event: &Event) {
+        let chain = event.chain.map(|c| c.as_str());
+        let mut note = |lot: &str, product: &str| {
+            if let Some(at) = lot.find("/10/").filter(|_| lot.starts_with("https://id.gs1.org/01/")) {
+                self.classes
+                    .entry(lot[..at].to_string())
+                    .or_insert_with(|| (product.to_string(), chain));
+            }
+        };
+        match &event.kind {
+            EventKind::Harvest(h) => note(&h.lot, &h.product),
+            EventKind::Transform(t) => {
+                for o in &t.outputs {
+                    note(&o.lot, &o.product);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `epcisMasterData`: Party, Location and EPCClass vocabularies.
     pub fn to_json(&self) -> Json {
         let element = |id: String, attrs: Vec<(String, Json)>| {
             obj(vec![
@@ -513,6 +539,17 @@ impl MasterData {
             .iter()
             .map(|(id, attrs)| element(id.clone(), attrs.clone()))
             .collect();
+        let classes: Vec<Json> = self
+            .classes
+            .iter()
+            .map(|(id, (product, chain))| {
+                let mut attrs = vec![attribute("lotline:product", s(product.clone()))];
+                if let Some(chain) = chain {
+                    attrs.push(attribute("lotline:chain", s(*chain)));
+                }
+                element(id.clone(), attrs)
+            })
+            .collect();
         obj(vec![(
             "vocabularyList",
             Json::Array(vec![
@@ -523,6 +560,10 @@ impl MasterData {
                 obj(vec![
                     ("type", s("urn:epcglobal:epcis:vtype:Location")),
                     ("vocabularyElementList", Json::Array(locations)),
+                ]),
+                obj(vec![
+                    ("type", s("urn:epcglobal:epcis:vtype:EPCClass")),
+                    ("vocabularyElementList", Json::Array(classes)),
                 ]),
             ]),
         )])

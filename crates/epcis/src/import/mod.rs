@@ -669,8 +669,11 @@ impl Importer {
                 .and_then(Json::as_str)
                 .map(bare)
                 .unwrap_or_else(|| "incorrect_data".into());
+            let own_id = self
+                .ext_str(declaration, "correctionID")
+                .unwrap_or_else(|| format!("{id}#errorDeclaration"));
             return Ok(Event {
-                id: format!("{id}#errorDeclaration"),
+                id: own_id,
                 time: event_time(declaration, "declarationTime").map_err(|e| format!("errorDeclaration.{e}"))?,
                 org,
                 chain: None,
@@ -1064,8 +1067,28 @@ fn canon_id(field: &str, raw: &str) -> Result<String, String> {
     canonical_lot_id(raw).map_err(|e| format!("{field} {raw:?}: {e}"))
 }
 
+/// The org id of a party: lotline's own (`urn:lotline:org:X` → `X`), `gln-<GLN>` for a PGLN, any
+/// other id with the characters a NATS subject token cannot hold (`.`, `*`, `>`, spaces)
+/// replaced by `_` (orgs are subject tokens in NATS mode).
 fn canon_org_id(field: &str, raw: &str) -> Result<String, String> {
-    canon_id(field, raw)
+    let raw = raw.trim();
+    if raw.starts_with(ORG_URN) {
+        return Ok(strip_urn(raw, ORG_URN));
+    }
+    let id = canon_id(field, raw)?;
+    if let Some(gln) = id.strip_prefix("https://id.gs1.org/417/") {
+        return Ok(format!("gln-{gln}"));
+    }
+    Ok(id
+        .chars()
+        .map(|c| {
+            if matches!(c, '.' | '*' | '>') || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect())
 }
 
 /// The key a lot's product class is found by: its GTIN's Digital Link (or the id itself).

@@ -20,6 +20,7 @@ macro_rules! outln {
 
 mod audit;
 mod client;
+mod epcis;
 mod demo;
 mod log;
 mod nats;
@@ -63,6 +64,12 @@ enum Command {
     /// Record events from a JSON Lines file (`-` for stdin), one event per line in
     /// the proto3 JSON mapping of lotline.v1.Event.
     Post(PostArgs),
+    /// Import an EPCIS 2.0 JSON-LD document (`-` for stdin): master data and events,
+    /// over gRPC or, with --nats-url, through the stream (docs/epcis.md).
+    Import(epcis::ImportArgs),
+    /// Export the log, a period of it, or one lot's history as an EPCIS 2.0 JSON-LD
+    /// document (docs/epcis.md).
+    Export(epcis::ExportArgs),
     /// Show a lot: product, quantities, holder, custody model, origins, events, anomalies.
     Lot(LotArgs),
     /// Trace a lot back to its origin lots, with quantities and shares.
@@ -355,6 +362,8 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Post(a) => client::post(&a.client, &a.file).await,
         Command::Publish(a) => nats::publish(a).await,
         Command::Bench(a) => nats::bench(a).await,
+        Command::Import(a) => epcis::import(a).await,
+        Command::Export(a) => epcis::export(a).await,
         Command::Lot(a) => client::lot(&a.client, &a.lot, a.public).await,
         Command::Trace(a) => client::trace(&a.client, &a.lot, a.public).await,
         Command::Recall(a) => client::recall(&a.client, &a.lot, a.public).await,

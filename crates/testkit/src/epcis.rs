@@ -1,0 +1,1154 @@
+//! A generated EPCIS 2.0 document of cocoa supply chains, for import and export tests and
+//! benchmarks at any size, and its ground truth computed here, independently of lotline.
+//!
+//! [`write_chain_document`] streams one `EPCISDocument` to any writer: the master data of every
+//! party, location and product class the events use (docs/epcis.md, "Master data"), then the
+//! events in time order. Co-operatives collect harvests from their member farms (harvest, ship,
+//! receive), aggregate them into one lot, ship it to a processor and are paid for it; the
+//! processor, once it holds a few co-op lots, roasts and winnows them into nibs, grinds the nibs
+//! into liquor, sometimes presses the liquor into butter and powder, and ships the result to a
+//! brand. Every lot is written alternately as its LGTIN URN and as its GS1 Digital Link, and
+//! locations alternately as SGLN URN and Digital Link; every check digit is computed.
+//!
+//! Nothing per event is kept: identifiers are derived from indexes, a processor holds at most
+//! three pending lots, and the ground truth follows a bounded reservoir sample of lots.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, BufWriter, Write};
+
+use crate::chains::Rng;
+
+/// How many lots the ground truth follows at most.
+pub const SAMPLED_LOTS: usize = 200;
+
+/// The most events one co-op cycle (with the processor batch it may trigger) writes: five
+/// harvests with their shipments and receipts, an aggregation, a shipment, a receipt and a
+/// payment, then roasting, grinding, pressing, a shipment and a receipt.
+const MAX_CYCLE_EVENTS: usize = 5 * 3 + 4 + 5;
+
+/// What a test can check after importing the generated document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroundTruth {
+    /// Events written.
+    pub events: usize,
+    /// EPCIS event type (`ObjectEvent`, `TransformationEvent`, `TransactionEvent`) → count.
+    pub event_types: BTreeMap<String, usize>,
+    /// lotline event kind each event becomes (`harvest`, `ship`, `receive`, `transform`,
+    /// `pay`) → count.
+    pub kinds: BTreeMap<String, usize>,
+    /// Parties, locations (plots and sites) and product classes in the master data.
+    pub parties: usize,
+    pub plots: usize,
+    pub sites: usize,
+    pub product_classes: usize,
+    /// The sampled lots, by canonical Digital Link (`https://id.gs1.org/01/{GTIN}/10/{lot}`).
+    pub lots: BTreeMap<String, LotTruth>,
+}
+
+/// One sampled lot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LotTruth {
+    /// The same lot as an LGTIN URN.
+    pub lgtin: String,
+    /// lotline product name (`cocoa_beans`, `cocoa_nibs`, `cocoa_liquor`, …).
+    pub product: String,
+    /// Kilograms the lot was created with.
+    pub kg: u64,
+    /// The harvest lots it comes from (a harvest lot is its own origin).
+    pub origins: BTreeSet<String>,
+    /// The plots (SGLN URNs) of those harvests.
+    pub plots: BTreeSet<String>,
+    /// The lots a transformation made it from (empty for a harvest).
+    pub inputs: BTreeSet<String>,
+    /// Every lot downstream of it in the document, transitively.
+    pub into: BTreeSet<String>,
+}
+
+/// Writes an EPCISDocument of about `events` events (exactly `events`, unless a chain cannot be
+/// cut shorter) to `out`, deterministic per `seed`, and returns its ground truth.
+pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::Result<GroundTruth> {
+    let world = World::new(events);
+    let mut doc = Doc {
+        out: BufWriter::new(out),
+        rng: Rng::new(seed ^ 0x6c6f_746c_696e_6565),
+        sampler: Rng::new(seed.rotate_left(17) ^ 0x5eed),
+        seed,
+        clock: START,
+        step: (365 * DAY / events.max(1) as u64).clamp(1, 3600),
+        written: 0,
+        lots_made: 0,
+        mention: 0,
+        truth: GroundTruth::default(),
+    };
+    doc.truth.parties = world.parties();
+    doc.truth.plots = world.coops * world.farms;
+    doc.truth.sites = world.coops + world.procs + world.brands;
+    doc.truth.product_classes = world.coops + 4 * world.procs;
+
+    doc.head(&world)?;
+    let mut pending: Vec<Vec<Lot>> = vec![Vec::new(); world.procs];
+    let mut cycle = 0usize;
+    while doc.written + MAX_CYCLE_EVENTS <= events {
+        let coop = cycle % world.coops;
+        let proc = coop % world.procs;
+        doc.coop_cycle(&world, coop, proc, &mut pending[proc])?;
+        cycle += 1;
+    }
+    // The rest (fewer events than a cycle): harvests at farms of the first co-op.
+    while doc.written < events {
+        let farm = doc.rng.below(world.farms as u64) as usize;
+        doc.harvest(0, farm)?;
+    }
+    doc.out.write_all(b"\n    ]\n  }\n}\n")?;
+    doc.out.flush()?;
+    Ok(doc.truth)
+}
+
+/// 2024-10-01T00:00:00Z in seconds since the Unix epoch.
+const START: u64 = 1_727_740_800;
+const DAY: u64 = 86_400;
+
+/// The parties, derived from indexes so nothing about them is stored.
+struct World {
+    coops: usize,
+    /// Member farms per co-op (each with one plot).
+    farms: usize,
+    procs: usize,
+    brands: usize,
+}
+
+impl World {
+    fn new(events: usize) -> World {
+        let coops = (events / 4000 + 2).min(60);
+        let farms = (events / (40 * coops)).clamp(3, 39_999);
+        let procs = (coops / 3).clamp(1, 20);
+        World {
+            coops,
+            farms,
+            procs,
+            brands: procs + 1,
+        }
+    }
+
+    fn parties(&self) -> usize {
+        self.coops * (1 + self.farms) + self.procs + self.brands
+    }
+
+    fn coop_prefix(c: usize) -> u64 {
+        6_181_000 + c as u64
+    }
+
+    fn proc_prefix(p: usize) -> u64 {
+        6_032_000 + p as u64
+    }
+
+    fn brand_prefix(b: usize) -> u64 {
+        5_413_000 + b as u64
+    }
+
+    fn coop(c: usize) -> Party {
+        Party::new(Self::coop_prefix(c), 1, 2)
+    }
+
+    fn farm(c: usize, f: usize) -> Party {
+        Party::new(Self::coop_prefix(c), 10_000 + f as u64, 50_000 + f as u64)
+    }
+
+    fn proc(p: usize) -> Party {
+        Party::new(Self::proc_prefix(p), 1, 10)
+    }
+
+    fn brand(b: usize) -> Party {
+        Party::new(Self::brand_prefix(b), 1, 20)
+    }
+}
+
+/// A party and its one location (a farm's plot, or a site), as GS1 keys.
+struct Party {
+    prefix: u64,
+    /// GLN-13 of the party and of its location.
+    gln: String,
+    location_gln: String,
+    location_ref: u64,
+    party_ref: u64,
+}
+
+impl Party {
+    fn new(prefix: u64, party_ref: u64, location_ref: u64) -> Party {
+        Party {
+            prefix,
+            gln: gln(prefix, party_ref),
+            location_gln: gln(prefix, location_ref),
+            location_ref,
+            party_ref,
+        }
+    }
+
+    fn pgln(&self) -> String {
+        format!("urn:epc:id:pgln:{}.{:05}", self.prefix, self.party_ref)
+    }
+
+    fn sgln(&self) -> String {
+        format!("urn:epc:id:sgln:{}.{:05}.0", self.prefix, self.location_ref)
+    }
+
+    fn location_link(&self) -> String {
+        format!("https://id.gs1.org/414/{}", self.location_gln)
+    }
+}
+
+/// The GS1 mod-10 check digit of `body` (GTIN, GLN, SSCC without their last digit).
+pub fn check_digit(body: &str) -> u32 {
+    let sum: u32 = body
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b.wrapping_sub(b'0')) * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    (10 - sum % 10) % 10
+}
+
+fn gln(prefix: u64, reference: u64) -> String {
+    let body = format!("{prefix:07}{reference:05}");
+    let digit = check_digit(&body);
+    format!("{body}{digit}")
+}
+
+/// A product of the chain: its item reference (indicator digit first), lotline name, and the
+/// letter its lot numbers start with.
+#[derive(Debug, Clone, Copy)]
+struct Product {
+    item: &'static str,
+    name: &'static str,
+    letter: char,
+}
+
+const BEANS: Product = Product {
+    item: "012345",
+    name: "cocoa_beans",
+    letter: 'B',
+};
+const NIBS: Product = Product {
+    item: "011111",
+    name: "cocoa_nibs",
+    letter: 'N',
+};
+const LIQUOR: Product = Product {
+    item: "022222",
+    name: "cocoa_liquor",
+    letter: 'L',
+};
+const BUTTER: Product = Product {
+    item: "033333",
+    name: "cocoa_butter",
+    letter: 'T',
+};
+const POWDER: Product = Product {
+    item: "044444",
+    name: "cocoa_powder",
+    letter: 'P',
+};
+const PROCESSED: [Product; 4] = [NIBS, LIQUOR, BUTTER, POWDER];
+
+fn gtin(prefix: u64, item: &str) -> String {
+    let (indicator, rest) = item.split_at(1);
+    let body = format!("{indicator}{prefix:07}{rest}");
+    let digit = check_digit(&body);
+    format!("{body}{digit}")
+}
+
+/// A lot while it is in the generator's hands: identifiers, size and (bounded) lineage.
+#[derive(Debug, Clone)]
+struct Lot {
+    prefix: u64,
+    product: Product,
+    number: String,
+    kg: u64,
+    /// Harvest lots (canonical) and their plots.
+    origins: Vec<(String, String)>,
+    /// Every lot upstream (canonical), so sampled ancestors learn about this one.
+    ancestors: Vec<String>,
+}
+
+impl Lot {
+    fn canonical(&self) -> String {
+        format!(
+            "https://id.gs1.org/01/{}/10/{}",
+            gtin(self.prefix, self.product.item),
+            self.number
+        )
+    }
+
+    fn lgtin(&self) -> String {
+        format!(
+            "urn:epc:class:lgtin:{}.{}.{}",
+            self.prefix, self.product.item, self.number
+        )
+    }
+}
+
+struct Doc<W: Write> {
+    out: BufWriter<W>,
+    /// Drives the document's content.
+    rng: Rng,
+    /// Drives only the reservoir sample.
+    sampler: Rng,
+    seed: u64,
+    /// Event time of the next event (seconds since the epoch).
+    clock: u64,
+    step: u64,
+    written: usize,
+    lots_made: u64,
+    /// Counts identifier mentions, to alternate URN and Digital Link forms.
+    mention: u64,
+    truth: GroundTruth,
+}
+
+impl<W: Write> Doc<W> {
+    fn head(&mut self, world: &World) -> io::Result<()> {
+        self.out.write_all(
+            b"{\n  \"@context\": [\n    \"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld\",\n    {\"lotline\": \"https://ns.lotline.dev/epcis/\"}\n  ],\n",
+        )?;
+        writeln!(
+            self.out,
+            "  \"type\": \"EPCISDocument\",\n  \"schemaVersion\": \"2.0\",\n  \"creationDate\": \"{}\",",
+            timestamp(START + 400 * DAY)
+        )?;
+        self.out
+            .write_all(b"  \"epcisHeader\": {\"epcisMasterData\": {\"vocabularyList\": [\n")?;
+
+        // Parties.
+        self.out.write_all(
+            b"    {\"type\": \"urn:epcglobal:epcis:vtype:Party\", \"vocabularyElementList\": [\n",
+        )?;
+        let mut first = true;
+        for c in 0..world.coops {
+            let coop = World::coop(c);
+            let cert = format!(
+                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [\"cocoa_beans\"]}}",
+                coop.gln
+            );
+            element(
+                &mut self.out,
+                &mut first,
+                &coop.pgln(),
+                &[
+                    ("cbvmda:name", quoted(&format!("Cocoa co-operative {c}"))),
+                    ("cbvmda:countryCode", quoted("CI")),
+                    ("lotline:role", quoted("cooperative")),
+                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:certificate", cert),
+                ],
+            )?;
+            for f in 0..world.farms {
+                element(
+                    &mut self.out,
+                    &mut first,
+                    &World::farm(c, f).pgln(),
+                    &[
+                        (
+                            "cbvmda:name",
+                            quoted(&format!("Farm {f} of co-operative {c}")),
+                        ),
+                        ("cbvmda:countryCode", quoted("CI")),
+                        ("lotline:role", quoted("farm")),
+                        ("lotline:memberOf", quoted(&coop.pgln())),
+                        ("lotline:chain", quoted("cocoa")),
+                    ],
+                )?;
+            }
+        }
+        for p in 0..world.procs {
+            let cert = format!(
+                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [\"cocoa_nibs\", \"cocoa_liquor\", \"cocoa_butter\", \"cocoa_powder\"]}}",
+                World::proc(p).gln
+            );
+            element(
+                &mut self.out,
+                &mut first,
+                &World::proc(p).pgln(),
+                &[
+                    ("cbvmda:name", quoted(&format!("Cocoa processor {p}"))),
+                    ("cbvmda:countryCode", quoted("GH")),
+                    ("lotline:role", quoted("processor")),
+                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:certificate", cert),
+                ],
+            )?;
+        }
+        for b in 0..world.brands {
+            element(
+                &mut self.out,
+                &mut first,
+                &World::brand(b).pgln(),
+                &[
+                    ("cbvmda:name", quoted(&format!("Chocolate brand {b}"))),
+                    ("cbvmda:countryCode", quoted("BE")),
+                    ("lotline:role", quoted("brand")),
+                    ("lotline:chain", quoted("cocoa")),
+                ],
+            )?;
+        }
+        self.out.write_all(b"\n    ]},\n")?;
+
+        // Locations: plots and sites.
+        self.out.write_all(
+            b"    {\"type\": \"urn:epcglobal:epcis:vtype:BusinessLocation\", \"vocabularyElementList\": [\n",
+        )?;
+        let mut first = true;
+        for c in 0..world.coops {
+            let coop = World::coop(c);
+            site(
+                &mut self.out,
+                &mut first,
+                &coop,
+                "CI",
+                &format!("Co-op {c} warehouse"),
+            )?;
+            for f in 0..world.farms {
+                let farm = World::farm(c, f);
+                let (geometry, area) = plot_shape(self.seed, c, f);
+                element(
+                    &mut self.out,
+                    &mut first,
+                    &farm.sgln(),
+                    &[
+                        (
+                            "cbvmda:name",
+                            quoted(&format!("Plot of farm {f}, co-op {c}")),
+                        ),
+                        ("cbvmda:countryCode", quoted("CI")),
+                        ("lotline:owningParty", quoted(&farm.pgln())),
+                        ("lotline:geometry", geometry),
+                        ("lotline:areaHa", area),
+                    ],
+                )?;
+            }
+        }
+        for p in 0..world.procs {
+            site(
+                &mut self.out,
+                &mut first,
+                &World::proc(p),
+                "GH",
+                &format!("Processor {p} factory"),
+            )?;
+        }
+        for b in 0..world.brands {
+            site(
+                &mut self.out,
+                &mut first,
+                &World::brand(b),
+                "BE",
+                &format!("Brand {b} plant"),
+            )?;
+        }
+        self.out.write_all(b"\n    ]},\n")?;
+
+        // Product classes, alternately as GTIN patterns and Digital Links.
+        self.out.write_all(
+            b"    {\"type\": \"urn:epcglobal:epcis:vtype:EPCClass\", \"vocabularyElementList\": [\n",
+        )?;
+        let mut first = true;
+        let mut classes: Vec<(u64, Product)> = (0..world.coops)
+            .map(|c| (World::coop_prefix(c), BEANS))
+            .collect();
+        for p in 0..world.procs {
+            classes.extend(
+                PROCESSED
+                    .iter()
+                    .map(|product| (World::proc_prefix(p), *product)),
+            );
+        }
+        for (i, (prefix, product)) in classes.into_iter().enumerate() {
+            let id = if i % 2 == 0 {
+                format!("urn:epc:idpat:sgtin:{prefix}.{}.*", product.item)
+            } else {
+                format!("https://id.gs1.org/01/{}", gtin(prefix, product.item))
+            };
+            element(
+                &mut self.out,
+                &mut first,
+                &id,
+                &[
+                    ("lotline:product", quoted(product.name)),
+                    ("lotline:chain", quoted("cocoa")),
+                ],
+            )?;
+        }
+        self.out
+            .write_all(b"\n    ]}\n  ]}},\n  \"epcisBody\": {\n    \"eventList\": [")?;
+        Ok(())
+    }
+
+    /// One co-op cycle: harvests of 2-5 member farms, their delivery, aggregation, sale to the
+    /// processor, and the processor's batch when it then holds enough lots.
+    fn coop_cycle(
+        &mut self,
+        world: &World,
+        c: usize,
+        p: usize,
+        pending: &mut Vec<Lot>,
+    ) -> io::Result<()> {
+        let coop = World::coop(c);
+        let count = 2 + self.rng.below(4) as usize;
+        let mut delivered = Vec::with_capacity(count);
+        for _ in 0..count {
+            let f = self.rng.below(world.farms as u64) as usize;
+            let farm = World::farm(c, f);
+            let lot = self.harvest(c, f)?;
+            self.ship(&farm, &coop, &[&lot])?;
+            self.receive(&farm, &coop, &[&lot])?;
+            delivered.push(lot);
+        }
+        let total: u64 = delivered.iter().map(|l| l.kg).sum();
+        let kg = total * (985 + self.rng.below(15)) / 1000;
+        let bulk = self.transform(
+            &coop,
+            "aggregation",
+            &delivered,
+            &[(World::coop_prefix(c), BEANS, kg)],
+        )?;
+        let Some(bulk) = bulk.into_iter().next() else {
+            return Ok(());
+        };
+        let processor = World::proc(p);
+        self.ship(&coop, &processor, &[&bulk])?;
+        self.receive(&coop, &processor, &[&bulk])?;
+        self.pay(&processor, &coop, &bulk)?;
+        pending.push(bulk);
+        if pending.len() >= 2 + self.rng.below(2) as usize {
+            let inputs = std::mem::take(pending);
+            self.process(world, p, &inputs)?;
+        }
+        Ok(())
+    }
+
+    /// The processor's batch: roasting and winnowing, grinding, sometimes pressing, and the
+    /// shipment of the result to a brand.
+    fn process(&mut self, world: &World, p: usize, inputs: &[Lot]) -> io::Result<()> {
+        let processor = World::proc(p);
+        let prefix = World::proc_prefix(p);
+        let beans: u64 = inputs.iter().map(|l| l.kg).sum();
+        let nibs_kg = beans * (800 + self.rng.below(51)) / 1000;
+        let nibs = self.transform(
+            &processor,
+            "roasting_winnowing",
+            inputs,
+            &[(prefix, NIBS, nibs_kg)],
+        )?;
+        let liquor_kg = nibs_kg * (970 + self.rng.below(21)) / 1000;
+        let liquor = self.transform(
+            &processor,
+            "grinding",
+            &nibs,
+            &[(prefix, LIQUOR, liquor_kg)],
+        )?;
+        let products = if self.rng.below(2) == 0 {
+            let butter = liquor_kg * (440 + self.rng.below(21)) / 1000;
+            let powder = liquor_kg * (520 + self.rng.below(21)) / 1000;
+            self.transform(
+                &processor,
+                "pressing",
+                &liquor,
+                &[(prefix, BUTTER, butter), (prefix, POWDER, powder)],
+            )?
+        } else {
+            liquor
+        };
+        let brand = World::brand(self.rng.below(world.brands as u64) as usize);
+        let shipped: Vec<&Lot> = products.iter().collect();
+        self.ship(&processor, &brand, &shipped)?;
+        self.receive(&processor, &brand, &shipped)?;
+        Ok(())
+    }
+
+    fn harvest(&mut self, c: usize, f: usize) -> io::Result<Lot> {
+        let farm = World::farm(c, f);
+        let kg = 150 + self.rng.below(1200);
+        let mut lot = Lot {
+            prefix: farm.prefix,
+            product: BEANS,
+            number: format!("F{f}-{}", self.lots_made),
+            kg,
+            origins: Vec::new(),
+            ancestors: Vec::new(),
+        };
+        lot.origins.push((lot.canonical(), farm.sgln()));
+        self.made(&lot, &[]);
+        let day = (self.clock / DAY) as i64;
+        let location = self.location(&farm);
+        let epc = self.lot_id(&lot);
+        self.begin("ObjectEvent", "harvest")?;
+        write!(
+            self.out,
+            ",\"action\":\"ADD\",\"bizStep\":\"commissioning\",\"disposition\":\"active\",\
+             \"quantityList\":[{{\"epcClass\":\"{epc}\",\"quantity\":{kg},\"uom\":\"KGM\"}}],\
+             \"bizLocation\":{{\"id\":\"{location}\"}},\
+             \"ilmd\":{{\"cbvmda:harvestStartDate\":\"{}\",\"cbvmda:harvestEndDate\":\"{}\",\
+             \"lotline:custody\":\"segregated\",\"lotline:claims\":[\"fairtrade\"]}}}}",
+            date(day - 12),
+            date(day - 1)
+        )?;
+        Ok(lot)
+    }
+
+    fn ship(&mut self, from: &Party, to: &Party, lots: &[&Lot]) -> io::Result<()> {
+        let quantities = self.quantity_list(lots);
+        let location = self.location(from);
+        let seq = self.written;
+        self.begin("ObjectEvent", "ship")?;
+        write!(
+            self.out,
+            ",\"action\":\"OBSERVE\",\"bizStep\":\"shipping\",\"disposition\":\"in_transit\",\
+             \"quantityList\":{quantities},\"bizLocation\":{{\"id\":\"{location}\"}},\
+             \"bizTransactionList\":[{{\"type\":\"desadv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:{}:DN-{seq}\"}}],\
+             \"sourceList\":[{{\"type\":\"owning_party\",\"source\":\"{}\"}}],\
+             \"destinationList\":[{{\"type\":\"owning_party\",\"destination\":\"{}\"}}]}}",
+            from.gln,
+            from.pgln(),
+            to.pgln()
+        )
+    }
+
+    fn receive(&mut self, from: &Party, to: &Party, lots: &[&Lot]) -> io::Result<()> {
+        let quantities = self.quantity_list(lots);
+        let location = self.location(to);
+        let seq = self.written;
+        self.begin("ObjectEvent", "receive")?;
+        write!(
+            self.out,
+            ",\"action\":\"OBSERVE\",\"bizStep\":\"receiving\",\"disposition\":\"in_progress\",\
+             \"quantityList\":{quantities},\"bizLocation\":{{\"id\":\"{location}\"}},\
+             \"bizTransactionList\":[{{\"type\":\"recadv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:{}:GR-{seq}\"}}],\
+             \"sourceList\":[{{\"type\":\"owning_party\",\"source\":\"{}\"}}],\
+             \"destinationList\":[{{\"type\":\"owning_party\",\"destination\":\"{}\"}}]}}",
+            to.gln,
+            from.pgln(),
+            to.pgln()
+        )
+    }
+
+    /// The buyer pays the seller for a co-op lot, at or above the Fairtrade minimum.
+    fn pay(&mut self, payer: &Party, payee: &Party, lot: &Lot) -> io::Result<()> {
+        let quantities = self.quantity_list(&[lot]);
+        let location = self.location(payer);
+        let price = 2450 + self.rng.below(400);
+        let seq = self.written;
+        let contract = date((self.clock / DAY) as i64 - 30);
+        self.begin("TransactionEvent", "pay")?;
+        write!(
+            self.out,
+            ",\"action\":\"ADD\",\"bizStep\":\"accepting\",\
+             \"quantityList\":{quantities},\"bizLocation\":{{\"id\":\"{location}\"}},\
+             \"bizTransactionList\":[{{\"type\":\"inv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:{}:INV-{seq}\"}}],\
+             \"sourceList\":[{{\"type\":\"owning_party\",\"source\":\"{}\"}}],\
+             \"destinationList\":[{{\"type\":\"owning_party\",\"destination\":\"{}\"}}],\
+             \"lotline:pricePerUnit\":\"{price}\",\"lotline:currency\":\"USD\",\"lotline:priceUnit\":\"t\",\
+             \"lotline:premiumPerUnit\":\"240\",\"lotline:contractDate\":\"{contract}\"}}",
+            payee.gln,
+            payer.pgln(),
+            payee.pgln()
+        )
+    }
+
+    /// A TransformationEvent at `at` from the whole of `inputs` into new lots
+    /// `(company prefix, product, kg)`; returns the new lots.
+    fn transform(
+        &mut self,
+        at: &Party,
+        process: &str,
+        inputs: &[Lot],
+        outputs: &[(u64, Product, u64)],
+    ) -> io::Result<Vec<Lot>> {
+        let mut origins: Vec<(String, String)> = Vec::new();
+        let mut ancestors: Vec<String> = Vec::new();
+        for input in inputs {
+            for origin in &input.origins {
+                if !origins.contains(origin) {
+                    origins.push(origin.clone());
+                }
+            }
+            for lot in input.ancestors.iter().cloned().chain([input.canonical()]) {
+                if !ancestors.contains(&lot) {
+                    ancestors.push(lot);
+                }
+            }
+        }
+        let input_ids: Vec<String> = inputs.iter().map(Lot::canonical).collect();
+        let mut made = Vec::with_capacity(outputs.len());
+        for (prefix, product, kg) in outputs {
+            let lot = Lot {
+                prefix: *prefix,
+                product: *product,
+                number: format!("{}{}", product.letter, self.lots_made),
+                kg: *kg,
+                origins: origins.clone(),
+                ancestors: ancestors.clone(),
+            };
+            self.made(&lot, &input_ids);
+            made.push(lot);
+        }
+        let input_refs: Vec<&Lot> = inputs.iter().collect();
+        let input_list = self.quantity_list(&input_refs);
+        let made_refs: Vec<&Lot> = made.iter().collect();
+        let output_list = self.quantity_list(&made_refs);
+        let described: Vec<String> = made
+            .iter()
+            .map(|lot| {
+                let id = self.lot_id(lot);
+                format!(
+                    "{{\"lot\":\"{id}\",\"product\":\"{}\",\"custody\":\"segregated\",\"claims\":[\"fairtrade\"]}}",
+                    lot.product.name
+                )
+            })
+            .collect();
+        let location = self.location(at);
+        self.begin("TransformationEvent", "transform")?;
+        write!(
+            self.out,
+            ",\"inputQuantityList\":{input_list},\"outputQuantityList\":{output_list},\
+             \"bizStep\":\"commissioning\",\"disposition\":\"active\",\
+             \"bizLocation\":{{\"id\":\"{location}\"}},\
+             \"ilmd\":{{\"lotline:outputs\":[{}]}},\"lotline:process\":\"{process}\"}}",
+            described.join(",")
+        )?;
+        Ok(made)
+    }
+
+    /// Writes the event's separator, `type`, maybe `eventID`, and times; counts it.
+    fn begin(&mut self, kind: &str, lotline_kind: &str) -> io::Result<()> {
+        let separator = if self.written == 0 { "\n" } else { ",\n" };
+        write!(self.out, "{separator}      {{\"type\":\"{kind}\"")?;
+        // Two events in three carry an eventID; the rest are known by their hash.
+        if self.written % 3 != 2 {
+            write!(
+                self.out,
+                ",\"eventID\":\"urn:uuid:{:08x}-{:04x}-4{:03x}-8000-{:012x}\"",
+                (self.seed >> 32) as u32,
+                (self.seed >> 16) as u16,
+                self.seed & 0xfff,
+                self.written
+            )?;
+        }
+        write!(
+            self.out,
+            ",\"eventTime\":\"{}\",\"eventTimeZoneOffset\":\"+00:00\"",
+            timestamp(self.clock)
+        )?;
+        self.clock += self.step;
+        self.written += 1;
+        *self.truth.event_types.entry(kind.to_string()).or_default() += 1;
+        *self
+            .truth
+            .kinds
+            .entry(lotline_kind.to_string())
+            .or_default() += 1;
+        self.truth.events = self.written;
+        Ok(())
+    }
+
+    fn quantity_list(&mut self, lots: &[&Lot]) -> String {
+        let items: Vec<String> = lots
+            .iter()
+            .map(|lot| {
+                let id = self.lot_id(lot);
+                format!(
+                    "{{\"epcClass\":\"{id}\",\"quantity\":{},\"uom\":\"KGM\"}}",
+                    lot.kg
+                )
+            })
+            .collect();
+        format!("[{}]", items.join(","))
+    }
+
+    /// The lot as LGTIN URN or Digital Link, alternately.
+    fn lot_id(&mut self, lot: &Lot) -> String {
+        self.mention += 1;
+        if self.mention.is_multiple_of(2) {
+            lot.lgtin()
+        } else {
+            lot.canonical()
+        }
+    }
+
+    /// A party's location as SGLN URN or Digital Link, alternately.
+    fn location(&mut self, party: &Party) -> String {
+        self.mention += 1;
+        if (self.mention / 2).is_multiple_of(2) {
+            party.sgln()
+        } else {
+            party.location_link()
+        }
+    }
+
+    /// Records a new lot: it may enter the sample (reservoir), and every sampled ancestor learns
+    /// that the lot went into it.
+    fn made(&mut self, lot: &Lot, inputs: &[String]) {
+        self.lots_made += 1;
+        let id = lot.canonical();
+        for ancestor in &lot.ancestors {
+            if let Some(truth) = self.truth.lots.get_mut(ancestor) {
+                truth.into.insert(id.clone());
+            }
+        }
+        let truth = LotTruth {
+            lgtin: lot.lgtin(),
+            product: lot.product.name.to_string(),
+            kg: lot.kg,
+            origins: lot.origins.iter().map(|(l, _)| l.clone()).collect(),
+            plots: lot.origins.iter().map(|(_, p)| p.clone()).collect(),
+            inputs: inputs.iter().cloned().collect(),
+            into: BTreeSet::new(),
+        };
+        if self.truth.lots.len() < SAMPLED_LOTS {
+            self.truth.lots.insert(id, truth);
+        } else {
+            let slot = self.sampler.below(self.lots_made);
+            if (slot as usize) < SAMPLED_LOTS {
+                // Replace a uniformly chosen sampled lot.
+                let victim = self.truth.lots.keys().nth(slot as usize).cloned();
+                if let Some(victim) = victim {
+                    self.truth.lots.remove(&victim);
+                    self.truth.lots.insert(id, truth);
+                }
+            }
+        }
+    }
+}
+
+/// One vocabulary element with attributes whose values are JSON text.
+fn element<W: Write>(
+    out: &mut W,
+    first: &mut bool,
+    id: &str,
+    attributes: &[(&str, String)],
+) -> io::Result<()> {
+    if !*first {
+        out.write_all(b",\n")?;
+    }
+    *first = false;
+    write!(out, "      {{\"id\": \"{id}\", \"attributes\": [")?;
+    for (i, (name, value)) in attributes.iter().enumerate() {
+        let comma = if i == 0 { "" } else { ", " };
+        write!(out, "{comma}{{\"id\": \"{name}\", \"attribute\": {value}}}")?;
+    }
+    out.write_all(b"]}")
+}
+
+fn site<W: Write>(
+    out: &mut W,
+    first: &mut bool,
+    party: &Party,
+    country: &str,
+    name: &str,
+) -> io::Result<()> {
+    element(
+        out,
+        first,
+        &party.sgln(),
+        &[
+            ("cbvmda:name", quoted(name)),
+            ("cbvmda:countryCode", quoted(country)),
+            ("lotline:owningParty", quoted(&party.pgln())),
+        ],
+    )
+}
+
+/// A JSON string of text that needs no escaping (the generator's own ASCII names).
+fn quoted(text: &str) -> String {
+    format!("\"{text}\"")
+}
+
+/// A farm plot: a square GeoJSON polygon near Daloa (Côte d'Ivoire) with six decimals, and its
+/// area in hectares (two decimals), both derived from the seed and the farm's indexes.
+fn plot_shape(seed: u64, c: usize, f: usize) -> (String, String) {
+    let mut rng = Rng::new(seed ^ ((c as u64) << 32) ^ (f as u64 + 1).wrapping_mul(0x9e37_79b9));
+    let side_m = 60 + rng.below(150) as i64;
+    // Micro-degrees: 1 m is about 9.04 µ° of latitude and 9.11 µ° of longitude at 7° N.
+    let south = 6_600_000 + rng.below(600_000) as i64 + c as i64 * 1_000;
+    let west = -6_900_000 + rng.below(900_000) as i64;
+    let dlat = side_m * 904 / 100;
+    let dlon = side_m * 911 / 100;
+    let corners = [
+        (west, south),
+        (west + dlon, south),
+        (west + dlon, south + dlat),
+        (west, south + dlat),
+        (west, south),
+    ];
+    let ring: Vec<String> = corners
+        .iter()
+        .map(|(lon, lat)| format!("[{}, {}]", micro(*lon), micro(*lat)))
+        .collect();
+    let geometry = format!(
+        "{{\"type\": \"Polygon\", \"coordinates\": [[{}]]}}",
+        ring.join(", ")
+    );
+    let centiha = side_m * side_m / 100;
+    let area = format!("{}.{:02}", centiha / 100, centiha % 100);
+    (geometry, area)
+}
+
+/// Micro-degrees as a decimal with six places.
+fn micro(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    let abs = value.unsigned_abs();
+    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time.
+fn timestamp(seconds: u64) -> String {
+    let day = (seconds / DAY) as i64;
+    let rest = seconds % DAY;
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        date(day),
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// Days since 1970-01-01 as YYYY-MM-DD (proleptic Gregorian).
+fn date(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn generate(seed: u64, events: usize) -> (Value, GroundTruth) {
+        let mut bytes = Vec::new();
+        let truth = write_chain_document(&mut bytes, seed, events).unwrap();
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        (doc, truth)
+    }
+
+    fn event_list(doc: &Value) -> &Vec<Value> {
+        doc["epcisBody"]["eventList"].as_array().unwrap()
+    }
+
+    /// The canonical Digital Link of a lot written in either form, read independently of the
+    /// generator's own helpers.
+    fn canonical(id: &str) -> String {
+        if id.starts_with("https://") {
+            return id.to_string();
+        }
+        let rest = id.strip_prefix("urn:epc:class:lgtin:").unwrap();
+        let mut parts = rest.splitn(3, '.');
+        let (prefix, item, lot) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let body = format!("{}{prefix}{}", &item[..1], &item[1..]);
+        format!(
+            "https://id.gs1.org/01/{body}{}/10/{lot}",
+            check_digit(&body)
+        )
+    }
+
+    fn valid_digits(key: &str) -> bool {
+        let (body, last) = key.split_at(key.len() - 1);
+        last == check_digit(body).to_string()
+    }
+
+    #[test]
+    fn check_digits_match_known_keys() {
+        assert_eq!(check_digit("400638133393"), 1);
+        assert_eq!(gtin(9_520_123, "012345"), "09520123123451");
+        assert_eq!(gln(4_068_194, 10), "4068194000103");
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(timestamp(START), "2024-10-01T00:00:00Z");
+        assert_eq!(date(19_782), "2024-02-29");
+    }
+
+    #[test]
+    fn document_parses_and_has_the_requested_event_count() {
+        for (seed, events) in [(1, 0), (2, 7), (3, 500), (4, 3000)] {
+            let (doc, truth) = generate(seed, events);
+            let list = event_list(&doc);
+            let slack = events / 20;
+            assert!(
+                list.len().abs_diff(events) <= slack,
+                "{events} asked, {} written",
+                list.len()
+            );
+            assert_eq!(truth.events, list.len());
+            assert_eq!(truth.event_types.values().sum::<usize>(), list.len());
+            assert_eq!(truth.kinds.values().sum::<usize>(), list.len());
+            for (kind, count) in &truth.event_types {
+                let found = list.iter().filter(|e| e["type"] == kind.as_str()).count();
+                assert_eq!(found, *count, "{kind}");
+            }
+            let vocabularies = doc["epcisHeader"]["epcisMasterData"]["vocabularyList"]
+                .as_array()
+                .unwrap();
+            let sizes: Vec<usize> = vocabularies
+                .iter()
+                .map(|v| v["vocabularyElementList"].as_array().unwrap().len())
+                .collect();
+            assert_eq!(
+                sizes,
+                [
+                    truth.parties,
+                    truth.plots + truth.sites,
+                    truth.product_classes
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn same_seed_same_document() {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        let mut c = Vec::new();
+        let ta = write_chain_document(&mut a, 9, 800).unwrap();
+        let tb = write_chain_document(&mut b, 9, 800).unwrap();
+        write_chain_document(&mut c, 10, 800).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(ta, tb);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn identifiers_are_valid_and_lots_appear_in_both_forms() {
+        let (doc, _) = generate(5, 1500);
+        let text = doc.to_string();
+        for marker in ["https://id.gs1.org/01/", "https://id.gs1.org/414/"] {
+            for piece in text.split(marker).skip(1) {
+                let key: String = piece.chars().take_while(char::is_ascii_digit).collect();
+                assert!(valid_digits(&key), "{marker}{key}");
+            }
+        }
+        for piece in text.split("urn:epcglobal:cbv:bt:").skip(1) {
+            assert!(valid_digits(&piece[..13]), "{}", &piece[..13]);
+        }
+        // Each lot mentioned at least twice is written both ways somewhere.
+        let mut forms: BTreeMap<String, BTreeSet<bool>> = BTreeMap::new();
+        for event in event_list(&doc) {
+            for list in ["quantityList", "inputQuantityList", "outputQuantityList"] {
+                for q in event[list].as_array().into_iter().flatten() {
+                    let id = q["epcClass"].as_str().unwrap();
+                    forms
+                        .entry(canonical(id))
+                        .or_default()
+                        .insert(id.starts_with("urn:"));
+                }
+            }
+        }
+        let both = forms.values().filter(|f| f.len() == 2).count();
+        assert!(both * 10 >= forms.len() * 9, "{both} of {}", forms.len());
+        let plot_links = text.matches("https://id.gs1.org/414/").count();
+        let plot_urns = text.matches("urn:epc:id:sgln:").count();
+        assert!(plot_links > 100 && plot_urns > 100);
+    }
+
+    #[test]
+    fn ground_truth_matches_the_document() {
+        let (doc, truth) = generate(7, 4000);
+        assert!(truth.lots.len() <= SAMPLED_LOTS);
+        assert!(truth.lots.len() >= SAMPLED_LOTS / 2);
+        // Lineage read back from the document alone.
+        let mut inputs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut harvested: BTreeMap<String, String> = BTreeMap::new();
+        let mut plots: BTreeMap<String, String> = BTreeMap::new();
+        let mut kg: BTreeMap<String, u64> = BTreeMap::new();
+        let plot_urn = |location: &str| -> String {
+            match location.strip_prefix("https://id.gs1.org/414/") {
+                Some(gln) => format!("urn:epc:id:sgln:{}.{}.0", &gln[..7], &gln[7..12]),
+                None => location.to_string(),
+            }
+        };
+        for event in event_list(&doc) {
+            if event["type"] == "TransformationEvent" {
+                let ins: BTreeSet<String> = event["inputQuantityList"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|q| canonical(q["epcClass"].as_str().unwrap()))
+                    .collect();
+                for q in event["outputQuantityList"].as_array().unwrap() {
+                    let out = canonical(q["epcClass"].as_str().unwrap());
+                    kg.insert(out.clone(), q["quantity"].as_u64().unwrap());
+                    inputs.insert(out, ins.clone());
+                }
+            } else if event["action"] == "ADD" && event["bizStep"] == "commissioning" {
+                let q = &event["quantityList"][0];
+                let lot = canonical(q["epcClass"].as_str().unwrap());
+                kg.insert(lot.clone(), q["quantity"].as_u64().unwrap());
+                plots.insert(
+                    lot.clone(),
+                    plot_urn(event["bizLocation"]["id"].as_str().unwrap()),
+                );
+                harvested.insert(lot.clone(), lot);
+            }
+        }
+        let upstream = |lot: &str| -> BTreeSet<String> {
+            let mut seen = BTreeSet::new();
+            let mut stack = vec![lot.to_string()];
+            while let Some(l) = stack.pop() {
+                for i in inputs.get(&l).into_iter().flatten() {
+                    if seen.insert(i.clone()) {
+                        stack.push(i.clone());
+                    }
+                }
+            }
+            seen
+        };
+        let mut kinds = BTreeSet::new();
+        for (lot, t) in &truth.lots {
+            kinds.insert(t.product.clone());
+            assert_eq!(kg[lot], t.kg, "{lot}");
+            assert_eq!(canonical(&t.lgtin), *lot);
+            let up = upstream(lot);
+            let origins: BTreeSet<String> = if harvested.contains_key(lot) {
+                BTreeSet::from([lot.clone()])
+            } else {
+                up.iter()
+                    .filter(|l| harvested.contains_key(*l))
+                    .cloned()
+                    .collect()
+            };
+            assert_eq!(t.origins, origins, "{lot}");
+            let origin_plots: BTreeSet<String> = origins.iter().map(|o| plots[o].clone()).collect();
+            assert_eq!(t.plots, origin_plots, "{lot}");
+            assert_eq!(
+                t.inputs,
+                inputs.get(lot).cloned().unwrap_or_default(),
+                "{lot}"
+            );
+            let down: BTreeSet<String> = inputs
+                .keys()
+                .filter(|other| upstream(other).contains(lot))
+                .cloned()
+                .collect();
+            assert_eq!(t.into, down, "{lot}");
+            // Consistency between sampled lots.
+            for next in &t.into {
+                if let Some(n) = truth.lots.get(next) {
+                    assert!(t.origins.is_subset(&n.origins));
+                }
+            }
+        }
+        assert!(
+            kinds.contains("cocoa_beans") && kinds.len() >= 3,
+            "{kinds:?}"
+        );
+        assert!(truth.kinds["transform"] > 0 && truth.kinds["pay"] > 0);
+        assert_eq!(truth.kinds["ship"], truth.kinds["receive"]);
+    }
+}
