@@ -123,7 +123,11 @@ async fn descendants(server: &TestServer, lot: &str) -> BTreeSet<String> {
 
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -150,7 +154,13 @@ async fn a_document_imports_with_the_reference_hashes_and_answers_traces() {
     let server = TestServer::start().await;
     let url = server.url();
     let out = import(&url, &fixture("cocoa_chain.jsonld"), &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = summary(&out);
     assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
     assert_eq!(report["pending"], 0);
@@ -177,20 +187,31 @@ async fn a_document_imports_with_the_reference_hashes_and_answers_traces() {
     // Either form of a lot finds it: the URN the document used, and a Digital Link on any
     // domain.
     let expected = read_json(&fixture("cocoa_chain.expected.json"));
-    let lot = expected["lots"].as_object().unwrap().keys().next().unwrap().clone();
+    let lot = expected["lots"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
     let elsewhere = lot.replace("https://id.gs1.org/", "https://brand.example/dl/");
     assert_eq!(
         trace_origins(&server, &elsewhere).await,
         trace_origins(&server, &lot).await
     );
     let text = std::fs::read_to_string(fixture("cocoa_chain.jsonld")).unwrap();
-    let urn_at = text.find("urn:epc:class:lgtin:").expect("the fixture uses an LGTIN URN");
+    let urn_at = text
+        .find("urn:epc:class:lgtin:")
+        .expect("the fixture uses an LGTIN URN");
     let urn: String = text[urn_at..].chars().take_while(|c| *c != '"').collect();
     let shown = run(args(&["lot", &urn, "--server", &url, "--json"])).await;
     assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert!(
-        shown["lot"].as_str().unwrap().starts_with("https://id.gs1.org/01/"),
+        shown["lot"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://id.gs1.org/01/"),
         "{shown}"
     );
 
@@ -263,14 +284,23 @@ async fn import_export_import_keeps_every_hash_and_answer() {
 
     let second = TestServer::start().await;
     let out = import(&second.url(), &exported, &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = summary(&out);
     assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
 
     let a = stored_hashes(&all_events(&mut first.provenance().await).await);
     let b = stored_hashes(&all_events(&mut second.provenance().await).await);
     assert!(!a.is_empty());
-    assert_eq!(a, b, "every event keeps its id and hash across the round trip");
+    assert_eq!(
+        a, b,
+        "every event keeps its id and hash across the round trip"
+    );
     check_ground_truth(&second, &read_json(&fixture("cocoa_chain.expected.json"))).await;
 
     // Exporting the second store gives the same events again.
@@ -318,7 +348,10 @@ async fn import_export_import_keeps_every_hash_and_answer() {
     let third = TestServer::start().await;
     let out = import(&third.url(), &partial_file, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(trace_origins(&third, &lot).await, strings(&truth["origins"]));
+    assert_eq!(
+        trace_origins(&third, &lot).await,
+        strings(&truth["origins"])
+    );
     // The lot's own events include the one that consumed it; nothing further downstream.
     let below = descendants(&third, &lot).await;
     assert!(below.is_subset(&strings(&truth["into"])), "{below:?}");
@@ -369,7 +402,13 @@ async fn native_events_export_as_their_epcis_events_and_come_back() {
 
     let back = TestServer::start().await;
     let out = import(&back.url(), &exported, &[]).await;
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     // Every lot event comes back under its id, as the same kind, and traces agree.
     let before = all_events(&mut native.provenance().await).await;
@@ -430,7 +469,13 @@ fn indices(source: &str) -> Vec<String> {
 async fn every_bad_event_is_rejected_with_its_index_and_reason() {
     let server = TestServer::start().await;
     let out = import(&server.url(), &fixture("errors.jsonld"), &[]).await;
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = summary(&out);
     let expected = read_json(&fixture("errors.expected.json"));
     let rejections = report["rejections"].as_array().unwrap();
@@ -441,14 +486,25 @@ async fn every_bad_event_is_rejected_with_its_index_and_reason() {
         let source = format!("event #{index}");
         let found = rejections
             .iter()
-            .find(|r| r["source"].as_str().is_some_and(|s| indices(s).contains(index)))
+            .find(|r| {
+                r["source"]
+                    .as_str()
+                    .is_some_and(|s| indices(s).contains(index))
+            })
             .unwrap_or_else(|| panic!("{source} was not rejected: {rejections:?}"));
         let reason = found["reason"].as_str().unwrap().to_lowercase();
         let word = word.as_str().unwrap().to_lowercase();
-        assert!(reason.contains(&word), "{source}: {reason:?} lacks {word:?}");
+        assert!(
+            reason.contains(&word),
+            "{source}: {reason:?} lacks {word:?}"
+        );
     }
     let bad = expected.as_object().unwrap().len() - 1;
-    assert_eq!(report["rejected"].as_u64(), Some(bad as u64), "{rejections:?}");
+    assert_eq!(
+        report["rejected"].as_u64(),
+        Some(bad as u64),
+        "{rejections:?}"
+    );
     let valid = expected["valid"].as_array().unwrap().len() as u64;
     assert!(report["accepted"].as_u64().unwrap() >= valid);
     // Nothing of the bad events reached the log; the good ones did.
@@ -478,8 +534,19 @@ async fn a_query_document_without_master_data_needs_an_org() {
             .contains("org"),
         "{report}"
     );
-    let with = import(&server.url(), &file, &["--org", "importer", "--chain", "coffee"]).await;
-    assert_eq!(with.status.code(), Some(0), "{}\n{}", stdout(&with), stderr(&with));
+    let with = import(
+        &server.url(),
+        &file,
+        &["--org", "importer", "--chain", "coffee"],
+    )
+    .await;
+    assert_eq!(
+        with.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&with),
+        stderr(&with)
+    );
     let report = summary(&with);
     assert_eq!(report["accepted"], 3);
     let stored = stored_hashes(&all_events(&mut server.provenance().await).await);
@@ -516,7 +583,13 @@ async fn a_document_imports_through_the_nats_stream() {
         fixture("cocoa_chain.jsonld").to_str().unwrap(),
     ]))
     .await;
-    assert_eq!(out.status.code(), Some(0), "{}\n{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = summary(&out);
     assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
     assert_eq!(report["pending"], 0);
@@ -545,7 +618,15 @@ async fn a_generated_supply_chain_answers_as_its_ground_truth() {
     assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
     assert!(started.elapsed() < Duration::from_secs(300));
     for (lot, t) in truth.lots.iter().take(60) {
-        assert_eq!(trace_origins(&server, lot).await, t.origins, "origins of {lot}");
-        assert_eq!(descendants(&server, lot).await, t.into, "lots made from {lot}");
+        assert_eq!(
+            trace_origins(&server, lot).await,
+            t.origins,
+            "origins of {lot}"
+        );
+        assert_eq!(
+            descendants(&server, lot).await,
+            t.into,
+            "lots made from {lot}"
+        );
     }
 }

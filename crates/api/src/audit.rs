@@ -22,7 +22,9 @@ use lotline_store::{Snapshot, StoreError};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::provenance::{canonical_lot, cursor_arg, ensure_lot, id_arg, lot_arg, page_limit, shipments, time_arg};
+use crate::provenance::{
+    canonical_lot, cursor_arg, ensure_lot, id_arg, lot_arg, page_limit, shipments, time_arg,
+};
 use crate::status::store_status;
 use crate::{ReadyCell, read};
 

@@ -71,8 +71,7 @@ pub(crate) fn lot_arg(lot: &str) -> Result<String, Status> {
 /// Digital Link on any domain becomes its canonical Digital Link (docs/epcis.md), so either form
 /// finds the lot; a wrong check digit is an invalid argument.
 pub(crate) fn canonical_lot(field: &str, lot: &str) -> Result<String, Status> {
-    lotline_proto::convert::lot_id(field, lot)
-        .map_err(|e| Status::invalid_argument(e.to_string()))
+    lotline_proto::convert::lot_id(field, lot).map_err(|e| Status::invalid_argument(e.to_string()))
 }
 
 /// An id to look up: no id in the log contains control characters (validation
@@ -366,7 +365,10 @@ impl ProvenanceService for ProvenanceApi {
                     None => None,
                 };
                 Page {
-                    items: item.filter(|s| filter.matches(&s.event)).into_iter().collect(),
+                    items: item
+                        .filter(|s| filter.matches(&s.event))
+                        .into_iter()
+                        .collect(),
                     next_after: None,
                 }
             };

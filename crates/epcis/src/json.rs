@@ -247,7 +247,8 @@ mod tests {
 
     #[test]
     fn writes_back_what_it_read() {
-        let text = r#"{"z":1.50,"a":[true,null,"x\"y"],"c":12345678901234567890,"e":-0.000,"o":{}}"#;
+        let text =
+            r#"{"z":1.50,"a":[true,null,"x\"y"],"c":12345678901234567890,"e":-0.000,"o":{}}"#;
         let json = Json::parse(text).unwrap();
         assert_eq!(json.to_string(), text);
         assert_eq!(Json::parse(&json.to_string()).unwrap(), json);

@@ -38,7 +38,9 @@ pub struct DocumentInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     /// The text is not JSON (or ends early) at this place.
-    #[error("invalid JSON at line {line} column {column}, after {events_before} event(s): {message}")]
+    #[error(
+        "invalid JSON at line {line} column {column}, after {events_before} event(s): {message}"
+    )]
     Json {
         line: usize,
         column: usize,
@@ -296,7 +298,9 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
         Ok(())
     }
     fn visit_map<A: MapAccess<'de>>(self, _: A) -> Result<(), A::Error> {
-        Err(self.0.wrong("its eventList is an object, not a list".into()))
+        Err(self
+            .0
+            .wrong("its eventList is an object, not a list".into()))
     }
 }
 
@@ -324,7 +328,9 @@ mod tests {
         assert!(!info.header_after_body);
         assert!(matches!(parts[0], Part::Context(_)));
         assert!(matches!(parts[1], Part::Header(_)));
-        assert!(matches!(&parts[3], Part::Event(1, e) if e.get("n") == Some(&Json::Number("2".into()))));
+        assert!(
+            matches!(&parts[3], Part::Event(1, e) if e.get("n") == Some(&Json::Number("2".into())))
+        );
         let (info, parts) = read(
             r#"{"type": "EPCISQueryDocument", "epcisBody": {"queryResults": {"queryName": "q",
                 "resultsBody": {"eventList": [{"n": 1}]}}}}"#,
@@ -336,12 +342,16 @@ mod tests {
 
     #[test]
     fn says_where_a_broken_document_breaks() {
-        let err = read(r#"{"type": "EPCISDocument", "epcisBody": {"eventList": [{"n": 1},
-            {"n": "#)
+        let err = read(
+            r#"{"type": "EPCISDocument", "epcisBody": {"eventList": [{"n": 1},
+            {"n": "#,
+        )
         .unwrap_err();
         match err {
             StreamError::Json {
-                line, events_before, ..
+                line,
+                events_before,
+                ..
             } => {
                 assert_eq!(line, 2);
                 assert_eq!(events_before, 1);
@@ -356,10 +366,9 @@ mod tests {
             read(r#"{"type": "EPCISDocument"}"#),
             Err(StreamError::NotADocument(_))
         ));
-        let (info, _) = read(
-            r#"{"type": "EPCISDocument", "epcisBody": {"eventList": []}, "epcisHeader": {}}"#,
-        )
-        .unwrap();
+        let (info, _) =
+            read(r#"{"type": "EPCISDocument", "epcisBody": {"eventList": []}, "epcisHeader": {}}"#)
+                .unwrap();
         assert!(info.header_after_body);
     }
 

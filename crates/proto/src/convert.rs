@@ -10,8 +10,8 @@ use lotline_domain::audit::chain::{ChainReport, StageEntry};
 use lotline_domain::audit::eudr::DdsReference;
 use lotline_domain::lineage::{Anomaly, Descendant, LotState, Origin, TraceBack, TraceForward};
 use lotline_domain::{
-    BusinessDocument, Certify, Chain, Correct, Observe, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, OrgRole, OutputLot, Pay, Quantity, RegisterOrg, RegisterPlot,
+    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterOrg, RegisterPlot,
     RegisterSite, Transform, Unit,
 };
 use rust_decimal::Decimal;
@@ -103,9 +103,7 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             valid_from: opt_date("certify.valid_from", &c.valid_from)?,
             valid_to: opt_date("certify.valid_to", &c.valid_to)?,
             outcome: c.outcome.clone(),
-            lot: opt(&c.lot)
-                .map(|l| lot_id("certify.lot", &l))
-                .transpose()?,
+            lot: opt(&c.lot).map(|l| lot_id("certify.lot", &l)).transpose()?,
             subject_org: opt(&c.subject_org),
         }),
         K::Pay(p) => EventKind::Pay(Pay {

@@ -15,8 +15,8 @@ use lotline_domain::{CustodyModel, Event, EventKind, LotQuantity, OrgRole};
 use crate::gs1::Gs1Id;
 use crate::json::Json;
 use crate::names::{
-    EPCIS_CONTEXT, EVENT_URN, EXT_CONTEXT, EXT_EVENT, LOT_URN, LOTLINE_NS, LOTLINE_PREFIX,
-    ORG_URN, PLOT_URN, SITE_URN,
+    EPCIS_CONTEXT, EVENT_URN, EXT_CONTEXT, EXT_EVENT, LOT_URN, LOTLINE_NS, LOTLINE_PREFIX, ORG_URN,
+    PLOT_URN, SITE_URN,
 };
 
 #[cfg(test)]
@@ -35,7 +35,12 @@ fn s(v: impl Into<String>) -> Json {
 }
 
 fn obj(members: Vec<(&str, Json)>) -> Json {
-    Json::Object(members.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    Json::Object(
+        members
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
 }
 
 /// Percent-encodes what a URN component cannot hold verbatim.
@@ -230,7 +235,10 @@ pub fn to_epcis(
     match &event.kind {
         EventKind::Harvest(h) => {
             m.push(("action", s("ADD")));
-            m.push(("quantityList", Json::Array(vec![quantity_element(&h.lot, &h.quantity)])));
+            m.push((
+                "quantityList",
+                Json::Array(vec![quantity_element(&h.lot, &h.quantity)]),
+            ));
             m.push(("bizStep", s("commissioning")));
             m.push(("disposition", s("active")));
             if let Some(site) = site {
@@ -296,7 +304,10 @@ pub fn to_epcis(
             m.push(("action", s("OBSERVE")));
             m.push(("quantityList", quantity_list(&mv.lots)));
             m.push(("bizStep", s(if ship { "shipping" } else { "receiving" })));
-            m.push(("disposition", s(if ship { "in_transit" } else { "in_progress" })));
+            m.push((
+                "disposition",
+                s(if ship { "in_transit" } else { "in_progress" }),
+            ));
             if let Some(site) = site {
                 m.push(("bizLocation", site));
             }
@@ -307,7 +318,11 @@ pub fn to_epcis(
                         mv.documents
                             .iter()
                             .map(|d| {
-                                let kind = if d.kind == "invoice" { "inv" } else { d.kind.as_str() };
+                                let kind = if d.kind == "invoice" {
+                                    "inv"
+                                } else {
+                                    d.kind.as_str()
+                                };
                                 obj(vec![("type", s(kind)), ("bizTransaction", s(d.id.clone()))])
                             })
                             .collect(),
@@ -328,12 +343,18 @@ pub fn to_epcis(
                 "bizTransactionList",
                 Json::Array(vec![obj(vec![
                     ("type", s("po")),
-                    ("bizTransaction", s(format!("urn:lotline:payment:{}", encode(&event.id)))),
+                    (
+                        "bizTransaction",
+                        s(format!("urn:lotline:payment:{}", encode(&event.id))),
+                    ),
                 ])]),
             ));
             m.push(("quantityList", quantity_list(&p.lots)));
             m.push(("destinationList", party("destination", &p.payee_org)));
-            m.push(("lotline:pricePerUnit", s(p.price_per_unit.normalize().to_string())));
+            m.push((
+                "lotline:pricePerUnit",
+                s(p.price_per_unit.normalize().to_string()),
+            ));
             m.push(("lotline:currency", s(p.currency.clone())));
             m.push(("lotline:priceUnit", s(p.price_unit.clone())));
             if let Some(v) = p.premium_per_unit {
@@ -356,13 +377,21 @@ pub fn to_epcis(
             }
             if !o.lots.is_empty() {
                 m.push((
-                    if child { "childQuantityList" } else { "quantityList" },
+                    if child {
+                        "childQuantityList"
+                    } else {
+                        "quantityList"
+                    },
                     quantity_list(&o.lots),
                 ));
             }
             m.push((
                 "action",
-                s(if o.action.is_empty() { "OBSERVE" } else { o.action.as_str() }),
+                s(if o.action.is_empty() {
+                    "OBSERVE"
+                } else {
+                    o.action.as_str()
+                }),
             ));
             if !o.biz_step.is_empty() {
                 m.push(("bizStep", s(o.biz_step.clone())));
@@ -378,7 +407,10 @@ pub fn to_epcis(
                     "bizTransactionList",
                     Json::Array(vec![obj(vec![
                         ("type", s("po")),
-                        ("bizTransaction", s(format!("urn:lotline:transaction:{}", encode(&event.id)))),
+                        (
+                            "bizTransaction",
+                            s(format!("urn:lotline:transaction:{}", encode(&event.id))),
+                        ),
                     ])]),
                 ));
             }
@@ -479,7 +511,10 @@ impl MasterData {
                 if c.subject_org.is_some() {
                     cert.push(("certifier", s(uri(&event.org, ORG_URN))));
                 }
-                self.certificates.entry(subject).or_default().push(obj(cert));
+                self.certificates
+                    .entry(subject)
+                    .or_default()
+                    .push(obj(cert));
             }
             _ => {}
         }
@@ -490,7 +525,10 @@ impl MasterData {
     pub fn observe(&mut self, event: &Event) {
         let chain = event.chain.map(|c| c.as_str());
         let mut note = |lot: &str, product: &str| {
-            if let Some(at) = lot.find("/10/").filter(|_| lot.starts_with("https://id.gs1.org/01/")) {
+            if let Some(at) = lot
+                .find("/10/")
+                .filter(|_| lot.starts_with("https://id.gs1.org/01/"))
+            {
                 self.classes
                     .entry(lot[..at].to_string())
                     .or_insert_with(|| (product.to_string(), chain));
@@ -612,10 +650,8 @@ impl ContextMerge {
         };
         for entry in entries {
             match entry {
-                Json::String(url) => {
-                    if url != EPCIS_CONTEXT && !self.urls.contains(&url) {
-                        self.urls.push(url);
-                    }
+                Json::String(url) if url != EPCIS_CONTEXT && !self.urls.contains(&url) => {
+                    self.urls.push(url);
                 }
                 Json::Object(members) => {
                     for (prefix, value) in members {
@@ -687,9 +723,12 @@ fn rename_prefixes(json: Json, renames: &BTreeMap<String, String>) -> Json {
                 .map(|(k, v)| (rename(&k).unwrap_or(k), rename_prefixes(v, renames)))
                 .collect(),
         ),
-        Json::Array(items) => {
-            Json::Array(items.into_iter().map(|i| rename_prefixes(i, renames)).collect())
-        }
+        Json::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .map(|i| rename_prefixes(i, renames))
+                .collect(),
+        ),
         Json::String(text) => Json::String(rename(&text).unwrap_or(text)),
         other => other,
     }
@@ -716,7 +755,11 @@ impl<W: Write> DocumentWriter<W> {
             text(&s(creation_date))?
         )?;
         if let Some(master) = master_data {
-            write!(out, ",\"epcisHeader\":{{\"epcisMasterData\":{}}}", text(master)?)?;
+            write!(
+                out,
+                ",\"epcisHeader\":{{\"epcisMasterData\":{}}}",
+                text(master)?
+            )?;
         }
         write!(out, ",\"epcisBody\":{{\"eventList\":[")?;
         Ok(DocumentWriter { out, first: true })

@@ -78,6 +78,7 @@ struct Party {
     org: String,
     role: Option<OrgRole>,
     chain: Option<Chain>,
+    country: Option<String>,
 }
 
 /// A location of the master data.
@@ -303,6 +304,7 @@ impl Importer {
                     org: org.clone(),
                     role,
                     chain,
+                    country: attr_str(&attrs, "cbvmda:countryCode"),
                 },
             );
             let role = role.ok_or_else(|| format!("party {raw}: lotline:role is required"))?;
@@ -442,8 +444,12 @@ impl Importer {
                 attr_str(&attrs, "cbvmda:longitude"),
             ) {
                 (Some(lat), Some(lon)) if owner_is_farm => {
-                    let lat: f64 = lat.parse().map_err(|_| format!("location {raw}: cbvmda:latitude {lat:?} is not a number"))?;
-                    let lon: f64 = lon.parse().map_err(|_| format!("location {raw}: cbvmda:longitude {lon:?} is not a number"))?;
+                    let lat: f64 = lat.parse().map_err(|_| {
+                        format!("location {raw}: cbvmda:latitude {lat:?} is not a number")
+                    })?;
+                    let lon: f64 = lon.parse().map_err(|_| {
+                        format!("location {raw}: cbvmda:longitude {lon:?} is not a number")
+                    })?;
                     Some(format!(r#"{{"type":"Point","coordinates":[{lon},{lat}]}}"#))
                 }
                 _ => None,
@@ -459,12 +465,13 @@ impl Importer {
             let Some(owner) = owner else {
                 return Ok(None);
             };
+            // A location without a country is in its owner's.
             let country = attr_str(&attrs, "cbvmda:countryCode")
                 .or_else(|| {
                     self.parties
                         .values()
                         .find(|p| p.org == owner)
-                        .and(None::<String>)
+                        .and_then(|p| p.country.clone())
                 })
                 .unwrap_or_default();
             let kind_of = match plot_geometry {
@@ -538,7 +545,8 @@ impl Importer {
             .and_then(Json::as_array)
             .unwrap_or(&[])
         {
-            let (Some(id), Some(value)) = (attr.get("id").and_then(Json::as_str), attr.get("attribute"))
+            let (Some(id), Some(value)) =
+                (attr.get("id").and_then(Json::as_str), attr.get("attribute"))
             else {
                 continue;
             };
@@ -565,9 +573,10 @@ impl Importer {
 
     /// A `lotline:` member of an object (the event, or its ilmd).
     fn ext<'j>(&self, object: &'j Json, local: &str) -> Option<&'j Json> {
-        object.as_object()?.iter().find_map(|(k, v)| {
-            (self.normal_key(k) == format!("lotline:{local}")).then_some(v)
-        })
+        object
+            .as_object()?
+            .iter()
+            .find_map(|(k, v)| (self.normal_key(k) == format!("lotline:{local}")).then_some(v))
     }
 
     fn ext_str(&self, object: &Json, local: &str) -> Option<String> {
@@ -580,11 +589,7 @@ impl Importer {
 
     fn party_org(&self, field: &str, raw: &str) -> Result<String, String> {
         let id = canon_org_id(field, raw)?;
-        Ok(self
-            .parties
-            .get(&id)
-            .map(|p| p.org.clone())
-            .unwrap_or(id))
+        Ok(self.parties.get(&id).map(|p| p.org.clone()).unwrap_or(id))
     }
 
     // ----- events -----
@@ -674,7 +679,8 @@ impl Importer {
                 .unwrap_or_else(|| format!("{id}#errorDeclaration"));
             return Ok(Event {
                 id: own_id,
-                time: event_time(declaration, "declarationTime").map_err(|e| format!("errorDeclaration.{e}"))?,
+                time: event_time(declaration, "declarationTime")
+                    .map_err(|e| format!("errorDeclaration.{e}"))?,
                 org,
                 chain: None,
                 site,
@@ -688,8 +694,16 @@ impl Importer {
         }
 
         let ilmd = event.get("ilmd").cloned().unwrap_or(Json::Null);
-        let biz_step = event.get("bizStep").and_then(Json::as_str).map(bare).unwrap_or_default();
-        let action = event.get("action").and_then(Json::as_str).unwrap_or("").to_string();
+        let biz_step = event
+            .get("bizStep")
+            .and_then(Json::as_str)
+            .map(bare)
+            .unwrap_or_default();
+        let action = event
+            .get("action")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string();
         let disposition = event
             .get("disposition")
             .and_then(Json::as_str)
@@ -726,7 +740,8 @@ impl Importer {
                         .map(str::to_string)
                         .or_else(|| self.ext_str(&ilmd, "product"))
                         .unwrap_or_else(|| self.product_of(&out.lot));
-                    let custody = match about.and_then(|d| d.get("custody")).and_then(Json::as_str) {
+                    let custody = match about.and_then(|d| d.get("custody")).and_then(Json::as_str)
+                    {
                         Some(c) => parse_custody(c)?,
                         None => self.custody(&ilmd)?,
                     };
@@ -746,7 +761,9 @@ impl Importer {
                     .ext_str(event, "conversionRatio")
                     .or_else(|| self.ext_str(&ilmd, "conversionRatio"))
                 {
-                    Some(r) => Some(r.parse::<Decimal>().map_err(|_| format!("lotline:conversionRatio {r:?} is not a decimal number"))?),
+                    Some(r) => Some(r.parse::<Decimal>().map_err(|_| {
+                        format!("lotline:conversionRatio {r:?} is not a decimal number")
+                    })?),
                     None => None,
                 };
                 EventKind::Transform(Transform {
@@ -759,7 +776,11 @@ impl Importer {
                     conversion_ratio: ratio,
                 })
             }
-            "ObjectEvent" if action == "ADD" && biz_step == "commissioning" && self.at_farm(&org, site.as_deref(), &ilmd) => {
+            "ObjectEvent"
+                if action == "ADD"
+                    && biz_step == "commissioning"
+                    && self.at_farm(&org, site.as_deref(), &ilmd) =>
+            {
                 let mut found = lots(event, "quantityList", "epcList")?;
                 if found.len() != 1 {
                     return Err(format!(
@@ -770,12 +791,18 @@ impl Importer {
                 let lot = found.remove(0);
                 let plot = match self.ext_str(&ilmd, "plot") {
                     Some(p) => canon_id("ilmd.lotline:plot", &p)?,
-                    None => site.clone().ok_or("a harvest needs a plot: ilmd lotline:plot, a bizLocation or a readPoint")?,
+                    None => site.clone().ok_or(
+                        "a harvest needs a plot: ilmd lotline:plot, a bizLocation or a readPoint",
+                    )?,
                 };
                 let date = |k: &str| -> Result<Option<NaiveDate>, String> {
                     let v = ilmd
                         .as_object()
-                        .and_then(|m| m.iter().find(|(key, _)| self.normal_key(key) == format!("cbvmda:{k}") || key == k))
+                        .and_then(|m| {
+                            m.iter().find(|(key, _)| {
+                                self.normal_key(key) == format!("cbvmda:{k}") || key == k
+                            })
+                        })
                         .and_then(|(_, v)| v.as_str());
                     v.map(|d| {
                         NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d")
@@ -796,7 +823,12 @@ impl Importer {
                     claims: strings(self.ext(&ilmd, "claims")),
                 })
             }
-            "ObjectEvent" if biz_step == "shipping" && self.counterparty(event, "destinationList", "destination")?.is_some() => {
+            "ObjectEvent"
+                if biz_step == "shipping"
+                    && self
+                        .counterparty(event, "destinationList", "destination")?
+                        .is_some() =>
+            {
                 EventKind::Ship(Movement {
                     lots: lots(event, "quantityList", "epcList")?,
                     counterparty: self
@@ -805,7 +837,10 @@ impl Importer {
                     documents: documents(event),
                 })
             }
-            "ObjectEvent" if biz_step == "receiving" && self.counterparty(event, "sourceList", "source")?.is_some() => {
+            "ObjectEvent"
+                if biz_step == "receiving"
+                    && self.counterparty(event, "sourceList", "source")?.is_some() =>
+            {
                 EventKind::Receive(Movement {
                     lots: lots(event, "quantityList", "epcList")?,
                     counterparty: self
@@ -830,9 +865,13 @@ impl Importer {
                 EventKind::Pay(Pay {
                     lots: lots(event, "quantityList", "epcList")?,
                     payee_org: payee,
-                    currency: self.ext_str(event, "currency").ok_or("a payment needs lotline:currency")?,
+                    currency: self
+                        .ext_str(event, "currency")
+                        .ok_or("a payment needs lotline:currency")?,
                     price_per_unit: decimal("pricePerUnit", &price)?,
-                    price_unit: self.ext_str(event, "priceUnit").ok_or("a payment needs lotline:priceUnit")?,
+                    price_unit: self
+                        .ext_str(event, "priceUnit")
+                        .ok_or("a payment needs lotline:priceUnit")?,
                     premium_per_unit: self
                         .ext_str(event, "premiumPerUnit")
                         .map(|p| decimal("premiumPerUnit", &p))
@@ -879,7 +918,11 @@ impl Importer {
         }
         let needs_chain = matches!(
             kind_of,
-            EventKind::Harvest(_) | EventKind::Transform(_) | EventKind::Ship(_) | EventKind::Receive(_) | EventKind::Pay(_)
+            EventKind::Harvest(_)
+                | EventKind::Transform(_)
+                | EventKind::Ship(_)
+                | EventKind::Receive(_)
+                | EventKind::Pay(_)
         );
         let chain = self.chain_of(event, &ilmd, &kind_of, &org);
         if needs_chain && chain.is_none() {
@@ -898,7 +941,12 @@ impl Importer {
 
     /// The org: the owner of the bizLocation, else of the readPoint, else `lotline:org`, else
     /// `--org`.
-    fn org_of(&self, event: &Json, biz: Option<&str>, read: Option<&str>) -> Result<String, String> {
+    fn org_of(
+        &self,
+        event: &Json,
+        biz: Option<&str>,
+        read: Option<&str>,
+    ) -> Result<String, String> {
         for loc in [biz, read].into_iter().flatten() {
             if let Some(owner) = self.locations.get(loc).and_then(|l| l.owner.clone()) {
                 return Ok(owner);
@@ -918,7 +966,9 @@ impl Importer {
 
     fn at_farm(&self, org: &str, site: Option<&str>, ilmd: &Json) -> bool {
         self.ext(ilmd, "plot").is_some()
-            || site.and_then(|s| self.locations.get(s)).is_some_and(|l| l.plot)
+            || site
+                .and_then(|s| self.locations.get(s))
+                .is_some_and(|l| l.plot)
             || self
                 .parties
                 .values()
@@ -933,15 +983,26 @@ impl Importer {
     }
 
     /// The owning (else possessing) party of a source or destination list.
-    fn counterparty(&self, event: &Json, list_name: &str, member: &str) -> Result<Option<String>, String> {
+    fn counterparty(
+        &self,
+        event: &Json,
+        list_name: &str,
+        member: &str,
+    ) -> Result<Option<String>, String> {
         let items = list(event, list_name);
         for wanted in ["owning_party", "possessing_party"] {
             for (n, item) in items.iter().enumerate() {
-                let kind = item.get("type").and_then(Json::as_str).map(bare).unwrap_or_default();
+                let kind = item
+                    .get("type")
+                    .and_then(Json::as_str)
+                    .map(bare)
+                    .unwrap_or_default();
                 if kind == wanted
                     && let Some(id) = item.get(member).and_then(Json::as_str)
                 {
-                    return self.party_org(&format!("{list_name}[{n}].{member}"), id).map(Some);
+                    return self
+                        .party_org(&format!("{list_name}[{n}].{member}"), id)
+                        .map(Some);
                 }
             }
         }
@@ -974,14 +1035,21 @@ impl Importer {
                         .map(|l| l.lot.as_str())
                         .chain(t.outputs.iter().map(|o| o.lot.as_str()))
                         .collect(),
-                    EventKind::Ship(m) | EventKind::Receive(m) => m.lots.iter().map(|l| l.lot.as_str()).collect(),
+                    EventKind::Ship(m) | EventKind::Receive(m) => {
+                        m.lots.iter().map(|l| l.lot.as_str()).collect()
+                    }
                     EventKind::Pay(p) => p.lots.iter().map(|l| l.lot.as_str()).collect(),
                     _ => Vec::new(),
                 };
                 lots.into_iter()
                     .find_map(|l| self.classes.get(&class_key(l)).and_then(|c| c.chain))
             })
-            .or_else(|| self.parties.values().find(|p| p.org == org).and_then(|p| p.chain))
+            .or_else(|| {
+                self.parties
+                    .values()
+                    .find(|p| p.org == org)
+                    .and_then(|p| p.chain)
+            })
             .or(self.options.chain)
     }
 }
@@ -992,9 +1060,12 @@ fn checked(event: Event) -> Result<Event, String> {
 }
 
 fn has_list(event: &Json, names: &[&str]) -> bool {
-    names
-        .iter()
-        .any(|n| event.get(n).and_then(Json::as_array).is_some_and(|a| !a.is_empty()))
+    names.iter().any(|n| {
+        event
+            .get(n)
+            .and_then(Json::as_array)
+            .is_some_and(|a| !a.is_empty())
+    })
 }
 
 fn list<'j>(event: &'j Json, name: &str) -> &'j [Json] {
@@ -1003,7 +1074,10 @@ fn list<'j>(event: &'j Json, name: &str) -> &'j [Json] {
 
 fn strings(value: Option<&Json>) -> Vec<String> {
     match value {
-        Some(Json::Array(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(Json::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
         Some(Json::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -1114,12 +1188,14 @@ fn md_id(kind: &str, element: &Json) -> String {
 
 fn since(attrs: &HashMap<String, Json>) -> Result<DateTime<FixedOffset>, String> {
     let text = attr_str(attrs, "lotline:since").unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
-    DateTime::parse_from_rfc3339(&text).map_err(|_| format!("lotline:since {text:?} is not an RFC 3339 time"))
+    DateTime::parse_from_rfc3339(&text)
+        .map_err(|_| format!("lotline:since {text:?} is not an RFC 3339 time"))
 }
 
 fn pgln(raw: &str) -> Option<String> {
     let id = canonical_lot_id(raw).ok()?;
-    id.strip_prefix("https://id.gs1.org/417/").map(str::to_string)
+    id.strip_prefix("https://id.gs1.org/417/")
+        .map(str::to_string)
 }
 
 fn sgln(raw: &str) -> Option<String> {
@@ -1129,17 +1205,19 @@ fn sgln(raw: &str) -> Option<String> {
 }
 
 fn parse_role(s: &str) -> Option<OrgRole> {
-    Some(match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
-        "farm" | "producer" => OrgRole::Farm,
-        "cooperative" | "co_op" | "coop" => OrgRole::Cooperative,
-        "processor" => OrgRole::Processor,
-        "trader" | "exporter" | "importer" => OrgRole::Trader,
-        "manufacturer" => OrgRole::Manufacturer,
-        "brand" => OrgRole::Brand,
-        "retailer" => OrgRole::Retailer,
-        "certifier" => OrgRole::Certifier,
-        _ => return None,
-    })
+    Some(
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "farm" | "producer" => OrgRole::Farm,
+            "cooperative" | "co_op" | "coop" => OrgRole::Cooperative,
+            "processor" => OrgRole::Processor,
+            "trader" | "exporter" | "importer" => OrgRole::Trader,
+            "manufacturer" => OrgRole::Manufacturer,
+            "brand" => OrgRole::Brand,
+            "retailer" => OrgRole::Retailer,
+            "certifier" => OrgRole::Certifier,
+            _ => return None,
+        },
+    )
 }
 
 fn parse_custody(s: &str) -> Result<Option<CustodyModel>, String> {
@@ -1171,7 +1249,11 @@ fn event_time(object: &Json, field: &str) -> Result<DateTime<FixedOffset>, Strin
 }
 
 fn location_id(event: &Json, field: &str) -> Result<Option<String>, String> {
-    match event.get(field).and_then(|l| l.get("id")).and_then(Json::as_str) {
+    match event
+        .get(field)
+        .and_then(|l| l.get("id"))
+        .and_then(Json::as_str)
+    {
         Some(id) => canon_id(&format!("{field}.id"), id).map(Some),
         None => Ok(None),
     }
@@ -1182,7 +1264,9 @@ fn lots(event: &Json, quantities: &str, epcs: &str) -> Result<Vec<LotQuantity>, 
     let mut out = quantity_lots(event, quantities)?;
     for (n, e) in list(event, epcs).iter().enumerate() {
         let field = format!("{epcs}[{n}]");
-        let id = e.as_str().ok_or_else(|| format!("{field} is not a string"))?;
+        let id = e
+            .as_str()
+            .ok_or_else(|| format!("{field} is not a string"))?;
         let lot = canon_id(&field, id)?;
         match out
             .iter_mut()
@@ -1216,7 +1300,9 @@ fn quantity_lots(event: &Json, name: &str) -> Result<Vec<LotQuantity>, String> {
             Some(other) => return Err(format!("{field}.quantity {other} is not a number")),
         };
         if amount <= Decimal::ZERO {
-            return Err(format!("{field}.quantity {amount} must be greater than zero"));
+            return Err(format!(
+                "{field}.quantity {amount} must be greater than zero"
+            ));
         }
         let unit = match q.get("uom").and_then(Json::as_str) {
             Some(u) => Unit::parse(u).ok_or_else(|| format!("{field}.uom {u:?} is not a unit"))?,
@@ -1250,9 +1336,17 @@ fn documents(event: &Json) -> Vec<BusinessDocument> {
         .iter()
         .filter_map(|b| {
             let id = b.get("bizTransaction").and_then(Json::as_str)?;
-            let kind = b.get("type").and_then(Json::as_str).map(bare).unwrap_or_default();
+            let kind = b
+                .get("type")
+                .and_then(Json::as_str)
+                .map(bare)
+                .unwrap_or_default();
             Some(BusinessDocument {
-                kind: if kind == "inv" { "invoice".into() } else { kind },
+                kind: if kind == "inv" {
+                    "invoice".into()
+                } else {
+                    kind
+                },
                 id: id.to_string(),
             })
         })

@@ -115,7 +115,9 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
     let chain = match args.chain.as_deref() {
         None => None,
         Some(c) => Some(Chain::parse(c).ok_or_else(|| {
-            CliError::Usage(format!("--chain: unknown chain {c:?} (cocoa, coffee or textile)"))
+            CliError::Usage(format!(
+                "--chain: unknown chain {c:?} (cocoa, coffee or textile)"
+            ))
         })?),
     };
     let started = Instant::now();
@@ -148,7 +150,11 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
 
     let elapsed = started.elapsed().as_secs_f64();
     let events = tally.accepted + tally.duplicate + tally.pending + tally.rejected;
-    let rate = if elapsed > 0.0 { events as f64 / elapsed } else { 0.0 };
+    let rate = if elapsed > 0.0 {
+        events as f64 / elapsed
+    } else {
+        0.0
+    };
     let peak = peak_memory_mib();
     if args.client.json {
         let rejections: Vec<_> = tally
@@ -169,7 +175,10 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
             "events_per_second": rate,
             "peak_memory_mib": peak,
         });
-        outln!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     } else {
         eprintln!(
             "{} accepted, {} duplicate, {} pending, {} rejected{} in {elapsed:.1} s ({rate:.0} events/s{})",
@@ -245,8 +254,8 @@ fn read_and_map(
 ) -> Result<(), String> {
     let open = || File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
     bar.set_message("reading the vocabulary");
-    let hashing = hash_context(bar.wrap_read(open()?))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let hashing =
+        hash_context(bar.wrap_read(open()?)).map_err(|e| format!("{}: {e}", path.display()))?;
     bar.set_message("importing");
     let mut importer = Importer::new(options);
     let mut context_seen = false;
@@ -294,7 +303,7 @@ enum Sink {
     Grpc(EventServiceClient<Channel>),
     Nats {
         client: async_nats::Client,
-        js: async_nats::jetstream::Context,
+        js: Box<async_nats::jetstream::Context>,
     },
 }
 
@@ -311,7 +320,10 @@ impl Sink {
             .await
             .map_err(|e| CliError::Connect(format!("{e} (is nats-server running? see README)")))?;
         let js = jetstream(client.clone());
-        Ok(Sink::Nats { client, js })
+        Ok(Sink::Nats {
+            client,
+            js: Box::new(js),
+        })
     }
 
     /// Sends every mapped event, a batch at a time, and counts the outcomes.
@@ -351,9 +363,15 @@ impl Sink {
                         collect(mapped, &mut batch, &mut tally, json);
                     }
                     if batch.len() >= BATCH || (done && !batch.is_empty()) {
-                        published +=
-                            publish(&js, &inbox, std::mem::take(&mut batch), &mut sources, &mut tally, json)
-                                .await;
+                        published += publish(
+                            &js,
+                            &inbox,
+                            std::mem::take(&mut batch),
+                            &mut sources,
+                            &mut tally,
+                            json,
+                        )
+                        .await;
                     }
                     if done {
                         break;
@@ -390,14 +408,17 @@ async fn record(
         return;
     }
     let events: Vec<v1::Event> = batch.iter().map(|(_, e)| e.clone()).collect();
-    match client
-        .record_batch(v1::RecordBatchRequest { events })
-        .await
-    {
+    match client.record_batch(v1::RecordBatchRequest { events }).await {
         Ok(response) => {
             let outcomes = response.into_inner().outcomes;
             for ((source, event), outcome) in batch.iter().zip(outcomes.iter()) {
-                count(tally, source, &event.event_id, outcome.result.as_ref(), json);
+                count(
+                    tally,
+                    source,
+                    &event.event_id,
+                    outcome.result.as_ref(),
+                    json,
+                );
             }
             if outcomes.len() < batch.len() {
                 let missing = (batch.len() - outcomes.len()) as u64;
@@ -501,7 +522,13 @@ async fn outcomes(
             .get(&outcome.event_id)
             .cloned()
             .unwrap_or(Source::Event(0));
-        count(tally, &source, &outcome.event_id, outcome.result.as_ref(), json);
+        count(
+            tally,
+            &source,
+            &outcome.event_id,
+            outcome.result.as_ref(),
+            json,
+        );
     }
     tally.pending += expected.saturating_sub(seen.len() as u64);
 }
@@ -584,7 +611,8 @@ pub(crate) async fn export(args: ExportArgs) -> Result<(), CliError> {
         })?),
         None => Box::new(std::io::stdout().lock()),
     };
-    let write_error = |e: std::io::Error| CliError::Refused(format!("cannot write the document: {e}"));
+    let write_error =
+        |e: std::io::Error| CliError::Refused(format!("cannot write the document: {e}"));
     let creation = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let master_json = master.to_json();
     let mut writer = DocumentWriter::new(
@@ -690,10 +718,16 @@ fn is_master_data(event: &Event) -> bool {
 
 fn domain_event(stored: &v1::StoredEvent) -> Result<Event, CliError> {
     let wire = stored.event.as_ref().ok_or_else(|| {
-        CliError::Refused(format!("the server sent sequence {} without its event", stored.sequence))
+        CliError::Refused(format!(
+            "the server sent sequence {} without its event",
+            stored.sequence
+        ))
     })?;
     event_from_wire(wire).map_err(|e| {
-        CliError::Refused(format!("stored event {} does not read back: {e}", wire.event_id))
+        CliError::Refused(format!(
+            "stored event {} does not read back: {e}",
+            wire.event_id
+        ))
     })
 }
 

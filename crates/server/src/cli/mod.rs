@@ -20,8 +20,8 @@ macro_rules! outln {
 
 mod audit;
 mod client;
-mod epcis;
 mod demo;
+mod epcis;
 mod log;
 mod nats;
 mod render;

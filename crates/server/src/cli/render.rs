@@ -360,9 +360,11 @@ pub(crate) fn lot_text(l: &v1::Lot) -> String {
 const EPCIS_HASH: &str = lotline_epcis::names::EXT_HASH;
 
 pub(crate) fn events_text(events: &[v1::StoredEvent]) -> String {
-    let hashes = events
-        .iter()
-        .any(|s| s.event.as_ref().is_some_and(|e| e.extensions.contains_key(EPCIS_HASH)));
+    let hashes = events.iter().any(|s| {
+        s.event
+            .as_ref()
+            .is_some_and(|e| e.extensions.contains_key(EPCIS_HASH))
+    });
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|s| {
