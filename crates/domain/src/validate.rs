@@ -179,12 +179,6 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             if let Some(parent) = &o.parent {
                 id("observe.parent", parent)?;
             }
-            if o.lots.is_empty() && o.epcs.is_empty() && o.parent.is_none() {
-                return Err(Invalid::new(
-                    "observe",
-                    "an observation names at least one lot, identifier or parent",
-                ));
-            }
         }
         EventKind::Correct(c) => {
             id("correct.corrected_event_id", &c.corrected_event_id)?;

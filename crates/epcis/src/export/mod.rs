@@ -566,8 +566,10 @@ impl MasterData {
             .iter()
             .map(|(org, attrs)| {
                 let mut attrs = attrs.clone();
-                if let Some(certs) = self.certificates.get(org) {
-                    attrs.push(attribute("lotline:certificate", Json::Array(certs.clone())));
+                // One attribute per certificate: an attribute's value is a string, a number or
+                // an object in the EPCIS JSON schema, not a list.
+                for cert in self.certificates.get(org).into_iter().flatten() {
+                    attrs.push(attribute("lotline:certificate", cert.clone()));
                 }
                 element(uri(org, ORG_URN), attrs)
             })

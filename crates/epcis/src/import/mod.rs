@@ -550,7 +550,22 @@ impl Importer {
             else {
                 continue;
             };
-            out.insert(self.normal_key(id), value.clone());
+            // A repeated attribute (one certificate each) gathers into a list.
+            match out.entry(self.normal_key(id)) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(value.clone());
+                }
+                std::collections::hash_map::Entry::Occupied(mut slot) => {
+                    let list = match std::mem::replace(slot.get_mut(), Json::Null) {
+                        Json::Array(mut items) => {
+                            items.push(value.clone());
+                            items
+                        }
+                        first => vec![first, value.clone()],
+                    };
+                    *slot.get_mut() = Json::Array(list);
+                }
+            }
         }
         out
     }
@@ -612,26 +627,22 @@ impl Importer {
             ));
         }
         // Every identifier is read (and its check digit verified) before anything else.
-        let mut hashes = Vec::new();
-        for part in parts {
-            match event_hash_json(part, &self.hashing) {
-                Ok(h) => hashes.push(h),
-                Err(e) if parts.len() == 1 => {
-                    if part.get("eventID").is_none() {
-                        return Err(format!("the event has no eventID and no hash: {e}"));
-                    }
-                }
-                Err(_) => {}
-            }
-        }
+        let hashes: Vec<String> = parts
+            .iter()
+            .filter_map(|part| event_hash_json(part, &self.hashing).ok())
+            .collect();
         let hash = (hashes.len() == parts.len()).then(|| hashes.join(" "));
         let id = match event.get("eventID").and_then(Json::as_str) {
             Some(id) => strip_urn(id, EVENT_URN),
-            None => hash
-                .as_deref()
-                .and_then(|h| h.split(' ').next())
-                .map(str::to_string)
-                .ok_or("the event has no eventID and no hash")?,
+            None => match hash.as_deref().and_then(|h| h.split(' ').next()) {
+                Some(h) => h.to_string(),
+                // GS1's reference cannot hash this event: the SHA-256 of its text names it, so
+                // that importing it again is still a duplicate.
+                None => format!(
+                    "urn:lotline:sha256:{}",
+                    hex::encode(Sha256::digest(event.to_string().as_bytes()))
+                ),
+            },
         };
         let time = event_time(event, "eventTime")?;
         let read_point = location_id(event, "readPoint")?;
