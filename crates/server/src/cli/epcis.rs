@@ -637,19 +637,14 @@ pub(crate) async fn export(args: ExportArgs) -> Result<(), CliError> {
         None => {
             let mut request = base.clone();
             loop {
-                let page = client
-                    .list_events(request.clone())
-                    .await
-                    .map_err(status_error)?
-                    .into_inner();
-                for stored in page.events {
+                let (events, more) = next_page(&mut client, &mut request).await?;
+                for stored in events {
                     let event = domain_event(&stored)?;
                     state.write(&mut client, &mut writer, event).await?;
                 }
-                if page.next_cursor.is_empty() {
+                if !more {
                     break;
                 }
-                request.cursor = page.next_cursor;
             }
         }
     }
@@ -738,20 +733,30 @@ async fn for_each_event(
     mut f: impl FnMut(&v1::StoredEvent, Event) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     loop {
-        let page = client
-            .list_events(request.clone())
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        for stored in &page.events {
+        let (events, more) = next_page(client, &mut request).await?;
+        for stored in &events {
             let event = domain_event(stored)?;
             f(stored, event)?;
         }
-        if page.next_cursor.is_empty() {
+        if !more {
             return Ok(());
         }
-        request.cursor = page.next_cursor;
     }
+}
+
+/// One page of a listing; the request's cursor moves on, and the flag says whether more follow.
+async fn next_page(
+    client: &mut ProvenanceServiceClient<Channel>,
+    request: &mut v1::ListEventsRequest,
+) -> Result<(Vec<v1::StoredEvent>, bool), CliError> {
+    let page = client
+        .list_events(request.clone())
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let more = !page.next_cursor.is_empty();
+    request.cursor = page.next_cursor;
+    Ok((page.events, more))
 }
 
 /// The events of a lot and of every lot upstream of it (walking back through the transforms that
