@@ -438,6 +438,9 @@ pub fn to_epcis(
 #[derive(Debug, Default)]
 pub struct MasterData {
     classes: BTreeMap<String, (String, Option<&'static str>)>,
+    /// The chain of each org's exported events (the first seen), for events whose product
+    /// class says none.
+    chains: BTreeMap<String, &'static str>,
     parties: BTreeMap<String, Vec<(String, Json)>>,
     certificates: BTreeMap<String, Vec<Json>>,
     locations: BTreeMap<String, Vec<(String, Json)>>,
@@ -523,7 +526,23 @@ impl MasterData {
     /// Notes the product class of every GS1 lot an exported event creates (its GTIN, product and
     /// chain), so that a document imported elsewhere names the same products and chains.
     pub fn observe(&mut self, event: &Event) {
+        // An imported event's org came from its location's owner, or from `--org`: the location
+        // is written with its owner, so that the document imports the same way anywhere.
+        if event.extensions.contains_key(EXT_EVENT)
+            && let Some(site) = &event.site
+        {
+            let id = uri(site, SITE_URN);
+            self.locations.entry(id).or_insert_with(|| {
+                vec![attribute(
+                    "lotline:owningParty",
+                    s(uri(&event.org, ORG_URN)),
+                )]
+            });
+        }
         let chain = event.chain.map(|c| c.as_str());
+        if let Some(chain) = chain {
+            self.chains.entry(event.org.clone()).or_insert(chain);
+        }
         let mut note = |lot: &str, product: &str| {
             if let Some(at) = lot
                 .find("/10/")
@@ -566,6 +585,9 @@ impl MasterData {
             .iter()
             .map(|(org, attrs)| {
                 let mut attrs = attrs.clone();
+                if let Some(chain) = self.chains.get(org) {
+                    attrs.push(attribute("lotline:chain", s(*chain)));
+                }
                 // One attribute per certificate: an attribute's value is a string, a number or
                 // an object in the EPCIS JSON schema, not a list.
                 for cert in self.certificates.get(org).into_iter().flatten() {
