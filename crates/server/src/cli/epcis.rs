@@ -96,6 +96,8 @@ struct Tally {
     /// A request that failed: its events were not confirmed.
     failure: Option<String>,
     not_confirmed: u64,
+    /// The progress bar, hidden while a rejection is printed.
+    bar: Option<ProgressBar>,
 }
 
 impl Tally {
@@ -103,7 +105,11 @@ impl Tally {
         self.rejected += 1;
         if !json {
             let id = if id.is_empty() { "-" } else { id };
-            eprintln!("{source}: {id}: rejected ({kind}): {reason}");
+            let line = format!("{source}: {id}: rejected ({kind}): {reason}");
+            match &self.bar {
+                Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
         }
         self.rejections
             .push((source.to_string(), id.into(), kind.into(), reason.into()));
@@ -141,7 +147,12 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         tokio::task::spawn_blocking(move || read_and_map(&path, options, bar, tx))
     };
     let tally = sink
-        .send_all(rx, args.client.json, Duration::from_secs(args.timeout_secs))
+        .send_all(
+            rx,
+            args.client.json,
+            Duration::from_secs(args.timeout_secs),
+            bar.clone(),
+        )
         .await;
     let read = reader
         .await
@@ -332,8 +343,12 @@ impl Sink {
         mut rx: mpsc::Receiver<Mapped>,
         json: bool,
         timeout: Duration,
+        bar: ProgressBar,
     ) -> Tally {
-        let mut tally = Tally::default();
+        let mut tally = Tally {
+            bar: Some(bar),
+            ..Tally::default()
+        };
         let mut batch: Vec<(Source, v1::Event)> = Vec::with_capacity(BATCH);
         match self {
             Sink::Grpc(mut client) => {
