@@ -350,6 +350,9 @@ pub fn to_epcis(
                 ])]),
             ));
             m.push(("quantityList", quantity_list(&p.lots)));
+            if let Some(site) = site {
+                m.push(("bizLocation", site));
+            }
             m.push(("destinationList", party("destination", &p.payee_org)));
             m.push((
                 "lotline:pricePerUnit",

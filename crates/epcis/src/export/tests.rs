@@ -68,6 +68,21 @@ fn natives() -> Vec<Event> {
                 }],
             }),
         ),
+        native(
+            "p1",
+            EventKind::Pay(lotline_domain::Pay {
+                lots: vec![LotQuantity {
+                    lot: "L1".into(),
+                    quantity: kg(820),
+                }],
+                payee_org: "farm".into(),
+                currency: "USD".into(),
+                price_per_unit: Decimal::new(2400, 0),
+                price_unit: "t".into(),
+                premium_per_unit: Some(Decimal::new(240, 0)),
+                contract_date: NaiveDate::from_ymd_opt(2025, 10, 1),
+            }),
+        ),
     ]
 }
 
