@@ -9,6 +9,7 @@
 mod audit;
 mod events;
 mod log;
+mod masterdata;
 mod provenance;
 mod public;
 mod status;
@@ -23,6 +24,7 @@ use lotline_store::{Recorder, Store};
 pub use audit::AuditApi;
 pub use events::EventApi;
 pub use log::LogApi;
+pub use masterdata::MasterDataApi;
 pub use provenance::ProvenanceApi;
 pub use status::{reject_status, store_status};
 

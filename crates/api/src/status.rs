@@ -13,6 +13,9 @@ pub fn store_status(err: StoreError) -> Status {
         StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
         StoreError::Unavailable(m) => Status::unavailable(m),
         StoreError::Corrupt(m) => Status::internal(format!("stored data is corrupt: {m}")),
+        StoreError::BadCursor(c) => {
+            Status::invalid_argument(format!("cursor: {c:?} is not one this listing gave"))
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The event model (DESIGN §2): every fact is one immutable event; master data
-//! (organisations, sites, plots) are events in the same log.
+//! (organisations, sites, plots, product classes) are events in the same log.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -202,6 +202,20 @@ pub struct RegisterPlot {
     pub country: String,
 }
 
+/// Registers a product class (an EPCIS `EPCClass`: a GTIN, or a lot class) with the product
+/// name lotline's rules use; the event's `chain` is the chain of lots of the class. A later
+/// document that only names the class takes its product and chain from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisterClass {
+    /// The class id as lotline keeps it (a GTIN's canonical Digital Link, or any id).
+    pub class: String,
+    /// lotline's product name for lots of the class (`cocoa_beans`, `green_coffee`, ...).
+    pub product: Option<String>,
+    /// The class's other master-data attributes (CBV `cbvmda:` and others), by attribute id,
+    /// each value as JSON text; exported back as written.
+    pub attributes: BTreeMap<String, String>,
+}
+
 /// What an event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -216,6 +230,7 @@ pub enum EventKind {
     RegisterOrg(RegisterOrg),
     RegisterSite(RegisterSite),
     RegisterPlot(RegisterPlot),
+    RegisterClass(RegisterClass),
 }
 
 /// The name of an event kind, as used in filters and the CLI.
@@ -232,10 +247,11 @@ pub enum KindName {
     RegisterOrg,
     RegisterSite,
     RegisterPlot,
+    RegisterClass,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 11] = [
+    pub const ALL: [KindName; 12] = [
         KindName::Harvest,
         KindName::Transform,
         KindName::Ship,
@@ -247,6 +263,7 @@ impl KindName {
         KindName::RegisterOrg,
         KindName::RegisterSite,
         KindName::RegisterPlot,
+        KindName::RegisterClass,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -262,6 +279,7 @@ impl KindName {
             KindName::RegisterOrg => "register_org",
             KindName::RegisterSite => "register_site",
             KindName::RegisterPlot => "register_plot",
+            KindName::RegisterClass => "register_class",
         }
     }
 
@@ -319,6 +337,7 @@ impl Event {
             EventKind::RegisterOrg(_) => KindName::RegisterOrg,
             EventKind::RegisterSite(_) => KindName::RegisterSite,
             EventKind::RegisterPlot(_) => KindName::RegisterPlot,
+            EventKind::RegisterClass(_) => KindName::RegisterClass,
         }
     }
 
@@ -358,7 +377,8 @@ impl Event {
             EventKind::Correct(_)
             | EventKind::RegisterOrg(_)
             | EventKind::RegisterSite(_)
-            | EventKind::RegisterPlot(_) => Vec::new(),
+            | EventKind::RegisterPlot(_)
+            | EventKind::RegisterClass(_) => Vec::new(),
         }
     }
 

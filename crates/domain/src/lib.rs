@@ -18,8 +18,8 @@ pub mod validate;
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use event::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot,
-    RegisterSite, Transform,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass, RegisterOrg,
+    RegisterPlot, RegisterSite, Transform,
 };
 pub use quantity::{Dimension, Quantity, Unit};
 pub use validate::{Invalid, validate};

@@ -209,9 +209,34 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             }
             country("register_plot.country", &p.country)?;
         }
+        EventKind::RegisterClass(c) => {
+            id("register_class.class", &c.class)?;
+            if let Some(product) = &c.product {
+                id("register_class.product", product)?;
+            }
+            if c.attributes.len() > MAX_CLASS_ATTRIBUTES {
+                return Err(Invalid::new(
+                    "register_class.attributes",
+                    format!("more than {MAX_CLASS_ATTRIBUTES} attributes"),
+                ));
+            }
+            for (key, value) in &c.attributes {
+                id("register_class.attributes", key)?;
+                if value.len() > MAX_CLASS_ATTRIBUTE_LEN {
+                    return Err(Invalid::new(
+                        format!("register_class.attributes[{key}]"),
+                        format!("is longer than {MAX_CLASS_ATTRIBUTE_LEN} bytes"),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
+
+/// A product class carries at most this many other attributes, each at most this long.
+const MAX_CLASS_ATTRIBUTES: usize = 64;
+const MAX_CLASS_ATTRIBUTE_LEN: usize = 16 * 1024;
 
 fn required(field: &str, value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {

@@ -1,8 +1,9 @@
-//! Reading an EPCIS document as a stream: its context, header and events one at a time.
+//! Reading an EPCIS document as a stream: its context, master data and events one at a time.
 //!
 //! serde visitors walk the document as `serde_json` reads it from a buffered reader, so that
-//! each event is built as a [`Json`] value, handed to the caller and dropped before the next
-//! one is read: memory is bounded by the largest event, not the document.
+//! each master-data element and each event is built as a [`Json`] value, handed to the caller
+//! and dropped before the next one is read: memory is bounded by the largest element or event,
+//! not the document (nor its header).
 
 use std::fmt;
 use std::io::{BufReader, Read};
@@ -17,10 +18,47 @@ use crate::json::Json;
 pub enum Part {
     /// The `@context` value.
     Context(Json),
-    /// The `epcisHeader` value.
+    /// A member of the `epcisHeader` other than its master data's vocabulary elements, as a
+    /// header of that member alone (`{"sbdh:...": ...}`, `{"epcisMasterData": {"x": ...}}`).
     Header(Json),
+    /// One element of a master-data vocabulary (`epcisHeader.epcisMasterData.vocabularyList[]
+    /// .vocabularyElementList[]`), with the vocabulary's `type`.
+    Vocabulary { kind: String, element: Json },
     /// An event of the event list, numbered from 0.
     Event(usize, Json),
+}
+
+/// Whether the reader goes on after a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// Stop reading here: the document is not read further and not checked to its end.
+    Stop,
+}
+
+impl Part {
+    /// The part as a header alone: what the event-hash vocabulary pass observes (the reference
+    /// scans the whole header; scanning each member, and each element at its place, finds the
+    /// same IRIs).
+    pub fn header_view(&self) -> Option<Json> {
+        match self {
+            Part::Header(h) => Some(h.clone()),
+            Part::Vocabulary { kind, element } => Some(Json::Object(vec![(
+                "epcisMasterData".into(),
+                Json::Object(vec![(
+                    "vocabularyList".into(),
+                    Json::Array(vec![Json::Object(vec![
+                        ("type".into(), Json::String(kind.clone())),
+                        (
+                            "vocabularyElementList".into(),
+                            Json::Array(vec![element.clone()]),
+                        ),
+                    ])]),
+                )]),
+            )])),
+            _ => None,
+        }
+    }
 }
 
 /// What the reader saw of a document.
@@ -32,6 +70,8 @@ pub struct DocumentInfo {
     pub events: usize,
     /// Whether the `epcisHeader` came after the `epcisBody`.
     pub header_after_body: bool,
+    /// Whether the caller stopped the reading before the end.
+    pub stopped: bool,
 }
 
 /// Why a document could not be read to its end.
@@ -60,7 +100,7 @@ pub enum StreamError {
 
 /// Callback state shared by the visitors.
 struct Reader<'a> {
-    visit: &'a mut dyn FnMut(Part) -> Result<(), String>,
+    visit: &'a mut dyn FnMut(Part) -> Result<Flow, String>,
     info: DocumentInfo,
     body_seen: bool,
     list_seen: bool,
@@ -72,10 +112,17 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn emit<E: de::Error>(&mut self, part: Part) -> Result<(), E> {
-        (self.visit)(part).map_err(|reason| {
-            self.aborted = Some(reason.clone());
-            E::custom(reason)
-        })
+        match (self.visit)(part) {
+            Ok(Flow::Continue) => Ok(()),
+            Ok(Flow::Stop) => {
+                self.info.stopped = true;
+                Err(E::custom("stopped by the caller"))
+            }
+            Err(reason) => {
+                self.aborted = Some(reason.clone());
+                Err(E::custom(reason))
+            }
+        }
     }
 
     fn wrong<E: de::Error>(&mut self, reason: String) -> E {
@@ -84,12 +131,14 @@ impl Reader<'_> {
     }
 }
 
-/// Reads a document, calling `visit` with its `@context`, its `epcisHeader` and each event in
-/// turn (an `EPCISDocument`'s `epcisBody.eventList` or single `epcisBody.event`, an
-/// `EPCISQueryDocument`'s `epcisBody.queryResults.resultsBody.eventList`).
+/// Reads a document, calling `visit` with its `@context`, each master-data element and other
+/// member of its `epcisHeader`, and each event in turn (an `EPCISDocument`'s
+/// `epcisBody.eventList` or single `epcisBody.event`, an `EPCISQueryDocument`'s
+/// `epcisBody.queryResults.resultsBody.eventList`), until the end or until `visit` says
+/// [`Flow::Stop`].
 pub fn read_document<R: Read>(
     reader: R,
-    visit: &mut dyn FnMut(Part) -> Result<(), String>,
+    visit: &mut dyn FnMut(Part) -> Result<Flow, String>,
 ) -> Result<DocumentInfo, StreamError> {
     let mut state = Reader {
         visit,
@@ -105,6 +154,9 @@ pub fn read_document<R: Read>(
         .and_then(|()| de.end());
     if let Some(reason) = state.aborted {
         return Err(StreamError::Aborted(reason));
+    }
+    if state.info.stopped {
+        return Ok(state.info);
     }
     if let Some(reason) = state.not_a_document {
         return Err(StreamError::NotADocument(reason));
@@ -155,14 +207,20 @@ pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
                 }
                 context = Some(ctx);
             }
-            Part::Header(h) | Part::Event(_, h) => match context.as_mut() {
-                Some(ctx) => ctx.observe(&h),
-                // Parts before a late @context: observed once it is known (bounded by what a
-                // document puts before its context, normally nothing).
-                None => pending.push(h),
-            },
+            part => {
+                let seen = match part {
+                    Part::Event(_, e) => e,
+                    other => other.header_view().unwrap_or(Json::Null),
+                };
+                match context.as_mut() {
+                    Some(ctx) => ctx.observe(&seen),
+                    // Parts before a late @context: observed once it is known (bounded by
+                    // what a document puts before its context, normally nothing).
+                    None => pending.push(seen),
+                }
+            }
         }
-        Ok(())
+        Ok(Flow::Continue)
     })?;
     let mut ctx = context.unwrap_or_else(|| Context::from_context(&Json::Null));
     for p in pending.drain(..) {
@@ -208,9 +266,12 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
                     }
                 }
                 "epcisHeader" => {
-                    let header: Json = map.next_value()?;
                     state.info.header_after_body = state.body_seen;
-                    state.emit(Part::Header(header))?;
+                    map.next_value_seed(HeaderSeed {
+                        reader: state,
+                        level: Level::Header,
+                        kind: None,
+                    })?;
                 }
                 "epcisBody" => {
                     state.body_seen = true;
@@ -225,6 +286,188 @@ impl<'de> Visitor<'de> for DocumentSeed<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
         Err(self.0.wrong("it is a JSON array, not an object".into()))
+    }
+}
+
+/// Where in the header a [`HeaderSeed`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// `epcisHeader`: an object.
+    Header,
+    /// `epcisMasterData`: an object.
+    MasterData,
+    /// `vocabularyList`: a list of vocabularies.
+    Vocabularies,
+    /// One vocabulary: an object with `type` and `vocabularyElementList`.
+    Vocabulary,
+    /// `vocabularyElementList`: a list of elements.
+    Elements,
+}
+
+/// The header, read member by member: each vocabulary element is emitted on its own
+/// ([`Part::Vocabulary`]); any other member as a header of that member alone ([`Part::Header`]).
+/// A header of another shape than the standard's is read and passed on as it is.
+struct HeaderSeed<'r, 'a> {
+    reader: &'r mut Reader<'a>,
+    level: Level,
+    /// The vocabulary's type, for its elements.
+    kind: Option<String>,
+}
+
+impl HeaderSeed<'_, '_> {
+    /// A value found at this level, as a header of it alone (lists are transparent to the
+    /// vocabulary scan, so an element's place in its list does not matter).
+    fn wrap_self(level: Level, kind: Option<&str>, value: Json) -> Json {
+        let one = |k: &str, v: Json| Json::Object(vec![(k.to_string(), v)]);
+        match level {
+            Level::Header => value,
+            Level::MasterData => one("epcisMasterData", value),
+            Level::Vocabularies | Level::Vocabulary => {
+                one("epcisMasterData", one("vocabularyList", value))
+            }
+            Level::Elements => {
+                let mut vocabulary = Vec::new();
+                if let Some(kind) = kind {
+                    vocabulary.push(("type".to_string(), Json::String(kind.to_string())));
+                }
+                vocabulary.push(("vocabularyElementList".to_string(), value));
+                one(
+                    "epcisMasterData",
+                    one("vocabularyList", Json::Object(vocabulary)),
+                )
+            }
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for HeaderSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an epcisHeader")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let HeaderSeed {
+            reader,
+            level,
+            mut kind,
+        } = self;
+        // Elements that came before their vocabulary's type wait for it (a document that
+        // writes `type` after the list; normally none).
+        let mut waiting: Vec<Json> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let next = match (level, key.as_str()) {
+                (Level::Header, "epcisMasterData") => Some(Level::MasterData),
+                (Level::MasterData, "vocabularyList") => Some(Level::Vocabularies),
+                (Level::Vocabulary, "vocabularyElementList") => Some(Level::Elements),
+                _ => None,
+            };
+            if let Some(next) = next {
+                if next == Level::Elements && kind.is_none() {
+                    let elements: Json = map.next_value()?;
+                    match elements {
+                        Json::Array(items) => waiting.extend(items),
+                        other => waiting.push(other),
+                    }
+                    continue;
+                }
+                map.next_value_seed(HeaderSeed {
+                    reader: &mut *reader,
+                    level: next,
+                    kind: kind.clone(),
+                })?;
+                continue;
+            }
+            let value: Json = map.next_value()?;
+            if level == Level::Vocabulary && key == "type" {
+                let name = value.as_str().unwrap_or_default().to_string();
+                kind = Some(name.clone());
+                for element in waiting.drain(..) {
+                    reader.emit(Part::Vocabulary {
+                        kind: name.clone(),
+                        element,
+                    })?;
+                }
+            }
+            let part =
+                HeaderSeed::wrap_self(level, kind.as_deref(), Json::Object(vec![(key, value)]));
+            reader.emit(Part::Header(part))?;
+        }
+        // A vocabulary without a type: its elements are of no known kind.
+        for element in waiting {
+            reader.emit(Part::Vocabulary {
+                kind: String::new(),
+                element,
+            })?;
+        }
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let HeaderSeed {
+            reader,
+            level,
+            kind,
+        } = self;
+        match level {
+            Level::Vocabularies => {
+                while seq
+                    .next_element_seed(HeaderSeed {
+                        reader: &mut *reader,
+                        level: Level::Vocabulary,
+                        kind: None,
+                    })?
+                    .is_some()
+                {}
+            }
+            Level::Elements => {
+                let kind = kind.unwrap_or_default();
+                while let Some(element) = seq.next_element::<Json>()? {
+                    reader.emit(Part::Vocabulary {
+                        kind: kind.clone(),
+                        element,
+                    })?;
+                }
+            }
+            _ => {
+                // A list where an object belongs: passed on as it is, for the hash.
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<Json>()? {
+                    items.push(item);
+                }
+                let part = HeaderSeed::wrap_self(level, kind.as_deref(), Json::Array(items));
+                reader.emit(Part::Header(part))?;
+            }
+        }
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        let part = HeaderSeed::wrap_self(
+            self.level,
+            self.kind.as_deref(),
+            Json::String(v.to_string()),
+        );
+        self.reader.emit(Part::Header(part))
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
     }
 }
 
@@ -312,7 +555,7 @@ mod tests {
         let mut parts = Vec::new();
         let info = read_document(text.as_bytes(), &mut |p| {
             parts.push(p);
-            Ok(())
+            Ok(Flow::Continue)
         })?;
         Ok((info, parts))
     }
@@ -413,7 +656,7 @@ mod tests {
                 next += 1;
                 first_at.get_or_insert(at.get());
             }
-            Ok(())
+            Ok(Flow::Continue)
         })
         .unwrap();
         assert_eq!(info.events, events);
@@ -437,7 +680,7 @@ mod tests {
                 if let Part::Event(_, e) = p {
                     hashes.push(crate::hash::event_hash_json(&e, &context).unwrap());
                 }
-                Ok(())
+                Ok(Flow::Continue)
             })
             .unwrap();
             let expected: Vec<&str> = expected.lines().filter(|l| !l.is_empty()).collect();
@@ -445,5 +688,88 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5);
+    }
+
+    #[test]
+    fn master_data_comes_one_element_at_a_time_and_hashes_as_the_whole_header() {
+        let text = r#"{"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+                {"ex": "https://example.com/ns/"}],
+            "type": "EPCISDocument",
+            "epcisHeader": {"ex:note": "urn:example:note",
+              "epcisMasterData": {"vocabularyList": [
+                {"vocabularyElementList": [{"id": "urn:epc:id:sgln:4012345.00001.0",
+                   "attributes": [{"id": "urn:epcglobal:cbv:mda#name", "attribute": "Before its type"}]}],
+                 "type": "urn:epcglobal:epcis:vtype:BusinessLocation"},
+                {"type": "urn:epcglobal:epcis:vtype:Party", "vocabularyElementList": [
+                  {"id": "urn:epc:id:pgln:4012345.00002", "attributes": [
+                    {"id": "https://example.com/ns/kind", "attribute": "https://example.com/ns/Farm"}]},
+                  {"id": "urn:epc:id:pgln:4012345.00003"}]}]}},
+            "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z",
+              "eventTimeZoneOffset": "+00:00", "action": "OBSERVE", "epcList": ["urn:epc:id:sgtin:4012345.012345.1"],
+              "bizStep": "Farm", "ex:kind": "Farm"}]}}"#;
+        let (_, parts) = read(text).unwrap();
+        let elements: Vec<(&str, &str)> = parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Vocabulary { kind, element } => Some((
+                    kind.as_str(),
+                    element.get("id").and_then(Json::as_str).unwrap(),
+                )),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            elements,
+            [
+                (
+                    "urn:epcglobal:epcis:vtype:BusinessLocation",
+                    "urn:epc:id:sgln:4012345.00001.0"
+                ),
+                (
+                    "urn:epcglobal:epcis:vtype:Party",
+                    "urn:epc:id:pgln:4012345.00002"
+                ),
+                (
+                    "urn:epcglobal:epcis:vtype:Party",
+                    "urn:epc:id:pgln:4012345.00003"
+                ),
+            ]
+        );
+        // No part holds the whole master data.
+        assert!(parts.iter().all(|p| match p {
+            Part::Header(h) => !h.to_string().contains("vocabularyElementList"),
+            _ => true,
+        }));
+        let whole = Context::from_document(&serde_json::from_str::<Json>(text).unwrap());
+        let streamed = hash_context(text.as_bytes()).unwrap();
+        let event = parts
+            .iter()
+            .find_map(|p| match p {
+                Part::Event(_, e) => Some(e.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            crate::hash::pre_hash_string_json(&event, &streamed).unwrap(),
+            crate::hash::pre_hash_string_json(&event, &whole).unwrap()
+        );
+    }
+
+    #[test]
+    fn the_caller_can_stop_the_reading() {
+        let text = r#"{"type": "EPCISDocument", "epcisHeader": {"epcisMasterData": {"vocabularyList": [
+            {"type": "t", "vocabularyElementList": [{"id": "a"}]}]}},
+            "epcisBody": {"eventList": [{"n": 1}, {"n": "#;
+        let mut seen = 0;
+        let info = read_document(text.as_bytes(), &mut |p| {
+            seen += 1;
+            Ok(match p {
+                Part::Event(..) => Flow::Stop,
+                _ => Flow::Continue,
+            })
+        })
+        .unwrap();
+        assert!(info.stopped);
+        assert_eq!(seen, 3, "the type, the element, the first event");
     }
 }

@@ -11,8 +11,8 @@ use lotline_domain::audit::eudr::DdsReference;
 use lotline_domain::lineage::{Anomaly, Descendant, LotState, Origin, TraceBack, TraceForward};
 use lotline_domain::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterOrg, RegisterPlot,
-    RegisterSite, Transform, Unit,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg,
+    RegisterPlot, RegisterSite, Transform, Unit,
 };
 use rust_decimal::Decimal;
 
@@ -154,6 +154,15 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             geometry: p.geometry.clone(),
             area_ha: opt_decimal("register_plot.area_ha", &p.area_ha)?,
             country: p.country.clone(),
+        }),
+        K::RegisterClass(c) => EventKind::RegisterClass(RegisterClass {
+            class: lot_id("register_class.class", &c.class)?,
+            product: opt(&c.product),
+            attributes: c
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }),
     })
 }
@@ -336,7 +345,12 @@ pub fn custody_to_wire(c: Option<CustodyModel>) -> i32 {
     }) as i32
 }
 
-fn role_to_wire(r: OrgRole) -> i32 {
+/// A wire role, `None` when unspecified or unknown.
+pub fn role_from_wire(value: i32) -> Option<OrgRole> {
+    role(value).ok()
+}
+
+pub fn role_to_wire(r: OrgRole) -> i32 {
     use v1::OrgRole as R;
     (match r {
         OrgRole::Farm => R::Farm,
@@ -450,6 +464,15 @@ pub fn event_to_wire(e: &Event) -> v1::Event {
             geometry: p.geometry.clone(),
             area_ha: opt_decimal_to_wire(p.area_ha),
             country: p.country.clone(),
+        }),
+        EventKind::RegisterClass(c) => K::RegisterClass(v1::RegisterClass {
+            class: c.class.clone(),
+            product: c.product.clone().unwrap_or_default(),
+            attributes: c
+                .attributes
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }),
     };
     v1::Event {

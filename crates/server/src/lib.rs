@@ -13,12 +13,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lotline_api::{AuditApi, EventApi, LogApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_api::{AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell};
 use lotline_domain::audit::rules::Rules;
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
 use lotline_proto::v1::audit_service_server::AuditServiceServer;
 use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
+use lotline_proto::v1::master_data_service_server::MasterDataServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
 use lotline_store::{
     Recorder, SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
@@ -217,6 +218,9 @@ pub async fn run(
             cell.clone(),
         )))
         .add_service(AuditServiceServer::new(AuditApi::new(cell.clone())))
+        .add_service(MasterDataServiceServer::new(MasterDataApi::new(
+            cell.clone(),
+        )))
         .add_service(LogServiceServer::new(LogApi::new(cell.clone())));
     // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
     // the client's delayed ACK hold a short reply for about 40 ms.
@@ -444,6 +448,7 @@ async fn set_reads_only(health: &tonic_health::server::HealthReporter) {
     for name in [
         <ProvenanceServiceServer<ProvenanceApi> as tonic::server::NamedService>::NAME,
         <AuditServiceServer<AuditApi> as tonic::server::NamedService>::NAME,
+        <MasterDataServiceServer<MasterDataApi> as tonic::server::NamedService>::NAME,
         <LogServiceServer<LogApi> as tonic::server::NamedService>::NAME,
     ] {
         health
@@ -469,6 +474,12 @@ async fn set_health(health: &tonic_health::server::HealthReporter, status: Servi
     health
         .set_service_status(
             <AuditServiceServer<AuditApi> as tonic::server::NamedService>::NAME,
+            status,
+        )
+        .await;
+    health
+        .set_service_status(
+            <MasterDataServiceServer<MasterDataApi> as tonic::server::NamedService>::NAME,
             status,
         )
         .await;

@@ -14,6 +14,9 @@ pub enum StoreError {
     /// stream consumer); the message says which and what to do.
     #[error("{0}")]
     Unavailable(String),
+    /// A listing's cursor that no page of that listing gave.
+    #[error("cursor {0:?} is not one this listing gave")]
+    BadCursor(String),
     /// The writer has stopped (shutting down or failed).
     #[error("the store writer is not running")]
     WriterStopped,

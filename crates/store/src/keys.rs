@@ -31,6 +31,15 @@ pub const ORG_REGISTRATION: u8 = b'G';
 /// `K seq` → (): every Certify event (certificates are few and every audit
 /// answer needs them all).
 pub const CERTIFICATE: u8 = b'K';
+/// `I site 0x00 seq` → (): every registration of a site, by site id, whichever
+/// org registered it (imports find a location's owner by its id).
+pub const SITE_ID: u8 = b'I';
+/// `N gln 0x00 seq` → (): every registration of an org or a site that gives a
+/// GLN (imports find the org of a PGLN and the site of an SGLN by it).
+pub const GLN: u8 = b'N';
+/// `Y class 0x00 seq` → (): every registration of a product class (answers pick
+/// the latest by event time, then event id, as for plots).
+pub const CLASS: u8 = b'Y';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';
 /// `H level index` → 32-byte hash of the perfect Merkle subtree covering leaves
@@ -42,7 +51,7 @@ pub const TREE: u8 = b'H';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 10] = [
+pub const INDEXES: [u8; 13] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -53,6 +62,9 @@ pub const INDEXES: [u8; 10] = [
     UNKNOWN,
     CERTIFICATE,
     ORG_REGISTRATION,
+    SITE_ID,
+    GLN,
+    CLASS,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

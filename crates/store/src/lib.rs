@@ -12,6 +12,7 @@
 mod backend;
 mod error;
 mod keys;
+mod masterdata;
 mod record;
 mod snapshot;
 mod store;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
 pub use error::StoreError;
+pub use masterdata::{MasterFilter, MasterKind, MasterPage};
 pub use record::{RECORD_VERSION, Record, canonical_bytes};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};

@@ -23,7 +23,7 @@ const MAX_CORRECTION_DEPTH: usize = 32;
 /// The log as of sequence `upto`. Cheap to make; meant for one query on one thread
 /// (it memoises correction checks).
 pub struct Snapshot<'a> {
-    store: &'a Store,
+    pub(crate) store: &'a Store,
     upto: u64,
     corrected: RefCell<HashMap<String, bool>>,
 }

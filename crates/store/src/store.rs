@@ -19,7 +19,7 @@ use crate::record::Record;
 use crate::snapshot::Snapshot;
 
 /// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
-pub const INDEX_VERSION: u64 = 2;
+pub const INDEX_VERSION: u64 = 3;
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
@@ -385,6 +385,8 @@ impl Store {
             let registered = match &event.kind {
                 EventKind::RegisterOrg(_) => Some(id_seq_key(ORG_REGISTRATION, &event.org, seq)),
                 EventKind::RegisterPlot(p) => Some(id_seq_key(PLOT, &p.plot, seq)),
+                EventKind::RegisterSite(s) => Some(id_seq_key(SITE_ID, &s.site, seq)),
+                EventKind::RegisterClass(c) => Some(id_seq_key(CLASS, &c.class, seq)),
                 EventKind::Certify(_) => Some(seq_key(CERTIFICATE, seq)),
                 _ => None,
             };
@@ -539,18 +541,32 @@ pub(crate) fn index_event(
                 Vec::new(),
             );
         }
-        EventKind::RegisterOrg(_) => {
+        EventKind::RegisterOrg(o) => {
             pending
                 .batch
                 .insert(id_key(REGISTERED_ORG, &event.org), seq_bytes);
             pending
                 .batch
                 .insert(id_seq_key(ORG_REGISTRATION, &event.org, seq), Vec::new());
+            if let Some(gln) = &o.gln {
+                pending.batch.insert(id_seq_key(GLN, gln, seq), Vec::new());
+            }
         }
         EventKind::RegisterSite(s) => {
             let mut k = id_prefix(SITE, &event.org);
             k.extend_from_slice(s.site.as_bytes());
             pending.batch.insert(k, seq_bytes);
+            pending
+                .batch
+                .insert(id_seq_key(SITE_ID, &s.site, seq), Vec::new());
+            if let Some(gln) = &s.gln {
+                pending.batch.insert(id_seq_key(GLN, gln, seq), Vec::new());
+            }
+        }
+        EventKind::RegisterClass(c) => {
+            pending
+                .batch
+                .insert(id_seq_key(CLASS, &c.class, seq), Vec::new());
         }
         EventKind::RegisterPlot(p) => {
             pending

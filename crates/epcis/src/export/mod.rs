@@ -222,7 +222,8 @@ pub fn to_epcis(
         | EventKind::Certify(_)
         | EventKind::RegisterOrg(_)
         | EventKind::RegisterSite(_)
-        | EventKind::RegisterPlot(_) => return Ok(Vec::new()),
+        | EventKind::RegisterPlot(_)
+        | EventKind::RegisterClass(_) => return Ok(Vec::new()),
     };
     m.push(("type", s(kind)));
     m.push(("eventTime", event_time));
@@ -436,17 +437,29 @@ pub fn to_epcis(
     Ok(vec![obj(m)])
 }
 
-/// The master data of an export: organisations, sites, plots, certificates, and the product
-/// classes (product and chain) of the GS1 lots exported.
+/// The master data of an export: organisations, sites, plots, certificates, the registered
+/// product classes, and the product classes (product and chain) of the GS1 lots exported.
 #[derive(Debug, Default)]
 pub struct MasterData {
     classes: BTreeMap<String, (String, Option<&'static str>)>,
+    /// Registered product classes (RegisterClass), written as registered.
+    registered_classes: BTreeMap<String, Vec<(String, Json)>>,
     /// The chain of each org's exported events (the first seen), for events whose product
     /// class says none.
     chains: BTreeMap<String, &'static str>,
     parties: BTreeMap<String, Vec<(String, Json)>>,
     certificates: BTreeMap<String, Vec<Json>>,
     locations: BTreeMap<String, Vec<(String, Json)>>,
+}
+
+/// A class id as an export writes it: a GS1 class as its Digital Link, lotline's own as a
+/// `urn:lotline:lot:` URI.
+fn class_uri(id: &str) -> String {
+    if id.starts_with("https://") || id.starts_with("urn:") {
+        id.to_string()
+    } else {
+        uri(id, LOT_URN)
+    }
 }
 
 fn attribute(id: &str, value: Json) -> (String, Json) {
@@ -471,7 +484,29 @@ impl MasterData {
                 if let Some(m) = &o.member_of {
                     attrs.push(attribute("lotline:memberOf", s(uri(m, ORG_URN))));
                 }
+                // A registered chain wins over the chain of the org's exported events.
+                if let Some(chain) = event.chain {
+                    self.chains.insert(event.org.clone(), chain.as_str());
+                }
                 self.parties.insert(event.org.clone(), attrs);
+            }
+            EventKind::RegisterClass(c) => {
+                let mut attrs = Vec::new();
+                if let Some(product) = &c.product {
+                    attrs.push(attribute("lotline:product", s(product.clone())));
+                }
+                if let Some(chain) = event.chain {
+                    attrs.push(attribute("lotline:chain", s(chain.as_str())));
+                }
+                attrs.push(attribute(
+                    "lotline:owningParty",
+                    s(uri(&event.org, ORG_URN)),
+                ));
+                for (id, value) in &c.attributes {
+                    let value = Json::parse(value).unwrap_or_else(|_| s(value.clone()));
+                    attrs.push(attribute(id, value));
+                }
+                self.registered_classes.insert(c.class.clone(), attrs);
             }
             EventKind::RegisterSite(site) => {
                 let mut attrs = vec![
@@ -604,7 +639,7 @@ impl MasterData {
             .iter()
             .map(|(id, attrs)| element(id.clone(), attrs.clone()))
             .collect();
-        let classes: Vec<Json> = self
+        let mut classes: BTreeMap<&String, Vec<(String, Json)>> = self
             .classes
             .iter()
             .map(|(id, (product, chain))| {
@@ -612,8 +647,15 @@ impl MasterData {
                 if let Some(chain) = chain {
                     attrs.push(attribute("lotline:chain", s(*chain)));
                 }
-                element(id.clone(), attrs)
+                (id, attrs)
             })
+            .collect();
+        for (id, attrs) in &self.registered_classes {
+            classes.insert(id, attrs.clone());
+        }
+        let classes: Vec<Json> = classes
+            .into_iter()
+            .map(|(id, attrs)| element(class_uri(id), attrs))
             .collect();
         obj(vec![(
             "vocabularyList",

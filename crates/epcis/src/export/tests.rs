@@ -200,18 +200,19 @@ fn a_written_document_reads_back() {
     }
     let bytes = writer.finish().unwrap();
     let mut read = Vec::new();
-    let mut header = None;
+    let mut header = String::new();
     crate::stream::read_document(bytes.as_slice(), &mut |p| {
         match p {
             crate::stream::Part::Event(_, e) => read.push(e),
-            crate::stream::Part::Header(h) => header = Some(h),
+            part @ (crate::stream::Part::Header(_) | crate::stream::Part::Vocabulary { .. }) => {
+                header.push_str(&part.header_view().unwrap_or(Json::Null).to_string())
+            }
             crate::stream::Part::Context(_) => {}
         }
-        Ok(())
+        Ok(crate::stream::Flow::Continue)
     })
     .unwrap();
     assert_eq!(read, events);
-    let header = header.unwrap().to_string();
     assert!(
         header.contains("https://id.gs1.org/01/09506000134352")
             && header.contains("dry_cocoa_beans"),

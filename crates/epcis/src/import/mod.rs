@@ -1,12 +1,17 @@
 //! EPCIS documents → lotline events (docs/epcis.md, "Master data" and "Events").
 //!
-//! An [`Importer`] is fed one document in order: its `@context`, its `epcisHeader` (master data
-//! becomes registration events and is remembered), then each event of its event list. Each EPCIS
-//! event becomes one lotline event that keeps the EPCIS form verbatim, its CBV 2.0 hash and the
-//! document's context in extensions; transformation records that share a `transformationID` and
-//! lack inputs or outputs are held and joined at [`Importer::finish`]. Memory: the master data
-//! and the held records, nothing per imported event.
+//! An [`Importer`] is fed one document in order: its `@context`, the elements of its master data
+//! (each becomes a registration event and is remembered), then each event of its event list.
+//! Each EPCIS event becomes one lotline event that keeps the EPCIS form verbatim, its CBV 2.0
+//! hash and the document's context in extensions; transformation records that share a
+//! `transformationID` and lack inputs or outputs are held and joined at [`Importer::finish`].
+//!
+//! What the document does not register itself (the owner of a location, the org of a party,
+//! the product of a class) comes from a [`Registry`]: the master data lotline recorded from
+//! earlier documents and events. Memory: bounded caches of master data and the held records,
+//! nothing per imported event.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
@@ -15,8 +20,8 @@ use lotline_domain::quantity::{Quantity, Unit};
 use lotline_domain::validate::validate;
 use lotline_domain::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterOrg, RegisterPlot,
-    RegisterSite, Transform,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass, RegisterOrg,
+    RegisterPlot, RegisterSite, Transform,
 };
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
@@ -29,8 +34,15 @@ use crate::names::{
     PLOT_URN, SITE_URN,
 };
 
+mod registry;
 #[cfg(test)]
 mod tests;
+
+use registry::Known;
+pub use registry::{
+    Answers, Ask, CACHE_ENTRIES, KnownClass, KnownLocation, KnownOrg, NoRegistry, Registry,
+    location_candidates,
+};
 
 /// What the command line adds to a document.
 #[derive(Debug, Clone, Default)]
@@ -72,29 +84,6 @@ pub struct Mapped {
     pub result: Result<Event, String>,
 }
 
-/// A party of the master data.
-#[derive(Debug, Clone)]
-struct Party {
-    org: String,
-    role: Option<OrgRole>,
-    chain: Option<Chain>,
-    country: Option<String>,
-}
-
-/// A location of the master data.
-#[derive(Debug, Clone)]
-struct Location {
-    owner: Option<String>,
-    plot: bool,
-}
-
-/// A product class of the master data.
-#[derive(Debug, Clone, Default)]
-struct Class {
-    product: Option<String>,
-    chain: Option<Chain>,
-}
-
 /// Transformation records waiting for their other half.
 #[derive(Debug, Default)]
 struct Held {
@@ -108,24 +97,41 @@ pub struct Importer {
     hashing: Context,
     /// Prefixes the document binds to lotline's namespace (`lotline` unless bound elsewhere).
     prefixes: Vec<String>,
-    parties: HashMap<String, Party>,
-    locations: HashMap<String, Location>,
-    classes: HashMap<String, Class>,
+    known: RefCell<Known>,
+    /// Product classes with a product or chain but no owner to register them.
+    unowned_classes: u64,
     held: BTreeMap<String, Held>,
 }
 
 impl Importer {
+    /// An importer that knows the document's own master data only.
     pub fn new(options: Options) -> Importer {
+        Importer::with_registry(options, Box::new(NoRegistry))
+    }
+
+    /// An importer that also knows what `registry` registered before.
+    pub fn with_registry(options: Options, registry: Box<dyn Registry>) -> Importer {
         Importer {
             options,
             context: Json::Null,
             hashing: Context::epcis(),
             prefixes: vec![LOTLINE_PREFIX.to_string()],
-            parties: HashMap::new(),
-            locations: HashMap::new(),
-            classes: HashMap::new(),
+            known: RefCell::new(Known::new(registry)),
+            unowned_classes: 0,
             held: BTreeMap::new(),
         }
+    }
+
+    /// Why the registry could not answer, once it could not: the import must stop, since
+    /// events would be mapped without what it knows.
+    pub fn registry_failure(&self) -> Option<String> {
+        self.known.borrow().failure()
+    }
+
+    /// Product classes that named a product or chain but no owner (`lotline:owningParty`, or
+    /// `--org`): used for this document, not registered.
+    pub fn unowned_classes(&self) -> u64 {
+        self.unowned_classes
     }
 
     /// The document's `@context` (`Json::Null` if it has none) and the context to hash its
@@ -163,7 +169,9 @@ impl Importer {
         self.prefixes = prefixes;
     }
 
-    /// The document's `epcisHeader`: registration events from its master data.
+    /// A whole `epcisHeader` at once: its parties first (locations need their owners' roles),
+    /// then every other element. A streaming reader calls [`Importer::vocabulary`] instead, for
+    /// the parties in a first pass over the header and for the rest in a second.
     pub fn header(&mut self, header: &Json) -> Vec<Mapped> {
         let Some(list) = header
             .get("epcisMasterData")
@@ -172,41 +180,38 @@ impl Importer {
         else {
             return Vec::new();
         };
-        let mut parties = Vec::new();
-        let mut locations = Vec::new();
-        let mut classes = Vec::new();
-        for vocabulary in list {
-            let kind = vocabulary.get("type").and_then(Json::as_str).unwrap_or("");
-            let elements = vocabulary
-                .get("vocabularyElementList")
-                .and_then(Json::as_array)
-                .unwrap_or(&[]);
-            let local = kind.rsplit([':', '/', '#']).next().unwrap_or(kind);
-            for element in elements {
-                match local {
-                    "Party" => parties.push((kind, element)),
-                    "Location" | "BusinessLocation" | "ReadPoint" => {
-                        locations.push((kind, element))
-                    }
-                    "EPCClass" => classes.push(element),
-                    _ => {}
+        let mut out = Vec::new();
+        for parties_pass in [true, false] {
+            for vocabulary in list {
+                let kind = vocabulary.get("type").and_then(Json::as_str).unwrap_or("");
+                if is_party_vocabulary(kind) != parties_pass {
+                    continue;
+                }
+                for element in vocabulary
+                    .get("vocabularyElementList")
+                    .and_then(Json::as_array)
+                    .unwrap_or(&[])
+                {
+                    out.extend(self.vocabulary(kind, element));
                 }
             }
         }
-        let mut out = Vec::new();
-        // Parties first: locations need their owners' roles, events need both.
-        for (kind, element) in parties {
-            out.extend(self.party(kind, element));
-        }
-        for (kind, element) in locations {
-            out.extend(self.location(kind, element));
-        }
-        for element in classes {
-            if let Some(err) = self.class(element) {
-                out.push(err);
-            }
-        }
         out
+    }
+
+    /// One master-data element of a vocabulary of type `kind`: Party, Location (and
+    /// BusinessLocation, ReadPoint) and EPCClass elements become registration events; others
+    /// are left out.
+    pub fn vocabulary(&mut self, kind: &str, element: &Json) -> Vec<Mapped> {
+        let local = kind.rsplit([':', '/', '#']).next().unwrap_or(kind);
+        match local {
+            "Party" => self.party(kind, element),
+            "Location" | "BusinessLocation" | "ReadPoint" => {
+                self.location(kind, element).into_iter().collect()
+            }
+            "EPCClass" => self.class(kind, element).into_iter().collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// One event of the event list.
@@ -219,6 +224,7 @@ impl Importer {
             }];
         }
         let kind = event.get("type").and_then(Json::as_str).unwrap_or("");
+        self.prefetch(event);
         if kind == "TransformationEvent"
             && event.get("errorDeclaration").is_none()
             && let Some(id) = event.get("transformationID").and_then(Json::as_str)
@@ -289,8 +295,8 @@ impl Importer {
             if raw.is_empty() {
                 return Err("a Party element has no id".into());
             }
-            let id = canon_org_id("id", raw)?;
-            let org = attr_str(&attrs, "lotline:org").unwrap_or_else(|| id.clone());
+            let default_org = canon_org_id("id", raw)?;
+            let org = attr_str(&attrs, "lotline:org").unwrap_or(default_org);
             let role = match attr_str(&attrs, "lotline:role") {
                 Some(r) => Some(parse_role(&r).ok_or_else(|| {
                     format!("party {raw}: lotline:role {r:?} is not farm, cooperative, processor, trader, manufacturer, brand, retailer or certifier")
@@ -298,9 +304,9 @@ impl Importer {
                 None => None,
             };
             let chain = attr_str(&attrs, "lotline:chain").and_then(|c| Chain::parse(&c));
-            self.parties.insert(
-                id.clone(),
-                Party {
+            self.known.get_mut().learn_party(
+                canon_id("id", raw)?,
+                KnownOrg {
                     org: org.clone(),
                     role,
                     chain,
@@ -316,11 +322,18 @@ impl Importer {
             };
             let gln = pgln(raw);
             let time = since(&attrs)?;
+            // The party's chain is registered with it, so that a later document's events find it.
+            // Registrations without one keep the id earlier releases gave them, so that
+            // importing the same master data again is all duplicates.
+            let id = match chain {
+                Some(_) => format!("{}-c", md_id(kind, element)),
+                None => md_id(kind, element),
+            };
             let mut events = vec![Event {
-                id: md_id(kind, element),
+                id,
                 time,
                 org: org.clone(),
-                chain: None,
+                chain,
                 site: None,
                 extensions: BTreeMap::new(),
                 kind: EventKind::RegisterOrg(RegisterOrg {
@@ -434,11 +447,17 @@ impl Importer {
                 }
                 None => None,
             };
-            let owner_is_farm = owner.as_ref().is_some_and(|o| {
-                self.parties
-                    .values()
-                    .any(|p| &p.org == o && p.role == Some(OrgRole::Farm))
+            let owner_known = owner.as_ref().map(|o| {
+                self.known.get_mut().org(o).unwrap_or_else(|| KnownOrg {
+                    org: o.clone(),
+                    role: None,
+                    chain: None,
+                    country: None,
+                })
             });
+            let owner_is_farm = owner_known
+                .as_ref()
+                .is_some_and(|o| o.role == Some(OrgRole::Farm));
             let point = match (
                 attr_str(&attrs, "cbvmda:latitude"),
                 attr_str(&attrs, "cbvmda:longitude"),
@@ -455,10 +474,10 @@ impl Importer {
                 _ => None,
             };
             let plot_geometry = geometry.or(point);
-            self.locations.insert(
+            self.known.get_mut().learn_location(
                 id.clone(),
-                Location {
-                    owner: owner.clone(),
+                KnownLocation {
+                    owner: owner_known.clone(),
                     plot: plot_geometry.is_some(),
                 },
             );
@@ -467,12 +486,7 @@ impl Importer {
             };
             // A location without a country is in its owner's.
             let country = attr_str(&attrs, "cbvmda:countryCode")
-                .or_else(|| {
-                    self.parties
-                        .values()
-                        .find(|p| p.org == owner)
-                        .and_then(|p| p.country.clone())
-                })
+                .or_else(|| owner_known.and_then(|o| o.country))
                 .unwrap_or_default();
             let kind_of = match plot_geometry {
                 Some(geometry) => EventKind::RegisterPlot(RegisterPlot {
@@ -516,22 +530,86 @@ impl Importer {
         }
     }
 
-    fn class(&mut self, element: &Json) -> Option<Mapped> {
+    /// A product class: remembered for this document, and registered (RegisterClass) by its
+    /// owner (`lotline:owningParty`, else `--org`) when it names a product, a chain or other
+    /// attributes.
+    fn class(&mut self, kind: &str, element: &Json) -> Option<Mapped> {
         let raw = element.get("id").and_then(Json::as_str).unwrap_or("");
+        let source = Source::MasterData(raw.to_string());
         let attrs = self.attributes(element);
-        match canon_id("id", raw) {
-            Ok(id) => {
-                self.classes.insert(
-                    class_key(&id),
-                    Class {
-                        product: attr_str(&attrs, "lotline:product"),
-                        chain: attr_str(&attrs, "lotline:chain").and_then(|c| Chain::parse(&c)),
-                    },
-                );
-                None
+        let result = (|| -> Result<Option<Event>, String> {
+            if raw.is_empty() {
+                return Err("an EPCClass element has no id".into());
             }
+            let key = class_key(&canon_id("id", raw)?);
+            let product = attr_str(&attrs, "lotline:product");
+            let chain = match attr_str(&attrs, "lotline:chain") {
+                Some(c) => Some(Chain::parse(&c).ok_or_else(|| {
+                    format!("class {raw}: lotline:chain {c:?} is not cocoa, coffee or textile")
+                })?),
+                None => None,
+            };
+            self.known.get_mut().learn_class(
+                key.clone(),
+                KnownClass {
+                    product: product.clone(),
+                    chain,
+                },
+            );
+            let mut others = BTreeMap::new();
+            for attr in element
+                .get("attributes")
+                .and_then(Json::as_array)
+                .unwrap_or(&[])
+            {
+                let (Some(id), Some(value)) =
+                    (attr.get("id").and_then(Json::as_str), attr.get("attribute"))
+                else {
+                    continue;
+                };
+                let id = self.normal_key(id);
+                if matches!(
+                    id.as_str(),
+                    "lotline:product" | "lotline:chain" | "lotline:owningParty" | "lotline:since"
+                ) || others.contains_key(&id)
+                {
+                    continue;
+                }
+                others.insert(id, value.to_string());
+            }
+            if product.is_none() && chain.is_none() && others.is_empty() {
+                return Ok(None);
+            }
+            let owner = match attr_str(&attrs, "lotline:owningParty") {
+                Some(p) => Some(self.party_org("lotline:owningParty", &p)?),
+                None => self.options.org.clone(),
+            };
+            let Some(owner) = owner else {
+                self.unowned_classes += 1;
+                return Ok(None);
+            };
+            Ok(Some(Event {
+                id: md_id(kind, element),
+                time: since(&attrs)?,
+                org: owner,
+                chain,
+                site: None,
+                extensions: BTreeMap::new(),
+                kind: EventKind::RegisterClass(RegisterClass {
+                    class: key,
+                    product,
+                    attributes: others,
+                }),
+            }))
+        })();
+        match result {
+            Ok(Some(event)) => Some(Mapped {
+                source,
+                result: checked(event),
+            }),
+            Ok(None) => None,
             Err(reason) => Some(Mapped {
-                source: Source::MasterData(raw.to_string()),
+                source,
                 result: Err(reason),
             }),
         }
@@ -602,9 +680,67 @@ impl Importer {
         }
     }
 
+    /// The org a party id names: the document's or the registry's party, else the org id
+    /// the party id maps to (docs/epcis.md).
     fn party_org(&self, field: &str, raw: &str) -> Result<String, String> {
-        let id = canon_org_id(field, raw)?;
-        Ok(self.parties.get(&id).map(|p| p.org.clone()).unwrap_or(id))
+        let default = canon_org_id(field, raw)?;
+        if raw.trim().starts_with(ORG_URN) {
+            return Ok(default);
+        }
+        let id = canon_id(field, raw)?;
+        Ok(self
+            .known
+            .borrow_mut()
+            .party(&id)
+            .map(|p| p.org)
+            .unwrap_or(default))
+    }
+
+    /// Asks the registry at once for every name an event uses that is not known yet.
+    fn prefetch(&self, event: &Json) {
+        let mut ask = Ask::default();
+        for field in ["bizLocation", "readPoint"] {
+            if let Ok(Some(id)) = location_id(event, field) {
+                ask.locations.push(id);
+            }
+        }
+        for (list_name, member) in [("sourceList", "source"), ("destinationList", "destination")] {
+            for item in list(event, list_name) {
+                if let Some(id) = item.get(member).and_then(Json::as_str)
+                    && !id.trim().starts_with(ORG_URN)
+                    && let Ok(id) = canon_id(member, id)
+                {
+                    ask.parties.push(id);
+                }
+            }
+        }
+        for name in [
+            "quantityList",
+            "inputQuantityList",
+            "outputQuantityList",
+            "childQuantityList",
+        ] {
+            for q in list(event, name) {
+                if let Some(class) = q.get("epcClass").and_then(Json::as_str)
+                    && let Ok(id) = canon_id(name, class)
+                {
+                    ask.classes.push(class_key(&id));
+                }
+            }
+        }
+        for name in ["epcList", "inputEPCList", "outputEPCList", "childEPCs"] {
+            for e in list(event, name) {
+                if let Some(epc) = e.as_str()
+                    && let Ok(id) = canon_id(name, epc)
+                {
+                    ask.classes.push(class_key(&id));
+                }
+            }
+        }
+        if let Some(org) = &self.options.org {
+            ask.orgs.push(org.clone());
+        }
+        self.known.borrow_mut().prefetch(ask);
     }
 
     // ----- events -----
@@ -959,8 +1095,8 @@ impl Importer {
         read: Option<&str>,
     ) -> Result<String, String> {
         for loc in [biz, read].into_iter().flatten() {
-            if let Some(owner) = self.locations.get(loc).and_then(|l| l.owner.clone()) {
-                return Ok(owner);
+            if let Some(owner) = self.known.borrow_mut().location(loc).and_then(|l| l.owner) {
+                return Ok(owner.org);
             }
         }
         if let Some(org) = self.ext_str(event, "org") {
@@ -968,7 +1104,7 @@ impl Importer {
         }
         self.options.org.clone().ok_or_else(|| {
             format!(
-                "no org: the master data names no owning party of its bizLocation {} or readPoint {}, and no --org was given",
+                "no org: neither this document's master data nor lotline's registered sites and plots name an owner of its bizLocation {} or readPoint {}, and no --org was given",
                 biz.unwrap_or("(none)"),
                 read.unwrap_or("(none)")
             )
@@ -976,14 +1112,12 @@ impl Importer {
     }
 
     fn at_farm(&self, org: &str, site: Option<&str>, ilmd: &Json) -> bool {
+        let mut known = self.known.borrow_mut();
         self.ext(ilmd, "plot").is_some()
-            || site
-                .and_then(|s| self.locations.get(s))
-                .is_some_and(|l| l.plot)
-            || self
-                .parties
-                .values()
-                .any(|p| p.org == org && p.role == Some(OrgRole::Farm))
+            || site.and_then(|s| known.location(s)).is_some_and(|l| l.plot)
+            || known
+                .org(org)
+                .is_some_and(|o| o.role == Some(OrgRole::Farm))
     }
 
     fn custody(&self, ilmd: &Json) -> Result<Option<CustodyModel>, String> {
@@ -1027,9 +1161,10 @@ impl Importer {
     }
 
     fn product_of(&self, lot: &str) -> String {
-        self.classes
-            .get(&class_key(lot))
-            .and_then(|c| c.product.clone())
+        self.known
+            .borrow_mut()
+            .class(&class_key(lot))
+            .and_then(|c| c.product)
             .unwrap_or_else(|| class_key(lot))
     }
 
@@ -1052,15 +1187,11 @@ impl Importer {
                     EventKind::Pay(p) => p.lots.iter().map(|l| l.lot.as_str()).collect(),
                     _ => Vec::new(),
                 };
+                let mut known = self.known.borrow_mut();
                 lots.into_iter()
-                    .find_map(|l| self.classes.get(&class_key(l)).and_then(|c| c.chain))
+                    .find_map(|l| known.class(&class_key(l)).and_then(|c| c.chain))
             })
-            .or_else(|| {
-                self.parties
-                    .values()
-                    .find(|p| p.org == org)
-                    .and_then(|p| p.chain)
-            })
+            .or_else(|| self.known.borrow_mut().org(org).and_then(|o| o.chain))
             .or(self.options.chain)
     }
 }
@@ -1068,6 +1199,10 @@ impl Importer {
 /// Validation turns an event lotline would refuse into a reason.
 fn checked(event: Event) -> Result<Event, String> {
     validate(&event).map(|()| event).map_err(|e| e.to_string())
+}
+
+fn is_party_vocabulary(kind: &str) -> bool {
+    kind.rsplit([':', '/', '#']).next() == Some("Party")
 }
 
 fn has_list(event: &Json, names: &[&str]) -> bool {
@@ -1177,7 +1312,7 @@ fn canon_org_id(field: &str, raw: &str) -> Result<String, String> {
 }
 
 /// The key a lot's product class is found by: its GTIN's Digital Link (or the id itself).
-fn class_key(id: &str) -> String {
+pub fn class_key(id: &str) -> String {
     for qualifier in ["/10/", "/21/"] {
         if id.starts_with("https://id.gs1.org/01/")
             && let Some(at) = id.find(qualifier)
@@ -1203,13 +1338,26 @@ fn since(attrs: &HashMap<String, Json>) -> Result<DateTime<FixedOffset>, String>
         .map_err(|_| format!("lotline:since {text:?} is not an RFC 3339 time"))
 }
 
+/// The GLN of a party id that is a PGLN (URN or Digital Link).
+pub fn party_gln(raw: &str) -> Option<String> {
+    pgln(raw)
+}
+
+/// The org id a party id maps to when no registration says otherwise: `gln-<GLN>` for a PGLN,
+/// lotline's own `urn:lotline:org:` ids bare, any other id with the characters a NATS subject
+/// token cannot hold replaced by `_`.
+pub fn party_default_org(raw: &str) -> Result<String, String> {
+    canon_org_id("party", raw)
+}
+
 fn pgln(raw: &str) -> Option<String> {
     let id = canonical_lot_id(raw).ok()?;
     id.strip_prefix("https://id.gs1.org/417/")
         .map(str::to_string)
 }
 
-fn sgln(raw: &str) -> Option<String> {
+/// The GLN of a location id that is an SGLN (URN or Digital Link), without its extension.
+pub fn sgln(raw: &str) -> Option<String> {
     let id = canonical_lot_id(raw).ok()?;
     let rest = id.strip_prefix("https://id.gs1.org/414/")?;
     Some(rest.split('/').next().unwrap_or(rest).to_string())

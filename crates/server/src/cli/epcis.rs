@@ -2,10 +2,15 @@
 //! or one lot's history, out as an EPCIS 2.0 document). The mapping is `lotline-epcis`'s and is
 //! written down in docs/epcis.md.
 //!
-//! Import reads the document twice, streaming: once for the vocabulary the reference event hash
-//! needs from the whole document, once to map and send the events. Memory stays bounded by a
-//! batch of events in flight, whatever the document's size; stdin is spooled to a temporary file
-//! for the two passes.
+//! Import reads the document three times, streaming: once for the vocabulary the reference
+//! event hash needs from the whole document; once for the parties of its master data (up to
+//! its first event), which are recorded before anything else; once for the rest of its master
+//! data and its events. What the document does not register itself (the owner of a location,
+//! the org of a party, the product of a class) is asked of the server (`MasterDataService.
+//! Resolve`, through [`ServerRegistry`]); the document's own master data is recorded before any
+//! event is mapped, so that the server knows it too. Memory stays bounded by a batch of events
+//! in flight and the importer's bounded caches, whatever the document's size; stdin is spooled
+//! to a temporary file for the passes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fs::File;
@@ -18,16 +23,19 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_epcis::export::{ContextMerge, DocumentWriter, MasterData, to_epcis};
-use lotline_epcis::import::{Importer, Mapped, Options, Source};
+use lotline_epcis::import::{
+    Answers, Ask, Importer, KnownClass, KnownLocation, KnownOrg, Mapped, Options, Registry, Source,
+};
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT};
-use lotline_epcis::stream::{Part, hash_context, read_document};
+use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
 use lotline_ingest::{Outgoing, SUBJECT_ROOT, connect, jetstream, publish_pipelined};
-use lotline_proto::convert::{event_from_wire, event_to_wire};
+use lotline_proto::convert::{event_from_wire, event_to_wire, role_from_wire};
 use lotline_proto::v1;
 use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::master_data_service_client::MasterDataServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tonic::transport::Channel;
 
 use super::client::{connect as connect_server, status_error};
@@ -39,7 +47,8 @@ pub(crate) struct ImportArgs {
     file: PathBuf,
     #[command(flatten)]
     client: ClientArgs,
-    /// Publish to the NATS stream at this URL instead of posting to --server.
+    /// Publish to the NATS stream at this URL instead of posting to --server (--server is
+    /// still asked what earlier imports registered: locations, parties, product classes).
     #[arg(long = "nats-url")]
     nats_url: Option<String>,
     /// The org of events whose location names no owning party in master data.
@@ -131,20 +140,36 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let bar = progress(!args.quiet && !args.client.json, size * 2, "bytes");
 
-    // The sender first, so that a server that cannot be reached fails before any reading.
+    // The sender and the registry first, so that a server that cannot be reached fails before
+    // any reading.
+    let channel = match &args.nats_url {
+        None => connect_server(&args.client.server).await?,
+        Some(_) => connect_server(&args.client.server).await.map_err(|e| {
+            CliError::Connect(format!(
+                "{e}; import --nats-url also asks a lotline server what earlier imports registered (the owners of locations, the orgs of parties, product classes): give it with --server URL"
+            ))
+        })?,
+    };
+    let registry = ServerRegistry {
+        client: MasterDataServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+        runtime: tokio::runtime::Handle::current(),
+        failure: None,
+    };
     let sink = match &args.nats_url {
         Some(url) => Sink::nats(url).await?,
-        None => Sink::grpc(&args.client.server).await?,
+        None => Sink::grpc(channel),
     };
 
-    let (tx, rx) = mpsc::channel::<Mapped>(QUEUE);
+    let (tx, rx) = mpsc::channel::<Item>(QUEUE);
     let reader = {
         let bar = bar.clone();
         let options = Options {
             org: args.org.clone(),
             chain,
         };
-        tokio::task::spawn_blocking(move || read_and_map(&path, options, bar, tx))
+        tokio::task::spawn_blocking(move || {
+            read_and_map(&path, options, Box::new(registry), bar, tx)
+        })
     };
     let tally = sink
         .send_all(
@@ -206,8 +231,21 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
                 .unwrap_or_default(),
         );
     }
-    if let Err(reason) = read {
-        return Err(CliError::Usage(reason));
+    match &read {
+        Ok(summary) if summary.unowned_classes > 0 && !args.client.json => eprintln!(
+            "note: {} product class(es) named a product or chain but no owner (lotline:owningParty, or --org): used for this document, not registered for later ones",
+            summary.unowned_classes
+        ),
+        _ => {}
+    }
+    match read {
+        Err(ReadError::Usage(reason)) => return Err(CliError::Usage(reason)),
+        Err(ReadError::Registry(reason)) => {
+            return Err(CliError::Connect(format!(
+                "the import stopped: the lotline server could not say what earlier imports registered ({reason}); importing the document again is safe"
+            )));
+        }
+        Ok(_) => {}
     }
     if let Some(reason) = tally.failure {
         return Err(CliError::Connect(format!(
@@ -255,58 +293,253 @@ fn progress(wanted: bool, length: u64, unit: &str) -> ProgressBar {
     bar
 }
 
-/// Both passes over the document, on a blocking thread: the hash vocabulary, then every part
-/// mapped and queued for the sender.
+/// What travels from the reading thread to the sender.
+enum Item {
+    Mapped(Mapped),
+    /// Send what is batched, wait until the server has applied everything sent so far (the
+    /// document's master data, before its events are mapped), then answer.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// What the reading thread saw.
+#[derive(Debug, Default)]
+struct ReadSummary {
+    unowned_classes: u64,
+}
+
+#[derive(Debug)]
+enum ReadError {
+    /// The document could not be read (or the sender stopped).
+    Usage(String),
+    /// The registry could not answer.
+    Registry(String),
+}
+
+/// Every pass over the document, on a blocking thread: the hash vocabulary; the parties of its
+/// master data; then the rest of its master data and its events, mapped and queued for the
+/// sender, with a barrier after each part of the master data.
 fn read_and_map(
     path: &Path,
     options: Options,
+    registry: Box<dyn Registry>,
     bar: ProgressBar,
-    tx: mpsc::Sender<Mapped>,
-) -> Result<(), String> {
-    let open = || File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    tx: mpsc::Sender<Item>,
+) -> Result<ReadSummary, ReadError> {
+    let usage = ReadError::Usage;
+    let open =
+        || File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())));
+    let broken = |e: lotline_epcis::stream::StreamError| usage(format!("{}: {e}", path.display()));
     bar.set_message("reading the vocabulary");
-    let hashing =
-        hash_context(bar.wrap_read(open()?)).map_err(|e| format!("{}: {e}", path.display()))?;
-    bar.set_message("importing");
-    let mut importer = Importer::new(options);
+    let hashing = hash_context(bar.wrap_read(open()?)).map_err(broken)?;
+    let mut importer = Importer::with_registry(options, registry);
     let mut context_seen = false;
-    let send = |items: Vec<Mapped>| -> Result<(), String> {
+    let send = |items: Vec<Mapped>| -> Result<usize, ReadError> {
+        let n = items.len();
         for item in items {
-            tx.blocking_send(item)
-                .map_err(|_| "the sender stopped".to_string())?;
+            tx.blocking_send(Item::Mapped(item))
+                .map_err(|_| usage("the sender stopped".to_string()))?;
         }
-        Ok(())
+        Ok(n)
     };
-    let info = read_document(bar.wrap_read(open()?), &mut |part| match part {
-        Part::Context(context) => {
-            context_seen = true;
-            importer.context(&context, hashing.clone());
-            Ok(())
-        }
-        Part::Header(header) => {
-            if !context_seen {
-                importer.context(&lotline_epcis::Json::Null, hashing.clone());
-                context_seen = true;
+    let barrier = || -> Result<(), ReadError> {
+        let (done, wait) = oneshot::channel();
+        tx.blocking_send(Item::Barrier(done))
+            .map_err(|_| usage("the sender stopped".to_string()))?;
+        wait.blocking_recv()
+            .map_err(|_| usage("the sender stopped".to_string()))
+    };
+    // The parties, which every location, certificate and event may name.
+    bar.set_message("registering parties");
+    let mut header_seen = false;
+    let mut sent = 0;
+    let mut stopped: Option<ReadError> = None;
+    let parties = read_document(open()?, &mut |part| {
+        let step = (|| -> Result<Flow, ReadError> {
+            match part {
+                Part::Context(context) => {
+                    context_seen = true;
+                    importer.context(&context, hashing.clone());
+                }
+                Part::Vocabulary { kind, element } => {
+                    header_seen = true;
+                    if !context_seen {
+                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
+                        context_seen = true;
+                    }
+                    if is_party(&kind) {
+                        sent += send(importer.vocabulary(&kind, &element))?;
+                    }
+                }
+                Part::Header(_) => header_seen = true,
+                Part::Event(..) => return Ok(Flow::Stop),
             }
-            send(importer.header(&header))
-        }
-        Part::Event(index, event) => {
-            if !context_seen {
-                importer.context(&lotline_epcis::Json::Null, hashing.clone());
-                context_seen = true;
+            match importer.registry_failure() {
+                Some(reason) => Err(ReadError::Registry(reason)),
+                None => Ok(Flow::Continue),
             }
-            send(importer.event(index, &event))
+        })();
+        step.map_err(|e| {
+            let reason = format!("{e:?}");
+            stopped = Some(e);
+            reason
+        })
+    });
+    if let Some(e) = stopped.take() {
+        return Err(e);
+    }
+    parties.map_err(broken)?;
+    if sent > 0 {
+        barrier()?;
+    }
+
+    // The rest of the master data, then the events.
+    bar.set_message("importing");
+    let mut sent = 0;
+    let mut events_begun = false;
+    let info = read_document(bar.wrap_read(open()?), &mut |part| {
+        let step = (|| -> Result<(), ReadError> {
+            match part {
+                Part::Context(context) => {
+                    context_seen = true;
+                    importer.context(&context, hashing.clone());
+                }
+                Part::Header(_) => {}
+                Part::Vocabulary { kind, element } => {
+                    if !context_seen {
+                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
+                        context_seen = true;
+                    }
+                    // A header after the body: the first pass did not see its parties.
+                    if !is_party(&kind) || !header_seen {
+                        sent += send(importer.vocabulary(&kind, &element))?;
+                    }
+                }
+                Part::Event(index, event) => {
+                    if !context_seen {
+                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
+                        context_seen = true;
+                    }
+                    if !events_begun {
+                        events_begun = true;
+                        if sent > 0 {
+                            barrier()?;
+                        }
+                    }
+                    send(importer.event(index, &event))?;
+                }
+            }
+            match importer.registry_failure() {
+                Some(reason) => Err(ReadError::Registry(reason)),
+                None => Ok(()),
+            }
+        })();
+        match step {
+            Ok(()) => Ok(Flow::Continue),
+            Err(e) => {
+                let reason = format!("{e:?}");
+                stopped = Some(e);
+                Err(reason)
+            }
         }
-    })
-    .map_err(|e| format!("{}: {e}", path.display()))?;
+    });
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let info = info.map_err(broken)?;
     send(importer.finish())?;
+    if let Some(reason) = importer.registry_failure() {
+        return Err(ReadError::Registry(reason));
+    }
     if info.header_after_body {
-        return Err(format!(
+        return Err(usage(format!(
             "{}: the epcisHeader comes after the epcisBody; its master data was registered after the events (write the header first)",
             path.display()
-        ));
+        )));
     }
-    Ok(())
+    Ok(ReadSummary {
+        unowned_classes: importer.unowned_classes(),
+    })
+}
+
+fn is_party(kind: &str) -> bool {
+    kind.rsplit([':', '/', '#']).next() == Some("Party")
+}
+
+/// The lotline server as the import's [`Registry`]: one `Resolve` call per batch of names not
+/// cached yet, made from the reading thread.
+struct ServerRegistry {
+    client: MasterDataServiceClient<Channel>,
+    runtime: tokio::runtime::Handle,
+    failure: Option<String>,
+}
+
+impl Registry for ServerRegistry {
+    fn resolve(&mut self, ask: &Ask) -> Answers {
+        if self.failure.is_some() {
+            return Answers::default();
+        }
+        let request = v1::ResolveRequest {
+            parties: ask.parties.clone(),
+            locations: ask.locations.clone(),
+            orgs: ask.orgs.clone(),
+            classes: ask.classes.clone(),
+        };
+        let mut client = self.client.clone();
+        let answer = self
+            .runtime
+            .block_on(async move { client.resolve(request).await });
+        let response = match answer {
+            Ok(r) => r.into_inner(),
+            Err(status) => {
+                self.failure = Some(status_error(status).to_string());
+                return Answers::default();
+            }
+        };
+        let org = |o: v1::ResolvedOrg| KnownOrg {
+            role: role_from_wire(o.role),
+            chain: Chain::parse(&o.chain),
+            country: Some(o.country).filter(|c| !c.is_empty()),
+            org: o.org,
+        };
+        Answers {
+            parties: response
+                .parties
+                .into_iter()
+                .map(|p| (p.id, p.org.map(org)))
+                .collect(),
+            locations: response
+                .locations
+                .into_iter()
+                .map(|l| {
+                    let found = l.owner.map(|o| KnownLocation {
+                        owner: Some(org(o)),
+                        plot: l.plot,
+                    });
+                    (l.id, found)
+                })
+                .collect(),
+            orgs: response
+                .orgs
+                .into_iter()
+                .map(|o| (o.org.clone(), Some(org(o))))
+                .collect(),
+            classes: response
+                .classes
+                .into_iter()
+                .map(|c| {
+                    let found = c.found.then(|| KnownClass {
+                        product: Some(c.product).filter(|p| !p.is_empty()),
+                        chain: Chain::parse(&c.chain),
+                    });
+                    (c.id, found)
+                })
+                .collect(),
+        }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.clone()
+    }
 }
 
 /// Where imported events go.
@@ -319,11 +552,8 @@ enum Sink {
 }
 
 impl Sink {
-    async fn grpc(server: &str) -> Result<Sink, CliError> {
-        let channel = connect_server(server).await?;
-        Ok(Sink::Grpc(
-            EventServiceClient::new(channel).max_decoding_message_size(64 << 20),
-        ))
+    fn grpc(channel: Channel) -> Sink {
+        Sink::Grpc(EventServiceClient::new(channel).max_decoding_message_size(64 << 20))
     }
 
     async fn nats(url: &str) -> Result<Sink, CliError> {
@@ -337,10 +567,11 @@ impl Sink {
         })
     }
 
-    /// Sends every mapped event, a batch at a time, and counts the outcomes.
+    /// Sends every mapped event, a batch at a time, and counts the outcomes. A barrier sends
+    /// what is batched and is answered once every event sent so far has its outcome.
     async fn send_all(
         self,
-        mut rx: mpsc::Receiver<Mapped>,
+        mut rx: mpsc::Receiver<Item>,
         json: bool,
         timeout: Duration,
         bar: ProgressBar,
@@ -352,55 +583,147 @@ impl Sink {
         let mut batch: Vec<(Source, v1::Event)> = Vec::with_capacity(BATCH);
         match self {
             Sink::Grpc(mut client) => {
-                while let Some(mapped) = rx.recv().await {
-                    collect(mapped, &mut batch, &mut tally, json);
-                    if batch.len() >= BATCH {
-                        record(&mut client, std::mem::take(&mut batch), &mut tally, json).await;
+                while let Some(item) = rx.recv().await {
+                    match item {
+                        Item::Mapped(mapped) => {
+                            collect(mapped, &mut batch, &mut tally, json);
+                            if batch.len() >= BATCH {
+                                record(&mut client, std::mem::take(&mut batch), &mut tally, json)
+                                    .await;
+                            }
+                        }
+                        Item::Barrier(done) => {
+                            record(&mut client, std::mem::take(&mut batch), &mut tally, json).await;
+                            let _ = done.send(());
+                        }
                     }
                 }
                 record(&mut client, batch, &mut tally, json).await;
             }
             Sink::Nats { client, js } => {
                 let inbox = client.new_inbox();
-                let replies = match client.subscribe(inbox.clone()).await {
-                    Ok(s) => Some(s),
+                let mut outcomes = match client.subscribe(inbox.clone()).await {
+                    Ok(replies) => Outcomes::new(replies),
                     Err(e) => {
                         tally.failure = Some(format!("cannot subscribe for outcomes: {e}"));
-                        None
+                        Outcomes::none()
                     }
                 };
-                let mut sources: HashMap<String, Source> = HashMap::new();
-                let mut published = 0u64;
                 loop {
-                    let more = rx.recv().await;
-                    let done = more.is_none();
-                    if let Some(mapped) = more {
-                        collect(mapped, &mut batch, &mut tally, json);
-                    }
-                    if batch.len() >= BATCH || (done && !batch.is_empty()) {
-                        published += publish(
+                    let item = tokio::select! {
+                        item = rx.recv() => item,
+                        Some(reply) = outcomes.next() => {
+                            outcomes.count(&reply, &mut tally, json);
+                            continue;
+                        }
+                    };
+                    let (done, barrier) = match item {
+                        None => (true, None),
+                        Some(Item::Mapped(mapped)) => {
+                            collect(mapped, &mut batch, &mut tally, json);
+                            (false, None)
+                        }
+                        Some(Item::Barrier(answer)) => (false, Some(answer)),
+                    };
+                    if batch.len() >= BATCH || ((done || barrier.is_some()) && !batch.is_empty()) {
+                        outcomes.published += publish(
                             &js,
                             &inbox,
                             std::mem::take(&mut batch),
-                            &mut sources,
+                            &mut outcomes.sources,
                             &mut tally,
                             json,
                         )
                         .await;
                     }
+                    if let Some(answer) = barrier {
+                        outcomes.wait(timeout, &mut tally, json).await;
+                        let _ = answer.send(());
+                    }
                     if done {
                         break;
                     }
                 }
-                match replies {
-                    Some(replies) => {
-                        outcomes(replies, published, timeout, &sources, &mut tally, json).await;
-                    }
-                    None => tally.pending += published,
-                }
+                outcomes.wait(timeout, &mut tally, json).await;
+                tally.pending += outcomes
+                    .published
+                    .saturating_sub(outcomes.seen.len() as u64);
             }
         }
         tally
+    }
+}
+
+/// lotline's outcomes of the events an import published, as they come back on its inbox.
+struct Outcomes {
+    replies: Option<async_nats::Subscriber>,
+    /// Where in the document each published event came from.
+    sources: HashMap<String, Source>,
+    /// Events the stream stored, each owed an outcome.
+    published: u64,
+    /// Events whose outcome came.
+    seen: BTreeSet<String>,
+}
+
+impl Outcomes {
+    fn new(replies: async_nats::Subscriber) -> Outcomes {
+        Outcomes {
+            replies: Some(replies),
+            ..Outcomes::none()
+        }
+    }
+
+    fn none() -> Outcomes {
+        Outcomes {
+            replies: None,
+            sources: HashMap::new(),
+            published: 0,
+            seen: BTreeSet::new(),
+        }
+    }
+
+    /// The next reply; never, without a subscription.
+    async fn next(&mut self) -> Option<async_nats::Message> {
+        match self.replies.as_mut() {
+            Some(replies) => replies.next().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn count(&mut self, reply: &async_nats::Message, tally: &mut Tally, json: bool) {
+        let Ok(outcome) = serde_json::from_slice::<v1::Outcome>(&reply.payload) else {
+            return;
+        };
+        // Every node answers; the first answer counts.
+        let Some(source) = self.sources.get(&outcome.event_id) else {
+            return;
+        };
+        if !self.seen.insert(outcome.event_id.clone()) {
+            return;
+        }
+        count(
+            tally,
+            source,
+            &outcome.event_id,
+            outcome.result.as_ref(),
+            json,
+        );
+    }
+
+    /// Waits until every event published so far has its outcome, or `timeout` has passed since
+    /// the last one came.
+    async fn wait(&mut self, timeout: Duration, tally: &mut Tally, json: bool) {
+        if self.replies.is_none() {
+            return;
+        }
+        while (self.seen.len() as u64) < self.published {
+            let next = tokio::select! {
+                () = tokio::time::sleep(timeout) => break,
+                next = self.next() => next,
+            };
+            let Some(reply) = next else { break };
+            self.count(&reply, tally, json);
+        }
     }
 }
 
@@ -508,46 +831,6 @@ async fn publish(
     published.stored
 }
 
-/// Waits for lotline's outcome of every event the stream stored, up to `timeout` after the last
-/// publish; those still without one are pending.
-async fn outcomes(
-    mut replies: async_nats::Subscriber,
-    expected: u64,
-    timeout: Duration,
-    sources: &HashMap<String, Source>,
-    tally: &mut Tally,
-    json: bool,
-) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    while (seen.len() as u64) < expected {
-        let next = tokio::select! {
-            () = tokio::time::sleep_until(deadline) => break,
-            next = replies.next() => next,
-        };
-        let Some(reply) = next else { break };
-        let Ok(outcome) = serde_json::from_slice::<v1::Outcome>(&reply.payload) else {
-            continue;
-        };
-        // Every node answers; the first answer counts.
-        if !sources.contains_key(&outcome.event_id) || !seen.insert(outcome.event_id.clone()) {
-            continue;
-        }
-        let source = sources
-            .get(&outcome.event_id)
-            .cloned()
-            .unwrap_or(Source::Event(0));
-        count(
-            tally,
-            &source,
-            &outcome.event_id,
-            outcome.result.as_ref(),
-            json,
-        );
-    }
-    tally.pending += expected.saturating_sub(seen.len() as u64);
-}
-
 /// The process's peak resident memory in MiB (Linux; `None` elsewhere).
 fn peak_memory_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -573,6 +856,7 @@ pub(crate) async fn export(args: ExportArgs) -> Result<(), CliError> {
         KindName::RegisterOrg,
         KindName::RegisterSite,
         KindName::RegisterPlot,
+        KindName::RegisterClass,
         KindName::Certify,
     ] {
         let request = v1::ListEventsRequest {
@@ -722,6 +1006,7 @@ fn is_master_data(event: &Event) -> bool {
         EventKind::RegisterOrg(_)
             | EventKind::RegisterSite(_)
             | EventKind::RegisterPlot(_)
+            | EventKind::RegisterClass(_)
             | EventKind::Certify(_)
     )
 }

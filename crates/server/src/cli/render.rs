@@ -55,6 +55,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
         Some(K::RegisterOrg(_)) => "register_org",
         Some(K::RegisterSite(_)) => "register_site",
         Some(K::RegisterPlot(_)) => "register_plot",
+        Some(K::RegisterClass(_)) => "register_class",
         None => "-",
     }
 }

@@ -1,0 +1,297 @@
+//! Upgrade: a data dir written by the previous release (index version 2) opens with this
+//! release and answers the same. The fixture in `tests/fixtures/upgrade` (its README says how
+//! `regenerate.sh` made it) is that release's stopped data dir, with the demo chains and
+//! `cocoa_chain.jsonld` loaded, and that release's `--json` answers to the commands below. The
+//! first start migrates the dir (indexes rebuilt from the log), the second opens it as it is;
+//! both must give the recorded answers, the recorded tree head, and verify the checkpoint the
+//! previous release signed.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{lotline, stderr, stdout};
+use lotline_testkit::BinaryServer;
+use serde_json::Value;
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/upgrade");
+
+/// The lots asked about (name in the answer files, lot id): a product and a farm lot of each
+/// demo chain, and of the EPCIS import (GS1 lots, in their canonical Digital Link form).
+const LOTS: [(&str, &str); 8] = [
+    ("cocoa-bar", "CC-BAR-2026-W12"),
+    ("cocoa-farm", "CC-H-2026-0412"),
+    ("coffee-retail", "CO-RET-2026-B"),
+    ("coffee-farm", "CO-H-2026-0007"),
+    ("textile-garment", "TX-GAR-2026-T1"),
+    ("textile-farm", "TX-H-2026-0101"),
+    (
+        "gs1-liquor",
+        "https://id.gs1.org/01/06181234111114/10/LQ-251118",
+    ),
+    (
+        "gs1-farm",
+        "https://id.gs1.org/01/06180123123450/10/H-251014-A",
+    ),
+];
+
+/// Every recorded command: (answer file name, arguments before `--server URL --json`). The
+/// same list as in `tests/fixtures/upgrade/regenerate.sh`.
+fn commands() -> Vec<(String, Vec<String>)> {
+    let mut out = vec![("events-all".to_string(), args(&["events", "--all"]))];
+    for (name, lot) in LOTS {
+        for command in ["trace", "recall", "lot"] {
+            out.push((format!("{command}-{name}"), args(&[command, lot])));
+        }
+    }
+    out.extend([
+        ("anomalies".to_string(), args(&["anomalies"])),
+        ("checkpoint".to_string(), args(&["checkpoint"])),
+        ("unknown".to_string(), args(&["unknown"])),
+        ("rejected".to_string(), args(&["rejected"])),
+        ("eudr-cocoa-bar".to_string(), args(&["eudr", LOTS[0].1])),
+        ("eudr-gs1-liquor".to_string(), args(&["eudr", LOTS[6].1])),
+        (
+            "audit-textile-garment".to_string(),
+            args(&["audit", LOTS[4].1]),
+        ),
+        (
+            "balance-vn-coop-eahleo".to_string(),
+            args(&["balance", "--org", "vn-coop-eahleo"]),
+        ),
+        ("proof-cc-bar-01".to_string(), args(&["proof", "cc-bar-01"])),
+    ]);
+    out
+}
+
+fn args(a: &[&str]) -> Vec<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+fn answer_file(name: &str) -> PathBuf {
+    Path::new(FIXTURE)
+        .join("v2-answers")
+        .join(format!("{name}.json"))
+}
+
+/// The previous release's answer, as recorded.
+fn recorded(name: &str) -> Value {
+    let path = answer_file(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("recorded answer {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// This release's answer to `args` from the server at `url`.
+fn answer(url: &str, args: &[String]) -> Value {
+    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
+    full.extend(["--server", url, "--json"]);
+    let out = lotline(&full);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "lotline {full:?} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lotline {full:?} printed no JSON ({e}): {}", stdout(&out)))
+}
+
+/// The part of an answer that must not change. Checkpoints and proofs carry the signed note
+/// and the verifier key: what identifies the log's state there is the tree size and root hash
+/// (kept, and the proof's audit path and leaf), and the note the previous release signed is
+/// checked by `lotline verify --checkpoint` instead. Nothing else is dropped: every other
+/// answer was identical when the previous release answered twice (restarted in between).
+fn comparable(name: &str, mut value: Value) -> Value {
+    if name == "checkpoint" {
+        return serde_json::json!({
+            "tree_size": value["tree_size"],
+            "root_hash": value["root_hash"],
+        });
+    }
+    if name.starts_with("proof-")
+        && let Some(object) = value.as_object_mut()
+    {
+        object.remove("checkpoint");
+        object.remove("verifier_key");
+    }
+    value
+}
+
+/// Where two JSON values differ, as `path: recorded ≠ now` lines (at most `limit`).
+fn differences(path: &str, recorded: &Value, now: &Value, out: &mut Vec<String>, limit: usize) {
+    if out.len() >= limit {
+        return;
+    }
+    match (recorded, now) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (key, value) in a {
+                match b.get(key) {
+                    Some(other) => differences(&format!("{path}.{key}"), value, other, out, limit),
+                    None => out.push(format!("{path}.{key}: recorded {value}, now missing")),
+                }
+            }
+            for (key, value) in b {
+                if !a.contains_key(key) {
+                    out.push(format!("{path}.{key}: not recorded, now {value}"));
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(&format!("{path}[{i}]"), x, y, out, limit);
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => out.push(format!(
+            "{path}: recorded {} items, now {}",
+            a.len(),
+            b.len()
+        )),
+        _ if recorded != now => out.push(format!("{path}: recorded {recorded}, now {now}")),
+        _ => {}
+    }
+    out.truncate(limit);
+}
+
+/// Runs every recorded command against `url` and fails listing every answer that differs.
+fn assert_same_answers(url: &str, when: &str) {
+    let mut failures = Vec::new();
+    for (name, args) in commands() {
+        let expected = comparable(&name, recorded(&name));
+        let now = comparable(&name, answer(url, &args));
+        if now != expected {
+            let mut diff = Vec::new();
+            differences("", &expected, &now, &mut diff, 10);
+            failures.push(format!(
+                "lotline {} ({name}.json):\n    {}",
+                args.join(" "),
+                diff.join("\n    ")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{when}: {} of {} answers differ from the previous release's:\n{}",
+        failures.len(),
+        commands().len(),
+        failures.join("\n")
+    );
+}
+
+/// The first line the server logged containing `needle`, waiting up to 30 s for it.
+fn logged(server: &BinaryServer, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match server.log.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("the server logged no line with {needle:?} within 30 s ({e})"),
+        }
+    }
+}
+
+/// The previous release's checkpoint checks out against the log `url` serves.
+fn assert_verifies(url: &str) {
+    let saved = answer_file("checkpoint");
+    let out = lotline(&[
+        "verify",
+        "--server",
+        url,
+        "--checkpoint",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the previous release's checkpoint does not verify: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+fn stop(server: BinaryServer) {
+    let status = server.terminate(Duration::from_secs(30));
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_of_the_previous_release_opens_and_answers_the_same() {
+    // The fixture is complete and not trivial: every answer is recorded, and the log holds the
+    // demo chains and the EPCIS import.
+    for (name, _) in commands() {
+        recorded(&name);
+    }
+    let events = recorded("events-all")["events"]
+        .as_array()
+        .expect("recorded events")
+        .len();
+    assert!(events > 100, "only {events} events recorded");
+    assert_eq!(recorded("checkpoint")["tree_size"], events);
+
+    let dir = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("-xzf")
+        .arg(Path::new(FIXTURE).join("v2-datadir.tar.gz"))
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar -xzf failed: {status:?}");
+    let data = dir.path().join("data");
+    assert!(data.join("db").is_file(), "the tarball holds no sled dir");
+
+    // First start: the index version differs, so the indexes are rebuilt from the log; the
+    // Merkle tree is never rebuilt silently and must match as it is.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes were rebuilt"),
+        "the first start did not rebuild the indexes: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    let url = server.url();
+    tokio::task::spawn_blocking(move || {
+        assert_same_answers(&url, "first start (migrating)");
+        assert_verifies(&url);
+        stop(server);
+    })
+    .await
+    .unwrap();
+
+    // Second start on the migrated dir: nothing to rebuild, the same answers.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes match the log"),
+        "the second start did not find the migrated indexes in order: {open}"
+    );
+    let url = server.url();
+    tokio::task::spawn_blocking(move || {
+        assert_same_answers(&url, "second start (migrated)");
+        assert_verifies(&url);
+        stop(server);
+    })
+    .await
+    .unwrap();
+
+    // Offline, the stopped migrated dir still holds exactly the history the checkpoint signed.
+    let saved = answer_file("checkpoint");
+    let out = lotline(&[
+        "verify",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--checkpoint",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "offline verify of the migrated dir: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
