@@ -67,6 +67,51 @@ pub struct LotTruth {
 /// Writes an EPCISDocument of about `events` events (exactly `events`, unless a chain cannot be
 /// cut shorter) to `out`, deterministic per `seed`, and returns its ground truth.
 pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::Result<GroundTruth> {
+    write_chain::<io::Sink, W>(None, out, seed, events)
+}
+
+/// The same history as [`write_chain_document`], as supply chains exchange it: the master data
+/// alone in one document (`master`, with an empty event list), the events in another
+/// (`events_out`, with no master data), each one line per event.
+pub fn write_chain_documents<M: Write, W: Write>(
+    master: M,
+    events_out: W,
+    seed: u64,
+    events: usize,
+) -> io::Result<GroundTruth> {
+    write_chain(Some(master), events_out, seed, events)
+}
+
+/// An event document of the generator's (one event per line) with its events in an order
+/// shuffled by `seed`: the same history, delivered out of order.
+pub fn shuffle_events(document: &str, seed: u64) -> String {
+    const EVENT: &str = "      {\"type\":";
+    let mut head = String::new();
+    let mut events: Vec<&str> = Vec::new();
+    let mut tail = String::new();
+    for line in document.split_inclusive('\n') {
+        if line.starts_with(EVENT) {
+            events.push(line.trim_end().trim_end_matches(','));
+        } else if events.is_empty() {
+            head.push_str(line);
+        } else {
+            tail.push_str(line);
+        }
+    }
+    let mut rng = Rng::new(seed);
+    for i in (1..events.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        events.swap(i, j);
+    }
+    format!("{head}{}\n{tail}", events.join(",\n"))
+}
+
+fn write_chain<M: Write, W: Write>(
+    master: Option<M>,
+    out: W,
+    seed: u64,
+    events: usize,
+) -> io::Result<GroundTruth> {
     let world = World::new(events);
     let mut doc = Doc {
         out: BufWriter::new(out),
@@ -85,7 +130,34 @@ pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::R
     doc.truth.sites = world.coops + world.procs + world.brands;
     doc.truth.product_classes = world.coops + 4 * world.procs;
 
-    doc.head(&world)?;
+    match master {
+        None => {
+            doc.preamble()?;
+            doc.master_data(&world)?;
+        }
+        Some(master) => {
+            let mut md = Doc {
+                out: BufWriter::new(master),
+                rng: Rng::new(0),
+                sampler: Rng::new(0),
+                seed,
+                clock: START,
+                step: 1,
+                written: 0,
+                lots_made: 0,
+                mention: 0,
+                truth: GroundTruth::default(),
+            };
+            md.preamble()?;
+            md.master_data(&world)?;
+            md.out
+                .write_all(b"  \"epcisBody\": {\n    \"eventList\": [\n    ]\n  }\n}\n")?;
+            md.out.flush()?;
+            doc.preamble()?;
+        }
+    }
+    doc.out
+        .write_all(b"  \"epcisBody\": {\n    \"eventList\": [")?;
     let mut pending: Vec<Vec<Lot>> = vec![Vec::new(); world.procs];
     let mut cycle = 0usize;
     while doc.written + MAX_CYCLE_EVENTS <= events {
@@ -305,7 +377,8 @@ struct Doc<W: Write> {
 }
 
 impl<W: Write> Doc<W> {
-    fn head(&mut self, world: &World) -> io::Result<()> {
+    /// The document's context, type and creation date.
+    fn preamble(&mut self) -> io::Result<()> {
         self.out.write_all(
             b"{\n  \"@context\": [\n    \"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld\",\n    {\"lotline\": \"https://ns.lotline.dev/epcis/\"}\n  ],\n",
         )?;
@@ -314,6 +387,11 @@ impl<W: Write> Doc<W> {
             "  \"type\": \"EPCISDocument\",\n  \"schemaVersion\": \"2.0\",\n  \"creationDate\": \"{}\",",
             timestamp(START + 400 * DAY)
         )?;
+        Ok(())
+    }
+
+    /// The header: every party, location and product class the events use.
+    fn master_data(&mut self, world: &World) -> io::Result<()> {
         self.out
             .write_all(b"  \"epcisHeader\": {\"epcisMasterData\": {\"vocabularyList\": [\n")?;
 
@@ -450,17 +528,18 @@ impl<W: Write> Doc<W> {
             b"    {\"type\": \"urn:epcglobal:epcis:vtype:EPCClass\", \"vocabularyElementList\": [\n",
         )?;
         let mut first = true;
-        let mut classes: Vec<(u64, Product)> = (0..world.coops)
-            .map(|c| (World::coop_prefix(c), BEANS))
+        // Each class is registered by the party whose GS1 company prefix it uses.
+        let mut classes: Vec<(u64, Product, Party)> = (0..world.coops)
+            .map(|c| (World::coop_prefix(c), BEANS, World::coop(c)))
             .collect();
         for p in 0..world.procs {
             classes.extend(
                 PROCESSED
                     .iter()
-                    .map(|product| (World::proc_prefix(p), *product)),
+                    .map(|product| (World::proc_prefix(p), *product, World::proc(p))),
             );
         }
-        for (i, (prefix, product)) in classes.into_iter().enumerate() {
+        for (i, (prefix, product, owner)) in classes.into_iter().enumerate() {
             let id = if i % 2 == 0 {
                 format!("urn:epc:idpat:sgtin:{prefix}.{}.*", product.item)
             } else {
@@ -473,11 +552,11 @@ impl<W: Write> Doc<W> {
                 &[
                     ("lotline:product", quoted(product.name)),
                     ("lotline:chain", quoted("cocoa")),
+                    ("lotline:owningParty", quoted(&owner.pgln())),
                 ],
             )?;
         }
-        self.out
-            .write_all(b"\n    ]}\n  ]}},\n  \"epcisBody\": {\n    \"eventList\": [")?;
+        self.out.write_all(b"\n    ]}\n  ]}},\n")?;
         Ok(())
     }
 

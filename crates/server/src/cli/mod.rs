@@ -23,6 +23,7 @@ mod client;
 mod demo;
 mod epcis;
 mod log;
+mod masterdata;
 mod nats;
 mod render;
 
@@ -32,6 +33,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use lotline_proto::v1;
 use tracing_subscriber::EnvFilter;
 
 use crate::{ServeConfig, run, shutdown_signal};
@@ -78,6 +80,16 @@ enum Command {
     Recall(LotArgs),
     /// List stored events, filtered, in log order.
     Events(EventsArgs),
+    /// List registered organisations (the standing registration of each), paged and filtered.
+    Orgs(masterdata::MasterArgs),
+    /// List registered sites, whichever org registered them.
+    Sites(masterdata::MasterArgs),
+    /// List registered farm plots.
+    Plots(masterdata::MasterArgs),
+    /// List registered product classes: product, chain and other attributes.
+    Classes(masterdata::MasterArgs),
+    /// List certificates: holder, standard, validity, products, issuer.
+    Certificates(masterdata::MasterArgs),
     /// List rejected input kept in the quarantine.
     Rejected(RejectedArgs),
     /// List lots that events use but no event creates (unknown origin).
@@ -195,7 +207,8 @@ struct EventsArgs {
     /// cocoa, coffee or textile.
     #[arg(long)]
     chain: Option<String>,
-    /// harvest, transform, ship, receive, certify, pay, correct, register_org, register_site, register_plot.
+    /// harvest, transform, ship, receive, certify, pay, correct, observe, register_org,
+    /// register_site, register_plot, register_class.
     #[arg(long)]
     kind: Option<String>,
     #[arg(long)]
@@ -391,6 +404,11 @@ async fn client_command(command: Command) -> Result<(), CliError> {
             client::rejected(&a.client, a.cursor.unwrap_or_default(), a.limit).await
         }
         Command::Unknown(a) => client::unknown(&a).await,
+        Command::Orgs(a) => masterdata::list(v1::MasterDataKind::Orgs, a).await,
+        Command::Sites(a) => masterdata::list(v1::MasterDataKind::Sites, a).await,
+        Command::Plots(a) => masterdata::list(v1::MasterDataKind::Plots, a).await,
+        Command::Classes(a) => masterdata::list(v1::MasterDataKind::Classes, a).await,
+        Command::Certificates(a) => masterdata::list(v1::MasterDataKind::Certificates, a).await,
         Command::Checkpoint(a) => log::checkpoint(a).await,
         Command::Proof(a) => log::proof(a).await,
         Command::Consistency(a) => log::consistency(a).await,
