@@ -187,7 +187,7 @@ fn resolve_org(view: &Snapshot<'_>, org: &str) -> Result<Option<v1::ResolvedOrg>
 /// (docs/epcis.md), when registered.
 fn resolve_party(view: &Snapshot<'_>, id: &str) -> Result<Option<v1::ResolvedOrg>, StoreError> {
     if let Some(gln) = party_gln(id)
-        && let (Some(event), _) = view.by_gln(&gln)?
+        && let Some(event) = view.by_gln(&gln)?.org
         && let Some(found) = resolve_org(view, &event.org)?
     {
         return Ok(Some(found));
@@ -221,7 +221,7 @@ fn resolve_location(view: &Snapshot<'_>, id: &str) -> Result<v1::ResolvedLocatio
         }
     }
     if let Some(gln) = sgln(id)
-        && let (_, Some(event)) = view.by_gln(&gln)?
+        && let Some(event) = view.by_gln(&gln)?.site
         && let lotline_domain::EventKind::RegisterSite(site) = &event.kind
     {
         return owned(&site.site, false, &event.org);

@@ -21,7 +21,7 @@ mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
 pub use error::StoreError;
-pub use masterdata::{MasterFilter, MasterKind, MasterPage};
+pub use masterdata::{ByGln, MasterFilter, MasterKind, MasterPage};
 pub use record::{RECORD_VERSION, Record, canonical_bytes};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};

@@ -45,6 +45,15 @@ pub struct MasterPage {
     pub next_cursor: Option<String>,
 }
 
+/// The standing registrations that give one GLN.
+#[derive(Debug, Clone, Default)]
+pub struct ByGln {
+    /// The org registered with it (while its standing registration gives it).
+    pub org: Option<Arc<Event>>,
+    /// The site registered with it.
+    pub site: Option<Arc<Event>>,
+}
+
 /// Rows read from an index per range call while listing.
 const CHUNK: usize = 1_024;
 
@@ -98,10 +107,7 @@ impl Snapshot<'_> {
     }
 
     /// The standing org registration and site registration that give `gln`.
-    pub fn by_gln(
-        &self,
-        gln: &str,
-    ) -> Result<(Option<Arc<Event>>, Option<Arc<Event>>), StoreError> {
+    pub fn by_gln(&self, gln: &str) -> Result<ByGln, StoreError> {
         let mut org: Option<Arc<Event>> = None;
         let mut site: Option<Arc<Event>> = None;
         for seq in self.store.seqs_with_prefix(&id_prefix(GLN, gln))? {
@@ -133,7 +139,7 @@ impl Snapshot<'_> {
                 *slot = Some(event);
             }
         }
-        Ok((org, site))
+        Ok(ByGln { org, site })
     }
 
     /// One page of master data of `kind` matching `filter`, after `cursor` (an id; a sequence

@@ -295,7 +295,7 @@ fn progress(wanted: bool, length: u64, unit: &str) -> ProgressBar {
 
 /// What travels from the reading thread to the sender.
 enum Item {
-    Mapped(Mapped),
+    Mapped(Box<Mapped>),
     /// Send what is batched, wait until the server has applied everything sent so far (the
     /// document's master data, before its events are mapped), then answer.
     Barrier(oneshot::Sender<()>),
@@ -336,7 +336,7 @@ fn read_and_map(
     let send = |items: Vec<Mapped>| -> Result<usize, ReadError> {
         let n = items.len();
         for item in items {
-            tx.blocking_send(Item::Mapped(item))
+            tx.blocking_send(Item::Mapped(Box::new(item)))
                 .map_err(|_| usage("the sender stopped".to_string()))?;
         }
         Ok(n)
@@ -586,7 +586,7 @@ impl Sink {
                 while let Some(item) = rx.recv().await {
                     match item {
                         Item::Mapped(mapped) => {
-                            collect(mapped, &mut batch, &mut tally, json);
+                            collect(*mapped, &mut batch, &mut tally, json);
                             if batch.len() >= BATCH {
                                 record(&mut client, std::mem::take(&mut batch), &mut tally, json)
                                     .await;
@@ -620,7 +620,7 @@ impl Sink {
                     let (done, barrier) = match item {
                         None => (true, None),
                         Some(Item::Mapped(mapped)) => {
-                            collect(mapped, &mut batch, &mut tally, json);
+                            collect(*mapped, &mut batch, &mut tally, json);
                             (false, None)
                         }
                         Some(Item::Barrier(answer)) => (false, Some(answer)),
