@@ -8,6 +8,13 @@
 //! smaller, measured in one run. Bounded memory shows as an importer peak that does not grow
 //! with the document.
 //!
+//! Then the same histories as supply chains exchange them, in two documents: the master data
+//! alone (every party, farm plot, site and product class), then the events alone, which find
+//! their orgs and products in what the first import registered. It prints the master-data
+//! elements, the importer's peak memory for each document, and the ratio of the larger run's
+//! master-data import memory to the smaller's: flat memory shows as a ratio near 1 while the
+//! master data grows tenfold.
+//!
 //! `cargo bench -p lotline-e2e --bench epcis_import`                                  (20 000 and 200 000 events)
 //! `LOTLINE_BENCH_EVENTS=100000,1000000 cargo bench -p lotline-e2e --bench epcis_import`
 
@@ -40,26 +47,16 @@ fn peak_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-async fn measure(events: usize) -> Figures {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let document = dir.path().join("chain.jsonld");
-    let out = BufWriter::new(File::create(&document).expect("create document"));
-    lotline_testkit::epcis::write_chain_document(out, 11, events).expect("write document");
-    let document_mib =
-        std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
-
-    let data = dir.path().join("data");
-    let server = BinaryServer::spawn(&data).await;
+/// Imports one document into a server; returns (accepted + duplicate, seconds, importer MiB).
+fn import(server: &BinaryServer, document: &std::path::Path) -> (u64, f64, f64) {
     let started = Instant::now();
     let output = Command::new(lotline_bin())
         .args(["import", "--quiet", "--json", "--server", &server.url()])
-        .arg(&document)
+        .arg(document)
         .stdin(Stdio::null())
         .output()
         .expect("run lotline import");
     let seconds = started.elapsed().as_secs_f64();
-    let server_mib = peak_mib(server.pid());
-    server.kill();
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "import printed no summary ({e}): {}",
@@ -73,13 +70,66 @@ async fn measure(events: usize) -> Figures {
         "generated events were rejected: {}",
         summary["rejections"]
     );
-    let imported = count("accepted") + count("duplicate");
+    (
+        count("accepted") + count("duplicate"),
+        seconds,
+        summary["peak_memory_mib"].as_f64().unwrap_or(0.0),
+    )
+}
+
+struct TwoDocuments {
+    master_elements: u64,
+    master_mib: f64,
+    master_importer_mib: f64,
+    events: u64,
+    events_seconds: f64,
+    events_importer_mib: f64,
+}
+
+async fn measure_two_documents(events: usize) -> TwoDocuments {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let master = dir.path().join("master.jsonld");
+    let events_doc = dir.path().join("events.jsonld");
+    lotline_testkit::epcis::write_chain_documents(
+        BufWriter::new(File::create(&master).expect("create document")),
+        BufWriter::new(File::create(&events_doc).expect("create document")),
+        11,
+        events,
+    )
+    .expect("write documents");
+    let master_mib = std::fs::metadata(&master).expect("document").len() as f64 / (1024.0 * 1024.0);
+    let server = BinaryServer::spawn(&dir.path().join("data")).await;
+    let (master_elements, _, master_importer_mib) = import(&server, &master);
+    let (imported, events_seconds, events_importer_mib) = import(&server, &events_doc);
+    server.kill();
+    TwoDocuments {
+        master_elements,
+        master_mib,
+        master_importer_mib,
+        events: imported,
+        events_seconds,
+        events_importer_mib,
+    }
+}
+
+async fn measure(events: usize) -> Figures {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let document = dir.path().join("chain.jsonld");
+    let out = BufWriter::new(File::create(&document).expect("create document"));
+    lotline_testkit::epcis::write_chain_document(out, 11, events).expect("write document");
+    let document_mib =
+        std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
+
+    let server = BinaryServer::spawn(&dir.path().join("data")).await;
+    let (imported, seconds, importer_mib) = import(&server, &document);
+    let server_mib = peak_mib(server.pid());
+    server.kill();
     Figures {
         events: imported,
         document_mib,
         seconds,
         rate: imported as f64 / seconds,
-        importer_mib: summary["peak_memory_mib"].as_f64().unwrap_or(0.0),
+        importer_mib,
         server_mib,
     }
 }
@@ -96,7 +146,7 @@ async fn main() {
         "events", "doc MiB", "seconds", "events/s", "importer MiB", "server MiB"
     );
     let mut figures = Vec::new();
-    for size in sizes {
+    for &size in &sizes {
         let f = measure(size).await;
         println!(
             "{:>10} {:>10.1} {:>9.1} {:>10.0} {:>13.1} {:>11.1}",
@@ -112,6 +162,36 @@ async fn main() {
             large.rate / small.rate,
             large.importer_mib / small.importer_mib,
             large.server_mib / small.server_mib,
+        );
+    }
+
+    println!();
+    println!(
+        "{:>14} {:>10} {:>13} {:>10} {:>9} {:>10} {:>13}",
+        "master elems", "doc MiB", "importer MiB", "events", "seconds", "events/s", "importer MiB"
+    );
+    let mut two = Vec::new();
+    for &size in &sizes {
+        let t = measure_two_documents(size).await;
+        println!(
+            "{:>14} {:>10.1} {:>13.1} {:>10} {:>9.1} {:>10.0} {:>13.1}",
+            t.master_elements,
+            t.master_mib,
+            t.master_importer_mib,
+            t.events,
+            t.events_seconds,
+            t.events as f64 / t.events_seconds,
+            t.events_importer_mib
+        );
+        two.push(t);
+    }
+    if let [small, large] = two.as_slice() {
+        println!(
+            "master data {:.1}x larger: its import's peak memory {:.2}x; the events alone {:.1}x more: importer peak memory {:.2}x",
+            large.master_elements as f64 / small.master_elements as f64,
+            large.master_importer_mib / small.master_importer_mib,
+            large.events as f64 / small.events as f64,
+            large.events_importer_mib / small.events_importer_mib,
         );
     }
 }

@@ -325,3 +325,267 @@ impl Snapshot<'_> {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lotline_proto::v1;
+    use lotline_proto::v1::event::Kind;
+
+    use super::*;
+    use crate::store::Store;
+    use crate::writer::{Outcome, Submission, Writer, WriterConfig};
+
+    fn event(id: &str, time: &str, org: &str, chain: &str, kind: Kind) -> v1::Event {
+        v1::Event {
+            event_id: id.into(),
+            event_time: time.into(),
+            org: org.into(),
+            chain: chain.into(),
+            site: String::new(),
+            extensions: Default::default(),
+            kind: Some(kind),
+        }
+    }
+
+    fn org(id: &str, org: &str, role: v1::OrgRole, gln: &str, member_of: &str) -> v1::Event {
+        event(
+            id,
+            "2026-01-01T00:00:00Z",
+            org,
+            if role == v1::OrgRole::Processor {
+                "coffee"
+            } else {
+                "cocoa"
+            },
+            Kind::RegisterOrg(v1::RegisterOrg {
+                name: format!("{org} name"),
+                role: role as i32,
+                country: if role == v1::OrgRole::Processor {
+                    "GH".into()
+                } else {
+                    "CI".into()
+                },
+                gln: gln.into(),
+                member_of: member_of.into(),
+            }),
+        )
+    }
+
+    fn site(id: &str, time: &str, org: &str, site: &str, gln: &str) -> v1::Event {
+        event(
+            id,
+            time,
+            org,
+            "",
+            Kind::RegisterSite(v1::RegisterSite {
+                site: site.into(),
+                name: site.into(),
+                gln: gln.into(),
+                country: "CI".into(),
+            }),
+        )
+    }
+
+    fn class(id: &str, time: &str, org: &str, class: &str, product: &str) -> v1::Event {
+        event(
+            id,
+            time,
+            org,
+            "cocoa",
+            Kind::RegisterClass(v1::RegisterClass {
+                class: class.into(),
+                product: product.into(),
+                attributes: Default::default(),
+            }),
+        )
+    }
+
+    async fn store_with(events: &[v1::Event]) -> Store {
+        let store = Store::in_memory();
+        let writer = Writer::spawn(store.clone(), WriterConfig::default())
+            .unwrap()
+            .0;
+        let subs: Vec<Submission> = events
+            .iter()
+            .map(|e| Submission::from_wire(e, "test"))
+            .collect();
+        for (n, outcome) in writer.submit(subs).await.unwrap().iter().enumerate() {
+            assert!(
+                matches!(outcome, Outcome::Accepted { .. }),
+                "event {n}: {outcome:?}"
+            );
+        }
+        store
+    }
+
+    fn ids(page: &MasterPage) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|s| match &s.event.kind {
+                EventKind::RegisterOrg(_) => s.event.org.clone(),
+                EventKind::RegisterSite(r) => r.site.clone(),
+                EventKind::RegisterClass(c) => c.class.clone(),
+                _ => s.event.id.clone(),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn master_data_stands_by_time_is_found_by_id_and_gln_and_lists_in_pages() {
+        let store = store_with(&[
+            org(
+                "r-coop",
+                "coop",
+                v1::OrgRole::Cooperative,
+                "6180123000010",
+                "",
+            ),
+            org("r-farm-a", "farm-a", v1::OrgRole::Farm, "", "coop"),
+            org("r-farm-b", "farm-b", v1::OrgRole::Farm, "", "coop"),
+            org(
+                "r-proc",
+                "proc",
+                v1::OrgRole::Processor,
+                "6181234000019",
+                "",
+            ),
+            // Registered later in the log, earlier in time: the later one by time stands.
+            site(
+                "s-2",
+                "2026-02-01T00:00:00Z",
+                "coop",
+                "warehouse",
+                "6180123000027",
+            ),
+            site("s-1", "2026-01-01T00:00:00Z", "proc", "warehouse", ""),
+            site("s-3", "2026-01-01T00:00:00Z", "farm-a", "farm-a-shed", ""),
+            class(
+                "c-1",
+                "2026-01-01T00:00:00Z",
+                "coop",
+                "class-beans",
+                "cocoa_beans",
+            ),
+            class(
+                "c-2",
+                "2026-03-01T00:00:00Z",
+                "coop",
+                "class-beans",
+                "dry_beans",
+            ),
+        ])
+        .await;
+        let view = store.snapshot().unwrap();
+        assert_eq!(view.site("warehouse").unwrap().unwrap().org, "coop");
+        assert!(view.site("nowhere").unwrap().is_none());
+        let (_, beans) = view.class("class-beans").unwrap().unwrap();
+        assert_eq!(beans.product.as_deref(), Some("dry_beans"));
+        let by = view.by_gln("6180123000027").unwrap();
+        assert_eq!(by.site.unwrap().org, "coop");
+        assert!(by.org.is_none());
+        assert_eq!(
+            view.by_gln("6181234000019").unwrap().org.unwrap().org,
+            "proc"
+        );
+
+        let all = MasterFilter::default();
+        let first = view
+            .list_master_data(MasterKind::Orgs, &all, None, 3)
+            .unwrap();
+        assert_eq!(ids(&first), ["coop", "farm-a", "farm-b"]);
+        let rest = view
+            .list_master_data(MasterKind::Orgs, &all, first.next_cursor.as_deref(), 3)
+            .unwrap();
+        assert_eq!(ids(&rest), ["proc"]);
+        assert_eq!(rest.next_cursor, None);
+
+        let of_coop = MasterFilter {
+            org: Some("coop".into()),
+            ..MasterFilter::default()
+        };
+        let orgs = view
+            .list_master_data(MasterKind::Orgs, &of_coop, None, 10)
+            .unwrap();
+        assert_eq!(ids(&orgs), ["coop", "farm-a", "farm-b"]);
+        let sites = view
+            .list_master_data(MasterKind::Sites, &of_coop, None, 10)
+            .unwrap();
+        assert_eq!(ids(&sites), ["farm-a-shed", "warehouse"]);
+        let farms = MasterFilter {
+            role: Some(OrgRole::Farm),
+            ..MasterFilter::default()
+        };
+        assert_eq!(
+            ids(&view
+                .list_master_data(MasterKind::Orgs, &farms, None, 10)
+                .unwrap()),
+            ["farm-a", "farm-b"]
+        );
+        let in_ghana = MasterFilter {
+            country: Some("GH".into()),
+            chain: Some(Chain::Coffee),
+            ..MasterFilter::default()
+        };
+        assert_eq!(
+            ids(&view
+                .list_master_data(MasterKind::Orgs, &in_ghana, None, 10)
+                .unwrap()),
+            ["proc"]
+        );
+        assert_eq!(
+            ids(&view
+                .list_master_data(MasterKind::Classes, &all, None, 10)
+                .unwrap()),
+            ["class-beans"]
+        );
+        assert!(matches!(
+            view.list_master_data(MasterKind::Certificates, &all, Some("x"), 10),
+            Err(StoreError::BadCursor(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_listing_pages_across_chunks_of_the_index() {
+        // More registrations than one range call reads, each id registered twice.
+        let mut events = vec![org("r-coop", "coop", v1::OrgRole::Cooperative, "", "")];
+        for n in 0..(CHUNK + 10) {
+            for again in ["2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"] {
+                events.push(site(
+                    &format!("s-{n}-{again}"),
+                    again,
+                    "coop",
+                    &format!("site-{n:05}"),
+                    "",
+                ));
+            }
+        }
+        let store = store_with(&events).await;
+        let view = store.snapshot().unwrap();
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = view
+                .list_master_data(
+                    MasterKind::Sites,
+                    &MasterFilter::default(),
+                    cursor.as_deref(),
+                    400,
+                )
+                .unwrap();
+            seen.extend(ids(&page));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..(CHUNK + 10)).map(|n| format!("site-{n:05}")).collect();
+        assert_eq!(seen, expected);
+        assert!(
+            view.list_master_data(MasterKind::Sites, &MasterFilter::default(), None, 5)
+                .unwrap()
+                .items
+                .iter()
+                .all(|s| s.event.time.to_rfc3339().starts_with("2026-02-01"))
+        );
+    }
+}

@@ -288,3 +288,166 @@ fn an_observation_keeps_what_it_names() {
             .is_some_and(|p| p.starts_with("https://id.gs1.org/00/"))
     );
 }
+
+/// A registry of what an earlier import recorded, counting the questions asked of it.
+#[derive(Default)]
+struct Earlier {
+    asked: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Registry for Earlier {
+    fn resolve(&mut self, ask: &Ask) -> Answers {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let coop = KnownOrg {
+            org: "coop".into(),
+            role: Some(OrgRole::Cooperative),
+            chain: Some(Chain::Cocoa),
+            country: Some("CI".into()),
+        };
+        let farm = KnownOrg {
+            org: "gln-9506000000015".into(),
+            role: Some(OrgRole::Farm),
+            chain: None,
+            country: Some("CI".into()),
+        };
+        let mut answers = Answers::default();
+        // As the server does: a location as named, else without its extension.
+        for l in &ask.locations {
+            let found = location_candidates(l)
+                .iter()
+                .find_map(|c| match c.as_str() {
+                    "P1" => Some(KnownLocation {
+                        owner: Some(farm.clone()),
+                        plot: true,
+                    }),
+                    "https://id.gs1.org/414/9506000000022" => Some(KnownLocation {
+                        owner: Some(coop.clone()),
+                        plot: false,
+                    }),
+                    _ => None,
+                });
+            answers.locations.push((l.clone(), found));
+        }
+        for p in &ask.parties {
+            let found = (p == "https://id.gs1.org/417/9506000000039").then(|| KnownOrg {
+                org: "brand".into(),
+                role: Some(OrgRole::Brand),
+                chain: None,
+                country: Some("BE".into()),
+            });
+            answers.parties.push((p.clone(), found));
+        }
+        for c in &ask.classes {
+            let found = (c == "https://id.gs1.org/01/09506000134352").then(|| KnownClass {
+                product: Some("wet_cocoa_beans".into()),
+                chain: Some(Chain::Cocoa),
+            });
+            answers.classes.push((c.clone(), found));
+        }
+        answers
+    }
+}
+
+#[test]
+fn events_without_master_data_find_what_an_earlier_import_registered() {
+    let earlier = Earlier::default();
+    let asked = earlier.asked.clone();
+    let mut i = Importer::with_registry(Options::default(), Box::new(earlier));
+    let ctx = Json::parse(CTX).unwrap();
+    i.context(&ctx, Context::from_context(&ctx));
+    let harvest = one(&mut i, 0, HARVEST).unwrap();
+    assert_eq!(harvest.org, "gln-9506000000015");
+    assert_eq!(harvest.chain, Some(Chain::Cocoa));
+    assert!(
+        matches!(&harvest.kind, EventKind::Harvest(h) if h.product == "wet_cocoa_beans" && h.plot == "P1"),
+        "{harvest:?}"
+    );
+    // The co-op's site, named with an extension; the destination party by its PGLN.
+    let ship = one(
+        &mut i,
+        1,
+        r#"{"type": "ObjectEvent", "eventTime": "2025-10-15T06:30:00Z", "eventTimeZoneOffset": "+00:00",
+          "action": "OBSERVE", "bizStep": "shipping", "bizLocation": {"id": "urn:epc:id:sgln:9506000.00002.12"},
+          "quantityList": [{"epcClass": "urn:epc:class:lgtin:9506000.013435.LOT1", "quantity": 820, "uom": "KGM"}],
+          "destinationList": [{"type": "owning_party", "destination": "urn:epc:id:pgln:9506000.00003"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(ship.org, "coop");
+    assert!(
+        matches!(&ship.kind, EventKind::Ship(m) if m.counterparty == "brand"),
+        "{ship:?}"
+    );
+    let questions = asked.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(questions <= 3, "{questions} questions for two events");
+    // Names asked once are not asked again.
+    one(&mut i, 2, HARVEST.replace("LOT1", "LOT2").as_str()).unwrap();
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), questions);
+    // A location nobody registered is named in the rejection.
+    let err = one(
+        &mut i,
+        3,
+        &HARVEST.replace("urn:lotline:plot:P1", "urn:epc:id:sgln:9506000.00009.0"),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("https://id.gs1.org/414/9506000000091"),
+        "{err}"
+    );
+}
+
+#[test]
+fn product_classes_are_registered_by_their_owner_with_their_attributes() {
+    let mut i = Importer::new(Options::default());
+    let ctx = Json::parse(CTX).unwrap();
+    i.context(&ctx, Context::from_context(&ctx));
+    let party = Json::parse(
+        r#"{"id": "urn:lotline:org:coop", "attributes": [{"id": "cbvmda:countryCode", "attribute": "CI"},
+            {"id": "lotline:role", "attribute": "cooperative"}, {"id": "lotline:chain", "attribute": "cocoa"}]}"#,
+    )
+    .unwrap();
+    let org = i.vocabulary("urn:epcglobal:epcis:vtype:Party", &party);
+    let registered = org[0].result.as_ref().unwrap();
+    assert_eq!(
+        registered.chain,
+        Some(Chain::Cocoa),
+        "the party's chain is registered"
+    );
+    assert!(registered.id.ends_with("-c"));
+    let owned = Json::parse(
+        r#"{"id": "urn:epc:idpat:sgtin:9506000.013435.*", "attributes": [
+            {"id": "lotline:product", "attribute": "wet_cocoa_beans"}, {"id": "lotline:chain", "attribute": "cocoa"},
+            {"id": "lotline:owningParty", "attribute": "urn:lotline:org:coop"},
+            {"id": "urn:epcglobal:cbv:mda#descriptionShort", "attribute": "Wet beans"},
+            {"id": "cbvmda:netContent", "attribute": {"value": 25, "uom": "KGM"}}]}"#,
+    )
+    .unwrap();
+    let out = i.vocabulary("urn:epcglobal:epcis:vtype:EPCClass", &owned);
+    let class = out[0].result.as_ref().unwrap();
+    assert_eq!(class.org, "coop");
+    assert_eq!(class.chain, Some(Chain::Cocoa));
+    let EventKind::RegisterClass(c) = &class.kind else {
+        panic!("{class:?}")
+    };
+    assert_eq!(c.class, "https://id.gs1.org/01/09506000134352");
+    assert_eq!(c.product.as_deref(), Some("wet_cocoa_beans"));
+    assert_eq!(
+        c.attributes
+            .get("cbvmda:descriptionShort")
+            .map(String::as_str),
+        Some("\"Wet beans\"")
+    );
+    assert_eq!(
+        c.attributes.get("cbvmda:netContent").map(String::as_str),
+        Some(r#"{"value":25,"uom":"KGM"}"#)
+    );
+    // Without an owner, a class serves this document only.
+    let unowned = Json::parse(
+        r#"{"id": "urn:epc:idpat:sgtin:9506000.099999.*", "attributes": [{"id": "lotline:product", "attribute": "x"}]}"#,
+    )
+    .unwrap();
+    assert!(
+        i.vocabulary("urn:epcglobal:epcis:vtype:EPCClass", &unowned)
+            .is_empty()
+    );
+    assert_eq!(i.unowned_classes(), 1);
+}
