@@ -212,6 +212,47 @@ fn assert_verifies(url: &str) {
     );
 }
 
+/// The indexes this release added answer for the history written before it: every org and
+/// site the log registered is listed, and the sites are found by id.
+fn assert_master_data_listed(url: &str) {
+    let registered = |kind: &str| -> std::collections::BTreeSet<String> {
+        recorded("events-all")["events"]
+            .as_array()
+            .expect("recorded events")
+            .iter()
+            .filter_map(|e| {
+                let event = &e["event"];
+                match kind {
+                    "orgs" => event.get("registerOrg").map(|_| event["org"].clone()),
+                    _ => event.get("registerSite").map(|s| s["site"].clone()),
+                }
+            })
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    for kind in ["orgs", "sites"] {
+        let out = lotline(&[kind, "--all", "--json", "--server", url]);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", stderr(&out));
+        let listed: Value = serde_json::from_slice(&out.stdout).expect("JSON listing");
+        let listed: std::collections::BTreeSet<String> = listed["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| {
+                let event = &e["event"];
+                match kind {
+                    "orgs" => event["org"].as_str(),
+                    _ => event["registerSite"]["site"].as_str(),
+                }
+                .map(str::to_string)
+            })
+            .collect();
+        let expected = registered(kind);
+        assert!(!expected.is_empty(), "the fixture registers {kind}");
+        assert_eq!(listed, expected, "{kind} after the migration");
+    }
+}
+
 fn stop(server: BinaryServer) {
     let status = server.terminate(Duration::from_secs(30));
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
@@ -255,6 +296,7 @@ async fn a_data_dir_of_the_previous_release_opens_and_answers_the_same() {
     assert!(tree.contains("matches the log"), "{tree}");
     assert_same_answers(&server.url(), "first start (migrating)");
     assert_verifies(&server.url());
+    assert_master_data_listed(&server.url());
     stop(server);
 
     // Second start on the migrated dir: nothing to rebuild, the same answers.
