@@ -2,7 +2,6 @@
 //! certificates; paged, filtered, with the public view), and the lookups an EPCIS import makes
 //! so that a document with events only finds what earlier documents registered.
 
-use lotline_domain::Chain;
 use lotline_epcis::import::{class_key, location_candidates, party_default_org, party_gln, sgln};
 use lotline_proto::convert::{role_from_wire, role_to_wire};
 use lotline_proto::v1;
@@ -12,7 +11,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::ReadyCell;
-use crate::provenance::{id_arg, page_limit, stored_to_wire};
+use crate::provenance::{chain_arg, id_arg, page_limit, stored_to_wire};
 use crate::public::redact;
 use crate::status::store_status;
 
@@ -52,14 +51,7 @@ impl MasterDataService for MasterDataApi {
         let filter =
             MasterFilter {
                 org: Some(id_arg("org", &r.org)?).filter(|s| !s.is_empty()),
-                chain: match r.chain.as_str() {
-                    "" => None,
-                    c => Some(Chain::parse(c).ok_or_else(|| {
-                        Status::invalid_argument(format!(
-                            "chain: unknown chain {c:?} (cocoa, coffee or textile)"
-                        ))
-                    })?),
-                },
+                chain: chain_arg(&r.chain)?,
                 country: match r.country.trim() {
                     "" => None,
                     c if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => {

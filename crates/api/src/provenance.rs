@@ -180,6 +180,18 @@ pub(crate) fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), Status> {
     }
 }
 
+/// An optional chain filter: empty for none.
+pub(crate) fn chain_arg(chain: &str) -> Result<Option<Chain>, Status> {
+    match chain.trim() {
+        "" => Ok(None),
+        c => Chain::parse(c).map(Some).ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "chain: unknown chain {c:?} (cocoa, coffee or textile)"
+            ))
+        }),
+    }
+}
+
 pub(crate) fn page_limit(limit: u32) -> usize {
     match limit as usize {
         0 => DEFAULT_PAGE,
@@ -326,14 +338,7 @@ impl ProvenanceService for ProvenanceApi {
         let r = request.into_inner();
         let filter = EventFilter {
             org: Some(id_arg("org", &r.org)?).filter(|s| !s.is_empty()),
-            chain: match r.chain.as_str() {
-                "" => None,
-                c => Some(Chain::parse(c).ok_or_else(|| {
-                    Status::invalid_argument(format!(
-                        "chain: unknown chain {c:?} (cocoa, coffee or textile)"
-                    ))
-                })?),
-            },
+            chain: chain_arg(&r.chain)?,
             kind: match r.kind.as_str() {
                 "" => None,
                 k => Some(KindName::parse(k).ok_or_else(|| {

@@ -58,27 +58,29 @@ pub struct ByGln {
 const CHUNK: usize = 1_024;
 
 impl Snapshot<'_> {
-    /// The standing event among those an index prefix points at.
-    fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
-        let mut best: Option<StoredEvent> = None;
+    /// The uncorrected events of this view an index prefix points at.
+    fn registrations(&self, prefix: &[u8]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut out = Vec::new();
         for seq in self.store.seqs_with_prefix(prefix)? {
             if seq > self.upto() {
                 continue;
             }
-            let Some(stored) = self.event_at(seq)? else {
-                continue;
-            };
-            if self.is_corrected(&stored.event.id)? {
-                continue;
-            }
-            let newer = best.as_ref().is_none_or(|b| {
-                (stored.event.time, &stored.event.id) > (b.event.time, &b.event.id)
-            });
-            if newer {
-                best = Some(stored);
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored);
             }
         }
-        Ok(best)
+        Ok(out)
+    }
+
+    /// The standing event among those an index prefix points at: the latest by event time,
+    /// then event id.
+    fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .registrations(prefix)?
+            .into_iter()
+            .max_by(|a, b| (a.event.time, &a.event.id).cmp(&(b.event.time, &b.event.id))))
     }
 
     /// The standing RegisterOrg event of `org`.
@@ -110,16 +112,7 @@ impl Snapshot<'_> {
     pub fn by_gln(&self, gln: &str) -> Result<ByGln, StoreError> {
         let mut org: Option<Arc<Event>> = None;
         let mut site: Option<Arc<Event>> = None;
-        for seq in self.store.seqs_with_prefix(&id_prefix(GLN, gln))? {
-            if seq > self.upto() {
-                continue;
-            }
-            let Some(stored) = self.event_at(seq)? else {
-                continue;
-            };
-            if self.is_corrected(&stored.event.id)? {
-                continue;
-            }
+        for stored in self.registrations(&id_prefix(GLN, gln))? {
             let event = stored.event;
             let slot = match &event.kind {
                 // An org's GLN names the org only while its standing registration gives it.

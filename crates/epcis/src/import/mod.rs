@@ -557,16 +557,7 @@ impl Importer {
                 },
             );
             let mut others = BTreeMap::new();
-            for attr in element
-                .get("attributes")
-                .and_then(Json::as_array)
-                .unwrap_or(&[])
-            {
-                let (Some(id), Some(value)) =
-                    (attr.get("id").and_then(Json::as_str), attr.get("attribute"))
-                else {
-                    continue;
-                };
+            for (id, value) in attribute_pairs(element) {
                 let id = self.normal_key(id);
                 if matches!(
                     id.as_str(),
@@ -618,16 +609,7 @@ impl Importer {
     /// A vocabulary element's attributes by normalised name (`cbvmda:x`, `lotline:x`).
     fn attributes(&self, element: &Json) -> HashMap<String, Json> {
         let mut out = HashMap::new();
-        for attr in element
-            .get("attributes")
-            .and_then(Json::as_array)
-            .unwrap_or(&[])
-        {
-            let (Some(id), Some(value)) =
-                (attr.get("id").and_then(Json::as_str), attr.get("attribute"))
-            else {
-                continue;
-            };
+        for (id, value) in attribute_pairs(element) {
             // A repeated attribute (one certificate each) gathers into a list.
             match out.entry(self.normal_key(id)) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
@@ -1201,7 +1183,18 @@ fn checked(event: Event) -> Result<Event, String> {
     validate(&event).map(|()| event).map_err(|e| e.to_string())
 }
 
-fn is_party_vocabulary(kind: &str) -> bool {
+/// A vocabulary element's attributes as written: (id, value), in order.
+fn attribute_pairs(element: &Json) -> impl Iterator<Item = (&str, &Json)> {
+    element
+        .get("attributes")
+        .and_then(Json::as_array)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|attr| Some((attr.get("id")?.as_str()?, attr.get("attribute")?)))
+}
+
+/// Whether a vocabulary `type` is the Party vocabulary (in any spelling of its IRI).
+pub fn is_party_vocabulary(kind: &str) -> bool {
     kind.rsplit([':', '/', '#']).next() == Some("Party")
 }
 

@@ -169,54 +169,32 @@ impl Known {
             return;
         }
         let answers = self.registry.resolve(&missing);
-        let mut answered = Ask::default();
-        for (id, org) in answers.parties {
-            if let Some(o) = &org {
-                self.orgs.insert(o.org.clone(), Some(o.clone()));
-            }
-            answered.parties.push(id.clone());
-            self.parties.insert(id, org);
-        }
-        for (id, location) in answers.locations {
-            if let Some(o) = location.as_ref().and_then(|l| l.owner.as_ref()) {
-                self.orgs.insert(o.org.clone(), Some(o.clone()));
-            }
-            answered.locations.push(id.clone());
-            self.locations.insert(id, location);
-        }
-        for (id, org) in answers.orgs {
-            answered.orgs.push(id.clone());
-            self.orgs.insert(id, org);
-        }
-        for (id, class) in answers.classes {
-            answered.classes.push(id.clone());
-            self.classes.insert(id, class);
+        // What an answer says of an org is known of that org too.
+        for org in answers
+            .parties
+            .iter()
+            .filter_map(|(_, o)| o.as_ref())
+            .chain(
+                answers
+                    .locations
+                    .iter()
+                    .filter_map(|(_, l)| l.as_ref()?.owner.as_ref()),
+            )
+        {
+            self.orgs.insert(org.org.clone(), Some(org.clone()));
         }
         // What the registry did not answer is not known (cached as such, so that it is asked
         // once), unless the registry failed: then nothing is cached and the import stops.
-        if self.registry.failure().is_some() {
-            return;
-        }
-        for id in missing.parties {
-            if !answered.parties.contains(&id) {
-                self.parties.insert(id, None);
-            }
-        }
-        for id in missing.locations {
-            if !answered.locations.contains(&id) {
-                self.locations.insert(id, None);
-            }
-        }
-        for id in missing.orgs {
-            if !answered.orgs.contains(&id) {
-                self.orgs.insert(id, None);
-            }
-        }
-        for id in missing.classes {
-            if !answered.classes.contains(&id) {
-                self.classes.insert(id, None);
-            }
-        }
+        let failed = self.registry.failure().is_some();
+        learn(&mut self.parties, missing.parties, answers.parties, failed);
+        learn(
+            &mut self.locations,
+            missing.locations,
+            answers.locations,
+            failed,
+        );
+        learn(&mut self.orgs, missing.orgs, answers.orgs, failed);
+        learn(&mut self.classes, missing.classes, answers.classes, failed);
     }
 
     pub(crate) fn party(&mut self, id: &str) -> Option<KnownOrg> {
@@ -253,6 +231,28 @@ impl Known {
             ..Ask::default()
         });
         self.classes.get(&key.to_string()).cloned().flatten()
+    }
+}
+
+/// Caches a registry's answers, and (unless it failed) that the names it did not answer are
+/// not known.
+fn learn<V>(
+    cache: &mut Bounded<String, Option<V>>,
+    asked: Vec<String>,
+    answers: Vec<(String, Option<V>)>,
+    failed: bool,
+) {
+    let answered: std::collections::HashSet<String> =
+        answers.iter().map(|(id, _)| id.clone()).collect();
+    for (id, value) in answers {
+        cache.insert(id, value);
+    }
+    if !failed {
+        for id in asked {
+            if !answered.contains(&id) {
+                cache.insert(id, None);
+            }
+        }
     }
 }
 

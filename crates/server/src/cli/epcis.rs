@@ -25,6 +25,7 @@ use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_epcis::export::{ContextMerge, DocumentWriter, MasterData, to_epcis};
 use lotline_epcis::import::{
     Answers, Ask, Importer, KnownClass, KnownLocation, KnownOrg, Mapped, Options, Registry, Source,
+    is_party_vocabulary,
 };
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT};
 use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
@@ -366,7 +367,7 @@ fn read_and_map(
                         importer.context(&lotline_epcis::Json::Null, hashing.clone());
                         context_seen = true;
                     }
-                    if is_party(&kind) {
+                    if is_party_vocabulary(&kind) {
                         sent += send(importer.vocabulary(&kind, &element))?;
                     }
                 }
@@ -410,7 +411,7 @@ fn read_and_map(
                         context_seen = true;
                     }
                     // A header after the body: the first pass did not see its parties.
-                    if !is_party(&kind) || !header_seen {
+                    if !is_party_vocabulary(&kind) || !header_seen {
                         sent += send(importer.vocabulary(&kind, &element))?;
                     }
                 }
@@ -459,10 +460,6 @@ fn read_and_map(
     Ok(ReadSummary {
         unowned_classes: importer.unowned_classes(),
     })
-}
-
-fn is_party(kind: &str) -> bool {
-    kind.rsplit([':', '/', '#']).next() == Some("Party")
 }
 
 /// The lotline server as the import's [`Registry`]: one `Resolve` call per batch of names not

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::client::{connect, status_error};
 use super::render::table;
-use super::{CliError, ClientArgs};
+use super::{CliError, ClientArgs, PageArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct MasterArgs {
@@ -26,19 +26,8 @@ pub(crate) struct MasterArgs {
     /// certifier.
     #[arg(long)]
     role: Option<String>,
-    /// Entries per page.
-    #[arg(long, default_value_t = 100)]
-    limit: u32,
-    /// Continue after this cursor (printed by a previous page).
-    #[arg(long)]
-    cursor: Option<String>,
-    /// Follow cursors until every matching entry is printed.
-    #[arg(long)]
-    all: bool,
-    /// The public view: leave out farmers' names and GLNs, plot geometry beyond its shape,
-    /// and extensions.
-    #[arg(long)]
-    public: bool,
+    #[command(flatten)]
+    page: PageArgs,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -68,9 +57,9 @@ pub(crate) async fn list(kind: v1::MasterDataKind, args: MasterArgs) -> Result<(
         chain: args.chain.clone().unwrap_or_default(),
         country: args.country.clone().unwrap_or_default(),
         role,
-        cursor: args.cursor.clone().unwrap_or_default(),
-        limit: args.limit,
-        public_view: args.public,
+        cursor: args.page.cursor.clone().unwrap_or_default(),
+        limit: args.page.limit,
+        public_view: args.page.public,
     };
     let mut client = MasterDataServiceClient::new(connect(&args.client.server).await?)
         .max_decoding_message_size(256 << 20);
@@ -82,7 +71,7 @@ pub(crate) async fn list(kind: v1::MasterDataKind, args: MasterArgs) -> Result<(
             .map_err(status_error)?
             .into_inner();
         entries.extend(page.entries);
-        if !args.all || page.next_cursor.is_empty() {
+        if !args.page.all || page.next_cursor.is_empty() {
             break page.next_cursor;
         }
         request.cursor = page.next_cursor;

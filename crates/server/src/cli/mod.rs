@@ -219,20 +219,28 @@ struct EventsArgs {
     /// Events before this time (RFC 3339).
     #[arg(long)]
     to: Option<String>,
-    /// Events per page.
-    #[arg(long, default_value_t = 100)]
-    limit: u32,
-    /// Continue after this cursor (printed by a previous page).
-    #[arg(long)]
-    cursor: Option<String>,
-    /// Follow cursors until every matching event is printed.
-    #[arg(long)]
-    all: bool,
-    /// The public view: leave out farmers' names and other personal fields.
-    #[arg(long)]
-    public: bool,
+    #[command(flatten)]
+    page: PageArgs,
     #[command(flatten)]
     client: ClientArgs,
+}
+
+/// How a listing is paged, and which view it answers in.
+#[derive(Debug, Args)]
+pub(crate) struct PageArgs {
+    /// Entries per page.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) limit: u32,
+    /// Continue after this cursor (printed by a previous page).
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    /// Follow cursors until every matching entry is printed.
+    #[arg(long)]
+    pub(crate) all: bool,
+    /// The public view: leave out farmers' names and GLNs, plot geometry beyond its shape, and
+    /// other personal fields.
+    #[arg(long)]
+    pub(crate) public: bool,
 }
 
 #[derive(Debug, Args)]
@@ -393,12 +401,12 @@ async fn client_command(command: Command) -> Result<(), CliError> {
                 lot: a.lot.unwrap_or_default(),
                 from: a.from.unwrap_or_default(),
                 to: a.to.unwrap_or_default(),
-                cursor: a.cursor.unwrap_or_default(),
-                limit: a.limit,
-                public_view: a.public,
+                cursor: a.page.cursor.unwrap_or_default(),
+                limit: a.page.limit,
+                public_view: a.page.public,
                 event_id: String::new(),
             };
-            client::events(&a.client, request, a.all).await
+            client::events(&a.client, request, a.page.all).await
         }
         Command::Rejected(a) => {
             client::rejected(&a.client, a.cursor.unwrap_or_default(), a.limit).await
