@@ -199,6 +199,47 @@ impl Importer {
         out
     }
 
+    /// Master-data elements `(vocabulary type, element)` in document order, asking the
+    /// registry at once for every party they name that is not known yet (a streaming reader
+    /// gives them a few hundred at a time; one at a time, a document of many locations would
+    /// ask once per location).
+    pub fn vocabularies(&mut self, elements: &[(String, Json)]) -> Vec<Mapped> {
+        let mut ask = Ask::default();
+        for (_, element) in elements {
+            for (id, value) in attribute_pairs(element) {
+                let named = match self.normal_key(id).as_str() {
+                    "lotline:owningParty" | "lotline:memberOf" => {
+                        value.as_str().into_iter().collect::<Vec<_>>()
+                    }
+                    "lotline:certificate" => match value {
+                        Json::Array(items) => items
+                            .iter()
+                            .filter_map(|c| c.get("certifier")?.as_str())
+                            .collect(),
+                        other => other
+                            .get("certifier")
+                            .and_then(Json::as_str)
+                            .into_iter()
+                            .collect(),
+                    },
+                    _ => Vec::new(),
+                };
+                for party in named {
+                    if !party.trim().starts_with(ORG_URN)
+                        && let Ok(id) = canon_id("party", party)
+                    {
+                        ask.parties.push(id);
+                    }
+                }
+            }
+        }
+        self.known.get_mut().prefetch(ask);
+        elements
+            .iter()
+            .flat_map(|(kind, element)| self.vocabulary(kind, element))
+            .collect()
+    }
+
     /// One master-data element of a vocabulary of type `kind`: Party, Location (and
     /// BusinessLocation, ReadPoint) and EPCClass elements become registration events; others
     /// are left out.
@@ -212,6 +253,20 @@ impl Importer {
             "EPCClass" => self.class(kind, element).into_iter().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// Events of the event list `(index, event)`, asking the registry at once for every name
+    /// they use that is not known yet.
+    pub fn events(&mut self, events: &[(usize, Json)]) -> Vec<Mapped> {
+        let mut ask = Ask::default();
+        for (_, event) in events {
+            self.names(event, &mut ask);
+        }
+        self.known.get_mut().prefetch(ask);
+        events
+            .iter()
+            .flat_map(|(index, event)| self.event(*index, event))
+            .collect()
     }
 
     /// One event of the event list.
@@ -681,6 +736,12 @@ impl Importer {
     /// Asks the registry at once for every name an event uses that is not known yet.
     fn prefetch(&self, event: &Json) {
         let mut ask = Ask::default();
+        self.names(event, &mut ask);
+        self.known.borrow_mut().prefetch(ask);
+    }
+
+    /// The names an event uses that master data may say something of.
+    fn names(&self, event: &Json, ask: &mut Ask) {
         for field in ["bizLocation", "readPoint"] {
             if let Ok(Some(id)) = location_id(event, field) {
                 ask.locations.push(id);
@@ -722,7 +783,6 @@ impl Importer {
         if let Some(org) = &self.options.org {
             ask.orgs.push(org.clone());
         }
-        self.known.borrow_mut().prefetch(ask);
     }
 
     // ----- events -----

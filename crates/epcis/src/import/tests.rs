@@ -451,3 +451,22 @@ fn product_classes_are_registered_by_their_owner_with_their_attributes() {
     );
     assert_eq!(i.unowned_classes(), 1);
 }
+
+#[test]
+fn a_batch_of_events_asks_the_registry_once() {
+    let earlier = Earlier::default();
+    let asked = earlier.asked.clone();
+    let mut i = Importer::with_registry(Options::default(), Box::new(earlier));
+    let ctx = Json::parse(CTX).unwrap();
+    i.context(&ctx, Context::from_context(&ctx));
+    let events: Vec<(usize, Json)> = (0..3)
+        .map(|n| {
+            let text = HARVEST.replace("LOT1", &format!("LOT{n}"));
+            (n, Json::parse(&text).unwrap())
+        })
+        .collect();
+    let out = i.events(&events);
+    assert_eq!(out.len(), 3);
+    assert!(out.iter().all(|m| m.result.is_ok()), "{out:?}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -91,6 +91,9 @@ pub(crate) struct ExportArgs {
 
 /// Events sent per RecordBatch, or published per pipelined chunk.
 const BATCH: usize = 500;
+/// Master-data elements, or events, mapped together (the names they use asked of the server at
+/// once).
+const ELEMENTS: usize = 256;
 /// Mapped events waiting between the reading thread and the sender.
 const QUEUE: usize = 4 * BATCH;
 
@@ -354,6 +357,7 @@ fn read_and_map(
     let mut header_seen = false;
     let mut sent = 0;
     let mut stopped: Option<ReadError> = None;
+    let mut elements: Vec<(String, lotline_epcis::Json)> = Vec::new();
     let parties = read_document(open()?, &mut |part| {
         let step = (|| -> Result<Flow, ReadError> {
             match part {
@@ -368,7 +372,10 @@ fn read_and_map(
                         context_seen = true;
                     }
                     if is_party_vocabulary(&kind) {
-                        sent += send(importer.vocabulary(&kind, &element))?;
+                        elements.push((kind, element));
+                        if elements.len() >= ELEMENTS {
+                            sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
+                        }
                     }
                 }
                 Part::Header(_) => header_seen = true,
@@ -389,6 +396,7 @@ fn read_and_map(
         return Err(e);
     }
     parties.map_err(broken)?;
+    sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
     if sent > 0 {
         barrier()?;
     }
@@ -397,6 +405,7 @@ fn read_and_map(
     bar.set_message("importing");
     let mut sent = 0;
     let mut events_begun = false;
+    let mut events: Vec<(usize, lotline_epcis::Json)> = Vec::new();
     let info = read_document(bar.wrap_read(open()?), &mut |part| {
         let step = (|| -> Result<(), ReadError> {
             match part {
@@ -412,7 +421,10 @@ fn read_and_map(
                     }
                     // A header after the body: the first pass did not see its parties.
                     if !is_party_vocabulary(&kind) || !header_seen {
-                        sent += send(importer.vocabulary(&kind, &element))?;
+                        elements.push((kind, element));
+                        if elements.len() >= ELEMENTS {
+                            sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
+                        }
                     }
                 }
                 Part::Event(index, event) => {
@@ -422,11 +434,15 @@ fn read_and_map(
                     }
                     if !events_begun {
                         events_begun = true;
+                        sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
                         if sent > 0 {
                             barrier()?;
                         }
                     }
-                    send(importer.event(index, &event))?;
+                    events.push((index, event));
+                    if events.len() >= ELEMENTS {
+                        send(importer.events(&std::mem::take(&mut events)))?;
+                    }
                 }
             }
             match importer.registry_failure() {
@@ -447,6 +463,8 @@ fn read_and_map(
         return Err(e);
     }
     let info = info.map_err(broken)?;
+    send(importer.vocabularies(&std::mem::take(&mut elements)))?;
+    send(importer.events(&std::mem::take(&mut events)))?;
     send(importer.finish())?;
     if let Some(reason) = importer.registry_failure() {
         return Err(ReadError::Registry(reason));
