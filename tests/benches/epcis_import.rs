@@ -12,8 +12,11 @@
 //! alone (every party, farm plot, site and product class), then the events alone, which find
 //! their orgs and products in what the first import registered. It prints the master-data
 //! elements, the importer's peak memory for each document, and the ratio of the larger run's
-//! master-data import memory to the smaller's: flat memory shows as a ratio near 1 while the
-//! master data grows tenfold.
+//! master-data import memory to the smaller's.
+//!
+//! Last, master data alone at scale: documents of 20 000 and 200 000 farms (each with its
+//! plot), where the importer's caches are full; flat memory shows as a ratio near 1 while the
+//! master data grows tenfold. `LOTLINE_BENCH_FARMS=a,b` sets the two sizes.
 //!
 //! `cargo bench -p lotline-e2e --bench epcis_import`                                  (20 000 and 200 000 events)
 //! `LOTLINE_BENCH_EVENTS=100000,1000000 cargo bench -p lotline-e2e --bench epcis_import`
@@ -192,6 +195,50 @@ async fn main() {
             large.master_importer_mib / small.master_importer_mib,
             large.events as f64 / small.events as f64,
             large.events_importer_mib / small.events_importer_mib,
+        );
+    }
+
+    let farms: Vec<usize> = std::env::var("LOTLINE_BENCH_FARMS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| v.len() == 2)
+        .unwrap_or_else(|| vec![20_000, 200_000]);
+    println!();
+    println!(
+        "{:>10} {:>14} {:>10} {:>9} {:>13} {:>11}",
+        "farms", "master elems", "doc MiB", "seconds", "elements/s", "importer MiB"
+    );
+    let mut alone = Vec::new();
+    for &n in &farms {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let document = dir.path().join("master.jsonld");
+        let elements = lotline_testkit::epcis::write_master_document(
+            BufWriter::new(File::create(&document).expect("create document")),
+            11,
+            n,
+        )
+        .expect("write document");
+        let mib = std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
+        let server = BinaryServer::spawn(&dir.path().join("data")).await;
+        let (_, seconds, importer_mib) = import(&server, &document);
+        server.kill();
+        println!(
+            "{:>10} {:>14} {:>10.1} {:>9.1} {:>13.0} {:>11.1}",
+            n,
+            elements,
+            mib,
+            seconds,
+            elements as f64 / seconds,
+            importer_mib
+        );
+        alone.push((elements, seconds, importer_mib));
+    }
+    if let [(small_n, small_s, small_mib), (large_n, large_s, large_mib)] = alone.as_slice() {
+        println!(
+            "master data {:.1}x larger: import {:.2}x the time, importer peak memory {:.2}x",
+            *large_n as f64 / *small_n as f64,
+            large_s / small_s,
+            large_mib / small_mib,
         );
     }
 }

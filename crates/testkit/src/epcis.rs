@@ -106,6 +106,47 @@ pub fn shuffle_events(document: &str, seed: u64) -> String {
     format!("{head}{}\n{tail}", events.join(",\n"))
 }
 
+/// A master-data document alone (an empty event list) of co-operatives with `farms` member
+/// farms in all, each with its plot, and the processors and brands they sell to; returns the
+/// number of vocabulary elements (parties, locations, product classes).
+pub fn write_master_document<W: Write>(out: W, seed: u64, farms: usize) -> io::Result<usize> {
+    let coops = 10;
+    let world = World {
+        coops,
+        farms: (farms / coops).max(1),
+        procs: 3,
+        brands: 4,
+    };
+    write_master(out, seed, &world)?;
+    Ok(world.parties()
+        + world.coops * world.farms
+        + world.coops
+        + world.procs
+        + world.brands
+        + world.coops
+        + 4 * world.procs)
+}
+
+fn write_master<W: Write>(out: W, seed: u64, world: &World) -> io::Result<()> {
+    let mut md = Doc {
+        out: BufWriter::new(out),
+        rng: Rng::new(0),
+        sampler: Rng::new(0),
+        seed,
+        clock: START,
+        step: 1,
+        written: 0,
+        lots_made: 0,
+        mention: 0,
+        truth: GroundTruth::default(),
+    };
+    md.preamble()?;
+    md.master_data(world)?;
+    md.out
+        .write_all(b"  \"epcisBody\": {\n    \"eventList\": [\n    ]\n  }\n}\n")?;
+    md.out.flush()
+}
+
 fn write_chain<M: Write, W: Write>(
     master: Option<M>,
     out: W,
@@ -136,23 +177,7 @@ fn write_chain<M: Write, W: Write>(
             doc.master_data(&world)?;
         }
         Some(master) => {
-            let mut md = Doc {
-                out: BufWriter::new(master),
-                rng: Rng::new(0),
-                sampler: Rng::new(0),
-                seed,
-                clock: START,
-                step: 1,
-                written: 0,
-                lots_made: 0,
-                mention: 0,
-                truth: GroundTruth::default(),
-            };
-            md.preamble()?;
-            md.master_data(&world)?;
-            md.out
-                .write_all(b"  \"epcisBody\": {\n    \"eventList\": [\n    ]\n  }\n}\n")?;
-            md.out.flush()?;
+            write_master(master, seed, &world)?;
             doc.preamble()?;
         }
     }
