@@ -24,7 +24,7 @@ use lotline_store::{Recorder, Store};
 pub use audit::AuditApi;
 pub use events::EventApi;
 pub use log::LogApi;
-pub use masterdata::MasterDataApi;
+pub use masterdata::{MAX_RESOLVE, MasterDataApi};
 pub use provenance::ProvenanceApi;
 pub use status::{reject_status, store_status};
 

@@ -54,6 +54,10 @@ pub struct ByGln {
     pub site: Option<Arc<Event>>,
 }
 
+/// Ids one listing page examines at most; a page that stops there (with fewer entries than
+/// asked for, maybe none) gives a cursor to go on from.
+const SCAN_BUDGET: usize = 10_000;
+
 /// Rows read from an index per range call while listing.
 const CHUNK: usize = 1_024;
 
@@ -122,7 +126,13 @@ impl Snapshot<'_> {
                         _ => continue,
                     }
                 }
-                EventKind::RegisterSite(s) if s.gln.as_deref() == Some(gln) => &mut site,
+                // A site's GLN likewise, while its standing registration gives it.
+                EventKind::RegisterSite(s) if s.gln.as_deref() == Some(gln) => {
+                    match self.site(&s.site)? {
+                        Some(standing) if standing.id == event.id => &mut site,
+                        _ => continue,
+                    }
+                }
                 _ => continue,
             };
             if slot
@@ -162,6 +172,8 @@ impl Snapshot<'_> {
             None => vec![prefix],
         };
         let mut items = Vec::new();
+        let mut examined = 0usize;
+        let mut last_examined: Option<String> = None;
         loop {
             let rows = self.store.backend().range(&start, &end, CHUNK)?;
             let Some((last, _)) = rows.last() else {
@@ -186,6 +198,16 @@ impl Snapshot<'_> {
                 }
                 previous = Some(id);
                 let id = String::from_utf8_lossy(id).into_owned();
+                // A narrow filter over a large index: the page ends before this id, with a
+                // cursor after the last one examined.
+                if examined == SCAN_BUDGET {
+                    return Ok(MasterPage {
+                        items,
+                        next_cursor: last_examined,
+                    });
+                }
+                examined += 1;
+                last_examined = Some(id.clone());
                 let Some(stored) = self.standing(&id_prefix(prefix, &id))? else {
                     continue;
                 };
@@ -230,9 +252,16 @@ impl Snapshot<'_> {
             let rows = self.store.backend().range(&start, &end, CHUNK)?;
             let full = rows.len() == CHUNK;
             for (key, _) in &rows {
-                let Some(seq) = trailing_seq(key).filter(|s| *s <= self.upto()) else {
+                let Some(seq) = trailing_seq(key) else {
                     continue;
                 };
+                // Keys are in sequence order: the rest came after this view.
+                if seq > self.upto() {
+                    return Ok(MasterPage {
+                        items,
+                        next_cursor: None,
+                    });
+                }
                 start = seq_key(CERTIFICATE, seq.saturating_add(1));
                 let Some(stored) = self.event_at(seq)? else {
                     continue;

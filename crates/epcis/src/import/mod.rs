@@ -234,10 +234,22 @@ impl Importer {
             }
         }
         self.known.get_mut().prefetch(ask);
-        elements
+        let mapped = elements
             .iter()
             .flat_map(|(kind, element)| self.vocabulary(kind, element))
-            .collect()
+            .collect();
+        self.unless_failed(mapped)
+    }
+
+    /// Nothing mapped while the registry could not answer is kept: it would name orgs by
+    /// default where the registry knows better, and a registration recorded so could not be
+    /// corrected by importing the document again (its id is that of the element).
+    fn unless_failed(&self, mapped: Vec<Mapped>) -> Vec<Mapped> {
+        if self.registry_failure().is_some() {
+            Vec::new()
+        } else {
+            mapped
+        }
     }
 
     /// One master-data element of a vocabulary of type `kind`: Party, Location (and
@@ -263,10 +275,11 @@ impl Importer {
             self.names(event, &mut ask);
         }
         self.known.get_mut().prefetch(ask);
-        events
+        let mapped = events
             .iter()
             .flat_map(|(index, event)| self.event(*index, event))
-            .collect()
+            .collect();
+        self.unless_failed(mapped)
     }
 
     /// One event of the event list.
@@ -303,7 +316,8 @@ impl Importer {
     /// other half.
     pub fn finish(&mut self) -> Vec<Mapped> {
         let held = std::mem::take(&mut self.held);
-        held.into_iter()
+        let mapped = held
+            .into_iter()
             .map(|(id, held)| {
                 let indices: Vec<usize> = held.parts.iter().map(|(i, _)| *i).collect();
                 let source = if indices.len() == 1 {
@@ -337,7 +351,8 @@ impl Importer {
                 };
                 Mapped { source, result }
             })
-            .collect()
+            .collect();
+        self.unless_failed(mapped)
     }
 
     // ----- master data -----
@@ -529,13 +544,16 @@ impl Importer {
                 _ => None,
             };
             let plot_geometry = geometry.or(point);
-            self.known.get_mut().learn_location(
-                id.clone(),
-                KnownLocation {
-                    owner: owner_known.clone(),
-                    plot: plot_geometry.is_some(),
-                },
-            );
+            // A location the document gives no owner is left to what the registry knows.
+            if owner_known.is_some() {
+                self.known.get_mut().learn_location(
+                    id.clone(),
+                    KnownLocation {
+                        owner: owner_known.clone(),
+                        plot: plot_geometry.is_some(),
+                    },
+                );
+            }
             let Some(owner) = owner else {
                 return Ok(None);
             };
@@ -604,13 +622,16 @@ impl Importer {
                 })?),
                 None => None,
             };
-            self.known.get_mut().learn_class(
-                key.clone(),
-                KnownClass {
-                    product: product.clone(),
-                    chain,
-                },
-            );
+            // A class that names neither product nor chain is left to what the registry knows.
+            if product.is_some() || chain.is_some() {
+                self.known.get_mut().learn_class(
+                    key.clone(),
+                    KnownClass {
+                        product: product.clone(),
+                        chain,
+                    },
+                );
+            }
             let mut others = BTreeMap::new();
             for (id, value) in attribute_pairs(element) {
                 let id = self.normal_key(id);

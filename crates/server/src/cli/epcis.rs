@@ -244,12 +244,17 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
     }
     match read {
         Err(ReadError::Usage(reason)) => return Err(CliError::Usage(reason)),
+        Err(ReadError::SenderStopped) if tally.failure.is_none() => {
+            return Err(CliError::Connect(
+                "the import stopped: its sender stopped".into(),
+            ));
+        }
         Err(ReadError::Registry(reason)) => {
             return Err(CliError::Connect(format!(
                 "the import stopped: the lotline server could not say what earlier imports registered ({reason}); importing the document again is safe"
             )));
         }
-        Ok(_) => {}
+        Ok(_) | Err(ReadError::SenderStopped) => {}
     }
     if let Some(reason) = tally.failure {
         return Err(CliError::Connect(format!(
@@ -313,8 +318,10 @@ struct ReadSummary {
 
 #[derive(Debug)]
 enum ReadError {
-    /// The document could not be read (or the sender stopped).
+    /// The document could not be read.
     Usage(String),
+    /// The sender stopped (its failure says why).
+    SenderStopped,
     /// The registry could not answer.
     Registry(String),
 }
@@ -341,16 +348,15 @@ fn read_and_map(
         let n = items.len();
         for item in items {
             tx.blocking_send(Item::Mapped(Box::new(item)))
-                .map_err(|_| usage("the sender stopped".to_string()))?;
+                .map_err(|_| ReadError::SenderStopped)?;
         }
         Ok(n)
     };
     let barrier = || -> Result<(), ReadError> {
         let (done, wait) = oneshot::channel();
         tx.blocking_send(Item::Barrier(done))
-            .map_err(|_| usage("the sender stopped".to_string()))?;
-        wait.blocking_recv()
-            .map_err(|_| usage("the sender stopped".to_string()))
+            .map_err(|_| ReadError::SenderStopped)?;
+        wait.blocking_recv().map_err(|_| ReadError::SenderStopped)
     };
     // The parties, which every location, certificate and event may name.
     bar.set_message("registering parties");
@@ -490,15 +496,46 @@ struct ServerRegistry {
 
 impl Registry for ServerRegistry {
     fn resolve(&mut self, ask: &Ask) -> Answers {
+        // The server answers at most MAX_RESOLVE names a request: a quarter of that of each kind.
+        const PART: usize = lotline_api::MAX_RESOLVE / 4;
+        let part = |names: &[String], n: usize| -> Vec<String> {
+            names.iter().skip(n * PART).take(PART).cloned().collect()
+        };
+        let mut all = Answers::default();
+        for n in 0.. {
+            let request = v1::ResolveRequest {
+                parties: part(&ask.parties, n),
+                locations: part(&ask.locations, n),
+                orgs: part(&ask.orgs, n),
+                classes: part(&ask.classes, n),
+            };
+            if request.parties.is_empty()
+                && request.locations.is_empty()
+                && request.orgs.is_empty()
+                && request.classes.is_empty()
+            {
+                break;
+            }
+            let answers = self.resolve_one(request);
+            all.parties.extend(answers.parties);
+            all.locations.extend(answers.locations);
+            all.orgs.extend(answers.orgs);
+            all.classes.extend(answers.classes);
+        }
+        all
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.failure.clone()
+    }
+}
+
+impl ServerRegistry {
+    /// One Resolve request.
+    fn resolve_one(&mut self, request: v1::ResolveRequest) -> Answers {
         if self.failure.is_some() {
             return Answers::default();
         }
-        let request = v1::ResolveRequest {
-            parties: ask.parties.clone(),
-            locations: ask.locations.clone(),
-            orgs: ask.orgs.clone(),
-            classes: ask.classes.clone(),
-        };
         let mut client = self.client.clone();
         let answer = self
             .runtime
@@ -550,10 +587,6 @@ impl Registry for ServerRegistry {
                 })
                 .collect(),
         }
-    }
-
-    fn failure(&self) -> Option<String> {
-        self.failure.clone()
     }
 }
 
@@ -609,7 +642,10 @@ impl Sink {
                         }
                         Item::Barrier(done) => {
                             record(&mut client, std::mem::take(&mut batch), &mut tally, json).await;
-                            let _ = done.send(());
+                            // Master data not confirmed: its events are not mapped.
+                            if tally.failure.is_none() {
+                                let _ = done.send(());
+                            }
                         }
                     }
                 }
@@ -652,17 +688,25 @@ impl Sink {
                         .await;
                     }
                     if let Some(answer) = barrier {
-                        outcomes.wait(timeout, &mut tally, json).await;
-                        let _ = answer.send(());
+                        // Events are mapped against the master data only once lotline has
+                        // applied all of it; without that, the import stops.
+                        if outcomes.wait(timeout, &mut tally, json).await {
+                            let _ = answer.send(());
+                        } else {
+                            tally.failure.get_or_insert_with(|| {
+                                format!(
+                                    "lotline did not confirm the document's master data within {} s (is a lotline node consuming the stream?); its events were not sent",
+                                    timeout.as_secs()
+                                )
+                            });
+                        }
                     }
                     if done {
                         break;
                     }
                 }
                 outcomes.wait(timeout, &mut tally, json).await;
-                tally.pending += outcomes
-                    .published
-                    .saturating_sub(outcomes.seen.len() as u64);
+                tally.pending += outcomes.published.saturating_sub(outcomes.received);
             }
         }
         tally
@@ -676,8 +720,8 @@ struct Outcomes {
     sources: HashMap<String, Source>,
     /// Events the stream stored, each owed an outcome.
     published: u64,
-    /// Events whose outcome came.
-    seen: BTreeSet<String>,
+    /// Events whose outcome came (each then leaves `sources`).
+    received: u64,
 }
 
 impl Outcomes {
@@ -693,7 +737,7 @@ impl Outcomes {
             replies: None,
             sources: HashMap::new(),
             published: 0,
-            seen: BTreeSet::new(),
+            received: 0,
         }
     }
 
@@ -710,15 +754,13 @@ impl Outcomes {
             return;
         };
         // Every node answers; the first answer counts.
-        let Some(source) = self.sources.get(&outcome.event_id) else {
+        let Some(source) = self.sources.remove(&outcome.event_id) else {
             return;
         };
-        if !self.seen.insert(outcome.event_id.clone()) {
-            return;
-        }
+        self.received += 1;
         count(
             tally,
-            source,
+            &source,
             &outcome.event_id,
             outcome.result.as_ref(),
             json,
@@ -726,12 +768,12 @@ impl Outcomes {
     }
 
     /// Waits until every event published so far has its outcome, or `timeout` has passed since
-    /// the last one came.
-    async fn wait(&mut self, timeout: Duration, tally: &mut Tally, json: bool) {
+    /// the last one came; says whether every outcome came.
+    async fn wait(&mut self, timeout: Duration, tally: &mut Tally, json: bool) -> bool {
         if self.replies.is_none() {
-            return;
+            return self.received >= self.published;
         }
-        while (self.seen.len() as u64) < self.published {
+        while self.received < self.published {
             let next = tokio::select! {
                 () = tokio::time::sleep(timeout) => break,
                 next = self.next() => next,
@@ -739,6 +781,7 @@ impl Outcomes {
             let Some(reply) = next else { break };
             self.count(&reply, tally, json);
         }
+        self.received >= self.published
     }
 }
 
