@@ -902,3 +902,66 @@ async fn a_generated_history_imports_in_two_documents_and_shuffled() {
         truth.plots
     );
 }
+
+/// A party known by an id that is not a PGLN, registered under an org id of lotline's own
+/// (`lotline:org`): a later document that names the party finds that org.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_party_registered_under_its_own_id_is_found_by_later_documents() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let master = dir.path().join("parties.jsonld");
+    std::fs::write(
+        &master,
+        format!(
+            r#"{{"@context": ["{EPCIS_CONTEXT}", {{"lotline": "https://ns.lotline.dev/epcis/"}}],
+              "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2025-11-01T09:00:00Z",
+              "epcisHeader": {{"epcisMasterData": {{"vocabularyList": [
+                {{"type": "urn:epcglobal:epcis:vtype:Party", "vocabularyElementList": [
+                  {{"id": "https://erp.example.com/party/7", "attributes": [
+                    {{"id": "lotline:org", "attribute": "chocolatier"}},
+                    {{"id": "cbvmda:countryCode", "attribute": "BE"}},
+                    {{"id": "lotline:role", "attribute": "brand"}}]}},
+                  {{"id": "https://erp.example.com/party/8", "attributes": [
+                    {{"id": "lotline:org", "attribute": "exporter"}},
+                    {{"id": "cbvmda:countryCode", "attribute": "CI"}},
+                    {{"id": "lotline:role", "attribute": "trader"}}, {{"id": "lotline:chain", "attribute": "cocoa"}}]}}]}},
+                {{"type": "urn:epcglobal:epcis:vtype:BusinessLocation", "vocabularyElementList": [
+                  {{"id": "https://erp.example.com/site/port", "attributes": [
+                    {{"id": "lotline:owningParty", "attribute": "https://erp.example.com/party/8"}}]}}]}}]}}}},
+              "epcisBody": {{"eventList": []}}}}"#
+        ),
+    )
+    .unwrap();
+    import_all(&server, None, &master).await;
+    let events = dir.path().join("shipment.jsonld");
+    std::fs::write(
+        &events,
+        format!(
+            r#"{{"@context": ["{EPCIS_CONTEXT}"], "type": "EPCISDocument", "schemaVersion": "2.0",
+              "creationDate": "2025-11-02T09:00:00Z", "epcisBody": {{"eventList": [
+                {{"type": "ObjectEvent", "eventID": "urn:uuid:ship-7", "eventTime": "2025-11-02T08:00:00Z",
+                  "eventTimeZoneOffset": "+00:00", "action": "OBSERVE", "bizStep": "shipping",
+                  "bizLocation": {{"id": "https://erp.example.com/site/port"}},
+                  "quantityList": [{{"epcClass": "urn:epc:class:lgtin:6180123.012345.L7", "quantity": 500, "uom": "KGM"}}],
+                  "destinationList": [{{"type": "owning_party", "destination": "https://erp.example.com/party/7"}}]}}]}}}}"#
+        ),
+    )
+    .unwrap();
+    import_all(&server, None, &events).await;
+    let stored = all_events(&mut server.provenance().await).await;
+    let ship = stored
+        .iter()
+        .filter_map(|s| s.event.as_ref())
+        .find(|e| e.event_id == "urn:uuid:ship-7")
+        .expect("the shipment");
+    assert_eq!(ship.org, "exporter");
+    assert_eq!(ship.chain, "cocoa", "the exporter's registered chain");
+    match &ship.kind {
+        Some(v1::event::Kind::Ship(s)) => assert_eq!(s.to_org, "chocolatier"),
+        other => panic!("not a shipment: {other:?}"),
+    }
+    // Exported, the party keeps its id, and imports back as the same org.
+    let out = run(args(&["export", "--server", &server.url()])).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("https://erp.example.com/party/7"));
+}

@@ -175,9 +175,14 @@ fn resolve_org(view: &Snapshot<'_>, org: &str) -> Result<Option<v1::ResolvedOrg>
     }))
 }
 
-/// The org a party id names: the org registered with its GLN, else the org its id maps to
-/// (docs/epcis.md), when registered.
+/// The org a party id names: the org registered as known by that id, else the org registered
+/// with its GLN, else the org its id maps to (docs/epcis.md), when registered.
 fn resolve_party(view: &Snapshot<'_>, id: &str) -> Result<Option<v1::ResolvedOrg>, StoreError> {
+    if let Some(event) = view.by_party(id)?
+        && let Some(found) = resolve_org(view, &event.org)?
+    {
+        return Ok(Some(found));
+    }
     if let Some(gln) = party_gln(id)
         && let Some(event) = view.by_gln(&gln)?.org
         && let Some(found) = resolve_org(view, &event.org)?

@@ -181,6 +181,8 @@ pub struct RegisterOrg {
     pub country: String,
     pub gln: Option<String>,
     pub member_of: Option<String>,
+    /// The id other systems know the org by (an EPCIS party id that is not a PGLN), if any.
+    pub party: Option<String>,
 }
 
 /// Registers a site of the event's org.

@@ -192,6 +192,9 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
         }
         EventKind::RegisterOrg(o) => {
             required("register_org.name", &o.name)?;
+            if let Some(party) = &o.party {
+                id("register_org.party", party)?;
+            }
             country("register_org.country", &o.country)?;
         }
         EventKind::RegisterSite(s) => {

@@ -142,6 +142,7 @@ fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
             country: o.country.clone(),
             gln: opt(&o.gln),
             member_of: opt(&o.member_of),
+            party: opt(&o.party),
         }),
         K::RegisterSite(s) => EventKind::RegisterSite(RegisterSite {
             site: s.site.clone(),
@@ -452,6 +453,7 @@ pub fn event_to_wire(e: &Event) -> v1::Event {
             country: o.country.clone(),
             gln: o.gln.clone().unwrap_or_default(),
             member_of: o.member_of.clone().unwrap_or_default(),
+            party: o.party.clone().unwrap_or_default(),
         }),
         EventKind::RegisterSite(s) => K::RegisterSite(v1::RegisterSite {
             site: s.site.clone(),

@@ -90,6 +90,7 @@ impl Builder {
                 country: country.into(),
                 gln: gln.into(),
                 member_of: member_of.into(),
+                party: String::new(),
             }),
         );
     }

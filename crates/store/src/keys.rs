@@ -37,6 +37,9 @@ pub const SITE_ID: u8 = b'I';
 /// `N gln 0x00 seq` → (): every registration of an org or a site that gives a
 /// GLN (imports find the org of a PGLN and the site of an SGLN by it).
 pub const GLN: u8 = b'N';
+/// `A party 0x00 seq` → (): every org registration that gives the id other systems know the
+/// org by (an EPCIS party id that is not a PGLN).
+pub const PARTY: u8 = b'A';
 /// `Y class 0x00 seq` → (): every registration of a product class (answers pick
 /// the latest by event time, then event id, as for plots).
 pub const CLASS: u8 = b'Y';
@@ -51,7 +54,7 @@ pub const TREE: u8 = b'H';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 13] = [
+pub const INDEXES: [u8; 14] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -65,6 +68,7 @@ pub const INDEXES: [u8; 13] = [
     SITE_ID,
     GLN,
     CLASS,
+    PARTY,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

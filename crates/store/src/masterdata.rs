@@ -145,6 +145,26 @@ impl Snapshot<'_> {
         Ok(ByGln { org, site })
     }
 
+    /// The org whose standing registration gives `party` as the id other systems know it by
+    /// (the latest such, by event time, then event id).
+    pub fn by_party(&self, party: &str) -> Result<Option<Arc<Event>>, StoreError> {
+        let mut best: Option<Arc<Event>> = None;
+        for stored in self.registrations(&id_prefix(PARTY, party))? {
+            let event = stored.event;
+            match self.org_registration(&event.org)? {
+                Some(standing) if standing.id == event.id => {}
+                _ => continue,
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| (event.time, &event.id) > (b.time, &b.id))
+            {
+                best = Some(event);
+            }
+        }
+        Ok(best)
+    }
+
     /// One page of master data of `kind` matching `filter`, after `cursor` (an id; a sequence
     /// number for certificates).
     pub fn list_master_data(
@@ -389,6 +409,7 @@ mod tests {
                 },
                 gln: gln.into(),
                 member_of: member_of.into(),
+                party: String::new(),
             }),
         )
     }

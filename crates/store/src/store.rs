@@ -551,6 +551,11 @@ pub(crate) fn index_event(
             if let Some(gln) = &o.gln {
                 pending.batch.insert(id_seq_key(GLN, gln, seq), Vec::new());
             }
+            if let Some(party) = &o.party {
+                pending
+                    .batch
+                    .insert(id_seq_key(PARTY, party, seq), Vec::new());
+            }
         }
         EventKind::RegisterSite(s) => {
             let mut k = id_prefix(SITE, &event.org);

@@ -439,6 +439,7 @@ fn register_org(
             country: country.into(),
             gln: String::new(),
             member_of: member_of.into(),
+            party: String::new(),
         }),
     )
 }

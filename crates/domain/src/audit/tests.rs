@@ -32,6 +32,7 @@ fn register(org: &str, role: OrgRole, member_of: Option<&str>) -> Arc<Event> {
             country: "CI".into(),
             gln: None,
             member_of: member_of.map(str::to_string),
+            party: None,
         }),
     ))
     .clone();
@@ -431,6 +432,7 @@ fn textile_report_names_each_stage_and_the_missing_one() {
             country: "SE".into(),
             gln: None,
             member_of: None,
+            party: None,
         },
     )]
     .into();
@@ -647,6 +649,7 @@ fn a_brand_that_makes_the_lot_is_its_brand_stage() {
             country: "NL".into(),
             gln: None,
             member_of: None,
+            party: None,
         },
     )]
     .into();

@@ -448,6 +448,8 @@ pub struct MasterData {
     /// class says none.
     chains: BTreeMap<String, &'static str>,
     parties: BTreeMap<String, Vec<(String, Json)>>,
+    /// The id other systems know an org by, when it has one: its Party element's id.
+    party_ids: BTreeMap<String, String>,
     certificates: BTreeMap<String, Vec<Json>>,
     locations: BTreeMap<String, Vec<(String, Json)>>,
 }
@@ -488,6 +490,10 @@ impl MasterData {
                 if let Some(chain) = event.chain {
                     self.chains.insert(event.org.clone(), chain.as_str());
                 }
+                match &o.party {
+                    Some(party) => self.party_ids.insert(event.org.clone(), party.clone()),
+                    None => self.party_ids.remove(&event.org),
+                };
                 self.parties.insert(event.org.clone(), attrs);
             }
             EventKind::RegisterClass(c) => {
@@ -631,7 +637,11 @@ impl MasterData {
                 for cert in self.certificates.get(org).into_iter().flatten() {
                     attrs.push(attribute("lotline:certificate", cert.clone()));
                 }
-                element(uri(org, ORG_URN), attrs)
+                let id = match self.party_ids.get(org) {
+                    Some(party) => party.clone(),
+                    None => uri(org, ORG_URN),
+                };
+                element(id, attrs)
             })
             .collect();
         let locations: Vec<Json> = self

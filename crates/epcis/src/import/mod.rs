@@ -366,7 +366,12 @@ impl Importer {
                 return Err("a Party element has no id".into());
             }
             let default_org = canon_org_id("id", raw)?;
-            let org = attr_str(&attrs, "lotline:org").unwrap_or(default_org);
+            let org = attr_str(&attrs, "lotline:org").unwrap_or_else(|| default_org.clone());
+            // A party id that neither is a PGLN nor maps to the org by itself is registered
+            // with the org, so that later documents naming the party find it.
+            let party = (org != default_org && pgln(raw).is_none() && !raw.starts_with(ORG_URN))
+                .then(|| canon_id("id", raw))
+                .transpose()?;
             let role = match attr_str(&attrs, "lotline:role") {
                 Some(r) => Some(parse_role(&r).ok_or_else(|| {
                     format!("party {raw}: lotline:role {r:?} is not farm, cooperative, processor, trader, manufacturer, brand, retailer or certifier")
@@ -395,9 +400,11 @@ impl Importer {
             // The party's chain is registered with it, so that a later document's events find it.
             // Registrations without one keep the id earlier releases gave them, so that
             // importing the same master data again is all duplicates.
-            let id = match chain {
-                Some(_) => format!("{}-c", md_id(kind, element)),
-                None => md_id(kind, element),
+            let id = match (chain.is_some(), party.is_some()) {
+                (false, false) => md_id(kind, element),
+                (true, false) => format!("{}-c", md_id(kind, element)),
+                (false, true) => format!("{}-p", md_id(kind, element)),
+                (true, true) => format!("{}-cp", md_id(kind, element)),
             };
             let mut events = vec![Event {
                 id,
@@ -412,6 +419,7 @@ impl Importer {
                     country,
                     gln,
                     member_of,
+                    party,
                 }),
             }];
             let certificates = match attrs.get("lotline:certificate") {
