@@ -922,13 +922,20 @@ pub(crate) async fn export(args: ExportArgs) -> Result<(), CliError> {
             limit: 1000,
             ..Default::default()
         };
+        let mut registrations = Vec::new();
         for_each_event(&mut client, request, |stored, event| {
             if !stored.corrected {
-                master.add(&event);
+                registrations.push(event);
             }
             Ok(())
         })
         .await?;
+        // A later registration of one id replaces an earlier one: the one that stands is the
+        // latest by event time, then event id, whatever the order the log holds them in.
+        registrations.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+        for event in &registrations {
+            master.add(event);
+        }
     }
 
     // First pass: which events, and the contexts of their documents.
