@@ -840,7 +840,8 @@ async fn locations_with_extensions_find_their_owner() {
     }
 }
 
-/// A generated history of cocoa supply chains (thousands of events, hundreds of parties): the
+/// A generated history of cocoa, coffee and cotton supply chains (thousands of events, hundreds
+/// of parties): the
 /// master data alone, then the events alone, over gRPC and through NATS; and the same events
 /// shuffled into one document after the master data. Every event gets its org, and trace-back
 /// and recall equal the generator's ground truth each time.
@@ -895,8 +896,16 @@ async fn a_generated_history_imports_in_two_documents_and_shuffled() {
             );
         }
     }
-    let classes = master_data(&over_grpc, "classes", &["--chain", "cocoa"]).await;
-    assert_eq!(classes.len(), truth.product_classes);
+    // Cocoa, coffee and cotton chains, each with its product classes.
+    let mut classes = 0;
+    for chain in ["cocoa", "coffee", "textile"] {
+        let of_chain = master_data(&over_grpc, "classes", &["--chain", chain])
+            .await
+            .len();
+        assert!(of_chain > 0, "no {chain} classes");
+        classes += of_chain;
+    }
+    assert_eq!(classes, truth.product_classes);
     assert_eq!(
         master_data(&over_nats, "plots", &[]).await.len(),
         truth.plots

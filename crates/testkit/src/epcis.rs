@@ -1,13 +1,15 @@
-//! A generated EPCIS 2.0 document of cocoa supply chains, for import and export tests and
-//! benchmarks at any size, and its ground truth computed here, independently of lotline.
+//! A generated EPCIS 2.0 document of cocoa, coffee and cotton supply chains, for import and
+//! export tests and benchmarks at any size, and its ground truth computed here, independently
+//! of lotline.
 //!
 //! [`write_chain_document`] streams one `EPCISDocument` to any writer: the master data of every
 //! party, location and product class the events use (docs/epcis.md, "Master data"), then the
 //! events in time order. Co-operatives collect harvests from their member farms (harvest, ship,
 //! receive), aggregate them into one lot, ship it to a processor and are paid for it; the
-//! processor, once it holds a few co-op lots, roasts and winnows them into nibs, grinds the nibs
-//! into liquor, sometimes presses the liquor into butter and powder, and ships the result to a
-//! brand. Every lot is written alternately as its LGTIN URN and as its GS1 Digital Link, and
+//! processor, once it holds a few co-op lots, makes them into a first product (cocoa nibs,
+//! green coffee, lint), that into a second (liquor, roasted coffee, yarn), sometimes splits
+//! that into two (butter and powder, ground coffee and chaff, fabric and waste), and ships the
+//! result to a brand. Co-op `c` and processor `p` are of chain `c % 3` and `p % 3`. Every lot is written alternately as its LGTIN URN and as its GS1 Digital Link, and
 //! locations alternately as SGLN URN and Digital Link; every check digit is computed.
 //!
 //! Nothing per event is kept: identifiers are derived from indexes, a processor holds at most
@@ -216,9 +218,10 @@ struct World {
 
 impl World {
     fn new(events: usize) -> World {
-        let coops = (events / 4000 + 2).min(60);
+        let coops = (events / 4000 + 3).min(60);
         let farms = (events / (40 * coops)).clamp(3, 39_999);
-        let procs = (coops / 3).clamp(1, 20);
+        // A multiple of three, so that co-op `c` sells to processor `c % procs`, of its chain.
+        let procs = 3 * (coops / 9).clamp(1, 6);
         World {
             coops,
             farms,
@@ -347,6 +350,69 @@ const POWDER: Product = Product {
 };
 const PROCESSED: [Product; 4] = [NIBS, LIQUOR, BUTTER, POWDER];
 
+/// One supply chain: its farm product, a processor's products (a first and a second step, then
+/// a split into two), the processes, and what its parties are called.
+struct ChainKind {
+    chain: &'static str,
+    farm: Product,
+    processed: [Product; 4],
+    processes: [&'static str; 3],
+    coop_country: &'static str,
+    proc_country: &'static str,
+    names: [&'static str; 3],
+}
+
+const fn product(item: &'static str, name: &'static str, letter: char) -> Product {
+    Product { item, name, letter }
+}
+
+/// Co-operative `c` and processor `p` are of chain `c % 3` and `p % 3` (co-ops sell to
+/// processors of their own chain). Every co-op is in Côte d'Ivoire, which grows cocoa, coffee
+/// and cotton (its farms' plots are near Daloa).
+const CHAINS: [ChainKind; 3] = [
+    ChainKind {
+        chain: "cocoa",
+        farm: BEANS,
+        processed: PROCESSED,
+        processes: ["roasting_winnowing", "grinding", "pressing"],
+        coop_country: "CI",
+        proc_country: "GH",
+        names: ["Cocoa co-operative", "Cocoa processor", "Chocolate brand"],
+    },
+    ChainKind {
+        chain: "coffee",
+        farm: product("012345", "parchment_coffee", 'B'),
+        processed: [
+            product("011111", "green_coffee", 'N'),
+            product("022222", "roasted_coffee", 'L'),
+            product("033333", "ground_coffee", 'T'),
+            product("044444", "coffee_chaff", 'P'),
+        ],
+        processes: ["dry_milling", "roasting", "grinding"],
+        coop_country: "CI",
+        proc_country: "DE",
+        names: ["Coffee co-operative", "Coffee roaster", "Coffee brand"],
+    },
+    ChainKind {
+        chain: "textile",
+        farm: product("012345", "seed_cotton", 'B'),
+        processed: [
+            product("011111", "lint", 'N'),
+            product("022222", "yarn", 'L'),
+            product("033333", "fabric", 'T'),
+            product("044444", "cotton_waste", 'P'),
+        ],
+        processes: ["ginning", "spinning", "weaving"],
+        coop_country: "CI",
+        proc_country: "BD",
+        names: ["Cotton co-operative", "Textile mill", "Apparel brand"],
+    },
+];
+
+fn chain_kind(n: usize) -> &'static ChainKind {
+    &CHAINS[n % CHAINS.len()]
+}
+
 fn gtin(prefix: u64, item: &str) -> String {
     let (indicator, rest) = item.split_at(1);
     let body = format!("{indicator}{prefix:07}{rest}");
@@ -427,19 +493,20 @@ impl<W: Write> Doc<W> {
         let mut first = true;
         for c in 0..world.coops {
             let coop = World::coop(c);
+            let kind = chain_kind(c);
             let cert = format!(
-                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [\"cocoa_beans\"]}}",
-                coop.gln
+                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [\"{}\"]}}",
+                coop.gln, kind.farm.name
             );
             element(
                 &mut self.out,
                 &mut first,
                 &coop.pgln(),
                 &[
-                    ("cbvmda:name", quoted(&format!("Cocoa co-operative {c}"))),
-                    ("cbvmda:countryCode", quoted("CI")),
+                    ("cbvmda:name", quoted(&format!("{} {c}", kind.names[0]))),
+                    ("cbvmda:countryCode", quoted(kind.coop_country)),
                     ("lotline:role", quoted("cooperative")),
-                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:chain", quoted(kind.chain)),
                     ("lotline:certificate", cert),
                 ],
             )?;
@@ -453,28 +520,35 @@ impl<W: Write> Doc<W> {
                             "cbvmda:name",
                             quoted(&format!("Farm {f} of co-operative {c}")),
                         ),
-                        ("cbvmda:countryCode", quoted("CI")),
+                        ("cbvmda:countryCode", quoted(kind.coop_country)),
                         ("lotline:role", quoted("farm")),
                         ("lotline:memberOf", quoted(&coop.pgln())),
-                        ("lotline:chain", quoted("cocoa")),
+                        ("lotline:chain", quoted(kind.chain)),
                     ],
                 )?;
             }
         }
         for p in 0..world.procs {
+            let kind = chain_kind(p);
+            let products: Vec<String> = kind
+                .processed
+                .iter()
+                .map(|product| format!("\"{}\"", product.name))
+                .collect();
             let cert = format!(
-                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [\"cocoa_nibs\", \"cocoa_liquor\", \"cocoa_butter\", \"cocoa_powder\"]}}",
-                World::proc(p).gln
+                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [{}]}}",
+                World::proc(p).gln,
+                products.join(", ")
             );
             element(
                 &mut self.out,
                 &mut first,
                 &World::proc(p).pgln(),
                 &[
-                    ("cbvmda:name", quoted(&format!("Cocoa processor {p}"))),
-                    ("cbvmda:countryCode", quoted("GH")),
+                    ("cbvmda:name", quoted(&format!("{} {p}", kind.names[1]))),
+                    ("cbvmda:countryCode", quoted(kind.proc_country)),
                     ("lotline:role", quoted("processor")),
-                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:chain", quoted(kind.chain)),
                     ("lotline:certificate", cert),
                 ],
             )?;
@@ -485,10 +559,13 @@ impl<W: Write> Doc<W> {
                 &mut first,
                 &World::brand(b).pgln(),
                 &[
-                    ("cbvmda:name", quoted(&format!("Chocolate brand {b}"))),
+                    (
+                        "cbvmda:name",
+                        quoted(&format!("{} {b}", chain_kind(b).names[2])),
+                    ),
                     ("cbvmda:countryCode", quoted("BE")),
                     ("lotline:role", quoted("brand")),
-                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:chain", quoted(chain_kind(b).chain)),
                 ],
             )?;
         }
@@ -533,7 +610,7 @@ impl<W: Write> Doc<W> {
                 &mut self.out,
                 &mut first,
                 &World::proc(p),
-                "GH",
+                chain_kind(p).proc_country,
                 &format!("Processor {p} factory"),
             )?;
         }
@@ -554,17 +631,21 @@ impl<W: Write> Doc<W> {
         )?;
         let mut first = true;
         // Each class is registered by the party whose GS1 company prefix it uses.
-        let mut classes: Vec<(u64, Product, Party)> = (0..world.coops)
-            .map(|c| (World::coop_prefix(c), BEANS, World::coop(c)))
+        let mut classes: Vec<(u64, Product, Party, &str)> = (0..world.coops)
+            .map(|c| {
+                let kind = chain_kind(c);
+                (World::coop_prefix(c), kind.farm, World::coop(c), kind.chain)
+            })
             .collect();
         for p in 0..world.procs {
+            let kind = chain_kind(p);
             classes.extend(
-                PROCESSED
+                kind.processed
                     .iter()
-                    .map(|product| (World::proc_prefix(p), *product, World::proc(p))),
+                    .map(|product| (World::proc_prefix(p), *product, World::proc(p), kind.chain)),
             );
         }
-        for (i, (prefix, product, owner)) in classes.into_iter().enumerate() {
+        for (i, (prefix, product, owner, chain)) in classes.into_iter().enumerate() {
             let id = if i % 2 == 0 {
                 format!("urn:epc:idpat:sgtin:{prefix}.{}.*", product.item)
             } else {
@@ -576,7 +657,7 @@ impl<W: Write> Doc<W> {
                 &id,
                 &[
                     ("lotline:product", quoted(product.name)),
-                    ("lotline:chain", quoted("cocoa")),
+                    ("lotline:chain", quoted(chain)),
                     ("lotline:owningParty", quoted(&owner.pgln())),
                 ],
             )?;
@@ -611,7 +692,7 @@ impl<W: Write> Doc<W> {
             &coop,
             "aggregation",
             &delivered,
-            &[(World::coop_prefix(c), BEANS, kg)],
+            &[(World::coop_prefix(c), chain_kind(c).farm, kg)],
         )?;
         let Some(bulk) = bulk.into_iter().next() else {
             return Ok(());
@@ -633,29 +714,31 @@ impl<W: Write> Doc<W> {
     fn process(&mut self, world: &World, p: usize, inputs: &[Lot]) -> io::Result<()> {
         let processor = World::proc(p);
         let prefix = World::proc_prefix(p);
+        let kind = chain_kind(p);
+        let [first, second, split_a, split_b] = kind.processed;
         let beans: u64 = inputs.iter().map(|l| l.kg).sum();
         let nibs_kg = beans * (800 + self.rng.below(51)) / 1000;
         let nibs = self.transform(
             &processor,
-            "roasting_winnowing",
+            kind.processes[0],
             inputs,
-            &[(prefix, NIBS, nibs_kg)],
+            &[(prefix, first, nibs_kg)],
         )?;
         let liquor_kg = nibs_kg * (970 + self.rng.below(21)) / 1000;
         let liquor = self.transform(
             &processor,
-            "grinding",
+            kind.processes[1],
             &nibs,
-            &[(prefix, LIQUOR, liquor_kg)],
+            &[(prefix, second, liquor_kg)],
         )?;
         let products = if self.rng.below(2) == 0 {
             let butter = liquor_kg * (440 + self.rng.below(21)) / 1000;
             let powder = liquor_kg * (520 + self.rng.below(21)) / 1000;
             self.transform(
                 &processor,
-                "pressing",
+                kind.processes[2],
                 &liquor,
-                &[(prefix, BUTTER, butter), (prefix, POWDER, powder)],
+                &[(prefix, split_a, butter), (prefix, split_b, powder)],
             )?
         } else {
             liquor
@@ -672,7 +755,7 @@ impl<W: Write> Doc<W> {
         let kg = 150 + self.rng.below(1200);
         let mut lot = Lot {
             prefix: farm.prefix,
-            product: BEANS,
+            product: chain_kind(c).farm,
             number: format!("F{f}-{}", self.lots_made),
             kg,
             origins: Vec::new(),
@@ -1249,7 +1332,10 @@ mod tests {
             }
         }
         assert!(
-            kinds.contains("cocoa_beans") && kinds.len() >= 3,
+            ["cocoa_beans", "parchment_coffee", "seed_cotton"]
+                .iter()
+                .all(|k| kinds.contains(*k))
+                && kinds.len() >= 6,
             "{kinds:?}"
         );
         assert!(truth.kinds["transform"] > 0 && truth.kinds["pay"] > 0);
