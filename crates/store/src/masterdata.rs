@@ -322,11 +322,15 @@ impl Snapshot<'_> {
             EventKind::Certify(c) => c.subject_org.clone().unwrap_or_else(|| event.org.clone()),
             _ => event.org.clone(),
         };
-        let owner_event = match &event.kind {
-            EventKind::RegisterOrg(_) => Some(Arc::new(event.clone())),
-            _ => self.org_registration(&owner)?,
+        let fetched;
+        let owner_event: Option<&Event> = match &event.kind {
+            EventKind::RegisterOrg(_) => Some(event),
+            _ => {
+                fetched = self.org_registration(&owner)?;
+                fetched.as_deref()
+            }
         };
-        let owner_org = owner_event.as_deref().and_then(|e| match &e.kind {
+        let owner_org = owner_event.and_then(|e| match &e.kind {
             EventKind::RegisterOrg(o) => Some(o),
             _ => None,
         });
@@ -340,9 +344,7 @@ impl Snapshot<'_> {
         if let Some(chain) = filter.chain {
             let own = match &event.kind {
                 EventKind::RegisterOrg(_) | EventKind::RegisterClass(_) => event.chain,
-                _ => event
-                    .chain
-                    .or_else(|| owner_event.as_ref().and_then(|e| e.chain)),
+                _ => event.chain.or_else(|| owner_event.and_then(|e| e.chain)),
             };
             if own != Some(chain) {
                 return Ok(false);

@@ -205,6 +205,9 @@ impl Known {
     }
 
     pub(crate) fn party(&mut self, id: &str) -> Option<KnownOrg> {
+        if let Some(known) = self.parties.get(&id.to_string()) {
+            return known.clone();
+        }
         self.prefetch(Ask {
             parties: vec![id.to_string()],
             ..Ask::default()
@@ -213,6 +216,9 @@ impl Known {
     }
 
     pub(crate) fn org(&mut self, org: &str) -> Option<KnownOrg> {
+        if let Some(known) = self.orgs.get(&org.to_string()) {
+            return known.clone();
+        }
         self.prefetch(Ask {
             orgs: vec![org.to_string()],
             ..Ask::default()
@@ -223,16 +229,22 @@ impl Known {
     /// A location: as the document or registry named it, else the location without its
     /// extension (an SGLN extension or a Digital Link's `/254/`).
     pub(crate) fn location(&mut self, id: &str) -> Option<KnownLocation> {
-        self.prefetch(Ask {
-            locations: vec![id.to_string()],
-            ..Ask::default()
-        });
-        location_candidates(id)
+        let candidates = location_candidates(id);
+        if candidates.iter().all(|c| self.locations.get(c).is_none()) {
+            self.prefetch(Ask {
+                locations: vec![id.to_string()],
+                ..Ask::default()
+            });
+        }
+        candidates
             .iter()
             .find_map(|c| self.locations.get(c).cloned().flatten())
     }
 
     pub(crate) fn class(&mut self, key: &str) -> Option<KnownClass> {
+        if let Some(known) = self.classes.get(&key.to_string()) {
+            return known.clone();
+        }
         self.prefetch(Ask {
             classes: vec![key.to_string()],
             ..Ask::default()
