@@ -11,6 +11,7 @@ pub mod event;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod geo;
+pub mod gs1;
 pub mod lineage;
 pub mod quantity;
 pub mod validate;

@@ -1,7 +1,7 @@
 //! EPCIS 2.0 and GS1 identifiers for lotline: the pieces of EPCIS interoperability that do not
 //! depend on lotline's own event model.
 //!
-//! - [`gs1`] parses GS1 keys (GTIN, GLN, SSCC) with their mod-10 check digits, EPC URNs and GS1
+//! - [`gs1`] (lotline-domain's, re-exported here) parses GS1 keys (GTIN, GLN, SSCC) with their mod-10 check digits, EPC URNs and GS1
 //!   Digital Link URIs, and turns every form of one identifier into one canonical Digital Link on
 //!   `https://id.gs1.org`, so that a lot written as an LGTIN URN in one event and as a Digital Link
 //!   in another is the same lot ([`gs1::canonical_lot_id`]).
@@ -19,13 +19,13 @@
 //! No network, no tokio: readers and writers are `std::io`. Depends on `lotline-domain` only.
 
 pub mod export;
-pub mod gs1;
 pub mod hash;
 pub mod import;
 pub mod json;
 pub mod names;
 pub mod stream;
 
-pub use gs1::{Gs1Error, Gs1Id, canonical_lot_id};
 pub use hash::{Context, EventHash, HashError, event_hash, pre_hash_string};
 pub use json::Json;
+pub use lotline_domain::gs1;
+pub use lotline_domain::gs1::{Gs1Error, Gs1Id, canonical_lot_id};

@@ -241,7 +241,7 @@ fn quantity(field: &str, q: Option<&v1::Quantity>) -> Result<Quantity, Invalid> 
 /// came (EPC URN or Digital Link), as its canonical Digital Link, so that both forms name one lot;
 /// its check digit verified. Any other id is kept verbatim.
 pub fn lot_id(field: &str, lot: &str) -> Result<String, Invalid> {
-    lotline_epcis::canonical_lot_id(lot).map_err(|e| Invalid::new(field, e.to_string()))
+    lotline_domain::gs1::canonical_lot_id(lot).map_err(|e| Invalid::new(field, e.to_string()))
 }
 
 fn lot_quantities(field: &str, items: &[v1::LotQuantity]) -> Result<Vec<LotQuantity>, Invalid> {

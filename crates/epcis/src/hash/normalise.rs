@@ -21,7 +21,7 @@
 //!
 //! Python's `\d` also matches non-ASCII decimal digits; here only ASCII digits count.
 
-use crate::gs1::mod10;
+use lotline_domain::gs1::mod10;
 
 /// The reference's `__web_uri_percent_encoder`: only `! ( ) * + , :` are escaped.
 fn web_uri_encode(s: &str) -> String {
@@ -952,7 +952,9 @@ mod tests {
 
     #[test]
     fn arbitrary_strings_never_panic() {
-        for s in crate::gs1::tests::stitched(50_000, crate::gs1::tests::PIECES) {
+        for s in
+            lotline_domain::gs1::samples::stitched(50_000, lotline_domain::gs1::samples::PIECES)
+        {
             let _ = n(&s);
         }
     }

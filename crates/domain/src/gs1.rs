@@ -19,7 +19,7 @@
 //! percent-encoded as the GS1 Digital Link URI syntax requires. [`canonical_lot_id`] applies this to
 //! any string and passes anything that is not a GS1 identifier through unchanged.
 //!
-//! The event hash ([`crate::hash`]) does not use this canonical form directly: GS1's reference
+//! The event hash (`lotline_epcis::hash`) does not use this canonical form directly: GS1's reference
 //! implementation normalises identifiers with its own, looser rules (see `hash::normalise`). The
 //! two agree on ordinary identifiers (lots and serials of letters, digits, `-`, `.` and `_`).
 
@@ -105,7 +105,7 @@ pub fn check_digit(body: &str) -> Option<u8> {
 }
 
 /// The check digit of ASCII digits: weights 3, 1, 3, … from the rightmost digit.
-pub(crate) fn mod10(body: &[u8]) -> u8 {
+pub fn mod10(body: &[u8]) -> u8 {
     let sum: u32 = body
         .iter()
         .rev()
@@ -689,7 +689,7 @@ impl fmt::Display for Gs1Id {
 /// Errors only for strings that claim to be GS1 and are malformed or carry a wrong check digit.
 ///
 /// ```
-/// use lotline_epcis::gs1::canonical_lot_id;
+/// use lotline_domain::gs1::canonical_lot_id;
 ///
 /// let from_urn = canonical_lot_id("urn:epc:class:lgtin:9506000.013435.ABC%2F1")?;
 /// let from_link =
@@ -883,6 +883,7 @@ impl KeyPath<'_> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::samples::*;
     use super::*;
 
     const GTIN: &str = "09506000134352";
@@ -1213,84 +1214,6 @@ pub(crate) mod tests {
         ));
     }
 
-    /// A fixed pseudo-random sequence (xorshift), so the tests are repeatable.
-    pub(crate) fn sequence() -> impl FnMut() -> u64 {
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
-    }
-
-    /// Strings stitched from pieces of GS1 syntax.
-    pub(crate) fn stitched(count: usize, pieces: &[&str]) -> Vec<String> {
-        let mut next = sequence();
-        (0..count)
-            .map(|_| {
-                let len = next() % 12 + 1;
-                (0..len)
-                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
-                    .collect()
-            })
-            .collect()
-    }
-
-    pub(crate) const PIECES: &[&str] = &[
-        "urn:epc:",
-        "id:",
-        "class:",
-        "idpat:",
-        "sgtin:",
-        "lgtin:",
-        "sgln:",
-        "sscc:",
-        "pgln:",
-        "upui:",
-        "grai:",
-        "https://",
-        "http://",
-        "id.gs1.org",
-        "brand.example",
-        "/",
-        "01/",
-        "10/",
-        "21/",
-        "22/",
-        "235/",
-        "254/",
-        "414/",
-        "417/",
-        "00/",
-        "gtin/",
-        "lot/",
-        ".",
-        "*",
-        "%",
-        "%2F",
-        "%2",
-        "%e9",
-        "9506000",
-        "013435",
-        "09506000134352",
-        "9506000134352",
-        "106141412345678908",
-        "0",
-        "1",
-        "12",
-        "é",
-        "?",
-        "#",
-        " ",
-        ":",
-        "A",
-        "x-y_z",
-        "'",
-        "(",
-        "=",
-    ];
-
     #[test]
     fn arbitrary_strings_never_panic() {
         for s in stitched(50_000, PIECES) {
@@ -1348,4 +1271,87 @@ pub(crate) mod tests {
             }
         }
     }
+}
+
+/// Strings for tests that must never panic on input: pieces of GS1 syntax stitched together
+/// in a fixed pseudo-random order.
+#[cfg(any(test, feature = "test-util"))]
+pub mod samples {
+    /// A fixed pseudo-random sequence (xorshift), so the tests are repeatable.
+    pub fn sequence() -> impl FnMut() -> u64 {
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// Strings stitched from pieces of GS1 syntax.
+    pub fn stitched(count: usize, pieces: &[&str]) -> Vec<String> {
+        let mut next = sequence();
+        (0..count)
+            .map(|_| {
+                let len = next() % 12 + 1;
+                (0..len)
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub const PIECES: &[&str] = &[
+        "urn:epc:",
+        "id:",
+        "class:",
+        "idpat:",
+        "sgtin:",
+        "lgtin:",
+        "sgln:",
+        "sscc:",
+        "pgln:",
+        "upui:",
+        "grai:",
+        "https://",
+        "http://",
+        "id.gs1.org",
+        "brand.example",
+        "/",
+        "01/",
+        "10/",
+        "21/",
+        "22/",
+        "235/",
+        "254/",
+        "414/",
+        "417/",
+        "00/",
+        "gtin/",
+        "lot/",
+        ".",
+        "*",
+        "%",
+        "%2F",
+        "%2",
+        "%e9",
+        "9506000",
+        "013435",
+        "09506000134352",
+        "9506000134352",
+        "106141412345678908",
+        "0",
+        "1",
+        "12",
+        "é",
+        "?",
+        "#",
+        " ",
+        ":",
+        "A",
+        "x-y_z",
+        "'",
+        "(",
+        "=",
+    ];
 }
