@@ -1,33 +1,23 @@
-//! EventService: Record and RecordBatch through the single writer.
+//! EventService: Record, RecordBatch and RecordJson.
 
+use lotline_proto::convert::outcome_to_wire;
 use lotline_proto::v1;
 use lotline_proto::v1::event_service_server::EventService;
-use lotline_store::{Outcome, Submission};
+use lotline_service::intake::{self, from_json, from_wire};
+use lotline_service::{Caller, Service, ServiceError};
+use lotline_store::Submission;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::{batch_too_large, reject_status, store_status, writes_refused};
-use crate::{MAX_BATCH, Ready, ReadyCell, ready};
-
-/// The services' state, unless writes are refused.
-fn writable(cell: &ReadyCell) -> Result<&Ready, Status> {
-    let ready = ready(cell)?;
-    if let Some(reason) = &ready.writes_refused {
-        return Err(writes_refused(reason));
-    }
-    if let Some(reason) = ready.recorder.refusal() {
-        return Err(Status::unavailable(reason));
-    }
-    Ok(ready)
-}
+use crate::status::to_status;
 
 pub struct EventApi {
-    ready: ReadyCell,
+    service: Service,
 }
 
 impl EventApi {
-    pub fn new(ready: ReadyCell) -> Self {
-        EventApi { ready }
+    pub fn new(service: Service) -> Self {
+        EventApi { service }
     }
 }
 
@@ -38,26 +28,17 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordRequest>,
     ) -> Result<Response<v1::RecordResponse>, Status> {
-        let ready = writable(&self.ready)?;
         let event = request
             .into_inner()
             .event
-            .ok_or_else(|| Status::invalid_argument("event: is required"))?;
-        let submission = Submission::from_wire(&event, "grpc");
-        let outcomes = ready
-            .recorder
-            .record(vec![submission])
+            .ok_or_else(|| to_status(ServiceError::invalid("event", "is required")))?;
+        let outcome = self
+            .service
+            .record_one(&Caller::default(), from_wire(&event, "grpc"))
             .await
-            .map_err(store_status)?;
-        let outcome = outcomes
-            .into_iter()
-            .next()
-            .ok_or_else(|| Status::internal("the writer returned no outcome"))?;
-        if let Outcome::Rejected { kind, reason } = &outcome {
-            return Err(reject_status(*kind, reason));
-        }
+            .map_err(to_status)?;
         Ok(Response::new(v1::RecordResponse {
-            outcome: Some(outcome.to_wire(&event.event_id)),
+            outcome: Some(outcome_to_wire(&outcome, &event.event_id)),
         }))
     }
 
@@ -67,7 +48,7 @@ impl EventService for EventApi {
         request: Request<v1::RecordBatchRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
         let events = request.into_inner().events;
-        record_all(&self.ready, events, |e| Submission::from_wire(e, "grpc")).await
+        record_all(&self.service, events, |e| from_wire(e, "grpc")).await
     }
 
     #[instrument(skip_all, fields(events))]
@@ -76,52 +57,30 @@ impl EventService for EventApi {
         request: Request<v1::RecordJsonRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
         let events = request.into_inner().events;
-        record_all(&self.ready, events, |e| {
-            Submission::from_json(e, "grpc-json")
-        })
-        .await
+        record_all(&self.service, events, |e| from_json(e, "grpc-json")).await
     }
 }
 
-/// Records a batch, whatever form its events came in, with an outcome for each.
+/// Records a batch, whatever form its events came in, with an outcome for each in request order.
 async fn record_all<T: Send + 'static>(
-    cell: &ReadyCell,
+    service: &Service,
     events: Vec<T>,
     submission: fn(&T) -> Submission,
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-    let ready = writable(cell)?;
     tracing::Span::current().record("events", events.len());
-    check_batch_size(events.len())?;
-    // Decoding and validating (GeoJSON included) is CPU work: keep it off the
-    // threads that serve requests.
-    let submissions = tokio::task::spawn_blocking(move || events.iter().map(submission).collect())
+    service.check_batch(events.len()).map_err(to_status)?;
+    let submissions = intake::decode_all(events, submission)
         .await
-        .map_err(|e| Status::internal(format!("validation task failed: {e}")))?;
-    answer_batch(ready, submissions).await
-}
-
-fn check_batch_size(events: usize) -> Result<(), Status> {
-    if events > MAX_BATCH {
-        return Err(batch_too_large(events, MAX_BATCH));
-    }
-    Ok(())
-}
-
-/// Submits a batch and answers each event's outcome in request order.
-async fn answer_batch(
-    ready: &Ready,
-    submissions: Vec<Submission>,
-) -> Result<Response<v1::RecordBatchResponse>, Status> {
+        .map_err(to_status)?;
     let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
-    let outcomes = ready
-        .recorder
-        .record(submissions)
+    let outcomes = service
+        .record(&Caller::default(), submissions)
         .await
-        .map_err(store_status)?;
+        .map_err(to_status)?;
     let outcomes = ids
         .iter()
         .zip(&outcomes)
-        .map(|(id, o)| o.to_wire(id))
+        .map(|(id, o)| outcome_to_wire(o, id))
         .collect();
     Ok(Response::new(v1::RecordBatchResponse { outcomes }))
 }

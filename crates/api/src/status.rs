@@ -1,50 +1,59 @@
-//! The one mapping from lotline errors to gRPC status codes.
+//! The one mapping from the service's errors to gRPC status, with `google.rpc` details where a
+//! client can act on them (which field is wrong, which limit was exceeded).
 
-use lotline_store::{RejectKind, StoreError};
-use tonic::Status;
+use lotline_domain::RejectKind;
+use lotline_service::{ServiceError, WriteError};
+use lotline_store::StoreError;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
 
-/// A store failure: UNAVAILABLE when it may pass (writer stopping, IO), INTERNAL
-/// when stored data is corrupt.
-pub fn store_status(err: StoreError) -> Status {
+/// The status a failed use case answers.
+pub fn status(err: ServiceError) -> Status {
+    let message = err.to_string();
+    match err {
+        ServiceError::InvalidArgument { field, reason } => Status::with_error_details(
+            Code::InvalidArgument,
+            message,
+            ErrorDetails::with_bad_request_violation(field, reason),
+        ),
+        ServiceError::LimitExceeded { field, .. } => Status::with_error_details(
+            Code::InvalidArgument,
+            message.clone(),
+            ErrorDetails::with_bad_request_violation(field, message),
+        ),
+        ServiceError::NotFound(_) => Status::not_found(message),
+        ServiceError::BeyondLog { .. } => Status::out_of_range(message),
+        ServiceError::Rejected { kind, .. } => match kind {
+            RejectKind::Invalid => Status::invalid_argument(message),
+            RejectKind::UnregisteredOrg => Status::failed_precondition(message),
+            RejectKind::Conflict => Status::already_exists(message),
+        },
+        ServiceError::WritesRefused(_) => Status::failed_precondition(message),
+        ServiceError::NotReady(_) => Status::unavailable(message),
+        ServiceError::Write(WriteError::Store(e)) | ServiceError::Store(e) => store_status(e),
+        ServiceError::Write(_) => Status::unavailable(message),
+        ServiceError::Internal(_) => Status::internal(message),
+    }
+}
+
+/// A store failure: UNAVAILABLE when it may pass (writer stopping, IO), INTERNAL when stored data
+/// is corrupt, INVALID_ARGUMENT for a cursor no listing gave.
+fn store_status(err: StoreError) -> Status {
     match err {
         StoreError::WriterStopped => {
             Status::unavailable("lotline is shutting down; retry on another node or later")
         }
-        StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
-        StoreError::Unavailable(m) => Status::unavailable(m),
         StoreError::Corrupt(m) => Status::internal(format!("stored data is corrupt: {m}")),
-        StoreError::BadCursor(c) => {
-            Status::invalid_argument(format!("cursor: {c:?} is not one this listing gave"))
-        }
+        StoreError::BadCursor(c) => Status::with_error_details(
+            Code::InvalidArgument,
+            format!("cursor: {c:?} is not one this listing gave"),
+            ErrorDetails::with_bad_request_violation("cursor", "is not one this listing gave"),
+        ),
+        other => Status::unavailable(format!("storage failed: {other}")),
     }
 }
 
-/// A rejected event, answered to a single Record call.
-pub fn reject_status(kind: RejectKind, reason: &str) -> Status {
-    match kind {
-        RejectKind::Invalid => Status::invalid_argument(reason.to_string()),
-        RejectKind::UnregisteredOrg => Status::failed_precondition(reason.to_string()),
-        RejectKind::Conflict => Status::already_exists(reason.to_string()),
-    }
-}
-
-/// A batch over the per-request limit.
-pub fn batch_too_large(events: usize, max: usize) -> Status {
-    Status::invalid_argument(format!(
-        "events: a batch holds at most {max} events, got {events}"
-    ))
-}
-
-/// Writes refused because the store failed its integrity check.
-pub fn writes_refused(reason: &str) -> Status {
-    Status::failed_precondition(format!(
-        "writes are refused: the store failed its integrity check ({reason}); reads and proofs still work"
-    ))
-}
-
-/// A tree size or leaf beyond the log.
-pub fn beyond_log(what: &str, asked: u64, size: u64) -> Status {
-    Status::out_of_range(format!(
-        "{what}: {asked} is beyond the log, which has {size} entries"
-    ))
+/// The status a failed use case answers, for `map_err`.
+pub(crate) fn to_status(err: ServiceError) -> Status {
+    status(err)
 }

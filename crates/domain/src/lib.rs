@@ -12,7 +12,9 @@ pub mod event;
 pub(crate) mod fixtures;
 pub mod geo;
 pub mod gs1;
+pub mod ids;
 pub mod lineage;
+pub mod outcome;
 pub mod quantity;
 pub mod validate;
 
@@ -22,5 +24,6 @@ pub use event::{
     LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass, RegisterOrg,
     RegisterPlot, RegisterSite, Transform,
 };
+pub use outcome::{Outcome, RejectKind};
 pub use quantity::{Dimension, Quantity, Unit};
 pub use validate::{Invalid, validate};

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use lotline_store::Outcome;
+use lotline_domain::Outcome;
 use tokio::sync::oneshot;
 
 /// Outcomes kept for callers that ask after their message was applied.

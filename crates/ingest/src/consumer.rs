@@ -19,7 +19,8 @@ use async_nats::{Client, Event as ClientEvent, HeaderMap};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
-use lotline_store::{Outcome, Store, Submission, Writer};
+use lotline_domain::Outcome;
+use lotline_store::{Store, Submission, Writer};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -518,7 +519,7 @@ impl Consumer {
     }
 
     async fn reply(&self, subject: &str, t: &Taken, outcome: &Outcome) {
-        let wire = outcome.to_wire(&t.event_id);
+        let wire = lotline_proto::convert::outcome_to_wire(outcome, &t.event_id);
         let body = match serde_json::to_vec(&wire) {
             Ok(body) => body,
             Err(e) => {

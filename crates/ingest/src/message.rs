@@ -6,9 +6,8 @@
 use async_nats::HeaderMap;
 use chrono::{DateTime, Utc};
 use lotline_domain::Invalid;
-use lotline_proto::v1;
+use lotline_service::intake;
 use lotline_store::Submission;
-use prost::Message;
 
 use crate::subject::parse_events_subject;
 
@@ -46,19 +45,20 @@ pub fn submission(
     let subject_tokens = parse_events_subject(root, subject);
     let mut submission = if is_json {
         match std::str::from_utf8(payload) {
-            Ok(text) => Submission::from_json(text.trim(), SOURCE),
-            Err(e) => invalid("payload", format!("JSON payload is not UTF-8: {e}")),
-        }
-    } else {
-        match v1::Event::decode(payload) {
-            Ok(wire) => Submission::from_wire(&wire, SOURCE),
-            Err(e) => invalid(
+            Ok(text) => intake::from_json(text.trim(), SOURCE),
+            Err(e) => intake::invalid(
                 "payload",
-                format!(
-                    "not a protobuf lotline.v1.Event ({e}); JSON events need header {CONTENT_TYPE}: {JSON}"
-                ),
+                format!("JSON payload is not UTF-8: {e}"),
+                payload,
+                SOURCE,
             ),
         }
+    } else {
+        intake::from_protobuf(
+            payload,
+            SOURCE,
+            &format!("; JSON events need header {CONTENT_TYPE}: {JSON}"),
+        )
     };
     submission.payload = payload.to_vec();
     submission.record_time = Some(record_time);
@@ -122,17 +122,6 @@ fn check_envelope(
         ));
     }
     Ok(())
-}
-
-fn invalid(field: &str, reason: String) -> Submission {
-    Submission {
-        event: Err(Invalid::new(field, reason)),
-        payload: Vec::new(),
-        source: SOURCE.to_string(),
-        event_id: String::new(),
-        org: String::new(),
-        record_time: None,
-    }
 }
 
 #[cfg(test)]

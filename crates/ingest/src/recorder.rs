@@ -5,10 +5,10 @@
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use futures::future::join_all;
-use lotline_store::{
-    BoxFuture, Outcome, Recorder, RejectKind, Store, StoreError, Submission, Writer,
-    canonical_bytes,
-};
+use lotline_domain::{Outcome, RejectKind};
+use lotline_proto::convert::event_bytes;
+use lotline_service::{BoxFuture, Recorder, WriteError};
+use lotline_store::{Store, Submission, Writer};
 use std::future::IntoFuture;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
@@ -51,7 +51,7 @@ impl NatsRecorder {
         }
     }
 
-    async fn record_all(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, StoreError> {
+    async fn record_all(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, WriteError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut local = Vec::new();
         let mut to_publish = Vec::new();
@@ -66,7 +66,7 @@ impl NatsRecorder {
             let chain = event.chain.map(|c| c.as_str());
             match events_subject(&self.config.subject_root, chain, &event.org) {
                 Ok(subject) => {
-                    let (id, bytes) = (event.id.clone(), canonical_bytes(event));
+                    let (id, bytes) = (event.id.clone(), event_bytes(event));
                     to_publish.push((i, subject, id, bytes, item))
                 }
                 Err(reason) => {
@@ -123,14 +123,14 @@ impl NatsRecorder {
         id: &str,
         bytes: &[u8],
         item: &Submission,
-    ) -> Result<Outcome, StoreError> {
+    ) -> Result<Outcome, WriteError> {
         let timeout = self.config.apply_timeout;
         let seen = tokio::time::timeout(timeout, self.applied.wait(seq))
             .await
-            .map_err(|_| {
-                unavailable(format!(
-                    "event {id:?} is in the stream at sequence {seq} but this node has not applied it within {timeout:?}; it will be, and sending it again is safe"
-                ))
+            .map_err(|_| WriteError::NotApplied {
+                event_id: id.to_string(),
+                seq,
+                waited: timeout,
             })?;
         if !duplicate && let Seen::Outcome(outcome) = seen {
             return Ok(outcome);
@@ -167,7 +167,7 @@ impl NatsRecorder {
 }
 
 impl Recorder for NatsRecorder {
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
         Box::pin(self.record_all(items))
     }
 
@@ -188,6 +188,6 @@ impl Recorder for NatsRecorder {
     }
 }
 
-fn unavailable(reason: String) -> StoreError {
-    StoreError::Unavailable(reason)
+fn unavailable(reason: String) -> WriteError {
+    WriteError::Unavailable(reason)
 }

@@ -2,313 +2,50 @@
 //! that is wrong; domain to wire always succeeds and writes the canonical form
 //! (normalised decimals, canonical unit symbols, RFC 3339 times with offset).
 
-use std::str::FromStr;
-
-use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
+use chrono::{DateTime, FixedOffset, SecondsFormat};
 use lotline_domain::audit::balance::Ledger;
 use lotline_domain::audit::chain::{ChainReport, StageEntry};
 use lotline_domain::audit::eudr::DdsReference;
+use lotline_domain::ids::canonical_ids;
+pub use lotline_domain::ids::lot_id;
 use lotline_domain::lineage::{Anomaly, Descendant, LotState, Origin, TraceBack, TraceForward};
-use lotline_domain::{
-    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg,
-    RegisterPlot, RegisterSite, Transform, Unit,
-};
+use lotline_domain::{CustodyModel, Event, Invalid, OrgRole, Outcome, Quantity};
+use lotline_record::RecordError;
+use prost::Message;
 use rust_decimal::Decimal;
 
 use crate::v1;
 
-/// Converts a wire event into a domain event, naming the first bad field.
+/// Converts a wire event into a domain event, naming the first bad field. Item identifiers take
+/// their stored form ([`lotline_domain::ids`]): a GS1 identifier its canonical Digital Link.
 pub fn event_from_wire(e: &v1::Event) -> Result<Event, Invalid> {
-    let time = parse_time("event_time", &e.event_time)?;
-    let chain = if e.chain.trim().is_empty() {
-        None
-    } else {
-        Some(Chain::parse(&e.chain).ok_or_else(|| {
-            Invalid::new(
-                "chain",
-                format!("unknown chain {:?} (cocoa, coffee or textile)", e.chain),
-            )
-        })?)
-    };
-    let kind = match e.kind.as_ref() {
-        None => {
-            return Err(Invalid::new(
-                "kind",
-                "no event kind is set (harvest, transform, ship, ...)",
-            ));
-        }
-        Some(k) => kind_from_wire(k)?,
-    };
-    Ok(Event {
-        id: e.event_id.clone(),
-        time,
-        org: e.org.clone(),
-        chain,
-        site: opt(&e.site),
-        extensions: e.extensions.clone(),
-        kind,
-    })
-}
-
-fn kind_from_wire(k: &v1::event::Kind) -> Result<EventKind, Invalid> {
-    use v1::event::Kind as K;
-    Ok(match k {
-        K::Harvest(h) => EventKind::Harvest(Harvest {
-            lot: lot_id("harvest.lot", &h.lot)?,
-            plot: h.plot.clone(),
-            product: h.product.clone(),
-            quantity: quantity("harvest.quantity", h.quantity.as_ref())?,
-            harvest_start: opt_date("harvest.harvest_start", &h.harvest_start)?,
-            harvest_end: opt_date("harvest.harvest_end", &h.harvest_end)?,
-            custody: custody("harvest.custody", h.custody)?,
-            claims: h.claims.clone(),
-        }),
-        K::Transform(t) => EventKind::Transform(Transform {
-            inputs: lot_quantities("transform.inputs", &t.inputs)?,
-            outputs: t
-                .outputs
-                .iter()
-                .enumerate()
-                .map(|(n, o)| {
-                    Ok(OutputLot {
-                        lot: lot_id(&format!("transform.outputs[{n}].lot"), &o.lot)?,
-                        product: o.product.clone(),
-                        quantity: quantity(
-                            &format!("transform.outputs[{n}].quantity"),
-                            o.quantity.as_ref(),
-                        )?,
-                        custody: custody(&format!("transform.outputs[{n}].custody"), o.custody)?,
-                        claims: o.claims.clone(),
-                    })
-                })
-                .collect::<Result<_, Invalid>>()?,
-            process: t.process.clone(),
-            conversion_ratio: opt_decimal("transform.conversion_ratio", &t.conversion_ratio)?,
-        }),
-        K::Ship(s) => EventKind::Ship(Movement {
-            lots: lot_quantities("ship.lots", &s.lots)?,
-            counterparty: s.to_org.clone(),
-            documents: documents(&s.documents),
-        }),
-        K::Receive(r) => EventKind::Receive(Movement {
-            lots: lot_quantities("receive.lots", &r.lots)?,
-            counterparty: r.from_org.clone(),
-            documents: documents(&r.documents),
-        }),
-        K::Certify(c) => EventKind::Certify(Certify {
-            standard: c.standard.clone(),
-            certificate_id: c.certificate_id.clone(),
-            products: c.products.clone(),
-            valid_from: opt_date("certify.valid_from", &c.valid_from)?,
-            valid_to: opt_date("certify.valid_to", &c.valid_to)?,
-            outcome: c.outcome.clone(),
-            lot: opt(&c.lot).map(|l| lot_id("certify.lot", &l)).transpose()?,
-            subject_org: opt(&c.subject_org),
-        }),
-        K::Pay(p) => EventKind::Pay(Pay {
-            lots: lot_quantities("pay.lots", &p.lots)?,
-            payee_org: p.payee_org.clone(),
-            currency: p.currency.clone(),
-            price_per_unit: decimal("pay.price_per_unit", &p.price_per_unit)?,
-            price_unit: p.price_unit.clone(),
-            premium_per_unit: opt_decimal("pay.premium_per_unit", &p.premium_per_unit)?,
-            contract_date: opt_date("pay.contract_date", &p.contract_date)?,
-        }),
-        K::Correct(c) => EventKind::Correct(Correct {
-            corrected_event_id: c.corrected_event_id.clone(),
-            reason: c.reason.clone(),
-            corrective_event_ids: c.corrective_event_ids.clone(),
-        }),
-        K::Observe(o) => EventKind::Observe(Observe {
-            event_type: o.event_type.clone(),
-            action: o.action.clone(),
-            biz_step: o.biz_step.clone(),
-            disposition: o.disposition.clone(),
-            lots: lot_quantities("observe.lots", &o.lots)?,
-            epcs: o
-                .epcs
-                .iter()
-                .enumerate()
-                .map(|(n, e)| lot_id(&format!("observe.epcs[{n}]"), e))
-                .collect::<Result<_, _>>()?,
-            parent: opt(&o.parent)
-                .map(|p| lot_id("observe.parent", &p))
-                .transpose()?,
-        }),
-        K::RegisterOrg(o) => EventKind::RegisterOrg(RegisterOrg {
-            name: o.name.clone(),
-            role: role(o.role)?,
-            country: o.country.clone(),
-            gln: opt(&o.gln),
-            member_of: opt(&o.member_of),
-            party: opt(&o.party),
-        }),
-        K::RegisterSite(s) => EventKind::RegisterSite(RegisterSite {
-            site: s.site.clone(),
-            name: s.name.clone(),
-            gln: opt(&s.gln),
-            country: s.country.clone(),
-        }),
-        K::RegisterPlot(p) => EventKind::RegisterPlot(RegisterPlot {
-            plot: p.plot.clone(),
-            geometry: p.geometry.clone(),
-            area_ha: opt_decimal("register_plot.area_ha", &p.area_ha)?,
-            country: p.country.clone(),
-        }),
-        K::RegisterClass(c) => EventKind::RegisterClass(RegisterClass {
-            class: lot_id("register_class.class", &c.class)?,
-            product: opt(&c.product),
-            attributes: c
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }),
-    })
-}
-
-fn opt(s: &str) -> Option<String> {
-    if s.is_empty() {
-        None
-    } else {
-        Some(s.to_string())
-    }
-}
-
-fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, Invalid> {
-    if s.trim().is_empty() {
-        return Err(Invalid::new(
-            field,
-            "is required (RFC 3339 with UTC offset)",
-        ));
-    }
-    DateTime::parse_from_rfc3339(s.trim()).map_err(|e| {
-        Invalid::new(
-            field,
-            format!("{s:?} is not an RFC 3339 time with UTC offset: {e}"),
-        )
-    })
-}
-
-fn opt_date(field: &str, s: &str) -> Result<Option<NaiveDate>, Invalid> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(None);
-    }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(Some(d));
-    }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| Some(t.date_naive()))
-        .map_err(|_| Invalid::new(field, format!("{s:?} is not a date (YYYY-MM-DD)")))
-}
-
-fn decimal(field: &str, s: &str) -> Result<Decimal, Invalid> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err(Invalid::new(
-            field,
-            "is required (a decimal number as a string)",
-        ));
-    }
-    Decimal::from_str(s)
-        .or_else(|_| Decimal::from_scientific(s))
-        .map_err(|_| Invalid::new(field, format!("{s:?} is not a decimal number")))
-}
-
-fn opt_decimal(field: &str, s: &str) -> Result<Option<Decimal>, Invalid> {
-    if s.trim().is_empty() {
-        Ok(None)
-    } else {
-        decimal(field, s).map(Some)
-    }
-}
-
-fn quantity(field: &str, q: Option<&v1::Quantity>) -> Result<Quantity, Invalid> {
-    let q = q.ok_or_else(|| Invalid::new(field, "is required"))?;
-    let amount = decimal(&format!("{field}.amount"), &q.amount)?;
-    let unit = Unit::parse(&q.unit).ok_or_else(|| {
-        Invalid::new(
-            format!("{field}.unit"),
-            "is required (kg, g, t, lb, m, pcs, ...)",
-        )
+    let event = lotline_record::decode_event(&e.encode_to_vec()).map_err(|err| match err {
+        RecordError::Invalid(invalid) => invalid,
+        // Cannot happen: the bytes were just encoded from a message of the same schema.
+        RecordError::Decode(d) => Invalid::new("event", d.to_string()),
     })?;
-    Ok(Quantity::new(amount, unit))
+    canonical_ids(event)
 }
 
-/// A lot (or other identifier) as lotline stores it: a GS1 identifier, in whichever form it
-/// came (EPC URN or Digital Link), as its canonical Digital Link, so that both forms name one lot;
-/// its check digit verified. Any other id is kept verbatim.
-pub fn lot_id(field: &str, lot: &str) -> Result<String, Invalid> {
-    lotline_domain::gs1::canonical_lot_id(lot).map_err(|e| Invalid::new(field, e.to_string()))
+/// The canonical wire form of an event: the message whose encoding is the event's record bytes.
+pub fn event_to_wire(e: &Event) -> v1::Event {
+    v1::Event::decode(event_bytes(e).as_slice())
+        .expect("lotline.v1.Event and the record's Event are one schema (tests::schemas_agree)")
 }
 
-fn lot_quantities(field: &str, items: &[v1::LotQuantity]) -> Result<Vec<LotQuantity>, Invalid> {
-    items
-        .iter()
-        .enumerate()
-        .map(|(n, i)| {
-            Ok(LotQuantity {
-                lot: lot_id(&format!("{field}[{n}].lot"), &i.lot)?,
-                quantity: quantity(&format!("{field}[{n}].quantity"), i.quantity.as_ref())?,
-            })
-        })
-        .collect()
-}
-
-fn documents(docs: &[v1::BusinessDocument]) -> Vec<BusinessDocument> {
-    docs.iter()
-        .map(|d| BusinessDocument {
-            kind: d.r#type.clone(),
-            id: d.id.clone(),
-        })
-        .collect()
-}
-
-fn custody(field: &str, value: i32) -> Result<Option<CustodyModel>, Invalid> {
-    match v1::CustodyModel::try_from(value) {
-        Ok(v1::CustodyModel::Unspecified) => Ok(None),
-        Ok(v1::CustodyModel::IdentityPreserved) => Ok(Some(CustodyModel::IdentityPreserved)),
-        Ok(v1::CustodyModel::Segregated) => Ok(Some(CustodyModel::Segregated)),
-        Ok(v1::CustodyModel::MassBalance) => Ok(Some(CustodyModel::MassBalance)),
-        Err(_) => Err(Invalid::new(
-            field,
-            format!("unknown custody model {value}"),
-        )),
-    }
-}
-
-fn role(value: i32) -> Result<OrgRole, Invalid> {
-    use v1::OrgRole as R;
-    match R::try_from(value) {
-        Ok(R::Farm) => Ok(OrgRole::Farm),
-        Ok(R::Cooperative) => Ok(OrgRole::Cooperative),
-        Ok(R::Processor) => Ok(OrgRole::Processor),
-        Ok(R::Trader) => Ok(OrgRole::Trader),
-        Ok(R::Manufacturer) => Ok(OrgRole::Manufacturer),
-        Ok(R::Brand) => Ok(OrgRole::Brand),
-        Ok(R::Retailer) => Ok(OrgRole::Retailer),
-        Ok(R::Certifier) => Ok(OrgRole::Certifier),
-        Ok(R::Unspecified) => Err(Invalid::new(
-            "register_org.role",
-            "is required (ORG_ROLE_FARM, ORG_ROLE_COOPERATIVE, ...)",
-        )),
-        Err(_) => Err(Invalid::new(
-            "register_org.role",
-            format!("unknown role {value}"),
-        )),
-    }
+/// The canonical protobuf bytes of an event: what a record stores and NATS carries.
+pub fn event_bytes(e: &Event) -> Vec<u8> {
+    lotline_record::encode_event(e)
 }
 
 /// Writes a time in its canonical form, keeping the sender's offset.
 pub fn time_to_wire(t: &DateTime<FixedOffset>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+    lotline_record::time_text(t)
 }
 
 /// Writes a decimal in its canonical form (no trailing zeros).
 pub fn decimal_to_wire(d: Decimal) -> String {
-    d.normalize().to_string()
+    lotline_record::decimal_text(d)
 }
 
 pub fn quantity_to_wire(q: &Quantity) -> v1::Quantity {
@@ -318,173 +55,37 @@ pub fn quantity_to_wire(q: &Quantity) -> v1::Quantity {
     }
 }
 
-fn lot_quantities_to_wire(items: &[LotQuantity]) -> Vec<v1::LotQuantity> {
-    items
-        .iter()
-        .map(|i| v1::LotQuantity {
-            lot: i.lot.clone(),
-            quantity: Some(quantity_to_wire(&i.quantity)),
-        })
-        .collect()
-}
-
-fn documents_to_wire(docs: &[BusinessDocument]) -> Vec<v1::BusinessDocument> {
-    docs.iter()
-        .map(|d| v1::BusinessDocument {
-            r#type: d.kind.clone(),
-            id: d.id.clone(),
-        })
-        .collect()
-}
-
+/// A custody model's wire number (unspecified for none).
 pub fn custody_to_wire(c: Option<CustodyModel>) -> i32 {
-    (match c {
-        None => v1::CustodyModel::Unspecified,
-        Some(CustodyModel::IdentityPreserved) => v1::CustodyModel::IdentityPreserved,
-        Some(CustodyModel::Segregated) => v1::CustodyModel::Segregated,
-        Some(CustodyModel::MassBalance) => v1::CustodyModel::MassBalance,
-    }) as i32
+    lotline_record::custody_number(c)
 }
 
 /// A wire role, `None` when unspecified or unknown.
 pub fn role_from_wire(value: i32) -> Option<OrgRole> {
-    role(value).ok()
+    lotline_record::role_from_number(value)
 }
 
 pub fn role_to_wire(r: OrgRole) -> i32 {
-    use v1::OrgRole as R;
-    (match r {
-        OrgRole::Farm => R::Farm,
-        OrgRole::Cooperative => R::Cooperative,
-        OrgRole::Processor => R::Processor,
-        OrgRole::Trader => R::Trader,
-        OrgRole::Manufacturer => R::Manufacturer,
-        OrgRole::Brand => R::Brand,
-        OrgRole::Retailer => R::Retailer,
-        OrgRole::Certifier => R::Certifier,
-    }) as i32
+    lotline_record::role_number(r)
 }
 
-fn date_to_wire(d: Option<NaiveDate>) -> String {
-    d.map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
-}
-
-fn opt_decimal_to_wire(d: Option<Decimal>) -> String {
-    d.map(decimal_to_wire).unwrap_or_default()
-}
-
-/// Converts a domain event to its canonical wire form.
-pub fn event_to_wire(e: &Event) -> v1::Event {
-    use v1::event::Kind as K;
-    let kind = match &e.kind {
-        EventKind::Harvest(h) => K::Harvest(v1::Harvest {
-            lot: h.lot.clone(),
-            plot: h.plot.clone(),
-            product: h.product.clone(),
-            quantity: Some(quantity_to_wire(&h.quantity)),
-            harvest_start: date_to_wire(h.harvest_start),
-            harvest_end: date_to_wire(h.harvest_end),
-            custody: custody_to_wire(h.custody),
-            claims: h.claims.clone(),
+/// An event's outcome, as gRPC answers it and NATS replies carry it.
+pub fn outcome_to_wire(outcome: &Outcome, event_id: &str) -> v1::Outcome {
+    use v1::outcome::Result as R;
+    let result = match outcome {
+        Outcome::Accepted { seq, record_time } => R::Accepted(v1::Accepted {
+            sequence: *seq,
+            record_time: record_time.to_rfc3339_opts(SecondsFormat::Micros, true),
         }),
-        EventKind::Transform(t) => K::Transform(v1::Transform {
-            inputs: lot_quantities_to_wire(&t.inputs),
-            outputs: t
-                .outputs
-                .iter()
-                .map(|o| v1::OutputLot {
-                    lot: o.lot.clone(),
-                    product: o.product.clone(),
-                    quantity: Some(quantity_to_wire(&o.quantity)),
-                    custody: custody_to_wire(o.custody),
-                    claims: o.claims.clone(),
-                })
-                .collect(),
-            process: t.process.clone(),
-            conversion_ratio: opt_decimal_to_wire(t.conversion_ratio),
-        }),
-        EventKind::Ship(m) => K::Ship(v1::Ship {
-            lots: lot_quantities_to_wire(&m.lots),
-            to_org: m.counterparty.clone(),
-            documents: documents_to_wire(&m.documents),
-        }),
-        EventKind::Receive(m) => K::Receive(v1::Receive {
-            lots: lot_quantities_to_wire(&m.lots),
-            from_org: m.counterparty.clone(),
-            documents: documents_to_wire(&m.documents),
-        }),
-        EventKind::Certify(c) => K::Certify(v1::Certify {
-            standard: c.standard.clone(),
-            certificate_id: c.certificate_id.clone(),
-            products: c.products.clone(),
-            valid_from: date_to_wire(c.valid_from),
-            valid_to: date_to_wire(c.valid_to),
-            outcome: c.outcome.clone(),
-            lot: c.lot.clone().unwrap_or_default(),
-            subject_org: c.subject_org.clone().unwrap_or_default(),
-        }),
-        EventKind::Pay(p) => K::Pay(v1::Pay {
-            lots: lot_quantities_to_wire(&p.lots),
-            payee_org: p.payee_org.clone(),
-            currency: p.currency.clone(),
-            price_per_unit: decimal_to_wire(p.price_per_unit),
-            price_unit: p.price_unit.clone(),
-            premium_per_unit: opt_decimal_to_wire(p.premium_per_unit),
-            contract_date: date_to_wire(p.contract_date),
-        }),
-        EventKind::Correct(c) => K::Correct(v1::Correct {
-            corrected_event_id: c.corrected_event_id.clone(),
-            reason: c.reason.clone(),
-            corrective_event_ids: c.corrective_event_ids.clone(),
-        }),
-        EventKind::Observe(o) => K::Observe(v1::Observe {
-            event_type: o.event_type.clone(),
-            action: o.action.clone(),
-            biz_step: o.biz_step.clone(),
-            disposition: o.disposition.clone(),
-            lots: lot_quantities_to_wire(&o.lots),
-            epcs: o.epcs.clone(),
-            parent: o.parent.clone().unwrap_or_default(),
-        }),
-        EventKind::RegisterOrg(o) => K::RegisterOrg(v1::RegisterOrg {
-            name: o.name.clone(),
-            role: role_to_wire(o.role),
-            country: o.country.clone(),
-            gln: o.gln.clone().unwrap_or_default(),
-            member_of: o.member_of.clone().unwrap_or_default(),
-            party: o.party.clone().unwrap_or_default(),
-        }),
-        EventKind::RegisterSite(s) => K::RegisterSite(v1::RegisterSite {
-            site: s.site.clone(),
-            name: s.name.clone(),
-            gln: s.gln.clone().unwrap_or_default(),
-            country: s.country.clone(),
-        }),
-        EventKind::RegisterPlot(p) => K::RegisterPlot(v1::RegisterPlot {
-            plot: p.plot.clone(),
-            geometry: p.geometry.clone(),
-            area_ha: opt_decimal_to_wire(p.area_ha),
-            country: p.country.clone(),
-        }),
-        EventKind::RegisterClass(c) => K::RegisterClass(v1::RegisterClass {
-            class: c.class.clone(),
-            product: c.product.clone().unwrap_or_default(),
-            attributes: c
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+        Outcome::Duplicate { seq } => R::Duplicate(v1::Duplicate { sequence: *seq }),
+        Outcome::Rejected { kind, reason } => R::Rejected(v1::Rejected {
+            kind: kind.as_str().to_string(),
+            reason: reason.clone(),
         }),
     };
-    v1::Event {
-        event_id: e.id.clone(),
-        event_time: time_to_wire(&e.time),
-        org: e.org.clone(),
-        chain: e.chain.map(|c| c.as_str().to_string()).unwrap_or_default(),
-        site: e.site.clone().unwrap_or_default(),
-        extensions: e.extensions.clone(),
-        kind: Some(kind),
+    v1::Outcome {
+        event_id: event_id.to_string(),
+        result: Some(result),
     }
 }
 
@@ -703,5 +304,58 @@ mod tests {
         let mut wire: v1::Event = serde_json::from_str(harvest_json()).unwrap();
         wire.kind = None;
         assert_eq!(event_from_wire(&wire).unwrap_err().field, "kind");
+    }
+
+    /// The record schema (`proto/lotline/record/v1/record.proto`) declares the public event's
+    /// messages with the same names, numbers and types, so a wire event's encoding is a record's
+    /// bytes; and its quarantine entry is `RejectedInput`'s twin.
+    #[test]
+    fn schemas_agree() {
+        use prost_types::{DescriptorProto, FileDescriptorSet};
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+        let record = protox::compile(["lotline/record/v1/record.proto"], [root]).unwrap();
+        let public = FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).unwrap();
+        let file = |set: &FileDescriptorSet, name: &str| {
+            set.file.iter().find(|f| f.name() == name).cloned().unwrap()
+        };
+        let record = file(&record, "lotline/record/v1/record.proto");
+        let event = file(&public, "lotline/v1/event.proto");
+        let same =
+            |m: &DescriptorProto| format!("{m:?}").replace(".lotline.record.v1.", ".lotline.v1.");
+        let (quarantined, record_messages): (Vec<_>, Vec<_>) = record
+            .message_type
+            .iter()
+            .partition(|m| m.name() == "Quarantined");
+        assert_eq!(
+            record_messages.iter().map(|m| same(m)).collect::<Vec<_>>(),
+            event.message_type.iter().map(same).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            format!("{:?}", record.enum_type),
+            format!("{:?}", event.enum_type)
+        );
+        let rejected = file(&public, "lotline/v1/provenance.proto")
+            .message_type
+            .into_iter()
+            .find(|m| m.name() == "RejectedInput")
+            .unwrap();
+        let fields = |m: &DescriptorProto| {
+            m.field
+                .iter()
+                .map(|f| (f.name().to_string(), f.number(), f.r#type()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(fields(quarantined[0]), fields(&rejected));
+    }
+
+    /// Every kind of event in the sample round-trips: the record's bytes decode as a wire event
+    /// that encodes to the same bytes.
+    #[test]
+    fn wire_encoding_is_the_record_encoding() {
+        let wire: v1::Event = serde_json::from_str(harvest_json()).unwrap();
+        let event = event_from_wire(&wire).unwrap();
+        let bytes = event_bytes(&event);
+        assert_eq!(event_to_wire(&event).encode_to_vec(), bytes);
+        assert_eq!(lotline_record::decode_event(&bytes).unwrap(), event);
     }
 }

@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use lotline_api::{AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell};
+use lotline_api::{
+    AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell, Service,
+};
 use lotline_domain::audit::rules::Rules;
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
 use lotline_proto::v1::audit_service_server::AuditServiceServer;
@@ -21,8 +23,9 @@ use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::master_data_service_server::MasterDataServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
+use lotline_service::Recorder;
 use lotline_store::{
-    Recorder, SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
+    SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
 };
 use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
@@ -205,23 +208,24 @@ pub async fn run(
         .build_v1alpha()?;
 
     let cell: ReadyCell = Arc::new(OnceLock::new());
+    let service = Service::new(cell.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(
-            EventServiceServer::new(EventApi::new(cell.clone()))
+            EventServiceServer::new(EventApi::new(service.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
-            cell.clone(),
+            service.clone(),
         )))
-        .add_service(AuditServiceServer::new(AuditApi::new(cell.clone())))
+        .add_service(AuditServiceServer::new(AuditApi::new(service.clone())))
         .add_service(MasterDataServiceServer::new(MasterDataApi::new(
-            cell.clone(),
+            service.clone(),
         )))
-        .add_service(LogServiceServer::new(LogApi::new(cell.clone())));
+        .add_service(LogServiceServer::new(LogApi::new(service.clone())));
     // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
     // the client's delayed ACK hold a short reply for about 40 ms.
     let incoming = TcpListenerStream::new(listener).map(|conn| {

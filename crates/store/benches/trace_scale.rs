@@ -148,7 +148,7 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
             }),
         );
         writer
-            .submit(vec![Submission::from_wire(&register, "bench")])
+            .submit(vec![submission(&register)])
             .await
             .expect("register");
         // Half the background before the chain, half after, so the chain sits mid-log.
@@ -160,10 +160,7 @@ fn measure(rt: &tokio::runtime::Runtime, background_events: usize) -> Figures {
         all.extend_from_slice(after);
         let mut pending = Vec::new();
         for chunk in all.chunks(2_000) {
-            let subs: Vec<Submission> = chunk
-                .iter()
-                .map(|e| Submission::from_wire(e, "bench"))
-                .collect();
+            let subs: Vec<Submission> = chunk.iter().map(submission).collect();
             let w = writer.clone();
             pending.push(tokio::spawn(async move { w.submit(subs).await }));
             if pending.len() >= 4 {
@@ -272,4 +269,10 @@ fn main() {
             (large.background as f64).log2() / (small.background as f64).log2()
         );
     }
+}
+
+/// A wire event as intake submits it.
+fn submission(wire: &v1::Event) -> Submission {
+    let event = lotline_proto::convert::event_from_wire(wire);
+    Submission::new(event, prost::Message::encode_to_vec(wire), "bench")
 }

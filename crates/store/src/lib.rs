@@ -16,17 +16,17 @@ mod masterdata;
 mod record;
 mod snapshot;
 mod store;
+#[cfg(test)]
+mod test_input;
 mod tree;
 mod writer;
 
 pub use backend::{Backend, MemoryBackend, SledBackend, WriteBatch};
 pub use error::StoreError;
+pub use lotline_domain::{Outcome, RejectKind};
 pub use masterdata::{ByGln, MasterFilter, MasterKind, MasterPage};
-pub use record::{RECORD_VERSION, Record, canonical_bytes};
+pub use record::{RECORD_VERSION, Record};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
 pub use tree::TreeCheck;
-pub use writer::{
-    BoxFuture, Outcome, Recorder, RejectKind, Submission, Writer, WriterConfig, WriterDone,
-    WriterStats,
-};
+pub use writer::{Submission, Writer, WriterConfig, WriterDone, WriterStats};

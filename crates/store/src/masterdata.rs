@@ -377,7 +377,8 @@ mod tests {
 
     use super::*;
     use crate::store::Store;
-    use crate::writer::{Outcome, Submission, Writer, WriterConfig};
+    use crate::writer::{Submission, Writer, WriterConfig};
+    use lotline_domain::Outcome;
 
     fn event(id: &str, time: &str, org: &str, chain: &str, kind: Kind) -> v1::Event {
         v1::Event {
@@ -452,7 +453,7 @@ mod tests {
             .0;
         let subs: Vec<Submission> = events
             .iter()
-            .map(|e| Submission::from_wire(e, "test"))
+            .map(|e| crate::test_input::submission(e, "test"))
             .collect();
         for (n, outcome) in writer.submit(subs).await.unwrap().iter().enumerate() {
             assert!(

@@ -6,16 +6,13 @@
 //! 0x01 | record_time: i64 microseconds since the Unix epoch, big-endian | event
 //! ```
 //!
-//! where `event` is the protobuf encoding of the event's canonical `lotline.v1.Event`
-//! (normalised decimals, canonical unit symbols, maps in key order), so the same
-//! event always has the same bytes. These bytes are what a duplicate is compared
-//! against and what the Merkle tree will hash.
+//! where `event` is the event's canonical bytes in the record schema (`lotline-record`):
+//! the same event always has the same bytes. The whole record is what the Merkle
+//! tree hashes; the event bytes are what a duplicate is compared against.
 
 use chrono::{DateTime, Utc};
 use lotline_domain::Event;
-use lotline_proto::convert::{event_from_wire, event_to_wire};
-use lotline_proto::v1;
-use prost::Message;
+use lotline_record::{decode_event, encode_event};
 
 use crate::error::StoreError;
 
@@ -33,7 +30,7 @@ impl Record {
     pub fn new(record_time: DateTime<Utc>, event: &Event) -> Self {
         Record {
             record_time,
-            event_bytes: canonical_bytes(event),
+            event_bytes: encode_event(event),
         }
     }
 
@@ -70,20 +67,9 @@ impl Record {
         })
     }
 
+    /// The event, identifiers as they were stored.
     pub fn event(&self) -> Result<Event, StoreError> {
-        let wire = v1::Event::decode(self.event_bytes.as_slice())
-            .map_err(|e| StoreError::Corrupt(format!("stored event does not decode: {e}")))?;
-        event_from_wire(&wire)
-            .map_err(|e| StoreError::Corrupt(format!("stored event is invalid: {e}")))
+        decode_event(&self.event_bytes)
+            .map_err(|e| StoreError::Corrupt(format!("stored event {e}")))
     }
-
-    pub fn wire_event(&self) -> Result<v1::Event, StoreError> {
-        v1::Event::decode(self.event_bytes.as_slice())
-            .map_err(|e| StoreError::Corrupt(format!("stored event does not decode: {e}")))
-    }
-}
-
-/// The canonical protobuf bytes of an event.
-pub fn canonical_bytes(event: &Event) -> Vec<u8> {
-    event_to_wire(event).encode_to_vec()
 }

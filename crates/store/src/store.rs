@@ -8,8 +8,6 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
 use lotline_domain::{Chain, Event, EventKind, KindName};
-use lotline_proto::v1;
-use prost::Message;
 use tracing::{info, warn};
 
 use crate::backend::{Backend, WriteBatch};
@@ -55,7 +53,7 @@ pub struct Page<T> {
 }
 
 /// Input that was refused, as kept in the quarantine.
-pub type Rejection = v1::RejectedInput;
+pub type Rejection = lotline_record::Quarantined;
 
 /// A lot used but never created, with the events that mention it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -275,7 +273,7 @@ impl Store {
         let mut items = Vec::with_capacity(rows.len());
         for (_, v) in rows {
             items.push(
-                v1::RejectedInput::decode(v.as_slice())
+                lotline_record::decode_quarantined(&v)
                     .map_err(|e| StoreError::Corrupt(format!("quarantine entry: {e}")))?,
             );
         }

@@ -7,16 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
-use lotline_domain::{Event, EventKind, Invalid, validate};
-use lotline_proto::convert::event_from_wire;
-use lotline_proto::v1;
-use prost::Message;
+use lotline_domain::{Event, EventKind, Invalid, Outcome, RejectKind};
+use lotline_record::{Quarantined, encode_event, encode_quarantined};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info};
 
 use crate::error::StoreError;
 use crate::keys::*;
-use crate::record::{Record, canonical_bytes};
+use crate::record::Record;
 use crate::store::{INDEX_VERSION, Pending, Store, index_event};
 use crate::tree;
 use lotline_merkle::leaf_hash;
@@ -40,114 +38,20 @@ pub struct Submission {
 }
 
 impl Submission {
-    /// Converts and validates a wire event.
-    pub fn from_wire(wire: &v1::Event, source: &str) -> Self {
-        let event = event_from_wire(wire).and_then(|e| validate(&e).map(|()| e));
+    /// An event as intake decoded and checked it (or why it is invalid), with the input as
+    /// received; the event id and org are the event's, empty when it is invalid.
+    pub fn new(event: Result<Event, Invalid>, payload: Vec<u8>, source: &str) -> Self {
+        let (event_id, org) = match &event {
+            Ok(e) => (e.id.clone(), e.org.clone()),
+            Err(_) => (String::new(), String::new()),
+        };
         Submission {
             event,
-            payload: wire.encode_to_vec(),
+            payload,
             source: source.to_string(),
-            event_id: wire.event_id.clone(),
-            org: wire.org.clone(),
+            event_id,
+            org,
             record_time: None,
-        }
-    }
-}
-
-impl Submission {
-    /// Parses one event in the proto3 JSON mapping; text that is not an event
-    /// becomes a submission the writer rejects, keeping the text as sent.
-    pub fn from_json(text: &str, source: &str) -> Self {
-        match serde_json::from_str::<v1::Event>(text) {
-            Ok(wire) => {
-                let mut submission = Submission::from_wire(&wire, source);
-                submission.payload = text.as_bytes().to_vec();
-                submission
-            }
-            Err(e) => {
-                // Name the event and org if the text is at least a JSON object.
-                let value = serde_json::from_str::<serde_json::Value>(text).ok();
-                let field = |names: [&str; 2]| {
-                    value
-                        .as_ref()
-                        .and_then(|v| {
-                            names
-                                .iter()
-                                .find_map(|n| v.get(*n)?.as_str().map(str::to_string))
-                        })
-                        .unwrap_or_default()
-                };
-                Submission {
-                    event: Err(Invalid::new(
-                        "json",
-                        format!("not a lotline.v1.Event in proto3 JSON: {e}"),
-                    )),
-                    payload: text.as_bytes().to_vec(),
-                    source: source.to_string(),
-                    event_id: field(["eventId", "event_id"]),
-                    org: field(["org", "org"]),
-                    record_time: None,
-                }
-            }
-        }
-    }
-}
-
-/// Why an event was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RejectKind {
-    /// Structurally invalid: undecodable, missing or malformed fields.
-    Invalid,
-    /// The recording org has not been registered.
-    UnregisteredOrg,
-    /// The event id is already in the log with different content.
-    Conflict,
-}
-
-impl RejectKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RejectKind::Invalid => "invalid",
-            RejectKind::UnregisteredOrg => "unregistered_org",
-            RejectKind::Conflict => "conflict",
-        }
-    }
-}
-
-/// What happened to one submitted event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted {
-        seq: u64,
-        record_time: DateTime<Utc>,
-    },
-    Duplicate {
-        seq: u64,
-    },
-    Rejected {
-        kind: RejectKind,
-        reason: String,
-    },
-}
-
-impl Outcome {
-    /// The wire form, as gRPC answers it and NATS replies carry it.
-    pub fn to_wire(&self, event_id: &str) -> v1::Outcome {
-        use v1::outcome::Result as R;
-        let result = match self {
-            Outcome::Accepted { seq, record_time } => R::Accepted(v1::Accepted {
-                sequence: *seq,
-                record_time: record_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            }),
-            Outcome::Duplicate { seq } => R::Duplicate(v1::Duplicate { sequence: *seq }),
-            Outcome::Rejected { kind, reason } => R::Rejected(v1::Rejected {
-                kind: kind.as_str().to_string(),
-                reason: reason.clone(),
-            }),
-        };
-        v1::Outcome {
-            event_id: event_id.to_string(),
-            result: Some(result),
         }
     }
 }
@@ -283,26 +187,10 @@ impl Writer {
     }
 }
 
-/// A boxed future, for [`Recorder`] (which is used as a trait object).
-pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
-
-/// Where writes go: straight to the [`Writer`] (embedded mode), or through the
-/// NATS stream that the writer consumes (NATS mode, see `lotline-ingest`).
-pub trait Recorder: Send + Sync + 'static {
-    /// Records events in order and answers each one's outcome once it is
-    /// durably applied on this node.
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>>;
-
-    /// Why writes are refused right now, if they are.
-    fn refusal(&self) -> Option<String>;
-}
-
-impl Recorder for Writer {
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, StoreError>> {
-        Box::pin(self.submit(items))
-    }
-
-    fn refusal(&self) -> Option<String> {
+impl Writer {
+    /// Why writes are refused right now, if they are: after a failure the writer could not
+    /// recover from, until lotline is restarted.
+    pub fn refusal(&self) -> Option<String> {
         self.failure
             .borrow()
             .as_ref()
@@ -436,7 +324,7 @@ impl WriterState {
                 }
                 Decision::Duplicate(seq) => Outcome::Duplicate { seq },
                 Decision::Reject(kind, reason) => {
-                    let entry = v1::RejectedInput {
+                    let entry = Quarantined {
                         id: next_rejected,
                         received_at: now.to_rfc3339(),
                         source: item.source.clone(),
@@ -448,7 +336,7 @@ impl WriterState {
                     };
                     pending
                         .batch
-                        .insert(seq_key(REJECTED, next_rejected), entry.encode_to_vec());
+                        .insert(seq_key(REJECTED, next_rejected), encode_quarantined(&entry));
                     next_rejected += 1;
                     debug!(event_id = %item.event_id, kind = kind.as_str(), %reason, "event rejected");
                     Outcome::Rejected { kind, reason }
@@ -529,7 +417,7 @@ impl WriterState {
                 StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
             })?;
             let existing = Record::decode(&existing)?;
-            return Ok(if existing.event_bytes == canonical_bytes(event) {
+            return Ok(if existing.event_bytes == encode_event(event) {
                 Decision::Duplicate(seq)
             } else {
                 Decision::Reject(

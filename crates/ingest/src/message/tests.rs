@@ -1,5 +1,7 @@
 use super::*;
+use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
+use prost::Message;
 
 fn harvest(id: &str, org: &str) -> v1::Event {
     v1::Event {

@@ -91,7 +91,7 @@ fn correct(id: &str, org: &str, target: &str) -> v1::Event {
 fn subs(events: &[v1::Event]) -> Vec<Submission> {
     events
         .iter()
-        .map(|e| Submission::from_wire(e, "test"))
+        .map(|e| crate::test_input::submission(e, "test"))
         .collect()
 }
 
@@ -429,7 +429,7 @@ async fn nodes_applying_the_same_events_with_the_same_record_times_have_the_same
             .iter()
             .enumerate()
             .map(|(n, e)| {
-                let mut s = Submission::from_wire(e, "nats");
+                let mut s = crate::test_input::submission(e, "nats");
                 s.record_time =
                     chrono::DateTime::from_timestamp(1_790_000_000 + (offset + n) as i64, 0);
                 s

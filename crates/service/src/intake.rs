@@ -1,0 +1,140 @@
+//! Intake: events as callers send them (protobuf or proto3 JSON) become [`Submission`]s, decoded
+//! and checked on their own; a [`Recorder`] takes them to the log and answers each one's
+//! [`Outcome`]. Whatever is wrong with an input becomes a submission the writer rejects, so it is
+//! quarantined with its reason and the bytes as received.
+
+use std::time::Duration;
+
+use lotline_domain::{Event, Invalid, Outcome, validate};
+use lotline_proto::convert::event_from_wire;
+use lotline_proto::v1;
+use lotline_store::{StoreError, Submission, Writer};
+use prost::Message;
+
+/// A boxed future, for [`Recorder`] (which is used as a trait object).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Why a recorder could not take a batch. Rejections of events are not errors: they are
+/// [`Outcome::Rejected`].
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Writes cannot be taken now (shutting down, the stream's consumer is down, the stream did
+    /// not confirm a publish); the reason says what to do.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An event is in the stream but this node has not applied it in time; it will be.
+    #[error(
+        "event {event_id:?} is in the stream at sequence {seq} but this node has not applied it within {waited:?}; it will be, and sending it again is safe"
+    )]
+    NotApplied {
+        event_id: String,
+        seq: u64,
+        waited: Duration,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Where writes go: straight to the store's [`Writer`] (embedded mode), or through the NATS
+/// stream the writer consumes (NATS mode, `lotline-ingest`).
+pub trait Recorder: Send + Sync + 'static {
+    /// Records events in order and answers each one's outcome once it is durably applied on
+    /// this node.
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>>;
+
+    /// Why writes are refused right now, if they are.
+    fn refusal(&self) -> Option<String>;
+}
+
+impl Recorder for Writer {
+    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
+        Box::pin(async move { Ok(self.submit(items).await?) })
+    }
+
+    fn refusal(&self) -> Option<String> {
+        Writer::refusal(self)
+    }
+}
+
+/// A wire event, converted and validated; `payload` is the input as received.
+fn checked(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submission {
+    let event = event_from_wire(wire).and_then(|e| validate(&e).map(|()| e));
+    let mut submission = Submission::new(event, payload, source);
+    submission.event_id = wire.event_id.clone();
+    submission.org = wire.org.clone();
+    submission
+}
+
+/// A protobuf event as decoded by a door.
+pub fn from_wire(wire: &v1::Event, source: &str) -> Submission {
+    checked(wire, wire.encode_to_vec(), source)
+}
+
+/// The bytes of a protobuf `lotline.v1.Event` (a NATS message); bytes that are not one become a
+/// submission the writer rejects, naming `hint` as what to do instead.
+pub fn from_protobuf(bytes: &[u8], source: &str, hint: &str) -> Submission {
+    match v1::Event::decode(bytes) {
+        Ok(wire) => checked(&wire, wire.encode_to_vec(), source),
+        Err(e) => invalid(
+            "payload",
+            format!("not a protobuf lotline.v1.Event ({e}){hint}"),
+            bytes,
+            source,
+        ),
+    }
+}
+
+/// One event in the proto3 JSON mapping; text that is not an event becomes a submission the
+/// writer rejects, keeping the text as sent.
+pub fn from_json(text: &str, source: &str) -> Submission {
+    match serde_json::from_str::<v1::Event>(text) {
+        Ok(wire) => checked(&wire, text.as_bytes().to_vec(), source),
+        Err(e) => {
+            let mut submission = invalid(
+                "json",
+                format!("not a lotline.v1.Event in proto3 JSON: {e}"),
+                text.as_bytes(),
+                source,
+            );
+            // Name the event and org if the text is at least a JSON object.
+            let value = serde_json::from_str::<serde_json::Value>(text).ok();
+            let field = |names: [&str; 2]| {
+                value
+                    .as_ref()
+                    .and_then(|v| {
+                        names
+                            .iter()
+                            .find_map(|n| v.get(*n)?.as_str().map(str::to_string))
+                    })
+                    .unwrap_or_default()
+            };
+            submission.event_id = field(["eventId", "event_id"]);
+            submission.org = field(["org", "org"]);
+            submission
+        }
+    }
+}
+
+/// A submission the writer rejects as invalid, keeping `payload` as received.
+pub fn invalid(field: &str, reason: String, payload: &[u8], source: &str) -> Submission {
+    Submission::new(Err(Invalid::new(field, reason)), payload.to_vec(), source)
+}
+
+/// An event this node built itself (sample data, a test), checked like any other.
+pub fn from_event(event: Event, source: &str) -> Submission {
+    let payload = lotline_record::encode_event(&event);
+    let event = validate(&event).map(|()| event);
+    Submission::new(event, payload, source)
+}
+
+/// Decodes and checks a batch off the threads that serve requests (validation, GeoJSON included,
+/// is CPU work).
+pub async fn decode_all<T: Send + 'static>(
+    inputs: Vec<T>,
+    submission: fn(&T) -> Submission,
+) -> Result<Vec<Submission>, crate::ServiceError> {
+    tokio::task::spawn_blocking(move || inputs.iter().map(submission).collect())
+        .await
+        .map_err(|e| crate::ServiceError::Internal(format!("validation task failed: {e}")))
+}

@@ -1,0 +1,268 @@
+//! Audit answers: mass balance, anomalies, the chain-of-custody report and the EUDR export. The
+//! anomaly listing and group ledgers read the whole log (or the org's part of it), so they cost in
+//! proportion to it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use lotline_domain::audit::balance::{self, BalanceQuery, Ledger};
+use lotline_domain::audit::certs::Certificates;
+use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
+use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
+use lotline_domain::audit::rules::Rules;
+use lotline_domain::audit::scan::{self, LotCache};
+use lotline_domain::lineage::{Lineage, LineageSource, UpstreamLot};
+use lotline_domain::{Anomaly, AnomalyKind};
+use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
+use lotline_store::{Snapshot, StoreError};
+
+use super::provenance::{ensure_lot, shipments};
+use crate::views;
+use crate::{Caller, Service, ServiceError};
+
+/// The last anomaly listing and the log size it was computed at: pages of one listing, and
+/// repeated questions, reuse it until the log grows.
+pub(crate) type ListingCache = Mutex<Option<(u64, Arc<Vec<Anomaly>>)>>;
+
+/// Which anomalies to list, and which page.
+#[derive(Debug, Clone, Default)]
+pub struct AnomalyQuery {
+    pub org: Option<String>,
+    pub lot: Option<String>,
+    pub kind: Option<AnomalyKind>,
+    /// How many matching anomalies to skip.
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A page of anomalies, with the whole listing's size and counts by kind.
+#[derive(Debug, Clone)]
+pub struct AnomalyPage {
+    pub anomalies: Vec<Anomaly>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<usize>,
+    pub total: usize,
+    pub counts: BTreeMap<String, u32>,
+}
+
+/// A lot's EUDR assessment, and its plots as a GeoJSON FeatureCollection in the caller's view.
+#[derive(Debug, Clone)]
+pub struct EudrAnswer {
+    pub report: EudrReport,
+    pub geojson: serde_json::Value,
+}
+
+/// Every anomaly in the log as `store` sees it, from the cache when the log has not grown since
+/// it was computed.
+fn listing(
+    cache: &ListingCache,
+    store: &Snapshot<'_>,
+    rules: &Rules,
+) -> Result<Arc<Vec<Anomaly>>, StoreError> {
+    if let Ok(guard) = cache.lock()
+        && let Some((upto, all)) = guard.as_ref()
+        && *upto == store.upto()
+    {
+        return Ok(Arc::clone(all));
+    }
+    let events = store.all_events()?;
+    let plots = store.plots()?;
+    let all = Arc::new(scan::anomalies(store, &events, rules, &plots)?);
+    if let Ok(mut guard) = cache.lock() {
+        *guard = Some((store.upto(), Arc::clone(&all)));
+    }
+    Ok(all)
+}
+
+/// The registered orgs among `ids`.
+fn orgs<'a>(
+    store: &Snapshot<'_>,
+    ids: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeMap<String, RegisterOrg>, StoreError> {
+    let mut out = BTreeMap::new();
+    for id in ids.into_iter().collect::<BTreeSet<_>>() {
+        if let Some(org) = store.org(id)? {
+            out.insert(id.to_string(), org);
+        }
+    }
+    Ok(out)
+}
+
+/// Every certificate, and the registrations (co-op membership over time) of `orgs`, which
+/// certificate answers need.
+pub(crate) fn certificates<'a>(
+    store: &Snapshot<'_>,
+    orgs: impl IntoIterator<Item = &'a str>,
+) -> Result<Certificates, StoreError> {
+    let mut certs = Certificates::default();
+    for event in store.certificates()? {
+        certs.add(&event);
+    }
+    for org in orgs.into_iter().collect::<BTreeSet<_>>() {
+        for event in store.org_registrations(org)? {
+            certs.add(&event);
+        }
+    }
+    Ok(certs)
+}
+
+/// Every org an upstream walk names: creators and the orgs of creating events.
+fn upstream_orgs(upstream: &[UpstreamLot]) -> BTreeSet<&str> {
+    upstream
+        .iter()
+        .flat_map(|u| u.creations.iter().map(|e| e.org.as_str()))
+        .collect()
+}
+
+impl Service {
+    /// An org's mass-balance ledgers.
+    pub async fn mass_balance(
+        &self,
+        _caller: &Caller,
+        query: BalanceQuery,
+    ) -> Result<Vec<Ledger>, ServiceError> {
+        if let (Some(f), Some(t)) = (query.from, query.to)
+            && f >= t
+        {
+            return Err(ServiceError::invalid("to", "must be after from"));
+        }
+        self.read(move |store, _| {
+            let events = store.org_events(&query.org)?;
+            if events.is_empty() {
+                return Err(ServiceError::NotFound(format!(
+                    "org {:?}: no event recorded by it",
+                    query.org
+                )));
+            }
+            let mut cache = LotCache::new(store);
+            cache.load(
+                events
+                    .iter()
+                    .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+            )?;
+            let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
+            Ok(balance::ledgers(&query, &refs, &|lot| cache.get(lot)))
+        })
+        .await
+    }
+
+    /// The anomalies in the log, filtered and paged.
+    pub async fn anomalies(
+        &self,
+        _caller: &Caller,
+        query: AnomalyQuery,
+    ) -> Result<AnomalyPage, ServiceError> {
+        let cache = Arc::clone(&self.listing);
+        self.read(move |store, ready| {
+            let all = listing(&cache, store, &ready.rules)?;
+            let matching: Vec<&Anomaly> = all
+                .iter()
+                .filter(|a| query.org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))
+                .filter(|a| query.kind.is_none_or(|k| a.kind == k))
+                .filter(|a| query.lot.as_ref().is_none_or(|l| a.lot == *l))
+                .collect();
+            let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+            for a in &matching {
+                *counts.entry(a.kind.as_str().to_string()).or_default() += 1;
+            }
+            let total = matching.len();
+            let anomalies: Vec<Anomaly> = matching
+                .into_iter()
+                .skip(query.offset)
+                .take(query.limit)
+                .cloned()
+                .collect();
+            let next = query.offset + anomalies.len();
+            Ok(AnomalyPage {
+                anomalies,
+                next: (next < total).then_some(next),
+                total,
+                counts,
+            })
+        })
+        .await
+    }
+
+    /// A lot's chain of custody by stage, with certificates valid on each day.
+    pub async fn chain_report(
+        &self,
+        caller: &Caller,
+        lot: String,
+    ) -> Result<ChainReport, ServiceError> {
+        let view = caller.view;
+        self.read(move |store, _| {
+            ensure_lot(store, &lot)?;
+            let upstream = Lineage::new(store).upstream(&lot)?;
+            let mentions = store.mentions(&lot)?;
+            let movements: Vec<_> = mentions
+                .iter()
+                .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))
+                .cloned()
+                .collect();
+            let mut ids = upstream_orgs(&upstream);
+            for e in &movements {
+                ids.insert(e.org.as_str());
+                ids.extend(e.counterparties());
+            }
+            let certs = certificates(store, ids.iter().copied())?;
+            let orgs = orgs(store, ids)?;
+            let chain_hint = mentions.iter().find_map(|e| e.chain.map(|c| c.as_str()));
+            let mut report = chain::report(&ChainFacts {
+                lot: &lot,
+                upstream: &upstream,
+                orgs: &orgs,
+                certs: &certs,
+                movements: &movements,
+                chain_hint,
+            });
+            let farms: BTreeSet<String> = orgs
+                .into_iter()
+                .filter(|(_, o)| o.role == OrgRole::Farm)
+                .map(|(id, _)| id)
+                .collect();
+            views::chain_report(view, &mut report, &farms);
+            Ok(report)
+        })
+        .await
+    }
+
+    /// A lot's EUDR assessment and its plots.
+    pub async fn eudr(&self, caller: &Caller, lot: String) -> Result<EudrAnswer, ServiceError> {
+        let view = caller.view;
+        self.read(move |store, _| {
+            ensure_lot(store, &lot)?;
+            let upstream = Lineage::new(store).upstream(&lot)?;
+            let harvests: Vec<(&Event, &str)> = upstream
+                .iter()
+                .flat_map(|u| u.creations.iter())
+                .filter_map(|e| match &e.kind {
+                    EventKind::Harvest(h) => Some((e.as_ref(), h.plot.as_str())),
+                    _ => None,
+                })
+                .collect();
+            let mut plots = BTreeMap::new();
+            for (_, plot) in &harvests {
+                if let Some(found) = store.plot(plot)? {
+                    plots.insert(plot.to_string(), found);
+                }
+            }
+            let owners: BTreeSet<&str> = plots
+                .values()
+                .map(|(e, _)| e.org.as_str())
+                .chain(harvests.iter().map(|(e, _)| e.org.as_str()))
+                .collect();
+            let orgs = orgs(store, owners)?;
+            let shipments = shipments(store, &upstream)?;
+            let report = eudr::assess(&EudrFacts {
+                lot: &lot,
+                upstream: &upstream,
+                plots: &plots,
+                orgs: &orgs,
+                shipments: &shipments,
+            });
+            let geojson = eudr::feature_collection(&report, view.is_public());
+            Ok(EudrAnswer { report, geojson })
+        })
+        .await
+    }
+}

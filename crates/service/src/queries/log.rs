@@ -1,0 +1,208 @@
+//! The log itself: signed checkpoints, inclusion and consistency proofs, entries. Every answer is
+//! read from one snapshot, so a proof and its checkpoint agree.
+
+use lotline_merkle::{Checkpoint, Hash, leaf_hash};
+use lotline_store::Snapshot;
+
+use crate::{Caller, Ready, Service, ServiceError};
+
+/// Most entries one [`Service::entries`] answers.
+pub const MAX_ENTRIES: u32 = 1_000;
+
+/// A checkpoint and its signed note.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    /// The signed note (C2SP tlog-checkpoint).
+    pub note: String,
+    /// The key that verifies the note.
+    pub verifier_key: String,
+}
+
+/// Which leaf an inclusion proof is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leaf {
+    EventId(String),
+    Sequence(u64),
+}
+
+/// A leaf's inclusion in the tree of a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inclusion {
+    /// The leaf's index (its sequence - 1).
+    pub index: u64,
+    pub event_id: String,
+    /// The record bytes the leaf hashes.
+    pub leaf: Vec<u8>,
+    pub leaf_hash: Hash,
+    pub path: Vec<Hash>,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// That the tree of `old_size` is a prefix of the tree of the checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consistency {
+    pub old_size: u64,
+    pub proof: Vec<Hash>,
+    pub old_root: Hash,
+    pub checkpoint: SignedCheckpoint,
+}
+
+/// Leaves of the log from `start`, and the log's size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entries {
+    pub start: u64,
+    pub leaves: Vec<Vec<u8>>,
+    pub tree_size: u64,
+}
+
+/// The tree size asked for: 0 means the whole view.
+fn size_arg(what: &'static str, asked: u64, view: &Snapshot<'_>) -> Result<u64, ServiceError> {
+    match asked {
+        0 => Ok(view.upto()),
+        n if n > view.upto() => Err(ServiceError::BeyondLog {
+            what,
+            asked: n,
+            size: view.upto(),
+        }),
+        n => Ok(n),
+    }
+}
+
+/// The signed checkpoint of the first `size` leaves.
+fn checkpoint(
+    ready: &Ready,
+    view: &Snapshot<'_>,
+    size: u64,
+) -> Result<SignedCheckpoint, ServiceError> {
+    let checkpoint = Checkpoint {
+        origin: ready.signer.name().to_string(),
+        size,
+        root: view.tree_root(size)?,
+    };
+    Ok(SignedCheckpoint {
+        note: ready.signer.sign(&checkpoint),
+        verifier_key: ready.signer.verifier_key(),
+        checkpoint,
+    })
+}
+
+fn leaf(view: &Snapshot<'_>, index: u64) -> Result<Vec<u8>, ServiceError> {
+    view.leaf(index)?.ok_or_else(|| {
+        ServiceError::Internal(format!("the record at sequence {} is missing", index + 1))
+    })
+}
+
+impl Service {
+    /// The signed checkpoint of the first `tree_size` entries (0: the whole log).
+    pub async fn checkpoint(
+        &self,
+        _caller: &Caller,
+        tree_size: u64,
+    ) -> Result<SignedCheckpoint, ServiceError> {
+        self.read(move |view, ready| {
+            let size = size_arg("tree_size", tree_size, view)?;
+            checkpoint(ready, view, size)
+        })
+        .await
+    }
+
+    /// A leaf's inclusion proof in the tree of `tree_size` entries (0: the whole log).
+    pub async fn inclusion(
+        &self,
+        _caller: &Caller,
+        which: Leaf,
+        tree_size: u64,
+    ) -> Result<Inclusion, ServiceError> {
+        self.read(move |view, ready| {
+            let size = size_arg("tree_size", tree_size, view)?;
+            let seq = match which {
+                Leaf::EventId(id) => view.seq_of(&id)?.ok_or_else(|| {
+                    ServiceError::NotFound(format!("event_id: {id:?} is not in the log"))
+                })?,
+                Leaf::Sequence(seq) => seq,
+            };
+            if seq == 0 || seq > size {
+                return Err(ServiceError::BeyondLog {
+                    what: "sequence",
+                    asked: seq,
+                    size,
+                });
+            }
+            let index = seq - 1;
+            let leaf = leaf(view, index)?;
+            let event_id = view
+                .event_at(seq)?
+                .map(|s| s.event.id.clone())
+                .unwrap_or_default();
+            Ok(Inclusion {
+                index,
+                event_id,
+                leaf_hash: leaf_hash(&leaf),
+                leaf,
+                path: view.inclusion_proof(index, size)?,
+                checkpoint: checkpoint(ready, view, size)?,
+            })
+        })
+        .await
+    }
+
+    /// A consistency proof between the trees of `old_size` and `new_size` entries (0: the whole
+    /// log).
+    pub async fn consistency(
+        &self,
+        _caller: &Caller,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<Consistency, ServiceError> {
+        self.read(move |view, ready| {
+            let new = size_arg("tree_size", new_size, view)?;
+            if old_size > new {
+                return Err(ServiceError::invalid(
+                    "old_size",
+                    format!("{old_size} is greater than new_size {new}"),
+                ));
+            }
+            Ok(Consistency {
+                old_size,
+                proof: view.consistency_proof(old_size, new)?,
+                old_root: view.tree_root(old_size)?,
+                checkpoint: checkpoint(ready, view, new)?,
+            })
+        })
+        .await
+    }
+
+    /// Up to `count` leaves from index `start` (0 for 100, at most [`MAX_ENTRIES`]).
+    pub async fn entries(
+        &self,
+        _caller: &Caller,
+        start: u64,
+        count: u32,
+    ) -> Result<Entries, ServiceError> {
+        let count = match count {
+            0 => 100,
+            n => n.min(MAX_ENTRIES),
+        };
+        self.read(move |view, _| {
+            let size = view.upto();
+            if start > size {
+                return Err(ServiceError::BeyondLog {
+                    what: "start",
+                    asked: start,
+                    size,
+                });
+            }
+            let end = start.saturating_add(u64::from(count)).min(size);
+            let leaves = (start..end)
+                .map(|index| leaf(view, index))
+                .collect::<Result<_, _>>()?;
+            Ok(Entries {
+                start,
+                leaves,
+                tree_size: size,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,54 @@
+//! The questions lotline answers, one method of [`crate::Service`] each, grouped as the API
+//! groups them. Every answer is computed from one snapshot of the log at the time of the
+//! question.
+
+pub mod audit;
+pub mod log;
+pub mod masterdata;
+pub mod provenance;
+
+use chrono::{DateTime, Utc};
+use lotline_domain::Event;
+use lotline_store::{Snapshot, StoreError, StoredEvent};
+
+use crate::views::{self, View};
+
+/// A stored event as answered to a caller: its place in the log, the event as the caller's view
+/// shows it, and whether a correction has replaced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answered {
+    pub seq: u64,
+    pub record_time: DateTime<Utc>,
+    pub event: Event,
+    pub corrected: bool,
+}
+
+/// A page of stored events and where the next page starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    pub events: Vec<Answered>,
+    pub next: Option<String>,
+}
+
+pub(crate) fn answered(
+    store: &Snapshot<'_>,
+    view: View,
+    s: &StoredEvent,
+) -> Result<Answered, StoreError> {
+    let mut event = (*s.event).clone();
+    views::event(view, &mut event);
+    Ok(Answered {
+        seq: s.seq,
+        record_time: s.record_time,
+        event,
+        corrected: store.is_corrected(&s.event.id)?,
+    })
+}
+
+pub(crate) fn answer_all(
+    store: &Snapshot<'_>,
+    view: View,
+    items: &[StoredEvent],
+) -> Result<Vec<Answered>, StoreError> {
+    items.iter().map(|s| answered(store, view, s)).collect()
+}

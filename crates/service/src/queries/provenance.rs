@@ -1,0 +1,287 @@
+//! Lots, lineage, events, the quarantine and unknown lots.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use lotline_domain::audit::eudr::{DdsReference, dds_references};
+use lotline_domain::audit::rules::Rules;
+use lotline_domain::audit::scan::{LotCache, event_anomalies};
+use lotline_domain::event::LotRole;
+use lotline_domain::lineage::{
+    Lineage, LineageSource, LotState, TraceBack, TraceForward, UpstreamLot,
+};
+use lotline_domain::{Anomaly, CustodyModel, Event, EventKind};
+use lotline_record::Quarantined;
+use lotline_store::{EventFilter, Page, Snapshot, StoreError, UnknownLot};
+use rust_decimal::Decimal;
+
+use super::audit::certificates;
+use super::{Answered, EventPage, answer_all};
+use crate::views;
+use crate::{Caller, Service, ServiceError};
+
+/// Events listed with a lot by [`Service::lot`].
+const LOT_EVENTS: usize = 1_000;
+
+/// A lot: its state (with the anomalies found in its events), the first of its events and the
+/// due-diligence references on shipments of it or anything upstream.
+#[derive(Debug, Clone)]
+pub struct LotAnswer {
+    pub state: LotState,
+    pub events: Vec<Answered>,
+    pub due_diligence: Vec<DdsReference>,
+}
+
+/// Where a lot came from, with what lotline knows of the lot and of each origin's plot.
+#[derive(Debug, Clone)]
+pub struct TraceBackAnswer {
+    pub trace: TraceBack,
+    /// The lot's custody model and claims, when an event creates it.
+    pub custody: Option<CustodyModel>,
+    pub claims: Vec<String>,
+    /// The registered plots the origins name, by plot id.
+    pub plots: BTreeMap<String, PlotInfo>,
+}
+
+/// A registered plot, as a trace back shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlotInfo {
+    pub plot: String,
+    /// The org that registered it.
+    pub owner: String,
+    /// GeoJSON, as the caller's view shows it.
+    pub geometry: String,
+    pub area_ha: Option<Decimal>,
+    pub country: String,
+}
+
+/// A listing of events: filters, or one event by id (the filters and the cursor still apply).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub filter: EventFilter,
+    pub event_id: Option<String>,
+    /// The sequence to list after (0 for the start).
+    pub after: u64,
+    pub limit: usize,
+}
+
+/// NOT_FOUND unless some event in the view mentions `lot`.
+pub(crate) fn ensure_lot(view: &Snapshot<'_>, lot: &str) -> Result<(), ServiceError> {
+    if view.lot_exists(lot)? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound(format!(
+            "lot {lot:?}: no event mentions it"
+        )))
+    }
+}
+
+/// Ship events that mention any of `lots` (a lot and everything upstream).
+pub(crate) fn shipments(
+    store: &Snapshot<'_>,
+    lots: &[UpstreamLot],
+) -> Result<Vec<Arc<Event>>, StoreError> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for up in lots {
+        for event in store.mentions(&up.lot)? {
+            if matches!(event.kind, EventKind::Ship(_)) && seen.insert(event.id.clone()) {
+                out.push(event);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The anomalies the rules, certificates and prices find in the events of `lot` (those about
+/// the lot, or by the events that create it).
+fn rule_anomalies(
+    store: &Snapshot<'_>,
+    rules: &Rules,
+    lot: &str,
+) -> Result<Vec<Anomaly>, StoreError> {
+    let events = store.mentions(lot)?;
+    let mut cache = LotCache::new(store);
+    cache.load(
+        events
+            .iter()
+            .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+    )?;
+    let certs = certificates(
+        store,
+        events
+            .iter()
+            .flat_map(|e| std::iter::once(e.org.as_str()).chain(e.counterparties())),
+    )?;
+    let mut registered_plots = BTreeSet::new();
+    for event in &events {
+        if let EventKind::Harvest(h) = &event.kind
+            && store.plot(&h.plot)?.is_some()
+        {
+            registered_plots.insert(h.plot.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for event in &events {
+        let creates = event
+            .lots()
+            .iter()
+            .any(|(l, role)| *l == lot && *role == LotRole::Created);
+        let registered = |plot: &str| registered_plots.contains(plot);
+        out.extend(
+            event_anomalies(event, rules, &certs, &cache, &registered)
+                .into_iter()
+                .filter(|a| creates || a.lot == lot),
+        );
+    }
+    Ok(out)
+}
+
+/// Due-diligence references on shipments of a lot or anything upstream of it.
+fn due_diligence(
+    store: &Snapshot<'_>,
+    upstream: &[UpstreamLot],
+) -> Result<Vec<DdsReference>, StoreError> {
+    let lots: BTreeSet<&str> = upstream.iter().map(|u| u.lot.as_str()).collect();
+    Ok(dds_references(&lots, &shipments(store, upstream)?))
+}
+
+impl Service {
+    /// A lot's state, events and due-diligence references (`lot` in its stored form).
+    pub async fn lot(&self, caller: &Caller, lot: String) -> Result<LotAnswer, ServiceError> {
+        let view = caller.view;
+        self.read(move |store, ready| {
+            let filter = EventFilter {
+                lot: Some(lot.clone()),
+                ..Default::default()
+            };
+            let events = store.list_events(&filter, 0, LOT_EVENTS)?;
+            if events.items.is_empty() {
+                return Err(ServiceError::NotFound(format!(
+                    "lot {lot:?}: no event mentions it"
+                )));
+            }
+            let mut lineage = Lineage::new(store);
+            let mut state = lineage.lot_state(&lot)?;
+            state
+                .anomalies
+                .extend(rule_anomalies(store, &ready.rules, &lot)?);
+            state.anomalies.sort();
+            state.anomalies.dedup();
+            let upstream = lineage.upstream(&lot)?;
+            Ok(LotAnswer {
+                state,
+                events: answer_all(store, view, &events.items)?,
+                due_diligence: due_diligence(store, &upstream)?,
+            })
+        })
+        .await
+    }
+
+    /// Where a lot came from, down to farm plots, with quantities.
+    pub async fn trace_back(
+        &self,
+        caller: &Caller,
+        lot: String,
+    ) -> Result<TraceBackAnswer, ServiceError> {
+        let view = caller.view;
+        self.read(move |store, _| {
+            ensure_lot(store, &lot)?;
+            let mut lineage = Lineage::new(store);
+            let trace = lineage.trace_back(&lot)?;
+            let facts = lineage.lot_facts(&lot)?;
+            let mut plots = BTreeMap::new();
+            for plot in trace.origins.iter().filter_map(|o| o.plot.as_deref()) {
+                if plots.contains_key(plot) {
+                    continue;
+                }
+                if let Some((event, registered)) = store.plot(plot)? {
+                    plots.insert(
+                        plot.to_string(),
+                        PlotInfo {
+                            plot: registered.plot,
+                            owner: event.org.clone(),
+                            geometry: views::geometry(view, registered.geometry),
+                            area_ha: registered.area_ha,
+                            country: registered.country,
+                        },
+                    );
+                }
+            }
+            Ok(TraceBackAnswer {
+                custody: facts.known.then_some(facts.custody),
+                claims: if facts.known {
+                    facts.claims
+                } else {
+                    Vec::new()
+                },
+                trace,
+                plots,
+            })
+        })
+        .await
+    }
+
+    /// What a lot went into (recall).
+    pub async fn trace_forward(
+        &self,
+        _caller: &Caller,
+        lot: String,
+    ) -> Result<TraceForward, ServiceError> {
+        self.read(move |store, _| {
+            ensure_lot(store, &lot)?;
+            Ok(Lineage::new(store).trace_forward(&lot)?)
+        })
+        .await
+    }
+
+    /// Stored events, filtered and paged.
+    pub async fn events(
+        &self,
+        caller: &Caller,
+        query: EventQuery,
+    ) -> Result<EventPage, ServiceError> {
+        let view = caller.view;
+        self.read(move |store, _| {
+            let page = match &query.event_id {
+                None => store.list_events(&query.filter, query.after, query.limit)?,
+                Some(event_id) => {
+                    // One event at most: the filters and the cursor still apply to it.
+                    let found = store.seq_of(event_id)?;
+                    let item = match found.filter(|&seq| seq > query.after) {
+                        Some(seq) => store.event_at(seq)?,
+                        None => None,
+                    };
+                    Page {
+                        items: item
+                            .filter(|s| query.filter.matches(&s.event))
+                            .into_iter()
+                            .collect(),
+                        next_after: None,
+                    }
+                }
+            };
+            Ok(EventPage {
+                events: answer_all(store, view, &page.items)?,
+                next: page.next_after.map(|n| n.to_string()),
+            })
+        })
+        .await
+    }
+
+    /// The quarantine: inputs that were refused, paged.
+    pub async fn rejected(
+        &self,
+        _caller: &Caller,
+        after: u64,
+        limit: usize,
+    ) -> Result<Page<Quarantined>, ServiceError> {
+        self.read(move |store, _| Ok(store.list_rejected(after, limit)?))
+            .await
+    }
+
+    /// Lots that events use but no event creates.
+    pub async fn unknown_lots(&self, _caller: &Caller) -> Result<Vec<UnknownLot>, ServiceError> {
+        self.read(|store, _| Ok(store.list_unknown_lots()?)).await
+    }
+}
