@@ -10,7 +10,7 @@ use lotline_service::{Caller, Service, ServiceError, args};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::to_status;
+use crate::status::status as to_status;
 
 pub struct AuditApi {
     service: Service,

@@ -9,7 +9,7 @@ use lotline_store::Submission;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::to_status;
+use crate::status::status as to_status;
 
 pub struct EventApi {
     service: Service,

@@ -10,7 +10,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::provenance::events_to_wire;
-use crate::status::to_status;
+use crate::status::status as to_status;
 
 pub struct MasterDataApi {
     service: Service,

@@ -13,7 +13,7 @@ use lotline_store::EventFilter;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::status::to_status;
+use crate::status::status as to_status;
 
 pub struct ProvenanceApi {
     service: Service,

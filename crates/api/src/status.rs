@@ -49,11 +49,7 @@ fn store_status(err: StoreError) -> Status {
             format!("cursor: {c:?} is not one this listing gave"),
             ErrorDetails::with_bad_request_violation("cursor", "is not one this listing gave"),
         ),
-        other => Status::unavailable(format!("storage failed: {other}")),
+        StoreError::Sled(e) => Status::unavailable(format!("storage failed: {e}")),
+        StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
     }
-}
-
-/// The status a failed use case answers, for `map_err`.
-pub(crate) fn to_status(err: ServiceError) -> Status {
-    status(err)
 }

@@ -698,7 +698,7 @@ impl fmt::Display for Gs1Id {
 /// assert_eq!(from_urn, from_link);
 /// assert_eq!(canonical_lot_id("LOT-2024-0001")?, "LOT-2024-0001");
 /// assert!(canonical_lot_id("https://id.gs1.org/01/09506000134353/10/ABC").is_err());
-/// # Ok::<(), lotline_epcis::Gs1Error>(())
+/// # Ok::<(), lotline_domain::gs1::Gs1Error>(())
 /// ```
 pub fn canonical_lot_id(s: &str) -> Result<String, Gs1Error> {
     Ok(match Gs1Id::parse(s)? {

@@ -459,7 +459,7 @@ impl Store {
     }
 
     /// Removes a derived index entry; for tests of the start-up check.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn damage_index_for_test(&self, event_id: &str) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         batch.remove(id_key(EVENT_ID, event_id));

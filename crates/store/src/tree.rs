@@ -276,7 +276,7 @@ impl Store {
     }
 
     /// Overwrites a stored record; for tests of tamper detection only.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn tamper_record_for_test(
         &self,
         seq: u64,
@@ -292,7 +292,7 @@ impl Store {
     }
 
     /// Deletes the whole tree, as an attacker rewriting the log would; for tests only.
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "test-util"))]
     pub fn drop_tree_for_test(&self) -> Result<(), StoreError> {
         let start = vec![TREE];
         let end = prefix_end(&start);
