@@ -111,6 +111,19 @@ impl Service {
         .map_err(|e| ServiceError::Internal(format!("query task failed: {e}")))?
     }
 
+    /// Runs a read about `lot`: NOT_FOUND unless some event in the snapshot mentions it.
+    async fn read_lot<T, F>(&self, lot: String, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Snapshot<'_>, &str) -> Result<T, ServiceError> + Send + 'static,
+    {
+        self.read(move |store, _| {
+            queries::provenance::ensure_lot(store, &lot)?;
+            f(store, &lot)
+        })
+        .await
+    }
+
     /// The recorder, unless writes are refused now.
     fn writable(&self) -> Result<&Ready, ServiceError> {
         let ready = self.ready()?;

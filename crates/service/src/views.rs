@@ -72,3 +72,78 @@ pub fn chain_report(view: View, report: &mut ChainReport, farms: &BTreeSet<Strin
         entry.org_name = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::DateTime;
+    use lotline_domain::{RegisterOrg, RegisterPlot};
+
+    use super::*;
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            id: "e1".into(),
+            time: DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+            org: "farm-1".into(),
+            chain: None,
+            site: None,
+            extensions: BTreeMap::from([
+                (EXT_HASH.to_string(), "ni:///sha-256;x".to_string()),
+                ("note".to_string(), "Ama's farm".to_string()),
+            ]),
+            kind,
+        }
+    }
+
+    fn farm() -> EventKind {
+        EventKind::RegisterOrg(RegisterOrg {
+            name: "Ama Mensah".into(),
+            role: OrgRole::Farm,
+            country: "GH".into(),
+            gln: Some("0614141000005".into()),
+            member_of: Some("coop".into()),
+            party: None,
+        })
+    }
+
+    #[test]
+    fn the_public_view_leaves_out_farmers_and_free_text() {
+        let mut org = event(farm());
+        event_view(View::Public, &mut org);
+        let EventKind::RegisterOrg(reg) = &org.kind else {
+            panic!("an org registration")
+        };
+        assert_eq!((reg.name.as_str(), reg.gln.as_deref()), ("", None));
+        assert_eq!(reg.member_of.as_deref(), Some("coop"));
+        assert_eq!(org.extensions.keys().collect::<Vec<_>>(), vec![EXT_HASH]);
+
+        let geometry = r#"{"type":"Feature","properties":{"owner":"Ama"},"geometry":{"type":"Point","coordinates":[-1.5,6.7]}}"#;
+        let mut plot = event(EventKind::RegisterPlot(RegisterPlot {
+            plot: "p1".into(),
+            geometry: geometry.into(),
+            area_ha: None,
+            country: "GH".into(),
+        }));
+        event_view(View::Public, &mut plot);
+        let EventKind::RegisterPlot(p) = &plot.kind else {
+            panic!("a plot registration")
+        };
+        assert!(!p.geometry.contains("Ama"), "{}", p.geometry);
+        assert!(p.geometry.contains("-1.5"), "{}", p.geometry);
+    }
+
+    #[test]
+    fn the_full_view_is_the_event_as_stored() {
+        let stored = event(farm());
+        let mut shown = stored.clone();
+        event_view(View::Full, &mut shown);
+        assert_eq!(shown, stored);
+        assert_eq!(geometry(View::Full, "{}".into()), "{}");
+    }
+
+    fn event_view(view: View, e: &mut Event) {
+        super::event(view, e);
+    }
+}

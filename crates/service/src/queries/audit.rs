@@ -16,7 +16,7 @@ use lotline_domain::{Anomaly, AnomalyKind};
 use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
 
-use super::provenance::{ensure_lot, shipments};
+use super::provenance::shipments;
 use crate::views;
 use crate::{Caller, Service, ServiceError};
 
@@ -190,10 +190,9 @@ impl Service {
         lot: String,
     ) -> Result<ChainReport, ServiceError> {
         let view = caller.view;
-        self.read(move |store, _| {
-            ensure_lot(store, &lot)?;
-            let upstream = Lineage::new(store).upstream(&lot)?;
-            let mentions = store.mentions(&lot)?;
+        self.read_lot(lot, move |store, lot| {
+            let upstream = Lineage::new(store).upstream(lot)?;
+            let mentions = store.mentions(lot)?;
             let movements: Vec<_> = mentions
                 .iter()
                 .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))
@@ -208,7 +207,7 @@ impl Service {
             let orgs = orgs(store, ids)?;
             let chain_hint = mentions.iter().find_map(|e| e.chain.map(|c| c.as_str()));
             let mut report = chain::report(&ChainFacts {
-                lot: &lot,
+                lot,
                 upstream: &upstream,
                 orgs: &orgs,
                 certs: &certs,
@@ -229,9 +228,8 @@ impl Service {
     /// A lot's EUDR assessment and its plots.
     pub async fn eudr(&self, caller: &Caller, lot: String) -> Result<EudrAnswer, ServiceError> {
         let view = caller.view;
-        self.read(move |store, _| {
-            ensure_lot(store, &lot)?;
-            let upstream = Lineage::new(store).upstream(&lot)?;
+        self.read_lot(lot, move |store, lot| {
+            let upstream = Lineage::new(store).upstream(lot)?;
             let harvests: Vec<(&Event, &str)> = upstream
                 .iter()
                 .flat_map(|u| u.creations.iter())
@@ -254,7 +252,7 @@ impl Service {
             let orgs = orgs(store, owners)?;
             let shipments = shipments(store, &upstream)?;
             let report = eudr::assess(&EudrFacts {
-                lot: &lot,
+                lot,
                 upstream: &upstream,
                 plots: &plots,
                 orgs: &orgs,

@@ -185,11 +185,10 @@ impl Service {
         lot: String,
     ) -> Result<TraceBackAnswer, ServiceError> {
         let view = caller.view;
-        self.read(move |store, _| {
-            ensure_lot(store, &lot)?;
+        self.read_lot(lot, move |store, lot| {
             let mut lineage = Lineage::new(store);
-            let trace = lineage.trace_back(&lot)?;
-            let facts = lineage.lot_facts(&lot)?;
+            let trace = lineage.trace_back(lot)?;
+            let facts = lineage.lot_facts(lot)?;
             let mut plots = BTreeMap::new();
             for plot in trace.origins.iter().filter_map(|o| o.plot.as_deref()) {
                 if plots.contains_key(plot) {
@@ -228,9 +227,8 @@ impl Service {
         _caller: &Caller,
         lot: String,
     ) -> Result<TraceForward, ServiceError> {
-        self.read(move |store, _| {
-            ensure_lot(store, &lot)?;
-            Ok(Lineage::new(store).trace_forward(&lot)?)
+        self.read_lot(lot, move |store, lot| {
+            Ok(Lineage::new(store).trace_forward(lot)?)
         })
         .await
     }
