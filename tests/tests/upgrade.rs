@@ -1,10 +1,10 @@
-//! Upgrade: a data dir written by the previous release (index version 2) opens with this
-//! release and answers the same. The fixture in `tests/fixtures/upgrade` (its README says how
-//! `regenerate.sh` made it) is that release's stopped data dir, with the demo chains and
-//! `cocoa_chain.jsonld` loaded, and that release's `--json` answers to the commands below. The
-//! first start migrates the dir (indexes rebuilt from the log), the second opens it as it is;
-//! both must give the recorded answers, the recorded tree head, and verify the checkpoint the
-//! previous release signed.
+//! Upgrade: a data dir written by an earlier release opens with this release and answers the
+//! same. Each fixture in `tests/fixtures/upgrade` (its README says how `regenerate.sh` made them)
+//! is that release's stopped data dir, with the demo chains and `cocoa_chain.jsonld` loaded, and
+//! that release's `--json` answers to the commands below: `v2` (index version 2, migrated by
+//! rebuilding the indexes on its first start) and `v3` (the release before the service layer and
+//! the store's own record type: the same on-disk layout, read by new code). Every start must give
+//! the recorded answers, the recorded tree head, and verify the checkpoint that release signed.
 
 mod common;
 
@@ -70,15 +70,15 @@ fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
 
-fn answer_file(name: &str) -> PathBuf {
+fn answer_file(fixture: &str, name: &str) -> PathBuf {
     Path::new(FIXTURE)
-        .join("v2-answers")
+        .join(format!("{fixture}-answers"))
         .join(format!("{name}.json"))
 }
 
-/// The previous release's answer, as recorded.
-fn recorded(name: &str) -> Value {
-    let path = answer_file(name);
+/// The earlier release's answer, as recorded.
+fn recorded(fixture: &str, name: &str) -> Value {
+    let path = answer_file(fixture, name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("recorded answer {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
@@ -156,10 +156,10 @@ fn differences(path: &str, recorded: &Value, now: &Value, out: &mut Vec<String>,
 }
 
 /// Runs every recorded command against `url` and fails listing every answer that differs.
-fn assert_same_answers(url: &str, when: &str) {
+fn assert_same_answers(fixture: &str, url: &str, when: &str) {
     let mut failures = Vec::new();
     for (name, args) in commands() {
-        let expected = comparable(&name, recorded(&name));
+        let expected = comparable(&name, recorded(fixture, &name));
         let now = comparable(&name, answer(url, &args));
         if now != expected {
             let mut diff = Vec::new();
@@ -173,7 +173,7 @@ fn assert_same_answers(url: &str, when: &str) {
     }
     assert!(
         failures.is_empty(),
-        "{when}: {} of {} answers differ from the previous release's:\n{}",
+        "{fixture}, {when}: {} of {} answers differ from that release's:\n{}",
         failures.len(),
         commands().len(),
         failures.join("\n")
@@ -193,9 +193,9 @@ fn logged(server: &BinaryServer, needle: &str) -> String {
     }
 }
 
-/// The previous release's checkpoint checks out against the log `url` serves.
-fn assert_verifies(url: &str) {
-    let saved = answer_file("checkpoint");
+/// The earlier release's checkpoint checks out against the log `url` serves.
+fn assert_verifies(fixture: &str, url: &str) {
+    let saved = answer_file(fixture, "checkpoint");
     let out = lotline(&[
         "verify",
         "--server",
@@ -206,7 +206,7 @@ fn assert_verifies(url: &str) {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "the previous release's checkpoint does not verify: {}{}",
+        "{fixture}: that release's checkpoint does not verify: {}{}",
         stdout(&out),
         stderr(&out)
     );
@@ -214,9 +214,9 @@ fn assert_verifies(url: &str) {
 
 /// The indexes this release added answer for the history written before it: every org and
 /// site the log registered is listed, and the sites are found by id.
-fn assert_master_data_listed(url: &str) {
+fn assert_master_data_listed(fixture: &str, url: &str) {
     let registered = |kind: &str| -> std::collections::BTreeSet<String> {
-        recorded("events-all")["events"]
+        recorded(fixture, "events-all")["events"]
             .as_array()
             .expect("recorded events")
             .iter()
@@ -258,31 +258,55 @@ fn stop(server: BinaryServer) {
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_data_dir_of_the_previous_release_opens_and_answers_the_same() {
-    // The fixture is complete and not trivial: every answer is recorded, and the log holds the
-    // demo chains and the EPCIS import.
+/// The fixture's stopped data dir, unpacked into `dir`, after checking that the fixture is
+/// complete and not trivial: every answer is recorded, and the log holds the demo chains and the
+/// EPCIS import.
+fn unpack(fixture: &str, dir: &Path) -> PathBuf {
     for (name, _) in commands() {
-        recorded(&name);
+        recorded(fixture, &name);
     }
-    let events = recorded("events-all")["events"]
+    let events = recorded(fixture, "events-all")["events"]
         .as_array()
         .expect("recorded events")
         .len();
     assert!(events > 100, "only {events} events recorded");
-    assert_eq!(recorded("checkpoint")["tree_size"], events);
-
-    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(recorded(fixture, "checkpoint")["tree_size"], events);
     let status = Command::new("tar")
         .arg("-xzf")
-        .arg(Path::new(FIXTURE).join("v2-datadir.tar.gz"))
+        .arg(Path::new(FIXTURE).join(format!("{fixture}-datadir.tar.gz")))
         .arg("-C")
-        .arg(dir.path())
+        .arg(dir)
         .status()
         .expect("run tar");
     assert!(status.success(), "tar -xzf failed: {status:?}");
-    let data = dir.path().join("data");
+    let data = dir.join("data");
     assert!(data.join("db").is_file(), "the tarball holds no sled dir");
+    data
+}
+
+/// Offline, the stopped dir still holds exactly the history the checkpoint signed.
+fn assert_verifies_offline(fixture: &str, data: &Path) {
+    let saved = answer_file(fixture, "checkpoint");
+    let out = lotline(&[
+        "verify",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--checkpoint",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{fixture}: offline verify of the stopped dir: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_of_index_version_2_is_migrated_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = unpack("v2", dir.path());
 
     // First start: the index version differs, so the indexes are rebuilt from the log; the
     // Merkle tree is never rebuilt silently and must match as it is.
@@ -294,9 +318,9 @@ async fn a_data_dir_of_the_previous_release_opens_and_answers_the_same() {
     );
     let tree = logged(&server, "Merkle tree");
     assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers(&server.url(), "first start (migrating)");
-    assert_verifies(&server.url());
-    assert_master_data_listed(&server.url());
+    assert_same_answers("v2", &server.url(), "first start (migrating)");
+    assert_verifies("v2", &server.url());
+    assert_master_data_listed("v2", &server.url());
     stop(server);
 
     // Second start on the migrated dir: nothing to rebuild, the same answers.
@@ -306,24 +330,30 @@ async fn a_data_dir_of_the_previous_release_opens_and_answers_the_same() {
         open.contains("indexes match the log"),
         "the second start did not find the migrated indexes in order: {open}"
     );
-    assert_same_answers(&server.url(), "second start (migrated)");
-    assert_verifies(&server.url());
+    assert_same_answers("v2", &server.url(), "second start (migrated)");
+    assert_verifies("v2", &server.url());
     stop(server);
+    assert_verifies_offline("v2", &data);
+}
 
-    // Offline, the stopped migrated dir still holds exactly the history the checkpoint signed.
-    let saved = answer_file("checkpoint");
-    let out = lotline(&[
-        "verify",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--checkpoint",
-        saved.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "offline verify of the migrated dir: {}{}",
-        stdout(&out),
-        stderr(&out)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_of_the_release_before_the_service_layer_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = unpack("v3", dir.path());
+
+    // The on-disk layout did not change: the indexes are taken as they are, and the records
+    // (read now by the store's own record type, identifiers as stored) answer as before.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes match the log"),
+        "the indexes of the previous release were not taken as they are: {open}"
     );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_same_answers("v3", &server.url(), "first start");
+    assert_verifies("v3", &server.url());
+    assert_master_data_listed("v3", &server.url());
+    stop(server);
+    assert_verifies_offline("v3", &data);
 }

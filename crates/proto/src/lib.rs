@@ -11,4 +11,5 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/lotline_descriptor.bin"));
 
+pub mod build;
 pub mod convert;

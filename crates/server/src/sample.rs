@@ -7,8 +7,7 @@
 //! - textile: Gujarat seed cotton → ginner → spinner → weaver → dyer → cut-make-trim → brand,
 //!   with one harvest recorded wrong and corrected.
 
-use std::collections::BTreeMap;
-
+use lotline_proto::build;
 use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
 
@@ -23,30 +22,6 @@ struct Builder {
     events: Vec<v1::Event>,
 }
 
-fn qty(amount: &str, unit: &str) -> Option<v1::Quantity> {
-    Some(v1::Quantity {
-        amount: amount.into(),
-        unit: unit.into(),
-    })
-}
-
-fn lq(lot: &str, amount: &str, unit: &str) -> v1::LotQuantity {
-    v1::LotQuantity {
-        lot: lot.into(),
-        quantity: qty(amount, unit),
-    }
-}
-
-fn out(lot: &str, product: &str, amount: &str, unit: &str, claims: &[&str]) -> v1::OutputLot {
-    v1::OutputLot {
-        lot: lot.into(),
-        product: product.into(),
-        quantity: qty(amount, unit),
-        custody: 0,
-        claims: claims.iter().map(|c| c.to_string()).collect(),
-    }
-}
-
 /// A square plot of about `side` degrees around (lon, lat), six decimals.
 fn square(lon: f64, lat: f64, side: f64) -> String {
     let (a, b) = (lon, lat);
@@ -58,15 +33,9 @@ fn square(lon: f64, lat: f64, side: f64) -> String {
 
 impl Builder {
     fn push(&mut self, id: &str, time: &str, org: &str, chain: &str, site: &str, kind: Kind) {
-        self.events.push(v1::Event {
-            event_id: id.into(),
-            event_time: time.into(),
-            org: org.into(),
-            chain: chain.into(),
-            site: site.into(),
-            extensions: BTreeMap::new(),
-            kind: Some(kind),
-        });
+        let mut event = build::event(id, time, org, chain, kind);
+        event.site = site.into();
+        self.events.push(event);
     }
 
     fn org(
@@ -133,7 +102,7 @@ impl Builder {
                 lot: lot.into(),
                 plot: plot.into(),
                 product: product.into(),
-                quantity: qty(amount, "kg"),
+                quantity: build::quantity(amount, "kg"),
                 harvest_start: time[..10].into(),
                 harvest_end: time[..10].into(),
                 custody: v1::CustodyModel::IdentityPreserved as i32,
@@ -387,7 +356,7 @@ pub fn sample_events() -> Vec<v1::Event> {
             farm,
             "vn-coop-eahleo",
             "cocoa",
-            vec![lq(lot, kg, "kg")],
+            vec![build::lot_quantity(lot, kg, "kg")],
             &format!("GRN-{lot}"),
         );
         b.push(
@@ -397,7 +366,7 @@ pub fn sample_events() -> Vec<v1::Event> {
             "cocoa",
             "",
             Kind::Pay(v1::Pay {
-                lots: vec![lq(lot, kg, "kg")],
+                lots: vec![build::lot_quantity(lot, kg, "kg")],
                 payee_org: farm.to_string(),
                 currency: "USD".into(),
                 price_per_unit: "2.95".into(),
@@ -416,11 +385,11 @@ pub fn sample_events() -> Vec<v1::Event> {
         "aggregation",
         "1",
         vec![
-            lq("CC-H-2026-0412", "420", "kg"),
-            lq("CC-H-2026-0413", "510", "kg"),
-            lq("CC-H-2026-0415", "320", "kg"),
+            build::lot_quantity("CC-H-2026-0412", "420", "kg"),
+            build::lot_quantity("CC-H-2026-0413", "510", "kg"),
+            build::lot_quantity("CC-H-2026-0415", "320", "kg"),
         ],
-        vec![out(
+        vec![build::output(
             "CC-COOP-WET-01",
             "wet cocoa beans",
             "1250",
@@ -436,8 +405,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "eahleo-ferm",
         "fermenting_drying",
         "0.40",
-        vec![lq("CC-COOP-WET-01", "1250", "kg")],
-        vec![out(
+        vec![build::lot_quantity("CC-COOP-WET-01", "1250", "kg")],
+        vec![build::output(
             "CC-COOP-DRY-01",
             "dry cocoa beans",
             "475",
@@ -451,7 +420,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "vn-coop-eahleo",
         "vn-proc-grind",
         "cocoa",
-        vec![lq("CC-COOP-DRY-01", "475", "kg")],
+        vec![build::lot_quantity("CC-COOP-DRY-01", "475", "kg")],
         "INV-EHL-2026-031",
     );
     b.transform(
@@ -462,8 +431,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "hcmc-plant",
         "roasting_grinding",
         "0.82",
-        vec![lq("CC-COOP-DRY-01", "475", "kg")],
-        vec![out(
+        vec![build::lot_quantity("CC-COOP-DRY-01", "475", "kg")],
+        vec![build::output(
             "CC-LIQ-2026-07",
             "cocoa liquor",
             "380",
@@ -477,7 +446,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "vn-proc-grind",
         "eu-brand-choco",
         "cocoa",
-        vec![lq("CC-LIQ-2026-07", "380", "kg")],
+        vec![build::lot_quantity("CC-LIQ-2026-07", "380", "kg")],
         "BOL-HCM-RTM-5521",
     );
     b.transform(
@@ -488,8 +457,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "zaandam",
         "manufacturing",
         "",
-        vec![lq("CC-LIQ-2026-07", "380", "kg")],
-        vec![out(
+        vec![build::lot_quantity("CC-LIQ-2026-07", "380", "kg")],
+        vec![build::output(
             "CC-BAR-2026-W12",
             "dark chocolate bar 100 g 70%",
             "5200",
@@ -608,7 +577,7 @@ pub fn sample_events() -> Vec<v1::Event> {
             farm,
             "co-coop-huila",
             "coffee",
-            vec![lq(lot, kg, "kg")],
+            vec![build::lot_quantity(lot, kg, "kg")],
             &format!("REC-{lot}"),
         );
     }
@@ -621,11 +590,11 @@ pub fn sample_events() -> Vec<v1::Event> {
         "wet_milling",
         "0.21",
         vec![
-            lq("CO-H-2026-0007", "600", "kg"),
-            lq("CO-H-2026-0008", "450", "kg"),
-            lq("CO-H-2026-0009", "800", "kg"),
+            build::lot_quantity("CO-H-2026-0007", "600", "kg"),
+            build::lot_quantity("CO-H-2026-0008", "450", "kg"),
+            build::lot_quantity("CO-H-2026-0009", "800", "kg"),
         ],
-        vec![out(
+        vec![build::output(
             "CO-PARCH-2026-14",
             "parchment coffee",
             "370",
@@ -639,7 +608,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "co-coop-huila",
         "co-drymill",
         "coffee",
-        vec![lq("CO-PARCH-2026-14", "370", "kg")],
+        vec![build::lot_quantity("CO-PARCH-2026-14", "370", "kg")],
         "FAC-2026-0442",
     );
     // The dry mill blends in parchment from a supplier that never posted its lot.
@@ -652,10 +621,10 @@ pub fn sample_events() -> Vec<v1::Event> {
         "dry_milling",
         "0.80",
         vec![
-            lq("CO-PARCH-2026-14", "370", "kg"),
-            lq("CO-PARCH-EXT-77", "130", "kg"),
+            build::lot_quantity("CO-PARCH-2026-14", "370", "kg"),
+            build::lot_quantity("CO-PARCH-EXT-77", "130", "kg"),
         ],
-        vec![out(
+        vec![build::output(
             "CO-GRN-2026-031",
             "green coffee excelso",
             "400",
@@ -669,7 +638,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "co-drymill",
         "de-roaster",
         "coffee",
-        vec![lq("CO-GRN-2026-031", "400", "kg")],
+        vec![build::lot_quantity("CO-GRN-2026-031", "400", "kg")],
         "BOL-BUN-HAM-2231",
     );
     b.transform(
@@ -680,16 +649,16 @@ pub fn sample_events() -> Vec<v1::Event> {
         "hamburg-roastery",
         "roasting",
         "0.84",
-        vec![lq("CO-GRN-2026-031", "400", "kg")],
+        vec![build::lot_quantity("CO-GRN-2026-031", "400", "kg")],
         vec![
-            out(
+            build::output(
                 "CO-RET-2026-A",
                 "roasted whole bean 1 kg",
                 "200",
                 "kg",
                 &["fairtrade"],
             ),
-            out(
+            build::output(
                 "CO-RET-2026-B",
                 "roasted ground 250 g",
                 "134",
@@ -704,7 +673,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "de-roaster",
         "de-retail",
         "coffee",
-        vec![lq("CO-RET-2026-B", "134", "kg")],
+        vec![build::lot_quantity("CO-RET-2026-B", "134", "kg")],
         "LS-2026-7781",
     );
 
@@ -882,7 +851,7 @@ pub fn sample_events() -> Vec<v1::Event> {
             farm,
             "in-ginner-rajkot",
             "textile",
-            vec![lq(lot, kg, "kg")],
+            vec![build::lot_quantity(lot, kg, "kg")],
             &format!("WB-{lot}"),
         );
     }
@@ -895,12 +864,12 @@ pub fn sample_events() -> Vec<v1::Event> {
         "ginning",
         "1",
         vec![
-            lq("TX-H-2026-0101", "1400", "kg"),
-            lq("TX-H-2026-0102", "1600", "kg"),
+            build::lot_quantity("TX-H-2026-0101", "1400", "kg"),
+            build::lot_quantity("TX-H-2026-0102", "1600", "kg"),
         ],
         vec![
-            out("TX-LINT-2026-88", "cotton lint", "1050", "kg", &["organic"]),
-            out("TX-SEED-2026-88", "cotton seed", "1650", "kg", &[]),
+            build::output("TX-LINT-2026-88", "cotton lint", "1050", "kg", &["organic"]),
+            build::output("TX-SEED-2026-88", "cotton seed", "1650", "kg", &[]),
         ],
     );
     b.hand_over(
@@ -909,7 +878,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "in-ginner-rajkot",
         "in-spinner",
         "textile",
-        vec![lq("TX-LINT-2026-88", "1050", "kg")],
+        vec![build::lot_quantity("TX-LINT-2026-88", "1050", "kg")],
         "INV-SGW-8812",
     );
     b.transform(
@@ -920,8 +889,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "ahmedabad-mill",
         "spinning",
         "0.90",
-        vec![lq("TX-LINT-2026-88", "1050", "kg")],
-        vec![out(
+        vec![build::lot_quantity("TX-LINT-2026-88", "1050", "kg")],
+        vec![build::output(
             "TX-YARN-2026-30S",
             "30s combed yarn",
             "880",
@@ -935,7 +904,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "in-spinner",
         "in-weaver",
         "textile",
-        vec![lq("TX-YARN-2026-30S", "880", "kg")],
+        vec![build::lot_quantity("TX-YARN-2026-30S", "880", "kg")],
         "INV-ASM-1204",
     );
     b.transform(
@@ -946,8 +915,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "surat-looms",
         "knitting",
         "0.97",
-        vec![lq("TX-YARN-2026-30S", "880", "kg")],
-        vec![out(
+        vec![build::lot_quantity("TX-YARN-2026-30S", "880", "kg")],
+        vec![build::output(
             "TX-FAB-2026-J1",
             "single jersey greige",
             "850",
@@ -961,7 +930,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "in-weaver",
         "in-dyer",
         "textile",
-        vec![lq("TX-FAB-2026-J1", "850", "kg")],
+        vec![build::lot_quantity("TX-FAB-2026-J1", "850", "kg")],
         "DC-SWC-3310",
     );
     b.transform(
@@ -972,8 +941,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "tiruppur-dyehouse",
         "dyeing",
         "0.95",
-        vec![lq("TX-FAB-2026-J1", "850", "kg")],
-        vec![out(
+        vec![build::lot_quantity("TX-FAB-2026-J1", "850", "kg")],
+        vec![build::output(
             "TX-FAB-2026-J1-NAVY",
             "single jersey dyed navy",
             "800",
@@ -987,7 +956,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "in-dyer",
         "bd-cmt",
         "textile",
-        vec![lq("TX-FAB-2026-J1-NAVY", "800", "kg")],
+        vec![build::lot_quantity("TX-FAB-2026-J1-NAVY", "800", "kg")],
         "BOL-TUT-CGP-0981",
     );
     b.transform(
@@ -998,8 +967,8 @@ pub fn sample_events() -> Vec<v1::Event> {
         "dhaka-factory",
         "cut_make_trim",
         "",
-        vec![lq("TX-FAB-2026-J1-NAVY", "800", "kg")],
-        vec![out(
+        vec![build::lot_quantity("TX-FAB-2026-J1-NAVY", "800", "kg")],
+        vec![build::output(
             "TX-GAR-2026-T1",
             "crew-neck t-shirt navy",
             "4000",
@@ -1013,7 +982,7 @@ pub fn sample_events() -> Vec<v1::Event> {
         "bd-cmt",
         "eu-brand-wear",
         "textile",
-        vec![lq("TX-GAR-2026-T1", "4000", "pcs")],
+        vec![build::lot_quantity("TX-GAR-2026-T1", "4000", "pcs")],
         "BOL-CGP-GOT-7716",
     );
     // The processor files the EUDR due-diligence statement when the liquor is

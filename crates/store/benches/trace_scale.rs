@@ -16,40 +16,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lotline_domain::lineage::Lineage;
-use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
+use lotline_proto::{build, v1};
 use lotline_store::{SledBackend, Store, Submission, Writer, WriterConfig};
 
 fn event(id: String, kind: Kind) -> v1::Event {
-    v1::Event {
-        event_id: id,
-        event_time: "2026-03-01T08:00:00+07:00".into(),
-        org: "coop".into(),
-        chain: "cocoa".into(),
-        site: String::new(),
-        extensions: Default::default(),
-        kind: Some(kind),
-    }
-}
-
-fn kg(n: u64) -> Option<v1::Quantity> {
-    Some(v1::Quantity {
-        amount: n.to_string(),
-        unit: "kg".into(),
-    })
+    build::event(id, "2026-03-01T08:00:00+07:00", "coop", "cocoa", kind)
 }
 
 fn harvest(id: String, lot: String, q: u64) -> v1::Event {
-    event(
-        id,
-        Kind::Harvest(v1::Harvest {
-            lot,
-            plot: "plot".into(),
-            product: "wet cocoa beans".into(),
-            quantity: kg(q),
-            ..Default::default()
-        }),
-    )
+    event(id, build::harvest(lot, "plot", "wet cocoa beans", q))
 }
 
 fn transform(id: String, inputs: Vec<(String, u64)>, outputs: Vec<(String, u64)>) -> v1::Event {
@@ -60,7 +36,7 @@ fn transform(id: String, inputs: Vec<(String, u64)>, outputs: Vec<(String, u64)>
                 .into_iter()
                 .map(|(lot, q)| v1::LotQuantity {
                     lot,
-                    quantity: kg(q),
+                    quantity: build::kg(q),
                 })
                 .collect(),
             outputs: outputs
@@ -68,7 +44,7 @@ fn transform(id: String, inputs: Vec<(String, u64)>, outputs: Vec<(String, u64)>
                 .map(|(lot, q)| v1::OutputLot {
                     lot,
                     product: "dry cocoa beans".into(),
-                    quantity: kg(q),
+                    quantity: build::kg(q),
                     ..Default::default()
                 })
                 .collect(),

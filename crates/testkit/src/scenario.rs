@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
+use lotline_proto::{build, v1};
 
 use crate::chains::Rng;
 
@@ -383,20 +383,6 @@ const FAMILY: &[&str] = &[
     "Munoz",
 ];
 
-fn qty(amount: String, unit: &str) -> Option<v1::Quantity> {
-    Some(v1::Quantity {
-        amount,
-        unit: unit.into(),
-    })
-}
-
-fn lq(lot: &str, amount: String, unit: &str) -> v1::LotQuantity {
-    v1::LotQuantity {
-        lot: lot.into(),
-        quantity: qty(amount, unit),
-    }
-}
-
 /// `units` in 10^-scale, as a decimal string without trailing zeros.
 pub fn decimal(units: u64, scale: u32) -> String {
     let factor = 10u64.pow(scale);
@@ -720,7 +706,7 @@ impl Scenario {
                     lot: lot.clone(),
                     plot: plot.clone(),
                     product: crop.harvest_product().into(),
-                    quantity: qty(kg.to_string(), "kg"),
+                    quantity: build::quantity(kg.to_string(), "kg"),
                     harvest_start: "2026-02-23".into(),
                     harvest_end: "2026-03-02".into(),
                     custody: 0,
@@ -742,7 +728,7 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Ship(v1::Ship {
-                    lots: vec![lq(&lot, kg.to_string(), "kg")],
+                    lots: vec![build::lot_quantity(&lot, kg.to_string(), "kg")],
                     to_org: org.into(),
                     documents: documents.clone(),
                 }),
@@ -754,7 +740,7 @@ impl Scenario {
                 chain,
                 &station,
                 Kind::Receive(v1::Receive {
-                    lots: vec![lq(&lot, kg.to_string(), "kg")],
+                    lots: vec![build::lot_quantity(&lot, kg.to_string(), "kg")],
                     from_org: farm.clone(),
                     documents,
                 }),
@@ -766,7 +752,7 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Pay(v1::Pay {
-                    lots: vec![lq(&lot, kg.to_string(), "kg")],
+                    lots: vec![build::lot_quantity(&lot, kg.to_string(), "kg")],
                     payee_org: farm.clone(),
                     currency: "USD".into(),
                     price_per_unit: farm_price.into(),
@@ -803,12 +789,12 @@ impl Scenario {
             Kind::Transform(v1::Transform {
                 inputs: farm_list
                     .iter()
-                    .map(|f| lq(&f.lot, f.kg.to_string(), "kg"))
+                    .map(|f| build::lot_quantity(&f.lot, f.kg.to_string(), "kg"))
                     .collect(),
                 outputs: vec![v1::OutputLot {
                     lot: aggregate.clone(),
                     product: crop.harvest_product().into(),
-                    quantity: qty(total.to_string(), "kg"),
+                    quantity: build::quantity(total.to_string(), "kg"),
                     custody: 0,
                     claims: vec!["fairtrade".into()],
                 }],
@@ -847,11 +833,11 @@ impl Scenario {
                 chain,
                 &mill,
                 Kind::Transform(v1::Transform {
-                    inputs: vec![lq(&input.0, decimal(input.1, 2), "kg")],
+                    inputs: vec![build::lot_quantity(&input.0, decimal(input.1, 2), "kg")],
                     outputs: vec![v1::OutputLot {
                         lot: lot.clone(),
                         product: product.into(),
-                        quantity: qty(decimal(centikg, 2), "kg"),
+                        quantity: build::quantity(decimal(centikg, 2), "kg"),
                         custody,
                         claims: vec!["fairtrade".into()],
                     }],
@@ -904,7 +890,7 @@ impl Scenario {
                 chain,
                 &mill,
                 Kind::Ship(v1::Ship {
-                    lots: vec![lq(&output, amount.clone(), "kg")],
+                    lots: vec![build::lot_quantity(&output, amount.clone(), "kg")],
                     to_org: buyer.clone(),
                     documents: documents.clone(),
                 }),
@@ -916,7 +902,7 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Receive(v1::Receive {
-                    lots: vec![lq(&output, amount, "kg")],
+                    lots: vec![build::lot_quantity(&output, amount, "kg")],
                     from_org: org.into(),
                     documents,
                 }),
@@ -934,7 +920,7 @@ impl Scenario {
             chain,
             "",
             Kind::Pay(v1::Pay {
-                lots: vec![lq(&output, decimal(centikg, 2), "kg")],
+                lots: vec![build::lot_quantity(&output, decimal(centikg, 2), "kg")],
                 payee_org: org.into(),
                 currency: "USD".into(),
                 price_per_unit: price.into(),
@@ -959,7 +945,7 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Ship(v1::Ship {
-                    lots: vec![lq(&output, amount.clone(), "kg")],
+                    lots: vec![build::lot_quantity(&output, amount.clone(), "kg")],
                     to_org: brand.into(),
                     documents: vec![
                         v1::BusinessDocument {
@@ -984,7 +970,7 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Receive(v1::Receive {
-                    lots: vec![lq(&output, amount.clone(), "kg")],
+                    lots: vec![build::lot_quantity(&output, amount.clone(), "kg")],
                     from_org: buyer.clone(),
                     documents: vec![],
                 }),
@@ -998,12 +984,12 @@ impl Scenario {
                     chain,
                     "brand-chocolate-zaandam",
                     Kind::Transform(v1::Transform {
-                        inputs: vec![lq(&output, amount.clone(), "kg")],
+                        inputs: vec![build::lot_quantity(&output, amount.clone(), "kg")],
                         outputs: vec![v1::OutputLot {
                             lot: bars.clone(),
                             product: "dark chocolate bar 100 g".into(),
                             // Ten 100 g bars of 70 % per kilogram of beans, roughly.
-                            quantity: qty((centikg / 10).to_string(), "pcs"),
+                            quantity: build::quantity((centikg / 10).to_string(), "pcs"),
                             custody: 0,
                             claims: vec!["fairtrade".into()],
                         }],
@@ -1117,7 +1103,7 @@ impl Scenario {
                     lot: lot.clone(),
                     plot,
                     product: "seed cotton".into(),
-                    quantity: qty(kg.to_string(), "kg"),
+                    quantity: build::quantity(kg.to_string(), "kg"),
                     custody: 0,
                     claims: claims.clone(),
                     ..Default::default()
@@ -1151,20 +1137,20 @@ impl Scenario {
             Kind::Transform(v1::Transform {
                 inputs: harvested
                     .iter()
-                    .map(|(lot, kg)| lq(lot, kg.to_string(), "kg"))
+                    .map(|(lot, kg)| build::lot_quantity(lot, kg.to_string(), "kg"))
                     .collect(),
                 outputs: vec![
                     v1::OutputLot {
                         lot: lint.clone(),
                         product: "cotton lint".into(),
-                        quantity: qty(kg3(lint_g), "kg"),
+                        quantity: build::quantity(kg3(lint_g), "kg"),
                         custody: 0,
                         claims: claims.clone(),
                     },
                     v1::OutputLot {
                         lot: format!("TXS-{tag}"),
                         product: "cotton seed".into(),
-                        quantity: qty(kg3(seed_g * 60 / 100), "kg"),
+                        quantity: build::quantity(kg3(seed_g * 60 / 100), "kg"),
                         custody: 0,
                         claims: Vec::new(),
                     },
@@ -1227,11 +1213,11 @@ impl Scenario {
                 chain,
                 "",
                 Kind::Transform(v1::Transform {
-                    inputs: vec![lq(&made.0, kg3(made.1), "kg")],
+                    inputs: vec![build::lot_quantity(&made.0, kg3(made.1), "kg")],
                     outputs: vec![v1::OutputLot {
                         lot: lot.clone(),
                         product: product.into(),
-                        quantity: qty(kg3(grams), "kg"),
+                        quantity: build::quantity(kg3(grams), "kg"),
                         custody: 0,
                         claims: claims.clone(),
                     }],
@@ -1263,11 +1249,11 @@ impl Scenario {
             chain,
             "",
             Kind::Transform(v1::Transform {
-                inputs: vec![lq(&made.0, kg3(made.1), "kg")],
+                inputs: vec![build::lot_quantity(&made.0, kg3(made.1), "kg")],
                 outputs: vec![v1::OutputLot {
                     lot: garment.clone(),
                     product: "crew-neck t-shirt navy".into(),
-                    quantity: qty(pieces.to_string(), "pcs"),
+                    quantity: build::quantity(pieces.to_string(), "pcs"),
                     custody: 0,
                     claims: claims.clone(),
                 }],
@@ -1321,7 +1307,7 @@ impl Scenario {
             chain,
             "",
             Kind::Ship(v1::Ship {
-                lots: vec![lq(lot, amount.into(), unit)],
+                lots: vec![build::lot_quantity(lot, amount, unit)],
                 to_org: to.into(),
                 documents: documents.clone(),
             }),
@@ -1333,7 +1319,7 @@ impl Scenario {
             chain,
             "",
             Kind::Receive(v1::Receive {
-                lots: vec![lq(lot, amount.into(), unit)],
+                lots: vec![build::lot_quantity(lot, amount, unit)],
                 from_org: from.into(),
                 documents,
             }),
@@ -1437,7 +1423,7 @@ impl Scenario {
                     "cocoa",
                     "",
                     Kind::Receive(v1::Receive {
-                        lots: vec![lq(&lot, amount.clone(), "kg")],
+                        lots: vec![build::lot_quantity(&lot, amount.clone(), "kg")],
                         from_org: COCOA_TRADER.into(),
                         documents: vec![],
                     }),
@@ -1450,7 +1436,7 @@ impl Scenario {
                     "cocoa",
                     "",
                     Kind::Ship(v1::Ship {
-                        lots: vec![lq(&lot, amount.clone(), "kg")],
+                        lots: vec![build::lot_quantity(&lot, amount.clone(), "kg")],
                         to_org: COCOA_BRAND.into(),
                         documents: vec![],
                     }),
@@ -1462,7 +1448,7 @@ impl Scenario {
                     "cocoa",
                     "",
                     Kind::Receive(v1::Receive {
-                        lots: vec![lq(&lot, amount, "kg")],
+                        lots: vec![build::lot_quantity(&lot, amount, "kg")],
                         from_org: seller.clone(),
                         documents: vec![],
                     }),

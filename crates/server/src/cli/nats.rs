@@ -14,6 +14,7 @@ use lotline_ingest::{
     Ingest, NatsConfig, Outgoing, Published, SUBJECT_ROOT, Stats, connect, ensure_stream,
     jetstream, publish_pipelined,
 };
+use lotline_proto::build;
 use lotline_proto::v1;
 use lotline_proto::v1::event::Kind;
 use lotline_store::{Writer, WriterConfig};
@@ -513,39 +514,15 @@ impl BenchNode {
 pub(crate) fn realistic_events(n: usize, run: &str) -> Vec<v1::Event> {
     const COOPS: usize = 20;
     let time = "2026-03-01T08:00:00+00:00";
-    let event = |id: String, org: String, kind: Kind| v1::Event {
-        event_id: id,
-        event_time: time.into(),
-        org,
-        chain: "cocoa".into(),
-        site: String::new(),
-        extensions: Default::default(),
-        kind: Some(kind),
-    };
-    let kg = |amount: u64| {
-        Some(v1::Quantity {
-            amount: amount.to_string(),
-            unit: "kg".into(),
-        })
-    };
     let mut events = Vec::with_capacity(n);
     let processor = format!("proc-{run}");
     for org in (0..COOPS)
         .map(|c| format!("coop-{run}-{c}"))
         .chain([processor.clone()])
     {
-        let mut e = event(
-            format!("reg-{org}"),
-            org.clone(),
-            Kind::RegisterOrg(v1::RegisterOrg {
-                name: format!("{org} cooperative society"),
-                role: v1::OrgRole::Cooperative as i32,
-                country: "CI".into(),
-                ..Default::default()
-            }),
-        );
-        e.chain = String::new();
-        events.push(e);
+        let name = format!("{org} cooperative society");
+        let kind = build::register_org(name, v1::OrgRole::Cooperative, "CI");
+        events.push(build::event(format!("reg-{org}"), time, org, "", kind));
     }
     let mut round = 0usize;
     while events.len() < n {
@@ -554,53 +531,38 @@ pub(crate) fn realistic_events(n: usize, run: &str) -> Vec<v1::Event> {
         for farm in 0..8 {
             let lot = format!("H-{run}-{round}-{farm}");
             let amount = 300 + ((round * 7 + farm * 13) % 400) as u64;
-            events.push(event(
-                format!("h-{run}-{round}-{farm}"),
-                coop.clone(),
-                Kind::Harvest(v1::Harvest {
-                    lot: lot.clone(),
-                    plot: format!("CI-PLOT-{}-{farm}", round % 500),
-                    product: "wet cocoa beans".into(),
-                    quantity: kg(amount),
-                    ..Default::default()
-                }),
-            ));
+            let plot = format!("CI-PLOT-{}-{farm}", round % 500);
+            let kind = build::harvest(lot.clone(), plot, "wet cocoa beans", amount);
+            let id = format!("h-{run}-{round}-{farm}");
+            events.push(build::event(id, time, coop.clone(), "cocoa", kind));
             inputs.push((lot, amount));
         }
         let total: u64 = inputs.iter().map(|(_, a)| a).sum();
         let dried = format!("DRY-{run}-{round}");
-        events.push(event(
-            format!("t-{run}-{round}"),
-            coop.clone(),
-            Kind::Transform(v1::Transform {
-                inputs: inputs
-                    .iter()
-                    .map(|(lot, amount)| v1::LotQuantity {
-                        lot: lot.clone(),
-                        quantity: kg(*amount),
-                    })
-                    .collect(),
-                outputs: vec![v1::OutputLot {
-                    lot: dried.clone(),
-                    product: "dry cocoa beans".into(),
-                    quantity: kg(total * 38 / 100),
-                    ..Default::default()
-                }],
-                process: "fermenting and drying".into(),
-                ..Default::default()
-            }),
-        ));
-        events.push(event(
+        let kind = Kind::Transform(v1::Transform {
+            inputs: inputs
+                .iter()
+                .map(|(lot, amount)| build::lot_quantity(lot.clone(), amount, "kg"))
+                .collect(),
+            outputs: vec![build::output(
+                dried.clone(),
+                "dry cocoa beans",
+                total * 38 / 100,
+                "kg",
+                &[],
+            )],
+            process: "fermenting and drying".into(),
+            ..Default::default()
+        });
+        let id = format!("t-{run}-{round}");
+        events.push(build::event(id, time, coop.clone(), "cocoa", kind));
+        let kind = build::ship([(dried, total * 38 / 100)], processor.clone());
+        events.push(build::event(
             format!("s-{run}-{round}"),
+            time,
             coop,
-            Kind::Ship(v1::Ship {
-                lots: vec![v1::LotQuantity {
-                    lot: dried,
-                    quantity: kg(total * 38 / 100),
-                }],
-                to_org: processor.clone(),
-                documents: vec![],
-            }),
+            "cocoa",
+            kind,
         ));
         round += 1;
     }
