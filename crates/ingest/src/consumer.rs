@@ -182,6 +182,22 @@ enum Step {
     Failed(String),
 }
 
+/// What ends a session of delivery.
+enum Session {
+    /// Asked to stop.
+    Stop,
+    /// Open the next session from the store's position.
+    Restart,
+}
+
+/// What the consumer remembers between sessions.
+#[derive(Default)]
+struct Retry {
+    backoff: Backoff,
+    /// A gap seen twice at the same place is not retried quickly.
+    last_gap: Option<u64>,
+}
+
 /// A message taken from a batch, owned so decoding can run off the runtime.
 struct Taken {
     seq: u64,
@@ -203,100 +219,104 @@ impl Consumer {
         mut stop: watch::Receiver<bool>,
         mut events: mpsc::UnboundedReceiver<ClientEvent>,
     ) {
-        let mut backoff = Backoff::default();
-        // A gap seen twice at the same place is not retried quickly.
-        let mut last_gap: Option<u64> = None;
-        'session: loop {
-            if *stop.borrow() {
+        let mut retry = Retry::default();
+        loop {
+            if *stop.borrow() || !self.connected(&mut events, &mut stop).await {
                 break;
             }
-            if !self.connected(&mut events, &mut stop).await {
+            if let Session::Stop = self.session(&mut stop, &mut events, &mut retry).await {
                 break;
-            }
-            let mut expected = self.applied.through() + 1;
-            let opened = tokio::select! {
-                _ = stop.changed() => break,
-                opened = self.open(expected) => opened,
-            };
-            let mut messages = match opened {
-                Ok(m) => m,
-                Err(e) => {
-                    self.down(e.to_string());
-                    if sleep_or_stop(backoff.next(), &mut stop).await {
-                        break;
-                    }
-                    continue;
-                }
-            };
-            self.state.send_replace(ConsumerState::Running);
-            loop {
-                let first = tokio::select! {
-                    _ = stop.changed() => break 'session,
-                    event = events.recv() => {
-                        if let Some(ClientEvent::Disconnected) = event {
-                            self.down("disconnected from the NATS server".into());
-                            continue 'session;
-                        }
-                        continue;
-                    }
-                    next = messages.next() => next,
-                };
-                let first = match first {
-                    Some(Ok(m)) => m,
-                    Some(Err(e)) => {
-                        self.down(format!("receiving messages failed: {e}"));
-                        if sleep_or_stop(backoff.next(), &mut stop).await {
-                            break 'session;
-                        }
-                        continue 'session;
-                    }
-                    None => {
-                        self.down("the message stream ended".into());
-                        if sleep_or_stop(backoff.next(), &mut stop).await {
-                            break 'session;
-                        }
-                        continue 'session;
-                    }
-                };
-                let batch = gather(first, &mut messages, self.config.batch).await;
-                match self.apply(batch, &mut expected).await {
-                    Step::Continue => backoff.reset(),
-                    Step::Gap { expected, found } => {
-                        if last_gap == Some(expected) {
-                            // The same gap again: either the stream lost these
-                            // messages (other nodes applied them; skipping would
-                            // make this log differ for good) or delivery keeps
-                            // failing. Either way: down, with the reason, retrying.
-                            let reason = if self.is_hole(expected).await {
-                                format!(
-                                    "the stream no longer holds sequences {expected} to {} that this node has not applied (purged, deleted or age-limited?): rebuild this node from a complete stream or restore it",
-                                    found - 1
-                                )
-                            } else {
-                                format!("delivery skips from sequence {expected} to {found}")
-                            };
-                            self.down(reason);
-                            if sleep_or_stop(backoff.next(), &mut stop).await {
-                                break 'session;
-                            }
-                        } else {
-                            debug!(expected, found, "delivery out of order; restarting it");
-                        }
-                        last_gap = Some(expected);
-                        continue 'session;
-                    }
-                    Step::Failed(reason) => {
-                        self.down(format!("the store failed; retrying: {reason}"));
-                        if sleep_or_stop(backoff.next(), &mut stop).await {
-                            break 'session;
-                        }
-                        continue 'session;
-                    }
-                }
             }
         }
         self.state.send_replace(ConsumerState::Stopped);
         info!("NATS consumer stopped");
+    }
+
+    /// One session of delivery: opened right after the last message applied here, it applies
+    /// batches in stream order until something breaks that order (a disconnect, an error, a
+    /// gap, a failed write); then the loop opens the next session from the store's position.
+    async fn session(
+        &self,
+        stop: &mut watch::Receiver<bool>,
+        events: &mut mpsc::UnboundedReceiver<ClientEvent>,
+        retry: &mut Retry,
+    ) -> Session {
+        let mut expected = self.applied.through() + 1;
+        let opened = tokio::select! {
+            _ = stop.changed() => return Session::Stop,
+            opened = self.open(expected) => opened,
+        };
+        let mut messages = match opened {
+            Ok(m) => m,
+            Err(e) => return self.retry_after(e.to_string(), retry, stop).await,
+        };
+        self.state.send_replace(ConsumerState::Running);
+        loop {
+            let first = tokio::select! {
+                _ = stop.changed() => return Session::Stop,
+                event = events.recv() => {
+                    if let Some(ClientEvent::Disconnected) = event {
+                        self.down("disconnected from the NATS server".into());
+                        return Session::Restart;
+                    }
+                    continue;
+                }
+                next = messages.next() => next,
+            };
+            let first = match first {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    let reason = format!("receiving messages failed: {e}");
+                    return self.retry_after(reason, retry, stop).await;
+                }
+                None => {
+                    let reason = "the message stream ended".to_string();
+                    return self.retry_after(reason, retry, stop).await;
+                }
+            };
+            let batch = gather(first, &mut messages, self.config.batch).await;
+            match self.apply(batch, &mut expected).await {
+                Step::Continue => retry.backoff.reset(),
+                Step::Gap { expected, found } => {
+                    if retry.last_gap.replace(expected) != Some(expected) {
+                        debug!(expected, found, "delivery out of order; restarting it");
+                        return Session::Restart;
+                    }
+                    // The same gap again: either the stream lost these messages (other nodes
+                    // applied them; skipping would make this log differ for good) or delivery
+                    // keeps failing. Either way: down, with the reason, retrying.
+                    let reason = if self.is_hole(expected).await {
+                        format!(
+                            "the stream no longer holds sequences {expected} to {} that this node has not applied (purged, deleted or age-limited?): rebuild this node from a complete stream or restore it",
+                            found - 1
+                        )
+                    } else {
+                        format!("delivery skips from sequence {expected} to {found}")
+                    };
+                    return self.retry_after(reason, retry, stop).await;
+                }
+                Step::Failed(reason) => {
+                    let reason = format!("the store failed; retrying: {reason}");
+                    return self.retry_after(reason, retry, stop).await;
+                }
+            }
+        }
+    }
+
+    /// Marks the consumer down for `reason` and waits out the backoff before the next session,
+    /// unless asked to stop meanwhile.
+    async fn retry_after(
+        &self,
+        reason: String,
+        retry: &mut Retry,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Session {
+        self.down(reason);
+        if sleep_or_stop(retry.backoff.next(), stop).await {
+            Session::Stop
+        } else {
+            Session::Restart
+        }
     }
 
     /// Waits for the client to be connected; false if asked to stop first.

@@ -198,34 +198,9 @@ pub async fn run(
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let reflection_alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-
     let cell: ReadyCell = Arc::new(OnceLock::new());
-    let service = Service::new(cell.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
-        .add_service(
-            EventServiceServer::new(EventApi::new(service.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
-        .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
-            service.clone(),
-        )))
-        .add_service(AuditServiceServer::new(AuditApi::new(service.clone())))
-        .add_service(MasterDataServiceServer::new(MasterDataApi::new(
-            service.clone(),
-        )))
-        .add_service(LogServiceServer::new(LogApi::new(service.clone())));
+    let router = grpc_router(Service::new(cell.clone()), health_service)?;
     // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
     // the client's delayed ACK hold a short reply for about 40 ms.
     let incoming = TcpListenerStream::new(listener).map(|conn| {
@@ -251,92 +226,26 @@ pub async fn run(
     .await
     .map_err(|e| ServerError::Other(format!("store open task failed: {e}")))?;
     // Kept until shutdown so the writer outlives the services that use it.
-    let mut writer_done = None;
-    let mut ingest: Option<Ingest> = None;
-    let mut health_task: Option<tokio::task::JoinHandle<()>> = None;
-    match opened {
+    let running = match opened {
         Err(reason) => {
             // Serve health (NOT_SERVING) and the reason on every call, rather than
             // vanishing: an operator sees why, and can rebuild or restore the store.
             error!(%reason, "the store could not be opened; serving nothing but health");
             let _ = cell.set(Err(reason));
+            None
         }
         Ok((opened, signer)) => {
-            match &opened.indexes {
-                StartupCheck::Consistent { events } => {
-                    info!(events, "store open; indexes match the log")
-                }
-                StartupCheck::Rebuilt { events, reason } => {
-                    warn!(events, %reason, "store open; indexes were rebuilt")
-                }
-                StartupCheck::NotChecked { .. } => {
-                    warn!(
-                        "store open; indexes not checked against a log that fails its integrity check"
-                    )
-                }
-            }
-            let writes_refused = match &opened.tree {
-                TreeCheck::Consistent { size } => {
-                    info!(size, "Merkle tree matches the log");
-                    None
-                }
-                TreeCheck::Built { size } => {
-                    warn!(size, "built the Merkle tree from the log (--build-tree)");
-                    None
-                }
-                TreeCheck::Mismatch { reason } => {
-                    error!(%reason, "the Merkle tree does not match the log; refusing writes");
-                    Some(reason.clone())
-                }
-            };
-            let (writer, done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
-            writer_done = Some(done);
-            let refused = writes_refused.is_some();
-            // In NATS mode the consumer is the writer's only source of log
-            // entries, and gRPC writes go through the stream. A store that
-            // refuses writes does not consume either.
-            let (recorder, consumer): (Arc<dyn Recorder>, _) = match &config.nats {
-                Some(settings) if !refused => {
-                    let nats = nats_config(&config, settings)?;
-                    info!(url = %lotline_ingest::redact(&nats.url), node = %nats.node_id, stream = %nats.stream, "NATS mode: consuming the stream");
-                    let started = Ingest::start(nats, &opened.store, writer.clone()).await?;
-                    let recorder =
-                        NatsRecorder::new(&started, opened.store.clone(), writer.clone());
-                    let state = started.state();
-                    ingest = Some(started);
-                    (Arc::new(recorder), Some(state))
-                }
-                _ => (Arc::new(writer.clone()), None),
-            };
-            info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
-            let failure = writer.failure();
-            let ready = Ready {
-                store: opened.store,
-                recorder,
-                signer: Arc::new(signer),
-                writes_refused,
-                rules: Arc::clone(&config.rules),
-            };
-            if cell.set(Ok(ready)).is_err() {
-                return Err(ServerError::Other("services were made ready twice".into()));
-            }
-            // Health turns SERVING only once the services are ready, so a client
-            // that waited for it is never told the store is not open yet.
-            health_task = Some(tokio::spawn(follow_health(
-                health.clone(),
-                failure,
-                consumer,
-                refused,
-            )));
+            let running = start(&config, opened, signer, &cell, &health).await?;
             info!(%address, "lotline serving");
+            Some(running)
         }
-    }
+    };
 
     let early_exit = tokio::select! {
         () = shutdown => None,
         result = &mut server => Some(result),
     };
-    if let Some(task) = health_task {
+    if let Some(task) = running.as_ref().map(|r| &r.health) {
         task.abort();
     }
     set_health(&health, ServingStatus::NotServing).await;
@@ -355,31 +264,158 @@ pub async fn run(
             }
         }
     };
-    // The consumer stops after settling the batch in hand; what it did not ack
-    // is redelivered to the next start and answered from the store.
-    if let Some(ingest) = ingest {
-        ingest.stop(config.grace).await;
-    }
     // The services (and their writer handles) are gone with the server task; the
     // last handle is ours. Dropping it lets the writer finish and flush.
     drop(cell);
-    // Connections the server could not close in time may still hold writer
-    // handles; everything acknowledged is flushed already, so do not wait forever.
-    let Some(writer_done) = writer_done else {
-        info!("lotline stopped");
-        return served_result(served);
-    };
-    if tokio::time::timeout(config.grace, writer_done.wait())
-        .await
-        .is_err()
-    {
-        warn!(
-            "the writer did not stop within the grace period; exiting anyway (acknowledged events are flushed)"
-        );
+    if let Some(running) = running {
+        running.stop(config.grace).await;
     } else {
-        info!("lotline stopped; the store is flushed");
+        info!("lotline stopped");
     }
     served_result(served)
+}
+
+/// Health, reflection and lotline's services, all answering through `service`.
+fn grpc_router(
+    service: Service,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> Result<tonic::transport::server::Router, ServerError> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok(Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reflection_alpha)
+        .add_service(
+            EventServiceServer::new(EventApi::new(service.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
+            service.clone(),
+        )))
+        .add_service(AuditServiceServer::new(AuditApi::new(service.clone())))
+        .add_service(MasterDataServiceServer::new(MasterDataApi::new(
+            service.clone(),
+        )))
+        .add_service(LogServiceServer::new(LogApi::new(service))))
+}
+
+/// What runs once the store is open: the writer, the NATS consumer (NATS mode) and the task
+/// that keeps health in step with them.
+struct Running {
+    writer_done: lotline_store::WriterDone,
+    ingest: Option<Ingest>,
+    health: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the consumer (after the batch in hand), then waits for the writer to flush.
+    async fn stop(self, grace: Duration) {
+        self.health.abort();
+        // What the consumer did not ack is redelivered to the next start and answered from
+        // the store.
+        if let Some(ingest) = self.ingest {
+            ingest.stop(grace).await;
+        }
+        // Connections the server could not close in time may still hold writer handles;
+        // everything acknowledged is flushed already, so do not wait forever.
+        if tokio::time::timeout(grace, self.writer_done.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                "the writer did not stop within the grace period; exiting anyway (acknowledged events are flushed)"
+            );
+        } else {
+            info!("lotline stopped; the store is flushed");
+        }
+    }
+}
+
+/// Why writes are refused, if they are, after logging what the start-up checks found.
+fn log_checks(opened: &Opened) -> Option<String> {
+    match &opened.indexes {
+        StartupCheck::Consistent { events } => {
+            info!(events, "store open; indexes match the log")
+        }
+        StartupCheck::Rebuilt { events, reason } => {
+            warn!(events, %reason, "store open; indexes were rebuilt")
+        }
+        StartupCheck::NotChecked { .. } => {
+            warn!("store open; indexes not checked against a log that fails its integrity check")
+        }
+    }
+    match &opened.tree {
+        TreeCheck::Consistent { size } => {
+            info!(size, "Merkle tree matches the log");
+            None
+        }
+        TreeCheck::Built { size } => {
+            warn!(size, "built the Merkle tree from the log (--build-tree)");
+            None
+        }
+        TreeCheck::Mismatch { reason } => {
+            error!(%reason, "the Merkle tree does not match the log; refusing writes");
+            Some(reason.clone())
+        }
+    }
+}
+
+/// Starts the writer and, in NATS mode, the consumer; makes the services ready; and keeps
+/// health in step.
+async fn start(
+    config: &ServeConfig,
+    opened: Opened,
+    signer: lotline_merkle::Signer,
+    cell: &ReadyCell,
+    health: &tonic_health::server::HealthReporter,
+) -> Result<Running, ServerError> {
+    let writes_refused = log_checks(&opened);
+    let (writer, writer_done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
+    let refused = writes_refused.is_some();
+    // In NATS mode the consumer is the writer's only source of log entries, and gRPC writes go
+    // through the stream. A store that refuses writes does not consume either.
+    let mut ingest = None;
+    let (recorder, consumer): (Arc<dyn Recorder>, _) = match &config.nats {
+        Some(settings) if !refused => {
+            let nats = nats_config(config, settings)?;
+            info!(url = %lotline_ingest::redact(&nats.url), node = %nats.node_id, stream = %nats.stream, "NATS mode: consuming the stream");
+            let started = Ingest::start(nats, &opened.store, writer.clone()).await?;
+            let recorder = NatsRecorder::new(&started, opened.store.clone(), writer.clone());
+            let state = started.state();
+            ingest = Some(started);
+            (Arc::new(recorder), Some(state))
+        }
+        _ => (Arc::new(writer.clone()), None),
+    };
+    info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
+    let failure = writer.failure();
+    let ready = Ready {
+        store: opened.store,
+        recorder,
+        signer: Arc::new(signer),
+        writes_refused,
+        rules: Arc::clone(&config.rules),
+    };
+    if cell.set(Ok(ready)).is_err() {
+        return Err(ServerError::Other("services were made ready twice".into()));
+    }
+    // Health turns SERVING only once the services are ready, so a client that waited for it is
+    // never told the store is not open yet.
+    let health = tokio::spawn(follow_health(health.clone(), failure, consumer, refused));
+    Ok(Running {
+        writer_done,
+        ingest,
+        health,
+    })
 }
 
 fn served_result(
