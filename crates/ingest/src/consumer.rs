@@ -85,7 +85,7 @@ impl Ingest {
         store: &Store,
         writer: Writer,
     ) -> Result<Ingest, IngestError> {
-        config.check().map_err(IngestError::Nats)?;
+        config.check().map_err(IngestError::Unusable)?;
         let (events_tx, events) = mpsc::unbounded_channel();
         let client = setup::connect(
             &config.url,
@@ -349,14 +349,14 @@ impl Consumer {
         let last = stream
             .info()
             .await
-            .map_err(|e| IngestError::Nats(format!("stream {}: {e}", self.config.stream)))?
+            .map_err(|e| IngestError::jetstream(format!("stream {}", self.config.stream), e))?
             .state
             .last_sequence;
         if last + 1 < start {
             // A stream that ends before what this node applied is another
             // stream (deleted and created again, or its store lost): consuming
             // it would skip its first messages without a word.
-            return Err(IngestError::Nats(format!(
+            return Err(IngestError::Unusable(format!(
                 "stream {} ends at sequence {last}, but this node has applied through {}: the stream was reset or replaced; restore it, or rebuild this node (empty data dir) from the new one",
                 self.config.stream,
                 start - 1
@@ -370,7 +370,7 @@ impl Consumer {
             .expires(Duration::from_secs(30))
             .messages()
             .await
-            .map_err(|e| IngestError::Nats(format!("pull request: {e}")))
+            .map_err(|e| IngestError::jetstream("pull request", e))
     }
 
     /// Whether stream sequence `seq` is gone from the stream.

@@ -50,7 +50,10 @@ pub async fn connect(
     options
         .connect(servers.addresses)
         .await
-        .map_err(|e| IngestError::Connect(format!("{shown}: {e}")))
+        .map_err(|source| IngestError::Connect {
+            servers: shown,
+            source,
+        })
 }
 
 /// How a client proves who it is, from the URL's user info.
@@ -76,7 +79,7 @@ impl Servers {
         let mut shown = Vec::new();
         for part in url.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let address: async_nats::ServerAddr = part.parse().map_err(|e| {
-                IngestError::Connect(format!("{:?} is not a NATS URL: {e}", redact(part)))
+                IngestError::BadUrl(format!("{:?} is not a NATS URL: {e}", redact(part)))
             })?;
             if credentials.is_none()
                 && let Some(user) = address.username()
@@ -91,7 +94,7 @@ impl Servers {
             addresses.push(address);
         }
         if addresses.is_empty() {
-            return Err(IngestError::Connect("no NATS server URL given".into()));
+            return Err(IngestError::BadUrl("no NATS server URL given".into()));
         }
         Ok(Servers {
             addresses,
@@ -175,14 +178,14 @@ pub async fn ensure_stream(
     let mut stream = js
         .get_or_create_stream(wanted.clone())
         .await
-        .map_err(|e| IngestError::Nats(format!("stream {}: {e}", config.stream)))?;
+        .map_err(|e| IngestError::jetstream(format!("stream {}", config.stream), e))?;
     let info = stream
         .info()
         .await
-        .map_err(|e| IngestError::Nats(format!("stream {}: {e}", config.stream)))?;
+        .map_err(|e| IngestError::jetstream(format!("stream {}", config.stream), e))?;
     let filter = config.events_filter();
     if !info.config.subjects.iter().any(|s| s == &filter) {
-        return Err(IngestError::Nats(format!(
+        return Err(IngestError::Unusable(format!(
             "stream {} exists but does not take {filter} (it takes {:?})",
             config.stream, info.config.subjects
         )));
@@ -225,7 +228,7 @@ pub async fn consumer_from(
             ..Default::default()
         })
         .await
-        .map_err(|e| IngestError::Nats(format!("consumer {name}: {e}")))?;
+        .map_err(|e| IngestError::jetstream(format!("consumer {name}"), e))?;
     info!(consumer = %name, start, "consuming the stream");
     Ok(consumer)
 }

@@ -72,6 +72,22 @@ pub fn register_org(name: impl Into<String>, role: v1::OrgRole, country: &str) -
     })
 }
 
+/// A plot's registration: its GeoJSON, area in hectares (a decimal, empty for none) and
+/// country.
+pub fn register_plot(
+    plot: impl Into<String>,
+    geometry: String,
+    area_ha: &str,
+    country: &str,
+) -> Kind {
+    Kind::RegisterPlot(v1::RegisterPlot {
+        plot: plot.into(),
+        geometry,
+        area_ha: area_ha.into(),
+        country: country.into(),
+    })
+}
+
 /// A harvest of `lot` on `plot`, in kilograms.
 pub fn harvest(
     lot: impl Into<String>,

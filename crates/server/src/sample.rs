@@ -71,12 +71,7 @@ impl Builder {
             org,
             "",
             "",
-            Kind::RegisterPlot(v1::RegisterPlot {
-                plot: plot.into(),
-                geometry,
-                area_ha: area.into(),
-                country: country.into(),
-            }),
+            build::register_plot(plot, geometry, area, country),
         );
     }
 

@@ -453,12 +453,7 @@ fn register_plot(org: &str, plot: &str, geometry: String, area: &str, country: &
         org,
         "",
         "",
-        Kind::RegisterPlot(v1::RegisterPlot {
-            plot: plot.into(),
-            geometry,
-            area_ha: area.into(),
-            country: country.into(),
-        }),
+        build::register_plot(plot, geometry, area, country),
     )
 }
 

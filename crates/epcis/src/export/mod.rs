@@ -10,7 +10,10 @@ use std::io::Write;
 
 use chrono::{DateTime, FixedOffset};
 use lotline_domain::quantity::{Quantity, Unit};
-use lotline_domain::{CustodyModel, Event, EventKind, LotQuantity, OrgRole};
+use lotline_domain::{
+    Correct, CustodyModel, Event, EventKind, Harvest, LotQuantity, Movement, Observe, OrgRole, Pay,
+    Transform,
+};
 
 use crate::gs1::Gs1Id;
 use crate::json::Json;
@@ -153,53 +156,10 @@ pub fn to_epcis(
     merge: &ContextMerge,
 ) -> Result<Vec<Json>, ExportError> {
     if let Some(kept) = event.extensions.get(EXT_EVENT) {
-        let json = Json::parse(kept).map_err(|e| ExportError::Kept(e.to_string()))?;
-        let renames = event
-            .extensions
-            .get(EXT_CONTEXT)
-            .map(|c| merge.renames_for(c))
-            .unwrap_or_default();
-        let rename = |j: Json| {
-            if renames.is_empty() {
-                j
-            } else {
-                rename_prefixes(j, &renames)
-            }
-        };
-        return Ok(match json {
-            Json::Array(parts) => parts.into_iter().map(rename).collect(),
-            one => vec![rename(one)],
-        });
+        return kept_form(event, kept, merge);
     }
     if let EventKind::Correct(c) = &event.kind {
-        let Some(target) = corrected else {
-            return Ok(Vec::new());
-        };
-        let mut restated = to_epcis(target, None, merge)?;
-        let (declared, _) = time(&event.time);
-        for item in &mut restated {
-            if let Json::Object(members) = item {
-                members.push((
-                    "errorDeclaration".into(),
-                    obj(vec![
-                        ("declarationTime", declared.clone()),
-                        ("reason", s(c.reason.clone())),
-                        // The correction's own id (errorDeclaration is outside the hash).
-                        ("lotline:correctionID", s(event.id.clone())),
-                        (
-                            "correctiveEventIDs",
-                            Json::Array(
-                                c.corrective_event_ids
-                                    .iter()
-                                    .map(|i| s(format!("{EVENT_URN}{}", encode(i))))
-                                    .collect(),
-                            ),
-                        ),
-                    ]),
-                ));
-            }
-        }
-        return Ok(restated);
+        return restated(event, c, corrected, merge);
     }
     let (event_time, offset) = time(&event.time);
     let mut m: Vec<(&str, Json)> = Vec::new();
@@ -234,191 +194,11 @@ pub fn to_epcis(
         .as_ref()
         .map(|site| obj(vec![("id", s(uri(site, SITE_URN)))]));
     match &event.kind {
-        EventKind::Harvest(h) => {
-            m.push(("action", s("ADD")));
-            m.push((
-                "quantityList",
-                Json::Array(vec![quantity_element(&h.lot, &h.quantity)]),
-            ));
-            m.push(("bizStep", s("commissioning")));
-            m.push(("disposition", s("active")));
-            if let Some(site) = site {
-                m.push(("bizLocation", site));
-            }
-            let mut ilmd = vec![
-                ("lotline:product", s(h.product.clone())),
-                ("lotline:plot", s(uri(&h.plot, PLOT_URN))),
-            ];
-            if let Some(c) = h.custody {
-                ilmd.push(("lotline:custody", s(custody_name(c))));
-            }
-            if !h.claims.is_empty() {
-                ilmd.push(("lotline:claims", strings(&h.claims)));
-            }
-            if let Some(d) = h.harvest_start {
-                ilmd.push(("cbvmda:harvestStartDate", s(d.to_string())));
-            }
-            if let Some(d) = h.harvest_end {
-                ilmd.push(("cbvmda:harvestEndDate", s(d.to_string())));
-            }
-            m.push(("ilmd", obj(ilmd)));
-        }
-        EventKind::Transform(t) => {
-            m.push(("inputQuantityList", quantity_list(&t.inputs)));
-            m.push((
-                "outputQuantityList",
-                Json::Array(
-                    t.outputs
-                        .iter()
-                        .map(|o| quantity_element(&o.lot, &o.quantity))
-                        .collect(),
-                ),
-            ));
-            if let Some(site) = site {
-                m.push(("bizLocation", site));
-            }
-            let outputs = t
-                .outputs
-                .iter()
-                .map(|o| {
-                    let mut d = vec![
-                        ("lot", s(uri(&o.lot, LOT_URN))),
-                        ("product", s(o.product.clone())),
-                    ];
-                    if let Some(c) = o.custody {
-                        d.push(("custody", s(custody_name(c))));
-                    }
-                    if !o.claims.is_empty() {
-                        d.push(("claims", strings(&o.claims)));
-                    }
-                    obj(d)
-                })
-                .collect();
-            m.push(("ilmd", obj(vec![("lotline:outputs", Json::Array(outputs))])));
-            m.push(("lotline:process", s(t.process.clone())));
-            if let Some(r) = t.conversion_ratio {
-                m.push(("lotline:conversionRatio", s(r.normalize().to_string())));
-            }
-        }
-        EventKind::Ship(mv) | EventKind::Receive(mv) => {
-            let ship = matches!(event.kind, EventKind::Ship(_));
-            m.push(("action", s("OBSERVE")));
-            m.push(("quantityList", quantity_list(&mv.lots)));
-            m.push(("bizStep", s(if ship { "shipping" } else { "receiving" })));
-            m.push((
-                "disposition",
-                s(if ship { "in_transit" } else { "in_progress" }),
-            ));
-            if let Some(site) = site {
-                m.push(("bizLocation", site));
-            }
-            if !mv.documents.is_empty() {
-                m.push((
-                    "bizTransactionList",
-                    Json::Array(
-                        mv.documents
-                            .iter()
-                            .map(|d| {
-                                let kind = if d.kind == "invoice" {
-                                    "inv"
-                                } else {
-                                    d.kind.as_str()
-                                };
-                                obj(vec![("type", s(kind)), ("bizTransaction", s(d.id.clone()))])
-                            })
-                            .collect(),
-                    ),
-                ));
-            }
-            let (from, to) = if ship {
-                (event.org.as_str(), mv.counterparty.as_str())
-            } else {
-                (mv.counterparty.as_str(), event.org.as_str())
-            };
-            m.push(("sourceList", party("source", from)));
-            m.push(("destinationList", party("destination", to)));
-        }
-        EventKind::Pay(p) => {
-            m.push(("action", s("ADD")));
-            m.push((
-                "bizTransactionList",
-                Json::Array(vec![obj(vec![
-                    ("type", s("po")),
-                    (
-                        "bizTransaction",
-                        s(format!("urn:lotline:payment:{}", encode(&event.id))),
-                    ),
-                ])]),
-            ));
-            m.push(("quantityList", quantity_list(&p.lots)));
-            if let Some(site) = site {
-                m.push(("bizLocation", site));
-            }
-            m.push(("destinationList", party("destination", &p.payee_org)));
-            m.push((
-                "lotline:pricePerUnit",
-                s(p.price_per_unit.normalize().to_string()),
-            ));
-            m.push(("lotline:currency", s(p.currency.clone())));
-            m.push(("lotline:priceUnit", s(p.price_unit.clone())));
-            if let Some(v) = p.premium_per_unit {
-                m.push(("lotline:premiumPerUnit", s(v.normalize().to_string())));
-            }
-            if let Some(d) = p.contract_date {
-                m.push(("lotline:contractDate", s(d.to_string())));
-            }
-        }
-        EventKind::Observe(o) => {
-            let child = matches!(kind, "AggregationEvent" | "AssociationEvent");
-            if let Some(p) = &o.parent {
-                m.push(("parentID", s(uri(p, LOT_URN))));
-            }
-            if !o.epcs.is_empty() {
-                m.push((
-                    if child { "childEPCs" } else { "epcList" },
-                    Json::Array(o.epcs.iter().map(|e| s(uri(e, LOT_URN))).collect()),
-                ));
-            }
-            if !o.lots.is_empty() {
-                m.push((
-                    if child {
-                        "childQuantityList"
-                    } else {
-                        "quantityList"
-                    },
-                    quantity_list(&o.lots),
-                ));
-            }
-            m.push((
-                "action",
-                s(if o.action.is_empty() {
-                    "OBSERVE"
-                } else {
-                    o.action.as_str()
-                }),
-            ));
-            if !o.biz_step.is_empty() {
-                m.push(("bizStep", s(o.biz_step.clone())));
-            }
-            if !o.disposition.is_empty() {
-                m.push(("disposition", s(o.disposition.clone())));
-            }
-            if let Some(site) = site {
-                m.push(("bizLocation", site));
-            }
-            if kind == "TransactionEvent" {
-                m.push((
-                    "bizTransactionList",
-                    Json::Array(vec![obj(vec![
-                        ("type", s("po")),
-                        (
-                            "bizTransaction",
-                            s(format!("urn:lotline:transaction:{}", encode(&event.id))),
-                        ),
-                    ])]),
-                ));
-            }
-        }
+        EventKind::Harvest(h) => harvest_members(&mut m, h, site),
+        EventKind::Transform(t) => transform_members(&mut m, t, site),
+        EventKind::Ship(mv) | EventKind::Receive(mv) => movement_members(&mut m, event, mv, site),
+        EventKind::Pay(p) => payment_members(&mut m, event, p, site),
+        EventKind::Observe(o) => observation_members(&mut m, event, o, kind, site),
         _ => {}
     }
     m.push(("lotline:org", s(event.org.clone())));
@@ -435,6 +215,272 @@ pub fn to_epcis(
         m.push(("lotline:extensions", Json::Object(native)));
     }
     Ok(vec![obj(m)])
+}
+
+/// An imported event: its EPCIS form as it was received (the event, or the records of a joined
+/// transformation), with namespace prefixes renamed where the merged context needs it.
+fn kept_form(event: &Event, kept: &str, merge: &ContextMerge) -> Result<Vec<Json>, ExportError> {
+    let json = Json::parse(kept).map_err(|e| ExportError::Kept(e.to_string()))?;
+    let renames = event
+        .extensions
+        .get(EXT_CONTEXT)
+        .map(|c| merge.renames_for(c))
+        .unwrap_or_default();
+    let rename = |j: Json| {
+        if renames.is_empty() {
+            j
+        } else {
+            rename_prefixes(j, &renames)
+        }
+    };
+    Ok(match json {
+        Json::Array(parts) => parts.into_iter().map(rename).collect(),
+        one => vec![rename(one)],
+    })
+}
+
+/// A correction: the event it corrects, restated with an `errorDeclaration` (nothing when that
+/// event is not in the export).
+fn restated(
+    event: &Event,
+    c: &Correct,
+    corrected: Option<&Event>,
+    merge: &ContextMerge,
+) -> Result<Vec<Json>, ExportError> {
+    let Some(target) = corrected else {
+        return Ok(Vec::new());
+    };
+    let mut restated = to_epcis(target, None, merge)?;
+    let (declared, _) = time(&event.time);
+    for item in &mut restated {
+        if let Json::Object(members) = item {
+            members.push((
+                "errorDeclaration".into(),
+                obj(vec![
+                    ("declarationTime", declared.clone()),
+                    ("reason", s(c.reason.clone())),
+                    // The correction's own id (errorDeclaration is outside the hash).
+                    ("lotline:correctionID", s(event.id.clone())),
+                    (
+                        "correctiveEventIDs",
+                        Json::Array(
+                            c.corrective_event_ids
+                                .iter()
+                                .map(|i| s(format!("{EVENT_URN}{}", encode(i))))
+                                .collect(),
+                        ),
+                    ),
+                ]),
+            ));
+        }
+    }
+    Ok(restated)
+}
+
+/// An ObjectEvent ADD commissioning the harvested lot, its ilmd saying what and where.
+fn harvest_members(m: &mut Vec<(&'static str, Json)>, h: &Harvest, site: Option<Json>) {
+    m.push(("action", s("ADD")));
+    m.push((
+        "quantityList",
+        Json::Array(vec![quantity_element(&h.lot, &h.quantity)]),
+    ));
+    m.push(("bizStep", s("commissioning")));
+    m.push(("disposition", s("active")));
+    if let Some(site) = site {
+        m.push(("bizLocation", site));
+    }
+    let mut ilmd = vec![
+        ("lotline:product", s(h.product.clone())),
+        ("lotline:plot", s(uri(&h.plot, PLOT_URN))),
+    ];
+    if let Some(c) = h.custody {
+        ilmd.push(("lotline:custody", s(custody_name(c))));
+    }
+    if !h.claims.is_empty() {
+        ilmd.push(("lotline:claims", strings(&h.claims)));
+    }
+    if let Some(d) = h.harvest_start {
+        ilmd.push(("cbvmda:harvestStartDate", s(d.to_string())));
+    }
+    if let Some(d) = h.harvest_end {
+        ilmd.push(("cbvmda:harvestEndDate", s(d.to_string())));
+    }
+    m.push(("ilmd", obj(ilmd)));
+}
+
+/// A TransformationEvent, its ilmd describing each output.
+fn transform_members(m: &mut Vec<(&'static str, Json)>, t: &Transform, site: Option<Json>) {
+    m.push(("inputQuantityList", quantity_list(&t.inputs)));
+    m.push((
+        "outputQuantityList",
+        Json::Array(
+            t.outputs
+                .iter()
+                .map(|o| quantity_element(&o.lot, &o.quantity))
+                .collect(),
+        ),
+    ));
+    if let Some(site) = site {
+        m.push(("bizLocation", site));
+    }
+    let outputs = t
+        .outputs
+        .iter()
+        .map(|o| {
+            let mut d = vec![
+                ("lot", s(uri(&o.lot, LOT_URN))),
+                ("product", s(o.product.clone())),
+            ];
+            if let Some(c) = o.custody {
+                d.push(("custody", s(custody_name(c))));
+            }
+            if !o.claims.is_empty() {
+                d.push(("claims", strings(&o.claims)));
+            }
+            obj(d)
+        })
+        .collect();
+    m.push(("ilmd", obj(vec![("lotline:outputs", Json::Array(outputs))])));
+    m.push(("lotline:process", s(t.process.clone())));
+    if let Some(r) = t.conversion_ratio {
+        m.push(("lotline:conversionRatio", s(r.normalize().to_string())));
+    }
+}
+
+/// An ObjectEvent OBSERVE shipping or receiving, with its documents and both parties.
+fn movement_members(
+    m: &mut Vec<(&'static str, Json)>,
+    event: &Event,
+    mv: &Movement,
+    site: Option<Json>,
+) {
+    let ship = matches!(event.kind, EventKind::Ship(_));
+    m.push(("action", s("OBSERVE")));
+    m.push(("quantityList", quantity_list(&mv.lots)));
+    m.push(("bizStep", s(if ship { "shipping" } else { "receiving" })));
+    m.push((
+        "disposition",
+        s(if ship { "in_transit" } else { "in_progress" }),
+    ));
+    if let Some(site) = site {
+        m.push(("bizLocation", site));
+    }
+    if !mv.documents.is_empty() {
+        m.push((
+            "bizTransactionList",
+            Json::Array(
+                mv.documents
+                    .iter()
+                    .map(|d| {
+                        let kind = if d.kind == "invoice" {
+                            "inv"
+                        } else {
+                            d.kind.as_str()
+                        };
+                        obj(vec![("type", s(kind)), ("bizTransaction", s(d.id.clone()))])
+                    })
+                    .collect(),
+            ),
+        ));
+    }
+    let (from, to) = if ship {
+        (event.org.as_str(), mv.counterparty.as_str())
+    } else {
+        (mv.counterparty.as_str(), event.org.as_str())
+    };
+    m.push(("sourceList", party("source", from)));
+    m.push(("destinationList", party("destination", to)));
+}
+
+/// A TransactionEvent ADD with the price, premium and payee.
+fn payment_members(m: &mut Vec<(&'static str, Json)>, event: &Event, p: &Pay, site: Option<Json>) {
+    m.push(("action", s("ADD")));
+    m.push((
+        "bizTransactionList",
+        Json::Array(vec![obj(vec![
+            ("type", s("po")),
+            (
+                "bizTransaction",
+                s(format!("urn:lotline:payment:{}", encode(&event.id))),
+            ),
+        ])]),
+    ));
+    m.push(("quantityList", quantity_list(&p.lots)));
+    if let Some(site) = site {
+        m.push(("bizLocation", site));
+    }
+    m.push(("destinationList", party("destination", &p.payee_org)));
+    m.push((
+        "lotline:pricePerUnit",
+        s(p.price_per_unit.normalize().to_string()),
+    ));
+    m.push(("lotline:currency", s(p.currency.clone())));
+    m.push(("lotline:priceUnit", s(p.price_unit.clone())));
+    if let Some(v) = p.premium_per_unit {
+        m.push(("lotline:premiumPerUnit", s(v.normalize().to_string())));
+    }
+    if let Some(d) = p.contract_date {
+        m.push(("lotline:contractDate", s(d.to_string())));
+    }
+}
+
+/// The observation as the EPCIS event type it came as.
+fn observation_members(
+    m: &mut Vec<(&'static str, Json)>,
+    event: &Event,
+    o: &Observe,
+    kind: &str,
+    site: Option<Json>,
+) {
+    let child = matches!(kind, "AggregationEvent" | "AssociationEvent");
+    if let Some(p) = &o.parent {
+        m.push(("parentID", s(uri(p, LOT_URN))));
+    }
+    if !o.epcs.is_empty() {
+        m.push((
+            if child { "childEPCs" } else { "epcList" },
+            Json::Array(o.epcs.iter().map(|e| s(uri(e, LOT_URN))).collect()),
+        ));
+    }
+    if !o.lots.is_empty() {
+        m.push((
+            if child {
+                "childQuantityList"
+            } else {
+                "quantityList"
+            },
+            quantity_list(&o.lots),
+        ));
+    }
+    m.push((
+        "action",
+        s(if o.action.is_empty() {
+            "OBSERVE"
+        } else {
+            o.action.as_str()
+        }),
+    ));
+    if !o.biz_step.is_empty() {
+        m.push(("bizStep", s(o.biz_step.clone())));
+    }
+    if !o.disposition.is_empty() {
+        m.push(("disposition", s(o.disposition.clone())));
+    }
+    if let Some(site) = site {
+        m.push(("bizLocation", site));
+    }
+    if kind == "TransactionEvent" {
+        m.push((
+            "bizTransactionList",
+            Json::Array(vec![obj(vec![
+                ("type", s("po")),
+                (
+                    "bizTransaction",
+                    s(format!("urn:lotline:transaction:{}", encode(&event.id))),
+                ),
+            ])]),
+        ));
+    }
 }
 
 /// The master data of an export: organisations, sites, plots, certificates, the registered

@@ -839,76 +839,17 @@ impl Importer {
             .filter_map(|part| event_hash_json(part, &self.hashing).ok())
             .collect();
         let hash = (hashes.len() == parts.len()).then(|| hashes.join(" "));
-        let id = match event.get("eventID").and_then(Json::as_str) {
-            Some(id) => strip_urn(id, EVENT_URN),
-            None => match hash.as_deref().and_then(|h| h.split(' ').next()) {
-                Some(h) => h.to_string(),
-                // GS1's reference cannot hash this event: the SHA-256 of its text names it, so
-                // that importing it again is still a duplicate.
-                None => format!(
-                    "urn:lotline:sha256:{}",
-                    hex::encode(Sha256::digest(event.to_string().as_bytes()))
-                ),
-            },
-        };
+        let id = event_id(event, hash.as_deref());
         let time = event_time(event, "eventTime")?;
         let read_point = location_id(event, "readPoint")?;
         let biz_location = location_id(event, "bizLocation")?;
         let site = biz_location.clone().or_else(|| read_point.clone());
         let org = self.org_of(event, biz_location.as_deref(), read_point.as_deref())?;
 
-        let mut extensions = BTreeMap::new();
-        if let Some(Json::Object(members)) = self.ext(event, "extensions") {
-            for (k, v) in members {
-                let text = match v {
-                    Json::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                extensions.insert(k.clone(), text);
-            }
-        }
-        extensions.insert(
-            EXT_EVENT.to_string(),
-            if parts.len() == 1 {
-                event.to_string()
-            } else {
-                Json::Array(parts.iter().map(|p| (*p).clone()).collect()).to_string()
-            },
-        );
-        if let Some(hash) = &hash {
-            extensions.insert(EXT_HASH.to_string(), hash.clone());
-        }
-        if !matches!(self.context, Json::Null) {
-            extensions.insert(EXT_CONTEXT.to_string(), self.context.to_string());
-        }
+        let extensions = self.extensions_of(event, parts, hash.as_deref());
 
         if let Some(declaration) = event.get("errorDeclaration") {
-            let corrective = strings(declaration.get("correctiveEventIDs"))
-                .into_iter()
-                .map(|c| strip_urn(&c, EVENT_URN))
-                .collect();
-            let reason = declaration
-                .get("reason")
-                .and_then(Json::as_str)
-                .map(bare)
-                .unwrap_or_else(|| "incorrect_data".into());
-            let own_id = self
-                .ext_str(declaration, "correctionID")
-                .unwrap_or_else(|| format!("{id}#errorDeclaration"));
-            return Ok(Event {
-                id: own_id,
-                time: event_time(declaration, "declarationTime")
-                    .map_err(|e| format!("errorDeclaration.{e}"))?,
-                org,
-                chain: None,
-                site,
-                extensions,
-                kind: EventKind::Correct(Correct {
-                    corrected_event_id: id,
-                    reason,
-                    corrective_event_ids: corrective,
-                }),
-            });
+            return self.correction(declaration, id, org, site, extensions);
         }
 
         let ilmd = event.get("ilmd").cloned().unwrap_or(Json::Null);
@@ -929,117 +870,13 @@ impl Importer {
             .unwrap_or_default();
 
         let kind_of = match kind {
-            "TransformationEvent" => {
-                let mut inputs = Vec::new();
-                let mut outputs_q = Vec::new();
-                for part in parts {
-                    inputs.extend(lots(part, "inputQuantityList", "inputEPCList")?);
-                    outputs_q.extend(lots(part, "outputQuantityList", "outputEPCList")?);
-                }
-                let described = parts
-                    .iter()
-                    .filter_map(|p| p.get("ilmd"))
-                    .filter_map(|i| self.ext(i, "outputs"))
-                    .filter_map(Json::as_array)
-                    .flatten()
-                    .cloned()
-                    .collect::<Vec<_>>();
-                let mut outputs = Vec::new();
-                for out in outputs_q {
-                    let about = described.iter().find(|d| {
-                        d.get("lot")
-                            .and_then(Json::as_str)
-                            .and_then(|l| canon_id("lotline:outputs.lot", l).ok())
-                            .is_some_and(|l| l == out.lot)
-                    });
-                    let product = about
-                        .and_then(|d| d.get("product"))
-                        .and_then(Json::as_str)
-                        .map(str::to_string)
-                        .or_else(|| self.ext_str(&ilmd, "product"))
-                        .unwrap_or_else(|| self.product_of(&out.lot));
-                    let custody = match about.and_then(|d| d.get("custody")).and_then(Json::as_str)
-                    {
-                        Some(c) => parse_custody(c)?,
-                        None => self.custody(&ilmd)?,
-                    };
-                    let claims = match about.and_then(|d| d.get("claims")) {
-                        Some(c) => strings(Some(c)),
-                        None => strings(self.ext(&ilmd, "claims")),
-                    };
-                    outputs.push(OutputLot {
-                        lot: out.lot,
-                        product,
-                        quantity: out.quantity,
-                        custody,
-                        claims,
-                    });
-                }
-                let ratio = match self
-                    .ext_str(event, "conversionRatio")
-                    .or_else(|| self.ext_str(&ilmd, "conversionRatio"))
-                {
-                    Some(r) => Some(r.parse::<Decimal>().map_err(|_| {
-                        format!("lotline:conversionRatio {r:?} is not a decimal number")
-                    })?),
-                    None => None,
-                };
-                EventKind::Transform(Transform {
-                    inputs,
-                    outputs,
-                    process: self
-                        .ext_str(event, "process")
-                        .or_else(|| (!biz_step.is_empty()).then(|| biz_step.clone()))
-                        .unwrap_or_else(|| "transformation".into()),
-                    conversion_ratio: ratio,
-                })
-            }
+            "TransformationEvent" => self.transform(parts, event, &ilmd, &biz_step)?,
             "ObjectEvent"
                 if action == "ADD"
                     && biz_step == "commissioning"
                     && self.at_farm(&org, site.as_deref(), &ilmd) =>
             {
-                let mut found = lots(event, "quantityList", "epcList")?;
-                if found.len() != 1 {
-                    return Err(format!(
-                        "a commissioning at a farm is a harvest of one lot; this one names {} lots (write one event per lot)",
-                        found.len()
-                    ));
-                }
-                let lot = found.remove(0);
-                let plot = match self.ext_str(&ilmd, "plot") {
-                    Some(p) => canon_id("ilmd.lotline:plot", &p)?,
-                    None => site.clone().ok_or(
-                        "a harvest needs a plot: ilmd lotline:plot, a bizLocation or a readPoint",
-                    )?,
-                };
-                let date = |k: &str| -> Result<Option<NaiveDate>, String> {
-                    let v = ilmd
-                        .as_object()
-                        .and_then(|m| {
-                            m.iter().find(|(key, _)| {
-                                self.normal_key(key) == format!("cbvmda:{k}") || key == k
-                            })
-                        })
-                        .and_then(|(_, v)| v.as_str());
-                    v.map(|d| {
-                        NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d")
-                            .map_err(|_| format!("ilmd cbvmda:{k} {d:?} is not a date"))
-                    })
-                    .transpose()
-                };
-                EventKind::Harvest(Harvest {
-                    product: self
-                        .ext_str(&ilmd, "product")
-                        .unwrap_or_else(|| self.product_of(&lot.lot)),
-                    lot: lot.lot,
-                    plot,
-                    quantity: lot.quantity,
-                    harvest_start: date("harvestStartDate")?,
-                    harvest_end: date("harvestEndDate")?,
-                    custody: self.custody(&ilmd)?,
-                    claims: strings(self.ext(&ilmd, "claims")),
-                })
+                self.harvest(event, &ilmd, site.as_deref())?
             }
             "ObjectEvent"
                 if biz_step == "shipping"
@@ -1068,67 +905,9 @@ impl Importer {
                 })
             }
             "TransactionEvent" if self.ext(event, "pricePerUnit").is_some() => {
-                let price = self.ext_str(event, "pricePerUnit").unwrap_or_default();
-                let decimal = |name: &str, v: &str| {
-                    v.parse::<Decimal>()
-                        .map_err(|_| format!("lotline:{name} {v:?} is not a decimal number"))
-                };
-                let payee = match self.counterparty(event, "destinationList", "destination")? {
-                    Some(p) => p,
-                    None => match self.ext_str(event, "payee") {
-                        Some(p) => self.party_org("lotline:payee", &p)?,
-                        None => return Err("a payment needs a payee: a destinationList owning_party or lotline:payee".into()),
-                    },
-                };
-                EventKind::Pay(Pay {
-                    lots: lots(event, "quantityList", "epcList")?,
-                    payee_org: payee,
-                    currency: self
-                        .ext_str(event, "currency")
-                        .ok_or("a payment needs lotline:currency")?,
-                    price_per_unit: decimal("pricePerUnit", &price)?,
-                    price_unit: self
-                        .ext_str(event, "priceUnit")
-                        .ok_or("a payment needs lotline:priceUnit")?,
-                    premium_per_unit: self
-                        .ext_str(event, "premiumPerUnit")
-                        .map(|p| decimal("premiumPerUnit", &p))
-                        .transpose()?,
-                    contract_date: self
-                        .ext_str(event, "contractDate")
-                        .map(|d| {
-                            NaiveDate::parse_from_str(d.get(..10).unwrap_or(&d), "%Y-%m-%d")
-                                .map_err(|_| format!("lotline:contractDate {d:?} is not a date"))
-                        })
-                        .transpose()?,
-                })
+                self.payment(event)?
             }
-            _ => {
-                let (quantities, epcs) = match kind {
-                    "AggregationEvent" | "AssociationEvent" => ("childQuantityList", "childEPCs"),
-                    _ => ("quantityList", "epcList"),
-                };
-                let lots_q = quantity_lots(event, quantities)?;
-                let mut ids = Vec::new();
-                for (n, e) in list(event, epcs).iter().enumerate() {
-                    if let Some(s) = e.as_str() {
-                        ids.push(canon_id(&format!("{epcs}[{n}]"), s)?);
-                    }
-                }
-                let parent = match event.get("parentID").and_then(Json::as_str) {
-                    Some(p) => Some(canon_id("parentID", p)?),
-                    None => None,
-                };
-                EventKind::Observe(Observe {
-                    event_type: kind.to_string(),
-                    action,
-                    biz_step,
-                    disposition,
-                    lots: lots_q,
-                    epcs: ids,
-                    parent,
-                })
-            }
+            _ => observation(kind, event, action, biz_step, disposition)?,
         };
         // Identifiers of the lists that did not make it into the mapping are still checked.
         for (field, _) in [("parentID", ()), ("childEPCs", ()), ("epcList", ())] {
@@ -1155,6 +934,241 @@ impl Importer {
             extensions,
             kind: kind_of,
         })
+    }
+
+    /// An error declaration: the correction of event `id`, under its own id
+    /// (`lotline:correctionID`, else `<id>#errorDeclaration`).
+    fn correction(
+        &self,
+        declaration: &Json,
+        id: String,
+        org: String,
+        site: Option<String>,
+        extensions: BTreeMap<String, String>,
+    ) -> Result<Event, String> {
+        let corrective = strings(declaration.get("correctiveEventIDs"))
+            .into_iter()
+            .map(|c| strip_urn(&c, EVENT_URN))
+            .collect();
+        let reason = declaration
+            .get("reason")
+            .and_then(Json::as_str)
+            .map(bare)
+            .unwrap_or_else(|| "incorrect_data".into());
+        let own_id = self
+            .ext_str(declaration, "correctionID")
+            .unwrap_or_else(|| format!("{id}#errorDeclaration"));
+        Ok(Event {
+            id: own_id,
+            time: event_time(declaration, "declarationTime")
+                .map_err(|e| format!("errorDeclaration.{e}"))?,
+            org,
+            chain: None,
+            site,
+            extensions,
+            kind: EventKind::Correct(Correct {
+                corrected_event_id: id,
+                reason,
+                corrective_event_ids: corrective,
+            }),
+        })
+    }
+
+    /// The extensions an imported event keeps: its own `lotline:extensions`, and its EPCIS form
+    /// verbatim (the event, or the joined records), its hash and the document's context.
+    fn extensions_of(
+        &self,
+        event: &Json,
+        parts: &[&Json],
+        hash: Option<&str>,
+    ) -> BTreeMap<String, String> {
+        let mut extensions = BTreeMap::new();
+        if let Some(Json::Object(members)) = self.ext(event, "extensions") {
+            for (k, v) in members {
+                let text = match v {
+                    Json::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                extensions.insert(k.clone(), text);
+            }
+        }
+        extensions.insert(
+            EXT_EVENT.to_string(),
+            if parts.len() == 1 {
+                event.to_string()
+            } else {
+                Json::Array(parts.iter().map(|p| (*p).clone()).collect()).to_string()
+            },
+        );
+        if let Some(hash) = hash {
+            extensions.insert(EXT_HASH.to_string(), hash.to_string());
+        }
+        if !matches!(self.context, Json::Null) {
+            extensions.insert(EXT_CONTEXT.to_string(), self.context.to_string());
+        }
+        extensions
+    }
+
+    /// A transformation (or the joined records of one) as a Transform: inputs and outputs of
+    /// every record, each output with what `lotline:outputs` says of it.
+    fn transform(
+        &self,
+        parts: &[&Json],
+        event: &Json,
+        ilmd: &Json,
+        biz_step: &str,
+    ) -> Result<EventKind, String> {
+        let mut inputs = Vec::new();
+        let mut outputs_q = Vec::new();
+        for part in parts {
+            inputs.extend(lots(part, "inputQuantityList", "inputEPCList")?);
+            outputs_q.extend(lots(part, "outputQuantityList", "outputEPCList")?);
+        }
+        let described = parts
+            .iter()
+            .filter_map(|p| p.get("ilmd"))
+            .filter_map(|i| self.ext(i, "outputs"))
+            .filter_map(Json::as_array)
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>();
+        let mut outputs = Vec::new();
+        for out in outputs_q {
+            let about = described.iter().find(|d| {
+                d.get("lot")
+                    .and_then(Json::as_str)
+                    .and_then(|l| canon_id("lotline:outputs.lot", l).ok())
+                    .is_some_and(|l| l == out.lot)
+            });
+            let product = about
+                .and_then(|d| d.get("product"))
+                .and_then(Json::as_str)
+                .map(str::to_string)
+                .or_else(|| self.ext_str(ilmd, "product"))
+                .unwrap_or_else(|| self.product_of(&out.lot));
+            let custody = match about.and_then(|d| d.get("custody")).and_then(Json::as_str) {
+                Some(c) => parse_custody(c)?,
+                None => self.custody(ilmd)?,
+            };
+            let claims = match about.and_then(|d| d.get("claims")) {
+                Some(c) => strings(Some(c)),
+                None => strings(self.ext(ilmd, "claims")),
+            };
+            outputs.push(OutputLot {
+                lot: out.lot,
+                product,
+                quantity: out.quantity,
+                custody,
+                claims,
+            });
+        }
+        let ratio =
+            match self
+                .ext_str(event, "conversionRatio")
+                .or_else(|| self.ext_str(ilmd, "conversionRatio"))
+            {
+                Some(r) => Some(r.parse::<Decimal>().map_err(|_| {
+                    format!("lotline:conversionRatio {r:?} is not a decimal number")
+                })?),
+                None => None,
+            };
+        Ok(EventKind::Transform(Transform {
+            inputs,
+            outputs,
+            process: self
+                .ext_str(event, "process")
+                .or_else(|| (!biz_step.is_empty()).then(|| biz_step.to_string()))
+                .unwrap_or_else(|| "transformation".into()),
+            conversion_ratio: ratio,
+        }))
+    }
+
+    /// A commissioning at a farm: the harvest of one lot, on the plot `lotline:plot` names (else
+    /// where it happened).
+    fn harvest(&self, event: &Json, ilmd: &Json, site: Option<&str>) -> Result<EventKind, String> {
+        let mut found = lots(event, "quantityList", "epcList")?;
+        if found.len() != 1 {
+            return Err(format!(
+                "a commissioning at a farm is a harvest of one lot; this one names {} lots (write one event per lot)",
+                found.len()
+            ));
+        }
+        let lot = found.remove(0);
+        let plot = match self.ext_str(ilmd, "plot") {
+            Some(p) => canon_id("ilmd.lotline:plot", &p)?,
+            None => site
+                .map(str::to_string)
+                .ok_or("a harvest needs a plot: ilmd lotline:plot, a bizLocation or a readPoint")?,
+        };
+        let date = |k: &str| -> Result<Option<NaiveDate>, String> {
+            let v = ilmd
+                .as_object()
+                .and_then(|m| {
+                    m.iter()
+                        .find(|(key, _)| self.normal_key(key) == format!("cbvmda:{k}") || key == k)
+                })
+                .and_then(|(_, v)| v.as_str());
+            v.map(|d| {
+                NaiveDate::parse_from_str(d.get(..10).unwrap_or(d), "%Y-%m-%d")
+                    .map_err(|_| format!("ilmd cbvmda:{k} {d:?} is not a date"))
+            })
+            .transpose()
+        };
+        Ok(EventKind::Harvest(Harvest {
+            product: self
+                .ext_str(ilmd, "product")
+                .unwrap_or_else(|| self.product_of(&lot.lot)),
+            lot: lot.lot,
+            plot,
+            quantity: lot.quantity,
+            harvest_start: date("harvestStartDate")?,
+            harvest_end: date("harvestEndDate")?,
+            custody: self.custody(ilmd)?,
+            claims: strings(self.ext(ilmd, "claims")),
+        }))
+    }
+
+    /// A TransactionEvent with a price: a payment to the destination's owning party (else
+    /// `lotline:payee`).
+    fn payment(&self, event: &Json) -> Result<EventKind, String> {
+        let price = self.ext_str(event, "pricePerUnit").unwrap_or_default();
+        let decimal = |name: &str, v: &str| {
+            v.parse::<Decimal>()
+                .map_err(|_| format!("lotline:{name} {v:?} is not a decimal number"))
+        };
+        let payee =
+            match self.counterparty(event, "destinationList", "destination")? {
+                Some(p) => p,
+                None => match self.ext_str(event, "payee") {
+                    Some(p) => self.party_org("lotline:payee", &p)?,
+                    None => return Err(
+                        "a payment needs a payee: a destinationList owning_party or lotline:payee"
+                            .into(),
+                    ),
+                },
+            };
+        Ok(EventKind::Pay(Pay {
+            lots: lots(event, "quantityList", "epcList")?,
+            payee_org: payee,
+            currency: self
+                .ext_str(event, "currency")
+                .ok_or("a payment needs lotline:currency")?,
+            price_per_unit: decimal("pricePerUnit", &price)?,
+            price_unit: self
+                .ext_str(event, "priceUnit")
+                .ok_or("a payment needs lotline:priceUnit")?,
+            premium_per_unit: self
+                .ext_str(event, "premiumPerUnit")
+                .map(|p| decimal("premiumPerUnit", &p))
+                .transpose()?,
+            contract_date: self
+                .ext_str(event, "contractDate")
+                .map(|d| {
+                    NaiveDate::parse_from_str(d.get(..10).unwrap_or(&d), "%Y-%m-%d")
+                        .map_err(|_| format!("lotline:contractDate {d:?} is not a date"))
+                })
+                .transpose()?,
+        }))
     }
 
     /// The org: the owner of the bizLocation, else of the readPoint, else `lotline:org`, else
@@ -1268,6 +1282,56 @@ impl Importer {
 }
 
 /// Validation turns an event lotline would refuse into a reason.
+/// Any other event: an observation that moves nothing (its lots, EPCs and parent as lotline
+/// stores them).
+fn observation(
+    kind: &str,
+    event: &Json,
+    action: String,
+    biz_step: String,
+    disposition: String,
+) -> Result<EventKind, String> {
+    let (quantities, epcs) = match kind {
+        "AggregationEvent" | "AssociationEvent" => ("childQuantityList", "childEPCs"),
+        _ => ("quantityList", "epcList"),
+    };
+    let lots_q = quantity_lots(event, quantities)?;
+    let mut ids = Vec::new();
+    for (n, e) in list(event, epcs).iter().enumerate() {
+        if let Some(s) = e.as_str() {
+            ids.push(canon_id(&format!("{epcs}[{n}]"), s)?);
+        }
+    }
+    let parent = match event.get("parentID").and_then(Json::as_str) {
+        Some(p) => Some(canon_id("parentID", p)?),
+        None => None,
+    };
+    Ok(EventKind::Observe(Observe {
+        event_type: kind.to_string(),
+        action,
+        biz_step,
+        disposition,
+        lots: lots_q,
+        epcs: ids,
+        parent,
+    }))
+}
+
+/// An imported event's id: its `eventID`, else its EPCIS hash, else (GS1's reference cannot hash
+/// it) the SHA-256 of its text, so that importing it again is still a duplicate.
+fn event_id(event: &Json, hash: Option<&str>) -> String {
+    match event.get("eventID").and_then(Json::as_str) {
+        Some(id) => strip_urn(id, EVENT_URN),
+        None => match hash.and_then(|h| h.split(' ').next()) {
+            Some(h) => h.to_string(),
+            None => format!(
+                "urn:lotline:sha256:{}",
+                hex::encode(Sha256::digest(event.to_string().as_bytes()))
+            ),
+        },
+    }
+}
+
 fn checked(event: Event) -> Result<Event, String> {
     validate(&event).map(|()| event).map_err(|e| e.to_string())
 }

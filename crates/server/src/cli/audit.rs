@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use super::client::{connect, status_error};
 use super::render::{dash, quantity_text, table};
-use super::{CliError, ClientArgs};
+use super::{CliError, ClientArgs, print_json};
 
 #[derive(Debug, Args)]
 pub(crate) struct BalanceArgs {
@@ -89,13 +89,6 @@ pub(crate) struct RulesArgs {
 
 async fn audit_client(args: &ClientArgs) -> Result<AuditServiceClient<Channel>, CliError> {
     Ok(AuditServiceClient::new(connect(&args.server).await?).max_decoding_message_size(512 << 20))
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-    outln!("{text}");
-    Ok(())
 }
 
 pub(crate) async fn balance(a: BalanceArgs) -> Result<(), CliError> {

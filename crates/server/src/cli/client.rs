@@ -13,7 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
 use super::render;
-use super::{CliError, ClientArgs};
+use super::{CliError, ClientArgs, print_json, show};
 
 /// Events sent per RecordBatch by `post`.
 const POST_CHUNK: usize = 500;
@@ -39,13 +39,6 @@ pub(crate) fn status_error(status: Status) -> CliError {
         Code::InvalidArgument => CliError::Usage(status.message().to_string()),
         _ => CliError::Refused(status.message().to_string()),
     }
-}
-
-fn print_json(value: &Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-    outln!("{text}");
-    Ok(())
 }
 
 /// What happened to one input line.
@@ -346,12 +339,7 @@ pub(crate) async fn lot(args: &ClientArgs, lot: &str, public: bool) -> Result<()
         .await
         .map_err(status_error)?
         .into_inner();
-    if args.json {
-        print_json(&render::lot_json(&answer))
-    } else {
-        out!("{}", render::lot_text(&answer));
-        Ok(())
-    }
+    show(args, &answer, render::lot_json, render::lot_text)
 }
 
 pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
@@ -364,12 +352,7 @@ pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<
         .await
         .map_err(status_error)?
         .into_inner();
-    if args.json {
-        print_json(&render::trace_json(&answer))
-    } else {
-        out!("{}", render::trace_text(&answer));
-        Ok(())
-    }
+    show(args, &answer, render::trace_json, render::trace_text)
 }
 
 pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
@@ -382,12 +365,7 @@ pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result
         .await
         .map_err(status_error)?
         .into_inner();
-    if args.json {
-        print_json(&render::recall_json(&answer))
-    } else {
-        out!("{}", render::recall_text(&answer));
-        Ok(())
-    }
+    show(args, &answer, render::recall_json, render::recall_text)
 }
 
 pub(crate) async fn events(

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 
 use super::client::{connect, status_error};
-use super::{CliError, ClientArgs};
+use super::{CliError, ClientArgs, print_json};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 
 #[derive(Debug, Args)]
@@ -92,13 +92,6 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, CliError> {
             "the server sent a {what} that is not a 32-byte hash"
         ))
     })
-}
-
-fn print_json(value: &Value) -> Result<(), CliError> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
-    outln!("{text}");
-    Ok(())
 }
 
 async fn log_client(server: &str) -> Result<LogServiceClient<Channel>, CliError> {

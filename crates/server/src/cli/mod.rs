@@ -18,6 +18,29 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*), true) };
 }
 
+/// Prints a value as pretty JSON.
+pub(crate) fn print_json(value: &impl serde::Serialize) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| CliError::Refused(format!("cannot print JSON: {e}")))?;
+    outln!("{text}");
+    Ok(())
+}
+
+/// Prints an answer as JSON with `--json`, else as text.
+pub(crate) fn show<T>(
+    args: &ClientArgs,
+    answer: &T,
+    json: impl Fn(&T) -> serde_json::Value,
+    text: impl Fn(&T) -> String,
+) -> Result<(), CliError> {
+    if args.json {
+        print_json(&json(answer))
+    } else {
+        out!("{}", text(answer));
+        Ok(())
+    }
+}
+
 mod audit;
 mod client;
 mod demo;
