@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use lotline_domain::{Event, Invalid, Outcome, validate};
+use lotline_domain::{Invalid, Outcome, validate};
 use lotline_proto::convert::event_from_wire;
 use lotline_proto::v1;
 use lotline_store::{StoreError, Submission, Writer};
@@ -119,13 +119,6 @@ pub fn from_json(text: &str, source: &str) -> Submission {
 /// A submission the writer rejects as invalid, keeping `payload` as received.
 pub fn invalid(field: &str, reason: String, payload: &[u8], source: &str) -> Submission {
     Submission::new(Err(Invalid::new(field, reason)), payload.to_vec(), source)
-}
-
-/// An event this node built itself (sample data, a test), checked like any other.
-pub fn from_event(event: Event, source: &str) -> Submission {
-    let payload = lotline_record::encode_event(&event);
-    let event = validate(&event).map(|()| event);
-    Submission::new(event, payload, source)
 }
 
 /// Decodes and checks a batch off the threads that serve requests (validation, GeoJSON included,

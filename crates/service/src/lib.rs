@@ -143,9 +143,8 @@ impl Service {
         _caller: &Caller,
         submissions: Vec<Submission>,
     ) -> Result<Vec<Outcome>, ServiceError> {
-        let ready = self.writable()?;
         self.check_batch(submissions.len())?;
-        Ok(ready.recorder.record(submissions).await?)
+        Ok(self.ready()?.recorder.record(submissions).await?)
     }
 
     /// Records one event; a rejection is an error.
