@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "lotline/v1/log.proto",
         "lotline/v1/audit.proto",
         "lotline/v1/master_data.proto",
+        "lotline/v1/access.proto",
     ];
     for file in &files {
         println!("cargo:rerun-if-changed={}", root.join(file).display());

@@ -6,10 +6,11 @@ use lotline_proto::convert::{anomaly_to_wire, chain_report_to_wire, dds_to_wire,
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_server::AuditService;
 use lotline_service::queries::audit::AnomalyQuery;
-use lotline_service::{Caller, Service, ServiceError, args};
+use lotline_service::{Service, ServiceError, args};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::caller::{caller, viewed};
 use crate::status::status as to_status;
 
 pub struct AuditApi {
@@ -61,10 +62,11 @@ impl AuditService for AuditApi {
         &self,
         request: Request<v1::MassBalanceRequest>,
     ) -> Result<Response<v1::MassBalanceResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let query = balance_query(request.get_ref()).map_err(to_status)?;
         let ledgers = self
             .service
-            .mass_balance(&Caller::default(), query)
+            .mass_balance(&caller, query)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::MassBalanceResponse {
@@ -77,10 +79,11 @@ impl AuditService for AuditApi {
         &self,
         request: Request<v1::ListAnomaliesRequest>,
     ) -> Result<Response<v1::ListAnomaliesResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let query = anomaly_query(request.get_ref()).map_err(to_status)?;
         let page = self
             .service
-            .anomalies(&Caller::default(), query)
+            .anomalies(&caller, query)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::ListAnomaliesResponse {
@@ -96,14 +99,15 @@ impl AuditService for AuditApi {
         &self,
         request: Request<v1::ChainReportRequest>,
     ) -> Result<Response<v1::ChainReportResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let report = self
             .service
-            .chain_report(&Caller::with_view(r.public_view), lot)
+            .chain_report(&caller, lot)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(chain_report_to_wire(&report)))
+        Ok(viewed(chain_report_to_wire(&report.report), report.view))
     }
 
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
@@ -111,21 +115,22 @@ impl AuditService for AuditApi {
         &self,
         request: Request<v1::EudrExportRequest>,
     ) -> Result<Response<v1::EudrExportResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let answer = self
             .service
-            .eudr(&Caller::with_view(r.public_view), lot)
+            .eudr(&caller, lot)
             .await
             .map_err(to_status)?;
         let report = &answer.report;
-        Ok(Response::new(v1::EudrExportResponse {
+        Ok(viewed(v1::EudrExportResponse {
             lot: report.lot.clone(),
             verdict: report.verdict.as_str().to_string(),
             reasons: report.reasons.clone(),
             geojson: answer.geojson.to_string(),
             dds_references: report.dds.iter().map(dds_to_wire).collect(),
             plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
-        }))
+        }, answer.view))
     }
 }

@@ -9,6 +9,7 @@ use lotline_store::Submission;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::caller::caller;
 use crate::status::status as to_status;
 
 pub struct EventApi {
@@ -28,13 +29,14 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordRequest>,
     ) -> Result<Response<v1::RecordResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let event = request
             .into_inner()
             .event
             .ok_or_else(|| to_status(ServiceError::invalid("event", "is required")))?;
         let outcome = self
             .service
-            .record_one(&Caller::default(), from_wire(&event, "grpc"))
+            .record_one(&caller, from_wire(&event, "grpc"))
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::RecordResponse {
@@ -47,8 +49,9 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordBatchRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let events = request.into_inner().events;
-        record_all(&self.service, events, |e| from_wire(e, "grpc")).await
+        record_all(&self.service, &caller, events, |e| from_wire(e, "grpc")).await
     }
 
     #[instrument(skip_all, fields(events))]
@@ -56,14 +59,16 @@ impl EventService for EventApi {
         &self,
         request: Request<v1::RecordJsonRequest>,
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let events = request.into_inner().events;
-        record_all(&self.service, events, |e| from_json(e, "grpc-json")).await
+        record_all(&self.service, &caller, events, |e| from_json(e, "grpc-json")).await
     }
 }
 
 /// Records a batch, whatever form its events came in, with an outcome for each in request order.
 async fn record_all<T: Send + 'static>(
     service: &Service,
+    caller: &Caller,
     events: Vec<T>,
     submission: fn(&T) -> Submission,
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
@@ -74,7 +79,7 @@ async fn record_all<T: Send + 'static>(
         .map_err(to_status)?;
     let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
     let outcomes = service
-        .record(&Caller::default(), submissions)
+        .record(caller, submissions)
         .await
         .map_err(to_status)?;
     let outcomes = ids

@@ -3,14 +3,18 @@
 //! domain answer into its wire message; errors map to gRPC status in one place ([`status`]).
 //! Rules, views and the store are the service's business, not these services'.
 
+mod access;
 mod audit;
+mod caller;
 mod events;
 mod log;
 mod masterdata;
 mod provenance;
 mod status;
 
+pub use access::AccessApi;
 pub use audit::AuditApi;
+pub use caller::VIEW_HEADER;
 pub use events::EventApi;
 pub use log::LogApi;
 pub use lotline_service::queries::masterdata::MAX_RESOLVE;

@@ -5,10 +5,11 @@ use lotline_proto::v1;
 use lotline_proto::v1::get_inclusion_proof_request::Leaf as WireLeaf;
 use lotline_proto::v1::log_service_server::LogService;
 use lotline_service::queries::log::{Leaf, SignedCheckpoint};
-use lotline_service::{Caller, Service, ServiceError};
+use lotline_service::{Service, ServiceError};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::caller::caller;
 use crate::status::status as to_status;
 
 pub struct LogApi {
@@ -42,9 +43,10 @@ impl LogService for LogApi {
         &self,
         request: Request<v1::GetCheckpointRequest>,
     ) -> Result<Response<v1::Checkpoint>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let checkpoint = self
             .service
-            .checkpoint(&Caller::default(), request.into_inner().tree_size)
+            .checkpoint(&caller, request.into_inner().tree_size)
             .await
             .map_err(to_status)?;
         Ok(Response::new(checkpoint_to_wire(checkpoint)))
@@ -55,6 +57,7 @@ impl LogService for LogApi {
         &self,
         request: Request<v1::GetInclusionProofRequest>,
     ) -> Result<Response<v1::InclusionProof>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let r = request.into_inner();
         let leaf = match r.leaf {
             Some(WireLeaf::EventId(id)) => Leaf::EventId(id),
@@ -68,7 +71,7 @@ impl LogService for LogApi {
         };
         let proof = self
             .service
-            .inclusion(&Caller::default(), leaf, r.tree_size)
+            .inclusion(&caller, leaf, r.tree_size)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::InclusionProof {
@@ -88,10 +91,11 @@ impl LogService for LogApi {
         &self,
         request: Request<v1::GetConsistencyProofRequest>,
     ) -> Result<Response<v1::ConsistencyProof>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let r = request.into_inner();
         let proof = self
             .service
-            .consistency(&Caller::default(), r.old_size, r.new_size)
+            .consistency(&caller, r.old_size, r.new_size)
             .await
             .map_err(to_status)?;
         let checkpoint = proof.checkpoint;
@@ -110,10 +114,11 @@ impl LogService for LogApi {
         &self,
         request: Request<v1::GetEntriesRequest>,
     ) -> Result<Response<v1::GetEntriesResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let r = request.into_inner();
         let entries = self
             .service
-            .entries(&Caller::default(), r.start, r.count)
+            .entries(&caller, r.start, r.count)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::GetEntriesResponse {

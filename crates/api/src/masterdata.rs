@@ -4,12 +4,13 @@ use lotline_proto::convert::{role_from_wire, role_to_wire};
 use lotline_proto::v1;
 use lotline_proto::v1::master_data_service_server::MasterDataService;
 use lotline_service::queries::masterdata::{KnownOrg, Names};
-use lotline_service::{Caller, Service, ServiceError, args};
+use lotline_service::{Service, ServiceError, args};
 use lotline_store::{MasterFilter, MasterKind};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::provenance::events_to_wire;
+use crate::caller::{caller, viewed};
 use crate::status::status as to_status;
 
 pub struct MasterDataApi {
@@ -68,6 +69,7 @@ impl MasterDataService for MasterDataApi {
         &self,
         request: Request<v1::ListMasterDataRequest>,
     ) -> Result<Response<v1::ListMasterDataResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let kind = master_kind(r.kind).map_err(to_status)?;
         let filter = master_filter(&r).map_err(to_status)?;
@@ -75,7 +77,7 @@ impl MasterDataService for MasterDataApi {
         let page = self
             .service
             .master_data(
-                &Caller::with_view(r.public_view),
+                &caller,
                 kind,
                 filter,
                 cursor,
@@ -83,10 +85,13 @@ impl MasterDataService for MasterDataApi {
             )
             .await
             .map_err(to_status)?;
-        Ok(Response::new(v1::ListMasterDataResponse {
-            entries: events_to_wire(&page),
-            next_cursor: page.next.unwrap_or_default(),
-        }))
+        Ok(viewed(
+            v1::ListMasterDataResponse {
+                entries: events_to_wire(&page),
+                next_cursor: page.next.clone().unwrap_or_default(),
+            },
+            page.view,
+        ))
     }
 
     #[instrument(skip_all)]
@@ -94,6 +99,7 @@ impl MasterDataService for MasterDataApi {
         &self,
         request: Request<v1::ResolveRequest>,
     ) -> Result<Response<v1::ResolveResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let r = request.into_inner();
         let names = Names {
             parties: r.parties,
@@ -103,7 +109,7 @@ impl MasterDataService for MasterDataApi {
         };
         let found = self
             .service
-            .resolve(&Caller::default(), names)
+            .resolve(&caller, names)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::ResolveResponse {

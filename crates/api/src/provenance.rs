@@ -8,11 +8,12 @@ use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
 use lotline_service::queries::provenance::{EventQuery, TraceBackAnswer};
 use lotline_service::queries::{Answered, EventPage};
-use lotline_service::{Caller, Service, args};
+use lotline_service::{Service, args};
 use lotline_store::EventFilter;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::caller::{caller, viewed};
 use crate::status::status as to_status;
 
 pub struct ProvenanceApi {
@@ -66,17 +67,18 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::GetLotRequest>,
     ) -> Result<Response<v1::Lot>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let found = self
             .service
-            .lot(&Caller::with_view(r.public_view), lot)
+            .lot(&caller, lot)
             .await
             .map_err(to_status)?;
         let mut answer = lot_state_to_wire(&found.state);
         answer.events = found.events.iter().map(answered_to_wire).collect();
         answer.due_diligence_references = found.due_diligence.iter().map(dds_to_wire).collect();
-        Ok(Response::new(answer))
+        Ok(viewed(answer, found.view))
     }
 
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
@@ -84,14 +86,15 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::TraceBackRequest>,
     ) -> Result<Response<v1::TraceBackResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let trace = self
             .service
-            .trace_back(&Caller::with_view(r.public_view), lot)
+            .trace_back(&caller, lot)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(trace_back_answer_to_wire(&trace)))
+        Ok(viewed(trace_back_answer_to_wire(&trace), trace.view))
     }
 
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
@@ -99,11 +102,12 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::TraceForwardRequest>,
     ) -> Result<Response<v1::TraceForwardResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let trace = self
             .service
-            .trace_forward(&Caller::with_view(r.public_view), lot)
+            .trace_forward(&caller, lot)
             .await
             .map_err(to_status)?;
         Ok(Response::new(trace_forward_to_wire(&trace)))
@@ -114,6 +118,7 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::ListEventsRequest>,
     ) -> Result<Response<v1::ListEventsResponse>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let query = (|| {
             Ok(EventQuery {
@@ -133,13 +138,16 @@ impl ProvenanceService for ProvenanceApi {
         .map_err(to_status)?;
         let page = self
             .service
-            .events(&Caller::with_view(r.public_view), query)
+            .events(&caller, query)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(v1::ListEventsResponse {
-            events: events_to_wire(&page),
-            next_cursor: page.next.unwrap_or_default(),
-        }))
+        Ok(viewed(
+            v1::ListEventsResponse {
+                events: events_to_wire(&page),
+                next_cursor: page.next.clone().unwrap_or_default(),
+            },
+            page.view,
+        ))
     }
 
     #[instrument(skip_all)]
@@ -147,11 +155,12 @@ impl ProvenanceService for ProvenanceApi {
         &self,
         request: Request<v1::ListRejectedRequest>,
     ) -> Result<Response<v1::ListRejectedResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let r = request.into_inner();
         let after = args::cursor(&r.cursor).map_err(to_status)?;
         let page = self
             .service
-            .rejected(&Caller::default(), after, args::page_limit(r.limit))
+            .rejected(&caller, after, args::page_limit(r.limit))
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::ListRejectedResponse {
@@ -176,11 +185,12 @@ impl ProvenanceService for ProvenanceApi {
     #[instrument(skip_all)]
     async fn list_unknown_lots(
         &self,
-        _request: Request<v1::ListUnknownLotsRequest>,
+        request: Request<v1::ListUnknownLotsRequest>,
     ) -> Result<Response<v1::ListUnknownLotsResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
         let lots = self
             .service
-            .unknown_lots(&Caller::default())
+            .unknown_lots(&caller)
             .await
             .map_err(to_status)?
             .into_iter()

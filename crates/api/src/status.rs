@@ -21,6 +21,8 @@ pub fn status(err: ServiceError) -> Status {
             message.clone(),
             ErrorDetails::with_bad_request_violation(field, message),
         ),
+        ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
+        ServiceError::PermissionDenied(_) => Status::permission_denied(message),
         ServiceError::NotFound(_) => Status::not_found(message),
         ServiceError::BeyondLog { .. } => Status::out_of_range(message),
         ServiceError::Rejected { kind, .. } => match kind {

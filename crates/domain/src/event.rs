@@ -218,6 +218,27 @@ pub struct RegisterClass {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// Revokes an access token before it expires: every node refuses the token from the position of
+/// this event in the log on (parties and access, DESIGN §5a). Only an admin records one; its
+/// event id is [`RevokeToken::event_id`] of the token id, so a token is revoked at most once and
+/// a node checks a token with one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokeToken {
+    /// The token's id (its `jti`).
+    pub token_id: String,
+    pub reason: String,
+}
+
+impl RevokeToken {
+    /// The event id prefix reserved for revocations.
+    pub const ID_PREFIX: &'static str = "lotline:revoke:";
+
+    /// The id of the event that revokes `token_id`.
+    pub fn event_id(token_id: &str) -> String {
+        format!("{}{token_id}", Self::ID_PREFIX)
+    }
+}
+
 /// What an event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -233,6 +254,7 @@ pub enum EventKind {
     RegisterSite(RegisterSite),
     RegisterPlot(RegisterPlot),
     RegisterClass(RegisterClass),
+    RevokeToken(RevokeToken),
 }
 
 /// The name of an event kind, as used in filters and the CLI.
@@ -250,10 +272,11 @@ pub enum KindName {
     RegisterSite,
     RegisterPlot,
     RegisterClass,
+    RevokeToken,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 12] = [
+    pub const ALL: [KindName; 13] = [
         KindName::Harvest,
         KindName::Transform,
         KindName::Ship,
@@ -266,6 +289,7 @@ impl KindName {
         KindName::RegisterSite,
         KindName::RegisterPlot,
         KindName::RegisterClass,
+        KindName::RevokeToken,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -282,6 +306,7 @@ impl KindName {
             KindName::RegisterSite => "register_site",
             KindName::RegisterPlot => "register_plot",
             KindName::RegisterClass => "register_class",
+            KindName::RevokeToken => "revoke_token",
         }
     }
 
@@ -340,6 +365,7 @@ impl Event {
             EventKind::RegisterSite(_) => KindName::RegisterSite,
             EventKind::RegisterPlot(_) => KindName::RegisterPlot,
             EventKind::RegisterClass(_) => KindName::RegisterClass,
+            EventKind::RevokeToken(_) => KindName::RevokeToken,
         }
     }
 
@@ -380,7 +406,8 @@ impl Event {
             | EventKind::RegisterOrg(_)
             | EventKind::RegisterSite(_)
             | EventKind::RegisterPlot(_)
-            | EventKind::RegisterClass(_) => Vec::new(),
+            | EventKind::RegisterClass(_)
+            | EventKind::RevokeToken(_) => Vec::new(),
         }
     }
 

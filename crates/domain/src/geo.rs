@@ -26,6 +26,41 @@ pub fn bare_geometry(text: &str) -> String {
     }
 }
 
+/// A GeoJSON text with every coordinate rounded to `decimals` places (a generalised geometry
+/// for the public view). Text that is not JSON is returned unchanged.
+pub fn round_geometry(text: &str, decimals: u32) -> String {
+    fn round(value: &mut serde_json::Value, scale: f64) {
+        match value {
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| round(v, scale)),
+            serde_json::Value::Number(n) => {
+                if let Some(rounded) = n
+                    .as_f64()
+                    .map(|f| (f * scale).round() / scale)
+                    .and_then(serde_json::Number::from_f64)
+                {
+                    *n = rounded;
+                }
+            }
+            _ => {}
+        }
+    }
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return text.to_string();
+    };
+    let scale = 10f64.powi(decimals as i32);
+    if let Some(coordinates) = value.get_mut("coordinates") {
+        round(coordinates, scale);
+    }
+    if let Some(geometries) = value.get_mut("geometries").and_then(|g| g.as_array_mut()) {
+        for g in geometries {
+            if let Some(coordinates) = g.get_mut("coordinates") {
+                round(coordinates, scale);
+            }
+        }
+    }
+    value.to_string()
+}
+
 /// Checks that `text` is a GeoJSON Point, Polygon or MultiPolygon geometry (or a Feature holding
 /// one) on Earth, with simple polygon rings.
 ///

@@ -58,7 +58,8 @@ pub fn canonical_ids(mut event: Event) -> Result<Event, Invalid> {
         EventKind::Correct(_)
         | EventKind::RegisterOrg(_)
         | EventKind::RegisterSite(_)
-        | EventKind::RegisterPlot(_) => {}
+        | EventKind::RegisterPlot(_)
+        | EventKind::RevokeToken(_) => {}
     }
     Ok(event)
 }

@@ -22,7 +22,7 @@ pub use anomaly::{Anomaly, AnomalyKind};
 pub use event::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
     LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass, RegisterOrg,
-    RegisterPlot, RegisterSite, Transform,
+    RegisterPlot, RegisterSite, RevokeToken, Transform,
 };
 pub use outcome::{Outcome, RejectKind};
 pub use quantity::{Dimension, Quantity, Unit};

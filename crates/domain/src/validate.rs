@@ -6,7 +6,7 @@ use std::fmt;
 
 use rust_decimal::Decimal;
 
-use crate::event::{Event, EventKind, LotQuantity};
+use crate::event::{Event, EventKind, LotQuantity, RevokeToken};
 use crate::geo::check_geometry;
 use crate::quantity::Quantity;
 
@@ -39,6 +39,30 @@ pub const MAX_ID_LEN: usize = 512;
 pub fn validate(event: &Event) -> Result<(), Invalid> {
     id("event_id", &event.id)?;
     id("org", &event.org)?;
+    // Revocation ids are reserved: no other event may take a token's revocation id first.
+    let revocation = event.id.starts_with(RevokeToken::ID_PREFIX);
+    match &event.kind {
+        EventKind::RevokeToken(r) if event.id != RevokeToken::event_id(&r.token_id) => {
+            return Err(Invalid::new(
+                "event_id",
+                format!(
+                    "a token revocation's id is {:?}",
+                    RevokeToken::event_id(&r.token_id)
+                ),
+            ));
+        }
+        EventKind::RevokeToken(_) => {}
+        _ if revocation => {
+            return Err(Invalid::new(
+                "event_id",
+                format!(
+                    "ids starting {:?} are reserved for token revocations",
+                    RevokeToken::ID_PREFIX
+                ),
+            ));
+        }
+        _ => {}
+    }
     if let Some(site) = &event.site {
         id("site", site)?;
     }
@@ -231,6 +255,15 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
                         format!("is longer than {MAX_CLASS_ATTRIBUTE_LEN} bytes"),
                     ));
                 }
+            }
+        }
+        EventKind::RevokeToken(r) => {
+            id("revoke_token.token_id", &r.token_id)?;
+            if r.reason.len() > MAX_ID_LEN {
+                return Err(Invalid::new(
+                    "revoke_token.reason",
+                    format!("is longer than {MAX_ID_LEN} bytes"),
+                ));
             }
         }
     }

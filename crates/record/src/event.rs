@@ -7,7 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 use lotline_domain::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg, RevokeToken,
     RegisterPlot, RegisterSite, Transform, Unit,
 };
 use rust_decimal::Decimal;
@@ -154,6 +154,10 @@ fn kind_from_pb(k: &pb::event::Kind) -> Result<EventKind, Invalid> {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+        }),
+        K::RevokeToken(r) => EventKind::RevokeToken(RevokeToken {
+            token_id: r.token_id.clone(),
+            reason: r.reason.clone(),
         }),
     })
 }
@@ -458,6 +462,10 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+        }),
+        EventKind::RevokeToken(r) => K::RevokeToken(pb::RevokeToken {
+            token_id: r.token_id.clone(),
+            reason: r.reason.clone(),
         }),
     };
     pb::Event {

@@ -32,6 +32,12 @@ pub enum KeyError {
 
 /// Reads the key at `path`, or creates it there if the file does not exist.
 pub fn load_or_create(path: &Path, log_name: &str) -> Result<Signer, KeyError> {
+    Ok(Signer::new(log_name, &load_or_create_seed(path)?)?)
+}
+
+/// Reads the 32-byte Ed25519 seed at `path` (64 hex digits), or creates a random one there
+/// (mode 0600) if the file does not exist.
+pub fn load_or_create_seed(path: &Path) -> Result<[u8; 32], KeyError> {
     let shown = path.display().to_string();
     let seed = match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -77,7 +83,7 @@ pub fn load_or_create(path: &Path, log_name: &str) -> Result<Signer, KeyError> {
             });
         }
     };
-    Ok(Signer::new(log_name, &seed)?)
+    Ok(seed)
 }
 
 /// The file in the data dir that names this node on NATS (its durable consumer).

@@ -19,6 +19,12 @@ pub enum ServiceError {
         limit: usize,
         message: String,
     },
+    /// The caller has no usable credential (none, bad, expired, revoked).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's credential does not give the right it needs.
+    #[error("{0}")]
+    PermissionDenied(String),
     /// What the request names is not there.
     #[error("{0}")]
     NotFound(String),

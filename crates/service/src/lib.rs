@@ -10,24 +10,35 @@
 //! - [`intake`]: events as sent (protobuf, proto3 JSON) → submissions; the [`Recorder`] that
 //!   takes them to the log (the store's writer, or the NATS stream) and its [`WriteError`].
 //! - [`queries`]: lots, lineage, events, audit answers, master data, the log's proofs.
-//! - [`views`]: the public view, applied to answers in one place.
+//! - [`access`]: who the caller is (its credential, checked by [`Service::authenticate`]) and
+//!   what it may record and read; [`tokens`]: the signed access tokens that say so.
+//! - [`views`]: the full, partner and public views, applied to answers in one place.
 
+pub mod access;
 pub mod args;
 mod error;
 pub mod intake;
 pub mod queries;
+pub mod tokens;
 pub mod views;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use lotline_domain::Outcome;
+use chrono::Utc;
 use lotline_domain::audit::rules::Rules;
+use lotline_domain::{Outcome, RevokeToken};
 use lotline_merkle::Signer;
 use lotline_store::{Snapshot, Store, Submission};
+use tracing::{info, warn};
 
+pub use access::{Caller, Credential, Identity, Role, Scope, Who};
 pub use error::ServiceError;
 pub use intake::{BoxFuture, Recorder, WriteError};
-pub use views::View;
+pub use views::{Level, PublicGeometry, View};
+
+/// The extension an event written by one org for another carries: who wrote it.
+pub const EXT_RECORDED_BY: &str = "lotline:recordedBy";
 
 /// The most events one batch may carry.
 pub const MAX_BATCH: usize = 10_000;
@@ -50,20 +61,33 @@ pub struct Ready {
 /// door.
 pub type ReadyCell = Arc<OnceLock<Result<Ready, String>>>;
 
-/// Who asks. Today a caller is anonymous and names the view it wants; credentials, orgs, roles
-/// and scopes arrive with access control, and are decided here, not in the doors.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Caller {
-    pub view: View,
+/// How a server decides who its callers are (`serve --auth`, `--public-reads`,
+/// `--public-geometry`).
+#[derive(Debug, Default)]
+pub struct Access {
+    /// Checks bearer tokens; `None`: no access control (everyone may do everything).
+    pub verifier: Option<tokens::Verifier>,
+    /// Callers without a credential get the public view of lots, traces, EUDR and proofs.
+    pub public_reads: bool,
+    /// How the public view shows plot geometry.
+    pub public_geometry: PublicGeometry,
 }
 
-impl Caller {
-    /// A caller asking for the full view, or the public one.
-    pub fn with_view(public: bool) -> Self {
-        Caller {
-            view: if public { View::Public } else { View::Full },
-        }
-    }
+/// What a door found on a request that says who sent it.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// The bearer token of `authorization: Bearer …`.
+    pub bearer: Option<String>,
+    /// The subject of a client certificate the TLS handshake verified against `--client-ca`.
+    pub certificate: Option<CertificateSubject>,
+}
+
+/// A client certificate's subject as lotline reads it: the common name is the org, each
+/// organisational unit a role (`member` when there is none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSubject {
+    pub org: String,
+    pub units: Vec<String>,
 }
 
 /// The use cases, shared by every door. Cheap to clone.
@@ -72,14 +96,170 @@ pub struct Service {
     cell: ReadyCell,
     /// The last anomaly listing and the log size it was computed at.
     listing: Arc<queries::audit::ListingCache>,
+    access: Arc<Access>,
+    /// Requests refused for a bad or missing credential or a missing right.
+    refusals: Arc<AtomicU64>,
 }
 
 impl Service {
+    /// The use cases without access control.
     pub fn new(cell: ReadyCell) -> Self {
+        Service::with_access(cell, Access::default())
+    }
+
+    /// The use cases, deciding callers as `access` says.
+    pub fn with_access(cell: ReadyCell, access: Access) -> Self {
         Service {
             cell,
             listing: Arc::default(),
+            access: Arc::new(access),
+            refusals: Arc::default(),
         }
+    }
+
+    /// Whether callers need credentials.
+    pub fn enforces_access(&self) -> bool {
+        self.access.verifier.is_some()
+    }
+
+    /// How many requests were refused for a credential or a right.
+    pub fn refusals(&self) -> u64 {
+        self.refusals.load(Ordering::Relaxed)
+    }
+
+    /// Counts and logs a refusal, with the caller's identity, and returns it.
+    pub fn refuse(&self, caller: &str, error: ServiceError) -> ServiceError {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+        warn!(target: "lotline::access", caller, reason = %error, "refused");
+        error
+    }
+
+    /// Logs an auditor's read (the access log: who read what, when).
+    pub(crate) fn log_read(&self, caller: &Caller, what: &str, about: &str) {
+        if let Some(id) = caller.identity()
+            && id.has(Role::Auditor)
+        {
+            info!(target: "lotline::access", caller = %caller.describe(), what, about, "audit read");
+        }
+    }
+
+    /// Who sent a request, from its credentials; `public`: it asked for the public view.
+    pub fn authenticate(
+        &self,
+        credentials: &Credentials,
+        public: bool,
+    ) -> Result<Caller, ServiceError> {
+        let geometry = self.access.public_geometry;
+        let Some(verifier) = &self.access.verifier else {
+            let mut caller = Caller::open(public);
+            caller.public_geometry = geometry;
+            return Ok(caller);
+        };
+        if let Some(token) = &credentials.bearer {
+            let unauthenticated = |reason: String| {
+                self.refuse("bearer token", ServiceError::Unauthenticated(reason))
+            };
+            let verified = verifier
+                .verify(token)
+                .map_err(|e| unauthenticated(e.to_string()))?;
+            let identity = verified
+                .valid_at(Utc::now())
+                .map_err(|e| unauthenticated(e.to_string()))?
+                .clone();
+            if let Some(id) = &identity.token_id
+                && self.revoked(id)?
+            {
+                return Err(unauthenticated(format!("the token {id} was revoked")));
+            }
+            return Ok(Caller::party(identity, public, geometry));
+        }
+        if let Some(subject) = &credentials.certificate {
+            let roles = if subject.units.is_empty() {
+                [Role::Member].into_iter().collect()
+            } else {
+                subject
+                    .units
+                    .iter()
+                    .map(|u| {
+                        Role::parse(u).ok_or_else(|| {
+                            self.refuse(
+                                &subject.org,
+                                ServiceError::Unauthenticated(format!(
+                                    "the client certificate's OU {u:?} is not a role (member, certifier, auditor, admin)"
+                                )),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            };
+            let identity = Identity {
+                org: subject.org.clone(),
+                roles,
+                scope: Scope::default(),
+                on_behalf_of: Default::default(),
+                token_id: None,
+                credential: Credential::Certificate,
+            };
+            return Ok(Caller::party(Arc::new(identity), public, geometry));
+        }
+        if self.access.public_reads {
+            return Ok(Caller::anonymous(geometry));
+        }
+        Err(self.refuse(
+            "anonymous",
+            ServiceError::Unauthenticated(
+                "no credential: send `authorization: Bearer <token>` (lotline token issue) or a client certificate".into(),
+            ),
+        ))
+    }
+
+    /// Whether the log holds a revocation of token `id`.
+    fn revoked(&self, id: &str) -> Result<bool, ServiceError> {
+        let store = &self.ready()?.store;
+        Ok(store.seq_of(&RevokeToken::event_id(id))?.is_some())
+    }
+
+    /// Refuses the whole request unless its caller may record every event in it; an event
+    /// written by one org for another is marked with who wrote it, and input that cannot be
+    /// read is quarantined under the caller's org, not the org it names.
+    fn authorize_writes(
+        &self,
+        caller: &Caller,
+        submissions: &mut [Submission],
+    ) -> Result<(), ServiceError> {
+        let identity = match &caller.who {
+            Who::Open => return Ok(()),
+            Who::Anonymous => {
+                return Err(self.refuse(
+                    "anonymous",
+                    ServiceError::Unauthenticated("recording events needs a credential".into()),
+                ));
+            }
+            Who::Party(identity) => identity,
+        };
+        for (n, submission) in submissions.iter_mut().enumerate() {
+            match &mut submission.event {
+                Ok(event) => {
+                    if let Some(reason) = identity.may_not_record(event) {
+                        return Err(self.refuse(
+                            &caller.describe(),
+                            ServiceError::PermissionDenied(format!(
+                                "event {} ({:?}): {reason}; nothing in this request was recorded",
+                                n + 1,
+                                event.id
+                            )),
+                        ));
+                    }
+                    if event.org != identity.org {
+                        event
+                            .extensions
+                            .insert(EXT_RECORDED_BY.into(), identity.org.clone());
+                    }
+                }
+                Err(_) => submission.org = identity.org.clone(),
+            }
+        }
+        Ok(())
     }
 
     /// The open store, or why there is none yet.
@@ -140,10 +320,11 @@ impl Service {
     /// outcome, in order.
     pub async fn record(
         &self,
-        _caller: &Caller,
-        submissions: Vec<Submission>,
+        caller: &Caller,
+        mut submissions: Vec<Submission>,
     ) -> Result<Vec<Outcome>, ServiceError> {
         self.check_batch(submissions.len())?;
+        self.authorize_writes(caller, &mut submissions)?;
         Ok(self.ready()?.recorder.record(submissions).await?)
     }
 

@@ -183,7 +183,8 @@ pub fn to_epcis(
         | EventKind::RegisterOrg(_)
         | EventKind::RegisterSite(_)
         | EventKind::RegisterPlot(_)
-        | EventKind::RegisterClass(_) => return Ok(Vec::new()),
+        | EventKind::RegisterClass(_)
+        | EventKind::RevokeToken(_) => return Ok(Vec::new()),
     };
     m.push(("type", s(kind)));
     m.push(("eventTime", event_time));

@@ -56,6 +56,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
         Some(K::RegisterSite(_)) => "register_site",
         Some(K::RegisterPlot(_)) => "register_plot",
         Some(K::RegisterClass(_)) => "register_class",
+        Some(K::RevokeToken(_)) => "revoke_token",
         None => "-",
     }
 }

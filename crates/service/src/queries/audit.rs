@@ -17,7 +17,8 @@ use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
 
 use super::provenance::shipments;
-use crate::views;
+use super::handled;
+use crate::views::Level;
 use crate::{Caller, Service, ServiceError};
 
 /// The last anomaly listing and the log size it was computed at: pages of one listing, and
@@ -50,6 +51,15 @@ pub struct AnomalyPage {
 pub struct EudrAnswer {
     pub report: EudrReport,
     pub geojson: serde_json::Value,
+    /// The view the caller got.
+    pub view: Level,
+}
+
+/// A lot's chain-of-custody report, in the view the caller got.
+#[derive(Debug, Clone)]
+pub struct ChainReportAnswer {
+    pub report: ChainReport,
+    pub view: Level,
 }
 
 /// Every anomaly in the log as `store` sees it, from the cache when the log has not grown since
@@ -118,9 +128,13 @@ impl Service {
     /// An org's mass-balance ledgers.
     pub async fn mass_balance(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         query: BalanceQuery,
     ) -> Result<Vec<Ledger>, ServiceError> {
+        caller
+            .books_of(&query.org, "mass-balance ledgers")
+            .map_err(|e| self.refuse(&caller.describe(), e))?;
+        self.log_read(caller, "mass balance", &query.org);
         if let (Some(f), Some(t)) = (query.from, query.to)
             && f >= t
         {
@@ -149,15 +163,28 @@ impl Service {
     /// The anomalies in the log, filtered and paged.
     pub async fn anomalies(
         &self,
-        _caller: &Caller,
-        query: AnomalyQuery,
+        caller: &Caller,
+        mut query: AnomalyQuery,
     ) -> Result<AnomalyPage, ServiceError> {
+        match (&query.org, caller.identity()) {
+            (Some(org), _) => caller
+                .books_of(org, "anomalies")
+                .map_err(|e| self.refuse(&caller.describe(), e))?,
+            // A party that is not an auditor sees its own org's anomalies.
+            (None, Some(id)) if !id.has(crate::Role::Auditor) => {
+                query.org = Some(id.org.clone())
+            }
+            _ => caller.party_only("anomalies")?,
+        }
+        self.log_read(caller, "anomalies", query.org.as_deref().unwrap_or("all"));
+        let caller = caller.clone();
         let cache = Arc::clone(&self.listing);
         self.read(move |store, ready| {
             let all = listing(&cache, store, &ready.rules)?;
             let matching: Vec<&Anomaly> = all
                 .iter()
                 .filter(|a| query.org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))
+                .filter(|a| a.org.as_deref().is_none_or(|o| caller.reads_books_of(o)))
                 .filter(|a| query.kind.is_none_or(|k| a.kind == k))
                 .filter(|a| query.lot.as_ref().is_none_or(|l| a.lot == *l))
                 .collect();
@@ -188,9 +215,11 @@ impl Service {
         &self,
         caller: &Caller,
         lot: String,
-    ) -> Result<ChainReport, ServiceError> {
-        let view = caller.view;
+    ) -> Result<ChainReportAnswer, ServiceError> {
+        self.log_read(caller, "chain report", &lot);
+        let caller = caller.clone();
         self.read_lot(lot, move |store, lot| {
+            let view = caller.view(handled(store, caller.org(), lot)?);
             let upstream = Lineage::new(store).upstream(lot)?;
             let mentions = store.mentions(lot)?;
             let movements: Vec<_> = mentions
@@ -219,16 +248,21 @@ impl Service {
                 .filter(|(_, o)| o.role == OrgRole::Farm)
                 .map(|(id, _)| id)
                 .collect();
-            views::chain_report(view, &mut report, &farms);
-            Ok(report)
+            view.chain_report(&mut report, &farms);
+            Ok(ChainReportAnswer {
+                report,
+                view: view.level,
+            })
         })
         .await
     }
 
     /// A lot's EUDR assessment and its plots.
     pub async fn eudr(&self, caller: &Caller, lot: String) -> Result<EudrAnswer, ServiceError> {
-        let view = caller.view;
+        self.log_read(caller, "eudr", &lot);
+        let caller = caller.clone();
         self.read_lot(lot, move |store, lot| {
+            let view = caller.view(handled(store, caller.org(), lot)?);
             let upstream = Lineage::new(store).upstream(lot)?;
             let harvests: Vec<(&Event, &str)> = upstream
                 .iter()
@@ -251,15 +285,29 @@ impl Service {
                 .collect();
             let orgs = orgs(store, owners)?;
             let shipments = shipments(store, &upstream)?;
-            let report = eudr::assess(&EudrFacts {
+            let mut report = eudr::assess(&EudrFacts {
                 lot,
                 upstream: &upstream,
                 plots: &plots,
                 orgs: &orgs,
                 shipments: &shipments,
             });
-            let geojson = eudr::feature_collection(&report, view.is_public());
-            Ok(EudrAnswer { report, geojson })
+            // The verdict is the log's; what the caller sees of each plot is the view's.
+            for plot in &mut report.plots {
+                if let Some(g) = plot.geometry.take() {
+                    let owner = plot.owner.clone().unwrap_or_default();
+                    plot.geometry = Some(view.plot_geometry(&owner, g)).filter(|g| !g.is_empty());
+                }
+                if view.hides_personal() {
+                    plot.producer_name = None;
+                }
+            }
+            let geojson = eudr::feature_collection(&report, view.hides_personal());
+            Ok(EudrAnswer {
+                report,
+                geojson,
+                view: view.level,
+            })
         })
         .await
     }

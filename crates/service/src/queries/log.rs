@@ -32,7 +32,8 @@ pub struct Inclusion {
     /// The leaf's index (its sequence - 1).
     pub index: u64,
     pub event_id: String,
-    /// The record bytes the leaf hashes.
+    /// The record bytes the leaf hashes; empty for a caller not entitled to the full view of
+    /// the event (the hash still proves inclusion).
     pub leaf: Vec<u8>,
     pub leaf_hash: Hash,
     pub path: Vec<Hash>,
@@ -108,12 +109,17 @@ impl Service {
     }
 
     /// A leaf's inclusion proof in the tree of `tree_size` entries (0: the whole log).
+    ///
+    /// The leaf's bytes are the whole event as recorded: a caller entitled to less than the full
+    /// view of it gets the leaf hash only (which proves the same, and reveals nothing).
     pub async fn inclusion(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         which: Leaf,
         tree_size: u64,
     ) -> Result<Inclusion, ServiceError> {
+        let everything = caller.sees_everything();
+        let own = caller.org().map(str::to_string);
         self.read(move |view, ready| {
             let size = size_arg("tree_size", tree_size, view)?;
             let seq = match which {
@@ -131,15 +137,20 @@ impl Service {
             }
             let index = seq - 1;
             let leaf = leaf(view, index)?;
-            let event_id = view
-                .event_at(seq)?
+            let stored = view.event_at(seq)?;
+            let event_id = stored
+                .as_ref()
                 .map(|s| s.event.id.clone())
                 .unwrap_or_default();
+            let shown = everything
+                || stored
+                    .as_ref()
+                    .is_some_and(|s| own.as_deref() == Some(s.event.org.as_str()));
             Ok(Inclusion {
                 index,
                 event_id,
                 leaf_hash: leaf_hash(&leaf),
-                leaf,
+                leaf: if shown { leaf } else { Vec::new() },
                 path: view.inclusion_proof(index, size)?,
                 checkpoint: checkpoint(ready, view, size)?,
             })
@@ -174,12 +185,25 @@ impl Service {
     }
 
     /// Up to `count` leaves from index `start` (0 for 100, at most [`MAX_ENTRIES`]).
+    ///
+    /// Entries are whole events as recorded: only a caller entitled to the full view of the whole
+    /// log reads them (an auditor of everything; anyone on a server without access control).
     pub async fn entries(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         start: u64,
         count: u32,
     ) -> Result<Entries, ServiceError> {
+        caller.party_only("log entries")?;
+        if !caller.sees_everything() {
+            return Err(self.refuse(
+                &caller.describe(),
+                ServiceError::PermissionDenied(
+                    "log entries are whole events: only an auditor whose scope is the whole log reads them".into(),
+                ),
+            ));
+        }
+        self.log_read(caller, "log entries", &format!("{start}+{count}"));
         let count = match count {
             0 => 100,
             n => n.min(MAX_ENTRIES),

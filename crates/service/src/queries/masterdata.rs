@@ -77,19 +77,22 @@ impl Service {
         cursor: Option<String>,
         limit: usize,
     ) -> Result<EventPage, ServiceError> {
-        let view = caller.view;
+        caller.party_only("master data")?;
+        let view = caller.view(false);
         self.read(move |store, _| {
             let page = store.list_master_data(kind, &filter, cursor.as_deref(), limit)?;
             Ok(EventPage {
-                events: answer_all(store, view, &page.items)?,
+                events: answer_all(store, &view, &page.items)?,
                 next: page.next_cursor,
+                view: view.level,
             })
         })
         .await
     }
 
     /// What the log says of the names an importer asks about.
-    pub async fn resolve(&self, _caller: &Caller, names: Names) -> Result<Resolved, ServiceError> {
+    pub async fn resolve(&self, caller: &Caller, names: Names) -> Result<Resolved, ServiceError> {
+        caller.party_only("resolving names")?;
         let asked =
             names.parties.len() + names.locations.len() + names.orgs.len() + names.classes.len();
         if asked > MAX_RESOLVE {

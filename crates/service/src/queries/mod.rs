@@ -9,9 +9,10 @@ pub mod provenance;
 
 use chrono::{DateTime, Utc};
 use lotline_domain::Event;
+use lotline_domain::lineage::LineageSource as _;
 use lotline_store::{Snapshot, StoreError, StoredEvent};
 
-use crate::views::{self, View};
+use crate::views::{Level, View};
 
 /// A stored event as answered to a caller: its place in the log, the event as the caller's view
 /// shows it, and whether a correction has replaced it.
@@ -28,27 +29,46 @@ pub struct Answered {
 pub struct EventPage {
     pub events: Vec<Answered>,
     pub next: Option<String>,
+    /// The view the events are shown in (a party's own events are always in full).
+    pub view: Level,
 }
 
+/// A stored event as `view` shows it, or `None` if the view leaves it out.
 pub(crate) fn answered(
     store: &Snapshot<'_>,
-    view: View,
+    view: &View,
     s: &StoredEvent,
-) -> Result<Answered, StoreError> {
-    let mut event = (*s.event).clone();
-    views::event(view, &mut event);
-    Ok(Answered {
+) -> Result<Option<Answered>, StoreError> {
+    let Some(event) = view.event((*s.event).clone()) else {
+        return Ok(None);
+    };
+    Ok(Some(Answered {
         seq: s.seq,
         record_time: s.record_time,
         event,
         corrected: store.is_corrected(&s.event.id)?,
-    })
+    }))
 }
 
 pub(crate) fn answer_all(
     store: &Snapshot<'_>,
-    view: View,
+    view: &View,
     items: &[StoredEvent],
 ) -> Result<Vec<Answered>, StoreError> {
-    items.iter().map(|s| answered(store, view, s)).collect()
+    items
+        .iter()
+        .filter_map(|s| answered(store, view, s).transpose())
+        .collect()
+}
+
+/// Whether `org` created, held or received `lot` (its events mention the lot).
+pub(crate) fn handled(
+    store: &Snapshot<'_>,
+    org: Option<&str>,
+    lot: &str,
+) -> Result<bool, StoreError> {
+    let Some(org) = org else {
+        return Ok(false);
+    };
+    Ok(store.mentions(lot)?.iter().any(|e| e.org == org))
 }

@@ -16,8 +16,8 @@ use lotline_store::{EventFilter, Page, Snapshot, StoreError, UnknownLot};
 use rust_decimal::Decimal;
 
 use super::audit::certificates;
-use super::{Answered, EventPage, answer_all};
-use crate::views;
+use super::{Answered, EventPage, answer_all, handled};
+use crate::views::Level;
 use crate::{Caller, Service, ServiceError};
 
 /// Events listed with a lot by [`Service::lot`].
@@ -30,6 +30,8 @@ pub struct LotAnswer {
     pub state: LotState,
     pub events: Vec<Answered>,
     pub due_diligence: Vec<DdsReference>,
+    /// The view the caller got.
+    pub view: Level,
 }
 
 /// Where a lot came from, with what lotline knows of the lot and of each origin's plot.
@@ -41,6 +43,8 @@ pub struct TraceBackAnswer {
     pub claims: Vec<String>,
     /// The registered plots the origins name, by plot id.
     pub plots: BTreeMap<String, PlotInfo>,
+    /// The view the caller got.
+    pub view: Level,
 }
 
 /// A registered plot, as a trace back shows it.
@@ -149,7 +153,8 @@ fn due_diligence(
 impl Service {
     /// A lot's state, events and due-diligence references (`lot` in its stored form).
     pub async fn lot(&self, caller: &Caller, lot: String) -> Result<LotAnswer, ServiceError> {
-        let view = caller.view;
+        self.log_read(caller, "lot", &lot);
+        let caller = caller.clone();
         self.read(move |store, ready| {
             let filter = EventFilter {
                 lot: Some(lot.clone()),
@@ -169,10 +174,12 @@ impl Service {
             state.anomalies.sort();
             state.anomalies.dedup();
             let upstream = lineage.upstream(&lot)?;
+            let view = caller.view(events.items.iter().any(|s| Some(s.event.org.as_str()) == caller.org()));
             Ok(LotAnswer {
                 state,
-                events: answer_all(store, view, &events.items)?,
+                events: answer_all(store, &view, &events.items)?,
                 due_diligence: due_diligence(store, &upstream)?,
+                view: view.level,
             })
         })
         .await
@@ -184,8 +191,10 @@ impl Service {
         caller: &Caller,
         lot: String,
     ) -> Result<TraceBackAnswer, ServiceError> {
-        let view = caller.view;
+        self.log_read(caller, "trace back", &lot);
+        let caller = caller.clone();
         self.read_lot(lot, move |store, lot| {
+            let view = caller.view(handled(store, caller.org(), lot)?);
             let mut lineage = Lineage::new(store);
             let trace = lineage.trace_back(lot)?;
             let facts = lineage.lot_facts(lot)?;
@@ -200,7 +209,7 @@ impl Service {
                         PlotInfo {
                             plot: registered.plot,
                             owner: event.org.clone(),
-                            geometry: views::geometry(view, registered.geometry),
+                            geometry: view.plot_geometry(&event.org, registered.geometry),
                             area_ha: registered.area_ha,
                             country: registered.country,
                         },
@@ -216,6 +225,7 @@ impl Service {
                 },
                 trace,
                 plots,
+                view: view.level,
             })
         })
         .await
@@ -239,7 +249,9 @@ impl Service {
         caller: &Caller,
         query: EventQuery,
     ) -> Result<EventPage, ServiceError> {
-        let view = caller.view;
+        caller.party_only("listing events")?;
+        self.log_read(caller, "events", &format!("{:?}", query.filter));
+        let view = caller.view(false);
         self.read(move |store, _| {
             let page = match &query.event_id {
                 None => store.list_events(&query.filter, query.after, query.limit)?,
@@ -260,26 +272,38 @@ impl Service {
                 }
             };
             Ok(EventPage {
-                events: answer_all(store, view, &page.items)?,
+                events: answer_all(store, &view, &page.items)?,
                 next: page.next_after.map(|n| n.to_string()),
+                view: view.level,
             })
         })
         .await
     }
 
     /// The quarantine: inputs that were refused, paged.
+    ///
+    /// A party sees its own org's entries (and, as an auditor, those in its scope); input that
+    /// could not be read is kept under the org of the credential that sent it.
     pub async fn rejected(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         after: u64,
         limit: usize,
     ) -> Result<Page<Quarantined>, ServiceError> {
-        self.read(move |store, _| Ok(store.list_rejected(after, limit)?))
-            .await
+        caller.party_only("the quarantine")?;
+        self.log_read(caller, "quarantine", "");
+        let caller = caller.clone();
+        self.read(move |store, _| {
+            let mut page = store.list_rejected(after, limit)?;
+            page.items.retain(|q| caller.reads_books_of(&q.org));
+            Ok(page)
+        })
+        .await
     }
 
     /// Lots that events use but no event creates.
-    pub async fn unknown_lots(&self, _caller: &Caller) -> Result<Vec<UnknownLot>, ServiceError> {
+    pub async fn unknown_lots(&self, caller: &Caller) -> Result<Vec<UnknownLot>, ServiceError> {
+        caller.party_only("unknown lots")?;
         self.read(|store, _| Ok(store.list_unknown_lots()?)).await
     }
 }

@@ -1,0 +1,85 @@
+//! Who sent a request: its bearer token or the client certificate its TLS handshake verified,
+//! handed to the service, which decides (the door decides nothing). Answers say which view
+//! the caller got in the `lotline-view` response header.
+
+use lotline_service::{Caller, CertificateSubject, Credentials, Level, Service};
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status};
+
+use crate::status::status;
+
+/// The response header naming the view an answer is in: `full`, `partner` or `public`.
+pub const VIEW_HEADER: &str = "lotline-view";
+
+/// The caller of `request`; `public`: it asked for the public view.
+pub(crate) fn caller<T>(
+    service: &Service,
+    request: &Request<T>,
+    public: bool,
+) -> Result<Caller, Status> {
+    let bearer = match request.metadata().get("authorization") {
+        None => None,
+        Some(value) => {
+            let text = value.to_str().map_err(|_| {
+                Status::unauthenticated("authorization: the header is not ASCII text")
+            })?;
+            let token = text
+                .strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+                .ok_or_else(|| {
+                    Status::unauthenticated("authorization: expected `Bearer <token>`")
+                })?;
+            Some(token.trim().to_string())
+        }
+    };
+    let certificate = if service.enforces_access() {
+        peer_subject(request)?
+    } else {
+        None
+    };
+    service
+        .authenticate(&Credentials { bearer, certificate }, public)
+        .map_err(status)
+}
+
+/// The subject of the client certificate, if the connection has one (the TLS handshake has
+/// already verified it against `--client-ca`): its common name is the org, each
+/// organisational unit a role.
+fn peer_subject<T>(request: &Request<T>) -> Result<Option<CertificateSubject>, Status> {
+    let Some(certs) = request.peer_certs() else {
+        return Ok(None);
+    };
+    let Some(leaf) = certs.first() else {
+        return Ok(None);
+    };
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| Status::unauthenticated(format!("client certificate: unreadable: {e}")))?;
+    let subject = cert.subject();
+    let text = |attr: &x509_parser::x509::AttributeTypeAndValue<'_>| {
+        attr.as_str().map(str::to_string).map_err(|_| {
+            Status::unauthenticated("client certificate: a subject attribute is not text")
+        })
+    };
+    let org = match subject.iter_common_name().next() {
+        Some(cn) => text(cn)?,
+        None => {
+            return Err(Status::unauthenticated(
+                "client certificate: the subject has no common name (CN = the org)",
+            ));
+        }
+    };
+    let units = subject
+        .iter_organizational_unit()
+        .map(text)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(CertificateSubject { org, units }))
+}
+
+/// An answer, saying which view it is in.
+pub(crate) fn viewed<T>(answer: T, view: Level) -> Response<T> {
+    let mut response = Response::new(answer);
+    response
+        .metadata_mut()
+        .insert(VIEW_HEADER, MetadataValue::from_static(view.as_str()));
+    response
+}
