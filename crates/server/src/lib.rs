@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod keyfile;
 pub mod sample;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -14,16 +15,18 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lotline_api::{
-    AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell, Service,
+    AccessApi, AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell, Service,
 };
 use lotline_domain::audit::rules::Rules;
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
+use lotline_proto::v1::access_service_server::AccessServiceServer;
 use lotline_proto::v1::audit_service_server::AuditServiceServer;
 use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::master_data_service_server::MasterDataServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
-use lotline_service::Recorder;
+use lotline_service::tokens::{Issuer, Verifier};
+use lotline_service::{Access, PublicGeometry, Recorder};
 use lotline_store::{
     SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
 };
@@ -62,6 +65,34 @@ pub struct ServeConfig {
     /// Conversion bands and reference prices for audit answers (`--rules FILE`
     /// merged over the defaults).
     pub rules: Arc<Rules>,
+    /// TLS on the listener (`--tls-cert`, `--tls-key`, `--client-ca`); plaintext if `None`.
+    pub tls: Option<tls::TlsFiles>,
+    /// Access control (`--auth`); everyone may do everything if `None`.
+    pub auth: Option<AuthSettings>,
+    /// Callers without a credential get the public view (`--public-reads`).
+    pub public_reads: bool,
+    /// How the public view shows plot geometry (`--public-geometry`).
+    pub public_geometry: PublicGeometry,
+}
+
+/// `serve --auth`: whose tokens are accepted.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// The issuer's private key file (hex seed); default `<data_dir>/token-issuer.key`,
+    /// created on first start. Only its public half is used to check tokens.
+    pub issuer_key: Option<PathBuf>,
+    /// The issuer's public key (hex), for nodes that do not hold the private key.
+    pub issuer_public_key: Option<String>,
+}
+
+/// The issuer's key file in the data dir when none is configured.
+pub const DEFAULT_ISSUER_KEY_FILE: &str = "token-issuer.key";
+
+/// The token issuer whose key is at `path` (created there if missing).
+pub fn load_issuer(path: &std::path::Path) -> Result<Issuer, ServerError> {
+    let seed = keyfile::load_or_create_seed(path)
+        .map_err(|e| ServerError::Other(format!("token issuer key: {e}")))?;
+    Ok(Issuer::new(&seed))
 }
 
 /// `serve --nats-url`: where the stream is, and this node's name on it.
@@ -102,7 +133,36 @@ impl ServeConfig {
             build_tree: false,
             nats: None,
             rules: Arc::new(Rules::default()),
+            tls: None,
+            auth: None,
+            public_reads: false,
+            public_geometry: PublicGeometry::default(),
         }
+    }
+
+    /// Where the token issuer's key is read from (and created, if it is the default).
+    pub fn issuer_key_path(&self) -> PathBuf {
+        self.auth
+            .as_ref()
+            .and_then(|a| a.issuer_key.clone())
+            .unwrap_or_else(|| self.data_dir.join(DEFAULT_ISSUER_KEY_FILE))
+    }
+
+    /// How the server decides who its callers are.
+    pub fn access(&self) -> Result<Access, ServerError> {
+        let verifier = match &self.auth {
+            None => None,
+            Some(auth) => Some(match &auth.issuer_public_key {
+                Some(hex) => Verifier::from_hex(hex)
+                    .map_err(|e| ServerError::Other(format!("--issuer-public-key: {e}")))?,
+                None => load_issuer(&self.issuer_key_path())?.verifier(),
+            }),
+        };
+        Ok(Access {
+            verifier,
+            public_reads: self.public_reads,
+            public_geometry: self.public_geometry,
+        })
     }
 
     /// Where the signing key is read from (and created, if it is the default).
@@ -200,20 +260,36 @@ pub async fn run(
 
     let cell: ReadyCell = Arc::new(OnceLock::new());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = grpc_router(Service::new(cell.clone()), health_service)?;
-    // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
-    // the client's delayed ACK hold a short reply for about 40 ms.
-    let incoming = TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|stream| {
-            if let Err(e) = stream.set_nodelay(true) {
-                warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
-            }
-        })
-    });
-    let mut server = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+    let access = config.access()?;
+    match &access.verifier {
+        Some(v) => info!(issuer_public_key = %v.public_key(), public_reads = access.public_reads, "access control on: every request needs a credential"),
+        None => warn!("no access control (serve without --auth): every caller may record and read everything"),
+    }
+    let router = grpc_router(Service::with_access(cell.clone(), access), health_service)?;
+    let stopped = async {
         let _ = stop_rx.await;
-    }));
-    info!(%address, data_dir = %config.data_dir.display(), "lotline listening; opening the store");
+    };
+    let mut watching = None;
+    let mut server = match &config.tls {
+        Some(files) => {
+            let tls = tls::Reloadable::new(files.clone()).map_err(ServerError::Other)?;
+            watching = Some(tls.watch());
+            tokio::spawn(router.serve_with_incoming_shutdown(tls.incoming(listener), stopped))
+        }
+        None => {
+            // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
+            // the client's delayed ACK hold a short reply for about 40 ms.
+            let incoming = TcpListenerStream::new(listener).map(|conn| {
+                conn.inspect(|stream| {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
+                    }
+                })
+            });
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+    };
+    info!(%address, tls = config.tls.is_some(), data_dir = %config.data_dir.display(), "lotline listening; opening the store");
 
     let open_config = config.clone();
     let opened = tokio::task::spawn_blocking(move || {
@@ -246,6 +322,9 @@ pub async fn run(
         result = &mut server => Some(result),
     };
     if let Some(task) = running.as_ref().map(|r| &r.health) {
+        task.abort();
+    }
+    if let Some(task) = watching {
         task.abort();
     }
     set_health(&health, ServingStatus::NotServing).await;
@@ -305,6 +384,7 @@ fn grpc_router(
         .add_service(MasterDataServiceServer::new(MasterDataApi::new(
             service.clone(),
         )))
+        .add_service(AccessServiceServer::new(AccessApi::new(service.clone())))
         .add_service(LogServiceServer::new(LogApi::new(service))))
 }
 

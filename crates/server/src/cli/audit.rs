@@ -10,9 +10,8 @@ use lotline_domain::audit::rules::Rules;
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use serde_json::Value;
-use tonic::transport::Channel;
 
-use super::client::{connect, status_error};
+use super::client::{Conn, connect, status_error};
 use super::render::{dash, quantity_text, table};
 use super::{CliError, ClientArgs, print_json};
 
@@ -87,8 +86,8 @@ pub(crate) struct RulesArgs {
     file: Option<PathBuf>,
 }
 
-async fn audit_client(args: &ClientArgs) -> Result<AuditServiceClient<Channel>, CliError> {
-    Ok(AuditServiceClient::new(connect(&args.server).await?).max_decoding_message_size(512 << 20))
+async fn audit_client(args: &ClientArgs) -> Result<AuditServiceClient<Conn>, CliError> {
+    Ok(AuditServiceClient::new(connect(args).await?).max_decoding_message_size(512 << 20))
 }
 
 pub(crate) async fn balance(a: BalanceArgs) -> Result<(), CliError> {

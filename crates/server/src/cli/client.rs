@@ -9,25 +9,95 @@ use lotline_proto::v1;
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use serde_json::{Value, json};
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Status};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::{Code, Request, Status};
 
 use super::render;
-use super::{CliError, ClientArgs, print_json, show};
+use super::{CliError, ClientArgs, CredentialArgs, print_json, show};
 
 /// Events sent per RecordBatch by `post`.
 const POST_CHUNK: usize = 500;
 
-pub(crate) async fn connect(server: &str) -> Result<Channel, CliError> {
-    let endpoint = Endpoint::from_shared(server.to_string())
+/// A connection to a lotline server that sends the caller's token with every request.
+pub(crate) type Conn = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to every request, when there is a token.
+#[derive(Clone)]
+pub(crate) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+fn read_file(flag: &str, path: &Path) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| CliError::Usage(format!("{flag} {}: {e}", path.display())))
+}
+
+/// The bearer token the arguments name: `--token-file`, else `--token` / `LOTLINE_TOKEN`.
+fn bearer(args: &CredentialArgs) -> Result<Bearer, CliError> {
+    let token = match (&args.token_file, &args.token) {
+        (Some(path), _) => Some(
+            String::from_utf8(read_file("--token-file", path)?)
+                .map_err(|_| CliError::Usage("--token-file: not text".into()))?,
+        ),
+        (None, token) => token.clone(),
+    };
+    let Some(token) = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else {
+        return Ok(Bearer(None));
+    };
+    let value = MetadataValue::try_from(format!("Bearer {token}"))
+        .map_err(|_| CliError::Usage("--token: not a token (unexpected characters)".into()))?;
+    Ok(Bearer(Some(value)))
+}
+
+/// Connects to `--server` (over TLS for https://, trusting `--ca` and the system's roots,
+/// presenting `--client-cert` if given), sending the token with every request.
+pub(crate) async fn connect(client: &ClientArgs) -> Result<Conn, CliError> {
+    let server = &client.server;
+    let args = &client.credentials;
+    let mut endpoint = Endpoint::from_shared(server.to_string())
         .map_err(|e| CliError::Usage(format!("--server: {server:?} is not a URL: {e}")))?
         .connect_timeout(Duration::from_secs(5))
         // No single call should hang a script forever.
         .timeout(Duration::from_secs(300));
-    endpoint
-        .connect()
-        .await
-        .map_err(|e| CliError::Connect(format!("cannot reach the lotline server at {server}: {e}")))
+    let https = server.starts_with("https://");
+    if !https && (args.ca.is_some() || args.client_cert.is_some()) {
+        return Err(CliError::Usage(format!(
+            "--ca and --client-cert need an https:// server, not {server}"
+        )));
+    }
+    if https {
+        let mut tls = ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &args.ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read_file("--ca", ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&args.client_cert, &args.client_key) {
+            tls = tls.identity(Identity::from_pem(
+                read_file("--client-cert", cert)?,
+                read_file("--client-key", key)?,
+            ));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| CliError::Usage(format!("TLS for {server}: {e}")))?;
+    }
+    let channel = endpoint.connect().await.map_err(|e| {
+        let detail = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
+        CliError::Connect(format!(
+            "cannot reach the lotline server at {server}: {e}{detail}"
+        ))
+    })?;
+    Ok(InterceptedService::new(channel, bearer(args)?))
 }
 
 /// Maps a gRPC status to the CLI's error kinds.
@@ -154,7 +224,7 @@ pub(crate) fn open_input(file: &Path) -> Result<Box<dyn BufRead>, CliError> {
 /// trying them all).
 pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError> {
     let reader = open_input(file)?;
-    let channel = connect(&args.server).await?;
+    let channel = connect(args).await?;
     let mut client = EventServiceClient::new(channel).max_decoding_message_size(64 << 20);
     let mut counts = Counts::default();
     let mut report = Vec::new();
@@ -257,7 +327,7 @@ pub(crate) async fn post(args: &ClientArgs, file: &Path) -> Result<(), CliError>
 /// Sends one chunk; a failed request marks its lines as not recorded and keeps
 /// the first failure's reason.
 async fn send_chunk(
-    client: &mut EventServiceClient<Channel>,
+    client: &mut EventServiceClient<Conn>,
     chunk: Chunk,
     failure: &mut Option<String>,
 ) -> Vec<LineOutcome> {
@@ -324,8 +394,8 @@ fn event_id_of(text: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn provenance(args: &ClientArgs) -> Result<ProvenanceServiceClient<Channel>, CliError> {
-    Ok(ProvenanceServiceClient::new(connect(&args.server).await?)
+async fn provenance(args: &ClientArgs) -> Result<ProvenanceServiceClient<Conn>, CliError> {
+    Ok(ProvenanceServiceClient::new(connect(args).await?)
         .max_decoding_message_size(256 << 20))
 }
 

@@ -13,7 +13,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::client::{connect, status_error};
-use super::{CliError, render};
+use super::{CliError, ClientArgs, render};
 use crate::sample::{SHOWCASE, sample_events};
 use crate::{ServeConfig, run, shutdown_signal};
 
@@ -96,7 +96,7 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
 /// connection is accepted at once.
 async fn wait_serving(url: &str) -> Result<(), CliError> {
     let watch = async {
-        let mut updates = HealthClient::new(connect(url).await?)
+        let mut updates = HealthClient::new(connect(&ClientArgs::local(url)).await?)
             .watch(tonic_health::pb::HealthCheckRequest {
                 service: String::new(),
             })
@@ -122,7 +122,7 @@ const DEMO_BALANCE_ORG: &str = "vn-coop-eahleo";
 
 /// Loads the sample into `url` and prints what a brand and an auditor would ask.
 async fn show(url: &str) -> Result<(), CliError> {
-    let channel = connect(url).await?;
+    let channel = connect(&ClientArgs::local(url)).await?;
     let events = sample_events();
     let total = events.len();
     let outcomes = EventServiceClient::new(channel.clone())
@@ -180,7 +180,7 @@ async fn show(url: &str) -> Result<(), CliError> {
     outln!();
     outln!("=== lots used but never created ===");
     out!("{}", render::unknown_text(&unknown.lots));
-    let mut audit = AuditServiceClient::new(connect(url).await?);
+    let mut audit = AuditServiceClient::new(connect(&ClientArgs::local(url)).await?);
     let eudr = audit
         .eudr_export(v1::EudrExportRequest {
             lot: SHOWCASE[0].1.to_string(),

@@ -37,9 +37,8 @@ use lotline_proto::v1::master_data_service_client::MasterDataServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
-use tonic::transport::Channel;
 
-use super::client::{connect as connect_server, status_error};
+use super::client::{Conn, connect as connect_server, status_error};
 use super::{CliError, ClientArgs};
 
 #[derive(Debug, Args)]
@@ -147,8 +146,8 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
     // The sender and the registry first, so that a server that cannot be reached fails before
     // any reading.
     let channel = match &args.nats_url {
-        None => connect_server(&args.client.server).await?,
-        Some(_) => connect_server(&args.client.server).await.map_err(|e| {
+        None => connect_server(&args.client).await?,
+        Some(_) => connect_server(&args.client).await.map_err(|e| {
             CliError::Connect(format!(
                 "{e}; import --nats-url also asks a lotline server what earlier imports registered (the owners of locations, the orgs of parties, product classes): give it with --server URL"
             ))
@@ -489,7 +488,7 @@ fn read_and_map(
 /// The lotline server as the import's [`Registry`]: one `Resolve` call per batch of names not
 /// cached yet, made from the reading thread.
 struct ServerRegistry {
-    client: MasterDataServiceClient<Channel>,
+    client: MasterDataServiceClient<Conn>,
     runtime: tokio::runtime::Handle,
     failure: Option<String>,
 }
@@ -592,7 +591,7 @@ impl ServerRegistry {
 
 /// Where imported events go.
 enum Sink {
-    Grpc(EventServiceClient<Channel>),
+    Grpc(EventServiceClient<Conn>),
     Nats {
         client: async_nats::Client,
         js: Box<async_nats::jetstream::Context>,
@@ -600,7 +599,7 @@ enum Sink {
 }
 
 impl Sink {
-    fn grpc(channel: Channel) -> Sink {
+    fn grpc(channel: Conn) -> Sink {
         Sink::Grpc(EventServiceClient::new(channel).max_decoding_message_size(64 << 20))
     }
 
@@ -795,7 +794,7 @@ fn collect(mapped: Mapped, batch: &mut Vec<(Source, v1::Event)>, tally: &mut Tal
 
 /// Records one batch over gRPC and counts its outcomes.
 async fn record(
-    client: &mut EventServiceClient<Channel>,
+    client: &mut EventServiceClient<Conn>,
     batch: Vec<(Source, v1::Event)>,
     tally: &mut Tally,
     json: bool,
@@ -899,7 +898,7 @@ fn peak_memory_mib() -> Option<f64> {
 
 /// `lotline export`.
 pub(crate) async fn export(args: ExportArgs) -> Result<(), CliError> {
-    let channel = connect_server(&args.client.server).await?;
+    let channel = connect_server(&args.client).await?;
     let mut client = ProvenanceServiceClient::new(channel).max_decoding_message_size(256 << 20);
     let base = v1::ListEventsRequest {
         from: args.from.clone().unwrap_or_default(),
@@ -1039,7 +1038,7 @@ impl Export {
     /// Writes one stored event's EPCIS form (master data is in the header already).
     async fn write<W: Write>(
         &mut self,
-        client: &mut ProvenanceServiceClient<Channel>,
+        client: &mut ProvenanceServiceClient<Conn>,
         writer: &mut DocumentWriter<W>,
         event: Event,
     ) -> Result<(), CliError> {
@@ -1093,7 +1092,7 @@ fn domain_event(stored: &v1::StoredEvent) -> Result<Event, CliError> {
 
 /// Calls `f` for every event the listing gives, page by page.
 async fn for_each_event(
-    client: &mut ProvenanceServiceClient<Channel>,
+    client: &mut ProvenanceServiceClient<Conn>,
     mut request: v1::ListEventsRequest,
     mut f: impl FnMut(&v1::StoredEvent, Event) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
@@ -1111,7 +1110,7 @@ async fn for_each_event(
 
 /// One page of a listing; the request's cursor moves on, and the flag says whether more follow.
 async fn next_page(
-    client: &mut ProvenanceServiceClient<Channel>,
+    client: &mut ProvenanceServiceClient<Conn>,
     request: &mut v1::ListEventsRequest,
 ) -> Result<(Vec<v1::StoredEvent>, bool), CliError> {
     let page = client
@@ -1127,7 +1126,7 @@ async fn next_page(
 /// The events of a lot and of every lot upstream of it (walking back through the transforms that
 /// made them), by sequence.
 async fn lot_history(
-    client: &mut ProvenanceServiceClient<Channel>,
+    client: &mut ProvenanceServiceClient<Conn>,
     base: &v1::ListEventsRequest,
     lot: &str,
 ) -> Result<BTreeMap<u64, (v1::StoredEvent, Event)>, CliError> {
@@ -1165,7 +1164,7 @@ async fn lot_history(
 
 /// The event a native correction corrects (a few recent ones are kept).
 async fn find_event(
-    client: &mut ProvenanceServiceClient<Channel>,
+    client: &mut ProvenanceServiceClient<Conn>,
     id: &str,
     cache: &mut VecDeque<(String, Event)>,
 ) -> Result<Option<Event>, CliError> {

@@ -16,10 +16,9 @@ use lotline_proto::v1;
 use lotline_proto::v1::log_service_client::LogServiceClient;
 use lotline_store::{Record, SledBackend, Store};
 use serde_json::{Value, json};
-use tonic::transport::Channel;
 
-use super::client::{connect, status_error};
-use super::{CliError, ClientArgs, print_json};
+use super::client::{Conn, connect, status_error};
+use super::{CliError, ClientArgs, CredentialArgs, print_json};
 use crate::keyfile::{self, DEFAULT_KEY_FILE};
 
 #[derive(Debug, Args)]
@@ -70,6 +69,9 @@ pub(crate) struct VerifyArgs {
     /// With --data-dir: the log name the node signs under.
     #[arg(long, env = "LOTLINE_LOG_NAME", default_value = crate::DEFAULT_LOG_NAME)]
     log_name: String,
+    /// With --server: how to reach it (an auditor's token reads the whole log).
+    #[command(flatten)]
+    credentials: CredentialArgs,
 }
 
 /// `--size` / `NEW_SIZE`: a tree of at least one entry (0 would mean "latest" to
@@ -94,8 +96,8 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, CliError> {
     })
 }
 
-async fn log_client(server: &str) -> Result<LogServiceClient<Channel>, CliError> {
-    Ok(LogServiceClient::new(connect(server).await?).max_decoding_message_size(256 << 20))
+async fn log_client(args: &ClientArgs) -> Result<LogServiceClient<Conn>, CliError> {
+    Ok(LogServiceClient::new(connect(args).await?).max_decoding_message_size(256 << 20))
 }
 
 /// Checks a checkpoint's signature with the key it names (the server's own
@@ -118,7 +120,7 @@ fn open_checkpoint(cp: &v1::Checkpoint) -> Result<(Verifier, Checkpoint), CliErr
 }
 
 pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
-    let cp = log_client(&args.client.server)
+    let cp = log_client(&args.client)
         .await?
         .get_checkpoint(v1::GetCheckpointRequest {
             tree_size: size_arg("--size", args.size)?,
@@ -150,7 +152,7 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
 }
 
 pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
-    let p = log_client(&args.client.server)
+    let p = log_client(&args.client)
         .await?
         .get_inclusion_proof(v1::GetInclusionProofRequest {
             leaf: Some(v1::get_inclusion_proof_request::Leaf::EventId(
@@ -233,7 +235,7 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
 }
 
 pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
-    let c = log_client(&args.client.server)
+    let c = log_client(&args.client)
         .await?
         .get_consistency_proof(v1::GetConsistencyProofRequest {
             old_size: args.old_size,
@@ -260,7 +262,7 @@ pub(crate) async fn consistency(args: ConsistencyArgs) -> Result<(), CliError> {
     let old_root = if c.old_size == 0 {
         lotline_merkle::empty_root()
     } else {
-        let old_cp = log_client(&args.client.server)
+        let old_cp = log_client(&args.client)
             .await?
             .get_checkpoint(v1::GetCheckpointRequest {
                 tree_size: c.old_size,
@@ -419,7 +421,12 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<(), CliError> {
                 .server
                 .clone()
                 .unwrap_or_else(|| "http://127.0.0.1:50051".into());
-            verify_server(&server, pinned, saved_file).await
+            let client = ClientArgs {
+                server,
+                json: false,
+                credentials: args.credentials.clone(),
+            };
+            verify_server(&client, pinned, saved_file).await
         }
     }
 }
@@ -453,7 +460,7 @@ fn open_saved(
 }
 
 async fn verify_server(
-    server: &str,
+    server: &ClientArgs,
     pinned: Option<String>,
     saved_file: Option<Saved>,
 ) -> Result<(), CliError> {

@@ -61,7 +61,7 @@ pub(crate) async fn list(kind: v1::MasterDataKind, args: MasterArgs) -> Result<(
         limit: args.page.limit,
         public_view: args.page.public,
     };
-    let mut client = MasterDataServiceClient::new(connect(&args.client.server).await?)
+    let mut client = MasterDataServiceClient::new(connect(&args.client).await?)
         .max_decoding_message_size(256 << 20);
     let mut entries = Vec::new();
     let next = loop {

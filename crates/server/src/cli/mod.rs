@@ -41,6 +41,7 @@ pub(crate) fn show<T>(
     }
 }
 
+mod access;
 mod audit;
 mod client;
 mod demo;
@@ -139,6 +140,11 @@ enum Command {
     /// Re-hash the whole log (a server's, or a stopped node's data dir) and check it
     /// against its signed root and, optionally, a checkpoint saved earlier.
     Verify(log::VerifyArgs),
+    /// Access tokens for a server with `serve --auth`: issue (offline, with the issuer's key),
+    /// revoke (an admin records the revocation in the log), public-key.
+    Token(access::TokenArgs),
+    /// Who the server takes you to be: org, roles, token id and scope.
+    Whoami(access::WhoamiArgs),
 }
 
 #[derive(Debug, Args)]
@@ -192,16 +198,83 @@ struct ServeArgs {
         default_value_t = 600
     )]
     nats_duplicate_window_secs: u64,
+    /// TLS: the server's certificate chain (PEM). Reloaded on SIGHUP or when the file changes.
+    #[arg(long, env = "LOTLINE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS: the server's private key (PEM).
+    #[arg(long, env = "LOTLINE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Mutual TLS: accept client certificates issued by this CA (PEM); a certificate's subject
+    /// CN is the caller's org and each OU a role (member if none). Clients without one may
+    /// still send a token.
+    #[arg(long, env = "LOTLINE_CLIENT_CA", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// Serve without TLS on an address other than loopback (a TLS-terminating proxy in front).
+    #[arg(long, env = "LOTLINE_INSECURE_PLAINTEXT")]
+    insecure_plaintext: bool,
+    /// Access control: every request needs a credential (a bearer token from
+    /// `lotline token issue`, or a client certificate); roles decide what it may do.
+    #[arg(long, env = "LOTLINE_AUTH")]
+    auth: bool,
+    /// The token issuer's key file (hex seed) whose tokens are accepted; default
+    /// <data-dir>/token-issuer.key, created on first start.
+    #[arg(long, env = "LOTLINE_ISSUER_KEY", conflicts_with = "issuer_public_key")]
+    issuer_key: Option<PathBuf>,
+    /// The token issuer's public key (64 hex digits, printed by `lotline token public-key`),
+    /// for nodes that do not hold the issuer's private key.
+    #[arg(long, env = "LOTLINE_ISSUER_PUBLIC_KEY")]
+    issuer_public_key: Option<String>,
+    /// With --auth: callers without a credential get the public view of lots, traces,
+    /// recalls, EUDR verdicts, checkpoints and proofs.
+    #[arg(long, env = "LOTLINE_PUBLIC_READS")]
+    public_reads: bool,
+    /// How the public view shows plot geometry: exact (without its properties), rounded (to
+    /// 0.01 degrees, about 1 km) or region (none: the plot's country only).
+    #[arg(long, env = "LOTLINE_PUBLIC_GEOMETRY", default_value = "exact")]
+    public_geometry: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ClientArgs {
-    /// The lotline server to talk to.
+    /// The lotline server to talk to (https:// for TLS).
     #[arg(long, env = "LOTLINE_SERVER", default_value = "http://127.0.0.1:50051")]
     pub(crate) server: String,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) credentials: CredentialArgs,
+}
+
+/// How a client proves who it is, and which server certificates it trusts.
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct CredentialArgs {
+    /// A CA certificate (PEM) to trust for an https:// server, besides the system's roots.
+    #[arg(long, env = "LOTLINE_CA")]
+    pub(crate) ca: Option<PathBuf>,
+    /// The bearer token to send (from `lotline token issue`).
+    #[arg(long, env = "LOTLINE_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+    /// A file holding the bearer token (used instead of --token / LOTLINE_TOKEN).
+    #[arg(long, env = "LOTLINE_TOKEN_FILE")]
+    pub(crate) token_file: Option<PathBuf>,
+    /// Mutual TLS: this client's certificate (PEM; subject CN = the org, OU = a role).
+    #[arg(long, env = "LOTLINE_CLIENT_CERT", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// Mutual TLS: this client's private key (PEM).
+    #[arg(long, env = "LOTLINE_CLIENT_KEY", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// A server on this machine, without credentials (the demo's own).
+    pub(crate) fn local(server: &str) -> Self {
+        ClientArgs {
+            server: server.to_string(),
+            json: false,
+            credentials: CredentialArgs::default(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -444,6 +517,8 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Proof(a) => log::proof(a).await,
         Command::Consistency(a) => log::consistency(a).await,
         Command::Verify(a) => log::verify(a).await,
+        Command::Token(a) => access::token(a).await,
+        Command::Whoami(a) => access::whoami(a).await,
         Command::Serve(_) | Command::Demo(_) => unreachable!("handled by dispatch"),
     }
 }
@@ -527,6 +602,39 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     } else if args.node_id.is_some() {
         return Err("--node-id: only means something with --nats-url".into());
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        let files = crate::tls::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.client_ca.clone(),
+        };
+        // Refuse bad files now, not at the first handshake.
+        files.load()?;
+        config.tls = Some(files);
+    } else if !listen.ip().is_loopback() && !args.insecure_plaintext {
+        return Err(format!(
+            "--listen {listen}: serving without TLS beyond loopback sends tokens and events in clear; give --tls-cert and --tls-key (or --insecure-plaintext behind a TLS-terminating proxy)"
+        ));
+    }
+    if args.auth {
+        config.auth = Some(crate::AuthSettings {
+            issuer_key: args.issuer_key.clone(),
+            issuer_public_key: args.issuer_public_key.clone(),
+        });
+    } else if args.public_reads || args.issuer_key.is_some() || args.issuer_public_key.is_some() {
+        return Err(
+            "--public-reads, --issuer-key and --issuer-public-key only mean something with --auth"
+                .into(),
+        );
+    }
+    config.public_reads = args.public_reads;
+    config.public_geometry = lotline_service::PublicGeometry::parse(&args.public_geometry)
+        .ok_or_else(|| {
+            format!(
+                "--public-geometry: {:?} is not exact, rounded or region",
+                args.public_geometry
+            )
+        })?;
     Ok((config, listen))
 }
 
