@@ -118,19 +118,18 @@ impl AuditService for AuditApi {
         let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
-        let answer = self
-            .service
-            .eudr(&caller, lot)
-            .await
-            .map_err(to_status)?;
+        let answer = self.service.eudr(&caller, lot).await.map_err(to_status)?;
         let report = &answer.report;
-        Ok(viewed(v1::EudrExportResponse {
-            lot: report.lot.clone(),
-            verdict: report.verdict.as_str().to_string(),
-            reasons: report.reasons.clone(),
-            geojson: answer.geojson.to_string(),
-            dds_references: report.dds.iter().map(dds_to_wire).collect(),
-            plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
-        }, answer.view))
+        Ok(viewed(
+            v1::EudrExportResponse {
+                lot: report.lot.clone(),
+                verdict: report.verdict.as_str().to_string(),
+                reasons: report.reasons.clone(),
+                geojson: answer.geojson.to_string(),
+                dds_references: report.dds.iter().map(dds_to_wire).collect(),
+                plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
+            },
+            answer.view,
+        ))
     }
 }

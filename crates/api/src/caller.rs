@@ -38,7 +38,13 @@ pub(crate) fn caller<T>(
         None
     };
     service
-        .authenticate(&Credentials { bearer, certificate }, public)
+        .authenticate(
+            &Credentials {
+                bearer,
+                certificate,
+            },
+            public,
+        )
         .map_err(status)
 }
 

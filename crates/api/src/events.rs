@@ -61,7 +61,10 @@ impl EventService for EventApi {
     ) -> Result<Response<v1::RecordBatchResponse>, Status> {
         let caller = caller(&self.service, &request, false)?;
         let events = request.into_inner().events;
-        record_all(&self.service, &caller, events, |e| from_json(e, "grpc-json")).await
+        record_all(&self.service, &caller, events, |e| {
+            from_json(e, "grpc-json")
+        })
+        .await
     }
 }
 

@@ -9,8 +9,8 @@ use lotline_store::{MasterFilter, MasterKind};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::provenance::events_to_wire;
 use crate::caller::{caller, viewed};
+use crate::provenance::events_to_wire;
 use crate::status::status as to_status;
 
 pub struct MasterDataApi {
@@ -76,13 +76,7 @@ impl MasterDataService for MasterDataApi {
         let cursor = args::opt_id("cursor", &r.cursor).map_err(to_status)?;
         let page = self
             .service
-            .master_data(
-                &caller,
-                kind,
-                filter,
-                cursor,
-                args::page_limit(r.limit),
-            )
+            .master_data(&caller, kind, filter, cursor, args::page_limit(r.limit))
             .await
             .map_err(to_status)?;
         Ok(viewed(

@@ -70,11 +70,7 @@ impl ProvenanceService for ProvenanceApi {
         let caller = caller(&self.service, &request, request.get_ref().public_view)?;
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
-        let found = self
-            .service
-            .lot(&caller, lot)
-            .await
-            .map_err(to_status)?;
+        let found = self.service.lot(&caller, lot).await.map_err(to_status)?;
         let mut answer = lot_state_to_wire(&found.state);
         answer.events = found.events.iter().map(answered_to_wire).collect();
         answer.due_diligence_references = found.due_diligence.iter().map(dds_to_wire).collect();

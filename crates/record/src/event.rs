@@ -7,8 +7,8 @@ use std::str::FromStr;
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 use lotline_domain::{
     BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg, RevokeToken,
-    RegisterPlot, RegisterSite, Transform, Unit,
+    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg,
+    RegisterPlot, RegisterSite, RevokeToken, Transform, Unit,
 };
 use rust_decimal::Decimal;
 

@@ -262,8 +262,12 @@ pub async fn run(
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let access = config.access()?;
     match &access.verifier {
-        Some(v) => info!(issuer_public_key = %v.public_key(), public_reads = access.public_reads, "access control on: every request needs a credential"),
-        None => warn!("no access control (serve without --auth): every caller may record and read everything"),
+        Some(v) => {
+            info!(issuer_public_key = %v.public_key(), public_reads = access.public_reads, "access control on: every request needs a credential")
+        }
+        None => warn!(
+            "no access control (serve without --auth): every caller may record and read everything"
+        ),
     }
     let router = grpc_router(Service::with_access(cell.clone(), access), health_service)?;
     let stopped = async {

@@ -322,8 +322,8 @@ impl Caller {
     pub fn books_of(&self, org: &str, what: &str) -> Result<(), ServiceError> {
         self.party_only(what)?;
         match &self.who {
-            Who::Party(id) if !id.reads_books_of(org) => Err(ServiceError::PermissionDenied(
-                format!(
+            Who::Party(id) if !id.reads_books_of(org) => {
+                Err(ServiceError::PermissionDenied(format!(
                     "{what} of {org:?}: {} may read only its own{}",
                     id.org,
                     if id.has(Role::Auditor) {
@@ -331,8 +331,8 @@ impl Caller {
                     } else {
                         ""
                     }
-                ),
-            )),
+                )))
+            }
             _ => Ok(()),
         }
     }
@@ -482,8 +482,14 @@ mod tests {
         let mut coop = party("coop", &[Role::Member]);
         coop.on_behalf_of.insert("farm-1".into());
         assert!(coop.may_not_record(&event("farm-1", register())).is_none());
-        assert!(coop.may_not_record(&event("farm-1", certify("farm-1"))).is_none());
-        assert!(coop.may_not_record(&event("farm-2", certify("farm-2"))).is_some());
+        assert!(
+            coop.may_not_record(&event("farm-1", certify("farm-1")))
+                .is_none()
+        );
+        assert!(
+            coop.may_not_record(&event("farm-2", certify("farm-2")))
+                .is_some()
+        );
     }
 
     #[test]
@@ -497,7 +503,10 @@ mod tests {
         assert_eq!(caller.view(false).level, Level::Full);
         let asked_public = Caller::party(member, true, PublicGeometry::Exact);
         assert_eq!(asked_public.view(true).level, Level::Public);
-        assert_eq!(Caller::anonymous(PublicGeometry::Exact).view(true).level, Level::Public);
+        assert_eq!(
+            Caller::anonymous(PublicGeometry::Exact).view(true).level,
+            Level::Public
+        );
         assert_eq!(Caller::open(false).view(false).level, Level::Full);
     }
 }

@@ -156,9 +156,8 @@ impl Service {
             return Ok(caller);
         };
         if let Some(token) = &credentials.bearer {
-            let unauthenticated = |reason: String| {
-                self.refuse("bearer token", ServiceError::Unauthenticated(reason))
-            };
+            let unauthenticated =
+                |reason: String| self.refuse("bearer token", ServiceError::Unauthenticated(reason));
             let verified = verifier
                 .verify(token)
                 .map_err(|e| unauthenticated(e.to_string()))?;

@@ -143,7 +143,9 @@ impl Issuer {
             return Err(TokenError::Claims("a token names at least one role".into()));
         }
         if request.lifetime_secs <= 0 {
-            return Err(TokenError::Claims("a token must expire after it is issued".into()));
+            return Err(TokenError::Claims(
+                "a token must expire after it is issued".into(),
+            ));
         }
         let mut id = [0u8; 16];
         getrandom::getrandom(&mut id).map_err(|e| TokenError::Claims(e.to_string()))?;
@@ -154,7 +156,11 @@ impl Issuer {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: now.timestamp() + request.lifetime_secs,
-            roles: request.roles.iter().map(|r| r.as_str().to_string()).collect(),
+            roles: request
+                .roles
+                .iter()
+                .map(|r| r.as_str().to_string())
+                .collect(),
             scope: request.scope.clone(),
             on_behalf_of: request.on_behalf_of.clone(),
         };
@@ -229,7 +235,8 @@ impl Verifier {
             .collect();
         validation.set_issuer(&[ISSUER]);
         Verifier {
-            key: DecodingKey::from_ed_components(&x).unwrap_or_else(|_| DecodingKey::from_ed_der(&public)),
+            key: DecodingKey::from_ed_components(&x)
+                .unwrap_or_else(|_| DecodingKey::from_ed_der(&public)),
             validation,
             public,
             checked: quick_cache::sync::Cache::new(CACHED_TOKENS),
@@ -260,7 +267,7 @@ impl Verifier {
             )));
         }
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+            .map_err(|e| TokenError::Invalid(reason(&e)))?;
         let claims = data.claims;
         let verified = Verified {
             identity: Arc::new(identity(&claims)?),
@@ -272,8 +279,25 @@ impl Verifier {
     }
 }
 
+/// What is wrong with a token, in words.
+fn reason(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => {
+            "it is not a JWT (header.payload.signature, base64url)".into()
+        }
+        K::InvalidSignature => "its signature does not match the issuer's key".into(),
+        K::InvalidAlgorithm => "it is not signed with EdDSA".into(),
+        K::InvalidIssuer => format!("its issuer (iss) is not {ISSUER:?}"),
+        K::MissingRequiredClaim(claim) => format!("it has no {claim} claim"),
+        _ => e.to_string(),
+    }
+}
+
 fn time(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(secs, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The identity a token's claims name.
@@ -350,14 +374,20 @@ mod tests {
 
         // Another issuer's verifier refuses it.
         let other = Issuer::new(&[8; 32]).verifier();
-        assert!(matches!(other.verify(&issued.token), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            other.verify(&issued.token),
+            Err(TokenError::Invalid(_))
+        ));
         // A changed payload breaks the signature.
         let mut parts: Vec<&str> = issued.token.split('.').collect();
         let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
             br#"{"iss":"lotline","sub":"coop-b","jti":"x","iat":0,"nbf":0,"exp":99999999999,"roles":["admin"]}"#,
         );
         parts[1] = &forged;
-        assert!(matches!(verifier.verify(&parts.join(".")), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            verifier.verify(&parts.join(".")),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -366,7 +396,11 @@ mod tests {
         let now = Utc::now();
         let issued = issuer.issue(&request(vec![Role::Auditor]), now).unwrap();
         let verified = issuer.verifier().verify(&issued.token).unwrap();
-        assert!(verified.valid_at(now + chrono::Duration::seconds(3599)).is_ok());
+        assert!(
+            verified
+                .valid_at(now + chrono::Duration::seconds(3599))
+                .is_ok()
+        );
         assert!(matches!(
             verified.valid_at(now + chrono::Duration::seconds(3600)),
             Err(TokenError::Expired(_))

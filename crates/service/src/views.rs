@@ -274,7 +274,11 @@ mod tests {
         let EventKind::RegisterPlot(p) = &shown.kind else {
             panic!("a plot registration")
         };
-        assert!(p.geometry.contains("-1.52") && !p.geometry.contains("-1.523"), "{}", p.geometry);
+        assert!(
+            p.geometry.contains("-1.52") && !p.geometry.contains("-1.523"),
+            "{}",
+            p.geometry
+        );
         let region = View {
             geometry: PublicGeometry::Region,
             ..View::public()

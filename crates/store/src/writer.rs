@@ -429,8 +429,13 @@ impl WriterState {
                 )
             });
         }
-        let registers_itself = matches!(event.kind, EventKind::RegisterOrg(_));
-        if !registers_itself && pending.get(&id_key(REGISTERED_ORG, &event.org))?.is_none() {
+        // An org registers itself; a revocation comes from an admin, who need not be a party
+        // of any chain.
+        let needs_no_registration = matches!(
+            event.kind,
+            EventKind::RegisterOrg(_) | EventKind::RevokeToken(_)
+        );
+        if !needs_no_registration && pending.get(&id_key(REGISTERED_ORG, &event.org))?.is_none() {
             return Ok(Decision::Reject(
                 RejectKind::UnregisteredOrg,
                 format!(

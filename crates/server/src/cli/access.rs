@@ -99,7 +99,8 @@ pub(crate) async fn token(args: TokenArgs) -> Result<(), CliError> {
     match args.command {
         TokenCommand::Issue(a) => issue(a),
         TokenCommand::PublicKey(a) => {
-            let issuer = crate::load_issuer(&a.path()).map_err(|e| CliError::Usage(e.to_string()))?;
+            let issuer =
+                crate::load_issuer(&a.path()).map_err(|e| CliError::Usage(e.to_string()))?;
             outln!("{}", issuer.public_key());
             Ok(())
         }
@@ -258,8 +259,12 @@ pub(crate) async fn whoami(args: WhoamiArgs) -> Result<(), CliError> {
         }));
     }
     match me.access.as_str() {
-        "open" => outln!("the server has no access control (serve without --auth): every caller may record and read everything"),
-        "anonymous" => outln!("anonymous: the public view of lots, traces, EUDR verdicts and proofs"),
+        "open" => outln!(
+            "the server has no access control (serve without --auth): every caller may record and read everything"
+        ),
+        "anonymous" => {
+            outln!("anonymous: the public view of lots, traces, EUDR verdicts and proofs")
+        }
         _ => {
             outln!("org:         {}", me.org);
             outln!("roles:       {}", me.roles.join(", "));

@@ -31,7 +31,9 @@ pub(crate) struct Bearer(Option<MetadataValue<Ascii>>);
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         if let Some(value) = &self.0 {
-            request.metadata_mut().insert("authorization", value.clone());
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
         }
         Ok(request)
     }
@@ -50,7 +52,10 @@ fn bearer(args: &CredentialArgs) -> Result<Bearer, CliError> {
         ),
         (None, token) => token.clone(),
     };
-    let Some(token) = token.map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) else {
+    let Some(token) = token
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+    else {
         return Ok(Bearer(None));
     };
     let value = MetadataValue::try_from(format!("Bearer {token}"))
@@ -119,6 +124,9 @@ enum LineResult {
     Unreadable(String),
     /// Sent, but the request failed; the line was not recorded.
     NotRecorded(String),
+    /// The server refused the caller (no credential, or no right to record it): not recorded,
+    /// and sending it again with the same credential changes nothing.
+    Refused(String),
 }
 
 /// One input line's result.
@@ -140,6 +148,7 @@ fn line_json(l: &LineOutcome) -> Value {
             ("rejected", json!({"kind": "unreadable", "reason": reason}))
         }
         LineResult::NotRecorded(reason) => ("not_recorded", json!({"reason": reason})),
+        LineResult::Refused(reason) => ("refused", json!({"reason": reason})),
     };
     let mut value = json!({"line": l.line, "event_id": l.event_id, "outcome": outcome});
     if let (Some(map), Value::Object(extra)) = (value.as_object_mut(), extra) {
@@ -169,6 +178,9 @@ fn line_text(l: &LineOutcome) -> String {
         LineResult::Unreadable(reason) => {
             format!("line {}: {id}: rejected (unreadable): {reason}", l.line)
         }
+        LineResult::Refused(reason) => {
+            format!("line {}: {id}: REFUSED: {reason}", l.line)
+        }
         LineResult::NotRecorded(reason) => {
             format!(
                 "line {}: {id}: NOT CONFIRMED (the request failed; re-sending is safe): {reason}",
@@ -192,7 +204,9 @@ impl Counts {
         match &l.result {
             LineResult::Outcome(R::Accepted(_)) => self.accepted += 1,
             LineResult::Outcome(R::Duplicate(_)) => self.duplicate += 1,
-            LineResult::Outcome(R::Rejected(_)) | LineResult::Unreadable(_) => self.rejected += 1,
+            LineResult::Outcome(R::Rejected(_))
+            | LineResult::Unreadable(_)
+            | LineResult::Refused(_) => self.rejected += 1,
             LineResult::NotRecorded(_) => self.not_recorded += 1,
         }
     }
@@ -338,6 +352,23 @@ async fn send_chunk(
     let answer = client.record_json(v1::RecordJsonRequest { events }).await;
     let outcomes = match answer {
         Ok(response) => response.into_inner().outcomes,
+        Err(status)
+            if matches!(
+                status.code(),
+                Code::PermissionDenied | Code::Unauthenticated
+            ) =>
+        {
+            let reason = status.message().to_string();
+            return chunk
+                .lines
+                .into_iter()
+                .map(|(line, text)| LineOutcome {
+                    line,
+                    event_id: event_id_of(&text),
+                    result: LineResult::Refused(reason.clone()),
+                })
+                .collect();
+        }
         Err(status) => {
             let reason = format!("{:?}: {}", status.code(), status.message());
             failure.get_or_insert_with(|| reason.clone());
@@ -395,8 +426,7 @@ fn event_id_of(text: &str) -> String {
 }
 
 async fn provenance(args: &ClientArgs) -> Result<ProvenanceServiceClient<Conn>, CliError> {
-    Ok(ProvenanceServiceClient::new(connect(args).await?)
-        .max_decoding_message_size(256 << 20))
+    Ok(ProvenanceServiceClient::new(connect(args).await?).max_decoding_message_size(256 << 20))
 }
 
 pub(crate) async fn lot(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {

@@ -16,8 +16,8 @@ use lotline_domain::{Anomaly, AnomalyKind};
 use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
 
-use super::provenance::shipments;
 use super::handled;
+use super::provenance::shipments;
 use crate::views::Level;
 use crate::{Caller, Service, ServiceError};
 
@@ -171,9 +171,7 @@ impl Service {
                 .books_of(org, "anomalies")
                 .map_err(|e| self.refuse(&caller.describe(), e))?,
             // A party that is not an auditor sees its own org's anomalies.
-            (None, Some(id)) if !id.has(crate::Role::Auditor) => {
-                query.org = Some(id.org.clone())
-            }
+            (None, Some(id)) if !id.has(crate::Role::Auditor) => query.org = Some(id.org.clone()),
             _ => caller.party_only("anomalies")?,
         }
         self.log_read(caller, "anomalies", query.org.as_deref().unwrap_or("all"));

@@ -174,7 +174,12 @@ impl Service {
             state.anomalies.sort();
             state.anomalies.dedup();
             let upstream = lineage.upstream(&lot)?;
-            let view = caller.view(events.items.iter().any(|s| Some(s.event.org.as_str()) == caller.org()));
+            let view = caller.view(
+                events
+                    .items
+                    .iter()
+                    .any(|s| Some(s.event.org.as_str()) == caller.org()),
+            );
             Ok(LotAnswer {
                 state,
                 events: answer_all(store, &view, &events.items)?,

@@ -1,0 +1,755 @@
+//! Parties and access: the real server with `--auth`, driven by gRPC clients holding tokens of
+//! each role. Who may record and read what is the table in the README; every role × operation
+//! is checked here, as are the views the server decides and revoked and expired tokens.
+
+use std::collections::BTreeMap;
+
+use lotline_proto::build;
+use lotline_proto::v1;
+use lotline_proto::v1::access_service_client::AccessServiceClient;
+use lotline_proto::v1::audit_service_client::AuditServiceClient;
+use lotline_proto::v1::event::Kind;
+use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::log_service_client::LogServiceClient;
+use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use lotline_server::{AuthSettings, ServeConfig, load_issuer};
+use lotline_service::PublicGeometry;
+use lotline_service::Role;
+use lotline_service::tokens::{Issuer, ScopeClaim, TokenRequest};
+use lotline_testkit::TestServer;
+use lotline_testkit::events::{TIME, event};
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+const LOT: &str = "L-COOP-1";
+const GEOMETRY: &str = r#"{"type":"Point","coordinates":[-1.523456,6.712345]}"#;
+
+/// A request carrying `token` (none: anonymous).
+fn call<T>(message: T, token: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(token) = token {
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+    }
+    request
+}
+
+fn token(
+    issuer: &Issuer,
+    org: &str,
+    roles: &[Role],
+    customise: impl FnOnce(&mut TokenRequest),
+) -> String {
+    let mut request = TokenRequest {
+        org: org.into(),
+        roles: roles.to_vec(),
+        lifetime_secs: 3600,
+        ..Default::default()
+    };
+    customise(&mut request);
+    issuer
+        .issue(&request, chrono::Utc::now())
+        .expect("issue")
+        .token
+}
+
+struct Parties {
+    admin: String,
+    coop: String,
+    integrator: String,
+    brand: String,
+    trader: String,
+    certifier: String,
+    auditor: String,
+    scoped_auditor: String,
+}
+
+async fn start() -> (TestServer, Issuer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = ServeConfig::new(dir.path());
+    config.auth = Some(AuthSettings::default());
+    config.public_reads = true;
+    config.public_geometry = PublicGeometry::Rounded;
+    let issuer = load_issuer(&config.issuer_key_path()).expect("issuer");
+    let server = TestServer::start_with(config).await;
+    (server, issuer, dir)
+}
+
+fn parties(issuer: &Issuer) -> Parties {
+    Parties {
+        admin: token(issuer, "operator", &[Role::Admin], |_| {}),
+        coop: token(issuer, "coop-a", &[Role::Member], |_| {}),
+        integrator: token(issuer, "coop-a", &[Role::Member], |r| {
+            r.on_behalf_of = vec!["farm-1".into()]
+        }),
+        brand: token(issuer, "brand-b", &[Role::Member], |_| {}),
+        trader: token(issuer, "trader-x", &[Role::Member], |_| {}),
+        certifier: token(issuer, "cert-co", &[Role::Certifier], |_| {}),
+        auditor: token(issuer, "audit-co", &[Role::Auditor], |_| {}),
+        scoped_auditor: token(issuer, "audit-co", &[Role::Auditor], |r| {
+            r.scope = ScopeClaim {
+                orgs: vec!["trader-x".into()],
+                ..Default::default()
+            }
+        }),
+    }
+}
+
+fn org(id: &str, name: &str, role: v1::OrgRole) -> v1::Event {
+    let mut e = event(
+        &format!("reg-{id}"),
+        id,
+        build::register_org(name, role, "GH"),
+    );
+    e.chain = String::new();
+    if role == v1::OrgRole::Farm
+        && let Some(Kind::RegisterOrg(r)) = e.kind.as_mut()
+    {
+        r.member_of = "coop-a".into();
+        r.gln = "0614141000005".into();
+    }
+    e
+}
+
+async fn record(
+    events: &mut EventServiceClient<Channel>,
+    e: v1::Event,
+    token: &str,
+) -> Result<(), tonic::Status> {
+    let outcome = events
+        .record(call(v1::RecordRequest { event: Some(e) }, Some(token)))
+        .await?
+        .into_inner();
+    match outcome.outcome.and_then(|o| o.result) {
+        Some(v1::outcome::Result::Accepted(_)) | Some(v1::outcome::Result::Duplicate(_)) => Ok(()),
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+/// Orgs (by the admin), a farm's plot (by its co-op, writing for it), a harvest, a payment to
+/// the farm, and a sale to the brand.
+async fn history(server: &TestServer, p: &Parties) {
+    let mut events = server.events().await;
+    for e in [
+        org("farm-1", "Ama Mensah", v1::OrgRole::Farm),
+        org("coop-a", "Coop A", v1::OrgRole::Cooperative),
+        org("brand-b", "Brand B", v1::OrgRole::Brand),
+        org("trader-x", "Trader X", v1::OrgRole::Trader),
+        org("cert-co", "Cert Co", v1::OrgRole::Certifier),
+    ] {
+        record(&mut events, e, &p.admin)
+            .await
+            .expect("admin registers orgs");
+    }
+    let mut plot = event(
+        "plot-1-reg",
+        "farm-1",
+        build::register_plot("plot-1", GEOMETRY.into(), "1.5", "GH"),
+    );
+    plot.chain = String::new();
+    record(&mut events, plot, &p.integrator)
+        .await
+        .expect("the co-op registers its farm's plot");
+    // The farm's harvest and its delivery to the co-op, recorded by the co-op for it.
+    record(
+        &mut events,
+        event(
+            "h-1",
+            "farm-1",
+            build::harvest(LOT, "plot-1", "cocoa_beans", 500),
+        ),
+        &p.integrator,
+    )
+    .await
+    .expect("harvest");
+    record(
+        &mut events,
+        event("s-0", "farm-1", build::ship([(LOT, 500)], "coop-a")),
+        &p.integrator,
+    )
+    .await
+    .expect("delivery");
+    record(
+        &mut events,
+        event(
+            "r-0",
+            "coop-a",
+            Kind::Receive(v1::Receive {
+                lots: vec![build::lot_quantity(LOT, 500, "kg")],
+                from_org: "farm-1".into(),
+                documents: vec![],
+            }),
+        ),
+        &p.coop,
+    )
+    .await
+    .expect("receipt");
+    record(
+        &mut events,
+        event(
+            "pay-1",
+            "coop-a",
+            Kind::Pay(v1::Pay {
+                lots: vec![build::lot_quantity(LOT, 500, "kg")],
+                payee_org: "farm-1".into(),
+                currency: "GHS".into(),
+                price_per_unit: "12.5".into(),
+                price_unit: "kg".into(),
+                ..Default::default()
+            }),
+        ),
+        &p.coop,
+    )
+    .await
+    .expect("pay");
+    record(
+        &mut events,
+        event("s-1", "coop-a", build::ship([(LOT, 500)], "brand-b")),
+        &p.coop,
+    )
+    .await
+    .expect("ship");
+    let receive = event(
+        "r-1",
+        "brand-b",
+        Kind::Receive(v1::Receive {
+            lots: vec![build::lot_quantity(LOT, 500, "kg")],
+            from_org: "coop-a".into(),
+            documents: vec![],
+        }),
+    );
+    record(&mut events, receive, &p.brand)
+        .await
+        .expect("receive");
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    RecordOwn,
+    RecordOther,
+    CertifyOther,
+    RegisterOrg,
+    Revoke,
+    ReadLot,
+    ListEvents,
+    BalanceOfCoop,
+    BalanceOfBrand,
+    AnomaliesOfBrand,
+    Quarantine,
+    Entries,
+    Checkpoint,
+}
+
+const OPS: [Op; 13] = [
+    Op::RecordOwn,
+    Op::RecordOther,
+    Op::CertifyOther,
+    Op::RegisterOrg,
+    Op::Revoke,
+    Op::ReadLot,
+    Op::ListEvents,
+    Op::BalanceOfCoop,
+    Op::BalanceOfBrand,
+    Op::AnomaliesOfBrand,
+    Op::Quarantine,
+    Op::Entries,
+    Op::Checkpoint,
+];
+
+/// Runs `op` as `who` (its org, its token); the status code it ends with.
+async fn run(server: &TestServer, op: Op, who: &str, org: &str, token: Option<&str>) -> Code {
+    let channel = server.channel().await;
+    let mut events = EventServiceClient::new(channel.clone());
+    let mut provenance = ProvenanceServiceClient::new(channel.clone());
+    let mut audit = AuditServiceClient::new(channel.clone());
+    let mut log = LogServiceClient::new(channel);
+    let id = |what: &str| format!("{what}-{who}");
+    let write = |e: v1::Event| call(v1::RecordRequest { event: Some(e) }, token);
+    let certify = |subject: &str| {
+        let mut e = event(
+            &id("cert"),
+            org,
+            Kind::Certify(v1::Certify {
+                standard: "fairtrade".into(),
+                certificate_id: id("c"),
+                outcome: "certified".into(),
+                subject_org: subject.into(),
+                ..Default::default()
+            }),
+        );
+        e.chain = String::new();
+        e
+    };
+    let result = match op {
+        Op::RecordOwn => events
+            .record(write(event(
+                &id("own"),
+                org,
+                build::harvest(id("LOT"), "plot-1", "cocoa_beans", 10),
+            )))
+            .await
+            .map(|_| ()),
+        Op::RecordOther => events
+            .record(write(event(
+                &id("other"),
+                "brand-b",
+                build::harvest(id("LOT-B"), "plot-1", "cocoa_beans", 10),
+            )))
+            .await
+            .map(|_| ()),
+        Op::CertifyOther => events.record(write(certify("trader-x"))).await.map(|_| ()),
+        Op::RegisterOrg => {
+            let new = format!("new-{who}");
+            let mut e = event(
+                &format!("reg-{new}"),
+                &new,
+                build::register_org("New", v1::OrgRole::Trader, "GH"),
+            );
+            e.chain = String::new();
+            events.record(write(e)).await.map(|_| ())
+        }
+        Op::Revoke => {
+            let token_id = format!("unused-{who}");
+            let mut e = event(
+                &lotline_domain::RevokeToken::event_id(&token_id),
+                org,
+                Kind::RevokeToken(v1::RevokeToken {
+                    token_id,
+                    reason: "test".into(),
+                }),
+            );
+            e.chain = String::new();
+            events.record(write(e)).await.map(|_| ())
+        }
+        Op::ReadLot => provenance
+            .get_lot(call(
+                v1::GetLotRequest {
+                    lot: LOT.into(),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Op::ListEvents => provenance
+            .list_events(call(v1::ListEventsRequest::default(), token))
+            .await
+            .map(|_| ()),
+        Op::BalanceOfCoop | Op::BalanceOfBrand => {
+            let of = if op == Op::BalanceOfCoop {
+                "coop-a"
+            } else {
+                "brand-b"
+            };
+            audit
+                .mass_balance(call(
+                    v1::MassBalanceRequest {
+                        org: of.into(),
+                        ..Default::default()
+                    },
+                    token,
+                ))
+                .await
+                .map(|_| ())
+        }
+        Op::AnomaliesOfBrand => audit
+            .list_anomalies(call(
+                v1::ListAnomaliesRequest {
+                    org: "brand-b".into(),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(|_| ()),
+        Op::Quarantine => provenance
+            .list_rejected(call(v1::ListRejectedRequest::default(), token))
+            .await
+            .map(|_| ()),
+        Op::Entries => log
+            .get_entries(call(v1::GetEntriesRequest { start: 0, count: 1 }, token))
+            .await
+            .map(|_| ()),
+        Op::Checkpoint => log
+            .get_checkpoint(call(v1::GetCheckpointRequest { tree_size: 0 }, token))
+            .await
+            .map(|_| ()),
+    };
+    match result {
+        Ok(()) => Code::Ok,
+        Err(status) => status.code(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_may_do_what_the_table_says_and_nothing_else() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    history(&server, &p).await;
+
+    use Code::{Ok as OK, PermissionDenied as DENIED, Unauthenticated as UNAUTH};
+    // (role, org, token) and, per operation in OPS order, the code it must end with.
+    let table: Vec<(&str, &str, Option<&str>, [Code; 13])> = vec![
+        //                       own   other   certify regorg  revoke  lot  events balcoop balbrand anom  quar entries cp
+        (
+            "member",
+            "coop-a",
+            Some(&p.coop),
+            [
+                OK, DENIED, DENIED, DENIED, DENIED, OK, OK, OK, DENIED, DENIED, OK, DENIED, OK,
+            ],
+        ),
+        (
+            "certifier",
+            "cert-co",
+            Some(&p.certifier),
+            [
+                OK, DENIED, OK, DENIED, DENIED, OK, OK, DENIED, DENIED, DENIED, OK, DENIED, OK,
+            ],
+        ),
+        (
+            "auditor",
+            "audit-co",
+            Some(&p.auditor),
+            [
+                DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK, OK, OK, OK, OK, OK, OK,
+            ],
+        ),
+        (
+            "scoped",
+            "audit-co",
+            Some(&p.scoped_auditor),
+            [
+                DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK, DENIED, DENIED, DENIED, OK, DENIED,
+                OK,
+            ],
+        ),
+        (
+            "admin",
+            "operator",
+            Some(&p.admin),
+            [
+                DENIED, DENIED, DENIED, OK, OK, OK, OK, DENIED, DENIED, DENIED, OK, DENIED, OK,
+            ],
+        ),
+        (
+            "anonymous",
+            "nobody",
+            None,
+            [
+                UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH,
+                UNAUTH, OK,
+            ],
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (who, org, token, expected) in &table {
+        for (op, want) in OPS.iter().zip(expected) {
+            let got = run(&server, *op, who, org, *token).await;
+            if got != *want {
+                wrong.push(format!("{who} {op:?}: {got:?}, expected {want:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // A refused write stored nothing: the log holds the history plus what was allowed.
+    let mut log = LogServiceClient::new(server.channel().await);
+    let size = log
+        .get_checkpoint(call(
+            v1::GetCheckpointRequest { tree_size: 0 },
+            Some(&p.auditor),
+        ))
+        .await
+        .expect("checkpoint")
+        .into_inner()
+        .tree_size;
+    // 12 history events; member and certifier recorded their own harvest, the certifier its
+    // certificate, the admin an org and a revocation.
+    assert_eq!(size, 12 + 2 + 1 + 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_decides_the_view_from_the_credential() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    history(&server, &p).await;
+    let mut provenance = server.provenance().await;
+    let mut audit = AuditServiceClient::new(server.channel().await);
+
+    let lot = |token: Option<&str>| {
+        call(
+            v1::GetLotRequest {
+                lot: LOT.into(),
+                public_view: false,
+            },
+            token,
+        )
+    };
+    let trace = |token: Option<&str>| {
+        call(
+            v1::TraceBackRequest {
+                lot: LOT.into(),
+                public_view: false,
+            },
+            token,
+        )
+    };
+
+    // The brand bought the lot: the partner view. Plots at full precision, no prices paid to
+    // the farm, and the view named in the answer.
+    let answer = provenance
+        .trace_back(trace(Some(&p.brand)))
+        .await
+        .expect("trace");
+    assert_eq!(answer.metadata().get("lotline-view").unwrap(), "partner");
+    let plot = answer.get_ref().origins[0]
+        .plot_info
+        .clone()
+        .expect("plot info");
+    assert!(plot.geometry.contains("-1.523456"), "{}", plot.geometry);
+    let answer = provenance.get_lot(lot(Some(&p.brand))).await.expect("lot");
+    let kinds: Vec<_> = answer
+        .get_ref()
+        .events
+        .iter()
+        .map(|e| e.event.as_ref().unwrap().event_id.clone())
+        .collect();
+    assert!(!kinds.contains(&"pay-1".to_string()), "{kinds:?}");
+    assert!(kinds.contains(&"r-1".to_string()), "{kinds:?}");
+    let report = audit
+        .chain_report(call(
+            v1::ChainReportRequest {
+                lot: LOT.into(),
+                public_view: false,
+            },
+            Some(&p.brand),
+        ))
+        .await
+        .expect("report")
+        .into_inner();
+    let text = format!("{report:?}");
+    assert!(!text.contains("Ama Mensah"), "{text}");
+
+    // Anonymous: the public view, plots generalised as the operator set (rounded).
+    let answer = provenance
+        .trace_back(trace(None))
+        .await
+        .expect("public trace");
+    assert_eq!(answer.metadata().get("lotline-view").unwrap(), "public");
+    let plot = answer.get_ref().origins[0]
+        .plot_info
+        .clone()
+        .expect("plot info");
+    assert!(
+        plot.geometry.contains("-1.52") && !plot.geometry.contains("-1.523"),
+        "{}",
+        plot.geometry
+    );
+
+    // A member that never handled the lot asking for everything gets the public view.
+    let answer = provenance.get_lot(lot(Some(&p.trader))).await.expect("lot");
+    assert_eq!(answer.metadata().get("lotline-view").unwrap(), "public");
+
+    // The co-op sees its own payment; an auditor of everything sees it all.
+    for token in [&p.coop, &p.auditor] {
+        let answer = provenance.get_lot(lot(Some(token))).await.expect("lot");
+        let ids: Vec<_> = answer
+            .get_ref()
+            .events
+            .iter()
+            .map(|e| e.event.as_ref().unwrap().event_id.clone())
+            .collect();
+        assert!(ids.contains(&"pay-1".to_string()), "{ids:?}");
+    }
+    let answer = audit
+        .chain_report(call(
+            v1::ChainReportRequest {
+                lot: LOT.into(),
+                public_view: false,
+            },
+            Some(&p.auditor),
+        ))
+        .await
+        .expect("report");
+    assert_eq!(answer.metadata().get("lotline-view").unwrap(), "full");
+    assert!(format!("{:?}", answer.get_ref()).contains("Ama Mensah"));
+
+    // The plot written by the co-op for its farm says who wrote it.
+    let plots = provenance
+        .list_events(call(
+            v1::ListEventsRequest {
+                event_id: "plot-1-reg".into(),
+                ..Default::default()
+            },
+            Some(&p.auditor),
+        ))
+        .await
+        .expect("events")
+        .into_inner();
+    let extensions: BTreeMap<_, _> = plots.events[0]
+        .event
+        .clone()
+        .unwrap()
+        .extensions
+        .into_iter()
+        .collect();
+    assert_eq!(
+        extensions.get("lotline:recordedBy").map(String::as_str),
+        Some("coop-a")
+    );
+
+    // Proofs: the public gets the leaf hash only; an auditor the leaf.
+    let mut log = LogServiceClient::new(server.channel().await);
+    let proof = |token: Option<&str>| {
+        call(
+            v1::GetInclusionProofRequest {
+                leaf: Some(v1::get_inclusion_proof_request::Leaf::EventId(
+                    "pay-1".into(),
+                )),
+                tree_size: 0,
+            },
+            token,
+        )
+    };
+    let public = log
+        .get_inclusion_proof(proof(None))
+        .await
+        .expect("proof")
+        .into_inner();
+    assert!(public.leaf.is_empty());
+    assert_eq!(public.leaf_hash.len(), 32);
+    let full = log
+        .get_inclusion_proof(proof(Some(&p.auditor)))
+        .await
+        .expect("proof")
+        .into_inner();
+    assert!(!full.leaf.is_empty());
+    assert_eq!(full.leaf_hash, public.leaf_hash);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_expired_and_revoked_tokens_are_refused() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    let mut access = AccessServiceClient::new(server.channel().await);
+    let who = |token: Option<&str>| call(v1::WhoAmIRequest {}, token);
+
+    let me = access
+        .who_am_i(who(Some(&p.coop)))
+        .await
+        .expect("whoami")
+        .into_inner();
+    assert_eq!((me.access.as_str(), me.org.as_str()), ("party", "coop-a"));
+    assert_eq!(me.roles, vec!["member".to_string()]);
+
+    // Another issuer's token, and a token that is not one.
+    let stranger = token(&Issuer::new(&[9; 32]), "coop-a", &[Role::Admin], |_| {});
+    for bad in [stranger.as_str(), "not-a-token"] {
+        let status = access.who_am_i(who(Some(bad))).await.expect_err("refused");
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+
+    // An expired token.
+    let short = token(&issuer, "coop-a", &[Role::Member], |r| r.lifetime_secs = 1);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let status = access
+        .who_am_i(who(Some(&short)))
+        .await
+        .expect_err("expired");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("expired"), "{}", status.message());
+
+    // The admin revokes the co-op's token: refused from then on, and the revocation is an
+    // event in the log.
+    let mut events = server.events().await;
+    record(
+        &mut events,
+        org("coop-a", "Coop A", v1::OrgRole::Cooperative),
+        &p.admin,
+    )
+    .await
+    .expect("register");
+    let victim = token(&issuer, "coop-a", &[Role::Member], |_| {});
+    let id = access
+        .who_am_i(who(Some(&victim)))
+        .await
+        .expect("before")
+        .into_inner()
+        .token_id;
+    let mut revoke = event(
+        &lotline_domain::RevokeToken::event_id(&id),
+        "operator",
+        Kind::RevokeToken(v1::RevokeToken {
+            token_id: id.clone(),
+            reason: "laptop stolen".into(),
+        }),
+    );
+    revoke.chain = String::new();
+    record(&mut events, revoke, &p.admin).await.expect("revoke");
+    let status = access
+        .who_am_i(who(Some(&victim)))
+        .await
+        .expect_err("revoked");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert!(status.message().contains("revoked"), "{}", status.message());
+    // Other tokens of the same org still work.
+    access
+        .who_am_i(who(Some(&p.coop)))
+        .await
+        .expect("another token");
+
+    // A revocation id is reserved for revocations.
+    let squat = event(
+        &lotline_domain::RevokeToken::event_id("someone-else"),
+        "coop-a",
+        build::harvest("L-SQUAT", "plot-1", "cocoa_beans", 1),
+    );
+    let status = events
+        .record(call(
+            v1::RecordRequest { event: Some(squat) },
+            Some(&p.coop),
+        ))
+        .await
+        .expect_err("reserved id");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    let _ = TIME;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_input_is_quarantined_under_the_sender_not_the_org_it_names() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    let mut events = server.events().await;
+    // Not an event at all, naming the brand's org.
+    let answer = events
+        .record_json(call(
+            v1::RecordJsonRequest {
+                events: vec![r#"{"eventId":"x","org":"brand-b","harvest":{"lot":"#.into()],
+            },
+            Some(&p.coop),
+        ))
+        .await
+        .expect("batch answered")
+        .into_inner();
+    assert!(matches!(
+        answer.outcomes[0].result,
+        Some(v1::outcome::Result::Rejected(_))
+    ));
+    let mut provenance = server.provenance().await;
+    let coop = provenance
+        .list_rejected(call(v1::ListRejectedRequest::default(), Some(&p.coop)))
+        .await
+        .expect("quarantine")
+        .into_inner();
+    assert_eq!(coop.rejected.len(), 1);
+    assert_eq!(coop.rejected[0].org, "coop-a");
+    let brand = provenance
+        .list_rejected(call(v1::ListRejectedRequest::default(), Some(&p.brand)))
+        .await
+        .expect("quarantine")
+        .into_inner();
+    assert!(brand.rejected.is_empty(), "{:?}", brand.rejected);
+}
