@@ -21,5 +21,6 @@ mod servers;
 
 pub use nats::NatsServer;
 pub use servers::{
-    BinaryServer, TestServer, clear_lotline_env, lotline_bin, wait_service, wait_serving,
+    BinaryServer, TestServer, clear_lotline_env, lotline_bin, tls_channel, wait_service,
+    wait_service_on, wait_serving,
 };

@@ -30,12 +30,36 @@ pub async fn wait_serving(url: &str, timeout: Duration) {
 /// following the health Watch stream (no polling), or panics after `timeout`.
 /// The server's listener must already be bound.
 pub async fn wait_service(url: &str, service: &str, timeout: Duration) {
+    let channel = Channel::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect to a bound listener");
+    wait_service_on(channel, url, service, timeout).await
+}
+
+/// A TLS channel to `url` (https://HOST:PORT) trusting the CA `ca_pem`, presenting
+/// `identity` (certificate and key PEM) if given.
+pub async fn tls_channel(
+    url: &str,
+    ca_pem: &[u8],
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(ca_pem));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(tonic::transport::Identity::from_pem(cert, key));
+    }
+    Channel::from_shared(url.to_string())
+        .expect("url")
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+/// Like [`wait_service`], on a channel already connected.
+pub async fn wait_service_on(channel: Channel, url: &str, service: &str, timeout: Duration) {
     let watch = async {
-        let channel = Channel::from_shared(url.to_string())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect to a bound listener");
         let mut updates = HealthClient::new(channel)
             .watch(HealthCheckRequest {
                 service: service.to_string(),
@@ -58,6 +82,8 @@ pub async fn wait_service(url: &str, service: &str, timeout: Duration) {
 /// The real server, in-process, on `127.0.0.1:0` with a temp data dir.
 pub struct TestServer {
     pub address: SocketAddr,
+    /// The listener speaks TLS (the URL is https://127.0.0.1:PORT).
+    tls: bool,
     pub data_dir: PathBuf,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServerError>>>,
@@ -82,6 +108,25 @@ impl TestServer {
     /// Starts with `config` (its data dir is kept after stop) and waits until it
     /// is serving (in NATS mode: until its consumer runs).
     pub async fn start_with(config: ServeConfig) -> TestServer {
+        assert!(config.tls.is_none(), "TLS servers start with start_tls");
+        let server = TestServer::spawn(config).await;
+        wait_serving(&server.url(), Duration::from_secs(30)).await;
+        server
+    }
+
+    /// Starts with `config` (which has TLS) and waits until it is serving, trusting `ca_pem`.
+    pub async fn start_tls(config: ServeConfig, ca_pem: &[u8]) -> TestServer {
+        let server = TestServer::spawn(config).await;
+        let url = server.url();
+        let channel = tls_channel(&url, ca_pem, None)
+            .await
+            .expect("TLS connection to a bound listener");
+        wait_service_on(channel, &url, "", Duration::from_secs(30)).await;
+        server
+    }
+
+    async fn spawn(config: ServeConfig) -> TestServer {
+        let tls = config.tls.is_some();
         let data_dir = config.data_dir.clone();
         let data_dir = data_dir.as_path();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -92,19 +137,22 @@ impl TestServer {
         let task = tokio::spawn(run(config, listener, async {
             let _ = stopped.await;
         }));
-        let server = TestServer {
+        TestServer {
             address,
+            tls,
             data_dir: data_dir.to_path_buf(),
             stop: Some(stop),
             task: Some(task),
             _dir: None,
-        };
-        wait_serving(&server.url(), Duration::from_secs(30)).await;
-        server
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        if self.tls {
+            format!("https://{}", self.address)
+        } else {
+            format!("http://{}", self.address)
+        }
     }
 
     pub async fn channel(&self) -> Channel {
