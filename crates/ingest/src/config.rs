@@ -1,5 +1,6 @@
 //! What the NATS intake needs to know, with the defaults `lotline serve` uses.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The stream every lotline node consumes.
@@ -28,6 +29,27 @@ pub struct NatsConfig {
     pub batch: usize,
     /// How long gRPC Record waits for its event to be applied on this node.
     pub apply_timeout: Duration,
+    /// Roles are enforced (`serve --auth`): an org publishing on its own events subject may
+    /// record what a member may; everything else comes relayed by a node for an authenticated
+    /// caller. Every node of a stream must agree on it.
+    pub enforce_roles: bool,
+    /// How the client proves who it is and checks the server.
+    pub client: ClientOptions,
+}
+
+/// How a NATS client connects, besides the URL (whose user:password or token still work).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// A NATS credentials file (decentralised JWT and NKey seed).
+    pub creds: Option<PathBuf>,
+    /// CA certificate(s) (PEM) to trust for the server's TLS certificate; implies TLS.
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) for servers that verify clients.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// The prefix of this client's reply inboxes (`_INBOX.<org>` for an org whose user may
+    /// subscribe only to its own inboxes); `None`: `_INBOX`.
+    pub inbox_prefix: Option<String>,
 }
 
 impl NatsConfig {
@@ -41,6 +63,8 @@ impl NatsConfig {
             duplicate_window: Duration::from_secs(10 * 60),
             batch: 2_000,
             apply_timeout: Duration::from_secs(30),
+            enforce_roles: false,
+            client: ClientOptions::default(),
         }
     }
 
@@ -49,9 +73,14 @@ impl NatsConfig {
         format!("lotline-{}", self.node_id)
     }
 
-    /// The subjects the stream takes: `lotline.events.>`.
+    /// The subjects orgs publish on: `lotline.events.>`.
     pub fn events_filter(&self) -> String {
         format!("{}.events.>", self.subject_root)
+    }
+
+    /// The subjects nodes relay authenticated gRPC writes on: `lotline.relay.>`.
+    pub fn relay_filter(&self) -> String {
+        format!("{}.relay.>", self.subject_root)
     }
 
     /// Checks the parts that NATS would refuse later with a less clear message.

@@ -19,7 +19,7 @@ use async_nats::{Client, Event as ClientEvent, HeaderMap};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
-use lotline_domain::Outcome;
+use lotline_domain::{EventKind, Outcome, RevokeToken};
 use lotline_store::{Store, Submission, Writer};
 use serde_json::json;
 use tokio::sync::{mpsc, watch};
@@ -90,6 +90,7 @@ impl Ingest {
         let client = setup::connect(
             &config.url,
             &format!("lotline {}", config.node_id),
+            &config.client,
             Some(events_tx.clone()),
             true,
         )
@@ -111,6 +112,7 @@ impl Ingest {
             client: client.clone(),
             jetstream: jetstream.clone(),
             config: config.clone(),
+            store: store.clone(),
             writer,
             applied: applied.clone(),
             stats: stats.clone(),
@@ -162,12 +164,48 @@ struct Consumer {
     client: Client,
     jetstream: jetstream::Context,
     config: NatsConfig,
+    /// What is applied so far (revocations before a relayed event).
+    store: Store,
     writer: Writer,
     applied: Arc<Applied>,
     stats: Arc<Stats>,
     state: watch::Sender<ConsumerState>,
     /// Keeps the connection-events channel open for as long as the loop runs.
     _events: mpsc::UnboundedSender<ClientEvent>,
+}
+
+/// A message as fetched: subject, headers, payload and the stream's timestamp.
+type Raw = (String, Option<HeaderMap>, Bytes, DateTime<Utc>);
+
+/// Refuses every relayed event whose caller's token was revoked before it in the stream: in
+/// the log already, or earlier in this batch. Every node reaches the same decision, however
+/// it batches the stream.
+fn refuse_revoked(
+    store: &Store,
+    root: &str,
+    raw: &[Raw],
+    items: &mut [Submission],
+) -> Result<(), lotline_store::StoreError> {
+    let mut revoked_here = std::collections::BTreeSet::new();
+    for ((subject, headers, _, _), item) in raw.iter().zip(items.iter_mut()) {
+        if let (Some(token), Ok(_)) = (
+            message::relayed_token(root, subject, headers.as_ref()),
+            &item.event,
+        ) && (revoked_here.contains(token)
+            || store.seq_of(&RevokeToken::event_id(token))?.is_some())
+        {
+            item.event = Err(lotline_domain::Invalid::new(
+                "token",
+                format!("the caller's token {token} was revoked before the stream took this event"),
+            ));
+        }
+        if let Ok(event) = &item.event
+            && let EventKind::RevokeToken(r) = &event.kind
+        {
+            revoked_here.insert(r.token_id.clone());
+        }
+    }
+    Ok(())
 }
 
 /// What applying one batch asks of the loop.
@@ -386,8 +424,7 @@ impl Consumer {
 
     async fn apply(&self, batch: Vec<jetstream::Message>, expected: &mut u64) -> Step {
         let mut taken = Vec::with_capacity(batch.len());
-        let mut raw: Vec<(String, Option<HeaderMap>, Bytes, DateTime<Utc>)> =
-            Vec::with_capacity(batch.len());
+        let mut raw: Vec<Raw> = Vec::with_capacity(batch.len());
         let mut gap = None;
         for message in batch {
             let (seq, published) = match message.info() {
@@ -426,16 +463,29 @@ impl Consumer {
             let position = *expected - 1;
             let started = Instant::now();
             let root = self.config.subject_root.clone();
-            let items: Vec<Submission> = match tokio::task::spawn_blocking(move || {
-                raw.iter()
+            let enforce = self.config.enforce_roles;
+            let store = self.store.clone();
+            let decoded = tokio::task::spawn_blocking(move || {
+                let mut items: Vec<Submission> = raw
+                    .iter()
                     .map(|(subject, headers, payload, published)| {
-                        message::submission(&root, subject, headers.as_ref(), payload, *published)
+                        message::submission(
+                            &root,
+                            subject,
+                            headers.as_ref(),
+                            payload,
+                            *published,
+                            enforce,
+                        )
                     })
-                    .collect()
+                    .collect();
+                refuse_revoked(&store, &root, &raw, &mut items)?;
+                Ok::<_, lotline_store::StoreError>(items)
             })
-            .await
-            {
-                Ok(items) => items,
+            .await;
+            let items = match decoded {
+                Ok(Ok(items)) => items,
+                Ok(Err(e)) => return Step::Failed(format!("checking revocations failed: {e}")),
                 Err(e) => return Step::Failed(format!("decoding task failed: {e}")),
             };
             for (t, item) in taken.iter_mut().zip(&items) {

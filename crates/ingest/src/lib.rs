@@ -22,7 +22,7 @@ mod setup;
 pub mod subject;
 
 pub use applied::{Applied, Seen};
-pub use config::{NatsConfig, STREAM, SUBJECT_ROOT};
+pub use config::{ClientOptions, NatsConfig, STREAM, SUBJECT_ROOT};
 pub use consumer::{ConsumerState, Ingest, Stats};
 pub use error::IngestError;
 pub use publish::{Outgoing, Published, publish_pipelined};

@@ -3,13 +3,15 @@
 //! a `Nats-Msg-Id` that is not its event id) becomes a submission the writer
 //! rejects, so it is quarantined with its reason and original bytes.
 
+use std::collections::BTreeSet;
+
 use async_nats::HeaderMap;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone as _, Utc};
 use lotline_domain::Invalid;
-use lotline_service::intake;
+use lotline_service::{Credential, Identity, Role, Scope, intake};
 use lotline_store::Submission;
 
-use crate::subject::parse_events_subject;
+use crate::subject::{parse_events_subject, parse_relay_subject};
 
 /// JetStream's de-duplication header; lotline's publishers set it to the event id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
@@ -26,23 +28,110 @@ pub const NODE: &str = "Lotline-Node";
 /// Where a submission came from, in the quarantine.
 pub const SOURCE: &str = "nats";
 
+/// On a relayed event (`lotline.relay.<chain>.<org>`), set by the node that checked the
+/// caller: the caller's org, roles (comma-separated), the orgs it writes for, its token's id
+/// and expiry (Unix seconds). Never the token itself.
+pub const CALLER_ORG: &str = "Lotline-Caller-Org";
+pub const CALLER_ROLES: &str = "Lotline-Caller-Roles";
+pub const CALLER_FOR: &str = "Lotline-Caller-For";
+pub const TOKEN_ID: &str = "Lotline-Token-Id";
+pub const TOKEN_EXPIRES: &str = "Lotline-Token-Expires";
+
+/// Adds the caller's headers to a relayed event.
+pub fn add_caller(headers: &mut HeaderMap, caller: &Identity) {
+    headers.insert(CALLER_ORG, caller.org.as_str());
+    let roles: Vec<&str> = caller.roles.iter().map(|r| r.as_str()).collect();
+    headers.insert(CALLER_ROLES, roles.join(",").as_str());
+    if !caller.on_behalf_of.is_empty() {
+        let orgs: Vec<&str> = caller.on_behalf_of.iter().map(String::as_str).collect();
+        headers.insert(CALLER_FOR, orgs.join(",").as_str());
+    }
+    if let Some(id) = &caller.token_id {
+        headers.insert(TOKEN_ID, id.as_str());
+    }
+    if let Some(expires) = caller.expires {
+        headers.insert(TOKEN_EXPIRES, expires.timestamp().to_string().as_str());
+    }
+}
+
+/// The caller a relayed event names in its headers.
+fn caller_of(headers: Option<&HeaderMap>) -> Result<Identity, Invalid> {
+    let bad = |reason: String| Invalid::new("relay", reason);
+    let org = header(headers, CALLER_ORG)
+        .filter(|o| !o.is_empty())
+        .ok_or_else(|| bad(format!("a relayed event needs header {CALLER_ORG}")))?;
+    let list = |name: &str| -> Vec<String> {
+        header(headers, name)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let roles = list(CALLER_ROLES)
+        .iter()
+        .map(|r| Role::parse(r).ok_or_else(|| bad(format!("{CALLER_ROLES}: {r:?} is not a role"))))
+        .collect::<Result<BTreeSet<_>, _>>()?;
+    let expires = header(headers, TOKEN_EXPIRES)
+        .map(|t| {
+            t.trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|s| Utc.timestamp_opt(s, 0).single())
+                .ok_or_else(|| bad(format!("{TOKEN_EXPIRES}: {t:?} is not Unix seconds")))
+        })
+        .transpose()?;
+    let token_id = header(headers, TOKEN_ID).map(str::to_string);
+    Ok(Identity {
+        org: org.to_string(),
+        roles,
+        scope: Scope::default(),
+        on_behalf_of: list(CALLER_FOR).into_iter().collect(),
+        credential: if token_id.is_some() {
+            Credential::Token
+        } else {
+            Credential::Certificate
+        },
+        token_id,
+        expires,
+    })
+}
+
+/// The token id a relayed message names, if it is one.
+pub fn relayed_token<'h>(
+    root: &str,
+    subject: &str,
+    headers: Option<&'h HeaderMap>,
+) -> Option<&'h str> {
+    parse_relay_subject(root, subject)?;
+    header(headers, TOKEN_ID)
+}
+
 /// The value of header `name`, if present.
 pub fn header<'h>(headers: Option<&'h HeaderMap>, name: &str) -> Option<&'h str> {
     headers?.get(name).map(|v| v.as_str())
 }
 
-/// Decodes and checks one message.
+/// Decodes and checks one message. `enforce_roles`: an org publishing on its own subject may
+/// record what a member may, and relayed events what their caller may (`serve --auth`).
+///
+/// A relayed event is decided from the stream alone: its caller's rights as its headers
+/// name them, its token's expiry against the stream's timestamp `record_time` (never this
+/// node's clock); revocations are checked by the consumer, which knows the log before it.
 pub fn submission(
     root: &str,
     subject: &str,
     headers: Option<&HeaderMap>,
     payload: &[u8],
     record_time: DateTime<Utc>,
+    enforce_roles: bool,
 ) -> Submission {
     let msg_id = header(headers, MSG_ID).unwrap_or_default();
     let is_json = header(headers, CONTENT_TYPE)
         .is_some_and(|t| t.trim().to_ascii_lowercase().starts_with(JSON));
-    let subject_tokens = parse_events_subject(root, subject);
+    let relayed = parse_relay_subject(root, subject);
+    let subject_tokens = parse_events_subject(root, subject).or(relayed);
     let mut submission = if is_json {
         match std::str::from_utf8(payload) {
             Ok(text) => intake::from_json(text.trim(), SOURCE),
@@ -75,6 +164,47 @@ pub fn submission(
     {
         submission.event = Err(why);
     }
+    let caller = if relayed.is_some() {
+        caller_of(headers)
+    } else {
+        // An org's own publish: the org of its subject, as a member.
+        Ok(Identity {
+            org: subject_tokens
+                .map(|(_, org)| org)
+                .unwrap_or_default()
+                .to_string(),
+            roles: [Role::Member].into_iter().collect(),
+            scope: Scope::default(),
+            on_behalf_of: BTreeSet::new(),
+            token_id: None,
+            expires: None,
+            credential: Credential::Certificate,
+        })
+    };
+    if relayed.is_some() || enforce_roles {
+        match &caller {
+            // Whatever goes wrong is quarantined under the caller, not the org it names.
+            Ok(caller) => submission.org = caller.org.clone(),
+            Err(why) => submission.event = Err(why.clone()),
+        }
+    }
+    if let (Ok(event), Ok(caller)) = (&submission.event, &caller) {
+        if relayed.is_some()
+            && let Some(expires) = caller.expires
+            && expires <= record_time
+        {
+            submission.event = Err(Invalid::new(
+                "token",
+                format!(
+                    "the caller's token expired at {expires} before the stream took the event ({record_time})"
+                ),
+            ));
+        } else if (relayed.is_some() || enforce_roles)
+            && let Some(reason) = caller.may_not_record(event)
+        {
+            submission.event = Err(Invalid::new("caller", reason));
+        }
+    }
     submission
 }
 
@@ -89,7 +219,9 @@ fn check_envelope(
     let Some((chain, org)) = tokens else {
         return Err(Invalid::new(
             "subject",
-            format!("{subject:?} is not {root}.events.<chain>.<org>"),
+            format!(
+                "{subject:?} is not {root}.events.<chain>.<org> (or a node's {root}.relay.<chain>.<org>)"
+            ),
         ));
     };
     if org != event.org {

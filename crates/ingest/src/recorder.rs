@@ -7,7 +7,7 @@ use async_nats::jetstream;
 use futures::future::join_all;
 use lotline_domain::{Outcome, RejectKind};
 use lotline_proto::convert::event_bytes;
-use lotline_service::{BoxFuture, Recorder, WriteError};
+use lotline_service::{BoxFuture, Identity, Recorder, WriteError};
 use lotline_store::{Store, Submission, Writer};
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -16,9 +16,9 @@ use tokio::sync::{Semaphore, watch};
 use crate::applied::{Applied, Seen};
 use crate::config::NatsConfig;
 use crate::consumer::{ConsumerState, Ingest};
-use crate::message::MSG_ID;
+use crate::message::{MSG_ID, add_caller};
 use crate::setup::MAX_ACKS_IN_FLIGHT;
-use crate::subject::events_subject;
+use crate::subject::{events_subject, relay_subject};
 
 /// Events published before their acks are awaited (well under the context's
 /// bound on unresolved acks).
@@ -51,7 +51,13 @@ impl NatsRecorder {
         }
     }
 
-    async fn record_all(&self, items: Vec<Submission>) -> Result<Vec<Outcome>, WriteError> {
+    /// Publishes each valid event (on the caller's relay subject, with its headers, when
+    /// `by` names an authenticated caller) and answers each outcome once applied here.
+    async fn record_all(
+        &self,
+        items: Vec<Submission>,
+        by: Option<Arc<Identity>>,
+    ) -> Result<Vec<Outcome>, WriteError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut local = Vec::new();
         let mut to_publish = Vec::new();
@@ -64,7 +70,11 @@ impl NatsRecorder {
                 }
             };
             let chain = event.chain.map(|c| c.as_str());
-            match events_subject(&self.config.subject_root, chain, &event.org) {
+            let subject = match &by {
+                Some(_) => relay_subject(&self.config.subject_root, chain, &event.org),
+                None => events_subject(&self.config.subject_root, chain, &event.org),
+            };
+            match subject {
                 Ok(subject) => {
                     let (id, bytes) = (event.id.clone(), event_bytes(event));
                     to_publish.push((i, subject, id, bytes, item))
@@ -95,6 +105,9 @@ impl NatsRecorder {
             for (_, subject, id, bytes, _) in slice {
                 let mut headers = HeaderMap::new();
                 headers.insert(MSG_ID, id.as_str());
+                if let Some(caller) = &by {
+                    add_caller(&mut headers, caller);
+                }
                 let ack = self
                     .jetstream
                     .publish_with_headers(subject.clone(), headers, bytes.clone().into())
@@ -167,8 +180,12 @@ impl NatsRecorder {
 }
 
 impl Recorder for NatsRecorder {
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
-        Box::pin(self.record_all(items))
+    fn record(
+        &self,
+        items: Vec<Submission>,
+        by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
+        Box::pin(self.record_all(items, by))
     }
 
     fn refusal(&self) -> Option<String> {

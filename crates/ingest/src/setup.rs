@@ -7,7 +7,7 @@ use async_nats::{Client, ConnectOptions, Event};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::config::NatsConfig;
+use crate::config::{ClientOptions, NatsConfig};
 use crate::error::IngestError;
 
 /// Connects with endless reconnects (a short, capped delay between attempts)
@@ -17,6 +17,7 @@ use crate::error::IngestError;
 pub async fn connect(
     url: &str,
     name: &str,
+    client: &ClientOptions,
     events: Option<mpsc::UnboundedSender<Event>>,
     wait_for_server: bool,
 ) -> Result<Client, IngestError> {
@@ -28,6 +29,31 @@ pub async fn connect(
         }
         Some(Credentials::Token(token)) => options = options.token(token),
         None => {}
+    }
+    if let Some(creds) = &client.creds {
+        options = options
+            .credentials_file(creds)
+            .await
+            .map_err(|e| IngestError::BadUrl(format!("--nats-creds {}: {e}", creds.display())))?;
+    }
+    if let Some(ca) = &client.tls_ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    match (&client.tls_cert, &client.tls_key) {
+        (Some(cert), Some(key)) => {
+            options = options
+                .add_client_certificate(cert.clone(), key.clone())
+                .require_tls(true);
+        }
+        (None, None) => {}
+        _ => {
+            return Err(IngestError::BadUrl(
+                "--nats-tls-cert and --nats-tls-key go together".into(),
+            ));
+        }
+    }
+    if let Some(prefix) = &client.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix.clone());
     }
     if wait_for_server {
         options = options.retry_on_initial_connect();
@@ -159,7 +185,7 @@ pub fn jetstream(client: Client) -> jetstream::Context {
 pub fn stream_config(config: &NatsConfig) -> stream::Config {
     stream::Config {
         name: config.stream.clone(),
-        subjects: vec![config.events_filter()],
+        subjects: vec![config.events_filter(), config.relay_filter()],
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         num_replicas: config.replicas,
@@ -189,6 +215,16 @@ pub async fn ensure_stream(
             "stream {} exists but does not take {filter} (it takes {:?})",
             config.stream, info.config.subjects
         )));
+    }
+    // A stream made by a release before relaying takes the relay subjects from now on.
+    let relay = config.relay_filter();
+    if !info.config.subjects.iter().any(|s| s == &relay) {
+        let mut updated = info.config.clone();
+        updated.subjects.push(relay.clone());
+        js.update_stream(updated).await.map_err(|e| {
+            IngestError::jetstream(format!("adding {relay} to stream {}", config.stream), e)
+        })?;
+        info!(stream = %config.stream, subjects = %relay, "the stream now takes relayed writes");
     }
     if info.config.num_replicas != config.replicas {
         warn!(

@@ -1,6 +1,7 @@
-//! lotline's subjects: `lotline.events.<chain>.<org>` for events and
-//! `lotline.rejected.<org>` for rejections. The org token lets NATS
-//! permissions confine each org to its own subjects.
+//! lotline's subjects: `lotline.events.<chain>.<org>` for events an org publishes itself,
+//! `lotline.relay.<chain>.<org>` for events a node relays for an authenticated gRPC caller
+//! (only node users may publish there), and `lotline.rejected.<org>` for rejections. The org
+//! token lets NATS permissions confine each org to its own subjects.
 
 /// The chain token of events that belong to no chain (master data, certificates).
 pub const NO_CHAIN: &str = "none";
@@ -31,9 +32,28 @@ pub fn events_subject(root: &str, chain: Option<&str>, org: &str) -> Result<Stri
     Ok(format!("{root}.events.{chain}.{org}"))
 }
 
+/// The subject a node relays an authenticated caller's event on.
+pub fn relay_subject(root: &str, chain: Option<&str>, org: &str) -> Result<String, String> {
+    let events = events_subject(root, chain, org)?;
+    Ok(events.replacen(".events.", ".relay.", 1))
+}
+
 /// The chain and org tokens of an events subject, if it has that shape.
 pub fn parse_events_subject<'s>(root: &str, subject: &'s str) -> Option<(&'s str, &'s str)> {
-    let rest = subject.strip_prefix(root)?.strip_prefix(".events.")?;
+    parse_kind_subject(root, "events", subject)
+}
+
+/// The chain and org tokens of a relay subject, if it has that shape.
+pub fn parse_relay_subject<'s>(root: &str, subject: &'s str) -> Option<(&'s str, &'s str)> {
+    parse_kind_subject(root, "relay", subject)
+}
+
+fn parse_kind_subject<'s>(root: &str, kind: &str, subject: &'s str) -> Option<(&'s str, &'s str)> {
+    let rest = subject
+        .strip_prefix(root)?
+        .strip_prefix('.')?
+        .strip_prefix(kind)?
+        .strip_prefix('.')?;
     let (chain, org) = rest.split_once('.')?;
     (is_token(chain) && is_token(org)).then_some((chain, org))
 }
@@ -48,6 +68,21 @@ pub fn rejected_subject(root: &str, org: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_subjects_round_trip() {
+        let s = relay_subject("lotline", Some("cocoa"), "coop-a").expect("subject");
+        assert_eq!(s, "lotline.relay.cocoa.coop-a");
+        assert_eq!(
+            parse_relay_subject("lotline", &s),
+            Some(("cocoa", "coop-a"))
+        );
+        assert_eq!(parse_events_subject("lotline", &s), None);
+        assert_eq!(
+            parse_relay_subject("lotline", "lotline.events.cocoa.coop-a"),
+            None
+        );
+    }
 
     #[test]
     fn subjects_round_trip_and_refuse_bad_tokens() {

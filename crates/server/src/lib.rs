@@ -104,6 +104,8 @@ pub struct NatsSettings {
     pub node_id: Option<String>,
     pub replicas: usize,
     pub duplicate_window: Duration,
+    /// Credentials file, TLS (`--nats-creds`, `--nats-tls-*`).
+    pub client: lotline_ingest::ClientOptions,
 }
 
 impl NatsSettings {
@@ -114,6 +116,7 @@ impl NatsSettings {
             node_id: None,
             replicas: defaults.replicas,
             duplicate_window: defaults.duplicate_window,
+            client: lotline_ingest::ClientOptions::default(),
         }
     }
 }
@@ -523,6 +526,9 @@ fn nats_config(config: &ServeConfig, settings: &NatsSettings) -> Result<NatsConf
     let mut nats = NatsConfig::new(&settings.url, node_id);
     nats.replicas = settings.replicas;
     nats.duplicate_window = settings.duplicate_window;
+    nats.client = settings.client.clone();
+    // With access control, every node decides each message by the roles of whoever sent it.
+    nats.enforce_roles = config.auth.is_some();
     nats.check().map_err(ServerError::Other)?;
     Ok(nats)
 }

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::{Chain, Event, EventKind};
 
 use crate::ServiceError;
@@ -120,6 +120,8 @@ pub struct Identity {
     pub on_behalf_of: BTreeSet<String>,
     /// The token's id (none for a certificate).
     pub token_id: Option<String>,
+    /// When the token expires (none for a certificate, whose validity TLS checked).
+    pub expires: Option<DateTime<Utc>>,
     pub credential: Credential,
 }
 
@@ -270,6 +272,14 @@ impl Caller {
         }
     }
 
+    /// The caller's identity, shared (for a recorder that relays it).
+    pub fn identity_arc(&self) -> Option<Arc<Identity>> {
+        match &self.who {
+            Who::Party(id) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
     pub fn identity(&self) -> Option<&Identity> {
         match &self.who {
             Who::Party(id) => Some(id),
@@ -401,6 +411,7 @@ mod tests {
             scope: Scope::default(),
             on_behalf_of: BTreeSet::new(),
             token_id: Some("t1".into()),
+            expires: None,
             credential: Credential::Token,
         }
     }

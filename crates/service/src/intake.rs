@@ -3,6 +3,7 @@
 //! [`Outcome`]. Whatever is wrong with an input becomes a submission the writer rejects, so it is
 //! quarantined with its reason and the bytes as received.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lotline_domain::{Invalid, Outcome, validate};
@@ -10,6 +11,8 @@ use lotline_proto::convert::event_from_wire;
 use lotline_proto::v1;
 use lotline_store::{StoreError, Submission, Writer};
 use prost::Message;
+
+use crate::access::Identity;
 
 /// A boxed future, for [`Recorder`] (which is used as a trait object).
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
@@ -40,15 +43,25 @@ pub enum WriteError {
 /// stream the writer consumes (NATS mode, `lotline-ingest`).
 pub trait Recorder: Send + Sync + 'static {
     /// Records events in order and answers each one's outcome once it is durably applied on
-    /// this node.
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>>;
+    /// this node. `by`: the authenticated caller that may record them (checked already), which
+    /// a recorder writing through a shared stream passes on, so that every node can decide
+    /// the events again from the stream alone.
+    fn record(
+        &self,
+        items: Vec<Submission>,
+        by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>>;
 
     /// Why writes are refused right now, if they are.
     fn refusal(&self) -> Option<String>;
 }
 
 impl Recorder for Writer {
-    fn record(&self, items: Vec<Submission>) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
+    fn record(
+        &self,
+        items: Vec<Submission>,
+        _by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
         Box::pin(async move { Ok(self.submit(items).await?) })
     }
 

@@ -197,6 +197,7 @@ impl Service {
                 scope: Scope::default(),
                 on_behalf_of: Default::default(),
                 token_id: None,
+                expires: None,
                 credential: Credential::Certificate,
             };
             return Ok(Caller::party(Arc::new(identity), public, geometry));
@@ -324,7 +325,8 @@ impl Service {
     ) -> Result<Vec<Outcome>, ServiceError> {
         self.check_batch(submissions.len())?;
         self.authorize_writes(caller, &mut submissions)?;
-        Ok(self.ready()?.recorder.record(submissions).await?)
+        let by = caller.identity_arc();
+        Ok(self.ready()?.recorder.record(submissions, by).await?)
     }
 
     /// Records one event; a rejection is an error.

@@ -321,6 +321,7 @@ fn identity(claims: &Claims) -> Result<Identity, TokenError> {
         scope,
         on_behalf_of: claims.on_behalf_of.iter().cloned().collect(),
         token_id: Some(claims.jti.clone()),
+        expires: Some(time(claims.exp)),
         credential: Credential::Token,
     })
 }

@@ -53,13 +53,21 @@ fn a_protobuf_event_on_its_own_subject_is_accepted_with_the_stream_time() {
         Some(&h),
         &bytes,
         at(),
+        false,
     );
     assert!(s.event.is_ok(), "{s:?}");
     assert_eq!(s.record_time, Some(at()));
     assert_eq!(s.payload, bytes, "the original bytes are kept");
     assert_eq!(s.source, SOURCE);
     // No Nats-Msg-Id is allowed (the store still dedups by event id).
-    let s = submission("lotline", "lotline.events.cocoa.coop", None, &bytes, at());
+    let s = submission(
+        "lotline",
+        "lotline.events.cocoa.coop",
+        None,
+        &bytes,
+        at(),
+        false,
+    );
     assert!(s.event.is_ok());
 }
 
@@ -74,6 +82,7 @@ fn json_needs_its_content_type_and_is_kept_as_sent() {
         Some(&h),
         text.as_bytes(),
         at(),
+        false,
     );
     assert!(s.event.is_ok(), "{s:?}");
     assert_eq!(s.payload, text.as_bytes());
@@ -84,6 +93,7 @@ fn json_needs_its_content_type_and_is_kept_as_sent() {
         None,
         text.as_bytes(),
         at(),
+        false,
     );
     assert!(reason(&s).contains(CONTENT_TYPE), "{}", reason(&s));
     // Not UTF-8.
@@ -93,6 +103,7 @@ fn json_needs_its_content_type_and_is_kept_as_sent() {
         Some(&h),
         &[0xff, 0xfe],
         at(),
+        false,
     );
     assert!(reason(&s).contains("UTF-8"));
     assert_eq!(s.payload, vec![0xff, 0xfe]);
@@ -107,6 +118,7 @@ fn undecodable_payloads_name_the_org_and_id_from_the_envelope() {
         Some(&h),
         b"\xff\xff\xff",
         at(),
+        false,
     );
     assert!(reason(&s).contains("protobuf"));
     assert_eq!(s.event_id, "x-1");
@@ -126,7 +138,7 @@ fn the_envelope_must_agree_with_the_event() {
         ("elsewhere.events.cocoa.coop", &ok, "subject"),
     ];
     for (subject, h, word) in cases {
-        let s = submission("lotline", subject, Some(h), &bytes, at());
+        let s = submission("lotline", subject, Some(h), &bytes, at(), false);
         assert!(reason(&s).contains(word), "{subject}: {}", reason(&s));
         assert_eq!(s.event_id, "h1");
     }
@@ -137,6 +149,7 @@ fn the_envelope_must_agree_with_the_event() {
         Some(&other_id),
         &bytes,
         at(),
+        false,
     );
     assert!(reason(&s).contains(MSG_ID));
 }
@@ -157,6 +170,7 @@ fn events_without_a_chain_take_any_chain_token() {
         None,
         &e.encode_to_vec(),
         at(),
+        false,
     );
     assert!(s.event.is_ok(), "{s:?}");
 }

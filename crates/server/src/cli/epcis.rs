@@ -29,7 +29,7 @@ use lotline_epcis::import::{
 };
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT};
 use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
-use lotline_ingest::{Outgoing, SUBJECT_ROOT, connect, jetstream, publish_pipelined};
+use lotline_ingest::{Outgoing, SUBJECT_ROOT, jetstream, publish_pipelined};
 use lotline_proto::convert::{event_from_wire, event_to_wire, role_from_wire};
 use lotline_proto::v1;
 use lotline_proto::v1::event_service_client::EventServiceClient;
@@ -51,6 +51,8 @@ pub(crate) struct ImportArgs {
     /// still asked what earlier imports registered: locations, parties, product classes).
     #[arg(long = "nats-url")]
     nats_url: Option<String>,
+    #[command(flatten)]
+    nats: super::nats::NatsClientArgs,
     /// The org of events whose location names no owning party in master data.
     #[arg(long)]
     org: Option<String>,
@@ -159,7 +161,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         failure: None,
     };
     let sink = match &args.nats_url {
-        Some(url) => Sink::nats(url).await?,
+        Some(url) => Sink::nats(url, &args.nats).await?,
         None => Sink::grpc(channel),
     };
 
@@ -603,10 +605,8 @@ impl Sink {
         Sink::Grpc(EventServiceClient::new(channel).max_decoding_message_size(64 << 20))
     }
 
-    async fn nats(url: &str) -> Result<Sink, CliError> {
-        let client = connect(url, "lotline import", None, false)
-            .await
-            .map_err(|e| CliError::Connect(format!("{e} (is nats-server running? see README)")))?;
+    async fn nats(url: &str, options: &super::nats::NatsClientArgs) -> Result<Sink, CliError> {
+        let client = super::nats::nats_client(url, "lotline import", options).await?;
         let js = jetstream(client.clone());
         Ok(Sink::Nats {
             client,

@@ -198,6 +198,8 @@ struct ServeArgs {
         default_value_t = 600
     )]
     nats_duplicate_window_secs: u64,
+    #[command(flatten)]
+    nats_client: nats::NatsClientArgs,
     /// TLS: the server's certificate chain (PEM). Reloaded on SIGHUP or when the file changes.
     #[arg(long, env = "LOTLINE_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -598,6 +600,7 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
             return Err("--nats-duplicate-window-secs: must be at least 1".into());
         }
         nats.duplicate_window = Duration::from_secs(args.nats_duplicate_window_secs);
+        nats.client = args.nats_client.options();
         config.nats = Some(nats);
     } else if args.node_id.is_some() {
         return Err("--node-id: only means something with --nats-url".into());

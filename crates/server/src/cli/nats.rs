@@ -33,6 +33,41 @@ struct NatsArgs {
         default_value = "nats://127.0.0.1:4222"
     )]
     url: String,
+    #[command(flatten)]
+    client: NatsClientArgs,
+}
+
+/// How a NATS client proves who it is and checks the server (besides credentials in the URL).
+#[derive(Debug, Clone, Default, Args)]
+pub(crate) struct NatsClientArgs {
+    /// A NATS credentials file (decentralised JWT and NKey seed, from `nsc`).
+    #[arg(long, env = "LOTLINE_NATS_CREDS")]
+    nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) to trust for the NATS server's TLS certificate; requires TLS.
+    #[arg(long, env = "LOTLINE_NATS_TLS_CA")]
+    nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a NATS server that verifies clients.
+    #[arg(long, env = "LOTLINE_NATS_TLS_CERT", requires = "nats_tls_key")]
+    nats_tls_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, env = "LOTLINE_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    nats_tls_key: Option<PathBuf>,
+    /// The prefix of this client's reply inboxes: `_INBOX.<org>` for an org's NATS user that
+    /// may subscribe only to its own inboxes (deploy/nats).
+    #[arg(long, env = "LOTLINE_NATS_INBOX_PREFIX")]
+    nats_inbox_prefix: Option<String>,
+}
+
+impl NatsClientArgs {
+    pub(crate) fn options(&self) -> lotline_ingest::ClientOptions {
+        lotline_ingest::ClientOptions {
+            creds: self.nats_creds.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+            inbox_prefix: self.nats_inbox_prefix.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -56,7 +91,7 @@ pub(crate) struct PublishArgs {
 /// `lotline publish FILE`.
 pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let reader = open_input(&args.file)?;
-    let client = nats_client(&args.nats.url, "lotline publish").await?;
+    let client = nats_client(&args.nats.url, "lotline publish", &args.nats.client).await?;
     let js = jetstream(client.clone());
     let inbox = client.new_inbox();
     // Which line each event id came from (for every event with --outcomes, to
@@ -251,8 +286,12 @@ async fn collect_outcomes(
     counts
 }
 
-async fn nats_client(url: &str, name: &str) -> Result<async_nats::Client, CliError> {
-    connect(url, name, None, false)
+pub(crate) async fn nats_client(
+    url: &str,
+    name: &str,
+    client: &NatsClientArgs,
+) -> Result<async_nats::Client, CliError> {
+    connect(url, name, &client.options(), None, false)
         .await
         .map_err(|e| CliError::Connect(format!("{e} (is nats-server running? see README)")))
 }
@@ -297,7 +336,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     if args.events == 0 {
         return Err(CliError::Usage("--events: must be at least 1".into()));
     }
-    let client = nats_client(&args.nats.url, "lotline bench").await?;
+    let client = nats_client(&args.nats.url, "lotline bench", &args.nats.client).await?;
     let js = jetstream(client.clone());
     let mut run = [0u8; 4];
     getrandom::getrandom(&mut run).map_err(|e| CliError::Usage(e.to_string()))?;

@@ -1,0 +1,312 @@
+//! Parties and access in NATS mode: two nodes with `--auth` on one stream (a real
+//! nats-server) accept the same tokens, relay authorised gRPC writes on the relay subjects,
+//! decide every message from the stream alone (an org's own publish as a member, a relayed
+//! write by its caller's rights, a revoked token refused by both), and end with the same root.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use lotline_proto::build;
+use lotline_proto::v1;
+use lotline_proto::v1::event::Kind;
+use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_proto::v1::log_service_client::LogServiceClient;
+use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use lotline_server::{AuthSettings, NatsSettings, ServeConfig, load_issuer};
+use lotline_service::Role;
+use lotline_service::tokens::{Issuer, TokenRequest};
+use lotline_testkit::events::event;
+use lotline_testkit::{NatsServer, TestServer};
+use prost::Message as _;
+use tonic::{Code, Request};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn call<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+fn token(issuer: &Issuer, org: &str, role: Role) -> (String, String) {
+    let issued = issuer
+        .issue(
+            &TokenRequest {
+                org: org.into(),
+                roles: vec![role],
+                lifetime_secs: 3600,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .expect("issue");
+    (issued.token, issued.id)
+}
+
+fn node(dir: &Path, nats: &NatsServer, id: &str, auth: AuthSettings) -> ServeConfig {
+    let mut settings = NatsSettings::new(nats.url());
+    settings.node_id = Some(id.into());
+    let mut config = ServeConfig::new(dir);
+    config.nats = Some(settings);
+    config.auth = Some(auth);
+    config
+}
+
+fn registration(org: &str) -> v1::Event {
+    let mut e = event(
+        &format!("reg-{org}"),
+        org,
+        build::register_org(format!("{org} ltd"), v1::OrgRole::Cooperative, "GH"),
+    );
+    e.chain = String::new();
+    e
+}
+
+async fn checkpoint(server: &TestServer, token: &str) -> v1::Checkpoint {
+    LogServiceClient::new(server.channel().await)
+        .get_checkpoint(call(v1::GetCheckpointRequest { tree_size: 0 }, token))
+        .await
+        .expect("checkpoint")
+        .into_inner()
+}
+
+async fn rejected(server: &TestServer, token: &str) -> Vec<v1::RejectedInput> {
+    ProvenanceServiceClient::new(server.channel().await)
+        .list_rejected(call(v1::ListRejectedRequest::default(), token))
+        .await
+        .expect("quarantine")
+        .into_inner()
+        .rejected
+}
+
+/// Waits until both nodes hold `size` entries.
+async fn both_at(a: &TestServer, b: &TestServer, token: &str, size: u64) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (x, y) = (
+            checkpoint(a, token).await.tree_size,
+            checkpoint(b, token).await.tree_size,
+        );
+        if x >= size && y >= size {
+            assert_eq!((x, y), (size, size), "more entries than expected");
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nodes at {x} and {y} entries, not {size}, after {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_accept_the_same_tokens_and_decide_the_same_from_the_stream() {
+    let nats = NatsServer::start();
+    let dir_a = tempfile::tempdir().expect("temp dir");
+    let dir_b = tempfile::tempdir().expect("temp dir");
+    // Node a holds the issuer's key; node b only its public key.
+    let config_a = node(dir_a.path(), &nats, "a", AuthSettings::default());
+    let issuer = load_issuer(&config_a.issuer_key_path()).expect("issuer");
+    let config_b = node(
+        dir_b.path(),
+        &nats,
+        "b",
+        AuthSettings {
+            issuer_key: None,
+            issuer_public_key: Some(issuer.public_key()),
+        },
+    );
+    let a = TestServer::start_with(config_a).await;
+    let b = TestServer::start_with(config_b).await;
+    let (admin, _) = token(&issuer, "operator", Role::Admin);
+    let (coop, coop_id) = token(&issuer, "coop-a", Role::Member);
+    let (auditor, _) = token(&issuer, "audit-co", Role::Auditor);
+
+    // The admin registers orgs through node a; the co-op records through node b.
+    let mut events_a = EventServiceClient::new(a.channel().await);
+    let mut events_b = EventServiceClient::new(b.channel().await);
+    for org in ["coop-a", "brand-b"] {
+        events_a
+            .record(call(
+                v1::RecordRequest {
+                    event: Some(registration(org)),
+                },
+                &admin,
+            ))
+            .await
+            .expect("admin registers");
+    }
+    events_b
+        .record(call(
+            v1::RecordRequest {
+                event: Some(event(
+                    "h-1",
+                    "coop-a",
+                    build::harvest("L-1", "plot-1", "cocoa_beans", 100),
+                )),
+            },
+            &coop,
+        ))
+        .await
+        .expect("the co-op records through node b");
+    // As another org: refused by the node, nothing published.
+    let status = events_a
+        .record(call(
+            v1::RecordRequest {
+                event: Some(event(
+                    "h-evil",
+                    "brand-b",
+                    build::harvest("L-EVIL", "plot-1", "cocoa_beans", 100),
+                )),
+            },
+            &coop,
+        ))
+        .await
+        .expect_err("refused");
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+
+    // A plain NATS client publishing as the co-op: an org registration on its own subject is
+    // beyond a member's rights, and the brand's event on the co-op's subject is not its own.
+    let client = common::nats_client(&nats.url()).await;
+    let js = async_nats::jetstream::new(client.clone());
+    let publish = |subject: &str, e: v1::Event| {
+        let js = js.clone();
+        let subject = subject.to_string();
+        async move {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", e.event_id.as_str());
+            js.publish_with_headers(subject, headers, e.encode_to_vec().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("stored");
+        }
+    };
+    publish("lotline.events.none.coop-a", registration("coop-a-2")).await;
+    let mut self_registration = registration("coop-a");
+    self_registration.event_id = "reg-coop-a-again".into();
+    publish("lotline.events.none.coop-a", self_registration).await;
+
+    // The admin revokes the co-op's token through node a.
+    let mut revoke = event(
+        &lotline_domain::RevokeToken::event_id(&coop_id),
+        "operator",
+        Kind::RevokeToken(v1::RevokeToken {
+            token_id: coop_id.clone(),
+            reason: "test".into(),
+        }),
+    );
+    revoke.chain = String::new();
+    events_a
+        .record(call(
+            v1::RecordRequest {
+                event: Some(revoke),
+            },
+            &admin,
+        ))
+        .await
+        .expect("revoke");
+    // A relay of the revoked token's write (as a node that had not yet heard of the
+    // revocation would publish it): both nodes refuse it from the stream.
+    let late = event(
+        "h-late",
+        "coop-a",
+        build::harvest("L-LATE", "plot-1", "cocoa_beans", 1),
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", "h-late");
+    headers.insert("Lotline-Caller-Org", "coop-a");
+    headers.insert("Lotline-Caller-Roles", "member");
+    headers.insert("Lotline-Token-Id", coop_id.as_str());
+    headers.insert(
+        "Lotline-Token-Expires",
+        (chrono::Utc::now().timestamp() + 3600).to_string().as_str(),
+    );
+    js.publish_with_headers(
+        "lotline.relay.cocoa.coop-a",
+        headers,
+        late.encode_to_vec().into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("stored");
+
+    // Both nodes: 2 registrations, the harvest, the revocation; three messages quarantined.
+    both_at(&a, &b, &auditor, 4).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (ra, rb) = (rejected(&a, &auditor).await, rejected(&b, &auditor).await);
+        if ra.len() >= 3 && rb.len() >= 3 {
+            for r in [&ra, &rb] {
+                let reasons: Vec<_> = r
+                    .iter()
+                    .map(|q| (q.event_id.clone(), q.reason.clone()))
+                    .collect();
+                assert_eq!(r.len(), 3, "{reasons:?}");
+                assert!(
+                    reasons
+                        .iter()
+                        .any(|(id, why)| id == "h-late" && why.contains("revoked")),
+                    "{reasons:?}"
+                );
+                assert!(
+                    reasons
+                        .iter()
+                        .any(|(id, why)| id == "reg-coop-a-again" && why.contains("admin")),
+                    "{reasons:?}"
+                );
+            }
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "quarantines: {ra:?} / {rb:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ca, cb) = (
+        checkpoint(&a, &auditor).await,
+        checkpoint(&b, &auditor).await,
+    );
+    assert_eq!(ca.root_hash, cb.root_hash, "the nodes disagree");
+
+    // The revoked token is refused by both nodes at the door.
+    for server in [&a, &b] {
+        let status = EventServiceClient::new(server.channel().await)
+            .record(call(
+                v1::RecordRequest {
+                    event: Some(event(
+                        "h-2",
+                        "coop-a",
+                        build::harvest("L-2", "plot-1", "cocoa_beans", 1),
+                    )),
+                },
+                &coop,
+            ))
+            .await
+            .expect_err("revoked");
+        assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    }
+
+    // What the nodes relayed for the admin carries the caller in the stream, not the token.
+    let stream = js.get_stream("LOTLINE_EVENTS").await.expect("stream");
+    let first = stream.get_raw_message(1).await.expect("first message");
+    assert_eq!(first.subject.as_str(), "lotline.relay.none.coop-a");
+    let headers = first.headers;
+    assert_eq!(
+        headers.get("Lotline-Caller-Org").map(|v| v.as_str()),
+        Some("operator")
+    );
+    assert!(
+        !format!("{headers:?}").contains(&admin),
+        "the token went into the stream"
+    );
+    drop(events_b);
+}
