@@ -153,16 +153,18 @@ impl Identity {
         match &event.kind {
             EventKind::RevokeToken(_) => (!self.has(Role::Admin))
                 .then(|| format!("only an admin revokes tokens; {} is {}", self.org, roles())),
-            EventKind::RegisterOrg(_) => (!self.has(Role::Admin)
-                && !(self.on_behalf_of.contains(&event.org) && self.writes_for(&event.org)))
-            .then(|| {
+            EventKind::RegisterOrg(_) => {
+                let integrator =
+                    self.on_behalf_of.contains(&event.org) && self.writes_for(&event.org);
+                (!(self.has(Role::Admin) || integrator)).then(|| {
                 format!(
                     "only an admin (or an integrator writing for {:?}) registers orgs; {} is {}",
                     event.org,
                     self.org,
                     roles()
                 )
-            }),
+                })
+            }
             kind => {
                 if !self.writes_for(&event.org) {
                     return Some(if self.has(Role::Member) || self.has(Role::Certifier) {

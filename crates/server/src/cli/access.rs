@@ -291,3 +291,181 @@ pub(crate) async fn whoami(args: WhoamiArgs) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct AccessBenchArgs {
+    /// Requests per measurement.
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Measurements of each server, alternating (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+/// A server of the benchmark: in-process on loopback, on the benchmark's data dir.
+struct BenchServer {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), crate::ServerError>>,
+}
+
+impl BenchServer {
+    async fn start(config: crate::ServeConfig) -> Result<BenchServer, CliError> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| CliError::Usage(format!("cannot listen on loopback: {e}")))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| CliError::Usage(format!("listener has no address: {e}")))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(crate::run(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let url = format!("http://{address}");
+        super::demo::wait_serving(&url).await?;
+        Ok(BenchServer { url, stop, task })
+    }
+
+    async fn stop(self) -> Result<(), CliError> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CliError::Refused(format!("the server failed: {e}"))),
+            Err(e) => Err(CliError::Refused(format!("the server task failed: {e}"))),
+        }
+    }
+}
+
+/// `lotline bench access`: requests per second of a small query (one event by id) on the
+/// sample data, on a server without access control and on the same store with `--auth` and a
+/// member's token, alternating, in one run.
+pub(crate) async fn bench_access(args: AccessBenchArgs) -> Result<(), CliError> {
+    if args.requests == 0 || args.concurrency == 0 || args.rounds == 0 {
+        return Err(CliError::Usage(
+            "--requests, --concurrency and --rounds must be at least 1".into(),
+        ));
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("lotline-bench-access-")
+        .tempdir()
+        .map_err(|e| CliError::Usage(format!("cannot create a temporary data dir: {e}")))?;
+    let open = crate::ServeConfig::new(dir.path());
+    let mut enforced = open.clone();
+    enforced.auth = Some(crate::AuthSettings::default());
+    let issuer = crate::load_issuer(&enforced.issuer_key_path())
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let token = issuer
+        .issue(
+            &TokenRequest {
+                org: "vn-coop-eahleo".into(),
+                roles: vec![Role::Member],
+                lifetime_secs: 3_600,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .map_err(|e| CliError::Usage(e.to_string()))?
+        .token;
+
+    let server = BenchServer::start(open.clone()).await?;
+    let events = crate::sample::sample_events();
+    let asked = events
+        .iter()
+        .find(|e| e.org == "vn-coop-eahleo")
+        .map(|e| e.event_id.clone())
+        .ok_or_else(|| CliError::Refused("the sample has no event of vn-coop-eahleo".into()))?;
+    EventServiceClient::new(connect(&ClientArgs::local(&server.url)).await?)
+        .record_batch(v1::RecordBatchRequest { events })
+        .await
+        .map_err(status_error)?;
+    server.stop().await?;
+    outln!(
+        "{} ListEvents requests (one event by id) per measurement, {} in flight, {} rounds",
+        args.requests,
+        args.concurrency,
+        args.rounds
+    );
+
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for round in 1..=args.rounds {
+        for (i, auth) in [false, true].into_iter().enumerate() {
+            let config = if auth { enforced.clone() } else { open.clone() };
+            let server = BenchServer::start(config).await?;
+            let mut client = ClientArgs::local(&server.url);
+            if auth {
+                client.credentials.token = Some(token.clone());
+            }
+            let rate = measure(&client, &asked, args.requests, args.concurrency).await?;
+            server.stop().await?;
+            outln!(
+                "round {round}: {:<32} {:>9.0} requests/s",
+                if auth {
+                    "--auth, a member's bearer token"
+                } else {
+                    "no access control"
+                },
+                rate
+            );
+            rates[i].push(rate);
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (open_rate, auth_rate) = (median(&mut rates[0]), median(&mut rates[1]));
+    outln!(
+        "median: {open_rate:.0} requests/s without access control, {auth_rate:.0} with --auth: {:.3} of it (auth costs {:.1} %)",
+        auth_rate / open_rate,
+        (1.0 - auth_rate / open_rate) * 100.0
+    );
+    Ok(())
+}
+
+/// Requests per second of `requests` one-event queries, `concurrency` at a time.
+async fn measure(
+    client: &ClientArgs,
+    event_id: &str,
+    requests: usize,
+    concurrency: usize,
+) -> Result<f64, CliError> {
+    let conn = connect(client).await?;
+    let started = std::time::Instant::now();
+    let per_task = requests.div_ceil(concurrency);
+    let mut tasks = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let mut provenance =
+            lotline_proto::v1::provenance_service_client::ProvenanceServiceClient::new(
+                conn.clone(),
+            );
+        let event_id = event_id.to_string();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_task {
+                let page = provenance
+                    .list_events(v1::ListEventsRequest {
+                        event_id: event_id.clone(),
+                        limit: 1,
+                        ..Default::default()
+                    })
+                    .await
+                    .map_err(status_error)?
+                    .into_inner();
+                if page.events.len() != 1 {
+                    return Err(CliError::Refused(format!(
+                        "the query answered {} events, not 1",
+                        page.events.len()
+                    )));
+                }
+            }
+            Ok::<_, CliError>(())
+        }));
+    }
+    for task in tasks {
+        task.await
+            .map_err(|e| CliError::Refused(format!("a request task failed: {e}")))??;
+    }
+    Ok((per_task * concurrency) as f64 / started.elapsed().as_secs_f64())
+}

@@ -94,7 +94,7 @@ pub(crate) async fn run_demo(args: DemoArgs) -> Result<(), CliError> {
 /// Waits (up to 30 s) until the server's health says SERVING, following the
 /// health Watch stream. The listener is bound before the server starts, so the
 /// connection is accepted at once.
-async fn wait_serving(url: &str) -> Result<(), CliError> {
+pub(crate) async fn wait_serving(url: &str) -> Result<(), CliError> {
     let watch = async {
         let mut updates = HealthClient::new(connect(&ClientArgs::local(url)).await?)
             .watch(tonic_health::pb::HealthCheckRequest {

@@ -181,21 +181,31 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
             "the proof's sequence and leaf index disagree".into(),
         ));
     }
-    let event = Record::decode(&p.leaf)
-        .and_then(|r| r.event())
-        .map_err(|e| CliError::Refused(format!("the proved leaf is not a lotline record: {e}")))?;
-    if event.id != args.event_id {
-        return Err(CliError::Refused(format!(
-            "the server proved leaf {} holding event {:?}, not {:?}",
-            p.leaf_index, event.id, args.event_id
-        )));
-    }
-    let leaf = leaf_hash(&p.leaf);
-    if leaf.as_slice() != p.leaf_hash.as_slice() {
-        return Err(CliError::Refused(
-            "the leaf hash does not match the leaf bytes".into(),
-        ));
-    }
+    // A caller not entitled to the event in full gets its leaf hash only: the proof still
+    // shows that a leaf with this hash is in the signed tree.
+    let withheld = p.leaf.is_empty();
+    let leaf = if withheld {
+        hash_of(&p.leaf_hash, "leaf hash")?
+    } else {
+        let event = Record::decode(&p.leaf)
+            .and_then(|r| r.event())
+            .map_err(|e| {
+                CliError::Refused(format!("the proved leaf is not a lotline record: {e}"))
+            })?;
+        if event.id != args.event_id {
+            return Err(CliError::Refused(format!(
+                "the server proved leaf {} holding event {:?}, not {:?}",
+                p.leaf_index, event.id, args.event_id
+            )));
+        }
+        let leaf = leaf_hash(&p.leaf);
+        if leaf.as_slice() != p.leaf_hash.as_slice() {
+            return Err(CliError::Refused(
+                "the leaf hash does not match the leaf bytes".into(),
+            ));
+        }
+        leaf
+    };
     let path = p
         .audit_path
         .iter()
@@ -210,6 +220,7 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
             "leaf_index": p.leaf_index,
             "tree_size": p.tree_size,
             "leaf": STANDARD.encode(&p.leaf),
+            "leaf_withheld": withheld,
             "leaf_hash": hex(&p.leaf_hash),
             "audit_path": path.iter().map(|h| hex(h)).collect::<Vec<_>>(),
             "root_hash": hex(&signed.root),
@@ -229,6 +240,12 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
             path.len(),
             hex(&signed.root)
         );
+        if withheld {
+            outln!(
+                "The leaf (the whole event) is not in your view: the proof is of its hash {}.",
+                hex(&p.leaf_hash)
+            );
+        }
         out!("{}", cp.note);
         Ok(())
     }

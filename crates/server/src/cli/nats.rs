@@ -308,6 +308,9 @@ enum BenchCommand {
     /// applied, flushed and acked by an in-process lotline node) next to raw
     /// pipelined JetStream publish of the same payloads, in the same run.
     Ingest(IngestBenchArgs),
+    /// Requests per second of a small query (one event by id) without access control and
+    /// with --auth and a member's token, alternating on the same store, in one run.
+    Access(super::access::AccessBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -329,6 +332,7 @@ struct IngestBenchArgs {
 pub(crate) async fn bench(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Ingest(a) => bench_ingest(a).await,
+        BenchCommand::Access(a) => super::access::bench_access(a).await,
     }
 }
 
