@@ -310,3 +310,80 @@ async fn two_nodes_accept_the_same_tokens_and_decide_the_same_from_the_stream() 
     );
     drop(events_b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_and_producers_reach_a_nats_server_that_requires_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let authority = common::ca("nats test CA");
+    let (cert, key) = common::leaf(&authority, &["127.0.0.1", "localhost"], "nats", None);
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let ca_file = write("ca.pem", &authority.pem);
+    let cert_file = write("nats.pem", &cert);
+    let key_file = write("nats.key", &key);
+    let nats = NatsServer::start_with(&["--tls", "--tlscert", &cert_file, "--tlskey", &key_file]);
+    let url = format!("tls://127.0.0.1:{}", nats.port());
+
+    // A client that does not trust the server's CA is not let in.
+    let untrusted = tokio::time::timeout(
+        Duration::from_secs(10),
+        async_nats::ConnectOptions::new().connect(url.as_str()),
+    )
+    .await;
+    assert!(
+        !matches!(untrusted, Ok(Ok(_))),
+        "a client without the CA connected"
+    );
+
+    // The node consumes over TLS, trusting the CA.
+    let mut settings = NatsSettings::new(url.clone());
+    settings.node_id = Some("tls".into());
+    settings.client.tls_ca = Some(ca_file.clone().into());
+    let mut config = ServeConfig::new(dir.path().join("node"));
+    config.nats = Some(settings);
+    let node = TestServer::start_with(config).await;
+
+    // A producer publishes with `lotline publish --nats-tls-ca`.
+    let events = [
+        registration("coop-a"),
+        event(
+            "h-tls",
+            "coop-a",
+            build::harvest("L-TLS", "plot-1", "cocoa_beans", 5),
+        ),
+    ];
+    let file = dir.path().join("events.jsonl");
+    common::write_jsonl(&file, &events);
+    let out = common::lotline(&[
+        "publish",
+        &file.display().to_string(),
+        "--nats-url",
+        &url,
+        "--nats-tls-ca",
+        &ca_file,
+        "--outcomes",
+    ]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut provenance = node.provenance().await;
+    loop {
+        let found = provenance
+            .get_lot(v1::GetLotRequest {
+                lot: "L-TLS".into(),
+                public_view: false,
+            })
+            .await;
+        if found.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event published over TLS was not applied: {found:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tonic::transport::Channel;
 
 /// Runs the real `lotline` binary with `args` and returns its output; a run that
@@ -197,4 +198,38 @@ pub async fn all_rejected(client: &mut ProvenanceServiceClient<Channel>) -> Vec<
         }
         cursor = page.next_cursor;
     }
+}
+
+/// A certificate authority for the test.
+pub struct Ca {
+    pub pem: String,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+pub fn ca(name: &str) -> Ca {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("self-signed");
+    Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    }
+}
+
+/// A certificate signed by `ca`: (certificate PEM, key PEM).
+pub fn leaf(ca: &Ca, names: &[&str], cn: &str, ou: Option<&str>) -> (String, String) {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("params");
+    params.distinguished_name.push(DnType::CommonName, cn);
+    if let Some(ou) = ou {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, ou);
+    }
+    let key = KeyPair::generate().expect("key");
+    let cert = params.signed_by(&key, &ca.issuer).expect("signed");
+    (cert.pem(), key.serialize_pem())
 }

@@ -12,43 +12,8 @@ use lotline_proto::v1::access_service_client::AccessServiceClient;
 use lotline_server::tls::TlsFiles;
 use lotline_server::{AuthSettings, ServeConfig};
 use lotline_testkit::{TestServer, tls_channel};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
-use common::{lotline, stderr, stdout};
-
-/// A certificate authority for the test.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("self-signed");
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(params, key),
-    }
-}
-
-/// A certificate signed by `ca`: (certificate PEM, key PEM).
-fn leaf(ca: &Ca, names: &[&str], cn: &str, ou: Option<&str>) -> (String, String) {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .expect("params");
-    params.distinguished_name.push(DnType::CommonName, cn);
-    if let Some(ou) = ou {
-        params
-            .distinguished_name
-            .push(DnType::OrganizationalUnitName, ou);
-    }
-    let key = KeyPair::generate().expect("key");
-    let cert = params.signed_by(&key, &ca.issuer).expect("signed");
-    (cert.pem(), key.serialize_pem())
-}
+use common::{ca, leaf, lotline, stderr, stdout};
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);

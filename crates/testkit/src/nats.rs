@@ -17,18 +17,28 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     store: TempDir,
+    /// Extra command-line arguments (TLS), kept for restarts.
+    extra: Vec<String>,
 }
 
 impl NatsServer {
     /// Starts `nats-server -js -a 127.0.0.1 -p -1` with a temp store dir and
     /// reads the port it chose back from its log.
     pub fn start() -> NatsServer {
+        NatsServer::start_with(&[])
+    }
+
+    /// Like [`NatsServer::start`], with extra `nats-server` arguments (e.g. `--tls`,
+    /// `--tlscert FILE`, `--tlskey FILE`).
+    pub fn start_with(extra: &[&str]) -> NatsServer {
         let store = tempfile::tempdir().expect("nats store dir");
-        let (child, port) = spawn(store.path(), None);
+        let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
+        let (child, port) = spawn(store.path(), None, &extra);
         NatsServer {
             child: Some(child),
             port,
             store,
+            extra,
         }
     }
 
@@ -55,7 +65,7 @@ impl NatsServer {
     /// Starts it again on the same port with the same store.
     pub fn restart(&mut self) {
         self.stop(false);
-        let (child, _) = spawn(self.store.path(), Some(self.port));
+        let (child, _) = spawn(self.store.path(), Some(self.port), &self.extra);
         self.child = Some(child);
     }
 }
@@ -69,7 +79,7 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
+fn spawn(store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
     // A port just released can take a moment to be free again.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -77,6 +87,7 @@ fn spawn(store: &Path, port: Option<u16>) -> (Child, u16) {
         let mut child = Command::new("nats-server")
             .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
             .arg(store)
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
