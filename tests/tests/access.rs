@@ -2,6 +2,8 @@
 //! each role. Who may record and read what is the table in the README; every role × operation
 //! is checked here, as are the views the server decides and revoked and expired tokens.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use lotline_proto::build;
@@ -752,4 +754,103 @@ async fn unreadable_input_is_quarantined_under_the_sender_not_the_org_it_names()
         .expect("quarantine")
         .into_inner();
     assert!(brand.rejected.is_empty(), "{:?}", brand.rejected);
+}
+
+/// The CLI as an operator and a co-op use it: tokens issued offline from the server's data
+/// dir, `whoami`, `post` refused for another org's event, `token revoke`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_issues_uses_and_revokes_tokens() {
+    use common::{lotline, stderr, stdout};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let data_arg = data.display().to_string();
+    let issue = |org: &str, role: &str| {
+        let out = lotline(&[
+            "token",
+            "issue",
+            "--data-dir",
+            &data_arg,
+            "--org",
+            org,
+            "--role",
+            role,
+            "--expires",
+            "1h",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let issued: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        (
+            issued["token"].as_str().expect("token").to_string(),
+            issued["id"].as_str().expect("id").to_string(),
+        )
+    };
+    let (admin, _) = issue("operator", "admin");
+    let (coop, coop_id) = issue("coop-a", "member");
+    let out = lotline(&[
+        "token",
+        "issue",
+        "--data-dir",
+        &data_arg,
+        "--org",
+        "x",
+        "--role",
+        "boss",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown role is a usage error"
+    );
+
+    let server = lotline_testkit::BinaryServer::spawn_with(&data, "", &["--auth"]).await;
+    let url = server.url();
+    let whoami = |token: &str| lotline(&["whoami", "--server", &url, "--token", token, "--json"]);
+    let me: serde_json::Value = serde_json::from_str(&stdout(&whoami(&coop))).expect("json");
+    assert_eq!(
+        (me["org"].as_str(), me["token_id"].as_str()),
+        (Some("coop-a"), Some(coop_id.as_str()))
+    );
+    let out = lotline(&["whoami", "--server", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no credential"), "{}", stderr(&out));
+
+    let file = dir.path().join("events.jsonl");
+    common::write_jsonl(&file, &[org("coop-a", "Coop A", v1::OrgRole::Cooperative)]);
+    let file_arg = file.display().to_string();
+    let out = lotline(&["post", &file_arg, "--server", &url, "--token", &coop]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("REFUSED"), "{}", stdout(&out));
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, &admin).expect("token file");
+    let out = lotline(&[
+        "post",
+        &file_arg,
+        "--server",
+        &url,
+        "--token-file",
+        &token_file.display().to_string(),
+    ]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    let out = lotline(&[
+        "token",
+        "revoke",
+        &coop_id,
+        "--server",
+        &url,
+        "--token",
+        &admin,
+        "--reason",
+        "left the co-op",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("revoked"), "{}", stdout(&out));
+    let out = whoami(&coop);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("revoked"), "{}", stderr(&out));
+    let out = lotline(&[
+        "token", "revoke", &coop_id, "--server", &url, "--token", &coop,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "a revoked member cannot revoke");
 }
