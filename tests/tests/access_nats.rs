@@ -387,3 +387,38 @@ async fn nodes_and_producers_reach_a_nats_server_that_requires_tls() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_made_before_relaying_takes_the_relay_subjects() {
+    let nats = NatsServer::start();
+    let client = common::nats_client(&nats.url()).await;
+    let js = async_nats::jetstream::new(client);
+    // The stream as the release before access control made it.
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "LOTLINE_EVENTS".into(),
+        subjects: vec!["lotline.events.>".into()],
+        ..Default::default()
+    })
+    .await
+    .expect("old stream");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = node(dir.path(), &nats, "a", AuthSettings::default());
+    let issuer = load_issuer(&config.issuer_key_path()).expect("issuer");
+    let server = TestServer::start_with(config).await;
+    let (admin, _) = token(&issuer, "operator", Role::Admin);
+    EventServiceClient::new(server.channel().await)
+        .record(call(
+            v1::RecordRequest {
+                event: Some(registration("coop-a")),
+            },
+            &admin,
+        ))
+        .await
+        .expect("a relayed write into the old stream");
+    let mut stream = js.get_stream("LOTLINE_EVENTS").await.expect("stream");
+    let subjects = stream.info().await.expect("info").config.subjects.clone();
+    assert!(
+        subjects.contains(&"lotline.relay.>".to_string()),
+        "{subjects:?}"
+    );
+}
