@@ -154,77 +154,57 @@ async fn history(server: &TestServer, p: &Parties) {
     record(&mut events, plot, &p.integrator)
         .await
         .expect("the co-op registers its farm's plot");
-    // The farm's harvest and its delivery to the co-op, recorded by the co-op for it.
-    record(
-        &mut events,
+    let receive = |id: &str, org: &str, from: &str| {
         event(
-            "h-1",
-            "farm-1",
-            build::harvest(LOT, "plot-1", "cocoa_beans", 500),
-        ),
-        &p.integrator,
-    )
-    .await
-    .expect("harvest");
-    record(
-        &mut events,
-        event("s-0", "farm-1", build::ship([(LOT, 500)], "coop-a")),
-        &p.integrator,
-    )
-    .await
-    .expect("delivery");
-    record(
-        &mut events,
-        event(
-            "r-0",
-            "coop-a",
+            id,
+            org,
             Kind::Receive(v1::Receive {
                 lots: vec![build::lot_quantity(LOT, 500, "kg")],
-                from_org: "farm-1".into(),
+                from_org: from.into(),
                 documents: vec![],
             }),
-        ),
-        &p.coop,
-    )
-    .await
-    .expect("receipt");
-    record(
-        &mut events,
-        event(
-            "pay-1",
-            "coop-a",
-            Kind::Pay(v1::Pay {
-                lots: vec![build::lot_quantity(LOT, 500, "kg")],
-                payee_org: "farm-1".into(),
-                currency: "GHS".into(),
-                price_per_unit: "12.5".into(),
-                price_unit: "kg".into(),
-                ..Default::default()
-            }),
-        ),
-        &p.coop,
-    )
-    .await
-    .expect("pay");
-    record(
-        &mut events,
-        event("s-1", "coop-a", build::ship([(LOT, 500)], "brand-b")),
-        &p.coop,
-    )
-    .await
-    .expect("ship");
-    let receive = event(
-        "r-1",
-        "brand-b",
-        Kind::Receive(v1::Receive {
+        )
+    };
+    let pay = event(
+        "pay-1",
+        "coop-a",
+        Kind::Pay(v1::Pay {
             lots: vec![build::lot_quantity(LOT, 500, "kg")],
-            from_org: "coop-a".into(),
-            documents: vec![],
+            payee_org: "farm-1".into(),
+            currency: "GHS".into(),
+            price_per_unit: "12.5".into(),
+            price_unit: "kg".into(),
+            ..Default::default()
         }),
     );
-    record(&mut events, receive, &p.brand)
-        .await
-        .expect("receive");
+    // The farm's harvest and its delivery to the co-op are recorded by the co-op for it.
+    let steps = [
+        (
+            event(
+                "h-1",
+                "farm-1",
+                build::harvest(LOT, "plot-1", "cocoa_beans", 500),
+            ),
+            &p.integrator,
+        ),
+        (
+            event("s-0", "farm-1", build::ship([(LOT, 500)], "coop-a")),
+            &p.integrator,
+        ),
+        (receive("r-0", "coop-a", "farm-1"), &p.coop),
+        (pay, &p.coop),
+        (
+            event("s-1", "coop-a", build::ship([(LOT, 500)], "brand-b")),
+            &p.coop,
+        ),
+        (receive("r-1", "brand-b", "coop-a"), &p.brand),
+    ];
+    for (e, token) in steps {
+        let id = e.event_id.clone();
+        record(&mut events, e, token)
+            .await
+            .unwrap_or_else(|s| panic!("{id}: {s:?}"));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -117,6 +117,7 @@ pub(crate) fn status_error(status: Status) -> CliError {
 }
 
 /// What happened to one input line.
+#[derive(Clone)]
 enum LineResult {
     /// The server's outcome.
     Outcome(v1::outcome::Result),
@@ -352,33 +353,24 @@ async fn send_chunk(
     let answer = client.record_json(v1::RecordJsonRequest { events }).await;
     let outcomes = match answer {
         Ok(response) => response.into_inner().outcomes,
-        Err(status)
-            if matches!(
+        Err(status) => {
+            let result = if matches!(
                 status.code(),
                 Code::PermissionDenied | Code::Unauthenticated
-            ) =>
-        {
-            let reason = status.message().to_string();
+            ) {
+                LineResult::Refused(status.message().to_string())
+            } else {
+                let reason = format!("{:?}: {}", status.code(), status.message());
+                failure.get_or_insert_with(|| reason.clone());
+                LineResult::NotRecorded(reason)
+            };
             return chunk
                 .lines
                 .into_iter()
                 .map(|(line, text)| LineOutcome {
                     line,
                     event_id: event_id_of(&text),
-                    result: LineResult::Refused(reason.clone()),
-                })
-                .collect();
-        }
-        Err(status) => {
-            let reason = format!("{:?}: {}", status.code(), status.message());
-            failure.get_or_insert_with(|| reason.clone());
-            return chunk
-                .lines
-                .into_iter()
-                .map(|(line, text)| LineOutcome {
-                    line,
-                    event_id: event_id_of(&text),
-                    result: LineResult::NotRecorded(reason.clone()),
+                    result: result.clone(),
                 })
                 .collect();
         }
