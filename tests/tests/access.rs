@@ -373,58 +373,15 @@ async fn every_role_may_do_what_the_table_says_and_nothing_else() {
 
     use Code::{Ok as OK, PermissionDenied as DENIED, Unauthenticated as UNAUTH};
     // (role, org, token) and, per operation in OPS order, the code it must end with.
+    #[rustfmt::skip]
     let table: Vec<(&str, &str, Option<&str>, [Code; 13])> = vec![
-        //                       own   other   certify regorg  revoke  lot  events balcoop balbrand anom  quar entries cp
-        (
-            "member",
-            "coop-a",
-            Some(&p.coop),
-            [
-                OK, DENIED, DENIED, DENIED, DENIED, OK, OK, OK, DENIED, DENIED, OK, DENIED, OK,
-            ],
-        ),
-        (
-            "certifier",
-            "cert-co",
-            Some(&p.certifier),
-            [
-                OK, DENIED, OK, DENIED, DENIED, OK, OK, DENIED, DENIED, DENIED, OK, DENIED, OK,
-            ],
-        ),
-        (
-            "auditor",
-            "audit-co",
-            Some(&p.auditor),
-            [
-                DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK, OK, OK, OK, OK, OK, OK,
-            ],
-        ),
-        (
-            "scoped",
-            "audit-co",
-            Some(&p.scoped_auditor),
-            [
-                DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK, DENIED, DENIED, DENIED, OK, DENIED,
-                OK,
-            ],
-        ),
-        (
-            "admin",
-            "operator",
-            Some(&p.admin),
-            [
-                DENIED, DENIED, DENIED, OK, OK, OK, OK, DENIED, DENIED, DENIED, OK, DENIED, OK,
-            ],
-        ),
-        (
-            "anonymous",
-            "nobody",
-            None,
-            [
-                UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH,
-                UNAUTH, OK,
-            ],
-        ),
+        //                                                  own     other   certify regorg  revoke  lot events balcoop balbrand anom    quar    entries cp
+        ("member",    "coop-a",   Some(&p.coop),           [OK,     DENIED, DENIED, DENIED, DENIED, OK, OK,     OK,     DENIED, DENIED, OK,     DENIED, OK]),
+        ("certifier", "cert-co",  Some(&p.certifier),      [OK,     DENIED, OK,     DENIED, DENIED, OK, OK,     DENIED, DENIED, DENIED, OK,     DENIED, OK]),
+        ("auditor",   "audit-co", Some(&p.auditor),        [DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK,     OK,     OK,     OK,     OK,     OK,     OK]),
+        ("scoped",    "audit-co", Some(&p.scoped_auditor), [DENIED, DENIED, DENIED, DENIED, DENIED, OK, OK,     DENIED, DENIED, DENIED, OK,     DENIED, OK]),
+        ("admin",     "operator", Some(&p.admin),          [DENIED, DENIED, DENIED, OK,     OK,     OK, OK,     DENIED, DENIED, DENIED, OK,     DENIED, OK]),
+        ("anonymous", "nobody",   None,                    [UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, UNAUTH, OK]),
     ];
     let mut wrong = Vec::new();
     for (who, org, token, expected) in &table {
