@@ -422,3 +422,133 @@ async fn a_stream_made_before_relaying_takes_the_relay_subjects() {
         "{subjects:?}"
     );
 }
+
+/// A NATS JWT (the `ed25519-nkey` algorithm) with `claims`, signed by `issuer`.
+fn nats_jwt(issuer: &nkeys::KeyPair, claims: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let body = b64.encode(claims.to_string());
+    let signed = format!("{header}.{body}");
+    let signature = issuer.sign(signed.as_bytes()).expect("sign");
+    format!("{signed}.{}", b64.encode(signature))
+}
+
+fn claims(
+    issuer: &nkeys::KeyPair,
+    subject: &nkeys::KeyPair,
+    name: &str,
+    nats: serde_json::Value,
+) -> serde_json::Value {
+    serde_json::json!({
+        "jti": format!("{name}-{}", subject.public_key()),
+        "iat": chrono::Utc::now().timestamp(),
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject.public_key(),
+        "nats": nats,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_logs_in_with_decentralised_jwt_credentials() {
+    // An operator, an account with JetStream, and a user for the node, as `nsc` would make.
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    let system = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let operator_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &operator,
+            "test",
+            serde_json::json!({"type": "operator", "version": 2}),
+        ),
+    );
+    let unlimited = serde_json::json!({
+        "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1,
+        "mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1,
+    });
+    let account_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &account,
+            "LOTLINE",
+            serde_json::json!({"limits": unlimited, "type": "account", "version": 2}),
+        ),
+    );
+    let system_jwt = nats_jwt(
+        &operator,
+        claims(
+            &operator,
+            &system,
+            "SYS",
+            serde_json::json!({"type": "account", "version": 2}),
+        ),
+    );
+    let user_jwt = nats_jwt(
+        &account,
+        claims(
+            &account,
+            &user,
+            "node",
+            serde_json::json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2}),
+        ),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "operator: {operator_jwt}\nsystem_account: {sys}\nresolver: MEMORY\nresolver_preload: {{\n  {acc}: {account_jwt}\n  {sys}: {system_jwt}\n}}\n",
+            acc = account.public_key(),
+            sys = system.public_key(),
+        ),
+    )
+    .expect("nats config");
+    let creds = dir.path().join("node.creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().expect("seed")
+        ),
+    )
+    .expect("creds");
+    let nats = NatsServer::start_with(&["-c", &conf.display().to_string()]);
+
+    // Without credentials: refused.
+    let anonymous = tokio::time::timeout(
+        Duration::from_secs(10),
+        async_nats::ConnectOptions::new().connect(nats.url()),
+    )
+    .await;
+    assert!(
+        !matches!(anonymous, Ok(Ok(_))),
+        "an anonymous client got in"
+    );
+
+    // The node with --nats-creds consumes, and a write goes through the stream.
+    let mut settings = NatsSettings::new(nats.url());
+    settings.node_id = Some("jwt".into());
+    settings.client.creds = Some(creds);
+    let mut config = ServeConfig::new(dir.path().join("node"));
+    config.nats = Some(settings);
+    let node = TestServer::start_with(config).await;
+    let answer = node
+        .events()
+        .await
+        .record(v1::RecordRequest {
+            event: Some(registration("coop-a")),
+        })
+        .await
+        .expect("recorded through the stream")
+        .into_inner();
+    assert!(matches!(
+        answer.outcome.and_then(|o| o.result),
+        Some(v1::outcome::Result::Accepted(_))
+    ));
+}

@@ -107,10 +107,12 @@ fn spawn(store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {
         });
         let mut found = None;
         let mut ready = false;
+        let mut said = Vec::new();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             match rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(line) => {
+                    said.push(line.clone());
                     if let Some(rest) = line.split("Listening for client connections on ").nth(1)
                         && let Some(p) = rest.trim().rsplit(':').next()
                     {
@@ -131,7 +133,8 @@ fn spawn(store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {
         let _ = child.wait();
         assert!(
             port.is_some() && Instant::now() < deadline,
-            "nats-server did not report its port and readiness"
+            "nats-server did not report its port and readiness; it said:\n{}",
+            said.join("\n")
         );
         std::thread::sleep(Duration::from_millis(200));
     }
