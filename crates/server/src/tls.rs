@@ -182,7 +182,12 @@ impl Reloadable {
         let this = self.clone();
         tokio::spawn(async move {
             loop {
-                let (stream, peer) = match listener.accept().await {
+                // The server stopped taking connections: close the listener too.
+                let accepted = tokio::select! {
+                    () = tx.closed() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(e) => {
                         warn!(cause = %e, "cannot accept a connection");
@@ -192,9 +197,6 @@ impl Reloadable {
                 };
                 if let Err(e) = stream.set_nodelay(true) {
                     warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
-                }
-                if tx.is_closed() {
-                    return;
                 }
                 let acceptor = TlsAcceptor::from(this.current());
                 let tx = tx.clone();

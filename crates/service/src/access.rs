@@ -151,8 +151,17 @@ impl Identity {
                 .join(", ")
         };
         match &event.kind {
-            EventKind::RevokeToken(_) => (!self.has(Role::Admin))
-                .then(|| format!("only an admin revokes tokens; {} is {}", self.org, roles())),
+            EventKind::RevokeToken(_) if !self.has(Role::Admin) => Some(format!(
+                "only an admin revokes tokens; {} is {}",
+                self.org,
+                roles()
+            )),
+            EventKind::RevokeToken(_) => (event.org != self.org).then(|| {
+                format!(
+                    "a revocation is recorded as the admin's own org {:?}, not {:?}",
+                    self.org, event.org
+                )
+            }),
             EventKind::RegisterOrg(_) => {
                 let integrator =
                     self.on_behalf_of.contains(&event.org) && self.writes_for(&event.org);
@@ -474,6 +483,7 @@ mod tests {
             (&admin, event("new-org", register()), true),
             (&admin, event("adm", certify("adm")), false),
             (&admin, event("adm", revoke.clone()), true),
+            (&admin, event("a", revoke.clone()), false),
             (&member, event("a", register()), false),
             (&member, event("a", revoke), false),
         ];
