@@ -180,7 +180,7 @@ async fn two_nodes_accept_the_same_tokens_and_decide_the_same_from_the_stream() 
         let subject = subject.to_string();
         async move {
             let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", e.event_id.as_str());
+            headers.insert("Nats-Msg-Id", format!("{}.{}", e.org, e.event_id).as_str());
             js.publish_with_headers(subject, headers, e.encode_to_vec().into())
                 .await
                 .expect("publish")
@@ -220,7 +220,7 @@ async fn two_nodes_accept_the_same_tokens_and_decide_the_same_from_the_stream() 
         build::harvest("L-LATE", "plot-1", "cocoa_beans", 1),
     );
     let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", "h-late");
+    headers.insert("Nats-Msg-Id", "coop-a.h-late");
     headers.insert("Lotline-Caller-Org", "coop-a");
     headers.insert("Lotline-Caller-Roles", "member");
     headers.insert("Lotline-Token-Id", coop_id.as_str());

@@ -109,13 +109,13 @@ pub struct Msg {
 }
 
 impl Msg {
-    /// An event as protobuf on `lotline.events.<chain>.<org>` with Nats-Msg-Id.
+    /// An event as protobuf on `lotline.events.<chain>.<org>` with Nats-Msg-Id `<org>.<event id>`.
     pub fn event(e: &v1::Event) -> Msg {
         use prost::Message;
         let chain = if e.chain.is_empty() { "none" } else { &e.chain };
         Msg {
             subject: format!("lotline.events.{chain}.{}", e.org),
-            headers: vec![("Nats-Msg-Id", e.event_id.clone())],
+            headers: vec![("Nats-Msg-Id", format!("{}.{}", e.org, e.event_id))],
             payload: e.encode_to_vec(),
         }
     }

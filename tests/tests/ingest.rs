@@ -277,13 +277,13 @@ async fn bad_payloads_of_every_kind_are_quarantined_and_announced() {
     }
     let garbage = Msg {
         subject: "lotline.events.cocoa.coop".into(),
-        headers: vec![("Nats-Msg-Id", "garbage".into())],
+        headers: vec![("Nats-Msg-Id", "coop.garbage".into())],
         payload: vec![0xff, 0xff, 0xff, 0x07, 0x01],
     };
     let not_json = Msg {
         subject: "lotline.events.cocoa.coop".into(),
         headers: vec![
-            ("Nats-Msg-Id", "not-json".into()),
+            ("Nats-Msg-Id", "coop.not-json".into()),
             ("Content-Type", "application/json".into()),
         ],
         payload: b"{\"eventId\": \"not-json\", ".to_vec(),
@@ -596,14 +596,14 @@ async fn sigkill_during_a_stream_of_thousands_stores_each_event_once() {
                 "coop",
                 v1::event::Kind::Harvest(v1::Harvest::default()),
             ));
-            m.headers = vec![("Nats-Msg-Id", format!("bad-{i}"))];
+            m.headers = vec![("Nats-Msg-Id", format!("coop.bad-{i}"))];
             plan.push(m);
             bad += 1;
         }
         if i % 23 == 7 {
             plan.push(Msg {
                 subject: "lotline.events.cocoa.coop".into(),
-                headers: vec![("Nats-Msg-Id", format!("junk-{i}"))],
+                headers: vec![("Nats-Msg-Id", format!("coop.junk-{i}"))],
                 payload: format!("junk {i}").into_bytes(),
             });
             bad += 1;

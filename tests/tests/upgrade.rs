@@ -1,9 +1,9 @@
 //! Upgrade: a data dir written by an earlier release opens with this release and answers the
 //! same. Each fixture in `tests/fixtures/upgrade` (its README says how `regenerate.sh` made them)
 //! is that release's stopped data dir, with the demo chains and `cocoa_chain.jsonld` loaded, and
-//! that release's `--json` answers to the commands below: `v2` (index version 2, migrated by
-//! rebuilding the indexes on its first start) and `v3` (the release before the service layer and
-//! the store's own record type: the same on-disk layout, read by new code). Every start must give
+//! that release's `--json` answers to the commands below: `v2` (index version 2) and `v3` (index
+//! version 3, the release before the service layer: ids in keys unescaped), both migrated by
+//! rebuilding the indexes from the log on their first start. Every start must give
 //! the recorded answers, the recorded tree head, and verify the checkpoint that release signed.
 
 mod common;
@@ -337,23 +337,33 @@ async fn a_data_dir_of_index_version_2_is_migrated_and_answers_the_same() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_data_dir_of_the_release_before_the_service_layer_answers_the_same() {
+async fn a_data_dir_of_index_version_3_is_migrated_to_escaped_keys_and_answers_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let data = unpack("v3", dir.path());
 
-    // The on-disk layout did not change: the indexes are taken as they are, and the records
-    // (read now by the store's own record type, identifiers as stored) answer as before.
+    // Index version 3 wrote ids into keys as they are; version 4 escapes them, so that no id
+    // can spell another's key. The first start rebuilds the indexes from the log (the records,
+    // read by the store's own record type, are not touched); the tree is taken as it is.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes were rebuilt") && open.contains("index version Some(3)"),
+        "the first start did not migrate the index version 3 keys: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_same_answers("v3", &server.url(), "first start (migrating)");
+    assert_verifies("v3", &server.url());
+    assert_master_data_listed("v3", &server.url());
+    stop(server);
+
     let server = BinaryServer::spawn(&data).await;
     let open = logged(&server, "store open");
     assert!(
         open.contains("indexes match the log"),
-        "the indexes of the previous release were not taken as they are: {open}"
+        "the second start did not find the migrated indexes in order: {open}"
     );
-    let tree = logged(&server, "Merkle tree");
-    assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers("v3", &server.url(), "first start");
-    assert_verifies("v3", &server.url());
-    assert_master_data_listed("v3", &server.url());
+    assert_same_answers("v3", &server.url(), "second start (migrated)");
     stop(server);
     assert_verifies_offline("v3", &data);
 }

@@ -2,6 +2,7 @@
 //! else is in the log. Checks that need the log (registered org, duplicates) are
 //! the store's; business anomalies are never rejections.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use rust_decimal::Decimal;
@@ -66,6 +67,7 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
     if let Some(site) = &event.site {
         id("site", site)?;
     }
+    extensions(event)?;
     let needs_chain = matches!(
         event.kind,
         EventKind::Harvest(_)
@@ -84,7 +86,8 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
         EventKind::Harvest(h) => {
             id("harvest.lot", &h.lot)?;
             id("harvest.plot", &h.plot)?;
-            required("harvest.product", &h.product)?;
+            name("harvest.product", &h.product)?;
+            claims("harvest.claims", &h.claims)?;
             positive("harvest.quantity", &h.quantity)?;
             if let (Some(start), Some(end)) = (h.harvest_start, h.harvest_end)
                 && start > end
@@ -109,24 +112,29 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
                 ));
             }
             lot_quantities("transform.inputs", &t.inputs)?;
+            at_most("transform.outputs", t.outputs.len(), MAX_LOTS)?;
+            // Linear in the number of inputs and outputs, however many there are.
+            let inputs: HashSet<&str> = t.inputs.iter().map(|i| i.lot.as_str()).collect();
+            let mut outputs: HashSet<&str> = HashSet::with_capacity(t.outputs.len());
             for (n, o) in t.outputs.iter().enumerate() {
                 id(&format!("transform.outputs[{n}].lot"), &o.lot)?;
-                required(&format!("transform.outputs[{n}].product"), &o.product)?;
+                name(&format!("transform.outputs[{n}].product"), &o.product)?;
                 positive(&format!("transform.outputs[{n}].quantity"), &o.quantity)?;
-                if t.inputs.iter().any(|i| i.lot == o.lot) {
+                claims(&format!("transform.outputs[{n}].claims"), &o.claims)?;
+                if inputs.contains(o.lot.as_str()) {
                     return Err(Invalid::new(
                         format!("transform.outputs[{n}].lot"),
                         format!("lot {:?} is both an input and an output", o.lot),
                     ));
                 }
-                if t.outputs[..n].iter().any(|p| p.lot == o.lot) {
+                if !outputs.insert(&o.lot) {
                     return Err(Invalid::new(
                         format!("transform.outputs[{n}].lot"),
                         format!("lot {:?} is listed twice as an output", o.lot),
                     ));
                 }
             }
-            required("transform.process", &t.process)?;
+            name("transform.process", &t.process)?;
             if let Some(r) = t.conversion_ratio
                 && (r <= Decimal::ZERO || r > Decimal::from(1000))
             {
@@ -161,10 +169,30 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
                     "must be another org than the event's org",
                 ));
             }
+            at_most(
+                &format!("{name}.documents"),
+                m.documents.len(),
+                MAX_DOCUMENTS,
+            )?;
+            for (n, d) in m.documents.iter().enumerate() {
+                text(&format!("{name}.documents[{n}].kind"), &d.kind)?;
+                id(&format!("{name}.documents[{n}].id"), &d.id)?;
+            }
         }
         EventKind::Certify(c) => {
-            required("certify.standard", &c.standard)?;
-            required("certify.certificate_id", &c.certificate_id)?;
+            name("certify.standard", &c.standard)?;
+            id("certify.certificate_id", &c.certificate_id)?;
+            text("certify.outcome", &c.outcome)?;
+            at_most("certify.products", c.products.len(), MAX_CLAIMS)?;
+            for (n, p) in c.products.iter().enumerate() {
+                name(&format!("certify.products[{n}]"), p)?;
+            }
+            if let Some(lot) = &c.lot {
+                id("certify.lot", lot)?;
+            }
+            if let Some(org) = &c.subject_org {
+                id("certify.subject_org", org)?;
+            }
             if let (Some(from), Some(to)) = (c.valid_from, c.valid_to)
                 && from > to
             {
@@ -189,14 +217,19 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             if p.premium_per_unit.is_some_and(|v| v < Decimal::ZERO) {
                 return Err(Invalid::new("pay.premium_per_unit", "must not be negative"));
             }
-            required("pay.price_unit", &p.price_unit)?;
+            name("pay.price_unit", &p.price_unit)?;
         }
         EventKind::Observe(o) => {
-            required("observe.event_type", &o.event_type)?;
+            name("observe.event_type", &o.event_type)?;
+            text("observe.action", &o.action)?;
+            text("observe.biz_step", &o.biz_step)?;
+            text("observe.disposition", &o.disposition)?;
+            at_most("observe.lots", o.lots.len(), MAX_LOTS)?;
             for (n, l) in o.lots.iter().enumerate() {
                 id(&format!("observe.lots[{n}].lot"), &l.lot)?;
                 positive(&format!("observe.lots[{n}].quantity"), &l.quantity)?;
             }
+            at_most("observe.epcs", o.epcs.len(), MAX_LOTS)?;
             for (n, e) in o.epcs.iter().enumerate() {
                 id(&format!("observe.epcs[{n}]"), e)?;
             }
@@ -212,21 +245,51 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
                     "an event cannot correct itself",
                 ));
             }
-            required("correct.reason", &c.reason)?;
+            name("correct.reason", &c.reason)?;
+            at_most(
+                "correct.corrective_event_ids",
+                c.corrective_event_ids.len(),
+                MAX_LOTS,
+            )?;
+            for (n, e) in c.corrective_event_ids.iter().enumerate() {
+                id(&format!("correct.corrective_event_ids[{n}]"), e)?;
+            }
         }
         EventKind::RegisterOrg(o) => {
-            required("register_org.name", &o.name)?;
+            name("register_org.name", &o.name)?;
             if let Some(party) = &o.party {
                 id("register_org.party", party)?;
+            }
+            if let Some(gln) = &o.gln {
+                id("register_org.gln", gln)?;
+            }
+            if let Some(coop) = &o.member_of {
+                id("register_org.member_of", coop)?;
+                if *coop == event.org {
+                    return Err(Invalid::new(
+                        "register_org.member_of",
+                        "an org cannot be a member of itself",
+                    ));
+                }
             }
             country("register_org.country", &o.country)?;
         }
         EventKind::RegisterSite(s) => {
             id("register_site.site", &s.site)?;
+            text("register_site.name", &s.name)?;
+            if let Some(gln) = &s.gln {
+                id("register_site.gln", gln)?;
+            }
             country("register_site.country", &s.country)?;
         }
         EventKind::RegisterPlot(p) => {
             id("register_plot.plot", &p.plot)?;
+            if p.geometry.len() > MAX_GEOMETRY_BYTES {
+                return Err(Invalid::new(
+                    "register_plot.geometry",
+                    format!("is longer than {MAX_GEOMETRY_BYTES} bytes"),
+                ));
+            }
             check_geometry(&p.geometry).map_err(|r| Invalid::new("register_plot.geometry", r))?;
             if p.area_ha.is_some_and(|a| a <= Decimal::ZERO) {
                 return Err(Invalid::new(
@@ -259,16 +322,25 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
         }
         EventKind::RevokeToken(r) => {
             id("revoke_token.token_id", &r.token_id)?;
-            if r.reason.len() > MAX_ID_LEN {
-                return Err(Invalid::new(
-                    "revoke_token.reason",
-                    format!("is longer than {MAX_ID_LEN} bytes"),
-                ));
-            }
+            text("revoke_token.reason", &r.reason)?;
         }
     }
     Ok(())
 }
+
+/// The most lots (inputs, outputs, EPCs, corrective events) one event may list.
+pub const MAX_LOTS: usize = 1_000;
+/// The most business documents one movement may carry.
+pub const MAX_DOCUMENTS: usize = 64;
+/// The most claims (or certified products) one lot or certificate may carry.
+pub const MAX_CLAIMS: usize = 64;
+/// The most extension entries one event may carry, and the longest value of one.
+pub const MAX_EXTENSIONS: usize = 64;
+pub const MAX_EXTENSION_LEN: usize = 16 * 1024;
+/// The longest free-text field (names, reasons, processes, outcomes, units).
+pub const MAX_TEXT_LEN: usize = 1_024;
+/// The longest plot geometry, in bytes of GeoJSON text.
+pub const MAX_GEOMETRY_BYTES: usize = 128 * 1024;
 
 /// A product class carries at most this many other attributes, each at most this long.
 const MAX_CLASS_ATTRIBUTES: usize = 64;
@@ -277,6 +349,55 @@ const MAX_CLASS_ATTRIBUTE_LEN: usize = 16 * 1024;
 fn required(field: &str, value: &str) -> Result<(), Invalid> {
     if value.trim().is_empty() {
         return Err(Invalid::new(field, "is required"));
+    }
+    Ok(())
+}
+
+/// A required free-text field: not blank, at most [`MAX_TEXT_LEN`] bytes.
+fn name(field: &str, value: &str) -> Result<(), Invalid> {
+    required(field, value)?;
+    text(field, value)
+}
+
+/// An optional free-text field: at most [`MAX_TEXT_LEN`] bytes.
+fn text(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.len() > MAX_TEXT_LEN {
+        return Err(Invalid::new(
+            field,
+            format!("is longer than {MAX_TEXT_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn at_most(field: &str, count: usize, limit: usize) -> Result<(), Invalid> {
+    if count > limit {
+        return Err(Invalid::new(
+            field,
+            format!("lists {count} entries, more than the limit of {limit}"),
+        ));
+    }
+    Ok(())
+}
+
+fn claims(field: &str, claims: &[String]) -> Result<(), Invalid> {
+    at_most(field, claims.len(), MAX_CLAIMS)?;
+    for (n, claim) in claims.iter().enumerate() {
+        name(&format!("{field}[{n}]"), claim)?;
+    }
+    Ok(())
+}
+
+fn extensions(event: &Event) -> Result<(), Invalid> {
+    at_most("extensions", event.extensions.len(), MAX_EXTENSIONS)?;
+    for (key, value) in &event.extensions {
+        id("extensions", key)?;
+        if value.len() > MAX_EXTENSION_LEN {
+            return Err(Invalid::new(
+                format!("extensions[{key}]"),
+                format!("is longer than {MAX_EXTENSION_LEN} bytes"),
+            ));
+        }
     }
     Ok(())
 }
@@ -333,6 +454,7 @@ fn positive(field: &str, q: &Quantity) -> Result<(), Invalid> {
 }
 
 fn lot_quantities(field: &str, items: &[LotQuantity]) -> Result<(), Invalid> {
+    at_most(field, items.len(), MAX_LOTS)?;
     for (n, item) in items.iter().enumerate() {
         id(&format!("{field}[{n}].lot"), &item.lot)?;
         positive(&format!("{field}[{n}].quantity"), &item.quantity)?;
@@ -411,5 +533,148 @@ mod tests {
         let mut e = harvest("1");
         e.org = " ".into();
         assert_eq!(validate(&e).unwrap_err().field, "org");
+    }
+
+    fn with(kind: EventKind) -> Event {
+        let mut e = harvest("1");
+        e.kind = kind;
+        e
+    }
+
+    fn certify() -> crate::event::Certify {
+        crate::event::Certify {
+            standard: "Fairtrade".into(),
+            certificate_id: "FLO-1".into(),
+            products: vec!["cocoa_beans".into()],
+            valid_from: None,
+            valid_to: None,
+            outcome: "certified".into(),
+            lot: Some("LOT-1".into()),
+            subject_org: Some("coop".into()),
+        }
+    }
+
+    fn register_org() -> crate::event::RegisterOrg {
+        crate::event::RegisterOrg {
+            name: "Co-op".into(),
+            role: crate::event::OrgRole::Cooperative,
+            country: "CI".into(),
+            gln: Some("0614141000005".into()),
+            member_of: Some("union".into()),
+            party: None,
+        }
+    }
+
+    #[test]
+    fn every_id_bearing_field_is_checked_like_an_id() {
+        use crate::event::{Correct, RegisterSite};
+        use crate::fixtures::{kg, ship};
+        const BAD: &str = "LOT-1\u{0}c";
+        let cases: Vec<(&str, Event)> = vec![
+            ("certify.lot", {
+                let mut c = certify();
+                c.lot = Some(BAD.into());
+                with(EventKind::Certify(c))
+            }),
+            ("certify.subject_org", {
+                let mut c = certify();
+                c.subject_org = Some(BAD.into());
+                with(EventKind::Certify(c))
+            }),
+            ("certify.certificate_id", {
+                let mut c = certify();
+                c.certificate_id = BAD.into();
+                with(EventKind::Certify(c))
+            }),
+            ("register_org.member_of", {
+                let mut o = register_org();
+                o.member_of = Some(BAD.into());
+                with(EventKind::RegisterOrg(o))
+            }),
+            ("register_org.gln", {
+                let mut o = register_org();
+                o.gln = Some(BAD.into());
+                with(EventKind::RegisterOrg(o))
+            }),
+            (
+                "register_site.gln",
+                with(EventKind::RegisterSite(RegisterSite {
+                    site: "S-1".into(),
+                    name: "Store".into(),
+                    gln: Some(BAD.into()),
+                    country: "CI".into(),
+                })),
+            ),
+            (
+                "correct.corrective_event_ids[1]",
+                with(EventKind::Correct(Correct {
+                    corrected_event_id: "h-0".into(),
+                    reason: "typo".into(),
+                    corrective_event_ids: vec!["h-2".into(), BAD.into()],
+                })),
+            ),
+            (
+                "ship.documents[0].id",
+                with(ship(&[("LOT-1", kg("1"))], "buyer", &[("invoice", BAD)])),
+            ),
+            ("ship.to_org", with(ship(&[("LOT-1", kg("1"))], BAD, &[]))),
+            ("site", {
+                let mut e = harvest("1");
+                e.site = Some(BAD.into());
+                e
+            }),
+        ];
+        for (field, event) in cases {
+            let err = validate(&event).expect_err(field);
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.reason.contains("control"), "{err}");
+        }
+    }
+
+    #[test]
+    fn caps_name_the_field_and_the_limit() {
+        use crate::fixtures::{kg, ship};
+        let lots: Vec<(String, Quantity)> = (0..=MAX_LOTS)
+            .map(|n| (format!("L-{n}"), kg("1")))
+            .collect();
+        let lots: Vec<(&str, Quantity)> =
+            lots.iter().map(|(l, q)| (l.as_str(), q.clone())).collect();
+        let err = validate(&with(ship(&lots, "buyer", &[]))).unwrap_err();
+        assert_eq!(err.field, "ship.lots");
+        assert!(err.reason.contains(&MAX_LOTS.to_string()), "{err}");
+
+        let mut c = certify();
+        c.outcome = "x".repeat(MAX_TEXT_LEN + 1);
+        let err = validate(&with(EventKind::Certify(c))).unwrap_err();
+        assert_eq!(err.field, "certify.outcome");
+        assert!(err.reason.contains(&MAX_TEXT_LEN.to_string()), "{err}");
+
+        let mut e = harvest("1");
+        for n in 0..=MAX_EXTENSIONS {
+            e.extensions.insert(format!("ext:{n}"), "1".into());
+        }
+        assert_eq!(validate(&e).unwrap_err().field, "extensions");
+        let mut e = harvest("1");
+        e.extensions
+            .insert("ext:big".into(), "x".repeat(MAX_EXTENSION_LEN + 1));
+        assert_eq!(validate(&e).unwrap_err().field, "extensions[ext:big]");
+    }
+
+    #[test]
+    fn a_wide_transform_is_checked_in_linear_time() {
+        use crate::fixtures::{kg, output, transform};
+        // MAX_LOTS inputs and outputs: the quadratic check took ~10^6 comparisons per event.
+        let inputs: Vec<String> = (0..MAX_LOTS).map(|n| format!("IN-{n}")).collect();
+        let inputs: Vec<(&str, Quantity)> = inputs.iter().map(|l| (l.as_str(), kg("1"))).collect();
+        let mut outputs: Vec<_> = (0..MAX_LOTS)
+            .map(|n| output(&format!("OUT-{n}"), "beans", kg("1"), None, &[]))
+            .collect();
+        assert!(validate(&with(transform("mix", &inputs, outputs.clone(), None))).is_ok());
+        outputs[MAX_LOTS - 1].lot = "IN-3".into();
+        let err = validate(&with(transform("mix", &inputs, outputs, None))).unwrap_err();
+        assert_eq!(
+            err.field,
+            format!("transform.outputs[{}].lot", MAX_LOTS - 1)
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! lotline's NATS JetStream intake.
 //!
 //! Producers publish events on `lotline.events.<chain>.<org>` (protobuf, or
-//! proto3 JSON with `Content-Type: application/json`; `Nats-Msg-Id` = the event
-//! id) into the stream `LOTLINE_EVENTS`. Each lotline node consumes the whole
+//! proto3 JSON with `Content-Type: application/json`; `Nats-Msg-Id` =
+//! `<org>.<event id>`) into the stream `LOTLINE_EVENTS`. Each lotline node consumes the whole
 //! stream with its own durable pull consumer ([`Ingest`]): batches are decoded
 //! and checked, appended by the store's single writer together with the stream
 //! position, flushed, and only then acknowledged. Messages that can never be

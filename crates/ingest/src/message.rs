@@ -15,6 +15,14 @@ use crate::subject::{parse_events_subject, parse_relay_subject};
 
 /// JetStream's de-duplication header; lotline's publishers set it to the event id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
+
+/// The `Nats-Msg-Id` of an org's event: `<org>.<event_id>`. An org is a subject token (no '.'),
+/// so the org part ends at the first '.', and two orgs' messages never share an id: the stream's
+/// duplicate window drops an org's own re-sends, never another org's event that re-uses an id
+/// (which reaches the store and is rejected there, with a reply naming the conflict).
+pub fn msg_id_of(org: &str, event_id: &str) -> String {
+    format!("{org}.{event_id}")
+}
 /// `application/json` marks the proto3 JSON form; anything else is protobuf.
 pub const CONTENT_TYPE: &str = "Content-Type";
 pub const JSON: &str = "application/json";
@@ -152,7 +160,11 @@ pub fn submission(
     submission.payload = payload.to_vec();
     submission.record_time = Some(record_time);
     if submission.event_id.is_empty() {
-        submission.event_id = msg_id.to_string();
+        let org = subject_tokens.map(|(_, org)| org).unwrap_or_default();
+        let id = msg_id
+            .strip_prefix(org)
+            .and_then(|rest| rest.strip_prefix('.'));
+        submission.event_id = id.unwrap_or(msg_id).to_string();
     }
     if submission.org.is_empty()
         && let Some((_, org)) = subject_tokens
@@ -244,12 +256,14 @@ fn check_envelope(
             ),
         ));
     }
-    if !msg_id.is_empty() && msg_id != event.id {
+    // The bare event id is what earlier releases published: still read, so that a stream they
+    // wrote replays alike on every node, but it leaves the sender's events to the window.
+    if !msg_id.is_empty() && msg_id != event.id && msg_id != msg_id_of(&event.org, &event.id) {
         return Err(Invalid::new(
             "event_id",
             format!(
-                "header {MSG_ID} {msg_id:?} is not the event_id {:?} (re-sends must keep both equal)",
-                event.id
+                "header {MSG_ID} {msg_id:?} is not {:?}, the org and event_id (re-sends must keep both)",
+                msg_id_of(&event.org, &event.id)
             ),
         ));
     }

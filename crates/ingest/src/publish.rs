@@ -11,7 +11,7 @@ use futures::stream::FuturesUnordered;
 use lotline_proto::v1;
 use prost::Message;
 
-use crate::message::{CONTENT_TYPE, JSON, MSG_ID, REPLY_TO};
+use crate::message::{CONTENT_TYPE, JSON, MSG_ID, REPLY_TO, msg_id_of};
 use crate::setup::MAX_ACKS_IN_FLIGHT;
 use crate::subject::events_subject;
 
@@ -25,11 +25,11 @@ pub struct Outgoing {
 }
 
 impl Outgoing {
-    /// A protobuf event, with `Nats-Msg-Id` set to its id.
+    /// A protobuf event, with `Nats-Msg-Id` set to its org and id ([`msg_id_of`]).
     pub fn protobuf(root: &str, event: &v1::Event) -> Result<Outgoing, String> {
         let subject = subject_of(root, event)?;
         let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, msg_id(&event.event_id)?);
+        headers.insert(MSG_ID, msg_id(&event.org, &event.event_id)?);
         Ok(Outgoing {
             event_id: event.event_id.clone(),
             subject,
@@ -44,11 +44,11 @@ impl Outgoing {
         let event: v1::Event = serde_json::from_str(line)
             .map_err(|e| format!("not a lotline.v1.Event in proto3 JSON: {e}"))?;
         if event.event_id.is_empty() {
-            return Err("eventId: is required (it is the Nats-Msg-Id)".into());
+            return Err("eventId: is required (it is part of the Nats-Msg-Id)".into());
         }
         let subject = subject_of(root, &event)?;
         let mut headers = HeaderMap::new();
-        headers.insert(MSG_ID, msg_id(&event.event_id)?);
+        headers.insert(MSG_ID, msg_id(&event.org, &event.event_id)?);
         headers.insert(CONTENT_TYPE, JSON);
         Ok(Outgoing {
             event_id: event.event_id,
@@ -65,9 +65,10 @@ impl Outgoing {
     }
 }
 
-/// The event id as a header value (a header cannot hold line breaks).
-fn msg_id(id: &str) -> Result<HeaderValue, String> {
-    id.parse::<HeaderValue>()
+/// The message id of an org's event as a header value (a header cannot hold line breaks).
+fn msg_id(org: &str, id: &str) -> Result<HeaderValue, String> {
+    msg_id_of(org, id)
+        .parse::<HeaderValue>()
         .map_err(|_| format!("eventId {id:?}: control characters are not allowed in an event id"))
 }
 

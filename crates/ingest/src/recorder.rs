@@ -16,7 +16,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::applied::{Applied, Seen};
 use crate::config::NatsConfig;
 use crate::consumer::{ConsumerState, Ingest};
-use crate::message::{MSG_ID, add_caller};
+use crate::message::{MSG_ID, add_caller, msg_id_of};
 use crate::setup::MAX_ACKS_IN_FLIGHT;
 use crate::subject::{events_subject, relay_subject};
 
@@ -102,9 +102,9 @@ impl NatsRecorder {
                 .await
                 .map_err(|_| unavailable("lotline is shutting down".into()))?;
             let mut acks = Vec::with_capacity(slice.len());
-            for (_, subject, id, bytes, _) in slice {
+            for (_, subject, id, bytes, item) in slice {
                 let mut headers = HeaderMap::new();
-                headers.insert(MSG_ID, id.as_str());
+                headers.insert(MSG_ID, msg_id_of(&item.org, id).as_str());
                 if let Some(caller) = &by {
                     add_caller(&mut headers, caller);
                 }

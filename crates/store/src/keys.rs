@@ -1,10 +1,12 @@
-//! Key layout. Every logical tree is a one-byte prefix; ids are followed by a
-//! 0x00 separator (validation forbids control characters in ids) and sequence
-//! numbers are 8 bytes big-endian, so keys sort by id, then by sequence.
+//! Key layout. Every logical tree is a one-byte prefix; every id in a key is escaped
+//! ([`push_id`]: 0x00 → 0x01 0x01, 0x01 → 0x01 0x02) and ended by 0x00, so no id,
+//! whatever its bytes, can spell another id's key, while keys still sort by id and the
+//! escaped beginning of an id is the beginning of its escaped form. Sequence numbers are
+//! 8 bytes big-endian, so keys sort by id, then by sequence.
 
 /// The log: `L seq` → record bytes.
 pub const LOG: u8 = b'L';
-/// `E event_id` → seq.
+/// `E event_id` → seq (the org that first used an id is the recorded event's org).
 pub const EVENT_ID: u8 = b'E';
 /// Lot index: `T lot 0x00 role seq` → (). Role `c` (created: the events that
 /// create the lot, hence its inputs), `u` (consumed: the transforms it went into,
@@ -16,7 +18,7 @@ pub const ORG: u8 = b'O';
 pub const CORRECTION: u8 = b'C';
 /// `R org` → seq of its latest RegisterOrg.
 pub const REGISTERED_ORG: u8 = b'R';
-/// `S org 0x00 site` → seq.
+/// `S org site` → seq.
 pub const SITE: u8 = b'S';
 /// `P plot 0x00 seq` → (): every registration of a plot (answers pick the latest
 /// by event time, then event id, so arrival order does not matter).
@@ -98,18 +100,54 @@ pub fn seq_key(prefix: u8, seq: u64) -> Vec<u8> {
     k
 }
 
+/// Appends `id` escaped and ended: 0x00 becomes 0x01 0x01, 0x01 becomes 0x01 0x02, every other
+/// byte stays, then 0x00. The ending byte appears nowhere else, so the encoding is injective and
+/// ends where the id ends; the mapping keeps byte order, so keys sort by id.
+pub fn push_id(key: &mut Vec<u8>, id: &str) {
+    key.reserve(id.len() + 1);
+    for &b in id.as_bytes() {
+        match b {
+            0 => key.extend_from_slice(&[1, 1]),
+            1 => key.extend_from_slice(&[1, 2]),
+            b => key.push(b),
+        }
+    }
+    key.push(0);
+}
+
+/// The id at the start of `bytes` (written by [`push_id`]) and what follows its end, or `None`
+/// if `bytes` does not start with a whole escaped id.
+pub fn split_id(bytes: &[u8]) -> Option<(String, &[u8])> {
+    let mut id = Vec::with_capacity(bytes.len());
+    let mut n = 0;
+    while n < bytes.len() {
+        match bytes[n] {
+            0 => return Some((String::from_utf8(id).ok()?, &bytes[n + 1..])),
+            1 => {
+                id.push(bytes.get(n + 1)?.checked_sub(1)?);
+                n += 2;
+            }
+            b => {
+                id.push(b);
+                n += 1;
+            }
+        }
+    }
+    None
+}
+
+/// `prefix id`, the id escaped and ended ([`push_id`]): the key of a one-entry-per-id tree, and
+/// the prefix of every entry for `id` in the others.
 pub fn id_key(prefix: u8, id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + id.len());
+    let mut k = Vec::with_capacity(2 + id.len());
     k.push(prefix);
-    k.extend_from_slice(id.as_bytes());
+    push_id(&mut k, id);
     k
 }
 
-/// `prefix id 0x00`: the prefix of every entry for `id`.
+/// The prefix of every entry for `id` (the same bytes as [`id_key`]).
 pub fn id_prefix(prefix: u8, id: &str) -> Vec<u8> {
-    let mut k = id_key(prefix, id);
-    k.push(0);
-    k
+    id_key(prefix, id)
 }
 
 pub fn id_seq_key(prefix: u8, id: &str, seq: u64) -> Vec<u8> {
@@ -148,6 +186,11 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     vec![u8::MAX; prefix.len() + 1]
 }
 
+/// The id of a `prefix id …` key.
+pub fn key_id(key: &[u8]) -> Option<String> {
+    split_id(key.get(1..)?).map(|(id, _)| id)
+}
+
 /// The trailing big-endian sequence number of a key.
 pub fn trailing_seq(key: &[u8]) -> Option<u64> {
     let tail = key.len().checked_sub(8).map(|n| &key[n..])?;
@@ -156,4 +199,51 @@ pub fn trailing_seq(key: &[u8]) -> Option<u64> {
 
 pub fn decode_seq(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_id_spells_another_ids_key() {
+        // The forgery: a NUL-suffixed lot id must not land among the lot's entries.
+        let honest = lot_role_prefix("CC-H-1", ROLE_CREATED);
+        let forged = lot_key("CC-H-1\u{0}c", ROLE_CREATED, 7);
+        assert!(!forged.starts_with(&honest));
+        assert!(!forged.starts_with(&id_prefix(LOT, "CC-H-1")));
+        let ids = [
+            "",
+            "a",
+            "a\u{0}",
+            "a\u{1}",
+            "a\u{1}\u{1}",
+            "a\u{0}c",
+            "ab",
+            "b",
+            "\u{0}",
+        ];
+        for a in ids {
+            for b in ids {
+                let (ka, kb) = (id_key(LOT, a), id_key(LOT, b));
+                assert_eq!(a == b, ka == kb, "{a:?} {b:?}");
+                assert!(
+                    a == b || !kb.starts_with(&ka),
+                    "{a:?} is a key prefix of {b:?}"
+                );
+                assert_eq!(a.cmp(b), ka.cmp(&kb), "order of {a:?} and {b:?}");
+                assert_eq!(key_id(&id_seq_key(PLOT, a, 9)).as_deref(), Some(a));
+            }
+        }
+    }
+
+    #[test]
+    fn an_ids_beginning_is_its_keys_beginning() {
+        let mut prefix = vec![LOT];
+        push_id(&mut prefix, "urn:a\u{1}");
+        prefix.pop();
+        assert!(id_key(LOT, "urn:a\u{1}b").starts_with(&prefix));
+        assert_eq!(split_id(&[b'a', 1]), None, "an unfinished escape");
+        assert_eq!(split_id(b"abc"), None, "no ending");
+    }
 }

@@ -208,16 +208,15 @@ impl Snapshot<'_> {
                 k.push(0);
                 k
             };
-            let mut previous: Option<&[u8]> = None;
+            let mut previous: Option<String> = None;
             for (key, _) in &rows {
-                let Some(id) = key.get(1..key.len().saturating_sub(9)) else {
+                let Some(id) = key_id(key) else {
                     continue;
                 };
-                if previous == Some(id) || id.is_empty() {
+                if previous.as_ref() == Some(&id) || id.is_empty() {
                     continue;
                 }
-                previous = Some(id);
-                let id = String::from_utf8_lossy(id).into_owned();
+                previous = Some(id.clone());
                 // A narrow filter over a large index: the page ends before this id, with a
                 // cursor after the last one examined.
                 if examined == SCAN_BUDGET {

@@ -263,9 +263,8 @@ impl<'a> Snapshot<'a> {
         let end = prefix_end(&start);
         let mut ids: BTreeSet<String> = BTreeSet::new();
         for (k, _) in self.store.backend().range(&start, &end, usize::MAX)? {
-            let id_end = k.len().saturating_sub(9);
-            if id_end > 1 {
-                ids.insert(String::from_utf8_lossy(&k[1..id_end]).into_owned());
+            if let Some(id) = key_id(&k) {
+                ids.insert(id);
             }
         }
         let mut out = BTreeMap::new();
@@ -400,14 +399,15 @@ impl<'a> Snapshot<'a> {
         let start = vec![UNKNOWN];
         let end = prefix_end(&start);
         for (k, _) in backend.range(&start, &end, usize::MAX)? {
-            candidates.insert(String::from_utf8_lossy(&k[1..]).into_owned());
+            candidates.extend(key_id(&k));
         }
         // Lots whose creating events were corrected are unknown again.
         let start = vec![CORRECTION];
         let end = prefix_end(&start);
         for (k, _) in backend.range(&start, &end, usize::MAX)? {
-            let id_end = k.len().saturating_sub(9);
-            let target = String::from_utf8_lossy(&k[1..id_end]).into_owned();
+            let Some(target) = key_id(&k) else {
+                continue;
+            };
             if let Some(seq) = self.seq_of(&target)?
                 && let Some(stored) = self.event_at(seq)?
             {

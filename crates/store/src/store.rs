@@ -17,7 +17,7 @@ use crate::record::Record;
 use crate::snapshot::Snapshot;
 
 /// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
-pub const INDEX_VERSION: u64 = 3;
+pub const INDEX_VERSION: u64 = 4;
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
@@ -174,8 +174,7 @@ impl Store {
         let end = prefix_end(&start);
         let mut targets = HashSet::new();
         for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
-            let id_end = k.len().saturating_sub(9);
-            targets.insert(String::from_utf8_lossy(&k[1..id_end]).into_owned());
+            targets.extend(key_id(&k));
         }
         *self.corrected_targets_write() = targets;
         Ok(())
@@ -557,7 +556,7 @@ pub(crate) fn index_event(
         }
         EventKind::RegisterSite(s) => {
             let mut k = id_prefix(SITE, &event.org);
-            k.extend_from_slice(s.site.as_bytes());
+            push_id(&mut k, &s.site);
             pending.batch.insert(k, seq_bytes);
             pending
                 .batch

@@ -417,17 +417,23 @@ impl WriterState {
                 StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
             })?;
             let existing = Record::decode(&existing)?;
-            return Ok(if existing.event_bytes == encode_event(event) {
-                Decision::Duplicate(seq)
-            } else {
-                Decision::Reject(
-                    RejectKind::Conflict,
-                    format!(
-                        "event_id {:?} is already recorded at sequence {seq} with different content",
-                        event.id
-                    ),
+            if existing.event_bytes == encode_event(event) {
+                return Ok(Decision::Duplicate(seq));
+            }
+            // An event id belongs to the org that first used it.
+            let owner = existing.event()?.org;
+            let reason = if owner == event.org {
+                format!(
+                    "event_id {:?} is already recorded at sequence {seq} with different content",
+                    event.id
                 )
-            });
+            } else {
+                format!(
+                    "event_id {:?} belongs to org {owner:?}, which recorded it at sequence {seq}; {:?} must use an id of its own",
+                    event.id, event.org
+                )
+            };
+            return Ok(Decision::Reject(RejectKind::Conflict, reason));
         }
         // An org registers itself; a revocation comes from an admin, who need not be a party
         // of any chain.

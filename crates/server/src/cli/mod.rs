@@ -82,7 +82,7 @@ enum Command {
     /// textile chains, and print traces and recalls.
     Demo(demo::DemoArgs),
     /// Publish events from a JSON Lines file (`-` for stdin) to the NATS stream,
-    /// with Nats-Msg-Id = event id and many acks in flight; print the counts.
+    /// with Nats-Msg-Id = `<org>.<event id>` and many acks in flight; print the counts.
     Publish(nats::PublishArgs),
     /// Measure lotline: `bench ingest` compares the durable NATS intake with raw
     /// JetStream publish in one run.

@@ -150,6 +150,20 @@ async fn accepts_deduplicates_and_rejects_with_reasons() {
         .await
         .unwrap();
     assert_eq!(again, vec![Outcome::Duplicate { seq: 2 }]);
+    // An event id belongs to the org that first used it: another org's re-use is a rejection
+    // that names the owner, never a silent drop.
+    let mut stolen = harvest("h-1", "LOT-1", "100");
+    stolen.org = "evil".into();
+    let out = writer
+        .submit(subs(&[register("evil"), stolen]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out[1], Outcome::Rejected { kind: RejectKind::Conflict, reason }
+            if reason.contains("belongs to org \"coop\"") && reason.contains("\"evil\"")),
+        "{:?}",
+        out[1]
+    );
 }
 
 #[tokio::test]
