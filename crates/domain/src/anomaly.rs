@@ -77,6 +77,9 @@ anomaly_kinds! {
     DatedBeforeCreation => "dated_before_creation",
     /// A lot is used but never created.
     UnknownOrigin => "unknown_origin",
+    /// An org created, consumed, shipped or received a lot it did not hold (another org's lot
+    /// name): the event is kept and left out of the lot's lineage.
+    NotHolder => "not_holder",
     /// A quantity's unit cannot be converted to the lot's unit.
     UnitMismatch => "unit_mismatch",
     /// A lot's lineage loops back on itself.

@@ -145,3 +145,45 @@ pub fn ship(lots: &[(&str, Quantity)], to: &str, documents: &[(&str, &str)]) -> 
 pub fn receive(lots: &[(&str, Quantity)], from: &str) -> EventKind {
     EventKind::Receive(movement(lots, from, &[]))
 }
+
+/// `events` with the hand-overs their orgs would record: for every transform that consumes a lot
+/// another org created, a ship of that quantity from the creator to the transformer, dated with
+/// the transform (id `hand-<transform id>-<lot>`). Chains written for other checks stay short;
+/// custody ([`crate::lineage::LotCustody`]) needs every hand-over in the log.
+pub fn with_hand_overs(events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
+    let creators: std::collections::HashMap<&str, &str> = events
+        .iter()
+        .flat_map(|e| {
+            e.lots()
+                .into_iter()
+                .filter(|(_, role)| *role == LotRole::Created)
+                .map(|(lot, _)| (lot, e.org.as_str()))
+        })
+        .collect();
+    let mut ships = Vec::new();
+    for e in &events {
+        let EventKind::Transform(t) = &e.kind else {
+            continue;
+        };
+        for input in &t.inputs {
+            let Some(creator) = creators.get(input.lot.as_str()) else {
+                continue;
+            };
+            if *creator != e.org {
+                ships.push(Arc::new(Event {
+                    id: format!("hand-{}-{}", e.id, input.lot),
+                    org: creator.to_string(),
+                    kind: EventKind::Ship(movement(
+                        &[(input.lot.as_str(), input.quantity.clone())],
+                        &e.org,
+                        &[],
+                    )),
+                    ..(**e).clone()
+                }));
+            }
+        }
+    }
+    let mut all = events;
+    all.extend(ships);
+    all
+}

@@ -22,11 +22,15 @@ use rust_decimal::Decimal;
 use crate::event::{CustodyModel, Event, EventKind, OutputLot, Transform};
 use crate::quantity::{Quantity, Unit};
 
+mod custody;
+pub use custody::{CLOCK_MARGIN, LotCustody};
+
 /// Decimal places kept in answers (contents, shares, quantities).
 pub const ANSWER_DECIMALS: u32 = 9;
 
 /// The questions provenance asks of the log. Implementations leave corrected
-/// events out and may return events in any order.
+/// events out and return events in log order (the order they were recorded: the first
+/// creation of a lot names its owner, [`LotCustody`]).
 pub trait LineageSource {
     type Error;
     /// Events that create `lot`: a Harvest of it, or a Transform with it as an output.
@@ -211,6 +215,8 @@ pub struct Lineage<'a, S: LineageSource> {
     nodes: HashMap<String, Arc<Node>>,
     origins: HashMap<String, OriginInfo>,
     anomalies: BTreeSet<Anomaly>,
+    /// Every lot's events judged by who holds it, as asked for.
+    custody: HashMap<String, Arc<LotCustody>>,
 }
 
 fn sorted(mut events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
@@ -272,7 +278,34 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             nodes: HashMap::new(),
             origins: HashMap::new(),
             anomalies: BTreeSet::new(),
+            custody: HashMap::new(),
         }
+    }
+
+    /// The events on `lot` judged by who holds it ([`LotCustody`]); what they leave out is
+    /// reported among the walk's anomalies.
+    pub fn custody_of(&mut self, lot: &str) -> Result<Arc<LotCustody>, S::Error> {
+        if let Some(judged) = self.custody.get(lot) {
+            return Ok(Arc::clone(judged));
+        }
+        let judged = Arc::new(LotCustody::judge(lot, &self.source.mentions(lot)?));
+        self.anomalies.extend(judged.anomalies.iter().cloned());
+        self.custody.insert(lot.to_string(), Arc::clone(&judged));
+        Ok(judged)
+    }
+
+    /// Every event on `lot` that counts for it, in log order: those of orgs that did not hold
+    /// it are left out ([`LotCustody`]).
+    pub fn mentions(&mut self, lot: &str) -> Result<Vec<Arc<Event>>, S::Error> {
+        Ok(self.custody_of(lot)?.mentions.clone())
+    }
+
+    fn creations(&mut self, lot: &str) -> Result<Vec<Arc<Event>>, S::Error> {
+        Ok(self.custody_of(lot)?.creations.clone())
+    }
+
+    fn consumptions(&mut self, lot: &str) -> Result<Vec<Arc<Event>>, S::Error> {
+        Ok(self.custody_of(lot)?.consumptions.clone())
     }
 
     fn flag(&mut self, kind: AnomalyKind, lot: &str, event_id: Option<&str>, explanation: String) {
@@ -301,15 +334,19 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             if in_progress.contains(&lot) {
                 continue;
             }
-            let creations = sorted(self.source.creations(&lot)?);
-            let inputs: BTreeSet<String> = creations
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::Transform(t) => Some(t.inputs.iter().map(|i| i.lot.clone())),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
+            let creations = sorted(self.creations(&lot)?);
+            let mut inputs: BTreeSet<String> = BTreeSet::new();
+            for event in &creations {
+                let EventKind::Transform(t) = &event.kind else {
+                    continue;
+                };
+                for input in &t.inputs {
+                    // An input its transformer did not hold is not walked into.
+                    if self.custody_of(&input.lot)?.admits(&event.id) {
+                        inputs.insert(input.lot.clone());
+                    }
+                }
+            }
             in_progress.insert(lot.clone());
             pending.insert(lot.clone(), creations);
             stack.push((lot, true));
@@ -516,6 +553,16 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         };
         let mut input_claims: Vec<BTreeSet<String>> = Vec::new();
         for input in &t.inputs {
+            // The transformer did not hold this input: its lineage is not this lot's, and the
+            // lot has an input of unknown origin (the anomaly names both orgs).
+            if self
+                .custody
+                .get(&input.lot)
+                .is_some_and(|c| !c.admits(&event.id))
+            {
+                node.has_unknown = true;
+                continue;
+            }
             let Some(child) = self.nodes.get(&input.lot) else {
                 if in_progress.contains(&input.lot) {
                     self.flag(
@@ -824,15 +871,10 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         })
     }
 
-    /// The holder of `lot` now: the latest Ship's destination or Receive's org,
+    /// The holder of `lot` now: the latest counted Ship's destination or Receive's org,
     /// by event time then event id; otherwise its creator.
-    fn holder(&self, lot: &str, creator: Option<&str>) -> Result<Option<String>, S::Error> {
-        let mut moves: Vec<Arc<Event>> = self
-            .source
-            .mentions(lot)?
-            .into_iter()
-            .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))
-            .collect();
+    fn holder(&mut self, lot: &str, creator: Option<&str>) -> Result<Option<String>, S::Error> {
+        let mut moves: Vec<Arc<Event>> = self.custody_of(lot)?.moves.clone();
         moves.sort_by(|a, b| a.time.cmp(&b.time).then_with(|| a.id.cmp(&b.id)));
         Ok(match moves.last().map(|e| (&e.kind, &e.org)) {
             Some((EventKind::Ship(m), _)) => Some(m.counterparty.clone()),
@@ -859,9 +901,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         let mut anomalies = BTreeSet::new();
         // In time order (then id), so over-consumption is charged to the transform
         // that took the lot past what exists.
-        let mut consumptions = sorted(self.source.consumptions(lot)?);
+        let mut consumptions = sorted(self.consumptions(lot)?);
         consumptions.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
-        let mentions = sorted(self.source.mentions(lot)?);
+        let mentions = sorted(self.mentions(lot)?);
         let unit = node.unit.clone();
         let mut consumed = Decimal::ZERO;
         let mut consumed_unit = unit.clone();
@@ -1000,15 +1042,18 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         let mut queue: VecDeque<(String, u32)> = VecDeque::from([(lot.to_string(), 0)]);
         let mut descendants = Vec::new();
         while let Some((current, depth)) = queue.pop_front() {
-            for event in sorted(self.source.consumptions(&current)?) {
+            for event in sorted(self.consumptions(&current)?) {
                 let EventKind::Transform(t) = &event.kind else {
                     continue;
                 };
                 for out in &t.outputs {
-                    if !seen.insert(out.lot.clone()) {
+                    // An output whose name another org created first is not this lot's.
+                    if !self.custody_of(&out.lot)?.admits(&event.id)
+                        || !seen.insert(out.lot.clone())
+                    {
                         continue;
                     }
-                    let creations = sorted(self.source.creations(&out.lot)?);
+                    let creations = sorted(self.creations(&out.lot)?);
                     let unit = creations
                         .first()
                         .and_then(|e| created_quantity(e, &out.lot))

@@ -124,7 +124,7 @@ fn declared_custody_above_the_inputs_and_unsupported_claims_are_flagged() {
             ),
         ),
     ];
-    let source = Events(events);
+    let source = Events(with_hand_overs(events));
     let mut lineage = Lineage::new(&source);
     let state = lineage.lot_state("AB").expect("state");
     assert_eq!(
@@ -180,7 +180,7 @@ fn mass_balance_keeps_a_claim_any_input_carries_and_coffee_under_it_is_flagged()
             ),
         ),
     ];
-    let source = Events(events);
+    let source = Events(with_hand_overs(events));
     let state = Lineage::new(&source).lot_state("P").expect("state");
     assert_eq!(state.custody, MassBalance);
     assert_eq!(state.claims, vec!["fairtrade".to_string()]);
@@ -272,7 +272,7 @@ fn eudr_of(
         .filter(|e| matches!(e.kind, EventKind::Ship(_)))
         .cloned()
         .collect();
-    let source = Events(events);
+    let source = Events(with_hand_overs(events));
     let mut lineage = Lineage::new(&source);
     let upstream = lineage.upstream("D").expect("upstream");
     let orgs = BTreeMap::new();
@@ -436,7 +436,7 @@ fn textile_report_names_each_stage_and_the_missing_one() {
         },
     )]
     .into();
-    let source = Events(events);
+    let source = Events(with_hand_overs(events));
     let upstream = Lineage::new(&source).upstream("TEE").expect("upstream");
     let r = report(&ChainFacts {
         lot: "TEE",
@@ -654,7 +654,7 @@ fn a_brand_that_makes_the_lot_is_its_brand_stage() {
     )]
     .into();
     let certs = Certificates::default();
-    let source = Events(events);
+    let source = Events(with_hand_overs(events));
     let upstream = Lineage::new(&source).upstream("BAR").expect("upstream");
     let r = report(&ChainFacts {
         lot: "BAR",

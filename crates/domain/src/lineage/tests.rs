@@ -29,10 +29,11 @@ fn event(id: &str, org: &str, time: &str, kind: EventKind) -> Arc<Event> {
     })
 }
 
+/// A harvest the co-op records for its farm: the co-op holds the lot it then transforms.
 fn harvest(id: &str, lot: &str, qty: Quantity) -> Arc<Event> {
     event(
         id,
-        "farm-1",
+        "coop-1",
         "2026-01-10T08:00:00+07:00",
         EventKind::Harvest(Harvest {
             lot: lot.into(),
@@ -431,4 +432,164 @@ fn mixed_output_units_are_flagged() {
             .iter()
             .any(|a| a.kind == AnomalyKind::MixedOutputUnits)
     );
+}
+
+fn by(org: &str, e: Arc<Event>) -> Arc<Event> {
+    let mut e = (*e).clone();
+    e.org = org.into();
+    Arc::new(e)
+}
+
+fn moved(id: &str, org: &str, ship: bool, lot: &str, qty: Quantity, other: &str) -> Arc<Event> {
+    let m = Movement {
+        lots: vec![LotQuantity {
+            lot: lot.into(),
+            quantity: qty,
+        }],
+        counterparty: other.into(),
+        documents: vec![],
+    };
+    let kind = if ship {
+        EventKind::Ship(m)
+    } else {
+        EventKind::Receive(m)
+    };
+    event(id, org, "2026-01-11T08:00:00+07:00", kind)
+}
+
+fn not_holder(anomalies: &[Anomaly]) -> Vec<(String, Option<String>)> {
+    anomalies
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::NotHolder)
+        .map(|a| (a.lot.clone(), a.event_id.clone()))
+        .collect()
+}
+
+#[test]
+fn another_orgs_events_on_a_lot_it_does_not_hold_change_none_of_its_answers() {
+    let honest = vec![
+        harvest("h1", "A", kg("100")),
+        transform("t1", &[("A", kg("100"))], &[("C", kg("40"))]),
+    ];
+    let hostile = vec![
+        // Creates the co-op's lot name again, consumes it, ships it to a friend, who makes
+        // something of it.
+        by("evil", harvest("e1", "A", kg("1"))),
+        by(
+            "evil",
+            transform("e2", &[("A", kg("50"))], &[("X", kg("20"))]),
+        ),
+        by("evil", moved("e3", "evil", true, "A", kg("50"), "friend")),
+        by(
+            "friend",
+            transform("e4", &[("A", kg("50"))], &[("Y", kg("20"))]),
+        ),
+        by(
+            "evil",
+            transform("e5", &[("C", kg("5"))], &[("Z", kg("2"))]),
+        ),
+    ];
+    let clean = Events(honest.clone());
+    let mut before = Lineage::new(&clean);
+    let (back, forward, state) = (
+        before.trace_back("C").unwrap(),
+        before.trace_forward("A").unwrap(),
+        before.lot_state("A").unwrap(),
+    );
+    let mut all = honest.clone();
+    all.extend(hostile);
+    let attacked = Events(all);
+    let mut after = Lineage::new(&attacked);
+    let back_after = after.trace_back("C").unwrap();
+    assert_eq!(back_after.origins, back.origins);
+    assert_eq!(after.trace_forward("A").unwrap(), forward);
+    assert_eq!(after.trace_forward("C").unwrap().descendants, vec![]);
+    let state_after = after.lot_state("A").unwrap();
+    assert_eq!(
+        (
+            &state_after.creator,
+            &state_after.holder,
+            &state_after.produced,
+            &state_after.consumed
+        ),
+        (
+            &state.creator,
+            &state.holder,
+            &state.produced,
+            &state.consumed
+        )
+    );
+    // Each hostile event is named, charged to its org, the owner given.
+    let flagged = not_holder(&state_after.anomalies);
+    for id in ["e1", "e2", "e3", "e4"] {
+        assert!(
+            flagged.contains(&("A".into(), Some(id.into()))),
+            "{id} not flagged: {flagged:?}"
+        );
+    }
+    let e2 = state_after
+        .anomalies
+        .iter()
+        .find(|a| a.event_id.as_deref() == Some("e2"))
+        .unwrap();
+    assert_eq!(e2.org.as_deref(), Some("evil"));
+    assert_eq!(e2.figures.get("owner").map(String::as_str), Some("coop-1"));
+    assert!(e2.explanation.contains("\"coop-1\""), "{}", e2.explanation);
+    // The hostile product does not inherit the co-op's origins.
+    let x = Lineage::new(&attacked).trace_back("X").unwrap();
+    assert!(x.origins.iter().all(|o| o.lot != "A"), "{:?}", x.origins);
+}
+
+#[test]
+fn hand_overs_count_in_any_log_order_and_make_the_next_holder() {
+    // co-op → trader → exporter, who roasts; the log has them in every order.
+    let events = vec![
+        harvest("h1", "A", kg("100")),
+        moved("s1", "coop-1", true, "A", kg("100"), "trader"),
+        {
+            let mut r = (*moved("r2", "exporter", false, "A", kg("100"), "trader")).clone();
+            r.time = DateTime::parse_from_rfc3339("2026-01-11T15:00:00+07:00").unwrap();
+            Arc::new(r)
+        },
+        by(
+            "exporter",
+            transform("t1", &[("A", kg("100"))], &[("R", kg("80"))]),
+        ),
+    ];
+    let expected = Lineage::new(&Events(events.clone()))
+        .trace_back("R")
+        .unwrap();
+    assert_eq!(content(&expected, "A"), d("100"));
+    assert!(
+        not_holder(&expected.anomalies).is_empty(),
+        "{:?}",
+        expected.anomalies
+    );
+    for order in [[3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]] {
+        let shuffled: Vec<_> = order.iter().map(|&n| Arc::clone(&events[n])).collect();
+        let source = Events(shuffled);
+        let mut lineage = Lineage::new(&source);
+        let t = lineage.trace_back("R").unwrap();
+        assert_eq!(t.origins, expected.origins, "order {order:?}");
+        assert!(not_holder(&t.anomalies).is_empty(), "{:?}", t.anomalies);
+        assert_eq!(
+            lineage.lot_state("A").unwrap().holder.as_deref(),
+            Some("exporter")
+        );
+    }
+    // Without the trader's part the exporter's receipt is from an org that never held it.
+    let broken = vec![
+        harvest("h1", "A", kg("100")),
+        Arc::clone(&events[2]),
+        Arc::clone(&events[3]),
+    ];
+    let t = Lineage::new(&Events(broken)).trace_back("R").unwrap();
+    assert_eq!(
+        not_holder(&t.anomalies),
+        vec![
+            ("A".into(), Some("r2".into())),
+            ("A".into(), Some("t1".into()))
+        ]
+    );
+    assert!(t.origins.iter().all(|o| o.lot != "A"));
 }

@@ -214,19 +214,23 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
     verify_inclusion(&leaf, p.leaf_index, p.tree_size, &path, &signed.root)
         .map_err(|e| CliError::Refused(format!("the inclusion proof does not verify: {e}")))?;
     if args.client.json {
-        print_json(&json!({
+        let mut answer = json!({
             "event_id": p.event_id,
             "sequence": p.sequence,
             "leaf_index": p.leaf_index,
             "tree_size": p.tree_size,
             "leaf": STANDARD.encode(&p.leaf),
-            "leaf_withheld": withheld,
             "leaf_hash": hex(&p.leaf_hash),
             "audit_path": path.iter().map(|h| hex(h)).collect::<Vec<_>>(),
             "root_hash": hex(&signed.root),
             "checkpoint": cp.note,
             "verifier_key": cp.verifier_key,
-        }))
+        });
+        // Only a withheld leaf says so: a full proof reads as it always did.
+        if withheld {
+            answer["leaf_withheld"] = json!(true);
+        }
+        print_json(&answer)
     } else {
         outln!(
             "Event {} (sequence {}) is leaf {} of the log's tree of {} entries.",
