@@ -53,5 +53,6 @@ fn store_status(err: StoreError) -> Status {
         ),
         StoreError::Sled(e) => Status::unavailable(format!("storage failed: {e}")),
         StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
+        StoreError::Clock(m) => Status::unavailable(format!("not recorded: {m}")),
     }
 }

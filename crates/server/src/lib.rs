@@ -73,6 +73,8 @@ pub struct ServeConfig {
     pub public_reads: bool,
     /// How the public view shows plot geometry (`--public-geometry`).
     pub public_geometry: PublicGeometry,
+    /// How far an event may be dated after its record time (`--future-margin`).
+    pub future_margin: chrono::Duration,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -140,6 +142,7 @@ impl ServeConfig {
             auth: None,
             public_reads: false,
             public_geometry: PublicGeometry::default(),
+            future_margin: lotline_store::DEFAULT_FUTURE_MARGIN,
         }
     }
 
@@ -466,7 +469,11 @@ async fn start(
     health: &tonic_health::server::HealthReporter,
 ) -> Result<Running, ServerError> {
     let writes_refused = log_checks(&opened);
-    let (writer, writer_done) = Writer::spawn(opened.store.clone(), WriterConfig::default())?;
+    let writer_config = WriterConfig {
+        future_margin: config.future_margin,
+        ..WriterConfig::default()
+    };
+    let (writer, writer_done) = Writer::spawn(opened.store.clone(), writer_config)?;
     let refused = writes_refused.is_some();
     // In NATS mode the consumer is the writer's only source of log entries, and gRPC writes go
     // through the stream. A store that refuses writes does not consume either.

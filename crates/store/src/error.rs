@@ -17,6 +17,10 @@ pub enum StoreError {
     /// A listing's cursor that no page of that listing gave.
     #[error("cursor {0:?} is not one this listing gave")]
     BadCursor(String),
+    /// A record time given from outside is ahead of this node's clock by more than the
+    /// writer's margin: nothing is stamped until the clocks agree.
+    #[error("clocks disagree: {0}")]
+    Clock(String),
     /// The writer has stopped (shutting down or failed).
     #[error("the store writer is not running")]
     WriterStopped,

@@ -29,4 +29,6 @@ pub use record::{RECORD_VERSION, Record};
 pub use snapshot::Snapshot;
 pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
 pub use tree::TreeCheck;
-pub use writer::{Submission, Writer, WriterConfig, WriterDone, WriterStats};
+pub use writer::{
+    DEFAULT_FUTURE_MARGIN, Submission, Writer, WriterConfig, WriterDone, WriterStats,
+};

@@ -63,13 +63,21 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Jobs that may wait for the writer before senders wait.
     pub queue: usize,
+    /// How far an event may be dated after its record time: one dated later is rejected. The
+    /// writer also refuses to stamp a record time (a NATS stream's timestamp) later than its
+    /// own clock by more than this.
+    pub future_margin: chrono::Duration,
 }
+
+/// The default [`WriterConfig::future_margin`]: one day.
+pub const DEFAULT_FUTURE_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
 impl Default for WriterConfig {
     fn default() -> Self {
         WriterConfig {
             max_batch: 2_000,
             queue: 1_024,
+            future_margin: DEFAULT_FUTURE_MARGIN,
         }
     }
 }
@@ -304,17 +312,29 @@ impl WriterState {
         let now = truncate_micros(Utc::now());
         let started = Instant::now();
         let mut outcomes = Vec::with_capacity(items.len());
+        let margin = self.config.future_margin;
         for item in items {
-            let outcome = self.decide(&pending, item)?;
+            // A record time from outside (the stream's timestamp) is never stamped if it is
+            // ahead of this node's clock by more than the margin: the batch is not written,
+            // and says why, until the clocks agree.
+            if let Some(given) = item.record_time
+                && given > now + margin
+            {
+                return Err(StoreError::Clock(format!(
+                    "the record time {given} of {:?} is ahead of this node's clock ({now}) by more than {margin}",
+                    item.event_id
+                )));
+            }
+            let record_time = item
+                .record_time
+                .map(truncate_micros)
+                .unwrap_or(now)
+                .max(last_time);
+            let outcome = self.decide(&pending, item, record_time)?;
             let outcome = match outcome {
                 Decision::Append(event) => {
                     let seq = next_seq;
                     next_seq += 1;
-                    let record_time = item
-                        .record_time
-                        .map(truncate_micros)
-                        .unwrap_or(now)
-                        .max(last_time);
                     last_time = record_time;
                     let record = Record::new(record_time, event).encode();
                     tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
@@ -404,6 +424,7 @@ impl WriterState {
         &self,
         pending: &Pending<'_>,
         item: &'s Submission,
+        record_time: DateTime<Utc>,
     ) -> Result<Decision<'s>, StoreError> {
         let event = match &item.event {
             Err(invalid) => return Ok(Decision::Reject(RejectKind::Invalid, invalid.to_string())),
@@ -435,6 +456,20 @@ impl WriterState {
             };
             return Ok(Decision::Reject(RejectKind::Conflict, reason));
         }
+        // Judged against the record time (in NATS mode the stream's), so every node decides
+        // alike; after the id check, so a re-send of a stored event is still a duplicate.
+        let margin = self.config.future_margin;
+        if event.time.with_timezone(&Utc) > record_time + margin {
+            return Ok(Decision::Reject(
+                RejectKind::Invalid,
+                format!(
+                    "event_time: {} is more than {} after its record time {}; an event cannot be dated in the future",
+                    event.time.to_rfc3339(),
+                    describe(margin),
+                    record_time.to_rfc3339()
+                ),
+            ));
+        }
         // An org registers itself; a revocation comes from an admin, who need not be a party
         // of any chain.
         let needs_no_registration = matches!(
@@ -458,6 +493,16 @@ enum Decision<'a> {
     Append(&'a Event),
     Duplicate(u64),
     Reject(RejectKind, String),
+}
+
+/// A margin as an operator wrote it (`1d`, `6h`, `90s`).
+fn describe(margin: chrono::Duration) -> String {
+    let secs = margin.num_seconds();
+    match secs {
+        s if s % 86_400 == 0 => format!("{} day(s)", s / 86_400),
+        s if s % 3_600 == 0 => format!("{} hour(s)", s / 3_600),
+        s => format!("{s} s"),
+    }
 }
 
 fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {

@@ -86,11 +86,20 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
     let mut truth = Truth::default();
     let mut lots: Vec<String> = Vec::new();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    // Each co-op hands its harvest to the processor, which must hold a lot to transform it.
+    let mut hand_overs = Vec::new();
 
     for n in 0..farms {
         let lot = format!("{prefix}F{n}");
         let q = 100 + rng.below(900);
         events.push(harvest(&format!("{prefix}h{n}"), orgs[n % 2], &lot, q));
+        hand_overs.push(ship(
+            &format!("{prefix}hand{n}"),
+            orgs[n % 2],
+            &lot,
+            q,
+            orgs[2],
+        ));
         produced.insert(lot.clone(), q as f64);
         truth
             .origins
@@ -168,6 +177,11 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
         let minutes = rng.below(60 * 24 * 30);
         let base = spread_time(minutes);
         event.event_time = base;
+    }
+    // Handed over before anything else happens (times are not in creation order).
+    for mut ship in hand_overs {
+        ship.event_time = spread_time(0);
+        events.push(ship);
     }
     for lot in &lots {
         let mut seen = BTreeSet::new();

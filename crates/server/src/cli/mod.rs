@@ -234,6 +234,10 @@ struct ServeArgs {
     /// 0.01 degrees, about 1 km) or region (none: the plot's country only).
     #[arg(long, env = "LOTLINE_PUBLIC_GEOMETRY", default_value = "exact")]
     public_geometry: String,
+    /// How far after its record time an event may be dated (90s, 6h, 1d): one dated later is
+    /// rejected, and a NATS stream timestamp ahead of this node's clock by more is not stamped.
+    #[arg(long, env = "LOTLINE_FUTURE_MARGIN", default_value = "1d")]
+    future_margin: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -631,6 +635,9 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         );
     }
     config.public_reads = args.public_reads;
+    config.future_margin = lotline_service::tokens::parse_lifetime(&args.future_margin)
+        .map(chrono::Duration::seconds)
+        .map_err(|e| format!("--future-margin: {e}"))?;
     config.public_geometry = lotline_service::PublicGeometry::parse(&args.public_geometry)
         .ok_or_else(|| {
             format!(

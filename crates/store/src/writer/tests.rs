@@ -584,3 +584,47 @@ async fn a_writer_that_cannot_read_the_store_back_refuses_writes_and_says_so() {
     );
     assert_eq!(store.last_seq().unwrap(), 1);
 }
+
+#[tokio::test]
+async fn an_event_dated_in_the_future_is_rejected_and_a_future_stamp_refused() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let soon = chrono::Utc::now() + chrono::Duration::hours(20);
+    let late = chrono::Utc::now() + chrono::Duration::hours(30);
+    let mut within = harvest("h-soon", "LOT-S", "1");
+    within.event_time = soon.to_rfc3339();
+    let mut beyond = harvest("h-late", "LOT-L", "1");
+    beyond.event_time = late.to_rfc3339();
+    let out = writer
+        .submit(subs(&[register("coop"), within, beyond]))
+        .await
+        .unwrap();
+    assert!(matches!(out[1], Outcome::Accepted { .. }), "{:?}", out[1]);
+    assert!(
+        matches!(&out[2], Outcome::Rejected { kind: RejectKind::Invalid, reason }
+            if reason.starts_with("event_time:") && reason.contains("1 day")),
+        "{:?}",
+        out[2]
+    );
+    // A stream timestamp far ahead of this node's clock is not stamped: nothing is written.
+    let mut stamped = subs(&[harvest("h-2", "LOT-2", "1")]);
+    stamped[0].record_time = Some(chrono::Utc::now() + chrono::Duration::days(3));
+    let err = writer.submit(stamped).await.unwrap_err();
+    assert!(err.to_string().contains("clocks disagree"), "{err}");
+    assert_eq!(store.last_seq().unwrap(), 2);
+    // Judged against the record time given (a stream's), not this node's clock.
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let mut dated = harvest("h-3", "LOT-3", "1");
+    dated.event_time = (chrono::Utc::now() - chrono::Duration::days(5)).to_rfc3339();
+    let mut relative = subs(&[register("coop"), dated]);
+    for item in &mut relative {
+        item.record_time = Some(chrono::Utc::now() - chrono::Duration::days(10));
+    }
+    let out = writer.submit(relative).await.unwrap();
+    let out = &out[1..];
+    assert!(
+        matches!(&out[0], Outcome::Rejected { reason, .. } if reason.starts_with("event_time:")),
+        "{out:?}"
+    );
+}
