@@ -75,6 +75,8 @@ pub struct ServeConfig {
     pub public_geometry: PublicGeometry,
     /// How far an event may be dated after its record time (`--future-margin`).
     pub future_margin: chrono::Duration,
+    /// The largest event taken, in bytes as received (`--max-event-bytes`).
+    pub max_event_bytes: usize,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -143,6 +145,7 @@ impl ServeConfig {
             public_reads: false,
             public_geometry: PublicGeometry::default(),
             future_margin: lotline_store::DEFAULT_FUTURE_MARGIN,
+            max_event_bytes: lotline_service::intake::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 
@@ -469,6 +472,7 @@ async fn start(
     health: &tonic_health::server::HealthReporter,
 ) -> Result<Running, ServerError> {
     let writes_refused = log_checks(&opened);
+    lotline_service::intake::set_max_event_bytes(config.max_event_bytes);
     let writer_config = WriterConfig {
         future_margin: config.future_margin,
         ..WriterConfig::default()

@@ -4,6 +4,7 @@
 //! quarantined with its reason and the bytes as received.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use lotline_domain::{Invalid, Outcome, validate};
@@ -70,6 +71,28 @@ impl Recorder for Writer {
     }
 }
 
+/// The default largest event, in bytes as received (protobuf or JSON): 256 KiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 256 * 1024;
+
+static MAX_EVENT_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_EVENT_BYTES);
+
+/// Sets the largest event this process takes (`serve --max-event-bytes`). In NATS mode every
+/// node of a stream must use the same limit, or they decide the same message differently.
+pub fn set_max_event_bytes(limit: usize) {
+    MAX_EVENT_BYTES.store(limit.max(1), Ordering::Relaxed);
+}
+
+/// The largest event this process takes, in bytes.
+pub fn max_event_bytes() -> usize {
+    MAX_EVENT_BYTES.load(Ordering::Relaxed)
+}
+
+/// Why an input of `len` bytes is too large to parse, if it is.
+fn too_large(len: usize) -> Option<String> {
+    let limit = max_event_bytes();
+    (len > limit).then(|| format!("{len} bytes is more than the limit of {limit} bytes per event"))
+}
+
 /// A wire event, converted and validated; `payload` is the input as received.
 fn checked(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submission {
     let event = event_from_wire(wire).and_then(|e| validate(&e).map(|()| e));
@@ -81,12 +104,22 @@ fn checked(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submission {
 
 /// A protobuf event as decoded by a door.
 pub fn from_wire(wire: &v1::Event, source: &str) -> Submission {
+    if let Some(reason) = too_large(wire.encoded_len()) {
+        let mut submission = invalid("event", reason, &[], source);
+        submission.event_id = wire.event_id.clone();
+        submission.org = wire.org.clone();
+        return submission;
+    }
     checked(wire, wire.encode_to_vec(), source)
 }
 
 /// The bytes of a protobuf `lotline.v1.Event` (a NATS message); bytes that are not one become a
 /// submission the writer rejects, naming `hint` as what to do instead.
 pub fn from_protobuf(bytes: &[u8], source: &str, hint: &str) -> Submission {
+    // Checked before parsing: the bytes are kept only up to the limit.
+    if let Some(reason) = too_large(bytes.len()) {
+        return invalid("payload", reason, &bytes[..max_event_bytes()], source);
+    }
     match v1::Event::decode(bytes) {
         Ok(wire) => checked(&wire, wire.encode_to_vec(), source),
         Err(e) => invalid(
@@ -101,6 +134,14 @@ pub fn from_protobuf(bytes: &[u8], source: &str, hint: &str) -> Submission {
 /// One event in the proto3 JSON mapping; text that is not an event becomes a submission the
 /// writer rejects, keeping the text as sent.
 pub fn from_json(text: &str, source: &str) -> Submission {
+    if let Some(reason) = too_large(text.len()) {
+        return invalid(
+            "payload",
+            reason,
+            &text.as_bytes()[..max_event_bytes()],
+            source,
+        );
+    }
     match serde_json::from_str::<v1::Event>(text) {
         Ok(wire) => checked(&wire, text.as_bytes().to_vec(), source),
         Err(e) => {
@@ -143,4 +184,31 @@ pub async fn decode_all<T: Send + 'static>(
     tokio::task::spawn_blocking(move || inputs.iter().map(submission).collect())
         .await
         .map_err(|e| crate::ServiceError::Internal(format!("validation task failed: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_larger_than_the_limit_is_refused_before_it_is_parsed() {
+        let big = format!(
+            r#"{{"eventId":"big","org":"coop","extensions":{{"x":"{}"}}}}"#,
+            "a".repeat(DEFAULT_MAX_EVENT_BYTES)
+        );
+        let s = from_json(&big, "test");
+        let err = s.event.expect_err("too large");
+        assert_eq!(err.field, "payload");
+        assert!(
+            err.reason.contains(&DEFAULT_MAX_EVENT_BYTES.to_string()),
+            "{err}"
+        );
+        assert_eq!(
+            s.payload.len(),
+            DEFAULT_MAX_EVENT_BYTES,
+            "kept up to the limit"
+        );
+        let s = from_protobuf(big.as_bytes(), "test", "");
+        assert_eq!(s.event.expect_err("too large").field, "payload");
+    }
 }

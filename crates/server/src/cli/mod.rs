@@ -238,6 +238,10 @@ struct ServeArgs {
     /// rejected, and a NATS stream timestamp ahead of this node's clock by more is not stamped.
     #[arg(long, env = "LOTLINE_FUTURE_MARGIN", default_value = "1d")]
     future_margin: String,
+    /// The largest event taken, in bytes as received (protobuf or JSON), checked before it is
+    /// parsed. Every node reading one NATS stream must give the same.
+    #[arg(long, env = "LOTLINE_MAX_EVENT_BYTES", default_value_t = lotline_service::intake::DEFAULT_MAX_EVENT_BYTES)]
+    max_event_bytes: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -635,6 +639,7 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         );
     }
     config.public_reads = args.public_reads;
+    config.max_event_bytes = args.max_event_bytes;
     config.future_margin = lotline_service::tokens::parse_lifetime(&args.future_margin)
         .map(chrono::Duration::seconds)
         .map_err(|e| format!("--future-margin: {e}"))?;

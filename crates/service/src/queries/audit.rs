@@ -218,8 +218,9 @@ impl Service {
         let caller = caller.clone();
         self.read_lot(lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
-            let upstream = Lineage::new(store).upstream(lot)?;
-            let mentions = store.mentions(lot)?;
+            let mut lineage = Lineage::new(store);
+            let upstream = lineage.upstream(lot)?;
+            let mentions = lineage.mentions(lot)?;
             let movements: Vec<_> = mentions
                 .iter()
                 .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))

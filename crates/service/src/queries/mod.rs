@@ -9,7 +9,7 @@ pub mod provenance;
 
 use chrono::{DateTime, Utc};
 use lotline_domain::Event;
-use lotline_domain::lineage::LineageSource as _;
+use lotline_domain::lineage::{Lineage, LineageSource as _};
 use lotline_store::{Snapshot, StoreError, StoredEvent};
 
 use crate::views::{Level, View};
@@ -70,5 +70,10 @@ pub(crate) fn handled(
     let Some(org) = org else {
         return Ok(false);
     };
-    Ok(store.mentions(lot)?.iter().any(|e| e.org == org))
+    // Only events that count for the lot: an event on a lot its org does not hold earns no view
+    // of it.
+    Ok(Lineage::new(store)
+        .mentions(lot)?
+        .iter()
+        .any(|e| e.org == org))
 }

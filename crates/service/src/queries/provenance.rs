@@ -88,7 +88,7 @@ pub(crate) fn shipments(
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for up in lots {
-        for event in store.mentions(&up.lot)? {
+        for event in Lineage::new(store).mentions(&up.lot)? {
             if matches!(event.kind, EventKind::Ship(_)) && seen.insert(event.id.clone()) {
                 out.push(event);
             }
@@ -104,7 +104,7 @@ fn rule_anomalies(
     rules: &Rules,
     lot: &str,
 ) -> Result<Vec<Anomaly>, StoreError> {
-    let events = store.mentions(lot)?;
+    let events = Lineage::new(store).mentions(lot)?;
     let mut cache = LotCache::new(store);
     cache.load(
         events
@@ -160,13 +160,17 @@ impl Service {
                 lot: Some(lot.clone()),
                 ..Default::default()
             };
-            let events = store.list_events(&filter, 0, LOT_EVENTS)?;
+            let mut events = store.list_events(&filter, 0, LOT_EVENTS)?;
             if events.items.is_empty() {
                 return Err(ServiceError::NotFound(format!(
                     "lot {lot:?}: no event mentions it"
                 )));
             }
             let mut lineage = Lineage::new(store);
+            // The lot's history is the events that count for it: those of orgs that did not
+            // hold it are among its anomalies, not its events.
+            let custody = lineage.custody_of(&lot)?;
+            events.items.retain(|s| custody.admits(&s.event.id));
             let mut state = lineage.lot_state(&lot)?;
             state
                 .anomalies
