@@ -2,8 +2,8 @@
 //! lots it does not hold. The demo chains are posted by their honest orgs; then another org
 //! posts thousands of hostile events through `lotline post` (forged ids with control bytes in
 //! every id-bearing field, re-used event ids, lot names it did not create, consumptions and
-//! shipments of lots it does not hold, receipts from orgs that never held the lot, future
-//! dates, oversized events). Every hostile event is refused with a reason or flagged as a
+//! shipments of lots it does not hold, receipts from orgs that never held the lot,
+//! registrations of the honest orgs' plots, future dates, oversized events). Every hostile event is refused with a reason or flagged as a
 //! `not_holder` anomaly, every honest answer is the same as before, and the server stays
 //! healthy.
 
@@ -260,6 +260,30 @@ async fn another_orgs_events_change_no_answer_about_lots_it_does_not_hold() {
             "receive",
             json!({"lots": [{"lot": lot, "quantity": kg("1")}], "fromOrg": "friend"}),
         );
+    }
+    // Stored, changing nothing: registrations of the honest orgs' plots (elsewhere, so the
+    // EUDR verdicts would change if they stood).
+    let plots: BTreeSet<String> = LOTS
+        .iter()
+        .flat_map(|lot| {
+            answer(&url, &["trace", lot])["origins"]
+                .as_array()
+                .expect("origins")
+                .iter()
+                .filter_map(|o| o["plot"].as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(!plots.is_empty());
+    for (n, plot) in plots.iter().enumerate() {
+        let mut moved = line(
+            &format!("evil-plot-{n}"),
+            at,
+            "registerPlot",
+            json!({"plot": plot, "geometry": "{\"type\":\"Point\",\"coordinates\":[2.35,48.85]}", "country": "FR"}),
+        );
+        moved = moved.replace(r#""chain":"cocoa","#, "");
+        lines.push(moved);
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("hostile.jsonl");

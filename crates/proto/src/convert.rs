@@ -162,6 +162,7 @@ fn stage_entry_to_wire(e: &StageEntry) -> v1::StageEntry {
                 standard: c.standard.clone(),
                 certificate_id: c.certificate_id.clone(),
                 valid_to: c.valid_to.map(|d| d.to_string()).unwrap_or_default(),
+                self_declared: c.self_declared,
             })
             .collect(),
         certified: e.certified(),

@@ -79,12 +79,11 @@ impl Snapshot<'_> {
     }
 
     /// The standing event among those an index prefix points at: the latest by event time,
-    /// then event id.
+    /// then event id, of those by the org that registered the name first (a shared name has
+    /// an owner: another org's registration of the same site, plot or class changes nothing).
     fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(self
-            .registrations(prefix)?
-            .into_iter()
-            .max_by(|a, b| (a.event.time, &a.event.id).cmp(&(b.event.time, &b.event.id))))
+        let registrations = self.registrations(prefix)?;
+        Ok(owned_standing(registrations, |s| &s.event))
     }
 
     /// The standing RegisterOrg event of `org`.
@@ -367,6 +366,22 @@ impl Snapshot<'_> {
         }
         Ok(true)
     }
+}
+
+/// Of `registrations` in log order, the standing one: the latest by event time, then event id,
+/// among those of the org that recorded the first.
+pub(crate) fn owned_standing<T>(
+    registrations: Vec<T>,
+    event: impl Fn(&T) -> &Arc<Event>,
+) -> Option<T> {
+    let owner = registrations.first().map(|r| event(r).org.clone())?;
+    registrations
+        .into_iter()
+        .filter(|r| event(r).org == owner)
+        .max_by(|a, b| {
+            let (a, b) = (event(a), event(b));
+            (a.time, &a.id).cmp(&(b.time, &b.id))
+        })
 }
 
 #[cfg(test)]

@@ -131,9 +131,10 @@ impl<'a> Snapshot<'a> {
     }
 
     /// The registration of `plot` that stands: the latest by event time, then
-    /// event id (not by arrival), among uncorrected ones.
+    /// event id (not by arrival), among uncorrected ones of the org that registered the plot
+    /// first (another org's registration of the same plot id moves nothing).
     pub fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
-        let mut best: Option<(Arc<Event>, RegisterPlot)> = None;
+        let mut all: Vec<(Arc<Event>, RegisterPlot)> = Vec::new();
         for seq in self.seqs(&id_prefix(PLOT, plot))? {
             let Some(stored) = self.event_at(seq)? else {
                 continue;
@@ -146,14 +147,9 @@ impl<'a> Snapshot<'a> {
             if self.is_corrected(&stored.event.id)? {
                 continue;
             }
-            let newer = best
-                .as_ref()
-                .is_none_or(|(b, _)| (stored.event.time, &stored.event.id) > (b.time, &b.id));
-            if newer {
-                best = Some((Arc::clone(&stored.event), p.clone()));
-            }
+            all.push((Arc::clone(&stored.event), p.clone()));
         }
-        Ok(best)
+        Ok(crate::masterdata::owned_standing(all, |(e, _)| e))
     }
 
     /// Every uncorrected event in this view, in log order. Audit answers read the

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::NaiveDate;
 
 use crate::anomaly::{Anomaly, AnomalyKind};
-use crate::event::{Chain, Event, EventKind};
+use crate::event::{Chain, Event, EventKind, OrgRole};
 
 /// One Certify event, read as a certificate (or a negative audit result).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct Certificate {
     pub issued: NaiveDate,
     /// Set for a lot-level certificate (a certificate of a lot, not of the org).
     pub lot: Option<String>,
+    /// The org that recorded it: the certified org itself (self-declared) or a certifier.
+    pub issuer: String,
 }
 
 /// Outcomes that grant a certificate (compared case-insensitively, trimmed).
@@ -83,7 +85,14 @@ impl Certificate {
             event_id: event.id.clone(),
             issued: event.time.date_naive(),
             lot: c.lot.clone().filter(|l| !l.trim().is_empty()),
+            issuer: event.org.clone(),
         })
+    }
+
+    /// Whether the certified org recorded it itself rather than a certifier: it counts, and
+    /// answers say so.
+    pub fn self_declared(&self) -> bool {
+        self.issuer == self.org
     }
 
     fn outcome_is(&self, list: &[&str]) -> bool {
@@ -179,6 +188,9 @@ pub struct Certificates {
     /// Farm → the co-op it is a member of (its latest registration, by event
     /// time then id): a co-op's group certificate covers its member farms.
     members: BTreeMap<String, Vec<(NaiveDate, String, String)>>,
+    /// Each org's latest registration (by event date, then id) and whether it registers the
+    /// org as a certifier: only a certifier certifies another org.
+    certifiers: BTreeMap<String, (NaiveDate, String, bool)>,
 }
 
 /// Normalises a claim or standard: lowercase, trimmed, '-' and '_' read as ' ',
@@ -272,6 +284,18 @@ impl Certificates {
     /// event already recorded (same event id).
     pub fn add(&mut self, event: &Event) {
         if let EventKind::RegisterOrg(r) = &event.kind {
+            let latest = (
+                event.time.date_naive(),
+                event.id.clone(),
+                r.role == OrgRole::Certifier,
+            );
+            let standing = self
+                .certifiers
+                .entry(event.org.clone())
+                .or_insert_with(|| latest.clone());
+            if (&latest.0, &latest.1) > (&standing.0, &standing.1) {
+                *standing = latest;
+            }
             let entry = (
                 event.time.date_naive(),
                 event.id.clone(),
@@ -325,14 +349,29 @@ impl Certificates {
         Some(standing.2.as_str()).filter(|c| !c.is_empty() && *c != org)
     }
 
+    /// Whether a certificate counts: recorded by the certified org itself or by an org whose
+    /// registration names it a certifier. Another org's certificate for (or suspension of)
+    /// an org changes nothing.
+    pub fn counts(&self, cert: &Certificate) -> bool {
+        cert.self_declared()
+            || self
+                .certifiers
+                .get(&cert.issuer)
+                .is_some_and(|(_, _, certifier)| *certifier)
+    }
+
     /// The certificates that can cover `org` on `date`: its own, then its
-    /// co-op's (a small producer organisation's certificate covers its members).
+    /// co-op's (a small producer organisation's certificate covers its members); only those
+    /// that count.
     pub fn covering(&self, org: &str, date: NaiveDate) -> impl Iterator<Item = &Certificate> {
-        self.of_org(org).iter().chain(
-            self.co_op_of(org, date)
-                .into_iter()
-                .flat_map(|c| self.of_org(c)),
-        )
+        self.of_org(org)
+            .iter()
+            .chain(
+                self.co_op_of(org, date)
+                    .into_iter()
+                    .flat_map(|c| self.of_org(c)),
+            )
+            .filter(|c| self.counts(c))
     }
 
     /// Every lot-level certificate recorded for the lot, oldest first.
@@ -351,6 +390,7 @@ impl Certificates {
         let standard = normalise_standard(&cert.standard);
         self.negatives
             .iter()
+            .filter(|n| self.counts(n))
             .filter(|n| n.issued >= cert.issued && n.in_period(date))
             .filter(|n| {
                 let n_id = n.certificate_id.trim();
@@ -737,12 +777,64 @@ mod tests {
         )
     }
 
+    /// `events` with "flocert" registered as a certifier (before or after them: the order of
+    /// registrations and certificates does not matter).
     fn with(events: &[Event]) -> Certificates {
         let mut certs = Certificates::default();
         for e in events {
             certs.add(e);
         }
+        certs.add(&registration("flocert", OrgRole::Certifier));
         certs
+    }
+
+    fn registration(org: &str, role: OrgRole) -> Event {
+        event(
+            &format!("reg-{org}"),
+            "2024-01-01",
+            org,
+            EventKind::RegisterOrg(crate::event::RegisterOrg {
+                name: org.into(),
+                role,
+                country: "CI".into(),
+                gln: None,
+                member_of: None,
+                party: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn only_the_certified_org_or_a_certifier_certifies_and_self_declared_is_said() {
+        let evil_suspends = Cert {
+            outcome: "suspended",
+            from: Some("2025-03-01"),
+            to: None,
+            ..FT
+        };
+        let certs = with(&[
+            certify("own", "2025-01-10", "coop-1", None, FT),
+            // A trader that is not a certifier: neither its certificate for coop-2 nor its
+            // suspension of coop-1's counts.
+            registration("evil", OrgRole::Trader),
+            certify("e1", "2025-01-10", "evil", Some("coop-2"), FT),
+            certify("e2", "2025-04-01", "evil", Some("coop-1"), evil_suspends),
+            certify("f1", "2025-01-10", "flocert", Some("coop-3"), FT),
+        ]);
+        let on = day("2025-06-01");
+        let CertStatus::Valid(own) = certs.status("coop-1", "fairtrade", "beans", None, on) else {
+            panic!("coop-1's own certificate is suspended by a non-certifier");
+        };
+        assert!(own.self_declared());
+        assert_eq!(
+            certs.status("coop-2", "fairtrade", "beans", None, on),
+            CertStatus::Missing
+        );
+        let CertStatus::Valid(third) = certs.status("coop-3", "fairtrade", "beans", None, on)
+        else {
+            panic!("a certifier's certificate does not count");
+        };
+        assert!(!third.self_declared());
     }
 
     fn no_lots(_: &str) -> Option<LotFacts> {

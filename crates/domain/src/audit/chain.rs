@@ -105,6 +105,8 @@ pub struct HeldCertificate {
     pub standard: String,
     pub certificate_id: String,
     pub valid_to: Option<NaiveDate>,
+    /// Recorded by the certified org itself, not by a certifier.
+    pub self_declared: bool,
 }
 
 /// One event at a stage.
@@ -184,6 +186,7 @@ fn entry(
             standard: c.standard.clone(),
             certificate_id: c.certificate_id.clone(),
             valid_to: c.valid_to,
+            self_declared: c.self_declared(),
         })
         .collect();
     let lapsed = if certificates.is_empty() {

@@ -241,13 +241,18 @@ fn entry_row(e: &v1::StageEntry) -> Vec<String> {
             .iter()
             .map(|c| {
                 format!(
-                    "{} {}{}",
+                    "{} {}{}{}",
                     c.standard,
                     c.certificate_id,
                     if c.valid_to.is_empty() {
                         String::new()
                     } else {
                         format!(" (to {})", c.valid_to)
+                    },
+                    if c.self_declared {
+                        ", self-declared"
+                    } else {
+                        ""
                     }
                 )
             })

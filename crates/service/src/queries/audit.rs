@@ -11,7 +11,7 @@ use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
 use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
 use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{self, LotCache};
-use lotline_domain::lineage::{Lineage, LineageSource, UpstreamLot};
+use lotline_domain::lineage::{Lineage, UpstreamLot};
 use lotline_domain::{Anomaly, AnomalyKind};
 use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
@@ -105,10 +105,14 @@ pub(crate) fn certificates<'a>(
     orgs: impl IntoIterator<Item = &'a str>,
 ) -> Result<Certificates, StoreError> {
     let mut certs = Certificates::default();
-    for event in store.certificates()? {
-        certs.add(&event);
+    let all = store.certificates()?;
+    for event in &all {
+        certs.add(event);
     }
-    for org in orgs.into_iter().collect::<BTreeSet<_>>() {
+    // The issuers' registrations too: only a registered certifier certifies another org.
+    let mut named: BTreeSet<String> = all.iter().map(|e| e.org.clone()).collect();
+    named.extend(orgs.into_iter().map(str::to_string));
+    for org in &named {
         for event in store.org_registrations(org)? {
             certs.add(&event);
         }

@@ -9,7 +9,7 @@ pub mod provenance;
 
 use chrono::{DateTime, Utc};
 use lotline_domain::Event;
-use lotline_domain::lineage::{Lineage, LineageSource as _};
+use lotline_domain::lineage::Lineage;
 use lotline_store::{Snapshot, StoreError, StoredEvent};
 
 use crate::views::{Level, View};

@@ -7,9 +7,7 @@ use lotline_domain::audit::eudr::{DdsReference, dds_references};
 use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{LotCache, event_anomalies};
 use lotline_domain::event::LotRole;
-use lotline_domain::lineage::{
-    Lineage, LineageSource, LotState, TraceBack, TraceForward, UpstreamLot,
-};
+use lotline_domain::lineage::{Lineage, LotState, TraceBack, TraceForward, UpstreamLot};
 use lotline_domain::{Anomaly, CustodyModel, Event, EventKind};
 use lotline_record::Quarantined;
 use lotline_store::{EventFilter, Page, Snapshot, StoreError, UnknownLot};

@@ -628,3 +628,59 @@ async fn an_event_dated_in_the_future_is_rejected_and_a_future_stamp_refused() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let plot = |id: &str, org: &str, lon: &str, time: &str| {
+        let mut e = base(
+            id,
+            org,
+            Kind::RegisterPlot(v1::RegisterPlot {
+                plot: "P-1".into(),
+                geometry: format!(r#"{{"type":"Point","coordinates":[{lon},6.8]}}"#),
+                area_ha: "1".into(),
+                country: "CI".into(),
+            }),
+        );
+        e.event_time = time.into();
+        e
+    };
+    let site = |id: &str, org: &str, name: &str| {
+        base(
+            id,
+            org,
+            Kind::RegisterSite(v1::RegisterSite {
+                site: "S-1".into(),
+                name: name.into(),
+                country: "CI".into(),
+                ..Default::default()
+            }),
+        )
+    };
+    let out = writer
+        .submit(subs(&[
+            register("coop"),
+            register("evil"),
+            plot("p-1", "coop", "-5.5", "2026-03-01T08:00:00Z"),
+            // Later, by another org: moves nothing.
+            plot("p-evil", "evil", "-7.0", "2026-04-01T08:00:00Z"),
+            site("s-1", "coop", "Warehouse"),
+            site("s-evil", "evil", "Evil's"),
+            // The owner moves its own plot.
+            plot("p-2", "coop", "-5.6", "2026-03-02T08:00:00Z"),
+        ]))
+        .await
+        .unwrap();
+    assert!(
+        out.iter().all(|o| matches!(o, Outcome::Accepted { .. })),
+        "{out:?}"
+    );
+    let view = store.snapshot().unwrap();
+    let (event, standing) = view.plot("P-1").unwrap().expect("plot");
+    assert_eq!(event.id, "p-2");
+    assert!(standing.geometry.contains("-5.6"), "{}", standing.geometry);
+    let site = view.site("S-1").unwrap().expect("site");
+    assert_eq!(site.id, "s-1");
+}
