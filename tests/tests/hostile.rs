@@ -270,7 +270,8 @@ async fn another_orgs_events_change_no_answer_about_lots_it_does_not_hold() {
                 .as_array()
                 .expect("origins")
                 .iter()
-                .filter_map(|o| o["plot"].as_str().map(str::to_string))
+                .filter_map(|o| o["plot"].as_str().filter(|p| !p.is_empty()))
+                .map(str::to_string)
                 .collect::<Vec<_>>()
         })
         .collect();
