@@ -554,11 +554,15 @@ async fn follow_health(
     refused: bool,
 ) {
     let mut last = None;
+    // The consumer's state channel closes when its task ends: at shutdown, or when it
+    // panicked. Either way this node no longer applies the stream.
+    let mut consumer_gone = false;
     loop {
         let writer_failed = failure.borrow().clone();
-        let consuming = consumer
-            .as_ref()
-            .is_none_or(|c| matches!(&*c.borrow(), ConsumerState::Running));
+        let consuming = !consumer_gone
+            && consumer
+                .as_ref()
+                .is_none_or(|c| matches!(&*c.borrow(), ConsumerState::Running));
         let serving = !refused && writer_failed.is_none() && consuming;
         if last != Some(serving) {
             if serving {
@@ -578,7 +582,11 @@ async fn follow_health(
                     Some(c) => c.changed().await.is_ok(),
                     None => std::future::pending().await,
                 }
-            } => if !changed { consumer = None },
+            } => if !changed {
+                warn!("the stream consumer stopped (lotline is stopping, or the consumer failed: see above); this node no longer applies the stream");
+                consumer = None;
+                consumer_gone = true;
+            },
         }
     }
 }

@@ -69,6 +69,11 @@ pub struct WriterConfig {
     pub future_margin: chrono::Duration,
 }
 
+/// A submission from this source makes the writer panic (tests of what a writer bug does; no
+/// door gives it, and builds without the store's `test-util` feature do not have it).
+#[cfg(any(test, feature = "test-util"))]
+pub const PANIC_FOR_TEST: &str = "test:panic";
+
 /// The default [`WriterConfig::future_margin`]: one day.
 pub const DEFAULT_FUTURE_MARGIN: chrono::Duration = chrono::Duration::days(1);
 
@@ -140,7 +145,20 @@ impl Writer {
         std::thread::Builder::new()
             .name("lotline-writer".into())
             .spawn(move || {
-                state.run(rx, failure_tx);
+                // A panic is a bug; it must not pass unnoticed: writes are refused from then
+                // on (health turns NOT_SERVING), with the cause in the log and in every refusal.
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    state.run(rx, &failure_tx)
+                }));
+                if let Err(panic) = ran {
+                    let cause = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "no message".into());
+                    error!(%cause, "the writer thread panicked; writes are refused until lotline restarts");
+                    let _ = failure_tx.send(Some(format!("the writer thread panicked ({cause}); restart lotline")));
+                }
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
@@ -183,6 +201,11 @@ impl Writer {
         position: Option<u64>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let (reply, rx) = oneshot::channel();
+        // A writer that stopped after a failure says why, not merely that it stopped.
+        let stopped = || match self.refusal() {
+            Some(reason) => StoreError::Backend(reason),
+            None => StoreError::WriterStopped,
+        };
         self.tx
             .send(Job {
                 items,
@@ -190,8 +213,20 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| StoreError::WriterStopped)?;
-        rx.await.map_err(|_| StoreError::WriterStopped)?
+            .map_err(|_| stopped())?;
+        match rx.await {
+            Ok(result) => result,
+            // The thread is gone with the reply: let it publish why first.
+            Err(_) => {
+                let mut failure = self.failure.clone();
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    failure.wait_for(Option::is_some),
+                )
+                .await;
+                Err(stopped())
+            }
+        }
     }
 }
 
@@ -239,7 +274,7 @@ impl WriterState {
         })
     }
 
-    fn run(&mut self, mut rx: mpsc::Receiver<Job>, failure: watch::Sender<Option<String>>) {
+    fn run(&mut self, mut rx: mpsc::Receiver<Job>, failure: &watch::Sender<Option<String>>) {
         // Set when the store could not be read back after a failed batch: the
         // writer no longer knows where the log ends, so it refuses every write.
         let mut broken: Option<String> = None;
@@ -314,6 +349,10 @@ impl WriterState {
         let mut outcomes = Vec::with_capacity(items.len());
         let margin = self.config.future_margin;
         for item in items {
+            #[cfg(any(test, feature = "test-util"))]
+            if item.source == PANIC_FOR_TEST {
+                panic!("a test asked the writer to panic");
+            }
             // A record time from outside (the stream's timestamp) is never stamped if it is
             // ahead of this node's clock by more than the margin: the batch is not written,
             // and says why, until the clocks agree.

@@ -684,3 +684,30 @@ async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
     let site = view.site("S-1").unwrap().expect("site");
     assert_eq!(site.id, "s-1");
 }
+
+#[tokio::test]
+async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer.submit(subs(&[register("coop")])).await.unwrap();
+    let mut failure = writer.failure();
+    let mut boom = subs(&[harvest("h-1", "LOT-1", "1")]);
+    boom[0].source = super::PANIC_FOR_TEST.into();
+    let err = writer.submit(boom).await.unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        failure.wait_for(Option::is_some),
+    )
+    .await
+    .expect("the failure is published")
+    .expect("failure channel");
+    assert!(writer.refusal().unwrap().contains("panicked"));
+    let again = writer.submit(subs(&[harvest("h-2", "LOT-2", "1")])).await;
+    assert!(again.unwrap_err().to_string().contains("panicked"));
+    assert_eq!(
+        store.last_seq().unwrap(),
+        1,
+        "nothing of the failed batch is in the log"
+    );
+}
