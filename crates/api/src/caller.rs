@@ -45,7 +45,25 @@ pub(crate) fn caller<T>(
             },
             public,
         )
+        .map(|caller| caller.until(deadline(request)))
         .map_err(status)
+}
+
+/// When the client stops waiting: its `grpc-timeout` (e.g. `5S`, `250m`) from now.
+fn deadline<T>(request: &Request<T>) -> Option<std::time::Instant> {
+    let text = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (number, unit) = text.split_at(text.len().checked_sub(1)?);
+    let n: u64 = number.parse().ok()?;
+    let timeout = match unit {
+        "H" => std::time::Duration::from_secs(n.saturating_mul(3600)),
+        "M" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        "S" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_millis(n),
+        "u" => std::time::Duration::from_micros(n),
+        "n" => std::time::Duration::from_nanos(n),
+        _ => return None,
+    };
+    std::time::Instant::now().checked_add(timeout)
 }
 
 /// The subject of the client certificate, if the connection has one (the TLS handshake has

@@ -68,6 +68,9 @@ pub struct TraceBack {
     pub origins: Vec<Origin>,
     pub lots_walked: usize,
     pub anomalies: Vec<Anomaly>,
+    /// Set when the walk stopped early ([`Budget`]): where and why. Lots beyond it are left
+    /// out of the origins.
+    pub partial: Option<String>,
 }
 
 /// A lot downstream of the traced one.
@@ -88,6 +91,26 @@ pub struct TraceForward {
     pub lot: String,
     /// Sorted by depth, then lot id.
     pub descendants: Vec<Descendant>,
+    /// Set when the walk stopped early ([`Budget`]): where and why.
+    pub partial: Option<String>,
+}
+
+/// How much one question may walk: at most `max_lots` lots, and none once `stop` says so (the
+/// caller's deadline passed). A walk that stops answers what it found and says where it
+/// stopped.
+#[derive(Clone)]
+pub struct Budget {
+    pub max_lots: usize,
+    pub stop: Option<Arc<dyn Fn() -> bool + Send + Sync>>,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_lots: usize::MAX,
+            stop: None,
+        }
+    }
 }
 
 /// A lot's state as the log knows it now.
@@ -217,6 +240,9 @@ pub struct Lineage<'a, S: LineageSource> {
     anomalies: BTreeSet<Anomaly>,
     /// Every lot's events judged by who holds it, as asked for.
     custody: HashMap<String, Arc<LotCustody>>,
+    budget: Budget,
+    /// Where and why a walk stopped early.
+    stopped: Option<String>,
 }
 
 fn sorted(mut events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
@@ -279,7 +305,32 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             origins: HashMap::new(),
             anomalies: BTreeSet::new(),
             custody: HashMap::new(),
+            budget: Budget::default(),
+            stopped: None,
         }
+    }
+
+    /// Limits every walk of this lineage to `budget`.
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// Whether a walk that has seen `walked` lots must stop before going on from `at`; the
+    /// first time, says why.
+    fn out_of_budget(&mut self, walked: usize, at: &str) -> bool {
+        if self.stopped.is_some() {
+            return true;
+        }
+        let why = if walked >= self.budget.max_lots {
+            format!("stopped at lot {at:?}: {walked} lots walked, the limit of one answer")
+        } else if self.budget.stop.as_ref().is_some_and(|stop| stop()) {
+            format!("stopped at lot {at:?} after {walked} lots: the caller's deadline passed")
+        } else {
+            return false;
+        };
+        self.stopped = Some(why);
+        true
     }
 
     /// The events on `lot` judged by who holds it ([`LotCustody`]); what they leave out is
@@ -336,6 +387,15 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             }
             let creations = sorted(self.creations(&lot)?);
             let mut inputs: BTreeSet<String> = BTreeSet::new();
+            // Out of budget: the lot is computed without walking further up (its inputs are
+            // left out, and the answer says where it stopped).
+            let walked = self.nodes.len() + in_progress.len();
+            if self.out_of_budget(walked, &lot) {
+                in_progress.insert(lot.clone());
+                pending.insert(lot.clone(), creations);
+                stack.push((lot, true));
+                continue;
+            }
             for event in &creations {
                 let EventKind::Transform(t) = &event.kind else {
                     continue;
@@ -868,6 +928,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             origins,
             lots_walked: self.nodes.len(),
             anomalies: self.anomalies.iter().cloned().collect(),
+            partial: self.stopped.clone(),
         })
     }
 
@@ -1042,6 +1103,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         let mut queue: VecDeque<(String, u32)> = VecDeque::from([(lot.to_string(), 0)]);
         let mut descendants = Vec::new();
         while let Some((current, depth)) = queue.pop_front() {
+            if self.out_of_budget(seen.len(), &current) {
+                break;
+            }
             for event in sorted(self.consumptions(&current)?) {
                 let EventKind::Transform(t) = &event.kind else {
                     continue;
@@ -1083,6 +1147,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         Ok(TraceForward {
             lot: lot.to_string(),
             descendants,
+            partial: self.stopped.clone(),
         })
     }
 }

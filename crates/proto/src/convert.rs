@@ -218,6 +218,7 @@ pub fn trace_back_to_wire(t: &TraceBack) -> v1::TraceBackResponse {
         // The API adds the lot's custody model and claims.
         custody: 0,
         claims: Vec::new(),
+        partial: t.partial.clone().unwrap_or_default(),
     }
 }
 
@@ -237,6 +238,7 @@ pub fn trace_forward_to_wire(t: &TraceForward) -> v1::TraceForwardResponse {
     v1::TraceForwardResponse {
         lot: t.lot.clone(),
         descendants: t.descendants.iter().map(descendant_to_wire).collect(),
+        partial: t.partial.clone().unwrap_or_default(),
     }
 }
 

@@ -77,6 +77,8 @@ pub struct ServeConfig {
     pub future_margin: chrono::Duration,
     /// The largest event taken, in bytes as received (`--max-event-bytes`).
     pub max_event_bytes: usize,
+    /// The most lots one trace or recall walks (`--max-walk`).
+    pub max_walk: usize,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -146,6 +148,7 @@ impl ServeConfig {
             public_geometry: PublicGeometry::default(),
             future_margin: lotline_store::DEFAULT_FUTURE_MARGIN,
             max_event_bytes: lotline_service::intake::DEFAULT_MAX_EVENT_BYTES,
+            max_walk: lotline_service::DEFAULT_MAX_WALK,
         }
     }
 
@@ -278,7 +281,8 @@ pub async fn run(
             "no access control (serve without --auth): every caller may record and read everything"
         ),
     }
-    let router = grpc_router(Service::with_access(cell.clone(), access), health_service)?;
+    let service = Service::with_access(cell.clone(), access).with_max_walk(config.max_walk);
+    let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;
     };

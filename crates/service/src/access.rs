@@ -242,6 +242,8 @@ pub struct Caller {
     pub asked_public: bool,
     /// How the public view shows plot geometry (`serve --public-geometry`).
     pub public_geometry: PublicGeometry,
+    /// When the caller stops waiting (its gRPC deadline): walks stop there and answer partly.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Default for Caller {
@@ -257,6 +259,7 @@ impl Caller {
             who: Who::Open,
             asked_public: public,
             public_geometry: PublicGeometry::default(),
+            deadline: None,
         }
     }
 
@@ -271,6 +274,7 @@ impl Caller {
             who: Who::Anonymous,
             asked_public: true,
             public_geometry,
+            deadline: None,
         }
     }
 
@@ -280,7 +284,14 @@ impl Caller {
             who: Who::Party(identity),
             asked_public: public,
             public_geometry,
+            deadline: None,
         }
+    }
+
+    /// The same caller, who stops waiting at `deadline`.
+    pub fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     /// The caller's identity, shared (for a recorder that relays it).

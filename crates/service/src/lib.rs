@@ -99,7 +99,12 @@ pub struct Service {
     access: Arc<Access>,
     /// Requests refused for a bad or missing credential or a missing right.
     refusals: Arc<AtomicU64>,
+    /// The most lots one trace or recall walks (`serve --max-walk`).
+    max_walk: usize,
 }
+
+/// The default [`Service::with_max_walk`].
+pub const DEFAULT_MAX_WALK: usize = 100_000;
 
 impl Service {
     /// The use cases without access control.
@@ -114,6 +119,25 @@ impl Service {
             listing: Arc::default(),
             access: Arc::new(access),
             refusals: Arc::default(),
+            max_walk: DEFAULT_MAX_WALK,
+        }
+    }
+
+    /// Limits every trace and recall to `lots` lots walked (an answer that reaches the limit
+    /// says it is partial and where it stopped).
+    pub fn with_max_walk(mut self, lots: usize) -> Self {
+        self.max_walk = lots.max(1);
+        self
+    }
+
+    /// What one walk for `caller` may do: the lot limit, and nothing after its deadline.
+    pub(crate) fn budget(&self, caller: &Caller) -> lotline_domain::lineage::Budget {
+        lotline_domain::lineage::Budget {
+            max_lots: self.max_walk,
+            stop: caller.deadline.map(|deadline| {
+                Arc::new(move || std::time::Instant::now() >= deadline)
+                    as Arc<dyn Fn() -> bool + Send + Sync>
+            }),
         }
     }
 

@@ -593,3 +593,51 @@ fn hand_overs_count_in_any_log_order_and_make_the_next_holder() {
     );
     assert!(t.origins.iter().all(|o| o.lot != "A"));
 }
+
+#[test]
+fn a_walk_stops_at_its_budget_and_says_where() {
+    // A chain of 20 drying steps over one harvest: A0 → A1 → … → A20.
+    let mut events = vec![harvest("h0", "A0", kg("1000"))];
+    for n in 1..=20 {
+        events.push(transform(
+            &format!("t{n}"),
+            &[(&format!("A{}", n - 1), kg("10"))],
+            &[(&format!("A{n}"), kg("10"))],
+        ));
+    }
+    let source = Events(events);
+    let full = Lineage::new(&source).trace_back("A20").unwrap();
+    assert_eq!(full.partial, None);
+    assert_eq!(full.origins.len(), 1);
+
+    let limited = Budget {
+        max_lots: 5,
+        stop: None,
+    };
+    let t = Lineage::new(&source)
+        .with_budget(limited.clone())
+        .trace_back("A20")
+        .unwrap();
+    let why = t.partial.expect("partial");
+    assert!(why.contains("limit") && why.contains("A15"), "{why}");
+    assert!(t.lots_walked <= 6, "{}", t.lots_walked);
+    assert!(t.origins.iter().all(|o| o.lot != "A0"), "{:?}", t.origins);
+
+    let r = Lineage::new(&source)
+        .with_budget(limited)
+        .trace_forward("A0")
+        .unwrap();
+    assert!(r.partial.is_some());
+    assert!(r.descendants.len() < 20, "{}", r.descendants.len());
+
+    // A deadline that has passed stops the walk at once.
+    let passed = Budget {
+        max_lots: usize::MAX,
+        stop: Some(Arc::new(|| true)),
+    };
+    let t = Lineage::new(&source)
+        .with_budget(passed)
+        .trace_back("A20")
+        .unwrap();
+    assert!(t.partial.expect("partial").contains("deadline"));
+}

@@ -242,6 +242,10 @@ struct ServeArgs {
     /// parsed. Every node reading one NATS stream must give the same.
     #[arg(long, env = "LOTLINE_MAX_EVENT_BYTES", default_value_t = lotline_service::intake::DEFAULT_MAX_EVENT_BYTES)]
     max_event_bytes: usize,
+    /// The most lots one trace or recall walks: an answer that reaches it (or the caller's
+    /// deadline) says it is partial and where it stopped.
+    #[arg(long, env = "LOTLINE_MAX_WALK", default_value_t = lotline_service::DEFAULT_MAX_WALK)]
+    max_walk: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -640,6 +644,7 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     }
     config.public_reads = args.public_reads;
     config.max_event_bytes = args.max_event_bytes;
+    config.max_walk = args.max_walk;
     config.future_margin = lotline_service::tokens::parse_lifetime(&args.future_margin)
         .map(chrono::Duration::seconds)
         .map_err(|e| format!("--future-margin: {e}"))?;

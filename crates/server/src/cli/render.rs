@@ -159,7 +159,7 @@ pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
         .collect();
     let mut produced = Map::new();
     quantity_fields(&mut produced, "quantity", t.produced.as_ref());
-    json!({
+    let mut answer = json!({
         "lot": t.lot,
         "produced": produced,
         "origins": origins,
@@ -167,7 +167,11 @@ pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
         "custody": custody_name(t.custody),
         "claims": t.claims,
         "anomalies": anomalies_json(&t.anomalies),
-    })
+    });
+    if !t.partial.is_empty() {
+        answer["partial"] = json!(t.partial);
+    }
+    answer
 }
 
 pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
@@ -207,6 +211,9 @@ pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
         &["ORIGIN LOT", "ORG", "PLOT", "PRODUCT", "CONTENT", "SHARE"],
         &rows,
     ));
+    if !t.partial.is_empty() {
+        let _ = writeln!(out, "PARTIAL: {}", t.partial);
+    }
     anomalies_text(&mut out, &t.anomalies);
     out
 }
@@ -227,7 +234,11 @@ pub(crate) fn recall_json(t: &v1::TraceForwardResponse) -> Value {
             Value::Object(m)
         })
         .collect();
-    json!({"lot": t.lot, "descendants": descendants})
+    let mut answer = json!({"lot": t.lot, "descendants": descendants});
+    if !t.partial.is_empty() {
+        answer["partial"] = json!(t.partial);
+    }
+    answer
 }
 
 pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
@@ -259,6 +270,9 @@ pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
         &["LOT", "PRODUCT", "HOLDER", "QUANTITY", "VIA EVENT"],
         &rows,
     ));
+    if !t.partial.is_empty() {
+        let _ = writeln!(out, "PARTIAL: {}", t.partial);
+    }
     out
 }
 

@@ -199,10 +199,11 @@ impl Service {
         lot: String,
     ) -> Result<TraceBackAnswer, ServiceError> {
         self.log_read(caller, "trace back", &lot);
+        let budget = self.budget(caller);
         let caller = caller.clone();
         self.read_lot(lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
-            let mut lineage = Lineage::new(store);
+            let mut lineage = Lineage::new(store).with_budget(budget);
             let trace = lineage.trace_back(lot)?;
             let facts = lineage.lot_facts(lot)?;
             let mut plots = BTreeMap::new();
@@ -241,11 +242,12 @@ impl Service {
     /// What a lot went into (recall).
     pub async fn trace_forward(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         lot: String,
     ) -> Result<TraceForward, ServiceError> {
+        let budget = self.budget(caller);
         self.read_lot(lot, move |store, lot| {
-            Ok(Lineage::new(store).trace_forward(lot)?)
+            Ok(Lineage::new(store).with_budget(budget).trace_forward(lot)?)
         })
         .await
     }
