@@ -171,7 +171,7 @@ async fn answers_match_ground_truth_in_order_and_shuffled() {
         );
     }
     assert!(
-        a.list_unknown_lots(v1::ListUnknownLotsRequest {})
+        a.list_unknown_lots(v1::ListUnknownLotsRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -201,7 +201,7 @@ async fn a_lot_of_unknown_origin_joins_up_when_its_creation_arrives() {
     assert_eq!(held.len(), 1);
     post_all(&mut events, &rest).await;
     let unknown = provenance
-        .list_unknown_lots(v1::ListUnknownLotsRequest {})
+        .list_unknown_lots(v1::ListUnknownLotsRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -223,7 +223,7 @@ async fn a_lot_of_unknown_origin_joins_up_when_its_creation_arrives() {
     post_all(&mut events, &held).await;
     assert!(
         provenance
-            .list_unknown_lots(v1::ListUnknownLotsRequest {})
+            .list_unknown_lots(v1::ListUnknownLotsRequest::default())
             .await
             .unwrap()
             .into_inner()
@@ -240,5 +240,50 @@ async fn a_lot_of_unknown_origin_joins_up_when_its_creation_arrives() {
         let want = expected[&farm];
         assert!((got[&farm] - want).abs() <= 1e-6 * want.max(1.0), "{lot}");
     }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_lots_are_listed_in_pages() {
+    use lotline_testkit::events::{register_org, ship};
+    let server = TestServer::start().await;
+    let mut events = EventServiceClient::connect(server.url()).await.unwrap();
+    let mut provenance = ProvenanceServiceClient::connect(server.url())
+        .await
+        .unwrap();
+    let mut batch = vec![register_org("coop")];
+    for n in 0..25 {
+        batch.push(ship(
+            &format!("s{n}"),
+            "coop",
+            &format!("U-{n:02}"),
+            1,
+            "buyer",
+        ));
+    }
+    post_all(&mut events, &batch).await;
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let page = provenance
+            .list_unknown_lots(v1::ListUnknownLotsRequest {
+                cursor: cursor.clone(),
+                limit: 10,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        assert!(page.lots.len() <= 10);
+        seen.extend(page.lots.into_iter().map(|u| u.lot));
+        cursor = page.next_cursor;
+        if cursor.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).map(|n| format!("U-{n:02}")).collect();
+    assert_eq!(seen, expected);
     server.stop().await.unwrap();
 }

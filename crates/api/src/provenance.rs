@@ -184,17 +184,27 @@ impl ProvenanceService for ProvenanceApi {
         request: Request<v1::ListUnknownLotsRequest>,
     ) -> Result<Response<v1::ListUnknownLotsResponse>, Status> {
         let caller = caller(&self.service, &request, false)?;
-        let lots = self
+        let asked = request.into_inner();
+        let limit = if asked.limit == 0 {
+            1_000
+        } else {
+            asked.limit as usize
+        };
+        let (lots, next) = self
             .service
-            .unknown_lots(&caller)
+            .unknown_lots(&caller, asked.cursor, limit)
             .await
-            .map_err(to_status)?
+            .map_err(to_status)?;
+        let lots = lots
             .into_iter()
             .map(|u| v1::UnknownLot {
                 lot: u.lot,
                 event_ids: u.event_ids,
             })
             .collect();
-        Ok(Response::new(v1::ListUnknownLotsResponse { lots }))
+        Ok(Response::new(v1::ListUnknownLotsResponse {
+            lots,
+            next_cursor: next.unwrap_or_default(),
+        }))
     }
 }

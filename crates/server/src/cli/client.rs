@@ -522,12 +522,24 @@ pub(crate) async fn rejected(
 }
 
 pub(crate) async fn unknown(args: &ClientArgs) -> Result<(), CliError> {
-    let answer = provenance(args)
-        .await?
-        .list_unknown_lots(v1::ListUnknownLotsRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    // Every page, in lot order.
+    let mut client = provenance(args).await?;
+    let mut answer = v1::ListUnknownLotsResponse::default();
+    loop {
+        let page = client
+            .list_unknown_lots(v1::ListUnknownLotsRequest {
+                cursor: answer.next_cursor.clone(),
+                limit: 0,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        answer.lots.extend(page.lots);
+        answer.next_cursor = page.next_cursor;
+        if answer.next_cursor.is_empty() {
+            break;
+        }
+    }
     if args.json {
         let lots: Vec<Value> = answer
             .lots

@@ -173,7 +173,7 @@ async fn show(url: &str) -> Result<(), CliError> {
         out!("{}", render::recall_text(&recall));
     }
     let unknown = provenance
-        .list_unknown_lots(v1::ListUnknownLotsRequest {})
+        .list_unknown_lots(v1::ListUnknownLotsRequest::default())
         .await
         .map_err(status_error)?
         .into_inner();

@@ -310,9 +310,29 @@ impl Service {
         .await
     }
 
-    /// Lots that events use but no event creates.
-    pub async fn unknown_lots(&self, caller: &Caller) -> Result<Vec<UnknownLot>, ServiceError> {
+    /// Lots that events use but no event creates, by lot id, a page of at most `limit` after
+    /// `cursor` (the last lot of the previous page), and the cursor of the next page.
+    pub async fn unknown_lots(
+        &self,
+        caller: &Caller,
+        cursor: String,
+        limit: usize,
+    ) -> Result<(Vec<UnknownLot>, Option<String>), ServiceError> {
         caller.party_only("unknown lots")?;
-        self.read(|store, _| Ok(store.list_unknown_lots()?)).await
+        let limit = limit.clamp(1, 10_000);
+        self.read(move |store, _| {
+            let mut lots: Vec<UnknownLot> = store
+                .list_unknown_lots()?
+                .into_iter()
+                .filter(|u| cursor.is_empty() || u.lot > cursor)
+                .take(limit + 1)
+                .collect();
+            let next = (lots.len() > limit).then(|| {
+                lots.truncate(limit);
+                lots.last().map(|u| u.lot.clone()).unwrap_or_default()
+            });
+            Ok((lots, next))
+        })
+        .await
     }
 }
