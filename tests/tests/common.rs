@@ -41,6 +41,21 @@ pub fn lotline(args: &[&str]) -> Output {
     }
 }
 
+/// `lotline ARGS --server URL --json`, which must succeed, parsed.
+pub fn json_answer(url: &str, args: &[&str]) -> serde_json::Value {
+    let mut full = args.to_vec();
+    full.extend(["--server", url, "--json"]);
+    let out = lotline(&full);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "lotline {full:?} failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("lotline {full:?} printed no JSON ({e}): {}", stdout(&out)))
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -25,19 +25,7 @@ const LOTS: [&str; 6] = [
     "TX-H-2026-0101",
 ];
 
-fn answer(url: &str, args: &[&str]) -> Value {
-    let mut full = args.to_vec();
-    full.extend(["--server", url, "--json"]);
-    let out = lotline(&full);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "lotline {full:?}: {}",
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("lotline {full:?} printed no JSON ({e}): {}", stdout(&out)))
-}
+use common::json_answer as answer;
 
 /// Every answer about the honest lots, without the anomaly lists (which now name the hostile
 /// events: that is the point).

@@ -86,17 +86,8 @@ fn recorded(fixture: &str, name: &str) -> Value {
 
 /// This release's answer to `args` from the server at `url`.
 fn answer(url: &str, args: &[String]) -> Value {
-    let mut full: Vec<&str> = args.iter().map(String::as_str).collect();
-    full.extend(["--server", url, "--json"]);
-    let out = lotline(&full);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "lotline {full:?} failed: {}",
-        stderr(&out)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("lotline {full:?} printed no JSON ({e}): {}", stdout(&out)))
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::json_answer(url, &args)
 }
 
 /// The part of an answer that must not change. Checkpoints and proofs carry the signed note

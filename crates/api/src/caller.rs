@@ -45,7 +45,11 @@ pub(crate) fn caller<T>(
             },
             public,
         )
-        .map(|caller| caller.until(deadline(request)))
+        .map(|caller| {
+            caller
+                .until(deadline(request))
+                .from_peer(request.remote_addr().map(|a| a.to_string()))
+        })
         .map_err(status)
 }
 

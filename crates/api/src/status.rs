@@ -32,6 +32,10 @@ pub fn status(err: ServiceError) -> Status {
         },
         ServiceError::WritesRefused(_) => Status::failed_precondition(message),
         ServiceError::NotReady(_) => Status::unavailable(message),
+        ServiceError::Busy(_) => Status::resource_exhausted(message),
+        ServiceError::DeadlineExceeded(_) | ServiceError::Store(StoreError::Deadline) => {
+            Status::deadline_exceeded(message)
+        }
         ServiceError::Write(WriteError::Store(e)) | ServiceError::Store(e) => store_status(e),
         ServiceError::Write(_) => Status::unavailable(message),
         ServiceError::Internal(_) => Status::internal(message),
@@ -54,5 +58,8 @@ fn store_status(err: StoreError) -> Status {
         StoreError::Sled(e) => Status::unavailable(format!("storage failed: {e}")),
         StoreError::Backend(m) => Status::unavailable(format!("storage failed: {m}")),
         StoreError::Clock(m) => Status::unavailable(format!("not recorded: {m}")),
+        StoreError::Deadline => {
+            Status::deadline_exceeded("the deadline passed before the answer was ready")
+        }
     }
 }

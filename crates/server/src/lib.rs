@@ -79,6 +79,8 @@ pub struct ServeConfig {
     pub max_event_bytes: usize,
     /// The most lots one trace or recall walks (`--max-walk`).
     pub max_walk: usize,
+    /// Questions at once, in all and per caller (`--read-workers`, `--max-reads-per-caller`).
+    pub read_limits: lotline_service::ReadLimits,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -149,6 +151,7 @@ impl ServeConfig {
             future_margin: lotline_store::DEFAULT_FUTURE_MARGIN,
             max_event_bytes: lotline_service::intake::DEFAULT_MAX_EVENT_BYTES,
             max_walk: lotline_service::DEFAULT_MAX_WALK,
+            read_limits: lotline_service::ReadLimits::default(),
         }
     }
 
@@ -281,7 +284,14 @@ pub async fn run(
             "no access control (serve without --auth): every caller may record and read everything"
         ),
     }
-    let service = Service::with_access(cell.clone(), access).with_max_walk(config.max_walk);
+    let service = Service::with_access(cell.clone(), access)
+        .with_max_walk(config.max_walk)
+        .with_read_limits(config.read_limits);
+    info!(
+        read_workers = config.read_limits.workers,
+        per_caller = config.read_limits.per_caller,
+        "questions run on their own workers"
+    );
     let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;

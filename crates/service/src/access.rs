@@ -242,7 +242,20 @@ pub struct Caller {
     pub asked_public: bool,
     /// How the public view shows plot geometry (`serve --public-geometry`).
     pub public_geometry: PublicGeometry,
-    /// When the caller stops waiting (its gRPC deadline): walks stop there and answer partly.
+    /// When the caller stops waiting (its gRPC deadline): work for it stops there.
+    pub deadline: Option<std::time::Instant>,
+    /// When walks stop and answer partly, so the answer reaches the caller before its
+    /// deadline (nine tenths of the way there).
+    pub answer_by: Option<std::time::Instant>,
+    /// The connection the request came on (`ip:port`), which counts as the caller for the
+    /// limit on questions at once when it has no credential.
+    pub peer: Option<String>,
+}
+
+/// Who a question is for, as the read pool counts callers, and when it stops.
+#[derive(Debug, Clone)]
+pub(crate) struct Reading {
+    pub key: String,
     pub deadline: Option<std::time::Instant>,
 }
 
@@ -260,6 +273,8 @@ impl Caller {
             asked_public: public,
             public_geometry: PublicGeometry::default(),
             deadline: None,
+            answer_by: None,
+            peer: None,
         }
     }
 
@@ -275,6 +290,8 @@ impl Caller {
             asked_public: true,
             public_geometry,
             deadline: None,
+            answer_by: None,
+            peer: None,
         }
     }
 
@@ -285,13 +302,42 @@ impl Caller {
             asked_public: public,
             public_geometry,
             deadline: None,
+            answer_by: None,
+            peer: None,
         }
     }
 
     /// The same caller, who stops waiting at `deadline`.
     pub fn until(mut self, deadline: Option<std::time::Instant>) -> Self {
+        let now = std::time::Instant::now();
         self.deadline = deadline;
+        self.answer_by = deadline.map(|d| now + d.saturating_duration_since(now) * 9 / 10);
         self
+    }
+
+    /// The same caller, on the connection from `peer`.
+    pub fn from_peer(mut self, peer: Option<String>) -> Self {
+        self.peer = peer;
+        self
+    }
+
+    /// Who the caller is for the limit on questions at once: its org when it has a credential,
+    /// else its connection.
+    pub fn limit_key(&self) -> String {
+        match (&self.who, &self.peer) {
+            (Who::Party(id), _) => format!("org {}", id.org),
+            (_, Some(peer)) => format!("connection {peer}"),
+            (Who::Anonymous, None) => "anonymous".into(),
+            (Who::Open, None) => "local".into(),
+        }
+    }
+
+    /// What the read pool needs of this caller.
+    pub(crate) fn reading(&self) -> Reading {
+        Reading {
+            key: self.limit_key(),
+            deadline: self.deadline,
+        }
     }
 
     /// The caller's identity, shared (for a recorder that relays it).

@@ -43,6 +43,13 @@ pub enum ServiceError {
         "writes are refused: the store failed its integrity check ({0}); reads and proofs still work"
     )]
     WritesRefused(String),
+    /// The caller already has as many questions running as it may (`serve
+    /// --max-reads-per-caller`): it should wait for one to finish.
+    #[error("{0}")]
+    Busy(String),
+    /// The caller's deadline passed before the answer was ready; the work stopped.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// lotline is starting, or its store could not be opened.
     #[error("{0}")]
     NotReady(String),
@@ -62,6 +69,21 @@ impl ServiceError {
         ServiceError::InvalidArgument {
             field: field.into(),
             reason: reason.into(),
+        }
+    }
+}
+
+impl ServiceError {
+    /// A store failure as the caller should see it: a read stopped by the caller's deadline is
+    /// the caller's deadline, not a storage failure.
+    pub fn from_store(e: StoreError) -> Self {
+        match e {
+            StoreError::Deadline => ServiceError::DeadlineExceeded(
+                "the deadline passed before the answer was ready; the query stopped (ask for \
+                 less, or allow more time)"
+                    .into(),
+            ),
+            e => ServiceError::Store(e),
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod access;
 pub mod args;
 mod error;
 pub mod intake;
+mod pool;
 pub mod queries;
 pub mod tokens;
 pub mod views;
@@ -35,6 +36,7 @@ use tracing::{info, warn};
 pub use access::{Caller, Credential, Identity, Role, Scope, Who};
 pub use error::ServiceError;
 pub use intake::{BoxFuture, Recorder, WriteError};
+pub use pool::ReadLimits;
 pub use views::{Level, PublicGeometry, View};
 
 /// The extension an event written by one org for another carries: who wrote it.
@@ -101,6 +103,8 @@ pub struct Service {
     refusals: Arc<AtomicU64>,
     /// The most lots one trace or recall walks (`serve --max-walk`).
     max_walk: usize,
+    /// Where questions run, and how many one caller may ask at once.
+    reads: Arc<pool::ReadPool>,
 }
 
 /// The default [`Service::with_max_walk`].
@@ -120,7 +124,20 @@ impl Service {
             access: Arc::new(access),
             refusals: Arc::default(),
             max_walk: DEFAULT_MAX_WALK,
+            reads: Arc::new(pool::ReadPool::new(ReadLimits::default())),
         }
+    }
+
+    /// Runs questions on `limits.workers` workers, at most `limits.per_caller` of one caller
+    /// at once.
+    pub fn with_read_limits(mut self, limits: ReadLimits) -> Self {
+        self.reads = Arc::new(pool::ReadPool::new(limits));
+        self
+    }
+
+    /// How questions are limited.
+    pub fn read_limits(&self) -> ReadLimits {
+        self.reads.limits()
     }
 
     /// Limits every trace and recall to `lots` lots walked (an answer that reaches the limit
@@ -134,7 +151,7 @@ impl Service {
     pub(crate) fn budget(&self, caller: &Caller) -> lotline_domain::lineage::Budget {
         lotline_domain::lineage::Budget {
             max_lots: self.max_walk,
-            stop: caller.deadline.map(|deadline| {
+            stop: caller.answer_by.map(|deadline| {
                 Arc::new(move || std::time::Instant::now() >= deadline)
                     as Arc<dyn Fn() -> bool + Send + Sync>
             }),
@@ -299,29 +316,42 @@ impl Service {
         }
     }
 
-    /// Runs a read on a blocking thread, against one snapshot of the log (sled reads are
-    /// synchronous and never wait on the writer).
-    async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
+    /// Runs a question for `reading`'s caller on a read worker, against one snapshot of the
+    /// log (sled reads are synchronous and never wait on the writer). The caller's limit is
+    /// checked first; the work stops (DEADLINE_EXCEEDED) once the caller's deadline passes,
+    /// while it waits for a worker or while it reads.
+    async fn read<T, F>(&self, reading: access::Reading, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&Snapshot<'_>, &Ready) -> Result<T, ServiceError> + Send + 'static,
     {
         let ready = self.ready()?.clone();
+        let slot = self.reads.slot(&reading.key, reading.deadline).await?;
         tokio::task::spawn_blocking(move || {
-            let view = ready.store.snapshot()?;
+            let _slot = slot;
+            let view = ready.store.snapshot()?.until(reading.deadline);
             f(&view, &ready)
         })
         .await
         .map_err(|e| ServiceError::Internal(format!("query task failed: {e}")))?
+        .map_err(|e| match e {
+            ServiceError::Store(e) => ServiceError::from_store(e),
+            e => e,
+        })
     }
 
-    /// Runs a read about `lot`: NOT_FOUND unless some event in the snapshot mentions it.
-    async fn read_lot<T, F>(&self, lot: String, f: F) -> Result<T, ServiceError>
+    /// Runs a question about `lot`: NOT_FOUND unless some event in the snapshot mentions it.
+    async fn read_lot<T, F>(
+        &self,
+        reading: access::Reading,
+        lot: String,
+        f: F,
+    ) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&Snapshot<'_>, &str) -> Result<T, ServiceError> + Send + 'static,
     {
-        self.read(move |store, _| {
+        self.read(reading, move |store, _| {
             queries::provenance::ensure_lot(store, &lot)?;
             f(store, &lot)
         })

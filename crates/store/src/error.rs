@@ -21,6 +21,9 @@ pub enum StoreError {
     /// writer's margin: nothing is stamped until the clocks agree.
     #[error("clocks disagree: {0}")]
     Clock(String),
+    /// The reader's deadline passed before the read was done (nobody waits for the answer).
+    #[error("the deadline passed before the answer was ready")]
+    Deadline,
     /// The writer has stopped (shutting down or failed).
     #[error("the store writer is not running")]
     WriterStopped,

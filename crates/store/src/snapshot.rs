@@ -3,9 +3,10 @@
 //! view that ignores sequences above the last one it saw reads the log exactly as
 //! it was, whatever the writer appends meanwhile: a trace never mixes two states.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::LineageSource;
@@ -26,7 +27,14 @@ pub struct Snapshot<'a> {
     pub(crate) store: &'a Store,
     upto: u64,
     corrected: RefCell<HashMap<String, bool>>,
+    /// When the reader stops waiting: reads after it fail with [`StoreError::Deadline`].
+    deadline: Option<Instant>,
+    /// Reads since the deadline was last looked at (`u32::MAX`: it has passed).
+    reads: Cell<u32>,
 }
+
+/// How many reads pass between two looks at the clock.
+const READS_PER_CLOCK_LOOK: u32 = 64;
 
 impl<'a> Snapshot<'a> {
     pub(crate) fn new(store: &'a Store, upto: u64) -> Self {
@@ -34,7 +42,34 @@ impl<'a> Snapshot<'a> {
             store,
             upto,
             corrected: RefCell::new(HashMap::new()),
+            deadline: None,
+            reads: Cell::new(0),
         }
+    }
+
+    /// The same view, whose reads fail with [`StoreError::Deadline`] once `deadline` has
+    /// passed: a question nobody waits for any more stops working.
+    pub fn until(mut self, deadline: Option<Instant>) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Fails once the deadline has passed (looking at the clock every few reads).
+    fn on_time(&self) -> Result<(), StoreError> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        let n = self.reads.get();
+        if n == u32::MAX {
+            return Err(StoreError::Deadline);
+        }
+        if n == 0 && Instant::now() >= deadline {
+            // Once past, every later read fails too.
+            self.reads.set(u32::MAX);
+            return Err(StoreError::Deadline);
+        }
+        self.reads.set((n + 1) % READS_PER_CLOCK_LOOK);
+        Ok(())
     }
 
     /// The newest sequence this view sees.
@@ -46,6 +81,7 @@ impl<'a> Snapshot<'a> {
         if seq > self.upto {
             return Ok(None);
         }
+        self.on_time()?;
         self.store.event_at(seq)
     }
 
@@ -54,6 +90,7 @@ impl<'a> Snapshot<'a> {
     }
 
     fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        self.on_time()?;
         let mut seqs: Vec<u64> = self
             .store
             .seqs_with_prefix(prefix)?

@@ -306,14 +306,14 @@ pub(crate) struct AccessBenchArgs {
 }
 
 /// A server of the benchmark: in-process on loopback, on the benchmark's data dir.
-struct BenchServer {
-    url: String,
+pub(crate) struct BenchServer {
+    pub(crate) url: String,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), crate::ServerError>>,
 }
 
 impl BenchServer {
-    async fn start(config: crate::ServeConfig) -> Result<BenchServer, CliError> {
+    pub(crate) async fn start(config: crate::ServeConfig) -> Result<BenchServer, CliError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| CliError::Usage(format!("cannot listen on loopback: {e}")))?;
@@ -329,7 +329,7 @@ impl BenchServer {
         Ok(BenchServer { url, stop, task })
     }
 
-    async fn stop(self) -> Result<(), CliError> {
+    pub(crate) async fn stop(self) -> Result<(), CliError> {
         let _ = self.stop.send(());
         match self.task.await {
             Ok(Ok(())) => Ok(()),

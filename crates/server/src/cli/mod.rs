@@ -46,6 +46,7 @@ mod audit;
 mod client;
 mod demo;
 mod epcis;
+mod flood;
 mod log;
 mod masterdata;
 mod nats;
@@ -246,6 +247,15 @@ struct ServeArgs {
     /// deadline) says it is partial and where it stopped.
     #[arg(long, env = "LOTLINE_MAX_WALK", default_value_t = lotline_service::DEFAULT_MAX_WALK)]
     max_walk: usize,
+    /// How many questions are computed at once, by everyone (default: one fewer than the
+    /// machine's cores, at least one, so a core stays for ingest). More wait for a worker
+    /// until their deadline.
+    #[arg(long, env = "LOTLINE_READ_WORKERS")]
+    read_workers: Option<usize>,
+    /// How many questions one caller (its org; without a credential, its connection) may have
+    /// running or waiting at once; more are refused with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "LOTLINE_MAX_READS_PER_CALLER", default_value_t = lotline_service::ReadLimits::default().per_caller)]
+    max_reads_per_caller: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -645,6 +655,15 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     config.public_reads = args.public_reads;
     config.max_event_bytes = args.max_event_bytes;
     config.max_walk = args.max_walk;
+    if args.read_workers == Some(0) || args.max_reads_per_caller == 0 {
+        return Err("--read-workers and --max-reads-per-caller must be at least 1".into());
+    }
+    config.read_limits = lotline_service::ReadLimits {
+        workers: args
+            .read_workers
+            .unwrap_or(lotline_service::ReadLimits::default().workers),
+        per_caller: args.max_reads_per_caller,
+    };
     config.future_margin = lotline_service::tokens::parse_lifetime(&args.future_margin)
         .map(chrono::Duration::seconds)
         .map_err(|e| format!("--future-margin: {e}"))?;

@@ -311,6 +311,9 @@ enum BenchCommand {
     /// Requests per second of a small query (one event by id) without access control and
     /// with --auth and a member's token, alternating on the same store, in one run.
     Access(super::access::AccessBenchArgs),
+    /// Ingest events/s with nobody asking, then while clients flood the server with expensive
+    /// questions (with the read pool, and with questions on every core), in one run.
+    Flood(super::flood::FloodBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -333,6 +336,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Ingest(a) => bench_ingest(a).await,
         BenchCommand::Access(a) => super::access::bench_access(a).await,
+        BenchCommand::Flood(a) => super::flood::bench_flood(a).await,
     }
 }
 

@@ -144,7 +144,7 @@ impl Service {
         {
             return Err(ServiceError::invalid("to", "must be after from"));
         }
-        self.read(move |store, _| {
+        self.read(caller.reading(), move |store, _| {
             let events = store.org_events(&query.org)?;
             if events.is_empty() {
                 return Err(ServiceError::NotFound(format!(
@@ -181,7 +181,7 @@ impl Service {
         self.log_read(caller, "anomalies", query.org.as_deref().unwrap_or("all"));
         let caller = caller.clone();
         let cache = Arc::clone(&self.listing);
-        self.read(move |store, ready| {
+        self.read(caller.reading(), move |store, ready| {
             let all = listing(&cache, store, &ready.rules)?;
             let matching: Vec<&Anomaly> = all
                 .iter()
@@ -220,7 +220,7 @@ impl Service {
     ) -> Result<ChainReportAnswer, ServiceError> {
         self.log_read(caller, "chain report", &lot);
         let caller = caller.clone();
-        self.read_lot(lot, move |store, lot| {
+        self.read_lot(caller.reading(), lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
             let mut lineage = Lineage::new(store);
             let upstream = lineage.upstream(lot)?;
@@ -264,7 +264,7 @@ impl Service {
     pub async fn eudr(&self, caller: &Caller, lot: String) -> Result<EudrAnswer, ServiceError> {
         self.log_read(caller, "eudr", &lot);
         let caller = caller.clone();
-        self.read_lot(lot, move |store, lot| {
+        self.read_lot(caller.reading(), lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
             let upstream = Lineage::new(store).upstream(lot)?;
             let harvests: Vec<(&Event, &str)> = upstream

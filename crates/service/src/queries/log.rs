@@ -98,10 +98,10 @@ impl Service {
     /// The signed checkpoint of the first `tree_size` entries (0: the whole log).
     pub async fn checkpoint(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         tree_size: u64,
     ) -> Result<SignedCheckpoint, ServiceError> {
-        self.read(move |view, ready| {
+        self.read(caller.reading(), move |view, ready| {
             let size = size_arg("tree_size", tree_size, view)?;
             checkpoint(ready, view, size)
         })
@@ -120,7 +120,7 @@ impl Service {
     ) -> Result<Inclusion, ServiceError> {
         let everything = caller.sees_everything();
         let own = caller.org().map(str::to_string);
-        self.read(move |view, ready| {
+        self.read(caller.reading(), move |view, ready| {
             let size = size_arg("tree_size", tree_size, view)?;
             let seq = match which {
                 Leaf::EventId(id) => view.seq_of(&id)?.ok_or_else(|| {
@@ -162,11 +162,11 @@ impl Service {
     /// log).
     pub async fn consistency(
         &self,
-        _caller: &Caller,
+        caller: &Caller,
         old_size: u64,
         new_size: u64,
     ) -> Result<Consistency, ServiceError> {
-        self.read(move |view, ready| {
+        self.read(caller.reading(), move |view, ready| {
             let new = size_arg("tree_size", new_size, view)?;
             if old_size > new {
                 return Err(ServiceError::invalid(
@@ -208,7 +208,7 @@ impl Service {
             0 => 100,
             n => n.min(MAX_ENTRIES),
         };
-        self.read(move |view, _| {
+        self.read(caller.reading(), move |view, _| {
             let size = view.upto();
             if start > size {
                 return Err(ServiceError::BeyondLog {

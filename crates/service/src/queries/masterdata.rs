@@ -79,7 +79,7 @@ impl Service {
     ) -> Result<EventPage, ServiceError> {
         caller.party_only("master data")?;
         let view = caller.view(false);
-        self.read(move |store, _| {
+        self.read(caller.reading(), move |store, _| {
             let page = store.list_master_data(kind, &filter, cursor.as_deref(), limit)?;
             Ok(EventPage {
                 events: answer_all(store, &view, &page.items)?,
@@ -112,7 +112,10 @@ impl Service {
                 crate::args::id(field, id)?;
             }
         }
-        self.read(move |store, _| Ok(resolve(store, &names)?)).await
+        self.read(caller.reading(), move |store, _| {
+            Ok(resolve(store, &names)?)
+        })
+        .await
     }
 }
 

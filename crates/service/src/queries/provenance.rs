@@ -153,7 +153,7 @@ impl Service {
     pub async fn lot(&self, caller: &Caller, lot: String) -> Result<LotAnswer, ServiceError> {
         self.log_read(caller, "lot", &lot);
         let caller = caller.clone();
-        self.read(move |store, ready| {
+        self.read(caller.reading(), move |store, ready| {
             let filter = EventFilter {
                 lot: Some(lot.clone()),
                 ..Default::default()
@@ -201,7 +201,7 @@ impl Service {
         self.log_read(caller, "trace back", &lot);
         let budget = self.budget(caller);
         let caller = caller.clone();
-        self.read_lot(lot, move |store, lot| {
+        self.read_lot(caller.reading(), lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
             let mut lineage = Lineage::new(store).with_budget(budget);
             let trace = lineage.trace_back(lot)?;
@@ -246,7 +246,7 @@ impl Service {
         lot: String,
     ) -> Result<TraceForward, ServiceError> {
         let budget = self.budget(caller);
-        self.read_lot(lot, move |store, lot| {
+        self.read_lot(caller.reading(), lot, move |store, lot| {
             Ok(Lineage::new(store).with_budget(budget).trace_forward(lot)?)
         })
         .await
@@ -261,7 +261,7 @@ impl Service {
         caller.party_only("listing events")?;
         self.log_read(caller, "events", &format!("{:?}", query.filter));
         let view = caller.view(false);
-        self.read(move |store, _| {
+        self.read(caller.reading(), move |store, _| {
             let page = match &query.event_id {
                 None => store.list_events(&query.filter, query.after, query.limit)?,
                 Some(event_id) => {
@@ -302,7 +302,7 @@ impl Service {
         caller.party_only("the quarantine")?;
         self.log_read(caller, "quarantine", "");
         let caller = caller.clone();
-        self.read(move |store, _| {
+        self.read(caller.reading(), move |store, _| {
             let mut page = store.list_rejected(after, limit)?;
             page.items.retain(|q| caller.reads_books_of(&q.org));
             Ok(page)
@@ -320,7 +320,7 @@ impl Service {
     ) -> Result<(Vec<UnknownLot>, Option<String>), ServiceError> {
         caller.party_only("unknown lots")?;
         let limit = limit.clamp(1, 10_000);
-        self.read(move |store, _| {
+        self.read(caller.reading(), move |store, _| {
             let mut lots: Vec<UnknownLot> = store
                 .list_unknown_lots()?
                 .into_iter()

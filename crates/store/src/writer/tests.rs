@@ -351,6 +351,25 @@ async fn a_snapshot_keeps_reading_the_log_as_it_was() {
 }
 
 #[tokio::test]
+async fn a_snapshot_past_its_deadline_stops_reading() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    let soon = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let waited = store.snapshot().unwrap().until(Some(soon));
+    assert_eq!(waited.all_events().unwrap().len(), 2);
+    let gone = store
+        .snapshot()
+        .unwrap()
+        .until(Some(std::time::Instant::now()));
+    assert!(matches!(gone.all_events(), Err(StoreError::Deadline)));
+    assert!(matches!(gone.creations("LOT-1"), Err(StoreError::Deadline)));
+}
+
+#[tokio::test]
 async fn only_the_recording_org_can_correct_an_event() {
     let store = Store::in_memory();
     let writer = start(&store).await;
