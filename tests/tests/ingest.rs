@@ -458,6 +458,76 @@ async fn two_nodes_consuming_one_stream_hold_identical_logs() {
     assert_eq!(checkpoint(&c.url()).await.root_hash, ca.root_hash);
 }
 
+/// A stream deleted and created again, which then grew past a node's position, is another
+/// stream: the node refuses it (writes refused with the reason, health NOT_SERVING) instead of
+/// resuming at its old position, and a node with an empty data dir follows the new stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_created_stream_is_recognised_and_not_resumed() {
+    let nats = NatsServer::start();
+    let (dir_a, dir_b) = (
+        tempfile::tempdir().expect("a"),
+        tempfile::tempdir().expect("b"),
+    );
+    let js = async_nats::jetstream::new(nats_client(&nats.url()).await);
+    let a = TestServer::start_with(nats_config(dir_a.path(), &nats, "a", None)).await;
+    js_publish(&js, &Msg::event(&register_org("coop"))).await;
+    for i in 0..2 {
+        let e = harvest(&format!("old-{i}"), "coop", &format!("OLD-{i}"), 10);
+        js_publish(&js, &Msg::event(&e)).await;
+    }
+    wait_size(&a.url(), 3).await;
+    a.stop().await.expect("a stops");
+
+    // The stream is deleted; a new node creates it again and it grows past a's position.
+    js.delete_stream(lotline_ingest::STREAM)
+        .await
+        .expect("delete the stream");
+    let b = TestServer::start_with(nats_config(dir_b.path(), &nats, "b", None)).await;
+    js_publish(&js, &Msg::event(&register_org("coop"))).await;
+    for i in 0..4 {
+        let e = harvest(&format!("new-{i}"), "coop", &format!("NEW-{i}"), 20);
+        js_publish(&js, &Msg::event(&e)).await;
+    }
+    wait_size(&b.url(), 5).await;
+
+    let a = TestServer::start_unready(nats_config(dir_a.path(), &nats, "a", None)).await;
+    let refusal = eventually("node a to refuse the new stream", WAIT, || async {
+        let channel = tonic::transport::Channel::from_shared(a.url())
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        let refused = v1::event_service_client::EventServiceClient::new(channel)
+            .record(v1::RecordRequest {
+                event: Some(harvest("late", "coop", "LATE", 1)),
+            })
+            .await
+            .err()?;
+        refused
+            .message()
+            .contains("deleted and created again")
+            .then(|| refused.message().to_string())
+    })
+    .await;
+    assert!(refusal.contains("through sequence 3"), "{refusal}");
+    // Node a still answers what it had, and took nothing of the new stream.
+    assert_eq!(log_size(&a.url()).await, 3);
+    let mut health = tonic_health::pb::health_client::HealthClient::new(a.channel().await);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health")
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing as i32
+    );
+    drop(b);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restarting_mid_stream_loses_and_duplicates_nothing() {
     let mut nats = NatsServer::start();

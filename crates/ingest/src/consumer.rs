@@ -384,12 +384,12 @@ impl Consumer {
 
     async fn open(&self, start: u64) -> Result<jetstream::consumer::pull::Stream, IngestError> {
         let mut stream = self.stream().await?;
-        let last = stream
+        let info = stream
             .info()
             .await
-            .map_err(|e| IngestError::jetstream(format!("stream {}", self.config.stream), e))?
-            .state
-            .last_sequence;
+            .map_err(|e| IngestError::jetstream(format!("stream {}", self.config.stream), e))?;
+        self.same_stream(start, &info.config.name, info.created)?;
+        let last = info.state.last_sequence;
         if last + 1 < start {
             // A stream that ends before what this node applied is another
             // stream (deleted and created again, or its store lost): consuming
@@ -409,6 +409,33 @@ impl Consumer {
             .messages()
             .await
             .map_err(|e| IngestError::jetstream("pull request", e))
+    }
+
+    /// Refuses a stream other than the one this node's position is in: one deleted and created
+    /// again under the same name has another creation time, and resuming it at the old position
+    /// would skip its first messages (or apply another history) without a word. The first
+    /// stream a node opens becomes its stream; a node that has applied nothing follows a new one.
+    fn same_stream(
+        &self,
+        start: u64,
+        name: &str,
+        created: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), IngestError> {
+        let created = created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let identity = format!("{name} created {created}");
+        match self.store.stream_identity()? {
+            Some(known) if known == identity => Ok(()),
+            Some(known) if start > 1 => Err(IngestError::Unusable(format!(
+                "stream {name} is not the stream this node applied through sequence {}: it was created at {created}, this node's was {known}; the stream was deleted and created again; restore it, or rebuild this node (empty data dir) from the new one",
+                start - 1
+            ))),
+            known => {
+                if known.is_none() && start > 1 {
+                    info!(stream = name, %created, position = start - 1, "recording the identity of the stream this node consumes (a data dir of an earlier release)");
+                }
+                Ok(self.store.set_stream_identity(&identity)?)
+            }
+        }
     }
 
     /// Whether stream sequence `seq` is gone from the stream.

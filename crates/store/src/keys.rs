@@ -84,6 +84,9 @@ pub const META_TREE_HEAD: &[u8] = b"tree_head";
 /// The last JetStream stream sequence applied (8 bytes, big-endian), written in the
 /// same batch as the events it carried: a restarted node resumes after it.
 pub const META_STREAM_POSITION: &[u8] = b"stream_position";
+/// Which stream that position is in (its name and creation time, as text): a stream deleted
+/// and created again under the same name is another stream.
+pub const META_STREAM_IDENTITY: &[u8] = b"stream_identity";
 
 pub fn tree_key(level: u32, index: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(10);

@@ -245,6 +245,26 @@ impl Store {
         Ok(self.meta_u64(META_STREAM_POSITION)?.unwrap_or(0))
     }
 
+    /// Which stream [`Store::stream_position`] is a position in (set by the NATS consumer when
+    /// it first opens a stream; `None` in a data dir of an earlier release or never consumed).
+    pub fn stream_identity(&self) -> Result<Option<String>, StoreError> {
+        self.backend
+            .get(&meta_key(META_STREAM_IDENTITY))?
+            .map(|v| {
+                String::from_utf8(v)
+                    .map_err(|_| StoreError::Corrupt("the stream identity is not text".into()))
+            })
+            .transpose()
+    }
+
+    /// Records which stream this node consumes (durably, before anything of it is applied).
+    pub fn set_stream_identity(&self, identity: &str) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.insert(meta_key(META_STREAM_IDENTITY), identity.as_bytes().to_vec());
+        self.backend.apply(batch)?;
+        self.backend.flush()
+    }
+
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
         Ok(self
             .backend

@@ -114,6 +114,11 @@ impl TestServer {
         server
     }
 
+    /// Starts with `config` without waiting for it to serve (for a node that should refuse to).
+    pub async fn start_unready(config: ServeConfig) -> TestServer {
+        TestServer::spawn(config).await
+    }
+
     /// Starts with `config` (which has TLS) and waits until it is serving, trusting `ca_pem`.
     pub async fn start_tls(config: ServeConfig, ca_pem: &[u8]) -> TestServer {
         let server = TestServer::spawn(config).await;
