@@ -324,3 +324,42 @@ async fn another_orgs_events_change_no_answer_about_lots_it_does_not_hold() {
     assert_eq!(post.status.code(), Some(0), "{}", stdout(&post));
     server.stop().await.expect("stop");
 }
+
+/// `lotline bench flood` on a small log: ingest with nobody asking, then under a flood of
+/// questions with the read pool and without it; every figure is printed and the flood's
+/// questions are answered (so the pool, the limits and the deadlines are wired into the door).
+#[test]
+fn bench_flood_prints_idle_and_flooded_rates() {
+    let out = lotline(&[
+        "bench",
+        "flood",
+        "--background",
+        "400",
+        "--events",
+        "600",
+        "--batch",
+        "100",
+        "--connections",
+        "2",
+        "--in-flight",
+        "3",
+    ]);
+    let o = stdout(&out);
+    assert!(out.status.success(), "{o}\n{}", stderr(&out));
+    for line in [
+        "400 events in the log",
+        "ingest, nobody asking",
+        "ingest, flooded (",
+        "ingest, flooded (questions on every core)",
+        "of idle",
+    ] {
+        assert!(o.contains(line), "missing {line:?} in:\n{o}");
+    }
+    let answered: Vec<f64> = o
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("questions: "))
+        .filter_map(|l| l.split("/s answered").next()?.parse().ok())
+        .collect();
+    assert_eq!(answered.len(), 2, "{o}");
+    assert!(answered.iter().all(|n| *n > 0.0), "{o}");
+}

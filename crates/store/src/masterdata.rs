@@ -81,9 +81,17 @@ impl Snapshot<'_> {
     /// The standing event among those an index prefix points at: the latest by event time,
     /// then event id, of those by the org that registered the name first (a shared name has
     /// an owner: another org's registration of the same site, plot or class changes nothing).
-    fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
+    /// For a plot, the co-op the first registrant says it is a member of counts as well (a co-op
+    /// keeps its member farms' plots).
+    pub(crate) fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
         let registrations = self.registrations(prefix)?;
-        Ok(owned_standing(registrations, |s| &s.event))
+        let mut co_op = None;
+        if prefix.first() == Some(&PLOT)
+            && let Some(first) = registrations.first()
+        {
+            co_op = self.org(&first.event.org)?.and_then(|r| r.member_of);
+        }
+        Ok(owned_standing(registrations, |s| &s.event, |_| co_op))
     }
 
     /// The standing RegisterOrg event of `org`.
@@ -369,15 +377,18 @@ impl Snapshot<'_> {
 }
 
 /// Of `registrations` in log order, the standing one: the latest by event time, then event id,
-/// among those of the org that recorded the first.
+/// among those of the org that recorded the first, and of the org `deputy` names for that
+/// owner, if any (the co-op a farm says it is a member of, for the farm's plots).
 pub(crate) fn owned_standing<T>(
     registrations: Vec<T>,
     event: impl Fn(&T) -> &Arc<Event>,
+    deputy: impl FnOnce(&str) -> Option<String>,
 ) -> Option<T> {
     let owner = registrations.first().map(|r| event(r).org.clone())?;
+    let deputy = deputy(&owner).filter(|d| *d != owner);
     registrations
         .into_iter()
-        .filter(|r| event(r).org == owner)
+        .filter(|r| event(r).org == owner || Some(&event(r).org) == deputy.as_ref())
         .max_by(|a, b| {
             let (a, b) = (event(a), event(b));
             (a.time, &a.id).cmp(&(b.time, &b.id))

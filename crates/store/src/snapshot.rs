@@ -169,24 +169,20 @@ impl<'a> Snapshot<'a> {
 
     /// The registration of `plot` that stands: the latest by event time, then
     /// event id (not by arrival), among uncorrected ones of the org that registered the plot
-    /// first (another org's registration of the same plot id moves nothing).
+    /// first and of the co-op that org's standing registration names it a member of (a co-op
+    /// keeps its member farms' plots); another org's registration of the same plot id moves
+    /// nothing.
     pub fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
-        let mut all: Vec<(Arc<Event>, RegisterPlot)> = Vec::new();
-        for seq in self.seqs(&id_prefix(PLOT, plot))? {
-            let Some(stored) = self.event_at(seq)? else {
-                continue;
-            };
-            let EventKind::RegisterPlot(p) = &stored.event.kind else {
-                return Err(StoreError::Corrupt(format!(
-                    "plot index points at a non-plot event at {seq}"
-                )));
-            };
-            if self.is_corrected(&stored.event.id)? {
-                continue;
-            }
-            all.push((Arc::clone(&stored.event), p.clone()));
+        let Some(stored) = self.standing(&id_prefix(PLOT, plot))? else {
+            return Ok(None);
+        };
+        match &stored.event.kind {
+            EventKind::RegisterPlot(p) => Ok(Some((Arc::clone(&stored.event), p.clone()))),
+            _ => Err(StoreError::Corrupt(format!(
+                "plot index points at a non-plot event at {}",
+                stored.seq
+            ))),
         }
-        Ok(crate::masterdata::owned_standing(all, |(e, _)| e))
     }
 
     /// Every uncorrected event in this view, in log order. Audit answers read the

@@ -702,6 +702,56 @@ async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
     assert!(standing.geometry.contains("-5.6"), "{}", standing.geometry);
     let site = view.site("S-1").unwrap().expect("site");
     assert_eq!(site.id, "s-1");
+
+    // A farm's plot: the co-op the farm is a member of may move it too; a co-op the farm is
+    // not a member of may not.
+    let mut farm = register("farm");
+    if let Some(Kind::RegisterOrg(r)) = &mut farm.kind {
+        r.role = v1::OrgRole::Farm as i32;
+        r.member_of = "coop".into();
+    }
+    let farm_plot = |id: &str, org: &str, lon: &str, time: &str| {
+        let mut e = plot(id, org, lon, time);
+        if let Some(Kind::RegisterPlot(p)) = &mut e.kind {
+            p.plot = "P-FARM".into();
+        }
+        e
+    };
+    writer
+        .submit(subs(&[
+            farm,
+            farm_plot("fp-1", "farm", "-5.1", "2026-03-01T08:00:00Z"),
+            farm_plot("fp-evil", "evil", "-9.9", "2026-05-01T08:00:00Z"),
+        ]))
+        .await
+        .unwrap();
+    let (event, _) = store
+        .snapshot()
+        .unwrap()
+        .plot("P-FARM")
+        .unwrap()
+        .expect("plot");
+    assert_eq!(event.id, "fp-1", "another co-op moved the farm's plot");
+    writer
+        .submit(subs(&[farm_plot(
+            "fp-coop",
+            "coop",
+            "-5.2",
+            "2026-04-01T08:00:00Z",
+        )]))
+        .await
+        .unwrap();
+    let (event, standing) = store
+        .snapshot()
+        .unwrap()
+        .plot("P-FARM")
+        .unwrap()
+        .expect("plot");
+    assert_eq!(
+        event.id, "fp-coop",
+        "the farm's co-op re-registers its plot"
+    );
+    assert!(standing.geometry.contains("-5.2"), "{}", standing.geometry);
 }
 
 #[tokio::test]
