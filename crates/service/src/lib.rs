@@ -326,18 +326,17 @@ impl Service {
         F: FnOnce(&Snapshot<'_>, &Ready) -> Result<T, ServiceError> + Send + 'static,
     {
         let ready = self.ready()?.clone();
-        let slot = self.reads.slot(&reading.key, reading.deadline).await?;
-        tokio::task::spawn_blocking(move || {
-            let _slot = slot;
-            let view = ready.store.snapshot()?.until(reading.deadline);
-            f(&view, &ready)
-        })
-        .await
-        .map_err(|e| ServiceError::Internal(format!("query task failed: {e}")))?
-        .map_err(|e| match e {
-            ServiceError::Store(e) => ServiceError::from_store(e),
-            e => e,
-        })
+        let deadline = reading.deadline;
+        self.reads
+            .run(&reading.key, deadline, move || {
+                let view = ready.store.snapshot()?.until(deadline);
+                f(&view, &ready)
+            })
+            .await
+            .map_err(|e| match e {
+                ServiceError::Store(e) => ServiceError::from_store(e),
+                e => e,
+            })
     }
 
     /// Runs a question about `lot`: NOT_FOUND unless some event in the snapshot mentions it.

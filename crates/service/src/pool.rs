@@ -1,21 +1,24 @@
-//! Where questions run: a fixed number of read workers, apart from ingest, and a limit on how
-//! many questions one caller may have running at once. A flood of expensive reads then waits
-//! for a worker (or is refused) instead of taking the machine from the writer.
+//! Where questions run: a fixed number of read worker threads, apart from ingest (the writer
+//! thread and the runtime), and a limit on how many questions one caller may have running at
+//! once. A flood of expensive reads then queues for a worker (or is refused) instead of taking
+//! the machine from the writer. Workers take queued questions one after another with no hop
+//! through the runtime, so small questions keep their rate.
 
 use std::collections::HashMap;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::ServiceError;
 
 /// How many questions run at once (`serve --read-workers`, `--max-reads-per-caller`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadLimits {
-    /// Questions computed at the same time, by everyone.
+    /// Questions computed at the same time, by everyone: the read worker threads.
     pub workers: usize,
-    /// Questions one caller may have running or waiting at once; more are refused.
+    /// Questions one caller may have running at once; more wait behind its own.
     pub per_caller: usize,
 }
 
@@ -35,10 +38,14 @@ impl Default for ReadLimits {
 /// more are refused.
 pub const QUEUED_PER_CALLER: usize = 64;
 
+/// A question for a worker.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// The read workers and what each caller has running or waiting.
 pub(crate) struct ReadPool {
     limits: ReadLimits,
-    workers: Arc<Semaphore>,
+    /// Questions for the workers (who end when the pool is dropped).
+    jobs: mpsc::Sender<Job>,
     callers: Arc<Mutex<HashMap<String, CallerState>>>,
 }
 
@@ -46,14 +53,6 @@ pub(crate) struct ReadPool {
 struct CallerState {
     running: Arc<Semaphore>,
     present: usize,
-}
-
-/// The right to compute one question: a worker and one of the caller's running slots. Both
-/// are given back when it is dropped (when the work is done, not when the caller leaves).
-pub(crate) struct Slot {
-    _worker: OwnedSemaphorePermit,
-    _running: OwnedSemaphorePermit,
-    _present: Present,
 }
 
 /// A question of a caller in the pool, running or waiting.
@@ -76,14 +75,38 @@ impl Drop for Present {
 }
 
 impl ReadPool {
+    /// Starts `limits.workers` worker threads.
     pub(crate) fn new(limits: ReadLimits) -> Self {
         let limits = ReadLimits {
             workers: limits.workers.max(1),
             per_caller: limits.per_caller.max(1),
         };
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..limits.workers {
+            let queue = Arc::clone(&queue);
+            let spawned = std::thread::Builder::new()
+                .name(format!("lotline-read-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking the next question.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "a read worker could not start");
+            }
+        }
         ReadPool {
             limits,
-            workers: Arc::new(Semaphore::new(limits.workers)),
+            jobs,
             callers: Arc::default(),
         }
     }
@@ -92,73 +115,94 @@ impl ReadPool {
         self.limits
     }
 
-    /// A slot for one question of the caller known as `key`. The caller runs at most
+    /// Runs `work` on a read worker for the caller known as `key`. The caller runs at most
     /// `per_caller` questions at once; more wait their turn behind its own (so one caller's
-    /// flood never holds more than its share of workers), up to [`QUEUED_PER_CALLER`], beyond
-    /// which they are refused. Waiting ends at `deadline`.
-    pub(crate) async fn slot(
+    /// flood never holds more than its share of the workers), up to [`QUEUED_PER_CALLER`],
+    /// beyond which they are refused. Nothing is started once `deadline` has passed, and the
+    /// caller stops waiting for the answer then.
+    pub(crate) async fn run<T, F>(
         &self,
         key: &str,
         deadline: Option<Instant>,
-    ) -> Result<Slot, ServiceError> {
-        let (present, running) = {
-            let mut callers = self
-                .callers
-                .lock()
-                .map_err(|_| ServiceError::Internal("the read pool's lock is poisoned".into()))?;
-            let state = callers
-                .entry(key.to_string())
-                .or_insert_with(|| CallerState {
-                    running: Arc::new(Semaphore::new(self.limits.per_caller)),
-                    present: 0,
-                });
-            let most = self.limits.per_caller + QUEUED_PER_CALLER;
-            if state.present >= most {
-                return Err(ServiceError::Busy(format!(
-                    "{key} already has {most} questions running or waiting, the most one caller \
-                     may have ({} running, serve --max-reads-per-caller, and {QUEUED_PER_CALLER} \
-                     waiting): retry when some have answered",
-                    self.limits.per_caller
-                )));
-            }
-            state.present += 1;
-            let present = Present {
-                key: key.to_string(),
-                callers: Arc::clone(&self.callers),
-            };
-            (present, Arc::clone(&state.running))
-        };
+        work: F,
+    ) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ServiceError> + Send + 'static,
+    {
+        let (present, running) = self.enter(key)?;
         let running = until(deadline, running.acquire_owned(), "its turn among its own").await?;
-        let worker = until(
-            deadline,
-            Arc::clone(&self.workers).acquire_owned(),
-            "a read worker",
-        )
-        .await?;
-        Ok(Slot {
-            _worker: worker,
-            _running: running,
-            _present: present,
-        })
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller's slot is given back when the work is done, not when the caller leaves.
+            let _slot = (present, running);
+            let result = if deadline.is_some_and(|d| Instant::now() >= d) {
+                Err(waited_too_long("a read worker"))
+            } else {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+                    .unwrap_or_else(|_| Err(ServiceError::Internal("the query panicked".into())))
+            };
+            let _ = answer.send(result);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ServiceError::Internal("the read workers have stopped".into()))?;
+        let answered = match deadline {
+            None => answered.await,
+            Some(at) => tokio::time::timeout_at(at.into(), answered)
+                .await
+                .map_err(|_| waited_too_long("the answer"))?,
+        };
+        answered.map_err(|_| ServiceError::Internal("a read worker stopped".into()))?
     }
+
+    /// Counts one more question of `key`, or refuses it when the caller has too many.
+    fn enter(&self, key: &str) -> Result<(Present, Arc<Semaphore>), ServiceError> {
+        let mut callers = self
+            .callers
+            .lock()
+            .map_err(|_| ServiceError::Internal("the read pool's lock is poisoned".into()))?;
+        let state = callers
+            .entry(key.to_string())
+            .or_insert_with(|| CallerState {
+                running: Arc::new(Semaphore::new(self.limits.per_caller)),
+                present: 0,
+            });
+        let most = self.limits.per_caller + QUEUED_PER_CALLER;
+        if state.present >= most {
+            return Err(ServiceError::Busy(format!(
+                "{key} already has {most} questions running or waiting, the most one caller may \
+                 have ({} running, serve --max-reads-per-caller, and {QUEUED_PER_CALLER} \
+                 waiting): retry when some have answered",
+                self.limits.per_caller
+            )));
+        }
+        state.present += 1;
+        let present = Present {
+            key: key.to_string(),
+            callers: Arc::clone(&self.callers),
+        };
+        Ok((present, Arc::clone(&state.running)))
+    }
+}
+
+fn waited_too_long(what: &str) -> ServiceError {
+    ServiceError::DeadlineExceeded(format!(
+        "the deadline passed while the question waited for {what} (the server is busy)"
+    ))
 }
 
 /// Waits for a permit until `deadline`.
 async fn until(
     deadline: Option<Instant>,
-    acquire: impl std::future::Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>,
+    acquire: impl Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>>,
     what: &str,
 ) -> Result<OwnedSemaphorePermit, ServiceError> {
     let acquired = match deadline {
         None => acquire.await,
         Some(at) => tokio::time::timeout_at(at.into(), acquire)
             .await
-            .map_err(|_| {
-                ServiceError::DeadlineExceeded(format!(
-                    "the deadline passed while the question waited for {what} (the server is \
-                     busy); it was not started"
-                ))
-            })?,
+            .map_err(|_| waited_too_long(what))?,
     };
     acquired.map_err(|_| ServiceError::Internal("the read pool is closed".into()))
 }
@@ -168,79 +212,139 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[tokio::test]
-    async fn a_caller_waits_behind_its_own_questions_and_others_do_not() {
-        let pool = ReadPool::new(ReadLimits {
-            workers: 8,
-            per_caller: 2,
+    /// A question that holds its worker until told to finish.
+    fn held(pool: &Arc<ReadPool>, key: &str) -> (std::sync::mpsc::Sender<()>, JoinHandle) {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let pool = Arc::clone(pool);
+        let key = key.to_string();
+        let task = tokio::spawn(async move {
+            pool.run(&key, None, move || {
+                let _ = wait.recv();
+                Ok(())
+            })
+            .await
         });
-        let a1 = pool.slot("org a", None).await.unwrap();
-        let _a2 = pool.slot("org a", None).await.unwrap();
+        (release, task)
+    }
+
+    type JoinHandle = tokio::task::JoinHandle<Result<(), ServiceError>>;
+
+    async fn present(pool: &ReadPool, key: &str, n: usize) {
+        while pool
+            .callers
+            .lock()
+            .unwrap()
+            .get(key)
+            .map_or(0, |s| s.present)
+            < n
+        {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_waits_behind_its_own_questions_and_others_do_not() {
+        let pool = Arc::new(ReadPool::new(ReadLimits {
+            workers: 4,
+            per_caller: 2,
+        }));
+        let (release_1, first) = held(&pool, "org a");
+        let (release_2, second) = held(&pool, "org a");
+        present(&pool, "org a", 2).await;
         // A third question of org a waits for one of its own to finish ...
-        let soon = Instant::now() + Duration::from_millis(50);
-        let Err(ServiceError::DeadlineExceeded(reason)) = pool.slot("org a", Some(soon)).await
+        let soon = Instant::now() + Duration::from_millis(100);
+        let Err(ServiceError::DeadlineExceeded(reason)) =
+            pool.run("org a", Some(soon), || Ok(())).await
         else {
             panic!("a third question of org a ran beside its two");
         };
         assert!(reason.contains("its turn"), "{reason}");
         // ... while another caller is not held back by org a.
-        let _b = pool.slot("org b", Some(soon)).await.unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(pool.run("org b", Some(soon), || Ok(7)).await.unwrap(), 7);
         // When one of org a's questions is done, the next one runs.
-        let waiting = pool.slot("org a", None);
-        drop(a1);
-        let _a3 = tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the waiting question did not get the freed slot")
-            .unwrap();
+        release_1.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(pool.run("org a", Some(soon), || Ok(8)).await.unwrap(), 8);
+        release_2.send(()).unwrap();
+        second.await.unwrap().unwrap();
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_caller_with_too_many_waiting_is_refused() {
         let pool = Arc::new(ReadPool::new(ReadLimits {
             workers: 1,
             per_caller: 1,
         }));
-        let _running = pool.slot("connection 1", None).await.unwrap();
+        let (release, running) = held(&pool, "connection 1");
+        present(&pool, "connection 1", 1).await;
         let mut waiting = Vec::new();
         for _ in 0..QUEUED_PER_CALLER {
             let pool = Arc::clone(&pool);
             waiting.push(tokio::spawn(async move {
-                pool.slot("connection 1", None).await.map(|_| ())
+                pool.run("connection 1", None, || Ok(())).await
             }));
         }
-        // Let every waiting question register.
-        while pool.callers.lock().unwrap()["connection 1"].present < 1 + QUEUED_PER_CALLER {
-            tokio::task::yield_now().await;
-        }
-        let Err(ServiceError::Busy(reason)) = pool.slot("connection 1", None).await else {
+        present(&pool, "connection 1", 1 + QUEUED_PER_CALLER).await;
+        let Err(ServiceError::Busy(reason)) = pool.run("connection 1", None, || Ok(())).await
+        else {
             panic!("a caller queued more than its share");
         };
         assert!(reason.contains("--max-reads-per-caller"), "{reason}");
+        // Once the running one finishes, every waiting one is answered.
+        release.send(()).unwrap();
+        running.await.unwrap().unwrap();
         for task in waiting {
-            task.abort();
+            task.await.unwrap().unwrap();
         }
+        assert!(pool.callers.lock().unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn waiting_for_a_worker_ends_at_the_deadline() {
-        let pool = ReadPool::new(ReadLimits {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_question_waiting_for_a_worker_ends_at_its_deadline() {
+        let pool = Arc::new(ReadPool::new(ReadLimits {
             workers: 1,
             per_caller: 4,
-        });
-        let busy = pool.slot("org a", None).await.unwrap();
+        }));
+        let (release, busy) = held(&pool, "org a");
+        present(&pool, "org a", 1).await;
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ran = Arc::clone(&started);
         let deadline = Instant::now() + Duration::from_millis(50);
-        let Err(ServiceError::DeadlineExceeded(reason)) = pool.slot("org b", Some(deadline)).await
+        let Err(ServiceError::DeadlineExceeded(reason)) = pool
+            .run("org b", Some(deadline), move || {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+            .await
         else {
             panic!("a question waited past its deadline");
         };
-        assert!(reason.contains("read worker"), "{reason}");
-        // The refused question left the pool.
-        assert!(pool.callers.lock().unwrap().get("org b").is_none());
-        drop(busy);
-        let _next = pool
-            .slot("org b", Some(Instant::now() + Duration::from_secs(5)))
+        assert!(reason.contains("the answer"), "{reason}");
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        // The late question is skipped by the worker, not run for nobody.
+        let soon = Instant::now() + Duration::from_secs(5);
+        assert_eq!(pool.run("org b", Some(soon), || Ok(1)).await.unwrap(), 1);
+        assert!(!started.load(std::sync::atomic::Ordering::SeqCst));
+        assert!(pool.callers.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_question_is_an_error_and_the_worker_goes_on() {
+        let pool = ReadPool::new(ReadLimits {
+            workers: 1,
+            per_caller: 1,
+        });
+        let Err(ServiceError::Internal(reason)) = pool
+            .run("org a", None, || -> Result<(), _> { panic!("boom") })
             .await
-            .unwrap();
+        else {
+            panic!("a panic was not an error");
+        };
+        assert!(reason.contains("panicked"), "{reason}");
+        assert_eq!(pool.run("org a", None, || Ok(2)).await.unwrap(), 2);
     }
 
     #[test]
