@@ -239,6 +239,19 @@ impl RevokeToken {
     }
 }
 
+/// A co-operative confirms that an org (a farm) is its member from `valid_from` through
+/// `valid_to` (shared names have owners, DESIGN §5a): a farm's `member_of` counts only on
+/// dates its co-op confirms, so neither side alone can put a farm under a co-op's group
+/// certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmMember {
+    pub member: String,
+    /// First day; `None`: the event's date.
+    pub valid_from: Option<NaiveDate>,
+    /// Last day; `None`: open.
+    pub valid_to: Option<NaiveDate>,
+}
+
 /// What an event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -255,6 +268,7 @@ pub enum EventKind {
     RegisterPlot(RegisterPlot),
     RegisterClass(RegisterClass),
     RevokeToken(RevokeToken),
+    ConfirmMember(ConfirmMember),
 }
 
 /// The name of an event kind, as used in filters and the CLI.
@@ -273,10 +287,11 @@ pub enum KindName {
     RegisterPlot,
     RegisterClass,
     RevokeToken,
+    ConfirmMember,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 13] = [
+    pub const ALL: [KindName; 14] = [
         KindName::Harvest,
         KindName::Transform,
         KindName::Ship,
@@ -290,6 +305,7 @@ impl KindName {
         KindName::RegisterPlot,
         KindName::RegisterClass,
         KindName::RevokeToken,
+        KindName::ConfirmMember,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -307,6 +323,7 @@ impl KindName {
             KindName::RegisterPlot => "register_plot",
             KindName::RegisterClass => "register_class",
             KindName::RevokeToken => "revoke_token",
+            KindName::ConfirmMember => "confirm_member",
         }
     }
 
@@ -366,6 +383,7 @@ impl Event {
             EventKind::RegisterPlot(_) => KindName::RegisterPlot,
             EventKind::RegisterClass(_) => KindName::RegisterClass,
             EventKind::RevokeToken(_) => KindName::RevokeToken,
+            EventKind::ConfirmMember(_) => KindName::ConfirmMember,
         }
     }
 
@@ -407,7 +425,8 @@ impl Event {
             | EventKind::RegisterSite(_)
             | EventKind::RegisterPlot(_)
             | EventKind::RegisterClass(_)
-            | EventKind::RevokeToken(_) => Vec::new(),
+            | EventKind::RevokeToken(_)
+            | EventKind::ConfirmMember(_) => Vec::new(),
         }
     }
 
@@ -417,6 +436,7 @@ impl Event {
             EventKind::Ship(m) | EventKind::Receive(m) => vec![m.counterparty.as_str()],
             EventKind::Pay(p) => vec![p.payee_org.as_str()],
             EventKind::Certify(c) => c.subject_org.as_deref().into_iter().collect(),
+            EventKind::ConfirmMember(c) => vec![c.member.as_str()],
             _ => Vec::new(),
         }
     }

@@ -59,7 +59,8 @@ pub fn canonical_ids(mut event: Event) -> Result<Event, Invalid> {
         | EventKind::RegisterOrg(_)
         | EventKind::RegisterSite(_)
         | EventKind::RegisterPlot(_)
-        | EventKind::RevokeToken(_) => {}
+        | EventKind::RevokeToken(_)
+        | EventKind::ConfirmMember(_) => {}
     }
     Ok(event)
 }

@@ -20,9 +20,9 @@ pub mod validate;
 
 pub use anomaly::{Anomaly, AnomalyKind};
 pub use event::{
-    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, KindName,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass, RegisterOrg,
-    RegisterPlot, RegisterSite, RevokeToken, Transform,
+    BusinessDocument, Certify, Chain, ConfirmMember, Correct, CustodyModel, Event, EventKind,
+    Harvest, KindName, LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass,
+    RegisterOrg, RegisterPlot, RegisterSite, RevokeToken, Transform,
 };
 pub use outcome::{Outcome, RejectKind};
 pub use quantity::{Dimension, Quantity, Unit};

@@ -324,6 +324,23 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
             id("revoke_token.token_id", &r.token_id)?;
             text("revoke_token.reason", &r.reason)?;
         }
+        EventKind::ConfirmMember(c) => {
+            id("confirm_member.member", &c.member)?;
+            if c.member == event.org {
+                return Err(Invalid::new(
+                    "confirm_member.member",
+                    "an org cannot be a member of itself",
+                ));
+            }
+            if let (Some(from), Some(to)) = (c.valid_from, c.valid_to)
+                && to < from
+            {
+                return Err(Invalid::new(
+                    "confirm_member.valid_to",
+                    "is before valid_from",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -571,6 +588,14 @@ mod tests {
         use crate::fixtures::{kg, ship};
         const BAD: &str = "LOT-1\u{0}c";
         let cases: Vec<(&str, Event)> = vec![
+            (
+                "confirm_member.member",
+                with(EventKind::ConfirmMember(crate::event::ConfirmMember {
+                    member: BAD.into(),
+                    valid_from: None,
+                    valid_to: None,
+                })),
+            ),
             ("certify.lot", {
                 let mut c = certify();
                 c.lot = Some(BAD.into());

@@ -72,6 +72,16 @@ pub fn register_org(name: impl Into<String>, role: v1::OrgRole, country: &str) -
     })
 }
 
+/// A co-op's confirmation that `member` is its member from `valid_from` (YYYY-MM-DD; empty:
+/// the event's date), open-ended.
+pub fn confirm_member(member: impl Into<String>, valid_from: &str) -> Kind {
+    Kind::ConfirmMember(v1::ConfirmMember {
+        member: member.into(),
+        valid_from: valid_from.into(),
+        valid_to: String::new(),
+    })
+}
+
 /// A plot's registration: its GeoJSON, area in hectares (a decimal, empty for none) and
 /// country.
 pub fn register_plot(

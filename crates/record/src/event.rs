@@ -6,9 +6,9 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 use lotline_domain::{
-    BusinessDocument, Certify, Chain, Correct, CustodyModel, Event, EventKind, Harvest, Invalid,
-    LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity, RegisterClass, RegisterOrg,
-    RegisterPlot, RegisterSite, RevokeToken, Transform, Unit,
+    BusinessDocument, Certify, Chain, ConfirmMember, Correct, CustodyModel, Event, EventKind,
+    Harvest, Invalid, LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity,
+    RegisterClass, RegisterOrg, RegisterPlot, RegisterSite, RevokeToken, Transform, Unit,
 };
 use rust_decimal::Decimal;
 
@@ -158,6 +158,11 @@ fn kind_from_pb(k: &pb::event::Kind) -> Result<EventKind, Invalid> {
         K::RevokeToken(r) => EventKind::RevokeToken(RevokeToken {
             token_id: r.token_id.clone(),
             reason: r.reason.clone(),
+        }),
+        K::ConfirmMember(c) => EventKind::ConfirmMember(ConfirmMember {
+            member: c.member.clone(),
+            valid_from: opt_date("confirm_member.valid_from", &c.valid_from)?,
+            valid_to: opt_date("confirm_member.valid_to", &c.valid_to)?,
         }),
     })
 }
@@ -466,6 +471,11 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
         EventKind::RevokeToken(r) => K::RevokeToken(pb::RevokeToken {
             token_id: r.token_id.clone(),
             reason: r.reason.clone(),
+        }),
+        EventKind::ConfirmMember(c) => K::ConfirmMember(pb::ConfirmMember {
+            member: c.member.clone(),
+            valid_from: date_text(c.valid_from),
+            valid_to: date_text(c.valid_to),
         }),
     };
     pb::Event {

@@ -62,6 +62,17 @@ impl Builder {
                 party: String::new(),
             }),
         );
+        // The co-op confirms its member (a farm's own word is not membership).
+        if !member_of.is_empty() {
+            self.push(
+                &format!("member-{member_of}-{org}"),
+                "2026-01-02T09:30:00+00:00",
+                member_of,
+                "",
+                "",
+                build::confirm_member(org, "2020-01-01"),
+            );
+        }
     }
 
     fn plot(&mut self, org: &str, plot: &str, geometry: String, area: &str, country: &str) {

@@ -45,6 +45,10 @@ pub const PARTY: u8 = b'A';
 /// `Y class 0x00 seq` → (): every registration of a product class (answers pick
 /// the latest by event time, then event id, as for plots).
 pub const CLASS: u8 = b'Y';
+/// `B member 0x00 seq` → (): every co-op's confirmation that `member` is its member (certificate
+/// answers read a farm's confirmations with its registrations). No release before this one
+/// wrote such an event, so older data dirs need no rebuild for it.
+pub const MEMBER: u8 = b'B';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';
 /// `H level index` → 32-byte hash of the perfect Merkle subtree covering leaves
@@ -56,7 +60,7 @@ pub const TREE: u8 = b'H';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 14] = [
+pub const INDEXES: [u8; 15] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -71,6 +75,7 @@ pub const INDEXES: [u8; 14] = [
     GLN,
     CLASS,
     PARTY,
+    MEMBER,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

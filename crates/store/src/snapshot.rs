@@ -286,6 +286,19 @@ impl<'a> Snapshot<'a> {
         Ok(out)
     }
 
+    /// Every uncorrected confirmation, by any co-op, that `member` is its member, in log order.
+    pub fn member_confirmations(&self, member: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        let mut out = Vec::new();
+        for seq in self.seqs(&id_prefix(MEMBER, member))? {
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
     /// The standing registration of every plot.
     pub fn plots(&self) -> Result<BTreeMap<String, (Arc<Event>, RegisterPlot)>, StoreError> {
         let start = vec![PLOT];

@@ -405,6 +405,7 @@ impl Store {
                 EventKind::RegisterSite(s) => Some(id_seq_key(SITE_ID, &s.site, seq)),
                 EventKind::RegisterClass(c) => Some(id_seq_key(CLASS, &c.class, seq)),
                 EventKind::Certify(_) => Some(seq_key(CERTIFICATE, seq)),
+                EventKind::ConfirmMember(c) => Some(id_seq_key(MEMBER, &c.member, seq)),
                 _ => None,
             };
             if let Some(key) = registered
@@ -597,6 +598,11 @@ pub(crate) fn index_event(
         }
         EventKind::Certify(_) => {
             pending.batch.insert(seq_key(CERTIFICATE, seq), Vec::new());
+        }
+        EventKind::ConfirmMember(c) => {
+            pending
+                .batch
+                .insert(id_seq_key(MEMBER, &c.member, seq), Vec::new());
         }
         _ => {}
     }

@@ -430,6 +430,27 @@ fn register_org(
     )
 }
 
+/// `registrations`, then each co-op's confirmation of every member a registration among them
+/// names (after them all, so the co-op is registered first).
+fn confirmed(mut registrations: Vec<v1::Event>) -> Vec<v1::Event> {
+    let confirmations: Vec<v1::Event> = registrations
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Some(Kind::RegisterOrg(r)) if !r.member_of.is_empty() => Some(event(
+                &format!("member-{}-{}", r.member_of, e.org),
+                "2026-01-02T09:45:00+00:00",
+                &r.member_of,
+                "",
+                "",
+                lotline_proto::build::confirm_member(e.org.clone(), "2020-01-01"),
+            )),
+            _ => None,
+        })
+        .collect();
+    registrations.extend(confirmations);
+    registrations
+}
+
 fn register_site(org: &str, site: &str, country: &str) -> v1::Event {
     event(
         &format!("reg-site-{site}"),
@@ -554,7 +575,7 @@ impl Scenario {
             let garment = s.garment(&mut part, &format!("g{g:02}"), g, None);
             s.garments.push(garment);
         }
-        s.registrations = part.registrations;
+        s.registrations = confirmed(part.registrations);
         s.events = part.events;
         s
     }
@@ -1573,6 +1594,7 @@ impl Scenario {
                 part.registrations.push(reg);
             }
         }
+        part.registrations = confirmed(part.registrations);
         planted.events = part
             .registrations
             .iter()

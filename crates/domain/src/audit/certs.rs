@@ -173,6 +173,9 @@ pub enum CertStatus {
     Missing,
 }
 
+/// A co-op's confirmation of a member: (co-op, first day, last day, event id).
+type Confirmation = (String, NaiveDate, Option<NaiveDate>, String);
+
 /// Every certificate recorded by Certify events, by certified org.
 #[derive(Debug, Clone, Default)]
 pub struct Certificates {
@@ -185,9 +188,12 @@ pub struct Certificates {
     positive_ids: BTreeSet<String>,
     /// Negative org-level results (copies of entries in `by_org`).
     negatives: Vec<Certificate>,
-    /// Farm → the co-op it is a member of (its latest registration, by event
+    /// Farm → the co-op it says it is a member of (its latest registration, by event
     /// time then id): a co-op's group certificate covers its member farms.
     members: BTreeMap<String, Vec<(NaiveDate, String, String)>>,
+    /// Farm → the co-ops' confirmations of its membership: (co-op, first day, last day, event
+    /// id). A membership counts only on the days its co-op confirms.
+    confirmed: BTreeMap<String, Vec<Confirmation>>,
     /// Each org's latest registration (by event date, then id) and whether it registers the
     /// org as a certifier: only a certifier certifies another org.
     certifiers: BTreeMap<String, (NaiveDate, String, bool)>,
@@ -308,6 +314,18 @@ impl Certificates {
             }
             return;
         }
+        if let EventKind::ConfirmMember(c) = &event.kind {
+            let list = self.confirmed.entry(c.member.clone()).or_default();
+            if !list.iter().any(|(_, _, _, id)| *id == event.id) {
+                list.push((
+                    event.org.clone(),
+                    c.valid_from.unwrap_or_else(|| event.time.date_naive()),
+                    c.valid_to,
+                    event.id.clone(),
+                ));
+            }
+            return;
+        }
         let Some(cert) = Certificate::from_event(event) else {
             return;
         };
@@ -336,10 +354,21 @@ impl Certificates {
         self.by_org.get(org).map(Vec::as_slice).unwrap_or_default()
     }
 
-    /// The co-op `org` was a member of on `date`: by its registration in force
-    /// then (the latest dated on or before it; the earliest, for events dated
-    /// before the org's first registration, which a late sync can record).
+    /// The co-op `org` was a member of on `date`: the one its registration in force then
+    /// names (the latest dated on or before it; the earliest, for events dated before the
+    /// org's first registration, which a late sync can record), if that co-op confirms the
+    /// membership on that date. Neither the farm's word nor the co-op's alone makes a member.
     pub fn co_op_of(&self, org: &str, date: NaiveDate) -> Option<&str> {
+        let co_op = self.declared_co_op_of(org, date)?;
+        self.confirmed
+            .get(org)?
+            .iter()
+            .any(|(by, from, to, _)| by == co_op && *from <= date && to.is_none_or(|to| date <= to))
+            .then_some(co_op)
+    }
+
+    /// The co-op `org`'s registration in force on `date` names, confirmed or not.
+    fn declared_co_op_of(&self, org: &str, date: NaiveDate) -> Option<&str> {
         let list = self.members.get(org)?;
         let standing = list
             .iter()

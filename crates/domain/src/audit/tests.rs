@@ -198,6 +198,7 @@ fn mass_balance_keeps_a_claim_any_input_carries_and_coffee_under_it_is_flagged()
 fn a_co_op_certificate_covers_its_member_farms_only() {
     let mut certs = Certificates::default();
     certs.add(&register("farm-a", OrgRole::Farm, Some("coop")));
+    certs.add(&confirm("c-a", "coop", "farm-a", "2025-01-01", None));
     certs.add(&register("farm-b", OrgRole::Farm, None));
     certs.add(&certify("coop", "fairtrade", "2026-12-31"));
     let on = day("2026-06-01");
@@ -475,6 +476,8 @@ fn a_clean_chain_lists_no_anomaly_and_each_planted_one_is_named() {
     let mut clean = vec![
         register("farm-a", OrgRole::Farm, Some("coop")),
         register("farm-b", OrgRole::Farm, Some("coop")),
+        Arc::new(confirm("c-a", "coop", "farm-a", "2025-01-01", None)),
+        Arc::new(confirm("c-b", "coop", "farm-b", "2025-01-01", None)),
         certify("coop", "fairtrade", "2027-01-01"),
         certify("trader", "fairtrade", "2027-01-01"),
         event(
@@ -586,11 +589,68 @@ fn membership_counts_on_the_event_date() {
     certs.add(&left);
     certs.add(&joined);
     certs.add(&certify("coop", "fairtrade", "2027-12-31"));
+    certs.add(&confirm("c-1", "coop", "farm", "2025-06-01", None));
     let status = |d: &str| certs.status("farm", "fairtrade", "cocoa", Some("cocoa"), day(d));
     assert!(matches!(status("2026-03-01"), CertStatus::Valid(_)));
     assert!(matches!(status("2026-08-01"), CertStatus::Missing));
     // Before its first registration (a late sync), the first one applies.
     assert!(matches!(status("2025-12-01"), CertStatus::Valid(_)));
+    // Before the co-op confirms it, the farm's word alone is not membership.
+    assert!(matches!(status("2025-05-01"), CertStatus::Missing));
+}
+
+fn confirm(id: &str, co_op: &str, member: &str, from: &str, to: Option<&str>) -> Event {
+    let mut e = (*register(co_op, OrgRole::Cooperative, None)).clone();
+    e.id = id.into();
+    e.kind = EventKind::ConfirmMember(crate::event::ConfirmMember {
+        member: member.into(),
+        valid_from: Some(day(from)),
+        valid_to: to.map(day),
+    });
+    e
+}
+
+/// A farm's membership of a co-op counts only where both say so: the farm's registration names
+/// the co-op and the co-op confirms the farm for that date. A farm naming a co-op that never
+/// confirmed it, or a co-op confirming a farm that names another co-op, gets no coverage.
+#[test]
+fn membership_needs_the_farm_and_its_co_op() {
+    let mut certs = Certificates::default();
+    for (farm, co_op) in [("farm-a", "coop"), ("farm-b", "coop"), ("farm-c", "other")] {
+        let mut e = (*register(farm, OrgRole::Farm, Some(co_op))).clone();
+        e.id = format!("reg-{farm}");
+        certs.add(&e);
+    }
+    certs.add(&certify("coop", "fairtrade", "2027-12-31"));
+    // coop confirms farm-a for 2026 only, and farm-c (which says it belongs to "other").
+    certs.add(&confirm(
+        "c-a",
+        "coop",
+        "farm-a",
+        "2026-01-01",
+        Some("2026-12-31"),
+    ));
+    certs.add(&confirm("c-c", "coop", "farm-c", "2026-01-01", None));
+    let status =
+        |farm: &str, d: &str| certs.status(farm, "fairtrade", "cocoa", Some("cocoa"), day(d));
+    assert!(matches!(
+        status("farm-a", "2026-06-01"),
+        CertStatus::Valid(_)
+    ));
+    assert!(matches!(
+        status("farm-a", "2027-01-01"),
+        CertStatus::Missing
+    ));
+    assert!(matches!(
+        status("farm-b", "2026-06-01"),
+        CertStatus::Missing
+    ));
+    assert!(matches!(
+        status("farm-c", "2026-06-01"),
+        CertStatus::Missing
+    ));
+    assert_eq!(certs.co_op_of("farm-a", day("2026-06-01")), Some("coop"));
+    assert_eq!(certs.co_op_of("farm-b", day("2026-06-01")), None);
 }
 
 #[test]

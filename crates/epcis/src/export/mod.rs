@@ -184,7 +184,9 @@ pub fn to_epcis(
         | EventKind::RegisterSite(_)
         | EventKind::RegisterPlot(_)
         | EventKind::RegisterClass(_)
-        | EventKind::RevokeToken(_) => return Ok(Vec::new()),
+        // Access and membership facts have no EPCIS form; they stay in lotline's log.
+        | EventKind::RevokeToken(_)
+        | EventKind::ConfirmMember(_) => return Ok(Vec::new()),
     };
     m.push(("type", s(kind)));
     m.push(("eventTime", event_time));

@@ -57,6 +57,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
         Some(K::RegisterPlot(_)) => "register_plot",
         Some(K::RegisterClass(_)) => "register_class",
         Some(K::RevokeToken(_)) => "revoke_token",
+        Some(K::ConfirmMember(_)) => "confirm_member",
         None => "-",
     }
 }

@@ -98,8 +98,8 @@ fn orgs<'a>(
     Ok(out)
 }
 
-/// Every certificate, and the registrations (co-op membership over time) of `orgs`, which
-/// certificate answers need.
+/// Every certificate, and the registrations and co-ops' membership confirmations of `orgs`,
+/// which certificate answers need.
 pub(crate) fn certificates<'a>(
     store: &Snapshot<'_>,
     orgs: impl IntoIterator<Item = &'a str>,
@@ -114,6 +114,10 @@ pub(crate) fn certificates<'a>(
     named.extend(orgs.into_iter().map(str::to_string));
     for org in &named {
         for event in store.org_registrations(org)? {
+            certs.add(&event);
+        }
+        // A farm's membership counts only where its co-op confirms it.
+        for event in store.member_confirmations(org)? {
             certs.add(&event);
         }
     }
