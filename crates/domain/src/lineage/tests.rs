@@ -594,6 +594,88 @@ fn hand_overs_count_in_any_log_order_and_make_the_next_holder() {
     assert!(t.origins.iter().all(|o| o.lot != "A"));
 }
 
+/// A holder that shipped all of a lot holds it no longer: its later ship or consumption of the
+/// lot is flagged and left out, whatever the log order; a partial ship keeps it a holder, and a
+/// lot that comes back makes it one again.
+#[test]
+fn a_holder_that_shipped_all_of_a_lot_holds_it_no_longer() {
+    let at = |e: Arc<Event>, time: &str| {
+        let mut e = (*e).clone();
+        e.time = DateTime::parse_from_rfc3339(time).unwrap();
+        Arc::new(e)
+    };
+    let honest = vec![
+        harvest("h1", "A", kg("100")),
+        // Two partial ships, then all of it is gone.
+        at(
+            moved("s1", "coop-1", true, "A", kg("40"), "trader"),
+            "2026-01-10T08:00:00+00:00",
+        ),
+        at(
+            moved("s2", "coop-1", true, "A", kg("60"), "trader"),
+            "2026-01-11T08:00:00+00:00",
+        ),
+        at(
+            by(
+                "trader",
+                transform("t1", &[("A", kg("100"))], &[("R", kg("80"))]),
+            ),
+            "2026-01-12T08:00:00+00:00",
+        ),
+    ];
+    let late = at(
+        by(
+            "coop-1",
+            transform("t2", &[("A", kg("10"))], &[("X", kg("8"))]),
+        ),
+        "2026-01-13T08:00:00+00:00",
+    );
+    let resold = at(
+        moved("s3", "coop-1", true, "A", kg("10"), "evil"),
+        "2026-01-13T09:00:00+00:00",
+    );
+    let mut all = honest.clone();
+    all.extend([late, resold]);
+    let expected = Lineage::new(&Events(honest.clone()))
+        .trace_back("R")
+        .unwrap();
+    assert_eq!(content(&expected, "A"), d("100"));
+    for order in [[0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], [2, 5, 0, 4, 1, 3]] {
+        let shuffled: Vec<_> = order.iter().map(|&n| Arc::clone(&all[n])).collect();
+        let source = Events(shuffled);
+        let mut lineage = Lineage::new(&source);
+        let t = lineage.trace_back("R").unwrap();
+        assert_eq!(t.origins, expected.origins, "order {order:?}");
+        let mut flagged = not_holder(&lineage.lot_state("A").unwrap().anomalies);
+        flagged.sort();
+        assert_eq!(
+            flagged,
+            vec![
+                ("A".into(), Some("s3".into())),
+                ("A".into(), Some("t2".into()))
+            ],
+            "order {order:?}"
+        );
+        // Nothing the co-op did after shipping all of A reaches A's recall.
+        let recall = lineage.trace_forward("A").unwrap();
+        assert!(
+            recall.descendants.iter().all(|l| l.lot != "X"),
+            "order {order:?}: {:?}",
+            recall.descendants
+        );
+    }
+    // Some of A comes back to the co-op: it holds it again and may use it.
+    let mut returned = all.clone();
+    returned.push(at(
+        moved("s4", "trader", true, "A", kg("10"), "coop-1"),
+        "2026-01-12T20:00:00+00:00",
+    ));
+    let source = Events(returned);
+    let mut lineage = Lineage::new(&source);
+    let flagged = not_holder(&lineage.lot_state("A").unwrap().anomalies);
+    assert!(flagged.is_empty(), "{flagged:?}");
+}
+
 #[test]
 fn a_walk_stops_at_its_budget_and_says_where() {
     // A chain of 20 drying steps over one harvest: A0 → A1 → … → A20.
