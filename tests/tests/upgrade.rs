@@ -94,8 +94,10 @@ fn answer(url: &str, args: &[String]) -> Value {
 /// The part of an answer that must not change. Checkpoints and proofs carry the signed note
 /// and the verifier key: what identifies the log's state there is the tree size and root hash
 /// (kept, and the proof's audit path and leaf), and the note the previous release signed is
-/// checked by `lotline verify --checkpoint` instead. Nothing else is dropped: every other
-/// answer was identical when the previous release answered twice (restarted in between).
+/// checked by `lotline verify --checkpoint` instead. Two changes of this release's rules are
+/// set aside, each said where it is done (self-declared certificates marked, membership that
+/// a co-op must confirm); nothing else is dropped: every other answer was identical when the
+/// previous release answered twice (restarted in between).
 fn comparable(name: &str, mut value: Value, farms: &BTreeSet<String>) -> Value {
     if name == "checkpoint" {
         return serde_json::json!({
