@@ -274,6 +274,29 @@ async fn another_orgs_events_change_no_answer_about_lots_it_does_not_hold() {
         moved = moved.replace(r#""chain":"cocoa","#, "");
         lines.push(moved);
     }
+    // Stored, changing nothing: evil "confirms" the honest co-op's farms as its own members
+    // (they name their own co-op), and a farm of evil's names the honest co-op, which never
+    // confirmed it, then claims fairtrade for its harvest.
+    for (n, farm) in ["vn-farm-hoa", "vn-farm-binh", "vn-farm-lan"]
+        .iter()
+        .enumerate()
+    {
+        lines.push(
+            line(
+                &format!("evil-member-{n}"),
+                at,
+                "confirmMember",
+                json!({"member": farm, "validFrom": "2020-01-01"}),
+            )
+            .replace(r#""chain":"cocoa","#, ""),
+        );
+    }
+    lines.push(
+        r#"{"eventId":"reg-evil-farm","eventTime":"2026-01-02T09:00:00Z","org":"evil-farm","registerOrg":{"name":"Evil farm","role":"ORG_ROLE_FARM","country":"VN","memberOf":"vn-coop-eahleo"}}"#.into(),
+    );
+    lines.push(
+        r#"{"eventId":"evil-farm-h","eventTime":"2026-03-01T09:00:00Z","org":"evil-farm","chain":"cocoa","harvest":{"lot":"EVIL-FT","plot":"p","product":"wet cocoa beans","quantity":{"amount":"10","unit":"kg"},"claims":["fairtrade"]}}"#.into(),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("hostile.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").expect("write");
@@ -313,6 +336,16 @@ async fn another_orgs_events_change_no_answer_about_lots_it_does_not_hold() {
             assert!(named.contains(id.as_str()), "{id} on {lot} not flagged");
         }
     }
+    // The farm's own word did not put it under the co-op's group certificate.
+    let unconfirmed = answer(&url, &["lot", "EVIL-FT"]);
+    assert!(
+        unconfirmed["anomalies"]
+            .as_array()
+            .expect("anomalies")
+            .iter()
+            .any(|a| a["kind"] == "uncertified_claim" && a["org"] == "evil-farm"),
+        "{unconfirmed:#}"
+    );
     // Still healthy: an honest event is recorded.
     let ok = dir.path().join("ok.jsonl");
     std::fs::write(

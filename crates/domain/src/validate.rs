@@ -354,6 +354,11 @@ pub const MAX_CLAIMS: usize = 64;
 /// The most extension entries one event may carry, and the longest value of one.
 pub const MAX_EXTENSIONS: usize = 64;
 pub const MAX_EXTENSION_LEN: usize = 16 * 1024;
+/// Extensions under this prefix hold an imported event's EPCIS form and its document's
+/// `@context`, kept verbatim: an ObjectEvent with a thousand EPCs is larger than
+/// [`MAX_EXTENSION_LEN`], so they are bounded only by the whole event's size, which every door
+/// checks before parsing (`serve --max-event-bytes`).
+pub const KEPT_EPCIS_PREFIX: &str = "epcis:";
 /// The longest free-text field (names, reasons, processes, outcomes, units).
 pub const MAX_TEXT_LEN: usize = 1_024;
 /// The longest plot geometry, in bytes of GeoJSON text.
@@ -409,7 +414,7 @@ fn extensions(event: &Event) -> Result<(), Invalid> {
     at_most("extensions", event.extensions.len(), MAX_EXTENSIONS)?;
     for (key, value) in &event.extensions {
         id("extensions", key)?;
-        if value.len() > MAX_EXTENSION_LEN {
+        if value.len() > MAX_EXTENSION_LEN && !key.starts_with(KEPT_EPCIS_PREFIX) {
             return Err(Invalid::new(
                 format!("extensions[{key}]"),
                 format!("is longer than {MAX_EXTENSION_LEN} bytes"),
@@ -683,6 +688,11 @@ mod tests {
         e.extensions
             .insert("ext:big".into(), "x".repeat(MAX_EXTENSION_LEN + 1));
         assert_eq!(validate(&e).unwrap_err().field, "extensions[ext:big]");
+        // An imported event's EPCIS form is bounded by the event's size, not this cap.
+        let mut e = harvest("1");
+        e.extensions
+            .insert("epcis:event".into(), "x".repeat(4 * MAX_EXTENSION_LEN));
+        assert!(validate(&e).is_ok());
     }
 
     #[test]
