@@ -3,16 +3,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-const HEADERS: &[&str] = &[
-    "Nats-Msg-Id",
-    "Content-Type",
-    "Lotline-Reply-To",
-    "Lotline-Caller-Org",
-    "Lotline-Caller-Roles",
-    "Lotline-Caller-For",
-    "Lotline-Token-Id",
-    "Lotline-Token-Expires",
-];
+use lotline_ingest::message::READ_HEADERS as HEADERS;
 
 fuzz_target!(|input: (String, Vec<(u8, String)>, Vec<u8>, bool)| {
     let (subject, headers, payload, enforce) = input;

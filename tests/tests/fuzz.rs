@@ -407,16 +407,7 @@ fn protobuf_events() {
 
 #[test]
 fn nats_messages() {
-    const HEADERS: &[&str] = &[
-        "Nats-Msg-Id",
-        "Content-Type",
-        "Lotline-Reply-To",
-        "Lotline-Caller-Org",
-        "Lotline-Caller-Roles",
-        "Lotline-Caller-For",
-        "Lotline-Token-Id",
-        "Lotline-Token-Expires",
-    ];
+    const HEADERS: &[&str] = &lotline_ingest::message::READ_HEADERS;
     let subject = prop_oneof![
         Just("lotline.events.cocoa.coop".to_string()),
         Just("lotline.relay.cocoa.coop".to_string()),

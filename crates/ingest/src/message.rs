@@ -45,6 +45,18 @@ pub const CALLER_FOR: &str = "Lotline-Caller-For";
 pub const TOKEN_ID: &str = "Lotline-Token-Id";
 pub const TOKEN_EXPIRES: &str = "Lotline-Token-Expires";
 
+/// Every header lotline reads from a stream message (what fuzzing varies).
+pub const READ_HEADERS: [&str; 8] = [
+    MSG_ID,
+    CONTENT_TYPE,
+    REPLY_TO,
+    CALLER_ORG,
+    CALLER_ROLES,
+    CALLER_FOR,
+    TOKEN_ID,
+    TOKEN_EXPIRES,
+];
+
 /// Adds the caller's headers to a relayed event.
 pub fn add_caller(headers: &mut HeaderMap, caller: &Identity) {
     headers.insert(CALLER_ORG, caller.org.as_str());

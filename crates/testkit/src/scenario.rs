@@ -308,6 +308,9 @@ pub struct Planted {
     pub problem: Problem,
     /// The anomaly it must cause; `None` for a rejection or a chain-report gap.
     pub expected: Option<Expected>,
+    /// Other anomalies the same events must cause (a sale beyond what a co-op had is also a
+    /// ship of a lot it no longer holds).
+    pub also: Vec<Expected>,
     /// The planted events, registrations first.
     pub events: Vec<v1::Event>,
     /// The co-op the problem sits in, when it has one.
@@ -318,6 +321,13 @@ pub struct Planted {
     pub rejected: Option<String>,
     /// The org that holds no certificate, when the problem has one.
     pub uncertified: Option<String>,
+}
+
+impl Planted {
+    /// Every anomaly the problem must cause.
+    pub fn anomalies(&self) -> impl Iterator<Item = &Expected> {
+        self.expected.iter().chain(&self.also)
+    }
 }
 
 /// How a co-op's chain deviates from the clean one.
@@ -1358,6 +1368,7 @@ impl Scenario {
         let mut planted = Planted {
             problem,
             expected: None,
+            also: Vec::new(),
             events: Vec::new(),
             coop: None,
             garment: None,
@@ -1398,6 +1409,9 @@ impl Scenario {
                     &extra.lot,
                     &coop_org,
                 );
+                planted.also = expect("not_holder", &extra.ship_event, &extra.lot, &coop_org)
+                    .into_iter()
+                    .collect();
                 planted.coop = Some(coop);
             }
             Problem::CoffeeMassBalance => {
