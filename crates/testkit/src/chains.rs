@@ -145,15 +145,19 @@ pub fn generate(seed: u64, prefix: &str, farms: usize, transforms: usize) -> Gen
         let outs: Vec<(&str, u64)> = outputs.iter().map(|(l, q)| (l.as_str(), *q)).collect();
         events.push(transform(&format!("{prefix}t{n}"), orgs[2], &ins, &outs));
         if n % 5 == 4 {
-            // Custody moves: the holder answer must not depend on arrival order.
+            // Custody moves: the holder answer must not depend on arrival order. A part of the
+            // lot, so the processor still holds the rest (event times are random here, and a
+            // processor that had shipped all of a lot could not consume it later).
             let (lot, q) = &outputs[0];
-            events.push(ship(
-                &format!("{prefix}s{n}"),
-                orgs[2],
-                lot,
-                *q,
-                orgs[n % 2],
-            ));
+            if *q >= 2 {
+                events.push(ship(
+                    &format!("{prefix}s{n}"),
+                    orgs[2],
+                    lot,
+                    *q / 2,
+                    orgs[n % 2],
+                ));
+            }
         }
         if n % 10 == 9 {
             // A transform recorded by mistake into an existing lot, then corrected:

@@ -10,9 +10,9 @@
 //!   received it from a holder, from the time of that ship or receipt (with
 //!   [`CLOCK_MARGIN`] for clocks that disagree). Holding is found by repeating over the
 //!   moves until nothing changes, so the order of a chain's moves in the log does not matter.
-//! - A holder that has **shipped all of it** (its ships and consumptions of the lot reach what
-//!   it created and was sent or received) holds it no longer from that ship on, unless some of
-//!   the lot comes back to it later. Quantities of different dimensions are not judged.
+//! - A holder that has **shipped all of it** (its ships of the lot reach what it created and was
+//!   sent or received) holds it no longer from that ship on, unless some of the lot comes back
+//!   to it later. Quantities of different dimensions are not judged.
 //! - Only a holder may **consume** (transform, split) or **ship** the lot. An event by an org
 //!   that did not hold the lot at the event's time is kept in the log, reported as a
 //!   [`AnomalyKind::NotHolder`] anomaly naming both orgs, and left out of the lot's lineage:
@@ -260,9 +260,10 @@ impl LotCustody {
 
     /// When each holder shipped all it had of `lot`. What it had: what it created (the owner)
     /// and the larger of what holders shipped to it and what it says it received (a ship and
-    /// its receipt are one transfer). What left: its counted ships and its consumptions, in
-    /// event-time order; the ship that makes them reach what it had ends its holding, unless
-    /// some of the lot comes to it after that ship.
+    /// its receipt are one transfer). Its counted ships, in event-time order: the one that
+    /// makes them reach what it had ends its holding, unless some of the lot comes to it after
+    /// that ship. (What it consumed is the mass balance's business: over-consumption is
+    /// reported there.)
     fn shipped_all(
         &self,
         lot: &str,
@@ -288,7 +289,7 @@ impl LotCustody {
                 Some(Decimal::ZERO),
                 Some(Decimal::ZERO),
             );
-            let mut outs: Vec<(DateTime<FixedOffset>, Option<Decimal>, bool)> = Vec::new();
+            let mut outs: Vec<(DateTime<FixedOffset>, Option<Decimal>)> = Vec::new();
             for event in mentions.iter().filter(|e| e.org == *org) {
                 if self.owner.as_deref() == Some(org.as_str())
                     && event
@@ -298,17 +299,6 @@ impl LotCustody {
                 {
                     created = add(created, tally.of(&quantities(event, lot, Some(true))));
                     note_in(event.time);
-                }
-                if event
-                    .lots()
-                    .iter()
-                    .any(|(l, r)| *l == lot && *r == LotRole::Consumed)
-                {
-                    outs.push((
-                        event.time,
-                        tally.of(&quantities(event, lot, Some(false))),
-                        false,
-                    ));
                 }
             }
             for event in &counted_moves {
@@ -322,7 +312,7 @@ impl LotCustody {
                         note_in(event.time);
                     }
                     EventKind::Ship(_) if event.org == *org => {
-                        outs.push((event.time, tally.of(&quantities(event, lot, None)), true));
+                        outs.push((event.time, tally.of(&quantities(event, lot, None))));
                     }
                     _ => {}
                 }
@@ -334,12 +324,12 @@ impl LotCustody {
             let Some(had) = had.filter(|h| *h > Decimal::ZERO) else {
                 continue;
             };
-            outs.sort_by_key(|(t, _, _)| *t);
+            outs.sort_by_key(|(t, _)| *t);
             let mut gone = Some(Decimal::ZERO);
-            for (time, amount, ship) in outs {
+            for (time, amount) in outs {
                 gone = add(gone, amount);
                 let Some(so_far) = gone else { break };
-                if ship && so_far >= had {
+                if so_far >= had {
                     if last_in.is_none_or(|l| l <= time) {
                         out.insert(org.clone(), time);
                     }
