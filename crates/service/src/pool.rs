@@ -229,16 +229,22 @@ mod tests {
 
     type JoinHandle = tokio::task::JoinHandle<Result<(), ServiceError>>;
 
+    /// Waits until `key` has `n` questions in the pool (failing after 10 s).
     async fn present(pool: &ReadPool, key: &str, n: usize) {
-        while pool
-            .callers
-            .lock()
-            .unwrap()
-            .get(key)
-            .map_or(0, |s| s.present)
-            < n
-        {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let count = || {
+            pool.callers
+                .lock()
+                .unwrap()
+                .get(key)
+                .map_or(0, |s| s.present)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{key} never had {n} questions in the pool"
+            );
+            tokio::task::yield_now().await;
         }
     }
 

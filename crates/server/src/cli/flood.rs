@@ -127,8 +127,11 @@ pub(crate) async fn bench_flood(args: FloodBenchArgs) -> Result<(), CliError> {
                         )));
                     }
                 }
-                // Let the flood reach the server before the clock starts.
-                tokio::time::sleep(Duration::from_millis(300)).await;
+                // The clock starts once the flood has reached the server (a first answer).
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while answered.total() == 0 && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
             }
             let started = Instant::now();
             record(&server.url, events, args.batch).await?;
@@ -159,6 +162,15 @@ pub(crate) async fn bench_flood(args: FloodBenchArgs) -> Result<(), CliError> {
     );
     report(&answered, secs);
     Ok(())
+}
+
+impl Answered {
+    fn total(&self) -> u64 {
+        [&self.ok, &self.busy, &self.deadline, &self.other]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 /// What the flood got, per second of the measurement.
