@@ -3,7 +3,8 @@
 //! is that release's stopped data dir, with the demo chains and `cocoa_chain.jsonld` loaded, and
 //! that release's `--json` answers to the commands below: `v2` (index version 2) and `v3` (index
 //! version 3, the release before the service layer: ids in keys unescaped), both migrated by
-//! rebuilding the indexes from the log on their first start. Every start must give
+//! rebuilding the indexes from the log on their first start; `v4` (the release before the
+//! storage issue: an org-index key per event and every Merkle level stored), read as it is. Every start must give
 //! the recorded answers, the recorded tree head, and verify the checkpoint that release signed.
 
 mod common;
@@ -417,4 +418,70 @@ async fn a_data_dir_of_index_version_3_is_migrated_to_escaped_keys_and_answers_t
     assert_same_answers("v3", &server.url(), "second start (migrated)");
     stop(server);
     assert_verifies_offline("v3", &data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_of_the_release_that_stored_every_tree_level_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = unpack("v4", dir.path());
+
+    // That release stored a key per event in the org index and every level of the Merkle tree.
+    // This one reads its org entries as they are (one event each) and hashes the tree's lowest
+    // levels from the records: nothing is rebuilt, the stored tree matches, and every answer and
+    // proof is the same.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes match the log"),
+        "the first start rebuilt or found damage: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_same_answers("v4", &server.url(), "first start");
+    assert_verifies("v4", &server.url());
+    assert_master_data_listed("v4", &server.url());
+    // A new event of an org that has old index entries: its listing holds both kinds (one key
+    // per event as that release wrote them, one per batch as this one does).
+    let line = dir.path().join("re-register.jsonl");
+    std::fs::write(
+        &line,
+        r#"{"eventId": "reg-org-vn-coop-eahleo-2", "eventTime": "2026-06-01T09:00:00+00:00", "org": "vn-coop-eahleo", "registerOrg": {"country": "VN", "gln": "8930000000017", "name": "Ea H'Leo Cocoa Co-operative", "role": "ORG_ROLE_COOPERATIVE"}}"#,
+    )
+    .unwrap();
+    let posted = lotline(&["post", line.to_str().unwrap(), "--server", &server.url()]);
+    assert_eq!(posted.status.code(), Some(0), "{}", stderr(&posted));
+    let org_events = |url: &str| -> Vec<String> {
+        answer(
+            url,
+            &args(&["events", "--org", "vn-coop-eahleo", "--limit", "5", "--all"]),
+        )["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                e["event"]["eventId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let mut expected: Vec<String> = recorded("v4", "events-all")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"]["org"] == "vn-coop-eahleo")
+        .map(|e| e["event"]["eventId"].as_str().unwrap().to_string())
+        .collect();
+    expected.push("reg-org-vn-coop-eahleo-2".into());
+    assert_eq!(org_events(&server.url()), expected);
+    stop(server);
+
+    // A full check of the tree re-hashes every record against the stored groups of eight.
+    let server = BinaryServer::spawn_with(&data, "lotline.v1.LogService", &["--full-check"]).await;
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_eq!(org_events(&server.url()), expected);
+    stop(server);
+    assert_verifies_offline("v4", &data);
 }

@@ -220,6 +220,46 @@ enum Step {
     Failed(String),
 }
 
+/// A batch in the writer's hands: resolves once it is written and settled (or nak'd).
+type Settling<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Step> + Send + 'a>>;
+
+/// A batch queued for the writer, and the gap that ended it, if one did.
+struct Queuing<'a> {
+    settling: Option<Settling<'a>>,
+    gap: Option<u64>,
+}
+
+/// A message as the pull consumer delivers it.
+type Delivered = Result<
+    jetstream::Message,
+    async_nats::error::Error<jetstream::consumer::pull::MessagesErrorKind>,
+>;
+
+/// What woke a session up.
+enum Next {
+    Stop,
+    Settled(Step),
+    Client(Option<ClientEvent>),
+    /// Boxed: a message is much larger than the other variants.
+    Message(Box<Option<Delivered>>),
+}
+
+/// Waits for the batch in flight to be settled (never resolves when there is none).
+async fn settled(in_flight: &mut Option<Settling<'_>>) -> Step {
+    match in_flight {
+        Some(settling) => settling.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Settles the batch in flight, if there is one, and says how that went.
+async fn finish(in_flight: &mut Option<Settling<'_>>) -> Option<Step> {
+    match in_flight.take() {
+        Some(settling) => Some(settling.await),
+        None => None,
+    }
+}
+
 /// What ends a session of delivery.
 enum Session {
     /// Asked to stop.
@@ -289,54 +329,116 @@ impl Consumer {
             Err(e) => return self.retry_after(e.to_string(), retry, stop).await,
         };
         self.state.send_replace(ConsumerState::Running);
+        // One batch may be in the writer's hands while the next is gathered and decoded: its
+        // outcomes are settled (acked, answered) before the next batch's.
+        let mut in_flight: Option<Settling<'_>> = None;
         loop {
-            let first = tokio::select! {
-                _ = stop.changed() => return Session::Stop,
-                event = events.recv() => {
-                    if let Some(ClientEvent::Disconnected) = event {
-                        self.down("disconnected from the NATS server".into());
-                        return Session::Restart;
-                    }
-                    continue;
-                }
-                next = messages.next() => next,
+            let next = tokio::select! {
+                _ = stop.changed() => Next::Stop,
+                step = settled(&mut in_flight), if in_flight.is_some() => Next::Settled(step),
+                event = events.recv() => Next::Client(event),
+                next = messages.next() => Next::Message(Box::new(next)),
             };
-            let first = match first {
-                Some(Ok(m)) => m,
-                Some(Err(e)) => {
-                    let reason = format!("receiving messages failed: {e}");
-                    return self.retry_after(reason, retry, stop).await;
+            let first = match next {
+                Next::Stop => {
+                    finish(&mut in_flight).await;
+                    return Session::Stop;
                 }
-                None => {
-                    let reason = "the message stream ended".to_string();
-                    return self.retry_after(reason, retry, stop).await;
+                Next::Settled(step) => {
+                    in_flight = None;
+                    match step {
+                        Step::Continue => {
+                            retry.backoff.reset();
+                            continue;
+                        }
+                        step => return self.after(step, retry, stop).await,
+                    }
                 }
+                Next::Client(Some(ClientEvent::Disconnected)) => {
+                    finish(&mut in_flight).await;
+                    self.down("disconnected from the NATS server".into());
+                    return Session::Restart;
+                }
+                Next::Client(_) => continue,
+                Next::Message(delivered) => match *delivered {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        finish(&mut in_flight).await;
+                        let reason = format!("receiving messages failed: {e}");
+                        return self.retry_after(reason, retry, stop).await;
+                    }
+                    None => {
+                        finish(&mut in_flight).await;
+                        let reason = "the message stream ended".to_string();
+                        return self.retry_after(reason, retry, stop).await;
+                    }
+                },
             };
             let batch = gather(first, &mut messages, self.config.batch).await;
-            match self.apply(batch, &mut expected).await {
-                Step::Continue => retry.backoff.reset(),
-                Step::Gap { expected, found } => {
-                    if retry.last_gap.replace(expected) != Some(expected) {
-                        debug!(expected, found, "delivery out of order; restarting it");
-                        return Session::Restart;
+            let queued = self.queue(batch, &mut expected).await;
+            // The batch before this one is settled first, whatever happened to this one.
+            if let Some(before) = in_flight.take() {
+                let step = before.await;
+                if !matches!(step, Step::Continue) {
+                    if let Ok(q) = queued
+                        && let Some(settling) = q.settling
+                    {
+                        // Refused by the writer (it follows a failed batch) or written: either
+                        // way it is settled before the session ends.
+                        settling.await;
                     }
-                    // The same gap again: either the stream lost these messages (other nodes
-                    // applied them; skipping would make this log differ for good) or delivery
-                    // keeps failing. Either way: down, with the reason, retrying.
-                    let reason = if self.is_hole(expected).await {
-                        format!(
-                            "the stream no longer holds sequences {expected} to {} that this node has not applied (purged, deleted or age-limited?): rebuild this node from a complete stream or restore it",
-                            found - 1
-                        )
-                    } else {
-                        format!("delivery skips from sequence {expected} to {found}")
-                    };
-                    return self.retry_after(reason, retry, stop).await;
+                    return self.after(step, retry, stop).await;
                 }
-                Step::Failed(reason) => {
-                    let reason = format!("the store failed; retrying: {reason}");
-                    return self.retry_after(reason, retry, stop).await;
+                retry.backoff.reset();
+            }
+            match queued {
+                Err(step) => return self.after(step, retry, stop).await,
+                Ok(Queuing { settling, gap }) => {
+                    in_flight = settling;
+                    if let Some(found) = gap {
+                        if let Some(step) = finish(&mut in_flight).await
+                            && !matches!(step, Step::Continue)
+                        {
+                            return self.after(step, retry, stop).await;
+                        }
+                        let step = Step::Gap { expected, found };
+                        return self.after(step, retry, stop).await;
+                    }
                 }
+            }
+        }
+    }
+
+    /// Ends a session after a step that breaks stream order.
+    async fn after(
+        &self,
+        step: Step,
+        retry: &mut Retry,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Session {
+        match step {
+            Step::Continue => Session::Restart,
+            Step::Gap { expected, found } => {
+                if retry.last_gap.replace(expected) != Some(expected) {
+                    debug!(expected, found, "delivery out of order; restarting it");
+                    return Session::Restart;
+                }
+                // The same gap again: either the stream lost these messages (other nodes
+                // applied them; skipping would make this log differ for good) or delivery
+                // keeps failing. Either way: down, with the reason, retrying.
+                let reason = if self.is_hole(expected).await {
+                    format!(
+                        "the stream no longer holds sequences {expected} to {} that this node has not applied (purged, deleted or age-limited?): rebuild this node from a complete stream or restore it",
+                        found - 1
+                    )
+                } else {
+                    format!("delivery skips from sequence {expected} to {found}")
+                };
+                self.retry_after(reason, retry, stop).await
+            }
+            Step::Failed(reason) => {
+                let reason = format!("the store failed; retrying: {reason}");
+                self.retry_after(reason, retry, stop).await
             }
         }
     }
@@ -449,7 +551,15 @@ impl Consumer {
         }
     }
 
-    async fn apply(&self, batch: Vec<jetstream::Message>, expected: &mut u64) -> Step {
+    /// Takes a batch in stream order, decodes and checks it off the runtime and queues it for
+    /// the writer; the returned future settles it once written. Messages before `expected`
+    /// (redeliveries) are only acked; a message after it ends the batch as a gap.
+    async fn queue(
+        &self,
+        batch: Vec<jetstream::Message>,
+        expected: &mut u64,
+    ) -> Result<Queuing<'_>, Step> {
+        let after = *expected - 1;
         let mut taken = Vec::with_capacity(batch.len());
         let mut raw: Vec<Raw> = Vec::with_capacity(batch.len());
         let mut gap = None;
@@ -486,48 +596,59 @@ impl Consumer {
             });
             *expected += 1;
         }
-        if !taken.is_empty() {
-            let position = *expected - 1;
-            let started = Instant::now();
-            let root = self.config.subject_root.clone();
-            let enforce = self.config.enforce_roles;
-            let store = self.store.clone();
-            let decoded = tokio::task::spawn_blocking(move || {
-                let mut items: Vec<Submission> = raw
-                    .iter()
-                    .map(|(subject, headers, payload, published)| {
-                        message::submission(
-                            &root,
-                            subject,
-                            headers.as_ref(),
-                            payload,
-                            *published,
-                            enforce,
-                        )
-                    })
-                    .collect();
-                refuse_revoked(&store, &root, &raw, &mut items)?;
-                Ok::<_, lotline_store::StoreError>(items)
-            })
-            .await;
-            let items = match decoded {
-                Ok(Ok(items)) => items,
-                Ok(Err(e)) => return Step::Failed(format!("checking revocations failed: {e}")),
-                Err(e) => return Step::Failed(format!("decoding task failed: {e}")),
+        if taken.is_empty() {
+            return Ok(Queuing {
+                settling: None,
+                gap,
+            });
+        }
+        let position = *expected - 1;
+        let started = Instant::now();
+        let root = self.config.subject_root.clone();
+        let enforce = self.config.enforce_roles;
+        let store = self.store.clone();
+        let decoded = tokio::task::spawn_blocking(move || {
+            let mut items: Vec<Submission> = raw
+                .iter()
+                .map(|(subject, headers, payload, published)| {
+                    message::submission(
+                        &root,
+                        subject,
+                        headers.as_ref(),
+                        payload,
+                        *published,
+                        enforce,
+                    )
+                })
+                .collect();
+            refuse_revoked(&store, &root, &raw, &mut items)?;
+            Ok::<_, lotline_store::StoreError>(items)
+        })
+        .await;
+        let items = match decoded {
+            Ok(Ok(items)) => items,
+            Ok(Err(e)) => return Err(Step::Failed(format!("checking revocations failed: {e}"))),
+            Err(e) => return Err(Step::Failed(format!("decoding task failed: {e}"))),
+        };
+        for (t, item) in taken.iter_mut().zip(&items) {
+            t.event_id = item.event_id.clone();
+            t.org = item.org.clone();
+        }
+        Stats::add(&self.stats.decode_nanos, started);
+        let started = Instant::now();
+        let queued = self.writer.queue_at(items, after, position).await;
+        let settling = async move {
+            let written = match queued {
+                Ok(queued) => queued.outcomes().await,
+                Err(e) => Err(e),
             };
-            for (t, item) in taken.iter_mut().zip(&items) {
-                t.event_id = item.event_id.clone();
-                t.org = item.org.clone();
-            }
-            Stats::add(&self.stats.decode_nanos, started);
-            let started = Instant::now();
-            let written = self.writer.submit_at(items, position).await;
             Stats::add(&self.stats.write_nanos, started);
             match written {
                 Ok(outcomes) => {
                     let started = Instant::now();
                     self.settle(taken, outcomes, position).await;
                     Stats::add(&self.stats.settle_nanos, started);
+                    Step::Continue
                 }
                 Err(e) => {
                     error!(cause = %e, messages = taken.len(), "batch not stored; nak'd for redelivery");
@@ -537,17 +658,14 @@ impl Consumer {
                             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                             .await;
                     }
-                    return Step::Failed(e.to_string());
+                    Step::Failed(e.to_string())
                 }
             }
-        }
-        match gap {
-            Some(found) => Step::Gap {
-                expected: *expected,
-                found,
-            },
-            None => Step::Continue,
-        }
+        };
+        Ok(Queuing {
+            settling: Some(Box::pin(settling)),
+            gap,
+        })
     }
 
     /// Acks what is stored, terminates (and announces) what never can be, and

@@ -12,7 +12,9 @@ pub const EVENT_ID: u8 = b'E';
 /// create the lot, hence its inputs), `u` (consumed: the transforms it went into,
 /// hence its outputs), `m` (mentioned by a ship, receive, pay or certificate).
 pub const LOT: u8 = b'T';
-/// `O org 0x00 seq` → ().
+/// `O org 0x00 first_seq` → the org's other sequences written in the same batch
+/// ([`encode_postings`]): one key per org per batch, not per event. A key with an empty value
+/// is one event (as index version 4 wrote every entry).
 pub const ORG: u8 = b'O';
 /// `C corrected_event_id 0x00 seq-of-correction` → ().
 pub const CORRECTION: u8 = b'C';
@@ -205,6 +207,47 @@ pub fn trailing_seq(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(tail.try_into().ok()?))
 }
 
+/// The value of a posting key whose key ends in `seqs[0]`: every later sequence as the LEB128
+/// varint of its distance from the one before. `seqs` ascends.
+pub fn encode_postings(seqs: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(seqs.len().saturating_sub(1));
+    for pair in seqs.windows(2) {
+        let mut d = pair[1] - pair[0];
+        loop {
+            let byte = (d & 0x7f) as u8;
+            d >>= 7;
+            if d == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    out
+}
+
+/// The sequences of a posting key ending in `first` with `value` ([`encode_postings`]);
+/// `None` if the value is cut short or overflows.
+pub fn decode_postings(first: u64, value: &[u8]) -> Option<Vec<u64>> {
+    let mut seqs = vec![first];
+    let (mut d, mut shift, mut last) = (0u64, 0u32, first);
+    for &b in value {
+        if shift > 63 {
+            return None;
+        }
+        d |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            last = last.checked_add(d)?;
+            seqs.push(last);
+            d = 0;
+            shift = 0;
+        } else {
+            shift += 7;
+        }
+    }
+    (shift == 0).then_some(seqs)
+}
+
 pub fn decode_seq(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }
@@ -212,6 +255,24 @@ pub fn decode_seq(value: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postings_decode_to_what_was_encoded_and_refuse_cut_values() {
+        for seqs in [
+            vec![7],
+            vec![1, 2, 3],
+            vec![5, 200, 201, 70_000, 1 << 40, u64::MAX],
+        ] {
+            let value = encode_postings(&seqs);
+            assert_eq!(decode_postings(seqs[0], &value), Some(seqs.clone()));
+        }
+        // An entry as index version 4 wrote it: the key's sequence alone.
+        assert_eq!(decode_postings(9, &[]), Some(vec![9]));
+        // A varint cut short, or running past 64 bits.
+        assert_eq!(decode_postings(1, &[0x80]), None);
+        assert_eq!(decode_postings(1, &[0xff; 11]), None);
+        assert_eq!(decode_postings(u64::MAX, &[1]), None);
+    }
 
     #[test]
     fn no_id_spells_another_ids_key() {

@@ -27,8 +27,10 @@ pub use lotline_domain::{Outcome, RejectKind};
 pub use masterdata::{ByGln, MasterFilter, MasterKind, MasterPage};
 pub use record::{RECORD_VERSION, Record};
 pub use snapshot::Snapshot;
-pub use store::{EventFilter, Page, Rejection, StartupCheck, Store, StoredEvent, UnknownLot};
-pub use tree::TreeCheck;
+pub use store::{
+    EventFilter, Page, PrefixFootprint, Rejection, StartupCheck, Store, StoredEvent, UnknownLot,
+};
+pub use tree::{LEAF_GROUP, TreeCheck};
 pub use writer::{
-    DEFAULT_FUTURE_MARGIN, Submission, Writer, WriterConfig, WriterDone, WriterStats,
+    DEFAULT_FUTURE_MARGIN, Queued, Submission, Writer, WriterConfig, WriterDone, WriterStats,
 };

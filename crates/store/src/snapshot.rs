@@ -218,7 +218,8 @@ impl<'a> Snapshot<'a> {
     /// Every uncorrected event recorded by `org`, in log order.
     pub fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
         let mut out = Vec::new();
-        for seq in self.seqs(&id_prefix(ORG, org))? {
+        self.on_time()?;
+        for seq in self.store.org_seqs(org, 0, self.upto)? {
             if let Some(stored) = self.event_at(seq)?
                 && !self.is_corrected(&stored.event.id)?
             {
@@ -344,22 +345,20 @@ impl<'a> Snapshot<'a> {
             None => None,
         };
         loop {
+            self.on_time()?;
             let seqs: Vec<u64> = if let Some(it) = lot_seqs.as_mut() {
                 it.by_ref().take(CHUNK).collect()
+            } else if let Some(org) = &filter.org {
+                // One key per batch written: a few keys hold thousands of events.
+                self.store.org_seqs_from(org, cursor, self.upto, 4)?
             } else {
-                let (start, end) = match &filter.org {
-                    Some(org) => (
-                        id_seq_key(ORG, org, cursor.saturating_add(1)),
-                        prefix_end(&id_prefix(ORG, org)),
-                    ),
-                    None => (
-                        seq_key(LOG, cursor.saturating_add(1)),
-                        seq_key(LOG, self.upto.saturating_add(1)),
-                    ),
-                };
                 self.store
                     .backend()
-                    .range(&start, &end, CHUNK)?
+                    .range(
+                        &seq_key(LOG, cursor.saturating_add(1)),
+                        &seq_key(LOG, self.upto.saturating_add(1)),
+                        CHUNK,
+                    )?
                     .into_iter()
                     .filter_map(|(k, _)| trailing_seq(&k))
                     .take_while(|s| *s <= self.upto)

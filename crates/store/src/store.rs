@@ -62,6 +62,16 @@ pub struct UnknownLot {
     pub event_ids: Vec<String>,
 }
 
+/// What one logical tree (key prefix) holds: keys and their bytes, as the store sees them
+/// (before the backend's own overhead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixFootprint {
+    pub prefix: u8,
+    pub keys: u64,
+    pub key_bytes: u64,
+    pub value_bytes: u64,
+}
+
 /// What the start-up check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartupCheck {
@@ -95,6 +105,12 @@ pub struct Store {
 pub(crate) struct Pending<'a> {
     backend: &'a dyn Backend,
     pub(crate) batch: WriteBatch,
+    /// Leaf hashes of the records this batch appends (the tree stores none below
+    /// `tree::LOWEST_STORED_LEVEL`), by leaf index.
+    pub(crate) leaves: std::collections::HashMap<u64, lotline_merkle::Hash>,
+    /// The sequences of each org's events in this batch: one `O` key per org, written by
+    /// [`Pending::into_batch`].
+    org_postings: std::collections::BTreeMap<String, Vec<u64>>,
 }
 
 impl<'a> Pending<'a> {
@@ -102,7 +118,18 @@ impl<'a> Pending<'a> {
         Pending {
             backend,
             batch: WriteBatch::default(),
+            leaves: Default::default(),
+            org_postings: Default::default(),
         }
+    }
+
+    /// Everything to write: the batch with the posting keys of what was indexed.
+    pub(crate) fn into_batch(mut self) -> WriteBatch {
+        for (org, seqs) in std::mem::take(&mut self.org_postings) {
+            self.batch
+                .insert(id_seq_key(ORG, &org, seqs[0]), encode_postings(&seqs));
+        }
+        self.batch
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -204,6 +231,32 @@ impl Store {
         self.backend.as_ref()
     }
 
+    /// Keys and bytes per key prefix, for the benchmarks' "where the bytes go". Reads every
+    /// entry (in pages), so it takes as long as a scan of the store.
+    pub fn footprint(&self) -> Result<Vec<PrefixFootprint>, StoreError> {
+        let mut by_prefix: std::collections::BTreeMap<u8, PrefixFootprint> = Default::default();
+        let mut start = Vec::new();
+        loop {
+            let page = self.backend.range(&start, &[0xff; 2], 10_000)?;
+            let Some((last, _)) = page.last() else { break };
+            start = last.clone();
+            start.push(0);
+            for (k, v) in &page {
+                let prefix = k.first().copied().unwrap_or(0);
+                let f = by_prefix.entry(prefix).or_insert(PrefixFootprint {
+                    prefix,
+                    keys: 0,
+                    key_bytes: 0,
+                    value_bytes: 0,
+                });
+                f.keys += 1;
+                f.key_bytes += k.len() as u64;
+                f.value_bytes += v.len() as u64;
+            }
+        }
+        Ok(by_prefix.into_values().collect())
+    }
+
     /// The sequence number of the newest event (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
         let start = seq_key(LOG, 0);
@@ -280,6 +333,61 @@ impl Store {
             .into_iter()
             .filter_map(|(k, _)| trailing_seq(&k))
             .collect())
+    }
+
+    /// The sequences of `org`'s events after `after` (at most `upto`), ascending: the posting
+    /// key that may hold `after + 1` and the ones after it, up to `max_keys` of them (one per
+    /// batch written), so a caller reading from a cursor gets at least one key's worth.
+    pub(crate) fn org_seqs_from(
+        &self,
+        org: &str,
+        after: u64,
+        upto: u64,
+        max_keys: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let prefix = id_prefix(ORG, org);
+        let start = id_seq_key(ORG, org, after.saturating_add(1));
+        let mut keys = Vec::new();
+        if let Some(before) = self.backend.last_in(&prefix, &start)? {
+            keys.push(before);
+        }
+        keys.extend(self.backend.range(&start, &prefix_end(&prefix), max_keys)?);
+        let mut seqs = Vec::new();
+        for (k, v) in keys {
+            let first = trailing_seq(&k)
+                .ok_or_else(|| StoreError::Corrupt("an org index key has no sequence".into()))?;
+            if first > upto {
+                break;
+            }
+            let all = decode_postings(first, &v).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the org index entry of {org:?} at {first} does not decode"
+                ))
+            })?;
+            seqs.extend(all.into_iter().filter(|s| *s > after && *s <= upto));
+        }
+        Ok(seqs)
+    }
+
+    /// Every sequence of `org`'s events at most `upto`, ascending.
+    pub(crate) fn org_seqs(
+        &self,
+        org: &str,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = after;
+        loop {
+            let page = self.org_seqs_from(org, cursor, upto, 256)?;
+            match page.last() {
+                Some(&last) if last > cursor => {
+                    cursor = last;
+                    out.extend(page);
+                }
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Quarantined input, oldest first, after id `after`.
@@ -379,11 +487,7 @@ impl Store {
                     return Ok(Some(format!("lot index misses {lot:?} at sequence {seq}")));
                 }
             }
-            if self
-                .backend
-                .get(&id_seq_key(ORG, &event.org, seq))?
-                .is_none()
-            {
+            if !self.org_seqs(&event.org, seq - 1, seq)?.contains(&seq) {
                 return Ok(Some(format!(
                     "org index misses {:?} at sequence {seq}",
                     event.org
@@ -461,7 +565,7 @@ impl Store {
                 meta_key(META_INDEX_VERSION),
                 INDEX_VERSION.to_be_bytes().to_vec(),
             );
-            self.backend.apply(pending.batch)?;
+            self.backend.apply(pending.into_batch())?;
             seq = stop;
         }
         let mut batch = WriteBatch::default();
@@ -531,8 +635,10 @@ pub(crate) fn index_event(
         .batch
         .insert(id_key(EVENT_ID, &event.id), seq_bytes.clone());
     pending
-        .batch
-        .insert(id_seq_key(ORG, &event.org, seq), Vec::new());
+        .org_postings
+        .entry(event.org.clone())
+        .or_default()
+        .push(seq);
     let mut seen: HashSet<(&str, LotRole)> = HashSet::new();
     for (lot, role) in event.lots() {
         if !seen.insert((lot, role)) {

@@ -1,7 +1,10 @@
 //! The log's Merkle tree (RFC 6962), kept incrementally: leaf `i` is the record
-//! bytes of the event at sequence `i + 1`, and every perfect subtree's hash is
-//! stored when its last leaf arrives, so an append writes O(log n) nodes at most
-//! (two on average) and a root or proof reads O(log n) of them.
+//! bytes of the event at sequence `i + 1`, and every perfect subtree of
+//! [`LOWEST_STORED_LEVEL`] or above is stored when its last leaf arrives, so an append
+//! writes a quarter of a node on average and a root or proof reads O(log n) of them.
+//! Nodes below that level (leaf hashes and the nodes over two and four leaves) are not
+//! stored: they are hashed from the records they cover, at most eight, read in one range.
+//! A changed record therefore no longer hashes to the stored node over its group of eight.
 
 use lotline_merkle::{Hash, NodeSource, RootBuilder, leaf_hash, node_hash};
 
@@ -10,6 +13,53 @@ use crate::error::StoreError;
 use crate::keys::*;
 use crate::record::Record;
 use crate::store::{Pending, Store};
+
+/// The lowest level of the tree that is stored: a node there covers eight records. Below it,
+/// nodes are hashed from the records (the release before this one stored every level; its
+/// lower nodes are left where they are and no longer read).
+pub const LOWEST_STORED_LEVEL: u32 = 3;
+
+/// Leaves under one stored node of the lowest stored level.
+pub const LEAF_GROUP: u64 = 1 << LOWEST_STORED_LEVEL;
+
+/// The leaf hash of a record as stored.
+pub(crate) fn leaf_of(record: &[u8]) -> Hash {
+    leaf_hash(record)
+}
+
+/// The root of a perfect subtree over `leaves` (a power of two of them).
+fn subtree_of(mut leaves: Vec<Hash>) -> Hash {
+    while leaves.len() > 1 {
+        leaves = leaves
+            .chunks(2)
+            .map(|pair| node_hash(&pair[0], &pair[1]))
+            .collect();
+    }
+    leaves[0]
+}
+
+/// The sequences a node below the stored levels covers, as (first, count).
+fn covered(level: u32, index: u64) -> (u64, u64) {
+    let count = 1u64 << level;
+    ((index << level) + 1, count)
+}
+
+/// Node `(level, index)`, below the stored levels, hashed from the records it covers.
+fn hashed_from_records(backend: &dyn Backend, level: u32, index: u64) -> Result<Hash, StoreError> {
+    let (first, count) = covered(level, index);
+    let rows = backend.range(
+        &seq_key(LOG, first),
+        &seq_key(LOG, first + count),
+        count as usize,
+    )?;
+    if rows.len() as u64 != count {
+        return Err(StoreError::Corrupt(format!(
+            "the log has a gap between sequences {first} and {}",
+            first + count - 1
+        )));
+    }
+    Ok(subtree_of(rows.iter().map(|(_, v)| leaf_of(v)).collect()))
+}
 
 fn decode_hash(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
     bytes
@@ -35,28 +85,53 @@ fn read_node(
 impl NodeSource for Pending<'_> {
     type Error = StoreError;
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        read_node(|k| self.get(k), level, index)
+        if level >= LOWEST_STORED_LEVEL {
+            return read_node(|k| self.get(k), level, index);
+        }
+        let (first, count) = covered(level, index);
+        let leaves = (first..first + count)
+            .map(|seq| match self.leaves.get(&(seq - 1)) {
+                Some(leaf) => Ok(*leaf),
+                None => self
+                    .get(&seq_key(LOG, seq))?
+                    .map(|record| leaf_of(&record))
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!("the event at sequence {seq} is missing"))
+                    }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(subtree_of(leaves))
     }
 }
 
-/// Tree nodes as stored.
+/// Tree nodes as stored (and, below the stored levels, hashed from the records).
 pub(crate) struct StoredNodes<'a>(pub(crate) &'a dyn Backend);
 
 impl NodeSource for StoredNodes<'_> {
     type Error = StoreError;
     fn node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
-        read_node(|k| self.0.get(k), level, index)
+        if level >= LOWEST_STORED_LEVEL {
+            read_node(|k| self.0.get(k), level, index)
+        } else {
+            hashed_from_records(self.0, level, index)
+        }
     }
 }
 
-/// Adds leaf `index` and every perfect subtree it completes.
+/// Adds leaf `index` and every stored perfect subtree it completes.
 pub(crate) fn append_leaf(
     pending: &mut Pending<'_>,
     index: u64,
     leaf: Hash,
 ) -> Result<(), StoreError> {
-    pending.batch.insert(tree_key(0, index), leaf.to_vec());
-    let (mut level, mut i, mut hash) = (0u32, index, leaf);
+    pending.leaves.insert(index, leaf);
+    if !(index + 1).is_multiple_of(LEAF_GROUP) {
+        return Ok(());
+    }
+    let (mut level, mut i) = (LOWEST_STORED_LEVEL, index >> LOWEST_STORED_LEVEL);
+    let mut hash = pending.node(level - 1, i * 2 + 1)?;
+    hash = node_hash(&pending.node(level - 1, i * 2)?, &hash);
+    pending.batch.insert(tree_key(level, i), hash.to_vec());
     while i & 1 == 1 {
         let left = pending.node(level, i - 1)?;
         hash = node_hash(&left, &hash);
@@ -150,28 +225,33 @@ impl Store {
         };
         if computed != root {
             return Ok(TreeCheck::Mismatch {
-                reason: "the stored root does not follow from the stored tree nodes".into(),
+                reason: format!(
+                    "the stored root does not follow from the stored tree nodes and the newest events (sequences {} to {events})",
+                    (events - 1) / LEAF_GROUP * LEAF_GROUP + 1
+                ),
             });
         }
         if full {
             let mut builder = RootBuilder::new();
+            let mut group = Vec::with_capacity(LEAF_GROUP as usize);
             for seq in 1..=events {
                 let leaf = match self.backend().get(&seq_key(LOG, seq))? {
-                    Some(bytes) => leaf_hash(&bytes),
+                    Some(bytes) => leaf_of(&bytes),
                     None => {
                         return Ok(TreeCheck::Mismatch {
                             reason: format!("the event at sequence {seq} is missing"),
                         });
                     }
                 };
-                if nodes.node(0, seq - 1).ok() != Some(leaf) {
-                    return Ok(TreeCheck::Mismatch {
-                        reason: format!(
-                            "the event at sequence {seq} does not match its leaf in the tree"
-                        ),
-                    });
-                }
                 builder.push(leaf);
+                group.push(leaf);
+                if seq.is_multiple_of(LEAF_GROUP) {
+                    let index = seq / LEAF_GROUP - 1;
+                    let hashed = subtree_of(std::mem::take(&mut group));
+                    if let Some(reason) = self.group_mismatch(index, hashed)? {
+                        return Ok(TreeCheck::Mismatch { reason });
+                    }
+                }
             }
             if builder.root() != root {
                 return Ok(TreeCheck::Mismatch {
@@ -180,7 +260,9 @@ impl Store {
             }
         } else {
             // The newest 64 leaves, 64 spread evenly and 64 at random (a different
-            // draw at every start, so a change is found sooner or later).
+            // draw at every start, so a change is found sooner or later), each checked
+            // with the group of eight it belongs to. The newest, unfinished group is
+            // covered by the root above, which is hashed from its records.
             let mut sample: Vec<u64> = (events.saturating_sub(63).max(1)..=events).collect();
             sample.extend(
                 (0..64)
@@ -198,22 +280,42 @@ impl Store {
                 x ^= x << 17;
                 sample.push(1 + x % events);
             }
-            for seq in sample {
-                let Some(bytes) = self.backend().get(&seq_key(LOG, seq))? else {
-                    return Ok(TreeCheck::Mismatch {
-                        reason: format!("the event at sequence {seq} is missing"),
-                    });
+            let groups: std::collections::BTreeSet<u64> = sample
+                .into_iter()
+                .map(|seq| (seq - 1) / LEAF_GROUP)
+                .filter(|g| (g + 1) * LEAF_GROUP <= events)
+                .collect();
+            for index in groups {
+                let hashed = match hashed_from_records(self.backend(), LOWEST_STORED_LEVEL, index) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return Ok(TreeCheck::Mismatch {
+                            reason: e.to_string(),
+                        });
+                    }
                 };
-                if nodes.node(0, seq - 1).ok() != Some(leaf_hash(&bytes)) {
-                    return Ok(TreeCheck::Mismatch {
-                        reason: format!(
-                            "the event at sequence {seq} does not match its leaf in the tree"
-                        ),
-                    });
+                if let Some(reason) = self.group_mismatch(index, hashed)? {
+                    return Ok(TreeCheck::Mismatch { reason });
                 }
             }
         }
         Ok(TreeCheck::Consistent { size })
+    }
+
+    /// Why the stored node over group `index` (sequences `index·8 + 1 ..= index·8 + 8`) is not
+    /// `hashed`, the hash of those records, if it is not.
+    fn group_mismatch(&self, index: u64, hashed: Hash) -> Result<Option<String>, StoreError> {
+        let first = index * LEAF_GROUP + 1;
+        let last = first + LEAF_GROUP - 1;
+        Ok(match self.stored_group(index)? {
+            Some(stored) if stored == hashed => None,
+            Some(_) => Some(format!(
+                "the events at sequences {first} to {last} do not match their node in the tree: one of them was changed"
+            )),
+            None => Some(format!(
+                "the tree has no node for the events at sequences {first} to {last}"
+            )),
+        })
     }
 
     /// Throws away the stored tree and builds it again from the log, in batches:
@@ -310,11 +412,12 @@ impl Store {
         lotline_merkle::root(&StoredNodes(self.backend()), size)
     }
 
-    /// The stored hash of leaf `index`, if the tree has it.
-    pub fn stored_leaf(&self, index: u64) -> Result<Option<Hash>, StoreError> {
+    /// The stored node over the records of group `index` (sequences `index·8 + 1 ..= index·8 +
+    /// 8`, see [`LEAF_GROUP`]), if the tree has it.
+    pub fn stored_group(&self, index: u64) -> Result<Option<Hash>, StoreError> {
         self.backend()
-            .get(&tree_key(0, index))?
-            .map(|b| decode_hash(&b, "leaf hash"))
+            .get(&tree_key(LOWEST_STORED_LEVEL, index))?
+            .map(|b| decode_hash(&b, "tree node"))
             .transpose()
     }
 

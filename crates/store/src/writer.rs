@@ -91,6 +91,10 @@ struct Job {
     items: Vec<Submission>,
     /// The stream sequence of the last message these items came from (NATS).
     position: Option<u64>,
+    /// The stream position these items follow: the job is refused unless the store is there
+    /// (a consumer with a batch in flight must not have its next batch written after the first
+    /// failed).
+    after: Option<u64>,
     reply: oneshot::Sender<Result<Vec<Outcome>, StoreError>>,
 }
 
@@ -181,7 +185,7 @@ impl Writer {
         if items.is_empty() {
             return Ok(Vec::new());
         }
-        self.send(items, None).await
+        self.send(items, None, None).await?.outcomes().await
     }
 
     /// Submits the events of stream messages up to stream sequence `position`:
@@ -192,39 +196,78 @@ impl Writer {
         items: Vec<Submission>,
         position: u64,
     ) -> Result<Vec<Outcome>, StoreError> {
-        self.send(items, Some(position)).await
+        self.send(items, Some(position), None)
+            .await?
+            .outcomes()
+            .await
+    }
+
+    /// Queues the events of the stream messages after position `after` up to `position` and
+    /// returns at once: the writer applies them when it has written what is queued before, and
+    /// only if the store is then at `after` (so when an earlier batch failed, this one is
+    /// refused too, and the consumer starts again from what is stored). A consumer decodes its
+    /// next batch while this one is written.
+    pub async fn queue_at(
+        &self,
+        items: Vec<Submission>,
+        after: u64,
+        position: u64,
+    ) -> Result<Queued, StoreError> {
+        self.send(items, Some(position), Some(after)).await
     }
 
     async fn send(
         &self,
         items: Vec<Submission>,
         position: Option<u64>,
-    ) -> Result<Vec<Outcome>, StoreError> {
+        after: Option<u64>,
+    ) -> Result<Queued, StoreError> {
         let (reply, rx) = oneshot::channel();
-        // A writer that stopped after a failure says why, not merely that it stopped.
-        let stopped = || match self.refusal() {
-            Some(reason) => StoreError::Backend(reason),
-            None => StoreError::WriterStopped,
+        let queued = Queued {
+            rx,
+            writer: self.clone(),
         };
         self.tx
             .send(Job {
                 items,
                 position,
+                after,
                 reply,
             })
             .await
-            .map_err(|_| stopped())?;
-        match rx.await {
+            .map_err(|_| queued.writer.stopped())?;
+        Ok(queued)
+    }
+
+    /// A writer that stopped after a failure says why, not merely that it stopped.
+    fn stopped(&self) -> StoreError {
+        match self.refusal() {
+            Some(reason) => StoreError::Backend(reason),
+            None => StoreError::WriterStopped,
+        }
+    }
+}
+
+/// Events queued for the writer ([`Writer::queue_at`]); their outcomes once written.
+pub struct Queued {
+    rx: oneshot::Receiver<Result<Vec<Outcome>, StoreError>>,
+    writer: Writer,
+}
+
+impl Queued {
+    /// Waits until the events are durably applied (or refused).
+    pub async fn outcomes(self) -> Result<Vec<Outcome>, StoreError> {
+        match self.rx.await {
             Ok(result) => result,
             // The thread is gone with the reply: let it publish why first.
             Err(_) => {
-                let mut failure = self.failure.clone();
+                let mut failure = self.writer.failure.clone();
                 let _ = tokio::time::timeout(
                     std::time::Duration::from_secs(1),
                     failure.wait_for(Option::is_some),
                 )
                 .await;
-                Err(stopped())
+                Err(self.writer.stopped())
             }
         }
     }
@@ -250,6 +293,8 @@ struct WriterState {
     /// The last sequence this writer knows is flushed; after a failed batch the
     /// log may hold applied but unflushed events beyond it.
     flushed_through: u64,
+    /// The stream position stored (NATS), which a job's `after` must match.
+    stream_position: u64,
     stats: Arc<WriterStats>,
 }
 
@@ -261,6 +306,7 @@ impl WriterState {
             None => DateTime::<Utc>::UNIX_EPOCH,
         };
         let next_rejected = store.last_rejected_id()? + 1;
+        let stream_position = store.stream_position()?;
         Ok(WriterState {
             store,
             config,
@@ -271,6 +317,7 @@ impl WriterState {
             stats: Arc::default(),
             next_rejected,
             last_record_time,
+            stream_position,
         })
     }
 
@@ -296,6 +343,30 @@ impl WriterState {
                 }
                 continue;
             }
+            // A job that does not follow the stream position it was queued after is refused
+            // (the batch before it failed, or another source moved the position).
+            let mut at = self.stream_position;
+            let jobs: Vec<Job> = jobs
+                .into_iter()
+                .filter_map(|job| match job.after {
+                    Some(after) if after != at => {
+                        let _ = job.reply.send(Err(StoreError::Backend(format!(
+                            "messages after stream position {after} were not written: the store is at {at} (the batch before them failed)"
+                        ))));
+                        None
+                    }
+                    _ => {
+                        if let Some(p) = job.position {
+                            at = at.max(p);
+                        }
+                        Some(job)
+                    }
+                })
+                .collect();
+            if jobs.is_empty() {
+                continue;
+            }
+            let count: usize = jobs.iter().map(|j| j.items.len()).sum();
             let items: Vec<&Submission> = jobs.iter().flat_map(|j| j.items.iter()).collect();
             let position = jobs.iter().filter_map(|j| j.position).max();
             match self.write(&items, position) {
@@ -437,14 +508,15 @@ impl WriterState {
         // Flush when this batch wrote anything, and also when earlier applied
         // events are not known to be flushed (a retry that is all duplicates must
         // not be acknowledged before what it duplicates is on disk).
-        if !pending.batch.is_empty() || self.flushed_through < next_seq - 1 {
+        let batch = pending.into_batch();
+        if !batch.is_empty() || self.flushed_through < next_seq - 1 {
             let backend = store.backend();
             self.stats
                 .keys
-                .fetch_add(pending.batch.len() as u64, Ordering::Relaxed);
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             WriterStats::add(&self.stats.prepare_nanos, started);
             let started = Instant::now();
-            backend.apply(pending.batch)?;
+            backend.apply(batch)?;
             WriterStats::add(&self.stats.apply_nanos, started);
             let started = Instant::now();
             backend.flush()?;
@@ -452,6 +524,9 @@ impl WriterState {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
         }
         self.flushed_through = next_seq - 1;
+        if let Some(position) = position {
+            self.stream_position = position;
+        }
         store.set_durable(next_seq - 1);
         self.next_seq = next_seq;
         self.next_rejected = next_rejected;

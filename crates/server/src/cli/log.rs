@@ -14,7 +14,7 @@ use lotline_merkle::{
 };
 use lotline_proto::v1;
 use lotline_proto::v1::log_service_client::LogServiceClient;
-use lotline_store::{Record, SledBackend, Store};
+use lotline_store::{LEAF_GROUP, Record, SledBackend, Store};
 use serde_json::{Value, json};
 
 use super::client::{Conn, connect, status_error};
@@ -367,6 +367,38 @@ fn read_saved(path: &Path) -> Result<Saved, CliError> {
 }
 
 /// A mismatch `verify` found: exit 1 with the reason.
+/// Checks a full group of eight records (sequence, leaf hash, record) against the tree's node
+/// over them; a mismatch names the group's events, one of which was changed.
+fn check_group(store: &Store, group: Vec<(u64, Hash, Record)>) -> Result<(), CliError> {
+    let (first, last) = match (group.first(), group.last()) {
+        (Some(f), Some(l)) => (f.0, l.0),
+        _ => return Ok(()),
+    };
+    let mut builder = RootBuilder::new();
+    for (_, leaf, _) in &group {
+        builder.push(*leaf);
+    }
+    match store
+        .stored_group((first - 1) / LEAF_GROUP)
+        .map_err(|e| mismatch(e.to_string()))?
+    {
+        Some(stored) if stored == builder.root() => Ok(()),
+        Some(_) => {
+            let ids: Vec<String> = group
+                .iter()
+                .map(|(_, _, r)| r.event().map(|e| e.id).unwrap_or_default())
+                .collect();
+            Err(mismatch(format!(
+                "one of the events at sequences {first} to {last} ({}) was changed: they no longer hash to their node in the tree",
+                ids.join(", ")
+            )))
+        }
+        None => Err(mismatch(format!(
+            "the tree has no node for the events at sequences {first} to {last}"
+        ))),
+    }
+}
+
 fn mismatch(reason: String) -> CliError {
     CliError::Refused(format!("VERIFICATION FAILED: {reason}"))
 }
@@ -623,6 +655,9 @@ fn verify_dir_blocking(
     let saved = open_saved(saved_file.as_ref(), verifier.as_ref())?;
     let prefix_size = saved.as_ref().map(|s| s.size);
     let mut streamed = Streamed::new();
+    // The tree stores a node over every eight records; the newest, unfinished group is checked
+    // by the root.
+    let mut group = Vec::with_capacity(LEAF_GROUP as usize);
     for seq in 1..=events {
         let bytes = store
             .record_bytes(seq)
@@ -635,22 +670,9 @@ fn verify_dir_blocking(
         let record = Record::decode(&bytes)
             .map_err(|e| mismatch(format!("the event at sequence {seq}: {e}")))?;
         let leaf = leaf_hash(&bytes);
-        match store
-            .stored_leaf(seq - 1)
-            .map_err(|e| mismatch(e.to_string()))?
-        {
-            Some(stored) if stored == leaf => {}
-            Some(_) => {
-                let id = record.event().map(|e| e.id).unwrap_or_default();
-                return Err(mismatch(format!(
-                    "the event at sequence {seq} ({id:?}) was changed: it no longer hashes to its leaf in the tree"
-                )));
-            }
-            None => {
-                return Err(mismatch(format!(
-                    "the tree has no leaf for the event at sequence {seq}"
-                )));
-            }
+        group.push((seq, leaf, record));
+        if seq.is_multiple_of(LEAF_GROUP) {
+            check_group(&store, std::mem::take(&mut group))?;
         }
         streamed.push(leaf, prefix_size);
     }

@@ -425,6 +425,12 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
         n / fill_stats.batches.max(1) as f64,
         e2e_stats.keys as f64 / n
     );
+    outln!(
+        "  on disk: {:.0} bytes per event (data dir {:.1} MiB after the end-to-end run)",
+        e2e_stats.disk as f64 / n,
+        e2e_stats.disk as f64 / (1024.0 * 1024.0)
+    );
+    print_footprint(&e2e_stats.footprint, n);
     Ok(())
 }
 
@@ -472,7 +478,8 @@ async fn publish_or_fail(
 
 /// An in-process lotline node (temp sled store, writer, consumer) for the bench.
 struct BenchNode {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
+    store: lotline_store::Store,
     ingest: Ingest,
     done: lotline_store::WriterDone,
     writer: std::sync::Arc<lotline_store::WriterStats>,
@@ -488,6 +495,10 @@ struct Spent {
     apply: f64,
     flush: f64,
     keys: u64,
+    /// Bytes of the node's data dir once it stopped.
+    disk: u64,
+    /// What the store holds, per key prefix.
+    footprint: Vec<lotline_store::PrefixFootprint>,
 }
 
 impl BenchNode {
@@ -502,7 +513,8 @@ impl BenchNode {
             .await
             .map_err(nats_error)?;
         Ok(BenchNode {
-            _dir: dir,
+            dir,
+            store,
             ingest,
             done,
             writer: stats,
@@ -551,8 +563,48 @@ impl BenchNode {
             apply: secs(&w.apply_nanos),
             flush: secs(&w.flush_nanos),
             keys: w.keys.load(Ordering::Relaxed),
+            disk: dir_bytes(self.dir.path()),
+            footprint: self.store.footprint().unwrap_or_default(),
         }
     }
+}
+
+/// The bytes of every file under `dir`.
+pub(crate) fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Prints what a store holds per key prefix, per event.
+pub(crate) fn print_footprint(footprint: &[lotline_store::PrefixFootprint], events: f64) {
+    outln!("  prefix      keys/event   key B/event  value B/event");
+    for f in footprint {
+        outln!(
+            "  {:<8} {:>12.2} {:>13.1} {:>14.1}",
+            (f.prefix as char).escape_default().to_string(),
+            f.keys as f64 / events,
+            f.key_bytes as f64 / events,
+            f.value_bytes as f64 / events
+        );
+    }
+    let (k, v) = footprint
+        .iter()
+        .fold((0, 0), |(k, v), f| (k + f.key_bytes, v + f.value_bytes));
+    outln!(
+        "  all      {:>12.2} {:>13.1} {:>14.1}",
+        footprint.iter().map(|f| f.keys).sum::<u64>() as f64 / events,
+        k as f64 / events,
+        v as f64 / events
+    );
 }
 
 /// A cocoa chain shaped like real intake: co-ops registered first, then rounds
