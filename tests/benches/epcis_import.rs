@@ -23,10 +23,9 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::process::{Command, Stdio};
-use std::time::Instant;
 
-use lotline_testkit::{BinaryServer, lotline_bin};
+use lotline_testkit::BinaryServer;
+use lotline_testkit::bench::{import_document, peak_mib};
 
 struct Figures {
     events: u64,
@@ -35,49 +34,6 @@ struct Figures {
     rate: f64,
     importer_mib: f64,
     server_mib: f64,
-}
-
-/// Peak resident memory of a process, in MiB, from /proc (Linux).
-fn peak_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kib| kib.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// Imports one document into a server; returns (accepted + duplicate, seconds, importer MiB).
-fn import(server: &BinaryServer, document: &std::path::Path) -> (u64, f64, f64) {
-    let started = Instant::now();
-    let output = Command::new(lotline_bin())
-        .args(["import", "--quiet", "--json", "--server", &server.url()])
-        .arg(document)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run lotline import");
-    let seconds = started.elapsed().as_secs_f64();
-    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "import printed no summary ({e}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    let count = |k: &str| summary[k].as_u64().unwrap_or(0);
-    assert_eq!(
-        count("rejected"),
-        0,
-        "generated events were rejected: {}",
-        summary["rejections"]
-    );
-    (
-        count("accepted") + count("duplicate"),
-        seconds,
-        summary["peak_memory_mib"].as_f64().unwrap_or(0.0),
-    )
 }
 
 struct TwoDocuments {
@@ -102,8 +58,8 @@ async fn measure_two_documents(events: usize) -> TwoDocuments {
     .expect("write documents");
     let master_mib = std::fs::metadata(&master).expect("document").len() as f64 / (1024.0 * 1024.0);
     let server = BinaryServer::spawn(&dir.path().join("data")).await;
-    let (master_elements, _, master_importer_mib) = import(&server, &master);
-    let (imported, events_seconds, events_importer_mib) = import(&server, &events_doc);
+    let (master_elements, _, master_importer_mib) = import_document(&server, &master);
+    let (imported, events_seconds, events_importer_mib) = import_document(&server, &events_doc);
     server.kill();
     TwoDocuments {
         master_elements,
@@ -124,7 +80,7 @@ async fn measure(events: usize) -> Figures {
         std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
 
     let server = BinaryServer::spawn(&dir.path().join("data")).await;
-    let (imported, seconds, importer_mib) = import(&server, &document);
+    let (imported, seconds, importer_mib) = import_document(&server, &document);
     let server_mib = peak_mib(server.pid());
     server.kill();
     Figures {
@@ -220,7 +176,7 @@ async fn main() {
         .expect("write document");
         let mib = std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
         let server = BinaryServer::spawn(&dir.path().join("data")).await;
-        let (_, seconds, importer_mib) = import(&server, &document);
+        let (_, seconds, importer_mib) = import_document(&server, &document);
         server.kill();
         println!(
             "{:>10} {:>14} {:>10.1} {:>9.1} {:>13.0} {:>11.1}",

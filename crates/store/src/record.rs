@@ -9,6 +9,17 @@
 //! where `event` is the event's canonical bytes in the record schema (`lotline-record`):
 //! the same event always has the same bytes. The whole record is what the Merkle
 //! tree hashes; the event bytes are what a duplicate is compared against.
+//!
+//! How a record is kept on disk ([`stored_form`]) may differ from those bytes: a record of
+//! [`COMPRESS_FROM`] bytes or more (an imported event, which keeps its EPCIS form) is kept as
+//!
+//! ```text
+//! 0x02 | length of the version 1 bytes: u32, big-endian | zstd frame of the version 1 bytes
+//! ```
+//!
+//! compressed with [`DICTIONARY_2`], when that is smaller. Reading gives the version 1 bytes
+//! back exactly ([`leaf_bytes`]), so leaves, proofs and roots do not depend on how a record is
+//! kept, and a record kept either way (or by an earlier release) reads the same.
 
 use chrono::{DateTime, Utc};
 use lotline_domain::Event;
@@ -17,6 +28,116 @@ use lotline_record::{decode_event, encode_event};
 use crate::error::StoreError;
 
 pub const RECORD_VERSION: u8 = 1;
+
+/// The first byte of a record kept compressed.
+const COMPRESSED: u8 = 2;
+
+/// Records this long or longer are compressed when that saves space (native events are
+/// shorter and are kept as they are).
+pub const COMPRESS_FROM: usize = 384;
+
+/// zstd's level: the fastest, which on records already gains most of what higher levels do.
+const LEVEL: i32 = 1;
+
+/// The raw-content zstd dictionary of records kept as `0x02`: the words EPCIS documents,
+/// GS1 identifiers and lotline's own extensions repeat in every record. Records kept with it
+/// need it as long as they exist: never change it; a new dictionary is a new first byte.
+pub const DICTIONARY_2: &[u8] = concat!(
+    "ni:///sha-256;?ver=CBV2.0 urn:uuid: urn:epcglobal:cbv:bt: urn:epc:id:sscc: ",
+    "urn:epc:id:sgtin: urn:epc:id:sgln: urn:epc:id:pgln: urn:epc:class:lgtin: ",
+    "https://id.gs1.org/00/ https://id.gs1.org/414/ https://id.gs1.org/417/ ",
+    "https://id.gs1.org/01/ /10/ /21/ /254/ ",
+    r#"{"@context":["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",{"lotline":"https://ns.lotline.dev/epcis/"}],"#,
+    r#""https://gs1.github.io/EPCIS/epcis-context.jsonld","#,
+    r#""type":"AggregationEvent","parentID":"","childEPCs":[],"childQuantityList":[],"#,
+    r#""type":"TransactionEvent","bizTransactionList":[{"type":"https://ref.gs1.org/cbv/BTT-inv","bizTransaction":"","#,
+    r#""https://ref.gs1.org/cbv/BTT-po","https://ref.gs1.org/cbv/BTT-desadv","#,
+    r#""type":"TransformationEvent","transformationID":"","inputEPCList":[],"outputEPCList":[],"#,
+    r#""inputQuantityList":[{"epcClass":"","quantity":,"uom":"KGM"}],"outputQuantityList":[{"epcClass":"","#,
+    r#""sourceList":[{"type":"https://ref.gs1.org/cbv/SDT-owning_party","source":""}],"#,
+    r#""destinationList":[{"type":"https://ref.gs1.org/cbv/SDT-owning_party","destination":""}],"#,
+    r#""https://ref.gs1.org/cbv/SDT-possessing_party","https://ref.gs1.org/cbv/SDT-location","#,
+    r#""certificationInfo":"","sensorElementList":[],"errorDeclaration":{"declarationTime":"","reason":""},"#,
+    r#""https://ref.gs1.org/cbv/BizStep-receiving","https://ref.gs1.org/cbv/BizStep-shipping","#,
+    r#""https://ref.gs1.org/cbv/BizStep-transforming","https://ref.gs1.org/cbv/BizStep-packing","#,
+    r#""https://ref.gs1.org/cbv/BizStep-inspecting","https://ref.gs1.org/cbv/BizStep-storing","#,
+    r#""https://ref.gs1.org/cbv/BizStep-accepting","https://ref.gs1.org/cbv/BizStep-harvesting","#,
+    r#""https://ref.gs1.org/cbv/Disp-in_transit","https://ref.gs1.org/cbv/Disp-in_progress","#,
+    r#""https://ref.gs1.org/cbv/Disp-active","https://ref.gs1.org/cbv/Disp-completeness_verified","#,
+    r#"epcis:context epcis:hash lotline:recordedBy epcis:event "#,
+    r#"{"type":"ObjectEvent","eventTime":"T00:00:00.000Z","eventTimeZoneOffset":"+00:00","recordTime":"","#,
+    r#""eventID":"ni:///sha-256;","epcList":[],"action":"ADD","action":"OBSERVE","#,
+    r#""bizStep":"https://ref.gs1.org/cbv/BizStep-commissioning","disposition":"https://ref.gs1.org/cbv/Disp-active","#,
+    r#""readPoint":{"id":"https://id.gs1.org/414/"},"bizLocation":{"id":"urn:epc:id:sgln:"},"#,
+    r#""quantityList":[{"epcClass":"urn:epc:class:lgtin:","quantity":,"uom":"KGM"}]}"#,
+)
+.as_bytes();
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// How the version 1 bytes `record` are kept on disk: compressed when that pays, else as they
+/// are.
+pub fn stored_form(record: Vec<u8>) -> Vec<u8> {
+    if record.len() < COMPRESS_FROM || record.len() > u32::MAX as usize {
+        return record;
+    }
+    let compressed = COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.is_none() {
+            *cell = zstd::bulk::Compressor::with_dictionary(LEVEL, DICTIONARY_2).ok();
+        }
+        cell.as_mut().and_then(|c| c.compress(&record).ok())
+    });
+    match compressed {
+        // Kept compressed only when it saves at least an eighth.
+        Some(frame) if frame.len() + 5 < record.len() - record.len() / 8 => {
+            let mut out = Vec::with_capacity(5 + frame.len());
+            out.push(COMPRESSED);
+            out.extend_from_slice(&(record.len() as u32).to_be_bytes());
+            out.extend_from_slice(&frame);
+            out
+        }
+        _ => record,
+    }
+}
+
+/// The version 1 bytes of a record as kept on disk: the leaf the Merkle tree hashes.
+pub fn leaf_bytes(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+    match stored.split_first() {
+        Some((&COMPRESSED, rest)) => {
+            let (len, frame) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| StoreError::Corrupt("compressed record too short".into()))?;
+            let len = u32::from_be_bytes(*len) as usize;
+            let bytes = DECOMPRESSOR.with(|cell| {
+                let mut cell = cell.borrow_mut();
+                if cell.is_none() {
+                    *cell = Some(
+                        zstd::bulk::Decompressor::with_dictionary(DICTIONARY_2).map_err(|e| {
+                            StoreError::Backend(format!("cannot load the record dictionary: {e}"))
+                        })?,
+                    );
+                }
+                let decompressor = cell.as_mut().expect("set above");
+                decompressor
+                    .decompress(frame, len)
+                    .map_err(|e| StoreError::Corrupt(format!("compressed record: {e}")))
+            })?;
+            if bytes.len() != len || bytes.first() != Some(&RECORD_VERSION) {
+                return Err(StoreError::Corrupt(
+                    "compressed record does not hold a version 1 record".into(),
+                ));
+            }
+            Ok(std::borrow::Cow::Owned(bytes))
+        }
+        _ => Ok(std::borrow::Cow::Borrowed(stored)),
+    }
+}
 
 /// One stored event with what lotline added.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,7 +163,9 @@ impl Record {
         out
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+    /// Reads a record as kept on disk (either form).
+    pub fn decode(stored: &[u8]) -> Result<Self, StoreError> {
+        let bytes = leaf_bytes(stored)?;
         let (&version, rest) = bytes
             .split_first()
             .ok_or_else(|| StoreError::Corrupt("empty record".into()))?;
@@ -71,5 +194,57 @@ impl Record {
     pub fn event(&self) -> Result<Event, StoreError> {
         decode_event(&self.event_bytes)
             .map_err(|e| StoreError::Corrupt(format!("stored event {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record_of(extension: &str) -> Vec<u8> {
+        let mut bytes = vec![RECORD_VERSION];
+        bytes.extend_from_slice(&1_700_000_000_000_000i64.to_be_bytes());
+        bytes.extend_from_slice(extension.as_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_long_record_is_kept_compressed_and_reads_back_byte_for_byte() {
+        let epcis = r#"{"type":"ObjectEvent","eventTime":"2026-03-01T08:00:00.000Z","eventTimeZoneOffset":"+07:00","action":"ADD","bizStep":"https://ref.gs1.org/cbv/BizStep-commissioning","quantityList":[{"epcClass":"urn:epc:class:lgtin:6180123.011111.H-251014-A","quantity":312,"uom":"KGM"}],"readPoint":{"id":"urn:epc:id:sgln:6180123.00102.0"},"sourceList":[{"type":"https://ref.gs1.org/cbv/SDT-owning_party","source":"urn:epc:id:pgln:6180123.00001"}]}"#;
+        let record = record_of(epcis);
+        let stored = stored_form(record.clone());
+        assert_eq!(stored[0], COMPRESSED);
+        assert!(
+            stored.len() * 2 < record.len(),
+            "{} of {}",
+            stored.len(),
+            record.len()
+        );
+        assert_eq!(&*leaf_bytes(&stored).unwrap(), &record[..]);
+        let decoded = Record::decode(&stored).unwrap();
+        assert_eq!(decoded.encode(), record);
+        // A short record, or one that does not compress, is kept as it is.
+        let short = record_of("h-1");
+        assert_eq!(stored_form(short.clone()), short);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: String = (0..600)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from(b'!' + (x % 90) as u8)
+            })
+            .collect();
+        let noisy = record_of(&noise);
+        assert_eq!(stored_form(noisy.clone()), noisy);
+        // A damaged compressed record is corrupt, never some other record.
+        let mut damaged = stored.clone();
+        let last = damaged.len() - 3;
+        damaged[last] ^= 0x55;
+        assert!(leaf_bytes(&damaged).is_err() || *leaf_bytes(&damaged).unwrap() != record[..]);
+        assert!(matches!(
+            leaf_bytes(&stored[..4]),
+            Err(StoreError::Corrupt(_))
+        ));
     }
 }

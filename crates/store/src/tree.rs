@@ -22,9 +22,9 @@ pub const LOWEST_STORED_LEVEL: u32 = 3;
 /// Leaves under one stored node of the lowest stored level.
 pub const LEAF_GROUP: u64 = 1 << LOWEST_STORED_LEVEL;
 
-/// The leaf hash of a record as stored.
-pub(crate) fn leaf_of(record: &[u8]) -> Hash {
-    leaf_hash(record)
+/// The leaf hash of a record as kept on disk (its version 1 bytes, whichever form it is kept in).
+pub(crate) fn leaf_of(record: &[u8]) -> Result<Hash, StoreError> {
+    Ok(leaf_hash(&crate::record::leaf_bytes(record)?))
 }
 
 /// The root of a perfect subtree over `leaves` (a power of two of them).
@@ -58,7 +58,11 @@ fn hashed_from_records(backend: &dyn Backend, level: u32, index: u64) -> Result<
             first + count - 1
         )));
     }
-    Ok(subtree_of(rows.iter().map(|(_, v)| leaf_of(v)).collect()))
+    Ok(subtree_of(
+        rows.iter()
+            .map(|(_, v)| leaf_of(v))
+            .collect::<Result<_, _>>()?,
+    ))
 }
 
 fn decode_hash(bytes: &[u8], what: &str) -> Result<Hash, StoreError> {
@@ -97,7 +101,7 @@ impl NodeSource for Pending<'_> {
                     .map(|record| leaf_of(&record))
                     .ok_or_else(|| {
                         StoreError::Corrupt(format!("the event at sequence {seq} is missing"))
-                    }),
+                    })?,
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(subtree_of(leaves))
@@ -236,7 +240,14 @@ impl Store {
             let mut group = Vec::with_capacity(LEAF_GROUP as usize);
             for seq in 1..=events {
                 let leaf = match self.backend().get(&seq_key(LOG, seq))? {
-                    Some(bytes) => leaf_of(&bytes),
+                    Some(bytes) => match leaf_of(&bytes) {
+                        Ok(leaf) => leaf,
+                        Err(e) => {
+                            return Ok(TreeCheck::Mismatch {
+                                reason: format!("the event at sequence {seq}: {e}"),
+                            });
+                        }
+                    },
                     None => {
                         return Ok(TreeCheck::Mismatch {
                             reason: format!("the event at sequence {seq} is missing"),
@@ -363,7 +374,7 @@ impl Store {
                     .get(&seq_key(LOG, s))?
                     .ok_or_else(|| StoreError::Corrupt(format!("log has a gap at sequence {s}")))?;
                 Record::decode(&record)?;
-                append_leaf(&mut pending, s - 1, leaf_hash(&record))?;
+                append_leaf(&mut pending, s - 1, leaf_of(&record)?)?;
             }
             if stop > events {
                 let root = lotline_merkle::root(&pending, events)?;
@@ -421,8 +432,12 @@ impl Store {
             .transpose()
     }
 
-    /// The raw record bytes at `seq` (the leaf bytes of leaf `seq - 1`).
+    /// The version 1 record bytes at `seq` (the leaf bytes of leaf `seq - 1`), however the
+    /// record is kept on disk.
     pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend().get(&seq_key(LOG, seq))
+        self.backend()
+            .get(&seq_key(LOG, seq))?
+            .map(|stored| crate::record::leaf_bytes(&stored).map(|b| b.into_owned()))
+            .transpose()
     }
 }

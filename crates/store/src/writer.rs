@@ -448,7 +448,9 @@ impl WriterState {
                     last_time = record_time;
                     let record = Record::new(record_time, event).encode();
                     tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
-                    pending.batch.insert(seq_key(LOG, seq), record);
+                    pending
+                        .batch
+                        .insert(seq_key(LOG, seq), crate::record::stored_form(record));
                     index_event(&mut pending, seq, event)?;
                     Outcome::Accepted { seq, record_time }
                 }

@@ -12,6 +12,7 @@
 //!   brands, textile garments) that is clean, plus planted problems with the
 //!   anomaly each must cause.
 
+pub mod bench;
 pub mod chains;
 pub mod epcis;
 pub mod events;
