@@ -134,14 +134,16 @@ impl ReadPool {
         let running = until(deadline, running.acquire_owned(), "its turn among its own").await?;
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move || {
-            // The caller's slot is given back when the work is done, not when the caller leaves.
-            let _slot = (present, running);
+            // The caller's slot is given back when the work is done, not when the caller leaves,
+            // and before the answer is sent: a caller that has its answer has its slot back.
+            let slot = (present, running);
             let result = if deadline.is_some_and(|d| Instant::now() >= d) {
                 Err(waited_too_long("a read worker"))
             } else {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
                     .unwrap_or_else(|_| Err(ServiceError::Internal("the query panicked".into())))
             };
+            drop(slot);
             let _ = answer.send(result);
         });
         self.jobs
