@@ -214,18 +214,21 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// A question that holds its worker until told to finish.
-    fn held(pool: &Arc<ReadPool>, key: &str) -> (std::sync::mpsc::Sender<()>, JoinHandle) {
+    /// A question that holds its worker until told to finish; returned once it runs on a worker.
+    async fn held(pool: &Arc<ReadPool>, key: &str) -> (std::sync::mpsc::Sender<()>, JoinHandle) {
         let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (running, started) = oneshot::channel::<()>();
         let pool = Arc::clone(pool);
         let key = key.to_string();
         let task = tokio::spawn(async move {
             pool.run(&key, None, move || {
+                let _ = running.send(());
                 let _ = wait.recv();
                 Ok(())
             })
             .await
         });
+        started.await.expect("the held question never ran");
         (release, task)
     }
 
@@ -256,8 +259,8 @@ mod tests {
             workers: 4,
             per_caller: 2,
         }));
-        let (release_1, first) = held(&pool, "org a");
-        let (release_2, second) = held(&pool, "org a");
+        let (release_1, first) = held(&pool, "org a").await;
+        let (release_2, second) = held(&pool, "org a").await;
         present(&pool, "org a", 2).await;
         // A third question of org a waits for one of its own to finish ...
         let soon = Instant::now() + Duration::from_millis(100);
@@ -285,7 +288,7 @@ mod tests {
             workers: 1,
             per_caller: 1,
         }));
-        let (release, running) = held(&pool, "connection 1");
+        let (release, running) = held(&pool, "connection 1").await;
         present(&pool, "connection 1", 1).await;
         let mut waiting = Vec::new();
         for _ in 0..QUEUED_PER_CALLER {
@@ -315,7 +318,7 @@ mod tests {
             workers: 1,
             per_caller: 4,
         }));
-        let (release, busy) = held(&pool, "org a");
+        let (release, busy) = held(&pool, "org a").await;
         present(&pool, "org a", 1).await;
         let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let ran = Arc::clone(&started);
