@@ -22,7 +22,7 @@
 //!   (heap, TOAST and indexes) of both tables.
 //!
 //! Then trace-back on the same lots: up to five sampled lots per depth group (depth is the
-//! longest chain of inputs down to a harvest lot), twenty rounds each of lotline's
+//! longest chain of inputs down to a harvest lot), twenty rounds (`LOTLINE_BENCH_ROUNDS`) each of lotline's
 //! `ProvenanceService.TraceBack` over gRPC and of a `WITH RECURSIVE` query over `lot_edges` that
 //! answers every origin lot with its share (the content per unit multiplied along each path,
 //! `input_qty / Σ output_qty` of each transformation, as lotline's lineage arithmetic does).
@@ -55,14 +55,21 @@ use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use lotline_testkit::BinaryServer;
-use lotline_testkit::bench::{dir_bytes, import_document, peak_mib};
+use lotline_testkit::bench::{Imported, dir_bytes, import_document, peak_mib};
 use lotline_testkit::epcis::GroundTruth;
 use postgres::{NoTls, Statement};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
 
-/// Timed trace-back rounds per lot and side (after one untimed round that checks the answers).
-const ROUNDS: usize = 20;
+/// Timed trace-back rounds per lot and side (after one untimed round that checks the answers),
+/// unless `LOTLINE_BENCH_ROUNDS` says how many.
+fn rounds() -> usize {
+    std::env::var("LOTLINE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(20)
+}
 /// Lots traced per depth group, at most.
 const LOTS_PER_GROUP: usize = 5;
 /// Depth groups: a harvest lot alone, then two levels of transformation each.
@@ -113,10 +120,9 @@ struct Run {
 }
 
 struct LotlineLoad {
-    /// What the importer sent and the server accepted: the events and the master-data elements.
-    records: u64,
-    seconds: f64,
-    importer_mib: f64,
+    /// What the importer sent and the server accepted (the events and the master-data
+    /// elements), how long it took and what it used.
+    imported: Imported,
     server_mib: f64,
     disk_bytes: u64,
 }
@@ -177,11 +183,9 @@ fn measure(rt: &Runtime, postgres_bin: Option<&Path>, size: usize) -> Run {
     // lotline: the real import into the real server.
     let data_dir = dir.path().join("data");
     let server = rt.block_on(BinaryServer::spawn(&data_dir));
-    let (records, seconds, importer_mib) = import_document(&server, &document);
+    let imported = import_document(&server, &document);
     let lotline = LotlineLoad {
-        records,
-        seconds,
-        importer_mib,
+        imported,
         server_mib: peak_mib(server.pid()),
         disk_bytes: dir_bytes(&data_dir),
     };
@@ -784,7 +788,7 @@ fn trace_back(
                 }
             }
             // The sides alternate, so that both see the same machine.
-            for _ in 0..ROUNDS {
+            for _ in 0..rounds() {
                 lotline_samples.push(lotline_trace(rt, &mut lotline, lot).0);
                 if let Some((client, query)) = postgres.as_mut() {
                     postgres_samples.push(postgres_trace(client, query, lot).0);
@@ -808,6 +812,11 @@ fn trace_back(
 // ---------------------------------------------------------------------------------------------
 // Reporting
 
+/// The cores this machine gives the bench.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
@@ -822,15 +831,25 @@ fn print_run(run: &Run) {
         per_event(run.document_bytes)
     );
     let l = &run.lotline;
+    let i = &l.imported;
     println!(
         "lotline     import {:>7.1} s {:>9.0} events/s   on disk {:>7.1} MiB {:>6.0} B/event   {} records (events and master data), peak importer {:.1} MiB, server {:.1} MiB",
-        l.seconds,
-        run.events as f64 / l.seconds,
+        i.seconds,
+        run.events as f64 / i.seconds,
         mib(l.disk_bytes),
         per_event(l.disk_bytes),
-        l.records,
-        l.importer_mib,
+        i.records,
+        i.importer_mib,
         l.server_mib
+    );
+    println!(
+        "            CPU: importer {:.1} s, server {:.1} s ({:.0} and {:.0} µs per event; {:.0} % of the machine's {} cores during the import)",
+        i.importer_cpu,
+        i.server_cpu,
+        i.importer_cpu * 1e6 / run.events as f64,
+        i.server_cpu * 1e6 / run.events as f64,
+        100.0 * (i.importer_cpu + i.server_cpu) / (i.seconds * cores() as f64),
+        cores()
     );
     if let Some(p) = &run.postgres {
         println!(
@@ -856,7 +875,7 @@ fn print_run(run: &Run) {
             per_event(f.value_bytes)
         );
     }
-    println!("trace-back, {ROUNDS} rounds per lot:");
+    println!("trace-back, {} rounds per lot:", rounds());
     print_groups_header();
     for g in &run.groups {
         print_group(None, g);
@@ -921,7 +940,7 @@ fn print_summary(runs: &[Run]) {
         "server MiB"
     );
     for run in runs {
-        let lotline_rate = run.events as f64 / run.lotline.seconds;
+        let lotline_rate = run.events as f64 / run.lotline.imported.seconds;
         let lotline_bytes = run.lotline.disk_bytes as f64 / run.events as f64;
         let (pg_rate, ratio, pg_bytes) = match &run.postgres {
             Some(p) => {
@@ -942,13 +961,16 @@ fn print_summary(runs: &[Run]) {
             ratio,
             lotline_bytes,
             pg_bytes,
-            run.lotline.importer_mib,
+            run.lotline.imported.importer_mib,
             run.lotline.server_mib
         );
     }
     println!("(rate × is lotline's events/s over PostgreSQL's)");
     println!();
-    println!("== Summary: trace-back (ms per lot, {ROUNDS} rounds) ==");
+    println!(
+        "== Summary: trace-back (ms per lot, {} rounds) ==",
+        rounds()
+    );
     print_groups_header();
     for run in runs {
         for g in &run.groups {

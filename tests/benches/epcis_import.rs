@@ -58,16 +58,16 @@ async fn measure_two_documents(events: usize) -> TwoDocuments {
     .expect("write documents");
     let master_mib = std::fs::metadata(&master).expect("document").len() as f64 / (1024.0 * 1024.0);
     let server = BinaryServer::spawn(&dir.path().join("data")).await;
-    let (master_elements, _, master_importer_mib) = import_document(&server, &master);
-    let (imported, events_seconds, events_importer_mib) = import_document(&server, &events_doc);
+    let master_import = import_document(&server, &master);
+    let events_import = import_document(&server, &events_doc);
     server.kill();
     TwoDocuments {
-        master_elements,
+        master_elements: master_import.records,
         master_mib,
-        master_importer_mib,
-        events: imported,
-        events_seconds,
-        events_importer_mib,
+        master_importer_mib: master_import.importer_mib,
+        events: events_import.records,
+        events_seconds: events_import.seconds,
+        events_importer_mib: events_import.importer_mib,
     }
 }
 
@@ -80,15 +80,15 @@ async fn measure(events: usize) -> Figures {
         std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
 
     let server = BinaryServer::spawn(&dir.path().join("data")).await;
-    let (imported, seconds, importer_mib) = import_document(&server, &document);
+    let imported = import_document(&server, &document);
     let server_mib = peak_mib(server.pid());
     server.kill();
     Figures {
-        events: imported,
+        events: imported.records,
         document_mib,
-        seconds,
-        rate: imported as f64 / seconds,
-        importer_mib,
+        seconds: imported.seconds,
+        rate: imported.records as f64 / imported.seconds,
+        importer_mib: imported.importer_mib,
         server_mib,
     }
 }
@@ -176,7 +176,8 @@ async fn main() {
         .expect("write document");
         let mib = std::fs::metadata(&document).expect("document").len() as f64 / (1024.0 * 1024.0);
         let server = BinaryServer::spawn(&dir.path().join("data")).await;
-        let (_, seconds, importer_mib) = import_document(&server, &document);
+        let imported = import_document(&server, &document);
+        let (seconds, importer_mib) = (imported.seconds, imported.importer_mib);
         server.kill();
         println!(
             "{:>10} {:>14} {:>10.1} {:>9.1} {:>13.0} {:>11.1}",

@@ -154,7 +154,14 @@ impl Builder<'_> {
             .split_once(':')
             .and_then(|(prefix, rest)| Some((self.namespaces.get(prefix)?, rest)))
         {
-            Some((namespace, rest)) => format!("{{{namespace}}}{rest}"),
+            Some((namespace, rest)) => {
+                let mut key = String::with_capacity(namespace.len() + 2 + rest.len());
+                key.push('{');
+                key.push_str(namespace);
+                key.push('}');
+                key.push_str(rest);
+                key
+            }
             None => key.to_owned(),
         }
     }
@@ -166,7 +173,12 @@ impl Builder<'_> {
             .split_once(':')
             .and_then(|(prefix, rest)| Some((self.namespaces.get(prefix)?, rest)))
         {
-            Some((namespace, rest)) => format!("{}{rest}", namespace.replace(['{', '}'], "")),
+            Some((namespace, rest)) => {
+                let mut value = String::with_capacity(namespace.len() + rest.len());
+                value.extend(namespace.chars().filter(|c| !matches!(c, '{' | '}')));
+                value.push_str(rest);
+                value
+            }
             None => s,
         }
     }
@@ -378,22 +390,26 @@ fn child_pre_hash(node: &mut Node, sub: Option<&[Prop]>) -> Result<String, HashE
         Some(order) => ordered(&mut node.children, order)?,
         None => String::new(),
     };
-    let mut text = String::new();
+    let mut value = String::new();
     if !node.value.is_empty() {
         let stripped = py_strip(&node.value);
-        let value = if is_time_field(&node.name) {
+        value = if is_time_field(&node.name) {
             fix_timestamp(stripped)?
         } else {
             canonize(stripped)?
         };
-        if !value.is_empty() {
-            text = format!("={value}");
-        }
     }
-    if text.is_empty() && grand.is_empty() {
+    if value.is_empty() && grand.is_empty() {
         return Ok(String::new());
     }
-    Ok(format!("{}{text}{grand}", node.name))
+    let mut text = String::with_capacity(node.name.len() + 1 + value.len() + grand.len());
+    text.push_str(&node.name);
+    if !value.is_empty() {
+        text.push('=');
+        text.push_str(&value);
+    }
+    text.push_str(&grand);
+    Ok(text)
 }
 
 /// The reference's `_recurse_through_children_in_order`: writes the children named in `order`,
@@ -442,12 +458,13 @@ fn should_sort<'a>(mut nodes: impl Iterator<Item = &'a Item>) -> bool {
 /// One node written by the second pass: `name=value` and its children.
 fn generic_node(node: &Node) -> Result<String, HashError> {
     let stripped = py_strip(&node.value);
-    let text = if stripped.is_empty() {
-        String::new()
-    } else {
-        format!("={}", canonize(stripped)?)
-    };
-    Ok(format!("{}{text}{}", node.name, generic(&node.children)?))
+    let mut text = node.name.clone();
+    if !stripped.is_empty() {
+        text.push('=');
+        text.push_str(&canonize(stripped)?);
+    }
+    text.push_str(&generic(&node.children)?);
+    Ok(text)
 }
 
 /// The reference's `_generic_child_list_to_prehash_string`: every child written, the results

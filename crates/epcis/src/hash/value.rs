@@ -2,6 +2,8 @@
 //! semantics: `str()` of JSON scalars, `str.strip()`, the numeric rewrite through `float()`, the
 //! timestamp rewrite through `dateutil`, and the CBV URN to web URI rewrite.
 
+use std::borrow::Cow;
+
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike};
 
 use super::HashError;
@@ -105,6 +107,12 @@ fn decimal_digit(c: char) -> Option<char> {
 /// optional sign, digits with single underscores between digits, optional fraction and exponent,
 /// or `inf`, `infinity`, `nan` in any case.
 fn py_float(text: &str) -> Option<f64> {
+    // Most values are identifiers: a first character no number starts with (a sign, a digit, a
+    // point, `inf` or `nan`; a non-ASCII one may be a Unicode digit) settles it at once.
+    let first = text.chars().find(|c| !is_py_space(*c))?;
+    if first.is_ascii() && !matches!(first, '+' | '-' | '.' | '0'..='9' | 'i' | 'I' | 'n' | 'N') {
+        return None;
+    }
     // Python first maps decimal digits to ASCII and whitespace to spaces; any other non-ASCII
     // character makes the text unreadable.
     let mut ascii = String::with_capacity(text.len());
@@ -140,12 +148,12 @@ fn py_float(text: &str) -> Option<f64> {
 /// The reference's `_try_format_numeric`: a value that Python's `float()` reads is rewritten, as an
 /// integer when it is integral (`1.0` → `1`, `0042` → `42`) and as `repr(float)` otherwise. An
 /// infinite value makes the reference fail on the whole event (Python's `int(inf)` raises).
-fn format_numeric(text: &str) -> Result<String, HashError> {
+fn format_numeric(text: &str) -> Result<Cow<'_, str>, HashError> {
     let Some(f) = py_float(text) else {
-        return Ok(text.to_owned());
+        return Ok(Cow::Borrowed(text));
     };
     if f.is_nan() {
-        return Ok(text.to_owned());
+        return Ok(Cow::Borrowed(text));
     }
     if f.is_infinite() {
         return Err(HashError::ReferenceFails(format!(
@@ -154,31 +162,41 @@ fn format_numeric(text: &str) -> Result<String, HashError> {
     }
     if f.fract() == 0.0 {
         if f == 0.0 {
-            return Ok("0".to_owned());
+            return Ok(Cow::Borrowed("0"));
         }
         // An integral f64 printed with no decimals is printed exactly.
-        return Ok(format!("{f:.0}"));
+        return Ok(Cow::Owned(format!("{f:.0}")));
     }
-    Ok(py_float_repr(f))
+    Ok(Cow::Owned(py_float_repr(f)))
 }
 
+/// What every CBV 1.x URN the reference rewrites starts with.
+const CBV_URN: &str = "urn:epcglobal:cbv:";
+
 /// The reference's rewrite of CBV 1.x URNs to CBV 2.0 web URIs, applied anywhere in a value.
-fn web_vocabulary(text: &str) -> String {
-    text.replace(
-        "urn:epcglobal:cbv:bizstep:",
-        "https://ref.gs1.org/cbv/BizStep-",
+/// A value without [`CBV_URN`] is left as it is (no replacement writes that prefix, so none
+/// can make a later one match).
+fn web_vocabulary(text: &str) -> Cow<'_, str> {
+    if !text.contains(CBV_URN) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.replace(
+            "urn:epcglobal:cbv:bizstep:",
+            "https://ref.gs1.org/cbv/BizStep-",
+        )
+        .replace("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-")
+        .replace("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-")
+        .replace("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-")
+        .replace("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-"),
     )
-    .replace("urn:epcglobal:cbv:disp:", "https://ref.gs1.org/cbv/Disp-")
-    .replace("urn:epcglobal:cbv:btt:", "https://ref.gs1.org/cbv/BTT-")
-    .replace("urn:epcglobal:cbv:sdt:", "https://ref.gs1.org/cbv/SDT-")
-    .replace("urn:epcglobal:cbv:er:", "https://ref.gs1.org/cbv/ER-")
 }
 
 /// The reference's `_canonize_value` of a stripped value: web vocabulary, numbers, identifiers.
 pub(crate) fn canonize(text: &str) -> Result<String, HashError> {
     let text = web_vocabulary(text);
     let text = format_numeric(&text)?;
-    Ok(normalise_identifier(&text).unwrap_or(text))
+    Ok(normalise_identifier(&text).unwrap_or_else(|| text.into_owned()))
 }
 
 /// Whether the reference treats a field as a timestamp: its name contains `time` and not
@@ -385,15 +403,42 @@ mod tests {
             ("+02:00", "+02:00"),
             ("\u{661}\u{662}", "12"),
             ("\u{ff11}.5", "1.5"),
+            (" \t-7 ", "-7"),
+            ("\u{2003}3.25", "3.25"),
+            ("NaN", "NaN"),
+            ("https://id.gs1.org/01/1", "https://id.gs1.org/01/1"),
+            ("x1", "x1"),
+            ("", ""),
         ];
         for (text, want) in cases {
             assert_eq!(format_numeric(text).unwrap(), want, "{text}");
         }
         assert!(format_numeric("inf").is_err());
+        assert!(format_numeric(" -Infinity").is_err());
         assert!(format_numeric("1e400").is_err());
         assert_eq!(py_str_of_json_number("-0"), "0");
         assert_eq!(py_str_of_json_number("2.50"), "2.5");
         assert_eq!(py_str_of_json_number("1E2"), "100.0");
+    }
+
+    #[test]
+    fn only_cbv_1_urns_are_rewritten() {
+        assert_eq!(
+            web_vocabulary("urn:epcglobal:cbv:bizstep:shipping"),
+            "https://ref.gs1.org/cbv/BizStep-shipping"
+        );
+        assert_eq!(
+            web_vocabulary("a urn:epcglobal:cbv:disp:in_transit and urn:epcglobal:cbv:er:x"),
+            "a https://ref.gs1.org/cbv/Disp-in_transit and https://ref.gs1.org/cbv/ER-x"
+        );
+        assert!(matches!(
+            web_vocabulary("urn:epcglobal:cbv:other:x"),
+            Cow::Owned(s) if s == "urn:epcglobal:cbv:other:x"
+        ));
+        assert!(matches!(
+            web_vocabulary("https://ref.gs1.org/cbv/BizStep-x"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
