@@ -287,3 +287,96 @@ async fn unknown_lots_are_listed_in_pages() {
     assert_eq!(seen, expected);
     server.stop().await.unwrap();
 }
+
+/// `RecordStream`: batches read ahead of the one being written are still recorded in the order
+/// sent, each answered in order with its own outcomes; a batch the server cannot take ends the
+/// stream with its reason after the answers before it, and records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_batches_are_recorded_and_answered_in_the_order_sent() {
+    use lotline_testkit::events::{harvest, register_org};
+
+    let server = TestServer::start().await;
+    let mut events = EventServiceClient::connect(server.url()).await.unwrap();
+    let mut batches: Vec<Vec<v1::Event>> = vec![vec![register_org("coop")]];
+    for b in 0..6 {
+        batches.push(
+            (0..150)
+                .map(|i| harvest(&format!("h-{b}-{i}"), "coop", &format!("LOT-{b}-{i}"), 100))
+                .collect(),
+        );
+    }
+    // A repeat of an event of the third batch, in the fifth.
+    batches[4].push(harvest("h-1-7", "coop", "LOT-1-7", 100));
+    let sent: Vec<Vec<String>> = batches
+        .iter()
+        .map(|b| b.iter().map(|e| e.event_id.clone()).collect())
+        .collect();
+    let mut requests: Vec<v1::RecordBatchRequest> = batches
+        .into_iter()
+        .map(|events| v1::RecordBatchRequest { events })
+        .collect();
+    // Over the limit of one batch: refused whole.
+    requests.push(v1::RecordBatchRequest {
+        events: (0..=10_000)
+            .map(|i| harvest(&format!("big-{i}"), "coop", &format!("BIG-{i}"), 1))
+            .collect(),
+    });
+    let mut answers = events
+        .record_stream(tokio_stream::iter(requests))
+        .await
+        .expect("record stream")
+        .into_inner();
+
+    let mut last_seq = 0;
+    let mut accepted = 0;
+    let mut stored_at = BTreeMap::new();
+    for (b, ids) in sent.iter().enumerate() {
+        let answer = answers
+            .message()
+            .await
+            .unwrap_or_else(|s| panic!("batch {b} failed: {s}"))
+            .unwrap_or_else(|| panic!("no answer for batch {b}"));
+        let got: Vec<&str> = answer
+            .outcomes
+            .iter()
+            .map(|o| o.event_id.as_str())
+            .collect();
+        assert_eq!(got, *ids, "batch {b} answered out of order");
+        for o in &answer.outcomes {
+            match &o.result {
+                Some(v1::outcome::Result::Accepted(a)) => {
+                    assert!(a.sequence > last_seq, "{} stored out of order", o.event_id);
+                    last_seq = a.sequence;
+                    accepted += 1;
+                    stored_at.insert(o.event_id.clone(), a.sequence);
+                }
+                Some(v1::outcome::Result::Duplicate(d)) => {
+                    assert_eq!(o.event_id, "h-1-7");
+                    assert_eq!(Some(&d.sequence), stored_at.get("h-1-7"));
+                }
+                other => panic!("{}: {other:?}", o.event_id),
+            }
+        }
+    }
+    let refused = answers
+        .message()
+        .await
+        .expect_err("the batch over the limit ends the stream");
+    assert!(
+        refused.message().contains("at most 10000 events"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(accepted, 1 + 6 * 150, "every event once");
+    // Nothing of the refused batch was stored after the last answered one.
+    let mut provenance = ProvenanceServiceClient::connect(server.url())
+        .await
+        .unwrap();
+    let stored = common::all_events(&mut provenance).await;
+    assert_eq!(stored.last().map(|e| e.sequence), Some(last_seq));
+    assert!(
+        stored
+            .iter()
+            .all(|e| !e.event.as_ref().unwrap().event_id.starts_with("big-"))
+    );
+}

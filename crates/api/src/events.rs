@@ -1,12 +1,18 @@
-//! EventService: Record, RecordBatch and RecordJson.
+//! EventService: Record, RecordBatch, RecordStream and RecordJson.
 
+use std::collections::VecDeque;
+use std::pin::Pin;
+
+use lotline_domain::Outcome;
 use lotline_proto::convert::outcome_to_wire;
 use lotline_proto::v1;
 use lotline_proto::v1::event_service_server::EventService;
 use lotline_service::intake::{self, from_json, from_wire};
-use lotline_service::{Caller, Service, ServiceError};
+use lotline_service::{BoxFuture, Caller, Service, ServiceError};
 use lotline_store::Submission;
-use tonic::{Request, Response, Status};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
 use crate::caller::caller;
@@ -22,8 +28,63 @@ impl EventApi {
     }
 }
 
+/// Batches of one `RecordStream` read and queued ahead of the one being written.
+const STREAM_AHEAD: usize = 4;
+
+/// The answer of one streamed batch, once its events are applied.
+type Answer = BoxFuture<'static, Result<v1::RecordBatchResponse, Status>>;
+
 #[tonic::async_trait]
 impl EventService for EventApi {
+    type RecordStreamStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<v1::RecordBatchResponse, Status>> + Send>>;
+
+    /// Reads batches as they come and queues each behind the one before, up to
+    /// [`STREAM_AHEAD`] ahead, so the next batch is decoded and checked while the writer writes;
+    /// answers in the order sent. The first batch that fails ends the stream with its status.
+    #[instrument(skip_all)]
+    async fn record_stream(
+        &self,
+        request: Request<Streaming<v1::RecordBatchRequest>>,
+    ) -> Result<Response<Self::RecordStreamStream>, Status> {
+        let caller = caller(&self.service, &request, false)?;
+        let mut batches = request.into_inner();
+        let service = self.service.clone();
+        let (answers, answered) = mpsc::channel(STREAM_AHEAD);
+        tokio::spawn(async move {
+            let mut waiting: VecDeque<Answer> = VecDeque::new();
+            let mut reading = true;
+            loop {
+                tokio::select! {
+                    answer = async { waiting.front_mut().expect("a batch waits").await },
+                        if !waiting.is_empty() => {
+                        waiting.pop_front();
+                        let failed = answer.is_err();
+                        if answers.send(answer).await.is_err() || failed {
+                            return;
+                        }
+                    }
+                    batch = batches.message(), if reading && waiting.len() < STREAM_AHEAD => {
+                        match batch {
+                            Ok(Some(batch)) => {
+                                let answer = queue_batch(&service, &caller, batch.events).await;
+                                reading = !answer.is_ready_error();
+                                waiting.push_back(answer.into_future());
+                            }
+                            Ok(None) => reading = false,
+                            Err(status) => {
+                                reading = false;
+                                waiting.push_back(Box::pin(std::future::ready(Err(status))));
+                            }
+                        }
+                    }
+                    else => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(answered))))
+    }
+
     #[instrument(skip_all)]
     async fn record(
         &self,
@@ -85,10 +146,52 @@ async fn record_all<T: Send + 'static>(
         .record(caller, submissions)
         .await
         .map_err(to_status)?;
-    let outcomes = ids
-        .iter()
-        .zip(&outcomes)
-        .map(|(id, o)| outcome_to_wire(o, id))
-        .collect();
-    Ok(Response::new(v1::RecordBatchResponse { outcomes }))
+    Ok(Response::new(response(&ids, &outcomes)))
+}
+
+/// A streamed batch once queued: what waits for its outcomes, or why it was not queued.
+enum QueuedBatch {
+    Waiting(Answer),
+    Refused(Status),
+}
+
+impl QueuedBatch {
+    fn is_ready_error(&self) -> bool {
+        matches!(self, QueuedBatch::Refused(_))
+    }
+
+    fn into_future(self) -> Answer {
+        match self {
+            QueuedBatch::Waiting(answer) => answer,
+            QueuedBatch::Refused(status) => Box::pin(std::future::ready(Err(status))),
+        }
+    }
+}
+
+/// Decodes one streamed batch and queues it for recording.
+async fn queue_batch(service: &Service, caller: &Caller, events: Vec<v1::Event>) -> QueuedBatch {
+    let queued = async {
+        service.check_batch(events.len())?;
+        let submissions = intake::decode_all(events, |e| from_wire(e, "grpc")).await?;
+        let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
+        Ok::<_, ServiceError>((ids, service.queue(caller, submissions).await?))
+    };
+    match queued.await {
+        Ok((ids, outcomes)) => QueuedBatch::Waiting(Box::pin(async move {
+            let outcomes = outcomes.await.map_err(to_status)?;
+            Ok(response(&ids, &outcomes))
+        })),
+        Err(e) => QueuedBatch::Refused(to_status(e)),
+    }
+}
+
+/// The answer of a batch: each event's outcome, in request order.
+fn response(ids: &[String], outcomes: &[Outcome]) -> v1::RecordBatchResponse {
+    v1::RecordBatchResponse {
+        outcomes: ids
+            .iter()
+            .zip(outcomes)
+            .map(|(id, o)| outcome_to_wire(o, id))
+            .collect(),
+    }
 }

@@ -53,9 +53,26 @@ pub trait Recorder: Send + Sync + 'static {
         by: Option<Arc<Identity>>,
     ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>>;
 
+    /// Takes events in order and returns once they have their place (behind everything taken
+    /// before), with what waits for their outcomes; [`Recorder::record`]'s order and outcomes.
+    /// A recorder that cannot hold a place without recording answers once it has recorded.
+    fn queue(
+        &self,
+        items: Vec<Submission>,
+        by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>> {
+        Box::pin(async move {
+            let outcomes = self.record(items, by).await;
+            Ok(Box::pin(std::future::ready(outcomes)) as QueuedOutcomes)
+        })
+    }
+
     /// Why writes are refused right now, if they are.
     fn refusal(&self) -> Option<String>;
 }
+
+/// The outcomes of events a [`Recorder`] has queued, once they are durably applied.
+pub type QueuedOutcomes = BoxFuture<'static, Result<Vec<Outcome>, WriteError>>;
 
 impl Recorder for Writer {
     fn record(
@@ -64,6 +81,17 @@ impl Recorder for Writer {
         _by: Option<Arc<Identity>>,
     ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
         Box::pin(async move { Ok(self.submit(items).await?) })
+    }
+
+    fn queue(
+        &self,
+        items: Vec<Submission>,
+        _by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>> {
+        Box::pin(async move {
+            let queued = Writer::queue(self, items).await?;
+            Ok(Box::pin(async move { Ok(queued.outcomes().await?) }) as QueuedOutcomes)
+        })
     }
 
     fn refusal(&self) -> Option<String> {

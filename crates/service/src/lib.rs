@@ -382,6 +382,21 @@ impl Service {
         Ok(self.ready()?.recorder.record(submissions, by).await?)
     }
 
+    /// Takes a batch for recording behind every batch taken before it and returns once it has
+    /// its place, with what waits for its outcomes: a stream of batches keeps its order while
+    /// the next batch is decoded. (In NATS mode the batch is published and applied first.)
+    pub async fn queue(
+        &self,
+        caller: &Caller,
+        mut submissions: Vec<Submission>,
+    ) -> Result<BoxFuture<'static, Result<Vec<Outcome>, ServiceError>>, ServiceError> {
+        self.check_batch(submissions.len())?;
+        self.authorize_writes(caller, &mut submissions)?;
+        let by = caller.identity_arc();
+        let queued = self.ready()?.recorder.queue(submissions, by).await?;
+        Ok(Box::pin(async move { Ok(queued.await?) }))
+    }
+
     /// Records one event; a rejection is an error.
     pub async fn record_one(
         &self,

@@ -188,6 +188,12 @@ impl Writer {
         self.send(items, None, None).await?.outcomes().await
     }
 
+    /// Queues events behind everything queued before and returns at once: a client streaming
+    /// batches has the next one decoded while this one is written, in the order sent.
+    pub async fn queue(&self, items: Vec<Submission>) -> Result<Queued, StoreError> {
+        self.send(items, None, None).await
+    }
+
     /// Submits the events of stream messages up to stream sequence `position`:
     /// the position is stored in the same atomic batch as their outcomes, so a
     /// restarted consumer resumes exactly after what was applied.

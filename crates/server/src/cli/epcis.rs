@@ -630,17 +630,20 @@ impl Sink {
         let mut batch: Vec<(Source, v1::Event)> = Vec::with_capacity(BATCH);
         match self {
             Sink::Grpc(mut client) => {
+                let mut batches = Batches::open(&mut client).await;
                 while let Some(item) = rx.recv().await {
                     match item {
                         Item::Mapped(mapped) => {
                             collect(*mapped, &mut batch, &mut tally, json);
                             if batch.len() >= BATCH {
-                                record(&mut client, std::mem::take(&mut batch), &mut tally, json)
-                                    .await;
+                                let full = std::mem::take(&mut batch);
+                                batches.send(&mut client, full, &mut tally, json).await;
                             }
                         }
                         Item::Barrier(done) => {
-                            record(&mut client, std::mem::take(&mut batch), &mut tally, json).await;
+                            let part = std::mem::take(&mut batch);
+                            batches.send(&mut client, part, &mut tally, json).await;
+                            batches.settle(&mut tally, json).await;
                             // Master data not confirmed: its events are not mapped.
                             if tally.failure.is_none() {
                                 let _ = done.send(());
@@ -648,7 +651,8 @@ impl Sink {
                         }
                     }
                 }
-                record(&mut client, batch, &mut tally, json).await;
+                batches.send(&mut client, batch, &mut tally, json).await;
+                batches.settle(&mut tally, json).await;
             }
             Sink::Nats { client, js } => {
                 let inbox = client.new_inbox();
@@ -792,46 +796,147 @@ fn collect(mapped: Mapped, batch: &mut Vec<(Source, v1::Event)>, tally: &mut Tal
     }
 }
 
-/// Records one batch over gRPC and counts its outcomes.
+/// Batches sent over one `RecordStream` and not answered yet, at most.
+const STREAM_AHEAD: usize = 4;
+
+/// Where each event of a sent batch came from, and its id.
+type Sent = Vec<(Source, String)>;
+
+/// How the importer sends batches over gRPC: on one `RecordStream`, up to [`STREAM_AHEAD`]
+/// batches ahead of their answers (the server decodes the next ones while it writes), or one
+/// `RecordBatch` at a time to a server without it, or after the stream failed.
+enum Batches {
+    Stream {
+        requests: mpsc::Sender<v1::RecordBatchRequest>,
+        answers: Box<tonic::Streaming<v1::RecordBatchResponse>>,
+        in_flight: VecDeque<Sent>,
+    },
+    OneAtATime,
+}
+
+impl Batches {
+    async fn open(client: &mut EventServiceClient<Conn>) -> Batches {
+        let (requests, to_send) = mpsc::channel(STREAM_AHEAD);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(to_send);
+        match client.record_stream(stream).await {
+            Ok(answers) => Batches::Stream {
+                requests,
+                answers: Box::new(answers.into_inner()),
+                in_flight: VecDeque::new(),
+            },
+            // An older server (UNIMPLEMENTED), or one that refuses the caller: the batches go
+            // one at a time, and each failure is counted where it happens.
+            Err(_) => Batches::OneAtATime,
+        }
+    }
+
+    /// Sends a batch; on a stream, first waits for the oldest answer when enough are owed.
+    async fn send(
+        &mut self,
+        client: &mut EventServiceClient<Conn>,
+        batch: Vec<(Source, v1::Event)>,
+        tally: &mut Tally,
+        json: bool,
+    ) {
+        if batch.is_empty() {
+            return;
+        }
+        if matches!(self, Batches::Stream { in_flight, .. } if in_flight.len() >= STREAM_AHEAD) {
+            self.answer(tally, json).await;
+        }
+        let (sent, events): (Sent, Vec<v1::Event>) = batch
+            .into_iter()
+            .map(|(source, event)| ((source, event.event_id.clone()), event))
+            .unzip();
+        match self {
+            Batches::OneAtATime => record(client, &sent, events, tally, json).await,
+            Batches::Stream {
+                requests,
+                in_flight,
+                ..
+            } => {
+                if requests
+                    .send(v1::RecordBatchRequest { events })
+                    .await
+                    .is_ok()
+                {
+                    in_flight.push_back(sent);
+                } else {
+                    // The stream is gone: what it owes is counted, this batch is not sent.
+                    in_flight.push_back(sent);
+                    self.settle(tally, json).await;
+                }
+            }
+        }
+    }
+
+    /// Counts the answer of the oldest batch in flight. A stream that fails leaves every batch
+    /// it owes unconfirmed, and the rest go one at a time.
+    async fn answer(&mut self, tally: &mut Tally, json: bool) {
+        let Batches::Stream {
+            answers, in_flight, ..
+        } = self
+        else {
+            return;
+        };
+        let Some(sent) = in_flight.front() else {
+            return;
+        };
+        let failure = match answers.message().await {
+            Ok(Some(answer)) => {
+                answered(sent, &answer.outcomes, tally, json);
+                in_flight.pop_front();
+                return;
+            }
+            Ok(None) => "the server ended the stream before answering every batch".to_string(),
+            Err(status) => status_error(status).to_string(),
+        };
+        let owed: usize = in_flight.iter().map(Vec::len).sum();
+        tally.not_confirmed += owed as u64;
+        tally.failure.get_or_insert(failure);
+        *self = Batches::OneAtATime;
+    }
+
+    /// Waits for the answers of every batch in flight.
+    async fn settle(&mut self, tally: &mut Tally, json: bool) {
+        while matches!(self, Batches::Stream { in_flight, .. } if !in_flight.is_empty()) {
+            self.answer(tally, json).await;
+        }
+    }
+}
+
+/// Records one batch with `RecordBatch` and counts its outcomes.
 async fn record(
     client: &mut EventServiceClient<Conn>,
-    batch: Vec<(Source, v1::Event)>,
+    sent: &Sent,
+    events: Vec<v1::Event>,
     tally: &mut Tally,
     json: bool,
 ) {
-    if batch.is_empty() {
-        return;
-    }
-    let events: Vec<v1::Event> = batch.iter().map(|(_, e)| e.clone()).collect();
     match client.record_batch(v1::RecordBatchRequest { events }).await {
-        Ok(response) => {
-            let outcomes = response.into_inner().outcomes;
-            for ((source, event), outcome) in batch.iter().zip(outcomes.iter()) {
-                count(
-                    tally,
-                    source,
-                    &event.event_id,
-                    outcome.result.as_ref(),
-                    json,
-                );
-            }
-            if outcomes.len() < batch.len() {
-                let missing = (batch.len() - outcomes.len()) as u64;
-                tally.not_confirmed += missing;
-                tally.failure.get_or_insert_with(|| {
-                    format!(
-                        "server answered {} outcomes for {} events",
-                        outcomes.len(),
-                        batch.len()
-                    )
-                });
-            }
-        }
+        Ok(response) => answered(sent, &response.into_inner().outcomes, tally, json),
         Err(status) => {
             let status = status_error(status);
-            tally.not_confirmed += batch.len() as u64;
+            tally.not_confirmed += sent.len() as u64;
             tally.failure.get_or_insert_with(|| status.to_string());
         }
+    }
+}
+
+/// Counts the outcomes the server answered for a batch.
+fn answered(sent: &Sent, outcomes: &[v1::Outcome], tally: &mut Tally, json: bool) {
+    for ((source, id), outcome) in sent.iter().zip(outcomes) {
+        count(tally, source, id, outcome.result.as_ref(), json);
+    }
+    if outcomes.len() < sent.len() {
+        tally.not_confirmed += (sent.len() - outcomes.len()) as u64;
+        tally.failure.get_or_insert_with(|| {
+            format!(
+                "server answered {} outcomes for {} events",
+                outcomes.len(),
+                sent.len()
+            )
+        });
     }
 }
 
