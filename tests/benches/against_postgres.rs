@@ -28,7 +28,8 @@
 //! `input_qty / Σ output_qty` of each transformation, as lotline's lineage arithmetic does).
 //! Both go over loopback TCP; the query is prepared once. It prints, per depth group, the median
 //! and p99 latency of each side and their ratio, and counts the lots whose origin sets (or
-//! shares) differ between the two answers. Nothing here fails on a slow machine: the bench
+//! shares) differ between the two answers. Its first row (depth "none") is the floor under
+//! both: 500 round trips that do no work (gRPC's health check; `SELECT 1`), timed alike. Nothing here fails on a slow machine: the bench
 //! asserts only correctness (no rejected import, the loader's edges match the generator's ground
 //! truth, every answer names its origins).
 //!
@@ -60,6 +61,8 @@ use lotline_testkit::epcis::GroundTruth;
 use postgres::{NoTls, Statement};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
 
 /// Timed trace-back rounds per lot and side (after one untimed round that checks the answers),
 /// unless `LOTLINE_BENCH_ROUNDS` says how many.
@@ -70,6 +73,8 @@ fn rounds() -> usize {
         .filter(|&n| n > 0)
         .unwrap_or(20)
 }
+/// Bare round trips timed on each side (the "none" row).
+const FLOOR_ROUNDS: usize = 500;
 /// Lots traced per depth group, at most.
 const LOTS_PER_GROUP: usize = 5;
 /// Depth groups: a harvest lot alone, then two levels of transformation each.
@@ -761,7 +766,35 @@ fn trace_back(
         (client, query)
     });
 
-    let mut figures = Vec::new();
+    // The floor under every answer: a round trip that does no work on either side, timed the
+    // same way (gRPC's health check; `SELECT 1`).
+    let channel = rt
+        .block_on(Channel::from_shared(server.url()).expect("url").connect())
+        .expect("connect to lotline");
+    let mut health = HealthClient::new(channel);
+    let mut lotline_samples = Vec::new();
+    let mut postgres_samples = Vec::new();
+    for _ in 0..FLOOR_ROUNDS {
+        let started = Instant::now();
+        rt.block_on(health.check(HealthCheckRequest::default()))
+            .expect("lotline health check");
+        lotline_samples.push(started.elapsed());
+        if let Some((client, _)) = postgres.as_mut() {
+            let started = Instant::now();
+            client.query("SELECT 1", &[]).expect("SELECT 1");
+            postgres_samples.push(started.elapsed());
+        }
+    }
+    let mut figures = vec![GroupFigures {
+        label: "none",
+        lots: 0,
+        lotline: Latency::of(lotline_samples),
+        postgres: postgres.is_some().then(|| Compared {
+            latency: Latency::of(postgres_samples),
+            origin_mismatches: 0,
+            share_mismatches: 0,
+        }),
+    }];
     for (label, lots) in GROUPS.into_iter().zip(chosen) {
         if lots.is_empty() {
             continue;
@@ -895,6 +928,10 @@ fn print_groups_header() {
         "lotline/PG",
         "origins≠",
         "shares≠"
+    );
+    println!(
+        "{:>17} (depth none: a round trip that does no work, gRPC's health check and SELECT 1)",
+        ""
     );
 }
 

@@ -152,6 +152,33 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
         );
     }
 
+    // Batches on one RecordStream go through the stream too, in the order sent.
+    let streamed: Vec<v1::RecordBatchRequest> = (0..3)
+        .map(|b| v1::RecordBatchRequest {
+            events: (0..100)
+                .map(|i| harvest(&format!("s{b}-{i}"), "coop", &format!("S{b}-{i}"), 1))
+                .collect(),
+        })
+        .collect();
+    let mut answers = events
+        .record_stream(tokio_stream::iter(streamed))
+        .await
+        .expect("record stream through NATS")
+        .into_inner();
+    let mut next = 5_006;
+    for b in 0..3 {
+        let answer = answers.message().await.expect("answer").expect("a batch");
+        for (i, o) in answer.outcomes.iter().enumerate() {
+            assert_eq!(o.event_id, format!("s{b}-{i}"));
+            assert!(
+                matches!(o.result, Some(v1::outcome::Result::Accepted(v1::Accepted { sequence, .. })) if sequence == next),
+                "{o:?}"
+            );
+            next += 1;
+        }
+    }
+    assert!(answers.message().await.expect("the end").is_none());
+
     // Invalid input over gRPC is refused without reaching the stream.
     let mut bad = harvest("h4", "coop", "L4", 1);
     bad.event_time = "yesterday".into();
@@ -160,7 +187,7 @@ async fn published_events_answer_traces_and_grpc_writes_go_through_the_stream() 
         .await
         .expect_err("invalid");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
-    assert_eq!(stream.info().await.expect("info").state.messages, 5_005);
+    assert_eq!(stream.info().await.expect("info").state.messages, 5_305);
     node.stop().await.expect("clean stop");
 }
 
