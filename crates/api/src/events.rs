@@ -56,8 +56,12 @@ impl EventService for EventApi {
             let mut reading = true;
             loop {
                 tokio::select! {
-                    answer = async { waiting.front_mut().expect("a batch waits").await },
-                        if !waiting.is_empty() => {
+                    answer = async {
+                        match waiting.front_mut() {
+                            Some(oldest) => oldest.await,
+                            None => std::future::pending().await,
+                        }
+                    }, if !waiting.is_empty() => {
                         waiting.pop_front();
                         let failed = answer.is_err();
                         if answers.send(answer).await.is_err() || failed {
@@ -65,18 +69,19 @@ impl EventService for EventApi {
                         }
                     }
                     batch = batches.message(), if reading && waiting.len() < STREAM_AHEAD => {
-                        match batch {
-                            Ok(Some(batch)) => {
-                                let answer = queue_batch(&service, &caller, batch.events).await;
-                                reading = !answer.is_ready_error();
-                                waiting.push_back(answer.into_future());
-                            }
-                            Ok(None) => reading = false,
-                            Err(status) => {
+                        let queued = match batch {
+                            Ok(Some(batch)) => queue_batch(&service, &caller, batch.events).await,
+                            Ok(None) => {
                                 reading = false;
-                                waiting.push_back(Box::pin(std::future::ready(Err(status))));
+                                continue;
                             }
-                        }
+                            Err(status) => Err(status),
+                        };
+                        // After a batch that cannot be taken, nothing more is read.
+                        reading = queued.is_ok();
+                        waiting.push_back(queued.unwrap_or_else(|refused| {
+                            Box::pin(std::future::ready(Err(refused)))
+                        }));
                     }
                     else => return,
                 }
@@ -149,40 +154,24 @@ async fn record_all<T: Send + 'static>(
     Ok(Response::new(response(&ids, &outcomes)))
 }
 
-/// A streamed batch once queued: what waits for its outcomes, or why it was not queued.
-enum QueuedBatch {
-    Waiting(Answer),
-    Refused(Status),
-}
-
-impl QueuedBatch {
-    fn is_ready_error(&self) -> bool {
-        matches!(self, QueuedBatch::Refused(_))
-    }
-
-    fn into_future(self) -> Answer {
-        match self {
-            QueuedBatch::Waiting(answer) => answer,
-            QueuedBatch::Refused(status) => Box::pin(std::future::ready(Err(status))),
-        }
-    }
-}
-
-/// Decodes one streamed batch and queues it for recording.
-async fn queue_batch(service: &Service, caller: &Caller, events: Vec<v1::Event>) -> QueuedBatch {
+/// Decodes one streamed batch and queues it for recording: what waits for its answer, or why it
+/// was not queued.
+async fn queue_batch(
+    service: &Service,
+    caller: &Caller,
+    events: Vec<v1::Event>,
+) -> Result<Answer, Status> {
     let queued = async {
         service.check_batch(events.len())?;
         let submissions = intake::decode_all(events, |e| from_wire(e, "grpc")).await?;
         let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
         Ok::<_, ServiceError>((ids, service.queue(caller, submissions).await?))
     };
-    match queued.await {
-        Ok((ids, outcomes)) => QueuedBatch::Waiting(Box::pin(async move {
-            let outcomes = outcomes.await.map_err(to_status)?;
-            Ok(response(&ids, &outcomes))
-        })),
-        Err(e) => QueuedBatch::Refused(to_status(e)),
-    }
+    let (ids, outcomes) = queued.await.map_err(to_status)?;
+    Ok(Box::pin(async move {
+        let outcomes = outcomes.await.map_err(to_status)?;
+        Ok(response(&ids, &outcomes))
+    }))
 }
 
 /// The answer of a batch: each event's outcome, in request order.

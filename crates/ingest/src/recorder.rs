@@ -7,7 +7,7 @@ use async_nats::jetstream;
 use futures::future::join_all;
 use lotline_domain::{Outcome, RejectKind};
 use lotline_proto::convert::event_bytes;
-use lotline_service::{BoxFuture, Identity, Recorder, WriteError};
+use lotline_service::{BoxFuture, Identity, QueuedOutcomes, Recorder, WriteError};
 use lotline_store::{Store, Submission, Writer};
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ const PUBLISH_SLICE: usize = 1_000;
 
 /// Writes through the stream. Invalid events are not published: they are
 /// rejected (and quarantined) here, as in embedded mode.
+#[derive(Clone)]
 pub struct NatsRecorder {
     jetstream: jetstream::Context,
     config: NatsConfig,
@@ -52,12 +53,14 @@ impl NatsRecorder {
     }
 
     /// Publishes each valid event (on the caller's relay subject, with its headers, when
-    /// `by` names an authenticated caller) and answers each outcome once applied here.
-    async fn record_all(
+    /// `by` names an authenticated caller) and returns once the stream has confirmed them all,
+    /// with the outcomes of the events rejected here; [`NatsRecorder::settle`] waits for the
+    /// rest.
+    async fn publish_all(
         &self,
         items: Vec<Submission>,
         by: Option<Arc<Identity>>,
-    ) -> Result<Vec<Outcome>, WriteError> {
+    ) -> Result<Published, WriteError> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
         let mut local = Vec::new();
         let mut to_publish = Vec::new();
@@ -93,16 +96,19 @@ impl NatsRecorder {
                 outcomes[i] = Some(outcome);
             }
         }
+        let mut acked = Vec::with_capacity(to_publish.len());
         // Published in order, a slice at a time: a context holds a bounded
         // number of unresolved acks.
-        for slice in to_publish.chunks(PUBLISH_SLICE) {
+        let mut to_publish = to_publish.into_iter().peekable();
+        while to_publish.peek().is_some() {
+            let slice: Vec<_> = to_publish.by_ref().take(PUBLISH_SLICE).collect();
             let _slots = self
                 .publishing
                 .acquire_many(slice.len() as u32)
                 .await
                 .map_err(|_| unavailable("lotline is shutting down".into()))?;
             let mut acks = Vec::with_capacity(slice.len());
-            for (_, subject, id, bytes, item) in slice {
+            for (_, subject, id, bytes, item) in &slice {
                 let mut headers = HeaderMap::new();
                 headers.insert(MSG_ID, msg_id_of(&item.org, id).as_str());
                 if let Some(caller) = &by {
@@ -116,14 +122,33 @@ impl NatsRecorder {
                 acks.push(ack.into_future());
             }
             let acks = join_all(acks).await;
-            for ((i, _, id, bytes, item), ack) in slice.iter().zip(acks) {
+            for ((index, _, id, bytes, item), ack) in slice.into_iter().zip(acks) {
                 let ack = ack
                     .map_err(|e| unavailable(format!("the stream did not confirm {id:?}: {e}")))?;
-                outcomes[*i] = Some(
-                    self.outcome_of(ack.sequence, ack.duplicate, id, bytes, item)
-                        .await?,
-                );
+                acked.push(Acked {
+                    index,
+                    seq: ack.sequence,
+                    duplicate: ack.duplicate,
+                    id,
+                    bytes,
+                    item,
+                });
             }
+        }
+        Ok(Published { outcomes, acked })
+    }
+
+    /// The outcomes of published events, once this node has applied them.
+    async fn settle(&self, published: Published) -> Result<Vec<Outcome>, WriteError> {
+        let Published {
+            mut outcomes,
+            acked,
+        } = published;
+        for a in acked {
+            outcomes[a.index] = Some(
+                self.outcome_of(a.seq, a.duplicate, &a.id, &a.bytes, &a.item)
+                    .await?,
+            );
         }
         Ok(outcomes.into_iter().flatten().collect())
     }
@@ -179,13 +204,48 @@ impl NatsRecorder {
     }
 }
 
+/// Events of one call in the stream, or rejected before it.
+struct Published {
+    /// By the call's order; those rejected here are known already.
+    outcomes: Vec<Option<Outcome>>,
+    acked: Vec<Acked>,
+}
+
+/// An event the stream confirmed at `seq`.
+struct Acked {
+    /// Its place in the call.
+    index: usize,
+    seq: u64,
+    duplicate: bool,
+    id: String,
+    bytes: Vec<u8>,
+    item: Submission,
+}
+
 impl Recorder for NatsRecorder {
     fn record(
         &self,
         items: Vec<Submission>,
         by: Option<Arc<Identity>>,
     ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
-        Box::pin(self.record_all(items, by))
+        Box::pin(async move {
+            let published = self.publish_all(items, by).await?;
+            self.settle(published).await
+        })
+    }
+
+    /// A batch has its place once the stream has confirmed it: the next one is published after
+    /// it while this node applies it.
+    fn queue(
+        &self,
+        items: Vec<Submission>,
+        by: Option<Arc<Identity>>,
+    ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>> {
+        Box::pin(async move {
+            let published = self.publish_all(items, by).await?;
+            let recorder = self.clone();
+            Ok(Box::pin(async move { recorder.settle(published).await }) as QueuedOutcomes)
+        })
     }
 
     fn refusal(&self) -> Option<String> {

@@ -35,7 +35,7 @@ use tracing::{info, warn};
 
 pub use access::{Caller, Credential, Identity, Role, Scope, Who};
 pub use error::ServiceError;
-pub use intake::{BoxFuture, Recorder, WriteError};
+pub use intake::{BoxFuture, QueuedOutcomes, Recorder, WriteError};
 pub use pool::ReadLimits;
 pub use views::{Level, PublicGeometry, View};
 
