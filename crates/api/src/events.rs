@@ -70,7 +70,12 @@ impl EventService for EventApi {
                     }
                     batch = batches.message(), if reading && waiting.len() < STREAM_AHEAD => {
                         let queued = match batch {
-                            Ok(Some(batch)) => queue_batch(&service, &caller, batch.events).await,
+                            Ok(Some(batch)) => {
+                                queue_batch(&service, &caller, batch.events, |e| {
+                                    from_wire(e, "grpc")
+                                })
+                                .await
+                            }
                             Ok(None) => {
                                 reading = false;
                                 continue;
@@ -141,29 +146,22 @@ async fn record_all<T: Send + 'static>(
     events: Vec<T>,
     submission: fn(&T) -> Submission,
 ) -> Result<Response<v1::RecordBatchResponse>, Status> {
-    tracing::Span::current().record("events", events.len());
-    service.check_batch(events.len()).map_err(to_status)?;
-    let submissions = intake::decode_all(events, submission)
-        .await
-        .map_err(to_status)?;
-    let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
-    let outcomes = service
-        .record(caller, submissions)
-        .await
-        .map_err(to_status)?;
-    Ok(Response::new(response(&ids, &outcomes)))
+    let answer = queue_batch(service, caller, events, submission).await?;
+    Ok(Response::new(answer.await?))
 }
 
-/// Decodes one streamed batch and queues it for recording: what waits for its answer, or why it
-/// was not queued.
-async fn queue_batch(
+/// Decodes one batch and queues it for recording: what waits for its answer, or why it was not
+/// queued.
+async fn queue_batch<T: Send + 'static>(
     service: &Service,
     caller: &Caller,
-    events: Vec<v1::Event>,
+    events: Vec<T>,
+    submission: fn(&T) -> Submission,
 ) -> Result<Answer, Status> {
+    tracing::Span::current().record("events", events.len());
     let queued = async {
         service.check_batch(events.len())?;
-        let submissions = intake::decode_all(events, |e| from_wire(e, "grpc")).await?;
+        let submissions = intake::decode_all(events, submission).await?;
         let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
         Ok::<_, ServiceError>((ids, service.queue(caller, submissions).await?))
     };

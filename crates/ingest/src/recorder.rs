@@ -223,17 +223,6 @@ struct Acked {
 }
 
 impl Recorder for NatsRecorder {
-    fn record(
-        &self,
-        items: Vec<Submission>,
-        by: Option<Arc<Identity>>,
-    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
-        Box::pin(async move {
-            let published = self.publish_all(items, by).await?;
-            self.settle(published).await
-        })
-    }
-
     /// A batch has its place once the stream has confirmed it: the next one is published after
     /// it while this node applies it.
     fn queue(

@@ -43,29 +43,16 @@ pub enum WriteError {
 /// Where writes go: straight to the store's [`Writer`] (embedded mode), or through the NATS
 /// stream the writer consumes (NATS mode, `lotline-ingest`).
 pub trait Recorder: Send + Sync + 'static {
-    /// Records events in order and answers each one's outcome once it is durably applied on
-    /// this node. `by`: the authenticated caller that may record them (checked already), which
-    /// a recorder writing through a shared stream passes on, so that every node can decide
-    /// the events again from the stream alone.
-    fn record(
-        &self,
-        items: Vec<Submission>,
-        by: Option<Arc<Identity>>,
-    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>>;
-
     /// Takes events in order and returns once they have their place (behind everything taken
-    /// before), with what waits for their outcomes; [`Recorder::record`]'s order and outcomes.
-    /// A recorder that cannot hold a place without recording answers once it has recorded.
+    /// before), with what answers each one's outcome once it is durably applied on this node.
+    /// `by`: the authenticated caller that may record them (checked already), which a recorder
+    /// writing through a shared stream passes on, so that every node can decide the events
+    /// again from the stream alone.
     fn queue(
         &self,
         items: Vec<Submission>,
         by: Option<Arc<Identity>>,
-    ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>> {
-        Box::pin(async move {
-            let outcomes = self.record(items, by).await;
-            Ok(Box::pin(std::future::ready(outcomes)) as QueuedOutcomes)
-        })
-    }
+    ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>>;
 
     /// Why writes are refused right now, if they are.
     fn refusal(&self) -> Option<String>;
@@ -75,20 +62,15 @@ pub trait Recorder: Send + Sync + 'static {
 pub type QueuedOutcomes = BoxFuture<'static, Result<Vec<Outcome>, WriteError>>;
 
 impl Recorder for Writer {
-    fn record(
-        &self,
-        items: Vec<Submission>,
-        _by: Option<Arc<Identity>>,
-    ) -> BoxFuture<'_, Result<Vec<Outcome>, WriteError>> {
-        Box::pin(async move { Ok(self.submit(items).await?) })
-    }
-
     fn queue(
         &self,
         items: Vec<Submission>,
         _by: Option<Arc<Identity>>,
     ) -> BoxFuture<'_, Result<QueuedOutcomes, WriteError>> {
         Box::pin(async move {
+            if items.is_empty() {
+                return Ok(Box::pin(std::future::ready(Ok(Vec::new()))) as QueuedOutcomes);
+            }
             let queued = Writer::queue(self, items).await?;
             Ok(Box::pin(async move { Ok(queued.outcomes().await?) }) as QueuedOutcomes)
         })

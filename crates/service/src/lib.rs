@@ -374,17 +374,14 @@ impl Service {
     pub async fn record(
         &self,
         caller: &Caller,
-        mut submissions: Vec<Submission>,
+        submissions: Vec<Submission>,
     ) -> Result<Vec<Outcome>, ServiceError> {
-        self.check_batch(submissions.len())?;
-        self.authorize_writes(caller, &mut submissions)?;
-        let by = caller.identity_arc();
-        Ok(self.ready()?.recorder.record(submissions, by).await?)
+        self.queue(caller, submissions).await?.await
     }
 
     /// Takes a batch for recording behind every batch taken before it and returns once it has
     /// its place, with what waits for its outcomes: a stream of batches keeps its order while
-    /// the next batch is decoded. (In NATS mode the batch is published and applied first.)
+    /// the next batch is decoded. (In NATS mode its place is once the stream has confirmed it.)
     pub async fn queue(
         &self,
         caller: &Caller,
