@@ -12,6 +12,7 @@
 mod backend;
 mod error;
 mod keys;
+mod log;
 mod masterdata;
 mod record;
 mod snapshot;

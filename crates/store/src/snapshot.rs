@@ -192,18 +192,11 @@ impl<'a> Snapshot<'a> {
         let mut out = Vec::new();
         let mut next = 1u64;
         while next <= self.upto {
-            let rows = self.store.backend().range(
-                &seq_key(LOG, next),
-                &seq_key(LOG, self.upto.saturating_add(1)),
-                CHUNK,
-            )?;
-            if rows.is_empty() {
+            let seqs = self.store.seqs_in_log(next, self.upto, CHUNK)?;
+            if seqs.is_empty() {
                 break;
             }
-            for (k, _) in &rows {
-                let Some(seq) = trailing_seq(k) else {
-                    continue;
-                };
+            for seq in seqs {
                 next = seq + 1;
                 if let Some(stored) = self.event_at(seq)?
                     && !self.is_corrected(&stored.event.id)?
@@ -353,16 +346,7 @@ impl<'a> Snapshot<'a> {
                 self.store.org_seqs_from(org, cursor, self.upto, 4)?
             } else {
                 self.store
-                    .backend()
-                    .range(
-                        &seq_key(LOG, cursor.saturating_add(1)),
-                        &seq_key(LOG, self.upto.saturating_add(1)),
-                        CHUNK,
-                    )?
-                    .into_iter()
-                    .filter_map(|(k, _)| trailing_seq(&k))
-                    .take_while(|s| *s <= self.upto)
-                    .collect()
+                    .seqs_in_log(cursor.saturating_add(1), self.upto, CHUNK)?
             };
             if seqs.is_empty() {
                 return Ok(Page {

@@ -87,12 +87,19 @@ pub enum StartupCheck {
 /// Decoded events kept in memory; records never change, so entries never go stale.
 const EVENT_CACHE: usize = 50_000;
 
+/// Blocks of records kept decompressed (at most 16 records and about 32 KiB each): a reader
+/// going through the log in order, or a question reading events written together,
+/// decompresses each block once.
+const BLOCK_CACHE: usize = 256;
+
 /// The event log. Cheap to clone; every clone reads the same backend and shares
 /// one cache of decoded events.
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
     events: Arc<quick_cache::sync::Cache<u64, StoredEvent>>,
+    /// Decompressed blocks of the log by the sequence of their first record.
+    blocks: Arc<quick_cache::sync::Cache<u64, Arc<[Vec<u8>]>>>,
     /// Every event id some Correct event targets, mirrored from the correction
     /// index so that the common case (not corrected) needs no read.
     corrected_targets: Arc<RwLock<HashSet<String>>>,
@@ -111,6 +118,9 @@ pub(crate) struct Pending<'a> {
     /// The sequences of each org's events in this batch: one `O` key per org, written by
     /// [`Pending::into_batch`].
     org_postings: std::collections::BTreeMap<String, Vec<u64>>,
+    /// The version 1 bytes of the records this batch appends, kept in blocks by
+    /// [`Pending::into_batch`].
+    records: std::collections::BTreeMap<u64, Vec<u8>>,
 }
 
 impl<'a> Pending<'a> {
@@ -120,11 +130,26 @@ impl<'a> Pending<'a> {
             batch: WriteBatch::default(),
             leaves: Default::default(),
             org_postings: Default::default(),
+            records: Default::default(),
         }
     }
 
-    /// Everything to write: the batch with the posting keys of what was indexed.
+    /// Appends the record (version 1 bytes) at `seq`.
+    pub(crate) fn append_record(&mut self, seq: u64, record: Vec<u8>) {
+        self.records.insert(seq, record);
+    }
+
+    /// The version 1 bytes of the record at `seq`, appended by this batch or stored.
+    pub(crate) fn record(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.records.get(&seq) {
+            Some(record) => Ok(Some(record.clone())),
+            None => crate::log::record(self.backend, seq),
+        }
+    }
+
+    /// Everything to write: the records, and the posting keys of what was indexed.
     pub(crate) fn into_batch(mut self) -> WriteBatch {
+        crate::log::write(&mut self.batch, std::mem::take(&mut self.records));
         for (org, seqs) in std::mem::take(&mut self.org_postings) {
             self.batch
                 .insert(id_seq_key(ORG, &org, seqs[0]), encode_postings(&seqs));
@@ -171,6 +196,7 @@ impl Store {
         let store = Store {
             backend,
             events: Arc::new(quick_cache::sync::Cache::new(EVENT_CACHE)),
+            blocks: Arc::new(quick_cache::sync::Cache::new(BLOCK_CACHE)),
             corrected_targets: Arc::new(RwLock::new(HashSet::new())),
             durable: Arc::new(AtomicU64::new(0)),
         };
@@ -259,20 +285,49 @@ impl Store {
 
     /// The sequence number of the newest event (0 for an empty log).
     pub fn last_seq(&self) -> Result<u64, StoreError> {
-        let start = seq_key(LOG, 0);
-        let end = prefix_end(&[LOG]);
-        Ok(self
-            .backend
-            .last_in(&start, &end)?
-            .and_then(|(k, _)| trailing_seq(&k))
-            .unwrap_or(0))
+        crate::log::last_seq(self.backend.as_ref())
     }
 
     pub fn record(&self, seq: u64) -> Result<Option<Record>, StoreError> {
-        self.backend
-            .get(&seq_key(LOG, seq))?
+        self.record_bytes(seq)?
             .map(|b| Record::decode(&b))
             .transpose()
+    }
+
+    /// The version 1 record bytes at `seq` (the leaf bytes of leaf `seq - 1`), however the
+    /// record is kept on disk.
+    pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((first, value)) = crate::log::entry_holding(self.backend.as_ref(), seq)? else {
+            return Ok(None);
+        };
+        if crate::record::stored_count(&value) == 1 {
+            return Ok(Some(crate::record::leaf_bytes(&value)?.into_owned()));
+        }
+        let block = match self.blocks.get(&first) {
+            Some(block) => block,
+            None => {
+                let block: Arc<[Vec<u8>]> = crate::record::unpack(&value)?.into();
+                self.blocks.insert(first, Arc::clone(&block));
+                block
+            }
+        };
+        Ok(block.get((seq - first) as usize).cloned())
+    }
+
+    /// The sequences of the records from `from` to `upto`, at most `max`, ascending.
+    pub(crate) fn seqs_in_log(
+        &self,
+        from: u64,
+        upto: u64,
+        max: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        crate::log::seqs(self.backend.as_ref(), from, upto, max)
+    }
+
+    /// Forgets decompressed blocks (after a test rewrote the log under the store).
+    #[cfg(any(test, feature = "test-util"))]
+    pub(crate) fn forget_blocks(&self) {
+        self.blocks.clear();
     }
 
     pub fn event_at(&self, seq: u64) -> Result<Option<StoredEvent>, StoreError> {

@@ -47,11 +47,7 @@ fn covered(level: u32, index: u64) -> (u64, u64) {
 /// Node `(level, index)`, below the stored levels, hashed from the records it covers.
 fn hashed_from_records(backend: &dyn Backend, level: u32, index: u64) -> Result<Hash, StoreError> {
     let (first, count) = covered(level, index);
-    let rows = backend.range(
-        &seq_key(LOG, first),
-        &seq_key(LOG, first + count),
-        count as usize,
-    )?;
+    let rows = crate::log::records(backend, first, first + count - 1)?;
     if rows.len() as u64 != count {
         return Err(StoreError::Corrupt(format!(
             "the log has a gap between sequences {first} and {}",
@@ -59,9 +55,7 @@ fn hashed_from_records(backend: &dyn Backend, level: u32, index: u64) -> Result<
         )));
     }
     Ok(subtree_of(
-        rows.iter()
-            .map(|(_, v)| leaf_of(v))
-            .collect::<Result<_, _>>()?,
+        rows.iter().map(|(_, record)| leaf_hash(record)).collect(),
     ))
 }
 
@@ -97,7 +91,7 @@ impl NodeSource for Pending<'_> {
             .map(|seq| match self.leaves.get(&(seq - 1)) {
                 Some(leaf) => Ok(*leaf),
                 None => self
-                    .get(&seq_key(LOG, seq))?
+                    .record(seq)?
                     .map(|record| leaf_of(&record))
                     .ok_or_else(|| {
                         StoreError::Corrupt(format!("the event at sequence {seq} is missing"))
@@ -239,7 +233,7 @@ impl Store {
             let mut builder = RootBuilder::new();
             let mut group = Vec::with_capacity(LEAF_GROUP as usize);
             for seq in 1..=events {
-                let leaf = match self.backend().get(&seq_key(LOG, seq))? {
+                let leaf = match self.record_bytes(seq)? {
                     Some(bytes) => match leaf_of(&bytes) {
                         Ok(leaf) => leaf,
                         Err(e) => {
@@ -370,8 +364,7 @@ impl Store {
             let mut pending = Pending::new(self.backend());
             for s in seq..stop {
                 let record = self
-                    .backend()
-                    .get(&seq_key(LOG, s))?
+                    .record_bytes(s)?
                     .ok_or_else(|| StoreError::Corrupt(format!("log has a gap at sequence {s}")))?;
                 Record::decode(&record)?;
                 append_leaf(&mut pending, s - 1, leaf_of(&record)?)?;
@@ -396,11 +389,23 @@ impl Store {
         bytes: Option<Vec<u8>>,
     ) -> Result<(), StoreError> {
         let mut batch = crate::backend::WriteBatch::default();
+        // A record kept in a block: the block's other records are kept one by one first.
+        if let Some((first, value)) = crate::log::entry_holding(self.backend(), seq)?
+            && crate::record::stored_count(&value) > 1
+        {
+            batch.remove(seq_key(LOG, first));
+            for (s, record) in (first..).zip(crate::record::unpack(&value)?) {
+                if s != seq {
+                    batch.insert(seq_key(LOG, s), record);
+                }
+            }
+        }
         match bytes {
             Some(b) => batch.insert(seq_key(LOG, seq), b),
             None => batch.remove(seq_key(LOG, seq)),
         }
         self.backend().apply(batch)?;
+        self.forget_blocks();
         self.backend().flush()
     }
 
@@ -429,15 +434,6 @@ impl Store {
         self.backend()
             .get(&tree_key(LOWEST_STORED_LEVEL, index))?
             .map(|b| decode_hash(&b, "tree node"))
-            .transpose()
-    }
-
-    /// The version 1 record bytes at `seq` (the leaf bytes of leaf `seq - 1`), however the
-    /// record is kept on disk.
-    pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.backend()
-            .get(&seq_key(LOG, seq))?
-            .map(|stored| crate::record::leaf_bytes(&stored).map(|b| b.into_owned()))
             .transpose()
     }
 }

@@ -454,9 +454,7 @@ impl WriterState {
                     last_time = record_time;
                     let record = Record::new(record_time, event).encode();
                     tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
-                    pending
-                        .batch
-                        .insert(seq_key(LOG, seq), crate::record::stored_form(record));
+                    pending.append_record(seq, record);
                     index_event(&mut pending, seq, event)?;
                     Outcome::Accepted { seq, record_time }
                 }
@@ -556,7 +554,7 @@ impl WriterState {
             .get(&id_key(EVENT_ID, &event.id))?
             .and_then(|v| decode_seq(&v))
         {
-            let existing = pending.get(&seq_key(LOG, seq))?.ok_or_else(|| {
+            let existing = pending.record(seq)?.ok_or_else(|| {
                 StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
             })?;
             let existing = Record::decode(&existing)?;
