@@ -4,7 +4,9 @@
 //! that release's `--json` answers to the commands below: `v2` (index version 2) and `v3` (index
 //! version 3, the release before the service layer: ids in keys unescaped), both migrated by
 //! rebuilding the indexes from the log on their first start; `v4` (the release before the
-//! storage issue: an org-index key per event and every Merkle level stored), read as it is. Every start must give
+//! storage issue: an org-index key per event and every Merkle level stored) and `v4-postings`
+//! (the release before log blocks: one record per key, event ids whole in their index keys),
+//! both index version 4, rebuilt to version 5 (event ids by hash). Every start must give
 //! the recorded answers, the recorded tree head, and verify the checkpoint that release signed.
 
 mod common;
@@ -425,15 +427,16 @@ async fn a_data_dir_of_the_release_that_stored_every_tree_level_answers_the_same
     let dir = tempfile::tempdir().unwrap();
     let data = unpack("v4", dir.path());
 
-    // That release stored a key per event in the org index and every level of the Merkle tree.
-    // This one reads its org entries as they are (one event each) and hashes the tree's lowest
-    // levels from the records: nothing is rebuilt, the stored tree matches, and every answer and
-    // proof is the same.
+    // That release stored a key per event in the org index and every level of the Merkle tree,
+    // and the event id index by whole ids (index version 4). This one rebuilds the indexes from
+    // the log (event ids by hash), hashes the tree's lowest levels from the records, and reads
+    // the records one per key as they are: the stored tree matches, and every answer and proof
+    // is the same.
     let server = BinaryServer::spawn(&data).await;
     let open = logged(&server, "store open");
     assert!(
-        open.contains("indexes match the log"),
-        "the first start rebuilt or found damage: {open}"
+        open.contains("indexes were rebuilt") && open.contains("index version Some(4)"),
+        "the first start did not migrate the index version 4 keys: {open}"
     );
     let tree = logged(&server, "Merkle tree");
     assert!(tree.contains("matches the log"), "{tree}");
@@ -484,4 +487,94 @@ async fn a_data_dir_of_the_release_that_stored_every_tree_level_answers_the_same
     assert_eq!(org_events(&server.url()), expected);
     stop(server);
     assert_verifies_offline("v4", &data);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_data_dir_of_the_release_before_log_blocks_is_migrated_and_answers_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = unpack("v4-postings", dir.path());
+
+    // That release kept one record per log key (imported events zstd-compressed one by one) and
+    // the event id index by whole ids (index version 4). This one rebuilds the indexes (event
+    // ids by hash), reads those records as they are, and writes new ones in blocks.
+    let server = BinaryServer::spawn(&data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes were rebuilt") && open.contains("index version Some(4)"),
+        "the first start did not migrate the index version 4 keys: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_same_answers("v4-postings", &server.url(), "first start (migrating)");
+    assert_verifies("v4-postings", &server.url());
+    assert_master_data_listed("v4-postings", &server.url());
+
+    // New events in one batch (a block of records) after the old ones: each is found by id, a
+    // repeat is a duplicate of it, and its proof checks out against a new checkpoint.
+    let recorded_events = recorded("v4-postings", "events-all")["events"]
+        .as_array()
+        .unwrap()
+        .len();
+    let lines: Vec<String> = (1..=5)
+        .map(|i| {
+            format!(
+                r#"{{"eventId": "reg-site-eahleo-new-{i}", "eventTime": "2026-06-0{i}T09:00:00+00:00", "org": "vn-coop-eahleo", "registerSite": {{"site": "eahleo-store-{i}", "name": "Store {i}", "country": "VN"}}}}"#
+            )
+        })
+        .collect();
+    let file = dir.path().join("sites.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let posted = lotline(&["post", file.to_str().unwrap(), "--server", &server.url()]);
+    assert_eq!(posted.status.code(), Some(0), "{}", stderr(&posted));
+    let again = lotline(&["post", file.to_str().unwrap(), "--server", &server.url()]);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("5 duplicate") || stderr(&again).contains("5 duplicate"),
+        "a repeat of the new events: {}{}",
+        stdout(&again),
+        stderr(&again)
+    );
+    let events = answer(&server.url(), &args(&["events", "--all"]));
+    let events = events["events"].as_array().unwrap();
+    assert_eq!(events.len(), recorded_events + 5);
+    assert_eq!(
+        events.last().unwrap()["event"]["eventId"],
+        "reg-site-eahleo-new-5"
+    );
+    let proof = lotline(&["proof", "reg-site-eahleo-new-3", "--server", &server.url()]);
+    assert_eq!(proof.status.code(), Some(0), "{}", stderr(&proof));
+    let checkpoint = dir.path().join("checkpoint.json");
+    std::fs::write(
+        &checkpoint,
+        serde_json::to_vec(&answer(&server.url(), &args(&["checkpoint"]))).unwrap(),
+    )
+    .unwrap();
+    stop(server);
+
+    // The migrated dir, restarted with a full check of the tree over old and new records.
+    let server = BinaryServer::spawn_with(&data, "lotline.v1.LogService", &["--full-check"]).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes match the log"),
+        "the second start did not find the migrated indexes in order: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{tree}");
+    assert_verifies("v4-postings", &server.url());
+    stop(server);
+    assert_verifies_offline("v4-postings", &data);
+    let out = lotline(&[
+        "verify",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the checkpoint over the new blocks: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }

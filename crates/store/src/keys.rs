@@ -6,8 +6,16 @@
 
 /// The log: `L seq` → record bytes.
 pub const LOG: u8 = b'L';
-/// `E event_id` → seq (the org that first used an id is the recorded event's org).
+/// `E h seq` → (), where `h` is the first [`EVENT_ID_HASH`] bytes of the SHA-256 of the event
+/// id ([`event_id_key`]): the event id index, 17 bytes a key whatever the id's length. Ids
+/// whose hashes share those bytes share the prefix, so a lookup reads the events under it and
+/// compares their ids (the org that first used an id is the recorded event's org).
 pub const EVENT_ID: u8 = b'E';
+
+/// Bytes of an event id's SHA-256 in its index key: two ids share them by chance about once
+/// in 2^64 pairs; a lookup compares the ids, so one that shares them (by chance, or made to)
+/// costs a read, never a wrong answer.
+pub const EVENT_ID_HASH: usize = 8;
 /// Lot index: `T lot 0x00 role seq` → (). Role `c` (created: the events that
 /// create the lot, hence its inputs), `u` (consumed: the transforms it went into,
 /// hence its outputs), `m` (mentioned by a ship, receive, pay or certificate).
@@ -152,6 +160,24 @@ pub fn id_key(prefix: u8, id: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + id.len());
     k.push(prefix);
     push_id(&mut k, id);
+    k
+}
+
+/// The prefix of the event id index entries of `event_id` and of any id whose hash begins the
+/// same way.
+pub fn event_id_prefix(event_id: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let hash = sha2::Sha256::digest(event_id.as_bytes());
+    let mut k = Vec::with_capacity(1 + EVENT_ID_HASH + 8);
+    k.push(EVENT_ID);
+    k.extend_from_slice(&hash[..EVENT_ID_HASH]);
+    k
+}
+
+/// The event id index entry of the event `event_id` at `seq`.
+pub fn event_id_key(event_id: &str, seq: u64) -> Vec<u8> {
+    let mut k = event_id_prefix(event_id);
+    k.extend_from_slice(&seq.to_be_bytes());
     k
 }
 

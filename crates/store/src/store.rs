@@ -17,7 +17,7 @@ use crate::record::Record;
 use crate::snapshot::Snapshot;
 
 /// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
-pub const INDEX_VERSION: u64 = 4;
+pub const INDEX_VERSION: u64 = 5;
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
@@ -162,6 +162,25 @@ impl<'a> Pending<'a> {
             Some(v) => Ok(v.clone()),
             None => self.backend.get(key),
         }
+    }
+
+    /// The trailing sequences of the keys under `prefix`, as this batch leaves them.
+    pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+        let end = prefix_end(prefix);
+        let mut keys: std::collections::BTreeSet<Vec<u8>> = self
+            .backend
+            .range(prefix, &end, usize::MAX)?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        for (k, v) in self.batch.ops.range(prefix.to_vec()..end) {
+            if v.is_some() {
+                keys.insert(k.clone());
+            } else {
+                keys.remove(k);
+            }
+        }
+        Ok(keys.iter().filter_map(|k| trailing_seq(k)).collect())
     }
 
     pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
@@ -373,11 +392,16 @@ impl Store {
         self.backend.flush()
     }
 
+    /// The sequence of the event `event_id`, if it is recorded.
     pub fn seq_of(&self, event_id: &str) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .backend
-            .get(&id_key(EVENT_ID, event_id))?
-            .and_then(|v| decode_seq(&v)))
+        for seq in self.seqs_with_prefix(&event_id_prefix(event_id))? {
+            if let Some(stored) = self.event_at(seq)?
+                && stored.event.id == event_id
+            {
+                return Ok(Some(seq));
+            }
+        }
+        Ok(None)
     }
 
     pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
@@ -641,7 +665,9 @@ impl Store {
     #[cfg(any(test, feature = "test-util"))]
     pub fn damage_index_for_test(&self, event_id: &str) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
-        batch.remove(id_key(EVENT_ID, event_id));
+        if let Some(seq) = self.seq_of(event_id)? {
+            batch.remove(event_id_key(event_id, seq));
+        }
         self.backend.apply(batch)?;
         self.backend.flush()
     }
@@ -688,7 +714,7 @@ pub(crate) fn index_event(
     let seq_bytes = seq.to_be_bytes().to_vec();
     pending
         .batch
-        .insert(id_key(EVENT_ID, &event.id), seq_bytes.clone());
+        .insert(event_id_key(&event.id, seq), Vec::new());
     pending
         .org_postings
         .entry(event.org.clone())

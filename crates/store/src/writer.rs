@@ -550,14 +550,7 @@ impl WriterState {
             Err(invalid) => return Ok(Decision::Reject(RejectKind::Invalid, invalid.to_string())),
             Ok(e) => e,
         };
-        if let Some(seq) = pending
-            .get(&id_key(EVENT_ID, &event.id))?
-            .and_then(|v| decode_seq(&v))
-        {
-            let existing = pending.record(seq)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
-            })?;
-            let existing = Record::decode(&existing)?;
+        if let Some((seq, existing)) = recorded_as(pending, &event.id)? {
             if existing.event_bytes == encode_event(event) {
                 return Ok(Decision::Duplicate(seq));
             }
@@ -627,6 +620,21 @@ fn describe(margin: chrono::Duration) -> String {
 
 fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// The record of the event `event_id` as this batch leaves the log, with its sequence: the
+/// event id index gives the events whose ids hash alike, and the id decides.
+fn recorded_as(pending: &Pending<'_>, event_id: &str) -> Result<Option<(u64, Record)>, StoreError> {
+    for seq in pending.seqs_with_prefix(&event_id_prefix(event_id))? {
+        let record = pending.record(seq)?.ok_or_else(|| {
+            StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
+        })?;
+        let record = Record::decode(&record)?;
+        if record.event()?.id == event_id {
+            return Ok(Some((seq, record)));
+        }
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

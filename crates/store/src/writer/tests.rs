@@ -892,3 +892,42 @@ async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
         "nothing of the failed batch is in the log"
     );
 }
+
+#[tokio::test]
+async fn ids_that_share_their_hash_in_the_event_id_index_stay_apart() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let out = writer
+        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    assert!(matches!(out[1], Outcome::Accepted { seq: 2, .. }));
+    // As if "h-2" and "h-3" hashed like "h-1" (found by chance or made to): entries under their
+    // prefixes point at the event of h-1. Neither is taken for h-1, and h-1 is still found.
+    let mut forged = crate::backend::WriteBatch::default();
+    forged.insert(crate::keys::event_id_key("h-2", 2), Vec::new());
+    forged.insert(crate::keys::event_id_key("h-3", 2), Vec::new());
+    store.backend().apply(forged).unwrap();
+    assert_eq!(store.seq_of("h-2").unwrap(), None);
+    let out = writer
+        .submit(subs(&[
+            harvest("h-2", "LOT-2", "50"),
+            harvest("h-2", "LOT-2", "50"),
+        ]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[0], Outcome::Accepted { seq: 3, .. }),
+        "{out:?}"
+    );
+    assert_eq!(out[1], Outcome::Duplicate { seq: 3 });
+    assert_eq!(store.seq_of("h-1").unwrap(), Some(2));
+    assert_eq!(store.seq_of("h-2").unwrap(), Some(3));
+    assert_eq!(store.seq_of("h-3").unwrap(), None);
+    // The index keys are the same length whatever an id's length.
+    let long = "x".repeat(400);
+    assert_eq!(
+        crate::keys::event_id_key(&long, 1).len(),
+        crate::keys::event_id_key("h", 1).len()
+    );
+}
