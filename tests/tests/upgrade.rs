@@ -307,6 +307,34 @@ fn assert_master_data_listed(fixture: &str, url: &str) {
     }
 }
 
+/// The first start on a fixture of index version `version`: the indexes are rebuilt from the
+/// log, the Merkle tree is taken as it is and matches, and every answer, the checkpoint that
+/// release signed and the master-data listings are the same.
+async fn first_start_migrates(fixture: &str, data: &Path, version: u64) -> BinaryServer {
+    let server = BinaryServer::spawn(data).await;
+    let open = logged(&server, "store open");
+    assert!(
+        open.contains("indexes were rebuilt")
+            && open.contains(&format!("index version Some({version})")),
+        "{fixture}: the first start did not migrate the index version {version} keys: {open}"
+    );
+    let tree = logged(&server, "Merkle tree");
+    assert!(tree.contains("matches the log"), "{fixture}: {tree}");
+    assert_same_answers(fixture, &server.url(), "first start (migrating)");
+    assert_verifies(fixture, &server.url());
+    assert_master_data_listed(fixture, &server.url());
+    server
+}
+
+/// A start that finds the indexes of a migrated dir in order.
+fn assert_indexes_match(fixture: &str, server: &BinaryServer) {
+    let open = logged(server, "store open");
+    assert!(
+        open.contains("indexes match the log"),
+        "{fixture}: the start after the migration did not find the indexes in order: {open}"
+    );
+}
+
 fn stop(server: BinaryServer) {
     let status = server.terminate(Duration::from_secs(30));
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
@@ -364,26 +392,12 @@ async fn a_data_dir_of_index_version_2_is_migrated_and_answers_the_same() {
 
     // First start: the index version differs, so the indexes are rebuilt from the log; the
     // Merkle tree is never rebuilt silently and must match as it is.
-    let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes were rebuilt"),
-        "the first start did not rebuild the indexes: {open}"
-    );
-    let tree = logged(&server, "Merkle tree");
-    assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers("v2", &server.url(), "first start (migrating)");
-    assert_verifies("v2", &server.url());
-    assert_master_data_listed("v2", &server.url());
+    let server = first_start_migrates("v2", &data, 2).await;
     stop(server);
 
     // Second start on the migrated dir: nothing to rebuild, the same answers.
     let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes match the log"),
-        "the second start did not find the migrated indexes in order: {open}"
-    );
+    assert_indexes_match("v2", &server);
     assert_same_answers("v2", &server.url(), "second start (migrated)");
     assert_verifies("v2", &server.url());
     stop(server);
@@ -398,25 +412,11 @@ async fn a_data_dir_of_index_version_3_is_migrated_to_escaped_keys_and_answers_t
     // Index version 3 wrote ids into keys as they are; version 4 escapes them, so that no id
     // can spell another's key. The first start rebuilds the indexes from the log (the records,
     // read by the store's own record type, are not touched); the tree is taken as it is.
-    let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes were rebuilt") && open.contains("index version Some(3)"),
-        "the first start did not migrate the index version 3 keys: {open}"
-    );
-    let tree = logged(&server, "Merkle tree");
-    assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers("v3", &server.url(), "first start (migrating)");
-    assert_verifies("v3", &server.url());
-    assert_master_data_listed("v3", &server.url());
+    let server = first_start_migrates("v3", &data, 3).await;
     stop(server);
 
     let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes match the log"),
-        "the second start did not find the migrated indexes in order: {open}"
-    );
+    assert_indexes_match("v3", &server);
     assert_same_answers("v3", &server.url(), "second start (migrated)");
     stop(server);
     assert_verifies_offline("v3", &data);
@@ -432,17 +432,7 @@ async fn a_data_dir_of_the_release_that_stored_every_tree_level_answers_the_same
     // the log (event ids by hash), hashes the tree's lowest levels from the records, and reads
     // the records one per key as they are: the stored tree matches, and every answer and proof
     // is the same.
-    let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes were rebuilt") && open.contains("index version Some(4)"),
-        "the first start did not migrate the index version 4 keys: {open}"
-    );
-    let tree = logged(&server, "Merkle tree");
-    assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers("v4", &server.url(), "first start");
-    assert_verifies("v4", &server.url());
-    assert_master_data_listed("v4", &server.url());
+    let server = first_start_migrates("v4", &data, 4).await;
     // A new event of an org that has old index entries: its listing holds both kinds (one key
     // per event as that release wrote them, one per batch as this one does).
     let line = dir.path().join("re-register.jsonl");
@@ -497,17 +487,7 @@ async fn a_data_dir_of_the_release_before_log_blocks_is_migrated_and_answers_the
     // That release kept one record per log key (imported events zstd-compressed one by one) and
     // the event id index by whole ids (index version 4). This one rebuilds the indexes (event
     // ids by hash), reads those records as they are, and writes new ones in blocks.
-    let server = BinaryServer::spawn(&data).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes were rebuilt") && open.contains("index version Some(4)"),
-        "the first start did not migrate the index version 4 keys: {open}"
-    );
-    let tree = logged(&server, "Merkle tree");
-    assert!(tree.contains("matches the log"), "{tree}");
-    assert_same_answers("v4-postings", &server.url(), "first start (migrating)");
-    assert_verifies("v4-postings", &server.url());
-    assert_master_data_listed("v4-postings", &server.url());
+    let server = first_start_migrates("v4-postings", &data, 4).await;
 
     // New events in one batch (a block of records) after the old ones: each is found by id, a
     // repeat is a duplicate of it, and its proof checks out against a new checkpoint.
@@ -553,11 +533,7 @@ async fn a_data_dir_of_the_release_before_log_blocks_is_migrated_and_answers_the
 
     // The migrated dir, restarted with a full check of the tree over old and new records.
     let server = BinaryServer::spawn_with(&data, "lotline.v1.LogService", &["--full-check"]).await;
-    let open = logged(&server, "store open");
-    assert!(
-        open.contains("indexes match the log"),
-        "the second start did not find the migrated indexes in order: {open}"
-    );
+    assert_indexes_match("v4-postings", &server);
     let tree = logged(&server, "Merkle tree");
     assert!(tree.contains("matches the log"), "{tree}");
     assert_verifies("v4-postings", &server.url());
