@@ -65,10 +65,7 @@ impl Snapshot<'_> {
     /// The uncorrected events of this view an index prefix points at.
     fn registrations(&self, prefix: &[u8]) -> Result<Vec<StoredEvent>, StoreError> {
         let mut out = Vec::new();
-        for seq in self.store.seqs_with_prefix(prefix)? {
-            if seq > self.upto() {
-                continue;
-            }
+        for seq in self.seqs(prefix)? {
             if let Some(stored) = self.event_at(seq)?
                 && !self.is_corrected(&stored.event.id)?
             {

@@ -89,17 +89,14 @@ impl<'a> Snapshot<'a> {
         Ok(self.store.seq_of(event_id)?.filter(|s| *s <= self.upto))
     }
 
-    fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
+    pub(crate) fn seqs(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
         self.on_time()?;
-        let mut seqs: Vec<u64> = self
-            .store
-            .seqs_with_prefix(prefix)?
-            .into_iter()
-            .filter(|s| *s <= self.upto)
-            .collect();
-        seqs.sort_unstable();
-        seqs.dedup();
-        Ok(seqs)
+        let seqs = self.store.indexed_seqs(prefix, self.upto)?;
+        Ok(seqs
+            .iter()
+            .copied()
+            .take_while(|s| *s <= self.upto)
+            .collect())
     }
 
     /// True when a Correct event in this view, itself not corrected, declares

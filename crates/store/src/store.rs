@@ -87,6 +87,11 @@ pub enum StartupCheck {
 /// Decoded events kept in memory; records never change, so entries never go stale.
 const EVENT_CACHE: usize = 50_000;
 
+/// Index prefixes whose sequences are kept in memory (a lot's entries, a plot's registrations):
+/// sled 0.34 descends its tree again for every entry of a range, so a question that walks the
+/// same lots again (or many questions about one chain) reads each prefix once.
+const INDEX_READ_CACHE: usize = 65_536;
+
 /// Blocks of records kept decompressed (at most 16 records and about 32 KiB each): a reader
 /// going through the log in order, or a question reading events written together,
 /// decompresses each block once.
@@ -98,6 +103,10 @@ const BLOCK_CACHE: usize = 256;
 pub struct Store {
     backend: Arc<dyn Backend>,
     events: Arc<quick_cache::sync::Cache<u64, StoredEvent>>,
+    /// The sequences under an index prefix, with the durable sequence they are complete to:
+    /// index entries are only ever added (a rebuild clears this), so a list read when the log
+    /// was durable to `n` holds every entry of a view up to `n`.
+    index_reads: Arc<quick_cache::sync::Cache<Vec<u8>, (u64, Arc<[u64]>)>>,
     /// Decompressed blocks of the log by the sequence of their first record.
     blocks: Arc<quick_cache::sync::Cache<u64, Arc<[Vec<u8>]>>>,
     /// Every event id some Correct event targets, mirrored from the correction
@@ -215,6 +224,7 @@ impl Store {
         let store = Store {
             backend,
             events: Arc::new(quick_cache::sync::Cache::new(EVENT_CACHE)),
+            index_reads: Arc::new(quick_cache::sync::Cache::new(INDEX_READ_CACHE)),
             blocks: Arc::new(quick_cache::sync::Cache::new(BLOCK_CACHE)),
             corrected_targets: Arc::new(RwLock::new(HashSet::new())),
             durable: Arc::new(AtomicU64::new(0)),
@@ -402,6 +412,26 @@ impl Store {
             }
         }
         Ok(None)
+    }
+
+    /// The sequences under the index prefix `prefix`, ascending, holding at least every entry
+    /// of the events up to `upto` (a view's end: at most what is durable); later ones may
+    /// follow, for the caller to leave out.
+    pub(crate) fn indexed_seqs(&self, prefix: &[u8], upto: u64) -> Result<Arc<[u64]>, StoreError> {
+        if let Some((complete_to, seqs)) = self.index_reads.get(prefix)
+            && complete_to >= upto
+        {
+            return Ok(seqs);
+        }
+        // Read before the range: every event up to it was applied before it was published.
+        let complete_to = self.durable.load(Ordering::Acquire);
+        let mut seqs = self.seqs_with_prefix(prefix)?;
+        seqs.sort_unstable();
+        seqs.dedup();
+        let seqs: Arc<[u64]> = seqs.into();
+        self.index_reads
+            .insert(prefix.to_vec(), (complete_to, Arc::clone(&seqs)));
+        Ok(seqs)
     }
 
     pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
@@ -610,6 +640,7 @@ impl Store {
         batch.insert(meta_key(META_INDEXED_THROUGH), 0u64.to_be_bytes().to_vec());
         self.backend.apply(batch)?;
         self.backend.flush()?;
+        self.index_reads.clear();
         for prefix in INDEXES {
             loop {
                 let start = vec![prefix];
@@ -669,6 +700,7 @@ impl Store {
             batch.remove(event_id_key(event_id, seq));
         }
         self.backend.apply(batch)?;
+        self.index_reads.clear();
         self.backend.flush()
     }
 }

@@ -931,3 +931,39 @@ async fn ids_that_share_their_hash_in_the_event_id_index_stay_apart() {
         crate::keys::event_id_key("h", 1).len()
     );
 }
+
+#[tokio::test]
+async fn a_lot_asked_about_again_after_new_events_has_them_and_old_views_do_not() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    // Read (and kept in memory) while LOT-1 has one event.
+    let first = store.snapshot().unwrap();
+    assert!(first.consumptions("LOT-1").unwrap().is_empty());
+    assert_eq!(first.creations("LOT-1").unwrap().len(), 1);
+    writer
+        .submit(subs(&[transform("t-1", "LOT-1", "LOT-2")]))
+        .await
+        .unwrap();
+    let second = store.snapshot().unwrap();
+    assert_eq!(second.consumptions("LOT-1").unwrap().len(), 1);
+    // The first view, asked again after the second read the newer entries, stays as it was.
+    assert!(first.consumptions("LOT-1").unwrap().is_empty());
+    writer
+        .submit(subs(&[transform("t-2", "LOT-1", "LOT-3")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .consumptions("LOT-1")
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(second.consumptions("LOT-1").unwrap().len(), 1);
+}
