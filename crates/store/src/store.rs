@@ -92,6 +92,9 @@ const EVENT_CACHE: usize = 50_000;
 /// same lots again (or many questions about one chain) reads each prefix once.
 const INDEX_READ_CACHE: usize = 65_536;
 
+/// The sequences under one index prefix, and the durable sequence they are complete to.
+type IndexRead = (u64, Arc<[u64]>);
+
 /// Blocks of records kept decompressed (at most 16 records and about 32 KiB each): a reader
 /// going through the log in order, or a question reading events written together,
 /// decompresses each block once.
@@ -106,7 +109,7 @@ pub struct Store {
     /// The sequences under an index prefix, with the durable sequence they are complete to:
     /// index entries are only ever added (a rebuild clears this), so a list read when the log
     /// was durable to `n` holds every entry of a view up to `n`.
-    index_reads: Arc<quick_cache::sync::Cache<Vec<u8>, (u64, Arc<[u64]>)>>,
+    index_reads: Arc<quick_cache::sync::Cache<Vec<u8>, IndexRead>>,
     /// Decompressed blocks of the log by the sequence of their first record.
     blocks: Arc<quick_cache::sync::Cache<u64, Arc<[Vec<u8>]>>>,
     /// Every event id some Correct event targets, mirrored from the correction
