@@ -90,7 +90,11 @@ const EVENT_CACHE: usize = 50_000;
 /// Index prefixes whose sequences are kept in memory (a lot's entries, a plot's registrations):
 /// sled 0.34 descends its tree again for every entry of a range, so a question that walks the
 /// same lots again (or many questions about one chain) reads each prefix once.
-const INDEX_READ_CACHE: usize = 65_536;
+const INDEX_READ_CACHE: usize = 32_768;
+
+/// The most sequences one kept prefix holds (4 KiB), so the cache stays within 128 MiB at worst
+/// and a few MiB for ordinary lots (a handful of events each).
+const INDEX_READ_MAX_SEQS: usize = 512;
 
 /// The sequences under one index prefix, and the durable sequence they are complete to.
 type IndexRead = (u64, Arc<[u64]>);
@@ -432,8 +436,11 @@ impl Store {
         seqs.sort_unstable();
         seqs.dedup();
         let seqs: Arc<[u64]> = seqs.into();
-        self.index_reads
-            .insert(prefix.to_vec(), (complete_to, Arc::clone(&seqs)));
+        // A prefix with a great many entries is read each time rather than held.
+        if seqs.len() <= INDEX_READ_MAX_SEQS {
+            self.index_reads
+                .insert(prefix.to_vec(), (complete_to, Arc::clone(&seqs)));
+        }
         Ok(seqs)
     }
 
