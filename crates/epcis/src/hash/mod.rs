@@ -38,7 +38,8 @@ mod tree;
 mod value;
 mod vocabulary;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
@@ -77,6 +78,16 @@ pub struct Context {
     /// The CBV and GS1 vocabulary IRIs of the whole document's expansion (empty unless built by
     /// [`Context::from_document`]).
     vocabulary: BTreeSet<String>,
+    /// The vocabulary IRIs by every suffix that follows a `-` or `/` in them: the bare values
+    /// each expands. Built on first use, and again after the vocabulary grows.
+    bare_index: OnceLock<HashMap<String, BareMatch>>,
+}
+
+/// The vocabulary IRIs a bare value matches.
+#[derive(Debug, Clone)]
+enum BareMatch {
+    One(String),
+    Several,
 }
 
 impl Default for Context {
@@ -93,6 +104,7 @@ impl Context {
             terms: BTreeMap::new(),
             epcis: true,
             vocabulary: BTreeSet::new(),
+            bare_index: OnceLock::new(),
         }
     }
 
@@ -106,6 +118,7 @@ impl Context {
             terms: BTreeMap::new(),
             epcis: false,
             vocabulary: BTreeSet::new(),
+            bare_index: OnceLock::new(),
         };
         let add_terms = |ctx: &mut Context, members: &[(String, Json)], list_form: bool| {
             for (key, value) in members {
@@ -150,6 +163,7 @@ impl Context {
         let mut vocabulary = BTreeSet::new();
         ctx.terms().scan(document, &mut vocabulary);
         ctx.vocabulary = vocabulary;
+        ctx.bare_index = OnceLock::new();
         ctx
     }
 
@@ -163,6 +177,28 @@ impl Context {
         let mut vocabulary = std::mem::take(&mut self.vocabulary);
         self.terms().scan(part, &mut vocabulary);
         self.vocabulary = vocabulary;
+        self.bare_index = OnceLock::new();
+    }
+
+    /// The document's vocabulary IRIs by the bare values they expand: an IRI matches a bare
+    /// value that is what follows one of its `-` or `/`.
+    fn bare_index(&self) -> &HashMap<String, BareMatch> {
+        self.bare_index.get_or_init(|| {
+            let mut index = HashMap::new();
+            for iri in &self.vocabulary {
+                for (at, byte) in iri.bytes().enumerate() {
+                    if matches!(byte, b'-' | b'/') {
+                        // Two suffixes of one IRI differ in length, so a second entry is
+                        // another IRI.
+                        index
+                            .entry(iri[at + 1..].to_string())
+                            .and_modify(|m| *m = BareMatch::Several)
+                            .or_insert_with(|| BareMatch::One(iri.clone()));
+                    }
+                }
+            }
+            index
+        })
     }
 
     fn terms(&self) -> Terms<'_> {
@@ -203,19 +239,31 @@ pub fn pre_hash_string_json(event: &Json, context: &Context) -> Result<String, H
     }
     let mut own = BTreeSet::new();
     context.terms().scan(event, &mut own);
+    // A bare value expands to the one vocabulary IRI (the document's, or this event's own) that
+    // ends in `-value` or `/value`; with none or several it stays as it is.
+    let index = context.bare_index();
+    let own: Vec<&String> = own
+        .iter()
+        .filter(|iri| !context.vocabulary.contains(*iri))
+        .collect();
     let expand_bare = |value: &str| -> Option<String> {
-        let mut matches = context
-            .vocabulary
-            .iter()
-            .chain(own.iter().filter(|iri| !context.vocabulary.contains(*iri)))
-            .filter(|iri| {
-                iri.strip_suffix(value)
-                    .is_some_and(|head| head.ends_with(['-', '/']))
-            });
-        match (matches.next(), matches.next()) {
-            (Some(iri), None) => Some(iri.clone()),
-            _ => None,
+        let mut found = match index.get(value) {
+            None => None,
+            Some(BareMatch::One(iri)) => Some(iri),
+            Some(BareMatch::Several) => return None,
+        };
+        for iri in &own {
+            if iri
+                .strip_suffix(value)
+                .is_some_and(|head| head.ends_with(['-', '/']))
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(*iri);
+            }
         }
+        found.cloned()
     };
     let builder = Builder {
         namespaces: &context.namespaces,
@@ -397,5 +445,58 @@ mod tests {
             Err(HashError::NotADocument(_))
         ));
         assert!(matches!(document_hashes("{"), Err(HashError::Json(_))));
+    }
+}
+
+#[cfg(test)]
+mod bare_value_tests {
+    use super::*;
+
+    fn pre_hash_with(vocabulary: &[&str]) -> String {
+        let mut context = Context::epcis();
+        context.vocabulary = vocabulary.iter().map(|s| s.to_string()).collect();
+        let event: Json = serde_json::from_str::<serde_json::Value>(
+            r#"{"type":"ObjectEvent","eventTime":"2026-03-01T08:00:00.000Z","eventTimeZoneOffset":"+00:00","action":"OBSERVE","ex:note":"dupvalue"}"#,
+        )
+        .map(|v| Json::from(&v))
+        .unwrap();
+        pre_hash_string_json(&event, &context).unwrap()
+    }
+
+    #[test]
+    fn a_bare_value_expands_to_the_one_vocabulary_iri_that_ends_in_it() {
+        let one = "https://ref.gs1.org/cbv/Disp-dupvalue";
+        let other = "https://example.org/voc/dupvalue";
+        assert!(
+            pre_hash_with(&[one]).contains(one),
+            "{}",
+            pre_hash_with(&[one])
+        );
+        // Two IRIs end in it: it stays as it is.
+        let both = pre_hash_with(&[one, other]);
+        assert!(!both.contains(one) && !both.contains(other), "{both}");
+        // An IRI that merely ends with the same letters does not match.
+        let unrelated = pre_hash_with(&["https://example.org/voc/xdupvalue"]);
+        assert!(!unrelated.contains("xdupvalue"), "{unrelated}");
+        // Adding to the vocabulary after a hash rebuilds the index.
+        let mut context = Context::epcis();
+        context.vocabulary.insert(one.to_string());
+        let event = Json::from(
+            &serde_json::json!({"type": "ObjectEvent", "action": "OBSERVE", "ex:note": "dupvalue"}),
+        );
+        assert!(
+            pre_hash_string_json(&event, &context)
+                .unwrap()
+                .contains(one)
+        );
+        context.observe(&Json::from(
+            &serde_json::json!({"bizStep": "https://ref.gs1.org/cbv/BizStep-dupvalue"}),
+        ));
+        assert_eq!(context.vocabulary.len(), 2, "{:?}", context.vocabulary);
+        let after = pre_hash_string_json(&event, &context).unwrap();
+        assert!(
+            !after.contains(one) && after.contains("=dupvalue"),
+            "{after}"
+        );
     }
 }
