@@ -96,6 +96,21 @@ fn subs(events: &[v1::Event]) -> Vec<Submission> {
         .collect()
 }
 
+/// A store with the co-op registered and its harvest `h-1` of LOT-1, and its writer.
+async fn with_one_harvest() -> (Store, Writer) {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let out = writer
+        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
+        .await
+        .unwrap();
+    assert!(
+        matches!(out[1], Outcome::Accepted { seq: 2, .. }),
+        "{out:?}"
+    );
+    (store, writer)
+}
+
 async fn start(store: &Store) -> Writer {
     Writer::spawn(store.clone(), WriterConfig::default())
         .unwrap()
@@ -464,12 +479,7 @@ async fn a_snapshot_keeps_reading_the_log_as_it_was() {
 
 #[tokio::test]
 async fn a_snapshot_past_its_deadline_stops_reading() {
-    let store = Store::in_memory();
-    let writer = start(&store).await;
-    writer
-        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
-        .await
-        .unwrap();
+    let (store, _writer) = with_one_harvest().await;
     let soon = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let waited = store.snapshot().unwrap().until(Some(soon));
     assert_eq!(waited.all_events().unwrap().len(), 2);
@@ -895,13 +905,7 @@ async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
 
 #[tokio::test]
 async fn ids_that_share_their_hash_in_the_event_id_index_stay_apart() {
-    let store = Store::in_memory();
-    let writer = start(&store).await;
-    let out = writer
-        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
-        .await
-        .unwrap();
-    assert!(matches!(out[1], Outcome::Accepted { seq: 2, .. }));
+    let (store, writer) = with_one_harvest().await;
     // As if "h-2" and "h-3" hashed like "h-1" (found by chance or made to): entries under their
     // prefixes point at the event of h-1. Neither is taken for h-1, and h-1 is still found.
     let mut forged = crate::backend::WriteBatch::default();
@@ -934,12 +938,7 @@ async fn ids_that_share_their_hash_in_the_event_id_index_stay_apart() {
 
 #[tokio::test]
 async fn a_lot_asked_about_again_after_new_events_has_them_and_old_views_do_not() {
-    let store = Store::in_memory();
-    let writer = start(&store).await;
-    writer
-        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "100")]))
-        .await
-        .unwrap();
+    let (store, writer) = with_one_harvest().await;
     // Read (and kept in memory) while LOT-1 has one event.
     let first = store.snapshot().unwrap();
     assert!(first.consumptions("LOT-1").unwrap().is_empty());
