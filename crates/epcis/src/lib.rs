@@ -22,6 +22,7 @@ pub mod export;
 pub mod hash;
 pub mod import;
 pub mod json;
+mod memo;
 pub mod names;
 pub mod stream;
 

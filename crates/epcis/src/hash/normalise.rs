@@ -21,7 +21,12 @@
 //!
 //! Python's `\d` also matches non-ASCII decimal digits; here only ASCII digits count.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use lotline_domain::gs1::mod10;
+
+use crate::memo::{Memo, remembered};
 
 /// The reference's `__web_uri_percent_encoder`: only `! ( ) * + , :` are escaped.
 fn web_uri_encode(s: &str) -> String {
@@ -749,7 +754,14 @@ fn digital_link(uri: &str) -> Option<String> {
 /// Digital Link, or `None` when the reference leaves the value as it is.
 pub(crate) fn normalise_identifier(uri: &str) -> Option<String> {
     let partition = uri.find('.')?;
-    epc_urn(uri, partition).or_else(|| digital_link(uri))
+    remembered(&NORMALISED, uri, |uri| {
+        epc_urn(uri, partition).or_else(|| digital_link(uri))
+    })
+}
+
+thread_local! {
+    /// Values → their normal identifier, or `None` for a value that is not one.
+    static NORMALISED: Memo<Option<String>> = RefCell::new(HashMap::new());
 }
 
 #[cfg(test)]

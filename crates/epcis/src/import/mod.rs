@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use crate::gs1::canonical_lot_id;
 use crate::hash::{Context, event_hash_json};
 use crate::json::Json;
+use crate::memo::{Memo, remembered};
 use crate::names::{
     EVENT_URN, EXT_CONTEXT, EXT_EVENT, EXT_HASH, LOT_URN, LOTLINE_NS, LOTLINE_PREFIX, ORG_URN,
     PLOT_URN, SITE_URN,
@@ -730,12 +731,24 @@ impl Importer {
         key.to_string()
     }
 
+    /// Whether `key` is `lotline:{local}` in any of the document's spellings ([`Self::normal_key`]
+    /// without building the normal key: every event asks for a dozen members).
+    fn is_ext_key(&self, key: &str, local: &str) -> bool {
+        if let Some(rest) = key.strip_prefix(LOTLINE_NS) {
+            return rest == local;
+        }
+        match key.split_once(':') {
+            Some((prefix, rest)) => rest == local && self.prefixes.iter().any(|p| p == prefix),
+            None => false,
+        }
+    }
+
     /// A `lotline:` member of an object (the event, or its ilmd).
     fn ext<'j>(&self, object: &'j Json, local: &str) -> Option<&'j Json> {
         object
             .as_object()?
             .iter()
-            .find_map(|(k, v)| (self.normal_key(k) == format!("lotline:{local}")).then_some(v))
+            .find_map(|(k, v)| self.is_ext_key(k, local).then_some(v))
     }
 
     fn ext_str(&self, object: &Json, local: &str) -> Option<String> {
@@ -1423,6 +1436,10 @@ fn strip_urn(id: &str, urn: &str) -> String {
 
 /// An identifier as lotline keeps it: lotline's own URNs as bare ids, GS1 ids as their canonical
 /// Digital Link (check digit verified), anything else verbatim.
+///
+/// A lot is named by every event that makes, moves or uses it, and each event's names are read
+/// twice (once to ask the registry about them, once to map the event), so the GS1 ids of the
+/// last few thousand are kept per thread ([`crate::memo`]).
 fn canon_id(field: &str, raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     for urn in [LOT_URN, SITE_URN, PLOT_URN, ORG_URN] {
@@ -1430,7 +1447,15 @@ fn canon_id(field: &str, raw: &str) -> Result<String, String> {
             return Ok(strip_urn(raw, urn));
         }
     }
-    canonical_lot_id(raw).map_err(|e| format!("{field} {raw:?}: {e}"))
+    remembered(&CANON_MEMO, raw, |raw| {
+        canonical_lot_id(raw).map_err(|e| e.to_string())
+    })
+    .map_err(|e| format!("{field} {raw:?}: {e}"))
+}
+
+thread_local! {
+    /// GS1 ids as written → their canonical Digital Link, or why they are not one.
+    static CANON_MEMO: Memo<Result<String, String>> = RefCell::new(HashMap::new());
 }
 
 /// The org id of a party: lotline's own (`urn:lotline:org:X` → `X`), `gln-<GLN>` for a PGLN, any

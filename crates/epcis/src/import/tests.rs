@@ -470,3 +470,40 @@ fn a_batch_of_events_asks_the_registry_once() {
     assert!(out.iter().all(|m| m.result.is_ok()), "{out:?}");
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[test]
+fn lotline_members_are_read_under_whatever_prefix_the_document_binds_to_lotline() {
+    let custody_with = |context: &str, key: &str| {
+        let mut i = Importer::new(Options::default());
+        let ctx = Json::parse(context).unwrap();
+        i.context(&ctx, Context::from_context(&ctx));
+        let ilmd = Json::parse(&format!(r#"{{"{key}": "segregated"}}"#)).unwrap();
+        i.ext_str(&ilmd, "custody")
+    };
+    let own = r#"[{"ll": "https://ns.lotline.dev/epcis/"}]"#;
+    let elsewhere = r#"[{"lotline": "https://example.org/other/"}]"#;
+    assert_eq!(
+        custody_with(CTX, "lotline:custody").as_deref(),
+        Some("segregated")
+    );
+    assert_eq!(
+        custody_with(own, "ll:custody").as_deref(),
+        Some("segregated")
+    );
+    assert_eq!(
+        custody_with(own, "lotline:custody").as_deref(),
+        Some("segregated"),
+        "unbound, lotline: is lotline's"
+    );
+    assert_eq!(
+        custody_with(elsewhere, "https://ns.lotline.dev/epcis/custody").as_deref(),
+        Some("segregated")
+    );
+    assert_eq!(
+        custody_with(elsewhere, "lotline:custody"),
+        None,
+        "bound to another namespace"
+    );
+    assert_eq!(custody_with(CTX, "lotline:custodyModel"), None);
+    assert_eq!(custody_with(CTX, "custody"), None);
+}
