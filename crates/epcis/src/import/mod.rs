@@ -720,27 +720,20 @@ impl Importer {
         if let Some(rest) = key.strip_prefix("urn:epcglobal:cbv:mda#") {
             return format!("cbvmda:{rest}");
         }
-        if let Some(rest) = key.strip_prefix(LOTLINE_NS) {
-            return format!("lotline:{rest}");
+        match self.lotline_local(key) {
+            Some(local) => format!("lotline:{local}"),
+            None => key.to_string(),
         }
-        if let Some((prefix, rest)) = key.split_once(':')
-            && self.prefixes.iter().any(|p| p == prefix)
-        {
-            return format!("lotline:{rest}");
-        }
-        key.to_string()
     }
 
-    /// Whether `key` is `lotline:{local}` in any of the document's spellings ([`Self::normal_key`]
-    /// without building the normal key: every event asks for a dozen members).
-    fn is_ext_key(&self, key: &str, local: &str) -> bool {
+    /// The local name of a key in lotline's namespace: the full IRI, or any prefix the document
+    /// binds to it (`lotline` unless bound elsewhere).
+    fn lotline_local<'k>(&self, key: &'k str) -> Option<&'k str> {
         if let Some(rest) = key.strip_prefix(LOTLINE_NS) {
-            return rest == local;
+            return Some(rest);
         }
-        match key.split_once(':') {
-            Some((prefix, rest)) => rest == local && self.prefixes.iter().any(|p| p == prefix),
-            None => false,
-        }
+        let (prefix, rest) = key.split_once(':')?;
+        self.prefixes.iter().any(|p| p == prefix).then_some(rest)
     }
 
     /// A `lotline:` member of an object (the event, or its ilmd).
@@ -748,7 +741,7 @@ impl Importer {
         object
             .as_object()?
             .iter()
-            .find_map(|(k, v)| self.is_ext_key(k, local).then_some(v))
+            .find_map(|(k, v)| (self.lotline_local(k) == Some(local)).then_some(v))
     }
 
     fn ext_str(&self, object: &Json, local: &str) -> Option<String> {
