@@ -80,27 +80,9 @@ fn peer_subject<T>(request: &Request<T>) -> Result<Option<CertificateSubject>, S
     let Some(leaf) = certs.first() else {
         return Ok(None);
     };
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
-        .map_err(|e| Status::unauthenticated(format!("client certificate: unreadable: {e}")))?;
-    let subject = cert.subject();
-    let text = |attr: &x509_parser::x509::AttributeTypeAndValue<'_>| {
-        attr.as_str().map(str::to_string).map_err(|_| {
-            Status::unauthenticated("client certificate: a subject attribute is not text")
-        })
-    };
-    let org = match subject.iter_common_name().next() {
-        Some(cn) => text(cn)?,
-        None => {
-            return Err(Status::unauthenticated(
-                "client certificate: the subject has no common name (CN = the org)",
-            ));
-        }
-    };
-    let units = subject
-        .iter_organizational_unit()
-        .map(text)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(CertificateSubject { org, units }))
+    CertificateSubject::from_der(leaf.as_ref())
+        .map(Some)
+        .map_err(status)
 }
 
 /// An answer, saying which view it is in.

@@ -24,6 +24,7 @@ pub mod import;
 pub mod json;
 mod memo;
 pub mod names;
+pub mod query;
 pub mod stream;
 
 pub use hash::{Context, EventHash, HashError, event_hash, pre_hash_string};

@@ -18,6 +18,7 @@ use lotline_api::{
     AccessApi, AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell, Service,
 };
 use lotline_domain::audit::rules::Rules;
+use lotline_http::{Connection, Peer};
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
 use lotline_proto::v1::access_service_server::AccessServiceServer;
 use lotline_proto::v1::audit_service_server::AuditServiceServer;
@@ -81,6 +82,9 @@ pub struct ServeConfig {
     pub max_walk: usize,
     /// Questions at once, in all and per caller (`--read-workers`, `--max-reads-per-caller`).
     pub read_limits: lotline_service::ReadLimits,
+    /// Where the HTTP door (the EPCIS REST binding) listens (`--http`); none if `None`. It
+    /// speaks TLS when the gRPC listener does, with the same certificates.
+    pub http: Option<std::net::SocketAddr>,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -157,6 +161,7 @@ impl ServeConfig {
             max_event_bytes: lotline_service::intake::DEFAULT_MAX_EVENT_BYTES,
             max_walk: lotline_service::DEFAULT_MAX_WALK,
             read_limits: lotline_service::ReadLimits::default(),
+            http: None,
         }
     }
 
@@ -272,6 +277,36 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let http = match config.http {
+        None => None,
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+            ServerError::Other(format!("--http {address}: cannot listen there: {e}"))
+        })?),
+    };
+    run_on(
+        config,
+        Listeners {
+            grpc: listener,
+            http,
+        },
+        shutdown,
+    )
+    .await
+}
+
+/// Where lotline listens: gRPC, and the HTTP door if it has one.
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: Option<TcpListener>,
+}
+
+/// [`run`] on listeners bound already (tests bind `127.0.0.1:0` and read the ports).
+pub async fn run_on(
+    config: ServeConfig,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let listener = listeners.grpc;
     let address = listener
         .local_addr()
         .map_err(|e| ServerError::Other(format!("listener has no address: {e}")))?;
@@ -297,16 +332,25 @@ pub async fn run(
         per_caller = config.read_limits.per_caller,
         "questions run on their own workers"
     );
+    let http_service = service.clone();
     let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;
     };
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut http_stop = Some(http_stop);
+    let http_stopped = async {
+        let _ = http_stopped.await;
+    };
     let mut watching = None;
+    let mut reloadable = None;
     let mut server = match &config.tls {
         Some(files) => {
             let tls = tls::Reloadable::new(files.clone()).map_err(ServerError::Other)?;
             watching = Some(tls.watch());
-            tokio::spawn(router.serve_with_incoming_shutdown(tls.incoming(listener), stopped))
+            let incoming = tls.incoming(listener);
+            reloadable = Some(tls);
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
         }
         None => {
             // Small answers go out at once: without TCP_NODELAY, Nagle's algorithm and
@@ -322,6 +366,48 @@ pub async fn run(
         }
     };
     info!(%address, tls = config.tls.is_some(), data_dir = %config.data_dir.display(), "lotline listening; opening the store");
+    let http_task = match listeners.http {
+        None => None,
+        Some(listener) => {
+            let address = listener
+                .local_addr()
+                .map_err(|e| ServerError::Other(format!("--http: no address: {e}")))?;
+            info!(%address, tls = reloadable.is_some(), "EPCIS REST binding listening");
+            let router = lotline_http::router(http_service);
+            let grace = config.grace;
+            Some(match &reloadable {
+                Some(tls) => {
+                    let incoming = tls.incoming(listener).filter_map(|conn| {
+                        let stream = conn.ok()?;
+                        let (tcp, session) = stream.get_ref();
+                        let peer = Peer {
+                            address: tcp.peer_addr().ok(),
+                            certificate: session
+                                .peer_certificates()
+                                .and_then(|c| c.first())
+                                .map(|c| Arc::new(c.to_vec())),
+                        };
+                        Some(Connection { io: stream, peer })
+                    });
+                    tokio::spawn(lotline_http::serve(router, incoming, http_stopped, grace))
+                }
+                None => {
+                    let incoming = TcpListenerStream::new(listener).filter_map(|conn| {
+                        let stream = conn.ok()?;
+                        if let Err(e) = stream.set_nodelay(true) {
+                            warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
+                        }
+                        let peer = Peer {
+                            address: stream.peer_addr().ok(),
+                            certificate: None,
+                        };
+                        Some(Connection { io: stream, peer })
+                    });
+                    tokio::spawn(lotline_http::serve(router, incoming, http_stopped, grace))
+                }
+            })
+        }
+    };
 
     let open_config = config.clone();
     let opened = tokio::task::spawn_blocking(move || {
@@ -365,6 +451,9 @@ pub async fn run(
         None => {
             info!("shutting down: finishing in-flight requests");
             let _ = stop_tx.send(());
+            if let Some(stop) = http_stop.take() {
+                let _ = stop.send(());
+            }
             match tokio::time::timeout(config.grace, &mut server).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -375,6 +464,15 @@ pub async fn run(
             }
         }
     };
+    if let Some(stop) = http_stop.take() {
+        let _ = stop.send(());
+    }
+    if let Some(task) = http_task {
+        // Its requests had the same grace period, alongside gRPC's.
+        if tokio::time::timeout(config.grace, task).await.is_err() {
+            warn!("the HTTP door did not stop within the grace period");
+        }
+    }
     // The services (and their writer handles) are gone with the server task; the
     // last handle is ours. Dropping it lets the writer finish and flush.
     drop(cell);

@@ -92,6 +92,36 @@ pub struct CertificateSubject {
     pub units: Vec<String>,
 }
 
+impl CertificateSubject {
+    /// The subject of a client certificate (DER) the TLS handshake verified; every door reads
+    /// certificates this way.
+    pub fn from_der(der: &[u8]) -> Result<CertificateSubject, ServiceError> {
+        let unauthenticated =
+            |m: String| ServiceError::Unauthenticated(format!("client certificate: {m}"));
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| unauthenticated(format!("unreadable: {e}")))?;
+        let subject = cert.subject();
+        let text = |attr: &x509_parser::x509::AttributeTypeAndValue<'_>| {
+            attr.as_str()
+                .map(str::to_string)
+                .map_err(|_| unauthenticated("a subject attribute is not text".into()))
+        };
+        let org = match subject.iter_common_name().next() {
+            Some(cn) => text(cn)?,
+            None => {
+                return Err(unauthenticated(
+                    "the subject has no common name (CN = the org)".into(),
+                ));
+            }
+        };
+        let units = subject
+            .iter_organizational_unit()
+            .map(text)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CertificateSubject { org, units })
+    }
+}
+
 /// The use cases, shared by every door. Cheap to clone.
 #[derive(Clone)]
 pub struct Service {

@@ -159,6 +159,14 @@ impl<'a> Snapshot<'a> {
         Ok(out)
     }
 
+    /// The sequences of the events that name `lot` (create, use or mention it), in log order.
+    pub fn lot_seqs(&self, lot: &str) -> Result<Vec<u64>, StoreError> {
+        let mut seqs = self.seqs(&id_prefix(LOT, lot))?;
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs)
+    }
+
     /// True when some event in this view mentions `lot`.
     pub fn lot_exists(&self, lot: &str) -> Result<bool, StoreError> {
         Ok(!self.seqs(&id_prefix(LOT, lot))?.is_empty())

@@ -11,7 +11,7 @@ use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::log_service_client::LogServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
-use lotline_server::{ServeConfig, ServerError, run};
+use lotline_server::{Listeners, ServeConfig, ServerError, run_on};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 use tokio::sync::oneshot;
@@ -82,6 +82,9 @@ pub async fn wait_service_on(channel: Channel, url: &str, service: &str, timeout
 /// The real server, in-process, on `127.0.0.1:0` with a temp data dir.
 pub struct TestServer {
     pub address: SocketAddr,
+    /// The HTTP door's address, when its config gave `http` (any address: tests bind
+    /// `127.0.0.1:0`).
+    pub http_address: Option<SocketAddr>,
     /// The listener speaks TLS (the URL is https://127.0.0.1:PORT).
     tls: bool,
     pub data_dir: PathBuf,
@@ -138,12 +141,27 @@ impl TestServer {
             .await
             .expect("bind loopback");
         let address = listener.local_addr().expect("address");
+        // The HTTP door, when the config asks for one, on a port of its own.
+        let http = match config.http {
+            Some(_) => Some(
+                tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind loopback"),
+            ),
+            None => None,
+        };
+        let http_address = http.as_ref().map(|l| l.local_addr().expect("address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(config, listener, async {
+        let listeners = Listeners {
+            grpc: listener,
+            http,
+        };
+        let task = tokio::spawn(run_on(config, listeners, async {
             let _ = stopped.await;
         }));
         TestServer {
             address,
+            http_address,
             tls,
             data_dir: data_dir.to_path_buf(),
             stop: Some(stop),
@@ -158,6 +176,14 @@ impl TestServer {
         } else {
             format!("http://{}", self.address)
         }
+    }
+
+    /// The HTTP door's base URL (plaintext); panics if the server has none.
+    pub fn http_url(&self) -> String {
+        let address = self
+            .http_address
+            .expect("the server was started without http");
+        format!("http://{address}")
     }
 
     pub async fn channel(&self) -> Channel {

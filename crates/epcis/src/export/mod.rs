@@ -148,6 +148,21 @@ fn strings(items: &[String]) -> Json {
     Json::Array(items.iter().map(|i| s(i.clone())).collect())
 }
 
+/// Whether an event is master data: given in a document's header (registrations,
+/// certificates) or not in EPCIS at all (access and membership facts), never as an event.
+pub fn is_master_data(event: &Event) -> bool {
+    matches!(
+        event.kind,
+        EventKind::RegisterOrg(_)
+            | EventKind::RegisterSite(_)
+            | EventKind::RegisterPlot(_)
+            | EventKind::RegisterClass(_)
+            | EventKind::Certify(_)
+            | EventKind::RevokeToken(_)
+            | EventKind::ConfirmMember(_)
+    )
+}
+
 /// The EPCIS event(s) of one stored event. Registrations and certificates give none (they are
 /// master data).
 pub fn to_epcis(

@@ -38,6 +38,8 @@ mod tree;
 mod value;
 mod vocabulary;
 
+pub use vocabulary::{BIZ_STEPS, DISPOSITIONS};
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 

@@ -44,7 +44,8 @@ pub(crate) fn is_epcis_context(url: &str) -> bool {
 
 // The code lists of the EPCIS 2.0 context's scoped contexts, in the context's order.
 
-const BIZ_STEPS: [&str; 41] = [
+/// CBV 2.0's standard business steps.
+pub const BIZ_STEPS: [&str; 41] = [
     "accepting",
     "arriving",
     "assembling",
@@ -88,7 +89,8 @@ const BIZ_STEPS: [&str; 41] = [
     "void_shipping",
 ];
 
-const DISPOSITIONS: [&str; 33] = [
+/// CBV 2.0's standard dispositions.
+pub const DISPOSITIONS: [&str; 33] = [
     "active",
     "available",
     "completeness_verified",

@@ -1420,7 +1420,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|_| s.to_string())
 }
 
-fn strip_urn(id: &str, urn: &str) -> String {
+pub(crate) fn strip_urn(id: &str, urn: &str) -> String {
     match id.strip_prefix(urn) {
         Some(rest) => percent_decode(rest),
         None => id.to_string(),
@@ -1433,7 +1433,7 @@ fn strip_urn(id: &str, urn: &str) -> String {
 /// A lot is named by every event that makes, moves or uses it, and each event's names are read
 /// twice (once to ask the registry about them, once to map the event), so the GS1 ids of the
 /// last few thousand are kept per thread ([`crate::memo`]).
-fn canon_id(field: &str, raw: &str) -> Result<String, String> {
+pub(crate) fn canon_id(field: &str, raw: &str) -> Result<String, String> {
     let raw = raw.trim();
     for urn in [LOT_URN, SITE_URN, PLOT_URN, ORG_URN] {
         if raw.starts_with(urn) {

@@ -22,7 +22,7 @@ use clap::Args;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lotline_domain::{Chain, Event, EventKind, KindName};
-use lotline_epcis::export::{ContextMerge, DocumentWriter, MasterData, to_epcis};
+use lotline_epcis::export::{ContextMerge, DocumentWriter, MasterData, is_master_data, to_epcis};
 use lotline_epcis::import::{
     Answers, Ask, Importer, KnownClass, KnownLocation, KnownOrg, Mapped, Options, Registry, Source,
     is_party_vocabulary,
@@ -1167,17 +1167,6 @@ impl Export {
         self.bar.inc(1);
         Ok(())
     }
-}
-
-fn is_master_data(event: &Event) -> bool {
-    matches!(
-        event.kind,
-        EventKind::RegisterOrg(_)
-            | EventKind::RegisterSite(_)
-            | EventKind::RegisterPlot(_)
-            | EventKind::RegisterClass(_)
-            | EventKind::Certify(_)
-    )
 }
 
 fn domain_event(stored: &v1::StoredEvent) -> Result<Event, CliError> {

@@ -156,6 +156,11 @@ struct ServeArgs {
     /// Address to listen on (HOST:PORT; port 0 picks a free one).
     #[arg(long, env = "LOTLINE_LISTEN", default_value = "127.0.0.1:50051")]
     listen: String,
+    /// Also serve the GS1 EPCIS 2.0 REST binding over HTTP at this address (HOST:PORT; port 0
+    /// picks a free one). With --tls-cert it speaks TLS with the same certificates, and takes
+    /// the same bearer tokens and client certificates as gRPC.
+    #[arg(long, env = "LOTLINE_HTTP")]
+    http: Option<String>,
     /// sled page cache, in MiB. sled holds two to three times this in memory once the log
     /// outgrows it: at the default a server stays under 512 MiB at a million events.
     #[arg(long, env = "LOTLINE_CACHE_MB", default_value_t = crate::DEFAULT_CACHE_MB)]
@@ -574,6 +579,11 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     })?;
     config.full_check = args.full_check;
     config.grace = Duration::from_secs(args.grace_secs);
+    if let Some(http) = &args.http {
+        config.http = Some(http.parse().map_err(|_| {
+            format!("--http: {http:?} is not a socket address (HOST:PORT, e.g. 127.0.0.1:8080)")
+        })?);
+    }
     if args.log_name.is_empty()
         || args.log_name.contains(char::is_whitespace)
         || args.log_name.contains('+')

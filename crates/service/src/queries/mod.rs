@@ -3,6 +3,7 @@
 //! question.
 
 pub mod audit;
+pub mod epcis;
 pub mod log;
 pub mod masterdata;
 pub mod provenance;

@@ -1,0 +1,402 @@
+//! The routes of the EPCIS REST binding: discovery, `/events` and the top-level resources whose
+//! `/{id}/events` are events queries with one more parameter.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, delete, get};
+use chrono::{SecondsFormat, Utc};
+use lotline_epcis::hash::{BIZ_STEPS, DISPOSITIONS};
+use lotline_epcis::names::EPCIS_CONTEXT;
+use lotline_epcis::query::{EVENT_TYPES, Query, QueryError};
+use lotline_service::queries::epcis::{Cursor, EpcisPage, MAX_PER_PAGE};
+use lotline_service::{Caller, CertificateSubject, Credentials, Service};
+use serde_json::{Value, json};
+
+use crate::{Peer, Problem, READ_DEADLINE, token};
+
+/// The EPCIS and CBV versions lotline speaks.
+const EPCIS_VERSION: &str = "2.0.0";
+const CBV_VERSION: &str = "2.0.0";
+/// The page size when a request gives none (the binding's default).
+const DEFAULT_PER_PAGE: usize = 30;
+/// The response header naming the view an answer is in (as over gRPC).
+const VIEW_HEADER: &str = "lotline-view";
+
+#[derive(Clone)]
+struct Http {
+    service: Service,
+}
+
+pub(crate) fn router(service: Service) -> Router {
+    let read = |m: MethodRouter<Http>| m.options(discovery);
+    Router::new()
+        .route("/", read(get(top_level)))
+        .route("/events", read(get(events)))
+        .route("/events/{event_id}", read(get(event)))
+        .route("/eventTypes", read(get(event_types)))
+        .route("/eventTypes/{event_type}", read(get(event_type)))
+        .route("/eventTypes/{event_type}/events", read(get(events_of_type)))
+        .route("/epcs", read(get(unlisted)))
+        .route("/epcs/{id}", read(get(sub_resources)))
+        .route("/epcs/{id}/events", read(get(epc_events)))
+        .route("/bizSteps", read(get(biz_steps)))
+        .route("/bizSteps/{id}", read(get(sub_resources)))
+        .route("/bizSteps/{id}/events", read(get(biz_step_events)))
+        .route("/dispositions", read(get(dispositions)))
+        .route("/dispositions/{id}", read(get(sub_resources)))
+        .route("/dispositions/{id}/events", read(get(disposition_events)))
+        .route("/readPoints", read(get(unlisted)))
+        .route("/readPoints/{id}", read(get(sub_resources)))
+        .route("/readPoints/{id}/events", read(get(read_point_events)))
+        .route("/bizLocations", read(get(unlisted)))
+        .route("/bizLocations/{id}", read(get(sub_resources)))
+        .route("/bizLocations/{id}/events", read(get(biz_location_events)))
+        .route(
+            "/nextPageToken/{token}",
+            delete(release_token).options(discovery),
+        )
+        .fallback(no_route)
+        .with_state(Http { service })
+}
+
+/// What every query request brings: the caller, the path and the query string's parameters.
+struct Asked {
+    caller: Caller,
+    path: String,
+    params: Vec<(String, String)>,
+}
+
+impl FromRequestParts<Http> for Asked {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, http: &Http) -> Result<Self, Problem> {
+        let caller = caller(
+            &http.service,
+            &parts.headers,
+            parts.extensions.get::<Peer>(),
+        )?;
+        let params = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+            .map(|(n, v)| (n.into_owned(), v.into_owned()))
+            .collect();
+        Ok(Asked {
+            caller,
+            path: parts.uri.path().to_string(),
+            params,
+        })
+    }
+}
+
+/// The caller of a request, from its bearer token or its connection's client certificate.
+fn caller(service: &Service, headers: &HeaderMap, peer: Option<&Peer>) -> Result<Caller, Problem> {
+    let unauthenticated = |m: &str| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "SecurityException",
+            format!("authorization: {m}"),
+        )
+    };
+    let bearer = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| unauthenticated("the header is not ASCII text"))?;
+            let token = text
+                .strip_prefix("Bearer ")
+                .or_else(|| text.strip_prefix("bearer "))
+                .ok_or_else(|| unauthenticated("expected `Bearer <token>`"))?;
+            Some(token.trim().to_string())
+        }
+    };
+    let certificate = match peer.and_then(|p| p.certificate.as_ref()) {
+        Some(der) if service.enforces_access() => Some(CertificateSubject::from_der(der)?),
+        _ => None,
+    };
+    let caller = service.authenticate(
+        &Credentials {
+            bearer,
+            certificate,
+        },
+        false,
+    )?;
+    Ok(caller
+        .until(std::time::Instant::now().checked_add(READ_DEADLINE))
+        .from_peer(peer.and_then(|p| p.address).map(|a| a.to_string())))
+}
+
+/// The headers every EPCIS answer carries.
+fn versioned(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("gs1-epcis-version", EPCIS_VERSION),
+        ("gs1-cbv-version", CBV_VERSION),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    versioned(response)
+}
+
+/// `OPTIONS` on any resource: what it allows and which EPCIS and CBV versions lotline speaks.
+async fn discovery(uri: axum::http::Uri) -> Response {
+    let allow = if uri.path().starts_with("/nextPageToken/") {
+        "OPTIONS, DELETE"
+    } else {
+        "OPTIONS, GET"
+    };
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    let vendor = concat!("lotline/", env!("CARGO_PKG_VERSION"));
+    for (name, value) in [
+        ("allow", allow),
+        ("gs1-epcis-version", EPCIS_VERSION),
+        ("gs1-epcis-min", EPCIS_VERSION),
+        ("gs1-epcis-max", EPCIS_VERSION),
+        ("gs1-cbv-version", CBV_VERSION),
+        ("gs1-cbv-min", CBV_VERSION),
+        ("gs1-cbv-max", CBV_VERSION),
+        ("gs1-epc-format", "No_Preference"),
+        ("gs1-vendor-version", vendor),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+fn collection(members: impl IntoIterator<Item = impl Into<Value>>) -> Response {
+    let members: Vec<Value> = members.into_iter().map(Into::into).collect();
+    json_response(
+        StatusCode::OK,
+        &json!({"@context": EPCIS_CONTEXT, "type": "Collection", "member": members}),
+    )
+}
+
+async fn top_level() -> Response {
+    collection([
+        "events",
+        "eventTypes",
+        "epcs",
+        "bizSteps",
+        "bizLocations",
+        "readPoints",
+        "dispositions",
+    ])
+}
+
+async fn event_types() -> Response {
+    collection(EVENT_TYPES)
+}
+
+async fn event_type(Path(event_type): Path<String>) -> Result<Response, Problem> {
+    known_type(&event_type)?;
+    Ok(collection(["events"]))
+}
+
+fn known_type(event_type: &str) -> Result<(), Problem> {
+    if EVENT_TYPES.contains(&event_type) {
+        Ok(())
+    } else {
+        Err(Problem::not_found(format!(
+            "eventType {event_type:?}: not an EPCIS event type ({})",
+            EVENT_TYPES.join(", ")
+        )))
+    }
+}
+
+async fn sub_resources() -> Response {
+    collection(["events"])
+}
+
+async fn biz_steps() -> Response {
+    collection(BIZ_STEPS.iter().copied())
+}
+
+async fn dispositions() -> Response {
+    collection(DISPOSITIONS.iter().copied())
+}
+
+/// `/epcs`, `/readPoints` and `/bizLocations` as listings.
+async fn unlisted(uri: axum::http::Uri) -> Problem {
+    Problem::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "ImplementationException",
+        format!(
+            "{}: lotline does not list these yet; query their events with {}/{{id}}/events",
+            uri.path(),
+            uri.path()
+        ),
+    )
+}
+
+async fn no_route(uri: axum::http::Uri) -> Problem {
+    Problem::not_found(format!("{}: no such resource", uri.path()))
+}
+
+/// Page tokens hold no state on the server: there is nothing to release.
+async fn release_token() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn events(State(http): State<Http>, asked: Asked) -> Result<Response, Problem> {
+    answer(&http, asked, Ok).await
+}
+
+async fn events_of_type(
+    State(http): State<Http>,
+    Path(event_type): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    known_type(&event_type)?;
+    answer(&http, asked, |q| q.with("eventType", &event_type)).await
+}
+
+async fn epc_events(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    answer(&http, asked, |q| q.naming(&id)).await
+}
+
+async fn biz_step_events(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    answer(&http, asked, |q| q.with("EQ_bizStep", &id)).await
+}
+
+async fn disposition_events(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    answer(&http, asked, |q| q.with("EQ_disposition", &id)).await
+}
+
+async fn read_point_events(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    answer(&http, asked, |q| q.with("EQ_readPoint", &id)).await
+}
+
+async fn biz_location_events(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    answer(&http, asked, |q| q.with("EQ_bizLocation", &id)).await
+}
+
+async fn event(
+    State(http): State<Http>,
+    Path(event_id): Path<String>,
+    asked: Asked,
+) -> Result<Response, Problem> {
+    let page = http.service.epcis_event(&asked.caller, &event_id).await?;
+    Ok(query_document(page, None))
+}
+
+/// An events query: the request's parameters (or its page token's), with what the path adds.
+async fn answer(
+    http: &Http,
+    asked: Asked,
+    resource: impl FnOnce(Query) -> Result<Query, QueryError>,
+) -> Result<Response, Problem> {
+    let mut per_page = DEFAULT_PER_PAGE;
+    let mut page_token = None;
+    let mut params = Vec::new();
+    for (name, value) in asked.params {
+        match name.as_str() {
+            "perPage" => {
+                per_page = match value.trim().parse::<usize>() {
+                    Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
+                    _ => {
+                        return Err(Problem::parameter(format!(
+                            "perPage: {value:?} is not a number from 1 to {MAX_PER_PAGE}"
+                        )));
+                    }
+                }
+            }
+            "nextPageToken" => page_token = Some(value),
+            _ => params.push((name, value)),
+        }
+    }
+    let cursor = match page_token {
+        None => Cursor::After(0),
+        Some(text) => {
+            let (carried, cursor) = token::decode(&text)?;
+            let mut given = params.clone();
+            given.sort();
+            if !given.is_empty() && given != carried {
+                return Err(Problem::parameter(
+                    "nextPageToken: the request's other parameters differ from the query the token continues (give the token with perPage only)",
+                ));
+            }
+            params = carried;
+            cursor
+        }
+    };
+    let query = Query::parse(params.iter().map(|(n, v)| (n.as_str(), v.as_str())))?;
+    let carried = query.params().to_vec();
+    let query = resource(query)?;
+    let page = http
+        .service
+        .epcis_events(&asked.caller, query, cursor, per_page)
+        .await?;
+    let next = page.next.map(|cursor| {
+        format!(
+            "<{}?perPage={per_page}&nextPageToken={}>; rel=\"next\"",
+            asked.path,
+            token::encode(&carried, cursor)
+        )
+    });
+    Ok(query_document(page, next))
+}
+
+/// An `EPCISQueryDocument` of a page, with the `Link` to the next one. Events are written as
+/// lotline keeps them (member order and number text as captured), not through a JSON map.
+fn query_document(page: EpcisPage, next: Option<String>) -> Response {
+    let text = |j: &lotline_epcis::Json| serde_json::to_string(j).unwrap_or_else(|_| "null".into());
+    let events: Vec<String> = page.events.iter().map(text).collect();
+    let body = format!(
+        "{{\"@context\":{},\"type\":\"EPCISQueryDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":{},\"epcisBody\":{{\"queryResults\":{{\"queryName\":\"SimpleEventQuery\",\"resultsBody\":{{\"eventList\":[{}]}}}}}}}}",
+        text(&page.context),
+        Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
+        events.join(",")
+    );
+    let mut response = (StatusCode::OK, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let mut response = versioned(response);
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static(VIEW_HEADER),
+        HeaderValue::from_static(page.view.as_str()),
+    );
+    if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        headers.insert(header::LINK, link);
+    }
+    response
+}

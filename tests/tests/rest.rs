@@ -1,0 +1,379 @@
+//! The EPCIS 2.0 REST binding as a stock HTTP client drives it: a document imported, then read
+//! back over `serve --http` page by page, by each query parameter (checked against the
+//! document's own events, filtered here), by resource paths, and with bad parameters and
+//! credentials answered as RFC 7807 problem documents.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{lotline, stderr};
+use lotline_epcis::hash::document_hashes;
+use lotline_server::ServeConfig;
+use lotline_testkit::TestServer;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/epcis")
+        .join(name)
+}
+
+/// A server with the HTTP door, and `cocoa_chain.jsonld` imported over gRPC.
+async fn server_with_chain() -> TestServer {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut config = ServeConfig::new(&dir);
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestServer::start_with(config).await;
+    let url = server.url();
+    let file = fixture("cocoa_chain.jsonld");
+    let out = tokio::task::spawn_blocking(move || {
+        lotline(&["import", "--server", &url, file.to_str().unwrap()])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    server
+}
+
+/// GETs `url`: the status, the body as text, and the `Link` header.
+async fn get(url: &str) -> (u16, String, Option<String>) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    let link = response
+        .headers()
+        .get("link")
+        .map(|l| l.to_str().unwrap().to_string());
+    (status, response.text().await.unwrap(), link)
+}
+
+/// The URL of a `Link: <…>; rel="next"` header.
+fn next_url(base: &str, link: &str) -> String {
+    let target = link
+        .strip_prefix('<')
+        .and_then(|l| l.split_once('>'))
+        .map(|(t, rest)| {
+            assert!(rest.contains("rel=\"next\""), "{link}");
+            t
+        })
+        .unwrap_or_else(|| panic!("not a link: {link}"));
+    format!("{base}{target}")
+}
+
+/// Every event a query gives, following `Link` to the end: the events, the CBV hashes of each
+/// page's events, and the number of pages.
+async fn all_pages(base: &str, path_and_query: &str) -> (Vec<Value>, Vec<String>, usize) {
+    let mut url = format!("{base}{path_and_query}");
+    let mut events = Vec::new();
+    let mut hashes = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, body, link) = get(&url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        pages += 1;
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["type"], "EPCISQueryDocument", "{body}");
+        assert_eq!(doc["schemaVersion"], "2.0");
+        let list = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no eventList: {body}"))
+            .clone();
+        for h in document_hashes(&body).unwrap() {
+            hashes.push(h.unwrap().hash);
+        }
+        events.extend(list);
+        match link {
+            Some(link) => url = next_url(base, &link),
+            None => return (events, hashes, pages),
+        }
+    }
+}
+
+/// Which events a query should select, decided from the events' own fields.
+type Keep = Box<dyn Fn(&Value) -> bool>;
+
+fn ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["eventID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_page_by_page_with_the_hashes_of_the_capture() {
+    let server = server_with_chain().await;
+    let base = server.http_url();
+
+    // Discovery.
+    let client = reqwest::Client::new();
+    let options = client
+        .request(reqwest::Method::OPTIONS, format!("{base}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(options.status().as_u16(), 204);
+    assert_eq!(options.headers()["gs1-epcis-version"], "2.0.0");
+    assert!(options.headers()["allow"].to_str().unwrap().contains("GET"));
+
+    // Every event once, page by page, with the hashes GS1's reference computed at capture.
+    let (all, hashes, pages) = all_pages(&base, "/events?perPage=3").await;
+    let mut reference: Vec<String> = std::fs::read_to_string(fixture("cocoa_chain.hashes"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    reference.sort();
+    let mut got = hashes.clone();
+    got.sort();
+    assert_eq!(
+        got, reference,
+        "one result per captured event, with its hash"
+    );
+    assert!(pages >= reference.len() / 3, "{pages} pages");
+    let all_ids = ids(&all);
+    // Pages hold each event once: the same events, in the same order, as one page of all.
+    let (whole, _, one) = all_pages(&base, "/events?perPage=1000").await;
+    assert_eq!(one, 1);
+    assert_eq!(whole, all);
+    for e in &all {
+        assert!(e["recordTime"].as_str().is_some(), "{e}");
+    }
+
+    // Each parameter selects what the events themselves say.
+    let word = |v: &Value| {
+        v.as_str()
+            .map(|s| s.rsplit([':', '-']).next().unwrap_or(s).to_string())
+    };
+    let first = &all[0];
+    let step = word(&first["bizStep"]).expect("the first event has a bizStep");
+    let event_type = first["type"].as_str().unwrap().to_string();
+    let time = first["eventTime"].as_str().unwrap().to_string();
+    let cases: Vec<(String, Keep)> = vec![
+        (
+            format!("eventType={event_type}"),
+            Box::new({
+                let t = event_type.clone();
+                move |e: &Value| e["type"] == t.as_str()
+            }),
+        ),
+        (
+            format!("EQ_bizStep={step}"),
+            Box::new({
+                let s = step.clone();
+                move |e: &Value| word(&e["bizStep"]).as_deref() == Some(s.as_str())
+            }),
+        ),
+        (
+            "EQ_action=ADD".to_string(),
+            Box::new(|e: &Value| e["action"] == "ADD"),
+        ),
+        (
+            format!("GE_eventTime={}", urlencode(&time)),
+            Box::new({
+                let t = chrono::DateTime::parse_from_rfc3339(&time).unwrap();
+                move |e: &Value| {
+                    chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap()
+                        >= t
+                }
+            }),
+        ),
+        (
+            format!("EQ_eventID={}", urlencode(&all_ids[1])),
+            Box::new({
+                let id = all_ids[1].clone();
+                move |e: &Value| e["eventID"] == id.as_str()
+            }),
+        ),
+    ];
+    for (query, keep) in &cases {
+        let (got, _, _) = all_pages(&base, &format!("/events?perPage=5&{query}")).await;
+        let want: Vec<String> = ids(&all.iter().filter(|e| keep(e)).cloned().collect::<Vec<_>>());
+        assert!(!want.is_empty(), "{query} selects something");
+        assert_eq!(ids(&got), want, "{query}");
+    }
+
+    // A lot by any EPC class parameter, and by its resource path, in either form.
+    let lot_urn = all
+        .iter()
+        .flat_map(|e| e["quantityList"].as_array().cloned().unwrap_or_default())
+        .filter_map(|q| q["epcClass"].as_str().map(str::to_string))
+        .find(|c| c.starts_with("urn:epc:class:lgtin:"))
+        .expect("the chain names a lot as an LGTIN URN");
+    let canonical = lotline_epcis::canonical_lot_id(&lot_urn).unwrap();
+    let names_lot = |e: &Value| {
+        [
+            "quantityList",
+            "inputQuantityList",
+            "outputQuantityList",
+            "childQuantityList",
+        ]
+        .iter()
+        .flat_map(|f| e[*f].as_array().cloned().unwrap_or_default())
+        .filter_map(|q| q["epcClass"].as_str().map(str::to_string))
+        .any(|c| lotline_epcis::canonical_lot_id(&c).ok().as_deref() == Some(&canonical))
+    };
+    let want = ids(&all
+        .iter()
+        .filter(|e| names_lot(e))
+        .cloned()
+        .collect::<Vec<_>>());
+    assert!(want.len() >= 2, "the lot is made and used: {want:?}");
+    for path in [
+        format!("/events?MATCH_anyEPCClass={}", urlencode(&lot_urn)),
+        format!("/events?MATCH_anyEPCClass={}", urlencode(&canonical)),
+        format!("/epcs/{}/events", urlencode(&canonical)),
+    ] {
+        let (got, _, _) = all_pages(&base, &path).await;
+        assert_eq!(ids(&got), want, "{path}");
+    }
+
+    // One event by its id; event types as resources.
+    let (status, body, _) = get(&format!("{base}/events/{}", urlencode(&all_ids[0]))).await;
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["eventID"],
+        all_ids[0].as_str()
+    );
+    let (typed, _, _) = all_pages(&base, &format!("/eventTypes/{event_type}/events")).await;
+    let (queried, _, _) = all_pages(&base, &format!("/events?eventType={event_type}")).await;
+    assert_eq!(ids(&typed), ids(&queried));
+    let (status, body, _) = get(&format!("{base}/eventTypes")).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("TransformationEvent"), "{body}");
+
+    // Ordered, newest first, limited.
+    let (latest, _, _) = all_pages(
+        &base,
+        "/events?orderBy=eventTime&orderDirection=DESC&eventCountLimit=2",
+    )
+    .await;
+    let mut times: Vec<_> = all
+        .iter()
+        .map(|e| chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap())
+        .collect();
+    times.sort();
+    times.reverse();
+    let got: Vec<_> = latest
+        .iter()
+        .map(|e| chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(got, times[..2].to_vec());
+}
+
+/// `text` percent-encoded for a query value or a path segment.
+fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mistakes_are_problem_documents_never_server_errors() {
+    let server = server_with_chain().await;
+    let base = server.http_url();
+    for (path, status, exception) in [
+        ("/events?eventType=Thing", 400, "QueryParameterException"),
+        (
+            "/events?GE_eventTime=yesterday",
+            400,
+            "QueryParameterException",
+        ),
+        ("/events?EQ_action=MOVE", 400, "QueryParameterException"),
+        ("/events?perPage=0", 400, "QueryParameterException"),
+        ("/events?perPage=abc", 400, "QueryParameterException"),
+        (
+            "/events?nextPageToken=garbage",
+            400,
+            "QueryParameterException",
+        ),
+        ("/events?eventCountLimit=3", 400, "QueryParameterException"),
+        (
+            "/events?MATCH_epc=urn:epc:id:sgtin:1.2",
+            400,
+            "QueryParameterException",
+        ),
+        ("/events?colour=red", 400, "QueryParameterException"),
+        ("/events/urn:uuid:0000", 404, "NoSuchResourceException"),
+        ("/eventTypes/Thing/events", 404, "NoSuchResourceException"),
+        ("/nowhere", 404, "NoSuchResourceException"),
+    ] {
+        let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(
+            problem["type"],
+            format!("epcisException:{exception}"),
+            "{path}"
+        );
+        assert_eq!(problem["status"], status, "{path}");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{path}");
+    }
+
+    // A token continues its own query only.
+    let (_, _, link) = get(&format!("{base}/events?perPage=2")).await;
+    let next = next_url(&base, &link.expect("more than one page"));
+    let (status, _, _) = get(&format!("{next}&eventType=ObjectEvent")).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_binding_takes_the_same_credentials_as_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(dir.path());
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    config.auth = Some(Default::default());
+    let server = TestServer::start_with(config).await;
+    let base = server.http_url();
+
+    let anonymous = reqwest::get(format!("{base}/events")).await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert!(anonymous.headers().contains_key("www-authenticate"));
+    let problem: Value = anonymous.json().await.unwrap();
+    assert_eq!(problem["type"], "epcisException:SecurityException");
+
+    let client = reqwest::Client::new();
+    let forged = client
+        .get(format!("{base}/events"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 401);
+
+    // A token the issuer signed reads.
+    let key = dir.path().join(lotline_server::DEFAULT_ISSUER_KEY_FILE);
+    let issuer = lotline_server::load_issuer(&key).unwrap();
+    let token = issuer
+        .issue(
+            &lotline_service::tokens::TokenRequest {
+                org: "coop-a".into(),
+                roles: vec![lotline_service::Role::Member],
+                lifetime_secs: 3600,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap()
+        .token;
+    let ok = client
+        .get(format!("{base}/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    // A member reads its own events in full and others' in the public view.
+    assert_eq!(ok.headers()["lotline-view"], "public");
+}
