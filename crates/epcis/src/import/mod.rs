@@ -35,6 +35,7 @@ use crate::names::{
     PLOT_URN, SITE_URN,
 };
 
+pub mod document;
 mod registry;
 #[cfg(test)]
 mod tests;

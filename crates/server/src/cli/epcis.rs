@@ -2,7 +2,7 @@
 //! or one lot's history, out as an EPCIS 2.0 document). The mapping is `lotline-epcis`'s and is
 //! written down in docs/epcis.md.
 //!
-//! Import reads the document three times, streaming: once for the vocabulary the reference
+//! Import reads the document three times, streaming (`lotline_epcis::import::document`): once for the vocabulary the reference
 //! event hash needs from the whole document; once for the parties of its master data (up to
 //! its first event), which are recorded before anything else; once for the rest of its master
 //! data and its events. What the document does not register itself (the owner of a location,
@@ -23,12 +23,13 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use lotline_domain::{Chain, Event, EventKind, KindName};
 use lotline_epcis::export::{ContextMerge, DocumentWriter, MasterData, is_master_data, to_epcis};
+use lotline_epcis::import::document::{
+    DocumentError, Pass, Sink as DocumentSink, Stopped, Summary, import_document,
+};
 use lotline_epcis::import::{
-    Answers, Ask, Importer, KnownClass, KnownLocation, KnownOrg, Mapped, Options, Registry, Source,
-    is_party_vocabulary,
+    Answers, Ask, KnownClass, KnownLocation, KnownOrg, Mapped, Options, Registry, Source,
 };
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT};
-use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
 use lotline_ingest::{Outgoing, SUBJECT_ROOT, jetstream, publish_pipelined};
 use lotline_proto::convert::{event_from_wire, event_to_wire, role_from_wire};
 use lotline_proto::v1;
@@ -92,9 +93,6 @@ pub(crate) struct ExportArgs {
 
 /// Events sent per RecordBatch, or published per pipelined chunk.
 const BATCH: usize = 500;
-/// Master-data elements, or events, mapped together (the names they use asked of the server at
-/// once).
-const ELEMENTS: usize = 256;
 /// Mapped events waiting between the reading thread and the sender.
 const QUEUE: usize = 4 * BATCH;
 
@@ -244,18 +242,18 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         _ => {}
     }
     match read {
-        Err(ReadError::Usage(reason)) => return Err(CliError::Usage(reason)),
-        Err(ReadError::SenderStopped) if tally.failure.is_none() => {
+        Err(DocumentError::Unreadable(reason)) => return Err(CliError::Usage(reason)),
+        Err(DocumentError::Stopped) if tally.failure.is_none() => {
             return Err(CliError::Connect(
                 "the import stopped: its sender stopped".into(),
             ));
         }
-        Err(ReadError::Registry(reason)) => {
+        Err(DocumentError::Registry(reason)) => {
             return Err(CliError::Connect(format!(
                 "the import stopped: the lotline server could not say what earlier imports registered ({reason}); importing the document again is safe"
             )));
         }
-        Ok(_) | Err(ReadError::SenderStopped) => {}
+        Ok(_) | Err(DocumentError::Stopped) => {}
     }
     if let Some(reason) = tally.failure {
         return Err(CliError::Connect(format!(
@@ -311,180 +309,63 @@ enum Item {
     Barrier(oneshot::Sender<()>),
 }
 
-/// What the reading thread saw.
-#[derive(Debug, Default)]
-struct ReadSummary {
-    unowned_classes: u64,
+/// The sender as the reading thread's [`Sink`]: results over the channel, a barrier as an
+/// [`Item::Barrier`] answered once the server has applied everything before it.
+struct ChannelSink {
+    tx: mpsc::Sender<Item>,
+    bar: ProgressBar,
 }
 
-#[derive(Debug)]
-enum ReadError {
-    /// The document could not be read.
-    Usage(String),
-    /// The sender stopped (its failure says why).
-    SenderStopped,
-    /// The registry could not answer.
-    Registry(String),
+impl DocumentSink for ChannelSink {
+    fn send(&mut self, mapped: Mapped) -> Result<(), Stopped> {
+        self.tx
+            .blocking_send(Item::Mapped(Box::new(mapped)))
+            .map_err(|_| Stopped)
+    }
+
+    fn barrier(&mut self) -> Result<(), Stopped> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .blocking_send(Item::Barrier(done))
+            .map_err(|_| Stopped)?;
+        wait.blocking_recv().map_err(|_| Stopped)
+    }
+
+    fn stage(&mut self, pass: Pass) {
+        self.bar.set_message(match pass {
+            Pass::Vocabulary => "reading the vocabulary",
+            Pass::Parties => "registering parties",
+            Pass::Events => "importing",
+        });
+    }
 }
 
-/// Every pass over the document, on a blocking thread: the hash vocabulary; the parties of its
-/// master data; then the rest of its master data and its events, mapped and queued for the
-/// sender, with a barrier after each part of the master data.
+/// Every pass over the document, on a blocking thread, queued for the sender.
 fn read_and_map(
     path: &Path,
     options: Options,
     registry: Box<dyn Registry>,
     bar: ProgressBar,
     tx: mpsc::Sender<Item>,
-) -> Result<ReadSummary, ReadError> {
-    let usage = ReadError::Usage;
-    let open =
-        || File::open(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())));
-    let broken = |e: lotline_epcis::stream::StreamError| usage(format!("{}: {e}", path.display()));
-    bar.set_message("reading the vocabulary");
-    let hashing = hash_context(bar.wrap_read(open()?)).map_err(broken)?;
-    let mut importer = Importer::with_registry(options, registry);
-    let mut context_seen = false;
-    let send = |items: Vec<Mapped>| -> Result<usize, ReadError> {
-        let n = items.len();
-        for item in items {
-            tx.blocking_send(Item::Mapped(Box::new(item)))
-                .map_err(|_| ReadError::SenderStopped)?;
-        }
-        Ok(n)
-    };
-    let barrier = || -> Result<(), ReadError> {
-        let (done, wait) = oneshot::channel();
-        tx.blocking_send(Item::Barrier(done))
-            .map_err(|_| ReadError::SenderStopped)?;
-        wait.blocking_recv().map_err(|_| ReadError::SenderStopped)
-    };
-    // The parties, which every location, certificate and event may name.
-    bar.set_message("registering parties");
-    let mut header_seen = false;
-    let mut sent = 0;
-    let mut stopped: Option<ReadError> = None;
-    let mut elements: Vec<(String, lotline_epcis::Json)> = Vec::new();
-    let parties = read_document(open()?, &mut |part| {
-        let step = (|| -> Result<Flow, ReadError> {
-            match part {
-                Part::Context(context) => {
-                    context_seen = true;
-                    importer.context(&context, hashing.clone());
-                }
-                Part::Vocabulary { kind, element } => {
-                    header_seen = true;
-                    if !context_seen {
-                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
-                        context_seen = true;
-                    }
-                    if is_party_vocabulary(&kind) {
-                        elements.push((kind, element));
-                        if elements.len() >= ELEMENTS {
-                            sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
-                        }
-                    }
-                }
-                Part::Header(_) => header_seen = true,
-                Part::Event(..) => return Ok(Flow::Stop),
-            }
-            match importer.registry_failure() {
-                Some(reason) => Err(ReadError::Registry(reason)),
-                None => Ok(Flow::Continue),
-            }
-        })();
-        step.map_err(|e| {
-            let reason = format!("{e:?}");
-            stopped = Some(e);
-            reason
+) -> Result<Summary, DocumentError> {
+    let open = |pass: Pass| -> std::io::Result<Box<dyn std::io::Read>> {
+        let file = File::open(path)?;
+        Ok(match pass {
+            Pass::Parties => Box::new(file),
+            Pass::Vocabulary | Pass::Events => Box::new(bar.wrap_read(file)),
         })
-    });
-    if let Some(e) = stopped.take() {
-        return Err(e);
-    }
-    parties.map_err(broken)?;
-    sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
-    if sent > 0 {
-        barrier()?;
-    }
-
-    // The rest of the master data, then the events.
-    bar.set_message("importing");
-    let mut sent = 0;
-    let mut events_begun = false;
-    let mut events: Vec<(usize, lotline_epcis::Json)> = Vec::new();
-    let info = read_document(bar.wrap_read(open()?), &mut |part| {
-        let step = (|| -> Result<(), ReadError> {
-            match part {
-                Part::Context(context) => {
-                    context_seen = true;
-                    importer.context(&context, hashing.clone());
-                }
-                Part::Header(_) => {}
-                Part::Vocabulary { kind, element } => {
-                    if !context_seen {
-                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
-                        context_seen = true;
-                    }
-                    // A header after the body: the first pass did not see its parties.
-                    if !is_party_vocabulary(&kind) || !header_seen {
-                        elements.push((kind, element));
-                        if elements.len() >= ELEMENTS {
-                            sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
-                        }
-                    }
-                }
-                Part::Event(index, event) => {
-                    if !context_seen {
-                        importer.context(&lotline_epcis::Json::Null, hashing.clone());
-                        context_seen = true;
-                    }
-                    if !events_begun {
-                        events_begun = true;
-                        sent += send(importer.vocabularies(&std::mem::take(&mut elements)))?;
-                        if sent > 0 {
-                            barrier()?;
-                        }
-                    }
-                    events.push((index, event));
-                    if events.len() >= ELEMENTS {
-                        send(importer.events(&std::mem::take(&mut events)))?;
-                    }
-                }
-            }
-            match importer.registry_failure() {
-                Some(reason) => Err(ReadError::Registry(reason)),
-                None => Ok(()),
-            }
-        })();
-        match step {
-            Ok(()) => Ok(Flow::Continue),
-            Err(e) => {
-                let reason = format!("{e:?}");
-                stopped = Some(e);
-                Err(reason)
-            }
-        }
-    });
-    if let Some(e) = stopped {
-        return Err(e);
-    }
-    let info = info.map_err(broken)?;
-    send(importer.vocabularies(&std::mem::take(&mut elements)))?;
-    send(importer.events(&std::mem::take(&mut events)))?;
-    send(importer.finish())?;
-    if let Some(reason) = importer.registry_failure() {
-        return Err(ReadError::Registry(reason));
-    }
-    if info.header_after_body {
-        return Err(usage(format!(
-            "{}: the epcisHeader comes after the epcisBody; its master data was registered after the events (write the header first)",
-            path.display()
-        )));
-    }
-    Ok(ReadSummary {
-        unowned_classes: importer.unowned_classes(),
-    })
+    };
+    let mut sink = ChannelSink {
+        tx,
+        bar: bar.clone(),
+    };
+    import_document(
+        &path.display().to_string(),
+        &open,
+        options,
+        registry,
+        &mut sink,
+    )
 }
 
 /// The lotline server as the import's [`Registry`]: one `Resolve` call per batch of names not
