@@ -21,10 +21,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// A server with the HTTP door, and `cocoa_chain.jsonld` imported over gRPC.
 async fn server_with_chain() -> TestServer {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let mut config = ServeConfig::new(&dir);
-    config.http = Some("127.0.0.1:0".parse().unwrap());
-    let server = TestServer::start_with(config).await;
+    let server = empty_server().await;
     let url = server.url();
     let file = fixture("cocoa_chain.jsonld");
     let out = tokio::task::spawn_blocking(move || {
@@ -34,6 +31,26 @@ async fn server_with_chain() -> TestServer {
     .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     server
+}
+
+/// `OPTIONS url`.
+async fn options(url: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, url)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// GS1's reference hashes of `cocoa_chain.jsonld`, one per event, sorted.
+fn reference_hashes() -> Vec<String> {
+    let mut reference: Vec<String> = std::fs::read_to_string(fixture("cocoa_chain.hashes"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    reference.sort();
+    reference
 }
 
 /// GETs `url`: the status, the body as text, and the `Link` header.
@@ -105,24 +122,14 @@ async fn events_page_by_page_with_the_hashes_of_the_capture() {
     let base = server.http_url();
 
     // Discovery.
-    let client = reqwest::Client::new();
-    let options = client
-        .request(reqwest::Method::OPTIONS, format!("{base}/"))
-        .send()
-        .await
-        .unwrap();
+    let options = options(&format!("{base}/")).await;
     assert_eq!(options.status().as_u16(), 204);
     assert_eq!(options.headers()["gs1-epcis-version"], "2.0.0");
     assert!(options.headers()["allow"].to_str().unwrap().contains("GET"));
 
     // Every event once, page by page, with the hashes GS1's reference computed at capture.
     let (all, hashes, pages) = all_pages(&base, "/events?perPage=3").await;
-    let mut reference: Vec<String> = std::fs::read_to_string(fixture("cocoa_chain.hashes"))
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
-    reference.sort();
+    let reference = reference_hashes();
     let mut got = hashes.clone();
     got.sort();
     assert_eq!(
@@ -376,4 +383,175 @@ async fn the_rest_binding_takes_the_same_credentials_as_grpc() {
     assert_eq!(ok.status().as_u16(), 200);
     // A member reads its own events in full and others' in the public view.
     assert_eq!(ok.headers()["lotline-view"], "public");
+}
+
+/// A server with the HTTP door and nothing recorded.
+async fn empty_server() -> TestServer {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut config = ServeConfig::new(&dir);
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    TestServer::start_with(config).await
+}
+
+/// POSTs `file` to `/capture` with `behaviour`, and polls the job until it has finished.
+async fn capture(base: &str, file: &str, behaviour: Option<&str>) -> Value {
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(format!("{base}/capture"))
+        .header("content-type", "application/ld+json")
+        .body(std::fs::read(fixture(file)).unwrap());
+    if let Some(b) = behaviour {
+        request = request.header("GS1-Capture-Error-Behaviour", b);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 202, "{file}");
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/capture/"), "{location}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let job: Value = client
+            .get(format!("{base}{location}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["running"] == false {
+            assert!(job["finishedAt"].as_str().is_some(), "{job}");
+            return job;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job did not finish: {job}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_captured_document_is_a_job_whose_events_are_then_queried() {
+    let server = empty_server().await;
+    let base = server.http_url();
+    let client = reqwest::Client::new();
+
+    let options = options(&format!("{base}/capture")).await;
+    assert_eq!(options.status().as_u16(), 204);
+    assert!(
+        options.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    assert!(options.headers().contains_key("gs1-epcis-capture-limit"));
+    assert!(
+        options
+            .headers()
+            .contains_key("gs1-epcis-capture-file-size-limit")
+    );
+
+    // The whole chain, master data first: every event with the capture's reference hash.
+    let job = capture(&base, "cocoa_chain.jsonld", None).await;
+    assert_eq!(job["success"], true, "{job}");
+    assert_eq!(job["captureErrorBehaviour"], "rollback");
+    assert_eq!(job["errors"], Value::Array(Vec::new()));
+    let (all, hashes, _) = all_pages(&base, "/events?perPage=50").await;
+    let reference = reference_hashes();
+    let mut got = hashes;
+    got.sort();
+    assert_eq!(got, reference);
+    // The job is listed; capturing the same document again adds nothing.
+    let jobs: Value = client
+        .get(format!("{base}/capture"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["captureID"] == job["captureID"]),
+        "{jobs}"
+    );
+    let again = capture(&base, "cocoa_chain.jsonld", Some("proceed")).await;
+    assert_eq!(again["success"], true, "{again}");
+    let (after, _, _) = all_pages(&base, "/events?perPage=50").await;
+    assert_eq!(after.len(), all.len());
+
+    // What is not a document is refused before any job.
+    for (content_type, body, status) in [
+        (
+            "application/json",
+            "{\"type\": \"EPCISDocument\", \"epcisBody\": ",
+            400,
+        ),
+        ("application/json", "[1, 2]", 400),
+        ("text/plain", "{}", 415),
+    ] {
+        let response = client
+            .post(format!("{base}/capture"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["type"], "epcisException:ValidationException");
+    }
+    let response = client
+        .post(format!("{base}/capture"))
+        .header("content-type", "application/json")
+        .header("GS1-Capture-Error-Behaviour", "sometimes")
+        .body(std::fs::read(fixture("cocoa_chain.jsonld")).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollback_captures_nothing_of_a_bad_document_and_proceed_the_good_events() {
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("errors.expected.json")).unwrap())
+            .unwrap();
+    let bad: Vec<&String> = expected
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| *k != "valid")
+        .collect();
+    let valid = expected["valid"].as_array().unwrap().len();
+
+    // rollback (the default): every bad event named, nothing recorded.
+    let server = empty_server().await;
+    let base = server.http_url();
+    let job = capture(&base, "errors.jsonld", None).await;
+    assert_eq!(job["success"], false, "{job}");
+    let errors = job["errors"].as_array().unwrap();
+    for index in &bad {
+        let word = expected[index.as_str()].as_str().unwrap().to_lowercase();
+        assert!(
+            errors.iter().any(|e| {
+                let detail = e["detail"].as_str().unwrap().to_lowercase();
+                detail.contains(&format!("#{index}")) && detail.contains(&word)
+            }),
+            "event #{index} ({word}) is not among the errors: {errors:?}"
+        );
+    }
+    let (events, _, _) = all_pages(&base, "/events").await;
+    assert!(events.is_empty(), "rollback recorded {events:?}");
+
+    // proceed: the good events are recorded, the bad ones are the errors.
+    let server = empty_server().await;
+    let base = server.http_url();
+    let job = capture(&base, "errors.jsonld", Some("proceed")).await;
+    assert_eq!(job["success"], false, "{job}");
+    assert_eq!(job["captureErrorBehaviour"], "proceed");
+    assert_eq!(job["errors"].as_array().unwrap().len(), bad.len(), "{job}");
+    let (events, _, _) = all_pages(&base, "/events").await;
+    assert!(events.len() >= valid, "{} events recorded", events.len());
 }

@@ -8,6 +8,7 @@
 //! `EPCISQueryDocument`; every error goes through [`problem`] once. Which events a caller sees
 //! is the service's decision.
 
+mod capture;
 pub mod problem;
 mod routes;
 mod token;

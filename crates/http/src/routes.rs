@@ -2,11 +2,12 @@
 //! `/{id}/events` are events queries with one more parameter.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, delete, get};
+use axum::routing::{MethodRouter, delete, get, post};
 use chrono::{SecondsFormat, Utc};
 use lotline_epcis::hash::{BIZ_STEPS, DISPOSITIONS};
 use lotline_epcis::names::EPCIS_CONTEXT;
@@ -15,7 +16,7 @@ use lotline_service::queries::epcis::{Cursor, EpcisPage, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
-use crate::{Peer, Problem, READ_DEADLINE, token};
+use crate::{Peer, Problem, READ_DEADLINE, capture, token};
 
 /// The EPCIS and CBV versions lotline speaks.
 const EPCIS_VERSION: &str = "2.0.0";
@@ -26,14 +27,21 @@ const DEFAULT_PER_PAGE: usize = 30;
 const VIEW_HEADER: &str = "lotline-view";
 
 #[derive(Clone)]
-struct Http {
-    service: Service,
+pub(crate) struct Http {
+    pub(crate) service: Service,
 }
 
 pub(crate) fn router(service: Service) -> Router {
     let read = |m: MethodRouter<Http>| m.options(discovery);
     Router::new()
         .route("/", read(get(top_level)))
+        .route(
+            "/capture",
+            post(capture::capture)
+                .get(capture::jobs)
+                .options(capture::discovery),
+        )
+        .route("/capture/{capture_id}", read(get(capture::job)))
         .route("/events", read(get(events)))
         .route("/events/{event_id}", read(get(event)))
         .route("/eventTypes", read(get(event_types)))
@@ -59,12 +67,14 @@ pub(crate) fn router(service: Service) -> Router {
             delete(release_token).options(discovery),
         )
         .fallback(no_route)
+        // Capture streams its body to a file under its own limit.
+        .layer(DefaultBodyLimit::disable())
         .with_state(Http { service })
 }
 
 /// What every query request brings: the caller, the path and the query string's parameters.
-struct Asked {
-    caller: Caller,
+pub(crate) struct Asked {
+    pub(crate) caller: Caller,
     path: String,
     params: Vec<(String, String)>,
 }
@@ -128,7 +138,7 @@ fn caller(service: &Service, headers: &HeaderMap, peer: Option<&Peer>) -> Result
 }
 
 /// The headers every EPCIS answer carries.
-fn versioned(mut response: Response) -> Response {
+pub(crate) fn versioned(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         ("gs1-epcis-version", EPCIS_VERSION),
@@ -142,7 +152,7 @@ fn versioned(mut response: Response) -> Response {
     response
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -152,9 +162,11 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 }
 
 /// `OPTIONS` on any resource: what it allows and which EPCIS and CBV versions lotline speaks.
-async fn discovery(uri: axum::http::Uri) -> Response {
+pub(crate) async fn discovery(uri: axum::http::Uri) -> Response {
     let allow = if uri.path().starts_with("/nextPageToken/") {
         "OPTIONS, DELETE"
+    } else if uri.path() == "/capture" {
+        "OPTIONS, POST, GET"
     } else {
         "OPTIONS, GET"
     };
@@ -190,6 +202,7 @@ fn collection(members: impl IntoIterator<Item = impl Into<Value>>) -> Response {
 
 async fn top_level() -> Response {
     collection([
+        "capture",
         "events",
         "eventTypes",
         "epcs",

@@ -16,6 +16,7 @@
 
 pub mod access;
 pub mod args;
+pub mod capture;
 mod error;
 pub mod intake;
 mod pool;
@@ -135,6 +136,8 @@ pub struct Service {
     max_walk: usize,
     /// Where questions run, and how many one caller may ask at once.
     reads: Arc<pool::ReadPool>,
+    /// EPCIS capture jobs.
+    captures: Arc<capture::Captures>,
 }
 
 /// The default [`Service::with_max_walk`].
@@ -155,6 +158,7 @@ impl Service {
             refusals: Arc::default(),
             max_walk: DEFAULT_MAX_WALK,
             reads: Arc::new(pool::ReadPool::new(ReadLimits::default())),
+            captures: Arc::default(),
         }
     }
 

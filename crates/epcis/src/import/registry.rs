@@ -52,6 +52,24 @@ impl Ask {
             && self.orgs.is_empty()
             && self.classes.is_empty()
     }
+
+    /// The same names in parts of at most `size` of each kind (a registry answers a bounded
+    /// number of names per request).
+    pub fn parts(&self, size: usize) -> Vec<Ask> {
+        let size = size.max(1);
+        let slice = |names: &[String], n: usize| -> Vec<String> {
+            names.iter().skip(n * size).take(size).cloned().collect()
+        };
+        (0..)
+            .map(|n| Ask {
+                parties: slice(&self.parties, n),
+                locations: slice(&self.locations, n),
+                orgs: slice(&self.orgs, n),
+                classes: slice(&self.classes, n),
+            })
+            .take_while(|part| !part.is_empty())
+            .collect()
+    }
 }
 
 /// What a registry knows of each name asked (`None`: nothing registered it).

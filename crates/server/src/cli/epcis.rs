@@ -379,25 +379,14 @@ struct ServerRegistry {
 impl Registry for ServerRegistry {
     fn resolve(&mut self, ask: &Ask) -> Answers {
         // The server answers at most MAX_RESOLVE names a request: a quarter of that of each kind.
-        const PART: usize = lotline_api::MAX_RESOLVE / 4;
-        let part = |names: &[String], n: usize| -> Vec<String> {
-            names.iter().skip(n * PART).take(PART).cloned().collect()
-        };
         let mut all = Answers::default();
-        for n in 0.. {
+        for part in ask.parts(lotline_api::MAX_RESOLVE / 4) {
             let request = v1::ResolveRequest {
-                parties: part(&ask.parties, n),
-                locations: part(&ask.locations, n),
-                orgs: part(&ask.orgs, n),
-                classes: part(&ask.classes, n),
+                parties: part.parties,
+                locations: part.locations,
+                orgs: part.orgs,
+                classes: part.classes,
             };
-            if request.parties.is_empty()
-                && request.locations.is_empty()
-                && request.orgs.is_empty()
-                && request.classes.is_empty()
-            {
-                break;
-            }
             let answers = self.resolve_one(request);
             all.parties.extend(answers.parties);
             all.locations.extend(answers.locations);
