@@ -35,6 +35,8 @@ const KEPT_JOBS: usize = 1_000;
 const KEPT_ERRORS: usize = 1_000;
 /// Events recorded per batch.
 const BATCH: usize = 500;
+/// Jobs running at once; more are refused until one ends (each holds a blocking thread).
+pub const MAX_RUNNING: usize = 4;
 
 /// What to do when part of a document fails (`GS1-Capture-Error-Behaviour`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,14 +115,21 @@ impl Captures {
         });
     }
 
-    fn add(&self, job: CaptureJob) {
+    /// Adds `job`, unless [`MAX_RUNNING`] jobs are running.
+    fn add(&self, job: CaptureJob) -> Result<(), ServiceError> {
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        if jobs.iter().filter(|j| j.running).count() >= MAX_RUNNING {
+            return Err(ServiceError::Busy(format!(
+                "{MAX_RUNNING} capture jobs are running; send the document again once one has finished"
+            )));
+        }
         if jobs.len() >= KEPT_JOBS
             && let Some(done) = jobs.iter().position(|j| !j.running)
         {
             jobs.remove(done);
         }
         jobs.push_back(job);
+        Ok(())
     }
 
     fn get(&self, id: &str) -> Option<CaptureJob> {
@@ -367,7 +376,7 @@ impl Service {
             failed: 0,
             errors: Vec::new(),
         };
-        self.captures.add(job.clone());
+        self.captures.add(job.clone())?;
         let service = self.clone();
         // The job outlives the request: no deadline of the request's.
         let caller = caller.clone().until(None);
@@ -456,5 +465,74 @@ impl Service {
             .into_iter()
             .find(|j| j.id == id)
             .ok_or_else(|| ServiceError::NotFound(format!("capture job {id:?}: no such job")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(id: usize, running: bool) -> CaptureJob {
+        CaptureJob {
+            id: format!("c{id}"),
+            owner: Some("coop-a".into()),
+            created_at: Utc::now(),
+            finished_at: None,
+            running,
+            behaviour: Behaviour::Rollback,
+            accepted: 0,
+            duplicates: 0,
+            failed: 0,
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn jobs_at_once_are_bounded_and_old_finished_ones_go() {
+        let captures = Captures::default();
+        for n in 0..MAX_RUNNING {
+            captures.add(job(n, true)).unwrap();
+        }
+        assert!(matches!(
+            captures.add(job(99, true)),
+            Err(ServiceError::Busy(_))
+        ));
+        captures.update("c0", |j| j.running = false);
+        captures.add(job(100, true)).unwrap();
+        // Finished jobs are kept up to the bound, the oldest leaving first.
+        captures.update("c100", |j| j.running = false);
+        for n in 1..MAX_RUNNING {
+            captures.update(&format!("c{n}"), |j| j.running = false);
+        }
+        for n in 0..KEPT_JOBS + 10 {
+            captures.add(job(1_000 + n, false)).unwrap();
+        }
+        let jobs = captures.jobs.lock().unwrap();
+        assert_eq!(jobs.len(), KEPT_JOBS);
+        assert!(jobs.iter().all(|j| j.id != "c0"));
+        assert_eq!(
+            jobs.back().unwrap().id,
+            format!("c{}", 1_000 + KEPT_JOBS + 9)
+        );
+    }
+
+    #[test]
+    fn errors_are_counted_beyond_those_kept() {
+        let captures = Captures::default();
+        captures.add(job(1, true)).unwrap();
+        for n in 0..KEPT_ERRORS + 5 {
+            captures.fail(
+                "c1",
+                CaptureError {
+                    source: format!("event #{n}"),
+                    event_id: String::new(),
+                    reason: "bad".into(),
+                },
+            );
+        }
+        let j = captures.get("c1").unwrap();
+        assert_eq!(j.failed, (KEPT_ERRORS + 5) as u64);
+        assert_eq!(j.errors.len(), KEPT_ERRORS);
+        assert!(!j.success());
     }
 }
