@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use lotline_proto::v1;
 use lotline_server::ServeConfig;
-use lotline_testkit::{TestServer, lotline_bin};
+use lotline_testkit::{TestServer, lotline_bin, url_encode};
 use serde_json::Value;
 
 /// Lots asked about, and how many times each.
@@ -94,18 +94,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[at.min(sorted.len() - 1)]
 }
 
-fn encode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let events = env_usize("LOTLINE_BENCH_EVENTS", 20_000);
@@ -158,7 +146,7 @@ async fn main() {
             let response = client
                 .get(format!(
                     "{base}/events?perPage=1000&MATCH_anyEPCClass={}",
-                    encode(lot)
+                    url_encode(lot)
                 ))
                 .send()
                 .await

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use common::{lotline, stderr};
 use lotline_epcis::hash::document_hashes;
 use lotline_server::ServeConfig;
-use lotline_testkit::TestServer;
+use lotline_testkit::{TestServer, url_encode};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -175,7 +175,7 @@ async fn events_page_by_page_with_the_hashes_of_the_capture() {
             Box::new(|e: &Value| e["action"] == "ADD"),
         ),
         (
-            format!("GE_eventTime={}", urlencode(&time)),
+            format!("GE_eventTime={}", url_encode(&time)),
             Box::new({
                 let t = chrono::DateTime::parse_from_rfc3339(&time).unwrap();
                 move |e: &Value| {
@@ -185,7 +185,7 @@ async fn events_page_by_page_with_the_hashes_of_the_capture() {
             }),
         ),
         (
-            format!("EQ_eventID={}", urlencode(&all_ids[1])),
+            format!("EQ_eventID={}", url_encode(&all_ids[1])),
             Box::new({
                 let id = all_ids[1].clone();
                 move |e: &Value| e["eventID"] == id.as_str()
@@ -226,16 +226,16 @@ async fn events_page_by_page_with_the_hashes_of_the_capture() {
         .collect::<Vec<_>>());
     assert!(want.len() >= 2, "the lot is made and used: {want:?}");
     for path in [
-        format!("/events?MATCH_anyEPCClass={}", urlencode(&lot_urn)),
-        format!("/events?MATCH_anyEPCClass={}", urlencode(&canonical)),
-        format!("/epcs/{}/events", urlencode(&canonical)),
+        format!("/events?MATCH_anyEPCClass={}", url_encode(&lot_urn)),
+        format!("/events?MATCH_anyEPCClass={}", url_encode(&canonical)),
+        format!("/epcs/{}/events", url_encode(&canonical)),
     ] {
         let (got, _, _) = all_pages(&base, &path).await;
         assert_eq!(ids(&got), want, "{path}");
     }
 
     // One event by its id; event types as resources.
-    let (status, body, _) = get(&format!("{base}/events/{}", urlencode(&all_ids[0]))).await;
+    let (status, body, _) = get(&format!("{base}/events/{}", url_encode(&all_ids[0]))).await;
     assert_eq!(status, 200, "{body}");
     let doc: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
@@ -266,19 +266,6 @@ async fn events_page_by_page_with_the_hashes_of_the_capture() {
         .map(|e| chrono::DateTime::parse_from_rfc3339(e["eventTime"].as_str().unwrap()).unwrap())
         .collect();
     assert_eq!(got, times[..2].to_vec());
-}
-
-/// `text` percent-encoded for a query value or a path segment.
-fn urlencode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

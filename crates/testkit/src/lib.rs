@@ -25,3 +25,17 @@ pub use servers::{
     BinaryServer, TestServer, clear_lotline_env, lotline_bin, tls_channel, wait_service,
     wait_service_on, wait_serving,
 };
+
+/// `text` percent-encoded for a URL query value or path segment (everything but unreserved
+/// characters), as an HTTP client sends an identifier with `/` or `:` in it.
+pub fn url_encode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
