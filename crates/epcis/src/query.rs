@@ -167,6 +167,8 @@ pub struct Query {
     error_declaration: bool,
     error_reasons: Vec<String>,
     corrective_ids: Vec<String>,
+    order_by: Option<OrderBy>,
+    ascending: bool,
     /// The field that orders the results, and whether ascending.
     pub order: Option<(OrderBy, bool)>,
     /// At most this many results (`eventCountLimit`, with `orderBy`).
@@ -272,7 +274,10 @@ impl Query {
         &self.params
     }
 
-    fn check(&self) -> Result<(), QueryError> {
+    /// Settles what depends on several parameters, then checks them together.
+    fn check(&mut self) -> Result<(), QueryError> {
+        // orderDirection (DESC unless given) applies only with orderBy, in either order.
+        self.order = self.order_by.map(|by| (by, self.ascending));
         if self.event_count_limit.is_some() && self.max_event_count.is_some() {
             return Err(bad(
                 "eventCountLimit",
@@ -403,19 +408,14 @@ impl Query {
                         ));
                     }
                 };
-                let ascending = self.order.is_some_and(|(_, a)| a);
-                self.order = Some((by, ascending));
+                self.order_by = Some(by);
             }
             "orderDirection" => {
-                let ascending = match value.trim() {
+                self.ascending = match value.trim() {
                     "ASC" => true,
                     "DESC" => false,
                     other => return Err(bad(name, format!("{other:?} is not ASC or DESC"))),
                 };
-                // Applies once orderBy is known; kept in the parameters until then.
-                if let Some((by, _)) = self.order {
-                    self.order = Some((by, ascending));
-                }
             }
             "eventCountLimit" => self.event_count_limit = Some(count(name, value)?),
             "maxEventCount" => self.max_event_count = Some(count(name, value)?),
@@ -442,13 +442,6 @@ impl Query {
         }
         self.params.push((name.to_string(), value.to_string()));
         self.params.sort();
-        // orderDirection given before orderBy.
-        if name == "orderBy"
-            && let Some((_, dir)) = self.params.iter().find(|(n, _)| n == "orderDirection")
-            && let Some((by, _)) = self.order
-        {
-            self.order = Some((by, dir.trim() == "ASC"));
-        }
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use lotline_epcis::Json;
 use lotline_epcis::export::{ContextMerge, is_master_data, to_epcis};
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT, EXT_HASH};
 use lotline_epcis::query::{OrderBy, Query};
-use lotline_store::{EventFilter, Snapshot, StoreError};
+use lotline_store::{EventFilter, Snapshot, StoreError, StoredEvent};
 
 use super::answered;
 use crate::views::{Level, View};
@@ -90,20 +90,17 @@ fn render(
     Ok(items)
 }
 
-/// The stored event at `seq` as a result of `query`, if it is one.
+/// `stored` as a result of `query`, if it is one.
 fn examine(
     store: &Snapshot<'_>,
     view: &View,
     query: &Query,
-    seq: u64,
+    stored: &StoredEvent,
 ) -> Result<Option<Found>, ServiceError> {
-    let Some(stored) = store.event_at(seq)? else {
-        return Ok(None);
-    };
     if is_master_data(&stored.event) {
         return Ok(None);
     }
-    let Some(answer) = answered(store, view, &stored)? else {
+    let Some(answer) = answered(store, view, stored)? else {
         return Ok(None);
     };
     let corrected = match &answer.event.kind {
@@ -129,7 +126,7 @@ fn examine(
         return Ok(None);
     }
     Ok(Some(Found {
-        seq,
+        seq: stored.seq,
         record_time: answer.record_time,
         event: answer.event,
         corrected,
@@ -174,7 +171,9 @@ fn in_log_order(
                     return Ok((found, Some(Cursor::After(seq - 1))));
                 }
                 examined += 1;
-                found.extend(examine(store, view, query, seq)?);
+                if let Some(stored) = store.event_at(seq)? {
+                    found.extend(examine(store, view, query, &stored)?);
+                }
             }
             Ok((found, None))
         }
@@ -188,7 +187,8 @@ fn in_log_order(
                     }
                     examined += 1;
                     cursor = stored.seq;
-                    found.extend(examine(store, view, query, stored.seq)?);
+                    // The listing read the event already.
+                    found.extend(examine(store, view, query, stored)?);
                 }
                 match chunk.next_after {
                     Some(next) => cursor = next,
