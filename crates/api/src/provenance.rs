@@ -16,6 +16,11 @@ use tracing::instrument;
 use crate::caller::{caller, viewed};
 use crate::status::status as to_status;
 
+/// Events one page of a watch reads at most.
+const WATCH_PAGE: usize = 1_000;
+/// How long one page of a watch may read.
+const WATCH_READ: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub struct ProvenanceApi {
     service: Service,
 }
@@ -144,6 +149,84 @@ impl ProvenanceService for ProvenanceApi {
             },
             page.view,
         ))
+    }
+
+    type WatchEventsStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<v1::StoredEvent, Status>> + Send>>;
+
+    #[instrument(skip_all)]
+    async fn watch_events(
+        &self,
+        request: Request<v1::WatchEventsRequest>,
+    ) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
+        let r = request.into_inner();
+        let (filter, start) = (|| {
+            let filter = EventFilter {
+                org: args::opt_id("org", &r.org)?,
+                chain: args::chain(&r.chain)?,
+                kind: args::kind(&r.kind)?,
+                lot: args::opt_lot("lot", &r.lot)?,
+                from: None,
+                to: None,
+            };
+            let start = args::time("from_record_time", &r.from_record_time)?
+                .map(|t| t.with_timezone(&chrono::Utc));
+            Ok::<_, lotline_service::ServiceError>((filter, start))
+        })()
+        .map_err(to_status)?;
+        // A watch outlives any one question: each page gets its own read deadline.
+        let caller = caller.until(None);
+        let service = self.service.clone();
+        let mut after = if r.after_sequence > 0 {
+            r.after_sequence
+        } else {
+            service
+                .position_at(&caller, start)
+                .await
+                .map_err(to_status)?
+        };
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let page = match service.still_valid(&caller) {
+                    Ok(()) => {
+                        let reading = caller
+                            .clone()
+                            .until(std::time::Instant::now().checked_add(WATCH_READ));
+                        service
+                            .follow_events(&reading, filter.clone(), after, WATCH_PAGE)
+                            .await
+                    }
+                    Err(e) => Err(e),
+                };
+                let page = match page {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(to_status(e))).await;
+                        return;
+                    }
+                };
+                for answered in &page.events {
+                    if tx.send(Ok(answered_to_wire(answered))).await.is_err() {
+                        return;
+                    }
+                }
+                after = page.through;
+                if !page.more {
+                    tokio::select! {
+                        grew = service.log_beyond(after) => if let Err(e) = grew {
+                            let _ = tx.send(Err(to_status(e))).await;
+                            return;
+                        },
+                        () = tx.closed() => return,
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     #[instrument(skip_all)]

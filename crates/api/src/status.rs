@@ -24,6 +24,7 @@ pub fn status(err: ServiceError) -> Status {
         ServiceError::Unauthenticated(_) => Status::unauthenticated(message),
         ServiceError::PermissionDenied(_) => Status::permission_denied(message),
         ServiceError::NotFound(_) => Status::not_found(message),
+        ServiceError::AlreadyExists(_) => Status::already_exists(message),
         ServiceError::BeyondLog { .. } => Status::out_of_range(message),
         ServiceError::Rejected { kind, .. } => match kind {
             RejectKind::Invalid => Status::invalid_argument(message),

@@ -10,8 +10,10 @@
 
 mod capture;
 pub mod problem;
+mod queries;
 mod routes;
 mod token;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +34,7 @@ use tracing::{debug, warn};
 
 pub use lotline_epcis::query::Query;
 pub use problem::Problem;
+pub use webhooks::deliver;
 
 /// How long an HTTP question may read before it stops (HTTP has no deadline header like gRPC's
 /// `grpc-timeout`).

@@ -60,6 +60,9 @@ impl From<ServiceError> for Problem {
             ServiceError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "SecurityException"),
             ServiceError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "SecurityException"),
             ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, "NoSuchResourceException"),
+            ServiceError::AlreadyExists(_) => {
+                (StatusCode::CONFLICT, "ResourceAlreadyExistsException")
+            }
             ServiceError::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "ImplementationException"),
             ServiceError::WritesRefused(_)
             | ServiceError::NotReady(_)
@@ -76,14 +79,21 @@ impl From<ServiceError> for Problem {
     }
 }
 
-impl IntoResponse for Problem {
-    fn into_response(self) -> Response {
-        let body = json!({
+impl Problem {
+    /// The problem document.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
             "type": format!("epcisException:{}", self.exception),
             "title": self.status.canonical_reason().unwrap_or("Error"),
             "status": self.status.as_u16(),
             "detail": self.detail,
-        });
+        })
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = self.body();
         let mut response = (self.status, body.to_string()).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -116,6 +126,7 @@ mod tests {
                 message: "too many".into(),
             },
             ServiceError::Busy("wait".into()),
+            ServiceError::AlreadyExists("taken".into()),
         ] {
             let p = Problem::from(err);
             assert!(p.status.is_client_error(), "{p:?}");

@@ -16,7 +16,7 @@ use lotline_service::queries::epcis::{Cursor, EpcisPage, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
-use crate::{Peer, Problem, READ_DEADLINE, capture, token};
+use crate::{Peer, Problem, READ_DEADLINE, capture, queries, token};
 
 /// The EPCIS and CBV versions lotline speaks.
 const EPCIS_VERSION: &str = "2.0.0";
@@ -62,6 +62,20 @@ pub(crate) fn router(service: Service) -> Router {
         .route("/bizLocations", read(get(unlisted)))
         .route("/bizLocations/{id}", read(get(sub_resources)))
         .route("/bizLocations/{id}/events", read(get(biz_location_events)))
+        .route("/queries", read(get(queries::list).post(queries::create)))
+        .route(
+            "/queries/{name}",
+            read(get(queries::definition).delete(queries::delete)),
+        )
+        .route("/queries/{name}/events", read(get(queries::events)))
+        .route(
+            "/queries/{name}/subscriptions",
+            read(get(queries::subscriptions).post(queries::subscribe)),
+        )
+        .route(
+            "/queries/{name}/subscriptions/{id}",
+            read(get(queries::subscription).delete(queries::unsubscribe)),
+        )
         .route(
             "/nextPageToken/{token}",
             delete(release_token).options(discovery),
@@ -75,8 +89,8 @@ pub(crate) fn router(service: Service) -> Router {
 /// What every query request brings: the caller, the path and the query string's parameters.
 pub(crate) struct Asked {
     pub(crate) caller: Caller,
-    path: String,
-    params: Vec<(String, String)>,
+    pub(crate) path: String,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 impl FromRequestParts<Http> for Asked {
@@ -163,12 +177,13 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// `OPTIONS` on any resource: what it allows and which EPCIS and CBV versions lotline speaks.
 pub(crate) async fn discovery(uri: axum::http::Uri) -> Response {
-    let allow = if uri.path().starts_with("/nextPageToken/") {
-        "OPTIONS, DELETE"
-    } else if uri.path() == "/capture" {
-        "OPTIONS, POST, GET"
-    } else {
-        "OPTIONS, GET"
+    let path = uri.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let allow = match segments.as_slice() {
+        ["nextPageToken", _] => "OPTIONS, DELETE",
+        ["capture"] | ["queries"] | ["queries", _, "subscriptions"] => "OPTIONS, GET, POST",
+        ["queries", _] | ["queries", _, "subscriptions", _] => "OPTIONS, GET, DELETE",
+        _ => "OPTIONS, GET",
     };
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
@@ -210,6 +225,7 @@ async fn top_level() -> Response {
         "bizLocations",
         "readPoints",
         "dispositions",
+        "queries",
     ])
 }
 
@@ -326,13 +342,28 @@ async fn event(
     asked: Asked,
 ) -> Result<Response, Problem> {
     let page = http.service.epcis_event(&asked.caller, &event_id).await?;
-    Ok(query_document(page, None))
+    Ok(query_document(
+        document_text(&page, "SimpleEventQuery", None),
+        page.view,
+        None,
+    ))
 }
 
 /// An events query: the request's parameters (or its page token's), with what the path adds.
 async fn answer(
     http: &Http,
     asked: Asked,
+    resource: impl FnOnce(Query) -> Result<Query, QueryError>,
+) -> Result<Response, Problem> {
+    answer_query(http, asked, None, resource).await
+}
+
+/// An events query. `fixed`: a named query's parameters, which the request may not change
+/// (it gives only `perPage` and `nextPageToken`).
+pub(crate) async fn answer_query(
+    http: &Http,
+    asked: Asked,
+    fixed: Option<(&str, Vec<(String, String)>)>,
     resource: impl FnOnce(Query) -> Result<Query, QueryError>,
 ) -> Result<Response, Problem> {
     let mut per_page = DEFAULT_PER_PAGE;
@@ -354,6 +385,18 @@ async fn answer(
             _ => params.push((name, value)),
         }
     }
+    let query_name = match fixed {
+        None => "SimpleEventQuery",
+        Some((name, fixed)) => {
+            if let Some((extra, _)) = params.first() {
+                return Err(Problem::parameter(format!(
+                    "{extra}: a named query's results take perPage and nextPageToken only (its query is fixed; define another query to ask another question)"
+                )));
+            }
+            params = fixed;
+            name
+        }
+    };
     let cursor = match page_token {
         None => Cursor::After(0),
         Some(text) => {
@@ -383,20 +426,35 @@ async fn answer(
             token::encode(&carried, cursor)
         )
     });
-    Ok(query_document(page, next))
+    let view = page.view;
+    let body = document_text(&page, query_name, None);
+    Ok(query_document(body, view, next))
 }
 
-/// An `EPCISQueryDocument` of a page, with the `Link` to the next one. Events are written as
-/// lotline keeps them (member order and number text as captured), not through a JSON map.
-fn query_document(page: EpcisPage, next: Option<String>) -> Response {
+/// An `EPCISQueryDocument` of a page, the answer of `query_name` (for `subscription`). Events
+/// are written as lotline keeps them (member order and number text as captured), not through a
+/// JSON map.
+pub(crate) fn document_text(
+    page: &EpcisPage,
+    query_name: &str,
+    subscription: Option<&str>,
+) -> String {
     let text = |j: &lotline_epcis::Json| serde_json::to_string(j).unwrap_or_else(|_| "null".into());
     let events: Vec<String> = page.events.iter().map(text).collect();
-    let body = format!(
-        "{{\"@context\":{},\"type\":\"EPCISQueryDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":{},\"epcisBody\":{{\"queryResults\":{{\"queryName\":\"SimpleEventQuery\",\"resultsBody\":{{\"eventList\":[{}]}}}}}}}}",
+    let subscription = subscription
+        .map(|id| format!(",\"subscriptionID\":{}", Value::String(id.to_string())))
+        .unwrap_or_default();
+    format!(
+        "{{\"@context\":{},\"type\":\"EPCISQueryDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":{},\"epcisBody\":{{\"queryResults\":{{\"queryName\":{}{subscription},\"resultsBody\":{{\"eventList\":[{}]}}}}}}}}",
         text(&page.context),
         Value::String(Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)),
+        Value::String(query_name.to_string()),
         events.join(",")
-    );
+    )
+}
+
+/// A query document's response, with the view it is in and the `Link` to the next page.
+fn query_document(body: String, view: lotline_service::Level, next: Option<String>) -> Response {
     let mut response = (StatusCode::OK, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -406,7 +464,7 @@ fn query_document(page: EpcisPage, next: Option<String>) -> Response {
     let headers = response.headers_mut();
     headers.insert(
         HeaderName::from_static(VIEW_HEADER),
-        HeaderValue::from_static(page.view.as_str()),
+        HeaderValue::from_static(view.as_str()),
     );
     if let Some(link) = next.and_then(|l| HeaderValue::from_str(&l).ok()) {
         headers.insert(header::LINK, link);

@@ -85,6 +85,9 @@ pub struct ServeConfig {
     /// Where the HTTP door (the EPCIS REST binding) listens (`--http`); none if `None`. It
     /// speaks TLS when the gRPC listener does, with the same certificates.
     pub http: Option<std::net::SocketAddr>,
+    /// URL prefixes webhook subscriptions may deliver to (`--webhook-allow`); none: no
+    /// webhooks.
+    pub webhook_allow: Vec<String>,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -162,6 +165,7 @@ impl ServeConfig {
             max_walk: lotline_service::DEFAULT_MAX_WALK,
             read_limits: lotline_service::ReadLimits::default(),
             http: None,
+            webhook_allow: Vec::new(),
         }
     }
 
@@ -326,13 +330,18 @@ pub async fn run_on(
     }
     let service = Service::with_access(cell.clone(), access)
         .with_max_walk(config.max_walk)
-        .with_read_limits(config.read_limits);
+        .with_read_limits(config.read_limits)
+        .with_webhook_allow(config.webhook_allow.clone());
     info!(
         read_workers = config.read_limits.workers,
         per_caller = config.read_limits.per_caller,
         "questions run on their own workers"
     );
     let http_service = service.clone();
+    let (deliveries_stop, deliveries_stopped) = tokio::sync::oneshot::channel::<()>();
+    let deliveries = tokio::spawn(lotline_http::deliver(service.clone(), async {
+        let _ = deliveries_stopped.await;
+    }));
     let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;
@@ -467,6 +476,8 @@ pub async fn run_on(
     if let Some(stop) = http_stop.take() {
         let _ = stop.send(());
     }
+    let _ = deliveries_stop.send(());
+    let _ = deliveries.await;
     if let Some(task) = http_task {
         // Its requests had the same grace period, alongside gRPC's.
         if tokio::time::timeout(config.grace, task).await.is_err() {

@@ -28,6 +28,9 @@ pub enum ServiceError {
     /// What the request names is not there.
     #[error("{0}")]
     NotFound(String),
+    /// What the request would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
     /// A position beyond the end of the log.
     #[error("{what}: {asked} is beyond the log, which has {size} entries")]
     BeyondLog {

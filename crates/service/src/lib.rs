@@ -21,6 +21,7 @@ mod error;
 pub mod intake;
 mod pool;
 pub mod queries;
+pub mod standing;
 pub mod tokens;
 pub mod views;
 
@@ -138,6 +139,10 @@ pub struct Service {
     reads: Arc<pool::ReadPool>,
     /// EPCIS capture jobs.
     captures: Arc<capture::Captures>,
+    /// Named queries and subscriptions.
+    standing: Arc<standing::Standing>,
+    /// Where webhook subscriptions may deliver.
+    webhooks: Arc<standing::WebhookAllow>,
 }
 
 /// The default [`Service::with_max_walk`].
@@ -159,7 +164,15 @@ impl Service {
             max_walk: DEFAULT_MAX_WALK,
             reads: Arc::new(pool::ReadPool::new(ReadLimits::default())),
             captures: Arc::default(),
+            standing: Arc::default(),
+            webhooks: Arc::default(),
         }
+    }
+
+    /// Lets webhook subscriptions deliver to URLs that start with one of `prefixes`.
+    pub fn with_webhook_allow(mut self, prefixes: Vec<String>) -> Self {
+        self.webhooks = Arc::new(standing::WebhookAllow(prefixes));
+        self
     }
 
     /// Runs questions on `limits.workers` workers, at most `limits.per_caller` of one caller

@@ -66,6 +66,10 @@ pub const REJECTED: u8 = b'Q';
 /// Written as subtrees complete; never rewritten. Not an index: never rebuilt
 /// silently, because it is what proves the log was not changed.
 pub const TREE: u8 = b'H';
+/// `D kind 0x00 name 0x00` → a record kept beside the log (named queries, subscriptions): this
+/// node's state, not part of the log, the tree or the indexes. Data dirs of releases before it
+/// simply have none.
+pub const KEPT: u8 = b'D';
 /// `M name` → metadata (index version, indexed-through sequence, tree head).
 pub const META: u8 = b'M';
 
@@ -201,6 +205,16 @@ pub fn lot_role_prefix(lot: &str, role: u8) -> Vec<u8> {
 pub fn lot_key(lot: &str, role: u8, seq: u64) -> Vec<u8> {
     let mut k = lot_role_prefix(lot, role);
     k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+pub fn kept_prefix(kind: &str) -> Vec<u8> {
+    id_key(KEPT, kind)
+}
+
+pub fn kept_key(kind: &str, name: &str) -> Vec<u8> {
+    let mut k = kept_prefix(kind);
+    push_id(&mut k, name);
     k
 }
 

@@ -121,6 +121,8 @@ pub struct Store {
     corrected_targets: Arc<RwLock<HashSet<String>>>,
     /// The last sequence known to be flushed; snapshots stop there.
     durable: Arc<AtomicU64>,
+    /// The same, for those who wait for the log to grow.
+    grew: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Writes in progress, read through before the backend: a batch sees its own
@@ -225,6 +227,51 @@ impl Store {
     /// Records that the log up to `seq` is flushed (called by the writer).
     pub(crate) fn set_durable(&self, seq: u64) {
         self.durable.store(seq, Ordering::Release);
+        self.grew.send_if_modified(|last| {
+            let grew = seq > *last;
+            *last = seq;
+            grew
+        });
+    }
+
+    /// Where the log readers see ends, as it changes: a follower of the log (a subscription,
+    /// a watch) waits on it instead of polling.
+    pub fn durable_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.grew.subscribe()
+    }
+
+    /// The records kept beside the log under `kind` (named queries, subscriptions), by name.
+    /// They are this node's state, not events: not in the log, the tree or its indexes.
+    pub fn kept(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let prefix = kept_prefix(kind);
+        let end = prefix_end(&prefix);
+        let mut all = Vec::new();
+        let mut start = prefix.clone();
+        loop {
+            let chunk = self.backend.range(&start, &end, 512)?;
+            let Some((last, _)) = chunk.last() else {
+                return Ok(all);
+            };
+            start = last.clone();
+            start.push(0);
+            for (key, value) in chunk {
+                if let Some((name, _)) = split_id(&key[prefix.len()..]) {
+                    all.push((name, value));
+                }
+            }
+        }
+    }
+
+    /// Writes (or, with `None`, removes) the kept record `kind`/`name`, durably.
+    pub fn keep(&self, kind: &str, name: &str, value: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        let key = kept_key(kind, name);
+        match value {
+            Some(v) => batch.insert(key, v),
+            None => batch.remove(key),
+        }
+        self.backend.apply(batch)?;
+        self.backend.flush()
     }
 
     pub fn new(backend: Arc<dyn Backend>) -> Self {
@@ -235,6 +282,7 @@ impl Store {
             blocks: Arc::new(quick_cache::sync::Cache::new(BLOCK_CACHE)),
             corrected_targets: Arc::new(RwLock::new(HashSet::new())),
             durable: Arc::new(AtomicU64::new(0)),
+            grew: Arc::new(tokio::sync::watch::channel(0).0),
         };
         // What is on disk at open is as durable as this store can know.
         match store.last_seq() {

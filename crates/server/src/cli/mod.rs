@@ -161,6 +161,11 @@ struct ServeArgs {
     /// the same bearer tokens and client certificates as gRPC.
     #[arg(long, env = "LOTLINE_HTTP")]
     http: Option<String>,
+    /// Let EPCIS webhook subscriptions deliver to URLs that start with this prefix (e.g.
+    /// https://erp.example.com/epcis/); repeat for several, or separate them with commas.
+    /// Without it the server delivers to no webhook.
+    #[arg(long, env = "LOTLINE_WEBHOOK_ALLOW", value_delimiter = ',')]
+    webhook_allow: Vec<String>,
     /// sled page cache, in MiB. sled holds two to three times this in memory once the log
     /// outgrows it: at the default a server stays under 512 MiB at a million events.
     #[arg(long, env = "LOTLINE_CACHE_MB", default_value_t = crate::DEFAULT_CACHE_MB)]
@@ -584,6 +589,19 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
             format!("--http: {http:?} is not a socket address (HOST:PORT, e.g. 127.0.0.1:8080)")
         })?);
     }
+    for prefix in &args.webhook_allow {
+        let lower = prefix.to_ascii_lowercase();
+        let host = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"))
+            .unwrap_or("");
+        if host.is_empty() || host.starts_with('/') {
+            return Err(format!(
+                "--webhook-allow: {prefix:?} is not an http:// or https:// URL prefix with a host (e.g. https://erp.example.com/epcis/)"
+            ));
+        }
+    }
+    config.webhook_allow = args.webhook_allow.clone();
     if args.log_name.is_empty()
         || args.log_name.contains(char::is_whitespace)
         || args.log_name.contains('+')

@@ -44,6 +44,9 @@ pub struct EpcisPage {
     pub context: Json,
     /// Where the next page starts, if there may be one.
     pub next: Option<Cursor>,
+    /// The log position the page accounts for: every result up to it is in this page or an
+    /// earlier one (in log order; the end of the log read for an ordered query).
+    pub through: u64,
     /// The view the events are shown in.
     pub view: Level,
 }
@@ -304,10 +307,15 @@ impl Service {
                         .map(|(item, _)| item),
                 );
             }
+            let through = match next {
+                Some(Cursor::After(seq)) => seq,
+                _ => store.upto(),
+            };
             Ok(EpcisPage {
                 events,
                 context: merge.context(),
                 next,
+                through,
                 view: view.level,
             })
         })

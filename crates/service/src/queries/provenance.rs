@@ -289,6 +289,33 @@ impl Service {
         .await
     }
 
+    /// The events after log position `after` that `filter` selects, at most `limit`, for a
+    /// follower of the log (a watch): the events, the position they account for (every match up
+    /// to it is in this answer or an earlier one) and whether more may follow at once.
+    pub async fn follow_events(
+        &self,
+        caller: &Caller,
+        filter: EventFilter,
+        after: u64,
+        limit: usize,
+    ) -> Result<Followed, ServiceError> {
+        caller.party_only("watching events")?;
+        let view = caller.view(false);
+        self.read(caller.reading(), move |store, _| {
+            let page = store.list_events(&filter, after, limit)?;
+            let through = match page.next_after {
+                Some(next) => next,
+                None => store.upto().max(after),
+            };
+            Ok(Followed {
+                events: answer_all(store, &view, &page.items)?,
+                through,
+                more: page.next_after.is_some(),
+            })
+        })
+        .await
+    }
+
     /// The quarantine: inputs that were refused, paged.
     ///
     /// A party sees its own org's entries (and, as an auditor, those in its scope); input that
@@ -335,4 +362,12 @@ impl Service {
         })
         .await
     }
+}
+
+/// What a follower of the log gets: see [`Service::follow_events`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Followed {
+    pub events: Vec<Answered>,
+    pub through: u64,
+    pub more: bool,
 }

@@ -966,3 +966,41 @@ async fn a_lot_asked_about_again_after_new_events_has_them_and_old_views_do_not(
     );
     assert_eq!(second.consumptions("LOT-1").unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn kept_records_stay_beside_the_log_and_followers_see_it_grow() {
+    let (store, writer) = with_one_harvest().await;
+    let mut grew = store.durable_changes();
+    let before = store.last_seq().unwrap();
+    assert_eq!(*grew.borrow_and_update(), before);
+    let root = store.snapshot().unwrap().tree_root(before).unwrap();
+    store
+        .keep("query", "a\u{0}b", Some(b"one".to_vec()))
+        .unwrap();
+    store.keep("query", "a", Some(b"two".to_vec())).unwrap();
+    store
+        .keep("subscription", "a", Some(b"three".to_vec()))
+        .unwrap();
+    assert_eq!(
+        store.kept("query").unwrap(),
+        vec![
+            ("a".into(), b"two".to_vec()),
+            ("a\u{0}b".into(), b"one".to_vec())
+        ]
+    );
+    store.keep("query", "a", None).unwrap();
+    assert_eq!(store.kept("query").unwrap().len(), 1);
+    assert_eq!(store.kept("subscription").unwrap().len(), 1);
+    // Not events: the log, and what it proves, are unchanged.
+    assert_eq!(store.last_seq().unwrap(), before);
+    assert_eq!(store.snapshot().unwrap().tree_root(before).unwrap(), root);
+    writer
+        .submit(subs(&[transform("t-1", "LOT-1", "LOT-2")]))
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(5), grew.changed())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(*grew.borrow(), before + 1);
+}
