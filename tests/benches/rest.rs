@@ -14,12 +14,11 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use lotline_proto::v1;
 use lotline_server::ServeConfig;
 use lotline_testkit::{TestServer, lotline_bin, url_encode};
-use serde_json::Value;
 
 /// Lots asked about, and how many times each.
 const LOTS: usize = 200;
@@ -40,36 +39,11 @@ async fn server(dir: &std::path::Path) -> TestServer {
 
 /// Captures `document` over HTTP; the seconds until its job has finished.
 async fn capture(base: &str, document: &std::path::Path) -> f64 {
-    let client = reqwest::Client::new();
     let started = Instant::now();
     let body = tokio::fs::read(document).await.expect("read document");
-    let response = client
-        .post(format!("{base}/capture"))
-        .header("content-type", "application/ld+json")
-        .body(body)
-        .send()
-        .await
-        .expect("capture");
-    assert_eq!(response.status().as_u16(), 202, "capture refused");
-    let location = response.headers()["location"]
-        .to_str()
-        .expect("location")
-        .to_string();
-    loop {
-        let job: Value = client
-            .get(format!("{base}{location}"))
-            .send()
-            .await
-            .expect("job")
-            .json()
-            .await
-            .expect("job JSON");
-        if job["running"] == false {
-            assert_eq!(job["success"], true, "the capture failed: {job}");
-            return started.elapsed().as_secs_f64();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let job = lotline_testkit::rest::capture(base, body, None).await;
+    assert_eq!(job["success"], true, "the capture failed: {job}");
+    started.elapsed().as_secs_f64()
 }
 
 /// `lotline import` over gRPC; the seconds it took.

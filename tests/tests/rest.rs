@@ -380,40 +380,9 @@ async fn empty_server() -> TestServer {
     TestServer::start_with(config).await
 }
 
-/// POSTs `file` to `/capture` with `behaviour`, and polls the job until it has finished.
+/// POSTs the fixture `file` to `/capture` with `behaviour`: the finished job.
 async fn capture(base: &str, file: &str, behaviour: Option<&str>) -> Value {
-    let client = reqwest::Client::new();
-    let mut request = client
-        .post(format!("{base}/capture"))
-        .header("content-type", "application/ld+json")
-        .body(std::fs::read(fixture(file)).unwrap());
-    if let Some(b) = behaviour {
-        request = request.header("GS1-Capture-Error-Behaviour", b);
-    }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status().as_u16(), 202, "{file}");
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    assert!(location.starts_with("/capture/"), "{location}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let job: Value = client
-            .get(format!("{base}{location}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["running"] == false {
-            assert!(job["finishedAt"].as_str().is_some(), "{job}");
-            return job;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job did not finish: {job}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    lotline_testkit::rest::capture(base, std::fs::read(fixture(file)).unwrap(), behaviour).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

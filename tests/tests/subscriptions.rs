@@ -76,41 +76,16 @@ fn event_ids(document: &Value) -> Vec<String> {
         .collect()
 }
 
-/// POSTs a fixture to `/capture` and waits for the job to finish well.
+/// Captures a fixture over HTTP; its job must succeed.
 async fn capture(base: &str, file: &str) {
-    let client = reqwest::Client::new();
-    let body = std::fs::read(
+    let document = std::fs::read(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/epcis")
             .join(file),
     )
     .unwrap();
-    let response = client
-        .post(format!("{base}/capture"))
-        .header("content-type", "application/ld+json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 202);
-    let location = response.headers()["location"].to_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job: Value = client
-            .get(format!("{base}{location}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["running"] == false {
-            assert_eq!(job["success"], true, "{job}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "{job}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let job = lotline_testkit::rest::capture(base, document, None).await;
+    assert_eq!(job["success"], true, "{job}");
 }
 
 /// Waits until `done` holds, for at most 30 s.

@@ -386,6 +386,19 @@ impl Service {
             .collect()
     }
 
+    /// The kept subscription `id`, if there is one.
+    fn kept_subscription(&self, id: &str) -> Result<Option<Subscription>, ServiceError> {
+        match self.ready()?.store.kept_one(SUBSCRIPTIONS, id)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .ok()
+                .as_ref()
+                .and_then(Subscription::from_store)
+                .map(Some)
+                .ok_or_else(|| corrupt("subscription", id)),
+        }
+    }
+
     fn keep_subscription(&self, s: &Subscription) -> Result<(), ServiceError> {
         let bytes = serde_json::to_vec(&s.store_form())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -451,14 +464,11 @@ impl Service {
     /// The caller's org's query `name`.
     pub fn named_query(&self, caller: &Caller, name: &str) -> Result<NamedQuery, ServiceError> {
         let owner = owner_of(caller)?;
-        let bytes = self
+        match self
             .ready()?
             .store
-            .kept(QUERIES)?
-            .into_iter()
-            .find(|(key, _)| *key == query_key(&owner, name))
-            .map(|(_, bytes)| bytes);
-        match bytes {
+            .kept_one(QUERIES, &query_key(&owner, name))?
+        {
             None => Err(ServiceError::NotFound(format!(
                 "query {name:?}: your org has no query with this name"
             ))),
@@ -640,7 +650,7 @@ impl Service {
     /// [`DELIVERY_EVENTS`]. `None`: the subscription is gone (deleted, or stopped for good,
     /// which it records).
     pub async fn next_delivery(&self, id: &str) -> Result<Option<Delivery>, ServiceError> {
-        let Some(s) = self.kept_subscriptions()?.into_iter().find(|s| s.id == id) else {
+        let Some(s) = self.kept_subscription(id)? else {
             return Ok(None);
         };
         if s.stopped.is_some() {
@@ -679,7 +689,7 @@ impl Service {
         reason: String,
     ) -> Result<(), ServiceError> {
         let _changing = self.standing.lock.lock().await;
-        if !self.kept_subscriptions()?.iter().any(|k| k.id == s.id) {
+        if self.kept_subscription(&s.id)?.is_none() {
             return Ok(());
         }
         tracing::warn!(subscription = %s.id, %reason, "a subscription stopped");
@@ -697,7 +707,7 @@ impl Service {
         outcome: Result<u64, String>,
     ) -> Result<u32, ServiceError> {
         let _changing = self.standing.lock.lock().await;
-        let Some(mut s) = self.kept_subscriptions()?.into_iter().find(|s| s.id == id) else {
+        let Some(mut s) = self.kept_subscription(id)? else {
             return Ok(0);
         };
         match outcome {

@@ -262,6 +262,11 @@ impl Store {
         }
     }
 
+    /// The kept record `kind`/`name`, if there is one.
+    pub fn kept_one(&self, kind: &str, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.backend.get(&kept_key(kind, name))
+    }
+
     /// Writes (or, with `None`, removes) the kept record `kind`/`name`, durably.
     pub fn keep(&self, kind: &str, name: &str, value: Option<Vec<u8>>) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();

@@ -17,6 +17,7 @@ pub mod chains;
 pub mod epcis;
 pub mod events;
 mod nats;
+pub mod rest;
 pub mod scenario;
 mod servers;
 

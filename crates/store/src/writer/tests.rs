@@ -988,7 +988,9 @@ async fn kept_records_stay_beside_the_log_and_followers_see_it_grow() {
             ("a\u{0}b".into(), b"one".to_vec())
         ]
     );
+    assert_eq!(store.kept_one("query", "a").unwrap(), Some(b"two".to_vec()));
     store.keep("query", "a", None).unwrap();
+    assert_eq!(store.kept_one("query", "a").unwrap(), None);
     assert_eq!(store.kept("query").unwrap().len(), 1);
     assert_eq!(store.kept("subscription").unwrap().len(), 1);
     // Not events: the log, and what it proves, are unchanged.
