@@ -175,6 +175,12 @@ async fn a_named_query_is_followed_by_webhook_websocket_and_grpc_watch() {
     )
     .await;
     assert_eq!(neither.status().as_u16(), 400);
+    let never = post_json(
+        &format!("{base}/queries/shipments/subscriptions"),
+        &json!({"dest": format!("http://{hooks}/hooks/a"), "schedule": {"dayOfMonth": "31", "month": "2"}}),
+    )
+    .await;
+    assert_eq!(never.status().as_u16(), 400);
     let subscribed = post_json(
         &format!("{base}/queries/shipments/subscriptions"),
         &json!({"dest": format!("http://{hooks}/hooks/a"), "signatureToken": SECRET, "stream": true}),

@@ -225,6 +225,13 @@ pub(crate) async fn events(
         }
     }
     let trigger = trigger(stream, &given)?;
+    if let Trigger::Schedule(schedule) = &trigger
+        && schedule.next_after(Utc::now()).is_none()
+    {
+        return Err(Problem::parameter(
+            "schedule: it never fires (no such date in the next four years)",
+        ));
+    }
     let start = http.service.position_at(&asked.caller, initial).await?;
     let follower = Follower {
         service: http.service.clone(),

@@ -512,6 +512,14 @@ impl Service {
                 "a signature token has 1 to 1024 bytes",
             ));
         }
+        if let Trigger::Schedule(schedule) = &request.trigger
+            && schedule.next_after(Utc::now()).is_none()
+        {
+            return Err(ServiceError::invalid(
+                "schedule",
+                "the schedule never fires (no such date in the next four years)",
+            ));
+        }
         let _changing = self.standing.lock.lock().await;
         let held = self
             .kept_subscriptions()?
