@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{lotline, stderr};
+use common::{json_answer, lotline, stderr};
 use lotline_epcis::hash::document_hashes;
 use lotline_server::ServeConfig;
 use lotline_testkit::{TestServer, url_encode};
@@ -510,4 +510,116 @@ async fn rollback_captures_nothing_of_a_bad_document_and_proceed_the_good_events
     assert_eq!(job["errors"].as_array().unwrap().len(), bad.len(), "{job}");
     let (events, _, _) = all_pages(&base, "/events").await;
     assert!(events.len() >= valid, "{} events recorded", events.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lotlines_answers_over_http_are_the_documents_of_json() {
+    let server = server_with_chain().await;
+    let (base, url) = (server.http_url(), server.url());
+    let product = "https://id.gs1.org/01/06181234111114/10/LQ-251118";
+    let harvest = "https://id.gs1.org/01/06180123123450/10/H-251014-A";
+    let encoded = url_encode(product);
+    let answer = |path: String| {
+        let url = format!("{base}{path}");
+        async move { http_answer(&url).await }
+    };
+    let cli = |args: Vec<String>| {
+        let url = url.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                json_answer(&url, &args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let eudr_out = tempfile::tempdir().unwrap();
+    let geojson = eudr_out.path().join("plots.geojson");
+    for (path, mut args) in [
+        (format!("/lotline/v1/lots/{encoded}"), vec!["lot", product]),
+        (
+            format!("/lotline/v1/lots/{encoded}/trace"),
+            vec!["trace", product],
+        ),
+        (
+            format!("/lotline/v1/lots/{}/recall", url_encode(harvest)),
+            vec!["recall", harvest],
+        ),
+        (
+            format!("/lotline/v1/lots/{encoded}/eudr"),
+            vec!["eudr", product, "--out", geojson.to_str().unwrap()],
+        ),
+        ("/lotline/v1/anomalies".to_string(), vec!["anomalies"]),
+    ] {
+        for public in [false, true] {
+            if public && args[0] == "anomalies" {
+                continue;
+            }
+            let path = if public {
+                format!("{path}?public=true")
+            } else {
+                path.clone()
+            };
+            let (status, view, body) = answer(path.clone()).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            if public {
+                args.push("--public");
+                if args[0] != "recall" {
+                    assert_eq!(view.as_deref(), Some("public"), "{path}");
+                }
+            }
+            let expected = cli(args.iter().map(|a| a.to_string()).collect()).await;
+            assert_eq!(body, expected, "{path} against lotline {args:?} --json");
+            args.retain(|a| *a != "--public");
+        }
+    }
+    // The trace names its origins, and the GeoJSON is the file `lotline eudr --out` writes
+    // (last with --public: no producers' names).
+    let (_, _, trace) = answer(format!("/lotline/v1/lots/{encoded}/trace")).await;
+    assert_eq!(trace["origins"].as_array().unwrap().len(), 2, "{trace}");
+    let (status, _, plots) = answer(format!(
+        "/lotline/v1/lots/{encoded}/eudr/geojson?public=true"
+    ))
+    .await;
+    assert_eq!(status, 200);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
+    assert_eq!(plots, written);
+    assert_eq!(plots["type"], "FeatureCollection");
+    assert!(!plots.to_string().contains("ProducerName"), "{plots}");
+    let (_, _, full) = answer(format!("/lotline/v1/lots/{encoded}/eudr/geojson")).await;
+    assert!(full.to_string().contains("Kouassi family farm"), "{full}");
+
+    // Mistakes are problem documents; the API describes itself.
+    let (status, _, problem) = answer("/lotline/v1/lots/no-such-lot/trace".into()).await;
+    assert_eq!(
+        (status, &problem["status"]),
+        (404, &Value::from(404)),
+        "{problem}"
+    );
+    let (status, _, problem) = answer(format!("/lotline/v1/lots/{encoded}/trace?depth=3")).await;
+    assert_eq!(status, 400, "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("depth"),
+        "{problem}"
+    );
+    let (status, _, problem) = answer("/lotline/v1/anomalies?public=true".into()).await;
+    assert_eq!(status, 400, "{problem}");
+    let (status, _, openapi) = answer("/lotline/v1/openapi.json".into()).await;
+    assert_eq!(status, 200);
+    assert_eq!(openapi["openapi"], "3.0.3");
+    for route in ["/lotline/v1/lots/{lot}/trace", "/lotline/v1/anomalies"] {
+        assert!(openapi["paths"][route].is_object(), "{route}");
+    }
+}
+
+/// GETs `url`: the status, the `lotline-view` header and the JSON body.
+async fn http_answer(url: &str) -> (u16, Option<String>, Value) {
+    let response = reqwest::get(url).await.unwrap();
+    let status = response.status().as_u16();
+    let view = response
+        .headers()
+        .get("lotline-view")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, view, response.json().await.unwrap())
 }

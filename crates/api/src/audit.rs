@@ -2,7 +2,7 @@
 
 use lotline_domain::audit::balance::BalanceQuery;
 use lotline_domain::audit::scan::BALANCE_CLAIM;
-use lotline_proto::convert::{anomaly_to_wire, chain_report_to_wire, dds_to_wire, ledger_to_wire};
+use lotline_proto::convert::{anomaly_to_wire, chain_report_to_wire, ledger_to_wire};
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_server::AuditService;
 use lotline_service::queries::audit::AnomalyQuery;
@@ -119,17 +119,6 @@ impl AuditService for AuditApi {
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let answer = self.service.eudr(&caller, lot).await.map_err(to_status)?;
-        let report = &answer.report;
-        Ok(viewed(
-            v1::EudrExportResponse {
-                lot: report.lot.clone(),
-                verdict: report.verdict.as_str().to_string(),
-                reasons: report.reasons.clone(),
-                geojson: answer.geojson.to_string(),
-                dds_references: report.dds.iter().map(dds_to_wire).collect(),
-                plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
-            },
-            answer.view,
-        ))
+        Ok(viewed(crate::wire::eudr(&answer), answer.view))
     }
 }

@@ -11,6 +11,7 @@ mod log;
 mod masterdata;
 mod provenance;
 mod status;
+pub mod wire;
 
 pub use access::AccessApi;
 pub use audit::AuditApi;

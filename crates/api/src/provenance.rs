@@ -1,13 +1,10 @@
 //! ProvenanceService: lots, lineage, events, quarantine, unknown lots.
 
-use lotline_proto::convert::{
-    custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire,
-    trace_back_to_wire, trace_forward_to_wire,
-};
+use lotline_proto::convert::trace_forward_to_wire;
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
-use lotline_service::queries::provenance::{EventQuery, TraceBackAnswer};
-use lotline_service::queries::{Answered, EventPage};
+use lotline_service::queries::EventPage;
+use lotline_service::queries::provenance::EventQuery;
 use lotline_service::{Service, args};
 use lotline_store::EventFilter;
 use tonic::{Request, Response, Status};
@@ -15,6 +12,7 @@ use tracing::instrument;
 
 use crate::caller::{caller, viewed};
 use crate::status::status as to_status;
+use crate::wire;
 
 /// Events one page of a watch reads at most.
 const WATCH_PAGE: usize = 1_000;
@@ -31,38 +29,8 @@ impl ProvenanceApi {
     }
 }
 
-/// A stored event on the wire.
-pub(crate) fn answered_to_wire(a: &Answered) -> v1::StoredEvent {
-    v1::StoredEvent {
-        sequence: a.seq,
-        record_time: a
-            .record_time
-            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        event: Some(event_to_wire(&a.event)),
-        corrected: a.corrected,
-    }
-}
-
 pub(crate) fn events_to_wire(page: &EventPage) -> Vec<v1::StoredEvent> {
-    page.events.iter().map(answered_to_wire).collect()
-}
-
-fn trace_back_answer_to_wire(a: &TraceBackAnswer) -> v1::TraceBackResponse {
-    let mut answer = trace_back_to_wire(&a.trace);
-    if let Some(custody) = a.custody {
-        answer.custody = custody_to_wire(Some(custody));
-        answer.claims = a.claims.clone();
-    }
-    for origin in &mut answer.origins {
-        origin.plot_info = a.plots.get(&origin.plot).map(|p| v1::PlotInfo {
-            plot: p.plot.clone(),
-            owner: p.owner.clone(),
-            geometry: p.geometry.clone(),
-            area_ha: p.area_ha.map(decimal_to_wire).unwrap_or_default(),
-            country: p.country.clone(),
-        });
-    }
-    answer
+    page.events.iter().map(wire::stored_event).collect()
 }
 
 #[tonic::async_trait]
@@ -76,10 +44,7 @@ impl ProvenanceService for ProvenanceApi {
         let r = request.into_inner();
         let lot = args::lot(&r.lot).map_err(to_status)?;
         let found = self.service.lot(&caller, lot).await.map_err(to_status)?;
-        let mut answer = lot_state_to_wire(&found.state);
-        answer.events = found.events.iter().map(answered_to_wire).collect();
-        answer.due_diligence_references = found.due_diligence.iter().map(dds_to_wire).collect();
-        Ok(viewed(answer, found.view))
+        Ok(viewed(wire::lot(&found), found.view))
     }
 
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
@@ -95,7 +60,7 @@ impl ProvenanceService for ProvenanceApi {
             .trace_back(&caller, lot)
             .await
             .map_err(to_status)?;
-        Ok(viewed(trace_back_answer_to_wire(&trace), trace.view))
+        Ok(viewed(wire::trace_back(&trace), trace.view))
     }
 
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
@@ -208,7 +173,7 @@ impl ProvenanceService for ProvenanceApi {
                     }
                 };
                 for answered in &page.events {
-                    if tx.send(Ok(answered_to_wire(answered))).await.is_err() {
+                    if tx.send(Ok(wire::stored_event(answered))).await.is_err() {
                         return;
                     }
                 }

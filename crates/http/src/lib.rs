@@ -1,6 +1,6 @@
 //! lotline's HTTP door: the GS1 EPCIS 2.0 REST binding (`REST Bindings/openapi.yaml` of
-//! `gs1/EPCIS`) over the use cases of `lotline-service`, beside gRPC in the same process
-//! (`serve --http ADDR`).
+//! `gs1/EPCIS`) and lotline's own answers (`/lotline/v1`, the documents of `--json`) over the
+//! use cases of `lotline-service`, beside gRPC in the same process (`serve --http ADDR`).
 //!
 //! Like the gRPC door it only translates: it reads the caller's credentials (a bearer token, the
 //! client certificate of a TLS connection) and hands them to `Service::authenticate`, turns the
@@ -8,6 +8,7 @@
 //! `EPCISQueryDocument`; every error goes through [`problem`] once. Which events a caller sees
 //! is the service's decision.
 
+mod answers;
 mod capture;
 pub mod problem;
 mod queries;

@@ -16,7 +16,7 @@ use lotline_service::queries::epcis::{Cursor, EpcisPage, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
-use crate::{Peer, Problem, READ_DEADLINE, capture, queries, token};
+use crate::{Peer, Problem, READ_DEADLINE, answers, capture, queries, token};
 
 /// The EPCIS and CBV versions lotline speaks.
 const EPCIS_VERSION: &str = "2.0.0";
@@ -24,7 +24,7 @@ const CBV_VERSION: &str = "2.0.0";
 /// The page size when a request gives none (the binding's default).
 const DEFAULT_PER_PAGE: usize = 30;
 /// The response header naming the view an answer is in (as over gRPC).
-const VIEW_HEADER: &str = "lotline-view";
+pub(crate) const VIEW_HEADER: &str = "lotline-view";
 
 #[derive(Clone)]
 pub(crate) struct Http {
@@ -76,6 +76,17 @@ pub(crate) fn router(service: Service) -> Router {
             "/queries/{name}/subscriptions/{id}",
             read(get(queries::subscription).delete(queries::unsubscribe)),
         )
+        .route("/lotline/v1", get(answers::index))
+        .route("/lotline/v1/openapi.json", get(answers::openapi))
+        .route("/lotline/v1/lots/{lot}", get(answers::lot))
+        .route("/lotline/v1/lots/{lot}/trace", get(answers::trace))
+        .route("/lotline/v1/lots/{lot}/recall", get(answers::recall))
+        .route("/lotline/v1/lots/{lot}/eudr", get(answers::eudr))
+        .route(
+            "/lotline/v1/lots/{lot}/eudr/geojson",
+            get(answers::eudr_geojson),
+        )
+        .route("/lotline/v1/anomalies", get(answers::anomalies))
         .route(
             "/nextPageToken/{token}",
             delete(release_token).options(discovery),

@@ -193,10 +193,9 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
         request.cursor = page.next_cursor;
     };
     if a.client.json {
-        return print_json(&serde_json::json!({
-            "anomalies": super::render::anomalies_json(&all),
-            "counts": counts,
-        }));
+        return print_json(&lotline_proto::documents::anomaly_listing_json(
+            &all, &counts,
+        ));
     }
     out!("{}", anomalies_text(&all, &counts));
     Ok(())
@@ -358,7 +357,7 @@ pub(crate) async fn eudr(a: EudrArgs) -> Result<(), CliError> {
                 CliError::Usage(format!("--out: cannot write {}: {e}", path.display()))
             })?;
             if a.client.json {
-                print_json(&answer_json(&answer))?;
+                print_json(&lotline_proto::documents::eudr_json(&answer))?;
             } else {
                 out!("{summary}");
                 outln!("GeoJSON written to {}", path.display());
@@ -396,16 +395,6 @@ pub(crate) fn eudr_summary(answer: &v1::EudrExportResponse) -> String {
         );
     }
     summary
-}
-
-fn answer_json(answer: &v1::EudrExportResponse) -> Value {
-    serde_json::json!({
-        "lot": answer.lot,
-        "verdict": answer.verdict,
-        "reasons": answer.reasons,
-        "plots": answer.plots,
-        "dds_references": answer.dds_references,
-    })
 }
 
 pub(crate) fn rules(a: RulesArgs) -> Result<(), CliError> {

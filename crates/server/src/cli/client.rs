@@ -431,7 +431,12 @@ pub(crate) async fn lot(args: &ClientArgs, lot: &str, public: bool) -> Result<()
         .await
         .map_err(status_error)?
         .into_inner();
-    show(args, &answer, render::lot_json, render::lot_text)
+    show(
+        args,
+        &answer,
+        lotline_proto::documents::lot_json,
+        render::lot_text,
+    )
 }
 
 pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
@@ -444,7 +449,12 @@ pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<
         .await
         .map_err(status_error)?
         .into_inner();
-    show(args, &answer, render::trace_json, render::trace_text)
+    show(
+        args,
+        &answer,
+        lotline_proto::documents::trace_json,
+        render::trace_text,
+    )
 }
 
 pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
@@ -457,7 +467,12 @@ pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result
         .await
         .map_err(status_error)?
         .into_inner();
-    show(args, &answer, render::recall_json, render::recall_text)
+    show(
+        args,
+        &answer,
+        lotline_proto::documents::recall_json,
+        render::recall_text,
+    )
 }
 
 pub(crate) async fn events(

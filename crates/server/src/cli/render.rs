@@ -1,26 +1,11 @@
 //! How answers look: aligned tables for people, JSON documents for scripts.
-//! Decimal strings from the API become JSON numbers without losing digits.
+//! (The JSON documents are `lotline_proto::documents`, which `/lotline/v1` serves too.)
 
 use std::fmt::Write;
 use std::str::FromStr;
 
+use lotline_proto::documents::custody_name;
 use lotline_proto::v1;
-use serde_json::{Map, Number, Value, json};
-
-/// A decimal string as an exact JSON number (or null when empty or not a number).
-pub(crate) fn number(s: &str) -> Value {
-    Number::from_str(s)
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
-}
-
-fn quantity_fields(map: &mut Map<String, Value>, key: &str, q: Option<&v1::Quantity>) {
-    let (amount, unit) = q
-        .map(|q| (number(&q.amount), q.unit.clone()))
-        .unwrap_or((Value::Null, String::new()));
-    map.insert(key.to_string(), amount);
-    map.insert("unit".to_string(), Value::String(unit));
-}
 
 pub(crate) fn quantity_text(q: Option<&v1::Quantity>) -> String {
     q.map(|q| format!("{} {}", q.amount, q.unit).trim().to_string())
@@ -30,15 +15,6 @@ pub(crate) fn quantity_text(q: Option<&v1::Quantity>) -> String {
 
 pub(crate) fn dash(s: &str) -> &str {
     if s.is_empty() { "-" } else { s }
-}
-
-fn custody_name(c: i32) -> &'static str {
-    match v1::CustodyModel::try_from(c) {
-        Ok(v1::CustodyModel::IdentityPreserved) => "identity preserved",
-        Ok(v1::CustodyModel::Segregated) => "segregated",
-        Ok(v1::CustodyModel::MassBalance) => "mass balance",
-        _ => "-",
-    }
 }
 
 fn event_kind(e: &v1::Event) -> &'static str {
@@ -89,18 +65,6 @@ pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-pub(crate) fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
-    Value::Array(
-        anomalies
-            .iter()
-            .map(|a| {
-                json!({"kind": a.kind, "lot": a.lot, "event_id": a.event_id, "org": a.org,
-                    "explanation": a.explanation, "figures": a.figures})
-            })
-            .collect(),
-    )
-}
-
 fn anomalies_text(out: &mut String, anomalies: &[v1::Anomaly]) {
     if anomalies.is_empty() {
         return;
@@ -127,52 +91,6 @@ fn percent(share: &str) -> String {
             )
         })
         .unwrap_or_else(|_| share.to_string())
-}
-
-pub(crate) fn trace_json(t: &v1::TraceBackResponse) -> Value {
-    let origins: Vec<Value> = t
-        .origins
-        .iter()
-        .map(|o| {
-            let mut m = Map::new();
-            m.insert("lot".into(), json!(o.lot));
-            m.insert("known".into(), json!(o.known));
-            m.insert("org".into(), json!(o.org));
-            m.insert("plot".into(), json!(o.plot));
-            m.insert("product".into(), json!(o.product));
-            m.insert("harvest_time".into(), json!(o.harvest_time));
-            quantity_fields(&mut m, "quantity", o.content.as_ref());
-            m.insert("share".into(), number(&o.share));
-            m.insert(
-                "plot_info".into(),
-                o.plot_info.as_ref().map_or(Value::Null, |p| {
-                    json!({
-                        "plot": p.plot,
-                        "owner": p.owner,
-                        "geometry": serde_json::from_str::<Value>(&p.geometry).unwrap_or(Value::String(p.geometry.clone())),
-                        "area_ha": number(&p.area_ha),
-                        "country": p.country,
-                    })
-                }),
-            );
-            Value::Object(m)
-        })
-        .collect();
-    let mut produced = Map::new();
-    quantity_fields(&mut produced, "quantity", t.produced.as_ref());
-    let mut answer = json!({
-        "lot": t.lot,
-        "produced": produced,
-        "origins": origins,
-        "lots_walked": t.lots_walked,
-        "custody": custody_name(t.custody),
-        "claims": t.claims,
-        "anomalies": anomalies_json(&t.anomalies),
-    });
-    if !t.partial.is_empty() {
-        answer["partial"] = json!(t.partial);
-    }
-    answer
 }
 
 pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
@@ -219,29 +137,6 @@ pub(crate) fn trace_text(t: &v1::TraceBackResponse) -> String {
     out
 }
 
-pub(crate) fn recall_json(t: &v1::TraceForwardResponse) -> Value {
-    let descendants: Vec<Value> = t
-        .descendants
-        .iter()
-        .map(|d| {
-            let mut m = Map::new();
-            m.insert("lot".into(), json!(d.lot));
-            m.insert("product".into(), json!(d.product));
-            m.insert("holder".into(), json!(d.holder));
-            quantity_fields(&mut m, "quantity", d.quantity.as_ref());
-            m.insert("depth".into(), json!(d.depth));
-            m.insert("parent".into(), json!(d.parent));
-            m.insert("via_event_id".into(), json!(d.via_event_id));
-            Value::Object(m)
-        })
-        .collect();
-    let mut answer = json!({"lot": t.lot, "descendants": descendants});
-    if !t.partial.is_empty() {
-        answer["partial"] = json!(t.partial);
-    }
-    answer
-}
-
 pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -275,44 +170,6 @@ pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
         let _ = writeln!(out, "PARTIAL: {}", t.partial);
     }
     out
-}
-
-pub(crate) fn lot_json(l: &v1::Lot) -> Value {
-    let mut m = Map::new();
-    m.insert("lot".into(), json!(l.lot));
-    m.insert("known".into(), json!(l.known));
-    m.insert("product".into(), json!(l.product));
-    m.insert("chain".into(), json!(l.chain));
-    m.insert("creator".into(), json!(l.creator));
-    m.insert("holder".into(), json!(l.holder));
-    let q = |q: Option<&v1::Quantity>| {
-        let mut m = Map::new();
-        quantity_fields(&mut m, "quantity", q);
-        Value::Object(m)
-    };
-    m.insert("produced".into(), q(l.produced.as_ref()));
-    m.insert("consumed".into(), q(l.consumed.as_ref()));
-    m.insert("remaining".into(), q(l.remaining.as_ref()));
-    m.insert("custody".into(), json!(custody_name(l.custody)));
-    m.insert("claims".into(), json!(l.claims));
-    m.insert("origin_count".into(), json!(l.origin_count));
-    m.insert("has_unknown_origin".into(), json!(l.has_unknown_origin));
-    m.insert("created_at".into(), json!(l.created_at));
-    m.insert(
-        "events".into(),
-        Value::Array(
-            l.events
-                .iter()
-                .map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-                .collect(),
-        ),
-    );
-    m.insert("anomalies".into(), anomalies_json(&l.anomalies));
-    m.insert(
-        "due_diligence_references".into(),
-        serde_json::to_value(&l.due_diligence_references).unwrap_or(Value::Null),
-    );
-    Value::Object(m)
 }
 
 pub(crate) fn lot_text(l: &v1::Lot) -> String {

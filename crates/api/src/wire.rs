@@ -1,0 +1,64 @@
+//! Service answers as their wire messages, for every door that answers in lotline's own
+//! documents (gRPC here; the HTTP door's `/lotline/v1` serves the same messages as the JSON
+//! documents of `lotline_proto::documents`).
+
+use lotline_proto::convert::{
+    custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire,
+    trace_back_to_wire,
+};
+use lotline_proto::v1;
+use lotline_service::queries::Answered;
+use lotline_service::queries::audit::EudrAnswer;
+use lotline_service::queries::provenance::{LotAnswer, TraceBackAnswer};
+
+/// A stored event on the wire.
+pub fn stored_event(a: &Answered) -> v1::StoredEvent {
+    v1::StoredEvent {
+        sequence: a.seq,
+        record_time: a
+            .record_time
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        event: Some(event_to_wire(&a.event)),
+        corrected: a.corrected,
+    }
+}
+
+/// A lot, its events and its due-diligence references.
+pub fn lot(found: &LotAnswer) -> v1::Lot {
+    let mut answer = lot_state_to_wire(&found.state);
+    answer.events = found.events.iter().map(stored_event).collect();
+    answer.due_diligence_references = found.due_diligence.iter().map(dds_to_wire).collect();
+    answer
+}
+
+/// Where a lot came from, with its custody, claims and each origin's plot.
+pub fn trace_back(a: &TraceBackAnswer) -> v1::TraceBackResponse {
+    let mut answer = trace_back_to_wire(&a.trace);
+    if let Some(custody) = a.custody {
+        answer.custody = custody_to_wire(Some(custody));
+        answer.claims = a.claims.clone();
+    }
+    for origin in &mut answer.origins {
+        origin.plot_info = a.plots.get(&origin.plot).map(|p| v1::PlotInfo {
+            plot: p.plot.clone(),
+            owner: p.owner.clone(),
+            geometry: p.geometry.clone(),
+            area_ha: p.area_ha.map(decimal_to_wire).unwrap_or_default(),
+            country: p.country.clone(),
+        });
+    }
+    answer
+}
+
+/// A lot's EUDR verdict, its reasons, its plots as GeoJSON and its DDS references.
+pub fn eudr(answer: &EudrAnswer) -> v1::EudrExportResponse {
+    let report = &answer.report;
+    v1::EudrExportResponse {
+        lot: report.lot.clone(),
+        verdict: report.verdict.as_str().to_string(),
+        reasons: report.reasons.clone(),
+        geojson: answer.geojson.to_string(),
+        dds_references: report.dds.iter().map(dds_to_wire).collect(),
+        plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
+    }
+}

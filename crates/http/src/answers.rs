@@ -1,0 +1,217 @@
+//! lotline's own answers over HTTP, under `/lotline/v1`: a lot, its trace back, its recall, its
+//! EUDR verdict and GeoJSON, and the anomaly listing, as the same JSON documents `lotline …
+//! --json` prints (`lotline_proto::documents`, from the same wire messages as gRPC). `?public=true`
+//! asks for the public view, as `--public` does; the view the answer is in is the `lotline-view`
+//! header. The document describing these routes is `/lotline/v1/openapi.json`.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lotline_api::wire;
+use lotline_proto::convert::{anomaly_to_wire, trace_forward_to_wire};
+use lotline_proto::documents;
+use lotline_service::queries::audit::AnomalyQuery;
+use lotline_service::{Level, args};
+use serde_json::{Value, json};
+
+use crate::Problem;
+use crate::routes::{Asked, Http};
+
+/// The OpenAPI document of `/lotline/v1`.
+const OPENAPI: &str = include_str!("lotline-v1.openapi.json");
+
+/// Anomalies one page of the listing reads (the answer gathers every page).
+const ANOMALY_PAGE: usize = 1_000;
+
+/// The parameters of a `/lotline/v1` request, each known and given once.
+struct Params {
+    public: bool,
+    rest: Vec<(String, String)>,
+}
+
+fn params(asked: &mut Asked, allowed: &[&str]) -> Result<Params, Problem> {
+    let mut public = false;
+    let mut rest: Vec<(String, String)> = Vec::new();
+    for (name, value) in std::mem::take(&mut asked.params) {
+        if name == "public" {
+            public = match value.as_str() {
+                "true" | "" => true,
+                "false" => false,
+                _ => {
+                    return Err(Problem::parameter(format!(
+                        "public: {value:?} is not true or false"
+                    )));
+                }
+            };
+        } else if !allowed.contains(&name.as_str()) {
+            return Err(Problem::parameter(format!(
+                "{name}: not a parameter of {} (it takes {})",
+                asked.path,
+                ["public"]
+                    .iter()
+                    .chain(allowed)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        } else if rest.iter().any(|(n, _)| *n == name) {
+            return Err(Problem::parameter(format!("{name}: given twice")));
+        } else {
+            rest.push((name, value));
+        }
+    }
+    // Asking for the public view only ever narrows what the caller gets.
+    asked.caller.asked_public |= public;
+    Ok(Params { public, rest })
+}
+
+fn document(body: &Value, view: Option<Level>, content_type: &'static str) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(view) = view {
+        headers.insert(
+            HeaderName::from_static(crate::routes::VIEW_HEADER),
+            HeaderValue::from_static(view.as_str()),
+        );
+    }
+    response
+}
+
+fn json_document(body: &Value, view: Option<Level>) -> Response {
+    document(body, view, "application/json")
+}
+
+pub(crate) async fn index() -> Response {
+    json_document(
+        &json!({
+            "lots": "/lotline/v1/lots/{lot}",
+            "trace": "/lotline/v1/lots/{lot}/trace",
+            "recall": "/lotline/v1/lots/{lot}/recall",
+            "eudr": "/lotline/v1/lots/{lot}/eudr",
+            "eudr_geojson": "/lotline/v1/lots/{lot}/eudr/geojson",
+            "anomalies": "/lotline/v1/anomalies",
+            "openapi": "/lotline/v1/openapi.json",
+        }),
+        None,
+    )
+}
+
+pub(crate) async fn openapi() -> Response {
+    let mut response = (StatusCode::OK, OPENAPI).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+pub(crate) async fn lot(
+    State(http): State<Http>,
+    Path(lot): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let lot = args::lot(&lot)?;
+    let found = http.service.lot(&asked.caller, lot).await?;
+    Ok(json_document(
+        &documents::lot_json(&wire::lot(&found)),
+        Some(found.view),
+    ))
+}
+
+pub(crate) async fn trace(
+    State(http): State<Http>,
+    Path(lot): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let lot = args::lot(&lot)?;
+    let trace = http.service.trace_back(&asked.caller, lot).await?;
+    Ok(json_document(
+        &documents::trace_json(&wire::trace_back(&trace)),
+        Some(trace.view),
+    ))
+}
+
+pub(crate) async fn recall(
+    State(http): State<Http>,
+    Path(lot): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let lot = args::lot(&lot)?;
+    let trace = http.service.trace_forward(&asked.caller, lot).await?;
+    Ok(json_document(
+        &documents::recall_json(&trace_forward_to_wire(&trace)),
+        None,
+    ))
+}
+
+pub(crate) async fn eudr(
+    State(http): State<Http>,
+    Path(lot): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let lot = args::lot(&lot)?;
+    let answer = http.service.eudr(&asked.caller, lot).await?;
+    Ok(json_document(
+        &documents::eudr_json(&wire::eudr(&answer)),
+        Some(answer.view),
+    ))
+}
+
+pub(crate) async fn eudr_geojson(
+    State(http): State<Http>,
+    Path(lot): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let lot = args::lot(&lot)?;
+    let answer = http.service.eudr(&asked.caller, lot).await?;
+    Ok(document(
+        &answer.geojson,
+        Some(answer.view),
+        "application/geo+json",
+    ))
+}
+
+pub(crate) async fn anomalies(
+    State(http): State<Http>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    let given = params(&mut asked, &["org", "kind", "lot"])?;
+    if given.public {
+        return Err(Problem::parameter(
+            "public: the anomaly listing has no public view",
+        ));
+    }
+    let value = |name: &str| {
+        given
+            .rest
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    let mut query = AnomalyQuery {
+        org: args::opt_id("org", value("org"))?,
+        lot: args::opt_lot("lot", value("lot"))?,
+        kind: args::anomaly_kind(value("kind"))?,
+        offset: 0,
+        limit: ANOMALY_PAGE,
+    };
+    let mut all = Vec::new();
+    let counts = loop {
+        let page = http.service.anomalies(&asked.caller, query.clone()).await?;
+        all.extend(page.anomalies.iter().map(anomaly_to_wire));
+        match page.next {
+            Some(next) => query.offset = next,
+            None => break page.counts,
+        }
+    };
+    Ok(json_document(
+        &documents::anomaly_listing_json(&all, &counts),
+        None,
+    ))
+}
