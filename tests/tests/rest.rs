@@ -623,3 +623,63 @@ async fn http_answer(url: &str) -> (u16, Option<String>, Value) {
         .map(|v| v.to_str().unwrap().to_string());
     (status, view, response.json().await.unwrap())
 }
+
+/// Every identifier a top-level listing gives, following `Link` page by page.
+async fn listed(base: &str, resource: &str, per_page: usize) -> (Vec<String>, usize) {
+    let mut url = format!("{base}{resource}?perPage={per_page}");
+    let (mut ids, mut pages) = (Vec::new(), 0);
+    loop {
+        let (status, body, link) = get(&url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        pages += 1;
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(doc["type"], "Collection", "{body}");
+        let members = doc["member"].as_array().unwrap();
+        assert!(members.len() <= per_page, "{body}");
+        ids.extend(members.iter().map(|m| m.as_str().unwrap().to_string()));
+        match link {
+            Some(link) => url = next_url(base, &link),
+            None => return (ids, pages),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epcs_and_locations_are_listed_page_by_page() {
+    let server = server_with_chain().await;
+    let base = server.http_url();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("cocoa_chain.expected.json")).unwrap(),
+    )
+    .unwrap();
+    let (epcs, pages) = listed(&base, "/epcs", 2).await;
+    assert!(pages > 1, "{pages}");
+    let mut sorted = epcs.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, epcs, "listed once each, in order");
+    for lot in expected["lots"].as_object().unwrap().keys() {
+        assert!(epcs.contains(lot), "{lot} not in {epcs:?}");
+    }
+    // Each listed EPC's events are there to query.
+    let (status, body, _) = get(&format!("{base}/epcs/{}/events", url_encode(&epcs[0]))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (locations, _) = listed(&base, "/bizLocations", 3).await;
+    assert!(!locations.is_empty());
+    assert_eq!(listed(&base, "/readPoints", 1000).await.0, locations);
+    let (_, all_at_once) = listed(&base, "/bizLocations", 1000).await;
+    assert_eq!(all_at_once, 1);
+
+    // A token of one listing is not another's.
+    let (_, _, link) = get(&format!("{base}/epcs?perPage=1")).await;
+    let token = next_url("", &link.unwrap())
+        .split("nextPageToken=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (status, body, _) = get(&format!("{base}/bizLocations?nextPageToken={token}")).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, _) = get(&format!("{base}/epcs?EQ_bizStep=shipping")).await;
+    assert_eq!(status, 400);
+}

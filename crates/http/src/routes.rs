@@ -12,7 +12,7 @@ use chrono::{SecondsFormat, Utc};
 use lotline_epcis::hash::{BIZ_STEPS, DISPOSITIONS};
 use lotline_epcis::names::EPCIS_CONTEXT;
 use lotline_epcis::query::{EVENT_TYPES, Query, QueryError};
-use lotline_service::queries::epcis::{Cursor, EpcisPage, MAX_PER_PAGE};
+use lotline_service::queries::epcis::{Cursor, EpcisPage, Listing, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
@@ -47,7 +47,7 @@ pub(crate) fn router(service: Service) -> Router {
         .route("/eventTypes", read(get(event_types)))
         .route("/eventTypes/{event_type}", read(get(event_type)))
         .route("/eventTypes/{event_type}/events", read(get(events_of_type)))
-        .route("/epcs", read(get(unlisted)))
+        .route("/epcs", read(get(listing)))
         .route("/epcs/{id}", read(get(sub_resources)))
         .route("/epcs/{id}/events", read(get(epc_events)))
         .route("/bizSteps", read(get(biz_steps)))
@@ -56,10 +56,10 @@ pub(crate) fn router(service: Service) -> Router {
         .route("/dispositions", read(get(dispositions)))
         .route("/dispositions/{id}", read(get(sub_resources)))
         .route("/dispositions/{id}/events", read(get(disposition_events)))
-        .route("/readPoints", read(get(unlisted)))
+        .route("/readPoints", read(get(listing)))
         .route("/readPoints/{id}", read(get(sub_resources)))
         .route("/readPoints/{id}/events", read(get(read_point_events)))
-        .route("/bizLocations", read(get(unlisted)))
+        .route("/bizLocations", read(get(listing)))
         .route("/bizLocations/{id}", read(get(sub_resources)))
         .route("/bizLocations/{id}/events", read(get(biz_location_events)))
         .route("/queries", read(get(queries::list).post(queries::create)))
@@ -272,17 +272,52 @@ async fn dispositions() -> Response {
     collection(DISPOSITIONS.iter().copied())
 }
 
-/// `/epcs`, `/readPoints` and `/bizLocations` as listings.
-async fn unlisted(uri: axum::http::Uri) -> Problem {
-    Problem::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "ImplementationException",
-        format!(
-            "{}: lotline does not list these yet; query their events with {}/{{id}}/events",
-            uri.path(),
-            uri.path()
-        ),
-    )
+/// `/epcs`, `/readPoints` and `/bizLocations`: the identifiers their `/{id}/events` take, a
+/// page at a time.
+async fn listing(State(http): State<Http>, asked: Asked) -> Result<Response, Problem> {
+    let resource = asked.path.clone();
+    let listing = if resource == "/epcs" {
+        Listing::Epcs
+    } else {
+        Listing::Locations
+    };
+    let mut per_page = DEFAULT_PER_PAGE;
+    let mut after = None;
+    for (name, value) in &asked.params {
+        match name.as_str() {
+            "perPage" => per_page = parse_per_page(value)?,
+            "nextPageToken" => after = Some(token::decode_listing(&resource, value)?),
+            other => {
+                return Err(Problem::parameter(format!(
+                    "{other}: {resource} takes perPage and nextPageToken only"
+                )));
+            }
+        }
+    }
+    let (ids, next) = http
+        .service
+        .epcis_listing(&asked.caller, listing, after, per_page)
+        .await?;
+    let mut response = collection(ids);
+    if let Some(last) = next {
+        let link = format!(
+            "<{resource}?perPage={per_page}&nextPageToken={}>; rel=\"next\"",
+            token::encode_listing(&resource, &last)
+        );
+        if let Ok(link) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, link);
+        }
+    }
+    Ok(response)
+}
+
+fn parse_per_page(value: &str) -> Result<usize, Problem> {
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+        _ => Err(Problem::parameter(format!(
+            "perPage: {value:?} is not a number from 1 to {MAX_PER_PAGE}"
+        ))),
+    }
 }
 
 async fn no_route(uri: axum::http::Uri) -> Problem {
@@ -382,16 +417,7 @@ pub(crate) async fn answer_query(
     let mut params = Vec::new();
     for (name, value) in asked.params {
         match name.as_str() {
-            "perPage" => {
-                per_page = match value.trim().parse::<usize>() {
-                    Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => n,
-                    _ => {
-                        return Err(Problem::parameter(format!(
-                            "perPage: {value:?} is not a number from 1 to {MAX_PER_PAGE}"
-                        )));
-                    }
-                }
-            }
+            "perPage" => per_page = parse_per_page(&value)?,
             "nextPageToken" => page_token = Some(value),
             _ => params.push((name, value)),
         }

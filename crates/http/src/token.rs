@@ -45,6 +45,25 @@ pub fn decode(token: &str) -> Result<(Vec<(String, String)>, Cursor), Problem> {
     Ok((params, cursor))
 }
 
+/// The token of a listing's page after the identifier `after`.
+pub fn encode_listing(resource: &str, after: &str) -> String {
+    URL_SAFE_NO_PAD.encode(json!({ "r": resource, "i": after }).to_string())
+}
+
+/// The identifier a listing's token continues after; the token must be one of `resource`'s.
+pub fn decode_listing(resource: &str, token: &str) -> Result<String, Problem> {
+    let bad = || Problem::parameter(format!("nextPageToken: not a token of {resource}"));
+    let bytes = URL_SAFE_NO_PAD.decode(token.trim()).map_err(|_| bad())?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if body.get("r").and_then(Value::as_str) != Some(resource) {
+        return Err(bad());
+    }
+    body.get("i")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +85,9 @@ mod tests {
         ] {
             assert_eq!(decode(garbage).unwrap_err().status.as_u16(), 400);
         }
+        let token = encode_listing("/epcs", "urn:x");
+        assert_eq!(decode_listing("/epcs", &token).unwrap(), "urn:x");
+        assert!(decode_listing("/readPoints", &token).is_err());
+        assert!(decode_listing("/epcs", &encode(&params, Cursor::After(1))).is_err());
     }
 }

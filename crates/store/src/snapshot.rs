@@ -422,6 +422,53 @@ impl<'a> Snapshot<'a> {
         self.store.list_rejected(after, limit)
     }
 
+    /// Up to `limit` lots some event names, by id, after `after` (the last of the previous
+    /// page; `None`: from the first).
+    pub fn lots_after(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.ids_after(LOT, after, limit)
+    }
+
+    /// Up to `limit` registered sites (locations), by id, after `after`.
+    pub fn sites_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.ids_after(SITE_ID, after, limit)
+    }
+
+    /// The distinct ids of the index `prefix` (whose keys begin with an escaped id), in order:
+    /// one read per id, each starting past every key of the one before.
+    fn ids_after(
+        &self,
+        prefix: u8,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let backend = self.store.backend();
+        let end = prefix_end(&[prefix]);
+        let mut start = match after {
+            Some(id) => prefix_end(&id_key(prefix, id)),
+            None => vec![prefix],
+        };
+        let mut ids = Vec::new();
+        while ids.len() < limit {
+            self.on_time()?;
+            let Some((key, _)) = backend.range(&start, &end, 1)?.into_iter().next() else {
+                break;
+            };
+            let Some((id, _)) = split_id(&key[1..]) else {
+                return Err(StoreError::Corrupt(format!(
+                    "an index key of prefix {:?} holds no id",
+                    prefix as char
+                )));
+            };
+            start = prefix_end(&id_key(prefix, &id));
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
     /// Lots that events use but no uncorrected event creates, sorted by lot.
     pub fn list_unknown_lots(&self) -> Result<Vec<UnknownLot>, StoreError> {
         let backend = self.store.backend();

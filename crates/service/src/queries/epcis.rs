@@ -346,3 +346,41 @@ impl Service {
         Ok(page)
     }
 }
+
+/// What a top-level EPCIS resource lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// `/epcs`: the lots (and other EPCs) events name.
+    Epcs,
+    /// `/bizLocations` and `/readPoints`: the registered locations (sites).
+    Locations,
+}
+
+impl Service {
+    /// The identifiers a top-level resource lists, at most `per_page` after `after`, and the
+    /// last one when more may follow. Identifiers are listed to any party: each is what an
+    /// event in anyone's public view may name; what happened to it is answered per view.
+    pub async fn epcis_listing(
+        &self,
+        caller: &Caller,
+        listing: Listing,
+        after: Option<String>,
+        per_page: usize,
+    ) -> Result<(Vec<String>, Option<String>), ServiceError> {
+        caller.party_only("listing EPCIS identifiers")?;
+        let per_page = per_page.clamp(1, MAX_PER_PAGE);
+        self.read(caller.reading(), move |store, _| {
+            let after = after.as_deref();
+            let mut ids = match listing {
+                Listing::Epcs => store.lots_after(after, per_page + 1)?,
+                Listing::Locations => store.sites_after(after, per_page + 1)?,
+            };
+            let next = (ids.len() > per_page).then(|| {
+                ids.truncate(per_page);
+                ids.last().cloned().unwrap_or_default()
+            });
+            Ok((ids, next))
+        })
+        .await
+    }
+}
