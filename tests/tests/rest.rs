@@ -683,3 +683,64 @@ async fn epcs_and_locations_are_listed_page_by_page() {
     let (status, _, _) = get(&format!("{base}/epcs?EQ_bizStep=shipping")).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_is_captured_at_once_with_post_events() {
+    let server = server_with_chain().await;
+    let base = server.http_url();
+    let chain: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("cocoa_chain.jsonld")).unwrap())
+            .unwrap();
+    let mut event = chain["epcisBody"]["eventList"][0].clone();
+    let id = "urn:uuid:7c0a1d2e-3b4f-4a5b-8c6d-0000000000aa";
+    event["eventID"] = Value::from(id);
+    event["@context"] = chain["@context"].clone();
+    let client = reqwest::Client::new();
+    let post = |body: String, content_type: &'static str| {
+        client
+            .post(format!("{base}/events"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let created = post(event.to_string(), "application/json").await.unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, format!("/events/{}", url_encode(id)));
+    let stored: Value = created.json().await.unwrap();
+    assert_eq!(stored["eventID"], id, "{stored}");
+    assert!(stored["recordTime"].is_string(), "{stored}");
+    let (status, body, _) = get(&format!("{base}{location}")).await;
+    assert_eq!(status, 200, "{body}");
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"][0]["eventID"],
+        id
+    );
+    // The same event again creates nothing new; another event under its id is refused.
+    let again = post(event.to_string(), "application/json").await.unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    let mut other = event.clone();
+    other["eventTime"] = Value::from("2025-10-02T09:00:00Z");
+    let conflict = post(other.to_string(), "application/json").await.unwrap();
+    assert_eq!(conflict.status().as_u16(), 400);
+    let problem: Value = conflict.json().await.unwrap();
+    assert_eq!(
+        problem["type"], "epcisException:ValidationException",
+        "{problem}"
+    );
+    // Not an event, not JSON.
+    for (body, content_type, status) in [
+        (
+            r#"{"type": "EPCISDocument"}"#.to_string(),
+            "application/json",
+            400,
+        ),
+        ("[1, 2]".to_string(), "application/json", 400),
+        ("{".to_string(), "application/json", 400),
+        (event.to_string(), "text/plain", 415),
+    ] {
+        let refused = post(body.clone(), content_type).await.unwrap();
+        assert_eq!(refused.status().as_u16(), status, "{body}");
+    }
+}

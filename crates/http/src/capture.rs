@@ -218,3 +218,127 @@ pub(crate) async fn job(
     let job = http.service.capture_job(&asked.caller, &id)?;
     Ok(json_response(StatusCode::OK, &job_json(&job)))
 }
+
+/// The largest single event `POST /events` takes.
+const EVENT_SIZE_LIMIT: usize = 1 << 20;
+
+/// `POST /events`: one event, captured at once (as a document of that event, all or nothing);
+/// 201 with its `Location` and the event as stored, or the reason it was not captured.
+pub(crate) async fn capture_event(
+    State(http): State<Http>,
+    asked: Asked,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || v == "application/ld+json"
+        });
+    if !json {
+        return Err(validation(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type: send the event as application/json or application/ld+json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, EVENT_SIZE_LIMIT)
+        .await
+        .map_err(|_| too_large(format!("an event has at most {EVENT_SIZE_LIMIT} bytes")))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| validation(StatusCode::BAD_REQUEST, "the body is not UTF-8 text"))?;
+    let event: Value = serde_json::from_str(text).map_err(|e| {
+        validation(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {e}"),
+        )
+    })?;
+    let Some(kind) = event.get("type").and_then(Value::as_str) else {
+        return Err(validation(
+            StatusCode::BAD_REQUEST,
+            "the body is not an EPCIS event (an object with a type)",
+        ));
+    };
+    if !lotline_epcis::query::EVENT_TYPES.contains(&kind) {
+        return Err(validation(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "type {kind:?}: not an EPCIS event type ({}); send documents to /capture",
+                lotline_epcis::query::EVENT_TYPES.join(", ")
+            ),
+        ));
+    }
+    // The event as sent (its member order and number text kept), in a document of its own
+    // whose context is the event's.
+    let context = event
+        .get("@context")
+        .map(Value::to_string)
+        .unwrap_or_else(|| Value::from(lotline_epcis::names::EPCIS_CONTEXT).to_string());
+    let document = format!(
+        "{{\"@context\":{context},\"type\":\"EPCISDocument\",\"schemaVersion\":\"2.0\",\"creationDate\":{},\"epcisBody\":{{\"eventList\":[{text}]}}}}",
+        Value::from(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    );
+    let event_id = match event.get("eventID").and_then(Value::as_str) {
+        Some(id) => id.to_string(),
+        None => lotline_epcis::hash::document_hashes(&document)
+            .ok()
+            .and_then(|h| h.into_iter().next()?.ok())
+            .map(|h| h.hash)
+            .ok_or_else(|| {
+                validation(
+                    StatusCode::BAD_REQUEST,
+                    "the event has no eventID and no hash can be computed from it",
+                )
+            })?,
+    };
+    let file = tempfile::NamedTempFile::new().map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ImplementationException",
+            format!("cannot keep the event: {e}"),
+        )
+    })?;
+    let path = file.into_temp_path();
+    tokio::fs::write(&path, document).await.map_err(|e| {
+        Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ImplementationException",
+            format!("cannot keep the event: {e}"),
+        )
+    })?;
+    let job = http
+        .service
+        .capture_now(&asked.caller, path, Behaviour::Rollback)
+        .await?;
+    if let Some(error) = job.errors.first() {
+        return Err(validation(StatusCode::BAD_REQUEST, error.reason.clone()));
+    }
+    let stored = http.service.epcis_event(&asked.caller, &event_id).await?;
+    let status = if job.accepted > 0 {
+        StatusCode::CREATED
+    } else {
+        // Captured before: the same event again is no new resource.
+        StatusCode::OK
+    };
+    let body = stored
+        .events
+        .first()
+        .cloned()
+        .unwrap_or(lotline_epcis::Json::Null);
+    let mut response = (
+        status,
+        serde_json::to_string(&body).unwrap_or_else(|_| "null".into()),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let location = format!("/events/{}", crate::routes::path_segment(&event_id));
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(versioned(response))
+}

@@ -126,14 +126,7 @@ fn definition_json(q: &NamedQuery) -> Value {
 }
 
 fn path_of(name: &str) -> String {
-    format!("/queries/{}", path_segment(name))
-}
-
-/// `name` as one path segment.
-fn path_segment(name: &str) -> String {
-    form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    format!("/queries/{}", crate::routes::path_segment(name))
 }
 
 pub(crate) async fn list(State(http): State<Http>, asked: Asked) -> Result<Response, Problem> {

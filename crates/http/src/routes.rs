@@ -42,7 +42,7 @@ pub(crate) fn router(service: Service) -> Router {
                 .options(capture::discovery),
         )
         .route("/capture/{capture_id}", read(get(capture::job)))
-        .route("/events", read(get(events)))
+        .route("/events", read(get(events).post(capture::capture_event)))
         .route("/events/{event_id}", read(get(event)))
         .route("/eventTypes", read(get(event_types)))
         .route("/eventTypes/{event_type}", read(get(event_type)))
@@ -192,7 +192,9 @@ pub(crate) async fn discovery(uri: axum::http::Uri) -> Response {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let allow = match segments.as_slice() {
         ["nextPageToken", _] => "OPTIONS, DELETE",
-        ["capture"] | ["queries"] | ["queries", _, "subscriptions"] => "OPTIONS, GET, POST",
+        ["capture"] | ["events"] | ["queries"] | ["queries", _, "subscriptions"] => {
+            "OPTIONS, GET, POST"
+        }
         ["queries", _] | ["queries", _, "subscriptions", _] => "OPTIONS, GET, DELETE",
         _ => "OPTIONS, GET",
     };
@@ -507,4 +509,11 @@ fn query_document(body: String, view: lotline_service::Level, next: Option<Strin
         headers.insert(header::LINK, link);
     }
     response
+}
+
+/// `text` as one path segment (percent-encoded).
+pub(crate) fn path_segment(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
 }

@@ -358,6 +358,15 @@ impl Service {
         document: D,
         behaviour: Behaviour,
     ) -> Result<CaptureJob, ServiceError> {
+        Ok(self.start_capture(caller, document, behaviour)?.0)
+    }
+
+    fn start_capture<D: AsRef<Path> + Send + 'static>(
+        &self,
+        caller: &Caller,
+        document: D,
+        behaviour: Behaviour,
+    ) -> Result<(CaptureJob, tokio::task::JoinHandle<()>), ServiceError> {
         caller.party_only("capturing events")?;
         self.check_batch(0)?;
         let n = self.captures.next.fetch_add(1, Ordering::Relaxed);
@@ -382,14 +391,31 @@ impl Service {
         let caller = caller.clone().until(None);
         let runtime = Handle::current();
         let id = job.id.clone();
-        tokio::task::spawn_blocking(move || {
+        let running = tokio::task::spawn_blocking(move || {
             service.run_capture(&caller, document.as_ref(), behaviour, &id, &runtime);
             service.captures.update(&id, |j| {
                 j.running = false;
                 j.finished_at = Some(Utc::now());
             });
         });
-        Ok(job)
+        Ok((job, running))
+    }
+
+    /// Captures the EPCIS document at `document` and answers the job once it has finished
+    /// (the binding's synchronous `POST /events`).
+    pub async fn capture_now<D: AsRef<Path> + Send + 'static>(
+        &self,
+        caller: &Caller,
+        document: D,
+        behaviour: Behaviour,
+    ) -> Result<CaptureJob, ServiceError> {
+        let (job, running) = self.start_capture(caller, document, behaviour)?;
+        running
+            .await
+            .map_err(|e| ServiceError::Internal(format!("the capture stopped: {e}")))?;
+        self.captures
+            .get(&job.id)
+            .ok_or_else(|| ServiceError::Internal("the capture job is gone".into()))
     }
 
     fn run_capture(
