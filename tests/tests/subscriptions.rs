@@ -482,3 +482,143 @@ async fn named_queries_and_subscriptions_belong_to_their_org_and_survive_a_resta
         .unwrap();
     assert_eq!(listed, json!([]));
 }
+
+/// The event ids of every document the receiver took, in order.
+fn delivered_ids(received: &Received) -> Vec<String> {
+    received
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(_, body)| event_ids(&serde_json::from_str(body).unwrap()))
+        .collect()
+}
+
+/// POSTs one event (the chain's first, under a new id) to `/events`.
+async fn post_event(base: &str, id: &str) {
+    let chain: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epcis/cocoa_chain.jsonld"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut event = chain["epcisBody"]["eventList"][0].clone();
+    event["eventID"] = Value::from(id);
+    event["@context"] = chain["@context"].clone();
+    let created = post_json(&format!("{base}/events"), &event).await;
+    assert_eq!(created.status().as_u16(), 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_and_websocket_subscribers_miss_nothing_across_a_restart() {
+    let (hooks, received) = receiver(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = || {
+        let mut config = ServeConfig::new(dir.path());
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.webhook_allow = vec![format!("http://{hooks}/hooks/")];
+        config
+    };
+    let server = TestServer::start_with(config()).await;
+    let base = server.http_url();
+    let definition = json!({"name": "objects", "query": {"eventType": ["ObjectEvent"]}});
+    assert_eq!(
+        post_json(&format!("{base}/queries"), &definition)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let subscribed = post_json(
+        &format!("{base}/queries/objects/subscriptions"),
+        &json!({"dest": format!("http://{hooks}/hooks/objects"), "stream": true}),
+    )
+    .await;
+    assert_eq!(subscribed.status().as_u16(), 201);
+    let ws = format!(
+        "{}/queries/objects/events?stream=true",
+        base.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+
+    capture(&base, "cocoa_chain.jsonld").await;
+    let before: Value = reqwest::get(format!("{base}/queries/objects/events?perPage=1000"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before = event_ids(&before);
+    eventually("the first deliveries", || {
+        delivered_ids(&received).len() >= before.len()
+    })
+    .await;
+    let mut streamed = Vec::new();
+    let mut last_record_time = String::new();
+    while streamed.len() < before.len() {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a WebSocket message in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            for e in doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+                .as_array()
+                .unwrap()
+            {
+                last_record_time = e["recordTime"].as_str().unwrap().to_string();
+            }
+            streamed.extend(event_ids(&doc));
+        }
+    }
+    assert_eq!(streamed, before);
+    drop(socket);
+
+    // The server restarts; events are recorded after it comes back.
+    drop(server);
+    let server = TestServer::start_with(config()).await;
+    let base = server.http_url();
+    let new = [
+        "urn:uuid:7c0a1d2e-3b4f-4a5b-8c6d-0000000000b1",
+        "urn:uuid:7c0a1d2e-3b4f-4a5b-8c6d-0000000000b2",
+    ];
+    for id in new {
+        post_event(&base, id).await;
+    }
+    // The webhook resumes where it was: every event, the new ones last.
+    eventually("the deliveries after the restart", || {
+        let ids = delivered_ids(&received);
+        new.iter().all(|n| ids.iter().any(|i| i == n))
+    })
+    .await;
+    let delivered = delivered_ids(&received);
+    let mut expected = before.clone();
+    expected.extend(new.iter().map(|s| s.to_string()));
+    // Repeats (at least once) are allowed; a delivery's events come together and in order.
+    let (mut unique, mut expected) = (delivered.clone(), expected);
+    unique.dedup();
+    expected.dedup();
+    assert_eq!(unique, expected, "delivered: {delivered:?}");
+    // The WebSocket subscriber reconnects from the last record time it saw and misses nothing
+    // (the events of that instant come again).
+    let ws = format!(
+        "{}/queries/objects/events?stream=true&initialRecordTime={}",
+        base.replace("http://", "ws://"),
+        lotline_testkit::url_encode(&last_record_time)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+    let mut resumed = Vec::new();
+    while !new.iter().all(|n| resumed.iter().any(|i: &String| i == n)) {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("a WebSocket message in time")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            resumed.extend(event_ids(&serde_json::from_str(&text).unwrap()));
+        }
+    }
+    assert!(resumed.contains(before.last().unwrap()), "{resumed:?}");
+}
