@@ -744,3 +744,55 @@ async fn one_event_is_captured_at_once_with_post_events() {
         assert_eq!(refused.status().as_u16(), status, "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_events_page_by_page_each_exactly_once() {
+    const EVENTS: usize = 100_000;
+    let server = empty_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let document = dir.path().join("chain.jsonld");
+    let truth = lotline_testkit::epcis::write_chain_document(
+        std::io::BufWriter::new(std::fs::File::create(&document).unwrap()),
+        7,
+        EVENTS,
+    )
+    .unwrap();
+    assert_eq!(truth.events, EVENTS);
+    let url = server.url();
+    let out = tokio::task::spawn_blocking(move || {
+        lotline(&[
+            "import",
+            "--quiet",
+            "--server",
+            &url,
+            document.to_str().unwrap(),
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let base = server.http_url();
+    let mut url = format!("{base}/events?perPage=1000");
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = 0;
+    loop {
+        let (status, body, link) = get(&url).await;
+        assert_eq!(status, 200, "{url}: {body}");
+        pages += 1;
+        let doc: Value = serde_json::from_str(&body).unwrap();
+        for event in doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
+            .as_array()
+            .unwrap()
+        {
+            let id = event["eventID"].as_str().unwrap().to_string();
+            assert!(seen.insert(id.clone()), "{id} came twice");
+        }
+        match link {
+            Some(link) => url = next_url(&base, &link),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), EVENTS);
+    assert!(pages >= EVENTS / 1000, "{pages} pages");
+}
