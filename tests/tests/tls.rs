@@ -152,3 +152,62 @@ fn serving_in_clear_beyond_loopback_is_refused() {
     ]);
     assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rest_binding_speaks_tls_with_the_same_certificates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let authority = ca("lotline test CA");
+    let (server_cert, server_key) = leaf(&authority, &["127.0.0.1"], "lotline", None);
+    let (client_cert, client_key) = leaf(&authority, &[], "brand-a", Some("auditor"));
+    let mut config = ServeConfig::new(dir.path().join("data"));
+    config.tls = Some(TlsFiles {
+        cert: write(dir.path(), "server.pem", &server_cert).into(),
+        key: write(dir.path(), "server.key", &server_key).into(),
+        client_ca: Some(write(dir.path(), "ca.pem", &authority.pem).into()),
+    });
+    config.auth = Some(AuthSettings::default());
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestServer::start_tls(config, authority.pem.as_bytes()).await;
+    let https = server.http_url().replace("http://", "https://");
+    let trusting = || {
+        reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(authority.pem.as_bytes()).unwrap())
+    };
+
+    // A client certificate is the caller: its CN the org, its OU the role.
+    let identity = reqwest::Identity::from_pem(format!("{client_cert}{client_key}").as_bytes())
+        .expect("client identity");
+    let mutual = trusting().identity(identity).build().unwrap();
+    let answer = mutual
+        .get(format!("{https}/events"))
+        .send()
+        .await
+        .expect("an HTTPS answer");
+    assert_eq!(answer.status().as_u16(), 200);
+    assert_eq!(
+        answer.headers()["lotline-view"],
+        "full",
+        "an unscoped auditor"
+    );
+
+    // TLS without a credential is refused by --auth, as over gRPC.
+    let anonymous = trusting().build().unwrap();
+    let refused = anonymous
+        .get(format!("{https}/events"))
+        .send()
+        .await
+        .expect("an HTTPS answer");
+    assert_eq!(refused.status().as_u16(), 401);
+
+    // Plaintext to the TLS port gets no answer; neither does a client that does not trust the CA.
+    let plain = server.http_url();
+    assert!(reqwest::get(format!("{plain}/events")).await.is_err());
+    assert!(
+        reqwest::Client::new()
+            .get(format!("{https}/events"))
+            .send()
+            .await
+            .is_err()
+    );
+    server.stop().await.expect("stop");
+}

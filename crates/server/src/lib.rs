@@ -386,7 +386,7 @@ pub async fn run_on(
             let grace = config.grace;
             Some(match &reloadable {
                 Some(tls) => {
-                    let incoming = tls.incoming(listener).filter_map(|conn| {
+                    let incoming = tls.incoming_http(listener).filter_map(|conn| {
                         let stream = conn.ok()?;
                         let (tcp, session) = stream.get_ref();
                         let peer = Peer {

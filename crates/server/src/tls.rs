@@ -178,6 +178,24 @@ impl Reloadable {
         &self,
         listener: TcpListener,
     ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+        self.accept_on(listener, None)
+    }
+
+    /// As [`Reloadable::incoming`], for the HTTP door: its handshakes offer HTTP/1.1 as well as
+    /// HTTP/2 (gRPC's listener offers HTTP/2 alone), so browsers, curl and webhooks' peers
+    /// of either kind connect.
+    pub fn incoming_http(
+        &self,
+        listener: TcpListener,
+    ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+        self.accept_on(listener, Some(vec![b"h2".to_vec(), b"http/1.1".to_vec()]))
+    }
+
+    fn accept_on(
+        &self,
+        listener: TcpListener,
+        alpn: Option<Vec<Vec<u8>>>,
+    ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         let this = self.clone();
         tokio::spawn(async move {
@@ -198,7 +216,15 @@ impl Reloadable {
                 if let Err(e) = stream.set_nodelay(true) {
                     warn!(cause = %e, "cannot set TCP_NODELAY on a connection");
                 }
-                let acceptor = TlsAcceptor::from(this.current());
+                let config = match &alpn {
+                    None => this.current(),
+                    Some(protocols) => {
+                        let mut config = (*this.current()).clone();
+                        config.alpn_protocols = protocols.clone();
+                        Arc::new(config)
+                    }
+                };
+                let acceptor = TlsAcceptor::from(config);
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
