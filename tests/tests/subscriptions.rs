@@ -622,3 +622,62 @@ async fn webhook_and_websocket_subscribers_miss_nothing_across_a_restart() {
     }
     assert!(resumed.contains(before.last().unwrap()), "{resumed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_nats_mode_capture_goes_through_the_stream_and_subscriptions_deliver() {
+    let nats = lotline_testkit::NatsServer::start();
+    let (hooks, received) = receiver(0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(dir.path());
+    config.nats = Some(lotline_server::NatsSettings::new(nats.url()));
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    config.webhook_allow = vec![format!("http://{hooks}/hooks/")];
+    let node = TestServer::start_with(config).await;
+    let base = node.http_url();
+    let definition = json!({"name": "all", "query": {}});
+    assert_eq!(
+        post_json(&format!("{base}/queries"), &definition)
+            .await
+            .status()
+            .as_u16(),
+        201
+    );
+    let subscribed = post_json(
+        &format!("{base}/queries/all/subscriptions"),
+        &json!({"dest": format!("http://{hooks}/hooks/all"), "stream": true}),
+    )
+    .await;
+    assert_eq!(subscribed.status().as_u16(), 201);
+
+    // A document with a bad event is rolled back: nothing of it reaches the stream.
+    let errors =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epcis/errors.jsonld"))
+            .unwrap();
+    let job = lotline_testkit::rest::capture(&base, errors, None).await;
+    assert_eq!(job["success"], false, "{job}");
+    capture(&base, "cocoa_chain.jsonld").await;
+
+    let page: Value = reqwest::get(format!("{base}/events?perPage=1000"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let all = event_ids(&page);
+    let reference = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epcis/cocoa_chain.hashes"),
+    )
+    .unwrap()
+    .lines()
+    .count();
+    assert_eq!(all.len(), reference, "{page}");
+    eventually("the deliveries in NATS mode", || {
+        delivered_ids(&received).len() >= all.len()
+    })
+    .await;
+    let mut delivered = delivered_ids(&received);
+    delivered.dedup();
+    let mut expected = all.clone();
+    expected.dedup();
+    assert_eq!(delivered, expected);
+}
