@@ -72,17 +72,7 @@ pub(crate) async fn capture(
             ));
         }
     };
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .is_some_and(|v| v == "application/json" || v == "application/ld+json");
+    let json = crate::routes::is_json(&headers);
     if !json {
         return Err(validation(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -230,14 +220,7 @@ pub(crate) async fn capture_event(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v == "application/json" || v == "application/ld+json"
-        });
+    let json = crate::routes::is_json(&headers);
     if !json {
         return Err(validation(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -34,14 +34,7 @@ const SCHEDULE_FIELDS: [&str; 6] = [
 
 /// A JSON request body (at most [`MAX_DEFINITION`] bytes).
 async fn json_body(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Problem> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v == "application/json" || v == "application/ld+json"
-        });
+    let json = crate::routes::is_json(headers);
     if !json {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

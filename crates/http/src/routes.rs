@@ -517,3 +517,15 @@ pub(crate) fn path_segment(text: &str) -> String {
         .collect::<String>()
         .replace('+', "%20")
 }
+
+/// Whether a request's `Content-Type` is JSON (`application/json` or `application/ld+json`).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v == "application/json" || v == "application/ld+json"
+        })
+}
