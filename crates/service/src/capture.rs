@@ -250,68 +250,123 @@ impl Sink for Checking<'_> {
     }
 }
 
-/// The recording pass's sink: batches recorded through the service, outcomes counted.
+/// The recording pass's sink: batches queued through the service while the next ones are
+/// mapped ([`IN_FLIGHT`] at most waiting for their outcomes), outcomes counted as they come.
 struct Recording<'a> {
     service: &'a Service,
     caller: &'a Caller,
     runtime: &'a Handle,
-    captures: &'a Captures,
     job: &'a str,
     batch: Vec<(String, Submission)>,
+    /// Batches queued whose outcomes are still being counted, oldest first; each answers
+    /// whether it was recorded.
+    pending: VecDeque<tokio::task::JoinHandle<bool>>,
+}
+
+/// Batches queued for recording and not yet answered, per capture.
+const IN_FLIGHT: usize = 2;
+
+/// Counts a batch's outcomes into the job.
+fn tally(captures: &Captures, job: &str, batch: Vec<(String, String)>, outcomes: Vec<Outcome>) {
+    for ((source, event_id), outcome) in batch.into_iter().zip(outcomes) {
+        match outcome {
+            Outcome::Accepted { .. } => captures.update(job, |j| j.accepted += 1),
+            Outcome::Duplicate { .. } => captures.update(job, |j| j.duplicates += 1),
+            Outcome::Rejected { kind, reason } => captures.fail(
+                job,
+                CaptureError {
+                    source,
+                    event_id,
+                    reason: match kind {
+                        RejectKind::Invalid => reason,
+                        other => format!("{other:?}: {reason}"),
+                    },
+                },
+            ),
+        }
+    }
+}
+
+/// Fails every event of a batch that was not recorded.
+fn not_recorded(captures: &Captures, job: &str, batch: Vec<(String, String)>, why: &ServiceError) {
+    for (source, event_id) in batch {
+        captures.fail(
+            job,
+            CaptureError {
+                source,
+                event_id,
+                reason: format!("not recorded: {why}"),
+            },
+        );
+    }
 }
 
 impl Recording<'_> {
+    /// Queues the batch behind those before it; waits only while [`IN_FLIGHT`] batches are
+    /// still unanswered.
     fn flush(&mut self) -> Result<(), Stopped> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let (sources, submissions): (Vec<String>, Vec<Submission>) =
-            std::mem::take(&mut self.batch).into_iter().unzip();
-        let ids: Vec<String> = submissions.iter().map(|s| s.event_id.clone()).collect();
+        let (names, submissions): (Vec<(String, String)>, Vec<Submission>) =
+            std::mem::take(&mut self.batch)
+                .into_iter()
+                .map(|(source, s)| ((source, s.event_id.clone()), s))
+                .unzip();
         let service = self.service.clone();
         let caller = self.caller.clone();
-        let outcomes = self
+        let queued = self
             .runtime
-            .block_on(async move { service.record(&caller, submissions).await });
-        match outcomes {
-            Ok(outcomes) => {
-                for ((source, event_id), outcome) in sources.into_iter().zip(ids).zip(outcomes) {
-                    match outcome {
-                        Outcome::Accepted { .. } => {
-                            self.captures.update(self.job, |j| j.accepted += 1)
-                        }
-                        Outcome::Duplicate { .. } => {
-                            self.captures.update(self.job, |j| j.duplicates += 1)
-                        }
-                        Outcome::Rejected { kind, reason } => self.captures.fail(
-                            self.job,
-                            CaptureError {
-                                source,
-                                event_id,
-                                reason: match kind {
-                                    RejectKind::Invalid => reason,
-                                    other => format!("{other:?}: {reason}"),
-                                },
-                            },
-                        ),
-                    }
-                }
-                Ok(())
-            }
+            .block_on(async move { service.queue(&caller, submissions).await });
+        let outcomes = match queued {
+            Ok(outcomes) => outcomes,
             Err(e) => {
-                for (source, event_id) in sources.into_iter().zip(ids) {
-                    self.captures.fail(
-                        self.job,
-                        CaptureError {
-                            source,
-                            event_id,
-                            reason: format!("not recorded: {e}"),
-                        },
-                    );
+                not_recorded(&self.service.captures, self.job, names, &e);
+                return Err(Stopped);
+            }
+        };
+        let captures = self.service.captures.clone();
+        let job = self.job.to_string();
+        self.pending.push_back(self.runtime.spawn(async move {
+            match outcomes.await {
+                Ok(outcomes) => {
+                    tally(&captures, &job, names, outcomes);
+                    true
                 }
+                Err(e) => {
+                    not_recorded(&captures, &job, names, &e);
+                    false
+                }
+            }
+        }));
+        while self.pending.len() > IN_FLIGHT {
+            self.wait_oldest()?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest queued batch's outcomes.
+    fn wait_oldest(&mut self) -> Result<(), Stopped> {
+        let Some(oldest) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        match self.runtime.block_on(oldest) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stopped),
+            Err(e) => {
+                warn!(job = self.job, cause = %e, "capture: counting a batch's outcomes stopped");
                 Err(Stopped)
             }
         }
+    }
+
+    /// Queues what is left and waits for every batch's outcomes.
+    fn finish(&mut self) -> Result<(), Stopped> {
+        let flushed = self.flush();
+        while !self.pending.is_empty() {
+            self.wait_oldest()?;
+        }
+        flushed
     }
 }
 
@@ -326,7 +381,7 @@ impl Sink for Recording<'_> {
                     self.flush()?;
                 }
             }
-            Err(reason) => self.captures.fail(
+            Err(reason) => self.service.captures.fail(
                 self.job,
                 CaptureError {
                     source,
@@ -339,7 +394,7 @@ impl Sink for Recording<'_> {
     }
 
     fn barrier(&mut self) -> Result<(), Stopped> {
-        self.flush()
+        self.finish()
     }
 
     fn stage(&mut self, pass: Pass) {
@@ -426,9 +481,10 @@ impl Service {
         job: &str,
         runtime: &Handle,
     ) {
-        let options = || Options {
+        let options = |check_only| Options {
             org: caller.identity().map(|i| i.org.clone()),
             chain: None,
+            check_only,
         };
         let registry = || -> Box<dyn Registry> {
             Box::new(ServiceRegistry {
@@ -452,7 +508,7 @@ impl Service {
                 captures: &self.captures,
                 job,
             };
-            if let Err(e) = import_document(name, &open, options(), registry(), &mut checking) {
+            if let Err(e) = import_document(name, &open, options(true), registry(), &mut checking) {
                 self.captures.fail(job, failed(e));
             }
             let clean = self.captures.get(job).is_some_and(|j| j.success());
@@ -465,12 +521,14 @@ impl Service {
             service: self,
             caller,
             runtime,
-            captures: &self.captures,
             job,
             batch: Vec::new(),
+            pending: VecDeque::new(),
         };
-        let result = import_document(name, &open, options(), registry(), &mut recording)
-            .and_then(|_| recording.flush().map_err(|Stopped| DocumentError::Stopped));
+        let result = import_document(name, &open, options(false), registry(), &mut recording);
+        // Whatever stopped the import, the batches queued before it are counted.
+        let finished = recording.finish();
+        let result = result.and_then(|_| finished.map_err(|Stopped| DocumentError::Stopped));
         if let Err(e) = result {
             warn!(job, cause = %e, "capture stopped");
             self.captures.fail(job, failed(e));

@@ -108,6 +108,128 @@ pub fn shuffle_events(document: &str, seed: u64) -> String {
     format!("{head}{}\n{tail}", events.join(",\n"))
 }
 
+/// The opening of every document the generator writes, up to its header.
+fn preamble(out: &mut impl Write) -> io::Result<()> {
+    out.write_all(
+        b"{\n  \"@context\": [\n    \"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld\",\n    {\"lotline\": \"https://ns.lotline.dev/epcis/\"}\n  ],\n",
+    )?;
+    writeln!(
+        out,
+        "  \"type\": \"EPCISDocument\",\n  \"schemaVersion\": \"2.0\",\n  \"creationDate\": \"{}\",",
+        timestamp(START + 400 * DAY)
+    )
+}
+
+/// The closing of every document the generator writes, after its last event.
+const DOCUMENT_END: &str = "\n    ]\n  }\n}\n";
+
+/// Splits an event document of the generator's (one event per line) into documents of at most
+/// `per_part` events each, the same header on each, as a client splits a history too large for
+/// one capture; `part(n)` gives the writer of part `n`. Answers the number of parts.
+pub fn split_events<R: io::BufRead, W: Write>(
+    document: R,
+    per_part: usize,
+    mut part: impl FnMut(usize) -> io::Result<W>,
+) -> io::Result<usize> {
+    const EVENT: &str = "      {\"type\":";
+    let mut head = String::new();
+    let mut tail = String::new();
+    let mut out: Option<BufWriter<W>> = None;
+    let (mut parts, mut in_part) = (0usize, 0usize);
+    for line in document.lines() {
+        let line = line?;
+        if !line.starts_with(EVENT) {
+            if parts == 0 {
+                head.push_str(&line);
+                head.push('\n');
+            } else {
+                tail.push_str(&line);
+                tail.push('\n');
+            }
+            continue;
+        }
+        if out.is_none() || in_part == per_part.max(1) {
+            if let Some(mut done) = out.take() {
+                done.write_all(DOCUMENT_END.as_bytes())?;
+                done.flush()?;
+            }
+            let mut next = BufWriter::new(part(parts)?);
+            next.write_all(head.trim_end_matches('\n').as_bytes())?;
+            out = Some(next);
+            parts += 1;
+            in_part = 0;
+        }
+        let event = line.trim_end().trim_end_matches(',');
+        if let Some(out) = out.as_mut() {
+            out.write_all(if in_part == 0 { b"\n" } else { b",\n" })?;
+            out.write_all(event.as_bytes())?;
+        }
+        in_part += 1;
+    }
+    if let Some(mut done) = out.take() {
+        done.write_all(DOCUMENT_END.as_bytes())?;
+        done.flush()?;
+    }
+    if parts > 0 && format!("\n{tail}") != DOCUMENT_END {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("not a document of the generator's: it ends {tail:?}"),
+        ));
+    }
+    Ok(parts)
+}
+
+/// The site where [`write_unit_events`] commissions its units (an SGLN URN).
+pub fn unit_site() -> String {
+    World::brand(0).sgln()
+}
+
+/// An event document (one event per line, no master data) of `events` ObjectEvents at the site
+/// of the first brand of [`write_chain_document`]'s world (whatever its size), each
+/// commissioning one to four serialised units of the brand's product (SGTINs in `epcList`),
+/// deterministic per `seed`. Answers the units' ids, each in exactly one event.
+pub fn write_unit_events<W: Write>(out: W, seed: u64, events: usize) -> io::Result<Vec<String>> {
+    let brand = World::brand(0);
+    let mut rng = Rng::new(seed ^ 0x756e_6974);
+    let mut out = BufWriter::new(out);
+    let mut units = Vec::new();
+    preamble(&mut out)?;
+    out.write_all(b"  \"epcisBody\": {\n    \"eventList\": [")?;
+    let step = (365 * DAY / events.max(1) as u64).clamp(1, 3600);
+    for n in 0..events {
+        let count = 1 + rng.below(4) as usize;
+        let first = units.len();
+        for i in 0..count {
+            units.push(format!(
+                "urn:epc:id:sgtin:{}.0{:05}.{}",
+                brand.prefix,
+                100 + (n + i) % 7,
+                seed * 100_000_000 + (first + i) as u64
+            ));
+        }
+        let list = units[first..]
+            .iter()
+            .map(|u| format!("\"{u}\""))
+            .collect::<Vec<_>>()
+            .join(",");
+        write!(
+            out,
+            "{}      {{\"type\":\"ObjectEvent\",\"eventID\":\"urn:uuid:{:08x}-{:04x}-4000-9000-{n:012x}\",\
+             \"eventTime\":\"{}\",\"eventTimeZoneOffset\":\"+00:00\",\"action\":\"ADD\",\
+             \"bizStep\":\"commissioning\",\"disposition\":\"active\",\"epcList\":[{list}],\
+             \"bizLocation\":{{\"id\":\"{}\"}}}}",
+            if n == 0 { "\n" } else { ",\n" },
+            (seed >> 32) as u32,
+            seed as u16,
+            timestamp(START + 200 * DAY + n as u64 * step),
+            brand.sgln()
+        )?;
+    }
+    out.write_all(DOCUMENT_END.as_bytes())?;
+    out.flush()?;
+    Ok(units)
+}
+
 /// A master-data document alone (an empty event list) of co-operatives with `farms` member
 /// farms in all, each with its plot, and the processors and brands they sell to; returns the
 /// number of vocabulary elements (parties, locations, product classes).
@@ -198,7 +320,7 @@ fn write_chain<M: Write, W: Write>(
         let farm = doc.rng.below(world.farms as u64) as usize;
         doc.harvest(0, farm)?;
     }
-    doc.out.write_all(b"\n    ]\n  }\n}\n")?;
+    doc.out.write_all(DOCUMENT_END.as_bytes())?;
     doc.out.flush()?;
     Ok(doc.truth)
 }
@@ -470,15 +592,7 @@ struct Doc<W: Write> {
 impl<W: Write> Doc<W> {
     /// The document's context, type and creation date.
     fn preamble(&mut self) -> io::Result<()> {
-        self.out.write_all(
-            b"{\n  \"@context\": [\n    \"https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld\",\n    {\"lotline\": \"https://ns.lotline.dev/epcis/\"}\n  ],\n",
-        )?;
-        writeln!(
-            self.out,
-            "  \"type\": \"EPCISDocument\",\n  \"schemaVersion\": \"2.0\",\n  \"creationDate\": \"{}\",",
-            timestamp(START + 400 * DAY)
-        )?;
-        Ok(())
+        preamble(&mut self.out)
     }
 
     /// The header: every party, location and product class the events use.
@@ -1125,6 +1239,69 @@ mod tests {
 
     fn event_list(doc: &Value) -> &Vec<Value> {
         doc["epcisBody"]["eventList"].as_array().unwrap()
+    }
+
+    #[test]
+    fn a_split_document_is_the_same_events_in_parts_with_one_header() {
+        let mut master = Vec::new();
+        let mut events = Vec::new();
+        write_chain_documents(&mut master, &mut events, 5, 1_000).unwrap();
+        let whole: Value = serde_json::from_slice(&events).unwrap();
+        let parts = std::cell::RefCell::new(Vec::<std::rc::Rc<std::cell::RefCell<Vec<u8>>>>::new());
+        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                self.0.borrow_mut().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let count = split_events(&events[..], 300, |n| {
+            let mut parts = parts.borrow_mut();
+            assert_eq!(n, parts.len(), "parts are asked for in order");
+            parts.push(Default::default());
+            Ok(Shared(parts[n].clone()))
+        })
+        .unwrap();
+        assert_eq!(count, 4);
+        let kept: Vec<Vec<u8>> = parts
+            .into_inner()
+            .iter()
+            .map(|p| p.borrow().clone())
+            .collect();
+        let mut joined = Vec::new();
+        for (n, part) in kept.iter().enumerate() {
+            let doc: Value = serde_json::from_slice(part).unwrap();
+            let list = event_list(&doc);
+            assert_eq!(list.len(), if n < 3 { 300 } else { 100 });
+            assert_eq!(doc["@context"], whole["@context"]);
+            joined.extend(list.iter().cloned());
+        }
+        assert_eq!(&joined, event_list(&whole));
+        let refused = split_events(&b"{\n      {\"type\":1}\n]"[..], 10, |_| Ok(Vec::new()));
+        assert!(refused.is_err(), "a document of another writer is refused");
+    }
+
+    #[test]
+    fn unit_events_name_each_unit_once_at_the_brand_site() {
+        let mut bytes = Vec::new();
+        let units = write_unit_events(&mut bytes, 3, 50).unwrap();
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        let list = event_list(&doc);
+        assert_eq!(list.len(), 50);
+        let listed: Vec<&str> = list
+            .iter()
+            .flat_map(|e| e["epcList"].as_array().unwrap())
+            .map(|u| u.as_str().unwrap())
+            .collect();
+        assert_eq!(listed, units.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(units.iter().collect::<BTreeSet<_>>().len(), units.len());
+        assert!(
+            list.iter()
+                .all(|e| e["bizLocation"]["id"] == World::brand(0).sgln())
+        );
     }
 
     /// The canonical Digital Link of a lot written in either form, read independently of the

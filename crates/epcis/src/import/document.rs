@@ -1,8 +1,8 @@
 //! A whole document imported: every pass over it, for any door (`lotline import` over gRPC or
 //! NATS, the REST binding's `POST /capture`).
 //!
-//! The document is read three times, streaming: the vocabulary the reference event hash needs
-//! from the whole document; the parties of its master data (up to its first event); the rest of
+//! The document is read three times, streaming (twice when only checked): the vocabulary the
+//! reference event hash needs from the whole document; the parties of its master data (up to its first event); the rest of
 //! its master data and its events. Results go to a [`Sink`] in document order, with a barrier
 //! after each part of the master data, so that whoever records them has the master data before
 //! events are mapped against it. Memory stays bounded by a batch of [`ELEMENTS`] parts and the
@@ -78,8 +78,13 @@ pub fn import_document(
         open(pass).map_err(|e| DocumentError::Unreadable(format!("cannot read {name}: {e}")))
     };
     let broken = |e: StreamError| DocumentError::Unreadable(format!("{name}: {e}"));
-    sink.stage(Pass::Vocabulary);
-    let hashing = hash_context(reader(Pass::Vocabulary)?).map_err(broken)?;
+    // A checking pass hashes nothing, so it needs no pass for the hash's vocabulary.
+    let hashing = if options.check_only {
+        crate::hash::Context::epcis()
+    } else {
+        sink.stage(Pass::Vocabulary);
+        hash_context(reader(Pass::Vocabulary)?).map_err(broken)?
+    };
     let mut importer = Importer::with_registry(options, registry);
     let mut context_seen = false;
     let send = |sink: &mut dyn Sink, items: Vec<Mapped>| -> Result<usize, DocumentError> {

@@ -53,6 +53,10 @@ pub struct Options {
     pub org: Option<String>,
     /// The chain of lot events nothing else gives one.
     pub chain: Option<Chain>,
+    /// Only whether each part maps, for a pass whose results are not recorded: events are not
+    /// hashed (an event without an `eventID` gets the id it gets when GS1's hash cannot be
+    /// computed), which is most of the mapping's work.
+    pub check_only: bool,
 }
 
 /// Where in the document a result comes from.
@@ -841,11 +845,15 @@ impl Importer {
             ));
         }
         // Every identifier is read (and its check digit verified) before anything else.
-        let hashes: Vec<String> = parts
-            .iter()
-            .filter_map(|part| event_hash_json(part, &self.hashing).ok())
-            .collect();
-        let hash = (hashes.len() == parts.len()).then(|| hashes.join(" "));
+        let hash = if self.options.check_only {
+            None
+        } else {
+            let hashes: Vec<String> = parts
+                .iter()
+                .filter_map(|part| event_hash_json(part, &self.hashing).ok())
+                .collect();
+            (hashes.len() == parts.len()).then(|| hashes.join(" "))
+        };
         let id = event_id(event, hash.as_deref());
         let time = event_time(event, "eventTime")?;
         let read_point = location_id(event, "readPoint")?;

@@ -27,7 +27,7 @@ const HEADER: &str = r#"{"epcisMasterData": {"vocabularyList": [
 fn importer(org: Option<&str>) -> (Importer, Vec<Mapped>) {
     let mut i = Importer::new(Options {
         org: org.map(str::to_string),
-        chain: None,
+        ..Options::default()
     });
     let ctx = Json::parse(CTX).unwrap();
     i.context(&ctx, Context::from_context(&ctx));

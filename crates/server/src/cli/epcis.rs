@@ -169,6 +169,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         let options = Options {
             org: args.org.clone(),
             chain,
+            check_only: false,
         };
         tokio::task::spawn_blocking(move || {
             read_and_map(&path, options, Box::new(registry), bar, tx)
