@@ -470,20 +470,29 @@ const EUDR_DECIMALS: i64 = 6;
 /// returned says why. `area_ha` is the plot's area in hectares and `country` its country of
 /// production as an ISO 3166-1 alpha-2 code (case-insensitive). The reasons, each a sentence:
 ///
-/// - **Precision.** Every longitude and latitude must be written with at least 6 decimal places.
-///   The literal as written in the JSON text counts, so trailing zeros count (`7.500000` is
-///   fine) and an integer has none. A literal with an exponent counts the decimal places of the
-///   value it writes: `1.2345678e1` is 12.345678, 6 places; `5e-7` is 0.0000005, 7 places.
-///   Elevations, if given, are not counted. Closing positions of rings count, as written. One
-///   reason gives how many values fall short and the first, as written.
+/// - **Precision.** EUDR asks for coordinates with at least 6 decimal places (Regulation (EU)
+///   2023/1115, Art. 2(28) and Art. 9(1)(d); the Commission's geolocation guidance). A plot is
+///   judged by the precision it was written with as a whole: the largest number of decimal
+///   places among its longitudes and latitudes, as written. An ordinary JSON writer drops
+///   trailing zeros (`70.705380` is written `70.70538`), so one value short of 6 says nothing;
+///   every value short says something once there are enough of them. A plot whose largest
+///   count `d` is under 6 is flagged when a writer of 6 decimals would write all its `n`
+///   values that short less than once in a thousand plots: each value loses `6 - d` or more
+///   trailing zeros one time in `10^(6-d)`, so it is flagged when `(6 - d) * n >= 3`. A point
+///   (two values) at 5 decimals therefore passes and one at 4 or fewer does not; a polygon
+///   (at least six distinct values) at 5 or fewer is flagged. Literals with an exponent count
+///   the decimal places of the value they write (`1.2345678e1` is 12.345678, 6 places); an
+///   integer has none. Elevations are not counted, nor the repeated closing position of a
+///   ring. The reason gives the plot's precision and its count of values.
 /// - **Point or polygon.** A Point (alone or in a Feature) is allowed only for a plot of at most
 ///   4 ha; exactly 4 ha is fine. A Point without an area is not EUDR-grade either, since nothing
 ///   shows it is small enough. Polygons need no area.
-/// - **Country.** Every position must lie in the bounding box of `country`, widened by half a
-///   degree. When the first position outside the box would be inside with longitude and
-///   latitude exchanged, the reason says they look swapped. One reason at most, naming the
-///   first position outside and how many are outside (the repeated closing position of a ring
-///   is not counted twice). Countries without a box in the table are not checked.
+/// - **Country.** Every position must lie in `country` or within 1 km of its border, by
+///   OpenStreetMap's country boundaries (the `country-boundaries` crate; data ODbL, ©
+///   OpenStreetMap contributors). When the first position outside would be inside with
+///   longitude and latitude exchanged, the reason says they look swapped. One reason at most,
+///   naming the first position outside and how many are outside (the repeated closing position
+///   of a ring is not counted twice). Countries the data does not have are not checked.
 pub fn eudr_grade(geometry: &str, area_ha: Option<Decimal>, country: &str) -> Vec<String> {
     if let Err(e) = check_geometry(geometry) {
         return vec![format!("the geometry is not valid: {e}")];
@@ -528,23 +537,46 @@ fn decimal_places(literal: &str) -> i64 {
 }
 
 fn precision_reason(shape: &raw::Shape<'_>) -> Option<String> {
-    let values = shape.rings.iter().flatten().flat_map(|p| [p.lon, p.lat]);
-    let mut total = 0usize;
-    let mut short = 0usize;
-    let mut first = None;
-    for literal in values {
-        total += 1;
-        if decimal_places(literal) < EUDR_DECIMALS {
-            short += 1;
-            first.get_or_insert(literal);
-        }
+    let values: Vec<&str> = distinct_positions(shape)
+        .flat_map(|p| [p.lon, p.lat])
+        .collect();
+    // The first of the widest values, to name it.
+    let (widest, most) = values
+        .iter()
+        .rev()
+        .map(|literal| (decimal_places(literal), *literal))
+        .max_by_key(|(places, _)| *places)?;
+    if widest >= EUDR_DECIMALS {
+        return None;
     }
-    let first = first?;
-    let verb = if short == 1 { "has" } else { "have" };
+    let short_by = EUDR_DECIMALS - widest;
+    let n = i64::try_from(values.len()).unwrap_or(i64::MAX);
+    if short_by.saturating_mul(n) < TRAILING_ZERO_ODDS {
+        return None;
+    }
+    let widest = widest.max(0);
     Some(format!(
-        "{short} of {total} coordinate values {verb} fewer than {EUDR_DECIMALS} decimal places \
-         (first: {first})"
+        "the plot is written to {widest} decimal places at most (its {n} coordinate values; the \
+         widest is {most}): EUDR asks for {EUDR_DECIMALS}"
     ))
+}
+
+/// The decimal exponent of the odds (one in `10^3`) below which a plot's short values are taken
+/// as written short rather than as trailing zeros a JSON writer dropped.
+const TRAILING_ZERO_ODDS: i64 = 3;
+
+/// A shape's positions, each ring's repeated closing position left out.
+fn distinct_positions<'s, 'a>(
+    shape: &'s raw::Shape<'a>,
+) -> impl Iterator<Item = &'s raw::Position<'a>> {
+    shape.rings.iter().flat_map(move |ring| {
+        let distinct = if shape.is_point {
+            ring.len()
+        } else {
+            ring.len().saturating_sub(1)
+        };
+        &ring[..distinct]
+    })
 }
 
 fn point_reason(shape: &raw::Shape<'_>, area_ha: Option<Decimal>) -> Option<String> {
@@ -564,22 +596,15 @@ fn point_reason(shape: &raw::Shape<'_>, area_ha: Option<Decimal>) -> Option<Stri
 }
 
 fn country_reason(shape: &raw::Shape<'_>, country: &str) -> Option<String> {
-    let boxes = countries::boxes(country)?;
     let code = country.trim().to_ascii_uppercase();
-    let inside = |lon: f64, lat: f64| boxes.iter().any(|b| b.contains(lon, lat));
-    // A ring's closing position repeats its first; count it once.
-    let positions = shape.rings.iter().flat_map(|ring| {
-        let distinct = if shape.is_point {
-            ring.len()
-        } else {
-            ring.len().saturating_sub(1)
-        };
-        &ring[..distinct]
-    });
+    if !countries::known(&code) {
+        return None;
+    }
+    let inside = |lon: f64, lat: f64| countries::contains(&code, lon, lat);
     let mut total = 0usize;
     let mut outside = 0usize;
     let mut first = None;
-    for p in positions {
+    for p in distinct_positions(shape) {
         total += 1;
         if !inside(p.x, p.y) {
             outside += 1;
@@ -596,8 +621,10 @@ fn country_reason(shape: &raw::Shape<'_>, country: &str) -> Option<String> {
         )
     } else {
         format!(
-            "position ({}, {}) is outside the bounding box of {code} ({count})",
-            p.lon, p.lat
+            "position ({}, {}) is outside {code}, more than {} km from its border ({count})",
+            p.lon,
+            p.lat,
+            countries::TOLERANCE_KM
         )
     })
 }
@@ -1137,24 +1164,65 @@ mod tests {
     }
 
     #[test]
-    fn six_decimals_pass_and_five_are_flagged() {
+    fn a_plot_is_judged_by_its_widest_value() {
+        // Trailing zeros a JSON writer dropped: the plot is still written to 6 places.
+        assert!(eudr_grade(&point("-5.5", "7.512345"), ha("1"), "CI").is_empty());
         assert!(eudr_grade(&point("-5.500000", "7.512345"), ha("1"), "CI").is_empty());
+        // A point at 5 places: a 6-place writer writes one in a hundred points so.
+        assert!(eudr_grade(&point("-5.51234", "7.51234"), ha("1"), "CI").is_empty());
         assert_eq!(
-            eudr_grade(&point("-5.50000", "7.512345"), ha("1"), "CI"),
-            ["1 of 2 coordinate values has fewer than 6 decimal places (first: -5.50000)"]
+            eudr_grade(&point("-5.5123", "7.51"), ha("1"), "CI"),
+            [
+                "the plot is written to 4 decimal places at most (its 2 coordinate values; the widest is -5.5123): EUDR asks for 6"
+            ]
         );
         let square = r#"{"type":"Polygon","coordinates":[[[108.05,12.670000],[108.060000,12.670000],[108.060000,12.68],[108.05,12.670000]]]}"#;
+        assert!(eudr_grade(square, None, "VN").is_empty());
+        // A polygon of six values at 5 places is one in a million of a 6-place writer's.
+        let short = r#"{"type":"Polygon","coordinates":[[[108.05001,12.67001],[108.06001,12.67],[108.06,12.68001],[108.05001,12.67001]]]}"#;
         assert_eq!(
-            eudr_grade(square, None, "VN"),
-            ["3 of 8 coordinate values have fewer than 6 decimal places (first: 108.05)"]
+            eudr_grade(short, None, "VN"),
+            [
+                "the plot is written to 5 decimal places at most (its 6 coordinate values; the widest is 108.05001): EUDR asks for 6"
+            ]
         );
+    }
+
+    #[test]
+    fn plots_of_a_six_place_writer_pass_and_truncated_ones_do_not() {
+        // Every value written as a stock JSON writer writes an f64 of 6 places.
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let mut flagged = 0;
+        for _ in 0..20_000 {
+            let lon = -7.5 + (next() % 2_000_000) as f64 / 1e6;
+            let lat = 6.0 + (next() % 2_000_000) as f64 / 1e6;
+            let at = |x: f64| format!("{}", (x * 1e6).round() / 1e6);
+            if !eudr_grade(&point(&at(lon), &at(lat)), ha("1"), "CI").is_empty() {
+                flagged += 1;
+            }
+            let truncated = |x: f64| format!("{:.3}", x);
+            assert_eq!(
+                eudr_grade(&point(&truncated(lon), &truncated(lat)), ha("1"), "CI").len(),
+                1
+            );
+        }
+        // One point in 10 000 has both values 4 places short; 20 000 give about 2.
+        assert!(flagged <= 8, "{flagged} of 20 000 six-place points flagged");
     }
 
     #[test]
     fn integer_coordinates_are_flagged() {
         assert_eq!(
             eudr_grade(&point("-5", "7"), ha("1"), "CI"),
-            ["2 of 2 coordinate values have fewer than 6 decimal places (first: -5)"]
+            [
+                "the plot is written to 0 decimal places at most (its 2 coordinate values; the widest is -5): EUDR asks for 6"
+            ]
         );
     }
 
@@ -1235,16 +1303,14 @@ mod tests {
         assert_eq!(
             eudr_grade(&point("108.050000", "12.670000"), ha("2"), "GH"),
             [
-                "position (108.050000, 12.670000) is outside the bounding box of GH (1 of 1 positions outside)"
+                "position (108.050000, 12.670000) is outside GH, more than 1 km from its border (1 of 1 positions outside)"
             ]
         );
         // A ring's closing position is counted once.
         let text = circle(108.05, 12.67, 0.01, 8);
         let reasons = eudr_grade(&text, None, "GH");
         assert_eq!(reasons.len(), 1);
-        assert!(
-            reasons[0].ends_with("is outside the bounding box of GH (8 of 8 positions outside)")
-        );
+        assert!(reasons[0].ends_with("more than 1 km from its border (8 of 8 positions outside)"));
     }
 
     #[test]
@@ -1283,49 +1349,53 @@ mod tests {
             ("EC", -90.4, -0.7),   // Santa Cruz, Galápagos
         ];
         for (code, lon, lat) in farms {
-            let boxes = countries::boxes(code).expect("a box");
-            assert!(
-                boxes.iter().any(|b| b.contains(lon, lat)),
-                "{code} ({lon}, {lat})"
-            );
+            assert!(countries::known(code), "{code}");
+            assert!(countries::contains(code, lon, lat), "{code} ({lon}, {lat})");
         }
         // And a few that are clearly elsewhere.
         let elsewhere = [("CI", 108.05, 12.67), ("BR", -5.5, 7.5), ("VN", 38.5, 6.7)];
         for (code, lon, lat) in elsewhere {
-            let boxes = countries::boxes(code).expect("a box");
             assert!(
-                !boxes.iter().any(|b| b.contains(lon, lat)),
+                !countries::contains(code, lon, lat),
                 "{code} ({lon}, {lat})"
             );
         }
     }
 
     #[test]
-    fn the_country_table_is_sorted_well_formed_and_complete() {
-        let table = countries::COUNTRIES;
-        for pair in table.windows(2) {
-            assert!(pair[0].0 < pair[1].0, "{} before {}", pair[0].0, pair[1].0);
-        }
-        for (code, boxes) in table {
-            assert!(code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()));
-            assert!(!boxes.is_empty(), "{code}");
-            for b in *boxes {
-                assert!(
-                    b.min_lon < b.max_lon && b.min_lat < b.max_lat,
-                    "{code} {b:?}"
-                );
-                assert!(
-                    (-180.0..=180.0).contains(&b.min_lon) && (-180.0..=180.0).contains(&b.max_lon)
-                );
-                assert!((-90.0..=90.0).contains(&b.min_lat) && (-90.0..=90.0).contains(&b.max_lat));
-            }
-        }
+    fn the_boundary_data_has_every_producing_country() {
         let required = "CI GH NG CM TG BJ LR SL GN BF ML SN UG KE ET RW BI TZ CD MG MZ ZM MW ZW ZA \
             EG SD IN PK BD LK NP CN VN LA KH TH MM MY ID PH PG TL AU UZ TM TJ KG KZ TR IR SY GR ES \
             PT FR DE IT NL BE CH GB PL US MX GT HN SV NI CR PA CU DO HT JM CO EC PE BO BR PY AR VE";
         for code in required.split_whitespace() {
-            assert!(countries::boxes(code).is_some(), "{code} is missing");
+            assert!(countries::known(code), "{code} is missing");
         }
+        assert!(!countries::known("XX"));
+    }
+
+    #[test]
+    fn a_plot_across_a_border_of_the_cocoa_belt_is_caught_beyond_a_kilometre() {
+        // Abengourou, Côte d'Ivoire, 30 km from Ghana; and Sunyani, Ghana, 60 km from
+        // Côte d'Ivoire: each in its own country, each outside the other.
+        let (ci, gh) = ((-3.4964, 6.7297), (-2.3267, 7.3399));
+        assert!(countries::contains("CI", ci.0, ci.1));
+        assert!(!countries::contains("GH", ci.0, ci.1));
+        assert!(countries::contains("GH", gh.0, gh.1));
+        assert!(!countries::contains("CI", gh.0, gh.1));
+        // East from Abengourou in steps of 100 m to the border, by the data alone.
+        let km = 1.0 / (111.32 * ci.1.to_radians().cos());
+        let mut border = ci.0;
+        while countries::within("CI", border, ci.1, 0.0) {
+            border += 0.1 * km;
+            assert!(border < 0.0, "never left CI");
+        }
+        let plot = |lon: f64| point(&format!("{lon:.6}"), &format!("{:.6}", ci.1));
+        assert!(countries::within("GH", border + 1.5 * km, ci.1, 0.0));
+        assert!(eudr_grade(&plot(border + 0.5 * km), ha("1"), "CI").is_empty());
+        let reasons = eudr_grade(&plot(border + 1.5 * km), ha("1"), "CI");
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(reasons[0].contains("is outside CI"), "{reasons:?}");
+        assert!(eudr_grade(&plot(border + 1.5 * km), ha("1"), "GH").is_empty());
     }
 }
 

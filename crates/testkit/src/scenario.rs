@@ -255,7 +255,7 @@ pub enum Problem {
     UnregisteredPlot,
     /// A bow-tie polygon: the RegisterPlot is rejected, no anomaly.
     BadPolygon,
-    /// A plot written with 5 decimals: plot_not_eudr_grade.
+    /// A plot written with 4 decimals (truncated): plot_not_eudr_grade.
     NotEudrGrade,
 }
 
@@ -339,7 +339,7 @@ struct Options {
     pulping_mass_balance: bool,
     /// This farm's harvest names a plot that is never registered.
     ghost_plot: Option<usize>,
-    /// This farm's plot is written with 5 decimals.
+    /// This farm's plot is written with 4 decimals (truncated).
     coarse_plot: Option<usize>,
     /// The buyer of the output, default the crop's trader.
     buyer: Option<String>,
@@ -707,7 +707,7 @@ impl Scenario {
             if !ghost {
                 let lon = lon_c + (f % 10) as f64 * 0.004;
                 let lat = lat_c + (f / 10) as f64 * 0.004;
-                let decimals = if o.coarse_plot == Some(f) { 5 } else { 6 };
+                let decimals = if o.coarse_plot == Some(f) { 4 } else { 6 };
                 let (geometry, area) = geometry(f, lon, lat, decimals);
                 part.registrations
                     .push(register_plot(&farm, &plot, geometry, area, country));

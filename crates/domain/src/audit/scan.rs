@@ -177,5 +177,51 @@ pub fn anomalies<S: LineageSource>(
         let ledgers = balance::ledgers(&query, mine, &facts);
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
     }
+    let containers = containers(events);
+    out.retain(|a| !(a.kind == AnomalyKind::UnknownOrigin && containers.contains(a.lot.as_str())));
     Ok(out.into_iter().collect())
+}
+
+/// The logistic units among the ids of `events`: an AggregationEvent's or AssociationEvent's
+/// parent, and any SSCC (GS1 key 00), unless a transformation consumed it as a lot. A container
+/// is packed, not made: nothing creates it, and that is not an unknown origin.
+fn containers(events: &[Arc<Event>]) -> BTreeSet<&str> {
+    let mut containers = BTreeSet::new();
+    let mut consumed = BTreeSet::new();
+    for event in events {
+        match &event.kind {
+            EventKind::Observe(o) => {
+                if matches!(
+                    o.event_type.as_str(),
+                    "AggregationEvent" | "AssociationEvent"
+                ) && let Some(parent) = &o.parent
+                {
+                    containers.insert(parent.as_str());
+                }
+                containers.extend(o.epcs.iter().map(String::as_str).filter(|id| is_sscc(id)));
+            }
+            EventKind::Transform(t) => consumed.extend(t.inputs.iter().map(|i| i.lot.as_str())),
+            _ => {}
+        }
+        containers.extend(
+            event
+                .lots()
+                .into_iter()
+                .map(|(lot, _)| lot)
+                .filter(|id| is_sscc(id)),
+        );
+    }
+    containers.retain(|id| !consumed.contains(id));
+    containers
+}
+
+/// Whether `id` is an SSCC, as an EPC URN or a GS1 Digital Link (`…/00/{18 digits}`).
+fn is_sscc(id: &str) -> bool {
+    id.starts_with("urn:epc:id:sscc:")
+        || id
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .and_then(|(_, path)| path.strip_prefix("00/"))
+            .map(|key| key.split(['/', '?', '#']).next().unwrap_or(key))
+            .is_some_and(|key| key.len() == 18 && key.bytes().all(|b| b.is_ascii_digit()))
 }

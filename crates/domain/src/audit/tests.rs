@@ -326,7 +326,7 @@ fn eudr_fails_on_mass_balance_a_missing_plot_and_a_coarse_one() {
         "{all}"
     );
     assert!(
-        all.contains("plot \"PA\"") && all.contains("6 decimal"),
+        all.contains("plot \"PA\"") && all.contains("1 decimal places at most"),
         "{all}"
     );
     let fc = feature_collection(&report, true);
@@ -736,4 +736,91 @@ fn a_brand_that_makes_the_lot_is_its_brand_stage() {
         .find(|s| s.name == "brand")
         .expect("brand stage");
     assert_eq!(brand.entries[0].org, "brand");
+}
+
+fn pack(parent: &str, lots: &[&str]) -> EventKind {
+    EventKind::Observe(Observe {
+        event_type: "AggregationEvent".into(),
+        action: "ADD".into(),
+        biz_step: "packing".into(),
+        disposition: "in_progress".into(),
+        lots: Vec::new(),
+        epcs: lots.iter().map(|l| l.to_string()).collect(),
+        parent: Some(parent.into()),
+    })
+}
+
+#[test]
+fn a_logistic_unit_is_not_a_lot_of_unknown_origin() {
+    let pallet = "https://id.gs1.org/00/106141412345678908";
+    let crate_ = "urn:epc:id:sscc:0614141.1234567891";
+    let mut events = cocoa_chain(None);
+    events.push(event(
+        "pack",
+        "coop",
+        "2026-01-20",
+        Cocoa,
+        pack(pallet, &["D"]),
+    ));
+    events.push(event(
+        "pack2",
+        "coop",
+        "2026-01-20",
+        Cocoa,
+        pack("urn:lotline:box:7", &["D"]),
+    ));
+    events.push(event(
+        "observe",
+        "coop",
+        "2026-01-20",
+        Cocoa,
+        EventKind::Observe(Observe {
+            event_type: "ObjectEvent".into(),
+            action: "OBSERVE".into(),
+            biz_step: "storing".into(),
+            disposition: "in_progress".into(),
+            lots: Vec::new(),
+            epcs: vec![crate_.into()],
+            parent: None,
+        }),
+    ));
+    // A lot nothing creates, named by a shipment: still an unknown origin.
+    events.push(event(
+        "stray",
+        "coop",
+        "2026-01-21",
+        Cocoa,
+        ship(&[("STRAY", kg("5"))], "trader", &[]),
+    ));
+    let source = Events(events.clone());
+    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let unknown: Vec<&str> = found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::UnknownOrigin)
+        .map(|a| a.lot.as_str())
+        .collect();
+    assert_eq!(unknown, ["STRAY"], "{found:#?}");
+
+    // An SSCC a transformation consumes is taken as a lot: nothing made it.
+    let mut consumed = events.clone();
+    consumed.push(event(
+        "roast",
+        "coop",
+        "2026-01-22",
+        Cocoa,
+        transform(
+            "roasting",
+            &[(pallet, kg("1"))],
+            vec![output("R", "roasted", kg("1"), None, &[])],
+            None,
+        ),
+    ));
+    let source = Events(consumed.clone());
+    let found = anomalies(&source, &consumed, &Rules::default(), &BTreeMap::new()).expect("scan");
+    assert!(
+        found
+            .iter()
+            .any(|a| a.kind == AnomalyKind::UnknownOrigin && a.lot == pallet),
+        "{found:#?}"
+    );
 }
