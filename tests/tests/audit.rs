@@ -1078,7 +1078,7 @@ async fn eudr_export_lists_every_origin_plot_and_says_why_a_lot_is_not_traceable
             .expect("listed");
         assert!(unmapped.geometry.is_none(), "{unmapped:?}");
 
-        // Coordinates with five decimals.
+        // Coordinates truncated to four decimals.
         let coop = coarse.coop.as_ref().expect("co-op");
         let plot = &coop.farms[0].plot;
         let answer = export(&mut audit, coop.output(), false).await;
@@ -1087,7 +1087,8 @@ async fn eudr_export_lists_every_origin_plot_and_says_why_a_lot_is_not_traceable
             answer
                 .reasons
                 .iter()
-                .any(|r| r.contains(&format!("{plot:?}")) && r.contains("6 decimal")),
+                .any(|r| r.contains(&format!("{plot:?}"))
+                    && r.contains("4 decimal places at most")),
             "{:?}",
             answer.reasons
         );
