@@ -117,4 +117,7 @@ anomaly_kinds! {
     PlotNotEudrGrade => "plot_not_eudr_grade",
     /// A harvest names a plot that was never registered (no geolocation).
     PlotNotRegistered => "plot_not_registered",
+    /// A co-op sold as certified, or made a certified output of, a lot harvested by a farm that
+    /// was not its confirmed member on the harvest date or the delivery date.
+    NonMemberDelivery => "non_member_delivery",
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::audit::balance::{self, BalanceQuery};
-use crate::audit::certs::{Certificates, LotFacts, certificate_checks};
+use crate::audit::certs::{Certificates, LotFacts, certifiable_claims, certificate_checks};
 use crate::audit::prices::payment_checks;
 use crate::audit::rules::{Rules, yield_check};
 use crate::event::{Event, EventKind, RegisterPlot};
@@ -177,9 +177,161 @@ pub fn anomalies<S: LineageSource>(
         let ledgers = balance::ledgers(&query, mine, &facts);
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
     }
+    out.extend(non_member_deliveries(events, &certs, &mut cache)?);
     let containers = containers(events);
     out.retain(|a| !(a.kind == AnomalyKind::UnknownOrigin && containers.contains(a.lot.as_str())));
     Ok(out.into_iter().collect())
+}
+
+/// A harvest lot a co-op took from a farm that was not its confirmed member on the harvest
+/// date or on the day the co-op first received or processed it.
+struct NonMember<'e> {
+    farm: &'e str,
+    harvested: chrono::NaiveDate,
+    delivered: chrono::NaiveDate,
+    /// The event by which the co-op took the lot.
+    taken_by: &'e str,
+}
+
+/// Every sale as certified (a Ship of a lot with a certifiable claim), and every certified
+/// output of a transformation, by a co-op, of a lot that is or contains a harvest lot it took
+/// from a farm that was not its member then (membership as the co-op confirmed it). One anomaly
+/// per event and lot, naming the farm, the co-op and both dates.
+fn non_member_deliveries<S: LineageSource>(
+    events: &[Arc<Event>],
+    certs: &Certificates,
+    cache: &mut LotCache<'_, S>,
+) -> Result<Vec<Anomaly>, S::Error> {
+    // Co-ops: registered as one, confirming members, or named by a farm as its co-op.
+    let co_ops: BTreeSet<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RegisterOrg(r) if r.role == crate::event::OrgRole::Cooperative => {
+                Some(e.org.as_str())
+            }
+            EventKind::RegisterOrg(r) => r.member_of.as_deref(),
+            EventKind::ConfirmMember(_) => Some(e.org.as_str()),
+            _ => None,
+        })
+        .collect();
+    if co_ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let harvests: HashMap<&str, &Event> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Harvest(h) => Some((h.lot.as_str(), e.as_ref())),
+            _ => None,
+        })
+        .collect();
+    // (co-op, harvest lot) -> the first event by which the co-op took it, in time order.
+    let mut taken: BTreeMap<(&str, &str), &Event> = BTreeMap::new();
+    for e in events.iter().filter(|e| co_ops.contains(e.org.as_str())) {
+        let lots: Vec<&str> = match &e.kind {
+            EventKind::Receive(m) => m.lots.iter().map(|l| l.lot.as_str()).collect(),
+            EventKind::Transform(t) => t.inputs.iter().map(|i| i.lot.as_str()).collect(),
+            _ => continue,
+        };
+        for lot in lots.into_iter().filter(|l| harvests.contains_key(l)) {
+            let slot = taken.entry((e.org.as_str(), lot)).or_insert(e);
+            if (e.time, &e.id) < (slot.time, &slot.id) {
+                *slot = e;
+            }
+        }
+    }
+    let mut non_members: HashMap<(&str, &str), NonMember<'_>> = HashMap::new();
+    for ((co_op, lot), by) in taken {
+        let harvest = harvests[lot];
+        let (harvested, delivered) = (harvest.time.date_naive(), by.time.date_naive());
+        let member = |date| certs.co_op_of(&harvest.org, date) == Some(co_op);
+        if harvest.org != co_op && !(member(harvested) && member(delivered)) {
+            non_members.insert(
+                (co_op, lot),
+                NonMember {
+                    farm: &harvest.org,
+                    harvested,
+                    delivered,
+                    taken_by: &by.id,
+                },
+            );
+        }
+    }
+    if non_members.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for e in events.iter().filter(|e| co_ops.contains(e.org.as_str())) {
+        // (the lot sold or made as certified, the lots it is or was made from)
+        let certified: Vec<(&str, Vec<&str>)> = match &e.kind {
+            EventKind::Ship(m) => m
+                .lots
+                .iter()
+                .map(|l| (l.lot.as_str(), vec![l.lot.as_str()]))
+                .collect(),
+            EventKind::Transform(t) => t
+                .outputs
+                .iter()
+                .filter(|o| !certifiable_claims(&o.claims).is_empty())
+                .map(|o| {
+                    (
+                        o.lot.as_str(),
+                        t.inputs.iter().map(|i| i.lot.as_str()).collect(),
+                    )
+                })
+                .collect(),
+            _ => continue,
+        };
+        for (lot, sources) in certified {
+            if let EventKind::Ship(_) = &e.kind {
+                let claims = cache.lineage().lot_facts(lot)?.claims;
+                if certifiable_claims(&claims).is_empty() {
+                    continue;
+                }
+            }
+            let mut found: BTreeSet<&str> = BTreeSet::new();
+            for source in sources {
+                for up in cache.lineage().upstream(source)? {
+                    if let Some((&harvest_lot, _)) = harvests.get_key_value(up.lot.as_str())
+                        && non_members.contains_key(&(e.org.as_str(), harvest_lot))
+                    {
+                        found.insert(harvest_lot);
+                    }
+                }
+            }
+            for harvest_lot in found {
+                let n = &non_members[&(e.org.as_str(), harvest_lot)];
+                let what = if let EventKind::Ship(_) = &e.kind {
+                    "sold as certified"
+                } else {
+                    "made the certified output"
+                };
+                let contains = if harvest_lot == lot {
+                    String::new()
+                } else {
+                    format!(" (containing lot {harvest_lot:?})")
+                };
+                out.push(
+                    Anomaly::new(
+                        AnomalyKind::NonMemberDelivery,
+                        lot,
+                        Some(&e.id),
+                        format!(
+                            "co-op {:?} {what} lot {lot:?}{contains}: it was harvested by farm {:?} on {}, delivered on {} (event {}), and the farm was not the co-op's confirmed member on {}",
+                            e.org, n.farm, n.harvested, n.delivered, n.taken_by,
+                            if certs.co_op_of(n.farm, n.harvested) == Some(e.org.as_str()) { n.delivered } else { n.harvested },
+                        ),
+                    )
+                    .org(&e.org)
+                    .figure("farm", n.farm)
+                    .figure("co_op", &e.org)
+                    .figure("harvest_lot", harvest_lot)
+                    .figure("harvest_date", &n.harvested.to_string())
+                    .figure("delivery_date", &n.delivered.to_string()),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The logistic units among the ids of `events`: an AggregationEvent's or AssociationEvent's

@@ -824,3 +824,80 @@ fn a_logistic_unit_is_not_a_lot_of_unknown_origin() {
         "{found:#?}"
     );
 }
+
+/// Farm B's membership is confirmed from the day after its delivery; farm A's from the start,
+/// until the day before its delivery in the second history.
+fn membership_history(a_until: Option<&str>) -> Vec<Arc<Event>> {
+    let mut events = vec![
+        register("farm-a", OrgRole::Farm, Some("coop")),
+        register("farm-b", OrgRole::Farm, Some("coop")),
+        Arc::new(confirm("c-a", "coop", "farm-a", "2025-01-01", a_until)),
+        Arc::new(confirm("c-b", "coop", "farm-b", "2026-01-04", None)),
+        certify("coop", "fairtrade", "2027-01-01"),
+        certify("trader", "fairtrade", "2027-01-01"),
+        event(
+            "rA",
+            "coop",
+            "2026-01-03",
+            Cocoa,
+            receive(&[("A", kg("100"))], "farm-a"),
+        ),
+        event(
+            "rB",
+            "coop",
+            "2026-01-03",
+            Cocoa,
+            receive(&[("B", kg("300"))], "farm-b"),
+        ),
+    ];
+    events.extend(cocoa_chain(None));
+    events
+}
+
+fn non_member(found: &[crate::anomaly::Anomaly]) -> Vec<(&str, &str, &str, &str)> {
+    found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::NonMemberDelivery)
+        .map(|a| {
+            (
+                a.event_id.as_deref().unwrap_or(""),
+                a.lot.as_str(),
+                a.figures["farm"].as_str(),
+                a.figures["harvest_lot"].as_str(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates() {
+    let events = membership_history(None);
+    let source = Events(events.clone());
+    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    // B was harvested on 2026-01-02 and delivered on 2026-01-03, before its confirmation:
+    // the certified output D made of it, and D's sale, are each an anomaly.
+    assert_eq!(
+        non_member(&found),
+        [("s1", "D", "farm-b", "B"), ("t1", "D", "farm-b", "B")],
+        "{found:#?}"
+    );
+    let sale = found
+        .iter()
+        .find(|a| a.kind == AnomalyKind::NonMemberDelivery && a.event_id.as_deref() == Some("s1"))
+        .expect("the sale");
+    assert_eq!(sale.figures["co_op"], "coop");
+    assert_eq!(sale.figures["harvest_date"], "2026-01-02");
+    assert_eq!(sale.figures["delivery_date"], "2026-01-03");
+    assert!(
+        sale.explanation.contains("farm \"farm-b\"") && sale.explanation.contains("2026-01-02"),
+        "{}",
+        sale.explanation
+    );
+
+    // A's membership ended the day before its delivery: A is named too.
+    let events = membership_history(Some("2026-01-02"));
+    let source = Events(events.clone());
+    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let named: Vec<_> = non_member(&found).into_iter().map(|n| n.3).collect();
+    assert_eq!(named, ["A", "B", "A", "B"], "{found:#?}");
+}
