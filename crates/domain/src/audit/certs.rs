@@ -194,6 +194,8 @@ pub struct Certificates {
     /// Farm → the co-ops' confirmations of its membership: (co-op, first day, last day, event
     /// id). A membership counts only on the days its co-op confirms.
     confirmed: BTreeMap<String, Vec<Confirmation>>,
+    /// The co-ops that have confirmed any member.
+    confirming: BTreeSet<String>,
     /// Each org's latest registration (by event date, then id) and whether it registers the
     /// org as a certifier: only a certifier certifies another org.
     certifiers: BTreeMap<String, (NaiveDate, String, bool)>,
@@ -315,6 +317,7 @@ impl Certificates {
             return;
         }
         if let EventKind::ConfirmMember(c) = &event.kind {
+            self.confirming.insert(event.org.clone());
             let list = self.confirmed.entry(c.member.clone()).or_default();
             if !list.iter().any(|(_, _, _, id)| *id == event.id) {
                 list.push((
@@ -365,6 +368,18 @@ impl Certificates {
             .iter()
             .any(|(by, from, to, _)| by == co_op && *from <= date && to.is_none_or(|to| date <= to))
             .then_some(co_op)
+    }
+
+    /// Whether `farm` was a member of `co_op` on `date` as the co-op keeps its members: by its
+    /// confirmations ([`Certificates::co_op_of`]) once it has confirmed any member, else (a
+    /// co-op whose members came only with master data, which has no confirmation) by the
+    /// farm's registration in force then.
+    pub fn member_of_on(&self, farm: &str, co_op: &str, date: NaiveDate) -> bool {
+        if self.confirming.contains(co_op) {
+            self.co_op_of(farm, date) == Some(co_op)
+        } else {
+            self.declared_co_op_of(farm, date) == Some(co_op)
+        }
     }
 
     /// The co-op `org`'s registration in force on `date` names, confirmed or not.

@@ -195,8 +195,9 @@ struct NonMember<'e> {
 
 /// Every sale as certified (a Ship of a lot with a certifiable claim), and every certified
 /// output of a transformation, by a co-op, of a lot that is or contains a harvest lot it took
-/// from a farm that was not its member then (membership as the co-op confirmed it). One anomaly
-/// per event and lot, naming the farm, the co-op and both dates.
+/// from a farm that was not its member then (membership as the co-op confirmed it, or as
+/// registered for a co-op that never confirms: [`Certificates::member_of_on`]). One anomaly per
+/// event and lot, naming the farm, the co-op and both dates.
 fn non_member_deliveries<S: LineageSource>(
     events: &[Arc<Event>],
     certs: &Certificates,
@@ -243,7 +244,7 @@ fn non_member_deliveries<S: LineageSource>(
     for ((co_op, lot), by) in taken {
         let harvest = harvests[lot];
         let (harvested, delivered) = (harvest.time.date_naive(), by.time.date_naive());
-        let member = |date| certs.co_op_of(&harvest.org, date) == Some(co_op);
+        let member = |date| certs.member_of_on(&harvest.org, co_op, date);
         if harvest.org != co_op && !(member(harvested) && member(delivered)) {
             non_members.insert(
                 (co_op, lot),
@@ -318,7 +319,7 @@ fn non_member_deliveries<S: LineageSource>(
                         format!(
                             "co-op {:?} {what} lot {lot:?}{contains}: it was harvested by farm {:?} on {}, delivered on {} (event {}), and the farm was not the co-op's confirmed member on {}",
                             e.org, n.farm, n.harvested, n.delivered, n.taken_by,
-                            if certs.co_op_of(n.farm, n.harvested) == Some(e.org.as_str()) { n.delivered } else { n.harvested },
+                            if certs.member_of_on(n.farm, &e.org, n.harvested) { n.delivered } else { n.harvested },
                         ),
                     )
                     .org(&e.org)

@@ -901,3 +901,27 @@ fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates()
     let named: Vec<_> = non_member(&found).into_iter().map(|n| n.3).collect();
     assert_eq!(named, ["A", "B", "A", "B"], "{found:#?}");
 }
+
+#[test]
+fn a_co_op_that_never_confirms_keeps_its_members_as_registered() {
+    // Master data alone: farms name the co-op, which confirms nobody. A farm registered with
+    // another co-op is still no member.
+    let mut events: Vec<Arc<Event>> = membership_history(None)
+        .into_iter()
+        .filter(|e| !matches!(e.kind, EventKind::ConfirmMember(_)))
+        .collect();
+    let source = Events(events.clone());
+    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    assert!(non_member(&found).is_empty(), "{found:#?}");
+    events.retain(|e| e.id != "reg-farm-b");
+    let mut b = (*register("farm-b", OrgRole::Farm, Some("other-coop"))).clone();
+    b.id = "reg-farm-b".into();
+    events.push(Arc::new(b));
+    let source = Events(events.clone());
+    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    assert_eq!(
+        non_member(&found),
+        [("s1", "D", "farm-b", "B"), ("t1", "D", "farm-b", "B")],
+        "{found:#?}"
+    );
+}
