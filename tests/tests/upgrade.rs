@@ -133,11 +133,11 @@ fn comparable(
     {
         // Changed since, on purpose: a logistic unit (an aggregation's or association's
         // parent) is not a lot of unknown origin.
-        list.retain(|a| {
-            !unconfirmed_member_anomaly(a, farms)
-                && !(a["kind"] == "unknown_origin"
-                    && a["lot"].as_str().is_some_and(|l| containers.contains(l)))
-        });
+        let packed_origin = |a: &Value| {
+            a["kind"] == "unknown_origin"
+                && a["lot"].as_str().is_some_and(|l| containers.contains(l))
+        };
+        list.retain(|a| !(unconfirmed_member_anomaly(a, farms) || packed_origin(a)));
         let mut counts = serde_json::Map::new();
         for a in list.iter() {
             let kind = a["kind"].as_str().unwrap_or_default().to_string();

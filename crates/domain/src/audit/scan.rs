@@ -326,8 +326,8 @@ fn non_member_deliveries<S: LineageSource>(
                     .figure("farm", n.farm)
                     .figure("co_op", &e.org)
                     .figure("harvest_lot", harvest_lot)
-                    .figure("harvest_date", &n.harvested.to_string())
-                    .figure("delivery_date", &n.delivered.to_string()),
+                    .figure("harvest_date", n.harvested)
+                    .figure("delivery_date", n.delivered),
                 );
             }
         }
