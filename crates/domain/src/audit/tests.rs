@@ -473,29 +473,7 @@ fn a_clean_chain_lists_no_anomaly_and_each_planted_one_is_named() {
         plot("PB", "farm-b", SQUARE_CI, "1", "CI"),
     ]
     .into();
-    let mut clean = vec![
-        register("farm-a", OrgRole::Farm, Some("coop")),
-        register("farm-b", OrgRole::Farm, Some("coop")),
-        Arc::new(confirm("c-a", "coop", "farm-a", "2025-01-01", None)),
-        Arc::new(confirm("c-b", "coop", "farm-b", "2025-01-01", None)),
-        certify("coop", "fairtrade", "2027-01-01"),
-        certify("trader", "fairtrade", "2027-01-01"),
-        event(
-            "rA",
-            "coop",
-            "2026-01-03",
-            Cocoa,
-            receive(&[("A", kg("100"))], "farm-a"),
-        ),
-        event(
-            "rB",
-            "coop",
-            "2026-01-03",
-            Cocoa,
-            receive(&[("B", kg("300"))], "farm-b"),
-        ),
-    ];
-    clean.extend(cocoa_chain(None));
+    let clean = membership_history("2025-01-01", None);
     let rules = Rules::default();
     let source = Events(clean.clone());
     let found = anomalies(&source, &clean, &rules, &plots).expect("scan");
@@ -825,14 +803,14 @@ fn a_logistic_unit_is_not_a_lot_of_unknown_origin() {
     );
 }
 
-/// Farm B's membership is confirmed from the day after its delivery; farm A's from the start,
-/// until the day before its delivery in the second history.
-fn membership_history(a_until: Option<&str>) -> Vec<Arc<Event>> {
+/// The cocoa chain with both farms registered as members of the co-op, farm A confirmed from
+/// 2025 (until `a_until`), farm B from `b_from`, each lot received by the co-op on 2026-01-03.
+fn membership_history(b_from: &str, a_until: Option<&str>) -> Vec<Arc<Event>> {
     let mut events = vec![
         register("farm-a", OrgRole::Farm, Some("coop")),
         register("farm-b", OrgRole::Farm, Some("coop")),
         Arc::new(confirm("c-a", "coop", "farm-a", "2025-01-01", a_until)),
-        Arc::new(confirm("c-b", "coop", "farm-b", "2026-01-04", None)),
+        Arc::new(confirm("c-b", "coop", "farm-b", b_from, None)),
         certify("coop", "fairtrade", "2027-01-01"),
         certify("trader", "fairtrade", "2027-01-01"),
         event(
@@ -871,7 +849,7 @@ fn non_member(found: &[crate::anomaly::Anomaly]) -> Vec<(&str, &str, &str, &str)
 
 #[test]
 fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates() {
-    let events = membership_history(None);
+    let events = membership_history("2026-01-04", None);
     let source = Events(events.clone());
     let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
     // B was harvested on 2026-01-02 and delivered on 2026-01-03, before its confirmation:
@@ -895,7 +873,7 @@ fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates()
     );
 
     // A's membership ended the day before its delivery: A is named too.
-    let events = membership_history(Some("2026-01-02"));
+    let events = membership_history("2026-01-04", Some("2026-01-02"));
     let source = Events(events.clone());
     let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
     let named: Vec<_> = non_member(&found).into_iter().map(|n| n.3).collect();
@@ -906,7 +884,7 @@ fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates()
 fn a_co_op_that_never_confirms_keeps_its_members_as_registered() {
     // Master data alone: farms name the co-op, which confirms nobody. A farm registered with
     // another co-op is still no member.
-    let mut events: Vec<Arc<Event>> = membership_history(None)
+    let mut events: Vec<Arc<Event>> = membership_history("2026-01-04", None)
         .into_iter()
         .filter(|e| !matches!(e.kind, EventKind::ConfirmMember(_)))
         .collect();
