@@ -770,8 +770,7 @@ fn a_logistic_unit_is_not_a_lot_of_unknown_origin() {
         Cocoa,
         ship(&[("STRAY", kg("5"))], "trader", &[]),
     ));
-    let source = Events(events.clone());
-    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&events);
     let unknown: Vec<&str> = found
         .iter()
         .filter(|a| a.kind == AnomalyKind::UnknownOrigin)
@@ -793,8 +792,7 @@ fn a_logistic_unit_is_not_a_lot_of_unknown_origin() {
             None,
         ),
     ));
-    let source = Events(consumed.clone());
-    let found = anomalies(&source, &consumed, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&consumed);
     assert!(
         found
             .iter()
@@ -832,6 +830,17 @@ fn membership_history(b_from: &str, a_until: Option<&str>) -> Vec<Arc<Event>> {
     events
 }
 
+/// The anomaly listing of `events`, with default rules and no plots.
+fn scan(events: &[Arc<Event>]) -> Vec<crate::anomaly::Anomaly> {
+    anomalies(
+        &Events(events.to_vec()),
+        events,
+        &Rules::default(),
+        &BTreeMap::new(),
+    )
+    .expect("scan")
+}
+
 fn non_member(found: &[crate::anomaly::Anomaly]) -> Vec<(&str, &str, &str, &str)> {
     found
         .iter()
@@ -850,8 +859,7 @@ fn non_member(found: &[crate::anomaly::Anomaly]) -> Vec<(&str, &str, &str, &str)
 #[test]
 fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates() {
     let events = membership_history("2026-01-04", None);
-    let source = Events(events.clone());
-    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&events);
     // B was harvested on 2026-01-02 and delivered on 2026-01-03, before its confirmation:
     // the certified output D made of it, and D's sale, are each an anomaly.
     assert_eq!(
@@ -874,8 +882,7 @@ fn a_co_op_selling_a_non_members_lot_as_certified_is_named_with_farm_and_dates()
 
     // A's membership ended the day before its delivery: A is named too.
     let events = membership_history("2026-01-04", Some("2026-01-02"));
-    let source = Events(events.clone());
-    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&events);
     let named: Vec<_> = non_member(&found).into_iter().map(|n| n.3).collect();
     assert_eq!(named, ["A", "B", "A", "B"], "{found:#?}");
 }
@@ -888,15 +895,13 @@ fn a_co_op_that_never_confirms_keeps_its_members_as_registered() {
         .into_iter()
         .filter(|e| !matches!(e.kind, EventKind::ConfirmMember(_)))
         .collect();
-    let source = Events(events.clone());
-    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&events);
     assert!(non_member(&found).is_empty(), "{found:#?}");
     events.retain(|e| e.id != "reg-farm-b");
     let mut b = (*register("farm-b", OrgRole::Farm, Some("other-coop"))).clone();
     b.id = "reg-farm-b".into();
     events.push(Arc::new(b));
-    let source = Events(events.clone());
-    let found = anomalies(&source, &events, &Rules::default(), &BTreeMap::new()).expect("scan");
+    let found = scan(&events);
     assert_eq!(
         non_member(&found),
         [("s1", "D", "farm-b", "B"), ("t1", "D", "farm-b", "B")],
