@@ -11,7 +11,7 @@ use common::{json_answer, lotline, stderr};
 use lotline_epcis::hash::document_hashes;
 use lotline_server::ServeConfig;
 use lotline_testkit::{TestServer, url_encode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -608,9 +608,39 @@ async fn lotlines_answers_over_http_are_the_documents_of_json() {
     let (status, _, openapi) = answer("/lotline/v1/openapi.json".into()).await;
     assert_eq!(status, 200);
     assert_eq!(openapi["openapi"], "3.0.3");
-    for route in ["/lotline/v1/lots/{lot}/trace", "/lotline/v1/anomalies"] {
+    for route in [
+        "/lotline/v1/lots/{lot}/trace",
+        "/lotline/v1/anomalies",
+        "/lotline/v1/containers/{id}",
+    ] {
         assert!(openapi["paths"][route].is_object(), "{route}");
     }
+
+    // The pallet the co-op packed its dry beans into: what it holds, and what carried the lot.
+    let pallet = "https://id.gs1.org/00/061801230000042171";
+    let dry = "https://id.gs1.org/01/06180123223457/10/DRY-251030";
+    for asked in [pallet, "urn:epc:id:sscc:6180123.0000004217"] {
+        let (status, _, held) =
+            answer(format!("/lotline/v1/containers/{}", url_encode(asked))).await;
+        assert_eq!(status, 200, "{held}");
+        assert_eq!(held["id"], pallet, "{held}");
+        let contents = held["contents"].as_array().unwrap();
+        assert_eq!(contents.len(), 1, "{held}");
+        assert_eq!(contents[0]["item"], dry, "{held}");
+        assert_eq!(contents[0]["packed_at"], "2025-11-03T11:00:00Z", "{held}");
+        assert!(contents[0]["unpacked_at"].is_null(), "{held}");
+        assert_eq!(held["carriers"], json!([]), "{held}");
+    }
+    let (status, _, carried) = answer(format!("/lotline/v1/containers/{}", url_encode(dry))).await;
+    assert_eq!(status, 200, "{carried}");
+    assert_eq!(carried["carriers"][0]["container"], pallet, "{carried}");
+    assert_eq!(carried["contents"], json!([]), "{carried}");
+    let (status, _, problem) = answer(format!(
+        "/lotline/v1/containers/{}",
+        url_encode("https://id.gs1.org/00/061801230000099991")
+    ))
+    .await;
+    assert_eq!(status, 404, "{problem}");
 }
 
 /// GETs `url`: the status, the `lotline-view` header and the JSON body.

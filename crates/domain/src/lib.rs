@@ -7,6 +7,7 @@
 
 pub mod anomaly;
 pub mod audit;
+pub mod containers;
 pub mod event;
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -91,6 +91,7 @@ pub(crate) async fn index() -> Response {
             "eudr": "/lotline/v1/lots/{lot}/eudr",
             "eudr_geojson": "/lotline/v1/lots/{lot}/eudr/geojson",
             "anomalies": "/lotline/v1/anomalies",
+            "containers": "/lotline/v1/containers/{id}",
             "openapi": "/lotline/v1/openapi.json",
         }),
         None,
@@ -104,6 +105,40 @@ pub(crate) async fn openapi() -> Response {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// `/lotline/v1/containers/{id}`: what a logistic unit held and when, and which containers
+/// carried `id`.
+pub(crate) async fn container(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let id = args::lot(&id)?;
+    let found = http.service.container(&asked.caller, id.clone()).await?;
+    let time = |t: &chrono::DateTime<chrono::FixedOffset>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    let packing = |p: &lotline_service::queries::provenance::Packing| {
+        json!({
+            "container": p.container,
+            "item": p.item,
+            "org": p.org,
+            "packed_at": time(&p.packed_at),
+            "packed_by": p.packed_by,
+            "unpacked_at": p.unpacked_at.as_ref().map(time),
+            "unpacked_by": p.unpacked_by,
+        })
+    };
+    Ok(json_document(
+        &json!({
+            "id": id,
+            "contents": found.contents.iter().map(packing).collect::<Vec<_>>(),
+            "carriers": found.carriers.iter().map(packing).collect::<Vec<_>>(),
+        }),
+        Some(found.view),
+    ))
 }
 
 pub(crate) async fn lot(

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use lotline_domain::audit::eudr::{DdsReference, dds_references};
 use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{LotCache, event_anomalies};
+pub use lotline_domain::containers::Packing;
+use lotline_domain::containers::packings;
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::{Lineage, LotState, TraceBack, TraceForward, UpstreamLot};
 use lotline_domain::{Anomaly, CustodyModel, Event, EventKind};
@@ -28,6 +30,16 @@ pub struct LotAnswer {
     pub state: LotState,
     pub events: Vec<Answered>,
     pub due_diligence: Vec<DdsReference>,
+    /// The view the caller got.
+    pub view: Level,
+}
+
+/// A logistic unit and an item, from the events the caller may see: what `id` held as a
+/// container, and which containers carried it.
+#[derive(Debug, Clone)]
+pub struct ContainerAnswer {
+    pub contents: Vec<Packing>,
+    pub carriers: Vec<Packing>,
     /// The view the caller got.
     pub view: Level,
 }
@@ -186,6 +198,55 @@ impl Service {
                 state,
                 events: answer_all(store, &view, &events.items)?,
                 due_diligence: due_diligence(store, &upstream)?,
+                view: view.level,
+            })
+        })
+        .await
+    }
+
+    /// What the logistic unit `id` held and when, and which containers carried `id` (a lot or
+    /// a unit), from the packing events (aggregations, associations) that name it and the
+    /// caller may see. NOT_FOUND when no event names it.
+    pub async fn container(
+        &self,
+        caller: &Caller,
+        id: String,
+    ) -> Result<ContainerAnswer, ServiceError> {
+        self.log_read(caller, "container", &id);
+        let caller = caller.clone();
+        self.read(caller.reading(), move |store, _| {
+            let filter = EventFilter {
+                lot: Some(id.clone()),
+                ..Default::default()
+            };
+            let events = store.list_events(&filter, 0, LOT_EVENTS)?;
+            if events.items.is_empty() {
+                return Err(ServiceError::NotFound(format!(
+                    "{id:?}: no event mentions it"
+                )));
+            }
+            let view = caller.view(
+                events
+                    .items
+                    .iter()
+                    .any(|s| Some(s.event.org.as_str()) == caller.org()),
+            );
+            let seen = answer_all(store, &view, &events.items)?;
+            let all = packings(seen.iter().filter(|a| !a.corrected).map(|a| &a.event));
+            let (contents, carriers) = all.into_iter().fold(
+                (Vec::new(), Vec::new()),
+                |(mut contents, mut carriers), p| {
+                    if p.container == id {
+                        contents.push(p);
+                    } else if p.item == id {
+                        carriers.push(p);
+                    }
+                    (contents, carriers)
+                },
+            );
+            Ok(ContainerAnswer {
+                contents,
+                carriers,
                 view: view.level,
             })
         })
