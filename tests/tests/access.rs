@@ -74,6 +74,7 @@ async fn start() -> (TestServer, Issuer, tempfile::TempDir) {
     config.auth = Some(AuthSettings::default());
     config.public_reads = true;
     config.public_geometry = PublicGeometry::Rounded;
+    config.http = Some("127.0.0.1:0".parse().expect("address"));
     let issuer = load_issuer(&config.issuer_key_path()).expect("issuer");
     let server = TestServer::start_with(config).await;
     (server, issuer, dir)
@@ -790,4 +791,254 @@ async fn the_cli_issues_uses_and_revokes_tokens() {
         "token", "revoke", &coop_id, "--server", &url, "--token", &coop,
     ]);
     assert_eq!(out.status.code(), Some(1), "a revoked member cannot revoke");
+}
+
+/// The anomalies `token` sees with `status` (empty: any).
+async fn listed(server: &TestServer, token: &str, status: &str) -> v1::ListAnomaliesResponse {
+    AuditServiceClient::new(server.channel().await)
+        .list_anomalies(call(
+            v1::ListAnomaliesRequest {
+                status: status.into(),
+                ..Default::default()
+            },
+            Some(token),
+        ))
+        .await
+        .expect("list anomalies")
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_acknowledges_or_disputes_an_anomaly_and_the_listing_follows() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    history(&server, &p).await;
+    // The trader sells the brand's lot, which it never held: an anomaly charged to it.
+    let mut events = server.events().await;
+    record(
+        &mut events,
+        event("s-x", "trader-x", build::ship([(LOT, 100)], "brand-b")),
+        &p.trader,
+    )
+    .await
+    .expect("recorded");
+    let open = listed(&server, &p.auditor, "open").await;
+    let found = open
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "not_holder" && a.event_id == "s-x")
+        .cloned()
+        .unwrap_or_else(|| panic!("no not_holder anomaly: {:?}", open.anomalies));
+    assert_eq!(found.status, "open");
+    assert!(found.id.starts_with("not_holder-"), "{}", found.id);
+    assert!(found.reviews.is_empty());
+
+    let mut audit = AuditServiceClient::new(server.channel().await);
+    let review = |verdict: v1::ReviewVerdict, note: &str, token: &str| {
+        call(
+            v1::ReviewAnomalyRequest {
+                anomaly: found.id.clone(),
+                verdict: verdict as i32,
+                note: note.into(),
+                event_id: String::new(),
+            },
+            Some(token),
+        )
+    };
+    // Only an auditor reviews; a dispute says why; the id must be one the auditor sees.
+    for (request, code) in [
+        (
+            review(v1::ReviewVerdict::Acknowledged, "", &p.trader),
+            Code::PermissionDenied,
+        ),
+        (
+            review(v1::ReviewVerdict::Acknowledged, "", &p.admin),
+            Code::PermissionDenied,
+        ),
+        (
+            review(v1::ReviewVerdict::Disputed, " ", &p.auditor),
+            Code::InvalidArgument,
+        ),
+        (
+            review(v1::ReviewVerdict::Unspecified, "x", &p.auditor),
+            Code::InvalidArgument,
+        ),
+        (
+            call(
+                v1::ReviewAnomalyRequest {
+                    anomaly: "not_holder-0123456789abcdef".into(),
+                    verdict: v1::ReviewVerdict::Acknowledged as i32,
+                    ..Default::default()
+                },
+                Some(&p.auditor),
+            ),
+            Code::NotFound,
+        ),
+        (
+            call(
+                v1::ReviewAnomalyRequest {
+                    anomaly: "s-x".into(),
+                    verdict: v1::ReviewVerdict::Acknowledged as i32,
+                    ..Default::default()
+                },
+                Some(&p.auditor),
+            ),
+            Code::InvalidArgument,
+        ),
+    ] {
+        let got = audit.review_anomaly(request).await.map(|_| ());
+        assert_eq!(got.map_err(|s| s.code()), Err(code));
+    }
+    // A review written as a raw event is the auditor's own, and only an auditor's.
+    let raw = |org: &str| {
+        let mut e = event(
+            &format!("raw-review-{org}"),
+            org,
+            Kind::Review(v1::Review {
+                anomaly: found.id.clone(),
+                verdict: v1::ReviewVerdict::Acknowledged as i32,
+                note: String::new(),
+            }),
+        );
+        e.chain = String::new();
+        e
+    };
+    for (e, token) in [(raw("trader-x"), &p.trader), (raw("trader-x"), &p.auditor)] {
+        let refused = events
+            .record(call(v1::RecordRequest { event: Some(e) }, Some(token)))
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    }
+
+    // The auditor scoped to the trader disputes it; the full auditor then acknowledges it.
+    let disputed = audit
+        .review_anomaly(review(
+            v1::ReviewVerdict::Disputed,
+            "the brand sold the lot back",
+            &p.scoped_auditor,
+        ))
+        .await
+        .expect("disputed")
+        .into_inner();
+    let anomaly = disputed.anomaly.expect("anomaly");
+    assert_eq!(anomaly.status, "disputed");
+    assert_eq!(anomaly.reviews.len(), 1);
+    assert_eq!(anomaly.reviews[0].org, "audit-co");
+    assert_eq!(anomaly.reviews[0].note, "the brand sold the lot back");
+    let listing = listed(&server, &p.auditor, "disputed").await;
+    assert_eq!(
+        listing.anomalies.iter().map(|a| &a.id).collect::<Vec<_>>(),
+        [&found.id]
+    );
+    assert_eq!(listing.status_counts.get("disputed"), Some(&1));
+    let still_open = listed(&server, &p.auditor, "open").await;
+    assert!(still_open.anomalies.iter().all(|a| a.id != found.id));
+    assert_eq!(
+        still_open.total + 1,
+        open.total,
+        "one anomaly left the open ones"
+    );
+
+    audit
+        .review_anomaly(review(
+            v1::ReviewVerdict::Acknowledged,
+            "the brand denies it",
+            &p.auditor,
+        ))
+        .await
+        .expect("acknowledged");
+    // The trader sees the reviews of its anomaly, in its listing and in the lot's answer.
+    let own = listed(&server, &p.trader, "acknowledged").await;
+    let mine = own
+        .anomalies
+        .iter()
+        .find(|a| a.id == found.id)
+        .expect("the trader's anomaly");
+    assert_eq!(
+        mine.reviews
+            .iter()
+            .map(|r| r.verdict.as_str())
+            .collect::<Vec<_>>(),
+        ["disputed", "acknowledged"]
+    );
+    let lot = ProvenanceServiceClient::new(server.channel().await)
+        .get_lot(call(
+            v1::GetLotRequest {
+                lot: LOT.into(),
+                ..Default::default()
+            },
+            Some(&p.auditor),
+        ))
+        .await
+        .expect("lot")
+        .into_inner();
+    let in_lot = lot
+        .anomalies
+        .iter()
+        .find(|a| a.id == found.id)
+        .unwrap_or_else(|| panic!("the lot's anomalies: {:?}", lot.anomalies));
+    assert_eq!(in_lot.status, "acknowledged");
+    assert_eq!(in_lot.reviews.len(), 2);
+    // The reviews are events in the log, by the auditor's org.
+    let reviews = ProvenanceServiceClient::new(server.channel().await)
+        .list_events(call(
+            v1::ListEventsRequest {
+                kind: "review".into(),
+                ..Default::default()
+            },
+            Some(&p.auditor),
+        ))
+        .await
+        .expect("events")
+        .into_inner();
+    assert_eq!(reviews.events.len(), 2, "{:?}", reviews.events);
+
+    // Over HTTP: the same review, the same rules.
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/lotline/v1/anomalies/{}/reviews",
+        server.http_url(),
+        found.id
+    );
+    let post = |token: &str, body: serde_json::Value| {
+        http.post(&url).bearer_auth(token).json(&body).send()
+    };
+    let refused = post(&p.trader, serde_json::json!({"verdict": "acknowledged"}))
+        .await
+        .expect("post");
+    assert_eq!(refused.status().as_u16(), 403);
+    let bad = post(&p.auditor, serde_json::json!({"verdict": "maybe"}))
+        .await
+        .expect("post");
+    assert_eq!(bad.status().as_u16(), 400);
+    let answer = post(
+        &p.auditor,
+        serde_json::json!({"verdict": "disputed", "note": "re-weighed", "event_id": "rv-http"}),
+    )
+    .await
+    .expect("post");
+    assert_eq!(answer.status().as_u16(), 201);
+    let anomaly: serde_json::Value = answer.json().await.expect("JSON");
+    assert_eq!(anomaly["id"], found.id.as_str(), "{anomaly}");
+    assert_eq!(anomaly["status"], "disputed", "{anomaly}");
+    assert_eq!(anomaly["reviews"][2]["event_id"], "rv-http", "{anomaly}");
+    let listing: serde_json::Value = http
+        .get(format!(
+            "{}/lotline/v1/anomalies?status=disputed",
+            server.http_url()
+        ))
+        .bearer_auth(&p.auditor)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        listing["anomalies"][0]["id"],
+        found.id.as_str(),
+        "{listing}"
+    );
+    assert_eq!(listing["status_counts"]["disputed"], 1, "{listing}");
 }

@@ -1333,6 +1333,43 @@ async fn the_cli_lists_anomalies_exports_geojson_and_prints_ledgers_and_chains()
             "{table}"
         );
 
+        // `lotline review ID --dispute --note …`, then the listing by status.
+        let all = listed["anomalies"].as_array().expect("anomalies");
+        let id = all[0]["id"].as_str().expect("id").to_string();
+        assert!(all.iter().all(|a| a["status"] == "open"), "{listed}");
+        let mut bare = vec!["review", id.as_str(), "--dispute", "--server", url.as_str()];
+        let refused = lotline(&bare);
+        assert_ne!(refused.status.code(), Some(0));
+        assert!(
+            stderr(&refused).contains("review.note"),
+            "{}",
+            stderr(&refused)
+        );
+        bare.truncate(3);
+        bare.extend(["--note", "weighed again on site: the yield holds"]);
+        let reviewed = stdout(&run(&bare));
+        assert!(
+            reviewed.contains(&format!("{id} disputed"))
+                && reviewed.contains("weighed again on site"),
+            "{reviewed}"
+        );
+        let disputed: serde_json::Value =
+            serde_json::from_slice(&run(&["anomalies", "--status", "disputed", "--json"]).stdout)
+                .expect("JSON");
+        assert_eq!(disputed["anomalies"].as_array().map(Vec::len), Some(1));
+        assert_eq!(disputed["anomalies"][0]["id"], id.as_str());
+        assert_eq!(
+            disputed["anomalies"][0]["reviews"][0]["verdict"],
+            "disputed"
+        );
+        let open: serde_json::Value =
+            serde_json::from_slice(&run(&["anomalies", "--status", "open", "--json"]).stdout)
+                .expect("JSON");
+        assert_eq!(
+            open["anomalies"].as_array().map(Vec::len),
+            Some(all.len() - 1)
+        );
+
         // `lotline eudr LOT --out FILE`: a FeatureCollection in the file.
         let coop = &scenario.coops[0];
         let bars = coop

@@ -1,11 +1,14 @@
 //! AuditService: mass balance, anomalies, the chain-of-custody report and the EUDR export.
 
+use lotline_domain::Verdict;
 use lotline_domain::audit::balance::BalanceQuery;
 use lotline_domain::audit::scan::BALANCE_CLAIM;
-use lotline_proto::convert::{anomaly_to_wire, chain_report_to_wire, ledger_to_wire};
+use lotline_proto::convert::{
+    anomaly_to_wire, chain_report_to_wire, ledger_to_wire, outcome_to_wire,
+};
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_server::AuditService;
-use lotline_service::queries::audit::AnomalyQuery;
+use lotline_service::queries::audit::{AnomalyQuery, ReviewRequest};
 use lotline_service::{Service, ServiceError, args};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -50,8 +53,30 @@ fn anomaly_query(r: &v1::ListAnomaliesRequest) -> Result<AnomalyQuery, ServiceEr
         org: args::opt_id("org", &r.org)?,
         lot: args::opt_lot("lot", &r.lot)?,
         kind: args::anomaly_kind(&r.kind)?,
+        status: args::anomaly_status(&r.status)?,
+        id: args::anomaly_id("id", &r.id)?,
         offset: args::cursor(&r.cursor)? as usize,
         limit: args::page_limit(r.limit),
+    })
+}
+
+fn review_request(r: &v1::ReviewAnomalyRequest) -> Result<ReviewRequest, ServiceError> {
+    let verdict = match v1::ReviewVerdict::try_from(r.verdict) {
+        Ok(v1::ReviewVerdict::Acknowledged) => Verdict::Acknowledged,
+        Ok(v1::ReviewVerdict::Disputed) => Verdict::Disputed,
+        _ => {
+            return Err(ServiceError::invalid(
+                "verdict",
+                "is required: REVIEW_VERDICT_ACKNOWLEDGED or REVIEW_VERDICT_DISPUTED",
+            ));
+        }
+    };
+    Ok(ReviewRequest {
+        anomaly: args::anomaly_id("anomaly", &r.anomaly)?
+            .ok_or_else(|| ServiceError::invalid("anomaly", "is required"))?,
+        verdict,
+        note: r.note.clone(),
+        event_id: args::opt_id("event_id", &r.event_id)?,
     })
 }
 
@@ -91,6 +116,33 @@ impl AuditService for AuditApi {
             next_cursor: page.next.map(|n| n.to_string()).unwrap_or_default(),
             total: u32::try_from(page.total).unwrap_or(u32::MAX),
             counts: page.counts,
+            status_counts: page.status_counts,
+        }))
+    }
+
+    #[instrument(skip_all, fields(anomaly = %request.get_ref().anomaly))]
+    async fn review_anomaly(
+        &self,
+        request: Request<v1::ReviewAnomalyRequest>,
+    ) -> Result<Response<v1::ReviewAnomalyResponse>, Status> {
+        let caller = caller(&self.service, &request, false)?;
+        let r = request.into_inner();
+        let review = review_request(&r).map_err(to_status)?;
+        let (anomaly, outcome) = self
+            .service
+            .review_anomaly(&caller, review)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(v1::ReviewAnomalyResponse {
+            outcome: Some(outcome_to_wire(
+                &outcome,
+                &anomaly
+                    .reviews
+                    .last()
+                    .map(|r| r.event_id.clone())
+                    .unwrap_or_default(),
+            )),
+            anomaly: Some(anomaly_to_wire(&anomaly)),
         }))
     }
 

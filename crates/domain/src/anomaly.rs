@@ -2,7 +2,14 @@
 //! event (DESIGN §3). Rejections (undecodable, conflicting duplicates, bad
 //! geometry) are not anomalies; they are answered to the sender and quarantined.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use sha2::{Digest, Sha256};
+
+use crate::event::{Event, EventKind, Verdict};
 
 /// One anomaly: what kind, where, and the figures behind it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -17,7 +24,53 @@ pub struct Anomaly {
     /// Named figures (expected band, observed yield, shortfall, balance, ...),
     /// decimal strings or identifiers, for scripts.
     pub figures: BTreeMap<String, String>,
+    /// Auditors' reviews of it, in log order ([`attach_reviews`]).
+    pub reviews: Vec<AnomalyReview>,
 }
+
+/// One auditor's review of an anomaly, from a [`crate::Review`] event.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AnomalyReview {
+    pub event_id: String,
+    /// The auditor's org.
+    pub org: String,
+    pub time: DateTime<FixedOffset>,
+    pub verdict: Verdict,
+    pub note: String,
+}
+
+/// Where an anomaly stands: open until an auditor reviews it, then as the latest review says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AnomalyStatus {
+    Open,
+    Acknowledged,
+    Disputed,
+}
+
+impl AnomalyStatus {
+    pub const ALL: [AnomalyStatus; 3] = [
+        AnomalyStatus::Open,
+        AnomalyStatus::Acknowledged,
+        AnomalyStatus::Disputed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnomalyStatus::Open => "open",
+            AnomalyStatus::Acknowledged => "acknowledged",
+            AnomalyStatus::Disputed => "disputed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AnomalyStatus> {
+        let s = s.trim().to_ascii_lowercase();
+        AnomalyStatus::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// How many bytes of the digest an anomaly id keeps (64 bits: ids of a 10 M-anomaly listing
+/// collide with odds of about 1 in 400 000).
+const ID_DIGEST_BYTES: usize = 8;
 
 impl Anomaly {
     pub fn new(kind: AnomalyKind, lot: &str, event_id: Option<&str>, explanation: String) -> Self {
@@ -28,6 +81,25 @@ impl Anomaly {
             org: None,
             explanation,
             figures: BTreeMap::new(),
+            reviews: Vec::new(),
+        }
+    }
+
+    /// The anomaly's stable id: its kind, then the first 64 bits of SHA-256 over
+    /// `kind \n event_id \n lot` in hex, e.g. `over_consumption-3fa2c1d09b7e4a11`. The same fact
+    /// has the same id in every listing, on every node, whatever else the log holds; an auditor's
+    /// review names it. (Two anomalies of one kind on one event and lot, such as two uncertified
+    /// claims, share it, and one review covers both.)
+    pub fn id(&self) -> String {
+        anomaly_id(self.kind, self.event_id.as_deref().unwrap_or(""), &self.lot)
+    }
+
+    /// Open, or as its latest review says.
+    pub fn status(&self) -> AnomalyStatus {
+        match self.reviews.last().map(|r| r.verdict) {
+            None => AnomalyStatus::Open,
+            Some(Verdict::Acknowledged) => AnomalyStatus::Acknowledged,
+            Some(Verdict::Disputed) => AnomalyStatus::Disputed,
         }
     }
 
@@ -39,6 +111,74 @@ impl Anomaly {
     pub fn figure(mut self, name: &str, value: impl ToString) -> Self {
         self.figures.insert(name.to_string(), value.to_string());
         self
+    }
+}
+
+/// The id of an anomaly of `kind` on `event_id` and `lot` (see [`Anomaly::id`]).
+pub fn anomaly_id(kind: AnomalyKind, event_id: &str, lot: &str) -> String {
+    let digest = Sha256::new()
+        .chain_update(kind.as_str())
+        .chain_update(b"\n")
+        .chain_update(event_id)
+        .chain_update(b"\n")
+        .chain_update(lot)
+        .finalize();
+    let mut id = format!("{}-", kind.as_str());
+    for byte in &digest[..ID_DIGEST_BYTES] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id
+}
+
+/// Whether `id` has the form of an anomaly id: a known kind, a dash and 16 lowercase hex digits.
+pub fn is_anomaly_id(id: &str) -> bool {
+    id.rsplit_once('-').is_some_and(|(kind, digest)| {
+        AnomalyKind::parse(kind).is_some_and(|k| k.as_str() == kind)
+            && digest.len() == 2 * ID_DIGEST_BYTES
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// The review a [`crate::Review`] event gives, if it is one.
+pub fn review_of(event: &Event) -> Option<(&str, AnomalyReview)> {
+    match &event.kind {
+        EventKind::Review(r) => Some((
+            r.anomaly.as_str(),
+            AnomalyReview {
+                event_id: event.id.clone(),
+                org: event.org.clone(),
+                time: event.time,
+                verdict: r.verdict,
+                note: r.note.clone(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+/// Gives each anomaly the reviews among `events` (the whole log, in log order) that name its
+/// id; a corrected review does not count.
+pub fn attach_reviews(anomalies: &mut [Anomaly], events: &[Arc<Event>]) {
+    let corrected: std::collections::HashSet<&str> =
+        events.iter().filter_map(|e| e.corrects()).collect();
+    let mut reviews: HashMap<&str, Vec<AnomalyReview>> = HashMap::new();
+    for event in events {
+        if corrected.contains(event.id.as_str()) {
+            continue;
+        }
+        if let Some((anomaly, review)) = review_of(event) {
+            reviews.entry(anomaly).or_default().push(review);
+        }
+    }
+    if reviews.is_empty() {
+        return;
+    }
+    for anomaly in anomalies {
+        if let Some(found) = reviews.get(anomaly.id().as_str()) {
+            anomaly.reviews = found.clone();
+        }
     }
 }
 
@@ -120,4 +260,125 @@ anomaly_kinds! {
     /// A co-op sold as certified, or made a certified output of, a lot harvested by a farm that
     /// was not its confirmed member on the harvest date or the delivery date.
     NonMemberDelivery => "non_member_delivery",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Review;
+    use crate::fixtures::*;
+
+    fn review(id: &str, anomaly: &str, verdict: Verdict, note: &str) -> Arc<Event> {
+        let kind = EventKind::Review(Review {
+            anomaly: anomaly.to_string(),
+            verdict,
+            note: note.to_string(),
+        });
+        event(id, "auditor-1", "2025-11-20", crate::Chain::Cocoa, kind)
+    }
+
+    #[test]
+    fn an_anomaly_id_is_its_kind_and_a_digest_of_event_and_lot() {
+        let a = Anomaly::new(
+            AnomalyKind::OverConsumption,
+            "LOT-1",
+            Some("e1"),
+            "x".into(),
+        );
+        let same = Anomaly::new(
+            AnomalyKind::OverConsumption,
+            "LOT-1",
+            Some("e1"),
+            "y".into(),
+        )
+        .figure("shortfall", 3);
+        assert_eq!(
+            a.id(),
+            same.id(),
+            "explanation and figures do not change the id"
+        );
+        assert!(a.id().starts_with("over_consumption-"));
+        assert!(is_anomaly_id(&a.id()), "{}", a.id());
+        for other in [
+            Anomaly::new(AnomalyKind::UnknownOrigin, "LOT-1", Some("e1"), "x".into()),
+            Anomaly::new(
+                AnomalyKind::OverConsumption,
+                "LOT-2",
+                Some("e1"),
+                "x".into(),
+            ),
+            Anomaly::new(
+                AnomalyKind::OverConsumption,
+                "LOT-1",
+                Some("e2"),
+                "x".into(),
+            ),
+            Anomaly::new(AnomalyKind::OverConsumption, "LOT-1", None, "x".into()),
+            // The separator keeps event and lot apart.
+            Anomaly::new(
+                AnomalyKind::OverConsumption,
+                "1",
+                Some("e1\nLOT-"),
+                "x".into(),
+            ),
+        ] {
+            assert_ne!(a.id(), other.id(), "{other:?}");
+        }
+        for bad in [
+            "",
+            "over_consumption",
+            "over_consumption-3fa2",
+            "no_such_kind-0123456789abcdef",
+            "over_consumption-0123456789ABCDEF",
+            "over-consumption-0123456789abcdef",
+        ] {
+            assert!(!is_anomaly_id(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_latest_review_sets_the_status() {
+        let mut anomalies = vec![
+            Anomaly::new(
+                AnomalyKind::OverConsumption,
+                "LOT-1",
+                Some("e1"),
+                "x".into(),
+            ),
+            Anomaly::new(AnomalyKind::UnknownOrigin, "LOT-2", Some("e2"), "x".into()),
+        ];
+        let first = anomalies[0].id();
+        let events = vec![
+            review(
+                "r1",
+                &first,
+                Verdict::Disputed,
+                "the scale was recalibrated",
+            ),
+            review(
+                "r2",
+                "unknown_origin-0000000000000000",
+                Verdict::Acknowledged,
+                "other",
+            ),
+            review("r3", &first, Verdict::Acknowledged, "the mill confirmed it"),
+        ];
+        attach_reviews(&mut anomalies, &events);
+        assert_eq!(anomalies[0].status(), AnomalyStatus::Acknowledged);
+        assert_eq!(
+            anomalies[0]
+                .reviews
+                .iter()
+                .map(|r| r.event_id.as_str())
+                .collect::<Vec<_>>(),
+            ["r1", "r3"]
+        );
+        assert_eq!(anomalies[0].reviews[0].note, "the scale was recalibrated");
+        assert_eq!(anomalies[1].status(), AnomalyStatus::Open);
+        assert!(anomalies[1].reviews.is_empty());
+        assert_eq!(
+            AnomalyStatus::parse(" Disputed"),
+            Some(AnomalyStatus::Disputed)
+        );
+    }
 }

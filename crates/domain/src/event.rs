@@ -252,6 +252,45 @@ pub struct ConfirmMember {
     pub valid_to: Option<NaiveDate>,
 }
 
+/// An auditor's review of an anomaly ([`crate::Anomaly::id`]): the only kind of event an auditor
+/// writes. The listing shows each anomaly's reviews and takes its status from the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// The anomaly's id.
+    pub anomaly: String,
+    pub verdict: Verdict,
+    pub note: String,
+}
+
+/// What an auditor concluded about an anomaly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Verdict {
+    /// A real problem, known and being dealt with.
+    Acknowledged,
+    /// Not a problem; the note says why.
+    Disputed,
+}
+
+impl Verdict {
+    pub const ALL: [Verdict; 2] = [Verdict::Acknowledged, Verdict::Disputed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Acknowledged => "acknowledged",
+            Verdict::Disputed => "disputed",
+        }
+    }
+
+    /// Reads `acknowledged` (or `ack`, `acknowledge`) and `disputed` (or `dispute`).
+    pub fn parse(s: &str) -> Option<Verdict> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "acknowledged" | "acknowledge" | "ack" => Some(Verdict::Acknowledged),
+            "disputed" | "dispute" => Some(Verdict::Disputed),
+            _ => None,
+        }
+    }
+}
+
 /// What an event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventKind {
@@ -269,6 +308,7 @@ pub enum EventKind {
     RegisterClass(RegisterClass),
     RevokeToken(RevokeToken),
     ConfirmMember(ConfirmMember),
+    Review(Review),
 }
 
 /// The name of an event kind, as used in filters and the CLI.
@@ -288,10 +328,11 @@ pub enum KindName {
     RegisterClass,
     RevokeToken,
     ConfirmMember,
+    Review,
 }
 
 impl KindName {
-    pub const ALL: [KindName; 14] = [
+    pub const ALL: [KindName; 15] = [
         KindName::Harvest,
         KindName::Transform,
         KindName::Ship,
@@ -306,6 +347,7 @@ impl KindName {
         KindName::RegisterClass,
         KindName::RevokeToken,
         KindName::ConfirmMember,
+        KindName::Review,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -324,6 +366,7 @@ impl KindName {
             KindName::RegisterClass => "register_class",
             KindName::RevokeToken => "revoke_token",
             KindName::ConfirmMember => "confirm_member",
+            KindName::Review => "review",
         }
     }
 
@@ -384,6 +427,7 @@ impl Event {
             EventKind::RegisterClass(_) => KindName::RegisterClass,
             EventKind::RevokeToken(_) => KindName::RevokeToken,
             EventKind::ConfirmMember(_) => KindName::ConfirmMember,
+            EventKind::Review(_) => KindName::Review,
         }
     }
 
@@ -426,7 +470,8 @@ impl Event {
             | EventKind::RegisterPlot(_)
             | EventKind::RegisterClass(_)
             | EventKind::RevokeToken(_)
-            | EventKind::ConfirmMember(_) => Vec::new(),
+            | EventKind::ConfirmMember(_)
+            | EventKind::Review(_) => Vec::new(),
         }
     }
 

@@ -60,7 +60,8 @@ pub fn canonical_ids(mut event: Event) -> Result<Event, Invalid> {
         | EventKind::RegisterSite(_)
         | EventKind::RegisterPlot(_)
         | EventKind::RevokeToken(_)
-        | EventKind::ConfirmMember(_) => {}
+        | EventKind::ConfirmMember(_)
+        | EventKind::Review(_) => {}
     }
     Ok(event)
 }

@@ -19,11 +19,11 @@ pub mod outcome;
 pub mod quantity;
 pub mod validate;
 
-pub use anomaly::{Anomaly, AnomalyKind};
+pub use anomaly::{Anomaly, AnomalyKind, AnomalyReview, AnomalyStatus};
 pub use event::{
     BusinessDocument, Certify, Chain, ConfirmMember, Correct, CustodyModel, Event, EventKind,
     Harvest, KindName, LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, RegisterClass,
-    RegisterOrg, RegisterPlot, RegisterSite, RevokeToken, Transform,
+    RegisterOrg, RegisterPlot, RegisterSite, Review, RevokeToken, Transform, Verdict,
 };
 pub use outcome::{Outcome, RejectKind};
 pub use quantity::{Dimension, Quantity, Unit};

@@ -341,6 +341,25 @@ pub fn validate(event: &Event) -> Result<(), Invalid> {
                 ));
             }
         }
+        EventKind::Review(r) => {
+            if !crate::anomaly::is_anomaly_id(&r.anomaly) {
+                return Err(Invalid::new(
+                    "review.anomaly",
+                    format!(
+                        "{:?} is not an anomaly id (a kind, a dash and 16 hex digits, as the \
+                         anomaly listing prints it)",
+                        r.anomaly
+                    ),
+                ));
+            }
+            text("review.note", &r.note)?;
+            if r.verdict == crate::event::Verdict::Disputed && r.note.trim().is_empty() {
+                return Err(Invalid::new(
+                    "review.note",
+                    "a dispute says why: the note is required",
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -585,6 +604,41 @@ mod tests {
             member_of: Some("union".into()),
             party: None,
         }
+    }
+
+    #[test]
+    fn a_review_names_an_anomaly_and_a_dispute_says_why() {
+        use crate::event::{Review, Verdict};
+        let id = crate::anomaly::anomaly_id(crate::AnomalyKind::UnknownOrigin, "e1", "LOT-1");
+        let review = |anomaly: &str, verdict, note: &str| {
+            with(EventKind::Review(Review {
+                anomaly: anomaly.into(),
+                verdict,
+                note: note.into(),
+            }))
+        };
+        assert_eq!(validate(&review(&id, Verdict::Acknowledged, "")), Ok(()));
+        assert_eq!(
+            validate(&review(&id, Verdict::Disputed, "a pallet")),
+            Ok(())
+        );
+        let field = |e: Event| validate(&e).map_err(|i| i.field);
+        assert_eq!(
+            field(review(&id, Verdict::Disputed, "  ")),
+            Err("review.note".into())
+        );
+        assert_eq!(
+            field(review("LOT-1", Verdict::Acknowledged, "x")),
+            Err("review.anomaly".into())
+        );
+        assert_eq!(
+            field(review(
+                &id,
+                Verdict::Acknowledged,
+                &"x".repeat(MAX_TEXT_LEN + 1)
+            )),
+            Err("review.note".into())
+        );
     }
 
     #[test]

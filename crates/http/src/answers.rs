@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use lotline_api::wire;
 use lotline_proto::convert::{anomaly_to_wire, trace_forward_to_wire};
 use lotline_proto::documents;
-use lotline_service::queries::audit::AnomalyQuery;
+use lotline_service::queries::audit::{AnomalyQuery, ReviewRequest};
 use lotline_service::{Level, args};
 use serde_json::{Value, json};
 
@@ -91,6 +91,7 @@ pub(crate) async fn index() -> Response {
             "eudr": "/lotline/v1/lots/{lot}/eudr",
             "eudr_geojson": "/lotline/v1/lots/{lot}/eudr/geojson",
             "anomalies": "/lotline/v1/anomalies",
+            "review": "/lotline/v1/anomalies/{id}/reviews",
             "containers": "/lotline/v1/containers/{id}",
             "openapi": "/lotline/v1/openapi.json",
         }),
@@ -216,7 +217,7 @@ pub(crate) async fn anomalies(
     State(http): State<Http>,
     mut asked: Asked,
 ) -> Result<Response, Problem> {
-    let given = params(&mut asked, &["org", "kind", "lot"])?;
+    let given = params(&mut asked, &["org", "kind", "lot", "status", "id"])?;
     if given.public {
         return Err(Problem::parameter(
             "public: the anomaly listing has no public view",
@@ -233,20 +234,57 @@ pub(crate) async fn anomalies(
         org: args::opt_id("org", value("org"))?,
         lot: args::opt_lot("lot", value("lot"))?,
         kind: args::anomaly_kind(value("kind"))?,
+        status: args::anomaly_status(value("status"))?,
+        id: args::anomaly_id("id", value("id"))?,
         offset: 0,
         limit: ANOMALY_PAGE,
     };
     let mut all = Vec::new();
-    let counts = loop {
+    let (counts, status_counts) = loop {
         let page = http.service.anomalies(&asked.caller, query.clone()).await?;
         all.extend(page.anomalies.iter().map(anomaly_to_wire));
         match page.next {
             Some(next) => query.offset = next,
-            None => break page.counts,
+            None => break (page.counts, page.status_counts),
         }
     };
     Ok(json_document(
-        &documents::anomaly_listing_json(&all, &counts),
+        &documents::anomaly_listing_json(&all, &counts, &status_counts),
         None,
     ))
+}
+
+/// `POST /lotline/v1/anomalies/{id}/reviews`: an auditor acknowledges or disputes an anomaly,
+/// `{"verdict": "acknowledged" | "disputed", "note": "…", "event_id": "…"}` (the event id is
+/// optional: the idempotency key of a retry). Answers 201 with the anomaly and its reviews.
+pub(crate) async fn review(
+    State(http): State<Http>,
+    Path(id): Path<String>,
+    mut asked: Asked,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let body = crate::queries::json_body(&headers, body).await?;
+    let text = |name: &str| -> Result<String, Problem> {
+        match body.get(name) {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(_) => Err(Problem::parameter(format!("{name}: must be a string"))),
+        }
+    };
+    let request = ReviewRequest {
+        anomaly: args::anomaly_id("id", &id)?
+            .ok_or_else(|| Problem::parameter("id: the anomaly's id is required"))?,
+        verdict: args::verdict(&text("verdict")?)?,
+        note: text("note")?,
+        event_id: args::opt_id("event_id", &text("event_id")?)?,
+    };
+    let (anomaly, _) = http.service.review_anomaly(&asked.caller, request).await?;
+    let mut response = json_document(
+        &documents::anomalies_json(&[anomaly_to_wire(&anomaly)])[0],
+        None,
+    );
+    *response.status_mut() = StatusCode::CREATED;
+    Ok(response)
 }

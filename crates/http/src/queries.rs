@@ -33,13 +33,16 @@ const SCHEDULE_FIELDS: [&str; 6] = [
 ];
 
 /// A JSON request body (at most [`MAX_DEFINITION`] bytes).
-async fn json_body(headers: &HeaderMap, body: Body) -> Result<Map<String, Value>, Problem> {
+pub(crate) async fn json_body(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Map<String, Value>, Problem> {
     let json = crate::routes::is_json(headers);
     if !json {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "ValidationException",
-            "Content-Type: send the definition as application/json",
+            "Content-Type: send the body as application/json",
         ));
     }
     let bytes = axum::body::to_bytes(body, MAX_DEFINITION)

@@ -87,6 +87,10 @@ pub(crate) fn router(service: Service) -> Router {
             get(answers::eudr_geojson),
         )
         .route("/lotline/v1/anomalies", get(answers::anomalies))
+        .route(
+            "/lotline/v1/anomalies/{id}/reviews",
+            axum::routing::post(answers::review),
+        )
         .route("/lotline/v1/containers/{id}", get(answers::container))
         .route(
             "/nextPageToken/{token}",

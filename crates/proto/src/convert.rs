@@ -97,6 +97,19 @@ pub fn anomaly_to_wire(a: &Anomaly) -> v1::Anomaly {
         explanation: a.explanation.clone(),
         org: a.org.clone().unwrap_or_default(),
         figures: a.figures.clone(),
+        id: a.id(),
+        status: a.status().as_str().to_string(),
+        reviews: a
+            .reviews
+            .iter()
+            .map(|r| v1::AnomalyReview {
+                event_id: r.event_id.clone(),
+                org: r.org.clone(),
+                time: time_to_wire(&r.time),
+                verdict: r.verdict.as_str().to_string(),
+                note: r.note.clone(),
+            })
+            .collect(),
     }
 }
 

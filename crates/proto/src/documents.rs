@@ -37,8 +37,17 @@ pub fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
         anomalies
             .iter()
             .map(|a| {
-                json!({"kind": a.kind, "lot": a.lot, "event_id": a.event_id, "org": a.org,
-                    "explanation": a.explanation, "figures": a.figures})
+                let reviews: Vec<Value> = a
+                    .reviews
+                    .iter()
+                    .map(|r| {
+                        json!({"event_id": r.event_id, "org": r.org, "time": r.time,
+                            "verdict": r.verdict, "note": r.note})
+                    })
+                    .collect();
+                json!({"id": a.id, "kind": a.kind, "lot": a.lot, "event_id": a.event_id,
+                    "org": a.org, "explanation": a.explanation, "figures": a.figures,
+                    "status": a.status, "reviews": reviews})
             })
             .collect(),
     )
@@ -166,9 +175,11 @@ pub fn eudr_json(answer: &v1::EudrExportResponse) -> Value {
 pub fn anomaly_listing_json(
     anomalies: &[v1::Anomaly],
     counts: &std::collections::BTreeMap<String, u32>,
+    status_counts: &std::collections::BTreeMap<String, u32>,
 ) -> Value {
     json!({
         "anomalies": anomalies_json(anomalies),
         "counts": counts,
+        "status_counts": status_counts,
     })
 }

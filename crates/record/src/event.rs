@@ -8,7 +8,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, SecondsFormat};
 use lotline_domain::{
     BusinessDocument, Certify, Chain, ConfirmMember, Correct, CustodyModel, Event, EventKind,
     Harvest, Invalid, LotQuantity, Movement, Observe, OrgRole, OutputLot, Pay, Quantity,
-    RegisterClass, RegisterOrg, RegisterPlot, RegisterSite, RevokeToken, Transform, Unit,
+    RegisterClass, RegisterOrg, RegisterPlot, RegisterSite, Review, RevokeToken, Transform, Unit,
+    Verdict,
 };
 use rust_decimal::Decimal;
 
@@ -163,6 +164,20 @@ fn kind_from_pb(k: &pb::event::Kind) -> Result<EventKind, Invalid> {
             member: c.member.clone(),
             valid_from: opt_date("confirm_member.valid_from", &c.valid_from)?,
             valid_to: opt_date("confirm_member.valid_to", &c.valid_to)?,
+        }),
+        K::Review(r) => EventKind::Review(Review {
+            anomaly: r.anomaly.clone(),
+            verdict: match pb::ReviewVerdict::try_from(r.verdict) {
+                Ok(pb::ReviewVerdict::Acknowledged) => Verdict::Acknowledged,
+                Ok(pb::ReviewVerdict::Disputed) => Verdict::Disputed,
+                _ => {
+                    return Err(Invalid::new(
+                        "review.verdict",
+                        "must be acknowledged or disputed",
+                    ));
+                }
+            },
+            note: r.note.clone(),
         }),
     })
 }
@@ -476,6 +491,14 @@ pub fn event_to_pb(e: &Event) -> pb::Event {
             member: c.member.clone(),
             valid_from: date_text(c.valid_from),
             valid_to: date_text(c.valid_to),
+        }),
+        EventKind::Review(r) => K::Review(pb::Review {
+            anomaly: r.anomaly.clone(),
+            verdict: match r.verdict {
+                Verdict::Acknowledged => pb::ReviewVerdict::Acknowledged,
+                Verdict::Disputed => pb::ReviewVerdict::Disputed,
+            } as i32,
+            note: r.note.clone(),
         }),
     };
     pb::Event {

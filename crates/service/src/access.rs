@@ -162,6 +162,17 @@ impl Identity {
                     self.org, event.org
                 )
             }),
+            EventKind::Review(_) if !self.has(Role::Auditor) => Some(format!(
+                "only an auditor reviews anomalies; {} is {}",
+                self.org,
+                roles()
+            )),
+            EventKind::Review(_) => (event.org != self.org).then(|| {
+                format!(
+                    "a review is recorded as the auditor's own org {:?}, not {:?}",
+                    self.org, event.org
+                )
+            }),
             EventKind::RegisterOrg(_) => {
                 let integrator =
                     self.on_behalf_of.contains(&event.org) && self.writes_for(&event.org);
@@ -530,7 +541,20 @@ mod tests {
             token_id: "t".into(),
             reason: String::new(),
         });
+        let review = EventKind::Review(lotline_domain::Review {
+            anomaly: lotline_domain::anomaly::anomaly_id(
+                lotline_domain::AnomalyKind::UnknownOrigin,
+                "e1",
+                "LOT-1",
+            ),
+            verdict: lotline_domain::Verdict::Disputed,
+            note: "a pallet".into(),
+        });
         let cases: Vec<(&Identity, Event, bool)> = vec![
+            (&auditor, event("aud", review.clone()), true),
+            (&auditor, event("a", review.clone()), false),
+            (&member, event("a", review.clone()), false),
+            (&admin, event("adm", review), false),
             (&member, event("a", certify("a")), true),
             (&member, event("b", certify("b")), false),
             (&member, event("a", certify("b")), false),

@@ -2,7 +2,7 @@
 //! an id, a time or a page means the same whichever door it came through.
 
 use chrono::{DateTime, FixedOffset};
-use lotline_domain::{AnomalyKind, Chain, KindName};
+use lotline_domain::{AnomalyKind, AnomalyStatus, Chain, KindName, Verdict};
 
 use crate::error::ServiceError;
 
@@ -82,6 +82,44 @@ pub fn anomaly_kind(kind: &str) -> Result<Option<AnomalyKind>, ServiceError> {
             )
         }),
     }
+}
+
+/// An anomaly status filter: empty for any.
+pub fn anomaly_status(status: &str) -> Result<Option<AnomalyStatus>, ServiceError> {
+    match status.trim() {
+        "" => Ok(None),
+        s => AnomalyStatus::parse(s).map(Some).ok_or_else(|| {
+            ServiceError::invalid(
+                "status",
+                format!("unknown status {s:?} (one of open, acknowledged, disputed)"),
+            )
+        }),
+    }
+}
+
+/// An anomaly id to find: empty for any; otherwise it must have the form of one.
+pub fn anomaly_id(field: &'static str, id: &str) -> Result<Option<String>, ServiceError> {
+    match id.trim() {
+        "" => Ok(None),
+        id if lotline_domain::anomaly::is_anomaly_id(id) => Ok(Some(id.to_string())),
+        id => Err(ServiceError::invalid(
+            field,
+            format!(
+                "{id:?} is not an anomaly id (as the listing prints it: a kind, a dash, 16 hex \
+                 digits)"
+            ),
+        )),
+    }
+}
+
+/// A review's verdict, required.
+pub fn verdict(verdict: &str) -> Result<Verdict, ServiceError> {
+    Verdict::parse(verdict).ok_or_else(|| {
+        ServiceError::invalid(
+            "verdict",
+            format!("{verdict:?}: one of acknowledged, disputed"),
+        )
+    })
 }
 
 /// A page size: 0 for the default, at most [`MAX_PAGE`].

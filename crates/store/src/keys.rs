@@ -59,6 +59,10 @@ pub const CLASS: u8 = b'Y';
 /// answers read a farm's confirmations with its registrations). No release before this one
 /// wrote such an event, so older data dirs need no rebuild for it.
 pub const MEMBER: u8 = b'B';
+/// `W anomaly 0x00 seq` → (): every auditor's review of the anomaly with that id (answers that
+/// show an anomaly show its reviews). No release before this one wrote a review, so older data
+/// dirs need no rebuild for it.
+pub const REVIEW: u8 = b'W';
 /// `Q id` → encoded RejectedInput (the quarantine; not part of the log).
 pub const REJECTED: u8 = b'Q';
 /// `H level index` → 32-byte hash of the perfect Merkle subtree covering leaves
@@ -74,7 +78,7 @@ pub const KEPT: u8 = b'D';
 pub const META: u8 = b'M';
 
 /// Every derived index prefix (rebuilt from the log).
-pub const INDEXES: [u8; 15] = [
+pub const INDEXES: [u8; 16] = [
     EVENT_ID,
     LOT,
     ORG,
@@ -90,6 +94,7 @@ pub const INDEXES: [u8; 15] = [
     CLASS,
     PARTY,
     MEMBER,
+    REVIEW,
 ];
 
 pub const ROLE_CREATED: u8 = b'c';

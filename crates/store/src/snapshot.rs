@@ -285,6 +285,19 @@ impl<'a> Snapshot<'a> {
         Ok(out)
     }
 
+    /// Every uncorrected review of the anomaly with id `anomaly`, in log order.
+    pub fn reviews(&self, anomaly: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        let mut out = Vec::new();
+        for seq in self.seqs(&id_prefix(REVIEW, anomaly))? {
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every uncorrected confirmation, by any co-op, that `member` is its member, in log order.
     pub fn member_confirmations(&self, member: &str) -> Result<Vec<Arc<Event>>, StoreError> {
         let mut out = Vec::new();

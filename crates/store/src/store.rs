@@ -682,6 +682,7 @@ impl Store {
                 EventKind::RegisterClass(c) => Some(id_seq_key(CLASS, &c.class, seq)),
                 EventKind::Certify(_) => Some(seq_key(CERTIFICATE, seq)),
                 EventKind::ConfirmMember(c) => Some(id_seq_key(MEMBER, &c.member, seq)),
+                EventKind::Review(r) => Some(id_seq_key(REVIEW, &r.anomaly, seq)),
                 _ => None,
             };
             if let Some(key) = registered
@@ -885,6 +886,11 @@ pub(crate) fn index_event(
             pending
                 .batch
                 .insert(id_seq_key(MEMBER, &c.member, seq), Vec::new());
+        }
+        EventKind::Review(r) => {
+            pending
+                .batch
+                .insert(id_seq_key(REVIEW, &r.anomaly, seq), Vec::new());
         }
         _ => {}
     }

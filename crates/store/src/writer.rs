@@ -583,11 +583,11 @@ impl WriterState {
                 ),
             ));
         }
-        // An org registers itself; a revocation comes from an admin, who need not be a party
-        // of any chain.
+        // An org registers itself; a revocation comes from an admin, and a review from an
+        // auditor, who need not be a party of any chain.
         let needs_no_registration = matches!(
             event.kind,
-            EventKind::RegisterOrg(_) | EventKind::RevokeToken(_)
+            EventKind::RegisterOrg(_) | EventKind::RevokeToken(_) | EventKind::Review(_)
         );
         if !needs_no_registration && pending.get(&id_key(REGISTERED_ORG, &event.org))?.is_none() {
             return Ok(Decision::Reject(

@@ -149,7 +149,7 @@ fn strings(items: &[String]) -> Json {
 }
 
 /// Whether an event is master data: given in a document's header (registrations,
-/// certificates) or not in EPCIS at all (access and membership facts), never as an event.
+/// certificates) or not in EPCIS at all (access, membership and review facts), never as an event.
 pub fn is_master_data(event: &Event) -> bool {
     matches!(
         event.kind,
@@ -160,6 +160,7 @@ pub fn is_master_data(event: &Event) -> bool {
             | EventKind::Certify(_)
             | EventKind::RevokeToken(_)
             | EventKind::ConfirmMember(_)
+            | EventKind::Review(_)
     )
 }
 
@@ -199,9 +200,10 @@ pub fn to_epcis(
         | EventKind::RegisterSite(_)
         | EventKind::RegisterPlot(_)
         | EventKind::RegisterClass(_)
-        // Access and membership facts have no EPCIS form; they stay in lotline's log.
+        // Access, membership and review facts have no EPCIS form; they stay in lotline's log.
         | EventKind::RevokeToken(_)
-        | EventKind::ConfirmMember(_) => return Ok(Vec::new()),
+        | EventKind::ConfirmMember(_)
+        | EventKind::Review(_) => return Ok(Vec::new()),
     };
     m.push(("type", s(kind)));
     m.push(("eventTime", event_time));

@@ -50,6 +50,34 @@ pub(crate) struct AnomaliesArgs {
     /// Only anomalies on this lot.
     #[arg(long)]
     lot: Option<String>,
+    /// Only anomalies in this status: open, acknowledged or disputed.
+    #[arg(long)]
+    status: Option<String>,
+    /// Only the anomaly with this id (as the listing prints it).
+    #[arg(long)]
+    id: Option<String>,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("verdict").required(true).args(["acknowledge", "dispute"])))]
+pub(crate) struct ReviewArgs {
+    /// The anomaly's id, as `lotline anomalies` prints it.
+    anomaly: String,
+    /// A real problem, known and being dealt with.
+    #[arg(long)]
+    acknowledge: bool,
+    /// Not a problem; the note says why (required).
+    #[arg(long)]
+    dispute: bool,
+    /// What was checked, what the org said, what follows.
+    #[arg(long, default_value = "")]
+    note: String,
+    /// The review event's id (send the same on a retry); default: made from the anomaly and
+    /// the time.
+    #[arg(long)]
+    event_id: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -176,11 +204,13 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
         org: a.org.clone().unwrap_or_default(),
         kind: a.kind.clone().unwrap_or_default(),
         lot: a.lot.clone().unwrap_or_default(),
+        status: a.status.clone().unwrap_or_default(),
+        id: a.id.clone().unwrap_or_default(),
         cursor: String::new(),
         limit: 1_000,
     };
     let mut all = Vec::new();
-    let counts = loop {
+    let (counts, status_counts) = loop {
         let page = client
             .list_anomalies(request.clone())
             .await
@@ -188,16 +218,60 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
             .into_inner();
         all.extend(page.anomalies);
         if page.next_cursor.is_empty() {
-            break page.counts;
+            break (page.counts, page.status_counts);
         }
         request.cursor = page.next_cursor;
     };
     if a.client.json {
         return print_json(&lotline_proto::documents::anomaly_listing_json(
-            &all, &counts,
+            &all,
+            &counts,
+            &status_counts,
         ));
     }
     out!("{}", anomalies_text(&all, &counts));
+    Ok(())
+}
+
+pub(crate) async fn review(a: ReviewArgs) -> Result<(), CliError> {
+    let mut client = audit_client(&a.client).await?;
+    let verdict = if a.dispute {
+        v1::ReviewVerdict::Disputed
+    } else {
+        v1::ReviewVerdict::Acknowledged
+    };
+    let answer = client
+        .review_anomaly(v1::ReviewAnomalyRequest {
+            anomaly: a.anomaly.clone(),
+            verdict: verdict as i32,
+            note: a.note.clone(),
+            event_id: a.event_id.clone().unwrap_or_default(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let anomaly = answer.anomaly.unwrap_or_default();
+    if a.client.json {
+        return print_json(&lotline_proto::documents::anomalies_json(
+            std::slice::from_ref(&anomaly),
+        ));
+    }
+    let mut out = format!(
+        "{} {}: {} on {} ({})\n",
+        anomaly.id,
+        anomaly.status,
+        anomaly.kind,
+        dash(&anomaly.lot),
+        anomaly.explanation
+    );
+    for r in &anomaly.reviews {
+        let _ = writeln!(
+            out,
+            "  {} {} by {} ({}): {}",
+            r.time, r.verdict, r.org, r.event_id, r.note
+        );
+    }
+    out!("{out}");
     Ok(())
 }
 
@@ -206,7 +280,8 @@ pub(crate) fn anomalies_text(all: &[v1::Anomaly], counts: &BTreeMap<String, u32>
         .iter()
         .map(|x| {
             vec![
-                x.kind.clone(),
+                x.id.clone(),
+                x.status.clone(),
                 dash(&x.lot).to_string(),
                 dash(&x.event_id).to_string(),
                 dash(&x.org).to_string(),
@@ -214,7 +289,10 @@ pub(crate) fn anomalies_text(all: &[v1::Anomaly], counts: &BTreeMap<String, u32>
             ]
         })
         .collect();
-    let mut out = table(&["KIND", "LOT", "EVENT", "ORG", "EXPLANATION"], &rows);
+    let mut out = table(
+        &["ID", "STATUS", "LOT", "EVENT", "ORG", "EXPLANATION"],
+        &rows,
+    );
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
     let _ = writeln!(
         out,

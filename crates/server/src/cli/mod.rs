@@ -124,6 +124,8 @@ enum Command {
     Balance(audit::BalanceArgs),
     /// List business anomalies (facts for auditors, not rejections).
     Anomalies(audit::AnomaliesArgs),
+    /// Acknowledge or dispute an anomaly, with a note (an auditor's review, recorded in the log).
+    Review(audit::ReviewArgs),
     /// Chain-of-custody report of a lot: each stage, org, date, certificate status,
     /// and the stages missing.
     Audit(audit::AuditArgs),
@@ -521,6 +523,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Recall(a) => client::recall(&a.client, &a.lot, a.public).await,
         Command::Balance(a) => audit::balance(a).await,
         Command::Anomalies(a) => audit::anomalies(a).await,
+        Command::Review(a) => audit::review(a).await,
         Command::Audit(a) => audit::audit(a).await,
         Command::Eudr(a) => audit::eudr(a).await,
         Command::Rules(a) => audit::rules(a),

@@ -34,6 +34,7 @@ fn event_kind(e: &v1::Event) -> &'static str {
         Some(K::RegisterClass(_)) => "register_class",
         Some(K::RevokeToken(_)) => "revoke_token",
         Some(K::ConfirmMember(_)) => "confirm_member",
+        Some(K::Review(_)) => "review",
         None => "-",
     }
 }
@@ -76,7 +77,15 @@ fn anomalies_text(out: &mut String, anomalies: &[v1::Anomaly]) {
         } else {
             format!(" (event {})", a.event_id)
         };
-        let _ = writeln!(out, "  {} on {}{}: {}", a.kind, a.lot, event, a.explanation);
+        let status = match a.status.as_str() {
+            "" | "open" => String::new(),
+            reviewed => format!(" [{reviewed}]"),
+        };
+        let _ = writeln!(
+            out,
+            "  {} on {}{}: {}{status}",
+            a.kind, a.lot, event, a.explanation
+        );
     }
 }
 

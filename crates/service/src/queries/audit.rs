@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use lotline_domain::anomaly::{self, AnomalyStatus};
 use lotline_domain::audit::balance::{self, BalanceQuery, Ledger};
 use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
@@ -12,8 +13,8 @@ use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
 use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::{self, LotCache};
 use lotline_domain::lineage::{Lineage, UpstreamLot};
-use lotline_domain::{Anomaly, AnomalyKind};
-use lotline_domain::{Event, EventKind, OrgRole, RegisterOrg};
+use lotline_domain::{Anomaly, AnomalyKind, Review, Verdict};
+use lotline_domain::{Event, EventKind, OrgRole, Outcome, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
 
 use super::handled;
@@ -25,12 +26,18 @@ use crate::{Caller, Service, ServiceError};
 /// repeated questions, reuse it until the log grows.
 pub(crate) type ListingCache = Mutex<Option<(u64, Arc<Vec<Anomaly>>)>>;
 
+/// The org a review is recorded as on a server without access control.
+pub const OPEN_REVIEWER: &str = "auditor";
+
 /// Which anomalies to list, and which page.
 #[derive(Debug, Clone, Default)]
 pub struct AnomalyQuery {
     pub org: Option<String>,
     pub lot: Option<String>,
     pub kind: Option<AnomalyKind>,
+    pub status: Option<AnomalyStatus>,
+    /// Only the anomaly with this id.
+    pub id: Option<String>,
     /// How many matching anomalies to skip.
     pub offset: usize,
     pub limit: usize,
@@ -44,6 +51,18 @@ pub struct AnomalyPage {
     pub next: Option<usize>,
     pub total: usize,
     pub counts: BTreeMap<String, u32>,
+    /// Matching anomalies by status.
+    pub status_counts: BTreeMap<String, u32>,
+}
+
+/// An auditor's review of an anomaly, as asked.
+#[derive(Debug, Clone)]
+pub struct ReviewRequest {
+    pub anomaly: String,
+    pub verdict: Verdict,
+    pub note: String,
+    /// The Review event's id; `None`: one made from the anomaly and the time.
+    pub event_id: Option<String>,
 }
 
 /// A lot's EUDR assessment, and its plots as a GeoJSON FeatureCollection in the caller's view.
@@ -77,11 +96,34 @@ fn listing(
     }
     let events = store.all_events()?;
     let plots = store.plots()?;
-    let all = Arc::new(scan::anomalies(store, &events, rules, &plots)?);
+    let mut found = scan::anomalies(store, &events, rules, &plots)?;
+    anomaly::attach_reviews(&mut found, &events);
+    let all = Arc::new(found);
     if let Ok(mut guard) = cache.lock() {
         *guard = Some((store.upto(), Arc::clone(&all)));
     }
     Ok(all)
+}
+
+/// Gives each anomaly its auditors' reviews, from the review index (answers about one lot, which
+/// do not read the whole log as the listing does). The public view shows none: a review's note
+/// is between the auditor and the org.
+pub(crate) fn with_reviews(
+    store: &Snapshot<'_>,
+    level: Level,
+    anomalies: &mut [Anomaly],
+) -> Result<(), StoreError> {
+    if level == Level::Public {
+        return Ok(());
+    }
+    for a in anomalies {
+        a.reviews = store
+            .reviews(&a.id())?
+            .iter()
+            .filter_map(|e| anomaly::review_of(e).map(|(_, r)| r))
+            .collect();
+    }
+    Ok(())
 }
 
 /// The registered orgs among `ids`.
@@ -193,10 +235,16 @@ impl Service {
                 .filter(|a| a.org.as_deref().is_none_or(|o| caller.reads_books_of(o)))
                 .filter(|a| query.kind.is_none_or(|k| a.kind == k))
                 .filter(|a| query.lot.as_ref().is_none_or(|l| a.lot == *l))
+                .filter(|a| query.status.is_none_or(|s| a.status() == s))
+                .filter(|a| query.id.as_ref().is_none_or(|id| a.id() == *id))
                 .collect();
             let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+            let mut status_counts: BTreeMap<String, u32> = BTreeMap::new();
             for a in &matching {
                 *counts.entry(a.kind.as_str().to_string()).or_default() += 1;
+                *status_counts
+                    .entry(a.status().as_str().to_string())
+                    .or_default() += 1;
             }
             let total = matching.len();
             let anomalies: Vec<Anomaly> = matching
@@ -211,9 +259,85 @@ impl Service {
                 next: (next < total).then_some(next),
                 total,
                 counts,
+                status_counts,
             })
         })
         .await
+    }
+
+    /// An auditor acknowledges or disputes an anomaly it sees: a [`Review`] event recorded as the
+    /// auditor's org (the access rules refuse it from anyone else). Answers the anomaly with its
+    /// reviews once the review is in the log.
+    pub async fn review_anomaly(
+        &self,
+        caller: &Caller,
+        request: ReviewRequest,
+    ) -> Result<(Anomaly, Outcome), ServiceError> {
+        if !anomaly::is_anomaly_id(&request.anomaly) {
+            return Err(ServiceError::invalid(
+                "anomaly",
+                "is not an anomaly id (as the listing prints it: a kind, a dash, 16 hex digits)",
+            ));
+        }
+        let org = match caller.identity() {
+            Some(id) if !id.has(crate::Role::Auditor) => {
+                return Err(self.refuse(
+                    &caller.describe(),
+                    ServiceError::PermissionDenied(format!(
+                        "only an auditor reviews anomalies; {} is not one",
+                        id.org
+                    )),
+                ));
+            }
+            Some(id) => id.org.clone(),
+            // A server without access control: the review is the operator's.
+            None => {
+                caller.party_only("reviews")?;
+                OPEN_REVIEWER.to_string()
+            }
+        };
+        let find = |query_id: String| AnomalyQuery {
+            id: Some(query_id),
+            limit: 1,
+            ..AnomalyQuery::default()
+        };
+        let seen = self
+            .anomalies(caller, find(request.anomaly.clone()))
+            .await?;
+        if seen.total == 0 {
+            return Err(ServiceError::NotFound(format!(
+                "anomaly {:?}: not in the listing (or not one this credential sees)",
+                request.anomaly
+            )));
+        }
+        let now = chrono::Utc::now().fixed_offset();
+        let event = Event {
+            id: request.event_id.clone().unwrap_or_else(|| {
+                format!(
+                    "review:{}:{}",
+                    request.anomaly,
+                    now.timestamp_nanos_opt().unwrap_or_default()
+                )
+            }),
+            time: now,
+            org,
+            chain: None,
+            site: None,
+            extensions: BTreeMap::new(),
+            kind: EventKind::Review(Review {
+                anomaly: request.anomaly.clone(),
+                verdict: request.verdict,
+                note: request.note,
+            }),
+        };
+        let submission =
+            crate::intake::from_wire(&lotline_proto::convert::event_to_wire(&event), "review");
+        let outcome = self.record_one(caller, submission).await?;
+        let page = self.anomalies(caller, find(request.anomaly)).await?;
+        let reviewed = page.anomalies.into_iter().next().ok_or_else(|| {
+            ServiceError::Internal("the reviewed anomaly left the listing".into())
+        })?;
+        Ok((reviewed, outcome))
     }
 
     /// A lot's chain of custody by stage, with certificates valid on each day.

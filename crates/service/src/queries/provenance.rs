@@ -194,6 +194,7 @@ impl Service {
                     .iter()
                     .any(|s| Some(s.event.org.as_str()) == caller.org()),
             );
+            super::audit::with_reviews(store, view.level, &mut state.anomalies)?;
             Ok(LotAnswer {
                 state,
                 events: answer_all(store, &view, &events.items)?,
@@ -265,7 +266,8 @@ impl Service {
         self.read_lot(caller.reading(), lot, move |store, lot| {
             let view = caller.view(handled(store, caller.org(), lot)?);
             let mut lineage = Lineage::new(store).with_budget(budget);
-            let trace = lineage.trace_back(lot)?;
+            let mut trace = lineage.trace_back(lot)?;
+            super::audit::with_reviews(store, view.level, &mut trace.anomalies)?;
             let facts = lineage.lot_facts(lot)?;
             let mut plots = BTreeMap::new();
             for plot in trace.origins.iter().filter_map(|o| o.plot.as_deref()) {
