@@ -1370,6 +1370,79 @@ async fn the_cli_lists_anomalies_exports_geojson_and_prints_ledgers_and_chains()
             Some(all.len() - 1)
         );
 
+        // `lotline bundle`: the audit in one file, which `lotline verify --bundle` checks
+        // offline; any change to what it cites is caught.
+        let bundle_path = dir.path().join("audit.bundle.json");
+        let path = bundle_path.to_str().expect("utf-8 path");
+        let made = stdout(&run(&["bundle", "--out", path]));
+        assert!(made.contains(&format!("{} anomalies", all.len())), "{made}");
+        let bundle: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&bundle_path).expect("bundle"))
+                .expect("JSON");
+        assert!(
+            bundle["proofs"]
+                .as_array()
+                .is_some_and(|p| p.len() > all.len())
+        );
+        assert!(bundle["ledgers"].as_array().is_some_and(|l| !l.is_empty()));
+        let log_key = bundle["checkpoint"]["verifier_key"]
+            .as_str()
+            .expect("key")
+            .to_string();
+        let verified = lotline(&["verify", "--bundle", path, "--key", &log_key]);
+        assert_eq!(verified.status.code(), Some(0), "{}", stderr(&verified));
+        assert!(
+            stdout(&verified).contains("verifies") && stdout(&verified).contains("1 reviews match"),
+            "{}",
+            stdout(&verified)
+        );
+        let tampered = |change: &dyn Fn(&mut serde_json::Value), expect: &str| {
+            let mut copy = bundle.clone();
+            change(&mut copy);
+            let file = dir.path().join("tampered.json");
+            std::fs::write(&file, copy.to_string()).expect("write");
+            let out = lotline(&["verify", "--bundle", file.to_str().expect("path")]);
+            assert_eq!(out.status.code(), Some(1), "{expect}: {}", stdout(&out));
+            assert!(stderr(&out).contains(expect), "{expect}: {}", stderr(&out));
+        };
+        let reviewed_at = bundle["anomalies"]
+            .as_array()
+            .and_then(|a| a.iter().position(|x| x["id"] == id.as_str()))
+            .expect("the reviewed anomaly");
+        tampered(
+            &|b| b["anomalies"][reviewed_at]["reviews"][0]["note"] = "nothing to see".into(),
+            "is not what the log records",
+        );
+        tampered(
+            &|b| b["anomalies"][0]["lot"] = "LOT-ELSEWHERE".into(),
+            "its id is not made from its kind, event and lot",
+        );
+        tampered(
+            &|b| {
+                b["proofs"].as_array_mut().expect("proofs").remove(0);
+            },
+            "has no inclusion proof",
+        );
+        tampered(
+            &|b| {
+                let path = &mut b["proofs"][0]["audit_path"];
+                if let Some(first) = path.as_array_mut().and_then(|p| p.first_mut()) {
+                    *first = "00".repeat(32).into();
+                }
+            },
+            "does not hold",
+        );
+        tampered(
+            &|b| {
+                b["checkpoint"]["note"] = b["checkpoint"]["note"]
+                    .as_str()
+                    .expect("note")
+                    .replacen('\n', "\n1", 1)
+                    .into()
+            },
+            "signature does not hold",
+        );
+
         // `lotline eudr LOT --out FILE`: a FeatureCollection in the file.
         let coop = &scenario.coops[0];
         let bars = coop

@@ -58,6 +58,10 @@ pub(crate) struct VerifyArgs {
     /// Verify a stopped node's data directory, offline.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Verify an audit bundle (`lotline bundle`), offline: its checkpoint's signature, and that
+    /// every event it cites is in the signed log (no server is asked, whatever --server says).
+    #[arg(long, conflicts_with_all = ["data_dir", "checkpoint"])]
+    bundle: Option<PathBuf>,
     /// A checkpoint saved earlier (`lotline checkpoint --json`, or the note itself):
     /// the log must still contain exactly that history.
     #[arg(long)]
@@ -467,6 +471,9 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<(), CliError> {
         .key
         .clone()
         .or_else(|| saved_file.as_ref().and_then(|s| s.verifier_key.clone()));
+    if let Some(bundle) = &args.bundle {
+        return super::bundle::verify(bundle, args.key.as_deref());
+    }
     match &args.data_dir {
         Some(dir) => verify_dir(dir, &args.log_name, pinned, saved_file).await,
         None => {

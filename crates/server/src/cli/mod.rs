@@ -43,6 +43,7 @@ pub(crate) fn show<T>(
 
 mod access;
 mod audit;
+mod bundle;
 mod client;
 mod demo;
 mod epcis;
@@ -124,6 +125,10 @@ enum Command {
     Balance(audit::BalanceArgs),
     /// List business anomalies (facts for auditors, not rejections).
     Anomalies(audit::AnomaliesArgs),
+    /// Export an audit as one file: anomalies, ledgers, the lots concerned with their chain
+    /// reports, a signed checkpoint and the inclusion proof of every event cited
+    /// (`lotline verify --bundle FILE` checks it offline).
+    Bundle(bundle::BundleArgs),
     /// Acknowledge or dispute an anomaly, with a note (an auditor's review, recorded in the log).
     Review(audit::ReviewArgs),
     /// Chain-of-custody report of a lot: each stage, org, date, certificate status,
@@ -524,6 +529,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Balance(a) => audit::balance(a).await,
         Command::Anomalies(a) => audit::anomalies(a).await,
         Command::Review(a) => audit::review(a).await,
+        Command::Bundle(a) => bundle::bundle(a).await,
         Command::Audit(a) => audit::audit(a).await,
         Command::Eudr(a) => audit::eudr(a).await,
         Command::Rules(a) => audit::rules(a),
