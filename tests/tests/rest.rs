@@ -551,6 +551,13 @@ async fn lotlines_answers_over_http_are_the_documents_of_json() {
             vec!["eudr", product, "--out", geojson.to_str().unwrap()],
         ),
         ("/lotline/v1/anomalies".to_string(), vec!["anomalies"]),
+        (
+            format!(
+                "/lotline/v1/containers/{}",
+                url_encode("https://id.gs1.org/00/061801230000042171")
+            ),
+            vec!["container", "urn:epc:id:sscc:6180123.0000004217"],
+        ),
     ] {
         for public in [false, true] {
             if public && args[0] == "anomalies" {
@@ -630,6 +637,38 @@ async fn lotlines_answers_over_http_are_the_documents_of_json() {
         assert_eq!(contents[0]["packed_at"], "2025-11-03T11:00:00Z", "{held}");
         assert!(contents[0]["unpacked_at"].is_null(), "{held}");
         assert_eq!(held["carriers"], json!([]), "{held}");
+    }
+    // A recall of the harvest lists the pallet its dried beans travelled on, and the shipments
+    // of the recalled lots.
+    let (status, _, recall) =
+        answer(format!("/lotline/v1/lots/{}/recall", url_encode(harvest))).await;
+    assert_eq!(status, 200, "{recall}");
+    let recalled: Vec<&str> = std::iter::once(harvest)
+        .chain(
+            recall["descendants"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["lot"].as_str().unwrap()),
+        )
+        .collect();
+    assert!(recalled.contains(&dry), "{recall}");
+    let containers = recall["containers"].as_array().unwrap();
+    assert!(
+        containers
+            .iter()
+            .any(|c| c["container"] == pallet && c["item"] == dry),
+        "{recall}"
+    );
+    let shipped = recall["shipments"].as_array().unwrap();
+    assert!(!shipped.is_empty(), "{recall}");
+    for s in shipped {
+        let lots = s["lots"].as_array().unwrap();
+        assert!(!lots.is_empty(), "{recall}");
+        assert!(
+            lots.iter().all(|l| recalled.contains(&l.as_str().unwrap())),
+            "{recall}"
+        );
     }
     let (status, _, carried) = answer(format!("/lotline/v1/containers/{}", url_encode(dry))).await;
     assert_eq!(status, 200, "{carried}");

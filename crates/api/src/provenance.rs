@@ -1,6 +1,5 @@
 //! ProvenanceService: lots, lineage, events, quarantine, unknown lots.
 
-use lotline_proto::convert::trace_forward_to_wire;
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_server::ProvenanceService;
 use lotline_service::queries::EventPage;
@@ -63,6 +62,22 @@ impl ProvenanceService for ProvenanceApi {
         Ok(viewed(wire::trace_back(&trace), trace.view))
     }
 
+    #[instrument(skip_all, fields(id = %request.get_ref().id))]
+    async fn get_container(
+        &self,
+        request: Request<v1::GetContainerRequest>,
+    ) -> Result<Response<v1::Container>, Status> {
+        let caller = caller(&self.service, &request, request.get_ref().public_view)?;
+        let r = request.into_inner();
+        let id = args::lot(&r.id).map_err(to_status)?;
+        let found = self
+            .service
+            .container(&caller, id.clone())
+            .await
+            .map_err(to_status)?;
+        Ok(viewed(wire::container(&id, &found), found.view))
+    }
+
     #[instrument(skip_all, fields(lot = %request.get_ref().lot))]
     async fn trace_forward(
         &self,
@@ -76,7 +91,7 @@ impl ProvenanceService for ProvenanceApi {
             .trace_forward(&caller, lot)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(trace_forward_to_wire(&trace)))
+        Ok(Response::new(wire::recall(&trace)))
     }
 
     #[instrument(skip_all)]

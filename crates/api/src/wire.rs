@@ -3,13 +3,15 @@
 //! documents of `lotline_proto::documents`).
 
 use lotline_proto::convert::{
-    custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire,
-    trace_back_to_wire,
+    custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire, time_to_wire,
+    trace_back_to_wire, trace_forward_to_wire,
 };
 use lotline_proto::v1;
 use lotline_service::queries::Answered;
 use lotline_service::queries::audit::EudrAnswer;
-use lotline_service::queries::provenance::{LotAnswer, TraceBackAnswer};
+use lotline_service::queries::provenance::{
+    ContainerAnswer, LotAnswer, Packing, RecallAnswer, TraceBackAnswer,
+};
 
 /// A stored event on the wire.
 pub fn stored_event(a: &Answered) -> v1::StoredEvent {
@@ -20,6 +22,49 @@ pub fn stored_event(a: &Answered) -> v1::StoredEvent {
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         event: Some(event_to_wire(&a.event)),
         corrected: a.corrected,
+    }
+}
+
+/// One packing of an item into a container.
+fn packing(p: &Packing) -> v1::Packing {
+    let time = |t: &chrono::DateTime<chrono::FixedOffset>| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    };
+    v1::Packing {
+        container: p.container.clone(),
+        item: p.item.clone(),
+        org: p.org.clone(),
+        packed_at: time(&p.packed_at),
+        packed_by: p.packed_by.clone(),
+        unpacked_at: p.unpacked_at.as_ref().map(time).unwrap_or_default(),
+        unpacked_by: p.unpacked_by.clone().unwrap_or_default(),
+    }
+}
+
+/// What a lot went into, with the shipments and containers of the recalled lots.
+pub fn recall(found: &RecallAnswer) -> v1::TraceForwardResponse {
+    let mut answer = trace_forward_to_wire(&found.trace);
+    answer.shipments = found
+        .shipments
+        .iter()
+        .map(|s| v1::Shipment {
+            event_id: s.event_id.clone(),
+            time: time_to_wire(&s.time),
+            org: s.org.clone(),
+            to_org: s.to_org.clone(),
+            lots: s.lots.clone(),
+        })
+        .collect();
+    answer.containers = found.containers.iter().map(packing).collect();
+    answer
+}
+
+/// What a container held, and what carried the id asked for (`id`, in its stored form).
+pub fn container(id: &str, found: &ContainerAnswer) -> v1::Container {
+    v1::Container {
+        id: id.to_string(),
+        contents: found.contents.iter().map(packing).collect(),
+        carriers: found.carriers.iter().map(packing).collect(),
     }
 }
 

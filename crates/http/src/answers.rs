@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lotline_api::wire;
-use lotline_proto::convert::{anomaly_to_wire, trace_forward_to_wire};
+use lotline_proto::convert::anomaly_to_wire;
 use lotline_proto::documents;
 use lotline_service::queries::audit::{AnomalyQuery, ReviewRequest};
 use lotline_service::{Level, args};
@@ -118,26 +118,8 @@ pub(crate) async fn container(
     params(&mut asked, &[])?;
     let id = args::lot(&id)?;
     let found = http.service.container(&asked.caller, id.clone()).await?;
-    let time = |t: &chrono::DateTime<chrono::FixedOffset>| {
-        t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-    };
-    let packing = |p: &lotline_service::queries::provenance::Packing| {
-        json!({
-            "container": p.container,
-            "item": p.item,
-            "org": p.org,
-            "packed_at": time(&p.packed_at),
-            "packed_by": p.packed_by,
-            "unpacked_at": p.unpacked_at.as_ref().map(time),
-            "unpacked_by": p.unpacked_by,
-        })
-    };
     Ok(json_document(
-        &json!({
-            "id": id,
-            "contents": found.contents.iter().map(packing).collect::<Vec<_>>(),
-            "carriers": found.carriers.iter().map(packing).collect::<Vec<_>>(),
-        }),
+        &documents::container_json(&wire::container(&id, &found)),
         Some(found.view),
     ))
 }
@@ -179,7 +161,7 @@ pub(crate) async fn recall(
     let lot = args::lot(&lot)?;
     let trace = http.service.trace_forward(&asked.caller, lot).await?;
     Ok(json_document(
-        &documents::recall_json(&trace_forward_to_wire(&trace)),
+        &documents::recall_json(&wire::recall(&trace)),
         None,
     ))
 }

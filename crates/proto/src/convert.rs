@@ -252,6 +252,9 @@ pub fn trace_forward_to_wire(t: &TraceForward) -> v1::TraceForwardResponse {
         lot: t.lot.clone(),
         descendants: t.descendants.iter().map(descendant_to_wire).collect(),
         partial: t.partial.clone().unwrap_or_default(),
+        // The service adds the recalled lots' shipments and containers.
+        shipments: Vec::new(),
+        containers: Vec::new(),
     }
 }
 

@@ -53,6 +53,32 @@ pub fn anomalies_json(anomalies: &[v1::Anomaly]) -> Value {
     )
 }
 
+/// A container's contents and carriers (`lotline container --json`, `GET
+/// /lotline/v1/containers/{id}`); an item still in has a null `unpacked_at`.
+pub fn container_json(c: &v1::Container) -> Value {
+    json!({
+        "id": c.id,
+        "contents": c.contents.iter().map(packing_json).collect::<Vec<_>>(),
+        "carriers": c.carriers.iter().map(packing_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One packing; an item still in has a null `unpacked_at`.
+fn packing_json(p: &v1::Packing) -> Value {
+    let or_null = |s: &str| {
+        if s.is_empty() { Value::Null } else { json!(s) }
+    };
+    json!({
+        "container": p.container,
+        "item": p.item,
+        "org": p.org,
+        "packed_at": p.packed_at,
+        "packed_by": p.packed_by,
+        "unpacked_at": or_null(&p.unpacked_at),
+        "unpacked_by": or_null(&p.unpacked_by),
+    })
+}
+
 pub fn trace_json(t: &v1::TraceBackResponse) -> Value {
     let origins: Vec<Value> = t
         .origins
@@ -115,7 +141,17 @@ pub fn recall_json(t: &v1::TraceForwardResponse) -> Value {
             Value::Object(m)
         })
         .collect();
-    let mut answer = json!({"lot": t.lot, "descendants": descendants});
+    let shipments: Vec<Value> = t
+        .shipments
+        .iter()
+        .map(|s| {
+            json!({"event_id": s.event_id, "time": s.time, "org": s.org, "to_org": s.to_org,
+                "lots": s.lots})
+        })
+        .collect();
+    let containers: Vec<Value> = t.containers.iter().map(packing_json).collect();
+    let mut answer = json!({"lot": t.lot, "descendants": descendants, "shipments": shipments,
+        "containers": containers});
     if !t.partial.is_empty() {
         answer["partial"] = json!(t.partial);
     }

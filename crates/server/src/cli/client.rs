@@ -457,6 +457,24 @@ pub(crate) async fn trace(args: &ClientArgs, lot: &str, public: bool) -> Result<
     )
 }
 
+pub(crate) async fn container(args: &ClientArgs, id: &str, public: bool) -> Result<(), CliError> {
+    let answer = provenance(args)
+        .await?
+        .get_container(v1::GetContainerRequest {
+            id: id.to_string(),
+            public_view: public,
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    show(
+        args,
+        &answer,
+        lotline_proto::documents::container_json,
+        render::container_text,
+    )
+}
+
 pub(crate) async fn recall(args: &ClientArgs, lot: &str, public: bool) -> Result<(), CliError> {
     let answer = provenance(args)
         .await?

@@ -104,6 +104,9 @@ enum Command {
     Trace(LotArgs),
     /// Recall: every lot downstream of a lot, with product, holder and quantity.
     Recall(LotArgs),
+    /// What a logistic unit (an SSCC pallet, a case) held and when, and which containers
+    /// carried a lot or unit.
+    Container(LotArgs),
     /// List stored events, filtered, in log order.
     Events(EventsArgs),
     /// List registered organisations (the standing registration of each), paged and filtered.
@@ -329,7 +332,8 @@ struct PostArgs {
 
 #[derive(Debug, Args)]
 struct LotArgs {
-    /// The lot identifier, exactly as recorded.
+    /// The lot (or container) identifier: as recorded, or a GS1 id as an EPC URN or a Digital
+    /// Link.
     lot: String,
     /// The public view: leave out farmers' names and other personal fields.
     #[arg(long)]
@@ -526,6 +530,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Lot(a) => client::lot(&a.client, &a.lot, a.public).await,
         Command::Trace(a) => client::trace(&a.client, &a.lot, a.public).await,
         Command::Recall(a) => client::recall(&a.client, &a.lot, a.public).await,
+        Command::Container(a) => client::container(&a.client, &a.lot, a.public).await,
         Command::Balance(a) => audit::balance(a).await,
         Command::Anomalies(a) => audit::anomalies(a).await,
         Command::Review(a) => audit::review(a).await,

@@ -175,8 +175,85 @@ pub(crate) fn recall_text(t: &v1::TraceForwardResponse) -> String {
         &["LOT", "PRODUCT", "HOLDER", "QUANTITY", "VIA EVENT"],
         &rows,
     ));
+    if !t.shipments.is_empty() {
+        let _ = writeln!(out, "Shipments:");
+        let rows: Vec<Vec<String>> = t
+            .shipments
+            .iter()
+            .map(|s| {
+                vec![
+                    s.time.clone(),
+                    s.org.clone(),
+                    s.to_org.clone(),
+                    s.lots.join(", "),
+                    s.event_id.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["TIME", "FROM", "TO", "LOTS", "EVENT"], &rows));
+    }
+    if !t.containers.is_empty() {
+        let _ = writeln!(out, "Containers:");
+        let rows: Vec<Vec<String>> = t
+            .containers
+            .iter()
+            .map(|p| {
+                vec![
+                    p.container.clone(),
+                    p.item.clone(),
+                    p.packed_at.clone(),
+                    dash(&p.unpacked_at).to_string(),
+                    p.org.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["CONTAINER", "LOT", "PACKED", "UNPACKED", "ORG"],
+            &rows,
+        ));
+    }
     if !t.partial.is_empty() {
         let _ = writeln!(out, "PARTIAL: {}", t.partial);
+    }
+    out
+}
+
+pub(crate) fn container_text(c: &v1::Container) -> String {
+    let mut out = String::new();
+    let rows = |packings: &[v1::Packing], other: fn(&v1::Packing) -> &str| -> Vec<Vec<String>> {
+        packings
+            .iter()
+            .map(|p| {
+                vec![
+                    other(p).to_string(),
+                    p.packed_at.clone(),
+                    dash(&p.unpacked_at).to_string(),
+                    p.org.clone(),
+                    p.packed_by.clone(),
+                ]
+            })
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "{}: holds {} item(s), carried by {} container(s)",
+        c.id,
+        c.contents.len(),
+        c.carriers.len()
+    );
+    if !c.contents.is_empty() {
+        let _ = writeln!(out, "Contents:");
+        out.push_str(&table(
+            &["ITEM", "PACKED", "UNPACKED", "ORG", "BY EVENT"],
+            &rows(&c.contents, |p| &p.item),
+        ));
+    }
+    if !c.carriers.is_empty() {
+        let _ = writeln!(out, "Carried by:");
+        out.push_str(&table(
+            &["CONTAINER", "PACKED", "UNPACKED", "ORG", "BY EVENT"],
+            &rows(&c.carriers, |p| &p.container),
+        ));
     }
     out
 }

@@ -44,6 +44,26 @@ pub struct ContainerAnswer {
     pub view: Level,
 }
 
+/// What a lot went into, and the shipments and containers it and they travelled in.
+#[derive(Debug, Clone)]
+pub struct RecallAnswer {
+    pub trace: TraceForward,
+    /// Ship events of the recalled lots, in event-time order.
+    pub shipments: Vec<Shipment>,
+    /// Every packing of a recalled lot into a container.
+    pub containers: Vec<Packing>,
+}
+
+/// One Ship event of a recall: who sent which recalled lots to whom, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shipment {
+    pub event_id: String,
+    pub time: chrono::DateTime<chrono::FixedOffset>,
+    pub org: String,
+    pub to_org: String,
+    pub lots: Vec<String>,
+}
+
 /// Where a lot came from, with what lotline knows of the lot and of each origin's plot.
 #[derive(Debug, Clone)]
 pub struct TraceBackAnswer {
@@ -307,10 +327,51 @@ impl Service {
         &self,
         caller: &Caller,
         lot: String,
-    ) -> Result<TraceForward, ServiceError> {
+    ) -> Result<RecallAnswer, ServiceError> {
         let budget = self.budget(caller);
         self.read_lot(caller.reading(), lot, move |store, lot| {
-            Ok(Lineage::new(store).with_budget(budget).trace_forward(lot)?)
+            let mut lineage = Lineage::new(store).with_budget(budget);
+            let trace = lineage.trace_forward(lot)?;
+            let recalled: BTreeSet<&str> = std::iter::once(lot)
+                .chain(trace.descendants.iter().map(|d| d.lot.as_str()))
+                .collect();
+            let mut seen = BTreeSet::new();
+            let mut events = Vec::new();
+            for lot in &recalled {
+                for event in lineage.mentions(lot)? {
+                    if seen.insert(event.id.clone()) {
+                        events.push(event);
+                    }
+                }
+            }
+            events.sort_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)));
+            let shipments = events
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::Ship(m) => Some(Shipment {
+                        event_id: e.id.clone(),
+                        time: e.time,
+                        org: e.org.clone(),
+                        to_org: m.counterparty.clone(),
+                        lots: m
+                            .lots
+                            .iter()
+                            .map(|l| l.lot.clone())
+                            .filter(|l| recalled.contains(l.as_str()))
+                            .collect(),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            let containers = packings(events.iter().map(|e| e.as_ref()))
+                .into_iter()
+                .filter(|p| recalled.contains(p.item.as_str()))
+                .collect();
+            Ok(RecallAnswer {
+                trace,
+                shipments,
+                containers,
+            })
         })
         .await
     }
