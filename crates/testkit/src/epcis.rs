@@ -1161,7 +1161,7 @@ fn quoted(text: &str) -> String {
     format!("\"{text}\"")
 }
 
-/// A farm plot: a square GeoJSON polygon near Daloa (Côte d'Ivoire) with six decimals, and its
+/// A farm plot: a square GeoJSON polygon near Daloa (Côte d'Ivoire) to six decimals, and its
 /// area in hectares (two decimals), both derived from the seed and the farm's indexes.
 fn plot_shape(seed: u64, c: usize, f: usize) -> (String, String) {
     let mut rng = Rng::new(seed ^ ((c as u64) << 32) ^ (f as u64 + 1).wrapping_mul(0x9e37_79b9));
@@ -1191,11 +1191,16 @@ fn plot_shape(seed: u64, c: usize, f: usize) -> (String, String) {
     (geometry, area)
 }
 
-/// Micro-degrees as a decimal with six places.
+/// Micro-degrees as a decimal of six places, written as a stock JSON writer writes a number: the
+/// shortest form, trailing zeros dropped (`-6.70538` for -6.705380), as real EUDR exports come.
 fn micro(value: i64) -> String {
     let sign = if value < 0 { "-" } else { "" };
     let abs = value.unsigned_abs();
-    format!("{sign}{}.{:06}", abs / 1_000_000, abs % 1_000_000)
+    let fraction = format!("{:06}", abs % 1_000_000);
+    match fraction.trim_end_matches('0') {
+        "" => format!("{sign}{}", abs / 1_000_000),
+        kept => format!("{sign}{}.{kept}", abs / 1_000_000),
+    }
 }
 
 /// Seconds since the epoch as an RFC 3339 UTC time.
@@ -1229,6 +1234,19 @@ fn date(days: i64) -> String {
 mod tests {
     use super::*;
     use serde_json::Value;
+
+    #[test]
+    fn coordinates_are_written_as_a_json_writer_writes_them() {
+        assert_eq!(micro(-6_705_380), "-6.70538");
+        assert_eq!(micro(7_000_000), "7");
+        assert_eq!(micro(6_600_001), "6.600001");
+        assert_eq!(micro(-120), "-0.00012");
+        // What is written reads back as the same number.
+        for v in [-6_705_380_i64, 6_612_345, 1, -1_000_000] {
+            let read: f64 = micro(v).parse().unwrap();
+            assert_eq!((read * 1e6).round() as i64, v);
+        }
+    }
 
     fn generate(seed: u64, events: usize) -> (Value, GroundTruth) {
         let mut bytes = Vec::new();
