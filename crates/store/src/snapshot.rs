@@ -272,10 +272,10 @@ impl<'a> Snapshot<'a> {
         Ok(best.map(|(_, r)| r))
     }
 
-    /// Every uncorrected registration of `org`, in log order.
-    pub fn org_registrations(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+    /// The uncorrected events an id index lists under `prefix`, in log order.
+    fn uncorrected_under(&self, prefix: &[u8]) -> Result<Vec<Arc<Event>>, StoreError> {
         let mut out = Vec::new();
-        for seq in self.seqs(&id_prefix(ORG_REGISTRATION, org))? {
+        for seq in self.seqs(prefix)? {
             if let Some(stored) = self.event_at(seq)?
                 && !self.is_corrected(&stored.event.id)?
             {
@@ -283,32 +283,21 @@ impl<'a> Snapshot<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// Every uncorrected registration of `org`, in log order.
+    pub fn org_registrations(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.uncorrected_under(&id_prefix(ORG_REGISTRATION, org))
     }
 
     /// Every uncorrected review of the anomaly with id `anomaly`, in log order.
     pub fn reviews(&self, anomaly: &str) -> Result<Vec<Arc<Event>>, StoreError> {
-        let mut out = Vec::new();
-        for seq in self.seqs(&id_prefix(REVIEW, anomaly))? {
-            if let Some(stored) = self.event_at(seq)?
-                && !self.is_corrected(&stored.event.id)?
-            {
-                out.push(stored.event);
-            }
-        }
-        Ok(out)
+        self.uncorrected_under(&id_prefix(REVIEW, anomaly))
     }
 
     /// Every uncorrected confirmation, by any co-op, that `member` is its member, in log order.
     pub fn member_confirmations(&self, member: &str) -> Result<Vec<Arc<Event>>, StoreError> {
-        let mut out = Vec::new();
-        for seq in self.seqs(&id_prefix(MEMBER, member))? {
-            if let Some(stored) = self.event_at(seq)?
-                && !self.is_corrected(&stored.event.id)?
-            {
-                out.push(stored.event);
-            }
-        }
-        Ok(out)
+        self.uncorrected_under(&id_prefix(MEMBER, member))
     }
 
     /// The standing registration of every plot.

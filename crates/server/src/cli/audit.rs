@@ -200,7 +200,7 @@ pub(crate) fn balance_text(answer: &v1::MassBalanceResponse, org: &str, claim: &
 
 pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
     let mut client = audit_client(&a.client).await?;
-    let mut request = v1::ListAnomaliesRequest {
+    let request = v1::ListAnomaliesRequest {
         org: a.org.clone().unwrap_or_default(),
         kind: a.kind.clone().unwrap_or_default(),
         lot: a.lot.clone().unwrap_or_default(),
@@ -209,19 +209,7 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
         cursor: String::new(),
         limit: 1_000,
     };
-    let mut all = Vec::new();
-    let (counts, status_counts) = loop {
-        let page = client
-            .list_anomalies(request.clone())
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        all.extend(page.anomalies);
-        if page.next_cursor.is_empty() {
-            break (page.counts, page.status_counts);
-        }
-        request.cursor = page.next_cursor;
-    };
+    let (all, counts, status_counts) = every_anomaly(&mut client, request).await?;
     if a.client.json {
         return print_json(&lotline_proto::documents::anomaly_listing_json(
             &all,
@@ -231,6 +219,29 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
     }
     out!("{}", anomalies_text(&all, &counts));
     Ok(())
+}
+
+/// Counts by kind, or by status.
+pub(crate) type Counts = BTreeMap<String, u32>;
+
+/// Every page of an anomaly listing, with its counts by kind and by status.
+pub(crate) async fn every_anomaly(
+    client: &mut AuditServiceClient<Conn>,
+    mut request: v1::ListAnomaliesRequest,
+) -> Result<(Vec<v1::Anomaly>, Counts, Counts), CliError> {
+    let mut all = Vec::new();
+    loop {
+        let page = client
+            .list_anomalies(request.clone())
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        all.extend(page.anomalies);
+        if page.next_cursor.is_empty() {
+            return Ok((all, page.counts, page.status_counts));
+        }
+        request.cursor = page.next_cursor;
+    }
 }
 
 pub(crate) async fn review(a: ReviewArgs) -> Result<(), CliError> {

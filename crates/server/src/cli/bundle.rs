@@ -21,6 +21,7 @@ use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use lotline_store::Record;
 use serde_json::{Value, json};
 
+use super::audit::every_anomaly;
 use super::client::{connect, status_error};
 use super::{CliError, ClientArgs};
 
@@ -92,25 +93,13 @@ pub(crate) async fn bundle(a: BundleArgs) -> Result<(), CliError> {
     let mut left_out: Vec<Value> = Vec::new();
 
     // The anomalies, every page.
-    let mut request = v1::ListAnomaliesRequest {
+    let request = v1::ListAnomaliesRequest {
         org: a.org.clone().unwrap_or_default(),
         status: a.status.clone().unwrap_or_default(),
         limit: 1_000,
         ..Default::default()
     };
-    let mut anomalies = Vec::new();
-    let (counts, status_counts) = loop {
-        let page = audit
-            .list_anomalies(request.clone())
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        anomalies.extend(page.anomalies);
-        if page.next_cursor.is_empty() {
-            break (page.counts, page.status_counts);
-        }
-        request.cursor = page.next_cursor;
-    };
+    let (anomalies, counts, status_counts) = every_anomaly(&mut audit, request).await?;
 
     // The ledgers of the org asked for, or of every org the anomalies are charged to.
     let orgs: BTreeSet<String> = match &a.org {
