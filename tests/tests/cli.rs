@@ -283,6 +283,10 @@ fn demo_runs_embedded_and_prints_a_trace_and_a_recall() {
     assert!(text.contains("Trace back CC-BAR-2026-W12"), "{text}");
     assert!(text.contains("Recall TX-H-2026-0101"), "{text}");
     assert!(text.contains("CO-PARCH-EXT-77"), "{text}");
+    assert!(
+        text.contains("disputed: unknown_origin on") && text.contains("disputed by auditor"),
+        "{text}"
+    );
 }
 
 #[test]

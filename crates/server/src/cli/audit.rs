@@ -267,6 +267,12 @@ pub(crate) async fn review(a: ReviewArgs) -> Result<(), CliError> {
             std::slice::from_ref(&anomaly),
         ));
     }
+    out!("{}", review_text(&anomaly));
+    Ok(())
+}
+
+/// An anomaly with its status and reviews, oldest first.
+pub(crate) fn review_text(anomaly: &v1::Anomaly) -> String {
     let mut out = format!(
         "{} {}: {} on {} ({})\n",
         anomaly.id,
@@ -282,8 +288,7 @@ pub(crate) async fn review(a: ReviewArgs) -> Result<(), CliError> {
             r.time, r.verdict, r.org, r.event_id, r.note
         );
     }
-    out!("{out}");
-    Ok(())
+    out
 }
 
 pub(crate) fn anomalies_text(all: &[v1::Anomaly], counts: &BTreeMap<String, u32>) -> String {

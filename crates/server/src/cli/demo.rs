@@ -231,6 +231,31 @@ async fn show(url: &str) -> Result<(), CliError> {
         "{}",
         super::audit::anomalies_text(&anomalies.anomalies, &anomalies.counts)
     );
+    // The auditor disputes the sample's lot of unknown origin: a review event in the log.
+    if let Some(unknown) = anomalies
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "unknown_origin")
+    {
+        outln!();
+        outln!("=== auditor: a review (lotline review ID --dispute --note TEXT) ===");
+        let reviewed = audit
+            .review_anomaly(v1::ReviewAnomalyRequest {
+                anomaly: unknown.id.clone(),
+                verdict: v1::ReviewVerdict::Disputed as i32,
+                note: "the importer's own stock, declared on its due-diligence statement".into(),
+                event_id: format!("demo-review-{}", unknown.id),
+            })
+            .await;
+        match reviewed.map(|r| r.into_inner().anomaly) {
+            Ok(Some(anomaly)) => out!("{}", super::audit::review_text(&anomaly)),
+            Ok(None) => outln!("(the server answered no anomaly)"),
+            Err(status) => outln!("(not reviewed: {})", status.message()),
+        }
+        outln!(
+            "An audit in one file, with the proof of every event it cites: lotline bundle --out audit.json, then lotline verify --bundle audit.json (offline)."
+        );
+    }
     if rejected > 0 {
         return Err(CliError::Refused(format!(
             "{rejected} sample events were rejected"
