@@ -296,20 +296,17 @@ impl Service {
                 OPEN_REVIEWER.to_string()
             }
         };
-        let find = |query_id: String| AnomalyQuery {
-            id: Some(query_id),
+        let query = AnomalyQuery {
+            id: Some(request.anomaly.clone()),
             limit: 1,
             ..AnomalyQuery::default()
         };
-        let seen = self
-            .anomalies(caller, find(request.anomaly.clone()))
-            .await?;
-        if seen.total == 0 {
+        let Some(mut reviewed) = self.anomalies(caller, query).await?.anomalies.pop() else {
             return Err(ServiceError::NotFound(format!(
                 "anomaly {:?}: not in the listing (or not one this credential sees)",
                 request.anomaly
             )));
-        }
+        };
         let now = chrono::Utc::now().fixed_offset();
         let event = Event {
             id: request.event_id.clone().unwrap_or_else(|| {
@@ -333,10 +330,17 @@ impl Service {
         let submission =
             crate::intake::from_wire(&lotline_proto::convert::event_to_wire(&event), "review");
         let outcome = self.record_one(caller, submission).await?;
-        let page = self.anomalies(caller, find(request.anomaly)).await?;
-        let reviewed = page.anomalies.into_iter().next().ok_or_else(|| {
-            ServiceError::Internal("the reviewed anomaly left the listing".into())
-        })?;
+        // The answer is the anomaly as listed with the new review last, not a second listing
+        // (which would read the whole log again, since it grew). A retry's review (a duplicate)
+        // is listed already.
+        if let Some((_, review)) = anomaly::review_of(&event)
+            && !reviewed
+                .reviews
+                .iter()
+                .any(|r| r.event_id == review.event_id)
+        {
+            reviewed.reviews.push(review);
+        }
         Ok((reviewed, outcome))
     }
 
