@@ -7,6 +7,7 @@ pub mod balance;
 pub mod certs;
 pub mod chain;
 pub mod eudr;
+pub mod maintained;
 pub mod prices;
 pub mod rules;
 pub mod scan;

@@ -36,6 +36,23 @@ impl LineageSource for Events {
     }
 }
 
+impl crate::audit::maintained::AuditSource for Events {
+    fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        Ok(self.0.iter().filter(|e| e.org == org).cloned().collect())
+    }
+    /// The latest registration by time, then id (enough for the tests' plots).
+    fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, Self::Error> {
+        Ok(self
+            .0
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RegisterPlot(p) if p.plot == plot => Some((Arc::clone(e), p.clone())),
+                _ => None,
+            })
+            .max_by(|a, b| (a.0.time, &a.0.id).cmp(&(b.0.time, &b.0.id))))
+    }
+}
+
 impl Events {
     fn with_role(&self, lot: &str, role: Option<LotRole>) -> Vec<Arc<Event>> {
         self.0

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::LineageSource;
+use lotline_domain::audit::maintained::AuditSource;
 use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 
 use crate::error::StoreError;
@@ -512,6 +513,16 @@ impl<'a> Snapshot<'a> {
             });
         }
         Ok(out)
+    }
+}
+
+impl AuditSource for Snapshot<'_> {
+    fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, StoreError> {
+        Snapshot::org_events(self, org)
+    }
+
+    fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
+        Snapshot::plot(self, plot)
     }
 }
 

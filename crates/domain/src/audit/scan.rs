@@ -140,19 +140,7 @@ pub fn anomalies<S: LineageSource>(
         }));
     }
     for (plot, (event, p)) in plots {
-        let issues = eudr_grade(&p.geometry, p.area_ha, &p.country);
-        if !issues.is_empty() {
-            out.insert(
-                Anomaly::new(
-                    AnomalyKind::PlotNotEudrGrade,
-                    "",
-                    Some(&event.id),
-                    format!("plot {plot:?} is not EUDR-grade: {}", issues.join("; ")),
-                )
-                .org(&event.org)
-                .figure("plot", plot),
-            );
-        }
+        out.extend(plot_anomaly(plot, event, p));
     }
     let facts = |lot: &str| cache.get(lot);
     let mut by_org: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
@@ -183,14 +171,66 @@ pub fn anomalies<S: LineageSource>(
     Ok(out.into_iter().collect())
 }
 
+/// Why the standing registration `p` of `plot` (by `event`) is not EUDR-grade, if it is not.
+pub(crate) fn plot_anomaly(plot: &str, event: &Event, p: &RegisterPlot) -> Option<Anomaly> {
+    let issues = eudr_grade(&p.geometry, p.area_ha, &p.country);
+    (!issues.is_empty()).then(|| {
+        Anomaly::new(
+            AnomalyKind::PlotNotEudrGrade,
+            "",
+            Some(&event.id),
+            format!("plot {plot:?} is not EUDR-grade: {}", issues.join("; ")),
+        )
+        .org(&event.org)
+        .figure("plot", plot)
+    })
+}
+
 /// A harvest lot a co-op took from a farm that was not its confirmed member on the harvest
 /// date or on the day the co-op first received or processed it.
-struct NonMember<'e> {
-    farm: &'e str,
-    harvested: chrono::NaiveDate,
-    delivered: chrono::NaiveDate,
+pub(crate) struct NonMember<'e> {
+    pub(crate) farm: &'e str,
+    pub(crate) harvested: chrono::NaiveDate,
+    pub(crate) delivered: chrono::NaiveDate,
     /// The event by which the co-op took the lot.
-    taken_by: &'e str,
+    pub(crate) taken_by: &'e str,
+}
+
+/// The anomaly of co-op event `e` (a sale as certified, or a certified output) of `lot`, which
+/// is or contains `harvest_lot`, taken from a farm that was not the co-op's member then.
+pub(crate) fn non_member_anomaly(
+    e: &Event,
+    lot: &str,
+    harvest_lot: &str,
+    n: &NonMember<'_>,
+    certs: &Certificates,
+) -> Anomaly {
+    let what = if let EventKind::Ship(_) = &e.kind {
+        "sold as certified"
+    } else {
+        "made the certified output"
+    };
+    let contains = if harvest_lot == lot {
+        String::new()
+    } else {
+        format!(" (containing lot {harvest_lot:?})")
+    };
+    Anomaly::new(
+        AnomalyKind::NonMemberDelivery,
+        lot,
+        Some(&e.id),
+        format!(
+            "co-op {:?} {what} lot {lot:?}{contains}: it was harvested by farm {:?} on {}, delivered on {} (event {}), and the farm was not the co-op's confirmed member on {}",
+            e.org, n.farm, n.harvested, n.delivered, n.taken_by,
+            if certs.member_of_on(n.farm, &e.org, n.harvested) { n.delivered } else { n.harvested },
+        ),
+    )
+    .org(&e.org)
+    .figure("farm", n.farm)
+    .figure("co_op", &e.org)
+    .figure("harvest_lot", harvest_lot)
+    .figure("harvest_date", n.harvested)
+    .figure("delivery_date", n.delivered)
 }
 
 /// Every sale as certified (a Ship of a lot with a certifiable claim), and every certified
@@ -204,17 +244,7 @@ fn non_member_deliveries<S: LineageSource>(
     cache: &mut LotCache<'_, S>,
 ) -> Result<Vec<Anomaly>, S::Error> {
     // Co-ops: registered as one, confirming members, or named by a farm as its co-op.
-    let co_ops: BTreeSet<&str> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::RegisterOrg(r) if r.role == crate::event::OrgRole::Cooperative => {
-                Some(e.org.as_str())
-            }
-            EventKind::RegisterOrg(r) => r.member_of.as_deref(),
-            EventKind::ConfirmMember(_) => Some(e.org.as_str()),
-            _ => None,
-        })
-        .collect();
+    let co_ops: BTreeSet<&str> = events.iter().filter_map(|e| co_op_named(e)).collect();
     if co_ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -263,25 +293,7 @@ fn non_member_deliveries<S: LineageSource>(
     let mut out = Vec::new();
     for e in events.iter().filter(|e| co_ops.contains(e.org.as_str())) {
         // (the lot sold or made as certified, the lots it is or was made from)
-        let certified: Vec<(&str, Vec<&str>)> = match &e.kind {
-            EventKind::Ship(m) => m
-                .lots
-                .iter()
-                .map(|l| (l.lot.as_str(), vec![l.lot.as_str()]))
-                .collect(),
-            EventKind::Transform(t) => t
-                .outputs
-                .iter()
-                .filter(|o| !certifiable_claims(&o.claims).is_empty())
-                .map(|o| {
-                    (
-                        o.lot.as_str(),
-                        t.inputs.iter().map(|i| i.lot.as_str()).collect(),
-                    )
-                })
-                .collect(),
-            _ => continue,
-        };
+        let certified = certified_lots(e);
         for (lot, sources) in certified {
             if let EventKind::Ship(_) = &e.kind {
                 let claims = cache.lineage().lot_facts(lot)?.claims;
@@ -301,38 +313,49 @@ fn non_member_deliveries<S: LineageSource>(
             }
             for harvest_lot in found {
                 let n = &non_members[&(e.org.as_str(), harvest_lot)];
-                let what = if let EventKind::Ship(_) = &e.kind {
-                    "sold as certified"
-                } else {
-                    "made the certified output"
-                };
-                let contains = if harvest_lot == lot {
-                    String::new()
-                } else {
-                    format!(" (containing lot {harvest_lot:?})")
-                };
-                out.push(
-                    Anomaly::new(
-                        AnomalyKind::NonMemberDelivery,
-                        lot,
-                        Some(&e.id),
-                        format!(
-                            "co-op {:?} {what} lot {lot:?}{contains}: it was harvested by farm {:?} on {}, delivered on {} (event {}), and the farm was not the co-op's confirmed member on {}",
-                            e.org, n.farm, n.harvested, n.delivered, n.taken_by,
-                            if certs.member_of_on(n.farm, &e.org, n.harvested) { n.delivered } else { n.harvested },
-                        ),
-                    )
-                    .org(&e.org)
-                    .figure("farm", n.farm)
-                    .figure("co_op", &e.org)
-                    .figure("harvest_lot", harvest_lot)
-                    .figure("harvest_date", n.harvested)
-                    .figure("delivery_date", n.delivered),
-                );
+                out.push(non_member_anomaly(e, lot, harvest_lot, n, certs));
             }
         }
     }
     Ok(out)
+}
+
+/// The co-op `e` names: an org registering as one, the co-op a farm registers as a member of,
+/// or an org confirming members.
+pub(crate) fn co_op_named(e: &Event) -> Option<&str> {
+    match &e.kind {
+        EventKind::RegisterOrg(r) if r.role == crate::event::OrgRole::Cooperative => {
+            Some(e.org.as_str())
+        }
+        EventKind::RegisterOrg(r) => r.member_of.as_deref(),
+        EventKind::ConfirmMember(_) => Some(e.org.as_str()),
+        _ => None,
+    }
+}
+
+/// What co-op event `e` sells or makes as certified: each lot with the lots it is or was made
+/// from (a Ship's lots as themselves, whose claims the caller checks; a transformation's outputs
+/// with a certifiable claim, from its inputs).
+pub(crate) fn certified_lots(e: &Event) -> Vec<(&str, Vec<&str>)> {
+    match &e.kind {
+        EventKind::Ship(m) => m
+            .lots
+            .iter()
+            .map(|l| (l.lot.as_str(), vec![l.lot.as_str()]))
+            .collect(),
+        EventKind::Transform(t) => t
+            .outputs
+            .iter()
+            .filter(|o| !certifiable_claims(&o.claims).is_empty())
+            .map(|o| {
+                (
+                    o.lot.as_str(),
+                    t.inputs.iter().map(|i| i.lot.as_str()).collect(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// The logistic units among the ids of `events`: an AggregationEvent's or AssociationEvent's
@@ -342,34 +365,41 @@ fn containers(events: &[Arc<Event>]) -> BTreeSet<&str> {
     let mut containers = BTreeSet::new();
     let mut consumed = BTreeSet::new();
     for event in events {
-        match &event.kind {
-            EventKind::Observe(o) => {
-                if matches!(
-                    o.event_type.as_str(),
-                    "AggregationEvent" | "AssociationEvent"
-                ) && let Some(parent) = &o.parent
-                {
-                    containers.insert(parent.as_str());
-                }
-                containers.extend(o.epcs.iter().map(String::as_str).filter(|id| is_sscc(id)));
-            }
-            EventKind::Transform(t) => consumed.extend(t.inputs.iter().map(|i| i.lot.as_str())),
-            _ => {}
+        containers.extend(packed(event));
+        if let EventKind::Transform(t) = &event.kind {
+            consumed.extend(t.inputs.iter().map(|i| i.lot.as_str()));
         }
-        containers.extend(
-            event
-                .lots()
-                .into_iter()
-                .map(|(lot, _)| lot)
-                .filter(|id| is_sscc(id)),
-        );
     }
     containers.retain(|id| !consumed.contains(id));
     containers
 }
 
+/// The ids `event` shows to be logistic units: an AggregationEvent's or AssociationEvent's
+/// parent, and every SSCC it names.
+pub(crate) fn packed(event: &Event) -> Vec<&str> {
+    let mut ids = Vec::new();
+    if let EventKind::Observe(o) = &event.kind {
+        if matches!(
+            o.event_type.as_str(),
+            "AggregationEvent" | "AssociationEvent"
+        ) && let Some(parent) = &o.parent
+        {
+            ids.push(parent.as_str());
+        }
+        ids.extend(o.epcs.iter().map(String::as_str).filter(|id| is_sscc(id)));
+    }
+    ids.extend(
+        event
+            .lots()
+            .into_iter()
+            .map(|(lot, _)| lot)
+            .filter(|id| is_sscc(id)),
+    );
+    ids
+}
+
 /// Whether `id` is an SSCC, as an EPC URN or a GS1 Digital Link (`…/00/{18 digits}`).
-fn is_sscc(id: &str) -> bool {
+pub(crate) fn is_sscc(id: &str) -> bool {
     id.starts_with("urn:epc:id:sscc:")
         || id
             .split_once("://")

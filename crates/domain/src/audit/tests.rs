@@ -908,3 +908,190 @@ fn a_co_op_that_never_confirms_keeps_its_members_as_registered() {
         "{found:#?}"
     );
 }
+
+/// A history with one of each kind of anomaly the listing finds, as events (plots included).
+fn rich_history() -> Vec<Arc<Event>> {
+    let mut events = membership_history("2026-01-04", None);
+    let plot_event = |id: &str, org: &str, geometry: &str| {
+        let (_, (e, _)) = plot(id, org, geometry, "1", "CI");
+        e
+    };
+    events.push(plot_event("PA", "farm-a", SQUARE_CI));
+    // Four decimals: not EUDR-grade.
+    events.push(plot_event(
+        "PB",
+        "farm-b",
+        r#"{"type":"Point","coordinates":[-5.5001,6.8001]}"#,
+    ));
+    events.push(event(
+        "h3",
+        "farm-a",
+        "2026-01-02",
+        Cocoa,
+        harvest("C", "PZ", "wet cocoa beans", kg("50"), FT),
+    ));
+    events.push(plot_event("PZ", "farm-a", SQUARE_CI));
+    let pallet = "https://id.gs1.org/00/106141412345678908";
+    events.push(event(
+        "pack",
+        "coop",
+        "2026-01-20",
+        Cocoa,
+        pack(pallet, &["D"]),
+    ));
+    // Sold twice (not the holder the second time), and over-consumed by the trader.
+    events.push(event(
+        "s2",
+        "coop",
+        "2026-01-11",
+        Cocoa,
+        ship(&[("D", kg("10"))], "trader", &[]),
+    ));
+    events.push(event(
+        "t2",
+        "trader",
+        "2026-01-12",
+        Cocoa,
+        transform(
+            "grinding",
+            &[("D", kg("200"))],
+            vec![output("E", "cocoa liquor", kg("160"), None, FT)],
+            None,
+        ),
+    ));
+    events.push(event(
+        "s3",
+        "trader",
+        "2026-01-13",
+        Cocoa,
+        ship(&[("E", kg("160"))], "brand", &[]),
+    ));
+    // A lot made from one whose harvest arrives later.
+    events.push(event(
+        "t3",
+        "coop",
+        "2026-01-06",
+        Cocoa,
+        transform(
+            "fermenting_drying",
+            &[("X", kg("40"))],
+            vec![output("Y", "dry cocoa beans", kg("15"), None, FT)],
+            Some("0.375"),
+        ),
+    ));
+    events.push(event(
+        "hX",
+        "farm-c",
+        "2026-01-04",
+        Cocoa,
+        harvest("X", "PA", "wet cocoa beans", kg("40"), FT),
+    ));
+    events.push(event(
+        "rX",
+        "coop",
+        "2026-01-05",
+        Cocoa,
+        receive(&[("X", kg("40"))], "farm-c"),
+    ));
+    events.push(event(
+        "s4",
+        "coop",
+        "2026-01-07",
+        Cocoa,
+        ship(&[("Y", kg("15"))], "trader", &[]),
+    ));
+    let full = full_listing(&events);
+    assert!(full.len() >= 8, "the history plants anomalies: {full:#?}");
+    for (i, a) in full.iter().take(2).enumerate() {
+        let event_id = a.event_id.clone().unwrap_or_default();
+        let mut review = (*event(
+            &format!("review-{i}"),
+            "auditor",
+            "2026-02-01",
+            Cocoa,
+            EventKind::Review(Review {
+                anomaly: crate::anomaly::anomaly_id(a.kind, &event_id, &a.lot),
+                verdict: crate::event::Verdict::Disputed,
+                note: "seen".into(),
+            }),
+        ))
+        .clone();
+        review.chain = None;
+        events.push(Arc::new(review));
+    }
+    events
+}
+
+/// The full scan of `events` (uncorrected, in log order) with its reviews.
+fn full_listing(events: &[Arc<Event>]) -> Vec<crate::anomaly::Anomaly> {
+    use crate::audit::maintained::{AuditSource, full_scan};
+    let source = Events(events.to_vec());
+    let mut plots = BTreeMap::new();
+    for e in events {
+        if let EventKind::RegisterPlot(p) = &e.kind
+            && let Some(standing) = source.plot(&p.plot).expect("plot")
+        {
+            plots.insert(p.plot.clone(), standing);
+        }
+    }
+    full_scan(&source, events, &Rules::default(), &plots).expect("scan")
+}
+
+/// The maintained listing, fed a history in many orders and batch sizes, equals the full scan
+/// of the log after every batch (a late upstream event, a plot registered after its harvest,
+/// a certificate or registration that rebuilds, reviews).
+#[test]
+fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
+    use crate::audit::maintained::{AuditSource, Maintained};
+    let history = rich_history();
+    let rules = Rules::default();
+    let mut incremental_updates = 0;
+    for seed in 0..24u64 {
+        // A deterministic shuffle (a linear congruential generator) and batch sizes 1-4.
+        let mut order = history.clone();
+        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) as usize
+        };
+        for i in (1..order.len()).rev() {
+            order.swap(i, next() % (i + 1));
+        }
+        let mut state: Option<Maintained> = None;
+        let mut log: Vec<Arc<Event>> = Vec::new();
+        let mut rest = order.as_slice();
+        while !rest.is_empty() {
+            let (batch, after) = rest.split_at((1 + next() % 4).min(rest.len()));
+            rest = after;
+            log.extend(batch.iter().cloned());
+            let source = Events(log.clone());
+            let applied = match state.as_mut() {
+                Some(s) => s.apply(&source, batch).expect("apply"),
+                None => None,
+            };
+            if applied.is_some() {
+                incremental_updates += 1;
+            } else {
+                let mut plots = BTreeMap::new();
+                for e in &log {
+                    if let EventKind::RegisterPlot(p) = &e.kind
+                        && let Some(standing) = source.plot(&p.plot).expect("plot")
+                    {
+                        plots.insert(p.plot.clone(), standing);
+                    }
+                }
+                state = Some(Maintained::build(&source, &log, &rules, &plots).expect("build"));
+            }
+            let maintained = state.as_mut().expect("state").listing();
+            assert_eq!(
+                *maintained,
+                full_listing(&log),
+                "seed {seed}, after {} events",
+                log.len()
+            );
+        }
+    }
+    assert!(incremental_updates > 100, "{incremental_updates}");
+}

@@ -1,0 +1,490 @@
+//! The anomaly listing and the org ledgers, maintained as the log grows (issue 18): built once
+//! from the whole log, then brought forward by the events recorded since, recomputing only what
+//! they can change. Its answer is the full scan's ([`scan::anomalies`]): the tests hold the two
+//! together on histories fed in every order.
+//!
+//! What a new event can change, and what is recomputed for it:
+//! - the lots it names, and every lot downstream of them (facts, custody and claims flow down
+//!   through transformations, so a late upstream event re-checks all it joins): their lineage
+//!   anomalies, found again by walking them;
+//! - every event naming one of those lots: its rule, certificate, payment and membership checks;
+//! - every org that recorded one of those events: its mass-balance ledgers and their violations;
+//! - a plot it registers: the plot's EUDR grade, and the harvests that named it unregistered.
+//!
+//! A certificate, an org's registration, a membership confirmation or a correction changes
+//! answers across the whole log (whose certificate holds, who is a member, which events count):
+//! the state is built again ([`Maintained::apply`] says so). So is it when the rules change.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::anomaly::{Anomaly, AnomalyKind, attach_reviews};
+use crate::audit::balance::{self, BalanceQuery, Ledger};
+use crate::audit::certs::{Certificates, certifiable_claims};
+use crate::audit::rules::Rules;
+use crate::audit::scan::{
+    self, BALANCE_CLAIM, LotCache, NonMember, certified_lots, co_op_named, event_anomalies,
+    non_member_anomaly, packed, plot_anomaly,
+};
+use crate::event::{Event, EventKind, RegisterPlot};
+use crate::lineage::LineageSource;
+
+/// What the maintained listing reads besides lineage.
+pub trait AuditSource: LineageSource {
+    /// Every uncorrected event recorded by `org`, in log order.
+    fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
+    /// The standing registration of `plot`.
+    fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, Self::Error>;
+}
+
+/// Whether `event` changes answers beyond the lots it names, so that the maintained state is
+/// built again: a certificate, an org's registration, a membership confirmation, a correction.
+pub fn rebuilds(event: &Event) -> bool {
+    matches!(
+        event.kind,
+        EventKind::Certify(_)
+            | EventKind::RegisterOrg(_)
+            | EventKind::ConfirmMember(_)
+            | EventKind::Correct(_)
+    )
+}
+
+/// The ledger query a maintained org's books answer: every site, product and date, the claim
+/// the listing counts.
+pub fn whole_books(org: &str) -> BalanceQuery {
+    BalanceQuery {
+        org: org.to_string(),
+        sites: Vec::new(),
+        product: None,
+        from: None,
+        to: None,
+        claim: BALANCE_CLAIM.to_string(),
+    }
+}
+
+/// How much one update recomputed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recomputed {
+    pub events: usize,
+    pub lots: usize,
+    pub orgs: usize,
+}
+
+/// One org's mass-balance ledgers and, for an org that ships, their violations.
+struct Books {
+    ledgers: Arc<Vec<Ledger>>,
+    violations: Vec<Anomaly>,
+}
+
+/// The anomaly listing and org ledgers of a log, kept by part so that new events recompute
+/// only the parts they touch.
+pub struct Maintained {
+    rules: Rules,
+    certs: Certificates,
+    co_ops: BTreeSet<String>,
+    shipping: BTreeSet<String>,
+    registered: HashSet<String>,
+    reviews: Vec<Arc<Event>>,
+    /// Lineage anomalies (over-consumption, unknown origin, custody, claims, cycles) by lot.
+    by_lot: HashMap<String, Vec<Anomaly>>,
+    /// Each event's rule, certificate, payment, plot and membership anomalies, by event id.
+    by_event: HashMap<String, Vec<Anomaly>>,
+    /// Plots whose standing registration is not EUDR-grade.
+    by_plot: HashMap<String, Anomaly>,
+    by_org: HashMap<String, Books>,
+    /// The assembled listing, until the next change.
+    listing: Option<Arc<Vec<Anomaly>>>,
+}
+
+impl Maintained {
+    /// The state of a whole log: `events` are its uncorrected events in log order, `plots` the
+    /// standing registration of every plot.
+    pub fn build<S: AuditSource>(
+        source: &S,
+        events: &[Arc<Event>],
+        rules: &Rules,
+        plots: &BTreeMap<String, (Arc<Event>, RegisterPlot)>,
+    ) -> Result<Self, S::Error> {
+        let mut state = Maintained {
+            rules: rules.clone(),
+            certs: Certificates::default(),
+            co_ops: BTreeSet::new(),
+            shipping: BTreeSet::new(),
+            registered: plots.keys().cloned().collect(),
+            reviews: Vec::new(),
+            by_lot: HashMap::new(),
+            by_event: HashMap::new(),
+            by_plot: HashMap::new(),
+            by_org: HashMap::new(),
+            listing: None,
+        };
+        for event in events {
+            state.note(event);
+        }
+        for (plot, (event, p)) in plots {
+            if let Some(a) = plot_anomaly(plot, event, p) {
+                state.by_plot.insert(plot.clone(), a);
+            }
+        }
+        let lots: BTreeSet<String> = events
+            .iter()
+            .flat_map(|e| e.lots().into_iter().map(|(l, _)| l.to_string()))
+            .collect();
+        let mut by_org: BTreeMap<String, Vec<Arc<Event>>> = BTreeMap::new();
+        for e in events {
+            by_org.entry(e.org.clone()).or_default().push(Arc::clone(e));
+        }
+        state.recompute(source, lots, events.to_vec(), Some(by_org))?;
+        Ok(state)
+    }
+
+    /// Whether the state was built under `rules` (another set of rules builds it again).
+    pub fn built_under(&self, rules: &Rules) -> bool {
+        self.rules == *rules
+    }
+
+    /// Brings the state forward by `new`, the uncorrected events recorded since (in log order),
+    /// as `source` (which holds them) sees the log. `None`: one of them changes answers across
+    /// the log ([`rebuilds`]); build the state again.
+    pub fn apply<S: AuditSource>(
+        &mut self,
+        source: &S,
+        new: &[Arc<Event>],
+    ) -> Result<Option<Recomputed>, S::Error> {
+        if new.iter().any(|e| rebuilds(e)) {
+            return Ok(None);
+        }
+        if new.is_empty() {
+            return Ok(Some(Recomputed::default()));
+        }
+        self.listing = None;
+        for event in new {
+            self.note(event);
+            if let EventKind::RegisterPlot(p) = &event.kind {
+                self.plot_registered(source, &p.plot)?;
+            }
+        }
+        // The lots the new events name, and everything downstream of them.
+        let mut lots: BTreeSet<String> = BTreeSet::new();
+        let mut next: Vec<String> = new
+            .iter()
+            .flat_map(|e| e.lots().into_iter().map(|(l, _)| l.to_string()))
+            .collect();
+        while let Some(lot) = next.pop() {
+            if !lots.insert(lot.clone()) {
+                continue;
+            }
+            for consumer in source.consumptions(&lot)? {
+                if let EventKind::Transform(t) = &consumer.kind {
+                    next.extend(t.outputs.iter().map(|o| o.lot.clone()));
+                }
+            }
+        }
+        // Every event on those lots.
+        let mut seen: HashSet<String> = new.iter().map(|e| e.id.clone()).collect();
+        let mut events: Vec<Arc<Event>> = new.to_vec();
+        for lot in &lots {
+            for e in source.mentions(lot)? {
+                if seen.insert(e.id.clone()) {
+                    events.push(e);
+                }
+            }
+        }
+        self.recompute(source, lots, events, None)
+    }
+
+    /// Every anomaly, sorted, with its reviews.
+    pub fn listing(&mut self) -> Arc<Vec<Anomaly>> {
+        if let Some(listing) = &self.listing {
+            return Arc::clone(listing);
+        }
+        let mut all: BTreeSet<&Anomaly> = BTreeSet::new();
+        all.extend(self.by_lot.values().flatten());
+        all.extend(self.by_event.values().flatten());
+        all.extend(self.by_plot.values());
+        all.extend(self.by_org.values().flat_map(|b| b.violations.iter()));
+        let mut found: Vec<Anomaly> = all.into_iter().cloned().collect();
+        attach_reviews(&mut found, &self.reviews);
+        let listing = Arc::new(found);
+        self.listing = Some(Arc::clone(&listing));
+        listing
+    }
+
+    /// `org`'s ledgers over its whole books ([`whole_books`]), when it recorded any event.
+    pub fn ledgers(&self, org: &str) -> Option<Arc<Vec<Ledger>>> {
+        self.by_org.get(org).map(|b| Arc::clone(&b.ledgers))
+    }
+
+    /// Takes what `event` adds to the log-wide facts: certificates, co-ops, shipping orgs,
+    /// reviews.
+    fn note(&mut self, event: &Arc<Event>) {
+        self.certs.add(event);
+        if let Some(co_op) = co_op_named(event) {
+            self.co_ops.insert(co_op.to_string());
+        }
+        match &event.kind {
+            EventKind::Ship(_) => {
+                self.shipping.insert(event.org.clone());
+            }
+            EventKind::Review(_) => self.reviews.push(Arc::clone(event)),
+            _ => {}
+        }
+    }
+
+    /// A plot registered since: its grade, and the harvests that named it before.
+    fn plot_registered<S: AuditSource>(&mut self, source: &S, plot: &str) -> Result<(), S::Error> {
+        let Some((event, p)) = source.plot(plot)? else {
+            return Ok(());
+        };
+        self.registered.insert(plot.to_string());
+        match plot_anomaly(plot, &event, &p) {
+            Some(a) => self.by_plot.insert(plot.to_string(), a),
+            None => self.by_plot.remove(plot),
+        };
+        let names_it = |a: &Anomaly| {
+            a.kind == AnomalyKind::PlotNotRegistered
+                && a.figures.get("plot").map(String::as_str) == Some(plot)
+        };
+        self.by_event.retain(|_, found| {
+            found.retain(|a| !names_it(a));
+            !found.is_empty()
+        });
+        Ok(())
+    }
+
+    /// Recomputes the lineage anomalies of `lots`, the checks of `events`, and the books of
+    /// the orgs that recorded them (from `by_org` when given, else from the source).
+    fn recompute<S: AuditSource>(
+        &mut self,
+        source: &S,
+        lots: BTreeSet<String>,
+        events: Vec<Arc<Event>>,
+        by_org: Option<BTreeMap<String, Vec<Arc<Event>>>>,
+    ) -> Result<Option<Recomputed>, S::Error> {
+        let mut cache = LotCache::new(source);
+        let mut found: HashMap<&str, BTreeSet<Anomaly>> = HashMap::new();
+        for lot in &lots {
+            let checks = cache.lineage().lot_checks(lot)?;
+            found.entry(lot).or_default().extend(checks);
+        }
+        for a in cache.lineage().anomalies() {
+            if let Some(set) = found.get_mut(a.lot.as_str()) {
+                set.insert(a);
+            }
+        }
+        for (lot, mut set) in found {
+            if set.iter().any(|a| a.kind == AnomalyKind::UnknownOrigin)
+                && is_container(source, lot)?
+            {
+                set.retain(|a| a.kind != AnomalyKind::UnknownOrigin);
+            }
+            if set.is_empty() {
+                self.by_lot.remove(lot);
+            } else {
+                self.by_lot.insert(lot.to_string(), set.into_iter().collect());
+            }
+        }
+        cache.load(
+            events
+                .iter()
+                .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+        )?;
+        let mut members = Membership::default();
+        for event in &events {
+            let mut checks = event_anomalies(event, &self.rules, &self.certs, &cache, &|p| {
+                self.registered.contains(p)
+            });
+            checks.extend(self.non_member_checks(source, event, &mut cache, &mut members)?);
+            if checks.is_empty() {
+                self.by_event.remove(&event.id);
+            } else {
+                self.by_event.insert(event.id.clone(), checks);
+            }
+        }
+        let orgs: BTreeSet<&str> = events.iter().map(|e| e.org.as_str()).collect();
+        for org in &orgs {
+            let mine = match &by_org {
+                Some(given) => given.get(*org).cloned().unwrap_or_default(),
+                None => source.org_events(org)?,
+            };
+            cache.load(mine.iter().flat_map(|e| e.lots().into_iter().map(|(l, _)| l)))?;
+            let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
+            let ledgers = balance::ledgers(&whole_books(org), &refs, &|lot| cache.get(lot));
+            let violations = if self.shipping.contains(*org) {
+                balance::violations(&ledgers, BALANCE_CLAIM)
+            } else {
+                Vec::new()
+            };
+            self.by_org.insert(
+                org.to_string(),
+                Books {
+                    ledgers: Arc::new(ledgers),
+                    violations,
+                },
+            );
+        }
+        self.listing = None;
+        Ok(Some(Recomputed {
+            events: events.len(),
+            lots: lots.len(),
+            orgs: orgs.len(),
+        }))
+    }
+
+    /// The membership anomalies of co-op event `event` (as the full scan finds them): each
+    /// lot it sells or makes as certified that is or contains a harvest lot the co-op took
+    /// from a farm that was not its member then.
+    fn non_member_checks<S: AuditSource>(
+        &self,
+        source: &S,
+        event: &Event,
+        cache: &mut LotCache<'_, S>,
+        members: &mut Membership,
+    ) -> Result<Vec<Anomaly>, S::Error> {
+        let mut out = Vec::new();
+        if !self.co_ops.contains(&event.org) {
+            return Ok(out);
+        }
+        for (lot, sources) in certified_lots(event) {
+            if let EventKind::Ship(_) = &event.kind {
+                let claims = cache.lineage().lot_facts(lot)?.claims;
+                if certifiable_claims(&claims).is_empty() {
+                    continue;
+                }
+            }
+            let mut found: BTreeSet<String> = BTreeSet::new();
+            for from in sources {
+                for up in cache.lineage().upstream(from)? {
+                    if members
+                        .taken_from_non_member(source, &self.certs, &event.org, &up.lot)?
+                        .is_some()
+                    {
+                        found.insert(up.lot);
+                    }
+                }
+            }
+            for harvest_lot in found {
+                if let Some(Some(t)) = members.known.get(&(event.org.clone(), harvest_lot.clone()))
+                {
+                    let n = NonMember {
+                        farm: &t.farm,
+                        harvested: t.harvested,
+                        delivered: t.delivered,
+                        taken_by: &t.taken_by,
+                    };
+                    out.push(non_member_anomaly(
+                        event,
+                        lot,
+                        &harvest_lot,
+                        &n,
+                        &self.certs,
+                    ));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A harvest lot a co-op took from a farm that was not its member then.
+struct Taken {
+    farm: String,
+    harvested: chrono::NaiveDate,
+    delivered: chrono::NaiveDate,
+    taken_by: String,
+}
+
+/// What one update learnt of (co-op, harvest lot) pairs.
+#[derive(Default)]
+struct Membership {
+    known: HashMap<(String, String), Option<Taken>>,
+}
+
+impl Membership {
+    /// Whether `co_op` took harvest lot `lot` from a farm that was not its member on the
+    /// harvest date or on the date of the first event by which it took it (a Receive of the lot
+    /// or a transformation of it).
+    fn taken_from_non_member<S: AuditSource>(
+        &mut self,
+        source: &S,
+        certs: &Certificates,
+        co_op: &str,
+        lot: &str,
+    ) -> Result<Option<&Taken>, S::Error> {
+        let key = (co_op.to_string(), lot.to_string());
+        if !self.known.contains_key(&key) {
+            let found = Self::find(source, certs, co_op, lot)?;
+            self.known.insert(key.clone(), found);
+        }
+        Ok(self.known.get(&key).and_then(Option::as_ref))
+    }
+
+    fn find<S: AuditSource>(
+        source: &S,
+        certs: &Certificates,
+        co_op: &str,
+        lot: &str,
+    ) -> Result<Option<Taken>, S::Error> {
+        // The last harvest recorded of the lot, as the full scan keeps it.
+        let Some(harvest) = source
+            .creations(lot)?
+            .into_iter()
+            .rfind(|e| matches!(e.kind, EventKind::Harvest(_)))
+        else {
+            return Ok(None);
+        };
+        let takes = |e: &Event| match &e.kind {
+            EventKind::Receive(m) => m.lots.iter().any(|l| l.lot == lot),
+            EventKind::Transform(t) => t.inputs.iter().any(|i| i.lot == lot),
+            _ => false,
+        };
+        let Some(by) = source
+            .mentions(lot)?
+            .into_iter()
+            .filter(|e| e.org == co_op && takes(e))
+            .min_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)))
+        else {
+            return Ok(None);
+        };
+        let (harvested, delivered) = (harvest.time.date_naive(), by.time.date_naive());
+        let member = |date| certs.member_of_on(&harvest.org, co_op, date);
+        if harvest.org == co_op || (member(harvested) && member(delivered)) {
+            return Ok(None);
+        }
+        Ok(Some(Taken {
+            farm: harvest.org.clone(),
+            harvested,
+            delivered,
+            taken_by: by.id.clone(),
+        }))
+    }
+}
+
+/// Whether `lot` is a logistic unit (as the full scan decides): some event shows it to be one
+/// and no transformation consumed it.
+fn is_container<S: LineageSource>(source: &S, lot: &str) -> Result<bool, S::Error> {
+    let shown = source
+        .mentions(lot)?
+        .iter()
+        .any(|e| packed(e).contains(&lot));
+    if !shown {
+        return Ok(false);
+    }
+    let consumed = source.consumptions(lot)?.iter().any(|e| match &e.kind {
+        EventKind::Transform(t) => t.inputs.iter().any(|i| i.lot == lot),
+        _ => false,
+    });
+    Ok(!consumed)
+}
+
+/// The full scan's answer with its reviews: what the maintained state must equal.
+pub fn full_scan<S: LineageSource>(
+    source: &S,
+    events: &[Arc<Event>],
+    rules: &Rules,
+    plots: &BTreeMap<String, (Arc<Event>, RegisterPlot)>,
+) -> Result<Vec<Anomaly>, S::Error> {
+    let mut found = scan::anomalies(source, events, rules, plots)?;
+    attach_reviews(&mut found, events);
+    Ok(found)
+}
