@@ -342,6 +342,8 @@ pub async fn run_on(
     let deliveries = tokio::spawn(lotline_http::deliver(service.clone(), async {
         let _ = deliveries_stopped.await;
     }));
+    // Keeps the anomaly listing and org ledgers current (once a question first needs them).
+    let listing = tokio::spawn(service.clone().follow_listing());
     let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;
@@ -478,6 +480,7 @@ pub async fn run_on(
     }
     let _ = deliveries_stop.send(());
     let _ = deliveries.await;
+    listing.abort();
     if let Some(task) = http_task {
         // Its requests had the same grace period, alongside gRPC's.
         if tokio::time::timeout(config.grace, task).await.is_err() {

@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use lotline_domain::audit::maintained::AuditSource;
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::LineageSource;
-use lotline_domain::audit::maintained::AuditSource;
 use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 
 use crate::error::StoreError;
@@ -194,9 +194,14 @@ impl<'a> Snapshot<'a> {
     /// Every uncorrected event in this view, in log order. Audit answers read the
     /// whole log; this holds it in memory.
     pub fn all_events(&self) -> Result<Vec<Arc<Event>>, StoreError> {
+        self.events_after(0)
+    }
+
+    /// Every uncorrected event in this view after sequence `after`, in log order.
+    pub fn events_after(&self, after: u64) -> Result<Vec<Arc<Event>>, StoreError> {
         const CHUNK: usize = 4_096;
         let mut out = Vec::new();
-        let mut next = 1u64;
+        let mut next = after + 1;
         while next <= self.upto {
             let seqs = self.store.seqs_in_log(next, self.upto, CHUNK)?;
             if seqs.is_empty() {

@@ -74,7 +74,7 @@ impl Crop {
         }
     }
 
-    fn harvest_product(self) -> &'static str {
+    pub fn harvest_product(self) -> &'static str {
         match self {
             Crop::Cocoa => "wet cocoa beans",
             Crop::Coffee => "coffee cherry",

@@ -281,7 +281,8 @@ impl Maintained {
             if set.is_empty() {
                 self.by_lot.remove(lot);
             } else {
-                self.by_lot.insert(lot.to_string(), set.into_iter().collect());
+                self.by_lot
+                    .insert(lot.to_string(), set.into_iter().collect());
             }
         }
         cache.load(
@@ -289,7 +290,11 @@ impl Maintained {
                 .iter()
                 .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
         )?;
-        let mut members = Membership::default();
+        let mut members = match &by_org {
+            // The whole log is at hand: every co-op's takings from non-members, in one pass.
+            Some(_) => Membership::of_log(&events, &self.certs, &self.co_ops),
+            None => Membership::default(),
+        };
         for event in &events {
             let mut checks = event_anomalies(event, &self.rules, &self.certs, &cache, &|p| {
                 self.registered.contains(p)
@@ -307,7 +312,10 @@ impl Maintained {
                 Some(given) => given.get(*org).cloned().unwrap_or_default(),
                 None => source.org_events(org)?,
             };
-            cache.load(mine.iter().flat_map(|e| e.lots().into_iter().map(|(l, _)| l)))?;
+            cache.load(
+                mine.iter()
+                    .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+            )?;
             let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
             let ledgers = balance::ledgers(&whole_books(org), &refs, &|lot| cache.get(lot));
             let violations = if self.shipping.contains(*org) {
@@ -342,7 +350,7 @@ impl Maintained {
         members: &mut Membership,
     ) -> Result<Vec<Anomaly>, S::Error> {
         let mut out = Vec::new();
-        if !self.co_ops.contains(&event.org) {
+        if !self.co_ops.contains(&event.org) || members.none_of(&event.org) {
             return Ok(out);
         }
         for (lot, sources) in certified_lots(event) {
@@ -398,9 +406,47 @@ struct Taken {
 #[derive(Default)]
 struct Membership {
     known: HashMap<(String, String), Option<Taken>>,
+    /// Every pair whose lot was taken from a non-member is known (the others are not).
+    complete: bool,
 }
 
 impl Membership {
+    /// Every (co-op, harvest lot) taken from a non-member in `events`, a whole log.
+    fn of_log(events: &[Arc<Event>], certs: &Certificates, co_ops: &BTreeSet<String>) -> Self {
+        let mut harvests: HashMap<&str, &Event> = HashMap::new();
+        for e in events {
+            if let EventKind::Harvest(h) = &e.kind {
+                harvests.insert(h.lot.as_str(), e);
+            }
+        }
+        // (co-op, harvest lot) -> the first event by which the co-op took it.
+        let mut taken: HashMap<(&str, &str), &Event> = HashMap::new();
+        for e in events.iter().filter(|e| co_ops.contains(&e.org)) {
+            for lot in taken_lots(e).filter(|l| harvests.contains_key(l)) {
+                let slot = taken.entry((e.org.as_str(), lot)).or_insert(e);
+                if (e.time, &e.id) < (slot.time, &slot.id) {
+                    *slot = e;
+                }
+            }
+        }
+        let known = taken
+            .into_iter()
+            .filter_map(|((co_op, lot), by)| {
+                let t = Taken::judge(harvests[lot], by, co_op, certs)?;
+                Some(((co_op.to_string(), lot.to_string()), Some(t)))
+            })
+            .collect();
+        Membership {
+            known,
+            complete: true,
+        }
+    }
+
+    /// Whether `co_op` is known to have taken nothing from a non-member.
+    fn none_of(&self, co_op: &str) -> bool {
+        self.complete && !self.known.keys().any(|(c, _)| c == co_op)
+    }
+
     /// Whether `co_op` took harvest lot `lot` from a farm that was not its member on the
     /// harvest date or on the date of the first event by which it took it (a Receive of the lot
     /// or a transformation of it).
@@ -412,7 +458,7 @@ impl Membership {
         lot: &str,
     ) -> Result<Option<&Taken>, S::Error> {
         let key = (co_op.to_string(), lot.to_string());
-        if !self.known.contains_key(&key) {
+        if !self.known.contains_key(&key) && !self.complete {
             let found = Self::find(source, certs, co_op, lot)?;
             self.known.insert(key.clone(), found);
         }
@@ -433,30 +479,42 @@ impl Membership {
         else {
             return Ok(None);
         };
-        let takes = |e: &Event| match &e.kind {
-            EventKind::Receive(m) => m.lots.iter().any(|l| l.lot == lot),
-            EventKind::Transform(t) => t.inputs.iter().any(|i| i.lot == lot),
-            _ => false,
-        };
         let Some(by) = source
             .mentions(lot)?
             .into_iter()
-            .filter(|e| e.org == co_op && takes(e))
+            .filter(|e| e.org == co_op && taken_lots(e).any(|l| l == lot))
             .min_by(|a, b| (a.time, &a.id).cmp(&(b.time, &b.id)))
         else {
             return Ok(None);
         };
+        Ok(Taken::judge(&harvest, &by, co_op, certs))
+    }
+}
+
+impl Taken {
+    /// The harvest lot of `harvest`, taken by `co_op` with `by`, if the farm was not the
+    /// co-op's member on the harvest date or on the day it was taken.
+    fn judge(harvest: &Event, by: &Event, co_op: &str, certs: &Certificates) -> Option<Taken> {
         let (harvested, delivered) = (harvest.time.date_naive(), by.time.date_naive());
         let member = |date| certs.member_of_on(&harvest.org, co_op, date);
         if harvest.org == co_op || (member(harvested) && member(delivered)) {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(Taken {
+        Some(Taken {
             farm: harvest.org.clone(),
             harvested,
             delivered,
             taken_by: by.id.clone(),
-        }))
+        })
+    }
+}
+
+/// The lots `e` takes: a Receive's lots, a transformation's inputs.
+fn taken_lots(e: &Event) -> Box<dyn Iterator<Item = &str> + '_> {
+    match &e.kind {
+        EventKind::Receive(m) => Box::new(m.lots.iter().map(|l| l.lot.as_str())),
+        EventKind::Transform(t) => Box::new(t.inputs.iter().map(|i| i.lot.as_str())),
+        _ => Box::new(std::iter::empty()),
     }
 }
 

@@ -1049,7 +1049,9 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
     for seed in 0..24u64 {
         // A deterministic shuffle (a linear congruential generator) and batch sizes 1-4.
         let mut order = history.clone();
-        let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let mut next = || {
             x = x
                 .wrapping_mul(6364136223846793005)

@@ -10,8 +10,9 @@ use lotline_domain::audit::balance::{self, BalanceQuery, Ledger};
 use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
 use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
+use lotline_domain::audit::maintained::{self, Maintained};
 use lotline_domain::audit::rules::Rules;
-use lotline_domain::audit::scan::{self, LotCache};
+use lotline_domain::audit::scan::LotCache;
 use lotline_domain::lineage::{Lineage, UpstreamLot};
 use lotline_domain::{Anomaly, AnomalyKind, Review, Verdict};
 use lotline_domain::{Event, EventKind, OrgRole, Outcome, RegisterOrg};
@@ -21,10 +22,16 @@ use super::handled;
 use super::provenance::shipments;
 use crate::views::Level;
 use crate::{Caller, Service, ServiceError};
+use tracing::{debug, info};
 
-/// The last anomaly listing and the log size it was computed at: pages of one listing, and
-/// repeated questions, reuse it until the log grows.
-pub(crate) type ListingCache = Mutex<Option<(u64, Arc<Vec<Anomaly>>)>>;
+/// The anomaly listing and org ledgers maintained as the log grows ([`Maintained`]), and the
+/// log size they are current to. `None` until a question first needs them.
+pub(crate) type ListingCache = Mutex<Option<Current>>;
+
+pub(crate) struct Current {
+    upto: u64,
+    state: Maintained,
+}
 
 /// The org a review is recorded as on a server without access control.
 pub const OPEN_REVIEWER: &str = "auditor";
@@ -81,28 +88,72 @@ pub struct ChainReportAnswer {
     pub view: Level,
 }
 
-/// Every anomaly in the log as `store` sees it, from the cache when the log has not grown since
-/// it was computed.
+/// Brings the maintained state to the log as `store` sees it (building it when there is none,
+/// or when the rules changed or a new event changes answers across the log), then answers
+/// `f` from it. A state already past `store` (a question that began before the last update)
+/// answers as it is.
+pub(crate) fn maintained<T>(
+    cache: &ListingCache,
+    store: &Snapshot<'_>,
+    rules: &Rules,
+    f: impl FnOnce(&mut Maintained) -> T,
+) -> Result<T, StoreError> {
+    let mut guard = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let current = match guard.take() {
+        Some(c) if c.state.built_under(rules) && c.upto >= store.upto() => Some(c),
+        Some(mut c) if c.state.built_under(rules) => {
+            let new = store.events_after(c.upto)?;
+            let started = std::time::Instant::now();
+            match c.state.apply(store, &new)? {
+                Some(done) => {
+                    debug!(
+                        from = c.upto, to = store.upto(), events = done.events, lots = done.lots,
+                        orgs = done.orgs, took = ?started.elapsed(), "anomaly listing brought forward"
+                    );
+                    c.upto = store.upto();
+                    Some(c)
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let mut current = match current {
+        Some(c) => c,
+        None => {
+            let started = std::time::Instant::now();
+            let events = store.all_events()?;
+            let plots = store.plots()?;
+            let state = Maintained::build(store, &events, rules, &plots)?;
+            info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
+            Current {
+                upto: store.upto(),
+                state,
+            }
+        }
+    };
+    let answer = f(&mut current.state);
+    *guard = Some(current);
+    Ok(answer)
+}
+
+/// Whether the state is maintained (a question has needed it since the server started).
+pub(crate) fn is_active(cache: &ListingCache) -> bool {
+    cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .is_some()
+}
+
+/// Every anomaly in the log as `store` sees it (or later), from the maintained state.
 fn listing(
     cache: &ListingCache,
     store: &Snapshot<'_>,
     rules: &Rules,
 ) -> Result<Arc<Vec<Anomaly>>, StoreError> {
-    if let Ok(guard) = cache.lock()
-        && let Some((upto, all)) = guard.as_ref()
-        && *upto == store.upto()
-    {
-        return Ok(Arc::clone(all));
-    }
-    let events = store.all_events()?;
-    let plots = store.plots()?;
-    let mut found = scan::anomalies(store, &events, rules, &plots)?;
-    anomaly::attach_reviews(&mut found, &events);
-    let all = Arc::new(found);
-    if let Ok(mut guard) = cache.lock() {
-        *guard = Some((store.upto(), Arc::clone(&all)));
-    }
-    Ok(all)
+    maintained(cache, store, rules, Maintained::listing)
 }
 
 /// Gives each anomaly its auditors' reviews, from the review index (answers about one lot, which
@@ -174,7 +225,44 @@ fn upstream_orgs(upstream: &[UpstreamLot]) -> BTreeSet<&str> {
         .collect()
 }
 
+/// How long the follower lets new events gather before bringing the listing forward.
+const FOLLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+
 impl Service {
+    /// Follows the log, bringing the maintained anomaly listing and org ledgers forward after
+    /// new events (at most once per [`FOLLOW_PAUSE`]), so that questions find them current and
+    /// the work is not the writer's. Idle until a question first needs the listing. Runs
+    /// until aborted.
+    pub async fn follow_listing(self) {
+        let mut seen = 0;
+        loop {
+            let end = match self.log_beyond(seen).await {
+                Ok(end) => end,
+                Err(_) => {
+                    // Not ready yet (or the store closed): look again later.
+                    tokio::time::sleep(FOLLOW_PAUSE).await;
+                    continue;
+                }
+            };
+            tokio::time::sleep(FOLLOW_PAUSE).await;
+            seen = end;
+            if !is_active(&self.listing) {
+                continue;
+            }
+            let (Ok(ready), cache) = (self.ready().cloned(), Arc::clone(&self.listing)) else {
+                continue;
+            };
+            let kept = tokio::task::spawn_blocking(move || {
+                let store = ready.store.snapshot()?;
+                maintained(&cache, &store, &ready.rules, |_| ())
+            })
+            .await;
+            if let Ok(Err(e)) = kept {
+                tracing::warn!(cause = %e, "the anomaly listing could not be brought forward");
+            }
+        }
+    }
+
     /// An org's mass-balance ledgers.
     pub async fn mass_balance(
         &self,
@@ -190,7 +278,21 @@ impl Service {
         {
             return Err(ServiceError::invalid("to", "must be after from"));
         }
-        self.read(caller.reading(), move |store, _| {
+        let cache = Arc::clone(&self.listing);
+        self.read(caller.reading(), move |store, ready| {
+            // The whole books of an org, once the listing is maintained, are kept with it.
+            let whole = maintained::whole_books(&query.org);
+            if (query.sites.is_empty(), &query.product, query.from, query.to)
+                == (true, &None, None, None)
+                && query.claim.trim().eq_ignore_ascii_case(&whole.claim)
+                && is_active(&cache)
+                && let Some(kept) =
+                    maintained(&cache, &ready.store.snapshot()?, &ready.rules, |m| {
+                        m.ledgers(&query.org)
+                    })?
+            {
+                return Ok(kept.as_ref().clone());
+            }
             let events = store.org_events(&query.org)?;
             if events.is_empty() {
                 return Err(ServiceError::NotFound(format!(
@@ -227,8 +329,9 @@ impl Service {
         self.log_read(caller, "anomalies", query.org.as_deref().unwrap_or("all"));
         let caller = caller.clone();
         let cache = Arc::clone(&self.listing);
-        self.read(caller.reading(), move |store, ready| {
-            let all = listing(&cache, store, &ready.rules)?;
+        self.read(caller.reading(), move |_, ready| {
+            // Maintenance is not the question's: it reads without the caller's deadline.
+            let all = listing(&cache, &ready.store.snapshot()?, &ready.rules)?;
             let matching: Vec<&Anomaly> = all
                 .iter()
                 .filter(|a| query.org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))
