@@ -3,11 +3,12 @@
 //! out with `DELETE` (all of them when it lists none). A container is packed, not made: these
 //! are its packings over time, what it held and when, and what carried a lot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, LotQuantity};
 
 /// One item in one container for a while.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +24,8 @@ pub struct Packing {
     pub unpacked_by: Option<String>,
 }
 
-/// Whether `event` packs into or unpacks from a parent: its parent and children.
-fn aggregation(event: &Event) -> Option<(&str, &str, Vec<&str>)> {
+/// Whether `event` packs into or unpacks from a parent: its parent, action and children.
+pub(crate) fn aggregation(event: &Event) -> Option<(&str, &str, Vec<&str>)> {
     let EventKind::Observe(o) = &event.kind else {
         return None;
     };
@@ -98,6 +99,56 @@ pub fn packings<'e>(events: impl IntoIterator<Item = &'e Event>) -> Vec<Packing>
         (&a.container, a.packed_at, &a.item).cmp(&(&b.container, b.packed_at, &b.item))
     });
     all
+}
+
+/// The Ships and Receives of the containers `lot` was packed in, while it was in them, as moves
+/// of `lot` itself: a pallet shipped or received moves what it holds then (one level of
+/// packing). Each is the container's event with its lots replaced by `lot`, in the quantity
+/// the event gives the container. `mentions` are the events on `lot`; `of_container` reads the
+/// events on a container. An event that names `lot` itself moves it already and is left out.
+pub fn carried_moves<E>(
+    lot: &str,
+    mentions: &[Arc<Event>],
+    mut of_container: impl FnMut(&str) -> Result<Vec<Arc<Event>>, E>,
+) -> Result<Vec<Arc<Event>>, E> {
+    let containers: BTreeSet<&str> = mentions
+        .iter()
+        .filter_map(|e| aggregation(e))
+        .filter(|(parent, _, children)| *parent != lot && children.contains(&lot))
+        .map(|(parent, _, _)| parent)
+        .collect();
+    let named: BTreeSet<&str> = mentions.iter().map(|e| e.id.as_str()).collect();
+    let mut out = Vec::new();
+    for container in containers {
+        let events = of_container(container)?;
+        let spans: Vec<Packing> = packings(events.iter().map(|e| e.as_ref()))
+            .into_iter()
+            .filter(|p| p.container == container && p.item == lot)
+            .collect();
+        for event in &events {
+            let (EventKind::Ship(m) | EventKind::Receive(m)) = &event.kind else {
+                continue;
+            };
+            let Some(moved) = m.lots.iter().find(|l| l.lot == container) else {
+                continue;
+            };
+            let inside = spans.iter().any(|p| {
+                p.packed_at <= event.time && p.unpacked_at.is_none_or(|out| event.time <= out)
+            });
+            if !inside || named.contains(event.id.as_str()) {
+                continue;
+            }
+            let mut carried = (**event).clone();
+            if let EventKind::Ship(m) | EventKind::Receive(m) = &mut carried.kind {
+                m.lots = vec![LotQuantity {
+                    lot: lot.to_string(),
+                    quantity: moved.quantity.clone(),
+                }];
+            }
+            out.push(Arc::new(carried));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

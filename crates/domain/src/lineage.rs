@@ -339,7 +339,12 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if let Some(judged) = self.custody.get(lot) {
             return Ok(Arc::clone(judged));
         }
-        let judged = Arc::new(LotCustody::judge(lot, &self.source.mentions(lot)?));
+        let mentions = self.source.mentions(lot)?;
+        let source = self.source;
+        let carried = crate::containers::carried_moves(lot, &mentions, |container| {
+            source.mentions(container)
+        })?;
+        let judged = Arc::new(LotCustody::judge_carried(lot, &mentions, &carried));
         self.anomalies.extend(judged.anomalies.iter().cloned());
         self.custody.insert(lot.to_string(), Arc::clone(&judged));
         Ok(judged)

@@ -26,6 +26,7 @@ use crate::audit::scan::{
     self, BALANCE_CLAIM, LotCache, NonMember, certified_lots, co_op_named, event_anomalies,
     non_member_anomaly, packed, plot_anomaly,
 };
+use crate::containers::aggregation;
 use crate::event::{Event, EventKind, RegisterPlot};
 use crate::lineage::LineageSource;
 
@@ -164,27 +165,32 @@ impl Maintained {
                 self.plot_registered(source, &p.plot)?;
             }
         }
-        // The lots the new events name, and everything downstream of them.
+        // The lots the new events name, everything downstream of them (what they went into,
+        // what a container of them holds, which its moves carry), and every event on those.
         let mut lots: BTreeSet<String> = BTreeSet::new();
         let mut next: Vec<String> = new
             .iter()
             .flat_map(|e| e.lots().into_iter().map(|(l, _)| l.to_string()))
             .collect();
+        let mut seen: HashSet<String> = new.iter().map(|e| e.id.clone()).collect();
+        let mut events: Vec<Arc<Event>> = new.to_vec();
         while let Some(lot) = next.pop() {
             if !lots.insert(lot.clone()) {
                 continue;
             }
-            for consumer in source.consumptions(&lot)? {
-                if let EventKind::Transform(t) = &consumer.kind {
-                    next.extend(t.outputs.iter().map(|o| o.lot.clone()));
+            for e in source.mentions(&lot)? {
+                match &e.kind {
+                    EventKind::Transform(t) if t.inputs.iter().any(|i| i.lot == lot) => {
+                        next.extend(t.outputs.iter().map(|o| o.lot.clone()));
+                    }
+                    _ => {
+                        if let Some((parent, _, children)) = aggregation(&e)
+                            && parent == lot
+                        {
+                            next.extend(children.into_iter().map(str::to_string));
+                        }
+                    }
                 }
-            }
-        }
-        // Every event on those lots.
-        let mut seen: HashSet<String> = new.iter().map(|e| e.id.clone()).collect();
-        let mut events: Vec<Arc<Event>> = new.to_vec();
-        for lot in &lots {
-            for e in source.mentions(lot)? {
                 if seen.insert(e.id.clone()) {
                     events.push(e);
                 }

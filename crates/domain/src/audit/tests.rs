@@ -998,8 +998,27 @@ fn rich_history() -> Vec<Arc<Event>> {
         "coop",
         "2026-01-07",
         Cocoa,
-        ship(&[("Y", kg("15"))], "trader", &[]),
+        ship(&[("Y", kg("5"))], "trader", &[]),
     ));
+    // A pallet of Y shipped to a roaster, who roasts Y: the pallet's moves carry Y.
+    let pallet_events = ["pack", "ship-pallet", "receive-pallet", "roast"];
+    for e in pallet_chain(false)
+        .into_iter()
+        .filter(|e| pallet_events.contains(&e.id.as_str()))
+    {
+        let mut e = (*e).clone();
+        e.id = format!("{}-Y", e.id);
+        match &mut e.kind {
+            EventKind::Observe(o) => o.epcs = vec!["Y".into()],
+            EventKind::Transform(t) => {
+                t.inputs[0].lot = "Y".into();
+                t.inputs[0].quantity = kg("15");
+                t.outputs[0].lot = "RY".into();
+            }
+            _ => {}
+        }
+        events.push(Arc::new(e));
+    }
     let full = full_listing(&events);
     assert!(full.len() >= 8, "the history plants anomalies: {full:#?}");
     for (i, a) in full.iter().take(2).enumerate() {
@@ -1096,4 +1115,99 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
         }
     }
     assert!(incremental_updates > 100, "{incremental_updates}");
+}
+
+/// The cocoa chain's dry lot D packed on a pallet, the pallet shipped to a roaster and received,
+/// and the roaster roasting D. `unpacked`: D is taken off the pallet before it leaves.
+fn pallet_chain(unpacked: bool) -> Vec<Arc<Event>> {
+    let pallet = "urn:epc:id:sscc:0614141.1234567891";
+    let mut events: Vec<Arc<Event>> = with_hand_overs(
+        cocoa_chain(None)
+            .into_iter()
+            .filter(|e| e.id != "s1")
+            .collect(),
+    );
+    events.push(event(
+        "pack",
+        "coop",
+        "2026-01-06",
+        Cocoa,
+        pack(pallet, &["D"]),
+    ));
+    if unpacked {
+        let mut out = pack(pallet, &["D"]);
+        if let EventKind::Observe(o) = &mut out {
+            o.action = "DELETE".into();
+        }
+        events.push(event("unpack", "coop", "2026-01-07", Cocoa, out));
+    }
+    let pallets = Quantity::new(d("1"), Unit::Piece);
+    events.push(event(
+        "ship-pallet",
+        "coop",
+        "2026-01-08",
+        Cocoa,
+        EventKind::Ship(Movement {
+            lots: vec![LotQuantity {
+                lot: pallet.into(),
+                quantity: pallets.clone(),
+            }],
+            counterparty: "roaster".into(),
+            documents: vec![],
+        }),
+    ));
+    events.push(event(
+        "receive-pallet",
+        "roaster",
+        "2026-01-09",
+        Cocoa,
+        EventKind::Receive(Movement {
+            lots: vec![LotQuantity {
+                lot: pallet.into(),
+                quantity: pallets,
+            }],
+            counterparty: "coop".into(),
+            documents: vec![],
+        }),
+    ));
+    events.push(event(
+        "roast",
+        "roaster",
+        "2026-01-10",
+        Cocoa,
+        transform(
+            "roasting",
+            &[("D", kg("150"))],
+            vec![output("R", "roasted cocoa beans", kg("130"), None, &[])],
+            None,
+        ),
+    ));
+    events
+}
+
+/// A Ship or Receive of a pallet moves the lots on it: the roaster that received the pallet holds
+/// D and may roast it, and D's trace runs through. A lot taken off the pallet before it left
+/// stays with the co-op, and roasting it is still reported.
+#[test]
+fn a_pallet_shipped_and_received_moves_the_lots_on_it() {
+    let events = pallet_chain(false);
+    let found = scan(&events);
+    assert!(
+        !found.iter().any(|a| a.kind == AnomalyKind::NotHolder),
+        "{found:#?}"
+    );
+    let source = Events(events.clone());
+    let state = Lineage::new(&source).lot_state("D").expect("state");
+    assert_eq!(state.holder.as_deref(), Some("roaster"));
+    let roasted = Lineage::new(&source).trace_back("R").expect("trace");
+    assert_eq!(roasted.origins.len(), 2, "{roasted:#?}");
+
+    let events = pallet_chain(true);
+    let found = scan(&events);
+    let not_holder: Vec<_> = found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::NotHolder)
+        .map(|a| (a.lot.as_str(), a.event_id.as_deref()))
+        .collect();
+    assert_eq!(not_holder, [("D", Some("roast"))], "{found:#?}");
 }

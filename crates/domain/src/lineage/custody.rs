@@ -115,6 +115,14 @@ pub struct LotCustody {
 impl LotCustody {
     /// Judges `mentions`: every event that mentions `lot`, in log order.
     pub fn judge(lot: &str, mentions: &[Arc<Event>]) -> LotCustody {
+        LotCustody::judge_carried(lot, mentions, &[])
+    }
+
+    /// Judges `mentions` with the moves of the containers that carried the lot
+    /// ([`crate::containers::carried_moves`]): those that count transfer holding as the lot's
+    /// own moves do, and are among [`LotCustody::moves`]; one that does not is not reported
+    /// (the container's events are judged as the container's).
+    pub fn judge_carried(lot: &str, mentions: &[Arc<Event>], carried: &[Arc<Event>]) -> LotCustody {
         let role = |e: &Event, want: LotRole| e.lots().iter().any(|(l, r)| *l == lot && *r == want);
         let mut judged = LotCustody {
             owner: mentions
@@ -137,9 +145,12 @@ impl LotCustody {
             }
             return judged;
         }
+        // The lot's own moves first (the admission below pairs them with the mentions in
+        // order), then the carried ones.
         let moves: Vec<&Arc<Event>> = mentions
             .iter()
             .filter(|e| matches!(e.kind, EventKind::Ship(_) | EventKind::Receive(_)))
+            .chain(carried)
             .collect();
         // Holding follows the moves; a holder that shipped all of it stops holding, which can
         // take away what its later moves gave: settle both until they agree (a few rounds).
@@ -210,6 +221,11 @@ impl LotCustody {
                 judged.moves.push(Arc::clone(event));
             }
             judged.mentions.push(Arc::clone(event));
+        }
+        for (event, counts) in counted_moves {
+            if *counts {
+                judged.moves.push(Arc::clone(event));
+            }
         }
         judged
     }
