@@ -325,6 +325,54 @@ fn write_chain<M: Write, W: Write>(
     Ok(doc.truth)
 }
 
+/// A rules file (`serve --rules`) with the yields the generator's chains work to, in place of
+/// the built-in ones (and with no reference prices): its co-ops
+/// bulk their members' lots at 98.5-100 %, its processors make 80-85 % of the first product,
+/// 97-99 % of the second, and split it into 96-100 % (the reference bands are for real
+/// processes; these are the generated ones).
+pub fn rules_toml() -> String {
+    let mut out = String::from("replace_defaults = true\n\n");
+    for kind in &CHAINS {
+        for (process, min, max) in [
+            ("aggregation", "0.98", "1"),
+            (kind.processes[0], "0.79", "0.86"),
+            (kind.processes[1], "0.96", "1"),
+            (kind.processes[2], "0.95", "1.01"),
+        ] {
+            out.push_str(&format!(
+                "[[bands]]\nchain = \"{}\"\nprocess = \"{process}\"\nmin = \"{min}\"\nmax = \"{max}\"\nsource = \"the generator's yields\"\n\n",
+                kind.chain
+            ));
+        }
+    }
+    out
+}
+
+/// The membership confirmations the co-operatives of a generated history of about `events`
+/// events record for their member farms (every farm a member from 2024-01-01): a farm is covered
+/// by its co-op's certificate only on dates the co-op confirms it, and a confirmation has no
+/// EPCIS form (a co-op records it with `lotline post` or gRPC).
+pub fn member_confirmations(events: usize) -> Vec<lotline_proto::v1::Event> {
+    let world = World::new(events);
+    let mut out = Vec::with_capacity(world.coops * world.farms);
+    for c in 0..world.coops {
+        let coop = format!("gln-{}", World::coop(c).gln);
+        for f in 0..world.farms {
+            out.push(lotline_proto::build::event(
+                format!("confirm-{c}-{f}"),
+                "2024-01-01T00:00:00Z",
+                &coop,
+                "",
+                lotline_proto::build::confirm_member(
+                    format!("gln-{}", World::farm(c, f).gln),
+                    "2024-01-01",
+                ),
+            ));
+        }
+    }
+    out
+}
+
 /// 2024-10-01T00:00:00Z in seconds since the Unix epoch.
 const START: u64 = 1_727_740_800;
 const DAY: u64 = 86_400;
@@ -644,9 +692,10 @@ impl<W: Write> Doc<W> {
         }
         for p in 0..world.procs {
             let kind = chain_kind(p);
-            let products: Vec<String> = kind
-                .processed
+            // What it buys (the co-ops' product) and what it makes.
+            let products: Vec<String> = [kind.farm]
                 .iter()
+                .chain(kind.processed.iter())
                 .map(|product| format!("\"{}\"", product.name))
                 .collect();
             let cert = format!(
@@ -668,6 +717,17 @@ impl<W: Write> Doc<W> {
             )?;
         }
         for b in 0..world.brands {
+            // A brand buys the products of every chain's processors.
+            let products: Vec<String> = CHAINS
+                .iter()
+                .flat_map(|kind| kind.processed.iter())
+                .map(|product| format!("\"{}\"", product.name))
+                .collect();
+            let cert = format!(
+                "{{\"scheme\": \"fairtrade\", \"id\": \"FLO-{}\", \"validFrom\": \"2024-01-01\", \"validTo\": \"2027-12-31\", \"products\": [{}]}}",
+                World::brand(b).gln,
+                products.join(", ")
+            );
             element(
                 &mut self.out,
                 &mut first,
@@ -680,6 +740,7 @@ impl<W: Write> Doc<W> {
                     ("cbvmda:countryCode", quoted("BE")),
                     ("lotline:role", quoted("brand")),
                     ("lotline:chain", quoted(chain_kind(b).chain)),
+                    ("lotline:certificate", cert),
                 ],
             )?;
         }

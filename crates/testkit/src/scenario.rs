@@ -683,8 +683,10 @@ impl Scenario {
 
         // Farms: registration, plot, harvest, delivery, payment.
         let (lon0, lat0) = crop.origin();
+        // A grid of 40 x 8 co-op areas, used again from the 321st co-op on, so that every plot
+        // stays inside its country however many co-ops there are.
         let lon_c = lon0 + (index % 40) as f64 * 0.05;
-        let lat_c = lat0 + (index / 40) as f64 * 0.3;
+        let lat_c = lat0 + ((index / 40) % 8) as f64 * 0.3;
         let (farm_price, farm_premium, farm_unit) = crop.farm_price();
         let mut farm_list = Vec::new();
         for f in 0..farms {
