@@ -83,11 +83,7 @@ const GROUPS: [&str; 5] = ["0", "1-2", "3-4", "5-6", "7+"];
 const DEBIAN_POSTGRES_BIN: &str = "/usr/lib/postgresql/15/bin";
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("LOTLINE_BENCH_EVENTS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| !v.is_empty())
-        .unwrap_or_else(|| vec![100_000]);
+    let sizes = lotline_testkit::bench::sizes("LOTLINE_BENCH_EVENTS", 1, &[100_000]);
     // The sync PostgreSQL client runs its own runtime, so it must never be called inside this
     // one: lotline's calls go through `block_on`, the rest of the bench is plain threads.
     let rt = tokio::runtime::Builder::new_multi_thread()

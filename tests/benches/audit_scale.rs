@@ -52,23 +52,7 @@ async fn measure(coops: usize) -> Figures {
     let scenario = Scenario::clean(7, coops, FARMS, GARMENTS);
     let events = scenario.all();
     let server = TestServer::start().await;
-    let mut writer = server.events().await;
-    for chunk in events.chunks(5_000) {
-        let outcomes = writer
-            .record_batch(v1::RecordBatchRequest {
-                events: chunk.to_vec(),
-            })
-            .await
-            .expect("record batch")
-            .into_inner()
-            .outcomes;
-        assert!(
-            outcomes
-                .iter()
-                .all(|o| matches!(o.result, Some(v1::outcome::Result::Accepted(_)))),
-            "the scenario loads cleanly"
-        );
-    }
+    server.record_all(&events).await;
     let audit = server.audit().await;
     let coop = scenario.coops[0].org.clone();
     let lot = scenario.coops[0].output().to_string();
@@ -148,11 +132,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("LOTLINE_BENCH_COOPS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| v.len() >= 2)
-        .unwrap_or_else(|| vec![10, 40]);
+    let sizes = lotline_testkit::bench::sizes("LOTLINE_BENCH_COOPS", 2, &[10, 40]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -95,11 +95,7 @@ async fn measure(events: usize) -> Figures {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let sizes: Vec<usize> = std::env::var("LOTLINE_BENCH_EVENTS")
-        .ok()
-        .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| v.len() == 2)
-        .unwrap_or_else(|| vec![20_000, 200_000]);
+    let sizes = lotline_testkit::bench::sizes("LOTLINE_BENCH_EVENTS", 2, &[20_000, 200_000]);
     println!(
         "{:>10} {:>10} {:>9} {:>10} {:>13} {:>11}",
         "events", "doc MiB", "seconds", "events/s", "importer MiB", "server MiB"

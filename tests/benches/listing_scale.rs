@@ -18,7 +18,7 @@
 //! Medians of 5; prints each size and the ratios between the sizes, measured in one run.
 //!
 //! `cargo bench -p lotline-e2e --bench listing_scale`                                   (40 and 160 co-ops)
-//! `LOTLINE_BENCH_COOPS=400,3200 cargo bench -p lotline-e2e --bench listing_scale`   (125 000 and 1 M events)
+//! `LOTLINE_BENCH_COOPS=800,3200 cargo bench -p lotline-e2e --bench listing_scale`   (290 000 and 1.16 M events)
 
 use std::time::{Duration, Instant};
 
@@ -90,29 +90,6 @@ fn deliveries(scenario: &Scenario, from: usize, to: usize) -> Vec<v1::Event> {
     events
 }
 
-async fn record(server: &TestServer, events: &[v1::Event]) {
-    let mut writer = server.events().await;
-    for chunk in events.chunks(5_000) {
-        let outcomes = writer
-            .record_batch(v1::RecordBatchRequest {
-                events: chunk.to_vec(),
-            })
-            .await
-            .expect("record batch")
-            .into_inner()
-            .outcomes;
-        assert!(
-            outcomes
-                .iter()
-                .all(|o| matches!(o.result, Some(v1::outcome::Result::Accepted(_)))),
-            "the events load cleanly: {:?}",
-            outcomes
-                .iter()
-                .find(|o| !matches!(o.result, Some(v1::outcome::Result::Accepted(_))))
-        );
-    }
-}
-
 /// Times one listing (the first page; the answer counts every anomaly).
 async fn listing(server: &TestServer) -> (Duration, u32) {
     let mut audit = server.audit().await;
@@ -130,7 +107,7 @@ async fn measure(coops: usize) -> Figures {
     let events = scenario.all();
     let dir = tempfile::tempdir().expect("temp dir");
     let server = TestServer::start_in(dir.path()).await;
-    record(&server, &events).await;
+    server.record_all(&events).await;
     // A clean scenario lists no anomaly up to a few hundred co-ops; beyond that its generated
     // plots stray out of their country, which is reported (the figures stand either way).
     let (build, mut answered) = listing(&server).await;
@@ -154,13 +131,17 @@ async fn measure(coops: usize) -> Figures {
     let mut after_one = Vec::new();
     let mut next = 0;
     for _ in 0..RUNS {
-        record(&server, &deliveries(&scenario, next, next + 1)).await;
+        server
+            .record_all(&deliveries(&scenario, next, next + 1))
+            .await;
         next += 1;
         after_one.push(listing(&server).await.0);
     }
     let mut after_batch = Vec::new();
     for _ in 0..RUNS {
-        record(&server, &deliveries(&scenario, next, next + BATCH)).await;
+        server
+            .record_all(&deliveries(&scenario, next, next + BATCH))
+            .await;
         next += BATCH;
         let (took, total) = listing(&server).await;
         answered = total;
@@ -230,11 +211,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("LOTLINE_BENCH_COOPS")
-        .ok()
-        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .filter(|v: &Vec<usize>| v.len() >= 2)
-        .unwrap_or_else(|| vec![40, 160]);
+    let sizes = lotline_testkit::bench::sizes("LOTLINE_BENCH_COOPS", 2, &[40, 160]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

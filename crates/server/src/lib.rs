@@ -343,7 +343,10 @@ pub async fn run_on(
         let _ = deliveries_stopped.await;
     }));
     // Keeps the anomaly listing and org ledgers current (once a question first needs them).
-    let listing = tokio::spawn(service.clone().follow_listing());
+    let (listing_stop, listing_stopped) = tokio::sync::oneshot::channel::<()>();
+    let listing = tokio::spawn(service.clone().follow_listing(async {
+        let _ = listing_stopped.await;
+    }));
     let router = grpc_router(service, health_service)?;
     let stopped = async {
         let _ = stop_rx.await;
@@ -480,7 +483,8 @@ pub async fn run_on(
     }
     let _ = deliveries_stop.send(());
     let _ = deliveries.await;
-    listing.abort();
+    let _ = listing_stop.send(());
+    let _ = listing.await;
     if let Some(task) = http_task {
         // Its requests had the same grace period, alongside gRPC's.
         if tokio::time::timeout(config.grace, task).await.is_err() {

@@ -7,6 +7,16 @@ use std::time::Instant;
 
 use crate::{BinaryServer, lotline_bin};
 
+/// The sizes a benchmark runs at: the comma-separated numbers in the environment variable
+/// `var`, when it gives at least `at_least` of them, else `default`.
+pub fn sizes(var: &str, at_least: usize, default: &[usize]) -> Vec<usize> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| v.len() >= at_least.max(1))
+        .unwrap_or_else(|| default.to_vec())
+}
+
 /// Peak resident memory of a process, in MiB, from /proc (Linux); 0 where it cannot be read.
 pub fn peak_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

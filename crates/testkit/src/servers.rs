@@ -210,6 +210,28 @@ impl TestServer {
         AuditServiceClient::new(self.channel().await).max_decoding_message_size(256 << 20)
     }
 
+    /// Records `events` in batches of 5 000 over gRPC and asserts each was accepted.
+    pub async fn record_all(&self, events: &[lotline_proto::v1::Event]) {
+        use lotline_proto::v1::{RecordBatchRequest, outcome};
+        let mut client = self.events().await;
+        for chunk in events.chunks(5_000) {
+            let outcomes = client
+                .record_batch(RecordBatchRequest {
+                    events: chunk.to_vec(),
+                })
+                .await
+                .expect("record batch")
+                .into_inner()
+                .outcomes;
+            if let Some(refused) = outcomes
+                .iter()
+                .find(|o| !matches!(o.result, Some(outcome::Result::Accepted(_))))
+            {
+                panic!("an event was not accepted: {refused:?}");
+            }
+        }
+    }
+
     /// Stops gracefully and returns the server's result.
     pub async fn stop(mut self) -> Result<(), ServerError> {
         if let Some(stop) = self.stop.take() {

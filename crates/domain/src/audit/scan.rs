@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use crate::anomaly::{Anomaly, AnomalyKind};
-use crate::audit::balance::{self, BalanceQuery};
+use crate::audit::balance;
 use crate::audit::certs::{Certificates, LotFacts, certifiable_claims, certificate_checks};
 use crate::audit::prices::payment_checks;
 use crate::audit::rules::{Rules, yield_check};
@@ -153,14 +153,7 @@ pub fn anomalies<S: LineageSource>(
         .map(|e| e.org.as_str())
         .collect();
     for org in shipping {
-        let query = BalanceQuery {
-            org: org.to_string(),
-            sites: Vec::new(),
-            product: None,
-            from: None,
-            to: None,
-            claim: BALANCE_CLAIM.to_string(),
-        };
+        let query = crate::audit::maintained::whole_books(org);
         let mine = by_org.get(org).map(Vec::as_slice).unwrap_or_default();
         let ledgers = balance::ledgers(&query, mine, &facts);
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));

@@ -231,20 +231,22 @@ const FOLLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 impl Service {
     /// Follows the log, bringing the maintained anomaly listing and org ledgers forward after
     /// new events (at most once per [`FOLLOW_PAUSE`]), so that questions find them current and
-    /// the work is not the writer's. Idle until a question first needs the listing. Runs
-    /// until aborted.
-    pub async fn follow_listing(self) {
+    /// the work is not the writer's. Idle until a question first needs the listing. Returns
+    /// once `stop` completes, after the update under way (so the store is not held past it).
+    pub async fn follow_listing(self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
         let mut seen = 0;
         loop {
-            let end = match self.log_beyond(seen).await {
-                Ok(end) => end,
-                Err(_) => {
-                    // Not ready yet (or the store closed): look again later.
-                    tokio::time::sleep(FOLLOW_PAUSE).await;
-                    continue;
-                }
+            let grew = tokio::select! {
+                _ = &mut stop => return,
+                grew = self.log_beyond(seen) => grew,
             };
-            tokio::time::sleep(FOLLOW_PAUSE).await;
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(FOLLOW_PAUSE) => {}
+            }
+            // Not ready yet (or the store closed): look again after the pause.
+            let Ok(end) = grew else { continue };
             seen = end;
             if !is_active(&self.listing) {
                 continue;
