@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 
 use crate::event::{Event, EventKind, LotQuantity};
+use crate::quantity::Quantity;
 
 /// One item in one container for a while.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +23,27 @@ pub struct Packing {
     /// When it was taken out, and by which event; `None` while it is still in.
     pub unpacked_at: Option<DateTime<FixedOffset>>,
     pub unpacked_by: Option<String>,
+    /// The quantity packed, when the packing event states one (an EPCIS `childQuantityList`).
+    pub quantity: Option<Quantity>,
+}
+
+impl Packing {
+    /// Whether the item was in the container at `time` (packed then or before, not taken out
+    /// before).
+    pub fn holds_at(&self, time: DateTime<FixedOffset>) -> bool {
+        self.packed_at <= time && self.unpacked_at.is_none_or(|out| time <= out)
+    }
+}
+
+/// The quantity `event` states for `item`, among the quantities it lists.
+fn stated(event: &Event, item: &str) -> Option<Quantity> {
+    let EventKind::Observe(o) = &event.kind else {
+        return None;
+    };
+    o.lots
+        .iter()
+        .find(|l| l.lot == item)
+        .map(|l| l.quantity.clone())
 }
 
 /// Whether `event` packs into or unpacks from a parent: its parent, action and children.
@@ -92,6 +114,7 @@ pub fn packings<'e>(events: impl IntoIterator<Item = &'e Event>) -> Vec<Packing>
                 packed_by: event.id.clone(),
                 unpacked_at: None,
                 unpacked_by: None,
+                quantity: stated(event, child),
             });
         }
     }
@@ -132,9 +155,7 @@ pub fn carried_moves<E>(
             let Some(moved) = m.lots.iter().find(|l| l.lot == container) else {
                 continue;
             };
-            let inside = spans.iter().any(|p| {
-                p.packed_at <= event.time && p.unpacked_at.is_none_or(|out| event.time <= out)
-            });
+            let inside = spans.iter().any(|p| p.holds_at(event.time));
             if !inside || named.contains(event.id.as_str()) {
                 continue;
             }
@@ -149,6 +170,18 @@ pub fn carried_moves<E>(
         }
     }
     Ok(out)
+}
+
+/// What `container` held at `time`, by `events` (the events on it): one packing per item.
+pub fn contents_at<'e>(
+    container: &str,
+    events: impl IntoIterator<Item = &'e Event>,
+    time: DateTime<FixedOffset>,
+) -> Vec<Packing> {
+    packings(events)
+        .into_iter()
+        .filter(|p| p.container == container && p.holds_at(time))
+        .collect()
 }
 
 #[cfg(test)]

@@ -310,6 +310,11 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         }
     }
 
+    /// What this lineage reads.
+    pub fn source(&self) -> &'a S {
+        self.source
+    }
+
     /// Limits every walk of this lineage to `budget`.
     pub fn with_budget(mut self, budget: Budget) -> Self {
         self.budget = budget;

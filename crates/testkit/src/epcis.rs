@@ -24,9 +24,10 @@ use crate::chains::Rng;
 pub const SAMPLED_LOTS: usize = 200;
 
 /// The most events one co-op cycle (with the processor batch it may trigger) writes: five
-/// harvests with their shipments and receipts, an aggregation, a shipment, a receipt and a
-/// payment, then roasting, grinding, pressing, a shipment and a receipt.
-const MAX_CYCLE_EVENTS: usize = 5 * 3 + 4 + 5;
+/// harvests with their shipments and receipts, an aggregation, packing on a pallet, a shipment,
+/// a receipt, unpacking and a payment, then roasting, grinding, pressing, a shipment and a
+/// receipt.
+const MAX_CYCLE_EVENTS: usize = 5 * 3 + 6 + 5;
 
 /// What a test can check after importing the generated document.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -261,6 +262,7 @@ fn write_master<W: Write>(out: W, seed: u64, world: &World) -> io::Result<()> {
         step: 1,
         written: 0,
         lots_made: 0,
+        pallets: 0,
         mention: 0,
         truth: GroundTruth::default(),
     };
@@ -287,6 +289,7 @@ fn write_chain<M: Write, W: Write>(
         step: (365 * DAY / events.max(1) as u64).clamp(1, 3600),
         written: 0,
         lots_made: 0,
+        pallets: 0,
         mention: 0,
         truth: GroundTruth::default(),
     };
@@ -478,6 +481,11 @@ pub fn check_digit(body: &str) -> u32 {
     (10 - sum % 10) % 10
 }
 
+/// An `epcList` of one id.
+fn epc_list(id: &str) -> String {
+    format!("\"epcList\":[\"{id}\"]")
+}
+
 fn gln(prefix: u64, reference: u64) -> String {
     let body = format!("{prefix:07}{reference:05}");
     let digit = check_digit(&body);
@@ -632,6 +640,7 @@ struct Doc<W: Write> {
     step: u64,
     written: usize,
     lots_made: u64,
+    pallets: u64,
     /// Counts identifier mentions, to alternate URN and Digital Link forms.
     mention: u64,
     truth: GroundTruth,
@@ -873,8 +882,18 @@ impl<W: Write> Doc<W> {
             return Ok(());
         };
         let processor = World::proc(p);
-        self.ship(&coop, &processor, &[&bulk])?;
-        self.receive(&coop, &processor, &[&bulk])?;
+        // One bulk lot in two travels on a pallet (an SSCC): packed by the co-op, the pallet
+        // shipped and received, unpacked by the processor.
+        if self.rng.below(2) == 0 {
+            let pallet = self.sscc(&coop);
+            self.aggregate(&coop, "ADD", &pallet, &bulk)?;
+            self.ship_items(&coop, &processor, &epc_list(&pallet))?;
+            self.receive_items(&coop, &processor, &epc_list(&pallet))?;
+            self.aggregate(&processor, "DELETE", &pallet, &bulk)?;
+        } else {
+            self.ship(&coop, &processor, &[&bulk])?;
+            self.receive(&coop, &processor, &[&bulk])?;
+        }
         self.pay(&processor, &coop, &bulk)?;
         pending.push(bulk);
         if pending.len() >= 2 + self.rng.below(2) as usize {
@@ -955,15 +974,53 @@ impl<W: Write> Doc<W> {
         Ok(lot)
     }
 
+    /// A new pallet of `owner`'s, as SSCC URN or Digital Link, alternately.
+    fn sscc(&mut self, owner: &Party) -> String {
+        self.pallets += 1;
+        self.mention += 1;
+        // Extension digit 1, the owner's 7-digit company prefix, a 9-digit serial reference.
+        let serial = format!("1{:09}", self.pallets % 1_000_000_000);
+        if self.mention.is_multiple_of(2) {
+            format!("urn:epc:id:sscc:{:07}.{serial}", owner.prefix)
+        } else {
+            let body = format!("{}{:07}{}", &serial[..1], owner.prefix, &serial[1..]);
+            let digit = check_digit(&body);
+            format!("https://id.gs1.org/00/{body}{digit}")
+        }
+    }
+
+    /// `at` packs `lot` on `pallet` (`ADD`) or takes it off (`DELETE`).
+    fn aggregate(&mut self, at: &Party, action: &str, pallet: &str, lot: &Lot) -> io::Result<()> {
+        let children = self.quantity_list(&[lot]);
+        let location = self.location(at);
+        let step = if action == "ADD" {
+            "packing"
+        } else {
+            "unpacking"
+        };
+        self.begin("AggregationEvent", "observe")?;
+        write!(
+            self.out,
+            ",\"parentID\":\"{pallet}\",\"childQuantityList\":{children},\"action\":\"{action}\",\
+             \"bizStep\":\"{step}\",\"disposition\":\"in_progress\",\
+             \"bizLocation\":{{\"id\":\"{location}\"}}}}"
+        )
+    }
+
     fn ship(&mut self, from: &Party, to: &Party, lots: &[&Lot]) -> io::Result<()> {
-        let quantities = self.quantity_list(lots);
+        let quantities = format!("\"quantityList\":{}", self.quantity_list(lots));
+        self.ship_items(from, to, &quantities)
+    }
+
+    /// A shipment of `items` (a `quantityList` or `epcList` member).
+    fn ship_items(&mut self, from: &Party, to: &Party, items: &str) -> io::Result<()> {
         let location = self.location(from);
         let seq = self.written;
         self.begin("ObjectEvent", "ship")?;
         write!(
             self.out,
             ",\"action\":\"OBSERVE\",\"bizStep\":\"shipping\",\"disposition\":\"in_transit\",\
-             \"quantityList\":{quantities},\"bizLocation\":{{\"id\":\"{location}\"}},\
+             {items},\"bizLocation\":{{\"id\":\"{location}\"}},\
              \"bizTransactionList\":[{{\"type\":\"desadv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:{}:DN-{seq}\"}}],\
              \"sourceList\":[{{\"type\":\"owning_party\",\"source\":\"{}\"}}],\
              \"destinationList\":[{{\"type\":\"owning_party\",\"destination\":\"{}\"}}]}}",
@@ -974,14 +1031,19 @@ impl<W: Write> Doc<W> {
     }
 
     fn receive(&mut self, from: &Party, to: &Party, lots: &[&Lot]) -> io::Result<()> {
-        let quantities = self.quantity_list(lots);
+        let quantities = format!("\"quantityList\":{}", self.quantity_list(lots));
+        self.receive_items(from, to, &quantities)
+    }
+
+    /// A receipt of `items` (a `quantityList` or `epcList` member).
+    fn receive_items(&mut self, from: &Party, to: &Party, items: &str) -> io::Result<()> {
         let location = self.location(to);
         let seq = self.written;
         self.begin("ObjectEvent", "receive")?;
         write!(
             self.out,
             ",\"action\":\"OBSERVE\",\"bizStep\":\"receiving\",\"disposition\":\"in_progress\",\
-             \"quantityList\":{quantities},\"bizLocation\":{{\"id\":\"{location}\"}},\
+             {items},\"bizLocation\":{{\"id\":\"{location}\"}},\
              \"bizTransactionList\":[{{\"type\":\"recadv\",\"bizTransaction\":\"urn:epcglobal:cbv:bt:{}:GR-{seq}\"}}],\
              \"sourceList\":[{{\"type\":\"owning_party\",\"source\":\"{}\"}}],\
              \"destinationList\":[{{\"type\":\"owning_party\",\"destination\":\"{}\"}}]}}",

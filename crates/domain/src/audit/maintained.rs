@@ -184,10 +184,15 @@ impl Maintained {
                         next.extend(t.outputs.iter().map(|o| o.lot.clone()));
                     }
                     _ => {
-                        if let Some((parent, _, children)) = aggregation(&e)
-                            && parent == lot
-                        {
-                            next.extend(children.into_iter().map(str::to_string));
+                        // A container's moves carry what it holds, and its holder's books
+                        // count the items: the items follow the container, and the
+                        // container the items.
+                        if let Some((parent, _, children)) = aggregation(&e) {
+                            if parent == lot {
+                                next.extend(children.into_iter().map(str::to_string));
+                            } else if children.contains(&lot.as_str()) {
+                                next.push(parent.to_string());
+                            }
                         }
                     }
                 }
@@ -318,10 +323,7 @@ impl Maintained {
                 Some(given) => given.get(*org).cloned().unwrap_or_default(),
                 None => source.org_events(org)?,
             };
-            cache.load(
-                mine.iter()
-                    .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
-            )?;
+            let mine = cache.unpack_moves(&mine)?;
             let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
             let ledgers = balance::ledgers(&whole_books(org), &refs, &|lot| cache.get(lot));
             let violations = if self.shipping.contains(*org) {

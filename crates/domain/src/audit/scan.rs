@@ -10,9 +10,10 @@ use crate::audit::balance;
 use crate::audit::certs::{Certificates, LotFacts, certifiable_claims, certificate_checks};
 use crate::audit::prices::payment_checks;
 use crate::audit::rules::{Rules, yield_check};
-use crate::event::{Event, EventKind, RegisterPlot};
+use crate::containers::contents_at;
+use crate::event::{Event, EventKind, LotQuantity, RegisterPlot};
 use crate::geo::eudr_grade;
-use crate::lineage::{Lineage, LineageSource, UpstreamLot};
+use crate::lineage::{Lineage, LineageSource, UpstreamLot, created_quantity};
 
 /// The claim mass-balance ledgers count.
 pub const BALANCE_CLAIM: &str = "fairtrade";
@@ -49,6 +50,70 @@ impl<'a, S: LineageSource> LotCache<'a, S> {
     /// What is known of a loaded lot.
     pub fn get(&self, lot: &str) -> Option<UpstreamLot> {
         self.facts.get(lot).cloned().flatten()
+    }
+
+    /// `events` for the books: each Ship or Receive of a container (a moved id no event created,
+    /// that an aggregation packed things into) is made a move of what the container held then,
+    /// one level of packing. An item packed in a stated quantity moves that quantity; one packed
+    /// without moves all its lot was created as; one the move names itself is not counted
+    /// twice. Loads the facts of every lot the events and the answer name.
+    pub fn unpack_moves(&mut self, events: &[Arc<Event>]) -> Result<Vec<Arc<Event>>, S::Error> {
+        self.load(
+            events
+                .iter()
+                .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
+        )?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let (EventKind::Ship(m) | EventKind::Receive(m)) = &event.kind else {
+                out.push(Arc::clone(event));
+                continue;
+            };
+            let mut lots: Vec<LotQuantity> = Vec::with_capacity(m.lots.len());
+            let mut unpacked = false;
+            for moved in &m.lots {
+                if self.get(&moved.lot).is_some_and(|f| f.known) {
+                    lots.push(moved.clone());
+                    continue;
+                }
+                let on_it = self.lineage.source().mentions(&moved.lot)?;
+                let held = contents_at(&moved.lot, on_it.iter().map(|e| e.as_ref()), event.time);
+                if held.is_empty() {
+                    lots.push(moved.clone());
+                    continue;
+                }
+                unpacked = true;
+                for packing in held {
+                    if m.lots.iter().any(|l| l.lot == packing.item) {
+                        continue;
+                    }
+                    self.load([packing.item.as_str()])?;
+                    let quantity = packing.quantity.or_else(|| {
+                        self.get(&packing.item).and_then(|f| {
+                            f.creations
+                                .iter()
+                                .find_map(|c| created_quantity(c, &packing.item).cloned())
+                        })
+                    });
+                    if let Some(quantity) = quantity {
+                        lots.push(LotQuantity {
+                            lot: packing.item,
+                            quantity,
+                        });
+                    }
+                }
+            }
+            if !unpacked {
+                out.push(Arc::clone(event));
+                continue;
+            }
+            let mut moved = (**event).clone();
+            if let EventKind::Ship(m) | EventKind::Receive(m) = &mut moved.kind {
+                m.lots = lots;
+            }
+            out.push(Arc::new(moved));
+        }
+        Ok(out)
     }
 
     /// The facts certificate and price checks need.
@@ -142,10 +207,12 @@ pub fn anomalies<S: LineageSource>(
     for (plot, (event, p)) in plots {
         out.extend(plot_anomaly(plot, event, p));
     }
-    let facts = |lot: &str| cache.get(lot);
-    let mut by_org: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    let mut by_org: BTreeMap<&str, Vec<Arc<Event>>> = BTreeMap::new();
     for e in events {
-        by_org.entry(e.org.as_str()).or_default().push(e);
+        by_org
+            .entry(e.org.as_str())
+            .or_default()
+            .push(Arc::clone(e));
     }
     let shipping: BTreeSet<&str> = events
         .iter()
@@ -154,8 +221,9 @@ pub fn anomalies<S: LineageSource>(
         .collect();
     for org in shipping {
         let query = crate::audit::maintained::whole_books(org);
-        let mine = by_org.get(org).map(Vec::as_slice).unwrap_or_default();
-        let ledgers = balance::ledgers(&query, mine, &facts);
+        let mine = cache.unpack_moves(by_org.get(org).map(Vec::as_slice).unwrap_or_default())?;
+        let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
+        let ledgers = balance::ledgers(&query, &refs, &|lot| cache.get(lot));
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
     }
     out.extend(non_member_deliveries(events, &certs, &mut cache)?);

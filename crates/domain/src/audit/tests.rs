@@ -2,7 +2,7 @@
 //! certificates, the EUDR verdict, the chain report and the anomaly listing,
 //! each on a small chain built for the rule at hand.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::anomaly::AnomalyKind;
@@ -1014,11 +1014,65 @@ fn rich_history() -> Vec<Arc<Event>> {
                 t.inputs[0].lot = "Y".into();
                 t.inputs[0].quantity = kg("15");
                 t.outputs[0].lot = "RY".into();
+                t.outputs[0].claims = vec![FT[0].into()];
             }
             _ => {}
         }
         events.push(Arc::new(e));
     }
+    // A pallet of W passed on whole by a warehouse: W's harvest decides what its books take.
+    let pallet2 = "https://id.gs1.org/00/106141412345678915";
+    events.push(event(
+        "hW",
+        "farm-a",
+        "2026-01-03",
+        Cocoa,
+        harvest("W", "PA", "wet cocoa beans", kg("20"), FT),
+    ));
+    events.push(event(
+        "rW",
+        "coop",
+        "2026-01-03",
+        Cocoa,
+        receive(&[("W", kg("20"))], "farm-a"),
+    ));
+    events.push(event(
+        "pack-W",
+        "coop",
+        "2026-01-04",
+        Cocoa,
+        pack(pallet2, &["W"]),
+    ));
+    let pallets = [(pallet2, Quantity::new(d("1"), Unit::Piece))];
+    events.push(event(
+        "ship-W",
+        "coop",
+        "2026-01-05",
+        Cocoa,
+        ship(&pallets, "warehouse", &[]),
+    ));
+    events.push(event(
+        "receive-W",
+        "warehouse",
+        "2026-01-06",
+        Cocoa,
+        receive(&pallets, "coop"),
+    ));
+    events.push(event(
+        "pass-W",
+        "warehouse",
+        "2026-01-07",
+        Cocoa,
+        ship(&pallets, "brand", &[]),
+    ));
+    // The roaster sells what it roasted: its books take in Y by the pallet.
+    events.push(event(
+        "sell-RY",
+        "roaster",
+        "2026-01-12",
+        Cocoa,
+        ship(&[("RY", kg("100"))], "brand", &[]),
+    ));
     let full = full_listing(&events);
     assert!(full.len() >= 8, "the history plants anomalies: {full:#?}");
     for (i, a) in full.iter().take(2).enumerate() {
@@ -1105,13 +1159,22 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
                 }
                 state = Some(Maintained::build(&source, &log, &rules, &plots).expect("build"));
             }
-            let maintained = state.as_mut().expect("state").listing();
+            let state = state.as_mut().expect("state");
             assert_eq!(
-                *maintained,
+                *state.listing(),
                 full_listing(&log),
                 "seed {seed}, after {} events",
                 log.len()
             );
+            let orgs: BTreeSet<&str> = log.iter().map(|e| e.org.as_str()).collect();
+            for org in orgs {
+                assert_eq!(
+                    state.ledgers(org).as_deref(),
+                    Some(&fresh_books(&log, org)),
+                    "seed {seed}, {org}'s books after {} events",
+                    log.len()
+                );
+            }
         }
     }
     assert!(incremental_updates > 100, "{incremental_updates}");
@@ -1210,4 +1273,118 @@ fn a_pallet_shipped_and_received_moves_the_lots_on_it() {
         .map(|a| (a.lot.as_str(), a.event_id.as_deref()))
         .collect();
     assert_eq!(not_holder, [("D", Some("roast"))], "{found:#?}");
+}
+
+/// The pallet chain with the roaster's roasted lot sold under the claim, and D packed in
+/// `packed` (none: the whole lot).
+fn certified_pallet_chain(packed: Option<Quantity>) -> Vec<Arc<Event>> {
+    let mut events = pallet_chain(false);
+    for e in &mut events {
+        let mut changed = (**e).clone();
+        match &mut changed.kind {
+            EventKind::Transform(t) if e.id == "roast" => t.outputs[0].claims = vec![FT[0].into()],
+            EventKind::Observe(o) if e.id == "pack" => {
+                if let Some(q) = &packed {
+                    o.epcs.clear();
+                    o.lots = vec![LotQuantity {
+                        lot: "D".into(),
+                        quantity: q.clone(),
+                    }];
+                }
+            }
+            _ => continue,
+        }
+        *e = Arc::new(changed);
+    }
+    // The co-op's books take in what its members delivered.
+    events.push(event(
+        "rA",
+        "coop",
+        "2026-01-03",
+        Cocoa,
+        receive(&[("A", kg("100"))], "farm-a"),
+    ));
+    events.push(event(
+        "rB",
+        "coop",
+        "2026-01-03",
+        Cocoa,
+        receive(&[("B", kg("300"))], "farm-b"),
+    ));
+    events.push(event(
+        "sell-roasted",
+        "roaster",
+        "2026-01-11",
+        Cocoa,
+        ship(&[("R", kg("130"))], "brand", &[]),
+    ));
+    events
+}
+
+/// `org`'s whole books over `events`, drawn up from scratch.
+fn fresh_books(events: &[Arc<Event>], org: &str) -> Vec<crate::audit::balance::Ledger> {
+    let source = Events(events.to_vec());
+    let mut cache = crate::audit::scan::LotCache::new(&source);
+    let mine: Vec<Arc<Event>> = events.iter().filter(|e| e.org == org).cloned().collect();
+    let mine = cache.unpack_moves(&mine).expect("unpack");
+    let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
+    let query = crate::audit::maintained::whole_books(org);
+    crate::audit::balance::ledgers(&query, &refs, &|lot| cache.get(lot))
+}
+
+/// Whole-books ledger entries of `org` over `events`: (event, direction, lot, amount).
+fn book_entries(events: &[Arc<Event>], org: &str) -> Vec<(String, &'static str, String, String)> {
+    fresh_books(events, org)
+        .iter()
+        .flat_map(|l| l.entries.iter())
+        .map(|e| {
+            (
+                e.event_id.clone(),
+                e.direction.as_str(),
+                e.lot.clone(),
+                e.amount.normalize().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The books count a pallet's contents: the co-op that ships a pallet of its certified lot sells
+/// that lot, and the roaster that receives the pallet takes it in, so selling what it roasted
+/// from it leaves its balance whole. An item packed in a stated quantity moves that quantity.
+#[test]
+fn a_pallet_shipped_and_received_enters_the_books_as_what_it_held() {
+    let events = certified_pallet_chain(None);
+    let found = scan(&events);
+    assert!(
+        !found
+            .iter()
+            .any(|a| a.kind == AnomalyKind::NegativeMassBalance),
+        "{found:#?}"
+    );
+    let roaster = book_entries(&events, "roaster");
+    assert!(
+        roaster.contains(&("receive-pallet".into(), "input", "D".into(), "150".into())),
+        "{roaster:#?}"
+    );
+    let coop = book_entries(&events, "coop");
+    assert!(
+        coop.iter()
+            .any(|(id, dir, lot, _)| id == "ship-pallet" && *dir == "output" && lot == "D"),
+        "{coop:#?}"
+    );
+
+    // Packed at 100 kg, the pallet brings 100 kg: selling 150 kg's worth is over the balance.
+    let events = certified_pallet_chain(Some(kg("100")));
+    let roaster = book_entries(&events, "roaster");
+    assert!(
+        roaster.contains(&("receive-pallet".into(), "input", "D".into(), "100".into())),
+        "{roaster:#?}"
+    );
+    let found = scan(&events);
+    let negative: Vec<_> = found
+        .iter()
+        .filter(|a| a.kind == AnomalyKind::NegativeMassBalance)
+        .map(|a| a.org.as_deref())
+        .collect();
+    assert_eq!(negative, [Some("roaster")], "{found:#?}");
 }

@@ -303,11 +303,7 @@ impl Service {
                 )));
             }
             let mut cache = LotCache::new(store);
-            cache.load(
-                events
-                    .iter()
-                    .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
-            )?;
+            let events = cache.unpack_moves(&events)?;
             let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
             Ok(balance::ledgers(&query, &refs, &|lot| cache.get(lot)))
         })
