@@ -88,6 +88,18 @@ async fn anomalies_page(
         .into_inner()
 }
 
+/// How many events the server's log holds (its latest checkpoint's tree size).
+async fn tree_size(server: &TestServer) -> u64 {
+    server
+        .log()
+        .await
+        .get_checkpoint(v1::GetCheckpointRequest { tree_size: 0 })
+        .await
+        .expect("checkpoint")
+        .into_inner()
+        .tree_size
+}
+
 /// Every anomaly matching `request`, following cursors (at most 100 pages).
 async fn all_anomalies(
     audit: &mut AuditServiceClient<Channel>,
@@ -169,6 +181,10 @@ async fn thousands_of_clean_lots_list_no_anomaly_and_each_planted_problem_is_nam
         );
         assert!(page.anomalies.is_empty() && page.counts.is_empty());
         assert!(page.next_cursor.is_empty());
+        // The listing says how far into the log it is: all of it, here.
+        let logged = tree_size(&server).await;
+        assert!(logged > 2_000, "{logged}");
+        assert_eq!(page.current_to, logged);
 
         // Every problem at once, on top of the clean scenario.
         let planted: Vec<Planted> = Problem::ALL.iter().map(|p| scenario.plant(*p)).collect();
@@ -205,6 +221,23 @@ async fn thousands_of_clean_lots_list_no_anomaly_and_each_planted_problem_is_nam
             },
         )
         .await;
+        // Brought forward over the planted events, and says so; the ledgers too.
+        let logged = tree_size(&server).await;
+        let one = v1::ListAnomaliesRequest {
+            limit: 1,
+            ..Default::default()
+        };
+        assert_eq!(anomalies_page(&mut audit, one).await.current_to, logged);
+        let books = audit
+            .mass_balance(v1::MassBalanceRequest {
+                org: all[0].org.clone(),
+                claim: "fairtrade".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("mass balance")
+            .into_inner();
+        assert_eq!(books.current_to, logged);
         let found: BTreeSet<(String, String)> = all.iter().map(key).collect();
         let wanted: BTreeSet<(String, String)> = expected
             .iter()

@@ -89,13 +89,14 @@ impl AuditService for AuditApi {
     ) -> Result<Response<v1::MassBalanceResponse>, Status> {
         let caller = caller(&self.service, &request, false)?;
         let query = balance_query(request.get_ref()).map_err(to_status)?;
-        let ledgers = self
+        let books = self
             .service
             .mass_balance(&caller, query)
             .await
             .map_err(to_status)?;
         Ok(Response::new(v1::MassBalanceResponse {
-            ledgers: ledgers.iter().map(ledger_to_wire).collect(),
+            ledgers: books.ledgers.iter().map(ledger_to_wire).collect(),
+            current_to: books.current_to,
         }))
     }
 
@@ -117,6 +118,7 @@ impl AuditService for AuditApi {
             total: u32::try_from(page.total).unwrap_or(u32::MAX),
             counts: page.counts,
             status_counts: page.status_counts,
+            current_to: page.current_to,
         }))
     }
 

@@ -222,16 +222,16 @@ pub(crate) async fn anomalies(
         limit: ANOMALY_PAGE,
     };
     let mut all = Vec::new();
-    let (counts, status_counts) = loop {
+    let (counts, status_counts, current_to) = loop {
         let page = http.service.anomalies(&asked.caller, query.clone()).await?;
         all.extend(page.anomalies.iter().map(anomaly_to_wire));
         match page.next {
             Some(next) => query.offset = next,
-            None => break (page.counts, page.status_counts),
+            None => break (page.counts, page.status_counts, page.current_to),
         }
     };
     Ok(json_document(
-        &documents::anomaly_listing_json(&all, &counts, &status_counts),
+        &documents::anomaly_listing_json(&all, &counts, &status_counts, current_to),
         None,
     ))
 }

@@ -207,15 +207,18 @@ pub fn eudr_json(answer: &v1::EudrExportResponse) -> Value {
     })
 }
 
-/// The anomaly listing (`lotline anomalies --json`): every anomaly and the counts by kind.
+/// The anomaly listing (`lotline anomalies --json`): every anomaly, the counts by kind and by
+/// status, and the log sequence the listing is current to.
 pub fn anomaly_listing_json(
     anomalies: &[v1::Anomaly],
     counts: &std::collections::BTreeMap<String, u32>,
     status_counts: &std::collections::BTreeMap<String, u32>,
+    current_to: u64,
 ) -> Value {
     json!({
         "anomalies": anomalies_json(anomalies),
         "counts": counts,
         "status_counts": status_counts,
+        "current_to": current_to,
     })
 }

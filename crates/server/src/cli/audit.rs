@@ -209,26 +209,29 @@ pub(crate) async fn anomalies(a: AnomaliesArgs) -> Result<(), CliError> {
         cursor: String::new(),
         limit: 1_000,
     };
-    let (all, counts, status_counts) = every_anomaly(&mut client, request).await?;
+    let (all, counts, status_counts, current_to) = every_anomaly(&mut client, request).await?;
     if a.client.json {
         return print_json(&lotline_proto::documents::anomaly_listing_json(
             &all,
             &counts,
             &status_counts,
+            current_to,
         ));
     }
     out!("{}", anomalies_text(&all, &counts));
+    out!("Current to log sequence {current_to}.");
     Ok(())
 }
 
 /// Counts by kind, or by status.
 pub(crate) type Counts = BTreeMap<String, u32>;
 
-/// Every page of an anomaly listing, with its counts by kind and by status.
+/// Every page of an anomaly listing, with its counts by kind and by status, and the log sequence
+/// its last page is current to.
 pub(crate) async fn every_anomaly(
     client: &mut AuditServiceClient<Conn>,
     mut request: v1::ListAnomaliesRequest,
-) -> Result<(Vec<v1::Anomaly>, Counts, Counts), CliError> {
+) -> Result<(Vec<v1::Anomaly>, Counts, Counts, u64), CliError> {
     let mut all = Vec::new();
     loop {
         let page = client
@@ -238,7 +241,7 @@ pub(crate) async fn every_anomaly(
             .into_inner();
         all.extend(page.anomalies);
         if page.next_cursor.is_empty() {
-            return Ok((all, page.counts, page.status_counts));
+            return Ok((all, page.counts, page.status_counts, page.current_to));
         }
         request.cursor = page.next_cursor;
     }

@@ -99,7 +99,7 @@ pub(crate) async fn bundle(a: BundleArgs) -> Result<(), CliError> {
         limit: 1_000,
         ..Default::default()
     };
-    let (anomalies, counts, status_counts) = every_anomaly(&mut audit, request).await?;
+    let (anomalies, counts, status_counts, current_to) = every_anomaly(&mut audit, request).await?;
 
     // The ledgers of the org asked for, or of every org the anomalies are charged to.
     let orgs: BTreeSet<String> = match &a.org {
@@ -203,6 +203,7 @@ pub(crate) async fn bundle(a: BundleArgs) -> Result<(), CliError> {
             "verifier_key": cp.verifier_key,
         },
         "anomalies": lotline_proto::documents::anomalies_json(&anomalies),
+        "anomalies_current_to": current_to,
         "counts": counts,
         "status_counts": status_counts,
         "ledgers": to_value(&ledgers)?,

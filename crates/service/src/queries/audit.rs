@@ -60,6 +60,15 @@ pub struct AnomalyPage {
     pub counts: BTreeMap<String, u32>,
     /// Matching anomalies by status.
     pub status_counts: BTreeMap<String, u32>,
+    /// The log sequence the listing is current to: every event up to it, none after.
+    pub current_to: u64,
+}
+
+/// An org's mass-balance ledgers and the log sequence they are current to.
+#[derive(Debug, Clone)]
+pub struct MassBalance {
+    pub ledgers: Vec<Ledger>,
+    pub current_to: u64,
 }
 
 /// An auditor's review of an anomaly, as asked.
@@ -90,14 +99,14 @@ pub struct ChainReportAnswer {
 
 /// Brings the maintained state to the log as `store` sees it (building it when there is none,
 /// or when the rules changed or a new event changes answers across the log), then answers
-/// `f` from it. A state already past `store` (a question that began before the last update)
-/// answers as it is.
+/// `f` from it, with the log sequence the state is current to. A state already past `store` (a
+/// question that began before the last update) answers as it is.
 pub(crate) fn maintained<T>(
     cache: &ListingCache,
     store: &Snapshot<'_>,
     rules: &Rules,
     f: impl FnOnce(&mut Maintained) -> T,
-) -> Result<T, StoreError> {
+) -> Result<(T, u64), StoreError> {
     let mut guard = cache
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -135,8 +144,9 @@ pub(crate) fn maintained<T>(
         }
     };
     let answer = f(&mut current.state);
+    let upto = current.upto;
     *guard = Some(current);
-    Ok(answer)
+    Ok((answer, upto))
 }
 
 /// Whether the state is maintained (a question has needed it since the server started).
@@ -152,7 +162,7 @@ fn listing(
     cache: &ListingCache,
     store: &Snapshot<'_>,
     rules: &Rules,
-) -> Result<Arc<Vec<Anomaly>>, StoreError> {
+) -> Result<(Arc<Vec<Anomaly>>, u64), StoreError> {
     maintained(cache, store, rules, Maintained::listing)
 }
 
@@ -270,7 +280,7 @@ impl Service {
         &self,
         caller: &Caller,
         query: BalanceQuery,
-    ) -> Result<Vec<Ledger>, ServiceError> {
+    ) -> Result<MassBalance, ServiceError> {
         caller
             .books_of(&query.org, "mass-balance ledgers")
             .map_err(|e| self.refuse(&caller.describe(), e))?;
@@ -288,12 +298,15 @@ impl Service {
                 == (true, &None, None, None)
                 && query.claim.trim().eq_ignore_ascii_case(&whole.claim)
                 && is_active(&cache)
-                && let Some(kept) =
+                && let (Some(kept), current_to) =
                     maintained(&cache, &ready.store.snapshot()?, &ready.rules, |m| {
                         m.ledgers(&query.org)
                     })?
             {
-                return Ok(kept.as_ref().clone());
+                return Ok(MassBalance {
+                    ledgers: kept.as_ref().clone(),
+                    current_to,
+                });
             }
             let events = store.org_events(&query.org)?;
             if events.is_empty() {
@@ -305,7 +318,10 @@ impl Service {
             let mut cache = LotCache::new(store);
             let events = cache.unpack_moves(&events)?;
             let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
-            Ok(balance::ledgers(&query, &refs, &|lot| cache.get(lot)))
+            Ok(MassBalance {
+                ledgers: balance::ledgers(&query, &refs, &|lot| cache.get(lot)),
+                current_to: store.upto(),
+            })
         })
         .await
     }
@@ -329,7 +345,7 @@ impl Service {
         let cache = Arc::clone(&self.listing);
         self.read(caller.reading(), move |_, ready| {
             // Maintenance is not the question's: it reads without the caller's deadline.
-            let all = listing(&cache, &ready.store.snapshot()?, &ready.rules)?;
+            let (all, current_to) = listing(&cache, &ready.store.snapshot()?, &ready.rules)?;
             let matching: Vec<&Anomaly> = all
                 .iter()
                 .filter(|a| query.org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))
@@ -361,6 +377,7 @@ impl Service {
                 total,
                 counts,
                 status_counts,
+                current_to,
             })
         })
         .await
