@@ -696,6 +696,91 @@ async fn a_generated_supply_chain_answers_as_its_ground_truth() {
     );
 }
 
+/// The same generated history with one problem of each kind planted in it, as an auditor's
+/// test data would have: every planted problem is listed with its kind and event, and nothing
+/// is listed that the planted events or plots do not explain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_history_with_planted_problems_lists_each_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("planted.jsonld");
+    let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    let truth = lotline_testkit::epcis::write_planted_document(out, 9, 6_000).unwrap();
+    assert_eq!(truth.planted.len(), 7, "{:?}", truth.planted);
+    let rules =
+        lotline_domain::audit::rules::Rules::from_toml(&lotline_testkit::epcis::rules_toml())
+            .expect("the generator's rules file");
+    let mut config = ServeConfig::new(dir.path().join("data"));
+    config.rules = std::sync::Arc::new(rules);
+    let server = TestServer::start_with(config).await;
+    import_all(&server, None, &file).await;
+    server
+        .record_all(&lotline_testkit::epcis::member_confirmations(6_000))
+        .await;
+    let mut audit =
+        lotline_proto::v1::audit_service_client::AuditServiceClient::new(server.channel().await);
+    let mut listed = Vec::new();
+    let mut request = lotline_proto::v1::ListAnomaliesRequest {
+        limit: 1_000,
+        ..Default::default()
+    };
+    loop {
+        let page = audit
+            .list_anomalies(request.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        listed.extend(page.anomalies);
+        if page.next_cursor.is_empty() {
+            break;
+        }
+        request.cursor = page.next_cursor;
+    }
+    let shown: Vec<(String, String, String, String)> = listed
+        .iter()
+        .map(|a| {
+            (
+                a.kind.clone(),
+                a.event_id.clone(),
+                a.lot.clone(),
+                a.explanation.clone(),
+            )
+        })
+        .collect();
+    let missing: Vec<_> = truth
+        .planted
+        .iter()
+        .filter(|p| {
+            !listed.iter().any(|a| {
+                a.kind == p.kind
+                    && p.event_id.as_ref().is_none_or(|id| &a.event_id == id)
+                    && p.lot.as_ref().is_none_or(|lot| &a.lot == lot)
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not listed: {missing:#?}; listed: {shown:#?}"
+    );
+    let plots = listed
+        .iter()
+        .filter(|a| a.kind == "plot_not_eudr_grade")
+        .count();
+    assert_eq!(plots, 2, "{shown:#?}");
+    // No false alarm on the clean rest: every other anomaly is on a planted event.
+    let unexplained: Vec<_> = shown
+        .iter()
+        .filter(|(kind, event, lot, _)| {
+            kind != "plot_not_eudr_grade"
+                && !truth.planted_events.contains(event)
+                && !truth.planted_lots.contains(lot)
+        })
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "listed beyond the planted problems: {unexplained:#?}"
+    );
+}
+
 /// Imports a document over gRPC, or through the NATS stream with `nats`, and checks that every
 /// event was accepted (or was a duplicate); returns the summary.
 async fn import_all(server: &TestServer, nats: Option<&NatsServer>, file: &Path) -> Value {

@@ -29,6 +29,9 @@ pub const SAMPLED_LOTS: usize = 200;
 /// receipt.
 const MAX_CYCLE_EVENTS: usize = 5 * 3 + 6 + 5;
 
+/// The events [`Doc::plant_events`] writes.
+const PLANTED_EVENTS: usize = 17;
+
 /// What a test can check after importing the generated document.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroundTruth {
@@ -46,6 +49,25 @@ pub struct GroundTruth {
     pub product_classes: usize,
     /// The sampled lots, by canonical Digital Link (`https://id.gs1.org/01/{GTIN}/10/{lot}`).
     pub lots: BTreeMap<String, LotTruth>,
+    /// The problems [`write_planted_document`] planted; none in a clean history.
+    pub planted: Vec<PlantedProblem>,
+    /// The `eventID` of every event written to plant them.
+    pub planted_events: BTreeSet<String>,
+    /// Lots only planted events name.
+    pub planted_lots: BTreeSet<String>,
+}
+
+/// A problem planted in a generated history: the anomaly lotline must list for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlantedProblem {
+    /// The anomaly kind (`yield_out_of_band`, `unknown_origin`, …).
+    pub kind: &'static str,
+    /// The event it is charged to, when it is an event's (every planted event has an `eventID`).
+    pub event_id: Option<String>,
+    /// For a plot: its id (SGLN URN) in the master data.
+    pub plot: Option<String>,
+    /// For a lot's own anomaly (unknown origin): the lot, as its canonical Digital Link.
+    pub lot: Option<String>,
 }
 
 /// One sampled lot.
@@ -70,7 +92,22 @@ pub struct LotTruth {
 /// Writes an EPCISDocument of about `events` events (exactly `events`, unless a chain cannot be
 /// cut shorter) to `out`, deterministic per `seed`, and returns its ground truth.
 pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(None, out, seed, events)
+    write_chain::<io::Sink, W>(None, out, seed, events, false)
+}
+
+/// [`write_chain_document`] with one problem of each kind an auditor must be told of planted
+/// in it (listed in the truth's `planted`): a co-op aggregation that yields half as much again
+/// (`yield_out_of_band`), a co-op consuming a lot nobody made (`unknown_origin`), a delivery
+/// shipped before its harvest (`dated_before_creation`), a farm delivering to a co-op it is not
+/// a member of that then sells the bulk lot as certified (`non_member_delivery`, at the
+/// aggregation and at the sale), a plot written to 3 decimals and one across the border
+/// (`plot_not_eudr_grade`). Everything else is as clean as the clean history.
+pub fn write_planted_document<W: Write>(
+    out: W,
+    seed: u64,
+    events: usize,
+) -> io::Result<GroundTruth> {
+    write_chain::<io::Sink, W>(None, out, seed, events, true)
 }
 
 /// The same history as [`write_chain_document`], as supply chains exchange it: the master data
@@ -82,7 +119,7 @@ pub fn write_chain_documents<M: Write, W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain(Some(master), events_out, seed, events)
+    write_chain(Some(master), events_out, seed, events, false)
 }
 
 /// An event document of the generator's (one event per line) with its events in an order
@@ -263,6 +300,9 @@ fn write_master<W: Write>(out: W, seed: u64, world: &World) -> io::Result<()> {
         written: 0,
         lots_made: 0,
         pallets: 0,
+        plant: false,
+        force_id: false,
+        last_id: String::new(),
         mention: 0,
         truth: GroundTruth::default(),
     };
@@ -278,6 +318,7 @@ fn write_chain<M: Write, W: Write>(
     out: W,
     seed: u64,
     events: usize,
+    plant: bool,
 ) -> io::Result<GroundTruth> {
     let world = World::new(events);
     let mut doc = Doc {
@@ -290,9 +331,13 @@ fn write_chain<M: Write, W: Write>(
         written: 0,
         lots_made: 0,
         pallets: 0,
+        plant: false,
+        force_id: false,
+        last_id: String::new(),
         mention: 0,
         truth: GroundTruth::default(),
     };
+    doc.plant = plant;
     doc.truth.parties = world.parties();
     doc.truth.plots = world.coops * world.farms;
     doc.truth.sites = world.coops + world.procs + world.brands;
@@ -312,11 +357,15 @@ fn write_chain<M: Write, W: Write>(
         .write_all(b"  \"epcisBody\": {\n    \"eventList\": [")?;
     let mut pending: Vec<Vec<Lot>> = vec![Vec::new(); world.procs];
     let mut cycle = 0usize;
-    while doc.written + MAX_CYCLE_EVENTS <= events {
+    let reserved = if plant { PLANTED_EVENTS } else { 0 };
+    while doc.written + MAX_CYCLE_EVENTS + reserved <= events {
         let coop = cycle % world.coops;
         let proc = coop % world.procs;
         doc.coop_cycle(&world, coop, proc, &mut pending[proc])?;
         cycle += 1;
+    }
+    if plant {
+        doc.plant_events(&world)?;
     }
     // The rest (fewer events than a cycle): harvests at farms of the first co-op.
     while doc.written < events {
@@ -641,6 +690,12 @@ struct Doc<W: Write> {
     written: usize,
     lots_made: u64,
     pallets: u64,
+    /// Plant problems (a truncated and a cross-border plot in the master data).
+    plant: bool,
+    /// Give the next events an `eventID` whatever their place.
+    force_id: bool,
+    /// The `eventID` of the last event written, when it has one.
+    last_id: String,
     /// Counts identifier mentions, to alternate URN and Digital Link forms.
     mention: u64,
     truth: GroundTruth,
@@ -771,7 +826,22 @@ impl<W: Write> Doc<W> {
             )?;
             for f in 0..world.farms {
                 let farm = World::farm(c, f);
-                let (geometry, area) = plot_shape(self.seed, c, f);
+                let (mut geometry, area) = plot_shape(self.seed, c, f);
+                // Planted: the last farm of co-op 0 has its plot written to 3 decimals, that of
+                // co-op 1 has it across the border, in Ghana.
+                if self.plant && f + 1 == world.farms && c < 2 {
+                    geometry = if c == 0 {
+                        "{\"type\": \"Polygon\", \"coordinates\": [[[-6.512, 6.913], [-6.511, 6.913], [-6.511, 6.914], [-6.512, 6.914], [-6.512, 6.913]]]}".to_string()
+                    } else {
+                        "{\"type\": \"Polygon\", \"coordinates\": [[[-1.612345, 6.712345], [-1.611345, 6.712345], [-1.611345, 6.713345], [-1.612345, 6.713345], [-1.612345, 6.712345]]]}".to_string()
+                    };
+                    self.truth.planted.push(PlantedProblem {
+                        kind: "plot_not_eudr_grade",
+                        event_id: None,
+                        plot: Some(farm.sgln()),
+                        lot: None,
+                    });
+                }
                 element(
                     &mut self.out,
                     &mut first,
@@ -900,6 +970,92 @@ impl<W: Write> Doc<W> {
             let inputs = std::mem::take(pending);
             self.process(world, p, &inputs)?;
         }
+        Ok(())
+    }
+
+    /// The planted events' problems: see [`write_planted_document`]. Co-op 0 (cocoa) is the
+    /// culprit; its farms and co-op 3's (also cocoa) deliver.
+    fn plant_events(&mut self, world: &World) -> io::Result<()> {
+        if world.coops < 4 {
+            return Err(io::Error::other(
+                "a planted history needs at least 4 000 events (two cocoa co-ops)",
+            ));
+        }
+        let before = self.written;
+        self.force_id = true;
+        let kind = chain_kind(0);
+        let coop = World::coop(0);
+        let prefix = World::coop_prefix(0);
+        let member = World::farm(0, 0);
+        let planted = |kind: &'static str, id: &str| PlantedProblem {
+            kind,
+            event_id: Some(id.to_string()),
+            plot: None,
+            lot: None,
+        };
+        // Half as much again out of an aggregation.
+        let a = self.harvest(0, 0)?;
+        self.ship(&member, &coop, &[&a])?;
+        self.receive(&member, &coop, &[&a])?;
+        self.transform(
+            &coop,
+            "aggregation",
+            std::slice::from_ref(&a),
+            &[(prefix, kind.farm, a.kg * 3 / 2)],
+        )?;
+        let id = self.last_id.clone();
+        self.truth.planted.push(planted("yield_out_of_band", &id));
+        // A lot nobody made, aggregated.
+        let ghost = Lot {
+            prefix: World::coop_prefix(0),
+            product: kind.farm,
+            number: format!("GHOST-{}", self.lots_made),
+            kg: 400,
+            origins: Vec::new(),
+            ancestors: Vec::new(),
+        };
+        let ghost_id = ghost.canonical();
+        self.transform(&coop, "aggregation", &[ghost], &[(prefix, kind.farm, 396)])?;
+        self.truth.planted.push(PlantedProblem {
+            kind: "unknown_origin",
+            event_id: None,
+            plot: None,
+            lot: Some(ghost_id.clone()),
+        });
+        self.truth.planted_lots.insert(ghost_id);
+        // Shipped a day before it was harvested.
+        let late = self.harvest(0, 1 % world.farms)?;
+        let harvested = self.clock;
+        self.clock -= 2 * DAY;
+        self.ship(&World::farm(0, 1 % world.farms), &coop, &[&late])?;
+        let id = self.last_id.clone();
+        self.truth
+            .planted
+            .push(planted("dated_before_creation", &id));
+        self.clock = harvested;
+        self.receive(&World::farm(0, 1 % world.farms), &coop, &[&late])?;
+        // Co-op 3's farm delivers to co-op 0, which aggregates it and sells the bulk.
+        let outsider_coop = 3;
+        let outsider = World::farm(outsider_coop, 0);
+        let foreign = self.harvest(outsider_coop, 0)?;
+        self.ship(&outsider, &coop, &[&foreign])?;
+        self.receive(&outsider, &coop, &[&foreign])?;
+        let bulk = self.transform(
+            &coop,
+            "aggregation",
+            std::slice::from_ref(&foreign),
+            &[(prefix, kind.farm, foreign.kg * 99 / 100)],
+        )?;
+        let id = self.last_id.clone();
+        self.truth.planted.push(planted("non_member_delivery", &id));
+        let processor = World::proc(0);
+        let bulk: Vec<&Lot> = bulk.iter().collect();
+        self.ship(&coop, &processor, &bulk)?;
+        let id = self.last_id.clone();
+        self.truth.planted.push(planted("non_member_delivery", &id));
+        self.receive(&coop, &processor, &bulk)?;
+        self.force_id = false;
+        debug_assert!(self.written - before <= PLANTED_EVENTS);
         Ok(())
     }
 
@@ -1145,15 +1301,19 @@ impl<W: Write> Doc<W> {
         let separator = if self.written == 0 { "\n" } else { ",\n" };
         write!(self.out, "{separator}      {{\"type\":\"{kind}\"")?;
         // Two events in three carry an eventID; the rest are known by their hash.
-        if self.written % 3 != 2 {
-            write!(
-                self.out,
-                ",\"eventID\":\"urn:uuid:{:08x}-{:04x}-4{:03x}-8000-{:012x}\"",
+        self.last_id.clear();
+        if self.written % 3 != 2 || self.force_id {
+            self.last_id = format!(
+                "urn:uuid:{:08x}-{:04x}-4{:03x}-8000-{:012x}",
                 (self.seed >> 32) as u32,
                 (self.seed >> 16) as u16,
                 self.seed & 0xfff,
                 self.written
-            )?;
+            );
+            write!(self.out, ",\"eventID\":\"{}\"", self.last_id)?;
+            if self.force_id {
+                self.truth.planted_events.insert(self.last_id.clone());
+            }
         }
         write!(
             self.out,
