@@ -629,19 +629,24 @@ async fn a_document_imports_through_the_nats_stream() {
     check_ground_truth(&node, &read_json(&fixture("cocoa_chain.expected.json"))).await;
 }
 
+/// A server on a data dir in `dir`, with the generated chains' own yields as its rules file, as a
+/// user would load them.
+async fn serve_with_chain_rules(dir: &Path) -> TestServer {
+    let rules =
+        lotline_domain::audit::rules::Rules::from_toml(&lotline_testkit::epcis::rules_toml())
+            .expect("the generator's rules file");
+    let mut config = ServeConfig::new(dir.join("data"));
+    config.rules = std::sync::Arc::new(rules);
+    TestServer::start_with(config).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_supply_chain_answers_as_its_ground_truth() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("generated.jsonld");
     let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
     let truth = lotline_testkit::epcis::write_chain_document(out, 5, 20_000).unwrap();
-    // The chains' own yields as the rules file, as a user would load them.
-    let rules =
-        lotline_domain::audit::rules::Rules::from_toml(&lotline_testkit::epcis::rules_toml())
-            .expect("the generator's rules file");
-    let mut config = ServeConfig::new(dir.path().join("data"));
-    config.rules = std::sync::Arc::new(rules);
-    let server = TestServer::start_with(config).await;
+    let server = serve_with_chain_rules(dir.path()).await;
     let started = std::time::Instant::now();
     let out = import(&server.url(), &file, &[]).await;
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -706,12 +711,7 @@ async fn a_generated_history_with_planted_problems_lists_each_and_nothing_else()
     let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
     let truth = lotline_testkit::epcis::write_planted_document(out, 9, 6_000).unwrap();
     assert_eq!(truth.planted.len(), 7, "{:?}", truth.planted);
-    let rules =
-        lotline_domain::audit::rules::Rules::from_toml(&lotline_testkit::epcis::rules_toml())
-            .expect("the generator's rules file");
-    let mut config = ServeConfig::new(dir.path().join("data"));
-    config.rules = std::sync::Arc::new(rules);
-    let server = TestServer::start_with(config).await;
+    let server = serve_with_chain_rules(dir.path()).await;
     import_all(&server, None, &file).await;
     server
         .record_all(&lotline_testkit::epcis::member_confirmations(6_000))
