@@ -323,9 +323,7 @@ impl Maintained {
                 Some(given) => given.get(*org).cloned().unwrap_or_default(),
                 None => source.org_events(org)?,
             };
-            let mine = cache.unpack_moves(&mine)?;
-            let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
-            let ledgers = balance::ledgers(&whole_books(org), &refs, &|lot| cache.get(lot));
+            let ledgers = cache.ledgers(&whole_books(org), &mine)?;
             let violations = if self.shipping.contains(*org) {
                 balance::violations(&ledgers, BALANCE_CLAIM)
             } else {

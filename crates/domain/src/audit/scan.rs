@@ -57,7 +57,7 @@ impl<'a, S: LineageSource> LotCache<'a, S> {
     /// one level of packing. An item packed in a stated quantity moves that quantity; one packed
     /// without moves all its lot was created as; one the move names itself is not counted
     /// twice. Loads the facts of every lot the events and the answer name.
-    pub fn unpack_moves(&mut self, events: &[Arc<Event>]) -> Result<Vec<Arc<Event>>, S::Error> {
+    fn unpack_moves(&mut self, events: &[Arc<Event>]) -> Result<Vec<Arc<Event>>, S::Error> {
         self.load(
             events
                 .iter()
@@ -114,6 +114,18 @@ impl<'a, S: LineageSource> LotCache<'a, S> {
             out.push(Arc::new(moved));
         }
         Ok(out)
+    }
+
+    /// The ledgers `query` asks for over `events` (the org's), a container's moves counted as
+    /// moves of what it held ([`Self::unpack_moves`]).
+    pub fn ledgers(
+        &mut self,
+        query: &balance::BalanceQuery,
+        events: &[Arc<Event>],
+    ) -> Result<Vec<balance::Ledger>, S::Error> {
+        let events = self.unpack_moves(events)?;
+        let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
+        Ok(balance::ledgers(query, &refs, &|lot| self.get(lot)))
     }
 
     /// The facts certificate and price checks need.
@@ -221,9 +233,10 @@ pub fn anomalies<S: LineageSource>(
         .collect();
     for org in shipping {
         let query = crate::audit::maintained::whole_books(org);
-        let mine = cache.unpack_moves(by_org.get(org).map(Vec::as_slice).unwrap_or_default())?;
-        let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
-        let ledgers = balance::ledgers(&query, &refs, &|lot| cache.get(lot));
+        let ledgers = cache.ledgers(
+            &query,
+            by_org.get(org).map(Vec::as_slice).unwrap_or_default(),
+        )?;
         out.extend(balance::violations(&ledgers, BALANCE_CLAIM));
     }
     out.extend(non_member_deliveries(events, &certs, &mut cache)?);

@@ -1324,12 +1324,10 @@ fn certified_pallet_chain(packed: Option<Quantity>) -> Vec<Arc<Event>> {
 /// `org`'s whole books over `events`, drawn up from scratch.
 fn fresh_books(events: &[Arc<Event>], org: &str) -> Vec<crate::audit::balance::Ledger> {
     let source = Events(events.to_vec());
-    let mut cache = crate::audit::scan::LotCache::new(&source);
     let mine: Vec<Arc<Event>> = events.iter().filter(|e| e.org == org).cloned().collect();
-    let mine = cache.unpack_moves(&mine).expect("unpack");
-    let refs: Vec<&Event> = mine.iter().map(|e| e.as_ref()).collect();
-    let query = crate::audit::maintained::whole_books(org);
-    crate::audit::balance::ledgers(&query, &refs, &|lot| cache.get(lot))
+    crate::audit::scan::LotCache::new(&source)
+        .ledgers(&crate::audit::maintained::whole_books(org), &mine)
+        .expect("books")
 }
 
 /// Whole-books ledger entries of `org` over `events`: (event, direction, lot, amount).

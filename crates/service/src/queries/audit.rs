@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use lotline_domain::anomaly::{self, AnomalyStatus};
-use lotline_domain::audit::balance::{self, BalanceQuery, Ledger};
+use lotline_domain::audit::balance::{BalanceQuery, Ledger};
 use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
 use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
@@ -315,11 +315,8 @@ impl Service {
                     query.org
                 )));
             }
-            let mut cache = LotCache::new(store);
-            let events = cache.unpack_moves(&events)?;
-            let refs: Vec<&Event> = events.iter().map(|e| e.as_ref()).collect();
             Ok(MassBalance {
-                ledgers: balance::ledgers(&query, &refs, &|lot| cache.get(lot)),
+                ledgers: LotCache::new(store).ledgers(&query, &events)?,
                 current_to: store.upto(),
             })
         })
