@@ -1,16 +1,16 @@
 //! LogService: signed checkpoints, inclusion and consistency proofs, entries.
 
-use lotline_merkle::Hash;
 use lotline_proto::v1;
 use lotline_proto::v1::get_inclusion_proof_request::Leaf as WireLeaf;
 use lotline_proto::v1::log_service_server::LogService;
-use lotline_service::queries::log::{Leaf, SignedCheckpoint};
+use lotline_service::queries::log::Leaf;
 use lotline_service::{Service, ServiceError};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::caller::caller;
 use crate::status::status as to_status;
+use crate::wire;
 
 pub struct LogApi {
     service: Service,
@@ -22,19 +22,6 @@ impl LogApi {
     }
 }
 
-fn checkpoint_to_wire(c: SignedCheckpoint) -> v1::Checkpoint {
-    v1::Checkpoint {
-        note: c.note,
-        tree_size: c.checkpoint.size,
-        root_hash: c.checkpoint.root.to_vec(),
-        origin: c.checkpoint.origin,
-        verifier_key: c.verifier_key,
-    }
-}
-
-fn hashes(v: Vec<Hash>) -> Vec<Vec<u8>> {
-    v.into_iter().map(|h| h.to_vec()).collect()
-}
 
 #[tonic::async_trait]
 impl LogService for LogApi {
@@ -49,7 +36,7 @@ impl LogService for LogApi {
             .checkpoint(&caller, request.into_inner().tree_size)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(checkpoint_to_wire(checkpoint)))
+        Ok(Response::new(wire::checkpoint(checkpoint)))
     }
 
     #[instrument(skip_all)]
@@ -74,16 +61,7 @@ impl LogService for LogApi {
             .inclusion(&caller, leaf, r.tree_size)
             .await
             .map_err(to_status)?;
-        Ok(Response::new(v1::InclusionProof {
-            leaf_index: proof.index,
-            sequence: proof.index + 1,
-            event_id: proof.event_id,
-            tree_size: proof.checkpoint.checkpoint.size,
-            leaf_hash: proof.leaf_hash.to_vec(),
-            leaf: proof.leaf,
-            audit_path: hashes(proof.path),
-            checkpoint: Some(checkpoint_to_wire(proof.checkpoint)),
-        }))
+        Ok(Response::new(wire::inclusion(proof)))
     }
 
     #[instrument(skip_all)]
@@ -102,10 +80,10 @@ impl LogService for LogApi {
         Ok(Response::new(v1::ConsistencyProof {
             old_size: proof.old_size,
             new_size: checkpoint.checkpoint.size,
-            proof: hashes(proof.proof),
+            proof: wire::hashes(proof.proof),
             old_root: proof.old_root.to_vec(),
             new_root: checkpoint.checkpoint.root.to_vec(),
-            checkpoint: Some(checkpoint_to_wire(checkpoint)),
+            checkpoint: Some(wire::checkpoint(checkpoint)),
         }))
     }
 

@@ -8,7 +8,9 @@ use lotline_proto::convert::{
 };
 use lotline_proto::v1;
 use lotline_service::queries::Answered;
+use lotline_merkle::Hash;
 use lotline_service::queries::audit::EudrAnswer;
+use lotline_service::queries::log::{Inclusion, SignedCheckpoint};
 use lotline_service::queries::provenance::{
     ContainerAnswer, LotAnswer, Packing, RecallAnswer, TraceBackAnswer,
 };
@@ -105,5 +107,35 @@ pub fn eudr(answer: &EudrAnswer) -> v1::EudrExportResponse {
         geojson: answer.geojson.to_string(),
         dds_references: report.dds.iter().map(dds_to_wire).collect(),
         plots: u32::try_from(report.plots.len()).unwrap_or(u32::MAX),
+    }
+}
+
+/// A signed checkpoint on the wire.
+pub fn checkpoint(c: SignedCheckpoint) -> v1::Checkpoint {
+    v1::Checkpoint {
+        note: c.note,
+        tree_size: c.checkpoint.size,
+        root_hash: c.checkpoint.root.to_vec(),
+        origin: c.checkpoint.origin,
+        verifier_key: c.verifier_key,
+    }
+}
+
+/// Merkle hashes on the wire.
+pub fn hashes(v: Vec<Hash>) -> Vec<Vec<u8>> {
+    v.into_iter().map(|h| h.to_vec()).collect()
+}
+
+/// An inclusion proof on the wire, with the checkpoint it is for.
+pub fn inclusion(proof: Inclusion) -> v1::InclusionProof {
+    v1::InclusionProof {
+        leaf_index: proof.index,
+        sequence: proof.index + 1,
+        event_id: proof.event_id,
+        tree_size: proof.checkpoint.checkpoint.size,
+        leaf_hash: proof.leaf_hash.to_vec(),
+        leaf: proof.leaf,
+        audit_path: hashes(proof.path),
+        checkpoint: Some(checkpoint(proof.checkpoint)),
     }
 }

@@ -52,6 +52,17 @@ pub enum CustodyModel {
     IdentityPreserved,
 }
 
+impl CustodyModel {
+    /// The model as people name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CustodyModel::IdentityPreserved => "identity preserved",
+            CustodyModel::Segregated => "segregated",
+            CustodyModel::MassBalance => "mass balance",
+        }
+    }
+}
+
 /// The role an organisation plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrgRole {

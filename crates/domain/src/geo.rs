@@ -26,6 +26,57 @@ pub fn bare_geometry(text: &str) -> String {
     }
 }
 
+/// A plot's shapes to draw: each polygon's outer ring, and each point as a ring of one
+/// position, as (longitude, latitude). Empty for text that is not a geometry (or a Feature of
+/// one) of points and polygons.
+pub fn outlines(text: &str) -> Vec<Vec<(f64, f64)>> {
+    fn position(p: &[f64]) -> Option<(f64, f64)> {
+        match p {
+            [lon, lat, ..] if lon.is_finite() && lat.is_finite() => Some((*lon, *lat)),
+            _ => None,
+        }
+    }
+    fn ring(r: &[Vec<f64>]) -> Vec<(f64, f64)> {
+        r.iter().filter_map(|p| position(p)).collect()
+    }
+    fn shapes(value: &Value, out: &mut Vec<Vec<(f64, f64)>>) {
+        match value {
+            Value::Point(p) => out.extend(position(p).map(|p| vec![p])),
+            Value::MultiPoint(ps) => out.extend(ps.iter().filter_map(|p| position(p).map(|p| vec![p]))),
+            Value::Polygon(rings) => out.extend(rings.first().map(|r| ring(r))),
+            Value::MultiPolygon(polygons) => {
+                out.extend(polygons.iter().filter_map(|p| p.first().map(|r| ring(r))));
+            }
+            Value::GeometryCollection(gs) => gs.iter().for_each(|g| shapes(&g.value, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match text.parse::<GeoJson>() {
+        Ok(GeoJson::Geometry(g)) => shapes(&g.value, &mut out),
+        Ok(GeoJson::Feature(f)) => {
+            if let Some(g) = &f.geometry {
+                shapes(&g.value, &mut out);
+            }
+        }
+        _ => {}
+    }
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+/// Which cells of a `cols` × `rows` grid over the box (`west`, `south`, `east`, `north`), row by
+/// row from the north, lie in the country `code` (ISO 3166-1 alpha-2) by the boundary data of
+/// the country check; `None` when the data does not have the country.
+pub fn country_mask(
+    code: &str,
+    bbox: (f64, f64, f64, f64),
+    cols: usize,
+    rows: usize,
+) -> Option<Vec<bool>> {
+    countries::mask(&code.trim().to_ascii_uppercase(), bbox, cols, rows)
+}
+
 /// A GeoJSON text with every coordinate rounded to `decimals` places (a generalised geometry
 /// for the public view). Text that is not JSON is returned unchanged.
 pub fn round_geometry(text: &str, decimals: u32) -> String {
@@ -1360,6 +1411,38 @@ mod tests {
                 "{code} ({lon}, {lat})"
             );
         }
+    }
+
+    #[test]
+    fn outlines_draw_points_and_outer_rings_and_nothing_else() {
+        let polygon = r#"{"type":"Feature","properties":{"farmer":"x"},"geometry":{"type":"Polygon","coordinates":[[[1,2],[3,2],[3,4],[1,2]],[[1.5,2.5],[2,2.5],[2,3],[1.5,2.5]]]}}"#;
+        assert_eq!(
+            outlines(polygon),
+            vec![vec![(1.0, 2.0), (3.0, 2.0), (3.0, 4.0), (1.0, 2.0)]]
+        );
+        assert_eq!(
+            outlines(r#"{"type":"Point","coordinates":[-3.5,6.7]}"#),
+            vec![vec![(-3.5, 6.7)]]
+        );
+        let multi = r#"{"type":"MultiPolygon","coordinates":[[[[0,0],[1,0],[1,1],[0,0]]],[[[5,5],[6,5],[6,6],[5,5]]]]}"#;
+        assert_eq!(outlines(multi).len(), 2);
+        assert!(outlines("").is_empty());
+        assert!(outlines(r#"{"type":"LineString","coordinates":[[0,0],[1,1]]}"#).is_empty());
+    }
+
+    #[test]
+    fn a_country_mask_covers_its_country_and_not_its_neighbour() {
+        // A box across the border of Côte d'Ivoire (west) and Ghana (east), 8 × 4 cells.
+        let bbox = (-4.5, 6.0, -1.5, 8.0);
+        let ci = country_mask("ci", bbox, 8, 4).expect("the data has CI");
+        let gh = country_mask("GH", bbox, 8, 4).expect("the data has GH");
+        // The west column is Ivorian, the east column Ghanaian, and no cell is both.
+        for row in 0..4 {
+            assert!(ci[row * 8] && !gh[row * 8], "row {row}, west");
+            assert!(gh[row * 8 + 7] && !ci[row * 8 + 7], "row {row}, east");
+        }
+        assert!(ci.iter().zip(&gh).all(|(a, b)| !(*a && *b)));
+        assert_eq!(country_mask("XX", bbox, 8, 4), None);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use lotline_api::wire;
 use lotline_proto::convert::anomaly_to_wire;
 use lotline_proto::documents;
 use lotline_service::queries::audit::{AnomalyQuery, ReviewRequest};
+use lotline_service::queries::log::Leaf;
 use lotline_service::{Level, args};
 use serde_json::{Value, json};
 
@@ -93,6 +94,8 @@ pub(crate) async fn index() -> Response {
             "anomalies": "/lotline/v1/anomalies",
             "review": "/lotline/v1/anomalies/{id}/reviews",
             "containers": "/lotline/v1/containers/{id}",
+            "checkpoint": "/lotline/v1/checkpoint",
+            "proof": "/lotline/v1/proofs/{event_id}",
             "openapi": "/lotline/v1/openapi.json",
         }),
         None,
@@ -269,4 +272,38 @@ pub(crate) async fn review(
     );
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)
+}
+
+/// `/lotline/v1/checkpoint`: the log's latest signed checkpoint, as `lotline checkpoint --json`
+/// prints it.
+pub(crate) async fn checkpoint(
+    State(http): State<Http>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let cp = http.service.checkpoint(&asked.caller, 0).await?;
+    Ok(json_document(
+        &documents::checkpoint_json(&wire::checkpoint(cp)),
+        None,
+    ))
+}
+
+/// `/lotline/v1/proofs/{event_id}`: the event's inclusion proof in the latest checkpoint's
+/// tree, as `lotline proof EVENT_ID --json` prints it (the leaf withheld outside the caller's
+/// view: its hash proves the same).
+pub(crate) async fn proof(
+    State(http): State<Http>,
+    Path(event_id): Path<String>,
+    mut asked: Asked,
+) -> Result<Response, Problem> {
+    params(&mut asked, &[])?;
+    let id = args::id("event_id", &event_id)?;
+    let proof = http
+        .service
+        .inclusion(&asked.caller, Leaf::EventId(id), 0)
+        .await?;
+    Ok(json_document(
+        &documents::inclusion_json(&wire::inclusion(proof)),
+        None,
+    ))
 }

@@ -12,6 +12,7 @@ mod answers;
 mod capture;
 pub mod problem;
 mod queries;
+mod resolver;
 mod routes;
 mod token;
 mod webhooks;

@@ -16,7 +16,7 @@ use lotline_service::queries::epcis::{Cursor, EpcisPage, Listing, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
-use crate::{Peer, Problem, READ_DEADLINE, answers, capture, queries, token};
+use crate::{Peer, Problem, READ_DEADLINE, answers, capture, queries, resolver, token};
 
 /// The EPCIS and CBV versions lotline speaks.
 const EPCIS_VERSION: &str = "2.0.0";
@@ -92,6 +92,10 @@ pub(crate) fn router(service: Service) -> Router {
             axum::routing::post(answers::review),
         )
         .route("/lotline/v1/containers/{id}", get(answers::container))
+        .route("/lotline/v1/checkpoint", get(answers::checkpoint))
+        .route("/lotline/v1/proofs/{event_id}", get(answers::proof))
+        .route("/01/{gtin}", get(resolver::product))
+        .route("/01/{gtin}/10/{lot}", get(resolver::lot))
         .route(
             "/nextPageToken/{token}",
             delete(release_token).options(discovery),
@@ -233,7 +237,15 @@ fn collection(members: impl IntoIterator<Item = impl Into<Value>>) -> Response {
     )
 }
 
-async fn top_level() -> Response {
+/// `/`: the EPCIS top-level resources, or, asked `?epc=<EPC URN>` (a GS1 resolver's query by
+/// EPC), a redirect to the identifier's Digital Link path.
+async fn top_level(uri: axum::http::Uri, headers: HeaderMap) -> Response {
+    if let Some(epc) = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(name, _)| name == "epc")
+        .map(|(_, value)| value.into_owned())
+    {
+        return resolver::epc_redirect(&epc, &headers);
+    }
     collection([
         "capture",
         "events",

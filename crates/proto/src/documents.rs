@@ -222,3 +222,37 @@ pub fn anomaly_listing_json(
         "current_to": current_to,
     })
 }
+
+/// A signed checkpoint: what `lotline checkpoint --json` prints.
+pub fn checkpoint_json(cp: &v1::Checkpoint) -> Value {
+    json!({
+        "checkpoint": cp.note,
+        "tree_size": cp.tree_size,
+        "root_hash": hex::encode(&cp.root_hash),
+        "verifier_key": cp.verifier_key,
+    })
+}
+
+/// An inclusion proof: what `lotline proof EVENT_ID --json` prints once it has checked it (the
+/// leaf in base64, empty and `leaf_withheld` when the caller's view withholds it; hashes in hex).
+pub fn inclusion_json(p: &v1::InclusionProof) -> Value {
+    use base64::Engine;
+    let cp = p.checkpoint.clone().unwrap_or_default();
+    let mut answer = json!({
+        "event_id": p.event_id,
+        "sequence": p.sequence,
+        "leaf_index": p.leaf_index,
+        "tree_size": p.tree_size,
+        "leaf": base64::engine::general_purpose::STANDARD.encode(&p.leaf),
+        "leaf_hash": hex::encode(&p.leaf_hash),
+        "audit_path": p.audit_path.iter().map(hex::encode).collect::<Vec<_>>(),
+        "root_hash": hex::encode(&cp.root_hash),
+        "checkpoint": cp.note,
+        "verifier_key": cp.verifier_key,
+    });
+    // Only a withheld leaf says so: a full proof reads as it always did.
+    if p.leaf.is_empty() {
+        answer["leaf_withheld"] = json!(true);
+    }
+    answer
+}

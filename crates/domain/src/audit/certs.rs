@@ -382,6 +382,13 @@ impl Certificates {
         }
     }
 
+    /// The co-op `farm` delivered through as a member on `date`, by [`Self::member_of_on`]'s
+    /// rule: the co-op its registration names, if that co-op keeps its members that way.
+    pub fn co_op_on(&self, farm: &str, date: NaiveDate) -> Option<&str> {
+        let co_op = self.declared_co_op_of(farm, date)?;
+        self.member_of_on(farm, co_op, date).then_some(co_op)
+    }
+
     /// The co-op `org`'s registration in force on `date` names, confirmed or not.
     fn declared_co_op_of(&self, org: &str, date: NaiveDate) -> Option<&str> {
         let list = self.members.get(org)?;

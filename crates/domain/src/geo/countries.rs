@@ -81,3 +81,28 @@ pub(super) fn within(code: &str, lon: f64, lat: f64, km: f64) -> bool {
         is_in(lon + dlon * angle.cos(), lat + dlat * angle.sin())
     })
 }
+
+/// Which cells of a `cols` × `rows` grid over the box (`west`, `south`) – (`east`, `north`) have
+/// their centre in the country `code`, row by row from the north; `None` when the boundary data
+/// does not have the country.
+pub(super) fn mask(
+    code: &str,
+    (west, south, east, north): (f64, f64, f64, f64),
+    cols: usize,
+    rows: usize,
+) -> Option<Vec<bool>> {
+    if !known(code) {
+        return None;
+    }
+    let (dx, dy) = ((east - west) / cols as f64, (north - south) / rows as f64);
+    Some(
+        (0..rows)
+            .flat_map(|r| (0..cols).map(move |c| (r, c)))
+            .map(|(r, c)| {
+                let lon = west + dx * (c as f64 + 0.5);
+                let lat = north - dy * (r as f64 + 0.5);
+                within(code, lon, lat, 0.0)
+            })
+            .collect(),
+    )
+}

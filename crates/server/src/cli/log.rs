@@ -5,14 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use clap::Args;
 use lotline_merkle::{
     Checkpoint, Hash, RootBuilder, Signer, Verifier, leaf_hash, verify_consistency,
     verify_inclusion,
 };
-use lotline_proto::v1;
+use lotline_proto::{documents, v1};
 use lotline_proto::v1::log_service_client::LogServiceClient;
 use lotline_store::{LEAF_GROUP, Record, SledBackend, Store};
 use serde_json::{Value, json};
@@ -142,12 +140,7 @@ pub(crate) async fn checkpoint(args: CheckpointArgs) -> Result<(), CliError> {
         )));
     }
     if args.client.json {
-        print_json(&json!({
-            "checkpoint": cp.note,
-            "tree_size": cp.tree_size,
-            "root_hash": hex(&cp.root_hash),
-            "verifier_key": cp.verifier_key,
-        }))
+        print_json(&documents::checkpoint_json(&cp))
     } else {
         out!("{}", cp.note);
         outln!("verifier key: {}", cp.verifier_key);
@@ -218,23 +211,7 @@ pub(crate) async fn proof(args: ProofArgs) -> Result<(), CliError> {
     verify_inclusion(&leaf, p.leaf_index, p.tree_size, &path, &signed.root)
         .map_err(|e| CliError::Refused(format!("the inclusion proof does not verify: {e}")))?;
     if args.client.json {
-        let mut answer = json!({
-            "event_id": p.event_id,
-            "sequence": p.sequence,
-            "leaf_index": p.leaf_index,
-            "tree_size": p.tree_size,
-            "leaf": STANDARD.encode(&p.leaf),
-            "leaf_hash": hex(&p.leaf_hash),
-            "audit_path": path.iter().map(|h| hex(h)).collect::<Vec<_>>(),
-            "root_hash": hex(&signed.root),
-            "checkpoint": cp.note,
-            "verifier_key": cp.verifier_key,
-        });
-        // Only a withheld leaf says so: a full proof reads as it always did.
-        if withheld {
-            answer["leaf_withheld"] = json!(true);
-        }
-        print_json(&answer)
+        print_json(&documents::inclusion_json(&p))
     } else {
         outln!(
             "Event {} (sequence {}) is leaf {} of the log's tree of {} entries.",

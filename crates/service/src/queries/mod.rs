@@ -6,6 +6,7 @@ pub mod audit;
 pub mod epcis;
 pub mod log;
 pub mod masterdata;
+pub mod page;
 pub mod provenance;
 
 use chrono::{DateTime, Utc};

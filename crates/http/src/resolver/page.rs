@@ -1,0 +1,301 @@
+//! The pages, as server-rendered HTML that reads without JavaScript: semantic elements, one
+//! stylesheet inline, the map as inline SVG with a text alternative, nothing fetched from
+//! anywhere else.
+
+use std::collections::BTreeMap;
+
+use lotline_domain::audit::eudr::Verdict;
+use lotline_service::queries::page::{LotPage, ProductLots};
+use lotline_service::{Level, PublicGeometry};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use rust_decimal::Decimal;
+
+use super::i18n::{self, LANGUAGES, Text};
+use super::map::{self, MapPlot};
+
+/// The pages' stylesheet.
+const STYLE: &str = include_str!("page.css");
+
+/// A whole page around `body`.
+fn document(t: &Text, title: &str, here: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(t.code) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · lotline" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                main { (body) }
+                footer {
+                    nav aria-label=(t.languages) {
+                        span { (t.languages) ": " }
+                        @for lang in LANGUAGES {
+                            @if lang.code == t.code {
+                                strong lang=(lang.code) { (lang.name) }
+                            } @else {
+                                a href={(here) "?lang=" (lang.code)} lang=(lang.code) hreflang=(lang.code) { (lang.name) }
+                            }
+                            " "
+                        }
+                    }
+                    p.small { "lotline" }
+                }
+            }
+        }
+    }
+}
+
+/// An error page: `title` and what went wrong.
+pub(crate) fn error(t: &Text, title: &str, detail: &str) -> Markup {
+    document(
+        t,
+        title,
+        "",
+        html! {
+            h1 { (title) }
+            p.error { (detail) }
+        },
+    )
+}
+
+/// A share in [0, 1] as a percentage with one decimal.
+fn percent(share: Decimal) -> String {
+    format!("{:.1} %", share * Decimal::ONE_HUNDRED)
+}
+
+/// A lot id for people: the lot of a Digital Link, else the id.
+fn short_lot(lot: &str) -> &str {
+    lot.rsplit_once("/10/").map_or(lot, |(_, l)| l)
+}
+
+/// One row of the origins table.
+#[derive(Default)]
+struct ShareRow {
+    share: Decimal,
+    plots: std::collections::BTreeSet<String>,
+}
+
+/// The page of a lot. `here` is the page's path, `json` the path of its JSON answer.
+pub(crate) fn lot(
+    t: &Text,
+    page: &LotPage,
+    gtin: Option<&str>,
+    here: &str,
+    geometry: PublicGeometry,
+) -> Markup {
+    let trace = &page.trace.trace;
+    let report = &page.chain.report;
+    let eudr = &page.eudr.report;
+    let product = report
+        .product
+        .clone()
+        .or_else(|| eudr.product.clone())
+        .unwrap_or_default();
+    let chain = report.chain.clone().or_else(|| eudr.chain.clone());
+
+    // Shares by co-op and country, largest first.
+    let mut rows: BTreeMap<(String, String), ShareRow> = BTreeMap::new();
+    for origin in &trace.origins {
+        let co_op = page.co_ops.get(&origin.lot).cloned().unwrap_or_default();
+        let country = origin
+            .plot
+            .as_ref()
+            .and_then(|p| page.trace.plots.get(p))
+            .map(|p| p.country.clone())
+            .unwrap_or_default();
+        let row = rows.entry((co_op, country)).or_default();
+        row.share += origin.share;
+        row.plots.extend(origin.plot.clone());
+    }
+    let mut rows: Vec<_> = rows.into_iter().collect();
+    rows.sort_by(|a, b| b.1.share.cmp(&a.1.share).then(a.0.cmp(&b.0)));
+
+    let plots: Vec<MapPlot> = eudr
+        .plots
+        .iter()
+        .map(|p| MapPlot {
+            id: p.plot.clone(),
+            country: p.country.clone().unwrap_or_default(),
+            geometry: p.geometry.clone().unwrap_or_default(),
+            issue: !p.issues.is_empty(),
+        })
+        .collect();
+    let label = format!(
+        "{} ({}: {})",
+        i18n::fill(t.map_label, plots.len()),
+        t.map_countries,
+        {
+            let mut c: Vec<&str> = plots.iter().map(|p| p.country.as_str()).collect();
+            c.sort_unstable();
+            c.dedup();
+            c.join(", ")
+        }
+    );
+    let drawn = map::draw(&plots, &label);
+    let generalised = (page.trace.view == Level::Public)
+        .then_some(match geometry {
+            PublicGeometry::Exact => None,
+            PublicGeometry::Rounded => Some(t.geometry_rounded),
+            PublicGeometry::Region => Some(t.geometry_region),
+        })
+        .flatten();
+
+    let mut shown: Vec<(&str, &str)> = report
+        .stages
+        .iter()
+        .flat_map(|s| s.entries.iter())
+        .map(|e| (e.event_id.as_str(), e.org.as_str()))
+        .collect();
+    shown.sort_unstable();
+    shown.dedup();
+    let verdict = match eudr.verdict {
+        Verdict::Traceable => t.traceable,
+        Verdict::NotTraceable => t.not_traceable,
+        Verdict::NotApplicable => t.not_applicable,
+    };
+    let title = if product.is_empty() {
+        short_lot(&trace.lot).to_string()
+    } else {
+        format!("{product} · {}", short_lot(&trace.lot))
+    };
+    let body = html! {
+        header {
+            p.kicker { (t.lot_title) }
+            h1 { (if product.is_empty() { short_lot(&trace.lot) } else { &product }) }
+            dl.facts {
+                @if !product.is_empty() { dt { (t.product) } dd { (product) } }
+                @if let Some(gtin) = gtin { dt { (t.gtin) } dd { (gtin) } }
+                dt { (t.lot) } dd { code { (short_lot(&trace.lot)) } }
+                @if let Some(chain) = &chain { dt { (t.chain) } dd { (chain) } }
+                @if let Some(q) = &trace.produced { dt { (t.produced) } dd { (q.to_string()) } }
+                @if let Some(c) = page.trace.custody { dt { (t.custody) } dd { (c.as_str()) } }
+            }
+        }
+        section aria-labelledby="journey" {
+            h2 #journey { (t.journey) }
+            ol.stages {
+                @for stage in &report.stages {
+                    li.stage.missing[stage.missing] {
+                        h3 { (i18n::stage(t, &stage.name)) }
+                        @if stage.entries.is_empty() {
+                            p.small { (t.stage_missing) }
+                        }
+                        @for e in &stage.entries {
+                            div.entry {
+                                p.org {
+                                    strong { (e.org_name.clone().unwrap_or_else(|| e.org.clone())) }
+                                    @if let Some(country) = page.countries.get(&e.org).filter(|c| !c.is_empty()) {
+                                        " · " span.country { (country) }
+                                    }
+                                    " · " time datetime=(e.date.to_string()) { (e.date.to_string()) }
+                                }
+                                p.small { (e.process) @if let Some(p) = &e.product { " · " (p) } }
+                                p.certs {
+                                    (t.certificates) ": "
+                                    @if e.certificates.is_empty() { em { (t.no_certificate) } }
+                                    @for (i, c) in e.certificates.iter().enumerate() {
+                                        @if i > 0 { ", " }
+                                        span.cert { (c.standard) " " (c.certificate_id)
+                                            @if let Some(to) = c.valid_to { " (" (t.valid_to) " " (to.to_string()) ")" }
+                                            @if c.self_declared { " (" (t.self_declared) ")" } }
+                                    }
+                                    @if let Some(l) = &e.lapsed { " " span.warn { (t.lapsed) ": " (l) } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="origins" {
+            h2 #origins { (t.origins) }
+            @if let Some(svg) = drawn {
+                figure {
+                    (svg)
+                    figcaption { (label) ". " (t.map_attribution) @if let Some(g) = generalised { " " (g) } }
+                }
+            } @else {
+                p.small { (t.map_none) @if let Some(g) = generalised { " " (g) } }
+            }
+            @if let Some(p) = &trace.partial { p.warn { (t.partial) " " (p) } }
+            table {
+                caption { (t.shares) }
+                thead { tr { th scope="col" { (t.co_op) } th scope="col" { (t.country) } th scope="col" { (t.share) } th scope="col" { (t.plots) } } }
+                tbody {
+                    @for ((co_op, country), row) in &rows {
+                        tr {
+                            td.co-op { @if co_op.is_empty() { em { (t.no_co_op) } } @else { (co_op) } }
+                            td { @if country.is_empty() { (t.unknown) } @else { (country) } }
+                            td.num { (percent(row.share)) }
+                            td.num { (row.plots.len()) }
+                        }
+                    }
+                }
+            }
+        }
+        section aria-labelledby="eudr" {
+            h2 #eudr { (t.eudr) }
+            p.verdict.ok[eudr.verdict == Verdict::Traceable] { strong { (verdict) } }
+            @if !eudr.reasons.is_empty() {
+                h3 { (t.reasons) }
+                ul { @for r in &eudr.reasons { li { (r) } } }
+            }
+            @if !trace.anomalies.is_empty() {
+                p.warn { (i18n::fill(t.questions, trace.anomalies.len())) }
+                ul.small { @for a in &trace.anomalies { li { code { (a.kind.as_str()) } ": " (a.explanation) } } }
+            }
+        }
+        section aria-labelledby="verify" {
+            h2 #verify { (t.verify) }
+            p { (t.verify_intro) }
+            pre.note { (page.checkpoint.note) }
+            p.small { (t.verify_tree) ": " (page.checkpoint.checkpoint.size) }
+            p { (t.verify_events) }
+            ul.proofs {
+                @for (event, org) in &shown {
+                    li { code { (event) } " (" (org) ") — "
+                        a href={"/lotline/v1/proofs/" (urlencode(event))} { (t.proof) } }
+                }
+            }
+            p { (t.verify_how) }
+            pre { "lotline proof EVENT_ID --server URL\nlotline verify --server URL" }
+            p.small {
+                a href="/lotline/v1/checkpoint" { "checkpoint (JSON)" } " · "
+                a href="https://www.rfc-editor.org/rfc/rfc6962" { (t.rfc6962) } " · "
+                a href={(here) "?linkType=gs1:traceability"} type="application/json" { (t.json) }
+            }
+        }
+    };
+    document(t, &title, here, body)
+}
+
+/// The page of a product: its lots, each linking to its page.
+pub(crate) fn product(t: &Text, gtin: &str, lots: &ProductLots, here: &str) -> Markup {
+    let body = html! {
+        header {
+            p.kicker { (t.product_title) }
+            h1 { (t.gtin) " " (gtin) }
+        }
+        @if lots.lots.is_empty() {
+            p { (t.product_none) }
+        } @else {
+            ul.lots {
+                @for lot in &lots.lots {
+                    li { a href=(lot.strip_prefix(lotline_domain::gs1::DIGITAL_LINK_ROOT).unwrap_or(lot)) { (short_lot(lot)) } }
+                }
+            }
+            @if lots.truncated { p.small { (t.product_more) } }
+        }
+    };
+    document(t, &format!("{} {gtin}", t.gtin), here, body)
+}
+
+/// `text` percent-encoded for a path segment.
+pub(crate) fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
