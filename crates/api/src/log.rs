@@ -22,7 +22,6 @@ impl LogApi {
     }
 }
 
-
 #[tonic::async_trait]
 impl LogService for LogApi {
     #[instrument(skip_all)]

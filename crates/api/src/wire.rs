@@ -2,13 +2,13 @@
 //! documents (gRPC here; the HTTP door's `/lotline/v1` serves the same messages as the JSON
 //! documents of `lotline_proto::documents`).
 
+use lotline_merkle::Hash;
 use lotline_proto::convert::{
     custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire, time_to_wire,
     trace_back_to_wire, trace_forward_to_wire,
 };
 use lotline_proto::v1;
 use lotline_service::queries::Answered;
-use lotline_merkle::Hash;
 use lotline_service::queries::audit::EudrAnswer;
 use lotline_service::queries::log::{Inclusion, SignedCheckpoint};
 use lotline_service::queries::provenance::{

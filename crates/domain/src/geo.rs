@@ -42,7 +42,9 @@ pub fn outlines(text: &str) -> Vec<Vec<(f64, f64)>> {
     fn shapes(value: &Value, out: &mut Vec<Vec<(f64, f64)>>) {
         match value {
             Value::Point(p) => out.extend(position(p).map(|p| vec![p])),
-            Value::MultiPoint(ps) => out.extend(ps.iter().filter_map(|p| position(p).map(|p| vec![p]))),
+            Value::MultiPoint(ps) => {
+                out.extend(ps.iter().filter_map(|p| position(p).map(|p| vec![p])))
+            }
             Value::Polygon(rings) => out.extend(rings.first().map(|r| ring(r))),
             Value::MultiPolygon(polygons) => {
                 out.extend(polygons.iter().filter_map(|p| p.first().map(|r| ring(r))));

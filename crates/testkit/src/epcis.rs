@@ -425,6 +425,22 @@ pub fn member_confirmations(events: usize) -> Vec<lotline_proto::v1::Event> {
     out
 }
 
+/// The co-op a generated farm (an org id `gln-…`) is a member of, as an org id: a farm's GLN
+/// has its co-op's company prefix.
+pub fn co_op_of_farm(farm: &str) -> Option<String> {
+    let digits = farm.strip_prefix("gln-")?;
+    let prefix: u64 = digits.get(..7)?.parse().ok()?;
+    Some(format!(
+        "gln-{}",
+        World::coop(prefix.checked_sub(World::coop_prefix(0))? as usize).gln
+    ))
+}
+
+/// The name the master data gives farm `f` of co-op `c`: personal data no public answer shows.
+pub fn farm_name(c: usize, f: usize) -> String {
+    format!("Farm {f} of co-operative {c}")
+}
+
 /// 2024-10-01T00:00:00Z in seconds since the Unix epoch.
 const START: u64 = 1_727_740_800;
 const DAY: u64 = 86_400;
@@ -742,10 +758,7 @@ impl<W: Write> Doc<W> {
                     &mut first,
                     &World::farm(c, f).pgln(),
                     &[
-                        (
-                            "cbvmda:name",
-                            quoted(&format!("Farm {f} of co-operative {c}")),
-                        ),
+                        ("cbvmda:name", quoted(&farm_name(c, f))),
                         ("cbvmda:countryCode", quoted(kind.coop_country)),
                         ("lotline:role", quoted("farm")),
                         ("lotline:memberOf", quoted(&coop.pgln())),

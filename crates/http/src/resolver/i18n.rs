@@ -17,6 +17,9 @@ pub(crate) struct Text {
     pub custody: &'static str,
     pub journey: &'static str,
     pub stage_missing: &'static str,
+    pub stage_events: &'static str,
+    pub stage_orgs: &'static str,
+    pub show_each: &'static str,
     pub certificates: &'static str,
     pub no_certificate: &'static str,
     pub valid_to: &'static str,
@@ -76,6 +79,9 @@ const EN: Text = Text {
     custody: "Custody model",
     journey: "The chain, stage by stage",
     stage_missing: "No event is recorded for this stage.",
+    stage_events: "{n} events",
+    stage_orgs: "{n} organisations",
+    show_each: "Show each",
     certificates: "Certificates valid on the day",
     no_certificate: "none recorded",
     valid_to: "valid to",
@@ -132,6 +138,9 @@ const ES: Text = Text {
     custody: "Modelo de custodia",
     journey: "La cadena, etapa por etapa",
     stage_missing: "No hay ningún evento registrado para esta etapa.",
+    stage_events: "{n} eventos",
+    stage_orgs: "{n} organizaciones",
+    show_each: "Mostrar cada uno",
     certificates: "Certificados válidos ese día",
     no_certificate: "ninguno registrado",
     valid_to: "válido hasta",
@@ -188,6 +197,9 @@ const FR: Text = Text {
     custody: "Modèle de traçabilité",
     journey: "La filière, étape par étape",
     stage_missing: "Aucun événement n'est enregistré pour cette étape.",
+    stage_events: "{n} événements",
+    stage_orgs: "{n} organisations",
+    show_each: "Afficher le détail",
     certificates: "Certificats valides ce jour-là",
     no_certificate: "aucun enregistré",
     valid_to: "valide jusqu'au",
@@ -244,6 +256,9 @@ const PT: Text = Text {
     custody: "Modelo de custódia",
     journey: "A cadeia, etapa por etapa",
     stage_missing: "Nenhum evento registado para esta etapa.",
+    stage_events: "{n} eventos",
+    stage_orgs: "{n} organizações",
+    show_each: "Mostrar cada um",
     certificates: "Certificados válidos no dia",
     no_certificate: "nenhum registado",
     valid_to: "válido até",
@@ -300,6 +315,9 @@ const VI: Text = Text {
     custody: "Mô hình chuỗi hành trình",
     journey: "Chuỗi cung ứng, từng công đoạn",
     stage_missing: "Không có sự kiện nào được ghi cho công đoạn này.",
+    stage_events: "{n} sự kiện",
+    stage_orgs: "{n} tổ chức",
+    show_each: "Xem chi tiết",
     certificates: "Chứng nhận còn hiệu lực vào ngày đó",
     no_certificate: "không có",
     valid_to: "hiệu lực đến",
@@ -347,21 +365,117 @@ const VI: Text = Text {
 /// A chain's stage name (`lotline_domain::audit::chain`) in `lang`; other names as they are.
 pub(crate) fn stage(lang: &Text, name: &str) -> String {
     const NAMES: [(&str, [&str; 5]); 13] = [
-        ("farm", ["Farm", "Finca", "Exploitation", "Exploração", "Nông trại"]),
-        ("primary processing", ["Primary processing", "Procesamiento primario", "Transformation primaire", "Processamento primário", "Sơ chế"]),
-        ("grinding", ["Grinding", "Molienda", "Broyage", "Moagem", "Nghiền"]),
-        ("manufacturing", ["Manufacturing", "Fabricación", "Fabrication", "Fabrico", "Sản xuất"]),
-        ("brand", ["Brand", "Marca", "Marque", "Marca", "Thương hiệu"]),
-        ("wet mill", ["Wet mill", "Beneficio húmedo", "Usine de traitement humide", "Via húmida", "Sơ chế ướt"]),
-        ("dry mill", ["Dry mill", "Trilladora", "Usine de traitement sec", "Via seca", "Sơ chế khô"]),
-        ("roaster", ["Roaster", "Tostador", "Torréfacteur", "Torrefator", "Nhà rang"]),
-        ("ginner", ["Ginner", "Desmotadora", "Égreneur", "Descaroçador", "Cán bông"]),
-        ("spinner", ["Spinner", "Hilandería", "Filature", "Fiação", "Kéo sợi"]),
-        ("weaver/knitter", ["Weaver/knitter", "Tejeduría", "Tissage/tricotage", "Tecelagem/malharia", "Dệt/đan"]),
-        ("wet processing", ["Wet processing", "Acabado húmedo", "Ennoblissement", "Beneficiamento", "Xử lý ướt"]),
-        ("cut-make-trim", ["Cut-make-trim", "Confección", "Confection", "Confeção", "Cắt may"]),
+        (
+            "farm",
+            ["Farm", "Finca", "Exploitation", "Exploração", "Nông trại"],
+        ),
+        (
+            "primary processing",
+            [
+                "Primary processing",
+                "Procesamiento primario",
+                "Transformation primaire",
+                "Processamento primário",
+                "Sơ chế",
+            ],
+        ),
+        (
+            "grinding",
+            ["Grinding", "Molienda", "Broyage", "Moagem", "Nghiền"],
+        ),
+        (
+            "manufacturing",
+            [
+                "Manufacturing",
+                "Fabricación",
+                "Fabrication",
+                "Fabrico",
+                "Sản xuất",
+            ],
+        ),
+        (
+            "brand",
+            ["Brand", "Marca", "Marque", "Marca", "Thương hiệu"],
+        ),
+        (
+            "wet mill",
+            [
+                "Wet mill",
+                "Beneficio húmedo",
+                "Usine de traitement humide",
+                "Via húmida",
+                "Sơ chế ướt",
+            ],
+        ),
+        (
+            "dry mill",
+            [
+                "Dry mill",
+                "Trilladora",
+                "Usine de traitement sec",
+                "Via seca",
+                "Sơ chế khô",
+            ],
+        ),
+        (
+            "roaster",
+            [
+                "Roaster",
+                "Tostador",
+                "Torréfacteur",
+                "Torrefator",
+                "Nhà rang",
+            ],
+        ),
+        (
+            "ginner",
+            [
+                "Ginner",
+                "Desmotadora",
+                "Égreneur",
+                "Descaroçador",
+                "Cán bông",
+            ],
+        ),
+        (
+            "spinner",
+            ["Spinner", "Hilandería", "Filature", "Fiação", "Kéo sợi"],
+        ),
+        (
+            "weaver/knitter",
+            [
+                "Weaver/knitter",
+                "Tejeduría",
+                "Tissage/tricotage",
+                "Tecelagem/malharia",
+                "Dệt/đan",
+            ],
+        ),
+        (
+            "wet processing",
+            [
+                "Wet processing",
+                "Acabado húmedo",
+                "Ennoblissement",
+                "Beneficiamento",
+                "Xử lý ướt",
+            ],
+        ),
+        (
+            "cut-make-trim",
+            [
+                "Cut-make-trim",
+                "Confección",
+                "Confection",
+                "Confeção",
+                "Cắt may",
+            ],
+        ),
     ];
-    let at = LANGUAGES.iter().position(|l| l.code == lang.code).unwrap_or(0);
+    let at = LANGUAGES
+        .iter()
+        .position(|l| l.code == lang.code)
+        .unwrap_or(0);
     NAMES
         .iter()
         .find(|(n, _)| *n == name)

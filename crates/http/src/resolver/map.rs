@@ -134,11 +134,7 @@ pub(crate) fn draw(plots: &[MapPlot], label: &str) -> Option<Markup> {
         .map(|p| (p, outlines(&p.geometry)))
         .filter(|(_, s)| !s.is_empty())
         .collect();
-    let frame = Frame::around(
-        shapes
-            .iter()
-            .flat_map(|(_, s)| s.iter().flatten().copied()),
-    )?;
+    let frame = Frame::around(shapes.iter().flat_map(|(_, s)| s.iter().flatten().copied()))?;
     let mut countries: Vec<&str> = plots.iter().map(|p| p.country.as_str()).collect();
     countries.sort_unstable();
     countries.dedup();
@@ -159,6 +155,14 @@ pub(crate) fn draw(plots: &[MapPlot], label: &str) -> Option<Markup> {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    // A plot smaller than a few units at this scale gets a marker at its middle, to be seen.
+    let tiny = |ring: &[(f64, f64)]| {
+        let xs = ring.iter().map(|p| frame.x(p.0));
+        let ys = ring.iter().map(|p| frame.y(p.1));
+        let (x0, x1) = xs.fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(x), b.max(x)));
+        let (y0, y1) = ys.fold((f64::MAX, f64::MIN), |(a, b), y| (a.min(y), b.max(y)));
+        (x1 - x0 < 6.0 && y1 - y0 < 6.0).then_some(((x0 + x1) / 2.0, (y0 + y1) / 2.0))
+    };
     Some(html! {
         svg.map xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (WIDTH) " " (HEIGHT)}
             role="img" aria-labelledby="map-title" {
@@ -176,6 +180,9 @@ pub(crate) fn draw(plots: &[MapPlot], label: &str) -> Option<Markup> {
                                 cy=(format!("{:.1}", frame.y(ring[0].1))) r="5" {}
                         } @else {
                             polygon points=(points(ring)) {}
+                            @if let Some((x, y)) = tiny(ring) {
+                                circle.marker cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="4" {}
+                            }
                         }
                     }
                 }
@@ -211,7 +218,9 @@ mod tests {
             plot("P2", r#"{"type":"Point","coordinates":[-5.0,6.9]}"#),
             plot("P3", ""),
         ];
-        let svg = draw(&plots, "Map of 3 plots").expect("two plots have a location").into_string();
+        let svg = draw(&plots, "Map of 3 plots")
+            .expect("two plots have a location")
+            .into_string();
         assert_eq!(svg.matches("<g class=\"plot\"").count(), 2, "{svg}");
         assert_eq!(svg.matches("<polygon").count(), 1);
         assert_eq!(svg.matches("<circle").count(), 1);
@@ -226,7 +235,10 @@ mod tests {
         for xy in numbers.split(' ') {
             let (x, y) = xy.split_once(',').unwrap();
             let (x, y): (f64, f64) = (x.parse().unwrap(), y.parse().unwrap());
-            assert!((0.0..=WIDTH).contains(&x) && (0.0..=HEIGHT).contains(&y), "{xy}");
+            assert!(
+                (0.0..=WIDTH).contains(&x) && (0.0..=HEIGHT).contains(&y),
+                "{xy}"
+            );
         }
     }
 

@@ -101,17 +101,16 @@ fn negotiate(accept: Option<&str>) -> Wants {
                         .parse::<f32>()
                         .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16)
                 });
-            let specificity = if media == offer
-                || (offer == "text/html" && media == "application/xhtml+xml")
-            {
-                3
-            } else if media.strip_suffix("/*") == Some(kind) {
-                2
-            } else if media == "*/*" {
-                1
-            } else {
-                continue;
-            };
+            let specificity =
+                if media == offer || (offer == "text/html" && media == "application/xhtml+xml") {
+                    3
+                } else if media.strip_suffix("/*") == Some(kind) {
+                    2
+                } else if media == "*/*" {
+                    1
+                } else {
+                    continue;
+                };
             if best.is_none_or(|(s, _)| specificity > s) {
                 best = Some((specificity, q));
             }
@@ -144,7 +143,8 @@ fn failure(asking: &Asking, problem: Problem) -> Response {
         StatusCode::NOT_FOUND => format!("{} ({})", t.not_found_text, problem.detail),
         _ => problem.detail.clone(),
     };
-    let mut response = (problem.status, page::error(t, title, &detail).into_string()).into_response();
+    let mut response =
+        (problem.status, page::error(t, title, &detail).into_string()).into_response();
     html_headers(response.headers_mut());
     response
 }
@@ -233,11 +233,7 @@ pub(crate) async fn lot(
             }
             Wants::Linkset => {
                 http.service.lot(&asked.caller, lot.clone()).await?;
-                json_answer(
-                    &lot_linkset(&lot, &here),
-                    "application/linkset+json",
-                    None,
-                )
+                json_answer(&lot_linkset(&lot, &here), "application/linkset+json", None)
             }
             Wants::Page => {
                 let found = http.service.lot_page(&asked.caller, lot).await?;
@@ -381,10 +377,7 @@ mod tests {
             negotiate(Some("application/json, text/html;q=0.5")),
             Wants::Json
         );
-        assert_eq!(
-            negotiate(Some("application/linkset+json")),
-            Wants::Linkset
-        );
+        assert_eq!(negotiate(Some("application/linkset+json")), Wants::Linkset);
         assert_eq!(
             negotiate(Some("text/html;q=0, application/*;q=0.4")),
             Wants::Json

@@ -2,8 +2,9 @@
 //! stylesheet inline, the map as inline SVG with a text alternative, nothing fetched from
 //! anywhere else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use lotline_domain::audit::chain::StageEntry;
 use lotline_domain::audit::eudr::Verdict;
 use lotline_service::queries::page::{LotPage, ProductLots};
 use lotline_service::{Level, PublicGeometry};
@@ -75,7 +76,7 @@ fn short_lot(lot: &str) -> &str {
 #[derive(Default)]
 struct ShareRow {
     share: Decimal,
-    plots: std::collections::BTreeSet<String>,
+    plots: BTreeSet<String>,
 }
 
 /// The page of a lot. `here` is the page's path, `json` the path of its JSON answer.
@@ -183,28 +184,14 @@ pub(crate) fn lot(
                         @if stage.entries.is_empty() {
                             p.small { (t.stage_missing) }
                         }
-                        @for e in &stage.entries {
-                            div.entry {
-                                p.org {
-                                    strong { (e.org_name.clone().unwrap_or_else(|| e.org.clone())) }
-                                    @if let Some(country) = page.countries.get(&e.org).filter(|c| !c.is_empty()) {
-                                        " · " span.country { (country) }
-                                    }
-                                    " · " time datetime=(e.date.to_string()) { (e.date.to_string()) }
-                                }
-                                p.small { (e.process) @if let Some(p) = &e.product { " · " (p) } }
-                                p.certs {
-                                    (t.certificates) ": "
-                                    @if e.certificates.is_empty() { em { (t.no_certificate) } }
-                                    @for (i, c) in e.certificates.iter().enumerate() {
-                                        @if i > 0 { ", " }
-                                        span.cert { (c.standard) " " (c.certificate_id)
-                                            @if let Some(to) = c.valid_to { " (" (t.valid_to) " " (to.to_string()) ")" }
-                                            @if c.self_declared { " (" (t.self_declared) ")" } }
-                                    }
-                                    @if let Some(l) = &e.lapsed { " " span.warn { (t.lapsed) ": " (l) } }
-                                }
+                        @if stage.entries.len() > FEW {
+                            (stage_summary(t, &stage.entries, &page.countries))
+                            details {
+                                summary { (t.show_each) }
+                                (stage_entries(t, &stage.entries, &page.countries))
                             }
+                        } @else {
+                            (stage_entries(t, &stage.entries, &page.countries))
                         }
                     }
                 }
@@ -227,7 +214,11 @@ pub(crate) fn lot(
                 tbody {
                     @for ((co_op, country), row) in &rows {
                         tr {
-                            td.co-op { @if co_op.is_empty() { em { (t.no_co_op) } } @else { (co_op) } }
+                            td.co-op {
+                                @if co_op.is_empty() { em { (t.no_co_op) } }
+                                @else if let Some(name) = page.co_op_names.get(co_op) { (name) br; small.id { (co_op) } }
+                                @else { (co_op) }
+                            }
                             td { @if country.is_empty() { (t.unknown) } @else { (country) } }
                             td.num { (percent(row.share)) }
                             td.num { (row.plots.len()) }
@@ -254,11 +245,13 @@ pub(crate) fn lot(
             pre.note { (page.checkpoint.note) }
             p.small { (t.verify_tree) ": " (page.checkpoint.checkpoint.size) }
             p { (t.verify_events) }
-            ul.proofs {
-                @for (event, org) in &shown {
-                    li { code { (event) } " (" (org) ") — "
-                        a href={"/lotline/v1/proofs/" (urlencode(event))} { (t.proof) } }
+            @if shown.len() > FEW {
+                details {
+                    summary { (t.show_each) " (" (shown.len()) ")" }
+                    (proof_list(t, &shown))
                 }
+            } @else {
+                (proof_list(t, &shown))
             }
             p { (t.verify_how) }
             pre { "lotline proof EVENT_ID --server URL\nlotline verify --server URL" }
@@ -270,6 +263,85 @@ pub(crate) fn lot(
         }
     };
     document(t, &title, here, body)
+}
+
+/// Stage entries a stage lists one by one; more are summed up, each one behind a disclosure.
+const FEW: usize = 3;
+
+/// Each entry of a stage: who, where, when, what, and the certificates valid that day.
+fn stage_entries(t: &Text, entries: &[StageEntry], countries: &BTreeMap<String, String>) -> Markup {
+    html! {
+        @for e in entries {
+            div.entry {
+                p.org {
+                    strong { (e.org_name.clone().unwrap_or_else(|| e.org.clone())) }
+                    @if let Some(country) = countries.get(&e.org).filter(|c| !c.is_empty()) {
+                        " · " span.country { (country) }
+                    }
+                    " · " time datetime=(e.date.to_string()) { (e.date.to_string()) }
+                }
+                p.small { (e.process) @if let Some(p) = &e.product { " · " (p) } }
+                p.certs {
+                    (t.certificates) ": "
+                    @if e.certificates.is_empty() { em { (t.no_certificate) } }
+                    @for (i, c) in e.certificates.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        span.cert { (c.standard) " " (c.certificate_id)
+                            @if let Some(to) = c.valid_to { " (" (t.valid_to) " " (to.to_string()) ")" }
+                            @if c.self_declared { " (" (t.self_declared) ")" } }
+                    }
+                    @if let Some(l) = &e.lapsed { " " span.warn { (t.lapsed) ": " (l) } }
+                }
+            }
+        }
+    }
+}
+
+/// A stage of many entries in one paragraph: how many events by how many orgs, over which
+/// dates, in which countries, under which certificates.
+fn stage_summary(t: &Text, entries: &[StageEntry], countries: &BTreeMap<String, String>) -> Markup {
+    let orgs: BTreeSet<&str> = entries.iter().map(|e| e.org.as_str()).collect();
+    let places: BTreeSet<&str> = orgs
+        .iter()
+        .filter_map(|o| countries.get(*o))
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+        .collect();
+    let first = entries.iter().map(|e| e.date).min();
+    let last = entries.iter().map(|e| e.date).max();
+    let certs: BTreeSet<String> = entries
+        .iter()
+        .flat_map(|e| e.certificates.iter())
+        .map(|c| format!("{} {}", c.standard, c.certificate_id))
+        .collect();
+    html! {
+        p.org {
+            strong { (i18n::fill(t.stage_events, entries.len())) } " · "
+            (i18n::fill(t.stage_orgs, orgs.len()))
+            @if !places.is_empty() { " · " span.country { (places.into_iter().collect::<Vec<_>>().join(", ")) } }
+            @if let (Some(first), Some(last)) = (first, last) {
+                " · " time datetime=(first.to_string()) { (first.to_string()) }
+                @if last != first { " – " time datetime=(last.to_string()) { (last.to_string()) } }
+            }
+        }
+        p.certs {
+            (t.certificates) ": "
+            @if certs.is_empty() { em { (t.no_certificate) } }
+            (certs.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// Each event shown, linked to its inclusion proof.
+fn proof_list(t: &Text, shown: &[(&str, &str)]) -> Markup {
+    html! {
+        ul.proofs {
+            @for (event, org) in shown {
+                li { code { (event) } " (" (org) ") — "
+                    a href={"/lotline/v1/proofs/" (urlencode(event))} { (t.proof) } }
+            }
+        }
+    }
 }
 
 /// The page of a product: its lots, each linking to its page.

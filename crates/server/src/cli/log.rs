@@ -10,8 +10,8 @@ use lotline_merkle::{
     Checkpoint, Hash, RootBuilder, Signer, Verifier, leaf_hash, verify_consistency,
     verify_inclusion,
 };
-use lotline_proto::{documents, v1};
 use lotline_proto::v1::log_service_client::LogServiceClient;
+use lotline_proto::{documents, v1};
 use lotline_store::{LEAF_GROUP, Record, SledBackend, Store};
 use serde_json::{Value, json};
 

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
+use lotline_domain::OrgRole;
 
 use super::audit::{ChainReportAnswer, EudrAnswer, certificates};
 use super::log::SignedCheckpoint;
@@ -26,6 +27,8 @@ pub struct LotPage {
     pub co_ops: BTreeMap<String, String>,
     /// The country each org of the chain registered, by org.
     pub countries: BTreeMap<String, String>,
+    /// The registered name of each origin's co-op (co-ops are businesses, not persons).
+    pub co_op_names: BTreeMap<String, String>,
     /// A checkpoint taken after the answers were read, so it covers every event they cite.
     pub checkpoint: SignedCheckpoint,
 }
@@ -48,13 +51,7 @@ impl Service {
             .trace
             .origins
             .iter()
-            .filter_map(|o| {
-                Some((
-                    o.lot.clone(),
-                    o.org.clone()?,
-                    o.harvest_time?.date_naive(),
-                ))
-            })
+            .filter_map(|o| Some((o.lot.clone(), o.org.clone()?, o.harvest_time?.date_naive())))
             .collect();
         let orgs: BTreeSet<String> = chain
             .report
@@ -64,23 +61,32 @@ impl Service {
             .chain(chain.report.other.iter())
             .map(|e| e.org.clone())
             .collect();
-        let (co_ops, countries) = self
+        let (co_ops, countries, co_op_names) = self
             .read(caller.reading(), move |store, _| {
                 let farms: BTreeSet<&str> = origins.iter().map(|(_, f, _)| f.as_str()).collect();
                 let certs = certificates(store, farms)?;
-                let co_ops = origins
+                let co_ops: BTreeMap<String, String> = origins
                     .iter()
                     .filter_map(|(lot, farm, date)| {
                         Some((lot.clone(), certs.co_op_on(farm, *date)?.to_string()))
                     })
                     .collect();
+                let mut co_op_names = BTreeMap::new();
+                for co_op in co_ops.values().collect::<BTreeSet<_>>() {
+                    if let Some(registered) = store.org(co_op)?
+                        && registered.role == OrgRole::Cooperative
+                        && !registered.name.is_empty()
+                    {
+                        co_op_names.insert(co_op.clone(), registered.name);
+                    }
+                }
                 let mut countries = BTreeMap::new();
                 for org in orgs {
                     if let Some(registered) = store.org(&org)? {
                         countries.insert(org, registered.country);
                     }
                 }
-                Ok((co_ops, countries))
+                Ok((co_ops, countries, co_op_names))
             })
             .await?;
         let checkpoint = self.checkpoint(caller, 0).await?;
@@ -90,6 +96,7 @@ impl Service {
             eudr,
             co_ops,
             countries,
+            co_op_names,
             checkpoint,
         })
     }
