@@ -14,6 +14,7 @@ pub mod problem;
 mod queries;
 mod resolver;
 mod routes;
+mod session;
 mod token;
 mod webhooks;
 

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post};
 use chrono::{SecondsFormat, Utc};
@@ -16,6 +16,7 @@ use lotline_service::queries::epcis::{Cursor, EpcisPage, Listing, MAX_PER_PAGE};
 use lotline_service::{Caller, CertificateSubject, Credentials, Service};
 use serde_json::{Value, json};
 
+use crate::session::{self, Sessions};
 use crate::{Peer, Problem, READ_DEADLINE, answers, capture, queries, resolver, token};
 
 /// The EPCIS and CBV versions lotline speaks.
@@ -29,6 +30,7 @@ pub(crate) const VIEW_HEADER: &str = "lotline-view";
 #[derive(Clone)]
 pub(crate) struct Http {
     pub(crate) service: Service,
+    pub(crate) sessions: std::sync::Arc<Sessions>,
 }
 
 pub(crate) fn router(service: Service) -> Router {
@@ -95,6 +97,12 @@ pub(crate) fn router(service: Service) -> Router {
         .route("/lotline/v1/checkpoint", get(answers::checkpoint))
         .route("/lotline/v1/proofs/{event_id}", get(answers::proof))
         .route("/01/{gtin}", get(resolver::product))
+        .route("/lotline/v1/products/{gtin}", get(resolver::brand_view))
+        .route(
+            "/lotline/v1/session",
+            get(resolver::sign_in_form).post(resolver::sign_in),
+        )
+        .route("/lotline/v1/session/end", post(resolver::sign_out))
         .route("/01/{gtin}/10/{lot}", get(resolver::lot))
         .route(
             "/nextPageToken/{token}",
@@ -103,7 +111,10 @@ pub(crate) fn router(service: Service) -> Router {
         .fallback(no_route)
         // Capture streams its body to a file under its own limit.
         .layer(DefaultBodyLimit::disable())
-        .with_state(Http { service })
+        .with_state(Http {
+            service,
+            sessions: Default::default(),
+        })
 }
 
 /// What every query request brings: the caller, the path and the query string's parameters.
@@ -117,9 +128,16 @@ impl FromRequestParts<Http> for Asked {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, http: &Http) -> Result<Self, Problem> {
+        // A browser's session stands for its token on reads only.
+        let session = if matches!(parts.method, Method::GET | Method::HEAD) {
+            session::cookie(&parts.headers).and_then(|id| http.sessions.token(&id))
+        } else {
+            None
+        };
         let caller = caller(
             &http.service,
             &parts.headers,
+            session,
             parts.extensions.get::<Peer>(),
         )?;
         let params = form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
@@ -134,7 +152,12 @@ impl FromRequestParts<Http> for Asked {
 }
 
 /// The caller of a request, from its bearer token or its connection's client certificate.
-fn caller(service: &Service, headers: &HeaderMap, peer: Option<&Peer>) -> Result<Caller, Problem> {
+pub(crate) fn caller(
+    service: &Service,
+    headers: &HeaderMap,
+    session: Option<String>,
+    peer: Option<&Peer>,
+) -> Result<Caller, Problem> {
     let unauthenticated = |m: &str| {
         Problem::new(
             StatusCode::UNAUTHORIZED,
@@ -143,7 +166,7 @@ fn caller(service: &Service, headers: &HeaderMap, peer: Option<&Peer>) -> Result
         )
     };
     let bearer = match headers.get(header::AUTHORIZATION) {
-        None => None,
+        None => session,
         Some(value) => {
             let text = value
                 .to_str()

@@ -16,9 +16,12 @@
 //! Every answer is the public view, whoever asks: a page is what a stranger sees. On a server
 //! with access control it needs `serve --public-reads`, as any anonymous read does.
 
+mod brand;
 mod i18n;
 mod map;
 mod page;
+
+pub(crate) use brand::{brand_view, sign_in, sign_in_form, sign_out};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
@@ -149,6 +152,13 @@ fn failure(asking: &Asking, problem: Problem) -> Response {
     response
 }
 
+/// A page with `status`.
+fn html_response(status: StatusCode, markup: maud::Markup) -> Response {
+    let mut response = (status, markup.into_string()).into_response();
+    html_headers(response.headers_mut());
+    response
+}
+
 fn html_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_TYPE,
@@ -244,9 +254,7 @@ pub(crate) async fn lot(
                     &here,
                     asked.caller.public_geometry,
                 );
-                let mut response = markup.into_string().into_response();
-                html_headers(response.headers_mut());
-                response
+                html_response(StatusCode::OK, markup)
             }
         };
         Ok::<_, Problem>(resolved(response, &here))
@@ -294,11 +302,10 @@ pub(crate) async fn product(
                 None,
             ),
             Wants::Page => {
-                let mut response = page::product(asking.text, gtin.as_str(), &lots, &here)
-                    .into_string()
-                    .into_response();
-                html_headers(response.headers_mut());
-                response
+                html_response(
+                    StatusCode::OK,
+                    page::product(asking.text, gtin.as_str(), &lots, &here),
+                )
             }
         };
         Ok::<_, Problem>(resolved(response, &here))

@@ -18,7 +18,7 @@ use super::map::{self, MapPlot};
 const STYLE: &str = include_str!("page.css");
 
 /// A whole page around `body`.
-fn document(t: &Text, title: &str, here: &str, body: Markup) -> Markup {
+pub(super) fn document(t: &Text, title: &str, here: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(t.code) {
@@ -63,12 +63,12 @@ pub(crate) fn error(t: &Text, title: &str, detail: &str) -> Markup {
 }
 
 /// A share in [0, 1] as a percentage with one decimal.
-fn percent(share: Decimal) -> String {
+pub(super) fn percent(share: Decimal) -> String {
     format!("{:.1} %", share * Decimal::ONE_HUNDRED)
 }
 
 /// A lot id for people: the lot of a Digital Link, else the id.
-fn short_lot(lot: &str) -> &str {
+pub(super) fn short_lot(lot: &str) -> &str {
     lot.rsplit_once("/10/").map_or(lot, |(_, l)| l)
 }
 
@@ -361,6 +361,7 @@ pub(crate) fn product(t: &Text, gtin: &str, lots: &ProductLots, here: &str) -> M
             }
             @if lots.truncated { p.small { (t.product_more) } }
         }
+        p { a href={"/lotline/v1/products/" (gtin)} { (t.brand_link) } }
     };
     document(t, &format!("{} {gtin}", t.gtin), here, body)
 }

@@ -10,7 +10,8 @@ use lotline_domain::OrgRole;
 
 use super::audit::{ChainReportAnswer, EudrAnswer, certificates};
 use super::log::SignedCheckpoint;
-use super::provenance::TraceBackAnswer;
+use super::provenance::{LotAnswer, TraceBackAnswer};
+use lotline_store::{Snapshot, StoreError};
 use crate::{Caller, Service, ServiceError};
 
 /// Lots one product listing names at most.
@@ -33,6 +34,30 @@ pub struct LotPage {
     pub checkpoint: SignedCheckpoint,
 }
 
+/// Lots one product view covers at most (each is traced: narrow the period for more).
+pub const MAX_VIEW_LOTS: usize = 200;
+
+/// One lot of a product view.
+#[derive(Debug, Clone)]
+pub struct ProductLot {
+    pub state: LotAnswer,
+    pub trace: TraceBackAnswer,
+    pub eudr: EudrAnswer,
+}
+
+/// A brand's view of one product over a period.
+#[derive(Debug, Clone, Default)]
+pub struct ProductView {
+    /// The lots created in the period, in key order.
+    pub lots: Vec<ProductLot>,
+    /// Set when the product has more lots than the view covers.
+    pub truncated: bool,
+    /// Origin lot → the co-op its farm delivered through as a member.
+    pub co_ops: BTreeMap<String, String>,
+    /// Co-op → its registered name.
+    pub co_op_names: BTreeMap<String, String>,
+}
+
 /// The lots of one product (a GTIN), in key order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProductLots {
@@ -47,12 +72,7 @@ impl Service {
         let trace = self.trace_back(caller, lot.clone()).await?;
         let chain = self.chain_report(caller, lot.clone()).await?;
         let eudr = self.eudr(caller, lot).await?;
-        let origins: Vec<(String, String, NaiveDate)> = trace
-            .trace
-            .origins
-            .iter()
-            .filter_map(|o| Some((o.lot.clone(), o.org.clone()?, o.harvest_time?.date_naive())))
-            .collect();
+        let origins = farm_origins(&trace);
         let orgs: BTreeSet<String> = chain
             .report
             .stages
@@ -61,32 +81,16 @@ impl Service {
             .chain(chain.report.other.iter())
             .map(|e| e.org.clone())
             .collect();
-        let (co_ops, countries, co_op_names) = self
+        let (co_ops, countries) = self
             .read(caller.reading(), move |store, _| {
-                let farms: BTreeSet<&str> = origins.iter().map(|(_, f, _)| f.as_str()).collect();
-                let certs = certificates(store, farms)?;
-                let co_ops: BTreeMap<String, String> = origins
-                    .iter()
-                    .filter_map(|(lot, farm, date)| {
-                        Some((lot.clone(), certs.co_op_on(farm, *date)?.to_string()))
-                    })
-                    .collect();
-                let mut co_op_names = BTreeMap::new();
-                for co_op in co_ops.values().collect::<BTreeSet<_>>() {
-                    if let Some(registered) = store.org(co_op)?
-                        && registered.role == OrgRole::Cooperative
-                        && !registered.name.is_empty()
-                    {
-                        co_op_names.insert(co_op.clone(), registered.name);
-                    }
-                }
+                let co_ops = origin_co_ops(store, &origins)?;
                 let mut countries = BTreeMap::new();
                 for org in orgs {
                     if let Some(registered) = store.org(&org)? {
                         countries.insert(org, registered.country);
                     }
                 }
-                Ok((co_ops, countries, co_op_names))
+                Ok((co_ops, countries))
             })
             .await?;
         let checkpoint = self.checkpoint(caller, 0).await?;
@@ -94,11 +98,52 @@ impl Service {
             trace,
             chain,
             eudr,
-            co_ops,
+            co_ops: co_ops.of_origin,
             countries,
-            co_op_names,
+            co_op_names: co_ops.names,
             checkpoint,
         })
+    }
+
+    /// A brand's view of one product: each of its lots created in `from..=to` (either end
+    /// open), with its state, trace and EUDR answer in the caller's view, and the co-op of every
+    /// origin. At most [`MAX_VIEW_LOTS`] lots; `truncated` says there were more.
+    pub async fn product_view(
+        &self,
+        caller: &Caller,
+        prefix: String,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+    ) -> Result<ProductView, ServiceError> {
+        caller.party_only("a product view")?;
+        let listed = self.lots_with_prefix(caller, prefix).await?;
+        let mut view = ProductView {
+            truncated: listed.truncated,
+            ..ProductView::default()
+        };
+        for lot in listed.lots {
+            let state = self.lot(caller, lot.clone()).await?;
+            let created = state.state.created_at.map(|t| t.date_naive());
+            if created.is_some_and(|d| from.is_some_and(|f| d < f) || to.is_some_and(|t| d > t))
+                || (created.is_none() && (from.is_some() || to.is_some()))
+            {
+                continue;
+            }
+            if view.lots.len() == MAX_VIEW_LOTS {
+                view.truncated = true;
+                break;
+            }
+            let trace = self.trace_back(caller, lot.clone()).await?;
+            let eudr = self.eudr(caller, lot).await?;
+            view.lots.push(ProductLot { state, trace, eudr });
+        }
+        let origins: Vec<_> = view.lots.iter().flat_map(|l| farm_origins(&l.trace)).collect();
+        let co_ops = self
+            .read(caller.reading(), move |store, _| Ok(origin_co_ops(store, &origins)?))
+            .await?;
+        view.co_ops = co_ops.of_origin;
+        view.co_op_names = co_ops.names;
+        Ok(view)
     }
 
     /// The lots whose id starts with `prefix` (a product's canonical Digital Link and `/10/`),
@@ -140,4 +185,47 @@ impl Service {
         })
         .await
     }
+}
+
+/// Each origin's farm and harvest date: (origin lot, farm, date).
+fn farm_origins(trace: &TraceBackAnswer) -> Vec<(String, String, NaiveDate)> {
+    trace
+        .trace
+        .origins
+        .iter()
+        .filter_map(|o| Some((o.lot.clone(), o.org.clone()?, o.harvest_time?.date_naive())))
+        .collect()
+}
+
+/// Origins' co-ops and the co-ops' names.
+#[derive(Debug, Clone, Default)]
+struct OriginCoOps {
+    /// Origin lot → its co-op.
+    of_origin: BTreeMap<String, String>,
+    /// Co-op → its registered name.
+    names: BTreeMap<String, String>,
+}
+
+/// The co-op each origin's farm delivered through as a member on the harvest date (the
+/// audit's membership rule), and those co-ops' names.
+fn origin_co_ops(
+    store: &Snapshot<'_>,
+    origins: &[(String, String, NaiveDate)],
+) -> Result<OriginCoOps, StoreError> {
+    let farms: BTreeSet<&str> = origins.iter().map(|(_, f, _)| f.as_str()).collect();
+    let certs = certificates(store, farms)?;
+    let of_origin: BTreeMap<String, String> = origins
+        .iter()
+        .filter_map(|(lot, farm, date)| Some((lot.clone(), certs.co_op_on(farm, *date)?.to_string())))
+        .collect();
+    let mut names = BTreeMap::new();
+    for co_op in of_origin.values().collect::<BTreeSet<_>>() {
+        if let Some(registered) = store.org(co_op)?
+            && registered.role == OrgRole::Cooperative
+            && !registered.name.is_empty()
+        {
+            names.insert(co_op.clone(), registered.name);
+        }
+    }
+    Ok(OriginCoOps { of_origin, names })
 }
