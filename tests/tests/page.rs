@@ -97,6 +97,7 @@ async fn get(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
+    let started = std::time::Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("generated.jsonld");
     let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
@@ -190,6 +191,7 @@ async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
         "{plots:?} {co_ops:?}"
     );
 
+    eprintln!("imported and traced in {:?}", started.elapsed());
     // What a person sees: the DOM Chromium rendered.
     let shot = dir.path().join("bar.png");
     let dom = tokio::task::spawn_blocking({
@@ -198,6 +200,7 @@ async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
     })
     .await
     .unwrap();
+    eprintln!("rendered in Chromium at {:?}", started.elapsed());
     assert!(dom.contains("<svg class=\"map\""), "no map in {dom}");
     assert_eq!(
         dom.matches("<g class=\"plot").count(),
@@ -362,6 +365,70 @@ async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
         .unwrap();
     assert!(vietnamese.contains("<html lang=\"vi\">") && vietnamese.contains("Nông trại"));
 
+    // The brand's view of the product (an open server: every caller is a party), its CSV and
+    // its EUDR GeoJSON.
+    let view_url = format!("{base}/lotline/v1/products/{BAR_GTIN13}?from=2026-11-01&to=2026-12-31");
+    let (status, _, view) = get(&view_url, "text/html", None).await;
+    assert_eq!(status, 200, "{view}");
+    assert!(
+        view.contains(&format!("href=\"/01/0{BAR_GTIN13}/10/{BAR_LOT}\"")),
+        "{view}"
+    );
+    assert!(
+        view.contains("<dd class=\"traced-share\">100.0 %</dd>"),
+        "{view}"
+    );
+    for co_op in &co_ops {
+        assert!(
+            view.contains(co_op.as_str()),
+            "origin co-op {co_op} missing from the view"
+        );
+    }
+    let (status, headers, csv) = get(&format!("{view_url}&format=csv"), "*/*", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("lot,created,quantity,unit,"));
+    assert!(
+        rows[1].starts_with(&format!("{bar},2026-12-01T10:00:00+00:00,")),
+        "{csv}"
+    );
+    let (status, _, geo) = get(&format!("{view_url}&format=geojson"), "*/*", None).await;
+    assert_eq!(status, 200);
+    let geo: Value = serde_json::from_str(&geo).unwrap();
+    let features: BTreeSet<&str> = geo["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["lotline:plot"].as_str().unwrap())
+        .collect();
+    assert_eq!(features, plots);
+    // A period without the bar has no lot; a bad date is a clear 400.
+    let (_, _, empty) = get(
+        &format!("{base}/lotline/v1/products/{BAR_GTIN13}?to=2026-01-01"),
+        "text/html",
+        None,
+    )
+    .await;
+    assert!(!empty.contains(BAR_LOT), "{empty}");
+    let (status, _, bad) = get(
+        &format!("{base}/lotline/v1/products/{BAR_GTIN13}?from=yesterday"),
+        "text/html",
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        bad.contains("from: &quot;yesterday&quot; is not a date"),
+        "{bad}"
+    );
+
     // The product's lots link to the bar's page.
     let (status, _, product) = get(&format!("{base}/01/{BAR_GTIN13}"), "text/html", None).await;
     assert_eq!(status, 200);
@@ -369,4 +436,142 @@ async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
         product.contains(&format!("href=\"/01/0{BAR_GTIN13}/10/{BAR_LOT}\"")),
         "{product}"
     );
+}
+
+/// A brand signs in with its token once; its browser then carries a session cookie, which
+/// stands for the token on reads only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brand_signs_in_with_its_token_and_reads_with_a_session_cookie() {
+    use lotline_server::{AuthSettings, load_issuer};
+    use lotline_service::Role;
+    use lotline_service::tokens::TokenRequest;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(dir.path());
+    config.auth = Some(AuthSettings::default());
+    config.public_reads = true;
+    config.http = Some("127.0.0.1:0".parse().unwrap());
+    let issuer = load_issuer(&config.issuer_key_path()).expect("issuer");
+    let server = TestServer::start_with(config).await;
+    let base = server.http_url();
+    let token = issuer
+        .issue(
+            &TokenRequest {
+                org: "brand-b".into(),
+                roles: vec![Role::Member],
+                lifetime_secs: 3600,
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .expect("issue")
+        .token;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let view = format!("/lotline/v1/products/{BAR_GTIN13}");
+
+    // Not signed in: the page sends the browser to sign in, and back; a download is refused.
+    let r = client.get(format!("{base}{view}")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with("/lotline/v1/session?return="),
+        "{location}"
+    );
+    let r = client
+        .get(format!("{base}{view}?format=csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let form = client
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("name=\"token\"") && form.contains(&format!("value=\"{view}\"")),
+        "{form}"
+    );
+
+    // A wrong token is refused on the form; the brand's opens a session.
+    let r = client
+        .post(format!("{base}/lotline/v1/session"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token=not-a-token&return={}",
+            lotline_testkit::url_encode(&view)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+    let r = client
+        .post(format!("{base}/lotline/v1/session"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "token={token}&return={}",
+            lotline_testkit::url_encode(&view)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], view.as_str());
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(&token), "the cookie is not the token");
+    let session = cookie.split(';').next().unwrap().to_string();
+
+    // The cookie reads the view; it writes nothing.
+    let r = client
+        .get(format!("{base}{view}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("0 lots"));
+    let document = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/epcis/cocoa_chain.jsonld"),
+    )
+    .unwrap();
+    let r = client
+        .post(format!("{base}/capture"))
+        .header("cookie", &session)
+        .header("content-type", "application/ld+json")
+        .body(document)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        401,
+        "a session cookie must not authorise a write"
+    );
+
+    // Signed out, the cookie is worth nothing.
+    let r = client
+        .post(format!("{base}/lotline/v1/session/end"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let r = client
+        .get(format!("{base}{view}"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
 }

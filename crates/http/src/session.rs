@@ -93,7 +93,10 @@ mod tests {
     #[test]
     fn the_cookie_is_found_among_others() {
         let mut headers = axum::http::HeaderMap::new();
-        headers.append("cookie", "theme=dark; lotline_session=abc123".parse().unwrap());
+        headers.append(
+            "cookie",
+            "theme=dark; lotline_session=abc123".parse().unwrap(),
+        );
         assert_eq!(cookie(&headers).as_deref(), Some("abc123"));
         assert_eq!(cookie(&axum::http::HeaderMap::new()), None);
     }

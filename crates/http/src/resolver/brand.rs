@@ -115,7 +115,13 @@ fn figures(view: &ProductView) -> Figures<'_> {
     let anomalies = view
         .lots
         .iter()
-        .flat_map(|l| l.trace.trace.anomalies.iter().chain(&l.state.state.anomalies))
+        .flat_map(|l| {
+            l.trace
+                .trace
+                .anomalies
+                .iter()
+                .chain(&l.state.state.anomalies)
+        })
         .filter(|a| seen.insert(a.id()))
         .collect();
     Figures {
@@ -352,9 +358,9 @@ impl Period {
 fn date(name: &str, value: Option<&str>) -> Result<Option<NaiveDate>, Problem> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d").map(Some).map_err(|_| {
-            Problem::parameter(format!("{name}: {v:?} is not a date (YYYY-MM-DD)"))
-        }),
+        Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| Problem::parameter(format!("{name}: {v:?} is not a date (YYYY-MM-DD)"))),
     }
 }
 
@@ -411,13 +417,14 @@ pub(crate) async fn brand_view(
         }
     };
     let here = uri.path().to_string();
-    let sign_in = format!(
-        "/lotline/v1/session?return={}",
-        urlencode(&uri.to_string())
-    );
+    let sign_in = format!("/lotline/v1/session?return={}", urlencode(&uri.to_string()));
     let asked = match asked {
         Ok(a) if a.caller.who != Who::Anonymous => a,
-        Ok(_) | Err(Problem { status: StatusCode::UNAUTHORIZED, .. }) if page => {
+        Ok(_)
+        | Err(Problem {
+            status: StatusCode::UNAUTHORIZED,
+            ..
+        }) if page => {
             return see_other(&sign_in);
         }
         Ok(_) => {
@@ -453,9 +460,9 @@ pub(crate) async fn brand_view(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/csv; charset=utf-8"),
                 );
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    "attachment; filename=\"lots-{gtin}.csv\""
-                )) {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("attachment; filename=\"lots-{gtin}.csv\""))
+                {
                     headers.insert(header::CONTENT_DISPOSITION, v);
                 }
                 response

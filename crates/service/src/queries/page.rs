@@ -11,8 +11,8 @@ use lotline_domain::OrgRole;
 use super::audit::{ChainReportAnswer, EudrAnswer, certificates};
 use super::log::SignedCheckpoint;
 use super::provenance::{LotAnswer, TraceBackAnswer};
-use lotline_store::{Snapshot, StoreError};
 use crate::{Caller, Service, ServiceError};
+use lotline_store::{Snapshot, StoreError};
 
 /// Lots one product listing names at most.
 pub const MAX_PRODUCT_LOTS: usize = 1_000;
@@ -137,9 +137,15 @@ impl Service {
             let eudr = self.eudr(caller, lot).await?;
             view.lots.push(ProductLot { state, trace, eudr });
         }
-        let origins: Vec<_> = view.lots.iter().flat_map(|l| farm_origins(&l.trace)).collect();
+        let origins: Vec<_> = view
+            .lots
+            .iter()
+            .flat_map(|l| farm_origins(&l.trace))
+            .collect();
         let co_ops = self
-            .read(caller.reading(), move |store, _| Ok(origin_co_ops(store, &origins)?))
+            .read(caller.reading(), move |store, _| {
+                Ok(origin_co_ops(store, &origins)?)
+            })
             .await?;
         view.co_ops = co_ops.of_origin;
         view.co_op_names = co_ops.names;
@@ -216,7 +222,9 @@ fn origin_co_ops(
     let certs = certificates(store, farms)?;
     let of_origin: BTreeMap<String, String> = origins
         .iter()
-        .filter_map(|(lot, farm, date)| Some((lot.clone(), certs.co_op_on(farm, *date)?.to_string())))
+        .filter_map(|(lot, farm, date)| {
+            Some((lot.clone(), certs.co_op_on(farm, *date)?.to_string()))
+        })
         .collect();
     let mut names = BTreeMap::new();
     for co_op in of_origin.values().collect::<BTreeSet<_>>() {
