@@ -575,3 +575,77 @@ async fn a_brand_signs_in_with_its_token_and_reads_with_a_session_cookie() {
         .unwrap();
     assert_eq!(r.status(), 303);
 }
+
+/// `serve --public-geometry region` and `rounded`: the page never shows more of a plot than the
+/// operator allows, and its map still says where the lot comes from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_shows_plots_only_as_the_operator_allows() {
+    use lotline_service::PublicGeometry;
+
+    for geometry in [PublicGeometry::Region, PublicGeometry::Rounded] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("generated.jsonld");
+        let out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        let truth = write_chain_document(out, 3, 4_000).unwrap();
+        let mut config = ServeConfig::new(dir.path().join("data"));
+        config.http = Some("127.0.0.1:0".parse().unwrap());
+        config.public_geometry = geometry;
+        let server = TestServer::start_with(config).await;
+        let url = server.url();
+        let imported = tokio::task::spawn_blocking(move || {
+            lotline(&["import", "--server", &url, file.to_str().unwrap()])
+        })
+        .await
+        .unwrap();
+        assert_eq!(imported.status.code(), Some(0), "{}", stderr(&imported));
+        let (lot, _) = truth
+            .lots
+            .iter()
+            .filter(|(lot, t)| t.product == "cocoa_beans" && lot.contains("/01/"))
+            .max_by_key(|(_, t)| t.origins.len())
+            .expect("a cocoa lot");
+        let page_url = format!(
+            "{}{}",
+            server.http_url(),
+            lot.strip_prefix("https://id.gs1.org").unwrap()
+        );
+        let (status, _, html) = get(&page_url, "text/html", None).await;
+        assert_eq!(status, 200, "{html}");
+        assert!(html.contains("<svg class=\"map\""), "{geometry:?}: no map");
+        assert!(
+            html.contains("class=\"country\""),
+            "{geometry:?}: no country"
+        );
+        let (_, _, json) = get(&page_url, "application/json", None).await;
+        let trace: Value = serde_json::from_str(&json).unwrap();
+        let geometries: Vec<&Value> = trace["origins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| &o["plot_info"]["geometry"])
+            .collect();
+        match geometry {
+            PublicGeometry::Region => {
+                assert!(!html.contains("<g class=\"plot"), "region: a plot is drawn");
+                assert!(html.contains("shown only as their country"));
+                assert!(
+                    geometries
+                        .iter()
+                        .all(|g| g.is_null() || g.as_str() == Some("")),
+                    "{geometries:?}"
+                );
+            }
+            _ => {
+                assert!(html.contains("<g class=\"plot"), "rounded: no plot drawn");
+                assert!(html.contains("rounded to about 1 km"));
+                // Every coordinate has at most 2 decimals.
+                let text = serde_json::to_string(&geometries).unwrap();
+                for number in text.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')) {
+                    if let Some((_, decimals)) = number.split_once('.') {
+                        assert!(decimals.len() <= 2, "{number} in {text}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -79,6 +79,13 @@ pub fn country_mask(
     countries::mask(&code.trim().to_ascii_uppercase(), bbox, cols, rows)
 }
 
+/// The bounding box (west, south, east, north) of the country `code` (ISO 3166-1 alpha-2) by
+/// the boundary data of the country check, to a quarter degree; `None` when the data does not
+/// have the country.
+pub fn country_bbox(code: &str) -> Option<(f64, f64, f64, f64)> {
+    countries::bbox(&code.trim().to_ascii_uppercase())
+}
+
 /// A GeoJSON text with every coordinate rounded to `decimals` places (a generalised geometry
 /// for the public view). Text that is not JSON is returned unchanged.
 pub fn round_geometry(text: &str, decimals: u32) -> String {
@@ -1445,6 +1452,18 @@ mod tests {
         }
         assert!(ci.iter().zip(&gh).all(|(a, b)| !(*a && *b)));
         assert_eq!(country_mask("XX", bbox, 8, 4), None);
+    }
+
+    #[test]
+    fn a_country_box_holds_the_country() {
+        // Côte d'Ivoire lies within about 8.6°W–2.5°W, 4.3°N–10.8°N (its waters reach further
+        // south).
+        let (w, s, e, n) = country_bbox("CI").expect("the data has CI");
+        assert!((-9.2..-8.2).contains(&w), "{w}");
+        assert!((-3.0..-2.0).contains(&e), "{e}");
+        assert!((3.3..4.8).contains(&s), "{s}");
+        assert!((10.3..11.3).contains(&n), "{n}");
+        assert_eq!(country_bbox("XX"), None);
     }
 
     #[test]

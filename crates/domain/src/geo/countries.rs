@@ -106,3 +106,44 @@ pub(super) fn mask(
             .collect(),
     )
 }
+
+/// The bounding box (west, south, east, north) of the country `code` by the boundary data, to
+/// a degree's precision (the centres of the one-degree cells inside it, widened by half a cell);
+/// `None` when the data does not have it. Computed once per country.
+pub(super) fn bbox(code: &str) -> Option<(f64, f64, f64, f64)> {
+    static BOXES: LazyLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<(f64, f64, f64, f64)>>>,
+    > = LazyLock::new(Default::default);
+    if !known(code) {
+        return None;
+    }
+    if let Some(found) = BOXES.lock().unwrap_or_else(|e| e.into_inner()).get(code) {
+        return *found;
+    }
+    // Cells of a quarter degree, so that small countries are found too.
+    const STEP: f64 = 0.25;
+    let mut found: Option<(f64, f64, f64, f64)> = None;
+    for row in 0..(180.0 / STEP) as usize {
+        let lat = -90.0 + STEP * (row as f64 + 0.5);
+        for col in 0..(360.0 / STEP) as usize {
+            let lon = -180.0 + STEP * (col as f64 + 0.5);
+            if within(code, lon, lat, 0.0) {
+                let (w, s, e, n) = found.unwrap_or((lon, lat, lon, lat));
+                found = Some((w.min(lon), s.min(lat), e.max(lon), n.max(lat)));
+            }
+        }
+    }
+    let found = found.map(|(w, s, e, n)| {
+        (
+            w - STEP / 2.0,
+            s - STEP / 2.0,
+            e + STEP / 2.0,
+            n + STEP / 2.0,
+        )
+    });
+    BOXES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(code.to_string(), found);
+    found
+}

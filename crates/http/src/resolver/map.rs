@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use lotline_domain::geo::{country_mask, outlines};
+use lotline_domain::geo::{country_bbox, country_mask, outlines};
 use maud::{Markup, html};
 
 /// The drawing's size in SVG units (it scales to the page's width).
@@ -127,17 +127,28 @@ fn round_km(km: f64) -> f64 {
         .unwrap_or(power)
 }
 
-/// The map, or `None` when no plot has a location to draw. `label` is its text alternative.
+/// The map, or `None` when there is nothing to draw: no plot's position and no country the
+/// boundary data has. `label` is its text alternative.
 pub(crate) fn draw(plots: &[MapPlot], label: &str) -> Option<Markup> {
     let shapes: Vec<(&MapPlot, Vec<Vec<(f64, f64)>>)> = plots
         .iter()
         .map(|p| (p, outlines(&p.geometry)))
         .filter(|(_, s)| !s.is_empty())
         .collect();
-    let frame = Frame::around(shapes.iter().flat_map(|(_, s)| s.iter().flatten().copied()))?;
     let mut countries: Vec<&str> = plots.iter().map(|p| p.country.as_str()).collect();
     countries.sort_unstable();
     countries.dedup();
+    // Without a plot's position (geometry generalised to the country), the countries alone.
+    let frame = if shapes.is_empty() {
+        Frame::around(
+            countries
+                .iter()
+                .filter_map(|c| country_bbox(c))
+                .flat_map(|(w, s, e, n)| [(w, s), (e, n)]),
+        )?
+    } else {
+        Frame::around(shapes.iter().flat_map(|(_, s)| s.iter().flatten().copied()))?
+    };
     let shaded: Vec<(&str, String)> = countries
         .iter()
         .filter_map(|c| Some((*c, country_path(&frame, c)?)))
@@ -243,8 +254,15 @@ mod tests {
     }
 
     #[test]
-    fn no_location_no_map() {
-        assert!(draw(&[plot("P", "")], "x").is_none());
+    fn without_positions_the_countries_are_drawn_and_without_those_nothing() {
+        let svg = draw(&[plot("P", "")], "x")
+            .expect("CI is drawn")
+            .into_string();
+        assert!(svg.contains("class=\"country\""));
+        assert!(!svg.contains("class=\"plot"));
+        let mut nowhere = plot("P", "");
+        nowhere.country = "XX".into();
+        assert!(draw(&[nowhere], "x").is_none());
     }
 
     #[test]
