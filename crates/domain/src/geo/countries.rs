@@ -9,10 +9,14 @@
 //! [`DIRECTIONS`] directions, is inside: the simplified polygons and the plot's own survey may
 //! each be a little off at a border, and a plot on the border is in both countries.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
+use std::sync::Mutex;
 
 use country_boundaries::{BOUNDARIES_ODBL_360X180, BoundingBox, CountryBoundaries, LatLon};
+
+/// (west, south, east, north) in degrees.
+pub(super) type BoundingBoxDeg = (f64, f64, f64, f64);
 
 /// How far from a country's border a position may lie and still count as inside it.
 pub(super) const TOLERANCE_KM: f64 = 1.0;
@@ -110,10 +114,9 @@ pub(super) fn mask(
 /// The bounding box (west, south, east, north) of the country `code` by the boundary data, to
 /// a degree's precision (the centres of the one-degree cells inside it, widened by half a cell);
 /// `None` when the data does not have it. Computed once per country.
-pub(super) fn bbox(code: &str) -> Option<(f64, f64, f64, f64)> {
-    static BOXES: LazyLock<
-        std::sync::Mutex<std::collections::HashMap<String, Option<(f64, f64, f64, f64)>>>,
-    > = LazyLock::new(Default::default);
+pub(super) fn bbox(code: &str) -> Option<BoundingBoxDeg> {
+    static BOXES: LazyLock<Mutex<HashMap<String, Option<BoundingBoxDeg>>>> =
+        LazyLock::new(Default::default);
     if !known(code) {
         return None;
     }
@@ -122,7 +125,7 @@ pub(super) fn bbox(code: &str) -> Option<(f64, f64, f64, f64)> {
     }
     // Cells of a quarter degree, so that small countries are found too.
     const STEP: f64 = 0.25;
-    let mut found: Option<(f64, f64, f64, f64)> = None;
+    let mut found: Option<BoundingBoxDeg> = None;
     for row in 0..(180.0 / STEP) as usize {
         let lat = -90.0 + STEP * (row as f64 + 0.5);
         for col in 0..(360.0 / STEP) as usize {

@@ -18,6 +18,9 @@ const ROWS: usize = 80;
 /// Kilometres per degree of latitude.
 const KM_PER_DEGREE: f64 = 111.32;
 
+/// A ring of positions (longitude, latitude); one position for a point.
+type Ring = Vec<(f64, f64)>;
+
 /// One plot to draw.
 pub(crate) struct MapPlot {
     pub id: String,
@@ -130,7 +133,7 @@ fn round_km(km: f64) -> f64 {
 /// The map, or `None` when there is nothing to draw: no plot's position and no country the
 /// boundary data has. `label` is its text alternative.
 pub(crate) fn draw(plots: &[MapPlot], label: &str) -> Option<Markup> {
-    let shapes: Vec<(&MapPlot, Vec<Vec<(f64, f64)>>)> = plots
+    let shapes: Vec<(&MapPlot, Vec<Ring>)> = plots
         .iter()
         .map(|p| (p, outlines(&p.geometry)))
         .filter(|(_, s)| !s.is_empty())
