@@ -500,28 +500,20 @@ async fn a_brand_signs_in_with_its_token_and_reads_with_a_session_cookie() {
     );
 
     // A wrong token is refused on the form; the brand's opens a session.
-    let r = client
-        .post(format!("{base}/lotline/v1/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "token=not-a-token&return={}",
-            lotline_testkit::url_encode(&view)
-        ))
-        .send()
-        .await
-        .unwrap();
+    let sign_in = |token: String| {
+        let request = client
+            .post(format!("{base}/lotline/v1/session"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "token={token}&return={}",
+                lotline_testkit::url_encode(&view)
+            ));
+        async move { request.send().await.unwrap() }
+    };
+    let r = sign_in("not-a-token".into()).await;
     assert_eq!(r.status(), 401);
     assert!(r.headers().get("set-cookie").is_none());
-    let r = client
-        .post(format!("{base}/lotline/v1/session"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "token={token}&return={}",
-            lotline_testkit::url_encode(&view)
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = sign_in(token.clone()).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], view.as_str());
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();

@@ -386,7 +386,8 @@ fn text_for(params: &[(String, String)], headers: &HeaderMap) -> &'static Text {
     )
 }
 
-fn see_other(location: &str) -> Response {
+/// A 303 to `location` (a path of this server).
+pub(super) fn see_other(location: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);

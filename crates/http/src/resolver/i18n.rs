@@ -610,16 +610,7 @@ pub(crate) fn choose(asked: Option<&str>, accept_language: Option<&str>) -> &'st
         return text;
     }
     let mut best: Option<(u16, &'static Text)> = None;
-    for range in accept_language.unwrap_or("").split(',') {
-        let mut parts = range.split(';');
-        let tag = parts.next().unwrap_or("").trim();
-        let weight = parts
-            .find_map(|p| p.trim().strip_prefix("q="))
-            .map_or(1000, |q| {
-                q.trim()
-                    .parse::<f32>()
-                    .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16)
-            });
+    for (tag, weight) in super::weighted(accept_language.unwrap_or("")) {
         if weight == 0 {
             continue;
         }

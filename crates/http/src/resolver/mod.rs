@@ -80,6 +80,23 @@ fn asking(uri: &Uri, headers: &HeaderMap) -> Asking {
     }
 }
 
+/// The values of an `Accept` or `Accept-Language` header with their weights (`q`, in
+/// thousandths: RFC 9110 §12.4.2), in the order written.
+pub(super) fn weighted(header: &str) -> impl Iterator<Item = (&str, u16)> {
+    header.split(',').map(|range| {
+        let mut parts = range.split(';');
+        let value = parts.next().unwrap_or("").trim();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .map_or(1000, |q| {
+                q.trim()
+                    .parse::<f32>()
+                    .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16)
+            });
+        (value, q)
+    })
+}
+
 /// The best of what lotline offers by an `Accept` header (RFC 9110 §12.5.1): each offer weighs
 /// what the most specific range matching it gives; the page wins a tie, then JSON.
 fn negotiate(accept: Option<&str>) -> Wants {
@@ -94,16 +111,8 @@ fn negotiate(accept: Option<&str>) -> Wants {
     let weigh = |offer: &str| {
         let (kind, _) = offer.split_once('/').unwrap_or((offer, ""));
         let mut best: Option<(u8, u16)> = None;
-        for range in accept.split(',') {
-            let mut parts = range.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .find_map(|p| p.trim().strip_prefix("q="))
-                .map_or(1000, |q| {
-                    q.trim()
-                        .parse::<f32>()
-                        .map_or(0, |q| (q.clamp(0.0, 1.0) * 1000.0) as u16)
-                });
+        for (media, q) in weighted(accept) {
+            let media = media.to_ascii_lowercase();
             let specificity =
                 if media == offer || (offer == "text/html" && media == "application/xhtml+xml") {
                     3
@@ -357,14 +366,7 @@ pub(crate) fn epc_redirect(epc: &str, headers: &HeaderMap) -> Response {
                 })
         });
     match target {
-        Ok(path) => match HeaderValue::from_str(&path) {
-            Ok(location) => {
-                let mut response = StatusCode::SEE_OTHER.into_response();
-                response.headers_mut().insert(header::LOCATION, location);
-                response
-            }
-            Err(_) => failure(&asking, Problem::parameter("epc: not a valid path")),
-        },
+        Ok(path) => brand::see_other(&path),
         Err(problem) => failure(&asking, problem),
     }
 }
