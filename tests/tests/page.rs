@@ -293,6 +293,15 @@ async fn a_chocolate_bar_lot_page_opens_in_a_browser_as_a_person_sees_it() {
         let (status, _, other) = get(&format!("{base}{path}"), "text/html", host).await;
         assert_eq!((status, &other), (200, &html), "{path} on {host:?}");
     }
+    // And for the lot named as it is stored, or as its EPC URN.
+    for id in [
+        bar.clone(),
+        format!("urn:epc:class:lgtin:4012345.000001.{BAR_LOT}"),
+    ] {
+        let path = format!("/lotline/v1/lots/{}/page", lotline_testkit::url_encode(&id));
+        let (status, _, other) = get(&format!("{base}{path}"), "text/html", None).await;
+        assert_eq!((status, &other), (200, &html), "{path}");
+    }
     // A resolver query by EPC redirects to the link.
     let epc = format!("urn:epc:class:lgtin:4012345.000001.{BAR_LOT}");
     let (status, headers, _) = get(&format!("{base}/?epc={epc}"), "text/html", None).await;
@@ -518,7 +527,9 @@ async fn a_brand_signs_in_with_its_token_and_reads_with_a_session_cookie() {
     assert_eq!(r.headers()["location"], view.as_str());
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("Secure")
+            && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
     assert!(!cookie.contains(&token), "the cookie is not the token");

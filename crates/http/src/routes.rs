@@ -104,6 +104,7 @@ pub(crate) fn router(service: Service) -> Router {
         )
         .route("/lotline/v1/session/end", post(resolver::sign_out))
         .route("/01/{gtin}/10/{lot}", get(resolver::lot))
+        .route("/lotline/v1/lots/{lot}/page", get(resolver::lot_by_id))
         .route(
             "/nextPageToken/{token}",
             delete(release_token).options(discovery),

@@ -1,9 +1,10 @@
 //! Browser sessions: a party signs in once with its token (`POST /lotline/v1/session`, from
 //! the form at `GET /lotline/v1/session`) and its browser then carries an opaque session cookie
 //! instead of the token. The server keeps each session's token in memory for
-//! [`SESSION_LIFETIME`] (a restart signs everyone out); the cookie is `HttpOnly` and
-//! `SameSite=Strict`, and it is honoured on reads (GET and HEAD) only, so no other site can make
-//! a signed-in browser write anything.
+//! [`SESSION_LIFETIME`] (a restart signs everyone out); the cookie is `HttpOnly`, `Secure`
+//! (a server with access control is reached over TLS, its own or a proxy's; browsers treat
+//! loopback as secure too) and `SameSite=Strict`, and it is honoured on reads (GET and HEAD)
+//! only, so no other site can make a signed-in browser write anything.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

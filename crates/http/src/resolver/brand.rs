@@ -570,7 +570,7 @@ pub(crate) async fn sign_in(
     };
     let mut response = see_other(&back);
     if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        "{COOKIE}={id}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
         SESSION_LIFETIME.as_secs()
     )) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
@@ -586,7 +586,9 @@ pub(crate) async fn sign_out(State(http): State<Http>, headers: HeaderMap) -> Re
     let mut response = see_other("/");
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("lotline_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static(
+            "lotline_session=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0",
+        ),
     );
     response
 }

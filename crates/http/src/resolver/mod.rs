@@ -12,6 +12,7 @@
 //!   `linkType` parameter picks instead: `linkset` or `all` for the link set, `gs1:pip` for the
 //!   page, `gs1:traceability` for the trace; any other type gets the default link, the page.
 //! - `/?epc=<EPC URN>` redirects to the identifier's Digital Link path.
+//! - `/lotline/v1/lots/{lot}/page` answers the same for any lot id, GS1 or not.
 //!
 //! Every answer is the public view, whoever asks: a page is what a stranger sees. On a server
 //! with access control it needs `serve --public-reads`, as any anonymous read does.
@@ -228,19 +229,54 @@ pub(crate) async fn lot(
     headers: HeaderMap,
     asked: Result<Asked, Problem>,
 ) -> Response {
-    let asking = asking(&uri, &headers);
+    let lot = gtin(&gtin_text).and_then(|gtin| {
+        Ok(args::lot(&format!(
+            "{DIGITAL_LINK_ROOT}/01/{gtin}/10/{}",
+            encode_digital_link_value(&lot_text)
+        ))?)
+    });
+    resolve_lot(&http, asking(&uri, &headers), asked, lot).await
+}
+
+/// `GET /lotline/v1/lots/{lot}/page`: the same answers for any lot id, GS1 or not (a lot named
+/// by a Digital Link or an EPC URN there is the same lot as at its Digital Link path).
+pub(crate) async fn lot_by_id(
+    State(http): State<Http>,
+    Path(lot_text): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    asked: Result<Asked, Problem>,
+) -> Response {
+    let lot = args::lot(&lot_text).map_err(Problem::from);
+    resolve_lot(&http, asking(&uri, &headers), asked, lot).await
+}
+
+/// The GTIN of a canonical Digital Link of a lot, if it is one.
+fn gtin_of(lot: &str) -> Option<&str> {
+    lot.strip_prefix(DIGITAL_LINK_ROOT)?
+        .strip_prefix("/01/")?
+        .split_once("/10/")
+        .map(|(gtin, _)| gtin)
+}
+
+/// A lot's page, public trace or link set, as `asking` asks.
+async fn resolve_lot(
+    http: &Http,
+    asking: Asking,
+    asked: Result<Asked, Problem>,
+    lot: Result<String, Problem>,
+) -> Response {
     let mut asked = match asked {
         Ok(asked) => asked,
         Err(problem) => return failure(&asking, problem),
     };
     asked.caller.asked_public = true;
     let found = async {
-        let gtin = gtin(&gtin_text)?;
-        let lot = args::lot(&format!(
-            "{DIGITAL_LINK_ROOT}/01/{gtin}/10/{}",
-            encode_digital_link_value(&lot_text)
-        ))?;
-        let here = path_of(&lot).to_string();
+        let lot = lot?;
+        let here = match gtin_of(&lot) {
+            Some(_) => path_of(&lot).to_string(),
+            None => format!("/lotline/v1/lots/{}/page", page::urlencode(&lot)),
+        };
         let response = match asking.wants {
             Wants::Json => {
                 let trace = http.service.trace_back(&asked.caller, lot).await?;
@@ -255,11 +291,11 @@ pub(crate) async fn lot(
                 json_answer(&lot_linkset(&lot, &here), "application/linkset+json", None)
             }
             Wants::Page => {
-                let found = http.service.lot_page(&asked.caller, lot).await?;
+                let found = http.service.lot_page(&asked.caller, lot.clone()).await?;
                 let markup = page::lot(
                     asking.text,
                     &found,
-                    Some(gtin.as_str()),
+                    gtin_of(&lot),
                     &here,
                     asked.caller.public_geometry,
                 );

@@ -79,7 +79,7 @@ struct ShareRow {
     plots: BTreeSet<String>,
 }
 
-/// The page of a lot. `here` is the page's path, `json` the path of its JSON answer.
+/// The page of a lot. `here` is the page's path (its JSON answer is `here?linkType=gs1:traceability`).
 pub(crate) fn lot(
     t: &Text,
     page: &LotPage,
@@ -188,7 +188,8 @@ pub(crate) fn lot(
                             (stage_summary(t, &stage.entries, &page.countries))
                             details {
                                 summary { (t.show_each) }
-                                (stage_entries(t, &stage.entries, &page.countries))
+                                (stage_entries(t, &stage.entries[..stage.entries.len().min(MANY)], &page.countries))
+                                @if stage.entries.len() > MANY { p.small { (i18n::fill(t.more, stage.entries.len() - MANY)) } }
                             }
                         } @else {
                             (stage_entries(t, &stage.entries, &page.countries))
@@ -248,7 +249,8 @@ pub(crate) fn lot(
             @if shown.len() > FEW {
                 details {
                     summary { (t.show_each) " (" (shown.len()) ")" }
-                    (proof_list(t, &shown))
+                    (proof_list(t, &shown[..shown.len().min(MANY)]))
+                    @if shown.len() > MANY { p.small { (i18n::fill(t.more, shown.len() - MANY)) } }
                 }
             } @else {
                 (proof_list(t, &shown))
@@ -267,6 +269,8 @@ pub(crate) fn lot(
 
 /// Stage entries a stage lists one by one; more are summed up, each one behind a disclosure.
 const FEW: usize = 3;
+/// Entries a disclosure lists at most: a lot of 700 origins keeps a page a phone can load.
+const MANY: usize = 100;
 
 /// Each entry of a stage: who, where, when, what, and the certificates valid that day.
 fn stage_entries(t: &Text, entries: &[StageEntry], countries: &BTreeMap<String, String>) -> Markup {
