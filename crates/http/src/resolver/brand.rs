@@ -27,7 +27,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Value, json};
 
 use super::i18n::{self, Text};
-use super::page::{self, document, percent, short_lot, urlencode};
+use super::page::{self, document, origin_cells, origin_key, percent, short_lot, urlencode};
 use super::{gtin, html_response};
 use crate::routes::{Asked, Http, caller};
 use crate::session::{self, COOKIE, SESSION_LIFETIME};
@@ -99,14 +99,9 @@ fn figures(view: &ProductView) -> Figures<'_> {
             break;
         }
         for o in &lot.trace.trace.origins {
-            let co_op = view.co_ops.get(&o.lot).cloned().unwrap_or_default();
-            let country = o
-                .plot
-                .as_ref()
-                .and_then(|p| lot.trace.plots.get(p))
-                .map(|p| p.country.clone())
-                .unwrap_or_default();
-            *origins.entry((co_op, country)).or_default() += o.share * weight / total;
+            *origins
+                .entry(origin_key(&view.co_ops, &lot.trace, o))
+                .or_default() += o.share * weight / total;
         }
     }
     let mut origins: Vec<_> = origins.into_iter().collect();
@@ -291,12 +286,7 @@ fn render(t: &Text, gtin: &str, view: &ProductView, period: &Period, here: &str)
                 tbody {
                     @for ((co_op, country), share) in &f.origins {
                         tr {
-                            td.co-op {
-                                @if co_op.is_empty() { em { (t.no_co_op) } }
-                                @else if let Some(name) = view.co_op_names.get(co_op) { (name) br; small.id { (co_op) } }
-                                @else { (co_op) }
-                            }
-                            td { @if country.is_empty() { (t.unknown) } @else { (country) } }
+                            (origin_cells(t, co_op, country, &view.co_op_names))
                             td.num { (percent(*share)) }
                         }
                     }

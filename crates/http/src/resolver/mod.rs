@@ -259,6 +259,13 @@ fn gtin_of(lot: &str) -> Option<&str> {
         .map(|(gtin, _)| gtin)
 }
 
+/// The caller of a resolver answer, asking for the public view whoever it is.
+fn public(asked: Result<Asked, Problem>) -> Result<Asked, Problem> {
+    let mut asked = asked?;
+    asked.caller.asked_public = true;
+    Ok(asked)
+}
+
 /// A lot's page, public trace or link set, as `asking` asks.
 async fn resolve_lot(
     http: &Http,
@@ -266,11 +273,10 @@ async fn resolve_lot(
     asked: Result<Asked, Problem>,
     lot: Result<String, Problem>,
 ) -> Response {
-    let mut asked = match asked {
+    let asked = match public(asked) {
         Ok(asked) => asked,
         Err(problem) => return failure(&asking, problem),
     };
-    asked.caller.asked_public = true;
     let found = async {
         let lot = lot?;
         let here = match gtin_of(&lot) {
@@ -317,11 +323,10 @@ pub(crate) async fn product(
     asked: Result<Asked, Problem>,
 ) -> Response {
     let asking = asking(&uri, &headers);
-    let mut asked = match asked {
+    let asked = match public(asked) {
         Ok(asked) => asked,
         Err(problem) => return failure(&asking, problem),
     };
-    asked.caller.asked_public = true;
     let found = async {
         let gtin = gtin(&gtin_text)?;
         let here = format!("/01/{gtin}");

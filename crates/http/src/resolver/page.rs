@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lotline_domain::audit::chain::StageEntry;
 use lotline_domain::audit::eudr::Verdict;
+use lotline_domain::lineage::Origin;
 use lotline_service::queries::page::{LotPage, ProductLots};
+use lotline_service::queries::provenance::TraceBackAnswer;
 use lotline_service::{Level, PublicGeometry};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rust_decimal::Decimal;
@@ -72,6 +74,40 @@ pub(super) fn short_lot(lot: &str) -> &str {
     lot.rsplit_once("/10/").map_or(lot, |(_, l)| l)
 }
 
+/// The (co-op, country) an origin counts under in the shares by co-op and country: the co-op
+/// its farm delivered through, and its plot's country (empty when unknown).
+pub(super) fn origin_key(
+    co_ops: &BTreeMap<String, String>,
+    trace: &TraceBackAnswer,
+    origin: &Origin,
+) -> (String, String) {
+    let co_op = co_ops.get(&origin.lot).cloned().unwrap_or_default();
+    let country = origin
+        .plot
+        .as_ref()
+        .and_then(|p| trace.plots.get(p))
+        .map(|p| p.country.clone())
+        .unwrap_or_default();
+    (co_op, country)
+}
+
+/// The co-op (its name over its id, when registered) and country cells of a shares row.
+pub(super) fn origin_cells(
+    t: &Text,
+    co_op: &str,
+    country: &str,
+    names: &BTreeMap<String, String>,
+) -> Markup {
+    html! {
+        td.co-op {
+            @if co_op.is_empty() { em { (t.no_co_op) } }
+            @else if let Some(name) = names.get(co_op) { (name) br; small.id { (co_op) } }
+            @else { (co_op) }
+        }
+        td { @if country.is_empty() { (t.unknown) } @else { (country) } }
+    }
+}
+
 /// One row of the origins table.
 #[derive(Default)]
 struct ShareRow {
@@ -100,14 +136,9 @@ pub(crate) fn lot(
     // Shares by co-op and country, largest first.
     let mut rows: BTreeMap<(String, String), ShareRow> = BTreeMap::new();
     for origin in &trace.origins {
-        let co_op = page.co_ops.get(&origin.lot).cloned().unwrap_or_default();
-        let country = origin
-            .plot
-            .as_ref()
-            .and_then(|p| page.trace.plots.get(p))
-            .map(|p| p.country.clone())
-            .unwrap_or_default();
-        let row = rows.entry((co_op, country)).or_default();
+        let row = rows
+            .entry(origin_key(&page.co_ops, &page.trace, origin))
+            .or_default();
         row.share += origin.share;
         row.plots.extend(origin.plot.clone());
     }
@@ -215,12 +246,7 @@ pub(crate) fn lot(
                 tbody {
                     @for ((co_op, country), row) in &rows {
                         tr {
-                            td.co-op {
-                                @if co_op.is_empty() { em { (t.no_co_op) } }
-                                @else if let Some(name) = page.co_op_names.get(co_op) { (name) br; small.id { (co_op) } }
-                                @else { (co_op) }
-                            }
-                            td { @if country.is_empty() { (t.unknown) } @else { (country) } }
+                            (origin_cells(t, co_op, country, &page.co_op_names))
                             td.num { (percent(row.share)) }
                             td.num { (row.plots.len()) }
                         }
