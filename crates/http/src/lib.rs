@@ -57,6 +57,11 @@ pub struct Connection<IO> {
     pub peer: Peer,
 }
 
+/// The latency of each HTTP request (to its response's head), labelled by method and route (the
+/// route's pattern, e.g. `/01/{gtin}/10/{lot}`, never the path asked, so callers cannot make the
+/// label set grow).
+pub const REQUEST_SECONDS: &str = "lotline_http_request_duration_seconds";
+
 /// The EPCIS REST binding's routes, answering through `service`.
 pub fn router(service: Service) -> Router {
     routes::router(service)

@@ -109,6 +109,7 @@ pub(crate) fn router(service: Service) -> Router {
             "/nextPageToken/{token}",
             delete(release_token).options(discovery),
         )
+        .route_layer(axum::middleware::from_fn(timed))
         .fallback(no_route)
         // Capture streams its body to a file under its own limit.
         .layer(DefaultBodyLimit::disable())
@@ -116,6 +117,21 @@ pub(crate) fn router(service: Service) -> Router {
             service,
             sessions: Default::default(),
         })
+}
+
+/// Records each routed request's latency in [`crate::REQUEST_SECONDS`].
+async fn timed(
+    route: axum::extract::MatchedPath,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let method = request.method().as_str().to_string();
+    let route = route.as_str().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    metrics::histogram!(crate::REQUEST_SECONDS, "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// What every query request brings: the caller, the path and the query string's parameters.

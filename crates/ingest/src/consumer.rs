@@ -137,6 +137,15 @@ impl Ingest {
         self.state.clone()
     }
 
+    /// Measures how far this node is behind the stream, without holding the intake.
+    pub fn lag_probe(&self) -> LagProbe {
+        LagProbe {
+            jetstream: self.jetstream.clone(),
+            stream: self.config.stream.clone(),
+            applied: self.applied.clone(),
+        }
+    }
+
     /// Stops consuming after the batch in hand is applied and settled, waiting
     /// at most `grace` (acks to an absent server can wait for ever; what was
     /// not acked is redelivered and answered from the store).
@@ -157,6 +166,33 @@ impl Ingest {
         // Acks and announcements are published; let them leave, but do not wait
         // on a server that is not there.
         let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+    }
+}
+
+/// How far a node is behind its stream (for metrics).
+#[derive(Clone)]
+pub struct LagProbe {
+    jetstream: jetstream::Context,
+    stream: String,
+    applied: Arc<Applied>,
+}
+
+impl LagProbe {
+    /// The stream position this node has applied through.
+    pub fn applied(&self) -> u64 {
+        self.applied.through()
+    }
+
+    /// The stream's last sequence and how many messages after this node's position it holds
+    /// (asks the server: a node cut off from NATS gets an error, not a stale figure).
+    pub async fn lag(&self) -> Result<(u64, u64), IngestError> {
+        let stream = self
+            .jetstream
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| IngestError::jetstream(format!("stream {}", self.stream), e))?;
+        let last = stream.cached_info().state.last_sequence;
+        Ok((last, last.saturating_sub(self.applied.through())))
     }
 }
 

@@ -23,7 +23,7 @@ pub mod subject;
 
 pub use applied::{Applied, Seen};
 pub use config::{ClientOptions, NatsConfig, STREAM, SUBJECT_ROOT};
-pub use consumer::{ConsumerState, Ingest, Stats};
+pub use consumer::{ConsumerState, Ingest, LagProbe, Stats};
 pub use error::IngestError;
 pub use publish::{Outgoing, Published, publish_pipelined};
 pub use recorder::NatsRecorder;

@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod keyfile;
+pub mod ops;
 pub mod sample;
 pub mod tls;
 
@@ -32,6 +33,7 @@ use lotline_store::{
     SledBackend, StartupCheck, Store, StoreError, TreeCheck, Writer, WriterConfig,
 };
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
@@ -88,6 +90,9 @@ pub struct ServeConfig {
     /// URL prefixes webhook subscriptions may deliver to (`--webhook-allow`); none: no
     /// webhooks.
     pub webhook_allow: Vec<String>,
+    /// Where the operations listener (Prometheus metrics, liveness, readiness) listens
+    /// (`--metrics`); none if `None`.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// `serve --auth`: whose tokens are accepted.
@@ -166,6 +171,7 @@ impl ServeConfig {
             read_limits: lotline_service::ReadLimits::default(),
             http: None,
             webhook_allow: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -287,21 +293,30 @@ pub async fn run(
             ServerError::Other(format!("--http {address}: cannot listen there: {e}"))
         })?),
     };
+    let metrics = match config.metrics {
+        None => None,
+        Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+            ServerError::Other(format!("--metrics {address}: cannot listen there: {e}"))
+        })?),
+    };
     run_on(
         config,
         Listeners {
             grpc: listener,
             http,
+            metrics,
         },
         shutdown,
     )
     .await
 }
 
-/// Where lotline listens: gRPC, and the HTTP door if it has one.
+/// Where lotline listens: gRPC, the HTTP door if it has one, and the operations listener
+/// (metrics, liveness, readiness) if it has one.
 pub struct Listeners {
     pub grpc: TcpListener,
     pub http: Option<TcpListener>,
+    pub metrics: Option<TcpListener>,
 }
 
 /// [`run`] on listeners bound already (tests bind `127.0.0.1:0` and read the ports).
@@ -316,6 +331,17 @@ pub async fn run_on(
         .map_err(|e| ServerError::Other(format!("listener has no address: {e}")))?;
     let (health, health_service) = tonic_health::server::health_reporter();
     set_health(&health, ServingStatus::NotServing).await;
+    let (status, status_rx) = watch::channel(ops::Status::Starting);
+    let ops = listeners.metrics.as_ref().map(|_| ops::Ops::new(status_rx));
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops_task = match (listeners.metrics, &ops) {
+        (Some(listener), Some(ops)) => {
+            Some(tokio::spawn(ops::serve(listener, ops.clone(), async {
+                let _ = ops_stopped.await;
+            })))
+        }
+        _ => None,
+    };
 
     let cell: ReadyCell = Arc::new(OnceLock::new());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -439,11 +465,23 @@ pub async fn run_on(
             // Serve health (NOT_SERVING) and the reason on every call, rather than
             // vanishing: an operator sees why, and can rebuild or restore the store.
             error!(%reason, "the store could not be opened; serving nothing but health");
+            status.send_replace(ops::Status::Failed(reason.clone()));
             let _ = cell.set(Err(reason));
             None
         }
         Ok((opened, signer)) => {
-            let running = start(&config, opened, signer, &cell, &health).await?;
+            let running = start(
+                &config,
+                opened,
+                signer,
+                &cell,
+                Health {
+                    grpc: health.clone(),
+                    status: status.clone(),
+                    ops: ops.clone(),
+                },
+            )
+            .await?;
             info!(%address, "lotline serving");
             Some(running)
         }
@@ -460,6 +498,7 @@ pub async fn run_on(
         task.abort();
     }
     set_health(&health, ServingStatus::NotServing).await;
+    status.send_replace(ops::Status::Stopping);
     let served = match early_exit {
         Some(result) => result,
         None => {
@@ -499,6 +538,11 @@ pub async fn run_on(
     } else {
         info!("lotline stopped");
     }
+    // Readiness says "stopping" until the very end.
+    let _ = ops_stop.send(());
+    if let Some(task) = ops_task {
+        let _ = tokio::time::timeout(config.grace, task).await;
+    }
     served_result(served)
 }
 
@@ -508,7 +552,12 @@ fn grpc_router(
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-) -> Result<tonic::transport::server::Router, ServerError> {
+) -> Result<
+    tonic::transport::server::Router<
+        tower::layer::util::Stack<ops::RpcTimerLayer, tower::layer::util::Identity>,
+    >,
+    ServerError,
+> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(lotline_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -518,6 +567,7 @@ fn grpc_router(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
     Ok(Server::builder()
+        .layer(ops::RpcTimerLayer::new())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
@@ -597,6 +647,13 @@ fn log_checks(opened: &Opened) -> Option<String> {
     }
 }
 
+/// Where what the node can do is reported: gRPC health, readiness, and the metrics scrape.
+struct Health {
+    grpc: tonic_health::server::HealthReporter,
+    status: watch::Sender<ops::Status>,
+    ops: Option<ops::Ops>,
+}
+
 /// Starts the writer and, in NATS mode, the consumer; makes the services ready; and keeps
 /// health in step.
 async fn start(
@@ -604,9 +661,10 @@ async fn start(
     opened: Opened,
     signer: lotline_merkle::Signer,
     cell: &ReadyCell,
-    health: &tonic_health::server::HealthReporter,
+    health: Health,
 ) -> Result<Running, ServerError> {
     let writes_refused = log_checks(&opened);
+    let writes_refused_reason = writes_refused.clone();
     lotline_service::intake::set_max_event_bytes(config.max_event_bytes);
     let writer_config = WriterConfig {
         future_margin: config.future_margin,
@@ -617,6 +675,7 @@ async fn start(
     // In NATS mode the consumer is the writer's only source of log entries, and gRPC writes go
     // through the stream. A store that refuses writes does not consume either.
     let mut ingest = None;
+    let mut lag = None;
     let (recorder, consumer): (Arc<dyn Recorder>, _) = match &config.nats {
         Some(settings) if !refused => {
             let nats = nats_config(config, settings)?;
@@ -624,6 +683,7 @@ async fn start(
             let started = Ingest::start(nats, &opened.store, writer.clone()).await?;
             let recorder = NatsRecorder::new(&started, opened.store.clone(), writer.clone());
             let state = started.state();
+            lag = Some(started.lag_probe());
             ingest = Some(started);
             (Arc::new(recorder), Some(state))
         }
@@ -631,6 +691,14 @@ async fn start(
     };
     info!(verifier_key = %signer.verifier_key(), "signing checkpoints");
     let failure = writer.failure();
+    if let Some(ops) = &health.ops {
+        ops.attach(ops::Sources {
+            store: opened.store.clone(),
+            writer: writer.clone(),
+            data_dir: config.data_dir.clone(),
+            stream: lag,
+        });
+    }
     let ready = Ready {
         store: opened.store,
         recorder,
@@ -643,7 +711,13 @@ async fn start(
     }
     // Health turns SERVING only once the services are ready, so a client that waited for it is
     // never told the store is not open yet.
-    let health = tokio::spawn(follow_health(health.clone(), failure, consumer, refused));
+    let health = tokio::spawn(follow_health(
+        health.grpc,
+        health.status,
+        failure,
+        consumer,
+        writes_refused_reason,
+    ));
     Ok(Running {
         writer_done,
         ingest,
@@ -679,14 +753,15 @@ fn nats_config(config: &ServeConfig, settings: &NatsSettings) -> Result<NatsConf
     Ok(nats)
 }
 
-/// Keeps health in step with what can be done: everything (SERVING), or reads
-/// and proofs only, while writes are refused, the writer has given up, or the
-/// NATS consumer is not running.
+/// Keeps health (gRPC health and readiness) in step with what can be done: everything
+/// (SERVING), or reads and proofs only, while writes are refused, the writer has given up, or
+/// the NATS consumer is not running.
 async fn follow_health(
     health: tonic_health::server::HealthReporter,
-    mut failure: tokio::sync::watch::Receiver<Option<String>>,
-    mut consumer: Option<tokio::sync::watch::Receiver<ConsumerState>>,
-    refused: bool,
+    status: watch::Sender<ops::Status>,
+    mut failure: watch::Receiver<Option<String>>,
+    mut consumer: Option<watch::Receiver<ConsumerState>>,
+    refused: Option<String>,
 ) {
     let mut last = None;
     // The consumer's state channel closes when its task ends: at shutdown, or when it
@@ -694,11 +769,32 @@ async fn follow_health(
     let mut consumer_gone = false;
     loop {
         let writer_failed = failure.borrow().clone();
-        let consuming = !consumer_gone
-            && consumer
-                .as_ref()
-                .is_none_or(|c| matches!(&*c.borrow(), ConsumerState::Running));
-        let serving = !refused && writer_failed.is_none() && consuming;
+        let consuming = match (&consumer, consumer_gone) {
+            (_, true) => Err("the stream consumer stopped".to_string()),
+            (None, false) => Ok(()),
+            (Some(c), false) => match &*c.borrow() {
+                ConsumerState::Running => Ok(()),
+                ConsumerState::Starting => Err("connecting to the NATS stream".to_string()),
+                ConsumerState::Down(why) => Err(format!("not consuming the NATS stream: {why}")),
+                ConsumerState::Stopped => Err("the stream consumer stopped".to_string()),
+            },
+        };
+        let why_not = match (&refused, &writer_failed, consuming) {
+            (Some(why), _, _) => Some(format!("writes are refused: {why}")),
+            (None, Some(why), _) => Some(format!("the writer gave up: {why}")),
+            (None, None, Err(why)) => Some(why),
+            (None, None, Ok(())) => None,
+        };
+        let serving = why_not.is_none();
+        status.send_if_modified(|now| {
+            let next = match &why_not {
+                None => ops::Status::Serving,
+                Some(why) => ops::Status::ReadsOnly(why.clone()),
+            };
+            let changed = *now != next;
+            *now = next;
+            changed
+        });
         if last != Some(serving) {
             if serving {
                 set_health(&health, ServingStatus::Serving).await;

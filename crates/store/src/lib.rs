@@ -33,5 +33,6 @@ pub use store::{
 };
 pub use tree::{LEAF_GROUP, TreeCheck};
 pub use writer::{
-    DEFAULT_FUTURE_MARGIN, Queued, Submission, Writer, WriterConfig, WriterDone, WriterStats,
+    APPLY_SECONDS, BATCH_EVENTS, DEFAULT_FUTURE_MARGIN, EVENTS_TOTAL, FLUSH_SECONDS, Queued,
+    Submission, Writer, WriterConfig, WriterDone, WriterStats,
 };

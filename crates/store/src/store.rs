@@ -234,6 +234,12 @@ impl Store {
         });
     }
 
+    /// Where the log readers see ends: every event up to this sequence is flushed (and the
+    /// Merkle tree is this size).
+    pub fn durable(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
     /// Where the log readers see ends, as it changes: a follower of the log (a subscription,
     /// a watch) waits on it instead of polling.
     pub fn durable_changes(&self) -> tokio::sync::watch::Receiver<u64> {

@@ -129,6 +129,37 @@ impl WriterStats {
     }
 }
 
+/// The writer's metrics (Prometheus names; recorded when a recorder is installed, see
+/// `lotline serve --metrics`).
+pub const EVENTS_TOTAL: &str = "lotline_events_total";
+/// Events per batch the writer applied at once.
+pub const BATCH_EVENTS: &str = "lotline_writer_batch_events";
+/// sled's atomic apply of one batch.
+pub const APPLY_SECONDS: &str = "lotline_writer_apply_seconds";
+/// sled's flush of one batch, before anything in it is acknowledged.
+pub const FLUSH_SECONDS: &str = "lotline_writer_flush_seconds";
+
+/// Counts each outcome by what it was (and, for a rejection, why): `outcome` is accepted,
+/// duplicate or rejected; a rejection also has a `reason` (its kind).
+fn count_outcomes(outcomes: &[Outcome]) {
+    let (mut accepted, mut duplicate) = (0u64, 0u64);
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Accepted { .. } => accepted += 1,
+            Outcome::Duplicate { .. } => duplicate += 1,
+            Outcome::Rejected { kind, .. } => {
+                metrics::counter!(EVENTS_TOTAL, "outcome" => "rejected", "reason" => kind.as_str())
+                    .increment(1)
+            }
+        }
+    }
+    for (outcome, n) in [("accepted", accepted), ("duplicate", duplicate)] {
+        if n > 0 {
+            metrics::counter!(EVENTS_TOTAL, "outcome" => outcome).increment(n);
+        }
+    }
+}
+
 /// Resolves when the writer thread has written everything and stopped.
 pub struct WriterDone(oneshot::Receiver<()>);
 
@@ -167,6 +198,11 @@ impl Writer {
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok((Writer { tx, failure, stats }, WriterDone(done_rx)))
+    }
+
+    /// Jobs (batches from a door or the consumer) waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Where the writer's time went.
@@ -524,11 +560,15 @@ impl WriterState {
             let started = Instant::now();
             backend.apply(batch)?;
             WriterStats::add(&self.stats.apply_nanos, started);
+            metrics::histogram!(APPLY_SECONDS).record(started.elapsed().as_secs_f64());
             let started = Instant::now();
             backend.flush()?;
             WriterStats::add(&self.stats.flush_nanos, started);
+            metrics::histogram!(FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
         }
+        metrics::histogram!(BATCH_EVENTS).record(items.len() as f64);
+        count_outcomes(&outcomes);
         self.flushed_through = next_seq - 1;
         if let Some(position) = position {
             self.stream_position = position;

@@ -23,7 +23,7 @@ mod servers;
 
 pub use nats::NatsServer;
 pub use servers::{
-    BinaryServer, TestServer, clear_lotline_env, lotline_bin, tls_channel, wait_service,
+    BinaryServer, TestServer, clear_lotline_env, log_field, lotline_bin, tls_channel, wait_service,
     wait_service_on, wait_serving,
 };
 

@@ -155,6 +155,7 @@ impl TestServer {
         let listeners = Listeners {
             grpc: listener,
             http,
+            metrics: None,
         };
         let task = tokio::spawn(run_on(config, listeners, async {
             let _ = stopped.await;
@@ -290,7 +291,9 @@ pub fn lotline_bin() -> PathBuf {
 pub struct BinaryServer {
     pub address: SocketAddr,
     child: Child,
-    /// Everything the server logged, line by line.
+    /// What the server logged up to its gRPC listening line.
+    pub startup: Vec<String>,
+    /// Everything the server logged after that, line by line.
     pub log: mpsc::Receiver<String>,
 }
 
@@ -332,20 +335,26 @@ impl BinaryServer {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut startup = Vec::new();
         let address = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx
                 .recv_timeout(left)
                 .expect("lotline logged no listening address in time");
-            if line.contains("listening")
-                && let Some(addr) = field(&line, "address=")
-            {
+            let found = if line.contains("listening") {
+                log_field(&line, "address")
+            } else {
+                None
+            };
+            startup.push(line);
+            if let Some(addr) = found {
                 break addr.parse::<SocketAddr>().expect("address");
             }
         };
         let server = BinaryServer {
             address,
             child,
+            startup,
             log: rx,
         };
         wait_service(&server.url(), service, Duration::from_secs(60)).await;
@@ -404,8 +413,17 @@ pub fn clear_lotline_env(command: &mut Command) {
     }
 }
 
-/// The value after `name` in a log line, up to the next space.
-fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
-    let start = line.find(name)? + name.len();
-    line[start..].split_whitespace().next()
+/// The value of the field `name` in a log line: `name=value` in text, or `"name":"value"` in a
+/// JSON line (`serve --log-output json`).
+pub fn log_field(line: &str, name: &str) -> Option<String> {
+    if line.starts_with('{') {
+        let object: serde_json::Value = serde_json::from_str(line).ok()?;
+        return match object.get(name)? {
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+    }
+    let marker = format!("{name}=");
+    let start = line.find(&marker)? + marker.len();
+    line[start..].split_whitespace().next().map(str::to_string)
 }

@@ -176,6 +176,15 @@ struct ServeArgs {
     /// Without it the server delivers to no webhook.
     #[arg(long, env = "LOTLINE_WEBHOOK_ALLOW", value_delimiter = ',')]
     webhook_allow: Vec<String>,
+    /// Serve Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz: reads
+    /// and writes; /readyz/reads: reads) over plain HTTP at this address (HOST:PORT, or a port
+    /// alone for 127.0.0.1:PORT). No credential is asked and no event is shown.
+    #[arg(long, env = "LOTLINE_METRICS")]
+    metrics: Option<String>,
+    /// How log lines are written to stderr: text (for people) or json (one JSON object per
+    /// line, for a log collector).
+    #[arg(long, env = "LOTLINE_LOG_OUTPUT", value_enum, default_value_t = LogOutput::Text)]
+    log_output: LogOutput,
     /// sled page cache, in MiB. sled holds two to three times this in memory once the log
     /// outgrows it: at the default a server stays under 512 MiB at a million events.
     #[arg(long, env = "LOTLINE_CACHE_MB", default_value_t = crate::DEFAULT_CACHE_MB)]
@@ -443,14 +452,29 @@ impl CliError {
     }
 }
 
+/// How `serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogOutput {
+    Text,
+    Json,
+}
+
 /// Sets up logging to stderr; `RUST_LOG` overrides the default level.
 fn init_logging(default: &str) {
+    init_logging_as(default, LogOutput::Text);
+}
+
+fn init_logging_as(default: &str, output: LogOutput) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match output {
+        LogOutput::Text => builder.with_target(false).try_init(),
+        // Fields at the top level, beside level, time and message; the target names the
+        // module, which a collector can filter on.
+        LogOutput::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// Runs the command line; `main` only calls this.
@@ -603,6 +627,9 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
             format!("--http: {http:?} is not a socket address (HOST:PORT, e.g. 127.0.0.1:8080)")
         })?);
     }
+    if let Some(metrics) = &args.metrics {
+        config.metrics = Some(metrics_address(metrics)?);
+    }
     for prefix in &args.webhook_allow {
         let lower = prefix.to_ascii_lowercase();
         let host = lower
@@ -720,8 +747,18 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
     Ok((config, listen))
 }
 
+/// `--metrics`: HOST:PORT, or a port alone on loopback.
+fn metrics_address(given: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = given.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    given.parse().map_err(|_| {
+        format!("--metrics: {given:?} is not a socket address (HOST:PORT, e.g. 127.0.0.1:9464, or a port)")
+    })
+}
+
 async fn serve(args: ServeArgs) -> ExitCode {
-    init_logging("info");
+    init_logging_as("info", args.log_output);
     let (config, listen) = match serve_config(&args) {
         Ok(v) => v,
         Err(e) => {

@@ -1,0 +1,224 @@
+//! Operations: the real binary with `serve --metrics` answers Prometheus scrapes, liveness and
+//! readiness on its own listener, and writes JSON log lines with `--log-output json`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{Msg, eventually, js_publish, nats_client};
+use lotline_proto::v1;
+use lotline_testkit::events::{harvest, register_org};
+use lotline_testkit::{BinaryServer, NatsServer, log_field};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// The operations listener's address, from the line the server logged when it bound it.
+fn metrics_url(server: &BinaryServer) -> String {
+    let address = server
+        .startup
+        .iter()
+        .find_map(|line| log_field(line, "metrics_address"))
+        .expect("the server logged its operations listener's address");
+    format!("http://{address}")
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("GET");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// The samples of a Prometheus text exposition: `name{labels}` → value.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .filter_map(|l| {
+            let (name, value) = l.rsplit_once(' ')?;
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(base: &str) -> BTreeMap<String, f64> {
+    let (status, text) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200, "{text}");
+    samples(&text)
+}
+
+fn value(samples: &BTreeMap<String, f64>, name: &str) -> f64 {
+    *samples
+        .get(name)
+        .unwrap_or_else(|| panic!("no sample {name}; the scrape had {:?}", samples.keys()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_health_and_readiness_report_what_the_node_did() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = BinaryServer::spawn_with(
+        &dir.path().join("data"),
+        "",
+        &["--metrics", "127.0.0.1:0", "--log-output", "json"],
+    )
+    .await;
+    // Every line is a JSON object with a level and a message.
+    for line in &server.startup {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object["level"].is_string(), "{line}");
+        assert!(object["message"].is_string(), "{line}");
+    }
+    let base = metrics_url(&server);
+    assert_eq!(get(&format!("{base}/healthz")).await.0, 200);
+    let (status, body) = get(&format!("{base}/readyz")).await;
+    assert_eq!((status, body.trim()), (200, "serving reads and writes"));
+    assert_eq!(get(&format!("{base}/readyz/reads")).await.0, 200);
+
+    let events = v1::event_service_client::EventServiceClient::connect(server.url())
+        .await
+        .expect("connect");
+    let record = |e: v1::Event| {
+        let mut c = events.clone();
+        async move { c.record(v1::RecordRequest { event: Some(e) }).await }
+    };
+    record(register_org("coop")).await.expect("record");
+    record(harvest("h1", "coop", "LOT-1", 10))
+        .await
+        .expect("record");
+    record(harvest("h1", "coop", "LOT-1", 10))
+        .await
+        .expect("a duplicate is answered");
+    let refused = record(harvest("h2", "nobody", "LOT-2", 10))
+        .await
+        .expect_err("an unregistered org");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    let mut provenance =
+        v1::provenance_service_client::ProvenanceServiceClient::connect(server.url())
+            .await
+            .expect("connect");
+    for _ in 0..3 {
+        provenance
+            .trace_back(v1::TraceBackRequest {
+                lot: "LOT-1".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("trace");
+    }
+
+    let s = scrape(&base).await;
+    assert_eq!(
+        value(&s, r#"lotline_events_total{outcome="accepted"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(&s, r#"lotline_events_total{outcome="duplicate"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            r#"lotline_events_total{outcome="rejected",reason="unregistered_org"}"#
+        ),
+        1.0
+    );
+    assert_eq!(value(&s, "lotline_tree_size"), 2.0);
+    assert_eq!(value(&s, "lotline_ready"), 2.0);
+    assert_eq!(value(&s, "lotline_writer_queue_jobs"), 0.0);
+    assert!(value(&s, "lotline_store_bytes") > 0.0);
+    // One batch per Record call: four batches, of one event each.
+    assert_eq!(value(&s, "lotline_writer_batch_events_count"), 4.0);
+    assert_eq!(value(&s, "lotline_writer_batch_events_sum"), 4.0);
+    assert!(value(&s, "lotline_writer_flush_seconds_count") >= 3.0);
+    assert!(value(&s, "lotline_writer_apply_seconds_count") >= 3.0);
+    assert_eq!(
+        value(
+            &s,
+            r#"lotline_rpc_duration_seconds_count{method="/lotline.v1.ProvenanceService/TraceBack"}"#
+        ),
+        3.0
+    );
+    assert_eq!(
+        value(
+            &s,
+            r#"lotline_rpc_duration_seconds_count{method="/lotline.v1.EventService/Record"}"#
+        ),
+        4.0
+    );
+    // No NATS: no stream figures.
+    assert!(!s.keys().any(|k| k.starts_with("lotline_consumer_lag")));
+
+    // SIGTERM: the process exits cleanly; its log lines stayed JSON to the end.
+    let status = server.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_lag_follow_the_nats_stream() {
+    let mut nats = NatsServer::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let url = nats.url();
+    let server = BinaryServer::spawn_with(
+        &dir.path().join("data"),
+        "",
+        &[
+            "--nats-url",
+            url.as_str(),
+            "--node-id",
+            "ops",
+            "--metrics",
+            "127.0.0.1:0",
+        ],
+    )
+    .await;
+    let base = metrics_url(&server);
+    let js = async_nats::jetstream::new(nats_client(&url).await);
+    let mut published = 0;
+    for e in [register_org("coop")]
+        .into_iter()
+        .chain((0..50).map(|n| harvest(&format!("h{n}"), "coop", &format!("LOT-{n}"), 5)))
+    {
+        js_publish(&js, &Msg::event(&e)).await;
+        published += 1;
+    }
+    // The node catches up: applied = last, lag 0, the stream reachable.
+    let s = eventually("the node to apply the stream", WAIT, || async {
+        let s = scrape(&base).await;
+        (s.get("lotline_consumer_lag_messages") == Some(&0.0)
+            && s.get("lotline_stream_applied_sequence") == Some(&(published as f64)))
+        .then_some(s)
+    })
+    .await;
+    assert_eq!(value(&s, "lotline_stream_last_sequence"), published as f64);
+    assert_eq!(value(&s, "lotline_stream_reachable"), 1.0);
+    assert_eq!(value(&s, "lotline_tree_size"), published as f64);
+
+    // NATS goes away: not ready for writes (and says why), still ready for reads, the stream
+    // unreachable from the scrape.
+    nats.stop(true);
+    let body = eventually("readiness to turn 503", WAIT, || async {
+        let (status, body) = get(&format!("{base}/readyz")).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert!(body.contains("reads only"), "{body}");
+    assert!(body.contains("NATS"), "{body}");
+    assert_eq!(get(&format!("{base}/readyz/reads")).await.0, 200);
+    let s = scrape(&base).await;
+    assert_eq!(value(&s, "lotline_stream_reachable"), 0.0);
+    assert_eq!(value(&s, "lotline_ready"), 1.0);
+
+    // Back: ready again, and the lag figures return.
+    nats.restart();
+    eventually("readiness to return", WAIT, || async {
+        (get(&format!("{base}/readyz")).await.0 == 200).then_some(())
+    })
+    .await;
+    eventually("the stream to be reachable again", WAIT, || async {
+        let s = scrape(&base).await;
+        (s.get("lotline_stream_reachable") == Some(&1.0)
+            && s.get("lotline_consumer_lag_messages") == Some(&0.0))
+        .then_some(())
+    })
+    .await;
+}
