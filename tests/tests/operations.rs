@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Msg, eventually, js_publish, nats_client};
+use common::{Msg, eventually, js_publish, lotline, nats_client, stderr, stdout};
 use lotline_proto::v1;
 use lotline_testkit::events::{harvest, register_org};
 use lotline_testkit::{BinaryServer, NatsServer, log_field};
@@ -73,6 +73,10 @@ async fn metrics_health_and_readiness_report_what_the_node_did() {
     let (status, body) = get(&format!("{base}/readyz")).await;
     assert_eq!((status, body.trim()), (200, "serving reads and writes"));
     assert_eq!(get(&format!("{base}/readyz/reads")).await.0, 200);
+    // The container's health check asks the same.
+    let checked = lotline(&["healthcheck", "--url", &format!("{base}/readyz")]);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert_eq!(stdout(&checked).trim(), "serving reads and writes");
 
     let events = v1::event_service_client::EventServiceClient::connect(server.url())
         .await
@@ -204,9 +208,18 @@ async fn readiness_and_lag_follow_the_nats_stream() {
     assert!(body.contains("reads only"), "{body}");
     assert!(body.contains("NATS"), "{body}");
     assert_eq!(get(&format!("{base}/readyz/reads")).await.0, 200);
+    let checked = lotline(&["healthcheck", "--url", &format!("{base}/readyz")]);
+    assert_eq!(checked.status.code(), Some(1), "{}", stdout(&checked));
+    assert!(stderr(&checked).contains("503"), "{}", stderr(&checked));
+    let checked = lotline(&["healthcheck", "--url", &format!("{base}/readyz/reads")]);
+    assert!(checked.status.success(), "{}", stderr(&checked));
     let s = scrape(&base).await;
     assert_eq!(value(&s, "lotline_stream_reachable"), 0.0);
     assert_eq!(value(&s, "lotline_ready"), 1.0);
+
+    // Nothing listening: exit 2.
+    let checked = lotline(&["healthcheck", "--url", "http://127.0.0.1:1/readyz"]);
+    assert_eq!(checked.status.code(), Some(2), "{}", stderr(&checked));
 
     // Back: ready again, and the lag figures return.
     nats.restart();

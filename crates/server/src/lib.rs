@@ -336,6 +336,7 @@ pub async fn run_on(
     let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
     let ops_task = match (listeners.metrics, &ops) {
         (Some(listener), Some(ops)) => {
+            ops::announce(&listener);
             Some(tokio::spawn(ops::serve(listener, ops.clone(), async {
                 let _ = ops_stopped.await;
             })))

@@ -273,15 +273,20 @@ fn answer(ready: bool, status: &Status) -> Response {
     (code, format!("{}\n", status.describe())).into_response()
 }
 
+/// Logs where the operations listener is (`metrics_address`): before it is served, so the line
+/// comes before the gRPC listener's.
+pub fn announce(listener: &TcpListener) {
+    if let Ok(address) = listener.local_addr() {
+        info!(metrics_address = %address, "operations listener up: /metrics, /healthz, /readyz");
+    }
+}
+
 /// Serves the operations routes on `listener` until `stop` resolves.
 pub async fn serve(
     listener: TcpListener,
     ops: Ops,
     stop: impl Future<Output = ()> + Send + 'static,
 ) {
-    if let Ok(address) = listener.local_addr() {
-        info!(metrics_address = %address, "operations listener up: /metrics, /healthz, /readyz");
-    }
     if let Err(e) = axum::serve(listener, router(ops))
         .with_graceful_shutdown(stop)
         .await

@@ -48,6 +48,7 @@ mod client;
 mod demo;
 mod epcis;
 mod flood;
+mod healthcheck;
 mod log;
 mod masterdata;
 mod nats;
@@ -83,6 +84,9 @@ enum Command {
     /// Start a server on a temporary store, load a sample of the cocoa, coffee and
     /// textile chains, and print traces and recalls.
     Demo(demo::DemoArgs),
+    /// Ask a node's operations listener (serve --metrics) whether it is ready: exit 0 if so,
+    /// 1 with its reason if not, 2 if nothing answers (a container's HEALTHCHECK).
+    Healthcheck(healthcheck::HealthcheckArgs),
     /// Publish events from a JSON Lines file (`-` for stdin) to the NATS stream,
     /// with Nats-Msg-Id = `<org>.<event id>` and many acks in flight; print the counts.
     Publish(nats::PublishArgs),
@@ -548,6 +552,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
     match command {
         Command::Post(a) => client::post(&a.client, &a.file).await,
         Command::Publish(a) => nats::publish(a).await,
+        Command::Healthcheck(a) => healthcheck::run(a).await,
         Command::Bench(a) => nats::bench(a).await,
         Command::Import(a) => epcis::import(a).await,
         Command::Export(a) => epcis::export(a).await,
