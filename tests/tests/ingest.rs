@@ -855,3 +855,61 @@ fn bench_ingest_prints_both_rates_and_their_ratio() {
     });
     assert!(names.is_empty(), "{names:?}");
 }
+
+/// lotline's publisher (`lotline publish`, `lotline import --nats-url`) sends again what the
+/// stream did not confirm, with the same message id: a NATS server killed and restarted in
+/// the middle of a publish costs no event and doubles none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publisher_sends_again_what_a_restarting_server_did_not_confirm() {
+    use lotline_ingest::{NatsConfig, Outgoing, SUBJECT_ROOT, ensure_stream, publish_pipelined};
+    const EVENTS: usize = 3_000;
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let js = async_nats::jetstream::new(nats_client(&url).await);
+    ensure_stream(&js, &NatsConfig::new(&url, "publisher"))
+        .await
+        .expect("stream");
+    let messages: Vec<Outgoing> = (0..EVENTS)
+        .map(|n| {
+            let e = harvest(&format!("h{n}"), "coop", &format!("LOT-{n}"), 1);
+            Outgoing::protobuf(SUBJECT_ROOT, &e).expect("message")
+        })
+        .collect();
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let publisher = js.clone();
+    let publishing = tokio::spawn(async move {
+        let mut told = false;
+        publish_pipelined(&publisher, messages, 64, |p| {
+            if !told && p.stored >= 300 {
+                told = true;
+                let _ = started_tx.send(());
+            }
+        })
+        .await
+    });
+    tokio::task::spawn_blocking(move || started.recv_timeout(WAIT))
+        .await
+        .expect("join")
+        .expect("the publisher got going");
+    nats.stop(true);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    nats.restart();
+    let published = tokio::time::timeout(Duration::from_secs(120), publishing)
+        .await
+        .expect("the publisher finished")
+        .expect("join");
+    assert!(published.failed.is_empty(), "{:?}", published.failed);
+    assert!(published.retried > 0, "nothing was sent again");
+    assert_eq!(
+        published.stored + published.duplicates,
+        EVENTS as u64,
+        "{published:?}"
+    );
+    let js = async_nats::jetstream::new(nats_client(&url).await);
+    let mut stream = js.get_stream(lotline_ingest::STREAM).await.expect("stream");
+    let info = stream.info().await.expect("info");
+    assert_eq!(
+        info.state.messages, EVENTS as u64,
+        "each event once in the stream"
+    );
+}

@@ -2,8 +2,10 @@
 //! `lotline bench ingest` and anyone embedding lotline's publisher.
 
 use std::future::IntoFuture;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -84,15 +86,27 @@ pub struct Published {
     pub stored: u64,
     /// Dropped by the stream as re-sends within its duplicate window.
     pub duplicates: u64,
-    /// Not confirmed (event id, why): publishing them again is safe.
+    /// Not confirmed (event id, why), after retrying for [`RETRY_FOR`]: publishing them again
+    /// is safe.
     pub failed: Vec<(String, String)>,
+    /// Publishes sent again, with the same message id, after the stream did not confirm them
+    /// (a server went away, a new stream leader was being elected): the stream drops a copy
+    /// it already holds.
+    pub retried: u64,
     /// The highest stream sequence confirmed.
     pub last_sequence: u64,
 }
 
+/// How long a publish the stream did not confirm is sent again before it is reported as failed.
+/// The client moves to another server of the cluster meanwhile; a stream losing its leader
+/// elects a new one within seconds.
+pub const RETRY_FOR: Duration = Duration::from_secs(30);
+
 /// Publishes `messages` in order, keeping up to `in_flight` acks outstanding
 /// (at most [`MAX_ACKS_IN_FLIGHT`]),
-/// and returns once every ack is in (or failed). `progress` sees each ack.
+/// and returns once every ack is in (or failed). `progress` sees each ack. A publish the
+/// stream did not confirm is sent again with the same message id (so it is stored once) for
+/// up to [`RETRY_FOR`]: a retried message may land after messages published later.
 pub async fn publish_pipelined(
     jetstream: &jetstream::Context,
     messages: impl IntoIterator<Item = Outgoing>,
@@ -109,17 +123,14 @@ pub async fn publish_pipelined(
                 progress(&published);
             }
         }
-        match jetstream
-            .publish_with_headers(message.subject, message.headers, message.payload)
-            .await
-        {
-            Ok(ack) => {
-                let id = message.event_id;
-                let ack = ack.into_future();
-                pending.push(async move { (id, ack.await) });
-            }
-            Err(e) => published.failed.push((message.event_id, e.to_string())),
-        }
+        let sent = jetstream
+            .publish_with_headers(
+                message.subject.clone(),
+                message.headers.clone(),
+                message.payload.clone(),
+            )
+            .await;
+        pending.push(confirm(jetstream.clone(), message, sent));
     }
     while let Some((id, ack)) = pending.next().await {
         settle(&mut published, id, ack);
@@ -128,11 +139,66 @@ pub async fn publish_pipelined(
     published
 }
 
+/// A publish confirmed by the stream, or why not after retrying; with how many retries.
+type Confirmed = (
+    String,
+    (Result<jetstream::publish::PublishAck, PublishError>, u64),
+);
+
+/// Waits for the stream's ack of `message`, sending it again while the failure is one a
+/// moment can cure, until [`RETRY_FOR`] has passed.
+async fn confirm(
+    jetstream: jetstream::Context,
+    message: Outgoing,
+    sent: Result<jetstream::context::PublishAckFuture, PublishError>,
+) -> Confirmed {
+    let deadline = Instant::now() + RETRY_FOR;
+    let mut result = match sent {
+        Ok(ack) => ack.into_future().await,
+        Err(e) => Err(e),
+    };
+    let mut retries = 0;
+    let mut wait = Duration::from_millis(100);
+    while let Err(e) = &result {
+        if !passing(e) || Instant::now() + wait > deadline {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(Duration::from_secs(2));
+        retries += 1;
+        result = match jetstream
+            .publish_with_headers(
+                message.subject.clone(),
+                message.headers.clone(),
+                message.payload.clone(),
+            )
+            .await
+        {
+            Ok(ack) => ack.into_future().await,
+            Err(e) => Err(e),
+        };
+    }
+    (message.event_id, (result, retries))
+}
+
+/// Whether a publish failed for a reason that passes: no ack in time, the connection gone, too
+/// many acks pending, no stream answering (a leader election), or the stream's own refusal.
+/// A message larger than the server takes, or a failed expectation, fails the same way again.
+fn passing(error: &PublishError) -> bool {
+    !matches!(
+        error.kind(),
+        PublishErrorKind::MaxPayloadExceeded
+            | PublishErrorKind::WrongLastMessageId
+            | PublishErrorKind::WrongLastSequence
+    )
+}
+
 fn settle(
     published: &mut Published,
     id: String,
-    ack: Result<jetstream::publish::PublishAck, jetstream::context::PublishError>,
+    (ack, retries): (Result<jetstream::publish::PublishAck, PublishError>, u64),
 ) {
+    published.retried += retries;
     match ack {
         Ok(ack) => {
             if ack.duplicate {

@@ -165,7 +165,14 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
         }
         totals.stored += published.stored;
         totals.duplicates += published.duplicates;
+        totals.retried += published.retried;
         totals.failed.extend(published.failed);
+    }
+    if totals.retried > 0 {
+        outln!(
+            "{} publishes sent again (same message id) after the stream did not confirm them at first",
+            totals.retried
+        );
     }
     outln!(
         "{} published ({} new in the stream, {} dropped by the stream as re-sends), {} not confirmed, {} not events",
