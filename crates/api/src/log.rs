@@ -106,6 +106,9 @@ impl LogService for LogApi {
                 .map(|(leaf, leaf_index)| v1::LogEntry { leaf_index, leaf })
                 .collect(),
             tree_size: entries.tree_size,
+            stream_position: entries.stream.position,
+            stream_position_within: entries.stream.within,
+            stream_identity: entries.stream.identity,
         }))
     }
 }

@@ -460,6 +460,41 @@ impl Store {
             .transpose()
     }
 
+    /// Restores log records from a backup: appends `records` (version 1 record bytes, the
+    /// Merkle leaves) at `first_seq`, which must follow the last record, and flushes. Nothing
+    /// else is written: once every record is in, [`Store::rebuild_tree`] and
+    /// [`Store::rebuild_indexes`] make the rest, and [`Store::restore_stream_position`] says
+    /// where a NATS consumer resumes.
+    pub fn restore_records(&self, first_seq: u64, records: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        let last = self.last_seq()?;
+        if first_seq != last + 1 {
+            return Err(StoreError::Backend(format!(
+                "restoring records from sequence {first_seq}, but the log ends at {last}"
+            )));
+        }
+        let records: std::collections::BTreeMap<u64, Vec<u8>> =
+            (first_seq..).zip(records).collect();
+        let mut batch = WriteBatch::default();
+        crate::log::write(&mut batch, records);
+        self.backend.apply(batch)?;
+        self.backend.flush()
+    }
+
+    /// Restores where a NATS consumer resumes: after stream sequence `position` of the stream
+    /// `identity` (as [`Store::stream_identity`] gives it).
+    pub fn restore_stream_position(&self, position: u64, identity: &str) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.insert(
+            meta_key(META_STREAM_POSITION),
+            position.to_be_bytes().to_vec(),
+        );
+        if !identity.is_empty() {
+            batch.insert(meta_key(META_STREAM_IDENTITY), identity.as_bytes().to_vec());
+        }
+        self.backend.apply(batch)?;
+        self.backend.flush()
+    }
+
     /// Records which stream this node consumes (durably, before anything of it is applied).
     pub fn set_stream_identity(&self, identity: &str) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();

@@ -86,7 +86,7 @@ fn size_arg(name: &str, size: Option<u64>) -> Result<u64, CliError> {
     }
 }
 
-fn hex(h: &[u8]) -> String {
+pub(super) fn hex(h: &[u8]) -> String {
     ::hex::encode(h)
 }
 
@@ -98,13 +98,13 @@ fn hash_of(bytes: &[u8], what: &str) -> Result<Hash, CliError> {
     })
 }
 
-async fn log_client(args: &ClientArgs) -> Result<LogServiceClient<Conn>, CliError> {
+pub(super) async fn log_client(args: &ClientArgs) -> Result<LogServiceClient<Conn>, CliError> {
     Ok(LogServiceClient::new(connect(args).await?).max_decoding_message_size(256 << 20))
 }
 
 /// Checks a checkpoint's signature with the key it names (the server's own
 /// claim; `verify` lets the user pin a key) and that it says what the fields say.
-fn open_checkpoint(cp: &v1::Checkpoint) -> Result<(Verifier, Checkpoint), CliError> {
+pub(super) fn open_checkpoint(cp: &v1::Checkpoint) -> Result<(Verifier, Checkpoint), CliError> {
     let verifier = Verifier::parse(&cp.verifier_key)
         .map_err(|e| CliError::Refused(format!("the server's verifier key is unusable: {e}")))?;
     let opened = verifier
@@ -380,7 +380,7 @@ fn check_group(store: &Store, group: Vec<(u64, Hash, Record)>) -> Result<(), Cli
     }
 }
 
-fn mismatch(reason: String) -> CliError {
+pub(super) fn mismatch(reason: String) -> CliError {
     CliError::Refused(format!("VERIFICATION FAILED: {reason}"))
 }
 
@@ -468,7 +468,10 @@ pub(crate) async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     }
 }
 
-fn trusted(pinned: Option<&str>, presented: Option<&str>) -> Result<Option<Verifier>, CliError> {
+pub(super) fn trusted(
+    pinned: Option<&str>,
+    presented: Option<&str>,
+) -> Result<Option<Verifier>, CliError> {
     let Some(key) = pinned.or(presented) else {
         return Ok(None);
     };

@@ -43,6 +43,7 @@ pub(crate) fn show<T>(
 
 mod access;
 mod audit;
+mod backup;
 mod bundle;
 mod client;
 mod demo;
@@ -84,6 +85,12 @@ enum Command {
     /// Start a server on a temporary store, load a sample of the cocoa, coffee and
     /// textile chains, and print traces and recalls.
     Demo(demo::DemoArgs),
+    /// Back a node's log up while it serves: every entry up to a signed checkpoint, re-hashed,
+    /// in one compressed file (and, in NATS mode, where the stream resumes).
+    Backup(backup::BackupArgs),
+    /// Make a new node's data directory from a backup: entries re-hashed against the signed
+    /// root, tree and indexes built; `serve` then resumes the stream after the backup.
+    Restore(backup::RestoreArgs),
     /// Ask a node's operations listener (serve --metrics) whether it is ready: exit 0 if so,
     /// 1 with its reason if not, 2 if nothing answers (a container's HEALTHCHECK).
     Healthcheck(healthcheck::HealthcheckArgs),
@@ -553,6 +560,8 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Post(a) => client::post(&a.client, &a.file).await,
         Command::Publish(a) => nats::publish(a).await,
         Command::Healthcheck(a) => healthcheck::run(a).await,
+        Command::Backup(a) => backup::backup(a).await,
+        Command::Restore(a) => backup::restore(a).await,
         Command::Bench(a) => nats::bench(a).await,
         Command::Import(a) => epcis::import(a).await,
         Command::Export(a) => epcis::export(a).await,

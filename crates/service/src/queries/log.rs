@@ -55,6 +55,17 @@ pub struct Entries {
     pub start: u64,
     pub leaves: Vec<Vec<u8>>,
     pub tree_size: u64,
+    /// Where this node was in the NATS stream before the entries were read.
+    pub stream: StreamPosition,
+}
+
+/// NATS mode: the stream sequence a node had applied through, and within how many log entries
+/// every message up to it is (both 0, identity empty, in embedded mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamPosition {
+    pub position: u64,
+    pub within: u64,
+    pub identity: String,
 }
 
 /// The tree size asked for: 0 means the whole view.
@@ -208,6 +219,15 @@ impl Service {
             0 => 100,
             n => n.min(MAX_ENTRIES),
         };
+        // The position first, then the last sequence applied: the batch that carried the
+        // position (and its events) was applied by then, flushed or not.
+        let store = &self.ready()?.store;
+        let position = store.stream_position()?;
+        let stream = StreamPosition {
+            position,
+            within: if position == 0 { 0 } else { store.last_seq()? },
+            identity: store.stream_identity()?.unwrap_or_default(),
+        };
         self.read(caller.reading(), move |view, _| {
             let size = view.upto();
             if start > size {
@@ -225,6 +245,7 @@ impl Service {
                 start,
                 leaves,
                 tree_size: size,
+                stream,
             })
         })
         .await
