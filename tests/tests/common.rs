@@ -5,9 +5,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use lotline_proto::v1;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
 /// Runs the real `lotline` binary with `args` and returns its output; a run that
@@ -247,4 +251,30 @@ pub fn leaf(ca: &Ca, names: &[&str], cn: &str, ou: Option<&str>) -> (String, Str
     let key = KeyPair::generate().expect("key");
     let cert = params.signed_by(&key, &ca.issuer).expect("signed");
     (cert.pem(), key.serialize_pem())
+}
+
+/// Checks a C2SP signed note with ed25519-dalek directly, from the verifier key's
+/// parts: nothing of lotline's own note code.
+pub fn check_note_signature(note: &str, vkey: &str) {
+    let parts: Vec<&str> = vkey.splitn(3, '+').collect();
+    let (name, key_id, key) = (parts[0], parts[1], STANDARD.decode(parts[2]).unwrap());
+    assert_eq!(key[0], 1, "Ed25519 key type");
+    let public: [u8; 32] = key[1..].try_into().unwrap();
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n\x01");
+    h.update(public);
+    assert_eq!(hex::encode(&h.finalize()[..4]), key_id, "key id");
+    let (body, sigs) = note.split_once("\n\n").unwrap();
+    let line = sigs
+        .lines()
+        .find(|l| l.starts_with(&format!("\u{2014} {name} ")))
+        .expect("signature line");
+    let blob = STANDARD.decode(line.rsplit(' ').next().unwrap()).unwrap();
+    assert_eq!(hex::encode(&blob[..4]), key_id);
+    let signature = Signature::from_slice(&blob[4..]).unwrap();
+    VerifyingKey::from_bytes(&public)
+        .unwrap()
+        .verify(format!("{body}\n").as_bytes(), &signature)
+        .expect("checkpoint signature verifies");
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::{lotline, stderr, stdout, write_jsonl};
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use common::{check_note_signature, lotline, stderr, stdout, write_jsonl};
 use lotline_proto::v1;
 use lotline_server::sample::sample_events;
 use lotline_testkit::BinaryServer;
@@ -24,32 +23,6 @@ fn json(out: &std::process::Output) -> Value {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
-}
-
-/// Checks a C2SP signed note with ed25519-dalek directly, from the verifier key's
-/// parts: nothing of lotline's own note code.
-fn check_note_signature(note: &str, vkey: &str) {
-    let parts: Vec<&str> = vkey.splitn(3, '+').collect();
-    let (name, key_id, key) = (parts[0], parts[1], STANDARD.decode(parts[2]).unwrap());
-    assert_eq!(key[0], 1, "Ed25519 key type");
-    let public: [u8; 32] = key[1..].try_into().unwrap();
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update(b"\n\x01");
-    h.update(public);
-    assert_eq!(hex::encode(&h.finalize()[..4]), key_id, "key id");
-    let (body, sigs) = note.split_once("\n\n").unwrap();
-    let line = sigs
-        .lines()
-        .find(|l| l.starts_with(&format!("\u{2014} {name} ")))
-        .expect("signature line");
-    let blob = STANDARD.decode(line.rsplit(' ').next().unwrap()).unwrap();
-    assert_eq!(hex::encode(&blob[..4]), key_id);
-    let signature = Signature::from_slice(&blob[4..]).unwrap();
-    VerifyingKey::from_bytes(&public)
-        .unwrap()
-        .verify(format!("{body}\n").as_bytes(), &signature)
-        .expect("checkpoint signature verifies");
 }
 
 /// Runs the independent verifier over JSON documents; returns its output.

@@ -5,7 +5,8 @@
 //! - [`BinaryServer`]: the real `lotline` binary as a child process, for tests that
 //!   kill it (SIGKILL) or signal it (SIGTERM).
 //! - [`NatsServer`]: a real `nats-server -js` per test on a free loopback port
-//!   with its own store dir, restartable on the same port.
+//!   with its own store dir, restartable on the same port; [`NatsCluster`]: three
+//!   of them in one JetStream cluster on loopback, each restartable.
 //! - [`events`]: builders for wire events, and [`chains`]: generated supply chains
 //!   with their ground truth computed independently of lotline.
 //! - [`scenario`]: a generated multi-chain audit scenario (co-ops, farms, traders,
@@ -21,7 +22,7 @@ pub mod rest;
 pub mod scenario;
 mod servers;
 
-pub use nats::NatsServer;
+pub use nats::{NatsCluster, NatsServer};
 pub use servers::{
     BinaryServer, TestServer, clear_lotline_env, log_field, lotline_bin, tls_channel, wait_service,
     wait_service_on, wait_serving,

@@ -1,8 +1,10 @@
 //! A real `nats-server -js` per test: its own free port on 127.0.0.1 and its own
 //! store directory, stopped on drop. It can be stopped and started again on the
-//! same port with the same store, as a NATS restart.
+//! same port with the same store, as a NATS restart. [`NatsCluster`] is three of
+//! them routed into one JetStream cluster on loopback, for replicated (R3) streams.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -33,7 +35,12 @@ impl NatsServer {
     pub fn start_with(extra: &[&str]) -> NatsServer {
         let store = tempfile::tempdir().expect("nats store dir");
         let extra: Vec<String> = extra.iter().map(|a| a.to_string()).collect();
-        let (child, port) = spawn(store.path(), None, &extra);
+        NatsServer::start_in(store, None, extra)
+    }
+
+    /// Starts on `store`, on `port` (a free one if `None`), with `extra` arguments.
+    fn start_in(store: TempDir, port: Option<u16>, extra: Vec<String>) -> NatsServer {
+        let (child, port) = spawn(store.path(), port, &extra);
         NatsServer {
             child: Some(child),
             port,
@@ -77,6 +84,134 @@ impl Drop for NatsServer {
             let _ = child.wait();
         }
     }
+}
+
+/// Three `nats-server -js` processes routed into one JetStream cluster (`lotline`,
+/// servers `n1`, `n2`, `n3`), each with its own store dir, client port and route
+/// port on 127.0.0.1. Any one can be stopped and started again on the same ports
+/// with the same store; all are killed on drop.
+pub struct NatsCluster {
+    servers: Vec<NatsServer>,
+}
+
+/// The servers in a [`NatsCluster`].
+const CLUSTER_SIZE: usize = 3;
+
+impl NatsCluster {
+    /// Starts the three servers and waits until the cluster has formed: a JetStream
+    /// meta leader that can place a stream on all three servers.
+    pub async fn start() -> NatsCluster {
+        let ports = free_ports(2 * CLUSTER_SIZE);
+        let (clients, route_ports) = ports.split_at(CLUSTER_SIZE);
+        let routes: Vec<String> = route_ports
+            .iter()
+            .map(|p| format!("    \"nats-route://127.0.0.1:{p}\""))
+            .collect();
+        let servers = (0..CLUSTER_SIZE)
+            .map(|i| {
+                let store = tempfile::tempdir().expect("nats store dir");
+                // Command-line flags (-a, -p, -sd) take precedence over the file.
+                let config = store.path().join("cluster.conf");
+                let text = format!(
+                    "server_name: n{}\ncluster {{\n  name: lotline\n  listen: 127.0.0.1:{}\n  routes: [\n{}\n  ]\n}}\n",
+                    i + 1,
+                    route_ports[i],
+                    routes.join("\n")
+                );
+                std::fs::write(&config, text).expect("write the nats-server config");
+                let extra = vec!["-c".to_string(), config.display().to_string()];
+                NatsServer::start_in(store, Some(clients[i]), extra)
+            })
+            .collect();
+        let cluster = NatsCluster { servers };
+        cluster.wait_ready(Duration::from_secs(30)).await;
+        cluster
+    }
+
+    /// The client URLs of all three servers, comma-separated (for `--nats-url`).
+    pub fn urls(&self) -> String {
+        self.servers
+            .iter()
+            .map(NatsServer::url)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A NATS client that knows all three servers (and fails over between them).
+    pub async fn client(&self) -> Result<async_nats::Client, async_nats::ConnectError> {
+        let servers: Vec<async_nats::ServerAddr> = self
+            .servers
+            .iter()
+            .map(|s| s.url().parse().expect("a loopback NATS URL"))
+            .collect();
+        async_nats::connect(servers).await
+    }
+
+    /// Which server (0, 1 or 2) has the `server_name` `name` (`n1`, `n2`, `n3`).
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        let n: usize = name.strip_prefix('n')?.parse().ok()?;
+        (1..=self.servers.len()).contains(&n).then(|| n - 1)
+    }
+
+    /// Stops server `i` (`n{i + 1}`): SIGKILL (a crash) or SIGTERM (a clean stop).
+    pub fn stop(&mut self, i: usize, crash: bool) {
+        self.servers[i].stop(crash);
+    }
+
+    /// Starts server `i` again on the same ports with the same store (stopping it
+    /// cleanly first if it runs). It rejoins the cluster in the background; see
+    /// [`NatsCluster::wait_ready`].
+    pub fn restart(&mut self, i: usize) {
+        self.servers[i].restart();
+    }
+
+    /// Waits until the cluster has a JetStream meta leader that can place a
+    /// three-replica stream (so every server is in the cluster and online), by
+    /// creating and deleting a probe stream; panics after `timeout`.
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_secs(5), self.probe()).await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => last = e,
+                Err(_) => last = "no answer within 5 s".into(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the NATS cluster did not form within {timeout:?}: {last}");
+    }
+
+    /// Creates and deletes a memory stream with a replica on every server.
+    async fn probe(&self) -> Result<(), String> {
+        let client = self.client().await.map_err(|e| format!("connect: {e}"))?;
+        let js = async_nats::jetstream::new(client);
+        let name = "TESTKIT_CLUSTER_PROBE";
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: name.into(),
+            subjects: vec!["testkit.cluster.probe".into()],
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            num_replicas: CLUSTER_SIZE,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("create an R{CLUSTER_SIZE} stream: {e}"))?;
+        js.delete_stream(name)
+            .await
+            .map_err(|e| format!("delete the probe stream: {e}"))?;
+        Ok(())
+    }
+}
+
+/// `n` distinct ports free on 127.0.0.1 (held together while chosen, then released).
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind loopback"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("address").port())
+        .collect()
 }
 
 fn spawn(store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {

@@ -81,7 +81,7 @@ pub struct Cli {
 enum Command {
     /// Serve the gRPC API on an append-only store: embedded, or consuming the
     /// NATS JetStream stream with --nats-url.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a server on a temporary store, load a sample of the cocoa, coffee and
     /// textile chains, and print traces and recalls.
     Demo(demo::DemoArgs),
@@ -532,7 +532,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => return serve(args).await,
+        Command::Serve(args) => return serve(*args).await,
         Command::Demo(args) => {
             init_logging("warn");
             demo::run_demo(args).await
