@@ -20,7 +20,7 @@ use lotline_store::{Record, SledBackend, Store};
 use serde::{Deserialize, Serialize};
 
 use super::client::status_error;
-use super::log::{hex, log_client, mismatch, open_checkpoint, trusted};
+use super::log::{hex, log_client, mismatch, open_checkpoint, trusted, walk_entries};
 use super::{CliError, ClientArgs};
 
 /// The format's name, first in every header.
@@ -116,37 +116,17 @@ pub(crate) async fn backup(args: BackupArgs) -> Result<(), CliError> {
     line.push(b'\n');
     out.write_all(&line).map_err(write_error)?;
     let mut root = RootBuilder::new();
-    let mut next = 0u64;
-    while next < size {
-        let page = client
-            .get_entries(v1::GetEntriesRequest {
-                start: next,
-                count: 1000,
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        if page.entries.is_empty() {
-            return Err(mismatch(format!(
-                "the node has no entry {next} though its checkpoint covers {size}"
-            )));
-        }
-        for entry in page.entries.into_iter().take((size - next) as usize) {
-            if entry.leaf_index != next {
-                return Err(mismatch(format!(
-                    "asked for entry {next}, the node sent entry {}",
-                    entry.leaf_index
-                )));
-            }
-            Record::decode(&entry.leaf)
-                .map_err(|e| mismatch(format!("entry {next} is not a lotline record: {e}")))?;
-            root.push(leaf_hash(&entry.leaf));
-            let length = u32::try_from(entry.leaf.len())
-                .map_err(|_| mismatch(format!("entry {next} is over 4 GiB")))?;
-            out.write_all(&length.to_be_bytes()).map_err(write_error)?;
-            out.write_all(&entry.leaf).map_err(write_error)?;
-            next += 1;
-        }
+    let walked = walk_entries(&mut client, size, |leaf| {
+        root.push(leaf_hash(leaf));
+        let length = u32::try_from(leaf.len())
+            .map_err(|_| mismatch(format!("entry {} is over 4 GiB", root.size() - 1)))?;
+        out.write_all(&length.to_be_bytes()).map_err(write_error)?;
+        out.write_all(leaf).map_err(write_error)
+    })
+    .await;
+    if let Err(e) = walked {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
     }
     if root.root() != signed.root {
         let _ = std::fs::remove_file(&partial);

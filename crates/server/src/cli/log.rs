@@ -499,6 +499,44 @@ fn open_saved(
     })
 }
 
+/// Reads a node's first `size` entries in order, a page at a time, each checked to be the
+/// entry asked for and a lotline record, and hands each to `each`.
+pub(super) async fn walk_entries(
+    client: &mut LogServiceClient<Conn>,
+    size: u64,
+    mut each: impl FnMut(&[u8]) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut next = 0u64;
+    while next < size {
+        let page = client
+            .get_entries(v1::GetEntriesRequest {
+                start: next,
+                count: 1000,
+            })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        if page.entries.is_empty() {
+            return Err(mismatch(format!(
+                "the server has no entry {next} though its checkpoint covers {size}"
+            )));
+        }
+        for entry in page.entries.into_iter().take((size - next) as usize) {
+            if entry.leaf_index != next {
+                return Err(mismatch(format!(
+                    "asked for entry {next}, the server sent entry {}",
+                    entry.leaf_index
+                )));
+            }
+            Record::decode(&entry.leaf)
+                .map_err(|e| mismatch(format!("entry {next} is not a lotline record: {e}")))?;
+            each(&entry.leaf)?;
+            next += 1;
+        }
+    }
+    Ok(())
+}
+
 async fn verify_server(
     server: &ClientArgs,
     pinned: Option<String>,
@@ -522,37 +560,11 @@ async fn verify_server(
     let size = signed.size;
     let mut streamed = Streamed::new();
     let prefix_size = saved.as_ref().map(|s| s.size);
-    let mut next = 0u64;
-    while next < size {
-        let page = client
-            .get_entries(v1::GetEntriesRequest {
-                start: next,
-                count: 1000,
-            })
-            .await
-            .map_err(status_error)?
-            .into_inner();
-        if page.entries.is_empty() {
-            return Err(mismatch(format!(
-                "the server has no entry {next} though its checkpoint covers {size}"
-            )));
-        }
-        for entry in page.entries {
-            if next >= size {
-                break;
-            }
-            if entry.leaf_index != next {
-                return Err(mismatch(format!(
-                    "asked for entry {next}, the server sent entry {}",
-                    entry.leaf_index
-                )));
-            }
-            Record::decode(&entry.leaf)
-                .map_err(|e| mismatch(format!("entry {next} is not a lotline record: {e}")))?;
-            streamed.push(leaf_hash(&entry.leaf), prefix_size);
-            next += 1;
-        }
-    }
+    walk_entries(&mut client, size, |leaf| {
+        streamed.push(leaf_hash(leaf), prefix_size);
+        Ok(())
+    })
+    .await?;
     let root = streamed.builder.root();
     if root != signed.root {
         return Err(mismatch(format!(
