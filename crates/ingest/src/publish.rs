@@ -82,9 +82,11 @@ fn subject_of(root: &str, event: &v1::Event) -> Result<String, String> {
 /// What the stream said about published messages.
 #[derive(Debug, Default)]
 pub struct Published {
-    /// Stored in the stream as new messages.
+    /// Stored in the stream as new messages. A message sent again after its first send went
+    /// unconfirmed, and then dropped by the stream as a re-send, counts here: the send it
+    /// duplicates is this publisher's own (and carries its headers, a reply inbox included).
     pub stored: u64,
-    /// Dropped by the stream as re-sends within its duplicate window.
+    /// Dropped by the stream as re-sends within its duplicate window (of an earlier publish).
     pub duplicates: u64,
     /// Not confirmed (event id, why), after retrying for [`RETRY_FOR`]: publishing them again
     /// is safe.
@@ -201,7 +203,7 @@ fn settle(
     published.retried += retries;
     match ack {
         Ok(ack) => {
-            if ack.duplicate {
+            if ack.duplicate && retries == 0 {
                 published.duplicates += 1;
             } else {
                 published.stored += 1;
