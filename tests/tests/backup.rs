@@ -123,6 +123,10 @@ async fn a_restored_node_answers_as_the_node_it_was_backed_up_from() {
         dir.path().join("t2").to_str().expect("path"),
     ]);
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    // Neither left a store behind, nor its staging directory: nothing that could be served.
+    for name in ["t", "t2", "t.restoring", "t2.restoring"] {
+        assert!(!dir.path().join(name).exists(), "{name} was left behind");
+    }
 
     // A good restore; not over a directory that holds anything.
     let b_dir = dir.path().join("b");

@@ -26,7 +26,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// The latency of each gRPC call, labelled by method (`/lotline.v1.ProvenanceService/Trace`).
+/// The latency of each gRPC call to its response's head (for a server-streaming call, its first
+/// message), labelled by method (`/lotline.v1.ProvenanceService/Trace`).
 pub const RPC_SECONDS: &str = "lotline_rpc_duration_seconds";
 
 /// What this node can do, as readiness reports it.
@@ -296,7 +297,7 @@ pub async fn serve(
 }
 
 /// Times every gRPC call into [`RPC_SECONDS`], labelled by method. A path that names no method
-/// of lotline's services (or health, reflection) is labelled `unknown`, so a caller cannot
+/// of lotline's services or health (reflection included) is labelled `unknown`, so a caller cannot
 /// make the label set grow.
 #[derive(Clone)]
 pub struct RpcTimerLayer {

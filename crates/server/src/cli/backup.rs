@@ -25,8 +25,9 @@ use super::{CliError, ClientArgs};
 
 /// The format's name, first in every header.
 const FORMAT: &str = "lotline-backup/1";
-/// Entries written to the store at once on restore.
+/// Entries written to the store at once on restore, and their most bytes.
 const RESTORE_BATCH: usize = 10_000;
+const RESTORE_BATCH_BYTES: usize = 64 << 20;
 /// The largest entry a backup may hold (an event is at most 64 MiB as received).
 const MAX_ENTRY_BYTES: usize = 128 << 20;
 /// Where `restore` leaves the backup's checkpoint, for `lotline verify --checkpoint`.
@@ -136,14 +137,20 @@ pub(crate) async fn backup(args: BackupArgs) -> Result<(), CliError> {
             hex(&signed.root)
         )));
     }
-    let mut inner = out.finish().map_err(write_error)?;
-    inner.flush().map_err(write_error)?;
-    inner
-        .into_inner()
-        .map_err(|e| write_error(e.into_error()))?
-        .sync_all()
-        .map_err(write_error)?;
-    std::fs::rename(&partial, &args.out).map_err(write_error)?;
+    let finished = (|| {
+        let mut inner = out.finish()?;
+        inner.flush()?;
+        inner.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, &args.out)?;
+        match args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => std::fs::File::open(parent)?.sync_all(),
+            None => Ok(()),
+        }
+    })();
+    if let Err(e) = finished {
+        let _ = std::fs::remove_file(&partial);
+        return Err(write_error(e));
+    }
     let bytes = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
     outln!(
         "Backed up {size} entries to {} ({bytes} bytes, {:.1} s): root {} signed by {}.",
@@ -174,6 +181,18 @@ pub(crate) async fn restore(args: RestoreArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::Refused(format!("restore task failed: {e}")))?
 }
 
+/// What a finished restore found.
+struct Restored {
+    size: u64,
+    root: String,
+    signer: String,
+    verifier_key: String,
+    stream_position: u64,
+}
+
+/// Restores into `NEW.restoring` beside the data dir and renames it into place only once
+/// everything is written, so a restore that fails at any point leaves nothing that could be
+/// served (a half-written log, an unchecked prefix).
 fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let dir = &args.data_dir;
@@ -183,6 +202,70 @@ fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
             dir.display()
         )));
     }
+    let mut staging = dir.as_os_str().to_owned();
+    staging.push(".restoring");
+    let staging = PathBuf::from(staging);
+    if staging.exists() {
+        return Err(CliError::Usage(format!(
+            "{} is left from a restore that did not finish: remove it first",
+            staging.display()
+        )));
+    }
+    let restored = match restore_into(args, &staging) {
+        Ok(restored) => restored,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let moved = (|| {
+        if dir.exists() {
+            std::fs::remove_dir(dir)?;
+        }
+        std::fs::rename(&staging, dir)?;
+        match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            Some(parent) => std::fs::File::open(parent)?.sync_all(),
+            None => Ok(()),
+        }
+    })();
+    if let Err(e) = moved {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(CliError::Refused(format!(
+            "moving the restored store into {}: {e}",
+            dir.display()
+        )));
+    }
+    outln!(
+        "Restored {} entries into {} ({:.1} s): root {} signed by {}, re-hashed; tree and indexes built.",
+        restored.size,
+        dir.display(),
+        started.elapsed().as_secs_f64(),
+        restored.root,
+        restored.signer
+    );
+    if args.key.is_none() {
+        outln!(
+            "The backup's own verifier key was trusted ({}): give --key to check it against the key you expect (without it, restore finds damage, not a forged backup).",
+            restored.verifier_key
+        );
+    }
+    if restored.stream_position > 0 {
+        outln!(
+            "Started with --nats-url on the same stream, the node resumes after sequence {}.",
+            restored.stream_position
+        );
+    }
+    outln!(
+        "Check it: lotline verify --data-dir {} --checkpoint {}. It signs with a key of its own unless --signing-key names the original's.",
+        dir.display(),
+        dir.join(RESTORED_CHECKPOINT).display()
+    );
+    Ok(())
+}
+
+/// Reads the backup into a new store in `staging`: the checkpoint checked, every entry
+/// re-hashed against its root, then the tree, the indexes and the stream position.
+fn restore_into(args: &RestoreArgs, staging: &Path) -> Result<Restored, CliError> {
     let file = std::fs::File::open(&args.file)
         .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", args.file.display())))?;
     let not_backup = |why: String| {
@@ -218,19 +301,17 @@ fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
             header.tree_size, signed.size
         )));
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::Usage(format!("--data-dir: {}: {e}", dir.display())))?;
-    let backend = SledBackend::open(dir, crate::DEFAULT_CACHE_MB << 20)
+    std::fs::create_dir_all(staging)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", staging.display())))?;
+    let backend = SledBackend::open(staging, crate::DEFAULT_CACHE_MB << 20)
         .map_err(|e| CliError::Usage(format!("--data-dir: {e}")))?;
     let store = Store::new(Arc::new(backend));
     let stored = |e: lotline_store::StoreError| {
-        CliError::Refused(format!(
-            "writing {}: {e} (remove it before trying again)",
-            dir.display()
-        ))
+        CliError::Refused(format!("writing {}: {e}", staging.display()))
     };
     let mut root = RootBuilder::new();
     let mut batch = Vec::with_capacity(RESTORE_BATCH);
+    let mut batch_bytes = 0usize;
     let mut next_seq = 1u64;
     for index in 0..signed.size {
         let mut length = [0u8; 4];
@@ -248,13 +329,15 @@ fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
         Record::decode(&leaf)
             .map_err(|e| mismatch(format!("entry {index} is not a lotline record: {e}")))?;
         root.push(leaf_hash(&leaf));
+        batch_bytes += leaf.len();
         batch.push(leaf);
-        if batch.len() == RESTORE_BATCH {
+        if batch.len() == RESTORE_BATCH || batch_bytes >= RESTORE_BATCH_BYTES {
             let count = batch.len() as u64;
             store
                 .restore_records(next_seq, std::mem::take(&mut batch))
                 .map_err(stored)?;
             next_seq += count;
+            batch_bytes = 0;
         }
     }
     if input
@@ -269,11 +352,10 @@ fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
     }
     if root.root() != signed.root {
         return Err(mismatch(format!(
-            "the backup's {} entries hash to {}, not to its signed root {}; {} holds them: remove it",
+            "the backup's {} entries hash to {}, not to its signed root {}",
             signed.size,
             hex(&root.root()),
-            hex(&signed.root),
-            dir.display()
+            hex(&signed.root)
         )));
     }
     if !batch.is_empty() {
@@ -291,28 +373,15 @@ fn restore_blocking(args: &RestoreArgs) -> Result<(), CliError> {
         "verifier_key": header.verifier_key,
     });
     std::fs::write(
-        dir.join(RESTORED_CHECKPOINT),
+        staging.join(RESTORED_CHECKPOINT),
         serde_json::to_vec_pretty(&saved).map_err(|e| CliError::Refused(e.to_string()))?,
     )
     .map_err(|e| CliError::Refused(format!("writing {RESTORED_CHECKPOINT}: {e}")))?;
-    outln!(
-        "Restored {} entries into {} ({:.1} s): root {} signed by {}, re-hashed; tree and indexes built.",
-        signed.size,
-        dir.display(),
-        started.elapsed().as_secs_f64(),
-        hex(&signed.root),
-        verifier.name()
-    );
-    if header.stream_position > 0 {
-        outln!(
-            "Started with --nats-url on the same stream, the node resumes after sequence {}.",
-            header.stream_position
-        );
-    }
-    outln!(
-        "Check it: lotline verify --data-dir {} --checkpoint {}. It signs with a key of its own unless --signing-key names the original's.",
-        dir.display(),
-        dir.join(RESTORED_CHECKPOINT).display()
-    );
-    Ok(())
+    Ok(Restored {
+        size: signed.size,
+        root: hex(&signed.root),
+        signer: verifier.name().to_string(),
+        verifier_key: header.verifier_key,
+        stream_position: header.stream_position,
+    })
 }
