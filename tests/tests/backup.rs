@@ -48,6 +48,16 @@ fn run_ok(args: &[&str]) -> String {
     stdout(&out)
 }
 
+/// `lotline restore BACKUP --data-dir DIR`.
+fn restore(backup: &Path, dir: &Path) -> std::process::Output {
+    lotline(&[
+        "restore",
+        backup.to_str().expect("path"),
+        "--data-dir",
+        dir.to_str().expect("path"),
+    ])
+}
+
 /// The backup's header line and entries, decompressed.
 fn unpack(file: &Path) -> Vec<u8> {
     let mut raw = Vec::new();
@@ -102,12 +112,7 @@ async fn a_restored_node_answers_as_the_node_it_was_backed_up_from() {
     changed[at] ^= 0x01;
     let tampered = dir.path().join("tampered.backup");
     pack(&tampered, &changed);
-    let refused = lotline(&[
-        "restore",
-        tampered.to_str().expect("path"),
-        "--data-dir",
-        dir.path().join("t").to_str().expect("path"),
-    ]);
+    let refused = restore(&tampered, &dir.path().join("t"));
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     assert!(
         stderr(&refused).contains("not to its signed root")
@@ -116,12 +121,7 @@ async fn a_restored_node_answers_as_the_node_it_was_backed_up_from() {
         stderr(&refused)
     );
     pack(&tampered, &raw[..raw.len() - 100]);
-    let refused = lotline(&[
-        "restore",
-        tampered.to_str().expect("path"),
-        "--data-dir",
-        dir.path().join("t2").to_str().expect("path"),
-    ]);
+    let refused = restore(&tampered, &dir.path().join("t2"));
     assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
     // Neither left a store behind, nor its staging directory: nothing that could be served.
     for name in ["t", "t2", "t.restoring", "t2.restoring"] {
@@ -130,18 +130,9 @@ async fn a_restored_node_answers_as_the_node_it_was_backed_up_from() {
 
     // A good restore; not over a directory that holds anything.
     let b_dir = dir.path().join("b");
-    run_ok(&[
-        "restore",
-        backup.to_str().expect("path"),
-        "--data-dir",
-        b_dir.to_str().expect("path"),
-    ]);
-    let again = lotline(&[
-        "restore",
-        backup.to_str().expect("path"),
-        "--data-dir",
-        b_dir.to_str().expect("path"),
-    ]);
+    let restored = restore(&backup, &b_dir);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    let again = restore(&backup, &b_dir);
     assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
     let verified = run_ok(&[
         "verify",
@@ -238,12 +229,8 @@ async fn a_backup_taken_while_the_stream_flows_resumes_it_to_the_same_root() {
     let total = EVENTS as u64 + 1;
 
     let b_dir = dir.path().join("b");
-    run_ok(&[
-        "restore",
-        backup.to_str().expect("path"),
-        "--data-dir",
-        b_dir.to_str().expect("path"),
-    ]);
+    let restored = restore(&backup, &b_dir);
+    assert!(restored.status.success(), "{}", stderr(&restored));
     let b = node("b").await;
     eventually("both nodes to hold every event", WAIT, || async {
         (checkpoint(&a.url()).await.tree_size == total

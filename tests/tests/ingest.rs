@@ -865,7 +865,8 @@ async fn the_publisher_sends_again_what_a_restarting_server_did_not_confirm() {
     const EVENTS: usize = 3_000;
     let mut nats = NatsServer::start();
     let url = nats.url();
-    let js = async_nats::jetstream::new(nats_client(&url).await);
+    let client = nats_client(&url).await;
+    let js = async_nats::jetstream::new(client.clone());
     ensure_stream(&js, &NatsConfig::new(&url, "publisher"))
         .await
         .expect("stream");
@@ -892,7 +893,11 @@ async fn the_publisher_sends_again_what_a_restarting_server_did_not_confirm() {
         .expect("join")
         .expect("the publisher got going");
     nats.stop(true);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The server comes back once the publisher's connection has seen it go.
+    eventually("the publisher to lose its server", WAIT, || async {
+        (client.connection_state() != async_nats::connection::State::Connected).then_some(())
+    })
+    .await;
     nats.restart();
     let published = tokio::time::timeout(Duration::from_secs(120), publishing)
         .await
