@@ -385,6 +385,24 @@ impl KindName {
         let s = s.trim().to_ascii_lowercase().replace('-', "_");
         KindName::ALL.into_iter().find(|k| k.as_str() == s)
     }
+
+    /// Master data and revocations: what a node needs to judge other events (who is
+    /// registered, where, which plots, certificates, memberships, revoked tokens), as opposed
+    /// to lot events and the log's own notes (corrections, observations, reviews). Published
+    /// on the `none` chain subject whatever chain it names, so that a co-op edge can source
+    /// exactly these from the hub (`lotline_ingest::edge`).
+    pub fn is_master_data(self) -> bool {
+        matches!(
+            self,
+            KindName::Certify
+                | KindName::RegisterOrg
+                | KindName::RegisterSite
+                | KindName::RegisterPlot
+                | KindName::RegisterClass
+                | KindName::RevokeToken
+                | KindName::ConfirmMember
+        )
+    }
 }
 
 impl fmt::Display for KindName {

@@ -35,6 +35,9 @@ pub struct NatsConfig {
     pub enforce_roles: bool,
     /// How the client proves who it is and checks the server.
     pub client: ClientOptions,
+    /// A co-op edge node (`serve --nats-hub-domain`): the JetStream domain of the hub whose
+    /// master data this node's stream sources (see [`crate::edge`]); `None` on the hub.
+    pub hub_domain: Option<String>,
 }
 
 /// How a NATS client connects, besides the URL (whose user:password or token still work).
@@ -65,6 +68,7 @@ impl NatsConfig {
             apply_timeout: Duration::from_secs(30),
             enforce_roles: false,
             client: ClientOptions::default(),
+            hub_domain: None,
         }
     }
 
@@ -99,6 +103,9 @@ impl NatsConfig {
         }
         if self.batch == 0 {
             return Err("batch: must be at least 1".into());
+        }
+        if let Some(domain) = &self.hub_domain {
+            crate::edge::check_domain(domain)?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 mod applied;
 mod config;
 mod consumer;
+pub mod edge;
 mod error;
 pub mod message;
 mod publish;

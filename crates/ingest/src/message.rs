@@ -11,7 +11,7 @@ use lotline_domain::Invalid;
 use lotline_service::{Credential, Identity, Role, Scope, intake};
 use lotline_store::Submission;
 
-use crate::subject::{parse_events_subject, parse_relay_subject};
+use crate::subject::{NO_CHAIN, parse_events_subject, parse_relay_subject};
 
 /// JetStream's de-duplication header; lotline's publishers set it to the event id.
 pub const MSG_ID: &str = "Nats-Msg-Id";
@@ -45,8 +45,14 @@ pub const CALLER_FOR: &str = "Lotline-Caller-For";
 pub const TOKEN_ID: &str = "Lotline-Token-Id";
 pub const TOKEN_EXPIRES: &str = "Lotline-Token-Expires";
 
+/// Set by JetStream on a message one stream copied from another (the hub's from a co-op
+/// edge's, see [`crate::edge`]): the source's internal name, the sequence there, the source's
+/// subject filters (separated by form feeds), their transforms, and the subject.
+pub const STREAM_SOURCE: &str = "Nats-Stream-Source";
+
 /// Every header lotline reads from a stream message (what fuzzing varies).
-pub const READ_HEADERS: [&str; 8] = [
+pub const READ_HEADERS: [&str; 9] = [
+    STREAM_SOURCE,
     MSG_ID,
     CONTENT_TYPE,
     REPLY_TO,
@@ -185,6 +191,7 @@ pub fn submission(
     }
     if let Ok(event) = &submission.event
         && let Err(why) = check_envelope(root, subject, subject_tokens, msg_id, event)
+            .and_then(|()| check_source(subject, header(headers, STREAM_SOURCE)))
     {
         submission.event = Err(why);
     }
@@ -232,6 +239,33 @@ pub fn submission(
     submission
 }
 
+/// A copied message must be on a subject its source copies. The receiving server writes the
+/// filters from its own configuration of the source (`lotline edge link`: the co-op's own
+/// subjects), while the subject comes from the other side, whose server a co-op controls: a
+/// doctored edge server could otherwise hand the hub an event on another org's subject.
+fn check_source(subject: &str, source: Option<&str>) -> Result<(), Invalid> {
+    let Some(source) = source else {
+        return Ok(());
+    };
+    // Servers before 2.10 write only the source's name and sequence: no filters to hold to.
+    let Some(filters) = source.split(' ').nth(2).filter(|f| !f.is_empty()) else {
+        return Ok(());
+    };
+    if filters
+        .split('\u{c}')
+        .any(|filter| crate::subject::matches(filter, subject))
+    {
+        return Ok(());
+    }
+    Err(Invalid::new(
+        "subject",
+        format!(
+            "{subject:?} came from a stream source that copies only {:?}",
+            filters.split('\u{c}').collect::<Vec<_>>()
+        ),
+    ))
+}
+
 /// The subject and headers must agree with the event they carry.
 fn check_envelope(
     root: &str,
@@ -257,8 +291,10 @@ fn check_envelope(
             ),
         ));
     }
+    // Master data travels on the `none` chain subject whatever chain it names (subject::chain_token).
     if let Some(event_chain) = event.chain
         && event_chain.as_str() != chain
+        && !(chain == NO_CHAIN && event.kind_name().is_master_data())
     {
         return Err(Invalid::new(
             "chain",

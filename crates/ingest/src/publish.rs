@@ -15,7 +15,7 @@ use prost::Message;
 
 use crate::message::{CONTENT_TYPE, JSON, MSG_ID, REPLY_TO, msg_id_of};
 use crate::setup::MAX_ACKS_IN_FLIGHT;
-use crate::subject::events_subject;
+use crate::subject::{chain_token, events_subject};
 
 /// One message ready to publish.
 #[derive(Debug, Clone)]
@@ -76,6 +76,10 @@ fn msg_id(org: &str, id: &str) -> Result<HeaderValue, String> {
 
 fn subject_of(root: &str, event: &v1::Event) -> Result<String, String> {
     let chain = (!event.chain.is_empty()).then_some(event.chain.as_str());
+    let chain = match &event.kind {
+        Some(kind) => chain_token(lotline_proto::convert::kind_name(kind), chain),
+        None => chain,
+    };
     events_subject(root, chain, &event.org)
 }
 

@@ -18,7 +18,7 @@ use crate::config::NatsConfig;
 use crate::consumer::{ConsumerState, Ingest};
 use crate::message::{MSG_ID, add_caller, msg_id_of};
 use crate::setup::MAX_ACKS_IN_FLIGHT;
-use crate::subject::{events_subject, relay_subject};
+use crate::subject::{chain_token, events_subject, relay_subject};
 
 /// Events published before their acks are awaited (well under the context's
 /// bound on unresolved acks).
@@ -72,7 +72,7 @@ impl NatsRecorder {
                     continue;
                 }
             };
-            let chain = event.chain.map(|c| c.as_str());
+            let chain = chain_token(event.kind_name(), event.chain.map(|c| c.as_str()));
             let subject = match &by {
                 Some(_) => relay_subject(&self.config.subject_root, chain, &event.org),
                 None => events_subject(&self.config.subject_root, chain, &event.org),

@@ -191,6 +191,10 @@ pub fn stream_config(config: &NatsConfig) -> stream::Config {
         num_replicas: config.replicas,
         duplicate_window: config.duplicate_window,
         description: Some("lotline lot events; every lotline node consumes all of it".into()),
+        sources: config
+            .hub_domain
+            .as_deref()
+            .map(|hub| vec![crate::edge::master_data_source(config, hub)]),
         ..Default::default()
     }
 }
@@ -225,6 +229,15 @@ pub async fn ensure_stream(
             IngestError::jetstream(format!("adding {relay} to stream {}", config.stream), e)
         })?;
         info!(stream = %config.stream, subjects = %relay, "the stream now takes relayed writes");
+    }
+    // An edge node keeps its stream sourcing the hub's master data (added to a stream made
+    // before the node became an edge; set back if someone changed it).
+    if let Some(hub) = &config.hub_domain {
+        let wanted = crate::edge::master_data_source(config, hub);
+        let change = crate::edge::set_source(js, config, wanted).await?;
+        if change != crate::edge::Change::Unchanged {
+            info!(stream = %config.stream, hub = %hub, "the stream sources the hub's master data");
+        }
     }
     if info.config.num_replicas != config.replicas {
         warn!(

@@ -21,6 +21,13 @@ pub fn is_subject(subject: &str) -> bool {
     subject.split('.').all(is_token)
 }
 
+/// The chain token an event is published under: `none` for master data (registrations,
+/// certificates, memberships, revocations: [`lotline_domain::KindName::is_master_data`]) so
+/// that an edge can source all of it with one filter, else the event's chain.
+pub fn chain_token(kind: lotline_domain::KindName, chain: Option<&str>) -> Option<&str> {
+    if kind.is_master_data() { None } else { chain }
+}
+
 /// The subject an org publishes an event on.
 pub fn events_subject(root: &str, chain: Option<&str>, org: &str) -> Result<String, String> {
     let chain = chain.unwrap_or(NO_CHAIN);
@@ -58,6 +65,21 @@ fn parse_kind_subject<'s>(root: &str, kind: &str, subject: &'s str) -> Option<(&
     (is_token(chain) && is_token(org)).then_some((chain, org))
 }
 
+/// Whether `subject` is one of those `filter` names (`*` one token, a final `>` one or more).
+pub fn matches(filter: &str, subject: &str) -> bool {
+    let mut tokens = subject.split('.');
+    for want in filter.split('.') {
+        match (want, tokens.next()) {
+            (">", Some(_)) => return true,
+            (_, None) => return false,
+            ("*", Some(_)) => {}
+            (want, Some(token)) if want == token => {}
+            _ => return false,
+        }
+    }
+    tokens.next().is_none()
+}
+
 /// Where rejections of an org's events are announced. An org that cannot be a
 /// token (the event named none, or an impossible one) is announced under `_`.
 pub fn rejected_subject(root: &str, org: &str) -> String {
@@ -68,6 +90,28 @@ pub fn rejected_subject(root: &str, org: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_match_as_nats_matches_them() {
+        assert!(matches(
+            "lotline.events.*.coop",
+            "lotline.events.cocoa.coop"
+        ));
+        assert!(!matches(
+            "lotline.events.*.coop",
+            "lotline.events.cocoa.other"
+        ));
+        assert!(!matches(
+            "lotline.events.*.coop",
+            "lotline.events.cocoa.coop.x"
+        ));
+        assert!(!matches("lotline.events.*.coop", "lotline.events.coop"));
+        assert!(matches("lotline.*.none.>", "lotline.relay.none.brand"));
+        assert!(!matches("lotline.*.none.>", "lotline.relay.none"));
+        assert!(matches(">", "anything.at.all"));
+        assert!(matches("a.b", "a.b"));
+        assert!(!matches("a.b", "a.b.c"));
+    }
 
     #[test]
     fn relay_subjects_round_trip() {

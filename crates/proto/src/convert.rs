@@ -27,6 +27,29 @@ pub fn event_from_wire(e: &v1::Event) -> Result<Event, Invalid> {
     canonical_ids(event)
 }
 
+/// The kind of a wire event, by name.
+pub fn kind_name(kind: &v1::event::Kind) -> lotline_domain::KindName {
+    use lotline_domain::KindName as N;
+    use v1::event::Kind as K;
+    match kind {
+        K::Harvest(_) => N::Harvest,
+        K::Transform(_) => N::Transform,
+        K::Ship(_) => N::Ship,
+        K::Receive(_) => N::Receive,
+        K::Certify(_) => N::Certify,
+        K::Pay(_) => N::Pay,
+        K::Correct(_) => N::Correct,
+        K::Observe(_) => N::Observe,
+        K::RegisterOrg(_) => N::RegisterOrg,
+        K::RegisterSite(_) => N::RegisterSite,
+        K::RegisterPlot(_) => N::RegisterPlot,
+        K::RegisterClass(_) => N::RegisterClass,
+        K::RevokeToken(_) => N::RevokeToken,
+        K::ConfirmMember(_) => N::ConfirmMember,
+        K::Review(_) => N::Review,
+    }
+}
+
 /// The canonical wire form of an event: the message whose encoding is the event's record bytes.
 pub fn event_to_wire(e: &Event) -> v1::Event {
     v1::Event::decode(event_bytes(e).as_slice())

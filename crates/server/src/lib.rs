@@ -126,6 +126,9 @@ pub struct NatsSettings {
     pub duplicate_window: Duration,
     /// Credentials file, TLS (`--nats-creds`, `--nats-tls-*`).
     pub client: lotline_ingest::ClientOptions,
+    /// A co-op edge node: the hub's JetStream domain, whose master data the local stream
+    /// sources (`--nats-hub-domain`, deploy/edge).
+    pub hub_domain: Option<String>,
 }
 
 impl NatsSettings {
@@ -137,6 +140,7 @@ impl NatsSettings {
             replicas: defaults.replicas,
             duplicate_window: defaults.duplicate_window,
             client: lotline_ingest::ClientOptions::default(),
+            hub_domain: None,
         }
     }
 }
@@ -748,6 +752,7 @@ fn nats_config(config: &ServeConfig, settings: &NatsSettings) -> Result<NatsConf
     nats.replicas = settings.replicas;
     nats.duplicate_window = settings.duplicate_window;
     nats.client = settings.client.clone();
+    nats.hub_domain = settings.hub_domain.clone();
     // With access control, every node decides each message by the roles of whoever sent it.
     nats.enforce_roles = config.auth.is_some();
     nats.check().map_err(ServerError::Other)?;

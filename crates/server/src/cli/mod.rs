@@ -47,6 +47,7 @@ mod backup;
 mod bundle;
 mod client;
 mod demo;
+mod edge;
 mod epcis;
 mod flood;
 mod healthcheck;
@@ -91,6 +92,10 @@ enum Command {
     /// Make a new node's data directory from a backup: entries re-hashed against the signed
     /// root, tree and indexes built; `serve` then resumes the stream after the backup.
     Restore(backup::RestoreArgs),
+    /// Join co-op edge nodes to this hub: `edge link` makes the hub's stream source one
+    /// co-op's events from its leaf node's JetStream domain (deploy/edge).
+    #[command(subcommand)]
+    Edge(edge::EdgeCommand),
     /// Ask a node's operations listener (serve --metrics) whether it is ready: exit 0 if so,
     /// 1 with its reason if not, 2 if nothing answers (a container's HEALTHCHECK).
     Healthcheck(healthcheck::HealthcheckArgs),
@@ -240,6 +245,11 @@ struct ServeArgs {
         default_value_t = 600
     )]
     nats_duplicate_window_secs: u64,
+    /// A co-op edge node (deploy/edge): the JetStream domain of the hub this node's NATS leaf
+    /// server links to. The local stream then sources the hub's master data (registrations,
+    /// plots, certificates, memberships, revocations), so events are judged here as there.
+    #[arg(long, env = "LOTLINE_NATS_HUB_DOMAIN")]
+    nats_hub_domain: Option<String>,
     #[command(flatten)]
     nats_client: nats::NatsClientArgs,
     /// TLS: the server's certificate chain (PEM). Reloaded on SIGHUP or when the file changes.
@@ -560,6 +570,7 @@ async fn client_command(command: Command) -> Result<(), CliError> {
         Command::Post(a) => client::post(&a.client, &a.file).await,
         Command::Publish(a) => nats::publish(a).await,
         Command::Healthcheck(a) => healthcheck::run(a).await,
+        Command::Edge(a) => edge::run(a).await,
         Command::Backup(a) => backup::backup(a).await,
         Command::Restore(a) => backup::restore(a).await,
         Command::Bench(a) => nats::bench(a).await,
@@ -707,9 +718,16 @@ fn serve_config(args: &ServeArgs) -> Result<(ServeConfig, SocketAddr), String> {
         }
         nats.duplicate_window = Duration::from_secs(args.nats_duplicate_window_secs);
         nats.client = args.nats_client.options();
+        if let Some(hub) = &args.nats_hub_domain {
+            lotline_ingest::edge::check_domain(hub)
+                .map_err(|e| format!("--nats-hub-domain: {e}"))?;
+        }
+        nats.hub_domain = args.nats_hub_domain.clone();
         config.nats = Some(nats);
     } else if args.node_id.is_some() {
         return Err("--node-id: only means something with --nats-url".into());
+    } else if args.nats_hub_domain.is_some() {
+        return Err("--nats-hub-domain: only means something with --nats-url".into());
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         let files = crate::tls::TlsFiles {

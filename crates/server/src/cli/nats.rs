@@ -25,16 +25,16 @@ use super::client::open_input;
 
 /// Where NATS is, for the commands that talk to it directly.
 #[derive(Debug, Args)]
-struct NatsArgs {
+pub(crate) struct NatsArgs {
     /// The NATS server lotline consumes from.
     #[arg(
         long = "nats-url",
         env = "LOTLINE_NATS_URL",
         default_value = "nats://127.0.0.1:4222"
     )]
-    url: String,
+    pub(crate) url: String,
     #[command(flatten)]
-    client: NatsClientArgs,
+    pub(crate) client: NatsClientArgs,
 }
 
 /// How a NATS client proves who it is and checks the server (besides credentials in the URL).
@@ -441,7 +441,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn nats_error(e: lotline_ingest::IngestError) -> CliError {
+pub(crate) fn nats_error(e: lotline_ingest::IngestError) -> CliError {
     CliError::Refused(e.to_string())
 }
 
