@@ -1,15 +1,21 @@
 //! Operations: the real binary with `serve --metrics` answers Prometheus scrapes, liveness and
-//! readiness on its own listener, and writes JSON log lines with `--log-output json`.
+//! readiness on its own listener, writes JSON log lines with `--log-output json`, and with
+//! `--otlp-endpoint` sends its traces to an OpenTelemetry collector (a stand-in on loopback
+//! that decodes what it is sent with the OTLP protobuf definitions).
 
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Msg, eventually, js_publish, lotline, nats_client, stderr, stdout};
 use lotline_proto::v1;
 use lotline_testkit::events::{harvest, register_org};
 use lotline_testkit::{BinaryServer, NatsServer, log_field};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value;
+use prost::Message as _;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -234,4 +240,132 @@ async fn readiness_and_lag_follow_the_nats_stream() {
         .then_some(())
     })
     .await;
+}
+
+/// A stand-in OpenTelemetry collector on loopback: every OTLP/HTTP trace export it is sent.
+async fn collector() -> (String, Arc<Mutex<Vec<ExportTraceServiceRequest>>>) {
+    let received: Arc<Mutex<Vec<ExportTraceServiceRequest>>> = Arc::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let store = store.clone();
+            async move {
+                let request =
+                    ExportTraceServiceRequest::decode(body).expect("an OTLP trace export");
+                store.lock().expect("lock").push(request);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), received)
+}
+
+/// (service name, trace id, span id, parent span id, span name) of every span received.
+type SpanRow = (String, Vec<u8>, Vec<u8>, Vec<u8>, String);
+
+fn spans(received: &Mutex<Vec<ExportTraceServiceRequest>>) -> Vec<SpanRow> {
+    let mut out = Vec::new();
+    for request in received.lock().expect("lock").iter() {
+        for resource in &request.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref())
+                .and_then(|v| match &v.value {
+                    Some(any_value::Value::StringValue(s)) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for scope in &resource.scope_spans {
+                for span in &scope.spans {
+                    out.push((
+                        service.clone(),
+                        span.trace_id.clone(),
+                        span.span_id.clone(),
+                        span.parent_span_id.clone(),
+                        span.name.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_opentelemetry_collector_in_the_callers_trace() {
+    let (endpoint, received) = collector().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = BinaryServer::spawn_with(
+        &dir.path().join("data"),
+        "",
+        &["--otlp-endpoint", &endpoint],
+    )
+    .await;
+    let channel = tonic::transport::Channel::from_shared(server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut events = v1::event_service_client::EventServiceClient::new(channel.clone());
+    for e in [register_org("coop"), harvest("h1", "coop", "L1", 10)] {
+        events
+            .record(v1::RecordRequest { event: Some(e) })
+            .await
+            .expect("record");
+    }
+    // The caller's trace: W3C trace context, as an instrumented client sends it.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let mut request = tonic::Request::new(v1::TraceBackRequest {
+        lot: "L1".into(),
+        ..Default::default()
+    });
+    request.metadata_mut().insert(
+        "traceparent",
+        format!("00-{trace_id}-{caller_span}-01")
+            .parse()
+            .expect("header"),
+    );
+    v1::provenance_service_client::ProvenanceServiceClient::new(channel)
+        .trace_back(request)
+        .await
+        .expect("trace back");
+
+    let want_trace = hex::decode(trace_id).expect("hex");
+    let (call, handler) = eventually("the TraceBack spans at the collector", WAIT, || async {
+        let all = spans(&received);
+        let call = all
+            .iter()
+            .find(|s| s.1 == want_trace && s.4 == "/lotline.v1.ProvenanceService/TraceBack")?;
+        let handler = all
+            .iter()
+            .find(|s| s.1 == want_trace && s.4 == "trace_back")?;
+        Some((call.clone(), handler.clone()))
+    })
+    .await;
+    assert_eq!(call.0, "lotline", "the service name");
+    assert_eq!(
+        call.3,
+        hex::decode(caller_span).expect("hex"),
+        "the call's span is a child of the caller's"
+    );
+    assert_eq!(handler.3, call.2, "the handler's span is inside the call's");
+    // Calls without a traceparent start traces of their own.
+    let records: Vec<SpanRow> = spans(&received)
+        .into_iter()
+        .filter(|s| s.4 == "/lotline.v1.EventService/Record")
+        .collect();
+    assert!(
+        records.len() == 2 && records.iter().all(|s| s.1 != want_trace),
+        "{records:?}"
+    );
 }

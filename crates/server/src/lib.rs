@@ -8,6 +8,7 @@ pub mod cli;
 pub mod keyfile;
 pub mod ops;
 pub mod sample;
+pub mod telemetry;
 pub mod tls;
 
 use std::future::Future;

@@ -24,7 +24,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use prost::Message as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{Instrument as _, info, warn};
 
 /// The latency of each gRPC call to its response's head (for a server-streaming call, its first
 /// message), labelled by method (`/lotline.v1.ProvenanceService/Trace`).
@@ -377,13 +377,21 @@ where
         } else {
             "unknown".to_string()
         };
+        // One span per call, named after its method (an OpenTelemetry exporter makes it the
+        // call's span, in the caller's trace if it sent a traceparent); the handler's own span
+        // is made inside it.
+        let span = tracing::info_span!("grpc", otel.name = %method, rpc.method = %method);
+        crate::telemetry::continue_trace(&span, request.headers());
         let started = Instant::now();
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let result = answer.await;
-            metrics::histogram!(RPC_SECONDS, "method" => method)
-                .record(started.elapsed().as_secs_f64());
-            result
-        })
+        let answer = span.in_scope(|| self.inner.call(request));
+        Box::pin(
+            async move {
+                let result = answer.await;
+                metrics::histogram!(RPC_SECONDS, "method" => method)
+                    .record(started.elapsed().as_secs_f64());
+                result
+            }
+            .instrument(span),
+        )
     }
 }

@@ -264,8 +264,9 @@ pub fn lotline_bin() -> PathBuf {
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
         let release = profile_dir.file_name().is_some_and(|n| n == "release");
         let mut build = Command::new(env!("CARGO"));
-        // With the store's test hooks, as the test process has them, so that cargo reuses the
-        // workspace's artifacts instead of building the store and everything above it again.
+        // With the store's test hooks and OpenTelemetry, as the test process has them, so that
+        // cargo reuses the workspace's artifacts instead of building the store and everything
+        // above it again.
         // (The hooks are never called by the binary; a release build has none.)
         build.args([
             "build",
@@ -275,7 +276,7 @@ pub fn lotline_bin() -> PathBuf {
             "--bin",
             "lotline",
             "--features",
-            "lotline-store/test-util",
+            "lotline-store/test-util,lotline-server/otel",
         ]);
         if release {
             build.arg("--release");

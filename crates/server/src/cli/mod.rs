@@ -63,7 +63,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use lotline_proto::v1;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::{ServeConfig, run, shutdown_signal};
 
@@ -263,6 +265,11 @@ struct ServeArgs {
     /// still send a token.
     #[arg(long, env = "LOTLINE_CLIENT_CA", requires = "tls_cert")]
     client_ca: Option<PathBuf>,
+    /// Send traces to this OpenTelemetry collector over OTLP/HTTP (its base URL, e.g.
+    /// http://127.0.0.1:4318; /v1/traces is added): a span per gRPC call, continuing a caller's
+    /// W3C traceparent. Only in a lotline built with the `otel` feature.
+    #[arg(long, env = "LOTLINE_OTLP_ENDPOINT")]
+    otlp_endpoint: Option<String>,
     /// Serve without TLS on an address other than loopback (a TLS-terminating proxy in front).
     #[arg(long, env = "LOTLINE_INSECURE_PLAINTEXT")]
     insecure_plaintext: bool,
@@ -486,16 +493,30 @@ fn init_logging(default: &str) {
 }
 
 fn init_logging_as(default: &str, output: LogOutput) {
+    init_subscriber(default, output, None);
+}
+
+/// The log on stderr (text or JSON lines), and `also` (the OpenTelemetry exporter's layer)
+/// beside it, under one filter (`RUST_LOG`, else `default`).
+fn init_subscriber(
+    default: &str,
+    output: LogOutput,
+    also: Option<Box<dyn Layer<Registry> + Send + Sync>>,
+) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match output {
-        LogOutput::Text => builder.with_target(false).try_init(),
+    let log = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let log = match output {
+        LogOutput::Text => log.with_target(false).boxed(),
         // Fields at the top level, beside level, time and message; the target names the
         // module, which a collector can filter on.
-        LogOutput::Json => builder.json().flatten_event(true).try_init(),
+        LogOutput::Json => log.json().flatten_event(true).boxed(),
     };
+    let layers: Vec<Box<dyn Layer<Registry> + Send + Sync>> =
+        std::iter::once(log).chain(also).collect();
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(filter)
+        .try_init();
 }
 
 /// Runs the command line; `main` only calls this.
@@ -790,8 +811,32 @@ fn metrics_address(given: &str) -> Result<std::net::SocketAddr, String> {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    init_logging_as("info", args.log_output);
-    let (config, listen) = match serve_config(&args) {
+    let telemetry = match args.otlp_endpoint.as_deref() {
+        None => {
+            init_logging_as("info", args.log_output);
+            None
+        }
+        Some(endpoint) => match crate::telemetry::Telemetry::start(endpoint) {
+            Ok((telemetry, layer)) => {
+                init_subscriber("info", args.log_output, Some(layer));
+                Some(telemetry)
+            }
+            Err(e) => {
+                eprintln!("lotline: {e}");
+                return ExitCode::from(64);
+            }
+        },
+    };
+    let code = serve_configured(&args).await;
+    if let Some(telemetry) = telemetry {
+        // Batched spans are sent on a thread of the exporter's own; shutting down waits for it.
+        let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    }
+    code
+}
+
+async fn serve_configured(args: &ServeArgs) -> ExitCode {
+    let (config, listen) = match serve_config(args) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("lotline: {e}");
