@@ -110,7 +110,7 @@ impl Ingest {
         let (stop, stop_rx) = watch::channel(false);
         let consumer = Consumer {
             client: client.clone(),
-            jetstream: jetstream.clone(),
+            jetstream: setup::consumer_jetstream(client.clone()),
             config: config.clone(),
             store: store.clone(),
             writer,
@@ -542,7 +542,9 @@ impl Consumer {
         consumer
             .stream()
             .max_messages_per_batch(self.config.batch)
-            .heartbeat(Duration::from_secs(5))
+            // Missing two heartbeats ends the session: a stream leader lost is noticed in
+            // about 4 s.
+            .heartbeat(Duration::from_secs(2))
             .expires(Duration::from_secs(30))
             .messages()
             .await

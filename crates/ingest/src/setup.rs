@@ -171,11 +171,24 @@ fn decode(s: &str) -> String {
 /// so a publisher must never hold more unresolved acks than this.
 pub const MAX_ACKS_IN_FLIGHT: usize = 4_096;
 
-/// The JetStream context lotline publishes and consumes with.
+/// The JetStream context lotline publishes with.
 pub fn jetstream(client: Client) -> jetstream::Context {
     jetstream::ContextBuilder::new()
         .timeout(Duration::from_secs(10))
         .max_ack_inflight(MAX_ACKS_IN_FLIGHT)
+        .build(client)
+}
+
+/// How long the consumer waits for an answer to one of its JetStream requests (stream info,
+/// consumer creation). While a cluster elects a new stream leader a request can go unanswered;
+/// the consumer asks again after its backoff rather than waiting out the publishing context's
+/// 10 s, so a node resumes within a few seconds of the election.
+pub const CONSUMER_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The JetStream context the consumer opens the stream and its consumer with.
+pub fn consumer_jetstream(client: Client) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .timeout(CONSUMER_REQUEST_TIMEOUT)
         .build(client)
 }
 
