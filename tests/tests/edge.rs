@@ -461,6 +461,37 @@ async fn a_coop_edge_records_offline_and_the_hub_takes_every_event_once_when_the
     assert_eq!(source["domain"], EDGE_DOMAIN);
     assert_eq!(source["org"], COOP);
     assert_eq!(source["lag"], 0);
+
+    // Unlinking stops the copying and keeps what was copied; a second time there is nothing
+    // to unlink.
+    let unlinked = lotline(&[
+        "edge",
+        "unlink",
+        "--nats-url",
+        &hub_url,
+        "--domain",
+        EDGE_DOMAIN,
+    ]);
+    assert_eq!(unlinked.status.code(), Some(0), "{}", stderr(&unlinked));
+    let status = lotline(&["edge", "status", "--nats-url", &hub_url]);
+    assert!(
+        stdout(&status).contains("has no sources"),
+        "{}",
+        stdout(&status)
+    );
+    let again = lotline(&[
+        "edge",
+        "unlink",
+        "--nats-url",
+        &hub_url,
+        "--domain",
+        EDGE_DOMAIN,
+    ]);
+    assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
+    assert_eq!(
+        log_size(&hub_url_grpc).await,
+        hub_before + offline.len() as u64 - 1
+    );
     drop(edge_nats);
     drop(hub_nats);
 }
