@@ -18,20 +18,11 @@ use lotline_testkit::chains::{Rng, generate};
 use lotline_testkit::events::harvest;
 use lotline_testkit::{BinaryServer, NatsCluster};
 use tokio::sync::oneshot;
-use tonic::transport::Channel;
 
 /// The whole scenario, NATS and lotline start-ups included, ends within this.
 const BUDGET: Duration = Duration::from_secs(420);
 /// Longest wait for any one condition (a node catching up, the cluster healing).
 const WAIT: Duration = Duration::from_secs(120);
-
-async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect to a node")
-}
 
 async fn checkpoint(url: &str) -> Option<v1::Checkpoint> {
     let answer = v1::log_service_client::LogServiceClient::new(channel(url).await)

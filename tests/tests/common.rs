@@ -110,6 +110,15 @@ pub fn id_counts(events: &[v1::StoredEvent]) -> BTreeMap<String, usize> {
     counts
 }
 
+/// A gRPC channel to a node.
+pub async fn channel(url: &str) -> Channel {
+    Channel::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect to a node")
+}
+
 /// A plain NATS client, as any producer would use.
 pub async fn nats_client(url: &str) -> async_nats::Client {
     async_nats::ConnectOptions::new()

@@ -15,37 +15,7 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// `target/schemathesis/bin/schemathesis`, installed with pip into a virtualenv if missing.
 fn schemathesis() -> PathBuf {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/schemathesis");
-    let bin = target.join("bin/schemathesis");
-    if bin.is_file() {
-        return bin;
-    }
-    let run = |program: &Path, args: &[&str]| {
-        let out = Command::new(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed (the contract test needs python3 with venv and pip, and PyPI): {}",
-            program.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(
-        Path::new("python3"),
-        &["-m", "venv", target.to_str().unwrap()],
-    );
-    run(
-        &target.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            SCHEMATHESIS,
-        ],
-    );
-    bin
+    lotline_testkit::pip_tool("schemathesis", SCHEMATHESIS, "schemathesis")
 }
 
 /// GS1's document with its references to gs1.github.io made local, in `dir`.

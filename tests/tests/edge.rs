@@ -24,7 +24,6 @@ use lotline_proto::v1;
 use lotline_testkit::events::{harvest, register_org, ship, transform};
 use lotline_testkit::{BinaryServer, LinkCutter, NatsServer, free_ports};
 use prost::Message;
-use tonic::transport::Channel;
 
 const HUB_DOMAIN: &str = "hub";
 const EDGE_DOMAIN: &str = "coop-vn";
@@ -82,14 +81,6 @@ leafnodes {{
 }}
 "#
     )
-}
-
-async fn channel(url: &str) -> Channel {
-    Channel::from_shared(url.to_string())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect to a node")
 }
 
 async fn record(url: &str, event: v1::Event) -> v1::RecordResponse {
@@ -229,43 +220,28 @@ async fn a_coop_edge_records_offline_and_the_hub_takes_every_event_once_when_the
     let (hub_url_grpc, edge_url_grpc) = (hub.url(), edge.url());
 
     // The hub takes the co-op's events from the edge's domain; asking again changes nothing.
-    let linked = lotline(&[
-        "edge",
-        "link",
-        "--nats-url",
-        &hub_url,
-        "--org",
-        COOP,
-        "--domain",
-        EDGE_DOMAIN,
-    ]);
+    let edge_link = |org: &str| {
+        lotline(&[
+            "edge",
+            "link",
+            "--nats-url",
+            &hub_url,
+            "--org",
+            org,
+            "--domain",
+            EDGE_DOMAIN,
+        ])
+    };
+    let linked = edge_link(COOP);
     assert_eq!(linked.status.code(), Some(0), "{}", stderr(&linked));
     assert!(stdout(&linked).contains("now sources org vn-coop from domain coop-vn"));
-    let again = lotline(&[
-        "edge",
-        "link",
-        "--nats-url",
-        &hub_url,
-        "--org",
-        COOP,
-        "--domain",
-        EDGE_DOMAIN,
-    ]);
+    let again = edge_link(COOP);
     assert!(
         stdout(&again).contains("already sources"),
         "{}",
         stdout(&again)
     );
-    let bad = lotline(&[
-        "edge",
-        "link",
-        "--nats-url",
-        &hub_url,
-        "--org",
-        "a.b",
-        "--domain",
-        EDGE_DOMAIN,
-    ]);
+    let bad = edge_link("a.b");
     assert_eq!(bad.status.code(), Some(2), "a bad org is a usage error");
 
     // Master data is recorded at the hub and comes down to the edge.
@@ -464,14 +440,17 @@ async fn a_coop_edge_records_offline_and_the_hub_takes_every_event_once_when_the
 
     // Unlinking stops the copying and keeps what was copied; a second time there is nothing
     // to unlink.
-    let unlinked = lotline(&[
-        "edge",
-        "unlink",
-        "--nats-url",
-        &hub_url,
-        "--domain",
-        EDGE_DOMAIN,
-    ]);
+    let unlink = || {
+        lotline(&[
+            "edge",
+            "unlink",
+            "--nats-url",
+            &hub_url,
+            "--domain",
+            EDGE_DOMAIN,
+        ])
+    };
+    let unlinked = unlink();
     assert_eq!(unlinked.status.code(), Some(0), "{}", stderr(&unlinked));
     let status = lotline(&["edge", "status", "--nats-url", &hub_url]);
     assert!(
@@ -479,14 +458,7 @@ async fn a_coop_edge_records_offline_and_the_hub_takes_every_event_once_when_the
         "{}",
         stdout(&status)
     );
-    let again = lotline(&[
-        "edge",
-        "unlink",
-        "--nats-url",
-        &hub_url,
-        "--domain",
-        EDGE_DOMAIN,
-    ]);
+    let again = unlink();
     assert_eq!(again.status.code(), Some(1), "{}", stdout(&again));
     assert_eq!(
         log_size(&hub_url_grpc).await,

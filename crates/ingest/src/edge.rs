@@ -119,15 +119,7 @@ pub async fn set_source(
     config: &NatsConfig,
     wanted: stream::Source,
 ) -> Result<Change, IngestError> {
-    let what = || format!("stream {}", config.stream);
-    let mut stream = js
-        .get_stream(&config.stream)
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
+    let info = stream_info(js, config).await?;
     let mut updated = info.config.clone();
     let mut sources = updated.sources.take().unwrap_or_default();
     let domain = source_domain(&wanted).map(str::to_string);
@@ -148,7 +140,7 @@ pub async fn set_source(
     updated.sources = Some(sources);
     js.update_stream(updated)
         .await
-        .map_err(|e| IngestError::jetstream(format!("sources of {}", what()), e))?;
+        .map_err(|e| IngestError::jetstream(format!("sources of stream {}", config.stream), e))?;
     info!(stream = %config.stream, domain = ?domain, ?change, "stream source set");
     Ok(change)
 }
@@ -159,15 +151,7 @@ pub async fn remove_source(
     config: &NatsConfig,
     domain: &str,
 ) -> Result<Change, IngestError> {
-    let what = || format!("stream {}", config.stream);
-    let mut stream = js
-        .get_stream(&config.stream)
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
+    let info = stream_info(js, config).await?;
     let mut updated = info.config.clone();
     let mut sources = updated.sources.take().unwrap_or_default();
     let before = sources.len();
@@ -178,9 +162,26 @@ pub async fn remove_source(
     updated.sources = (!sources.is_empty()).then_some(sources);
     js.update_stream(updated)
         .await
-        .map_err(|e| IngestError::jetstream(format!("sources of {}", what()), e))?;
+        .map_err(|e| IngestError::jetstream(format!("sources of stream {}", config.stream), e))?;
     info!(stream = %config.stream, domain, "stream source removed");
     Ok(Change::Removed)
+}
+
+/// The stream's configuration and state, as JetStream has them now.
+async fn stream_info(
+    js: &jetstream::Context,
+    config: &NatsConfig,
+) -> Result<stream::Info, IngestError> {
+    let what = || format!("stream {}", config.stream);
+    let mut stream = js
+        .get_stream(&config.stream)
+        .await
+        .map_err(|e| IngestError::jetstream(what(), e))?;
+    let info = stream
+        .info()
+        .await
+        .map_err(|e| IngestError::jetstream(what(), e))?;
+    Ok(info.clone())
 }
 
 /// Two sources read the same stream of the same domain with the same filters.
@@ -219,15 +220,7 @@ pub async fn sources(
     js: &jetstream::Context,
     config: &NatsConfig,
 ) -> Result<Vec<SourceState>, IngestError> {
-    let what = || format!("stream {}", config.stream);
-    let mut stream = js
-        .get_stream(&config.stream)
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| IngestError::jetstream(what(), e))?;
+    let info = stream_info(js, config).await?;
     let configured = info.config.sources.clone().unwrap_or_default();
     Ok(configured
         .iter()

