@@ -629,6 +629,81 @@ async fn a_document_imports_through_the_nats_stream() {
     check_ground_truth(&node, &read_json(&fixture("cocoa_chain.expected.json"))).await;
 }
 
+/// Users of the NATS server in [`an_import_asks_a_node_for_the_outcomes_it_did_not_hear`]: the
+/// node may answer requests (`allow_responses`) but publish to no inbox, so not one of its
+/// outcome replies (`Lotline-Reply-To`) reaches the importer, as if each were sent while the
+/// importer's connection was down.
+const NODE_WITHOUT_REPLIES: &str = r#"
+authorization {
+  users: [
+    {
+      user: node, password: node-secret
+      permissions: {
+        publish: { allow: ["$JS.API.>", "$JS.ACK.>", "lotline.rejected.>", "lotline.relay.>"] }
+        subscribe: { allow: ["_INBOX.>", "lotline.outcomes.*"] }
+        allow_responses: true
+      }
+    }
+    {
+      user: importer, password: importer-secret
+      permissions: {
+        publish: { allow: ["lotline.events.>", "lotline.outcomes.>"] }
+        subscribe: { allow: ["_INBOX.>"] }
+      }
+    }
+  ]
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(&conf, NODE_WITHOUT_REPLIES).unwrap();
+    let nats = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
+    let url =
+        |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{}", nats.port());
+    let mut config = ServeConfig::new(dir.path().join("data"));
+    config.nats = Some(NatsSettings::new(url("node", "node-secret")));
+    let node = TestServer::start_with(config).await;
+    let import = || {
+        run(args(&[
+            "import",
+            "--json",
+            "--nats-url",
+            &url("importer", "importer-secret"),
+            "--server",
+            &node.url(),
+            fixture("cocoa_chain.jsonld").to_str().unwrap(),
+        ]))
+    };
+    let out = import().await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let report = summary(&out);
+    assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
+    assert_eq!(report["pending"], 0);
+    let events = all_events(&mut node.provenance().await).await;
+    let accepted = report["accepted"].as_u64().unwrap();
+    assert!(accepted > 0);
+    assert_eq!(events.len() as u64, accepted);
+    // Every outcome came from asking the node: none of its replies could come.
+    assert_eq!(report["fetched"].as_u64(), Some(accepted), "{report}");
+
+    // Imported again: the stream drops every re-send within its window, and lotline owes no
+    // outcome for them, so there is nothing to ask about.
+    let again = import().await;
+    let report = summary(&again);
+    assert_eq!(report["duplicate"].as_u64(), Some(accepted), "{report}");
+    assert_eq!(report["fetched"], 0, "{report}");
+    assert_eq!(report["pending"], 0, "{report}");
+}
+
 /// A server on a data dir in `dir`, with the generated chains' own yields as its rules file, as a
 /// user would load them.
 async fn serve_with_chain_rules(dir: &Path) -> TestServer {

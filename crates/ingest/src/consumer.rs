@@ -119,6 +119,14 @@ impl Ingest {
             state: state_tx,
             _events: events_tx,
         };
+        // Outcomes on request, from this node's store, for publishers whose replies were lost.
+        tokio::spawn(crate::outcomes::serve(
+            client.clone(),
+            config.clone(),
+            store.clone(),
+            applied.clone(),
+            stop_rx.clone(),
+        ));
         let task = tokio::spawn(consumer.run(stop_rx, events));
         Ok(Ingest {
             client,

@@ -17,6 +17,7 @@ mod consumer;
 pub mod edge;
 mod error;
 pub mod message;
+pub mod outcomes;
 mod publish;
 mod recorder;
 mod setup;

@@ -92,6 +92,8 @@ pub struct Published {
     pub stored: u64,
     /// Dropped by the stream as re-sends within its duplicate window (of an earlier publish).
     pub duplicates: u64,
+    /// The event ids of those: lotline sends no outcome for them.
+    pub duplicate_ids: Vec<String>,
     /// Not confirmed (event id, why), after retrying for [`RETRY_FOR`]: publishing them again
     /// is safe.
     pub failed: Vec<(String, String)>,
@@ -209,6 +211,7 @@ fn settle(
         Ok(ack) => {
             if ack.duplicate && retries == 0 {
                 published.duplicates += 1;
+                published.duplicate_ids.push(id);
             } else {
                 published.stored += 1;
             }

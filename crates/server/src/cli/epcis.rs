@@ -103,6 +103,8 @@ struct Tally {
     duplicate: u64,
     pending: u64,
     rejected: u64,
+    /// Outcomes a node told when asked, not heard as replies.
+    fetched: u64,
     /// Every rejection: where in the document, the event id if known, kind and reason.
     rejections: Vec<(String, String, String, String)>,
     /// A request that failed: its events were not confirmed.
@@ -210,6 +212,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
             "pending": tally.pending,
             "rejected": tally.rejected,
             "not_confirmed": tally.not_confirmed,
+            "fetched": tally.fetched,
             "rejections": rejections,
             "seconds": elapsed,
             "events_per_second": rate,
@@ -221,13 +224,21 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         );
     } else {
         eprintln!(
-            "{} accepted, {} duplicate, {} pending, {} rejected{} in {elapsed:.1} s ({rate:.0} events/s{})",
+            "{} accepted, {} duplicate, {} pending, {} rejected{}{} in {elapsed:.1} s ({rate:.0} events/s{})",
             tally.accepted,
             tally.duplicate,
             tally.pending,
             tally.rejected,
             if tally.not_confirmed > 0 {
                 format!(", {} not confirmed", tally.not_confirmed)
+            } else {
+                String::new()
+            },
+            if tally.fetched > 0 {
+                format!(
+                    " ({} outcomes asked of a node, their replies lost)",
+                    tally.fetched
+                )
             } else {
                 String::new()
             },
@@ -528,7 +539,7 @@ impl Sink {
             Sink::Nats { client, js } => {
                 let inbox = client.new_inbox();
                 let mut outcomes = match client.subscribe(inbox.clone()).await {
-                    Ok(replies) => Outcomes::new(replies),
+                    Ok(replies) => Outcomes::new(replies, client.clone()),
                     Err(e) => {
                         tally.failure = Some(format!("cannot subscribe for outcomes: {e}"));
                         Outcomes::none()
@@ -551,11 +562,11 @@ impl Sink {
                         Some(Item::Barrier(answer)) => (false, Some(answer)),
                     };
                     if batch.len() >= BATCH || ((done || barrier.is_some()) && !batch.is_empty()) {
-                        outcomes.published += publish(
+                        publish(
                             &js,
                             &inbox,
                             std::mem::take(&mut batch),
-                            &mut outcomes.sources,
+                            &mut outcomes,
                             &mut tally,
                             json,
                         )
@@ -581,27 +592,40 @@ impl Sink {
                 }
                 outcomes.wait(timeout, &mut tally, json).await;
                 tally.pending += outcomes.published.saturating_sub(outcomes.received);
+                tally.fetched = outcomes.fetched;
             }
         }
         tally
     }
 }
 
-/// lotline's outcomes of the events an import published, as they come back on its inbox.
+/// How long the importer waits without an outcome reply before it asks a node for the
+/// outcomes it has not heard (lost while its connection was down, say).
+const ASK_AFTER: Duration = Duration::from_secs(2);
+
+/// lotline's outcomes of the events an import published, as they come back on its inbox, or
+/// as a node tells them when asked (`lotline_ingest::outcomes`).
 struct Outcomes {
     replies: Option<async_nats::Subscriber>,
-    /// Where in the document each published event came from.
-    sources: HashMap<String, Source>,
+    /// To ask nodes for outcomes not heard.
+    client: Option<async_nats::Client>,
+    /// Where in the document each published event came from, and its org.
+    sources: HashMap<String, (Source, String)>,
     /// Events the stream stored, each owed an outcome.
     published: u64,
     /// Events whose outcome came (each then leaves `sources`).
     received: u64,
+    /// Of those, the outcomes a node told when asked.
+    fetched: u64,
+    /// The highest stream sequence the stream confirmed for this import.
+    last_sequence: u64,
 }
 
 impl Outcomes {
-    fn new(replies: async_nats::Subscriber) -> Outcomes {
+    fn new(replies: async_nats::Subscriber, client: async_nats::Client) -> Outcomes {
         Outcomes {
             replies: Some(replies),
+            client: Some(client),
             ..Outcomes::none()
         }
     }
@@ -609,9 +633,12 @@ impl Outcomes {
     fn none() -> Outcomes {
         Outcomes {
             replies: None,
+            client: None,
             sources: HashMap::new(),
             published: 0,
             received: 0,
+            fetched: 0,
+            last_sequence: 0,
         }
     }
 
@@ -628,7 +655,7 @@ impl Outcomes {
             return;
         };
         // Every node answers; the first answer counts.
-        let Some(source) = self.sources.remove(&outcome.event_id) else {
+        let Some((source, _)) = self.sources.remove(&outcome.event_id) else {
             return;
         };
         self.received += 1;
@@ -642,20 +669,82 @@ impl Outcomes {
     }
 
     /// Waits until every event published so far has its outcome, or `timeout` has passed since
-    /// the last one came; says whether every outcome came.
+    /// the last one came; says whether every outcome came. After [`ASK_AFTER`] without a reply
+    /// it asks a node for the outcomes it has not heard, and again after each quiet spell.
     async fn wait(&mut self, timeout: Duration, tally: &mut Tally, json: bool) -> bool {
         if self.replies.is_none() {
             return self.received >= self.published;
         }
+        let mut last = tokio::time::Instant::now();
         while self.received < self.published {
+            let quiet = ASK_AFTER.min(timeout);
             let next = tokio::select! {
-                () = tokio::time::sleep(timeout) => break,
+                () = tokio::time::sleep(quiet) => {
+                    if self.ask(tally, json).await > 0 {
+                        last = tokio::time::Instant::now();
+                    } else if last.elapsed() >= timeout {
+                        break;
+                    }
+                    continue;
+                }
                 next = self.next() => next,
             };
             let Some(reply) = next else { break };
             self.count(&reply, tally, json);
+            last = tokio::time::Instant::now();
         }
         self.received >= self.published
+    }
+
+    /// Asks a node for the outcomes not heard yet, per org, and counts what it tells
+    /// (`lotline_ingest::outcomes::ask`). Returns how many outcomes it learnt.
+    async fn ask(&mut self, tally: &mut Tally, json: bool) -> u64 {
+        use lotline_ingest::outcomes::{Told, ask};
+        let Some(client) = self.client.clone() else {
+            return 0;
+        };
+        let mut by_org: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (id, (_, org)) in &self.sources {
+            by_org.entry(org.clone()).or_default().push(id.clone());
+        }
+        let before = self.received;
+        for (org, ids) in by_org {
+            let told = match ask(
+                &client,
+                SUBJECT_ROOT,
+                &org,
+                &ids,
+                self.last_sequence,
+                Duration::from_secs(5),
+            )
+            .await
+            {
+                Ok(told) => told,
+                // No node answers (none running, or none allowed to): wait on.
+                Err(_) => break,
+            };
+            for (id, told) in told {
+                let Some((source, _)) = self.sources.remove(&id) else {
+                    continue;
+                };
+                let result = match told {
+                    Told::Stored(sequence) => v1::outcome::Result::Accepted(v1::Accepted {
+                        sequence,
+                        record_time: String::new(),
+                    }),
+                    Told::Rejected { node } => v1::outcome::Result::Rejected(v1::Rejected {
+                        kind: "rejected".into(),
+                        reason: format!(
+                            "not in the log of node {node}, which has applied the stream past it (`lotline rejected` there says why)"
+                        ),
+                    }),
+                };
+                count(tally, &source, &id, Some(&result), json);
+                self.received += 1;
+                self.fetched += 1;
+            }
+        }
+        self.received - before
     }
 }
 
@@ -838,21 +927,32 @@ async fn publish(
     js: &async_nats::jetstream::Context,
     inbox: &str,
     batch: Vec<(Source, v1::Event)>,
-    sources: &mut HashMap<String, Source>,
+    outcomes: &mut Outcomes,
     tally: &mut Tally,
     json: bool,
-) -> u64 {
+) {
     let mut messages = Vec::with_capacity(batch.len());
     for (source, event) in batch {
         match Outgoing::protobuf(SUBJECT_ROOT, &event) {
             Ok(message) => {
-                sources.insert(event.event_id.clone(), source);
+                outcomes
+                    .sources
+                    .insert(event.event_id.clone(), (source, event.org.clone()));
                 messages.push(message.with_reply(inbox));
             }
             Err(reason) => tally.reject(&source, &event.event_id, "invalid", &reason, json),
         }
     }
     let published = publish_pipelined(js, messages, 1024, |_| {}).await;
+    outcomes.last_sequence = outcomes.last_sequence.max(published.last_sequence);
+    // No outcome comes for what the stream did not take.
+    for id in published
+        .duplicate_ids
+        .iter()
+        .chain(published.failed.iter().map(|(id, _)| id))
+    {
+        outcomes.sources.remove(id);
+    }
     for (id, reason) in &published.failed {
         tally.not_confirmed += 1;
         tally
@@ -861,7 +961,7 @@ async fn publish(
     }
     // A re-send the stream dropped gets no outcome from lotline: it was recorded before.
     tally.duplicate += published.duplicates;
-    published.stored
+    outcomes.published += published.stored;
 }
 
 /// The process's peak resident memory in MiB (Linux; `None` elsewhere).
