@@ -704,6 +704,54 @@ async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
     assert_eq!(report["pending"], 0, "{report}");
 }
 
+/// `lotline publish --outcomes` asks a node too, as the importer does: on the same server, where
+/// no outcome reply can reach it, every outcome, a rejection's included, comes from asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_asks_a_node_for_the_outcomes_it_did_not_hear() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("nats.conf");
+    std::fs::write(&conf, NODE_WITHOUT_REPLIES).unwrap();
+    let nats = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
+    let url =
+        |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{}", nats.port());
+    let mut config = ServeConfig::new(dir.path().join("data"));
+    config.nats = Some(NatsSettings::new(url("node", "node-secret")));
+    let node = TestServer::start_with(config).await;
+    let mut negative = lotline_testkit::events::harvest("neg", "coop", "L3", 1);
+    if let Some(v1::event::Kind::Harvest(h)) = &mut negative.kind {
+        h.quantity = lotline_testkit::events::kg("-1");
+    }
+    let file = dir.path().join("events.jsonl");
+    common::write_jsonl(
+        &file,
+        &[
+            register_org("coop"),
+            lotline_testkit::events::harvest("h1", "coop", "L1", 10),
+            negative,
+        ],
+    );
+    let out = lotline(&[
+        "publish",
+        file.to_str().unwrap(),
+        "--nats-url",
+        &url("importer", "importer-secret"),
+        "--outcomes",
+    ]);
+    let (o, e) = (stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{o}\n{e}");
+    assert!(
+        o.contains(
+            "2 accepted, 0 duplicate, 1 rejected, 0 without an outcome within 60 s (3 outcomes asked of a node"
+        ),
+        "{o}\n{e}"
+    );
+    assert!(
+        e.contains("line 3: neg: rejected (rejected): not in the log of node"),
+        "{e}"
+    );
+    assert_eq!(all_events(&mut node.provenance().await).await.len(), 2);
+}
+
 /// A server on a data dir in `dir`, with the generated chains' own yields as its rules file, as a
 /// user would load them.
 async fn serve_with_chain_rules(dir: &Path) -> TestServer {

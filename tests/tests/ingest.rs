@@ -856,6 +856,62 @@ fn bench_ingest_prints_both_rates_and_their_ratio() {
     assert!(names.is_empty(), "{names:?}");
 }
 
+#[test]
+fn bench_scale_prints_a_row_per_shape_and_cleans_up() {
+    let nats = NatsServer::start();
+    let url = nats.url();
+    let out = lotline(&[
+        "bench",
+        "scale",
+        "--nats-url",
+        &url,
+        "--streams",
+        "1,2",
+        "--nodes",
+        "1,2",
+        "--events",
+        "200",
+    ]);
+    let o = stdout(&out);
+    assert!(out.status.success(), "{o}\n{}", stderr(&out));
+    assert!(o.contains("200 events per stream"), "{o}");
+    // One row per (streams, nodes per stream), each starting with the two counts; one stream
+    // with one node is the reference, so its ratio is 1.00.
+    let rows: Vec<Vec<&str>> = o
+        .lines()
+        .skip_while(|l| !l.starts_with("streams nodes/stream"))
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let shapes: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[1])).collect();
+    assert_eq!(
+        shapes,
+        [("1", "1"), ("1", "2"), ("2", "1"), ("2", "2")],
+        "{o}"
+    );
+    assert_eq!(rows[0][6], "1.00", "{o}");
+    // Every rate, and the catch-up time, is a positive number.
+    for row in &rows {
+        for column in [3, 4, 5, 9, 10] {
+            let rate: f64 = row[column].parse().unwrap_or_else(|_| panic!("{row:?}"));
+            assert!(rate > 0.0, "{row:?}");
+        }
+    }
+    let refused = lotline(&["bench", "scale", "--nats-url", &url, "--streams", "0"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("at least 1"),
+        "{}",
+        stderr(&refused)
+    );
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let names: Vec<String> = rt.block_on(async {
+        let js = async_nats::jetstream::new(nats_client(&url).await);
+        js.stream_names().map(|n| n.expect("name")).collect().await
+    });
+    assert!(names.is_empty(), "{names:?}");
+}
+
 /// lotline's publisher (`lotline publish`, `lotline import --nats-url`) sends again what the
 /// stream did not confirm, with the same message id: a NATS server killed and restarted in
 /// the middle of a publish costs no event and doubles none.

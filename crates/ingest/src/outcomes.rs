@@ -70,6 +70,25 @@ pub enum Told {
     Rejected { node: String },
 }
 
+impl Told {
+    /// The outcome as a reply would have given it (an acceptance without its record time).
+    pub fn into_result(self) -> lotline_proto::v1::outcome::Result {
+        use lotline_proto::v1;
+        match self {
+            Told::Stored(sequence) => v1::outcome::Result::Accepted(v1::Accepted {
+                sequence,
+                record_time: String::new(),
+            }),
+            Told::Rejected { node } => v1::outcome::Result::Rejected(v1::Rejected {
+                kind: "rejected".into(),
+                reason: format!(
+                    "not in the log of node {node}, which has applied the stream past it (`lotline rejected` there says why)"
+                ),
+            }),
+        }
+    }
+}
+
 /// Asks one node (whichever of the queue group answers first) about `ids` of `org`, whose
 /// messages the stream confirmed at sequences up to `confirmed_through`. Ids the node cannot
 /// tell of yet (not in its log, and not applied that far) are left out.

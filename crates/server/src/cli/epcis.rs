@@ -110,6 +110,8 @@ struct Tally {
     /// A request that failed: its events were not confirmed.
     failure: Option<String>,
     not_confirmed: u64,
+    /// Publishes sent again because the stream did not confirm them (a NATS server lost).
+    retried: u64,
     /// The progress bar, hidden while a rejection is printed.
     bar: Option<ProgressBar>,
 }
@@ -213,6 +215,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
             "rejected": tally.rejected,
             "not_confirmed": tally.not_confirmed,
             "fetched": tally.fetched,
+            "retried": tally.retried,
             "rejections": rejections,
             "seconds": elapsed,
             "events_per_second": rate,
@@ -224,7 +227,7 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         );
     } else {
         eprintln!(
-            "{} accepted, {} duplicate, {} pending, {} rejected{}{} in {elapsed:.1} s ({rate:.0} events/s{})",
+            "{} accepted, {} duplicate, {} pending, {} rejected{}{}{} in {elapsed:.1} s ({rate:.0} events/s{})",
             tally.accepted,
             tally.duplicate,
             tally.pending,
@@ -238,6 +241,14 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
                 format!(
                     " ({} outcomes asked of a node, their replies lost)",
                     tally.fetched
+                )
+            } else {
+                String::new()
+            },
+            if tally.retried > 0 {
+                format!(
+                    " ({} publishes sent again, unconfirmed the first time)",
+                    tally.retried
                 )
             } else {
                 String::new()
@@ -699,7 +710,7 @@ impl Outcomes {
     /// Asks a node for the outcomes not heard yet, per org, and counts what it tells
     /// (`lotline_ingest::outcomes::ask`). Returns how many outcomes it learnt.
     async fn ask(&mut self, tally: &mut Tally, json: bool) -> u64 {
-        use lotline_ingest::outcomes::{Told, ask};
+        use lotline_ingest::outcomes::ask;
         let Some(client) = self.client.clone() else {
             return 0;
         };
@@ -727,19 +738,7 @@ impl Outcomes {
                 let Some((source, _)) = self.sources.remove(&id) else {
                     continue;
                 };
-                let result = match told {
-                    Told::Stored(sequence) => v1::outcome::Result::Accepted(v1::Accepted {
-                        sequence,
-                        record_time: String::new(),
-                    }),
-                    Told::Rejected { node } => v1::outcome::Result::Rejected(v1::Rejected {
-                        kind: "rejected".into(),
-                        reason: format!(
-                            "not in the log of node {node}, which has applied the stream past it (`lotline rejected` there says why)"
-                        ),
-                    }),
-                };
-                count(tally, &source, &id, Some(&result), json);
+                count(tally, &source, &id, Some(&told.into_result()), json);
                 self.received += 1;
                 self.fetched += 1;
             }
@@ -944,6 +943,7 @@ async fn publish(
         }
     }
     let published = publish_pipelined(js, messages, 1024, |_| {}).await;
+    tally.retried += published.retried;
     outcomes.last_sequence = outcomes.last_sequence.max(published.last_sequence);
     // No outcome comes for what the stream did not take.
     for id in published

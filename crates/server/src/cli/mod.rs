@@ -55,6 +55,7 @@ mod log;
 mod masterdata;
 mod nats;
 mod render;
+mod scale;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

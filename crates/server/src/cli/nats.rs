@@ -94,9 +94,10 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let client = nats_client(&args.nats.url, "lotline publish", &args.nats.client).await?;
     let js = jetstream(client.clone());
     let inbox = client.new_inbox();
-    // Which line each event id came from (for every event with --outcomes, to
-    // name the line of a rejection; otherwise only for the chunk in hand).
-    let line_of: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    // Which line (and org) each event id came from (for every event with --outcomes, to name
+    // the line of a rejection and to ask a node for outcomes not heard; otherwise only for the
+    // chunk in hand).
+    let line_of: Arc<Mutex<HashMap<String, (usize, String)>>> = Arc::default();
     // Outcomes are read while publishing, so none wait in a full buffer.
     let (expected_tx, expected_rx) = watch::channel(None);
     let collector = if args.outcomes {
@@ -106,6 +107,7 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
             .map_err(|e| CliError::Connect(format!("cannot subscribe for outcomes: {e}")))?;
         Some(tokio::spawn(collect_outcomes(
             replies,
+            client.clone(),
             expected_rx,
             Duration::from_secs(args.timeout_secs),
             line_of.clone(),
@@ -137,7 +139,8 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
                     if args.outcomes {
                         message = message.with_reply(&inbox);
                     }
-                    lock(&line_of).insert(message.event_id.clone(), number);
+                    let org = message.subject.rsplit('.').next().unwrap_or_default();
+                    lock(&line_of).insert(message.event_id.clone(), (number, org.to_string()));
                     chunk.push(message);
                     if chunk.len() == PUBLISH_CHUNK {
                         break;
@@ -155,17 +158,27 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
         let published = publish_pipelined(&js, chunk, args.in_flight, |_| {}).await;
         let mut lines_of = lock(&line_of);
         for (id, reason) in &published.failed {
-            let line = lines_of.get(id).copied().unwrap_or_default();
+            let line = lines_of.get(id).map_or(0, |(line, _)| *line);
             eprintln!(
                 "line {line}: {id}: not confirmed by the stream ({reason}); publishing it again is safe"
             );
         }
-        if !args.outcomes {
+        if args.outcomes {
+            // No outcome is owed for what the stream did not take.
+            for id in published
+                .duplicate_ids
+                .iter()
+                .chain(published.failed.iter().map(|(id, _)| id))
+            {
+                lines_of.remove(id);
+            }
+        } else {
             lines_of.clear();
         }
         totals.stored += published.stored;
         totals.duplicates += published.duplicates;
         totals.retried += published.retried;
+        totals.last_sequence = totals.last_sequence.max(published.last_sequence);
         totals.failed.extend(published.failed);
     }
     if totals.retried > 0 {
@@ -185,19 +198,27 @@ pub(crate) async fn publish(args: PublishArgs) -> Result<(), CliError> {
     let mut rejected = 0u64;
     let mut missing = 0u64;
     if let Some(collector) = collector {
-        let _ = expected_tx.send(Some(totals.stored));
+        let _ = expected_tx.send(Some((totals.stored, totals.last_sequence)));
         let counts = collector
             .await
             .map_err(|e| CliError::Refused(format!("collecting outcomes failed: {e}")))?;
         rejected = counts.rejected;
         missing = totals.stored.saturating_sub(counts.total());
         outln!(
-            "{} accepted, {} duplicate, {} rejected, {} without an outcome within {} s",
+            "{} accepted, {} duplicate, {} rejected, {} without an outcome within {} s{}",
             counts.accepted,
             counts.duplicate,
             counts.rejected,
             missing,
-            args.timeout_secs
+            args.timeout_secs,
+            if counts.fetched > 0 {
+                format!(
+                    " ({} outcomes asked of a node, their replies lost)",
+                    counts.fetched
+                )
+            } else {
+                String::new()
+            }
         );
     }
     if refused > 0 || !totals.failed.is_empty() || rejected > 0 || missing > 0 {
@@ -220,6 +241,8 @@ struct OutcomeCounts {
     accepted: u64,
     duplicate: u64,
     rejected: u64,
+    /// Outcomes a node told when asked, their replies not heard.
+    fetched: u64,
 }
 
 impl OutcomeCounts {
@@ -228,39 +251,50 @@ impl OutcomeCounts {
     }
 }
 
-/// Counts the first outcome each event gets (every node answers; one is
-/// enough) and prints each rejection with its line, until `expected` (set once
-/// publishing is done) outcomes are in, or `timeout` after that.
+/// How long `publish --outcomes`, done publishing, waits without an outcome reply before it asks
+/// a node for the outcomes it has not heard (replies lost with a killed node, say).
+const ASK_AFTER: Duration = Duration::from_secs(2);
+
+/// Counts the first outcome each event gets (every node answers; one is enough) and prints each
+/// rejection with its line, until `expected` (set once publishing is done, with the last stream
+/// sequence confirmed) outcomes are in, or `timeout` after the last one came. Once publishing is
+/// done, after each [`ASK_AFTER`] without a reply it asks a node (`lotline_ingest::outcomes`)
+/// for the outcomes not heard.
 async fn collect_outcomes(
     mut replies: async_nats::Subscriber,
-    mut expected: watch::Receiver<Option<u64>>,
+    client: async_nats::Client,
+    mut expected: watch::Receiver<Option<(u64, u64)>>,
     timeout: Duration,
-    line_of: Arc<Mutex<HashMap<String, usize>>>,
+    line_of: Arc<Mutex<HashMap<String, (usize, String)>>>,
 ) -> OutcomeCounts {
     let mut counts = OutcomeCounts::default();
     let mut seen = std::collections::HashSet::new();
-    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut last = tokio::time::Instant::now();
     loop {
         let target = *expected.borrow();
-        if let Some(target) = target {
-            if counts.total() >= target {
-                break;
-            }
-            deadline.get_or_insert_with(|| tokio::time::Instant::now() + timeout);
+        if let Some((target, _)) = target
+            && counts.total() >= target
+        {
+            break;
         }
         let next = tokio::select! {
             changed = expected.changed(), if target.is_none() => {
                 if changed.is_err() {
                     break;
                 }
+                last = tokio::time::Instant::now();
                 continue;
             }
-            () = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
+            () = tokio::time::sleep(ASK_AFTER.min(timeout)), if target.is_some() => {
+                let through = target.map_or(0, |(_, through)| through);
+                let learnt = ask_outcomes(&client, through, &line_of, &mut seen, &mut counts).await;
+                if learnt > 0 {
+                    last = tokio::time::Instant::now();
+                } else if last.elapsed() >= timeout {
+                    break;
                 }
-            } => break,
+                continue;
+            }
             next = replies.next() => next,
         };
         let Some(reply) = next else {
@@ -269,28 +303,75 @@ async fn collect_outcomes(
         let Ok(outcome) = serde_json::from_slice::<v1::Outcome>(&reply.payload) else {
             continue;
         };
+        last = tokio::time::Instant::now();
         if !seen.insert(outcome.event_id.clone()) {
             continue;
         }
-        use v1::outcome::Result as R;
-        match outcome.result {
-            Some(R::Accepted(_)) => counts.accepted += 1,
-            Some(R::Duplicate(_)) => counts.duplicate += 1,
-            Some(R::Rejected(r)) => {
-                counts.rejected += 1;
-                let line = lock(&line_of)
-                    .get(&outcome.event_id)
-                    .copied()
-                    .unwrap_or_default();
-                eprintln!(
-                    "line {line}: {}: rejected ({}): {}",
-                    outcome.event_id, r.kind, r.reason
-                );
-            }
-            None => {}
-        }
+        count_outcome(&outcome.event_id, outcome.result, &line_of, &mut counts);
     }
     counts
+}
+
+fn count_outcome(
+    id: &str,
+    result: Option<v1::outcome::Result>,
+    line_of: &Mutex<HashMap<String, (usize, String)>>,
+    counts: &mut OutcomeCounts,
+) {
+    use v1::outcome::Result as R;
+    match result {
+        Some(R::Accepted(_)) => counts.accepted += 1,
+        Some(R::Duplicate(_)) => counts.duplicate += 1,
+        Some(R::Rejected(r)) => {
+            counts.rejected += 1;
+            let line = lock(line_of).get(id).map_or(0, |(line, _)| *line);
+            eprintln!("line {line}: {id}: rejected ({}): {}", r.kind, r.reason);
+        }
+        None => {}
+    }
+}
+
+/// Asks a node for the outcomes of the published events not heard yet, per org, and counts
+/// what it tells. Returns how many outcomes it learnt.
+async fn ask_outcomes(
+    client: &async_nats::Client,
+    confirmed_through: u64,
+    line_of: &Mutex<HashMap<String, (usize, String)>>,
+    seen: &mut std::collections::HashSet<String>,
+    counts: &mut OutcomeCounts,
+) -> u64 {
+    use lotline_ingest::outcomes::ask;
+    let mut by_org: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for (id, (_, org)) in lock(line_of).iter() {
+        if !seen.contains(id) {
+            by_org.entry(org.clone()).or_default().push(id.clone());
+        }
+    }
+    let mut learnt = 0;
+    for (org, ids) in by_org {
+        let Ok(told) = ask(
+            client,
+            SUBJECT_ROOT,
+            &org,
+            &ids,
+            confirmed_through,
+            Duration::from_secs(5),
+        )
+        .await
+        else {
+            // No node answers (none running, or none allowed to): wait on.
+            break;
+        };
+        for (id, told) in told {
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            count_outcome(&id, Some(told.into_result()), line_of, counts);
+            counts.fetched += 1;
+            learnt += 1;
+        }
+    }
+    learnt
 }
 
 pub(crate) async fn nats_client(
@@ -318,6 +399,9 @@ enum BenchCommand {
     /// Requests per second of a small query (one event by id) without access control and
     /// with --auth and a member's token, alternating on the same store, in one run.
     Access(super::access::AccessBenchArgs),
+    /// The sharding simulation: N streams × M nodes per stream on one NATS server; aggregate
+    /// ingest and catch-up rates, and how busy the cores were, in one run.
+    Scale(super::scale::ScaleBenchArgs),
     /// Ingest events/s with nobody asking, then while clients flood the server with expensive
     /// questions (with the read pool, and with questions on every core), in one run.
     Flood(super::flood::FloodBenchArgs),
@@ -344,6 +428,7 @@ pub(crate) async fn bench(args: BenchArgs) -> Result<(), CliError> {
         BenchCommand::Ingest(a) => bench_ingest(a).await,
         BenchCommand::Access(a) => super::access::bench_access(a).await,
         BenchCommand::Flood(a) => super::flood::bench_flood(a).await,
+        BenchCommand::Scale(a) => super::scale::bench_scale(a).await,
     }
 }
 
@@ -368,7 +453,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
 
     // 1. Raw pipelined JetStream publish of the same payloads into a stream of
     //    the same kind (file storage, duplicate window), nothing consuming.
-    let raw = bench_config(&args, &format!("raw_{run}"), "raw");
+    let raw = bench_config(&args.nats.url, args.batch, &format!("raw_{run}"), "raw");
     let raw_rate = {
         let _stream = ensure_stream(&js, &raw).await.map_err(nats_error)?;
         let (published, secs) = timed_publish(&js, &raw, &events, args.in_flight).await?;
@@ -379,7 +464,7 @@ async fn bench_ingest(args: IngestBenchArgs) -> Result<(), CliError> {
 
     // 2. End to end: publish while a lotline node consumes; the clock stops when
     //    the node has applied, flushed and acked the last event.
-    let e2e = bench_config(&args, &format!("e2e_{run}"), "node-a");
+    let e2e = bench_config(&args.nats.url, args.batch, &format!("e2e_{run}"), "node-a");
     ensure_stream(&js, &e2e).await.map_err(nats_error)?;
     let node = BenchNode::start(e2e.clone()).await?;
     let started = Instant::now();
@@ -445,11 +530,12 @@ pub(crate) fn nats_error(e: lotline_ingest::IngestError) -> CliError {
     CliError::Refused(e.to_string())
 }
 
-fn bench_config(args: &IngestBenchArgs, name: &str, node: &str) -> NatsConfig {
-    let mut config = NatsConfig::new(&args.nats.url, node);
+/// A stream and subjects of the bench's own (`name`), consumed by node `node`.
+pub(super) fn bench_config(url: &str, batch: usize, name: &str, node: &str) -> NatsConfig {
+    let mut config = NatsConfig::new(url, node);
     config.stream = format!("LOTLINE_BENCH_{}", name.to_uppercase());
     config.subject_root = format!("lotline-bench-{name}");
-    config.batch = args.batch;
+    config.batch = batch;
     config
 }
 
@@ -464,7 +550,7 @@ async fn timed_publish(
     Ok((published.stored, started.elapsed().as_secs_f64()))
 }
 
-async fn publish_or_fail(
+pub(super) async fn publish_or_fail(
     js: &async_nats::jetstream::Context,
     config: &NatsConfig,
     events: &[v1::Event],
@@ -484,7 +570,7 @@ async fn publish_or_fail(
 }
 
 /// An in-process lotline node (temp sled store, writer, consumer) for the bench.
-struct BenchNode {
+pub(super) struct BenchNode {
     dir: tempfile::TempDir,
     store: lotline_store::Store,
     ingest: Ingest,
@@ -493,7 +579,7 @@ struct BenchNode {
 }
 
 /// Seconds (or counts) the consumer and its writer spent, by phase.
-struct Spent {
+pub(super) struct Spent {
     decode: f64,
     write: f64,
     acks: f64,
@@ -509,7 +595,7 @@ struct Spent {
 }
 
 impl BenchNode {
-    async fn start(config: NatsConfig) -> Result<BenchNode, CliError> {
+    pub(super) async fn start(config: NatsConfig) -> Result<BenchNode, CliError> {
         let dir = tempfile::tempdir().map_err(|e| CliError::Usage(e.to_string()))?;
         let (store, _) = crate::open_store(&crate::ServeConfig::new(dir.path()))
             .map_err(|e| CliError::Refused(e.to_string()))?;
@@ -530,7 +616,7 @@ impl BenchNode {
 
     /// Waits until the node has applied stream sequence `seq`; fails if it
     /// makes no progress for a minute.
-    async fn wait_through(&self, seq: u64) -> Result<(), CliError> {
+    pub(super) async fn wait_through(&self, seq: u64) -> Result<(), CliError> {
         let mut last = (self.ingest.applied.through(), Instant::now());
         while self.ingest.applied.through() < seq {
             let now = self.ingest.applied.through();
@@ -548,7 +634,7 @@ impl BenchNode {
     }
 
     /// Stops the node and says where its time went.
-    async fn stop(self) -> Spent {
+    pub(super) async fn stop(self) -> Spent {
         let stats = self.ingest.stats.clone();
         self.ingest.stop(Duration::from_secs(30)).await;
         self.done.wait().await;
