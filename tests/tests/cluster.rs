@@ -106,18 +106,8 @@ async fn scenario() {
         tempfile::tempdir().expect("a"),
         tempfile::tempdir().expect("b"),
     );
-    let args = |node: &'static str| {
-        [
-            "--nats-url",
-            urls.as_str(),
-            "--nats-replicas",
-            "3",
-            "--node-id",
-            node,
-        ]
-    };
-    let a = BinaryServer::spawn_with(dir_a.path(), "", &args("a")).await;
-    let b = BinaryServer::spawn_with(dir_b.path(), "", &args("b")).await;
+    let a = cluster.spawn_node(dir_a.path(), "a").await;
+    let b = cluster.spawn_node(dir_b.path(), "b").await;
 
     let js = async_nats::jetstream::new(cluster.client().await.expect("connect to the cluster"));
     let stream = js
@@ -174,7 +164,7 @@ async fn scenario() {
         (log_size(&b.url()).await > 100).then_some(())
     })
     .await;
-    let leader = stream_leader(&js).await;
+    let leader = NatsCluster::stream_leader(&js, "LOTLINE_EVENTS", WAIT).await;
     let down = cluster.index_of(&leader).expect("a server of the cluster");
     eprintln!(
         "{:?}: SIGKILL NATS {leader} (the stream's leader) and node b at {} published",
@@ -266,7 +256,7 @@ async fn scenario() {
         started.elapsed(),
         published.load(Ordering::SeqCst)
     );
-    let b = BinaryServer::spawn_with(dir_b.path(), "", &args("b")).await;
+    let b = cluster.spawn_node(dir_b.path(), "b").await;
     release(holds[1]).await;
     eprintln!(
         "{:?}: node b serving; restarting NATS {leader} at {} published",
@@ -368,13 +358,4 @@ async fn scenario() {
     eprintln!("{:?}: done", started.elapsed());
     a.terminate(WAIT);
     b.terminate(WAIT);
-}
-
-/// The `server_name` of the stream's leader.
-async fn stream_leader(js: &async_nats::jetstream::Context) -> String {
-    eventually("the stream to have a leader", WAIT, || async {
-        let stream = js.get_stream("LOTLINE_EVENTS").await.ok()?;
-        stream.get_info().await.ok()?.cluster?.leader
-    })
-    .await
 }

@@ -655,23 +655,31 @@ authorization {
 }
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
-    let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("nats.conf");
+/// A NATS server with [`NODE_WITHOUT_REPLIES`] and a node on it (data dir in `dir`); returns the
+/// server, the importer's URL and the node.
+async fn node_without_replies(dir: &Path) -> (NatsServer, String, TestServer) {
+    let conf = dir.join("nats.conf");
     std::fs::write(&conf, NODE_WITHOUT_REPLIES).unwrap();
     let nats = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
     let url =
         |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{}", nats.port());
-    let mut config = ServeConfig::new(dir.path().join("data"));
+    let mut config = ServeConfig::new(dir.join("data"));
     config.nats = Some(NatsSettings::new(url("node", "node-secret")));
     let node = TestServer::start_with(config).await;
+    let importer = url("importer", "importer-secret");
+    (nats, importer, node)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_nats, importer_url, node) = node_without_replies(dir.path()).await;
     let import = || {
         run(args(&[
             "import",
             "--json",
             "--nats-url",
-            &url("importer", "importer-secret"),
+            &importer_url,
             "--server",
             &node.url(),
             fixture("cocoa_chain.jsonld").to_str().unwrap(),
@@ -709,14 +717,7 @@ async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_asks_a_node_for_the_outcomes_it_did_not_hear() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("nats.conf");
-    std::fs::write(&conf, NODE_WITHOUT_REPLIES).unwrap();
-    let nats = NatsServer::start_with(&["-c", conf.to_str().unwrap()]);
-    let url =
-        |user: &str, password: &str| format!("nats://{user}:{password}@127.0.0.1:{}", nats.port());
-    let mut config = ServeConfig::new(dir.path().join("data"));
-    config.nats = Some(NatsSettings::new(url("node", "node-secret")));
-    let node = TestServer::start_with(config).await;
+    let (_nats, importer_url, node) = node_without_replies(dir.path()).await;
     let mut negative = lotline_testkit::events::harvest("neg", "coop", "L3", 1);
     if let Some(v1::event::Kind::Harvest(h)) = &mut negative.kind {
         h.quantity = lotline_testkit::events::kg("-1");
@@ -734,7 +735,7 @@ async fn publish_asks_a_node_for_the_outcomes_it_did_not_hear() {
         "publish",
         file.to_str().unwrap(),
         "--nats-url",
-        &url("importer", "importer-secret"),
+        &importer_url,
         "--outcomes",
     ]);
     let (o, e) = (stdout(&out), stderr(&out));

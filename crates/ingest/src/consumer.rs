@@ -110,7 +110,7 @@ impl Ingest {
         let (stop, stop_rx) = watch::channel(false);
         let consumer = Consumer {
             client: client.clone(),
-            jetstream: setup::consumer_jetstream(client.clone()),
+            jetstream: setup::consumer_jetstream(client.clone(), setup::CONSUMER_REQUEST_TIMEOUT),
             config: config.clone(),
             store: store.clone(),
             writer,
@@ -366,7 +366,7 @@ impl Consumer {
         let mut expected = self.applied.through() + 1;
         let opened = tokio::select! {
             _ = stop.changed() => return Session::Stop,
-            opened = self.open(expected) => opened,
+            opened = self.open(expected, setup::consumer_request_timeout(retry.backoff.failures())) => opened,
         };
         let mut messages = match opened {
             Ok(m) => m,
@@ -528,12 +528,16 @@ impl Consumer {
         setup::ensure_stream(&self.jetstream, &self.config).await
     }
 
-    async fn open(&self, start: u64) -> Result<jetstream::consumer::pull::Stream, IngestError> {
-        let mut stream = self.stream().await?;
-        let info = stream
-            .info()
-            .await
-            .map_err(|e| IngestError::jetstream(format!("stream {}", self.config.stream), e))?;
+    /// Opens a delivery from stream sequence `start`, waiting up to `timeout` for each of the
+    /// three JetStream requests it takes (stream info, consumer delete and create).
+    async fn open(
+        &self,
+        start: u64,
+        timeout: Duration,
+    ) -> Result<jetstream::consumer::pull::Stream, IngestError> {
+        let jetstream = setup::consumer_jetstream(self.client.clone(), timeout);
+        let stream = setup::ensure_stream(&jetstream, &self.config).await?;
+        let info = stream.cached_info();
         self.same_stream(start, &info.config.name, info.created)?;
         let last = info.state.last_sequence;
         if last + 1 < start {
@@ -847,6 +851,11 @@ impl Backoff {
 
     fn reset(&mut self) {
         self.0 = 0;
+    }
+
+    /// Retries since the last reset: attempts that failed in a row.
+    fn failures(&self) -> u32 {
+        self.0
     }
 }
 

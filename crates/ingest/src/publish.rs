@@ -115,6 +115,10 @@ pub const RETRY_FOR: Duration = Duration::from_secs(30);
 /// and returns once every ack is in (or failed). `progress` sees each ack. A publish the
 /// stream did not confirm is sent again with the same message id (so it is stored once) for
 /// up to [`RETRY_FOR`]: a retried message may land after messages published later.
+///
+/// Publishers running at once must not share a context unless their `in_flight` together stay
+/// within the context's cap on awaited acks (4 096 for [`crate::jetstream`]): each would wait for a slot the other holds until its acks are
+/// read, which neither does while it waits.
 pub async fn publish_pipelined(
     jetstream: &jetstream::Context,
     messages: impl IntoIterator<Item = Outgoing>,
@@ -162,7 +166,7 @@ async fn confirm(
 ) -> Confirmed {
     let deadline = Instant::now() + RETRY_FOR;
     let mut result = match sent {
-        Ok(ack) => ack.into_future().await,
+        Ok(ack) => acked(ack).await,
         Err(e) => Err(e),
     };
     let mut retries = 0;
@@ -182,11 +186,26 @@ async fn confirm(
             )
             .await
         {
-            Ok(ack) => ack.into_future().await,
+            Ok(ack) => acked(ack).await,
             Err(e) => Err(e),
         };
     }
     (message.event_id, (result, retries))
+}
+
+/// How long a publisher waits for the stream's ack before it sends the message again. An ack
+/// comes within milliseconds from a live stream leader, even a busy one; a publish the leader
+/// took with it when it died is never acked, and is sent again this soon (the stream drops a
+/// re-send it already stored, by its message id) rather than after the context's 10 s.
+pub const ACK_WAIT: Duration = Duration::from_secs(3);
+
+/// The stream's ack of one publish, or [`PublishErrorKind::TimedOut`] after [`ACK_WAIT`].
+async fn acked(
+    ack: jetstream::context::PublishAckFuture,
+) -> Result<jetstream::publish::PublishAck, PublishError> {
+    tokio::time::timeout(ACK_WAIT, ack.into_future())
+        .await
+        .unwrap_or_else(|_| Err(PublishError::new(PublishErrorKind::TimedOut)))
 }
 
 /// Whether a publish failed for a reason that passes: no ack in time, the connection gone, too

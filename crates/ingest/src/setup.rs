@@ -179,16 +179,25 @@ pub fn jetstream(client: Client) -> jetstream::Context {
         .build(client)
 }
 
-/// How long the consumer waits for an answer to one of its JetStream requests (stream info,
+/// The longest the consumer waits for an answer to one of its JetStream requests (stream info,
 /// consumer creation). While a cluster elects a new stream leader a request can go unanswered;
 /// the consumer asks again after its backoff rather than waiting out the publishing context's
 /// 10 s, so a node resumes within a few seconds of the election.
 pub const CONSUMER_REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The JetStream context the consumer opens the stream and its consumer with.
-pub fn consumer_jetstream(client: Client) -> jetstream::Context {
+/// How long the consumer waits for an answer after `failures` attempts in a row failed: 1 s
+/// at first (a healthy server answers in milliseconds, so a node asks again soon after an
+/// election ends), a second more after each failure (a busy server gets the time it needs), at
+/// most [`CONSUMER_REQUEST_TIMEOUT`].
+pub fn consumer_request_timeout(failures: u32) -> Duration {
+    Duration::from_secs(u64::from(failures) + 1).min(CONSUMER_REQUEST_TIMEOUT)
+}
+
+/// The JetStream context the consumer opens the stream and its consumer with, waiting up to
+/// `timeout` for each answer.
+pub fn consumer_jetstream(client: Client, timeout: Duration) -> jetstream::Context {
     jetstream::ContextBuilder::new()
-        .timeout(CONSUMER_REQUEST_TIMEOUT)
+        .timeout(timeout)
         .build(client)
 }
 
@@ -218,14 +227,13 @@ pub async fn ensure_stream(
     config: &NatsConfig,
 ) -> Result<stream::Stream, IngestError> {
     let wanted = stream_config(config);
-    let mut stream = js
+    let stream = js
         .get_or_create_stream(wanted.clone())
         .await
         .map_err(|e| IngestError::jetstream(format!("stream {}", config.stream), e))?;
-    let info = stream
-        .info()
-        .await
-        .map_err(|e| IngestError::jetstream(format!("stream {}", config.stream), e))?;
+    // What the lookup (or the creation) just answered: asking again would be one more request
+    // to wait out while a cluster elects a stream leader.
+    let info = stream.cached_info().clone();
     let filter = config.events_filter();
     if !info.config.subjects.iter().any(|s| s == &filter) {
         return Err(IngestError::Unusable(format!(
@@ -287,6 +295,12 @@ pub async fn consumer_from(
             ack_policy: consumer::AckPolicy::Explicit,
             ack_wait: Duration::from_secs(60),
             max_ack_pending: (config.batch * 4) as i64,
+            // The consumer keeps nothing a node needs (the store knows its position, and each
+            // session makes the consumer again), so one replica in memory is enough: when its
+            // server is lost, the next session makes it on a live one without waiting for a
+            // consumer's own leader election on top of the stream's.
+            num_replicas: 1,
+            memory_storage: true,
             ..Default::default()
         })
         .await

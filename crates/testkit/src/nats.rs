@@ -132,6 +132,11 @@ impl NatsCluster {
     /// Starts the three servers and waits until the cluster has formed: a JetStream
     /// meta leader that can place a stream on all three servers.
     pub async fn start() -> NatsCluster {
+        NatsCluster::start_program(Path::new("nats-server")).await
+    }
+
+    /// Like [`NatsCluster::start`], running `program` (e.g. [`current_nats_server`]).
+    pub async fn start_program(program: &Path) -> NatsCluster {
         let ports = free_ports(2 * CLUSTER_SIZE);
         let (clients, route_ports) = ports.split_at(CLUSTER_SIZE);
         let routes: Vec<String> = route_ports
@@ -151,7 +156,7 @@ impl NatsCluster {
                 );
                 std::fs::write(&config, text).expect("write the nats-server config");
                 let extra = vec!["-c".to_string(), config.display().to_string()];
-                NatsServer::start_in(store, Some(clients[i]), extra)
+                NatsServer::start_program(program.to_path_buf(), store, Some(clients[i]), extra)
             })
             .collect();
         let cluster = NatsCluster { servers };
@@ -176,6 +181,43 @@ impl NatsCluster {
             .map(|s| s.url().parse().expect("a loopback NATS URL"))
             .collect();
         async_nats::connect(servers).await
+    }
+
+    /// Starts the real `lotline serve` on `data_dir` as node `node` of this cluster, its stream
+    /// with a replica on every server.
+    pub async fn spawn_node(&self, data_dir: &std::path::Path, node: &str) -> crate::BinaryServer {
+        let (urls, replicas) = (self.urls(), CLUSTER_SIZE.to_string());
+        let args = [
+            "--nats-url",
+            urls.as_str(),
+            "--nats-replicas",
+            replicas.as_str(),
+            "--node-id",
+            node,
+        ];
+        crate::BinaryServer::spawn_with(data_dir, "", &args).await
+    }
+
+    /// The `server_name` of `stream`'s leader, once it has one; panics after `timeout`.
+    pub async fn stream_leader(
+        js: &async_nats::jetstream::Context,
+        stream: &str,
+        timeout: Duration,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(stream) = js.get_stream(stream).await
+                && let Ok(info) = stream.get_info().await
+                && let Some(leader) = info.cluster.and_then(|c| c.leader)
+            {
+                return leader;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the stream {stream} has no leader after {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Which server (0, 1 or 2) has the `server_name` `name` (`n1`, `n2`, `n3`).

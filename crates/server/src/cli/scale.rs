@@ -93,7 +93,6 @@ pub(crate) async fn bench_scale(args: ScaleBenchArgs) -> Result<(), CliError> {
         ));
     }
     let client = nats_client(&args.nats.url, "lotline bench scale", &args.nats.client).await?;
-    let js = jetstream(client);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let mut run = [0u8; 4];
     getrandom::getrandom(&mut run).map_err(|e| CliError::Usage(e.to_string()))?;
@@ -112,7 +111,7 @@ pub(crate) async fn bench_scale(args: ScaleBenchArgs) -> Result<(), CliError> {
     for &streams in &args.streams {
         for &nodes in &args.nodes {
             let tag = format!("{run}_{streams}x{nodes}");
-            rows.push(measure(&js, &args, &tag, streams, nodes, cores).await?);
+            rows.push(measure(&client, &args, &tag, streams, nodes, cores).await?);
         }
     }
 
@@ -149,7 +148,7 @@ pub(crate) async fn bench_scale(args: ScaleBenchArgs) -> Result<(), CliError> {
 }
 
 async fn measure(
-    js: &async_nats::jetstream::Context,
+    client: &async_nats::Client,
     args: &ScaleBenchArgs,
     tag: &str,
     streams: usize,
@@ -166,10 +165,11 @@ async fn measure(
             )
         })
         .collect();
+    let js = jetstream(client.clone());
     for config in &configs {
-        ensure_stream(js, config).await.map_err(nats_error)?;
+        ensure_stream(&js, config).await.map_err(nats_error)?;
     }
-    let result = measure_on(js, args, tag, &configs, nodes, cores).await;
+    let result = measure_on(client, args, tag, &configs, nodes, cores).await;
     for config in &configs {
         let _ = js.delete_stream(&config.stream).await;
     }
@@ -187,7 +187,7 @@ async fn measure(
 
 /// Ingest and catch-up on streams that exist: (ingest s, cores busy, catch-up s, cores busy).
 async fn measure_on(
-    js: &async_nats::jetstream::Context,
+    client: &async_nats::Client,
     args: &ScaleBenchArgs,
     tag: &str,
     configs: &[lotline_ingest::NatsConfig],
@@ -209,12 +209,16 @@ async fn measure_on(
 
     let cpu = CpuTicks::now();
     let started = Instant::now();
-    // The streams are published to at once, each with its own acks in flight.
+    // The streams are published to at once, each with its own acks in flight and so with a
+    // JetStream context of its own: a context caps the acks awaited through it, and publishers
+    // sharing one would wait on each other's slots.
+    let contexts: Vec<_> = configs.iter().map(|_| jetstream(client.clone())).collect();
     let last: Vec<Published> = futures::future::try_join_all(
         configs
             .iter()
             .zip(&histories)
-            .map(|(config, events)| publish_or_fail(js, config, events, args.in_flight)),
+            .zip(&contexts)
+            .map(|((config, events), js)| publish_or_fail(js, config, events, args.in_flight)),
     )
     .await?;
     for (i, node) in running.iter().enumerate() {
