@@ -22,31 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lotline_proto::v1;
-use lotline_proto::v1::log_service_client::LogServiceClient;
-use lotline_testkit::{NatsCluster, lotline_bin};
+use lotline_testkit::{NatsCluster, checkpoint, log_size, lotline_bin};
 
 /// Longest wait for a node to catch up, or the cluster to heal.
 const WAIT: Duration = Duration::from_secs(300);
-
-async fn checkpoint(url: &str) -> Option<v1::Checkpoint> {
-    let channel = tonic::transport::Channel::from_shared(url.to_string())
-        .ok()?
-        .connect_timeout(Duration::from_secs(2))
-        .timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .ok()?;
-    let answer = LogServiceClient::new(channel)
-        .get_checkpoint(v1::GetCheckpointRequest::default())
-        .await
-        .ok()?;
-    Some(answer.into_inner())
-}
-
-async fn log_size(url: &str) -> u64 {
-    checkpoint(url).await.map_or(0, |c| c.tree_size)
-}
 
 /// What one import run gave.
 struct Run {
@@ -152,6 +131,10 @@ async fn import_run(document: &Path, expected: Option<u64>, program: &Path) -> R
             let old = leader.clone();
             tokio::spawn(async move {
                 loop {
+                    assert!(
+                        killed.elapsed() < WAIT,
+                        "no new stream leader within {WAIT:?}"
+                    );
                     if let Ok(stream) = js.get_stream("LOTLINE_EVENTS").await
                         && let Ok(info) = stream.get_info().await
                         && let Some(leader) = info.cluster.and_then(|c| c.leader)

@@ -16,25 +16,13 @@ use common::*;
 use lotline_proto::v1;
 use lotline_testkit::chains::{Rng, generate};
 use lotline_testkit::events::harvest;
-use lotline_testkit::{BinaryServer, NatsCluster};
+use lotline_testkit::{BinaryServer, NatsCluster, checkpoint, log_size};
 use tokio::sync::oneshot;
 
 /// The whole scenario, NATS and lotline start-ups included, ends within this.
 const BUDGET: Duration = Duration::from_secs(420);
 /// Longest wait for any one condition (a node catching up, the cluster healing).
 const WAIT: Duration = Duration::from_secs(120);
-
-async fn checkpoint(url: &str) -> Option<v1::Checkpoint> {
-    let answer = v1::log_service_client::LogServiceClient::new(channel(url).await)
-        .get_checkpoint(v1::GetCheckpointRequest::default())
-        .await
-        .ok()?;
-    Some(answer.into_inner())
-}
-
-async fn log_size(url: &str) -> u64 {
-    checkpoint(url).await.map_or(0, |c| c.tree_size)
-}
 
 /// Every line `node` logged since the last call that is a warning or an error.
 fn warnings(node: &BinaryServer) -> Vec<String> {

@@ -46,6 +46,21 @@ fn args(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// The summary of an import that went through: exit 0, nothing rejected, nothing pending.
+fn clean_summary(out: &Output) -> Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(out),
+        stderr(out)
+    );
+    let report = summary(out);
+    assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
+    assert_eq!(report["pending"], 0);
+    report
+}
+
 fn summary(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -154,16 +169,7 @@ async fn a_document_imports_with_the_reference_hashes_and_answers_traces() {
     let server = TestServer::start().await;
     let url = server.url();
     let out = import(&url, &fixture("cocoa_chain.jsonld"), &[]).await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let report = summary(&out);
-    assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
-    assert_eq!(report["pending"], 0);
+    let report = clean_summary(&out);
     let accepted = report["accepted"].as_u64().unwrap();
 
     // Every imported event carries the hash GS1's reference implementation computes.
@@ -608,16 +614,7 @@ async fn a_document_imports_through_the_nats_stream() {
         fixture("cocoa_chain.jsonld").to_str().unwrap(),
     ]))
     .await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let report = summary(&out);
-    assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
-    assert_eq!(report["pending"], 0);
+    let report = clean_summary(&out);
     let events = all_events(&mut node.provenance().await).await;
     assert_eq!(events.len() as u64, report["accepted"].as_u64().unwrap());
     let reference = reference_hashes("cocoa_chain.hashes");
@@ -686,16 +683,7 @@ async fn an_import_asks_a_node_for_the_outcomes_it_did_not_hear() {
         ]))
     };
     let out = import().await;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let report = summary(&out);
-    assert_eq!(report["rejected"], 0, "{}", report["rejections"]);
-    assert_eq!(report["pending"], 0);
+    let report = clean_summary(&out);
     let events = all_events(&mut node.provenance().await).await;
     let accepted = report["accepted"].as_u64().unwrap();
     assert!(accepted > 0);

@@ -24,8 +24,8 @@ mod servers;
 
 pub use nats::{LinkCutter, NatsCluster, NatsServer, current_nats_server, free_ports, pip_tool};
 pub use servers::{
-    BinaryServer, TestServer, clear_lotline_env, log_field, lotline_bin, tls_channel, wait_service,
-    wait_service_on, wait_serving,
+    BinaryServer, TestServer, checkpoint, clear_lotline_env, log_field, log_size, lotline_bin,
+    tls_channel, wait_service, wait_service_on, wait_serving,
 };
 
 /// `text` percent-encoded for a URL query value or path segment (everything but unreserved

@@ -253,6 +253,28 @@ impl Drop for TestServer {
     }
 }
 
+/// The signed checkpoint of the server at `url`, or `None` if it does not answer (within 2 s
+/// to connect, 5 s to answer): for polling a node that may be down.
+pub async fn checkpoint(url: &str) -> Option<lotline_proto::v1::Checkpoint> {
+    let channel = Channel::from_shared(url.to_string())
+        .ok()?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .ok()?;
+    let answer = LogServiceClient::new(channel)
+        .get_checkpoint(lotline_proto::v1::GetCheckpointRequest::default())
+        .await
+        .ok()?;
+    Some(answer.into_inner())
+}
+
+/// The size of the log of the server at `url`; 0 if it does not answer.
+pub async fn log_size(url: &str) -> u64 {
+    checkpoint(url).await.map_or(0, |c| c.tree_size)
+}
+
 /// The path of the `lotline` binary, built (once per test process) from the
 /// current sources in the profile the tests run under, so a stale binary is never
 /// tested.
