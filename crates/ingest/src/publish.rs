@@ -117,8 +117,8 @@ pub const RETRY_FOR: Duration = Duration::from_secs(30);
 /// up to [`RETRY_FOR`]: a retried message may land after messages published later.
 ///
 /// Publishers running at once must not share a context unless their `in_flight` together stay
-/// within the context's cap on awaited acks (4 096 for [`crate::jetstream`]): each would wait for a slot the other holds until its acks are
-/// read, which neither does while it waits.
+/// within the context's cap on awaited acks (4 096 for [`crate::jetstream`]): each would wait
+/// for a slot the other holds until its acks are read, which neither does while it waits.
 pub async fn publish_pipelined(
     jetstream: &jetstream::Context,
     messages: impl IntoIterator<Item = Outgoing>,
