@@ -29,6 +29,14 @@ pub const SAMPLED_LOTS: usize = 200;
 /// receipt.
 const MAX_CYCLE_EVENTS: usize = 5 * 3 + 6 + 5;
 
+/// The most events a brand's making adds to a cycle in a deep history: three blends and the
+/// packing.
+const MAX_MAKING_EVENTS: usize = 4;
+
+/// How many lots each of a brand's three blending steps takes at once (a deep history): its
+/// depth 7 lots come from about 100 processor batches, several hundred harvest lots.
+const MAKING_FAN_IN: [usize; 3] = [4, 5, 5];
+
 /// The events [`Doc::plant_events`] writes.
 const PLANTED_EVENTS: usize = 17;
 
@@ -55,6 +63,9 @@ pub struct GroundTruth {
     pub planted_events: BTreeSet<String>,
     /// Lots only planted events name.
     pub planted_lots: BTreeSet<String>,
+    /// A deep history's finished lots (depth 8, what its brands packed), each with its origins
+    /// and plots, by canonical Digital Link; none in other histories.
+    pub finished: BTreeMap<String, LotTruth>,
 }
 
 /// A problem planted in a generated history: the anomaly lotline must list for it.
@@ -92,7 +103,39 @@ pub struct LotTruth {
 /// Writes an EPCISDocument of about `events` events (exactly `events`, unless a chain cannot be
 /// cut shorter) to `out`, deterministic per `seed`, and returns its ground truth.
 pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(None, out, seed, events, false)
+    write_chain::<io::Sink, W>(None, out, seed, events, Shape::default())
+}
+
+/// [`write_chain_document`] with brands that make what they receive into products of their
+/// own, so that lineage runs deep: each processor ships to its chain's brand (brand 0, 1 or 2),
+/// which blends four received lots into one, five of those into one, five of those into one
+/// (depth 7, a few hundred harvest lots), and packs that into a finished lot (depth 8). The
+/// brands' products are in the master data and their yields in [`rules_toml`]. For trace-back at
+/// the depths a brand's product has (issue 16's "depth 7–8, about 700 origins").
+pub fn write_deep_chain_document<W: Write>(
+    out: W,
+    seed: u64,
+    events: usize,
+) -> io::Result<GroundTruth> {
+    write_chain::<io::Sink, W>(
+        None,
+        out,
+        seed,
+        events,
+        Shape {
+            deep: true,
+            ..Shape::default()
+        },
+    )
+}
+
+/// What a generated history holds beyond the clean chains.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    /// Problems planted ([`write_planted_document`]).
+    plant: bool,
+    /// Brands that make products of their own ([`write_deep_chain_document`]).
+    deep: bool,
 }
 
 /// [`write_chain_document`] with one problem of each kind an auditor must be told of planted
@@ -107,7 +150,16 @@ pub fn write_planted_document<W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(None, out, seed, events, true)
+    write_chain::<io::Sink, W>(
+        None,
+        out,
+        seed,
+        events,
+        Shape {
+            plant: true,
+            ..Shape::default()
+        },
+    )
 }
 
 /// The same history as [`write_chain_document`], as supply chains exchange it: the master data
@@ -119,7 +171,7 @@ pub fn write_chain_documents<M: Write, W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain(Some(master), events_out, seed, events, false)
+    write_chain(Some(master), events_out, seed, events, Shape::default())
 }
 
 /// An event document of the generator's (one event per line) with its events in an order
@@ -278,6 +330,7 @@ pub fn write_master_document<W: Write>(out: W, seed: u64, farms: usize) -> io::R
         farms: (farms / coops).max(1),
         procs: 3,
         brands: 4,
+        deep: false,
     };
     write_master(out, seed, &world)?;
     Ok(world.parties()
@@ -304,6 +357,7 @@ fn write_master<W: Write>(out: W, seed: u64, world: &World) -> io::Result<()> {
         force_id: false,
         last_id: String::new(),
         mention: 0,
+        stock: Vec::new(),
         truth: GroundTruth::default(),
     };
     md.preamble()?;
@@ -318,9 +372,10 @@ fn write_chain<M: Write, W: Write>(
     out: W,
     seed: u64,
     events: usize,
-    plant: bool,
+    shape: Shape,
 ) -> io::Result<GroundTruth> {
-    let world = World::new(events);
+    let mut world = World::new(events);
+    world.deep = shape.deep;
     let mut doc = Doc {
         out: BufWriter::new(out),
         rng: Rng::new(seed ^ 0x6c6f_746c_696e_6565),
@@ -335,13 +390,20 @@ fn write_chain<M: Write, W: Write>(
         force_id: false,
         last_id: String::new(),
         mention: 0,
+        stock: Vec::new(),
         truth: GroundTruth::default(),
     };
-    doc.plant = plant;
+    doc.plant = shape.plant;
+    if world.deep {
+        doc.stock = vec![Default::default(); CHAINS.len()];
+    }
     doc.truth.parties = world.parties();
     doc.truth.plots = world.coops * world.farms;
     doc.truth.sites = world.coops + world.procs + world.brands;
     doc.truth.product_classes = world.coops + 4 * world.procs;
+    if world.deep {
+        doc.truth.product_classes += 4 * CHAINS.len();
+    }
 
     match master {
         None => {
@@ -357,14 +419,15 @@ fn write_chain<M: Write, W: Write>(
         .write_all(b"  \"epcisBody\": {\n    \"eventList\": [")?;
     let mut pending: Vec<Vec<Lot>> = vec![Vec::new(); world.procs];
     let mut cycle = 0usize;
-    let reserved = if plant { PLANTED_EVENTS } else { 0 };
-    while doc.written + MAX_CYCLE_EVENTS + reserved <= events {
+    let reserved = if shape.plant { PLANTED_EVENTS } else { 0 };
+    let cycle_events = MAX_CYCLE_EVENTS + if world.deep { MAX_MAKING_EVENTS } else { 0 };
+    while doc.written + cycle_events + reserved <= events {
         let coop = cycle % world.coops;
         let proc = coop % world.procs;
         doc.coop_cycle(&world, coop, proc, &mut pending[proc])?;
         cycle += 1;
     }
-    if plant {
+    if shape.plant {
         doc.plant_events(&world)?;
     }
     // The rest (fewer events than a cycle): harvests at farms of the first co-op.
@@ -390,6 +453,10 @@ pub fn rules_toml() -> String {
             (kind.processes[0], "0.79", "0.86"),
             (kind.processes[1], "0.96", "1"),
             (kind.processes[2], "0.95", "1.01"),
+            (kind.making[0], "0.97", "1"),
+            (kind.making[1], "0.97", "1"),
+            (kind.making[2], "0.97", "1"),
+            (kind.making[3], "0.99", "1.01"),
         ] {
             out.push_str(&format!(
                 "[[bands]]\nchain = \"{}\"\nprocess = \"{process}\"\nmin = \"{min}\"\nmax = \"{max}\"\nsource = \"the generator's yields\"\n\n",
@@ -452,6 +519,8 @@ struct World {
     farms: usize,
     procs: usize,
     brands: usize,
+    /// Brands make what they receive into products of their own ([`write_deep_chain_document`]).
+    deep: bool,
 }
 
 impl World {
@@ -465,6 +534,7 @@ impl World {
             farms,
             procs,
             brands: procs + 1,
+            deep: false,
         }
     }
 
@@ -600,6 +670,10 @@ struct ChainKind {
     farm: Product,
     processed: [Product; 4],
     processes: [&'static str; 3],
+    /// What a brand of the chain does with what it receives, in a deep history: three steps
+    /// that each blend several lots into one, then the packing of the last step's lot.
+    making: [&'static str; 4],
+    made: [Product; 4],
     coop_country: &'static str,
     proc_country: &'static str,
     names: [&'static str; 3],
@@ -618,6 +692,13 @@ const CHAINS: [ChainKind; 3] = [
         farm: BEANS,
         processed: PROCESSED,
         processes: ["roasting_winnowing", "grinding", "pressing"],
+        making: ["conching", "tempering", "moulding", "packing"],
+        made: [
+            product("055555", "chocolate_mass", 'M'),
+            product("066666", "couverture", 'C'),
+            product("077777", "chocolate_bars", 'G'),
+            product("088888", "chocolate_cases", 'K'),
+        ],
         coop_country: "CI",
         proc_country: "GH",
         names: ["Cocoa co-operative", "Cocoa processor", "Chocolate brand"],
@@ -632,6 +713,13 @@ const CHAINS: [ChainKind; 3] = [
             product("044444", "coffee_chaff", 'P'),
         ],
         processes: ["dry_milling", "roasting", "grinding"],
+        making: ["blending", "batch_blending", "portioning", "packing"],
+        made: [
+            product("055555", "coffee_blend", 'M'),
+            product("066666", "blend_batch", 'C'),
+            product("077777", "coffee_capsules", 'G'),
+            product("088888", "capsule_cases", 'K'),
+        ],
         coop_country: "CI",
         proc_country: "DE",
         names: ["Coffee co-operative", "Coffee roaster", "Coffee brand"],
@@ -646,6 +734,13 @@ const CHAINS: [ChainKind; 3] = [
             product("044444", "cotton_waste", 'P'),
         ],
         processes: ["ginning", "spinning", "weaving"],
+        making: ["dyeing", "cutting", "sewing", "packing"],
+        made: [
+            product("055555", "dyed_fabric", 'M'),
+            product("066666", "cut_panels", 'C'),
+            product("077777", "garments", 'G'),
+            product("088888", "garment_cartons", 'K'),
+        ],
         coop_country: "CI",
         proc_country: "BD",
         names: ["Cotton co-operative", "Textile mill", "Apparel brand"],
@@ -691,6 +786,19 @@ impl Lot {
             self.prefix, self.product.item, self.number
         )
     }
+
+    /// What a test may check of the lot, made from `inputs` (canonical); nothing downstream yet.
+    fn truth(&self, inputs: &[String]) -> LotTruth {
+        LotTruth {
+            lgtin: self.lgtin(),
+            product: self.product.name.to_string(),
+            kg: self.kg,
+            origins: self.origins.iter().map(|(l, _)| l.clone()).collect(),
+            plots: self.origins.iter().map(|(_, p)| p.clone()).collect(),
+            inputs: inputs.iter().cloned().collect(),
+            into: BTreeSet::new(),
+        }
+    }
 }
 
 struct Doc<W: Write> {
@@ -714,6 +822,8 @@ struct Doc<W: Write> {
     last_id: String,
     /// Counts identifier mentions, to alternate URN and Digital Link forms.
     mention: u64,
+    /// A deep history's brand stock, per chain: the lots waiting for each blending step.
+    stock: Vec<[Vec<Lot>; 3]>,
     truth: GroundTruth,
 }
 
@@ -795,9 +905,11 @@ impl<W: Write> Doc<W> {
         }
         for b in 0..world.brands {
             // A brand buys the products of every chain's processors.
+            let made: &[Product] = if world.deep { &chain_kind(b).made } else { &[] };
             let products: Vec<String> = CHAINS
                 .iter()
                 .flat_map(|kind| kind.processed.iter())
+                .chain(made)
                 .map(|product| format!("\"{}\"", product.name))
                 .collect();
             let cert = format!(
@@ -911,6 +1023,18 @@ impl<W: Write> Doc<W> {
                     .iter()
                     .map(|product| (World::proc_prefix(p), *product, World::proc(p), kind.chain)),
             );
+        }
+        if world.deep {
+            for (b, kind) in CHAINS.iter().enumerate() {
+                classes.extend(kind.made.iter().map(|product| {
+                    (
+                        World::brand_prefix(b),
+                        *product,
+                        World::brand(b),
+                        kind.chain,
+                    )
+                }));
+            }
         }
         for (i, (prefix, product, owner, chain)) in classes.into_iter().enumerate() {
             let id = if i % 2 == 0 {
@@ -1106,10 +1230,60 @@ impl<W: Write> Doc<W> {
         } else {
             liquor
         };
-        let brand = World::brand(self.rng.below(world.brands as u64) as usize);
+        // A deep history's brand makes its own products, so it buys from its chain alone.
+        let b = if world.deep {
+            p % CHAINS.len()
+        } else {
+            self.rng.below(world.brands as u64) as usize
+        };
+        let brand = World::brand(b);
         let shipped: Vec<&Lot> = products.iter().collect();
         self.ship(&processor, &brand, &shipped)?;
         self.receive(&processor, &brand, &shipped)?;
+        if world.deep {
+            self.make(b, products)?;
+        }
+        Ok(())
+    }
+
+    /// Brand `b` (of chain `b`) takes `received` into stock, then runs each blending step that
+    /// has its [`MAKING_FAN_IN`] lots waiting; the last step's lot is packed at once.
+    fn make(&mut self, b: usize, received: Vec<Lot>) -> io::Result<()> {
+        let brand = World::brand(b);
+        let prefix = World::brand_prefix(b);
+        let kind = chain_kind(b);
+        self.stock[b][0].extend(received);
+        for step in 0..MAKING_FAN_IN.len() {
+            if self.stock[b][step].len() < MAKING_FAN_IN[step] {
+                break;
+            }
+            let inputs = std::mem::take(&mut self.stock[b][step]);
+            let kg_in: u64 = inputs.iter().map(|l| l.kg).sum();
+            let kg = kg_in * (980 + self.rng.below(21)) / 1000;
+            let made = self.transform(
+                &brand,
+                kind.making[step],
+                &inputs,
+                &[(prefix, kind.made[step], kg)],
+            )?;
+            match self.stock[b].get_mut(step + 1) {
+                Some(next) => next.extend(made),
+                None => {
+                    let last = MAKING_FAN_IN.len();
+                    let packed = self.transform(
+                        &brand,
+                        kind.making[last],
+                        &made,
+                        &[(prefix, kind.made[last], kg)],
+                    )?;
+                    let inputs: Vec<String> = made.iter().map(Lot::canonical).collect();
+                    for lot in packed {
+                        let truth = lot.truth(&inputs);
+                        self.truth.finished.insert(lot.canonical(), truth);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -1389,15 +1563,7 @@ impl<W: Write> Doc<W> {
                 truth.into.insert(id.clone());
             }
         }
-        let truth = LotTruth {
-            lgtin: lot.lgtin(),
-            product: lot.product.name.to_string(),
-            kg: lot.kg,
-            origins: lot.origins.iter().map(|(l, _)| l.clone()).collect(),
-            plots: lot.origins.iter().map(|(_, p)| p.clone()).collect(),
-            inputs: inputs.iter().cloned().collect(),
-            into: BTreeSet::new(),
-        };
+        let truth = lot.truth(inputs);
         if self.truth.lots.len() < SAMPLED_LOTS {
             self.truth.lots.insert(id, truth);
         } else {
@@ -1553,6 +1719,43 @@ mod tests {
 
     fn event_list(doc: &Value) -> &Vec<Value> {
         doc["epcisBody"]["eventList"].as_array().unwrap()
+    }
+
+    #[test]
+    fn a_deep_history_packs_lots_of_hundreds_of_harvests_in_every_chain() {
+        let mut bytes = Vec::new();
+        let truth = write_deep_chain_document(&mut bytes, 3, 16_000).unwrap();
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(event_list(&doc).len(), 16_000);
+        assert_eq!(truth.events, 16_000);
+        let products: BTreeSet<&str> = truth
+            .finished
+            .values()
+            .map(|t| t.product.as_str())
+            .collect();
+        assert_eq!(
+            products,
+            BTreeSet::from(["capsule_cases", "chocolate_cases", "garment_cartons"])
+        );
+        for (lot, t) in &truth.finished {
+            assert!(t.origins.len() >= 100, "{lot}: {} origins", t.origins.len());
+            assert_eq!(t.inputs.len(), 1, "{lot} is packed from one lot");
+        }
+        // Each brand's products are classes of the master data, and its certificate names them.
+        let text = String::from_utf8(bytes).unwrap();
+        for product in [
+            "chocolate_mass",
+            "blend_batch",
+            "garments",
+            "chocolate_cases",
+        ] {
+            assert!(
+                text.matches(&format!("\"{product}\"")).count() >= 2,
+                "{product}"
+            );
+        }
+        // The rules file knows the brands' processes.
+        assert!(rules_toml().contains("process = \"conching\""));
     }
 
     #[test]
