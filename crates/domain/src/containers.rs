@@ -140,6 +140,9 @@ pub fn carried_moves<E>(
         .filter(|(parent, _, children)| *parent != lot && children.contains(&lot))
         .map(|(parent, _, _)| parent)
         .collect();
+    if containers.is_empty() {
+        return Ok(Vec::new());
+    }
     let named: BTreeSet<&str> = mentions.iter().map(|e| e.id.as_str()).collect();
     let mut out = Vec::new();
     for container in containers {

@@ -462,37 +462,39 @@ impl Event {
 
     /// Every lot the event mentions, with how. A lot may appear more than once.
     pub fn lots(&self) -> Vec<(&str, LotRole)> {
+        let mut out = Vec::new();
+        self.any_lot(|lot, role| {
+            out.push((lot, role));
+            false
+        });
+        out
+    }
+
+    /// Whether the event names `lot` in the role `want`, without gathering its lots.
+    pub fn has_lot_role(&self, lot: &str, want: LotRole) -> bool {
+        self.any_lot(|l, role| l == lot && role == want)
+    }
+
+    /// Calls `f` on every lot the event mentions, in [`Event::lots`]' order, until it
+    /// returns true; returns whether it did.
+    pub fn any_lot<'a>(&'a self, mut f: impl FnMut(&'a str, LotRole) -> bool) -> bool {
+        use LotRole::{Consumed, Created, Mentioned};
         match &self.kind {
-            EventKind::Harvest(h) => vec![(h.lot.as_str(), LotRole::Created)],
-            EventKind::Transform(t) => t
-                .inputs
-                .iter()
-                .map(|i| (i.lot.as_str(), LotRole::Consumed))
-                .chain(t.outputs.iter().map(|o| (o.lot.as_str(), LotRole::Created)))
-                .collect(),
-            EventKind::Ship(m) | EventKind::Receive(m) => m
-                .lots
-                .iter()
-                .map(|l| (l.lot.as_str(), LotRole::Mentioned))
-                .collect(),
-            EventKind::Pay(p) => p
-                .lots
-                .iter()
-                .map(|l| (l.lot.as_str(), LotRole::Mentioned))
-                .collect(),
-            EventKind::Observe(o) => o
-                .lots
-                .iter()
-                .map(|l| l.lot.as_str())
-                .chain(o.epcs.iter().map(String::as_str))
-                .chain(o.parent.as_deref())
-                .map(|l| (l, LotRole::Mentioned))
-                .collect(),
-            EventKind::Certify(c) => c
-                .lot
-                .as_deref()
-                .map(|l| vec![(l, LotRole::Mentioned)])
-                .unwrap_or_default(),
+            EventKind::Harvest(h) => f(&h.lot, Created),
+            EventKind::Transform(t) => {
+                t.inputs.iter().any(|i| f(&i.lot, Consumed))
+                    || t.outputs.iter().any(|o| f(&o.lot, Created))
+            }
+            EventKind::Ship(m) | EventKind::Receive(m) => {
+                m.lots.iter().any(|l| f(&l.lot, Mentioned))
+            }
+            EventKind::Pay(p) => p.lots.iter().any(|l| f(&l.lot, Mentioned)),
+            EventKind::Observe(o) => {
+                o.lots.iter().any(|l| f(&l.lot, Mentioned))
+                    || o.epcs.iter().any(|e| f(e, Mentioned))
+                    || o.parent.as_deref().is_some_and(|p| f(p, Mentioned))
+            }
+            EventKind::Certify(c) => c.lot.as_deref().is_some_and(|l| f(l, Mentioned)),
             EventKind::Correct(_)
             | EventKind::RegisterOrg(_)
             | EventKind::RegisterSite(_)
@@ -500,7 +502,7 @@ impl Event {
             | EventKind::RegisterClass(_)
             | EventKind::RevokeToken(_)
             | EventKind::ConfirmMember(_)
-            | EventKind::Review(_) => Vec::new(),
+            | EventKind::Review(_) => false,
         }
     }
 

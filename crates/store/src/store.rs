@@ -828,7 +828,7 @@ pub(crate) fn matches(filter: &EventFilter, event: &Event) -> bool {
         return false;
     }
     if let Some(lot) = &filter.lot
-        && !event.lots().iter().any(|(l, _)| l == lot)
+        && !event.any_lot(|l, _| l == lot)
     {
         return false;
     }

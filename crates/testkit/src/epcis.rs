@@ -1253,8 +1253,8 @@ impl<W: Write> Doc<W> {
         let prefix = World::brand_prefix(b);
         let kind = chain_kind(b);
         self.stock[b][0].extend(received);
-        for step in 0..MAKING_FAN_IN.len() {
-            if self.stock[b][step].len() < MAKING_FAN_IN[step] {
+        for (step, &fan_in) in MAKING_FAN_IN.iter().enumerate() {
+            if self.stock[b][step].len() < fan_in {
                 break;
             }
             let inputs = std::mem::take(&mut self.stock[b][step]);

@@ -123,7 +123,7 @@ impl LotCustody {
     /// own moves do, and are among [`LotCustody::moves`]; one that does not is not reported
     /// (the container's events are judged as the container's).
     pub fn judge_carried(lot: &str, mentions: &[Arc<Event>], carried: &[Arc<Event>]) -> LotCustody {
-        let role = |e: &Event, want: LotRole| e.lots().iter().any(|(l, r)| *l == lot && *r == want);
+        let role = |e: &Event, want: LotRole| e.has_lot_role(lot, want);
         let mut judged = LotCustody {
             owner: mentions
                 .iter()

@@ -6,7 +6,7 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::event::{Chain, Harvest, LotQuantity, Movement, OutputLot};
+use crate::event::{Chain, Harvest, LotQuantity, LotRole, Movement, OutputLot};
 use crate::fixtures::Events;
 
 fn d(s: &str) -> Decimal {
@@ -722,4 +722,33 @@ fn a_walk_stops_at_its_budget_and_says_where() {
         .trace_back("A20")
         .unwrap();
     assert!(t.partial.expect("partial").contains("deadline"));
+}
+
+#[test]
+fn an_event_names_each_lot_in_its_role_as_its_lot_list_does() {
+    let made = transform("t1", &[("A", kg("10")), ("B", kg("5"))], &[("C", kg("14"))]);
+    assert_eq!(
+        made.lots(),
+        vec![
+            ("A", LotRole::Consumed),
+            ("B", LotRole::Consumed),
+            ("C", LotRole::Created)
+        ]
+    );
+    for (lot, role) in made.lots() {
+        assert!(made.has_lot_role(lot, role), "{lot} {role:?}");
+    }
+    assert!(!made.has_lot_role("A", LotRole::Created));
+    assert!(!made.has_lot_role("C", LotRole::Consumed));
+    assert!(!made.has_lot_role("D", LotRole::Consumed));
+    // It stops at the first lot the caller is looking for.
+    let mut seen = Vec::new();
+    assert!(made.any_lot(|lot, _| {
+        seen.push(lot);
+        lot == "B"
+    }));
+    assert_eq!(seen, ["A", "B"]);
+    let grown = harvest("h1", "A", kg("10"));
+    assert!(grown.has_lot_role("A", LotRole::Created));
+    assert!(!grown.any_lot(|lot, _| lot == "B"));
 }
