@@ -103,7 +103,7 @@ pub struct LotTruth {
 /// Writes an EPCISDocument of about `events` events (exactly `events`, unless a chain cannot be
 /// cut shorter) to `out`, deterministic per `seed`, and returns its ground truth.
 pub fn write_chain_document<W: Write>(out: W, seed: u64, events: usize) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(None, out, seed, events, Shape::default())
+    write_chain::<io::Sink, W>(None, out, seed, events, Shape::CLEAN)
 }
 
 /// [`write_chain_document`] with brands that make what they receive into products of their
@@ -117,25 +117,31 @@ pub fn write_deep_chain_document<W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(
-        None,
-        out,
-        seed,
-        events,
-        Shape {
-            deep: true,
-            ..Shape::default()
-        },
-    )
+    write_chain::<io::Sink, W>(None, out, seed, events, Shape::DEEP)
 }
 
 /// What a generated history holds beyond the clean chains.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Shape {
     /// Problems planted ([`write_planted_document`]).
     plant: bool,
     /// Brands that make products of their own ([`write_deep_chain_document`]).
     deep: bool,
+}
+
+impl Shape {
+    const CLEAN: Shape = Shape {
+        plant: false,
+        deep: false,
+    };
+    const PLANTED: Shape = Shape {
+        plant: true,
+        deep: false,
+    };
+    const DEEP: Shape = Shape {
+        plant: false,
+        deep: true,
+    };
 }
 
 /// [`write_chain_document`] with one problem of each kind an auditor must be told of planted
@@ -150,16 +156,7 @@ pub fn write_planted_document<W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain::<io::Sink, W>(
-        None,
-        out,
-        seed,
-        events,
-        Shape {
-            plant: true,
-            ..Shape::default()
-        },
-    )
+    write_chain::<io::Sink, W>(None, out, seed, events, Shape::PLANTED)
 }
 
 /// The same history as [`write_chain_document`], as supply chains exchange it: the master data
@@ -171,7 +168,7 @@ pub fn write_chain_documents<M: Write, W: Write>(
     seed: u64,
     events: usize,
 ) -> io::Result<GroundTruth> {
-    write_chain(Some(master), events_out, seed, events, Shape::default())
+    write_chain(Some(master), events_out, seed, events, Shape::CLEAN)
 }
 
 /// An event document of the generator's (one event per line) with its events in an order
