@@ -102,7 +102,7 @@ fn stored_hashes(events: &[v1::StoredEvent]) -> BTreeMap<String, String> {
         .collect()
 }
 
-async fn trace_origins(server: &TestServer, lot: &str) -> BTreeSet<String> {
+async fn trace(server: &TestServer, lot: &str) -> v1::TraceBackResponse {
     server
         .provenance()
         .await
@@ -113,6 +113,11 @@ async fn trace_origins(server: &TestServer, lot: &str) -> BTreeSet<String> {
         .await
         .unwrap_or_else(|s| panic!("trace {lot}: {s}"))
         .into_inner()
+}
+
+async fn trace_origins(server: &TestServer, lot: &str) -> BTreeSet<String> {
+    trace(server, lot)
+        .await
         .origins
         .into_iter()
         .map(|o| o.lot)
@@ -810,16 +815,7 @@ async fn a_deep_generated_history_traces_each_finished_lot_to_every_harvest() {
         .await;
     for (lot, t) in &truth.finished {
         assert!(t.origins.len() >= 100, "{lot}: {} origins", t.origins.len());
-        let answer = server
-            .provenance()
-            .await
-            .trace_back(v1::TraceBackRequest {
-                lot: lot.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap_or_else(|s| panic!("trace {lot}: {s}"))
-            .into_inner();
+        let answer = trace(&server, lot).await;
         assert!(answer.partial.is_empty(), "{lot}: {}", answer.partial);
         let origins: BTreeSet<String> = answer.origins.iter().map(|o| o.lot.clone()).collect();
         assert_eq!(origins, t.origins, "origins of {lot}");
