@@ -39,6 +39,76 @@ pub trait LineageSource {
     fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
     /// Every event that mentions `lot`, whatever its role.
     fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
+    /// The events on `lot` judged by who holds it ([`judge_lot`]). A source that keeps judged
+    /// lots between questions answers from them for as long as nothing they were judged from
+    /// has changed.
+    fn custody(&self, lot: &str) -> Result<Arc<LotCustody>, Self::Error> {
+        judge_lot(lot, |l| self.mentions(l))
+    }
+    /// Whether this source keeps lots' computed lineage between questions ([`KeptLineage`]).
+    const KEEPS_LINEAGE: bool = false;
+    /// The lineage of `lot` an earlier question kept, if any.
+    fn kept_lineage(&self, _lot: &str) -> Option<Arc<KeptLineage>> {
+        None
+    }
+    /// Keeps the lineage of `lot` for later questions (asked only when
+    /// [`LineageSource::KEEPS_LINEAGE`]).
+    fn keep_lineage(&self, _lot: &str, _kept: Arc<KeptLineage>) {}
+}
+
+/// One lot's lineage as a walk computed it, kept by a source between questions with what it was
+/// computed from: the lot's custody, each input's custody and each counted input's lineage (the
+/// very `Arc`s), the anomalies it found and the origin facts it recorded. A later walk uses it
+/// only where all of those are the very same, so it answers exactly as computing it again would.
+pub struct KeptLineage {
+    node: Arc<Node>,
+    custody: Arc<LotCustody>,
+    inputs: Vec<KeptInput>,
+    anomalies: Vec<Anomaly>,
+    origins: Vec<OriginTouch>,
+}
+
+impl KeptLineage {
+    /// How much it holds, for a source's bounded keeping: the lot and its inputs.
+    pub fn weight(&self) -> u64 {
+        1 + self.inputs.len() as u64
+    }
+}
+
+/// One input lot of a kept lineage as its computation read it.
+struct KeptInput {
+    lot: String,
+    custody: Option<Arc<LotCustody>>,
+    /// Its lineage, when it was counted (its transformer held it).
+    node: Option<Arc<Node>>,
+}
+
+/// What computing a lot recorded about origin lots.
+enum OriginTouch {
+    /// The lot is a harvest: its facts.
+    Harvest(String, OriginInfo),
+    /// The lot is created by nothing: an unknown origin.
+    Unknown(String),
+    /// An unknown input counted in `unit`; `preset` when an earlier consumer had set that unit.
+    UnknownUsed {
+        lot: String,
+        unit: Unit,
+        preset: bool,
+    },
+}
+
+/// Judges the events on `lot` by who holds it ([`LotCustody`]): every event that mentions it,
+/// with the moves of the containers that carried it. `mentions_of` is asked for the lot first,
+/// then for each container.
+pub fn judge_lot<E>(
+    lot: &str,
+    mut mentions_of: impl FnMut(&str) -> Result<Vec<Arc<Event>>, E>,
+) -> Result<Arc<LotCustody>, E> {
+    let mentions = mentions_of(lot)?;
+    let carried = crate::containers::carried_moves(lot, &mentions, &mut mentions_of)?;
+    Ok(Arc::new(LotCustody::judge_carried(
+        lot, &mentions, &carried,
+    )))
 }
 
 pub use crate::anomaly::{Anomaly, AnomalyKind};
@@ -243,6 +313,8 @@ pub struct Lineage<'a, S: LineageSource> {
     budget: Budget,
     /// Where and why a walk stopped early.
     stopped: Option<String>,
+    /// What the lot being computed recorded about origins ([`KeptLineage`]).
+    touched: Vec<OriginTouch>,
 }
 
 fn sorted(mut events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
@@ -307,6 +379,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             custody: HashMap::new(),
             budget: Budget::default(),
             stopped: None,
+            touched: Vec::new(),
         }
     }
 
@@ -344,12 +417,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if let Some(judged) = self.custody.get(lot) {
             return Ok(Arc::clone(judged));
         }
-        let mentions = self.source.mentions(lot)?;
-        let source = self.source;
-        let carried = crate::containers::carried_moves(lot, &mentions, |container| {
-            source.mentions(container)
-        })?;
-        let judged = Arc::new(LotCustody::judge_carried(lot, &mentions, &carried));
+        let judged = self.source.custody(lot)?;
         self.anomalies.extend(judged.anomalies.iter().cloned());
         self.custody.insert(lot.to_string(), Arc::clone(&judged));
         Ok(judged)
@@ -388,8 +456,11 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             if expanded {
                 let creations = pending.remove(&lot).unwrap_or_default();
                 in_progress.remove(&lot);
-                let node = self.compute(&lot, creations, &in_progress);
-                self.nodes.insert(lot, Arc::new(node));
+                let node = match self.reuse(&lot) {
+                    Some(node) => node,
+                    None => self.compute_and_keep(&lot, creations, &in_progress),
+                };
+                self.nodes.insert(lot, node);
                 continue;
             }
             if in_progress.contains(&lot) {
@@ -429,6 +500,135 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         Ok(())
     }
 
+    /// The lineage of `lot` the source kept, when everything it was computed from is the very
+    /// same in this walk; its anomalies and origin facts are recorded as computing it would.
+    fn reuse(&mut self, lot: &str) -> Option<Arc<Node>> {
+        if !S::KEEPS_LINEAGE {
+            return None;
+        }
+        let kept = self.source.kept_lineage(lot)?;
+        let same = |a: Option<&Arc<LotCustody>>, b: Option<&Arc<LotCustody>>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        if !same(self.custody.get(lot), Some(&kept.custody)) {
+            return None;
+        }
+        for input in &kept.inputs {
+            if !same(self.custody.get(&input.lot), input.custody.as_ref()) {
+                return None;
+            }
+            // The same custody counts the same inputs; each counted one must be the same too.
+            if let Some(node) = &input.node
+                && !self
+                    .nodes
+                    .get(&input.lot)
+                    .is_some_and(|now| Arc::ptr_eq(now, node))
+            {
+                return None;
+            }
+        }
+        // An unknown input's unit is the first one it is counted in along the walk.
+        for touch in &kept.origins {
+            if let OriginTouch::UnknownUsed { lot, unit, preset } = touch {
+                let now = self.origins.get(lot).and_then(|i| i.unit.as_ref());
+                let holds = match now {
+                    Some(now) => now == unit,
+                    None => !preset,
+                };
+                if !holds {
+                    return None;
+                }
+            }
+        }
+        self.anomalies.extend(kept.anomalies.iter().cloned());
+        for touch in &kept.origins {
+            match touch {
+                OriginTouch::Harvest(lot, info) => {
+                    self.origins.insert(lot.clone(), info.clone());
+                }
+                OriginTouch::Unknown(lot) => {
+                    self.origins
+                        .entry(lot.clone())
+                        .or_insert(OriginInfo::unknown());
+                }
+                OriginTouch::UnknownUsed { lot, unit, .. } => {
+                    self.origins
+                        .entry(lot.clone())
+                        .or_insert(OriginInfo::unknown())
+                        .unit
+                        .get_or_insert_with(|| unit.clone());
+                }
+            }
+        }
+        Some(Arc::clone(&kept.node))
+    }
+
+    /// Computes `lot` ([`Lineage::compute`]) and, when the source keeps lineage and every input
+    /// counted was computed (no cycle, no budget stop), keeps it with what it was computed from.
+    fn compute_and_keep(
+        &mut self,
+        lot: &str,
+        creations: Vec<Arc<Event>>,
+        in_progress: &HashSet<String>,
+    ) -> Arc<Node> {
+        if !S::KEEPS_LINEAGE {
+            return Arc::new(self.compute(lot, creations, in_progress));
+        }
+        let outer = std::mem::take(&mut self.anomalies);
+        self.touched.clear();
+        let node = Arc::new(self.compute(lot, creations, in_progress));
+        let found = std::mem::replace(&mut self.anomalies, outer);
+        let touched = std::mem::take(&mut self.touched);
+        if let Some(kept) = self.kept(lot, &node, &found, touched) {
+            self.source.keep_lineage(lot, Arc::new(kept));
+        }
+        self.anomalies.extend(found);
+        node
+    }
+
+    /// `node` with what it was computed from, unless an input it should have counted was not
+    /// computed (a cycle, or a walk out of budget): then it depends on the walk, not the log.
+    fn kept(
+        &self,
+        lot: &str,
+        node: &Arc<Node>,
+        anomalies: &BTreeSet<Anomaly>,
+        origins: Vec<OriginTouch>,
+    ) -> Option<KeptLineage> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        let custody = Arc::clone(self.custody.get(lot)?);
+        let mut inputs: Vec<KeptInput> = Vec::new();
+        for event in &node.creations {
+            let EventKind::Transform(t) = &event.kind else {
+                continue;
+            };
+            for input in &t.inputs {
+                let custody = self.custody.get(&input.lot).cloned();
+                let counted = custody.as_ref().is_none_or(|c| c.admits(&event.id));
+                let node = if counted {
+                    Some(Arc::clone(self.nodes.get(&input.lot)?))
+                } else {
+                    None
+                };
+                inputs.push(KeptInput {
+                    lot: input.lot.clone(),
+                    custody,
+                    node,
+                });
+            }
+        }
+        Some(KeptLineage {
+            node: Arc::clone(node),
+            custody,
+            inputs,
+            anomalies: anomalies.iter().cloned().collect(),
+            origins,
+        })
+    }
+
     fn compute(
         &mut self,
         lot: &str,
@@ -439,6 +639,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             self.origins
                 .entry(lot.to_string())
                 .or_insert(OriginInfo::unknown());
+            self.touched.push(OriginTouch::Unknown(lot.to_string()));
             self.flag(
                 AnomalyKind::UnknownOrigin,
                 lot,
@@ -516,17 +717,17 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 EventKind::Harvest(h) => {
                     node.product.get_or_insert_with(|| h.product.clone());
                     node.own_share += part;
-                    self.origins.insert(
-                        lot.to_string(),
-                        OriginInfo {
-                            known: true,
-                            unit: Some(unit.clone()),
-                            org: Some(event.org.clone()),
-                            plot: Some(h.plot.clone()),
-                            product: Some(h.product.clone()),
-                            harvest_time: Some(event.time),
-                        },
-                    );
+                    let info = OriginInfo {
+                        known: true,
+                        unit: Some(unit.clone()),
+                        org: Some(event.org.clone()),
+                        plot: Some(h.plot.clone()),
+                        product: Some(h.product.clone()),
+                        harvest_time: Some(event.time),
+                    };
+                    self.touched
+                        .push(OriginTouch::Harvest(lot.to_string(), info.clone()));
+                    self.origins.insert(lot.to_string(), info);
                     node.custody = node
                         .custody
                         .min(h.custody.unwrap_or(CustodyModel::IdentityPreserved));
@@ -675,10 +876,16 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     .origins
                     .entry(input.lot.clone())
                     .or_insert(OriginInfo::unknown());
+                let preset = info.unit.is_some();
                 let origin_unit = info
                     .unit
                     .get_or_insert_with(|| input.quantity.unit.clone())
                     .clone();
+                self.touched.push(OriginTouch::UnknownUsed {
+                    lot: input.lot.clone(),
+                    unit: origin_unit.clone(),
+                    preset,
+                });
                 input
                     .quantity
                     .amount_in(&origin_unit)

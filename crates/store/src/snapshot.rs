@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use lotline_domain::audit::maintained::AuditSource;
 use lotline_domain::event::LotRole;
-use lotline_domain::lineage::LineageSource;
+use lotline_domain::lineage::{KeptLineage, LineageSource, LotCustody, judge_lot};
 use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 
 use crate::error::StoreError;
 use crate::keys::*;
-use crate::store::{EventFilter, Page, Store, StoredEvent, UnknownLot, matches};
+use crate::store::{EventFilter, JudgedLot, Page, Store, StoredEvent, UnknownLot, matches};
 use crate::tree::StoredNodes;
 use lotline_merkle::Hash;
 
@@ -166,6 +166,14 @@ impl<'a> Snapshot<'a> {
         seqs.sort_unstable();
         seqs.dedup();
         Ok(seqs)
+    }
+
+    /// The last sequence in this view that names `lot` (0 if none).
+    fn lot_stamp(&self, lot: &str) -> Result<u64, StoreError> {
+        self.on_time()?;
+        let seqs = self.store.indexed_seqs(&id_prefix(LOT, lot), self.upto)?;
+        let visible = seqs.partition_point(|s| *s <= self.upto);
+        Ok(visible.checked_sub(1).map_or(0, |last| seqs[last]))
     }
 
     /// True when some event in this view mentions `lot`.
@@ -544,5 +552,53 @@ impl LineageSource for Snapshot<'_> {
 
     fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, StoreError> {
         self.lot_events(lot, None)
+    }
+
+    /// Judged once and kept in the store for later questions and views, while the lot, the
+    /// containers that carried it and the corrections read the same ([`JudgedLot`]).
+    fn custody(&self, lot: &str) -> Result<Arc<LotCustody>, StoreError> {
+        let Some(corrections) = self.store.last_correction(self.upto) else {
+            return judge_lot(lot, |l| self.lot_events(l, None));
+        };
+        if let Some(kept) = self.store.judged(lot)
+            && kept.corrections == corrections
+        {
+            let mut holds = true;
+            for (read, stamp) in &kept.read {
+                if self.lot_stamp(read)? != *stamp {
+                    holds = false;
+                    break;
+                }
+            }
+            if holds {
+                return Ok(Arc::clone(&kept.custody));
+            }
+        }
+        let mut read = Vec::new();
+        let custody = judge_lot(lot, |l| {
+            read.push((l.to_string(), self.lot_stamp(l)?));
+            self.lot_events(l, None)
+        })?;
+        self.store.keep_judged(
+            lot,
+            JudgedLot {
+                corrections,
+                read,
+                custody: Arc::clone(&custody),
+            },
+        );
+        Ok(custody)
+    }
+
+    /// Kept lineage is only used where the custody it was computed from is the one this view
+    /// judges ([`KeptLineage`]), so it never outlives what it was computed from.
+    const KEEPS_LINEAGE: bool = true;
+
+    fn kept_lineage(&self, lot: &str) -> Option<Arc<KeptLineage>> {
+        self.store.kept_lineage(lot)
+    }
+
+    fn keep_lineage(&self, lot: &str, kept: Arc<KeptLineage>) {
+        self.store.keep_lineage(lot, kept);
     }
 }

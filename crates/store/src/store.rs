@@ -1,12 +1,13 @@
 //! The log and its indexes: reads for queries, and the indexing that the writer
 //! and the rebuild share.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
+use lotline_domain::lineage::{KeptLineage, LotCustody};
 use lotline_domain::{Chain, Event, EventKind, KindName};
 use tracing::{info, warn};
 
@@ -92,6 +93,16 @@ const EVENT_CACHE: usize = 50_000;
 /// same lots again (or many questions about one chain) reads each prefix once.
 const INDEX_READ_CACHE: usize = 32_768;
 
+/// How many judged lots are kept between questions, weighed by the events each holds (about
+/// 500 bytes each when no other cache holds them): a deep trace-back judges about 1 400 lots
+/// of about 5 events each.
+const JUDGED_CACHE_EVENTS: u64 = 200_000;
+
+/// How much computed lineage is kept between questions, weighed by lots and their inputs
+/// ([`KeptLineage::weight`]; a few hundred bytes each, with the custody judgements they were
+/// computed from kept alive).
+const KEPT_LINEAGE_WEIGHT: u64 = 200_000;
+
 /// The most sequences one kept prefix holds (4 KiB), so the cache stays within 128 MiB at worst
 /// and a few MiB for ordinary lots (a handful of events each).
 const INDEX_READ_MAX_SEQS: usize = 512;
@@ -116,14 +127,60 @@ pub struct Store {
     index_reads: Arc<quick_cache::sync::Cache<Vec<u8>, IndexRead>>,
     /// Decompressed blocks of the log by the sequence of their first record.
     blocks: Arc<quick_cache::sync::Cache<u64, Arc<[Vec<u8>]>>>,
-    /// Every event id some Correct event targets, mirrored from the correction
-    /// index so that the common case (not corrected) needs no read.
-    corrected_targets: Arc<RwLock<HashSet<String>>>,
+    /// The correction index mirrored in memory, so that the common case (not corrected)
+    /// needs no read.
+    corrections: Arc<RwLock<CorrectionMirror>>,
+    /// Lots judged by who holds them, kept between questions ([`crate::snapshot`]).
+    judged: Arc<JudgedCache>,
+    /// Lots' computed lineage, kept between questions ([`KeptLineage`]).
+    lineage: Arc<LineageCache>,
     /// The last sequence known to be flushed; snapshots stop there.
     durable: Arc<AtomicU64>,
     /// The same, for those who wait for the log to grow.
     grew: Arc<tokio::sync::watch::Sender<u64>>,
 }
+
+/// The correction index, mirrored.
+#[derive(Default)]
+struct CorrectionMirror {
+    /// Every event id some Correct event targets. The empty id marks a mirror that failed
+    /// to load: then nothing is trusted.
+    targets: HashSet<String>,
+    /// The sequence of every Correct event.
+    seqs: BTreeSet<u64>,
+}
+
+/// A lot judged by who holds it ([`LotCustody`]), with what it was judged from: the last
+/// sequence that named the lot (and each container that carried it) in the view it was judged
+/// in, and the view's last correction. A view in which all of them are the same reads the same
+/// events with the same corrections, so the judgement holds there too.
+pub(crate) struct JudgedLot {
+    pub(crate) corrections: u64,
+    pub(crate) read: Vec<(String, u64)>,
+    pub(crate) custody: Arc<LotCustody>,
+}
+
+#[derive(Clone)]
+pub(crate) struct JudgedWeight;
+
+impl quick_cache::Weighter<String, Arc<JudgedLot>> for JudgedWeight {
+    fn weight(&self, _lot: &String, judged: &Arc<JudgedLot>) -> u64 {
+        1 + judged.custody.mentions.len() as u64 + judged.read.len() as u64
+    }
+}
+
+type JudgedCache = quick_cache::sync::Cache<String, Arc<JudgedLot>, JudgedWeight>;
+
+#[derive(Clone)]
+pub(crate) struct LineageWeight;
+
+impl quick_cache::Weighter<String, Arc<KeptLineage>> for LineageWeight {
+    fn weight(&self, _lot: &String, kept: &Arc<KeptLineage>) -> u64 {
+        kept.weight()
+    }
+}
+
+type LineageCache = quick_cache::sync::Cache<String, Arc<KeptLineage>, LineageWeight>;
 
 /// Writes in progress, read through before the backend: a batch sees its own
 /// earlier events (an org registered three events earlier in the same batch).
@@ -291,7 +348,17 @@ impl Store {
             events: Arc::new(quick_cache::sync::Cache::new(EVENT_CACHE)),
             index_reads: Arc::new(quick_cache::sync::Cache::new(INDEX_READ_CACHE)),
             blocks: Arc::new(quick_cache::sync::Cache::new(BLOCK_CACHE)),
-            corrected_targets: Arc::new(RwLock::new(HashSet::new())),
+            corrections: Arc::new(RwLock::new(CorrectionMirror::default())),
+            judged: Arc::new(JudgedCache::with_weighter(
+                32_768,
+                JUDGED_CACHE_EVENTS,
+                JudgedWeight,
+            )),
+            lineage: Arc::new(LineageCache::with_weighter(
+                32_768,
+                KEPT_LINEAGE_WEIGHT,
+                LineageWeight,
+            )),
             durable: Arc::new(AtomicU64::new(0)),
             grew: Arc::new(tokio::sync::watch::channel(0).0),
         };
@@ -305,42 +372,78 @@ impl Store {
         // A read failure here only costs the fast path: every target is re-read below.
         if let Err(e) = store.load_corrected_targets() {
             warn!(cause = %e, "cannot read the correction index; correction checks read the store");
-            store.corrected_targets_write().insert(String::new());
+            store.corrections_write().targets.insert(String::new());
         }
         store
     }
 
-    fn corrected_targets_write(&self) -> std::sync::RwLockWriteGuard<'_, HashSet<String>> {
-        self.corrected_targets
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+    fn corrections_write(&self) -> std::sync::RwLockWriteGuard<'_, CorrectionMirror> {
+        self.corrections.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Reloads the in-memory mirror of correction targets from the index.
+    fn corrections_read(&self) -> std::sync::RwLockReadGuard<'_, CorrectionMirror> {
+        self.corrections.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reloads the in-memory mirror of corrections from the index.
     fn load_corrected_targets(&self) -> Result<(), StoreError> {
         let start = vec![CORRECTION];
         let end = prefix_end(&start);
-        let mut targets = HashSet::new();
+        let mut mirror = CorrectionMirror::default();
         for (k, _) in self.backend.range(&start, &end, usize::MAX)? {
-            targets.extend(key_id(&k));
+            mirror.targets.extend(key_id(&k));
+            mirror.seqs.extend(trailing_seq(&k));
         }
-        *self.corrected_targets_write() = targets;
+        *self.corrections_write() = mirror;
         Ok(())
     }
 
-    /// Records that `target` is the target of a correction (called by the writer
-    /// once the correction is applied).
-    pub(crate) fn note_correction(&self, target: &str) {
-        self.corrected_targets_write().insert(target.to_string());
+    /// Records that the Correct event at `seq` targets `target` (called by the writer once
+    /// the correction is applied, before it becomes visible).
+    pub(crate) fn note_correction(&self, target: &str, seq: u64) {
+        let mut mirror = self.corrections_write();
+        mirror.targets.insert(target.to_string());
+        mirror.seqs.insert(seq);
     }
 
     pub(crate) fn may_be_corrected(&self, event_id: &str) -> bool {
-        let targets = self
-            .corrected_targets
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
+        let mirror = self.corrections_read();
         // The empty id marks a mirror that failed to load: trust nothing.
-        targets.contains(event_id) || targets.contains("")
+        mirror.targets.contains(event_id) || mirror.targets.contains("")
+    }
+
+    /// The sequence of the last Correct event at most `upto` (0 if none); `None` when the
+    /// mirror failed to load and cannot say.
+    pub(crate) fn last_correction(&self, upto: u64) -> Option<u64> {
+        let mirror = self.corrections_read();
+        if mirror.targets.contains("") {
+            return None;
+        }
+        Some(mirror.seqs.range(..=upto).next_back().copied().unwrap_or(0))
+    }
+
+    /// The judgement of `lot` kept from an earlier question, if any.
+    pub(crate) fn judged(&self, lot: &str) -> Option<Arc<JudgedLot>> {
+        self.judged.get(lot)
+    }
+
+    pub(crate) fn keep_judged(&self, lot: &str, judged: JudgedLot) {
+        self.judged.insert(lot.to_string(), Arc::new(judged));
+    }
+
+    pub(crate) fn kept_lineage(&self, lot: &str) -> Option<Arc<KeptLineage>> {
+        self.lineage.get(lot)
+    }
+
+    pub(crate) fn keep_lineage(&self, lot: &str, kept: Arc<KeptLineage>) {
+        self.lineage.insert(lot.to_string(), kept);
+    }
+
+    /// Forgets what questions kept (after the indexes they were read from changed).
+    fn forget_kept(&self) {
+        self.index_reads.clear();
+        self.judged.clear();
+        self.lineage.clear();
     }
 
     /// A store on the in-memory twin.
@@ -745,7 +848,7 @@ impl Store {
         batch.insert(meta_key(META_INDEXED_THROUGH), 0u64.to_be_bytes().to_vec());
         self.backend.apply(batch)?;
         self.backend.flush()?;
-        self.index_reads.clear();
+        self.forget_kept();
         for prefix in INDEXES {
             loop {
                 let start = vec![prefix];
@@ -794,6 +897,7 @@ impl Store {
         );
         self.backend.apply(batch)?;
         self.backend.flush()?;
+        self.forget_kept();
         self.load_corrected_targets()
     }
 
@@ -805,7 +909,7 @@ impl Store {
             batch.remove(event_id_key(event_id, seq));
         }
         self.backend.apply(batch)?;
-        self.index_reads.clear();
+        self.forget_kept();
         self.backend.flush()
     }
 }

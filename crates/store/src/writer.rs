@@ -540,11 +540,11 @@ impl WriterState {
         // Readers skip correction lookups for ids not in this mirror, so it learns
         // of corrections before they become visible (a stale entry only costs a read).
         for (item, outcome) in items.iter().zip(&outcomes) {
-            if let (Outcome::Accepted { .. } | Outcome::Duplicate { .. }, Ok(event)) =
+            if let (Outcome::Accepted { seq, .. } | Outcome::Duplicate { seq }, Ok(event)) =
                 (outcome, &item.event)
                 && let Some(target) = event.corrects()
             {
-                store.note_correction(target);
+                store.note_correction(target, *seq);
             }
         }
         // Flush when this batch wrote anything, and also when earlier applied

@@ -752,3 +752,194 @@ fn an_event_names_each_lot_in_its_role_as_its_lot_list_does() {
     assert!(grown.has_lot_role("A", LotRole::Created));
     assert!(!grown.any_lot(|lot, _| lot == "B"));
 }
+
+/// A source that keeps judged custody and computed lineage between questions, as the store does:
+/// an event that names a lot makes it be judged again; kept lineage is left for the walk to
+/// check.
+struct Keeping {
+    events: std::cell::RefCell<Vec<Arc<Event>>>,
+    judged: std::cell::RefCell<HashMap<String, Arc<LotCustody>>>,
+    kept: std::cell::RefCell<HashMap<String, Arc<KeptLineage>>>,
+    /// Kept lineage found, and kept lineage replaced (found stale and computed again).
+    found: std::cell::Cell<usize>,
+    replaced: std::cell::Cell<usize>,
+}
+
+impl Keeping {
+    fn new() -> Self {
+        Keeping {
+            events: Default::default(),
+            judged: Default::default(),
+            kept: Default::default(),
+            found: Default::default(),
+            replaced: Default::default(),
+        }
+    }
+
+    fn add(&self, event: Arc<Event>) {
+        for (lot, _) in event.lots() {
+            self.judged.borrow_mut().remove(lot);
+        }
+        self.events.borrow_mut().push(event);
+    }
+
+    fn plain(&self) -> Events {
+        Events(self.events.borrow().clone())
+    }
+}
+
+impl LineageSource for Keeping {
+    type Error = std::convert::Infallible;
+    fn creations(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        self.plain().creations(lot)
+    }
+    fn consumptions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        self.plain().consumptions(lot)
+    }
+    fn mentions(&self, lot: &str) -> Result<Vec<Arc<Event>>, Self::Error> {
+        self.plain().mentions(lot)
+    }
+    fn custody(&self, lot: &str) -> Result<Arc<LotCustody>, Self::Error> {
+        if let Some(judged) = self.judged.borrow().get(lot) {
+            return Ok(Arc::clone(judged));
+        }
+        let judged = judge_lot(lot, |l| self.mentions(l))?;
+        self.judged
+            .borrow_mut()
+            .insert(lot.to_string(), Arc::clone(&judged));
+        Ok(judged)
+    }
+    const KEEPS_LINEAGE: bool = true;
+    fn kept_lineage(&self, lot: &str) -> Option<Arc<KeptLineage>> {
+        let kept = self.kept.borrow().get(lot).cloned();
+        self.found
+            .set(self.found.get() + usize::from(kept.is_some()));
+        kept
+    }
+    fn keep_lineage(&self, lot: &str, kept: Arc<KeptLineage>) {
+        let before = self.kept.borrow_mut().insert(lot.to_string(), kept);
+        self.replaced
+            .set(self.replaced.get() + usize::from(before.is_some()));
+    }
+}
+
+#[test]
+fn kept_lineage_answers_every_question_as_computing_it_again_does() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let source = Keeping::new();
+    let grams = |n: u64| Quantity::new(Decimal::from(n), Unit::Gram);
+    let mut lots: Vec<String> = Vec::new();
+    let limited = Budget {
+        max_lots: 7,
+        stop: None,
+    };
+    for step in 0..240u64 {
+        // The history grows by one event of a random kind between questions.
+        let id = format!("e{step}");
+        let event = match rng.below(10) {
+            0..=2 => {
+                let lot = format!("F{step}");
+                lots.push(lot.clone());
+                harvest(&id, &lot, kg(&(10 + rng.below(500)).to_string()))
+            }
+            3..=6 if !lots.is_empty() => {
+                let mut inputs: Vec<(String, Quantity)> = Vec::new();
+                for _ in 0..1 + rng.below(3) {
+                    // Now and then an input nothing creates (yet), counted in grams or kilograms,
+                    // or a lot made further down (a cycle).
+                    let lot = match rng.below(5) {
+                        0 => format!("X{}", rng.below(4)),
+                        _ => lots[rng.below(lots.len() as u64) as usize].clone(),
+                    };
+                    if inputs.iter().all(|(l, _)| *l != lot) {
+                        let q = 1 + rng.below(50);
+                        let q = if rng.below(3) == 0 {
+                            grams(q * 1000)
+                        } else {
+                            kg(&q.to_string())
+                        };
+                        inputs.push((lot, q));
+                    }
+                }
+                let outputs: Vec<(String, Quantity)> = (0..1 + rng.below(2))
+                    .map(|o| (format!("L{step}-{o}"), kg(&(1 + rng.below(90)).to_string())))
+                    .collect();
+                lots.extend(outputs.iter().map(|(l, _)| l.clone()));
+                let ins: Vec<(&str, Quantity)> = inputs
+                    .iter()
+                    .map(|(l, q)| (l.as_str(), q.clone()))
+                    .collect();
+                let outs: Vec<(&str, Quantity)> = outputs
+                    .iter()
+                    .map(|(l, q)| (l.as_str(), q.clone()))
+                    .collect();
+                let made = transform(&id, &ins, &outs);
+                // Some are recorded by a mill that holds only what was shipped to it.
+                if rng.below(4) == 0 {
+                    by("mill", made)
+                } else {
+                    made
+                }
+            }
+            7 if !lots.is_empty() => {
+                let lot = lots[rng.below(lots.len() as u64) as usize].clone();
+                moved(&id, "coop-1", true, &lot, kg("5"), "mill")
+            }
+            8 if step > 160 => {
+                // An unknown lot turns out to be a harvest after all.
+                let lot = format!("X{}", rng.below(4));
+                harvest(&id, &lot, kg(&(10 + rng.below(100)).to_string()))
+            }
+            _ => continue,
+        };
+        source.add(event);
+        if lots.is_empty() {
+            continue;
+        }
+        for _ in 0..3 {
+            let lot = lots[rng.below(lots.len() as u64) as usize].clone();
+            let fresh = source.plain();
+            assert_eq!(
+                Lineage::new(&source).trace_back(&lot).unwrap(),
+                Lineage::new(&fresh).trace_back(&lot).unwrap(),
+                "trace-back of {lot} after {step} events"
+            );
+            assert_eq!(
+                Lineage::new(&source).lot_state(&lot).unwrap(),
+                Lineage::new(&fresh).lot_state(&lot).unwrap(),
+                "state of {lot} after {step} events"
+            );
+            assert_eq!(
+                Lineage::new(&source)
+                    .with_budget(limited.clone())
+                    .trace_back(&lot)
+                    .unwrap(),
+                Lineage::new(&fresh)
+                    .with_budget(limited.clone())
+                    .trace_back(&lot)
+                    .unwrap(),
+                "trace-back of {lot} within a budget after {step} events"
+            );
+            // One walk over several lots, as the audit does.
+            let other = lots[rng.below(lots.len() as u64) as usize].clone();
+            let mut kept = Lineage::new(&source);
+            let mut again = Lineage::new(&fresh);
+            assert_eq!(
+                kept.upstream(&other).unwrap(),
+                again.upstream(&other).unwrap()
+            );
+            assert_eq!(
+                kept.trace_back(&lot).unwrap(),
+                again.trace_back(&lot).unwrap(),
+                "{lot} after {other}"
+            );
+        }
+    }
+    // Kept lineage was used, and stale entries were met and passed over.
+    let (found, replaced) = (source.found.get(), source.replaced.get());
+    assert!(replaced > 100, "{replaced} replaced");
+    assert!(
+        found > replaced + 1_000,
+        "{found} found, {replaced} replaced"
+    );
+}

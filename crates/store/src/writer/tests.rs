@@ -1006,3 +1006,87 @@ async fn kept_records_stay_beside_the_log_and_followers_see_it_grow() {
         .unwrap();
     assert_eq!(*grew.borrow(), before + 1);
 }
+
+/// `event` at `time` on 2026-03-01 (Vietnam time).
+fn at(mut event: v1::Event, time: &str) -> v1::Event {
+    event.event_time = format!("2026-03-01T{time}:00+07:00");
+    event
+}
+
+fn origins(view: &Snapshot<'_>, lot: &str) -> Vec<String> {
+    let trace = Lineage::new(view).trace_back(lot).unwrap();
+    trace.origins.into_iter().map(|o| o.lot).collect()
+}
+
+#[tokio::test]
+async fn a_lot_judged_for_one_question_is_judged_again_once_its_lot_container_or_corrections_change()
+ {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let mut milled = transform("t-1", "LOT-1", "LOT-2");
+    milled.org = "mill".into();
+    let pack = base(
+        "pack-1",
+        "coop",
+        Kind::Observe(v1::Observe {
+            event_type: "AggregationEvent".into(),
+            action: "ADD".into(),
+            biz_step: "packing".into(),
+            disposition: "in_progress".into(),
+            lots: vec![],
+            epcs: vec!["LOT-1".into()],
+            parent: "PALLET-1".into(),
+        }),
+    );
+    writer
+        .submit(subs(&[
+            register("coop"),
+            register("mill"),
+            at(harvest("h-1", "LOT-1", "100"), "08:00"),
+            at(pack, "09:00"),
+            at(milled, "12:00"),
+        ]))
+        .await
+        .unwrap();
+    // The mill milled a lot it never received: LOT-2 has no origin it can name.
+    let first = store.snapshot().unwrap();
+    assert!(origins(&first, "LOT-2").is_empty());
+    let judged = first.custody("LOT-1").unwrap();
+    assert!(!judged.admits("t-1"));
+    // Asked again with nothing new, the judgement is the one kept.
+    assert!(Arc::ptr_eq(
+        &judged,
+        &store.snapshot().unwrap().custody("LOT-1").unwrap()
+    ));
+
+    // The pallet that carries LOT-1 goes to the mill: an event on the container, not the lot.
+    let pallet_shipped = at(base("s-1", "coop", build_ship("PALLET-1", "mill")), "10:00");
+    writer.submit(subs(&[pallet_shipped])).await.unwrap();
+    let shipped = store.snapshot().unwrap();
+    let rejudged = shipped.custody("LOT-1").unwrap();
+    assert!(!Arc::ptr_eq(&judged, &rejudged));
+    assert!(rejudged.admits("t-1"));
+    assert_eq!(origins(&shipped, "LOT-2"), ["LOT-1"]);
+    // The first view still reads the log as it was, though a later one judged the lot since.
+    assert!(origins(&first, "LOT-2").is_empty());
+    assert!(!first.custody("LOT-1").unwrap().admits("t-1"));
+
+    // The co-op declares the shipment erroneous: a correction names neither lot nor pallet.
+    writer
+        .submit(subs(&[correct("c-1", "coop", "s-1")]))
+        .await
+        .unwrap();
+    let corrected = store.snapshot().unwrap();
+    assert!(origins(&corrected, "LOT-2").is_empty());
+    assert_eq!(origins(&shipped, "LOT-2"), ["LOT-1"]);
+
+    // It ships the lot itself instead.
+    let lot_shipped = at(base("s-2", "coop", build_ship("LOT-1", "mill")), "10:30");
+    writer.submit(subs(&[lot_shipped])).await.unwrap();
+    assert_eq!(origins(&store.snapshot().unwrap(), "LOT-2"), ["LOT-1"]);
+    assert!(origins(&corrected, "LOT-2").is_empty());
+}
+
+fn build_ship(lot: &str, to: &str) -> Kind {
+    lotline_proto::build::ship([(lot, 100)], to)
+}
