@@ -13,10 +13,12 @@
 //! order they arrived in. Figures are exact decimals, rounded to
 //! [`ANSWER_DECIMALS`] places only in the final answer.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+// Lot ids come from outside; foldhash is seeded per process, and every walk is bounded by its budget.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rust_decimal::Decimal;
 
 use crate::event::{CustodyModel, Event, EventKind, OutputLot, Transform};
@@ -351,6 +353,12 @@ fn add_to(map: &mut BTreeMap<String, Decimal>, key: &str, amount: Decimal) -> bo
         }
         None => false,
     }
+}
+
+/// Adds `amount` to what `map` holds for `key`; false when the sum does not fit a decimal.
+fn embody<'k>(map: &mut HashMap<&'k str, Decimal>, key: &'k str, amount: Decimal) -> bool {
+    let entry = map.entry(key).or_default();
+    entry.checked_add(amount).map(|sum| *entry = sum).is_some()
 }
 
 /// Sums quantities in base units when they share a dimension; otherwise sums the
@@ -965,8 +973,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
 
     /// The lots upstream of `root` (itself included), each after every lot that
     /// consumes it: the order in which embodied amounts flow from root to origins.
-    fn upstream_order(&self, root: &str) -> Vec<String> {
-        let mut post: Vec<String> = Vec::new();
+    fn upstream_order<'s>(&'s self, root: &'s str) -> Vec<&'s str> {
+        let mut post: Vec<&str> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         let mut stack: Vec<(&str, usize)> = vec![(root, 0)];
         seen.insert(root);
@@ -982,7 +990,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     stack.push((input.as_str(), 0));
                 }
             } else {
-                post.push(lot.to_string());
+                post.push(lot);
             }
         }
         post.reverse();
@@ -996,7 +1004,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         Ok(self
             .upstream_order(lot)
             .into_iter()
-            .filter_map(|l| self.computed(&l))
+            .filter_map(|l| self.computed(l))
             .collect())
     }
 
@@ -1041,34 +1049,35 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             .expect("walk computes the root");
         let mut content: BTreeMap<String, Decimal> = BTreeMap::new();
         if node.known {
-            let mut embodied: BTreeMap<String, Decimal> =
-                BTreeMap::from([(lot.to_string(), node.produced)]);
+            // Keyed by the walk's own names: a lot's embodied amount is looked up once per lot.
+            let mut embodied: HashMap<&str, Decimal> = HashMap::new();
+            embodied.insert(lot, node.produced);
             let mut overflow: Vec<String> = Vec::new();
             for current in self.upstream_order(lot) {
-                let amount = embodied.get(&current).copied().unwrap_or_default();
-                let Some(n) = self.nodes.get(&current) else {
+                let amount = embodied.get(current).copied().unwrap_or_default();
+                let Some(n) = self.nodes.get(current) else {
                     continue;
                 };
                 if amount.is_zero() {
                     continue;
                 }
                 if !n.known {
-                    if !add_to(&mut content, &current, amount) {
-                        overflow.push(current.clone());
+                    if !add_to(&mut content, current, amount) {
+                        overflow.push(current.to_string());
                     }
                     continue;
                 }
                 if !n.own_share.is_zero()
                     && !amount
                         .checked_mul(n.own_share)
-                        .is_some_and(|part| add_to(&mut content, &current, part))
+                        .is_some_and(|part| add_to(&mut content, current, part))
                 {
-                    overflow.push(current.clone());
+                    overflow.push(current.to_string());
                 }
                 for (input, per_unit) in &n.inputs {
                     if !amount
                         .checked_mul(*per_unit)
-                        .is_some_and(|part| add_to(&mut embodied, input, part))
+                        .is_some_and(|part| embody(&mut embodied, input.as_str(), part))
                     {
                         overflow.push(input.clone());
                     }
@@ -1316,7 +1325,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
 
     /// What `lot` went into (recall): every downstream lot, breadth first.
     pub fn trace_forward(&mut self, lot: &str) -> Result<TraceForward, S::Error> {
-        let mut seen: HashSet<String> = HashSet::from([lot.to_string()]);
+        let mut seen: HashSet<String> = HashSet::from_iter([lot.to_string()]);
         let mut queue: VecDeque<(String, u32)> = VecDeque::from([(lot.to_string(), 0)]);
         let mut descendants = Vec::new();
         while let Some((current, depth)) = queue.pop_front() {
