@@ -77,6 +77,18 @@ fn transform(id: &str, inputs: &[(&str, Quantity)], outputs: &[(&str, Quantity)]
     )
 }
 
+/// [`transform`] of lots named by owned strings.
+fn transform_named(
+    id: &str,
+    inputs: &[(String, Quantity)],
+    outputs: &[(String, Quantity)],
+) -> Arc<Event> {
+    fn borrowed(lots: &[(String, Quantity)]) -> Vec<(&str, Quantity)> {
+        lots.iter().map(|(l, q)| (l.as_str(), q.clone())).collect()
+    }
+    transform(id, &borrowed(inputs), &borrowed(outputs))
+}
+
 fn content(t: &TraceBack, lot: &str) -> Decimal {
     t.origins
         .iter()
@@ -324,15 +336,7 @@ fn answers_do_not_depend_on_arrival_order_and_match_ground_truth() {
             outputs.push((format!("L{n}-{o}"), kg(&q.to_string())));
             lots.push((format!("L{n}-{o}"), q));
         }
-        let ins: Vec<(&str, Quantity)> = inputs
-            .iter()
-            .map(|(l, q)| (l.as_str(), q.clone()))
-            .collect();
-        let outs: Vec<(&str, Quantity)> = outputs
-            .iter()
-            .map(|(l, q)| (l.as_str(), q.clone()))
-            .collect();
-        events.push(transform(&format!("t{n}"), &ins, &outs));
+        events.push(transform_named(&format!("t{n}"), &inputs, &outputs));
     }
     // Ground truth in f64, computed independently in creation order.
     let mut truth: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();
@@ -865,15 +869,7 @@ fn kept_lineage_answers_every_question_as_computing_it_again_does() {
                     .map(|o| (format!("L{step}-{o}"), kg(&(1 + rng.below(90)).to_string())))
                     .collect();
                 lots.extend(outputs.iter().map(|(l, _)| l.clone()));
-                let ins: Vec<(&str, Quantity)> = inputs
-                    .iter()
-                    .map(|(l, q)| (l.as_str(), q.clone()))
-                    .collect();
-                let outs: Vec<(&str, Quantity)> = outputs
-                    .iter()
-                    .map(|(l, q)| (l.as_str(), q.clone()))
-                    .collect();
-                let made = transform(&id, &ins, &outs);
+                let made = transform_named(&id, &inputs, &outputs);
                 // Some are recorded by a mill that holds only what was shipped to it.
                 if rng.below(4) == 0 {
                     by("mill", made)
