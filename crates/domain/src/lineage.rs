@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
-// Lot ids come from outside; foldhash is seeded per process, and every walk is bounded by its budget.
+// Keyed by lot ids, which come from outside: foldhash is seeded per process, so ids that collide
+// cannot be prepared in advance (it resists no more than that).
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rust_decimal::Decimal;
 
@@ -61,7 +62,8 @@ pub trait LineageSource {
 /// One lot's lineage as a walk computed it, kept by a source between questions with what it was
 /// computed from: the lot's custody, each input's custody and each counted input's lineage (the
 /// very `Arc`s), the anomalies it found and the origin facts it recorded. A later walk uses it
-/// only where all of those are the very same, so it answers exactly as computing it again would.
+/// only where all of those are the very same and each unknown input it counted is counted in the
+/// same unit so far along the walk, so it answers exactly as computing it again would.
 pub struct KeptLineage {
     node: Arc<Node>,
     custody: Arc<LotCustody>,
@@ -71,9 +73,10 @@ pub struct KeptLineage {
 }
 
 impl KeptLineage {
-    /// How much it holds, for a source's bounded keeping: the lot and its inputs.
+    /// How much it holds, for a source's bounded keeping: the lot, its inputs, and the events
+    /// of the custody it keeps alive.
     pub fn weight(&self) -> u64 {
-        1 + self.inputs.len() as u64
+        1 + self.inputs.len() as u64 + self.custody.mentions.len() as u64
     }
 }
 
@@ -572,8 +575,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         Some(Arc::clone(&kept.node))
     }
 
-    /// Computes `lot` ([`Lineage::compute`]) and, when the source keeps lineage and every input
-    /// counted was computed (no cycle, no budget stop), keeps it with what it was computed from.
+    /// Computes `lot` ([`Lineage::compute`]) and, when the source keeps lineage, keeps it with
+    /// what it was computed from ([`Lineage::kept`] says when it may not).
     fn compute_and_keep(
         &mut self,
         lot: &str,
@@ -596,7 +599,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     }
 
     /// `node` with what it was computed from, unless an input it should have counted was not
-    /// computed (a cycle, or a walk out of budget): then it depends on the walk, not the log.
+    /// computed (a cycle) or the walk has stopped (its budget): then it depends on the walk,
+    /// not only on the log. After a stop nothing more is kept, even a node whose inputs were all
+    /// computed, which keeps the rule simple.
     fn kept(
         &self,
         lot: &str,
@@ -647,7 +652,9 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             self.origins
                 .entry(lot.to_string())
                 .or_insert(OriginInfo::unknown());
-            self.touched.push(OriginTouch::Unknown(lot.to_string()));
+            if S::KEEPS_LINEAGE {
+                self.touched.push(OriginTouch::Unknown(lot.to_string()));
+            }
             self.flag(
                 AnomalyKind::UnknownOrigin,
                 lot,
@@ -733,8 +740,10 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                         product: Some(h.product.clone()),
                         harvest_time: Some(event.time),
                     };
-                    self.touched
-                        .push(OriginTouch::Harvest(lot.to_string(), info.clone()));
+                    if S::KEEPS_LINEAGE {
+                        self.touched
+                            .push(OriginTouch::Harvest(lot.to_string(), info.clone()));
+                    }
                     self.origins.insert(lot.to_string(), info);
                     node.custody = node
                         .custody
@@ -889,11 +898,13 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     .unit
                     .get_or_insert_with(|| input.quantity.unit.clone())
                     .clone();
-                self.touched.push(OriginTouch::UnknownUsed {
-                    lot: input.lot.clone(),
-                    unit: origin_unit.clone(),
-                    preset,
-                });
+                if S::KEEPS_LINEAGE {
+                    self.touched.push(OriginTouch::UnknownUsed {
+                        lot: input.lot.clone(),
+                        unit: origin_unit.clone(),
+                        preset,
+                    });
+                }
                 input
                     .quantity
                     .amount_in(&origin_unit)

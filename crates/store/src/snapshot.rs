@@ -564,7 +564,7 @@ impl LineageSource for Snapshot<'_> {
             && kept.corrections == corrections
         {
             let mut holds = true;
-            for (read, stamp) in &kept.read {
+            for (read, stamp) in &kept.stamps {
                 if self.lot_stamp(read)? != *stamp {
                     holds = false;
                     break;
@@ -574,16 +574,16 @@ impl LineageSource for Snapshot<'_> {
                 return Ok(Arc::clone(&kept.custody));
             }
         }
-        let mut read = Vec::new();
+        let mut stamps = Vec::new();
         let custody = judge_lot(lot, |l| {
-            read.push((l.to_string(), self.lot_stamp(l)?));
+            stamps.push((l.to_string(), self.lot_stamp(l)?));
             self.lot_events(l, None)
         })?;
         self.store.keep_judged(
             lot,
             JudgedLot {
                 corrections,
-                read,
+                stamps,
                 custody: Arc::clone(&custody),
             },
         );

@@ -98,9 +98,8 @@ const INDEX_READ_CACHE: usize = 32_768;
 /// of about 5 events each.
 const JUDGED_CACHE_EVENTS: u64 = 200_000;
 
-/// How much computed lineage is kept between questions, weighed by lots and their inputs
-/// ([`KeptLineage::weight`]; a few hundred bytes each, with the custody judgements they were
-/// computed from kept alive).
+/// How much computed lineage is kept between questions ([`KeptLineage::weight`]: the lot, its
+/// inputs and the events its custody holds; a few hundred bytes each).
 const KEPT_LINEAGE_WEIGHT: u64 = 200_000;
 
 /// The most sequences one kept prefix holds (4 KiB), so the cache stays within 128 MiB at worst
@@ -155,22 +154,27 @@ struct CorrectionMirror {
 /// in, and the view's last correction. A view in which all of them are the same reads the same
 /// events with the same corrections, so the judgement holds there too.
 pub(crate) struct JudgedLot {
+    /// The sequence of the judging view's last Correct event (0 if none).
     pub(crate) corrections: u64,
-    pub(crate) read: Vec<(String, u64)>,
+    /// Each lot read (the lot itself, then each container that carried it), with the last
+    /// sequence that named it in the judging view.
+    pub(crate) stamps: Vec<(String, u64)>,
     pub(crate) custody: Arc<LotCustody>,
 }
 
+/// Weighs a judged lot by the events it holds.
 #[derive(Clone)]
 pub(crate) struct JudgedWeight;
 
 impl quick_cache::Weighter<String, Arc<JudgedLot>> for JudgedWeight {
     fn weight(&self, _lot: &String, judged: &Arc<JudgedLot>) -> u64 {
-        1 + judged.custody.mentions.len() as u64 + judged.read.len() as u64
+        1 + judged.custody.mentions.len() as u64 + judged.stamps.len() as u64
     }
 }
 
 type JudgedCache = quick_cache::sync::Cache<String, Arc<JudgedLot>, JudgedWeight>;
 
+/// Weighs kept lineage by [`KeptLineage::weight`].
 #[derive(Clone)]
 pub(crate) struct LineageWeight;
 
@@ -370,7 +374,7 @@ impl Store {
             }
         }
         // A read failure here only costs the fast path: every target is re-read below.
-        if let Err(e) = store.load_corrected_targets() {
+        if let Err(e) = store.load_corrections() {
             warn!(cause = %e, "cannot read the correction index; correction checks read the store");
             store.corrections_write().targets.insert(String::new());
         }
@@ -386,7 +390,7 @@ impl Store {
     }
 
     /// Reloads the in-memory mirror of corrections from the index.
-    fn load_corrected_targets(&self) -> Result<(), StoreError> {
+    fn load_corrections(&self) -> Result<(), StoreError> {
         let start = vec![CORRECTION];
         let end = prefix_end(&start);
         let mut mirror = CorrectionMirror::default();
@@ -427,14 +431,17 @@ impl Store {
         self.judged.get(lot)
     }
 
+    /// Keeps the judgement of `lot` for later questions, in place of any earlier one.
     pub(crate) fn keep_judged(&self, lot: &str, judged: JudgedLot) {
         self.judged.insert(lot.to_string(), Arc::new(judged));
     }
 
+    /// The lineage of `lot` an earlier question kept, if any.
     pub(crate) fn kept_lineage(&self, lot: &str) -> Option<Arc<KeptLineage>> {
         self.lineage.get(lot)
     }
 
+    /// Keeps the lineage of `lot` for later questions, in place of any earlier one.
     pub(crate) fn keep_lineage(&self, lot: &str, kept: Arc<KeptLineage>) {
         self.lineage.insert(lot.to_string(), kept);
     }
@@ -897,8 +904,11 @@ impl Store {
         );
         self.backend.apply(batch)?;
         self.backend.flush()?;
+        // The mirror first: a question answered meanwhile may have kept what it judged from the
+        // half-built index under the old mirror's last correction.
+        self.load_corrections()?;
         self.forget_kept();
-        self.load_corrected_targets()
+        Ok(())
     }
 
     /// Removes a derived index entry; for tests of the start-up check.

@@ -537,8 +537,9 @@ impl WriterState {
                 position.to_be_bytes().to_vec(),
             );
         }
-        // Readers skip correction lookups for ids not in this mirror, so it learns
-        // of corrections before they become visible (a stale entry only costs a read).
+        // Readers skip correction lookups for ids not in this mirror, and reuse judged lots
+        // while its last correction stays the same, so it learns of corrections (target and
+        // sequence) before they become visible (a stale entry only costs a read or a re-judge).
         for (item, outcome) in items.iter().zip(&outcomes) {
             if let (Outcome::Accepted { seq, .. } | Outcome::Duplicate { seq }, Ok(event)) =
                 (outcome, &item.event)

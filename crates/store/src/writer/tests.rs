@@ -1071,6 +1071,9 @@ async fn a_lot_judged_for_one_question_is_judged_again_once_its_lot_container_or
     assert!(origins(&first, "LOT-2").is_empty());
     assert!(!first.custody("LOT-1").unwrap().admits("t-1"));
 
+    // Judged again in the newer view, so that only the correction below tells it apart.
+    assert_eq!(origins(&shipped, "LOT-2"), ["LOT-1"]);
+
     // The co-op declares the shipment erroneous: a correction names neither lot nor pallet.
     writer
         .submit(subs(&[correct("c-1", "coop", "s-1")]))
