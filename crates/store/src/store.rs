@@ -93,14 +93,15 @@ const EVENT_CACHE: usize = 50_000;
 /// same lots again (or many questions about one chain) reads each prefix once.
 const INDEX_READ_CACHE: usize = 32_768;
 
-/// How many judged lots are kept between questions, weighed by the events each holds (about
-/// 500 bytes each when no other cache holds them): a deep trace-back judges about 1 400 lots
-/// of about 5 events each.
-const JUDGED_CACHE_EVENTS: u64 = 200_000;
+/// How many judged lots are kept between questions, weighed by the events each holds (up to
+/// about 1 KiB each when the event cache no longer holds them): a deep trace-back judges about
+/// 1 400 lots of about 5 events each, so this keeps a dozen such questions' worth within
+/// 100 MiB.
+const JUDGED_CACHE_EVENTS: u64 = 100_000;
 
 /// How much computed lineage is kept between questions ([`KeptLineage::weight`]: the lot, its
 /// inputs and the events its custody holds; a few hundred bytes each).
-const KEPT_LINEAGE_WEIGHT: u64 = 200_000;
+const KEPT_LINEAGE_WEIGHT: u64 = 100_000;
 
 /// The most sequences one kept prefix holds (4 KiB), so the cache stays within 128 MiB at worst
 /// and a few MiB for ordinary lots (a handful of events each).
