@@ -358,6 +358,14 @@ fn add_to(map: &mut BTreeMap<String, Decimal>, key: &str, amount: Decimal) -> bo
     }
 }
 
+/// Whether both are the very same `Arc`, or both absent.
+fn same<T>(a: Option<&Arc<T>>, b: Option<&Arc<T>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        (a, b) => a.is_none() && b.is_none(),
+    }
+}
+
 /// Adds `amount` to what `map` holds for `key`; false when the sum does not fit a decimal.
 fn embody<'k>(map: &mut HashMap<&'k str, Decimal>, key: &'k str, amount: Decimal) -> bool {
     let entry = map.entry(key).or_default();
@@ -518,10 +526,6 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             return None;
         }
         let kept = self.source.kept_lineage(lot)?;
-        let same = |a: Option<&Arc<LotCustody>>, b: Option<&Arc<LotCustody>>| match (a, b) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            (a, b) => a.is_none() && b.is_none(),
-        };
         if !same(self.custody.get(lot), Some(&kept.custody)) {
             return None;
         }
@@ -530,12 +534,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 return None;
             }
             // The same custody counts the same inputs; each counted one must be the same too.
-            if let Some(node) = &input.node
-                && !self
-                    .nodes
-                    .get(&input.lot)
-                    .is_some_and(|now| Arc::ptr_eq(now, node))
-            {
+            if input.node.is_some() && !same(self.nodes.get(&input.lot), input.node.as_ref()) {
                 return None;
             }
         }
