@@ -19,9 +19,14 @@ use crate::v1;
 /// Converts a wire event into a domain event, naming the first bad field. Item identifiers take
 /// their stored form ([`lotline_domain::ids`]): a GS1 identifier its canonical Digital Link.
 pub fn event_from_wire(e: &v1::Event) -> Result<Event, Invalid> {
-    let event = lotline_record::decode_event(&e.encode_to_vec()).map_err(|err| match err {
+    event_from_bytes(&e.encode_to_vec())
+}
+
+/// [`event_from_wire`] from the protobuf bytes of a `lotline.v1.Event` (a door that keeps the
+/// bytes anyway encodes the message once).
+pub fn event_from_bytes(bytes: &[u8]) -> Result<Event, Invalid> {
+    let event = lotline_record::decode_event(bytes).map_err(|err| match err {
         RecordError::Invalid(invalid) => invalid,
-        // Cannot happen: the bytes were just encoded from a message of the same schema.
         RecordError::Decode(d) => Invalid::new("event", d.to_string()),
     })?;
     canonical_ids(event)

@@ -14,3 +14,4 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 pub mod build;
 pub mod convert;
 pub mod documents;
+pub mod encoded;

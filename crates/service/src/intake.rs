@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lotline_domain::{Invalid, Outcome, validate};
-use lotline_proto::convert::event_from_wire;
+use lotline_domain::{Event, Invalid, Outcome, validate};
+use lotline_proto::convert::{event_from_bytes, event_from_wire};
 use lotline_proto::v1;
 use lotline_store::{StoreError, Submission, Writer};
 use prost::Message;
@@ -105,7 +105,21 @@ fn too_large(len: usize) -> Option<String> {
 
 /// A wire event, converted and validated; `payload` is the input as received.
 fn checked(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submission {
-    let event = event_from_wire(wire).and_then(|e| validate(&e).map(|()| e));
+    submission(wire, event_from_wire(wire), payload, source)
+}
+
+/// [`checked`] where the payload is the message's own protobuf bytes: decoded, not encoded again.
+fn checked_protobuf(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submission {
+    submission(wire, event_from_bytes(&payload), payload, source)
+}
+
+fn submission(
+    wire: &v1::Event,
+    event: Result<Event, Invalid>,
+    payload: Vec<u8>,
+    source: &str,
+) -> Submission {
+    let event = event.and_then(|e| validate(&e).map(|()| e));
     let mut submission = Submission::new(event, payload, source);
     submission.event_id = wire.event_id.clone();
     submission.org = wire.org.clone();
@@ -120,7 +134,7 @@ pub fn from_wire(wire: &v1::Event, source: &str) -> Submission {
         submission.org = wire.org.clone();
         return submission;
     }
-    checked(wire, wire.encode_to_vec(), source)
+    checked_protobuf(wire, wire.encode_to_vec(), source)
 }
 
 /// The bytes of a protobuf `lotline.v1.Event` (a NATS message); bytes that are not one become a
@@ -131,7 +145,7 @@ pub fn from_protobuf(bytes: &[u8], source: &str, hint: &str) -> Submission {
         return invalid("payload", reason, &bytes[..max_event_bytes()], source);
     }
     match v1::Event::decode(bytes) {
-        Ok(wire) => checked(&wire, wire.encode_to_vec(), source),
+        Ok(wire) => checked_protobuf(&wire, wire.encode_to_vec(), source),
         Err(e) => invalid(
             "payload",
             format!("not a protobuf lotline.v1.Event ({e}){hint}"),

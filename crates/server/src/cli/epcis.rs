@@ -31,7 +31,8 @@ use lotline_epcis::import::{
 };
 use lotline_epcis::names::{EXT_CONTEXT, EXT_EVENT};
 use lotline_ingest::{Outgoing, SUBJECT_ROOT, jetstream, publish_pipelined};
-use lotline_proto::convert::{event_from_wire, event_to_wire, role_from_wire};
+use lotline_proto::convert::{event_bytes, event_from_wire, role_from_wire};
+use lotline_proto::encoded::{self, EncodedBatch};
 use lotline_proto::v1;
 use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::master_data_service_client::MasterDataServiceClient;
@@ -486,7 +487,7 @@ impl ServerRegistry {
 
 /// Where imported events go.
 enum Sink {
-    Grpc(EventServiceClient<Conn>),
+    Grpc(Conn),
     Nats {
         client: async_nats::Client,
         js: Box<async_nats::jetstream::Context>,
@@ -495,7 +496,7 @@ enum Sink {
 
 impl Sink {
     fn grpc(channel: Conn) -> Sink {
-        Sink::Grpc(EventServiceClient::new(channel).max_decoding_message_size(64 << 20))
+        Sink::Grpc(channel)
     }
 
     async fn nats(url: &str, options: &super::nats::NatsClientArgs) -> Result<Sink, CliError> {
@@ -520,10 +521,12 @@ impl Sink {
             bar: Some(bar),
             ..Tally::default()
         };
-        let mut batch: Vec<(Source, v1::Event)> = Vec::with_capacity(BATCH);
+        let mut batch: Vec<(Source, Encoded)> = Vec::with_capacity(BATCH);
         match self {
-            Sink::Grpc(mut client) => {
-                let mut batches = Batches::open(&mut client).await;
+            Sink::Grpc(channel) => {
+                let mut batches = Batches::open(channel.clone()).await;
+                let mut client =
+                    EventServiceClient::new(channel).max_decoding_message_size(MAX_ANSWER_BYTES);
                 while let Some(item) = rx.recv().await {
                     match item {
                         Item::Mapped(mapped) => {
@@ -747,10 +750,40 @@ impl Outcomes {
     }
 }
 
+/// The largest answer the importer reads from the server, in bytes.
+const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// A mapped event as it is sent: its canonical protobuf bytes (a `lotline.v1.Event`), encoded
+/// once, and its id.
+struct Encoded {
+    id: String,
+    bytes: Vec<u8>,
+}
+
+impl Encoded {
+    fn new(event: &Event) -> Encoded {
+        Encoded {
+            id: event.id.clone(),
+            bytes: event_bytes(event),
+        }
+    }
+
+    /// The message itself, for the paths that need one (`RecordBatch`, NATS subjects).
+    fn message(&self) -> v1::Event {
+        decoded(&self.bytes)
+    }
+}
+
+/// A `lotline.v1.Event` from bytes [`Encoded::new`] wrote.
+fn decoded(bytes: &[u8]) -> v1::Event {
+    use prost::Message;
+    v1::Event::decode(bytes).expect("the bytes were encoded from an event of the same schema")
+}
+
 /// A mapped event joins the batch; a mapping rejection is counted at once.
-fn collect(mapped: Mapped, batch: &mut Vec<(Source, v1::Event)>, tally: &mut Tally, json: bool) {
+fn collect(mapped: Mapped, batch: &mut Vec<(Source, Encoded)>, tally: &mut Tally, json: bool) {
     match mapped.result {
-        Ok(event) => batch.push((mapped.source, event_to_wire(&event))),
+        Ok(event) => batch.push((mapped.source, Encoded::new(&event))),
         Err(reason) => tally.reject(&mapped.source, "", "invalid", &reason, json),
     }
 }
@@ -766,7 +799,7 @@ type Sent = Vec<(Source, String)>;
 /// `RecordBatch` at a time to a server without it, or after the stream failed.
 enum Batches {
     Stream {
-        requests: mpsc::Sender<v1::RecordBatchRequest>,
+        requests: mpsc::Sender<EncodedBatch>,
         answers: Box<tonic::Streaming<v1::RecordBatchResponse>>,
         in_flight: VecDeque<Sent>,
     },
@@ -774,10 +807,11 @@ enum Batches {
 }
 
 impl Batches {
-    async fn open(client: &mut EventServiceClient<Conn>) -> Batches {
+    async fn open(channel: Conn) -> Batches {
         let (requests, to_send) = mpsc::channel(STREAM_AHEAD);
         let stream = tokio_stream::wrappers::ReceiverStream::new(to_send);
-        match client.record_stream(stream).await {
+        // The events go as the bytes the importer encoded, not decoded into messages first.
+        match encoded::record_stream(channel, MAX_ANSWER_BYTES, stream).await {
             Ok(answers) => Batches::Stream {
                 requests,
                 answers: Box::new(answers.into_inner()),
@@ -793,7 +827,7 @@ impl Batches {
     async fn send(
         &mut self,
         client: &mut EventServiceClient<Conn>,
-        batch: Vec<(Source, v1::Event)>,
+        batch: Vec<(Source, Encoded)>,
         tally: &mut Tally,
         json: bool,
     ) {
@@ -803,9 +837,9 @@ impl Batches {
         if matches!(self, Batches::Stream { in_flight, .. } if in_flight.len() >= STREAM_AHEAD) {
             self.answer(tally, json).await;
         }
-        let (sent, events): (Sent, Vec<v1::Event>) = batch
+        let (sent, events): (Sent, Vec<Vec<u8>>) = batch
             .into_iter()
-            .map(|(source, event)| ((source, event.event_id.clone()), event))
+            .map(|(source, event)| ((source, event.id), event.bytes))
             .unzip();
         match self {
             Batches::OneAtATime => record(client, &sent, events, tally, json).await,
@@ -815,7 +849,7 @@ impl Batches {
                 ..
             } => {
                 if requests
-                    .send(v1::RecordBatchRequest { events })
+                    .send(EncodedBatch { events })
                     .await
                     .is_ok()
                 {
@@ -868,10 +902,11 @@ impl Batches {
 async fn record(
     client: &mut EventServiceClient<Conn>,
     sent: &Sent,
-    events: Vec<v1::Event>,
+    events: Vec<Vec<u8>>,
     tally: &mut Tally,
     json: bool,
 ) {
+    let events = events.iter().map(|bytes| decoded(bytes)).collect();
     match client.record_batch(v1::RecordBatchRequest { events }).await {
         Ok(response) => answered(sent, &response.into_inner().outcomes, tally, json),
         Err(status) => {
@@ -925,13 +960,14 @@ fn count(
 async fn publish(
     js: &async_nats::jetstream::Context,
     inbox: &str,
-    batch: Vec<(Source, v1::Event)>,
+    batch: Vec<(Source, Encoded)>,
     outcomes: &mut Outcomes,
     tally: &mut Tally,
     json: bool,
 ) {
     let mut messages = Vec::with_capacity(batch.len());
-    for (source, event) in batch {
+    for (source, encoded) in batch {
+        let event = encoded.message();
         match Outgoing::protobuf(SUBJECT_ROOT, &event) {
             Ok(message) => {
                 outcomes
