@@ -848,11 +848,7 @@ impl Batches {
                 in_flight,
                 ..
             } => {
-                if requests
-                    .send(EncodedBatch { events })
-                    .await
-                    .is_ok()
-                {
+                if requests.send(EncodedBatch { events }).await.is_ok() {
                     in_flight.push_back(sent);
                 } else {
                     // The stream is gone: what it owes is counted, this batch is not sent.
