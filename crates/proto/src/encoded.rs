@@ -8,6 +8,11 @@ use tonic::codegen::{Body, Bytes, StdError, http};
 
 use crate::v1;
 
+/// The service and method [`record_stream`] calls.
+const SERVICE: &str = "lotline.v1.EventService";
+const METHOD: &str = "RecordStream";
+const PATH: &str = "/lotline.v1.EventService/RecordStream";
+
 /// A `lotline.v1.RecordBatchRequest` whose events are already encoded.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct EncodedBatch {
@@ -35,12 +40,11 @@ where
         .await
         .map_err(|e| tonic::Status::unknown(format!("Service was not ready: {}", e.into())))?;
     let codec = tonic_prost::ProstCodec::<EncodedBatch, v1::RecordBatchResponse>::default();
-    let path = http::uri::PathAndQuery::from_static("/lotline.v1.EventService/RecordStream");
+    let path = http::uri::PathAndQuery::from_static(PATH);
     let mut request = batches.into_streaming_request();
-    request.extensions_mut().insert(tonic::GrpcMethod::new(
-        "lotline.v1.EventService",
-        "RecordStream",
-    ));
+    request
+        .extensions_mut()
+        .insert(tonic::GrpcMethod::new(SERVICE, METHOD));
     grpc.streaming(request, path, codec).await
 }
 
@@ -76,5 +80,27 @@ mod tests {
         assert_eq!(encoded, request.encode_to_vec());
         let read = v1::RecordBatchRequest::decode(encoded.as_slice()).expect("decodes");
         assert_eq!(read.events, events);
+    }
+
+    /// The path [`record_stream`] calls is written by hand: the service must have that method,
+    /// streaming `RecordBatchRequest`s both ways as the encoded batches and answers are.
+    #[test]
+    fn the_path_called_is_the_streaming_record_method() {
+        use prost_types::FileDescriptorSet;
+        let set = FileDescriptorSet::decode(crate::FILE_DESCRIPTOR_SET).expect("descriptors");
+        let (package, service) = SERVICE.rsplit_once('.').expect("package.Service");
+        assert_eq!(PATH, format!("/{SERVICE}/{METHOD}"));
+        let method = set
+            .file
+            .iter()
+            .filter(|f| f.package() == package)
+            .flat_map(|f| &f.service)
+            .filter(|s| s.name() == service)
+            .flat_map(|s| &s.method)
+            .find(|m| m.name() == METHOD)
+            .expect("the service has the method");
+        assert_eq!(method.input_type(), ".lotline.v1.RecordBatchRequest");
+        assert_eq!(method.output_type(), ".lotline.v1.RecordBatchResponse");
+        assert!(method.client_streaming() && method.server_streaming());
     }
 }

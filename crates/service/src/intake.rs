@@ -113,6 +113,7 @@ fn checked_protobuf(wire: &v1::Event, payload: Vec<u8>, source: &str) -> Submiss
     submission(wire, event_from_bytes(&payload), payload, source)
 }
 
+/// The submission of a wire event as converted (or why not), validated.
 fn submission(
     wire: &v1::Event,
     event: Result<Event, Invalid>,

@@ -159,7 +159,8 @@ pub(crate) async fn import(args: ImportArgs) -> Result<(), CliError> {
         })?,
     };
     let registry = ServerRegistry {
-        client: MasterDataServiceClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+        client: MasterDataServiceClient::new(channel.clone())
+            .max_decoding_message_size(MAX_ANSWER_BYTES),
         runtime: tokio::runtime::Handle::current(),
         failure: None,
     };
@@ -770,12 +771,12 @@ impl Encoded {
 
     /// The message itself, for the paths that need one (`RecordBatch`, NATS subjects).
     fn message(&self) -> v1::Event {
-        decoded(&self.bytes)
+        decode(&self.bytes)
     }
 }
 
 /// A `lotline.v1.Event` from bytes [`Encoded::new`] wrote.
-fn decoded(bytes: &[u8]) -> v1::Event {
+fn decode(bytes: &[u8]) -> v1::Event {
     use prost::Message;
     v1::Event::decode(bytes).expect("the bytes were encoded from an event of the same schema")
 }
@@ -902,7 +903,7 @@ async fn record(
     tally: &mut Tally,
     json: bool,
 ) {
-    let events = events.iter().map(|bytes| decoded(bytes)).collect();
+    let events = events.iter().map(|bytes| decode(bytes)).collect();
     match client.record_batch(v1::RecordBatchRequest { events }).await {
         Ok(response) => answered(sent, &response.into_inner().outcomes, tally, json),
         Err(status) => {
