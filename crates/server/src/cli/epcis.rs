@@ -768,14 +768,10 @@ impl Encoded {
             bytes: event_bytes(event),
         }
     }
-
-    /// The message itself, for the paths that need one (`RecordBatch`, NATS subjects).
-    fn message(&self) -> v1::Event {
-        decode(&self.bytes)
-    }
 }
 
-/// A `lotline.v1.Event` from bytes [`Encoded::new`] wrote.
+/// A `lotline.v1.Event` from bytes [`Encoded::new`] wrote, for the paths that need the message
+/// (`RecordBatch`, NATS subjects).
 fn decode(bytes: &[u8]) -> v1::Event {
     use prost::Message;
     v1::Event::decode(bytes).expect("the bytes were encoded from an event of the same schema")
@@ -964,7 +960,7 @@ async fn publish(
 ) {
     let mut messages = Vec::with_capacity(batch.len());
     for (source, encoded) in batch {
-        let event = encoded.message();
+        let event = decode(&encoded.bytes);
         match Outgoing::protobuf(SUBJECT_ROOT, &event) {
             Ok(message) => {
                 outcomes
