@@ -226,6 +226,8 @@ pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
     for p in pending.drain(..) {
         ctx.observe(&p);
     }
+    // Each event was observed alone, as the hash sees it.
+    ctx.every_event_observed();
     Ok(ctx)
 }
 
@@ -675,10 +677,17 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let expected = std::fs::read_to_string(path.with_extension("hashes")).unwrap();
             let context = hash_context(text.as_bytes()).unwrap();
+            // The whole document's context, which scans each event again as it hashes it.
+            let rescanning = Context::from_document(&Json::parse(&text).unwrap());
             let mut hashes = Vec::new();
             read_document(text.as_bytes(), &mut |p| {
                 if let Part::Event(_, e) = p {
-                    hashes.push(crate::hash::event_hash_json(&e, &context).unwrap());
+                    let hash = crate::hash::event_hash_json(&e, &context).unwrap();
+                    assert_eq!(
+                        hash,
+                        crate::hash::event_hash_json(&e, &rescanning).unwrap()
+                    );
+                    hashes.push(hash);
                 }
                 Ok(Flow::Continue)
             })

@@ -83,6 +83,10 @@ pub struct Context {
     /// The vocabulary IRIs by every suffix that follows a `-` or `/` in them: the bare values
     /// each expands. Built on first use, and again after the vocabulary grows.
     bare_index: OnceLock<HashMap<String, BareMatch>>,
+    /// Whether every event this context hashes was observed on its own, as the hash scans it:
+    /// then an event's own vocabulary is already in `vocabulary`, and the hash need not scan
+    /// the event again. Set by [`crate::stream::hash_context`] only.
+    every_event_observed: bool,
 }
 
 /// The vocabulary IRIs a bare value matches.
@@ -107,6 +111,7 @@ impl Context {
             epcis: true,
             vocabulary: BTreeSet::new(),
             bare_index: OnceLock::new(),
+            every_event_observed: false,
         }
     }
 
@@ -121,6 +126,7 @@ impl Context {
             epcis: false,
             vocabulary: BTreeSet::new(),
             bare_index: OnceLock::new(),
+            every_event_observed: false,
         };
         let add_terms = |ctx: &mut Context, members: &[(String, Json)], list_form: bool| {
             for (key, value) in members {
@@ -182,6 +188,14 @@ impl Context {
         self.bare_index = OnceLock::new();
     }
 
+    /// Records that [`Context::observe`] has seen every event this context will hash, each as
+    /// the hash will see it. The hash then skips scanning each event for its own vocabulary,
+    /// which the document-wide vocabulary already holds (a second scan of every event was a
+    /// tenth of an import's hashing).
+    pub(crate) fn every_event_observed(&mut self) {
+        self.every_event_observed = true;
+    }
+
     /// The document's vocabulary IRIs by the bare values they expand: an IRI matches a bare
     /// value that is what follows one of its `-` or `/`.
     fn bare_index(&self) -> &HashMap<String, BareMatch> {
@@ -240,7 +254,9 @@ pub fn pre_hash_string_json(event: &Json, context: &Context) -> Result<String, H
         ));
     }
     let mut own = BTreeSet::new();
-    context.terms().scan(event, &mut own);
+    if !context.every_event_observed {
+        context.terms().scan(event, &mut own);
+    }
     // A bare value expands to the one vocabulary IRI (the document's, or this event's own) that
     // ends in `-value` or `/value`; with none or several it stays as it is.
     let index = context.bare_index();
