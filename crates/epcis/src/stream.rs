@@ -9,7 +9,6 @@ use std::fmt;
 use std::io::{BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 
 use crate::hash::Context;
 use crate::json::Json;
@@ -536,11 +535,7 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let state = self.0;
-        // Each event is first taken as its raw text, then parsed from that slice: serde_json
-        // reads a slice several times faster than it reads a stream byte by byte, and the
-        // document as a whole is never held.
-        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
-            let event = Json::parse(raw.get()).map_err(de::Error::custom)?;
+        while let Some(event) = seq.next_element::<Json>()? {
             let index = state.info.events;
             state.info.events += 1;
             state.emit(Part::Event(index, event))?;
