@@ -21,8 +21,6 @@
 //!
 //! Python's `\d` also matches non-ASCII decimal digits; here only ASCII digits count.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 use lotline_domain::gs1::mod10;
 
@@ -761,7 +759,7 @@ pub(crate) fn normalise_identifier(uri: &str) -> Option<String> {
 
 thread_local! {
     /// Values → their normal identifier, or `None` for a value that is not one.
-    static NORMALISED: Memo<Option<String>> = RefCell::new(HashMap::new());
+    static NORMALISED: Memo<Option<String>> = crate::memo::empty();
 }
 
 #[cfg(test)]

@@ -1457,7 +1457,7 @@ pub(crate) fn canon_id(field: &str, raw: &str) -> Result<String, String> {
 
 thread_local! {
     /// GS1 ids as written → their canonical Digital Link, or why they are not one.
-    static CANON_MEMO: Memo<Result<String, String>> = RefCell::new(HashMap::new());
+    static CANON_MEMO: Memo<Result<String, String>> = crate::memo::empty();
 }
 
 /// The org id of a party: lotline's own (`urn:lotline:org:X` → `X`), `gln-<GLN>` for a PGLN, any
