@@ -683,10 +683,7 @@ mod tests {
             read_document(text.as_bytes(), &mut |p| {
                 if let Part::Event(_, e) = p {
                     let hash = crate::hash::event_hash_json(&e, &context).unwrap();
-                    assert_eq!(
-                        hash,
-                        crate::hash::event_hash_json(&e, &rescanning).unwrap()
-                    );
+                    assert_eq!(hash, crate::hash::event_hash_json(&e, &rescanning).unwrap());
                     hashes.push(hash);
                 }
                 Ok(Flow::Continue)

@@ -19,6 +19,9 @@ use crate::store::{INDEX_VERSION, Pending, Store, index_event};
 use crate::tree;
 use lotline_merkle::leaf_hash;
 
+mod ids;
+use ids::IdFilter;
+
 /// One event offered to the writer, already decoded and checked on its own.
 #[derive(Debug, Clone)]
 pub struct Submission {
@@ -337,6 +340,8 @@ struct WriterState {
     flushed_through: u64,
     /// The stream position stored (NATS), which a job's `after` must match.
     stream_position: u64,
+    /// The event ids the log may hold: the duplicate check reads the index only for these.
+    ids: IdFilter,
     stats: Arc<WriterStats>,
 }
 
@@ -349,6 +354,7 @@ impl WriterState {
         };
         let next_rejected = store.last_rejected_id()? + 1;
         let stream_position = store.stream_position()?;
+        let ids = IdFilter::build(store.backend())?;
         Ok(WriterState {
             store,
             config,
@@ -360,6 +366,7 @@ impl WriterState {
             next_rejected,
             last_record_time,
             stream_position,
+            ids,
         })
     }
 
@@ -453,6 +460,7 @@ impl WriterState {
         position: Option<u64>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let store = self.store.clone();
+        self.ids.grow_if_full(store.backend())?;
         let mut pending = Pending::new(store.backend());
         let mut next_seq = self.next_seq;
         let mut next_rejected = self.next_rejected;
@@ -492,6 +500,7 @@ impl WriterState {
                     tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
                     pending.append_record(seq, record);
                     index_event(&mut pending, seq, event)?;
+                    self.ids.insert(&event_id_prefix(&event.id));
                     Outcome::Accepted { seq, record_time }
                 }
                 Decision::Duplicate(seq) => Outcome::Duplicate { seq },
@@ -591,7 +600,7 @@ impl WriterState {
             Err(invalid) => return Ok(Decision::Reject(RejectKind::Invalid, invalid.to_string())),
             Ok(e) => e,
         };
-        if let Some((seq, existing)) = recorded_as(pending, &event.id)? {
+        if let Some((seq, existing)) = recorded_as(pending, &self.ids, &event.id)? {
             if existing.event_bytes == encode_event(event) {
                 return Ok(Decision::Duplicate(seq));
             }
@@ -664,9 +673,18 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The record of the event `event_id` as this batch leaves the log, with its sequence: the
-/// event id index gives the events whose ids hash alike, and the id decides.
-fn recorded_as(pending: &Pending<'_>, event_id: &str) -> Result<Option<(u64, Record)>, StoreError> {
-    for seq in pending.seqs_with_prefix(&event_id_prefix(event_id))? {
+/// event id index gives the events whose ids hash alike, and the id decides. An id the filter
+/// was never told of (every id in the index and every id appended since) is not read for.
+fn recorded_as(
+    pending: &Pending<'_>,
+    ids: &IdFilter,
+    event_id: &str,
+) -> Result<Option<(u64, Record)>, StoreError> {
+    let prefix = event_id_prefix(event_id);
+    if !ids.may_hold(&prefix) {
+        return Ok(None);
+    }
+    for seq in pending.seqs_with_prefix(&prefix)? {
         let record = pending.record(seq)?.ok_or_else(|| {
             StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
         })?;

@@ -21,7 +21,6 @@
 //!
 //! Python's `\d` also matches non-ASCII decimal digits; here only ASCII digits count.
 
-
 use lotline_domain::gs1::mod10;
 
 use crate::memo::{Memo, remembered};

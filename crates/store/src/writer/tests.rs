@@ -429,13 +429,20 @@ async fn sled_store_survives_reopen_and_rebuilds_damaged_indexes() {
     let snapshot = store.snapshot().unwrap();
     let t = Lineage::new(&snapshot).trace_back("LOT-2").unwrap();
     assert_eq!(t.origins[0].lot, "LOT-1");
-    // The writer continues the sequence after a restart.
+    // The writer continues the sequence after a restart, and knows the ids stored before it
+    // (its filter of ids is built from the index at the start).
     let (writer, _done) = Writer::spawn(store.clone(), WriterConfig::default()).unwrap();
     let out = writer
-        .submit(subs(&[harvest("h-3", "LOT-3", "1")]))
+        .submit(subs(&[
+            harvest("h-3", "LOT-3", "1"),
+            harvest("h-1", "LOT-1", "100"),
+            transform("t-1", "LOT-1", "LOT-2"),
+        ]))
         .await
         .unwrap();
     assert!(matches!(out[0], Outcome::Accepted { seq: 4, .. }));
+    assert!(matches!(out[1], Outcome::Duplicate { seq: 2 }), "{out:?}");
+    assert!(matches!(out[2], Outcome::Duplicate { seq: 3 }), "{out:?}");
 }
 
 #[tokio::test]

@@ -1,0 +1,205 @@
+//! Which event ids the log may already hold, so that the writer's duplicate check reads the
+//! event id index only for an id it may have seen.
+//!
+//! The check used to scan the index for every event it decided: a tenth of the writer's time
+//! on an import, almost all of it for ids that are new. This is a Bloom filter of the index
+//! keys' id-hash prefixes ([`EVENT_ID_HASH`] bytes of SHA-256, already uniform), built from the
+//! index when the writer starts and told of every id the writer appends. It answers "absent"
+//! only for an id whose prefix it was never told of; every other id goes to the index as
+//! before, so the filter changes no decision, only how often the index is read.
+
+use crate::backend::Backend;
+use crate::error::StoreError;
+use crate::keys::{EVENT_ID, EVENT_ID_HASH, prefix_end};
+
+/// Bits kept per id the filter is sized for: with [`PROBES`] probes, about one new id in a
+/// hundred is sent to the index when the filter is full.
+const BITS_PER_ID: u64 = 10;
+/// Bit positions set and tested per id.
+const PROBES: u64 = 7;
+/// Ids the smallest filter is sized for (about 1.2 MiB).
+const MIN_CAPACITY: u64 = 1 << 20;
+/// Index keys read per page while building.
+const PAGE: usize = 50_000;
+
+pub(crate) struct IdFilter {
+    words: Vec<u64>,
+    /// `bits - 1`, where `bits` (a power of two) is the filter's size.
+    mask: u64,
+    /// Ids told of so far (index keys at the start, appended ids since).
+    count: u64,
+    /// Ids the filter is sized for; past it the filter is rebuilt twice as large.
+    capacity: u64,
+}
+
+impl IdFilter {
+    /// A filter of every id in the event id index of `backend`.
+    pub(crate) fn build(backend: &dyn Backend) -> Result<IdFilter, StoreError> {
+        let keys = count_keys(backend, PAGE)?;
+        IdFilter::build_for(backend, (keys * 2).max(MIN_CAPACITY), PAGE)
+    }
+
+    fn build_for(
+        backend: &dyn Backend,
+        capacity: u64,
+        page: usize,
+    ) -> Result<IdFilter, StoreError> {
+        let bits = (capacity * BITS_PER_ID).next_power_of_two();
+        let mut filter = IdFilter {
+            words: vec![0; (bits / 64) as usize],
+            mask: bits - 1,
+            count: 0,
+            capacity,
+        };
+        let end = prefix_end(&[EVENT_ID]);
+        let mut start = vec![EVENT_ID];
+        loop {
+            let keys = backend.range(&start, &end, page)?;
+            let Some((last, _)) = keys.last() else { break };
+            start = last.clone();
+            start.push(0);
+            for (key, _) in &keys {
+                if let Some(prefix) = key.get(1..1 + EVENT_ID_HASH) {
+                    filter.insert(prefix);
+                }
+            }
+            if keys.len() < page {
+                break;
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Rebuilds the filter twice as large once it holds more ids than it was sized for (its
+    /// false positives would grow); call between batches, when the index holds every id told of.
+    pub(crate) fn grow_if_full(&mut self, backend: &dyn Backend) -> Result<(), StoreError> {
+        if self.count > self.capacity {
+            *self = IdFilter::build_for(backend, self.capacity * 2, PAGE)?;
+        }
+        Ok(())
+    }
+
+    /// Tells the filter of an id, by its index prefix (`EVENT_ID` and the hash bytes, as
+    /// [`crate::keys::event_id_prefix`] gives it, or the hash bytes alone).
+    pub(crate) fn insert(&mut self, prefix: &[u8]) {
+        for bit in self.bits(prefix) {
+            self.words[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
+        self.count += 1;
+    }
+
+    /// Whether the id may be in the log: `false` only for an id never told of.
+    pub(crate) fn may_hold(&self, prefix: &[u8]) -> bool {
+        self.bits(prefix)
+            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+    }
+
+    /// The bit positions of an id: double hashing over the two halves of its hash prefix.
+    fn bits(&self, prefix: &[u8]) -> impl Iterator<Item = u64> + use<> {
+        let hash = hash_bytes(prefix);
+        let (a, b) = (hash & 0xffff_ffff, (hash >> 32) | 1);
+        let mask = self.mask;
+        (0..PROBES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) & mask)
+    }
+}
+
+/// The id-hash bytes of a prefix given with or without its leading `EVENT_ID`, as a number.
+fn hash_bytes(prefix: &[u8]) -> u64 {
+    let bytes = if prefix.len() == 1 + EVENT_ID_HASH {
+        &prefix[1..]
+    } else {
+        prefix
+    };
+    let mut word = [0u8; 8];
+    let n = bytes.len().min(8);
+    word[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(word)
+}
+
+/// Keys in the event id index (one per event), counted a page at a time.
+fn count_keys(backend: &dyn Backend, page: usize) -> Result<u64, StoreError> {
+    let end = prefix_end(&[EVENT_ID]);
+    let mut start = vec![EVENT_ID];
+    let mut keys = 0;
+    loop {
+        let found = backend.range(&start, &end, page)?;
+        keys += found.len() as u64;
+        match found.last() {
+            Some((last, _)) if found.len() == page => {
+                start = last.clone();
+                start.push(0);
+            }
+            _ => return Ok(keys),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{event_id_key, event_id_prefix};
+
+    fn empty(capacity: u64) -> IdFilter {
+        let bits = (capacity * BITS_PER_ID).next_power_of_two();
+        IdFilter {
+            words: vec![0; (bits / 64) as usize],
+            mask: bits - 1,
+            count: 0,
+            capacity,
+        }
+    }
+
+    #[test]
+    fn an_id_told_of_is_always_held_and_few_others_are() {
+        let mut filter = empty(10_000);
+        for n in 0..10_000 {
+            filter.insert(&event_id_prefix(&format!("urn:uuid:told-{n}")));
+        }
+        for n in 0..10_000 {
+            assert!(filter.may_hold(&event_id_prefix(&format!("urn:uuid:told-{n}"))));
+        }
+        let false_positives = (0..10_000)
+            .filter(|n| filter.may_hold(&event_id_prefix(&format!("urn:uuid:new-{n}"))))
+            .count();
+        // Sized for these ids: about 1 % (0.8 % in theory) are sent to the index.
+        assert!(false_positives < 300, "{false_positives}");
+    }
+
+    #[test]
+    fn a_filter_built_page_by_page_holds_every_id_of_the_index() {
+        let store = crate::Store::in_memory();
+        let mut batch = crate::backend::WriteBatch::default();
+        for n in 0..1_000u64 {
+            batch.insert(
+                event_id_key(&format!("urn:uuid:stored-{n}"), n + 1),
+                Vec::new(),
+            );
+        }
+        // Keys on either side of the index, which the filter must not count.
+        batch.insert(vec![EVENT_ID - 1, 1], Vec::new());
+        batch.insert(vec![EVENT_ID + 1, 1], Vec::new());
+        store.backend().apply(batch).unwrap();
+        // Pages of 7 keys: the last page is short, and 1 000 = 142 * 7 + 6.
+        assert_eq!(count_keys(store.backend(), 7).unwrap(), 1_000);
+        let mut filter = IdFilter::build_for(store.backend(), 1_000, 7).unwrap();
+        assert_eq!(filter.count, 1_000);
+        for n in 0..1_000 {
+            assert!(filter.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}"))));
+        }
+        // Told of more ids than it was sized for, it is rebuilt twice as large from the index.
+        for n in 0..1_001 {
+            filter.insert(&event_id_prefix(&format!("urn:uuid:more-{n}")));
+        }
+        filter.grow_if_full(store.backend()).unwrap();
+        assert_eq!(filter.capacity, 2_000);
+        assert_eq!(filter.count, 1_000);
+    }
+
+    #[test]
+    fn a_prefix_with_or_without_its_tree_byte_is_the_same_id() {
+        let mut filter = empty(1_000);
+        let prefix = event_id_prefix("urn:uuid:x");
+        filter.insert(&prefix[1..]);
+        assert!(filter.may_hold(&prefix));
+    }
+}
