@@ -20,7 +20,7 @@ use crate::tree;
 use lotline_merkle::leaf_hash;
 
 mod ids;
-use ids::IdFilter;
+use ids::Ids;
 
 /// One event offered to the writer, already decoded and checked on its own.
 #[derive(Debug, Clone)]
@@ -341,7 +341,7 @@ struct WriterState {
     /// The stream position stored (NATS), which a job's `after` must match.
     stream_position: u64,
     /// The event ids the log may hold: the duplicate check reads the index only for these.
-    ids: IdFilter,
+    ids: Ids,
     stats: Arc<WriterStats>,
 }
 
@@ -354,7 +354,7 @@ impl WriterState {
         };
         let next_rejected = store.last_rejected_id()? + 1;
         let stream_position = store.stream_position()?;
-        let ids = IdFilter::build(store.backend())?;
+        let ids = Ids::start(&store);
         Ok(WriterState {
             store,
             config,
@@ -460,7 +460,7 @@ impl WriterState {
         position: Option<u64>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let store = self.store.clone();
-        self.ids.grow_if_full(store.backend())?;
+        self.ids.between_batches(&store);
         let mut pending = Pending::new(store.backend());
         let mut next_seq = self.next_seq;
         let mut next_rejected = self.next_rejected;
@@ -677,7 +677,7 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
 /// was never told of (every id in the index and every id appended since) is not read for.
 fn recorded_as(
     pending: &Pending<'_>,
-    ids: &IdFilter,
+    ids: &Ids,
     event_id: &str,
 ) -> Result<Option<(u64, Record)>, StoreError> {
     let prefix = event_id_prefix(event_id);

@@ -2,15 +2,132 @@
 //! event id index only for an id it may have seen.
 //!
 //! The check used to scan the index for every event it decided: a tenth of the writer's time
-//! on an import, almost all of it for ids that are new. This is a Bloom filter of the index
-//! keys' id-hash prefixes ([`EVENT_ID_HASH`] bytes of SHA-256, already uniform), built from the
-//! index when the writer starts and told of every id the writer appends. It answers "absent"
-//! only for an id whose prefix it was never told of; every other id goes to the index as
-//! before, so the filter changes no decision, only how often the index is read.
+//! on an import, almost all of it for ids that are new. [`IdFilter`] is a Bloom filter of the
+//! index keys' id-hash prefixes ([`EVENT_ID_HASH`] bytes of SHA-256, already uniform), told of
+//! every id the writer appends. It answers "absent" only for an id whose prefix it was never
+//! told of; every other id goes to the index as before, so the filter changes no decision, only
+//! how often the index is read.
+//!
+//! [`Ids`] builds the filter from the index on a thread of its own (a second or two per
+//! million events), so the writer takes writes at once: until the filter is ready every id
+//! goes to the index, and the ids appended meanwhile are told to the filter when the writer
+//! takes it. A full filter is rebuilt twice as large the same way, the old one answering
+//! until then.
+
+use std::sync::mpsc;
+
+use tracing::{info, warn};
 
 use crate::backend::Backend;
 use crate::error::StoreError;
 use crate::keys::{EVENT_ID, EVENT_ID_HASH, prefix_end};
+use crate::store::Store;
+
+/// The writer's filter of ids, and the one being built for it.
+pub(crate) struct Ids {
+    /// `None` until the first build ends: then every id is read for.
+    filter: Option<IdFilter>,
+    /// A build under way, and the prefixes of the ids appended since it began.
+    building: Option<Building>,
+}
+
+/// A filter being built on its own thread, and the prefixes of the ids appended since.
+struct Building {
+    built: mpsc::Receiver<Result<IdFilter, StoreError>>,
+    since: Vec<Vec<u8>>,
+}
+
+impl Ids {
+    /// Starts building the filter of the ids in `store`'s index. Call it before the writer
+    /// appends anything, as every id appended after this call must be told to [`Ids::insert`].
+    pub(crate) fn start(store: &Store) -> Ids {
+        let mut ids = Ids {
+            filter: None,
+            building: None,
+        };
+        ids.build(store, None);
+        ids
+    }
+
+    fn build(&mut self, store: &Store, capacity: Option<u64>) {
+        let (tx, rx) = mpsc::channel();
+        let store = store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("lotline-ids".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                let built = match capacity {
+                    Some(capacity) => IdFilter::build_for(store.backend(), capacity, PAGE),
+                    None => IdFilter::build(store.backend()),
+                };
+                if let Ok(filter) = &built {
+                    info!(
+                        ids = filter.count,
+                        capacity = filter.capacity,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "event id filter built"
+                    );
+                }
+                let _ = tx.send(built);
+            });
+        match spawned {
+            Ok(_) => {
+                self.building = Some(Building {
+                    built: rx,
+                    since: Vec::new(),
+                })
+            }
+            Err(e) => {
+                warn!(cause = %e, "cannot start the event id filter's build; every id is looked up in the index")
+            }
+        }
+    }
+
+    /// Takes a finished build, and starts a larger one when the filter is full. Call between
+    /// batches, when everything appended so far is in the index.
+    pub(crate) fn between_batches(&mut self, store: &Store) {
+        if let Some(building) = &mut self.building {
+            match building.built.try_recv() {
+                Ok(Ok(mut filter)) => {
+                    for prefix in building.since.drain(..) {
+                        filter.insert(&prefix);
+                    }
+                    self.filter = Some(filter);
+                    self.building = None;
+                }
+                Ok(Err(e)) => {
+                    warn!(cause = %e, "the event id filter could not be built; the index answers alone");
+                    self.building = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => self.building = None,
+            }
+        }
+        if self.building.is_none()
+            && let Some(filter) = &self.filter
+            && filter.count > filter.capacity
+        {
+            let capacity = filter.capacity * 2;
+            self.build(store, Some(capacity));
+        }
+    }
+
+    /// Tells the filter (and a build under way) of an appended id, by its index prefix.
+    pub(crate) fn insert(&mut self, prefix: &[u8]) {
+        if let Some(filter) = &mut self.filter {
+            filter.insert(prefix);
+        }
+        if let Some(building) = &mut self.building {
+            building.since.push(prefix.to_vec());
+        }
+    }
+
+    /// Whether the id may be in the log: `false` only when the filter is ready and was never
+    /// told of it.
+    pub(crate) fn may_hold(&self, prefix: &[u8]) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.may_hold(prefix))
+    }
+}
 
 /// Bits kept per id the filter is sized for: with [`PROBES`] probes, about one new id in a
 /// hundred is sent to the index when the filter is full.
@@ -68,15 +185,6 @@ impl IdFilter {
             }
         }
         Ok(filter)
-    }
-
-    /// Rebuilds the filter twice as large once it holds more ids than it was sized for (its
-    /// false positives would grow); call between batches, when the index holds every id told of.
-    pub(crate) fn grow_if_full(&mut self, backend: &dyn Backend) -> Result<(), StoreError> {
-        if self.count > self.capacity {
-            *self = IdFilter::build_for(backend, self.capacity * 2, PAGE)?;
-        }
-        Ok(())
     }
 
     /// Tells the filter of an id, by its index prefix (`EVENT_ID` and the hash bytes, as
@@ -181,18 +289,66 @@ mod tests {
         store.backend().apply(batch).unwrap();
         // Pages of 7 keys: the last page is short, and 1 000 = 142 * 7 + 6.
         assert_eq!(count_keys(store.backend(), 7).unwrap(), 1_000);
-        let mut filter = IdFilter::build_for(store.backend(), 1_000, 7).unwrap();
+        let filter = IdFilter::build_for(store.backend(), 1_000, 7).unwrap();
         assert_eq!(filter.count, 1_000);
         for n in 0..1_000 {
             assert!(filter.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}"))));
         }
-        // Told of more ids than it was sized for, it is rebuilt twice as large from the index.
-        for n in 0..1_001 {
-            filter.insert(&event_id_prefix(&format!("urn:uuid:more-{n}")));
+    }
+
+    /// Waits (a bounded time) for the build under way to be taken.
+    fn taken(ids: &mut Ids, store: &Store) {
+        for _ in 0..500 {
+            ids.between_batches(store);
+            if ids.building.is_none() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        filter.grow_if_full(store.backend()).unwrap();
-        assert_eq!(filter.capacity, 2_000);
-        assert_eq!(filter.count, 1_000);
+        panic!("the filter was not built in 5 s");
+    }
+
+    #[test]
+    fn ids_appended_while_the_filter_is_built_are_held_once_it_is_taken() {
+        let store = crate::Store::in_memory();
+        let mut batch = crate::backend::WriteBatch::default();
+        for n in 0..100u64 {
+            batch.insert(
+                event_id_key(&format!("urn:uuid:stored-{n}"), n + 1),
+                Vec::new(),
+            );
+        }
+        store.backend().apply(batch).unwrap();
+        let mut ids = Ids::start(&store);
+        // Before the filter is ready, every id is looked up.
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:never")));
+        // Appended during the build, but not in the index the build reads.
+        ids.insert(&event_id_prefix("urn:uuid:appended"));
+        taken(&mut ids, &store);
+        let filter = ids.filter.as_ref().unwrap();
+        assert_eq!(filter.count, 101);
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:appended")));
+        assert!((0..100).all(|n| ids.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}")))));
+        let held = (0..1_000)
+            .filter(|n| ids.may_hold(&event_id_prefix(&format!("urn:uuid:new-{n}"))))
+            .count();
+        assert!(held < 30, "{held}");
+        // Told of more ids than it was sized for, it is rebuilt twice as large, and the ids
+        // appended during that build are held too.
+        let capacity = filter.capacity;
+        for n in 0..capacity {
+            ids.insert(&event_id_prefix(&format!("urn:uuid:more-{n}")));
+        }
+        ids.between_batches(&store);
+        assert!(ids.building.is_some());
+        ids.insert(&event_id_prefix("urn:uuid:during-growth"));
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
+        taken(&mut ids, &store);
+        let filter = ids.filter.as_ref().unwrap();
+        assert_eq!(filter.capacity, capacity * 2);
+        // The index holds the 100 stored ids; the one appended during the growth was told.
+        assert_eq!(filter.count, 101);
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
     }
 
     #[test]
