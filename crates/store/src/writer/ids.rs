@@ -161,30 +161,24 @@ impl IdFilter {
         capacity: u64,
         page: usize,
     ) -> Result<IdFilter, StoreError> {
-        let bits = (capacity * BITS_PER_ID).next_power_of_two();
-        let mut filter = IdFilter {
+        let mut filter = IdFilter::sized(capacity);
+        each_id_key(backend, page, |key| {
+            if let Some(prefix) = key.get(1..1 + EVENT_ID_HASH) {
+                filter.insert(prefix);
+            }
+        })?;
+        Ok(filter)
+    }
+
+    /// An empty filter sized for `capacity` ids.
+    fn sized(capacity: u64) -> IdFilter {
+        let bits = (capacity.max(64) * BITS_PER_ID).next_power_of_two();
+        IdFilter {
             words: vec![0; (bits / 64) as usize],
             mask: bits - 1,
             count: 0,
             capacity,
-        };
-        let end = prefix_end(&[EVENT_ID]);
-        let mut start = vec![EVENT_ID];
-        loop {
-            let keys = backend.range(&start, &end, page)?;
-            let Some((last, _)) = keys.last() else { break };
-            start = last.clone();
-            start.push(0);
-            for (key, _) in &keys {
-                if let Some(prefix) = key.get(1..1 + EVENT_ID_HASH) {
-                    filter.insert(prefix);
-                }
-            }
-            if keys.len() < page {
-                break;
-            }
         }
-        Ok(filter)
     }
 
     /// Tells the filter of an id, by its index prefix (`EVENT_ID` and the hash bytes, as
@@ -224,20 +218,32 @@ fn hash_bytes(prefix: &[u8]) -> u64 {
     u64::from_le_bytes(word)
 }
 
-/// Keys in the event id index (one per event), counted a page at a time.
+/// Keys in the event id index (one per event).
 fn count_keys(backend: &dyn Backend, page: usize) -> Result<u64, StoreError> {
+    let mut keys = 0;
+    each_id_key(backend, page, |_| keys += 1)?;
+    Ok(keys)
+}
+
+/// Calls `f` with every key of the event id index, reading `page` keys at a time.
+fn each_id_key(
+    backend: &dyn Backend,
+    page: usize,
+    mut f: impl FnMut(&[u8]),
+) -> Result<(), StoreError> {
     let end = prefix_end(&[EVENT_ID]);
     let mut start = vec![EVENT_ID];
-    let mut keys = 0;
     loop {
-        let found = backend.range(&start, &end, page)?;
-        keys += found.len() as u64;
-        match found.last() {
-            Some((last, _)) if found.len() == page => {
+        let keys = backend.range(&start, &end, page)?;
+        for (key, _) in &keys {
+            f(key);
+        }
+        match keys.last() {
+            Some((last, _)) if keys.len() == page => {
                 start = last.clone();
                 start.push(0);
             }
-            _ => return Ok(keys),
+            _ => return Ok(()),
         }
     }
 }
@@ -247,19 +253,9 @@ mod tests {
     use super::*;
     use crate::keys::{event_id_key, event_id_prefix};
 
-    fn empty(capacity: u64) -> IdFilter {
-        let bits = (capacity * BITS_PER_ID).next_power_of_two();
-        IdFilter {
-            words: vec![0; (bits / 64) as usize],
-            mask: bits - 1,
-            count: 0,
-            capacity,
-        }
-    }
-
     #[test]
     fn an_id_told_of_is_always_held_and_few_others_are() {
-        let mut filter = empty(10_000);
+        let mut filter = IdFilter::sized(10_000);
         for n in 0..10_000 {
             filter.insert(&event_id_prefix(&format!("urn:uuid:told-{n}")));
         }
@@ -273,20 +269,26 @@ mod tests {
         assert!(false_positives < 300, "{false_positives}");
     }
 
-    #[test]
-    fn a_filter_built_page_by_page_holds_every_id_of_the_index() {
+    /// A store whose event id index holds `n` ids (`urn:uuid:stored-N`), between keys of the
+    /// trees on either side of it.
+    fn with_ids(n: u64) -> Store {
         let store = crate::Store::in_memory();
         let mut batch = crate::backend::WriteBatch::default();
-        for n in 0..1_000u64 {
+        for n in 0..n {
             batch.insert(
                 event_id_key(&format!("urn:uuid:stored-{n}"), n + 1),
                 Vec::new(),
             );
         }
-        // Keys on either side of the index, which the filter must not count.
         batch.insert(vec![EVENT_ID - 1, 1], Vec::new());
         batch.insert(vec![EVENT_ID + 1, 1], Vec::new());
         store.backend().apply(batch).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_filter_built_page_by_page_holds_every_id_of_the_index() {
+        let store = with_ids(1_000);
         // Pages of 7 keys: the last page is short, and 1 000 = 142 * 7 + 6.
         assert_eq!(count_keys(store.backend(), 7).unwrap(), 1_000);
         let filter = IdFilter::build_for(store.backend(), 1_000, 7).unwrap();
@@ -298,27 +300,19 @@ mod tests {
 
     /// Waits (a bounded time) for the build under way to be taken.
     fn taken(ids: &mut Ids, store: &Store) {
-        for _ in 0..500 {
+        for _ in 0..3_000 {
             ids.between_batches(store);
             if ids.building.is_none() {
                 return;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        panic!("the filter was not built in 5 s");
+        panic!("the filter was not built in 30 s");
     }
 
     #[test]
     fn ids_appended_while_the_filter_is_built_are_held_once_it_is_taken() {
-        let store = crate::Store::in_memory();
-        let mut batch = crate::backend::WriteBatch::default();
-        for n in 0..100u64 {
-            batch.insert(
-                event_id_key(&format!("urn:uuid:stored-{n}"), n + 1),
-                Vec::new(),
-            );
-        }
-        store.backend().apply(batch).unwrap();
+        let store = with_ids(100);
         let mut ids = Ids::start(&store);
         // Before the filter is ready, every id is looked up.
         assert!(ids.may_hold(&event_id_prefix("urn:uuid:never")));
@@ -353,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_prefix_with_or_without_its_tree_byte_is_the_same_id() {
-        let mut filter = empty(1_000);
+        let mut filter = IdFilter::sized(1_000);
         let prefix = event_id_prefix("urn:uuid:x");
         filter.insert(&prefix[1..]);
         assert!(filter.may_hold(&prefix));
