@@ -6,9 +6,10 @@
 use std::cell::RefCell;
 use std::thread::LocalKey;
 
-// Keyed by identifiers from the document: foldhash is seeded per process, so names that collide
-// cannot be chosen in advance, and it hashes a short string several times faster than SipHash
-// (the memo's hashing was a twentieth of an import's instructions).
+// Keyed by identifiers from the document. foldhash is seeded per process but only minimally
+// resistant to chosen collisions; what bounds the harm of a document made to collide is the
+// memo's size (it starts again at `MEMO_ENTRIES`), and such a document only slows its own
+// import. It hashes a short string several times faster than SipHash.
 use foldhash::{HashMap, HashMapExt};
 
 /// Entries one memo holds before it starts again (a few MiB of identifiers).

@@ -195,12 +195,16 @@ pub fn read_document<R: Read>(
 
 /// The first pass for the event hash: the document-wide context GS1's reference implementation
 /// hashes every event with (the `@context`, and the vocabulary of the header and every event).
+/// The context is for the events of this document only: the hash takes each event's own
+/// vocabulary from what this pass observed of it.
 pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
     let mut context: Option<Context> = None;
     let mut pending: Vec<Json> = Vec::new();
+    let mut contexts = 0;
     read_document(reader, &mut |part| {
         match part {
             Part::Context(c) => {
+                contexts += 1;
                 let mut ctx = Context::from_context(&c);
                 for p in pending.drain(..) {
                     ctx.observe(&p);
@@ -226,8 +230,11 @@ pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
     for p in pending.drain(..) {
         ctx.observe(&p);
     }
-    // Each event was observed alone, as the hash sees it.
-    ctx.every_event_observed();
+    // Each event was observed alone, as the hash sees it, unless a second `@context` started
+    // the vocabulary again: then each event's own is taken as it is hashed.
+    if contexts <= 1 {
+        ctx.mark_every_event_observed();
+    }
     Ok(ctx)
 }
 
@@ -677,14 +684,10 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let expected = std::fs::read_to_string(path.with_extension("hashes")).unwrap();
             let context = hash_context(text.as_bytes()).unwrap();
-            // The whole document's context, which scans each event again as it hashes it.
-            let rescanning = Context::from_document(&Json::parse(&text).unwrap());
             let mut hashes = Vec::new();
             read_document(text.as_bytes(), &mut |p| {
                 if let Part::Event(_, e) = p {
-                    let hash = crate::hash::event_hash_json(&e, &context).unwrap();
-                    assert_eq!(hash, crate::hash::event_hash_json(&e, &rescanning).unwrap());
-                    hashes.push(hash);
+                    hashes.push(crate::hash::event_hash_json(&e, &context).unwrap());
                 }
                 Ok(Flow::Continue)
             })
@@ -694,6 +697,44 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 5);
+    }
+
+    #[test]
+    fn an_events_own_vocabulary_counts_however_the_contexts_are_placed() {
+        // The note's bare `custom` expands to the one vocabulary IRI that ends in it, which
+        // only this event's bizStep names.
+        let event = r#"{"type": "ObjectEvent", "eventTime": "2026-01-01T00:00:00Z",
+            "eventTimeZoneOffset": "+00:00", "action": "OBSERVE",
+            "bizStep": "https://ref.gs1.org/cbv/BizStep-custom", "ex:note": "custom"}"#;
+        let context = r#"["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+            {"ex": "https://example.com/ns/"}]"#;
+        let body = format!(r#""type": "EPCISDocument", "epcisBody": {{"eventList": [{event}]}}"#);
+        for text in [
+            format!(r#"{{"@context": {context}, {body}}}"#),
+            // After the events: they wait for it.
+            format!(r#"{{{body}, "@context": {context}}}"#),
+            // Twice: the second starts the vocabulary again, so the first one's is lost.
+            format!(r#"{{"@context": {context}, {body}, "@context": {context}}}"#),
+        ] {
+            let hashing = hash_context(text.as_bytes()).unwrap();
+            let mut pre_hashes = Vec::new();
+            read_document(text.as_bytes(), &mut |p| {
+                if let Part::Event(_, e) = p {
+                    pre_hashes.push(crate::hash::pre_hash_string_json(&e, &hashing).unwrap());
+                }
+                Ok(Flow::Continue)
+            })
+            .unwrap();
+            assert_eq!(pre_hashes.len(), 1, "{text}");
+            assert_eq!(
+                pre_hashes[0]
+                    .matches("=https://ref.gs1.org/cbv/BizStep-custom")
+                    .count(),
+                2,
+                "{}",
+                pre_hashes[0]
+            );
+        }
     }
 
     #[test]

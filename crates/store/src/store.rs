@@ -347,6 +347,12 @@ impl Store {
         self.backend.flush()
     }
 
+    /// How many handles hold this store's backend (its clones, and threads working on it).
+    #[cfg(test)]
+    pub(crate) fn backend_holders(&self) -> usize {
+        Arc::strong_count(&self.backend)
+    }
+
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         let store = Store {
             backend,

@@ -178,7 +178,8 @@ impl Writer {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let (done_tx, done_rx) = oneshot::channel();
         let (failure_tx, failure) = watch::channel(None);
-        let mut state = WriterState::load(store, config)?;
+        let ids = Ids::start(&store);
+        let mut state = WriterState::load(store, config, ids)?;
         let stats = state.stats.clone();
         std::thread::Builder::new()
             .name("lotline-writer".into())
@@ -197,6 +198,8 @@ impl Writer {
                     error!(%cause, "the writer thread panicked; writes are refused until lotline restarts");
                     let _ = failure_tx.send(Some(format!("the writer thread panicked ({cause}); restart lotline")));
                 }
+                // Done means the store is let go: the filter's build is stopped first.
+                drop(state);
                 let _ = done_tx.send(());
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
@@ -346,7 +349,8 @@ struct WriterState {
 }
 
 impl WriterState {
-    fn load(store: Store, config: WriterConfig) -> Result<Self, StoreError> {
+    /// The writer's state as the store holds it, with the filter of ids started for it.
+    fn load(store: Store, config: WriterConfig, ids: Ids) -> Result<Self, StoreError> {
         let last = store.last_seq()?;
         let last_record_time = match store.record(last)? {
             Some(r) => r.record_time,
@@ -354,7 +358,6 @@ impl WriterState {
         };
         let next_rejected = store.last_rejected_id()? + 1;
         let stream_position = store.stream_position()?;
-        let ids = Ids::start(&store);
         Ok(WriterState {
             store,
             config,
@@ -430,7 +433,10 @@ impl WriterState {
                     error!(cause = %err, events = count, "batch not written");
                     // Nothing of the batch is acknowledged; re-read where the log ends
                     // (the batch may have been applied but not flushed).
-                    match WriterState::load(self.store.clone(), self.config.clone()) {
+                    // The filter of ids is kept: it holds every id of the index, and those of
+                    // the failed batch only make it send them to the index.
+                    let ids = std::mem::replace(&mut self.ids, Ids::none());
+                    match WriterState::load(self.store.clone(), self.config.clone(), ids) {
                         Ok(reloaded) => {
                             // What was applied is what the next flush makes durable.
                             let stats = self.stats.clone();
@@ -460,7 +466,7 @@ impl WriterState {
         position: Option<u64>,
     ) -> Result<Vec<Outcome>, StoreError> {
         let store = self.store.clone();
-        self.ids.between_batches(&store);
+        self.ids.catch_up(&store);
         let mut pending = Pending::new(store.backend());
         let mut next_seq = self.next_seq;
         let mut next_rejected = self.next_rejected;

@@ -78,7 +78,7 @@ pub struct Context {
     /// Whether the EPCIS 2.0 JSON-LD context is in effect.
     epcis: bool,
     /// The CBV and GS1 vocabulary IRIs of the whole document's expansion (empty unless built by
-    /// [`Context::from_document`]).
+    /// [`Context::from_document`] or told of the document's parts by [`Context::observe`]).
     vocabulary: BTreeSet<String>,
     /// The vocabulary IRIs by every suffix that follows a `-` or `/` in them: the bare values
     /// each expands. Built on first use, and again after the vocabulary grows.
@@ -192,7 +192,7 @@ impl Context {
     /// the hash will see it. The hash then skips scanning each event for its own vocabulary,
     /// which the document-wide vocabulary already holds (a second scan of every event was a
     /// tenth of an import's hashing).
-    pub(crate) fn every_event_observed(&mut self) {
+    pub(crate) fn mark_every_event_observed(&mut self) {
         self.every_event_observed = true;
     }
 

@@ -6,15 +6,20 @@
 //! index keys' id-hash prefixes ([`EVENT_ID_HASH`] bytes of SHA-256, already uniform), told of
 //! every id the writer appends. It answers "absent" only for an id whose prefix it was never
 //! told of; every other id goes to the index as before, so the filter changes no decision, only
-//! how often the index is read.
+//! how often the index is read. It is sound because nothing but the writer adds index entries
+//! while the writer runs (the rebuild and a backup's restore run before it starts).
 //!
 //! [`Ids`] builds the filter from the index on a thread of its own (a second or two per
 //! million events), so the writer takes writes at once: until the filter is ready every id
 //! goes to the index, and the ids appended meanwhile are told to the filter when the writer
 //! takes it. A full filter is rebuilt twice as large the same way, the old one answering
-//! until then.
+//! until then. Dropping [`Ids`] stops a build under way and waits for its thread, so the store
+//! is not held after the writer has stopped.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::thread::JoinHandle;
 
 use tracing::{info, warn};
 
@@ -23,43 +28,69 @@ use crate::error::StoreError;
 use crate::keys::{EVENT_ID, EVENT_ID_HASH, prefix_end};
 use crate::store::Store;
 
+/// Bits kept per id the filter is sized for (rounded up to a power of two in all): with
+/// [`PROBES`] probes, under one new id in a hundred is sent to the index when the filter is
+/// full, and far fewer before.
+const BITS_PER_ID: u64 = 10;
+/// Bit positions set and tested per id.
+const PROBES: u64 = 7;
+/// Ids the smallest filter is sized for (2 MiB).
+const MIN_CAPACITY: u64 = 1 << 20;
+/// Index keys read per page while building; a stopped build ends after the page it is in.
+const PAGE: usize = 50_000;
+
 /// The writer's filter of ids, and the one being built for it.
 pub(crate) struct Ids {
     /// `None` until the first build ends: then every id is read for.
     filter: Option<IdFilter>,
-    /// A build under way, and the prefixes of the ids appended since it began.
+    /// A build under way.
     building: Option<Building>,
 }
 
-/// A filter being built on its own thread, and the prefixes of the ids appended since.
+/// A filter being built on its own thread.
 struct Building {
     built: mpsc::Receiver<Result<IdFilter, StoreError>>,
-    since: Vec<Vec<u8>>,
+    /// The id hashes appended since the build began, which its scan may not have seen.
+    since: Vec<u64>,
+    /// Set to stop the build after the page it is reading.
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
 }
 
 impl Ids {
     /// Starts building the filter of the ids in `store`'s index. Call it before the writer
     /// appends anything, as every id appended after this call must be told to [`Ids::insert`].
     pub(crate) fn start(store: &Store) -> Ids {
-        let mut ids = Ids {
-            filter: None,
-            building: None,
-        };
+        let mut ids = Ids::none();
         ids.build(store, None);
         ids
     }
 
+    /// No filter: every id is read for.
+    pub(crate) fn none() -> Ids {
+        Ids {
+            filter: None,
+            building: None,
+        }
+    }
+
+    /// Starts a build sized for `capacity` ids (by default, twice the index's).
     fn build(&mut self, store: &Store, capacity: Option<u64>) {
         let (tx, rx) = mpsc::channel();
-        let store = store.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (store, stopped) = (store.clone(), stop.clone());
         let spawned = std::thread::Builder::new()
             .name("lotline-ids".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                let built = match capacity {
-                    Some(capacity) => IdFilter::build_for(store.backend(), capacity, PAGE),
-                    None => IdFilter::build(store.backend()),
+                let capacity = match capacity {
+                    Some(capacity) => Ok(capacity),
+                    None => count_keys(store.backend(), PAGE, &stopped)
+                        .map(|keys| (keys * 2).max(MIN_CAPACITY)),
                 };
+                let built = capacity.and_then(|capacity| {
+                    IdFilter::build(store.backend(), capacity, PAGE, &stopped)
+                });
                 if let Ok(filter) = &built {
                     info!(
                         ids = filter.count,
@@ -71,10 +102,12 @@ impl Ids {
                 let _ = tx.send(built);
             });
         match spawned {
-            Ok(_) => {
+            Ok(thread) => {
                 self.building = Some(Building {
                     built: rx,
                     since: Vec::new(),
+                    stop,
+                    thread,
                 })
             }
             Err(e) => {
@@ -85,22 +118,17 @@ impl Ids {
 
     /// Takes a finished build, and starts a larger one when the filter is full. Call between
     /// batches, when everything appended so far is in the index.
-    pub(crate) fn between_batches(&mut self, store: &Store) {
-        if let Some(building) = &mut self.building {
+    pub(crate) fn catch_up(&mut self, store: &Store) {
+        if let Some(building) = &self.building {
             match building.built.try_recv() {
-                Ok(Ok(mut filter)) => {
-                    for prefix in building.since.drain(..) {
-                        filter.insert(&prefix);
-                    }
-                    self.filter = Some(filter);
-                    self.building = None;
-                }
-                Ok(Err(e)) => {
-                    warn!(cause = %e, "the event id filter could not be built; the index answers alone");
-                    self.building = None;
-                }
+                Ok(built) => self.take(built),
                 Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => self.building = None,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    warn!(
+                        "the event id filter's build stopped without a result; the index answers alone"
+                    );
+                    self.building = None;
+                }
             }
         }
         if self.building.is_none()
@@ -112,33 +140,68 @@ impl Ids {
         }
     }
 
-    /// Tells the filter (and a build under way) of an appended id, by its index prefix.
-    pub(crate) fn insert(&mut self, prefix: &[u8]) {
-        if let Some(filter) = &mut self.filter {
-            filter.insert(prefix);
-        }
-        if let Some(building) = &mut self.building {
-            building.since.push(prefix.to_vec());
+    /// Takes the result of the build under way: the filter, told of the ids appended since.
+    fn take(&mut self, built: Result<IdFilter, StoreError>) {
+        let Some(building) = self.building.take() else {
+            return;
+        };
+        let _ = building.thread.join();
+        match built {
+            Ok(mut filter) => {
+                for hash in building.since {
+                    filter.insert_hash(hash);
+                }
+                self.filter = Some(filter);
+            }
+            Err(e) => {
+                warn!(cause = %e, "the event id filter could not be built; the index answers alone")
+            }
         }
     }
 
-    /// Whether the id may be in the log: `false` only when the filter is ready and was never
-    /// told of it.
+    /// Waits (up to a minute) for the build under way, and takes it.
+    #[cfg(test)]
+    pub(crate) fn wait_built(&mut self) {
+        if let Some(building) = &self.building {
+            let built = building
+                .built
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .expect("the event id filter was built within a minute");
+            self.take(built);
+        }
+    }
+
+    /// Tells the filter (and a build under way) of an appended id, by its index prefix
+    /// ([`crate::keys::event_id_prefix`]).
+    pub(crate) fn insert(&mut self, prefix: &[u8]) {
+        let hash = prefix_hash(prefix);
+        if let Some(filter) = &mut self.filter {
+            filter.insert_hash(hash);
+        }
+        if let Some(building) = &mut self.building {
+            building.since.push(hash);
+        }
+    }
+
+    /// Whether the id may be in the log, by its index prefix: `false` only when the filter is
+    /// ready and was never told of it.
     pub(crate) fn may_hold(&self, prefix: &[u8]) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.may_hold(prefix))
+        self.filter
+            .as_ref()
+            .is_none_or(|f| f.may_hold_hash(prefix_hash(prefix)))
     }
 }
 
-/// Bits kept per id the filter is sized for: with [`PROBES`] probes, about one new id in a
-/// hundred is sent to the index when the filter is full.
-const BITS_PER_ID: u64 = 10;
-/// Bit positions set and tested per id.
-const PROBES: u64 = 7;
-/// Ids the smallest filter is sized for (about 1.2 MiB).
-const MIN_CAPACITY: u64 = 1 << 20;
-/// Index keys read per page while building.
-const PAGE: usize = 50_000;
+impl Drop for Ids {
+    fn drop(&mut self) {
+        if let Some(building) = self.building.take() {
+            building.stop.store(true, Ordering::Relaxed);
+            let _ = building.thread.join();
+        }
+    }
+}
 
+/// A Bloom filter of event id hashes.
 pub(crate) struct IdFilter {
     words: Vec<u64>,
     /// `bits - 1`, where `bits` (a power of two) is the filter's size.
@@ -150,21 +213,18 @@ pub(crate) struct IdFilter {
 }
 
 impl IdFilter {
-    /// A filter of every id in the event id index of `backend`.
-    pub(crate) fn build(backend: &dyn Backend) -> Result<IdFilter, StoreError> {
-        let keys = count_keys(backend, PAGE)?;
-        IdFilter::build_for(backend, (keys * 2).max(MIN_CAPACITY), PAGE)
-    }
-
-    fn build_for(
+    /// A filter sized for `capacity` ids, of every id in the event id index of `backend`, read
+    /// `page` keys at a time; an error once `stop` is set.
+    fn build(
         backend: &dyn Backend,
         capacity: u64,
         page: usize,
+        stop: &AtomicBool,
     ) -> Result<IdFilter, StoreError> {
         let mut filter = IdFilter::sized(capacity);
-        each_id_key(backend, page, |key| {
-            if let Some(prefix) = key.get(1..1 + EVENT_ID_HASH) {
-                filter.insert(prefix);
+        each_id_key(backend, page, stop, |key| {
+            if let Some(hash) = key.get(1..1 + EVENT_ID_HASH) {
+                filter.insert_hash(hash_of(hash));
             }
         })?;
         Ok(filter)
@@ -181,37 +241,33 @@ impl IdFilter {
         }
     }
 
-    /// Tells the filter of an id, by its index prefix (`EVENT_ID` and the hash bytes, as
-    /// [`crate::keys::event_id_prefix`] gives it, or the hash bytes alone).
-    pub(crate) fn insert(&mut self, prefix: &[u8]) {
-        for bit in self.bits(prefix) {
+    fn insert_hash(&mut self, hash: u64) {
+        for bit in self.bits(hash) {
             self.words[(bit / 64) as usize] |= 1 << (bit % 64);
         }
         self.count += 1;
     }
 
-    /// Whether the id may be in the log: `false` only for an id never told of.
-    pub(crate) fn may_hold(&self, prefix: &[u8]) -> bool {
-        self.bits(prefix)
+    fn may_hold_hash(&self, hash: u64) -> bool {
+        self.bits(hash)
             .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
     }
 
-    /// The bit positions of an id: double hashing over the two halves of its hash prefix.
-    fn bits(&self, prefix: &[u8]) -> impl Iterator<Item = u64> + use<> {
-        let hash = hash_bytes(prefix);
+    /// The bit positions of an id: double hashing over the two halves of its hash.
+    fn bits(&self, hash: u64) -> impl Iterator<Item = u64> + use<> {
         let (a, b) = (hash & 0xffff_ffff, (hash >> 32) | 1);
         let mask = self.mask;
         (0..PROBES).map(move |i| a.wrapping_add(i.wrapping_mul(b)) & mask)
     }
 }
 
-/// The id-hash bytes of a prefix given with or without its leading `EVENT_ID`, as a number.
-fn hash_bytes(prefix: &[u8]) -> u64 {
-    let bytes = if prefix.len() == 1 + EVENT_ID_HASH {
-        &prefix[1..]
-    } else {
-        prefix
-    };
+/// The id hash of an index prefix (`EVENT_ID` and [`EVENT_ID_HASH`] bytes).
+fn prefix_hash(prefix: &[u8]) -> u64 {
+    hash_of(prefix.get(1..).unwrap_or_default())
+}
+
+/// The [`EVENT_ID_HASH`] bytes of an id's SHA-256 as a number.
+fn hash_of(bytes: &[u8]) -> u64 {
     let mut word = [0u8; 8];
     let n = bytes.len().min(8);
     word[..n].copy_from_slice(&bytes[..n]);
@@ -219,21 +275,26 @@ fn hash_bytes(prefix: &[u8]) -> u64 {
 }
 
 /// Keys in the event id index (one per event).
-fn count_keys(backend: &dyn Backend, page: usize) -> Result<u64, StoreError> {
+fn count_keys(backend: &dyn Backend, page: usize, stop: &AtomicBool) -> Result<u64, StoreError> {
     let mut keys = 0;
-    each_id_key(backend, page, |_| keys += 1)?;
+    each_id_key(backend, page, stop, |_| keys += 1)?;
     Ok(keys)
 }
 
-/// Calls `f` with every key of the event id index, reading `page` keys at a time.
+/// Calls `f` with every key of the event id index, reading `page` keys at a time; an error
+/// once `stop` is set.
 fn each_id_key(
     backend: &dyn Backend,
     page: usize,
+    stop: &AtomicBool,
     mut f: impl FnMut(&[u8]),
 ) -> Result<(), StoreError> {
     let end = prefix_end(&[EVENT_ID]);
     let mut start = vec![EVENT_ID];
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(StoreError::WriterStopped);
+        }
         let keys = backend.range(&start, &end, page)?;
         for (key, _) in &keys {
             f(key);
@@ -253,20 +314,24 @@ mod tests {
     use super::*;
     use crate::keys::{event_id_key, event_id_prefix};
 
+    fn hash(id: &str) -> u64 {
+        prefix_hash(&event_id_prefix(id))
+    }
+
     #[test]
     fn an_id_told_of_is_always_held_and_few_others_are() {
         let mut filter = IdFilter::sized(10_000);
         for n in 0..10_000 {
-            filter.insert(&event_id_prefix(&format!("urn:uuid:told-{n}")));
+            filter.insert_hash(hash(&format!("urn:uuid:told-{n}")));
         }
         for n in 0..10_000 {
-            assert!(filter.may_hold(&event_id_prefix(&format!("urn:uuid:told-{n}"))));
+            assert!(filter.may_hold_hash(hash(&format!("urn:uuid:told-{n}"))));
         }
         let false_positives = (0..10_000)
-            .filter(|n| filter.may_hold(&event_id_prefix(&format!("urn:uuid:new-{n}"))))
+            .filter(|n| filter.may_hold_hash(hash(&format!("urn:uuid:new-{n}"))))
             .count();
-        // Sized for these ids: about 1 % (0.8 % in theory) are sent to the index.
-        assert!(false_positives < 300, "{false_positives}");
+        // 13 bits per id here (10, rounded up to a power of two): about 0.25 % in theory.
+        assert!(false_positives < 100, "{false_positives}");
     }
 
     /// A store whose event id index holds `n` ids (`urn:uuid:stored-N`), between keys of the
@@ -289,25 +354,17 @@ mod tests {
     #[test]
     fn a_filter_built_page_by_page_holds_every_id_of_the_index() {
         let store = with_ids(1_000);
+        let go = AtomicBool::new(false);
         // Pages of 7 keys: the last page is short, and 1 000 = 142 * 7 + 6.
-        assert_eq!(count_keys(store.backend(), 7).unwrap(), 1_000);
-        let filter = IdFilter::build_for(store.backend(), 1_000, 7).unwrap();
+        assert_eq!(count_keys(store.backend(), 7, &go).unwrap(), 1_000);
+        let filter = IdFilter::build(store.backend(), 1_000, 7, &go).unwrap();
         assert_eq!(filter.count, 1_000);
         for n in 0..1_000 {
-            assert!(filter.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}"))));
+            assert!(filter.may_hold_hash(hash(&format!("urn:uuid:stored-{n}"))));
         }
-    }
-
-    /// Waits (a bounded time) for the build under way to be taken.
-    fn taken(ids: &mut Ids, store: &Store) {
-        for _ in 0..3_000 {
-            ids.between_batches(store);
-            if ids.building.is_none() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("the filter was not built in 30 s");
+        // A stopped build is an error, never a filter missing ids.
+        let stop = AtomicBool::new(true);
+        assert!(IdFilter::build(store.backend(), 1_000, 7, &stop).is_err());
     }
 
     #[test]
@@ -318,38 +375,53 @@ mod tests {
         assert!(ids.may_hold(&event_id_prefix("urn:uuid:never")));
         // Appended during the build, but not in the index the build reads.
         ids.insert(&event_id_prefix("urn:uuid:appended"));
-        taken(&mut ids, &store);
+        ids.wait_built();
         let filter = ids.filter.as_ref().unwrap();
-        assert_eq!(filter.count, 101);
+        assert_eq!((filter.count, filter.capacity), (101, MIN_CAPACITY));
         assert!(ids.may_hold(&event_id_prefix("urn:uuid:appended")));
         assert!((0..100).all(|n| ids.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}")))));
         let held = (0..1_000)
             .filter(|n| ids.may_hold(&event_id_prefix(&format!("urn:uuid:new-{n}"))))
             .count();
-        assert!(held < 30, "{held}");
-        // Told of more ids than it was sized for, it is rebuilt twice as large, and the ids
-        // appended during that build are held too.
-        let capacity = filter.capacity;
-        for n in 0..capacity {
-            ids.insert(&event_id_prefix(&format!("urn:uuid:more-{n}")));
-        }
-        ids.between_batches(&store);
-        assert!(ids.building.is_some());
-        ids.insert(&event_id_prefix("urn:uuid:during-growth"));
-        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
-        taken(&mut ids, &store);
-        let filter = ids.filter.as_ref().unwrap();
-        assert_eq!(filter.capacity, capacity * 2);
-        // The index holds the 100 stored ids; the one appended during the growth was told.
-        assert_eq!(filter.count, 101);
-        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
+        assert!(held < 10, "{held}");
     }
 
     #[test]
-    fn a_prefix_with_or_without_its_tree_byte_is_the_same_id() {
-        let mut filter = IdFilter::sized(1_000);
-        let prefix = event_id_prefix("urn:uuid:x");
-        filter.insert(&prefix[1..]);
-        assert!(filter.may_hold(&prefix));
+    fn a_full_filter_is_rebuilt_twice_as_large_and_keeps_answering_meanwhile() {
+        let store = with_ids(100);
+        let mut ids = Ids::none();
+        ids.build(&store, Some(128));
+        ids.wait_built();
+        for n in 0..28 {
+            ids.insert(&event_id_prefix(&format!("urn:uuid:more-{n}")));
+        }
+        // Full, not past it: no build.
+        ids.catch_up(&store);
+        assert!(ids.building.is_none());
+        ids.insert(&event_id_prefix("urn:uuid:past-full"));
+        ids.catch_up(&store);
+        assert!(ids.building.is_some());
+        // The old filter answers until the new one is taken.
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:past-full")));
+        ids.insert(&event_id_prefix("urn:uuid:during-growth"));
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
+        ids.wait_built();
+        let filter = ids.filter.as_ref().unwrap();
+        // The index holds the 100 stored ids (the ones told only were never written); the one
+        // appended during the growth was told to the new filter.
+        assert_eq!((filter.count, filter.capacity), (101, 256));
+        assert!(ids.may_hold(&event_id_prefix("urn:uuid:during-growth")));
+        assert!((0..100).all(|n| ids.may_hold(&event_id_prefix(&format!("urn:uuid:stored-{n}")))));
+    }
+
+    #[test]
+    fn dropping_the_ids_stops_the_build_and_lets_the_store_go() {
+        let store = with_ids(10_000);
+        let before = store.backend_holders();
+        let ids = Ids::start(&store);
+        drop(ids);
+        // The build's thread is gone, and its clone of the store with it (a data dir can be
+        // opened again at once).
+        assert_eq!(store.backend_holders(), before);
     }
 }
