@@ -672,6 +672,19 @@ mod tests {
         assert!(first_at.unwrap() < text.len() / 100, "{first_at:?}");
     }
 
+    /// `f` of every event of a document, in order.
+    fn each_event<T>(text: &str, mut f: impl FnMut(&Json) -> T) -> Vec<T> {
+        let mut out = Vec::new();
+        read_document(text.as_bytes(), &mut |p| {
+            if let Part::Event(_, e) = p {
+                out.push(f(&e));
+            }
+            Ok(Flow::Continue)
+        })
+        .unwrap();
+        out
+    }
+
     #[test]
     fn the_two_passes_give_the_reference_hashes() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -684,14 +697,9 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             let expected = std::fs::read_to_string(path.with_extension("hashes")).unwrap();
             let context = hash_context(text.as_bytes()).unwrap();
-            let mut hashes = Vec::new();
-            read_document(text.as_bytes(), &mut |p| {
-                if let Part::Event(_, e) = p {
-                    hashes.push(crate::hash::event_hash_json(&e, &context).unwrap());
-                }
-                Ok(Flow::Continue)
-            })
-            .unwrap();
+            let hashes = each_event(&text, |e| {
+                crate::hash::event_hash_json(e, &context).unwrap()
+            });
             let expected: Vec<&str> = expected.lines().filter(|l| !l.is_empty()).collect();
             assert_eq!(hashes, expected, "{}", path.display());
             checked += 1;
@@ -717,14 +725,9 @@ mod tests {
             format!(r#"{{"@context": {context}, {body}, "@context": {context}}}"#),
         ] {
             let hashing = hash_context(text.as_bytes()).unwrap();
-            let mut pre_hashes = Vec::new();
-            read_document(text.as_bytes(), &mut |p| {
-                if let Part::Event(_, e) = p {
-                    pre_hashes.push(crate::hash::pre_hash_string_json(&e, &hashing).unwrap());
-                }
-                Ok(Flow::Continue)
-            })
-            .unwrap();
+            let pre_hashes = each_event(&text, |e| {
+                crate::hash::pre_hash_string_json(e, &hashing).unwrap()
+            });
             assert_eq!(pre_hashes.len(), 1, "{text}");
             assert_eq!(
                 pre_hashes[0]

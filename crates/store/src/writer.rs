@@ -498,7 +498,7 @@ impl WriterState {
                 .max(last_time);
             let outcome = self.decide(&pending, item, record_time)?;
             let outcome = match outcome {
-                Decision::Append(event) => {
+                Decision::Append(event, id_prefix) => {
                     let seq = next_seq;
                     next_seq += 1;
                     last_time = record_time;
@@ -506,7 +506,7 @@ impl WriterState {
                     tree::append_leaf(&mut pending, seq - 1, leaf_hash(&record))?;
                     pending.append_record(seq, record);
                     index_event(&mut pending, seq, event)?;
-                    self.ids.insert(&event_id_prefix(&event.id));
+                    self.ids.insert(&id_prefix);
                     Outcome::Accepted { seq, record_time }
                 }
                 Decision::Duplicate(seq) => Outcome::Duplicate { seq },
@@ -606,7 +606,8 @@ impl WriterState {
             Err(invalid) => return Ok(Decision::Reject(RejectKind::Invalid, invalid.to_string())),
             Ok(e) => e,
         };
-        if let Some((seq, existing)) = recorded_as(pending, &self.ids, &event.id)? {
+        let id_prefix = event_id_prefix(&event.id);
+        if let Some((seq, existing)) = recorded_as(pending, &self.ids, &id_prefix, &event.id)? {
             if existing.event_bytes == encode_event(event) {
                 return Ok(Decision::Duplicate(seq));
             }
@@ -654,12 +655,13 @@ impl WriterState {
                 ),
             ));
         }
-        Ok(Decision::Append(event))
+        Ok(Decision::Append(event, id_prefix))
     }
 }
 
 enum Decision<'a> {
-    Append(&'a Event),
+    /// The event, and its id's index prefix (for the filter of ids).
+    Append(&'a Event, Vec<u8>),
     Duplicate(u64),
     Reject(RejectKind, String),
 }
@@ -678,19 +680,20 @@ fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-/// The record of the event `event_id` as this batch leaves the log, with its sequence: the
-/// event id index gives the events whose ids hash alike, and the id decides. An id the filter
+/// The record of the event `event_id` (whose index prefix is `prefix`) as this batch leaves the
+/// log, with its sequence: the event id index gives the events whose ids hash alike, and the id
+/// decides. An id the filter
 /// was never told of (every id in the index and every id appended since) is not read for.
 fn recorded_as(
     pending: &Pending<'_>,
     ids: &Ids,
+    prefix: &[u8],
     event_id: &str,
 ) -> Result<Option<(u64, Record)>, StoreError> {
-    let prefix = event_id_prefix(event_id);
-    if !ids.may_hold(&prefix) {
+    if !ids.may_hold(prefix) {
         return Ok(None);
     }
-    for seq in pending.seqs_with_prefix(&prefix)? {
+    for seq in pending.seqs_with_prefix(prefix)? {
         let record = pending.record(seq)?.ok_or_else(|| {
             StoreError::Corrupt(format!("event id index points at missing sequence {seq}"))
         })?;

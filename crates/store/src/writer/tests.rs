@@ -925,11 +925,13 @@ async fn ids_that_share_their_hash_in_the_event_id_index_stay_apart() {
     // back, they may be unknown to the writer's filter: nothing but this test does that.)
     let pending = Pending::new(store.backend());
     assert!(
-        recorded_as(&pending, &Ids::none(), "h-2")
+        recorded_as(&pending, &Ids::none(), &event_id_prefix("h-2"), "h-2")
             .unwrap()
             .is_none()
     );
-    let (seq, _) = recorded_as(&pending, &Ids::none(), "h-1").unwrap().unwrap();
+    let (seq, _) = recorded_as(&pending, &Ids::none(), &event_id_prefix("h-1"), "h-1")
+        .unwrap()
+        .unwrap();
     assert_eq!(seq, 2);
     drop(pending);
     let out = writer
@@ -1124,9 +1126,15 @@ async fn the_duplicate_check_finds_stored_ids_through_a_built_filter() {
     let mut ids = Ids::start(&store);
     ids.wait_built();
     let pending = Pending::new(store.backend());
-    let (seq, record) = recorded_as(&pending, &ids, "h-1").unwrap().unwrap();
+    let (seq, record) = recorded_as(&pending, &ids, &event_id_prefix("h-1"), "h-1")
+        .unwrap()
+        .unwrap();
     assert_eq!((seq, record.event().unwrap().id.as_str()), (2, "h-1"));
-    assert!(recorded_as(&pending, &ids, "h-new").unwrap().is_none());
+    assert!(
+        recorded_as(&pending, &ids, &event_id_prefix("h-new"), "h-new")
+            .unwrap()
+            .is_none()
+    );
     // Through the writer: a resend is a duplicate, a changed event under the id a conflict.
     let out = writer
         .submit(subs(&[
