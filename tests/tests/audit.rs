@@ -15,6 +15,7 @@ use common::{all_rejected, lotline, stderr, stdout};
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use lotline_proto::v1::event_service_client::EventServiceClient;
+use lotline_server::ServeConfig;
 use lotline_testkit::scenario::{Coop, Crop, Expected, Planted, Problem, Scenario};
 use lotline_testkit::{BinaryServer, TestServer};
 use tonic::transport::Channel;
@@ -1554,6 +1555,171 @@ async fn the_cli_lists_anomalies_exports_geojson_and_prints_ledgers_and_chains()
             .expect("connect");
         let again = all_anomalies(&mut audit, v1::ListAnomaliesRequest::default()).await;
         assert_eq!(again.iter().map(key).collect::<BTreeSet<_>>(), wanted);
+    })
+    .await;
+}
+
+/// Every anomaly listed, as (kind, lot, event, status), sorted.
+async fn listed(server: &TestServer) -> Vec<(String, String, String, String)> {
+    let mut all: Vec<_> = all_anomalies(
+        &mut server.audit().await,
+        v1::ListAnomaliesRequest {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .into_iter()
+    .map(|a| (a.kind, a.lot, a.event_id, a.status))
+    .collect();
+    all.sort();
+    all
+}
+
+/// Edits the kept audit state in `dir` as JSON.
+fn edit_kept(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("audit-state.json");
+    let text = std::fs::read(&path).expect("the listing is kept in the data dir");
+    let mut kept: serde_json::Value = serde_json::from_slice(&text).expect("kept state is JSON");
+    edit(&mut kept);
+    std::fs::write(&path, serde_json::to_vec(&kept).expect("JSON")).expect("write");
+}
+
+/// The maintained listing is kept in the data dir (issue 18). A restarted server answers from
+/// it (a mark put into the kept file is listed), with reviews and ledgers as before, and brings
+/// it forward by the events written since. A kept state of another log, or one that does not
+/// read, is set aside and the listing built again from the log.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
+    bounded(Duration::from_secs(180), async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Its clients' connections are not closed at each stop: a short grace period.
+        let config = || {
+            let mut config = ServeConfig::new(dir.path());
+            config.grace = Duration::from_secs(1);
+            config
+        };
+        let mut scenario = Scenario::clean(SEED, 6, 10, 1);
+        let clean = scenario.all();
+        let first: Vec<Planted> = [
+            Problem::OverConversion,
+            Problem::NegativeMassBalance,
+            Problem::UnregisteredPlot,
+        ]
+        .iter()
+        .map(|p| scenario.plant(*p))
+        .collect();
+        // A later co-op's registrations and certificates (which change answers across the log,
+        // so the listing is built again after them) come before the stop; its lot events after.
+        use v1::event::Kind as K;
+        let (registrations, later): (Vec<v1::Event>, Vec<v1::Event>) = scenario
+            .plant(Problem::PremiumShortfall)
+            .events
+            .into_iter()
+            .partition(|e| {
+                matches!(
+                    e.kind,
+                    Some(
+                        K::RegisterOrg(_)
+                            | K::RegisterSite(_)
+                            | K::RegisterPlot(_)
+                            | K::RegisterClass(_)
+                            | K::Certify(_)
+                            | K::ConfirmMember(_)
+                    )
+                )
+            });
+        assert!(!later.is_empty());
+        let (mut planted, rejected) = planted_events(&first);
+        assert!(rejected.is_empty());
+        planted.extend(registrations);
+
+        let server = TestServer::start_with(config()).await;
+        let mut events = server.events().await;
+        post_expecting(&mut events, &clean, &[]).await;
+        post_expecting(&mut events, &planted, &[]).await;
+        let mut audit = server.audit().await;
+        let found = all_anomalies(&mut audit, v1::ListAnomaliesRequest::default()).await;
+        assert!(found.len() >= 3, "{}", describe(&found));
+        audit
+            .review_anomaly(v1::ReviewAnomalyRequest {
+                anomaly: found[0].id.clone(),
+                verdict: v1::ReviewVerdict::Acknowledged as i32,
+                note: "seen at the co-op".into(),
+                event_id: String::new(),
+            })
+            .await
+            .expect("review");
+        let before = listed(&server).await;
+        assert!(before.iter().any(|a| a.3 == "acknowledged"), "{before:?}");
+        let whole_books = v1::MassBalanceRequest {
+            org: scenario.coops[0].org.clone(),
+            ..Default::default()
+        };
+        let books = ledgers(&mut audit, whole_books.clone()).await;
+        assert!(!books.is_empty());
+        server.stop().await.expect("stop");
+
+        // Restored: a mark put into the kept state shows that it answers.
+        edit_kept(dir.path(), |kept| {
+            kept["state"]["by_lot"]["MARK-LOT"] = serde_json::json!([{
+                "kind": "UnknownOrigin",
+                "lot": "MARK-LOT",
+                "event_id": null,
+                "org": null,
+                "explanation": "put there by the test",
+                "figures": {}
+            }]);
+        });
+        let mark = (
+            "unknown_origin".to_string(),
+            "MARK-LOT".to_string(),
+            String::new(),
+            "open".to_string(),
+        );
+        let server = TestServer::start_with(config()).await;
+        let mut with_mark = before.clone();
+        with_mark.push(mark.clone());
+        with_mark.sort();
+        assert_eq!(
+            listed(&server).await,
+            with_mark,
+            "restored from the data dir"
+        );
+        assert_eq!(
+            ledgers(&mut server.audit().await, whole_books.clone()).await,
+            books
+        );
+        // Brought forward by what is written after the restart.
+        post_expecting(&mut server.events().await, &later, &[]).await;
+        let after = listed(&server).await;
+        let premium: Vec<_> = after
+            .iter()
+            .filter(|a| a.0 == "premium_shortfall")
+            .collect();
+        assert_eq!(premium.len(), 1, "{after:?}");
+        assert!(after.contains(&mark));
+        let books = ledgers(&mut server.audit().await, whole_books.clone()).await;
+        server.stop().await.expect("stop");
+
+        // A kept state of another log (its root differs) is set aside: no mark.
+        edit_kept(dir.path(), |kept| {
+            kept["root"] = serde_json::json!("00".repeat(32));
+        });
+        let server = TestServer::start_with(config()).await;
+        let rebuilt = listed(&server).await;
+        let mut without_mark = after.clone();
+        without_mark.retain(|a| *a != mark);
+        assert_eq!(rebuilt, without_mark, "built again from the log");
+        server.stop().await.expect("stop");
+
+        // One that does not read is set aside too, and the server answers as before.
+        std::fs::write(dir.path().join("audit-state.json"), b"{\"format\": 1, \"up")
+            .expect("write");
+        let server = TestServer::start_with(config()).await;
+        assert_eq!(listed(&server).await, without_mark);
+        assert_eq!(ledgers(&mut server.audit().await, whole_books).await, books);
+        server.stop().await.expect("stop");
     })
     .await;
 }

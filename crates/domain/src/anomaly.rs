@@ -7,12 +7,13 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::event::{Event, EventKind, Verdict};
 
 /// One anomaly: what kind, where, and the figures behind it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Anomaly {
     pub kind: AnomalyKind,
     /// The lot concerned; empty for an org-level fact with no one lot.
@@ -24,7 +25,9 @@ pub struct Anomaly {
     /// Named figures (expected band, observed yield, shortfall, balance, ...),
     /// decimal strings or identifiers, for scripts.
     pub figures: BTreeMap<String, String>,
-    /// Auditors' reviews of it, in log order ([`attach_reviews`]).
+    /// Auditors' reviews of it, in log order ([`attach_reviews`]). Attached when listed, so
+    /// not kept with a saved state.
+    #[serde(skip)]
     pub reviews: Vec<AnomalyReview>,
 }
 
@@ -184,7 +187,7 @@ pub fn attach_reviews(anomalies: &mut [Anomaly], events: &[Arc<Event>]) {
 
 macro_rules! anomaly_kinds {
     ($($(#[$doc:meta])* $name:ident => $text:literal,)*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum AnomalyKind {
             $($(#[$doc])* $name,)*
         }

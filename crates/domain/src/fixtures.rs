@@ -51,6 +51,9 @@ impl crate::audit::maintained::AuditSource for Events {
             })
             .max_by(|a, b| (a.0.time, &a.0.id).cmp(&(b.0.time, &b.0.id))))
     }
+    fn event(&self, id: &str) -> Result<Option<Arc<Event>>, Self::Error> {
+        Ok(self.0.iter().find(|e| e.id == id).cloned())
+    }
 }
 
 impl Events {

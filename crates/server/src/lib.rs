@@ -719,6 +719,7 @@ async fn start(
         signer: Arc::new(signer),
         writes_refused,
         rules: Arc::clone(&config.rules),
+        audit_state: Some(config.data_dir.join(lotline_service::queries::kept::FILE)),
     };
     if cell.set(Ok(ready)).is_err() {
         return Err(ServerError::Other("services were made ready twice".into()));

@@ -59,6 +59,9 @@ pub struct Ready {
     pub writes_refused: Option<String>,
     /// Conversion bands and reference prices the audit answers apply.
     pub rules: Arc<Rules>,
+    /// Where the maintained audit state is kept across restarts ([`queries::kept`]); `None`
+    /// keeps it in memory only.
+    pub audit_state: Option<std::path::PathBuf>,
 }
 
 /// Set once, when the store is open (or has failed to open, with the reason); shared by every

@@ -73,6 +73,11 @@ impl<'a> Snapshot<'a> {
         Ok(())
     }
 
+    /// A view of the same store at its newest durable position (this one's or later).
+    pub fn newest(&self) -> Result<Snapshot<'a>, StoreError> {
+        self.store.snapshot()
+    }
+
     /// The newest sequence this view sees.
     pub fn upto(&self) -> u64 {
         self.upto
@@ -536,6 +541,16 @@ impl AuditSource for Snapshot<'_> {
 
     fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
         Snapshot::plot(self, plot)
+    }
+
+    fn event(&self, id: &str) -> Result<Option<Arc<Event>>, StoreError> {
+        let Some(seq) = self.seq_of(id)? else {
+            return Ok(None);
+        };
+        match self.event_at(seq)? {
+            Some(stored) if !self.is_corrected(id)? => Ok(Some(stored.event)),
+            _ => Ok(None),
+        }
     }
 }
 

@@ -9,12 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
 
 use crate::anomaly::{Anomaly, AnomalyKind};
 use crate::event::{Chain, Event, EventKind, OrgRole};
 
 /// One Certify event, read as a certificate (or a negative audit result).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Certificate {
     /// The certified org: the event's subject_org, or else the recording org.
     pub org: String,
@@ -177,7 +178,7 @@ pub enum CertStatus {
 type Confirmation = (String, NaiveDate, Option<NaiveDate>, String);
 
 /// Every certificate recorded by Certify events, by certified org.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Certificates {
     /// Org-level certificates (positive, negative and other outcomes), by org,
     /// sorted by event date then event id.

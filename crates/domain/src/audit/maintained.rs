@@ -14,9 +14,14 @@
 //! A certificate, an org's registration, a membership confirmation or a correction changes
 //! answers across the whole log (whose certificate holds, who is a member, which events count):
 //! the state is built again ([`Maintained::apply`] says so). So is it when the rules change.
+//!
+//! A state is kept across restarts as a [`Saved`] ([`Maintained::save`], [`Maintained::restore`]):
+//! everything but the org ledgers, which are drawn up again for an org when asked.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 
 use crate::anomaly::{Anomaly, AnomalyKind, attach_reviews};
 use crate::audit::balance::{self, BalanceQuery, Ledger};
@@ -36,6 +41,8 @@ pub trait AuditSource: LineageSource {
     fn org_events(&self, org: &str) -> Result<Vec<Arc<Event>>, Self::Error>;
     /// The standing registration of `plot`.
     fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, Self::Error>;
+    /// The uncorrected event with id `id`.
+    fn event(&self, id: &str) -> Result<Option<Arc<Event>>, Self::Error>;
 }
 
 /// Whether `event` changes answers beyond the lots it names, so that the maintained state is
@@ -71,10 +78,36 @@ pub struct Recomputed {
     pub orgs: usize,
 }
 
-/// One org's mass-balance ledgers and, for an org that ships, their violations.
+/// One org's mass-balance ledgers and, for an org that ships, their violations. A restored
+/// state has the violations only; the ledgers are drawn up again when asked.
 struct Books {
-    ledgers: Arc<Vec<Ledger>>,
+    ledgers: Option<Arc<Vec<Ledger>>>,
     violations: Vec<Anomaly>,
+}
+
+/// A maintained state as kept across a restart: all of it but the org ledgers, and the reviews
+/// by event id (the events are read again). Its caller records which log, and how far into it,
+/// the state is current to: a state answers only for the log it was built from.
+#[derive(Serialize, Deserialize)]
+pub struct Saved {
+    rules: Rules,
+    certs: Certificates,
+    co_ops: BTreeSet<String>,
+    shipping: BTreeSet<String>,
+    registered: BTreeSet<String>,
+    reviews: Vec<String>,
+    by_lot: BTreeMap<String, Vec<Anomaly>>,
+    by_event: BTreeMap<String, Vec<Anomaly>>,
+    by_plot: BTreeMap<String, Anomaly>,
+    /// The violations of every org that has any.
+    violations: BTreeMap<String, Vec<Anomaly>>,
+}
+
+impl Saved {
+    /// Whether the state was saved under `rules`.
+    pub fn under(&self, rules: &Rules) -> bool {
+        self.rules == *rules
+    }
 }
 
 /// The anomaly listing and org ledgers of a log, kept by part so that new events recompute
@@ -222,8 +255,101 @@ impl Maintained {
     }
 
     /// `org`'s ledgers over its whole books ([`whole_books`]), when it recorded any event.
-    pub fn ledgers(&self, org: &str) -> Option<Arc<Vec<Ledger>>> {
-        self.by_org.get(org).map(|b| Arc::clone(&b.ledgers))
+    /// `source` must see the log as the state does: books not kept (after a restore) are drawn
+    /// up from it, and kept.
+    pub fn ledgers<S: AuditSource>(
+        &mut self,
+        source: &S,
+        org: &str,
+    ) -> Result<Option<Arc<Vec<Ledger>>>, S::Error> {
+        if let Some(Books {
+            ledgers: Some(kept),
+            ..
+        }) = self.by_org.get(org)
+        {
+            return Ok(Some(Arc::clone(kept)));
+        }
+        let mine = source.org_events(org)?;
+        if mine.is_empty() {
+            return Ok(None);
+        }
+        let ledgers = Arc::new(LotCache::new(source).ledgers(&whole_books(org), &mine)?);
+        self.by_org
+            .entry(org.to_string())
+            .or_insert_with(|| Books {
+                ledgers: None,
+                violations: Vec::new(),
+            })
+            .ledgers = Some(Arc::clone(&ledgers));
+        Ok(Some(ledgers))
+    }
+
+    /// The state to keep across a restart.
+    pub fn save(&self) -> Saved {
+        let sorted = |m: &HashMap<String, Vec<Anomaly>>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        Saved {
+            rules: self.rules.clone(),
+            certs: self.certs.clone(),
+            co_ops: self.co_ops.clone(),
+            shipping: self.shipping.clone(),
+            registered: self.registered.iter().cloned().collect(),
+            reviews: self.reviews.iter().map(|e| e.id.clone()).collect(),
+            by_lot: sorted(&self.by_lot),
+            by_event: sorted(&self.by_event),
+            by_plot: self
+                .by_plot
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            violations: self
+                .by_org
+                .iter()
+                .filter(|(_, b)| !b.violations.is_empty())
+                .map(|(org, b)| (org.clone(), b.violations.clone()))
+                .collect(),
+        }
+    }
+
+    /// The state `saved` kept, with its review events read from `source`, which holds the log
+    /// it was saved from (at the same position, or further on: bring it forward with
+    /// [`Self::apply`]). `None`: a review it names is not in `source`, so it is not this log's.
+    pub fn restore<S: AuditSource>(source: &S, saved: Saved) -> Result<Option<Self>, S::Error> {
+        let mut reviews = Vec::with_capacity(saved.reviews.len());
+        for id in &saved.reviews {
+            match source.event(id)? {
+                Some(event) => reviews.push(event),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(Maintained {
+            rules: saved.rules,
+            certs: saved.certs,
+            co_ops: saved.co_ops,
+            shipping: saved.shipping,
+            registered: saved.registered.into_iter().collect(),
+            reviews,
+            by_lot: saved.by_lot.into_iter().collect(),
+            by_event: saved.by_event.into_iter().collect(),
+            by_plot: saved.by_plot.into_iter().collect(),
+            by_org: saved
+                .violations
+                .into_iter()
+                .map(|(org, violations)| {
+                    (
+                        org,
+                        Books {
+                            ledgers: None,
+                            violations,
+                        },
+                    )
+                })
+                .collect(),
+            listing: None,
+        }))
     }
 
     /// Takes what `event` adds to the log-wide facts: certificates, co-ops, shipping orgs,
@@ -332,7 +458,7 @@ impl Maintained {
             self.by_org.insert(
                 org.to_string(),
                 Books {
-                    ledgers: Arc::new(ledgers),
+                    ledgers: Some(Arc::new(ledgers)),
                     violations,
                 },
             );

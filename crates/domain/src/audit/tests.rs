@@ -1112,13 +1112,16 @@ fn full_listing(events: &[Arc<Event>]) -> Vec<crate::anomaly::Anomaly> {
 
 /// The maintained listing, fed a history in many orders and batch sizes, equals the full scan
 /// of the log after every batch (a late upstream event, a plot registered after its harvest,
-/// a certificate or registration that rebuilds, reviews).
+/// a certificate or registration that rebuilds, reviews). Before one batch in three, the state
+/// goes through its saved form (as JSON, as a restart reads it) and is restored without its
+/// ledgers.
 #[test]
 fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
     use crate::audit::maintained::{AuditSource, Maintained};
     let history = rich_history();
     let rules = Rules::default();
     let mut incremental_updates = 0;
+    let mut restores = 0;
     for seed in 0..24u64 {
         // A deterministic shuffle (a linear congruential generator) and batch sizes 1-4.
         let mut order = history.clone();
@@ -1142,6 +1145,18 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
             rest = after;
             log.extend(batch.iter().cloned());
             let source = Events(log.clone());
+            if next() % 3 == 0
+                && let Some(kept) = state.take()
+            {
+                let json = serde_json::to_vec(&kept.save()).expect("a state saves");
+                let saved = serde_json::from_slice(&json).expect("a saved state reads back");
+                state = Some(
+                    Maintained::restore(&source, saved)
+                        .expect("restore")
+                        .expect("its reviews are in the log"),
+                );
+                restores += 1;
+            }
             let applied = match state.as_mut() {
                 Some(s) => s.apply(&source, batch).expect("apply"),
                 None => None,
@@ -1169,7 +1184,7 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
             let orgs: BTreeSet<&str> = log.iter().map(|e| e.org.as_str()).collect();
             for org in orgs {
                 assert_eq!(
-                    state.ledgers(org).as_deref(),
+                    state.ledgers(&source, org).expect("ledgers").as_deref(),
                     Some(&fresh_books(&log, org)),
                     "seed {seed}, {org}'s books after {} events",
                     log.len()
@@ -1178,6 +1193,7 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
         }
     }
     assert!(incremental_updates > 100, "{incremental_updates}");
+    assert!(restores > 50, "{restores}");
 }
 
 /// The cocoa chain's dry lot D packed on a pallet, the pallet shipped to a roaster and received,

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use lotline_domain::anomaly::{self, AnomalyStatus};
 use lotline_domain::audit::balance::{BalanceQuery, Ledger};
@@ -11,7 +12,6 @@ use lotline_domain::audit::certs::Certificates;
 use lotline_domain::audit::chain::{self, ChainFacts, ChainReport};
 use lotline_domain::audit::eudr::{self, EudrFacts, EudrReport};
 use lotline_domain::audit::maintained::{self, Maintained};
-use lotline_domain::audit::rules::Rules;
 use lotline_domain::audit::scan::LotCache;
 use lotline_domain::lineage::{Lineage, UpstreamLot};
 use lotline_domain::{Anomaly, AnomalyKind, Review, Verdict};
@@ -19,10 +19,11 @@ use lotline_domain::{Event, EventKind, OrgRole, Outcome, RegisterOrg};
 use lotline_store::{Snapshot, StoreError};
 
 use super::handled;
+use super::kept;
 use super::provenance::shipments;
 use crate::views::Level;
-use crate::{Caller, Service, ServiceError};
-use tracing::{debug, info};
+use crate::{Caller, Ready, Service, ServiceError};
+use tracing::{debug, info, warn};
 
 /// The anomaly listing and org ledgers maintained as the log grows ([`Maintained`]), and the
 /// log size they are current to. `None` until a question first needs them.
@@ -31,6 +32,8 @@ pub(crate) type ListingCache = Mutex<Option<Current>>;
 pub(crate) struct Current {
     upto: u64,
     state: Maintained,
+    /// When the state was last kept in the data dir, and the log sequence it was current to then.
+    kept: Option<(Instant, u64)>,
 }
 
 /// The org a review is recorded as on a server without access control.
@@ -97,56 +100,137 @@ pub struct ChainReportAnswer {
     pub view: Level,
 }
 
-/// Brings the maintained state to the log as `store` sees it (building it when there is none,
-/// or when the rules changed or a new event changes answers across the log), then answers
-/// `f` from it, with the log sequence the state is current to. A state already past `store` (a
-/// question that began before the last update) answers as it is.
+/// Brings the maintained state to the log as `store` sees it (restoring the kept state, or
+/// building it, when there is none; building it when the rules changed or a new event changes
+/// answers across the log), then answers `f` from it and a view of the log at the same position,
+/// with the log sequence the state is current to. A state already past `store` (a question that
+/// began before the last update) answers with a newer view.
 pub(crate) fn maintained<T>(
     cache: &ListingCache,
     store: &Snapshot<'_>,
-    rules: &Rules,
-    f: impl FnOnce(&mut Maintained) -> T,
+    ready: &Ready,
+    f: impl FnOnce(&mut Maintained, &Snapshot<'_>) -> Result<T, StoreError>,
 ) -> Result<(T, u64), StoreError> {
+    let rules = ready.rules.as_ref();
     let mut guard = cache
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let current = match guard.take() {
-        Some(c) if c.state.built_under(rules) && c.upto >= store.upto() => Some(c),
-        Some(mut c) if c.state.built_under(rules) => {
-            let new = store.events_after(c.upto)?;
-            let started = std::time::Instant::now();
-            match c.state.apply(store, &new)? {
-                Some(done) => {
-                    debug!(
-                        from = c.upto, to = store.upto(), events = done.events, lots = done.lots,
-                        orgs = done.orgs, took = ?started.elapsed(), "anomaly listing brought forward"
-                    );
-                    c.upto = store.upto();
-                    Some(c)
-                }
-                None => None,
-            }
+    let newer;
+    let store = match &*guard {
+        Some(c) if c.upto > store.upto() => {
+            newer = store.newest()?;
+            &newer
         }
+        _ => store,
+    };
+    let current = match guard.take() {
+        Some(c) if c.state.built_under(rules) => forward(c, store)?,
         _ => None,
     };
     let mut current = match current {
         Some(c) => c,
-        None => {
-            let started = std::time::Instant::now();
-            let events = store.all_events()?;
-            let plots = store.plots()?;
-            let state = Maintained::build(store, &events, rules, &plots)?;
-            info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
-            Current {
-                upto: store.upto(),
-                state,
+        None => match restored(ready, store)? {
+            Some(c) => c,
+            None => {
+                let started = Instant::now();
+                let events = store.all_events()?;
+                let plots = store.plots()?;
+                let state = Maintained::build(store, &events, rules, &plots)?;
+                info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
+                let built = Current {
+                    upto: store.upto(),
+                    state,
+                    kept: None,
+                };
+                keep(ready, store, built)
             }
-        }
+        },
     };
-    let answer = f(&mut current.state);
+    let answer = f(&mut current.state, store);
     let upto = current.upto;
     *guard = Some(current);
-    Ok((answer, upto))
+    Ok((answer?, upto))
+}
+
+/// `current` brought forward to `store`'s position; `None` when a new event changes answers
+/// across the log (the state is built again).
+fn forward(mut current: Current, store: &Snapshot<'_>) -> Result<Option<Current>, StoreError> {
+    if current.upto >= store.upto() {
+        return Ok(Some(current));
+    }
+    let new = store.events_after(current.upto)?;
+    let started = Instant::now();
+    let Some(done) = current.state.apply(store, &new)? else {
+        return Ok(None);
+    };
+    debug!(
+        from = current.upto, to = store.upto(), events = done.events, lots = done.lots,
+        orgs = done.orgs, took = ?started.elapsed(), "anomaly listing brought forward"
+    );
+    current.upto = store.upto();
+    Ok(Some(current))
+}
+
+/// The state kept in the data dir, brought forward to `store`, when there is one for this log
+/// and these rules. A kept state that cannot be read is reported and set aside.
+fn restored(ready: &Ready, store: &Snapshot<'_>) -> Result<Option<Current>, StoreError> {
+    let Some(path) = &ready.audit_state else {
+        return Ok(None);
+    };
+    let started = Instant::now();
+    let (upto, state) = match kept::load(path, store, &ready.rules) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            warn!(cause = %e, "the kept anomaly listing was set aside; building it from the log");
+            return Ok(None);
+        }
+    };
+    let kept = Some((Instant::now(), upto));
+    let Some(current) = forward(Current { upto, state, kept }, store)? else {
+        return Ok(None);
+    };
+    info!(kept_to = upto, upto = current.upto, took = ?started.elapsed(), "anomaly listing restored from the data dir");
+    Ok(Some(current))
+}
+
+/// Writes `current` to the data dir (when the server keeps it there), and gives it back.
+fn keep(ready: &Ready, store: &Snapshot<'_>, mut current: Current) -> Current {
+    if let Some(path) = &ready.audit_state {
+        let started = Instant::now();
+        match kept::save(path, store, current.upto, &current.state) {
+            Ok(()) => {
+                debug!(upto = current.upto, took = ?started.elapsed(), "anomaly listing kept");
+                current.kept = Some((Instant::now(), current.upto));
+            }
+            Err(e) => warn!(cause = %e, "the anomaly listing could not be kept in the data dir"),
+        }
+    }
+    current
+}
+
+/// Keeps the maintained state in the data dir when it changed since it was last kept and
+/// `due` says so (given how long ago that was; `None`: never).
+pub(crate) fn keep_if(
+    cache: &ListingCache,
+    ready: &Ready,
+    due: impl FnOnce(Option<Duration>) -> bool,
+) -> Result<(), StoreError> {
+    let mut guard = cache
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(current) = guard.take() else {
+        return Ok(());
+    };
+    if current.kept.map(|(_, upto)| upto) == Some(current.upto)
+        || !due(current.kept.map(|(at, _)| at.elapsed()))
+    {
+        *guard = Some(current);
+        return Ok(());
+    }
+    let store = ready.store.snapshot()?;
+    *guard = Some(keep(ready, &store, current));
+    Ok(())
 }
 
 /// Whether the state is maintained (a question has needed it since the server started).
@@ -161,9 +245,9 @@ pub(crate) fn is_active(cache: &ListingCache) -> bool {
 fn listing(
     cache: &ListingCache,
     store: &Snapshot<'_>,
-    rules: &Rules,
+    ready: &Ready,
 ) -> Result<(Arc<Vec<Anomaly>>, u64), StoreError> {
-    maintained(cache, store, rules, Maintained::listing)
+    maintained(cache, store, ready, |m, _| Ok(m.listing()))
 }
 
 /// Gives each anomaly its auditors' reviews, from the review index (answers about one lot, which
@@ -236,14 +320,31 @@ fn upstream_orgs(upstream: &[UpstreamLot]) -> BTreeSet<&str> {
 }
 
 /// How long the follower lets new events gather before bringing the listing forward.
-const FOLLOW_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+const FOLLOW_PAUSE: Duration = Duration::from_millis(500);
+
+/// How often, at most, the follower keeps the state in the data dir as it changes (it is kept
+/// when built and when the server stops too). Restoring it after a crash brings it forward by
+/// what was written since.
+const KEEP_EVERY: Duration = Duration::from_secs(600);
 
 impl Service {
     /// Follows the log, bringing the maintained anomaly listing and org ledgers forward after
     /// new events (at most once per [`FOLLOW_PAUSE`]), so that questions find them current and
-    /// the work is not the writer's. Idle until a question first needs the listing. Returns
-    /// once `stop` completes, after the update under way (so the store is not held past it).
+    /// the work is not the writer's. Idle until a question first needs the listing. Keeps the
+    /// state in the data dir every [`KEEP_EVERY`] while it changes, and when `stop` completes.
+    /// Returns then, after the update under way (so the store is not held past it).
     pub async fn follow_listing(self, stop: impl std::future::Future<Output = ()>) {
+        self.following(stop).await;
+        let (Ok(ready), cache) = (self.ready().cloned(), Arc::clone(&self.listing)) else {
+            return;
+        };
+        let kept = tokio::task::spawn_blocking(move || keep_if(&cache, &ready, |_| true)).await;
+        if let Ok(Err(e)) = kept {
+            warn!(cause = %e, "the anomaly listing could not be kept at stop");
+        }
+    }
+
+    async fn following(&self, stop: impl std::future::Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
         let mut seen = 0;
         loop {
@@ -266,11 +367,14 @@ impl Service {
             };
             let kept = tokio::task::spawn_blocking(move || {
                 let store = ready.store.snapshot()?;
-                maintained(&cache, &store, &ready.rules, |_| ())
+                maintained(&cache, &store, &ready, |_, _| Ok(()))?;
+                keep_if(&cache, &ready, |since| {
+                    since.is_none_or(|d| d >= KEEP_EVERY)
+                })
             })
             .await;
             if let Ok(Err(e)) = kept {
-                tracing::warn!(cause = %e, "the anomaly listing could not be brought forward");
+                warn!(cause = %e, "the anomaly listing could not be brought forward");
             }
         }
     }
@@ -299,8 +403,8 @@ impl Service {
                 && query.claim.trim().eq_ignore_ascii_case(&whole.claim)
                 && is_active(&cache)
                 && let (Some(kept), current_to) =
-                    maintained(&cache, &ready.store.snapshot()?, &ready.rules, |m| {
-                        m.ledgers(&query.org)
+                    maintained(&cache, &ready.store.snapshot()?, ready, |m, store| {
+                        m.ledgers(store, &query.org)
                     })?
             {
                 return Ok(MassBalance {
@@ -342,7 +446,7 @@ impl Service {
         let cache = Arc::clone(&self.listing);
         self.read(caller.reading(), move |_, ready| {
             // Maintenance is not the question's: it reads without the caller's deadline.
-            let (all, current_to) = listing(&cache, &ready.store.snapshot()?, &ready.rules)?;
+            let (all, current_to) = listing(&cache, &ready.store.snapshot()?, ready)?;
             let matching: Vec<&Anomaly> = all
                 .iter()
                 .filter(|a| query.org.as_ref().is_none_or(|o| a.org.as_ref() == Some(o)))

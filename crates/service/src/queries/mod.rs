@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod epcis;
+pub mod kept;
 pub mod log;
 pub mod masterdata;
 pub mod page;
