@@ -9,7 +9,9 @@
 //! - the listing asked right after one new delivery (a farm's harvest, its shipment, the co-op's
 //!   receipt: 3 events), which brings the state forward by them;
 //! - the listing right after 1 000 new deliveries (3 000 events across every co-op);
-//! - one co-op's mass balance (kept with the listing).
+//! - one co-op's mass balance (kept with the listing);
+//! - the first listing after the server restarts on the same data directory, from the state it
+//!   kept there (once, not a median).
 //!
 //! Then, on the same data directory with the server stopped, times the full scan (the listing
 //! as every question computed it before it was maintained) against building the maintained
@@ -38,6 +40,8 @@ struct Figures {
     after_one: Duration,
     after_batch: Duration,
     balance: Duration,
+    /// The first listing after a restart, from the state kept in the data dir.
+    restarted: Duration,
     full_scan: Duration,
     build_in_process: Duration,
     /// Anomalies in the first listing.
@@ -163,6 +167,10 @@ async fn measure(coops: usize) -> Figures {
         assert!(!l.ledgers.is_empty());
     }
     server.stop().await.expect("stop");
+    let server = TestServer::start_in(dir.path()).await;
+    let (restarted, restored) = listing(&server).await;
+    assert_eq!(restored, answered, "the listing restored after a restart");
+    server.stop().await.expect("stop");
     let (full_scan, build_in_process) = in_process(dir.path(), answered as usize);
     Figures {
         listed: listed as usize,
@@ -175,6 +183,7 @@ async fn measure(coops: usize) -> Figures {
         after_one: median(after_one),
         after_batch: median(after_batch),
         balance: median(balance),
+        restarted,
     }
 }
 
@@ -224,7 +233,7 @@ fn main() {
         "anomaly listing over gRPC, real sled store ({FARMS} farms per co-op; medians of {RUNS}; a delivery is 3 events)"
     );
     println!(
-        "{:>7} {:>9} {:>9} {:>10} {:>10} {:>14} {:>16} {:>11}",
+        "{:>7} {:>9} {:>9} {:>10} {:>10} {:>14} {:>16} {:>11} {:>11}",
         "co-ops",
         "events",
         "anomalies",
@@ -232,11 +241,12 @@ fn main() {
         "again ms",
         "+1 delivery ms",
         "+1000 deliv. ms",
-        "balance ms"
+        "balance ms",
+        "restart ms"
     );
     for (n, f) in sizes.iter().zip(&figures) {
         println!(
-            "{:>7} {:>9} {:>9} {:>10.1} {:>10.2} {:>14.2} {:>16.1} {:>11.2}",
+            "{:>7} {:>9} {:>9} {:>10.1} {:>10.2} {:>14.2} {:>16.1} {:>11.2} {:>11.1}",
             n,
             f.events,
             f.listed,
@@ -244,7 +254,8 @@ fn main() {
             ms(f.unchanged),
             ms(f.after_one),
             ms(f.after_batch),
-            ms(f.balance)
+            ms(f.balance),
+            ms(f.restarted)
         );
     }
     for f in &figures {
@@ -263,13 +274,14 @@ fn main() {
     }
     if let (Some(small), Some(large)) = (figures.first(), figures.last()) {
         println!(
-            "log {:.1}x larger: build {:.2}x; listing again {:.2}x; after one delivery {:.2}x; after 1000 {:.2}x; one co-op's balance {:.2}x",
+            "log {:.1}x larger: build {:.2}x; listing again {:.2}x; after one delivery {:.2}x; after 1000 {:.2}x; one co-op's balance {:.2}x; first after a restart {:.2}x",
             large.events as f64 / small.events as f64,
             ms(large.build) / ms(small.build),
             ms(large.unchanged) / ms(small.unchanged),
             ms(large.after_one) / ms(small.after_one),
             ms(large.after_batch) / ms(small.after_batch),
             ms(large.balance) / ms(small.balance),
+            ms(large.restarted) / ms(small.restarted),
         );
     }
 }
