@@ -15,7 +15,6 @@ use common::{all_rejected, lotline, stderr, stdout};
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_client::AuditServiceClient;
 use lotline_proto::v1::event_service_client::EventServiceClient;
-use lotline_server::ServeConfig;
 use lotline_testkit::scenario::{Coop, Crop, Expected, Planted, Problem, Scenario};
 use lotline_testkit::{BinaryServer, TestServer};
 use tonic::transport::Channel;
@@ -1593,12 +1592,6 @@ fn edit_kept(dir: &std::path::Path, edit: impl FnOnce(&mut serde_json::Value)) {
 async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
     bounded(Duration::from_secs(180), async {
         let dir = tempfile::tempdir().expect("temp dir");
-        // Its clients' connections are not closed at each stop: a short grace period.
-        let config = || {
-            let mut config = ServeConfig::new(dir.path());
-            config.grace = Duration::from_secs(1);
-            config
-        };
         let mut scenario = Scenario::clean(SEED, 6, 10, 1);
         let clean = scenario.all();
         let first: Vec<Planted> = [
@@ -1634,7 +1627,7 @@ async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
         assert!(rejected.is_empty());
         planted.extend(registrations);
 
-        let server = TestServer::start_with(config()).await;
+        let server = TestServer::start_in(dir.path()).await;
         let mut events = server.events().await;
         post_expecting(&mut events, &clean, &[]).await;
         post_expecting(&mut events, &planted, &[]).await;
@@ -1677,7 +1670,7 @@ async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
             String::new(),
             "open".to_string(),
         );
-        let server = TestServer::start_with(config()).await;
+        let server = TestServer::start_in(dir.path()).await;
         let mut with_mark = before.clone();
         with_mark.push(mark.clone());
         with_mark.sort();
@@ -1706,7 +1699,7 @@ async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
         edit_kept(dir.path(), |kept| {
             kept["root"] = serde_json::json!("00".repeat(32));
         });
-        let server = TestServer::start_with(config()).await;
+        let server = TestServer::start_in(dir.path()).await;
         let rebuilt = listed(&server).await;
         let mut without_mark = after.clone();
         without_mark.retain(|a| *a != mark);
@@ -1716,7 +1709,7 @@ async fn the_listing_is_kept_across_restarts_for_the_log_it_was_made_from() {
         // One that does not read is set aside too, and the server answers as before.
         std::fs::write(dir.path().join("audit-state.json"), b"{\"format\": 1, \"up")
             .expect("write");
-        let server = TestServer::start_with(config()).await;
+        let server = TestServer::start_in(dir.path()).await;
         assert_eq!(listed(&server).await, without_mark);
         assert_eq!(ledgers(&mut server.audit().await, whole_books).await, books);
         server.stop().await.expect("stop");

@@ -185,3 +185,34 @@ async fn damaged_indexes_are_rebuilt_from_the_log_at_start_up() {
     ));
     server.stop().await.unwrap();
 }
+
+/// A stop with nothing in flight takes moments, not the grace period: nothing holds the writer
+/// once the doors are closed (an unused HTTP door's services once held it, and every stop of a
+/// server without `--http` waited out the whole grace period). The grace here is a minute; the
+/// stop must end in well under half of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_does_not_wait_out_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = lotline_server::ServeConfig::new(dir.path());
+    config.grace = Duration::from_secs(60);
+    let server = TestServer::start_with(config).await;
+    server.record_all(&[register_org("coop")]).await;
+    let page = server
+        .audit()
+        .await
+        .list_anomalies(v1::ListAnomaliesRequest::default())
+        .await
+        .expect("a listing")
+        .into_inner();
+    assert_eq!(page.current_to, 1);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(90), server.stop())
+        .await
+        .expect("the stop ends")
+        .expect("a clean stop");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the stop took {:?} of a 60 s grace period",
+        started.elapsed()
+    );
+}

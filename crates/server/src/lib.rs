@@ -421,7 +421,12 @@ pub async fn run_on(
     };
     info!(%address, tls = config.tls.is_some(), data_dir = %config.data_dir.display(), "lotline listening; opening the store");
     let http_task = match listeners.http {
-        None => None,
+        None => {
+            // Unused, it would hold the services (and the writer) until the very end, and the
+            // writer, which stops once its last handle is gone, would not stop within the grace.
+            drop(http_service);
+            None
+        }
         Some(listener) => {
             let address = listener
                 .local_addr()
