@@ -29,7 +29,8 @@ pub use masterdata::{ByGln, MasterFilter, MasterKind, MasterPage};
 pub use record::{RECORD_VERSION, Record};
 pub use snapshot::Snapshot;
 pub use store::{
-    EventFilter, Page, PrefixFootprint, Rejection, StartupCheck, Store, StoredEvent, UnknownLot,
+    EventFilter, INDEX_VERSION, Page, PrefixFootprint, Rejection, StartupCheck, Store, StoredEvent,
+    UnknownLot,
 };
 pub use tree::{LEAF_GROUP, TreeCheck};
 pub use writer::{

@@ -104,9 +104,10 @@ pub struct Saved {
 }
 
 impl Saved {
-    /// Whether the state was saved under `rules`.
+    /// Whether the state was saved under `rules`, as written: figures show the rules' decimals
+    /// as given, so `0.80` and `0.8` are other rules here.
     pub fn under(&self, rules: &Rules) -> bool {
-        self.rules == *rules
+        serde_json::to_value(&self.rules).ok() == serde_json::to_value(rules).ok()
     }
 }
 
@@ -316,7 +317,7 @@ impl Maintained {
 
     /// The state `saved` kept, with its review events read from `source`, which holds the log
     /// it was saved from (at the same position, or further on: bring it forward with
-    /// [`Self::apply`]). `None`: a review it names is not in `source`, so it is not this log's.
+    /// [`Self::apply`]). `None`: a review it names is not in `source` (corrected since).
     pub fn restore<S: AuditSource>(source: &S, saved: Saved) -> Result<Option<Self>, S::Error> {
         let mut reviews = Vec::with_capacity(saved.reviews.len());
         for id in &saved.reviews {

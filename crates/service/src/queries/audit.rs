@@ -32,8 +32,11 @@ pub(crate) type ListingCache = Mutex<Option<Current>>;
 pub(crate) struct Current {
     upto: u64,
     state: Maintained,
-    /// When the state was last kept in the data dir, and the log sequence it was current to then.
-    kept: Option<(Instant, u64)>,
+    /// When the state was last written to the data dir (or tried to be: a failure waits as
+    /// long before the next try).
+    tried: Option<Instant>,
+    /// The log sequence of the state last kept in the data dir.
+    kept: Option<u64>,
 }
 
 /// The org a review is recorded as on a server without access control.
@@ -123,28 +126,34 @@ pub(crate) fn maintained<T>(
         }
         _ => store,
     };
+    // Only the first question after a start looks for a kept state: a rebuild later on is for
+    // an event that changes answers across the log, which a kept state cannot have seen.
+    let first = guard.is_none();
     let current = match guard.take() {
         Some(c) if c.state.built_under(rules) => forward(c, store)?,
         _ => None,
     };
-    let mut current = match current {
+    let restored = match (current, first) {
+        (Some(c), _) => Some(c),
+        (None, true) => restored(ready, store)?,
+        (None, false) => None,
+    };
+    let mut current = match restored {
         Some(c) => c,
-        None => match restored(ready, store)? {
-            Some(c) => c,
-            None => {
-                let started = Instant::now();
-                let events = store.all_events()?;
-                let plots = store.plots()?;
-                let state = Maintained::build(store, &events, rules, &plots)?;
-                info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
-                let built = Current {
-                    upto: store.upto(),
-                    state,
-                    kept: None,
-                };
-                keep(ready, store, built)
-            }
-        },
+        None => {
+            let started = Instant::now();
+            let events = store.all_events()?;
+            let plots = store.plots()?;
+            let state = Maintained::build(store, &events, rules, &plots)?;
+            info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
+            let built = Current {
+                upto: store.upto(),
+                state,
+                tried: None,
+                kept: None,
+            };
+            keep(ready, store, built)
+        }
     };
     let answer = f(&mut current.state, store);
     let upto = current.upto;
@@ -186,8 +195,13 @@ fn restored(ready: &Ready, store: &Snapshot<'_>) -> Result<Option<Current>, Stor
             return Ok(None);
         }
     };
-    let kept = Some((Instant::now(), upto));
-    let Some(current) = forward(Current { upto, state, kept }, store)? else {
+    let restored = Current {
+        upto,
+        state,
+        tried: Some(Instant::now()),
+        kept: Some(upto),
+    };
+    let Some(current) = forward(restored, store)? else {
         return Ok(None);
     };
     info!(kept_to = upto, upto = current.upto, took = ?started.elapsed(), "anomaly listing restored from the data dir");
@@ -198,10 +212,11 @@ fn restored(ready: &Ready, store: &Snapshot<'_>) -> Result<Option<Current>, Stor
 fn keep(ready: &Ready, store: &Snapshot<'_>, mut current: Current) -> Current {
     if let Some(path) = &ready.audit_state {
         let started = Instant::now();
+        current.tried = Some(started);
         match kept::save(path, store, current.upto, &current.state) {
             Ok(()) => {
                 debug!(upto = current.upto, took = ?started.elapsed(), "anomaly listing kept");
-                current.kept = Some((Instant::now(), current.upto));
+                current.kept = Some(current.upto);
             }
             Err(e) => warn!(cause = %e, "the anomaly listing could not be kept in the data dir"),
         }
@@ -210,21 +225,27 @@ fn keep(ready: &Ready, store: &Snapshot<'_>, mut current: Current) -> Current {
 }
 
 /// Keeps the maintained state in the data dir when it changed since it was last kept and
-/// `due` says so (given how long ago that was; `None`: never).
+/// `due` says so (given how long ago it was last tried; `None`: never). At stop (`waiting`
+/// false) a state another thread is using, a build say, is not waited for: the file is only a
+/// head start for the next start.
 pub(crate) fn keep_if(
     cache: &ListingCache,
     ready: &Ready,
+    waiting: bool,
     due: impl FnOnce(Option<Duration>) -> bool,
 ) -> Result<(), StoreError> {
-    let mut guard = cache
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut guard = match cache.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) if !waiting => return Ok(()),
+        Err(std::sync::TryLockError::WouldBlock) => cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    };
     let Some(current) = guard.take() else {
         return Ok(());
     };
-    if current.kept.map(|(_, upto)| upto) == Some(current.upto)
-        || !due(current.kept.map(|(at, _)| at.elapsed()))
-    {
+    if current.kept == Some(current.upto) || !due(current.tried.map(|at| at.elapsed())) {
         *guard = Some(current);
         return Ok(());
     }
@@ -338,7 +359,8 @@ impl Service {
         let (Ok(ready), cache) = (self.ready().cloned(), Arc::clone(&self.listing)) else {
             return;
         };
-        let kept = tokio::task::spawn_blocking(move || keep_if(&cache, &ready, |_| true)).await;
+        let kept =
+            tokio::task::spawn_blocking(move || keep_if(&cache, &ready, false, |_| true)).await;
         if let Ok(Err(e)) = kept {
             warn!(cause = %e, "the anomaly listing could not be kept at stop");
         }
@@ -368,7 +390,7 @@ impl Service {
             let kept = tokio::task::spawn_blocking(move || {
                 let store = ready.store.snapshot()?;
                 maintained(&cache, &store, &ready, |_, _| Ok(()))?;
-                keep_if(&cache, &ready, |since| {
+                keep_if(&cache, &ready, true, |since| {
                     since.is_none_or(|d| d >= KEEP_EVERY)
                 })
             })
