@@ -17,24 +17,39 @@
 //! as every question computed it before it was maintained) against building the maintained
 //! state, and checks both list what the server answered.
 //!
+//! The log is generated and recorded 100 co-ops at a time, so a 10 M-event log (27 600 co-ops)
+//! needs no more memory than the server does. Prints the recording rate, and the process's peak
+//! memory (the server's, with the benchmark's few MiB) while recording and by the end.
+//! The in-process comparison loads the whole log in memory twice; it is left out above
+//! `LOTLINE_BENCH_SCAN_MAX` events (2 000 000 unless set). `LOTLINE_BENCH_CACHE_MB` sets sled's
+//! page cache (the server's default, 64, unless set).
+//!
 //! Medians of 5; prints each size and the ratios between the sizes, measured in one run.
 //!
 //! `cargo bench -p lotline-e2e --bench listing_scale`                                   (40 and 160 co-ops)
 //! `LOTLINE_BENCH_COOPS=800,3200 cargo bench -p lotline-e2e --bench listing_scale`   (290 000 and 1.16 M events)
+//! `LOTLINE_BENCH_COOPS=2760,27600 cargo bench -p lotline-e2e --bench listing_scale` (1 M and 10 M events; ~25 GB of disk)
 
 use std::time::{Duration, Instant};
 
 use lotline_proto::{build, v1};
 use lotline_testkit::TestServer;
-use lotline_testkit::scenario::Scenario;
+use lotline_testkit::scenario::{Coop, Scenario};
 
 const FARMS: usize = 50;
 const GARMENTS: usize = 4;
 const RUNS: usize = 5;
 const BATCH: usize = 1_000;
+/// Co-ops generated and recorded at a time.
+const PART: usize = 100;
 
 struct Figures {
     events: usize,
+    /// Recording the generated log over gRPC.
+    recorded: Duration,
+    /// The process's peak memory after recording, and at the end, MiB.
+    peak_recorded: f64,
+    peak_end: f64,
     build: Duration,
     unchanged: Duration,
     after_one: Duration,
@@ -42,8 +57,8 @@ struct Figures {
     balance: Duration,
     /// The first listing after a restart, from the state kept in the data dir.
     restarted: Duration,
-    full_scan: Duration,
-    build_in_process: Duration,
+    /// The full scan and the in-process build, unless the log is too large to load twice.
+    in_process: Option<(Duration, Duration)>,
     /// Anomalies in the first listing.
     listed: usize,
     /// Events in the log at the end (the in-process figures are over these).
@@ -57,11 +72,11 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// New deliveries `from..to`: for each, a farm (cycling through every co-op's farms) harvests a
 /// new lot on its plot, ships it to its co-op, and the co-op receives it.
-fn deliveries(scenario: &Scenario, from: usize, to: usize) -> Vec<v1::Event> {
+fn deliveries(coops: &[Coop], from: usize, to: usize) -> Vec<v1::Event> {
     let mut events = Vec::new();
     for n in from..to {
-        let coop = &scenario.coops[n % scenario.coops.len()];
-        let farm = &coop.farms[(n / scenario.coops.len()) % coop.farms.len()];
+        let coop = &coops[n % coops.len()];
+        let farm = &coop.farms[(n / coops.len()) % coop.farms.len()];
         let chain = coop.crop.chain();
         let lot = format!("NEW-{n}");
         let time = format!("2026-03-{:02}T08:00:00Z", 10 + n % 15);
@@ -107,11 +122,19 @@ async fn listing(server: &TestServer) -> (Duration, u32) {
 }
 
 async fn measure(coops: usize) -> Figures {
-    let scenario = Scenario::clean(7, coops, FARMS, GARMENTS);
-    let events = scenario.all();
+    forget_peak();
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = TestServer::start_in(dir.path()).await;
-    server.record_all(&events).await;
+    let server = TestServer::start_with(config(dir.path())).await;
+    let started = Instant::now();
+    let (mut events, mut all_coops) = (0, Vec::with_capacity(coops));
+    for part in Scenario::clean_in_parts(7, coops, FARMS, GARMENTS, PART) {
+        let part_events = part.all();
+        server.record_all(&part_events).await;
+        events += part_events.len();
+        all_coops.extend(part.coops);
+    }
+    let recorded = started.elapsed();
+    let peak_recorded = peak();
     // A clean scenario lists no anomaly up to a few hundred co-ops; beyond that its generated
     // plots stray out of their country, which is reported (the figures stand either way).
     let (build, mut answered) = listing(&server).await;
@@ -136,7 +159,7 @@ async fn measure(coops: usize) -> Figures {
     let mut next = 0;
     for _ in 0..RUNS {
         server
-            .record_all(&deliveries(&scenario, next, next + 1))
+            .record_all(&deliveries(&all_coops, next, next + 1))
             .await;
         next += 1;
         after_one.push(listing(&server).await.0);
@@ -144,7 +167,7 @@ async fn measure(coops: usize) -> Figures {
     let mut after_batch = Vec::new();
     for _ in 0..RUNS {
         server
-            .record_all(&deliveries(&scenario, next, next + BATCH))
+            .record_all(&deliveries(&all_coops, next, next + BATCH))
             .await;
         next += BATCH;
         let (took, total) = listing(&server).await;
@@ -157,7 +180,7 @@ async fn measure(coops: usize) -> Figures {
         let start = Instant::now();
         let l = audit
             .mass_balance(v1::MassBalanceRequest {
-                org: scenario.coops[0].org.clone(),
+                org: all_coops[0].org.clone(),
                 ..Default::default()
             })
             .await
@@ -167,17 +190,25 @@ async fn measure(coops: usize) -> Figures {
         assert!(!l.ledgers.is_empty());
     }
     server.stop().await.expect("stop");
-    let server = TestServer::start_in(dir.path()).await;
+    let server = TestServer::start_with(config(dir.path())).await;
     let (restarted, restored) = listing(&server).await;
     assert_eq!(restored, answered, "the listing restored after a restart");
     server.stop().await.expect("stop");
-    let (full_scan, build_in_process) = in_process(dir.path(), answered as usize);
+    let peak_end = peak();
+    let final_events = events + 3 * next;
+    let scan_max = std::env::var("LOTLINE_BENCH_SCAN_MAX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
+    let in_process = (final_events <= scan_max).then(|| in_process(dir.path(), answered as usize));
     Figures {
         listed: listed as usize,
-        final_events: events.len() + 3 * next,
-        full_scan,
-        build_in_process,
-        events: events.len(),
+        final_events,
+        in_process,
+        events,
+        recorded,
+        peak_recorded,
+        peak_end,
         build,
         unchanged: median(unchanged),
         after_one: median(after_one),
@@ -192,8 +223,7 @@ async fn measure(coops: usize) -> Figures {
 fn in_process(dir: &std::path::Path, answered: usize) -> (Duration, Duration) {
     use lotline_domain::audit::maintained::{Maintained, full_scan};
     use lotline_domain::audit::rules::Rules;
-    let (store, _) =
-        lotline_server::open_store(&lotline_server::ServeConfig::new(dir)).expect("open store");
+    let (store, _) = lotline_server::open_store(&config(dir)).expect("open store");
     let view = store.snapshot().expect("snapshot");
     let rules = Rules::default();
     let start = Instant::now();
@@ -213,6 +243,30 @@ fn in_process(dir: &std::path::Path, answered: usize) -> (Duration, Duration) {
     );
     assert_eq!(scanned.len(), answered, "the server's incremental listing");
     (scan_took, build_took)
+}
+
+/// The server's configuration: `LOTLINE_BENCH_CACHE_MB` sets sled's page cache (the server's
+/// default unless set).
+fn config(dir: &std::path::Path) -> lotline_server::ServeConfig {
+    let mut config = lotline_server::ServeConfig::new(dir);
+    if let Some(mb) = std::env::var("LOTLINE_BENCH_CACHE_MB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        config.cache_bytes = mb << 20;
+    }
+    config
+}
+
+/// This process's peak resident memory so far, MiB.
+fn peak() -> f64 {
+    lotline_testkit::bench::peak_mib(std::process::id())
+}
+
+/// Starts the peak memory over from the current (Linux: `5` to `clear_refs`; where that is
+/// refused, the peak is the process's whole life's).
+fn forget_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 fn ms(d: Duration) -> f64 {
@@ -260,12 +314,26 @@ fn main() {
     }
     for f in &figures {
         println!(
-            "{} events (at the end), in process: full scan {:.1} ms, then maintained build {:.1} ms ({:.2}x the scan)",
-            f.final_events,
-            ms(f.full_scan),
-            ms(f.build_in_process),
-            ms(f.build_in_process) / ms(f.full_scan)
+            "{} events recorded over gRPC in {:.1} s ({:.0} events/s); peak memory {:.0} MiB after recording, {:.0} MiB by the end (the listing built, kept and restored)",
+            f.events,
+            f.recorded.as_secs_f64(),
+            f.events as f64 / f.recorded.as_secs_f64(),
+            f.peak_recorded,
+            f.peak_end
         );
+        match f.in_process {
+            Some((scan, build)) => println!(
+                "{} events (at the end), in process: full scan {:.1} ms, then maintained build {:.1} ms ({:.2}x the scan)",
+                f.final_events,
+                ms(scan),
+                ms(build),
+                ms(build) / ms(scan)
+            ),
+            None => println!(
+                "{} events (at the end): the in-process full scan is left out above LOTLINE_BENCH_SCAN_MAX events",
+                f.final_events
+            ),
+        }
         println!(
             "{} events: a listing after one new delivery costs {:.4} of building from the whole log",
             f.events,

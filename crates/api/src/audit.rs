@@ -8,7 +8,7 @@ use lotline_proto::convert::{
 };
 use lotline_proto::v1;
 use lotline_proto::v1::audit_service_server::AuditService;
-use lotline_service::queries::audit::{AnomalyQuery, ReviewRequest};
+use lotline_service::queries::audit::{AnomalyCursor, AnomalyQuery, ReviewRequest};
 use lotline_service::{Service, ServiceError, args};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
@@ -55,7 +55,7 @@ fn anomaly_query(r: &v1::ListAnomaliesRequest) -> Result<AnomalyQuery, ServiceEr
         kind: args::anomaly_kind(&r.kind)?,
         status: args::anomaly_status(&r.status)?,
         id: args::anomaly_id("id", &r.id)?,
-        offset: args::cursor(&r.cursor)? as usize,
+        after: AnomalyCursor::decode(&r.cursor)?,
         limit: args::page_limit(r.limit),
     })
 }
@@ -114,7 +114,7 @@ impl AuditService for AuditApi {
             .map_err(to_status)?;
         Ok(Response::new(v1::ListAnomaliesResponse {
             anomalies: page.anomalies.iter().map(anomaly_to_wire).collect(),
-            next_cursor: page.next.map(|n| n.to_string()).unwrap_or_default(),
+            next_cursor: page.next.map(|c| c.encode()).unwrap_or_default(),
             total: u32::try_from(page.total).unwrap_or(u32::MAX),
             counts: page.counts,
             status_counts: page.status_counts,

@@ -221,7 +221,7 @@ pub(crate) async fn anomalies(
         kind: args::anomaly_kind(value("kind"))?,
         status: args::anomaly_status(value("status"))?,
         id: args::anomaly_id("id", value("id"))?,
-        offset: 0,
+        after: None,
         limit: ANOMALY_PAGE,
     };
     let mut all = Vec::new();
@@ -229,7 +229,7 @@ pub(crate) async fn anomalies(
         let page = http.service.anomalies(&asked.caller, query.clone()).await?;
         all.extend(page.anomalies.iter().map(anomaly_to_wire));
         match page.next {
-            Some(next) => query.offset = next,
+            Some(next) => query.after = Some(next),
             None => break (page.counts, page.status_counts, page.current_to),
         }
     };

@@ -556,6 +556,44 @@ impl Scenario {
     /// `farms` member farms each, and `garments` textile garment chains. Lists
     /// no anomaly.
     pub fn clean(seed: u64, coops: usize, farms: usize, garments: usize) -> Scenario {
+        Scenario::clean_part(seed, 0..coops, farms, true, garments)
+    }
+
+    /// The clean scenario of [`Scenario::clean`] generated `per` co-ops at a time, for logs
+    /// too large to hold in memory at once: the parts, recorded in order, make one clean log of
+    /// `coops` co-ops (the traders, brands and textile orgs come with the first part, the garment
+    /// chains with the last). Each part draws from its own seed, so names differ from [`Scenario::clean`]'s.
+    pub fn clean_in_parts(
+        seed: u64,
+        coops: usize,
+        farms: usize,
+        garments: usize,
+        per: usize,
+    ) -> impl Iterator<Item = Scenario> {
+        let per = per.max(1);
+        let parts = coops.div_ceil(per).max(1);
+        (0..parts).map(move |p| {
+            let from = p * per;
+            let last = p + 1 == parts;
+            Scenario::clean_part(
+                seed.wrapping_add(p as u64),
+                from..(from + per).min(coops),
+                farms,
+                p == 0,
+                if last { garments } else { 0 },
+            )
+        })
+    }
+
+    /// Co-ops `coops` (numbered as in a whole clean scenario), then `garments` textile chains;
+    /// the `first` part also registers the buyers and the textile orgs.
+    fn clean_part(
+        seed: u64,
+        coops: std::ops::Range<usize>,
+        farms: usize,
+        first: bool,
+        garments: usize,
+    ) -> Scenario {
         let mut s = Scenario {
             registrations: Vec::new(),
             events: Vec::new(),
@@ -565,8 +603,10 @@ impl Scenario {
             rng: Rng::new(seed),
         };
         let mut part = Part::default();
-        s.buyers(&mut part);
-        for c in 0..coops {
+        if first {
+            s.buyers(&mut part);
+        }
+        for c in coops {
             let crop = if c % 2 == 0 {
                 Crop::Cocoa
             } else {
@@ -580,7 +620,9 @@ impl Scenario {
             let coop = s.coop(&mut part, &org, crop, c, farms, &options);
             s.coops.push(coop);
         }
-        s.textile_orgs(&mut part);
+        if first {
+            s.textile_orgs(&mut part);
+        }
         for g in 0..garments {
             let garment = s.garment(&mut part, &format!("g{g:02}"), g, None);
             s.garments.push(garment);

@@ -51,9 +51,86 @@ pub struct AnomalyQuery {
     pub status: Option<AnomalyStatus>,
     /// Only the anomaly with this id.
     pub id: Option<String>,
-    /// How many matching anomalies to skip.
-    pub offset: usize,
+    /// Where the previous page ended; `None` for the first page.
+    pub after: Option<AnomalyCursor>,
     pub limit: usize,
+}
+
+/// Where a page of anomalies ended: the last listed anomaly's kind, lot and event, and how many
+/// anomalies with those three the pages so far listed. The listing is sorted by kind, lot and
+/// event first, so the next page starts right after that point, wherever it now is: anomalies
+/// found or gone before it while an auditor pages through do not shift what follows (no anomaly
+/// is listed twice, none that stays is skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnomalyCursor {
+    kind: AnomalyKind,
+    lot: String,
+    event_id: Option<String>,
+    /// Anomalies with this kind, lot and event listed so far (ties: two uncertified claims of
+    /// one event on one lot).
+    seen: usize,
+}
+
+impl AnomalyCursor {
+    /// The opaque text a client sends back for the next page.
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        let fields = (self.kind.as_str(), &self.lot, &self.event_id, self.seen);
+        let json = serde_json::to_vec(&fields).unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    /// A cursor [`AnomalyCursor::encode`] gave out; empty for none.
+    pub fn decode(text: &str) -> Result<Option<AnomalyCursor>, ServiceError> {
+        use base64::Engine as _;
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let refused = || {
+            ServiceError::invalid(
+                "cursor",
+                format!("{text:?} is not a cursor of the anomaly listing this server gave out"),
+            )
+        };
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| refused())?;
+        let (kind, lot, event_id, seen): (String, String, Option<String>, usize) =
+            serde_json::from_slice(&json).map_err(|_| refused())?;
+        let kind = AnomalyKind::parse(&kind).ok_or_else(refused)?;
+        Ok(Some(AnomalyCursor {
+            kind,
+            lot,
+            event_id,
+            seen,
+        }))
+    }
+
+    /// The listing's leading sort key of `a`.
+    fn key(a: &Anomaly) -> (AnomalyKind, &str, Option<&str>) {
+        (a.kind, a.lot.as_str(), a.event_id.as_deref())
+    }
+
+    /// Where the page after this cursor starts in `listed` (sorted as the listing is).
+    fn start(&self, listed: &[&Anomaly]) -> usize {
+        let at = (self.kind, self.lot.as_str(), self.event_id.as_deref());
+        let ties = listed.partition_point(|a| Self::key(a) < at);
+        let past = listed.partition_point(|a| Self::key(a) <= at);
+        ties.saturating_add(self.seen).min(past)
+    }
+
+    /// The cursor of a page of `listed` that ends before `end` (`end > 0`).
+    fn ending(listed: &[&Anomaly], end: usize) -> AnomalyCursor {
+        let last = listed[end - 1];
+        let at = Self::key(last);
+        let ties = listed[..end].partition_point(|a| Self::key(a) < at);
+        AnomalyCursor {
+            kind: last.kind,
+            lot: last.lot.clone(),
+            event_id: last.event_id.clone(),
+            seen: end - ties,
+        }
+    }
 }
 
 /// A page of anomalies, with the whole listing's size and counts by kind.
@@ -61,7 +138,7 @@ pub struct AnomalyQuery {
 pub struct AnomalyPage {
     pub anomalies: Vec<Anomaly>,
     /// Where the next page starts, when there is one.
-    pub next: Option<usize>,
+    pub next: Option<AnomalyCursor>,
     pub total: usize,
     pub counts: BTreeMap<String, u32>,
     /// Matching anomalies by status.
@@ -487,16 +564,13 @@ impl Service {
                     .or_default() += 1;
             }
             let total = matching.len();
-            let anomalies: Vec<Anomaly> = matching
-                .into_iter()
-                .skip(query.offset)
-                .take(query.limit)
-                .cloned()
-                .collect();
-            let next = query.offset + anomalies.len();
+            let start = query.after.as_ref().map_or(0, |c| c.start(&matching));
+            let end = start.saturating_add(query.limit).min(total);
+            let anomalies: Vec<Anomaly> =
+                matching[start..end].iter().map(|a| (*a).clone()).collect();
             Ok(AnomalyPage {
                 anomalies,
-                next: (next < total).then_some(next),
+                next: (end < total && end > start).then(|| AnomalyCursor::ending(&matching, end)),
                 total,
                 counts,
                 status_counts,
@@ -686,5 +760,86 @@ impl Service {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anomaly(kind: AnomalyKind, lot: &str, event: &str, org: &str) -> Anomaly {
+        Anomaly::new(kind, lot, Some(event), format!("{lot} at {event}")).org(org)
+    }
+
+    /// Pages of `limit` through `listings`, the listing as it stands when each page is asked
+    /// (the last one standing for every later page).
+    fn paged(listings: &[Vec<Anomaly>], limit: usize) -> Vec<Anomaly> {
+        let mut after: Option<AnomalyCursor> = None;
+        let mut seen = Vec::new();
+        for page in 0.. {
+            let mut listing = listings[page.min(listings.len() - 1)].clone();
+            listing.sort();
+            let listed: Vec<&Anomaly> = listing.iter().collect();
+            let start = after.as_ref().map_or(0, |c| c.start(&listed));
+            let end = (start + limit).min(listed.len());
+            seen.extend(listed[start..end].iter().map(|a| (*a).clone()));
+            if end == listed.len() {
+                break;
+            }
+            // Through its text, as a client sends it back.
+            let text = AnomalyCursor::ending(&listed, end).encode();
+            after = AnomalyCursor::decode(&text).expect("a cursor given out");
+        }
+        seen
+    }
+
+    #[test]
+    fn pages_list_each_anomaly_that_stays_once_while_the_listing_changes() {
+        use AnomalyKind::{OverConsumption as O, UnknownOrigin as U};
+        let base = vec![
+            anomaly(O, "lot-a", "e1", "coop"),
+            anomaly(O, "lot-b", "e2", "coop"),
+            // Two of one kind on one event and lot: a tie on the cursor's key.
+            anomaly(O, "lot-c", "e3", "coop"),
+            anomaly(O, "lot-c", "e3", "trader"),
+            anomaly(O, "lot-d", "e4", "coop"),
+            anomaly(U, "lot-a", "e5", "coop"),
+            anomaly(U, "lot-e", "e6", "coop"),
+        ];
+        for limit in 1..=base.len() {
+            // Unchanged: the pages are the listing.
+            let mut sorted = base.clone();
+            sorted.sort();
+            assert_eq!(paged(&[base.clone()], limit), sorted, "limit {limit}");
+            // After the first page, an anomaly sorting before every other is found and one
+            // that was listed first is gone: what follows is listed once, nothing skipped.
+            let mut changed = base.clone();
+            changed.remove(0);
+            changed.push(anomaly(O, "lot-0", "e0", "coop"));
+            assert_eq!(
+                paged(&[base.clone(), changed], limit),
+                sorted,
+                "limit {limit}, with changes"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_is_read_back_and_anything_else_is_refused() {
+        let listing = [anomaly(
+            AnomalyKind::UnknownOrigin,
+            "https://id.gs1.org/01/09521234543213/10/A\"B",
+            "ev/1",
+            "coop",
+        )];
+        let listed: Vec<&Anomaly> = listing.iter().collect();
+        let cursor = AnomalyCursor::ending(&listed, 1);
+        let text = cursor.encode();
+        assert_eq!(AnomalyCursor::decode(&text).unwrap(), Some(cursor));
+        assert_eq!(AnomalyCursor::decode("").unwrap(), None);
+        for bad in ["12", "not a cursor", "W10", &text[..text.len() - 3]] {
+            let err = AnomalyCursor::decode(bad).expect_err(bad);
+            assert!(err.to_string().contains("cursor"), "{bad}: {err}");
+        }
     }
 }

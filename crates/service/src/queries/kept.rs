@@ -102,11 +102,20 @@ pub fn save(
         state: state.save(),
     };
     let fresh = path.with_extension("json.new");
+    let io = |cause| KeptError::Io {
+        path: path.to_path_buf(),
+        cause,
+    };
     let written = write(&fresh, &kept).and_then(|()| {
-        std::fs::rename(&fresh, path).map_err(|cause| KeptError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })
+        std::fs::rename(&fresh, path).map_err(io)?;
+        // The rename itself is durable once the directory is synced (a rename lost in a crash
+        // would only leave the previous kept state, which a restart brings forward).
+        match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io),
+            _ => Ok(()),
+        }
     });
     if written.is_err() {
         // A partial file must not hold space the log needs.
