@@ -810,7 +810,11 @@ mod tests {
             // Unchanged: the pages are the listing.
             let mut sorted = base.clone();
             sorted.sort();
-            assert_eq!(paged(&[base.clone()], limit), sorted, "limit {limit}");
+            assert_eq!(
+                paged(std::slice::from_ref(&base), limit),
+                sorted,
+                "limit {limit}"
+            );
             // After the first page, an anomaly sorting before every other is found and one
             // that was listed first is gone: what follows is listed once, nothing skipped.
             let mut changed = base.clone();
