@@ -17,8 +17,9 @@
 //! as every question computed it before it was maintained) against building the maintained
 //! state, and checks both list what the server answered.
 //!
-//! The log is generated and recorded 100 co-ops at a time, so a 10 M-event log (27 600 co-ops)
-//! needs no more memory than the server does. Prints the recording rate, and the process's peak
+//! The log is generated and recorded 100 co-ops at a time, and only the co-ops the new
+//! deliveries go to are kept, so a 10 M-event log (27 600 co-ops) needs little more memory than
+//! the server does. Prints the recording rate, and the process's peak
 //! memory (the server's, with the benchmark's few MiB) while recording and by the end.
 //! The in-process comparison loads the whole log in memory twice; it is left out above
 //! `LOTLINE_BENCH_SCAN_MAX` events (2 000 000 unless set). `LOTLINE_BENCH_CACHE_MB` sets sled's
@@ -76,11 +77,12 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// New deliveries `from..to`: for each, a farm (cycling through every co-op's farms) harvests a
 /// new lot on its plot, ships it to its co-op, and the co-op receives it.
-fn deliveries(coops: &[Coop], from: usize, to: usize) -> Vec<v1::Event> {
+/// `coops` holds the first of the `total` co-ops, at least as many as deliveries asked for.
+fn deliveries(coops: &[Coop], total: usize, from: usize, to: usize) -> Vec<v1::Event> {
     let mut events = Vec::new();
     for n in from..to {
-        let coop = &coops[n % coops.len()];
-        let farm = &coop.farms[(n / coops.len()) % coop.farms.len()];
+        let coop = &coops[n % total];
+        let farm = &coop.farms[(n / total) % coop.farms.len()];
         let chain = coop.crop.chain();
         let lot = format!("NEW-{n}");
         let time = format!("2026-03-{:02}T08:00:00Z", 10 + n % 15);
@@ -134,17 +136,21 @@ async fn measure(coops: usize) -> Figures {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let started = Instant::now();
-    let (mut events, mut all_coops) = (0, Vec::with_capacity(coops));
+    // Only the co-ops the deliveries go to are kept (every farm's names would take a GiB at
+    // 10 M events, in this process, beside the server's memory).
+    let needed = RUNS * (1 + BATCH);
+    let (mut events, mut first_coops) = (0, Vec::with_capacity(needed.min(coops)));
     let (mut since_restart, mut restarts, mut peak_recorded) = (0, 0, 0f64);
     for part in Scenario::clean_in_parts(7, coops, FARMS, GARMENTS, PART) {
         let part_events = part.all();
         server.record_all(&part_events).await;
         events += part_events.len();
         since_restart += part_events.len();
-        all_coops.extend(part.coops);
+        let room = needed.saturating_sub(first_coops.len());
+        first_coops.extend(part.coops.into_iter().take(room));
         if restart_every > 0 && since_restart >= restart_every {
-            // sled 0.34 holds memory in proportion to what a process wrote (README): a log
-            // larger than memory allows is recorded by restarts, as by several sessions.
+            // sled 0.34 holds memory in proportion to what one process wrote (README,
+            // Benchmarks): a log larger than that allows is recorded by restarts.
             server.stop().await.expect("stop");
             peak_recorded = peak_recorded.max(peak());
             forget_peak();
@@ -179,7 +185,7 @@ async fn measure(coops: usize) -> Figures {
     let mut next = 0;
     for _ in 0..RUNS {
         server
-            .record_all(&deliveries(&all_coops, next, next + 1))
+            .record_all(&deliveries(&first_coops, coops, next, next + 1))
             .await;
         next += 1;
         after_one.push(listing(&server).await.0);
@@ -187,7 +193,7 @@ async fn measure(coops: usize) -> Figures {
     let mut after_batch = Vec::new();
     for _ in 0..RUNS {
         server
-            .record_all(&deliveries(&all_coops, next, next + BATCH))
+            .record_all(&deliveries(&first_coops, coops, next, next + BATCH))
             .await;
         next += BATCH;
         let (took, total) = listing(&server).await;
@@ -200,7 +206,7 @@ async fn measure(coops: usize) -> Figures {
         let start = Instant::now();
         let l = audit
             .mass_balance(v1::MassBalanceRequest {
-                org: all_coops[0].org.clone(),
+                org: first_coops[0].org.clone(),
                 ..Default::default()
             })
             .await

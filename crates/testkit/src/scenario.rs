@@ -562,7 +562,8 @@ impl Scenario {
     /// The clean scenario of [`Scenario::clean`] generated `per` co-ops at a time, for logs
     /// too large to hold in memory at once: the parts, recorded in order, make one clean log of
     /// `coops` co-ops (the traders, brands and textile orgs come with the first part, the garment
-    /// chains with the last). Each part draws from its own seed, so names differ from [`Scenario::clean`]'s.
+    /// chains with the last). Each part draws from its own seed, so names and quantities differ from
+    /// [`Scenario::clean`]'s.
     pub fn clean_in_parts(
         seed: u64,
         coops: usize,

@@ -53,30 +53,49 @@ pub struct AnomalyQuery {
     pub id: Option<String>,
     /// Where the previous page ended; `None` for the first page.
     pub after: Option<AnomalyCursor>,
+    /// At most this many (0: [`crate::args::DEFAULT_PAGE`]).
     pub limit: usize,
 }
 
-/// Where a page of anomalies ended: the last listed anomaly's kind, lot and event, and how many
-/// anomalies with those three the pages so far listed. The listing is sorted by kind, lot and
-/// event first, so the next page starts right after that point, wherever it now is: anomalies
-/// found or gone before it while an auditor pages through do not shift what follows (no anomaly
-/// is listed twice, none that stays is skipped).
+/// Where a page of anomalies ended: the last anomaly it listed, as the listing sorts it (kind,
+/// lot, event, org, explanation, figures; anomalies equal in all of these share their id and so
+/// their reviews, and are listed once). The next page starts right after it, wherever it now
+/// stands: anomalies found or gone while an auditor pages through do not shift what follows,
+/// so none that stays unchanged is listed twice or skipped. (An anomaly whose own figures
+/// change between pages, a balance moved by a late event, sorts anew and may be listed again
+/// or missed.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnomalyCursor {
-    kind: AnomalyKind,
-    lot: String,
-    event_id: Option<String>,
-    /// Anomalies with this kind, lot and event listed so far (ties: two uncertified claims of
-    /// one event on one lot).
-    seen: usize,
+    /// Without its reviews.
+    last: Anomaly,
+}
+
+/// The order the listing sorts anomalies in, without their reviews.
+type SortKey<'a> = (
+    AnomalyKind,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    &'a BTreeMap<String, String>,
+);
+
+fn sort_key(a: &Anomaly) -> SortKey<'_> {
+    (
+        a.kind,
+        a.lot.as_str(),
+        a.event_id.as_deref(),
+        a.org.as_deref(),
+        a.explanation.as_str(),
+        &a.figures,
+    )
 }
 
 impl AnomalyCursor {
-    /// The opaque text a client sends back for the next page.
+    /// The opaque text a client sends back for the next page: the anomaly as base64url JSON.
     pub fn encode(&self) -> String {
         use base64::Engine as _;
-        let fields = (self.kind.as_str(), &self.lot, &self.event_id, self.seen);
-        let json = serde_json::to_vec(&fields).unwrap_or_default();
+        let json = serde_json::to_vec(&self.last).unwrap_or_default();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }
 
@@ -89,47 +108,31 @@ impl AnomalyCursor {
         let refused = || {
             ServiceError::invalid(
                 "cursor",
-                format!("{text:?} is not a cursor of the anomaly listing this server gave out"),
+                format!(
+                    "is not a cursor of the anomaly listing this server gave out ({} bytes)",
+                    text.len()
+                ),
             )
         };
         let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| refused())?;
-        let (kind, lot, event_id, seen): (String, String, Option<String>, usize) =
-            serde_json::from_slice(&json).map_err(|_| refused())?;
-        let kind = AnomalyKind::parse(&kind).ok_or_else(refused)?;
-        Ok(Some(AnomalyCursor {
-            kind,
-            lot,
-            event_id,
-            seen,
-        }))
-    }
-
-    /// The listing's leading sort key of `a`.
-    fn key(a: &Anomaly) -> (AnomalyKind, &str, Option<&str>) {
-        (a.kind, a.lot.as_str(), a.event_id.as_deref())
+        let mut last: Anomaly = serde_json::from_slice(&json).map_err(|_| refused())?;
+        last.reviews.clear();
+        Ok(Some(AnomalyCursor { last }))
     }
 
     /// Where the page after this cursor starts in `listed` (sorted as the listing is).
     fn start(&self, listed: &[&Anomaly]) -> usize {
-        let at = (self.kind, self.lot.as_str(), self.event_id.as_deref());
-        let ties = listed.partition_point(|a| Self::key(a) < at);
-        let past = listed.partition_point(|a| Self::key(a) <= at);
-        ties.saturating_add(self.seen).min(past)
+        let at = sort_key(&self.last);
+        listed.partition_point(|a| sort_key(a) <= at)
     }
 
     /// The cursor of a page of `listed` that ends before `end` (`end > 0`).
     fn ending(listed: &[&Anomaly], end: usize) -> AnomalyCursor {
-        let last = listed[end - 1];
-        let at = Self::key(last);
-        let ties = listed[..end].partition_point(|a| Self::key(a) < at);
-        AnomalyCursor {
-            kind: last.kind,
-            lot: last.lot.clone(),
-            event_id: last.event_id.clone(),
-            seen: end - ties,
-        }
+        let mut last = listed[end - 1].clone();
+        last.reviews.clear();
+        AnomalyCursor { last }
     }
 }
 
@@ -565,7 +568,11 @@ impl Service {
             }
             let total = matching.len();
             let start = query.after.as_ref().map_or(0, |c| c.start(&matching));
-            let end = start.saturating_add(query.limit).min(total);
+            let limit = match query.limit {
+                0 => crate::args::DEFAULT_PAGE,
+                n => n,
+            };
+            let end = start.saturating_add(limit).min(total);
             let anomalies: Vec<Anomaly> =
                 matching[start..end].iter().map(|a| (*a).clone()).collect();
             Ok(AnomalyPage {
@@ -777,6 +784,7 @@ mod tests {
         let mut after: Option<AnomalyCursor> = None;
         let mut seen = Vec::new();
         for page in 0.. {
+            assert!(page < 100, "paging does not end");
             let mut listing = listings[page.min(listings.len() - 1)].clone();
             listing.sort();
             let listed: Vec<&Anomaly> = listing.iter().collect();
@@ -795,36 +803,55 @@ mod tests {
 
     #[test]
     fn pages_list_each_anomaly_that_stays_once_while_the_listing_changes() {
-        use AnomalyKind::{OverConsumption as O, UnknownOrigin as U};
+        use AnomalyKind::{NonMemberDelivery as N, OverConsumption as O, UnknownOrigin as U};
         let base = vec![
             anomaly(O, "lot-a", "e1", "coop"),
             anomaly(O, "lot-b", "e2", "coop"),
-            // Two of one kind on one event and lot: a tie on the cursor's key.
-            anomaly(O, "lot-c", "e3", "coop"),
-            anomaly(O, "lot-c", "e3", "trader"),
+            // Ties on kind, lot and event (a blended sale's non-member lots).
+            anomaly(N, "lot-c", "e3", "coop-b"),
+            anomaly(N, "lot-c", "e3", "coop-d"),
+            anomaly(N, "lot-c", "e3", "coop-f"),
             anomaly(O, "lot-d", "e4", "coop"),
             anomaly(U, "lot-a", "e5", "coop"),
             anomaly(U, "lot-e", "e6", "coop"),
         ];
+        let mut sorted = base.clone();
+        sorted.sort();
+        // What may change between pages: an anomaly gone, one found before all others, ties
+        // gone and found within the tied group.
+        let changes: [&dyn Fn(&mut Vec<Anomaly>); 4] = [
+            &|l| l.retain(|a| a.lot != "lot-a" || a.kind != O),
+            &|l| l.push(anomaly(O, "lot-0", "e0", "coop")),
+            &|l| l.retain(|a| a.org.as_deref() != Some("coop-b")),
+            &|l| {
+                l.push(anomaly(N, "lot-c", "e3", "coop-a"));
+                l.push(anomaly(N, "lot-c", "e3", "coop-e"));
+            },
+        ];
         for limit in 1..=base.len() {
             // Unchanged: the pages are the listing.
-            let mut sorted = base.clone();
-            sorted.sort();
             assert_eq!(
                 paged(std::slice::from_ref(&base), limit),
                 sorted,
                 "limit {limit}"
             );
-            // After the first page, an anomaly sorting before every other is found and one
-            // that was listed first is gone: what follows is listed once, nothing skipped.
-            let mut changed = base.clone();
-            changed.remove(0);
-            changed.push(anomaly(O, "lot-0", "e0", "coop"));
-            assert_eq!(
-                paged(&[base.clone(), changed], limit),
-                sorted,
-                "limit {limit}, with changes"
-            );
+            // Each change after another page: no anomaly twice, every one that stays once,
+            // in the listing's order.
+            let mut listings = vec![base.clone()];
+            for change in changes {
+                let mut next = listings.last().expect("a listing").clone();
+                change(&mut next);
+                listings.push(next);
+            }
+            let listed = paged(&listings, limit);
+            let mut ascending = listed.clone();
+            ascending.sort();
+            ascending.dedup();
+            assert_eq!(listed, ascending, "limit {limit}: in order, none twice");
+            let last = listings.last().expect("a listing");
+            for stays in base.iter().filter(|a| last.contains(a)) {
+                assert!(listed.contains(stays), "limit {limit}: {stays:?} skipped");
+            }
         }
     }
 
@@ -839,6 +866,11 @@ mod tests {
         let listed: Vec<&Anomaly> = listing.iter().collect();
         let cursor = AnomalyCursor::ending(&listed, 1);
         let text = cursor.encode();
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{text}"
+        );
         assert_eq!(AnomalyCursor::decode(&text).unwrap(), Some(cursor));
         assert_eq!(AnomalyCursor::decode("").unwrap(), None);
         for bad in ["12", "not a cursor", "W10", &text[..text.len() - 3]] {
