@@ -136,6 +136,24 @@ impl AnomalyCursor {
     }
 }
 
+/// The page of `listed` (sorted as the listing is) after `after`, of at most `limit` (0: the
+/// default page), and the cursor of the next page when there is one.
+fn page_of(
+    listed: &[&Anomaly],
+    after: Option<&AnomalyCursor>,
+    limit: usize,
+) -> (Vec<Anomaly>, Option<AnomalyCursor>) {
+    let start = after.map_or(0, |c| c.start(listed));
+    let limit = match limit {
+        0 => crate::args::DEFAULT_PAGE,
+        n => n,
+    };
+    let end = start.saturating_add(limit).min(listed.len());
+    let page = listed[start..end].iter().map(|a| (*a).clone()).collect();
+    let next = (end < listed.len() && end > start).then(|| AnomalyCursor::ending(listed, end));
+    (page, next)
+}
+
 /// A page of anomalies, with the whole listing's size and counts by kind.
 #[derive(Debug, Clone)]
 pub struct AnomalyPage {
@@ -567,17 +585,10 @@ impl Service {
                     .or_default() += 1;
             }
             let total = matching.len();
-            let start = query.after.as_ref().map_or(0, |c| c.start(&matching));
-            let limit = match query.limit {
-                0 => crate::args::DEFAULT_PAGE,
-                n => n,
-            };
-            let end = start.saturating_add(limit).min(total);
-            let anomalies: Vec<Anomaly> =
-                matching[start..end].iter().map(|a| (*a).clone()).collect();
+            let (anomalies, next) = page_of(&matching, query.after.as_ref(), query.limit);
             Ok(AnomalyPage {
                 anomalies,
-                next: (end < total && end > start).then(|| AnomalyCursor::ending(&matching, end)),
+                next,
                 total,
                 counts,
                 status_counts,
@@ -788,15 +799,14 @@ mod tests {
             let mut listing = listings[page.min(listings.len() - 1)].clone();
             listing.sort();
             let listed: Vec<&Anomaly> = listing.iter().collect();
-            let start = after.as_ref().map_or(0, |c| c.start(&listed));
-            let end = (start + limit).min(listed.len());
-            seen.extend(listed[start..end].iter().map(|a| (*a).clone()));
-            if end == listed.len() {
+            let (page, next) = page_of(&listed, after.as_ref(), limit);
+            assert!(page.len() <= limit);
+            seen.extend(page);
+            let Some(next) = next else {
                 break;
-            }
+            };
             // Through its text, as a client sends it back.
-            let text = AnomalyCursor::ending(&listed, end).encode();
-            after = AnomalyCursor::decode(&text).expect("a cursor given out");
+            after = AnomalyCursor::decode(&next.encode()).expect("a cursor given out");
         }
         seen
     }
@@ -819,7 +829,8 @@ mod tests {
         sorted.sort();
         // What may change between pages: an anomaly gone, one found before all others, ties
         // gone and found within the tied group.
-        let changes: [&dyn Fn(&mut Vec<Anomaly>); 4] = [
+        type Change = dyn Fn(&mut Vec<Anomaly>);
+        let changes: [&Change; 4] = [
             &|l| l.retain(|a| a.lot != "lot-a" || a.kind != O),
             &|l| l.push(anomaly(O, "lot-0", "e0", "coop")),
             &|l| l.retain(|a| a.org.as_deref() != Some("coop-b")),
@@ -872,6 +883,21 @@ mod tests {
             "{text}"
         );
         assert_eq!(AnomalyCursor::decode(&text).unwrap(), Some(cursor));
+        // A limit of 0 is the default page, not an empty last one.
+        let many: Vec<Anomaly> = (0..crate::args::DEFAULT_PAGE + 1)
+            .map(|n| {
+                anomaly(
+                    AnomalyKind::UnknownOrigin,
+                    &format!("lot-{n:04}"),
+                    "e",
+                    "coop",
+                )
+            })
+            .collect();
+        let listed_many: Vec<&Anomaly> = many.iter().collect();
+        let (page, next) = page_of(&listed_many, None, 0);
+        assert_eq!(page.len(), crate::args::DEFAULT_PAGE);
+        assert!(next.is_some());
         assert_eq!(AnomalyCursor::decode("").unwrap(), None);
         for bad in ["12", "not a cursor", "W10", &text[..text.len() - 3]] {
             let err = AnomalyCursor::decode(bad).expect_err(bad);
