@@ -131,10 +131,7 @@ async fn measure(coops: usize) -> Figures {
     forget_peak();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut server = TestServer::start_with(config(dir.path())).await;
-    let restart_every: usize = std::env::var("LOTLINE_BENCH_RESTART_EVERY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let restart_every: usize = setting("LOTLINE_BENCH_RESTART_EVERY").unwrap_or(0);
     let started = Instant::now();
     // Only the co-ops the deliveries go to are kept (every farm's names would take a GiB at
     // 10 M events, in this process, beside the server's memory).
@@ -222,10 +219,7 @@ async fn measure(coops: usize) -> Figures {
     server.stop().await.expect("stop");
     let peak_end = peak();
     let final_events = events + 3 * next;
-    let scan_max = std::env::var("LOTLINE_BENCH_SCAN_MAX")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000_000);
+    let scan_max = setting("LOTLINE_BENCH_SCAN_MAX").unwrap_or(2_000_000);
     let in_process = (final_events <= scan_max).then(|| in_process(dir.path(), answered as usize));
     Figures {
         listed: listed as usize,
@@ -276,13 +270,15 @@ fn in_process(dir: &std::path::Path, answered: usize) -> (Duration, Duration) {
 /// default unless set).
 fn config(dir: &std::path::Path) -> lotline_server::ServeConfig {
     let mut config = lotline_server::ServeConfig::new(dir);
-    if let Some(mb) = std::env::var("LOTLINE_BENCH_CACHE_MB")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-    {
+    if let Some(mb) = setting::<u64>("LOTLINE_BENCH_CACHE_MB") {
         config.cache_bytes = mb << 20;
     }
     config
+}
+
+/// A number from the environment variable `var`, when it is set to one.
+fn setting<T: std::str::FromStr>(var: &str) -> Option<T> {
+    std::env::var(var).ok()?.trim().parse().ok()
 }
 
 /// This process's peak resident memory so far, MiB.
