@@ -253,9 +253,7 @@ fn in_process(dir: &std::path::Path, answered: usize) -> (Duration, Duration) {
     let scanned = full_scan(&view, &events, &rules, &plots).expect("full scan");
     let scan_took = start.elapsed();
     let start = Instant::now();
-    let events = view.all_events().expect("events");
-    let plots = view.plots().expect("plots");
-    let mut built = Maintained::build(&view, &events, &rules, &plots).expect("build");
+    let mut built = Maintained::build(&view, &rules).expect("build");
     let build_took = start.elapsed();
     assert_eq!(
         *built.listing(),

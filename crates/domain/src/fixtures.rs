@@ -54,6 +54,30 @@ impl crate::audit::maintained::AuditSource for Events {
     fn event(&self, id: &str) -> Result<Option<Arc<Event>>, Self::Error> {
         Ok(self.0.iter().find(|e| e.id == id).cloned())
     }
+    /// Positions are 1-based indexes into the list.
+    fn log_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Event>>, Option<u64>), Self::Error> {
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(self.0.len());
+        let end = start.saturating_add(limit).min(self.0.len());
+        let last = (end > start).then_some(end as u64);
+        Ok((self.0[start..end].to_vec(), last))
+    }
+    fn plot_ids(&self) -> Result<Vec<String>, Self::Error> {
+        let ids: std::collections::BTreeSet<&str> = self
+            .0
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::RegisterPlot(p) => Some(p.plot.as_str()),
+                _ => None,
+            })
+            .collect();
+        Ok(ids.into_iter().map(str::to_string).collect())
+    }
 }
 
 impl Events {

@@ -319,8 +319,8 @@ impl<'a> Snapshot<'a> {
         self.uncorrected_under(&id_prefix(MEMBER, member))
     }
 
-    /// The standing registration of every plot.
-    pub fn plots(&self) -> Result<BTreeMap<String, (Arc<Event>, RegisterPlot)>, StoreError> {
+    /// Every plot ever registered, in order.
+    pub fn plot_ids(&self) -> Result<Vec<String>, StoreError> {
         let start = vec![PLOT];
         let end = prefix_end(&start);
         let mut ids: BTreeSet<String> = BTreeSet::new();
@@ -329,8 +329,13 @@ impl<'a> Snapshot<'a> {
                 ids.insert(id);
             }
         }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// The standing registration of every plot.
+    pub fn plots(&self) -> Result<BTreeMap<String, (Arc<Event>, RegisterPlot)>, StoreError> {
         let mut out = BTreeMap::new();
-        for id in ids {
+        for id in self.plot_ids()? {
             if let Some(found) = self.plot(&id)? {
                 out.insert(id, found);
             }
@@ -551,6 +556,29 @@ impl AuditSource for Snapshot<'_> {
             Some(stored) if !self.is_corrected(id)? => Ok(Some(stored.event)),
             _ => Ok(None),
         }
+    }
+
+    /// Positions are log sequences.
+    fn log_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Event>>, Option<u64>), StoreError> {
+        let seqs = self.store.seqs_in_log(after + 1, self.upto, limit)?;
+        let last = seqs.last().copied();
+        let mut out = Vec::with_capacity(seqs.len());
+        for seq in seqs {
+            if let Some(stored) = self.event_at(seq)?
+                && !self.is_corrected(&stored.event.id)?
+            {
+                out.push(stored.event);
+            }
+        }
+        Ok((out, last))
+    }
+
+    fn plot_ids(&self) -> Result<Vec<String>, StoreError> {
+        Snapshot::plot_ids(self)
     }
 }
 

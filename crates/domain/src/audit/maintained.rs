@@ -18,6 +18,7 @@
 //! A state is kept across restarts as a [`Saved`] ([`Maintained::save`], [`Maintained::restore`]):
 //! everything but the org ledgers, which are drawn up again for an org when asked.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -43,6 +44,33 @@ pub trait AuditSource: LineageSource {
     fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, Self::Error>;
     /// The uncorrected event with id `id`.
     fn event(&self, id: &str) -> Result<Option<Arc<Event>>, Self::Error>;
+    /// The uncorrected events among the next `limit` positions of the log after position
+    /// `after` (0: from its start), in log order, and the last position read: `None` when
+    /// no position was left.
+    fn log_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Arc<Event>>, Option<u64>), Self::Error>;
+    /// Every plot with a standing registration.
+    fn plot_ids(&self) -> Result<Vec<String>, Self::Error>;
+}
+
+/// Events a build reads at a time: it holds one chunk of the log, never the whole of it.
+pub const BUILD_CHUNK: usize = 20_000;
+
+/// Calls `f` with each chunk of `source`'s log in turn, `chunk` positions at a time.
+fn each_chunk<S: AuditSource>(
+    source: &S,
+    chunk: usize,
+    mut f: impl FnMut(Vec<Arc<Event>>) -> Result<(), S::Error>,
+) -> Result<(), S::Error> {
+    let mut after = 0;
+    while let (events, Some(last)) = source.log_after(after, chunk)? {
+        f(events)?;
+        after = last;
+    }
+    Ok(())
 }
 
 /// Whether `event` changes answers beyond the lots it names, so that the maintained state is
@@ -132,20 +160,29 @@ pub struct Maintained {
 }
 
 impl Maintained {
-    /// The state of a whole log: `events` are its uncorrected events in log order, `plots` the
-    /// standing registration of every plot.
-    pub fn build<S: AuditSource>(
+    /// The state of the whole log `source` holds, under `rules`.
+    ///
+    /// It reads the log a chunk at a time ([`BUILD_CHUNK`]), three times: the log-wide facts
+    /// (certificates, co-ops, shipping orgs, reviews, the orgs, each harvest lot's harvest);
+    /// then which co-op took which harvest lot first; then each chunk's lots and events, checked
+    /// against those facts. The books of every org that ships are then drawn up from its own
+    /// events, for their violations; the ledgers themselves are drawn up again when asked, as
+    /// after a restore. It holds a chunk of events and the facts, never the log.
+    pub fn build<S: AuditSource>(source: &S, rules: &Rules) -> Result<Self, S::Error> {
+        Self::build_in_chunks(source, rules, BUILD_CHUNK)
+    }
+
+    pub(crate) fn build_in_chunks<S: AuditSource>(
         source: &S,
-        events: &[Arc<Event>],
         rules: &Rules,
-        plots: &BTreeMap<String, (Arc<Event>, RegisterPlot)>,
+        chunk: usize,
     ) -> Result<Self, S::Error> {
         let mut state = Maintained {
             rules: rules.clone(),
             certs: Certificates::default(),
             co_ops: BTreeSet::new(),
             shipping: BTreeSet::new(),
-            registered: plots.keys().cloned().collect(),
+            registered: HashSet::new(),
             reviews: Vec::new(),
             by_lot: HashMap::new(),
             by_event: HashMap::new(),
@@ -153,23 +190,69 @@ impl Maintained {
             by_org: HashMap::new(),
             listing: None,
         };
-        for event in events {
-            state.note(event);
-        }
-        for (plot, (event, p)) in plots {
-            if let Some(a) = plot_anomaly(plot, event, p) {
-                state.by_plot.insert(plot.clone(), a);
+        let mut orgs: BTreeSet<String> = BTreeSet::new();
+        let mut harvests: HashMap<String, Harvested> = HashMap::new();
+        each_chunk(source, chunk, |events| {
+            for e in &events {
+                state.note(e);
+                if !orgs.contains(&e.org) {
+                    orgs.insert(e.org.clone());
+                }
+                if let EventKind::Harvest(h) = &e.kind {
+                    // The last harvest recorded of a lot, as the full scan keeps it.
+                    harvests.insert(
+                        h.lot.clone(),
+                        Harvested {
+                            farm: e.org.clone(),
+                            on: e.time.date_naive(),
+                        },
+                    );
+                }
+            }
+            Ok(())
+        })?;
+        for plot in source.plot_ids()? {
+            if let Some((event, p)) = source.plot(&plot)? {
+                if let Some(a) = plot_anomaly(&plot, &event, &p) {
+                    state.by_plot.insert(plot.clone(), a);
+                }
+                state.registered.insert(plot);
             }
         }
-        let lots: BTreeSet<String> = events
-            .iter()
-            .flat_map(|e| e.lots().into_iter().map(|(l, _)| l.to_string()))
-            .collect();
-        let mut by_org: BTreeMap<String, Vec<Arc<Event>>> = BTreeMap::new();
-        for e in events {
-            by_org.entry(e.org.clone()).or_default().push(Arc::clone(e));
+        let mut members =
+            Membership::of_log(source, chunk, &harvests, &state.certs, &state.co_ops)?;
+        drop(harvests);
+        let mut done: HashSet<String> = HashSet::new();
+        each_chunk(source, chunk, |events| {
+            let mut cache = LotCache::new(source);
+            let lots: BTreeSet<&str> = events
+                .iter()
+                .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
+                .filter(|l| !done.contains(*l))
+                .collect();
+            state.lot_anomalies(source, &mut cache, &lots)?;
+            done.extend(lots.into_iter().map(str::to_string));
+            state.event_checks(source, &mut cache, &events, &mut members)
+        })?;
+        let mut cache = LotCache::new(source);
+        let mut held = 0;
+        for org in orgs.iter().filter(|org| state.shipping.contains(*org)) {
+            let mine = source.org_events(org)?;
+            held += mine.len();
+            let ledgers = cache.ledgers(&whole_books(org), &mine)?;
+            let violations = balance::violations(&ledgers, BALANCE_CLAIM);
+            state.by_org.insert(
+                org.clone(),
+                Books {
+                    ledgers: None,
+                    violations,
+                },
+            );
+            if held >= chunk {
+                cache = LotCache::new(source);
+                held = 0;
+            }
         }
-        state.recompute(source, lots, events.to_vec(), Some(by_org))?;
         Ok(state)
     }
 
@@ -235,7 +318,7 @@ impl Maintained {
                 }
             }
         }
-        self.recompute(source, lots, events, None)
+        self.recompute(source, lots, events)
     }
 
     /// Every anomaly, sorted, with its reviews.
@@ -391,17 +474,51 @@ impl Maintained {
     }
 
     /// Recomputes the lineage anomalies of `lots`, the checks of `events`, and the books of
-    /// the orgs that recorded them (from `by_org` when given, else from the source).
+    /// the orgs that recorded them.
     fn recompute<S: AuditSource>(
         &mut self,
         source: &S,
         lots: BTreeSet<String>,
         events: Vec<Arc<Event>>,
-        by_org: Option<BTreeMap<String, Vec<Arc<Event>>>>,
     ) -> Result<Option<Recomputed>, S::Error> {
         let mut cache = LotCache::new(source);
+        let names: BTreeSet<&str> = lots.iter().map(String::as_str).collect();
+        self.lot_anomalies(source, &mut cache, &names)?;
+        self.event_checks(source, &mut cache, &events, &mut Membership::default())?;
+        let orgs: BTreeSet<&str> = events.iter().map(|e| e.org.as_str()).collect();
+        for org in &orgs {
+            let mine = source.org_events(org)?;
+            let ledgers = cache.ledgers(&whole_books(org), &mine)?;
+            let violations = if self.shipping.contains(*org) {
+                balance::violations(&ledgers, BALANCE_CLAIM)
+            } else {
+                Vec::new()
+            };
+            self.by_org.insert(
+                org.to_string(),
+                Books {
+                    ledgers: Some(Arc::new(ledgers)),
+                    violations,
+                },
+            );
+        }
+        self.listing = None;
+        Ok(Some(Recomputed {
+            events: events.len(),
+            lots: lots.len(),
+            orgs: orgs.len(),
+        }))
+    }
+
+    /// Finds the lineage anomalies of `lots` again: those its walks find on each of them.
+    fn lot_anomalies<S: AuditSource>(
+        &mut self,
+        source: &S,
+        cache: &mut LotCache<'_, S>,
+        lots: &BTreeSet<&str>,
+    ) -> Result<(), S::Error> {
         let mut found: HashMap<&str, BTreeSet<Anomaly>> = HashMap::new();
-        for lot in &lots {
+        for lot in lots {
             let checks = cache.lineage().lot_checks(lot)?;
             found.entry(lot).or_default().extend(checks);
         }
@@ -423,53 +540,38 @@ impl Maintained {
                     .insert(lot.to_string(), set.into_iter().collect());
             }
         }
+        self.listing = None;
+        Ok(())
+    }
+
+    /// Checks `events` again: each one's rule, certificate, payment, plot and membership
+    /// anomalies. `members` is what is known of co-ops' takings (a whole log's, or found as
+    /// asked).
+    fn event_checks<S: AuditSource>(
+        &mut self,
+        source: &S,
+        cache: &mut LotCache<'_, S>,
+        events: &[Arc<Event>],
+        members: &mut Membership,
+    ) -> Result<(), S::Error> {
         cache.load(
             events
                 .iter()
                 .flat_map(|e| e.lots().into_iter().map(|(l, _)| l)),
         )?;
-        let mut members = match &by_org {
-            // The whole log is at hand: every co-op's takings from non-members, in one pass.
-            Some(_) => Membership::of_log(&events, &self.certs, &self.co_ops),
-            None => Membership::default(),
-        };
-        for event in &events {
-            let mut checks = event_anomalies(event, &self.rules, &self.certs, &cache, &|p| {
+        for event in events {
+            let mut checks = event_anomalies(event, &self.rules, &self.certs, cache, &|p| {
                 self.registered.contains(p)
             });
-            checks.extend(self.non_member_checks(source, event, &mut cache, &mut members)?);
+            checks.extend(self.non_member_checks(source, event, cache, members)?);
             if checks.is_empty() {
                 self.by_event.remove(&event.id);
             } else {
                 self.by_event.insert(event.id.clone(), checks);
             }
         }
-        let orgs: BTreeSet<&str> = events.iter().map(|e| e.org.as_str()).collect();
-        for org in &orgs {
-            let mine = match &by_org {
-                Some(given) => given.get(*org).cloned().unwrap_or_default(),
-                None => source.org_events(org)?,
-            };
-            let ledgers = cache.ledgers(&whole_books(org), &mine)?;
-            let violations = if self.shipping.contains(*org) {
-                balance::violations(&ledgers, BALANCE_CLAIM)
-            } else {
-                Vec::new()
-            };
-            self.by_org.insert(
-                org.to_string(),
-                Books {
-                    ledgers: Some(Arc::new(ledgers)),
-                    violations,
-                },
-            );
-        }
         self.listing = None;
-        Ok(Some(Recomputed {
-            events: events.len(),
-            lots: lots.len(),
-            orgs: orgs.len(),
-        }))
+        Ok(())
     }
 
     /// The membership anomalies of co-op event `event` (as the full scan finds them): each
@@ -544,35 +646,49 @@ struct Membership {
 }
 
 impl Membership {
-    /// Every (co-op, harvest lot) taken from a non-member in `events`, a whole log.
-    fn of_log(events: &[Arc<Event>], certs: &Certificates, co_ops: &BTreeSet<String>) -> Self {
-        let mut harvests: HashMap<&str, &Event> = HashMap::new();
-        for e in events {
-            if let EventKind::Harvest(h) = &e.kind {
-                harvests.insert(h.lot.as_str(), e);
-            }
-        }
+    /// Every (co-op, harvest lot) taken from a non-member in the log `source` holds, read
+    /// `chunk` positions at a time; `harvests` holds the log's harvest lots.
+    fn of_log<S: AuditSource>(
+        source: &S,
+        chunk: usize,
+        harvests: &HashMap<String, Harvested>,
+        certs: &Certificates,
+        co_ops: &BTreeSet<String>,
+    ) -> Result<Self, S::Error> {
         // (co-op, harvest lot) -> the first event by which the co-op took it.
-        let mut taken: HashMap<(&str, &str), &Event> = HashMap::new();
-        for e in events.iter().filter(|e| co_ops.contains(&e.org)) {
-            for lot in taken_lots(e).filter(|l| harvests.contains_key(l)) {
-                let slot = taken.entry((e.org.as_str(), lot)).or_insert(e);
-                if (e.time, &e.id) < (slot.time, &slot.id) {
-                    *slot = e;
+        let mut taken: HashMap<(String, String), TakenBy> = HashMap::new();
+        each_chunk(source, chunk, |events| {
+            for e in events.iter().filter(|e| co_ops.contains(&e.org)) {
+                for lot in taken_lots(e).filter(|l| harvests.contains_key(*l)) {
+                    let by = TakenBy {
+                        time: e.time,
+                        id: e.id.clone(),
+                    };
+                    match taken.entry((e.org.clone(), lot.to_string())) {
+                        Entry::Vacant(slot) => {
+                            slot.insert(by);
+                        }
+                        Entry::Occupied(mut slot) => {
+                            if (by.time, &by.id) < (slot.get().time, &slot.get().id) {
+                                slot.insert(by);
+                            }
+                        }
+                    }
                 }
             }
-        }
+            Ok(())
+        })?;
         let known = taken
             .into_iter()
             .filter_map(|((co_op, lot), by)| {
-                let t = Taken::judge(harvests[lot], by, co_op, certs)?;
-                Some(((co_op.to_string(), lot.to_string()), Some(t)))
+                let t = Taken::judge(&harvests[&lot], &by, &co_op, certs)?;
+                Some(((co_op, lot), Some(t)))
             })
             .collect();
-        Membership {
+        Ok(Membership {
             known,
             complete: true,
-        }
+        })
     }
 
     /// Whether `co_op` is known to have taken nothing from a non-member.
@@ -620,21 +736,46 @@ impl Membership {
         else {
             return Ok(None);
         };
-        Ok(Taken::judge(&harvest, &by, co_op, certs))
+        let harvested = Harvested {
+            farm: harvest.org.clone(),
+            on: harvest.time.date_naive(),
+        };
+        let by = TakenBy {
+            time: by.time,
+            id: by.id.clone(),
+        };
+        Ok(Taken::judge(&harvested, &by, co_op, certs))
     }
 }
 
+/// A harvest lot's farm and harvest date.
+struct Harvested {
+    farm: String,
+    on: chrono::NaiveDate,
+}
+
+/// The event by which a co-op took a lot.
+struct TakenBy {
+    time: chrono::DateTime<chrono::FixedOffset>,
+    id: String,
+}
+
 impl Taken {
-    /// The harvest lot of `harvest`, taken by `co_op` with `by`, if the farm was not the
-    /// co-op's member on the harvest date or on the day it was taken.
-    fn judge(harvest: &Event, by: &Event, co_op: &str, certs: &Certificates) -> Option<Taken> {
-        let (harvested, delivered) = (harvest.time.date_naive(), by.time.date_naive());
-        let member = |date| certs.member_of_on(&harvest.org, co_op, date);
-        if harvest.org == co_op || (member(harvested) && member(delivered)) {
+    /// The lot `harvest` made, taken by `co_op` with `by`, if the farm was not the co-op's
+    /// member on the harvest date or on the day it was taken.
+    fn judge(
+        harvest: &Harvested,
+        by: &TakenBy,
+        co_op: &str,
+        certs: &Certificates,
+    ) -> Option<Taken> {
+        let (harvested, delivered) = (harvest.on, by.time.date_naive());
+        let member = |date| certs.member_of_on(&harvest.farm, co_op, date);
+        if harvest.farm == co_op || (member(harvested) && member(delivered)) {
             return None;
         }
         Some(Taken {
-            farm: harvest.org.clone(),
+            farm: harvest.farm.clone(),
             harvested,
             delivered,
             taken_by: by.id.clone(),

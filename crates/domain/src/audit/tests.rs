@@ -1117,11 +1117,12 @@ fn full_listing(events: &[Arc<Event>]) -> Vec<crate::anomaly::Anomaly> {
 /// ledgers.
 #[test]
 fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
-    use crate::audit::maintained::{AuditSource, Maintained};
+    use crate::audit::maintained::Maintained;
     let history = rich_history();
     let rules = Rules::default();
     let mut incremental_updates = 0;
     let mut restores = 0;
+    let mut builds = 0;
     for seed in 0..24u64 {
         // A deterministic shuffle (a linear congruential generator) and batch sizes 1-4.
         let mut order = history.clone();
@@ -1164,15 +1165,10 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
             if applied.is_some() {
                 incremental_updates += 1;
             } else {
-                let mut plots = BTreeMap::new();
-                for e in &log {
-                    if let EventKind::RegisterPlot(p) = &e.kind
-                        && let Some(standing) = source.plot(&p.plot).expect("plot")
-                    {
-                        plots.insert(p.plot.clone(), standing);
-                    }
-                }
-                state = Some(Maintained::build(&source, &log, &rules, &plots).expect("build"));
+                // Chunks of 1 to 5 events: a build holds one chunk of the log at a time.
+                let chunk = 1 + next() % 5;
+                state = Some(Maintained::build_in_chunks(&source, &rules, chunk).expect("build"));
+                builds += 1;
             }
             let state = state.as_mut().expect("state");
             assert_eq!(
@@ -1194,6 +1190,7 @@ fn the_maintained_listing_equals_the_full_scan_after_every_batch() {
     }
     assert!(incremental_updates > 100, "{incremental_updates}");
     assert!(restores > 50, "{restores}");
+    assert!(builds > 50, "{builds}");
 }
 
 /// The cocoa chain's dry lot D packed on a pallet, the pallet shipped to a roaster and received,

@@ -240,10 +240,8 @@ pub(crate) fn maintained<T>(
         Some(c) => c,
         None => {
             let started = Instant::now();
-            let events = store.all_events()?;
-            let plots = store.plots()?;
-            let state = Maintained::build(store, &events, rules, &plots)?;
-            info!(upto = store.upto(), events = events.len(), took = ?started.elapsed(), "anomaly listing built");
+            let state = Maintained::build(store, rules)?;
+            info!(upto = store.upto(), took = ?started.elapsed(), "anomaly listing built");
             let built = Current {
                 upto: store.upto(),
                 state,
