@@ -117,7 +117,7 @@ impl Backend for SledBackend {
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        let batch_len = batch.ops.len();
+        let writes = batch.ops.len();
         let mut b = sled::Batch::default();
         for (k, v) in batch.ops {
             match v {
@@ -125,7 +125,6 @@ impl Backend for SledBackend {
                 None => b.remove(k),
             }
         }
-        let writes = batch_len;
         self.db.apply_batch(b)?;
         release_replaced_pages(writes);
         Ok(())

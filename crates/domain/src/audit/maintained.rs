@@ -52,7 +52,7 @@ pub trait AuditSource: LineageSource {
         after: u64,
         limit: usize,
     ) -> Result<(Vec<Arc<Event>>, Option<u64>), Self::Error>;
-    /// Every plot with a standing registration.
+    /// Every plot that may have a standing registration (each is read with [`Self::plot`]).
     fn plot_ids(&self) -> Result<Vec<String>, Self::Error>;
 }
 
@@ -106,8 +106,8 @@ pub struct Recomputed {
     pub orgs: usize,
 }
 
-/// One org's mass-balance ledgers and, for an org that ships, their violations. A restored
-/// state has the violations only; the ledgers are drawn up again when asked.
+/// One org's mass-balance ledgers and, for an org that ships, their violations. A state just
+/// built or restored has the violations only; the ledgers are drawn up again when asked.
 struct Books {
     ledgers: Option<Arc<Vec<Ledger>>>,
     violations: Vec<Anomaly>,
@@ -167,7 +167,13 @@ impl Maintained {
     /// then which co-op took which harvest lot first; then each chunk's lots and events, checked
     /// against those facts. The books of every org that ships are then drawn up from its own
     /// events, for their violations; the ledgers themselves are drawn up again when asked, as
-    /// after a restore. It holds a chunk of events and the facts, never the log.
+    /// after a restore. It holds the facts and one chunk of the log, or one shipping org's
+    /// events, at a time (and the name of every lot, to check each once).
+    ///
+    /// A walk's order decides two things (as in [`Self::apply`], whose walks start from what
+    /// changed): which lot of a cycle is named upstream of itself, and the unit an input of
+    /// unknown origin consumed in two units is counted in. A build in chunks may name them
+    /// otherwise than the full scan, which walks the whole log's lots in order.
     pub fn build<S: AuditSource>(source: &S, rules: &Rules) -> Result<Self, S::Error> {
         Self::build_in_chunks(source, rules, BUILD_CHUNK)
     }
@@ -190,14 +196,10 @@ impl Maintained {
             by_org: HashMap::new(),
             listing: None,
         };
-        let mut orgs: BTreeSet<String> = BTreeSet::new();
         let mut harvests: HashMap<String, Harvested> = HashMap::new();
         each_chunk(source, chunk, |events| {
             for e in &events {
                 state.note(e);
-                if !orgs.contains(&e.org) {
-                    orgs.insert(e.org.clone());
-                }
                 if let EventKind::Harvest(h) = &e.kind {
                     // The last harvest recorded of a lot, as the full scan keeps it.
                     harvests.insert(
@@ -222,7 +224,11 @@ impl Maintained {
         let mut members =
             Membership::of_log(source, chunk, &harvests, &state.certs, &state.co_ops)?;
         drop(harvests);
+        // Each lot is checked once, in the first chunk that names it. What any walk finds is
+        // kept whatever lot it is on: a walk from a later chunk can find, on a lot checked
+        // before, what only its consumer shows (an input in a unit it cannot be counted in).
         let mut done: HashSet<String> = HashSet::new();
+        let mut walked: HashMap<String, BTreeSet<Anomaly>> = HashMap::new();
         each_chunk(source, chunk, |events| {
             let mut cache = LotCache::new(source);
             let lots: BTreeSet<&str> = events
@@ -230,19 +236,29 @@ impl Maintained {
                 .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
                 .filter(|l| !done.contains(*l))
                 .collect();
-            state.lot_anomalies(source, &mut cache, &lots)?;
+            for lot in &lots {
+                let checks = cache.lineage().lot_checks(lot)?;
+                if !checks.is_empty() {
+                    walked.entry(lot.to_string()).or_default().extend(checks);
+                }
+            }
+            for a in cache.lineage().anomalies() {
+                walked.entry(a.lot.clone()).or_default().insert(a);
+            }
             done.extend(lots.into_iter().map(str::to_string));
             state.event_checks(source, &mut cache, &events, &mut members)
         })?;
+        drop(done);
+        state.settle_lots(source, walked)?;
         let mut cache = LotCache::new(source);
         let mut held = 0;
-        for org in orgs.iter().filter(|org| state.shipping.contains(*org)) {
-            let mine = source.org_events(org)?;
+        for org in state.shipping.clone() {
+            let mine = source.org_events(&org)?;
             held += mine.len();
-            let ledgers = cache.ledgers(&whole_books(org), &mine)?;
+            let ledgers = cache.ledgers(&whole_books(&org), &mine)?;
             let violations = balance::violations(&ledgers, BALANCE_CLAIM);
             state.by_org.insert(
-                org.clone(),
+                org,
                 Books {
                     ledgers: None,
                     violations,
@@ -339,7 +355,7 @@ impl Maintained {
     }
 
     /// `org`'s ledgers over its whole books ([`whole_books`]), when it recorded any event.
-    /// `source` must see the log as the state does: books not kept (after a restore) are drawn
+    /// `source` must see the log as the state does: books not kept (after a build or a restore) are drawn
     /// up from it, and kept.
     pub fn ledgers<S: AuditSource>(
         &mut self,
@@ -517,27 +533,36 @@ impl Maintained {
         cache: &mut LotCache<'_, S>,
         lots: &BTreeSet<&str>,
     ) -> Result<(), S::Error> {
-        let mut found: HashMap<&str, BTreeSet<Anomaly>> = HashMap::new();
+        let mut found: HashMap<String, BTreeSet<Anomaly>> = HashMap::new();
         for lot in lots {
             let checks = cache.lineage().lot_checks(lot)?;
-            found.entry(lot).or_default().extend(checks);
+            found.entry(lot.to_string()).or_default().extend(checks);
         }
         for a in cache.lineage().anomalies() {
             if let Some(set) = found.get_mut(a.lot.as_str()) {
                 set.insert(a);
             }
         }
+        self.settle_lots(source, found)
+    }
+
+    /// Takes `found` as the lineage anomalies of its lots (none, for a lot with an empty
+    /// set), leaving out a logistic unit's unknown origin.
+    fn settle_lots<S: AuditSource>(
+        &mut self,
+        source: &S,
+        found: HashMap<String, BTreeSet<Anomaly>>,
+    ) -> Result<(), S::Error> {
         for (lot, mut set) in found {
             if set.iter().any(|a| a.kind == AnomalyKind::UnknownOrigin)
-                && is_container(source, lot)?
+                && is_container(source, &lot)?
             {
                 set.retain(|a| a.kind != AnomalyKind::UnknownOrigin);
             }
             if set.is_empty() {
-                self.by_lot.remove(lot);
+                self.by_lot.remove(&lot);
             } else {
-                self.by_lot
-                    .insert(lot.to_string(), set.into_iter().collect());
+                self.by_lot.insert(lot, set.into_iter().collect());
             }
         }
         self.listing = None;
