@@ -24,14 +24,13 @@
 //! The in-process comparison loads the whole log in memory twice; it is left out above
 //! `LOTLINE_BENCH_SCAN_MAX` events (2 000 000 unless set). `LOTLINE_BENCH_CACHE_MB` sets sled's
 //! page cache (the server's default, 64, unless set). `LOTLINE_BENCH_RESTART_EVERY=N` restarts
-//! the server after every N events recorded (sled 0.34's memory grows with what one process
-//! wrote: about 2.7 GiB for a million events here).
+//! the server after every N events recorded (a log recorded over several starts).
 //!
 //! Medians of 5; prints each size and the ratios between the sizes, measured in one run.
 //!
 //! `cargo bench -p lotline-e2e --bench listing_scale`                                   (40 and 160 co-ops)
 //! `LOTLINE_BENCH_COOPS=800,3200 cargo bench -p lotline-e2e --bench listing_scale`   (290 000 and 1.16 M events)
-//! `LOTLINE_BENCH_COOPS=2760,27600 LOTLINE_BENCH_RESTART_EVERY=1000000 cargo bench -p lotline-e2e --bench listing_scale` (1 M and 10 M events; ~20 GB of disk)
+//! `LOTLINE_BENCH_COOPS=2760,27600 cargo bench -p lotline-e2e --bench listing_scale` (1 M and 10 M events; about 25 min and 7 GB of disk)
 
 use std::time::{Duration, Instant};
 
@@ -146,8 +145,7 @@ async fn measure(coops: usize) -> Figures {
         let room = needed.saturating_sub(first_coops.len());
         first_coops.extend(part.coops.into_iter().take(room));
         if restart_every > 0 && since_restart >= restart_every {
-            // sled 0.34 holds memory in proportion to what one process wrote (README,
-            // Benchmarks): a log larger than that allows is recorded by restarts.
+            // A log recorded over several starts of the server.
             server.stop().await.expect("stop");
             peak_recorded = peak_recorded.max(peak());
             forget_peak();
