@@ -59,13 +59,16 @@ impl crate::audit::maintained::AuditSource for Events {
         &self,
         after: u64,
         limit: usize,
-    ) -> Result<(Vec<Arc<Event>>, Option<u64>), Self::Error> {
+    ) -> Result<crate::audit::maintained::LogChunk, Self::Error> {
         let start = usize::try_from(after)
             .unwrap_or(usize::MAX)
             .min(self.0.len());
         let end = start.saturating_add(limit).min(self.0.len());
         let last = (end > start).then_some(end as u64);
-        Ok((self.0[start..end].to_vec(), last))
+        Ok(crate::audit::maintained::LogChunk {
+            events: self.0[start..end].to_vec(),
+            last,
+        })
     }
     fn plot_ids(&self) -> Result<Vec<String>, Self::Error> {
         let ids: std::collections::BTreeSet<&str> = self

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use lotline_domain::audit::maintained::AuditSource;
+use lotline_domain::audit::maintained::{AuditSource, LogChunk};
 use lotline_domain::event::LotRole;
 use lotline_domain::lineage::{KeptLineage, LineageSource, LotCustody, judge_lot};
 use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
@@ -559,11 +559,7 @@ impl AuditSource for Snapshot<'_> {
     }
 
     /// Positions are log sequences.
-    fn log_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<(Vec<Arc<Event>>, Option<u64>), StoreError> {
+    fn log_after(&self, after: u64, limit: usize) -> Result<LogChunk, StoreError> {
         let seqs = self.store.seqs_in_log(after + 1, self.upto, limit)?;
         let last = seqs.last().copied();
         let mut out = Vec::with_capacity(seqs.len());
@@ -574,7 +570,7 @@ impl AuditSource for Snapshot<'_> {
                 out.push(stored.event);
             }
         }
-        Ok((out, last))
+        Ok(LogChunk { events: out, last })
     }
 
     fn plot_ids(&self) -> Result<Vec<String>, StoreError> {

@@ -47,13 +47,16 @@ pub trait AuditSource: LineageSource {
     /// The uncorrected events among the next `limit` positions of the log after position
     /// `after` (0: from its start), in log order, and the last position read: `None` when
     /// no position was left.
-    fn log_after(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<(Vec<Arc<Event>>, Option<u64>), Self::Error>;
+    fn log_after(&self, after: u64, limit: usize) -> Result<LogChunk, Self::Error>;
     /// Every plot that may have a standing registration (each is read with [`Self::plot`]).
     fn plot_ids(&self) -> Result<Vec<String>, Self::Error>;
+}
+
+/// What [`AuditSource::log_after`] read: the uncorrected events among the positions it read,
+/// and the last of those positions (`None` when no position was left).
+pub struct LogChunk {
+    pub events: Vec<Arc<Event>>,
+    pub last: Option<u64>,
 }
 
 /// Events a build reads at a time: it holds one chunk of the log, never the whole of it.
@@ -66,7 +69,11 @@ fn each_chunk<S: AuditSource>(
     mut f: impl FnMut(Vec<Arc<Event>>) -> Result<(), S::Error>,
 ) -> Result<(), S::Error> {
     let mut after = 0;
-    while let (events, Some(last)) = source.log_after(after, chunk)? {
+    while let LogChunk {
+        events,
+        last: Some(last),
+    } = source.log_after(after, chunk)?
+    {
         f(events)?;
         after = last;
     }
