@@ -374,10 +374,10 @@ async fn the_rest_binding_takes_the_same_credentials_as_grpc() {
 
 /// A server with the HTTP door and nothing recorded.
 async fn empty_server() -> TestServer {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let mut config = ServeConfig::new(&dir);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServeConfig::new(dir.path());
     config.http = Some("127.0.0.1:0".parse().unwrap());
-    TestServer::start_with(config).await
+    TestServer::start_with(config).await.owning(dir)
 }
 
 /// POSTs the fixture `file` to `/capture` with `behaviour`: the finished job.

@@ -98,9 +98,13 @@ impl TestServer {
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().to_path_buf();
-        let mut server = TestServer::start_in(&path).await;
-        server._dir = Some(dir);
-        server
+        TestServer::start_in(&path).await.owning(dir)
+    }
+
+    /// This server, removing `dir` (its data dir's temp dir) when it is dropped.
+    pub fn owning(mut self, dir: tempfile::TempDir) -> TestServer {
+        self._dir = Some(dir);
+        self
     }
 
     /// Starts on `data_dir` (kept after stop) and waits until it is serving.
