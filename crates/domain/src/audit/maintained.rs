@@ -34,7 +34,7 @@ use crate::audit::scan::{
 };
 use crate::containers::aggregation;
 use crate::event::{Event, EventKind, RegisterPlot};
-use crate::lineage::LineageSource;
+use crate::lineage::{Lineage, LineageSource};
 
 /// What the maintained listing reads besides lineage.
 pub trait AuditSource: LineageSource {
@@ -78,6 +78,47 @@ fn each_chunk<S: AuditSource>(
         after = last;
     }
     Ok(())
+}
+
+/// The lots on which a cycle has been named so far.
+fn cycle_lots(walked: &HashMap<String, BTreeSet<Anomaly>>) -> Vec<String> {
+    walked
+        .iter()
+        .filter(|(_, found)| found.iter().any(|a| a.kind == AnomalyKind::LineageCycle))
+        .map(|(lot, _)| lot.clone())
+        .collect()
+}
+
+/// Whether `lot` is on one cycle with any of `named` (each is upstream of the other).
+///
+/// A walk names a cycle where it first closes it, on one of its lots. A build's chunks walk
+/// afresh, so a walk from a later chunk that reaches a cycle an earlier chunk named would name
+/// it again, on whichever of its lots that walk closes it at; a full scan, whose walks share
+/// what they computed, names it once. (Each lot's upstream is walked afresh: a walk leaves out
+/// the edge that closes a cycle, so one walk does not see every lot of it from every lot.)
+fn same_cycle_as_any<S: LineageSource>(
+    source: &S,
+    lot: &str,
+    named: &[String],
+) -> Result<bool, S::Error> {
+    if named.is_empty() {
+        return Ok(false);
+    }
+    let above: HashSet<String> = Lineage::new(source)
+        .upstream(lot)?
+        .into_iter()
+        .map(|u| u.lot)
+        .collect();
+    for other in named.iter().filter(|o| above.contains(*o)) {
+        if Lineage::new(source)
+            .upstream(other)?
+            .iter()
+            .any(|u| u.lot == lot)
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether `event` changes answers beyond the lots it names, so that the maintained state is
@@ -180,7 +221,8 @@ impl Maintained {
     /// A walk's order decides two things (as in [`Self::apply`], whose walks start from what
     /// changed): which lot of a cycle is named upstream of itself, and the unit an input of
     /// unknown origin consumed in two units is counted in. A build in chunks may name them
-    /// otherwise than the full scan, which walks the whole log's lots in order.
+    /// otherwise than the full scan, which walks the whole log's lots in order; it names each
+    /// cycle once, as the scan does, however many chunks' walks reach it.
     pub fn build<S: AuditSource>(source: &S, rules: &Rules) -> Result<Self, S::Error> {
         Self::build_in_chunks(source, rules, BUILD_CHUNK)
     }
@@ -243,13 +285,17 @@ impl Maintained {
                 .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
                 .filter(|l| !done.contains(*l))
                 .collect();
+            let named: Vec<String> = cycle_lots(&walked);
+            let mut found = Vec::new();
             for lot in &lots {
-                let checks = cache.lineage().lot_checks(lot)?;
-                if !checks.is_empty() {
-                    walked.entry(lot.to_string()).or_default().extend(checks);
-                }
+                found.extend(cache.lineage().lot_checks(lot)?);
             }
-            for a in cache.lineage().anomalies() {
+            found.extend(cache.lineage().anomalies());
+            for a in found {
+                if a.kind == AnomalyKind::LineageCycle && same_cycle_as_any(source, &a.lot, &named)?
+                {
+                    continue;
+                }
                 walked.entry(a.lot.clone()).or_default().insert(a);
             }
             done.extend(lots.into_iter().map(str::to_string));

@@ -1451,3 +1451,47 @@ fn a_pallet_shipped_and_received_enters_the_books_as_what_it_held() {
         .collect();
     assert_eq!(negative, [Some("roaster")], "{found:#?}");
 }
+
+/// A lot upstream of itself is one cycle, named once however the build reads the log: a walk
+/// from a later chunk that reaches a cycle an earlier chunk's walk named does not name it again
+/// (on another of its lots).
+#[test]
+fn a_build_in_chunks_names_a_cycle_once() {
+    use crate::audit::maintained::Maintained;
+    let step = |id: &str, day: &str, input: &str, out: &str| {
+        event(
+            id,
+            "farm-a",
+            day,
+            Cocoa,
+            transform(
+                "fermenting_drying",
+                &[(input, kg("10"))],
+                vec![output(out, "dry cocoa beans", kg("10"), None, &[])],
+                None,
+            ),
+        )
+    };
+    let log = vec![
+        step("t1", "2026-01-02", "B", "A"),
+        step("t2", "2026-01-03", "A", "B"),
+        step("t3", "2026-01-04", "B", "C"),
+        step("t4", "2026-01-05", "C", "D"),
+    ];
+    let cycles = |found: &[crate::anomaly::Anomaly]| {
+        found
+            .iter()
+            .filter(|a| a.kind == AnomalyKind::LineageCycle)
+            .count()
+    };
+    let scanned = full_listing(&log);
+    assert_eq!(cycles(&scanned), 1, "{scanned:?}");
+    let source = Events(log.clone());
+    for chunk in 1..=log.len() {
+        let mut built =
+            Maintained::build_in_chunks(&source, &Rules::default(), chunk).expect("build");
+        let listing = built.listing();
+        assert_eq!(cycles(&listing), 1, "chunks of {chunk}: {listing:?}");
+        assert_eq!(*listing, scanned, "chunks of {chunk}");
+    }
+}
