@@ -80,15 +80,6 @@ fn each_chunk<S: AuditSource>(
     Ok(())
 }
 
-/// The lots on which a cycle has been named so far.
-fn cycle_lots(walked: &HashMap<String, BTreeSet<Anomaly>>) -> Vec<String> {
-    walked
-        .iter()
-        .filter(|(_, found)| found.iter().any(|a| a.kind == AnomalyKind::LineageCycle))
-        .map(|(lot, _)| lot.clone())
-        .collect()
-}
-
 /// Whether `lot` is on one cycle with any of `named` (each is upstream of the other).
 ///
 /// A walk names a cycle where it first closes it, on one of its lots. A build's chunks walk
@@ -278,6 +269,8 @@ impl Maintained {
         // before, what only its consumer shows (an input in a unit it cannot be counted in).
         let mut done: HashSet<String> = HashSet::new();
         let mut walked: HashMap<String, BTreeSet<Anomaly>> = HashMap::new();
+        // The lots on which a cycle has been named, in the order they were.
+        let mut cycles: Vec<String> = Vec::new();
         each_chunk(source, chunk, |events| {
             let mut cache = LotCache::new(source);
             let lots: BTreeSet<&str> = events
@@ -285,16 +278,18 @@ impl Maintained {
                 .flat_map(|e| e.lots().into_iter().map(|(l, _)| l))
                 .filter(|l| !done.contains(*l))
                 .collect();
-            let named: Vec<String> = cycle_lots(&walked);
+            let named = cycles.len();
             let mut found = Vec::new();
             for lot in &lots {
                 found.extend(cache.lineage().lot_checks(lot)?);
             }
             found.extend(cache.lineage().anomalies());
             for a in found {
-                if a.kind == AnomalyKind::LineageCycle && same_cycle_as_any(source, &a.lot, &named)?
-                {
-                    continue;
+                if a.kind == AnomalyKind::LineageCycle {
+                    if same_cycle_as_any(source, &a.lot, &cycles[..named])? {
+                        continue;
+                    }
+                    cycles.push(a.lot.clone());
                 }
                 walked.entry(a.lot.clone()).or_default().insert(a);
             }
