@@ -57,6 +57,54 @@ pub trait LineageSource {
     /// Keeps the lineage of `lot` for later questions (asked only when
     /// [`LineageSource::KEEPS_LINEAGE`]).
     fn keep_lineage(&self, _lot: &str, _kept: Arc<KeptLineage>) {}
+    /// The trace-back of `lot` an earlier question kept ([`KeptTrace`]), if any, and whether it
+    /// was made in a view of the very same log as this one ([`KeptSince::ThisView`]: it holds as
+    /// it is), or of another ([`KeptSince::AnotherView`]: it holds where every lot it judged is
+    /// judged the same, the very same `Arc`, in this one).
+    fn kept_trace(&self, _lot: &str) -> Option<(Arc<KeptTrace>, KeptSince)> {
+        None
+    }
+    /// Keeps the trace-back of `lot` for later questions, as made in this view (asked only
+    /// when [`LineageSource::KEEPS_LINEAGE`]).
+    fn keep_trace(&self, _lot: &str, _kept: Arc<KeptTrace>) {}
+}
+
+/// Which view a [`KeptTrace`] was made in, as its source tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeptSince {
+    /// A view of the same log as the asking one (the same events, the same corrections).
+    ThisView,
+    /// Another view: the log may have grown or been corrected since.
+    AnotherView,
+}
+
+/// A whole trace-back as a walk from nothing answered it, kept by a source between questions
+/// with everything the walk ended with: every lot it judged (the very `Arc`s of their
+/// [`LotCustody`]), the lots it computed, the origin facts and anomalies it found. A walk reads
+/// its source only through the lots it judges, so a walk from nothing in a view that judges
+/// every one of those lots the same goes the same way and answers the same: a kept trace is
+/// used only there, and only when the walk's budget would not have stopped it.
+pub struct KeptTrace {
+    answer: TraceBack,
+    nodes: Arc<HashMap<String, Arc<Node>>>,
+    custody: Arc<HashMap<String, Arc<LotCustody>>>,
+    origins: Arc<HashMap<String, OriginInfo>>,
+    anomalies: Arc<BTreeSet<Anomaly>>,
+    /// The most lots the walk held (computed or in progress) when it looked at its budget.
+    peak: usize,
+}
+
+impl KeptTrace {
+    /// How much it holds, for a source's bounded keeping: its origins, the lots it judged and
+    /// the events their custody keeps alive.
+    pub fn weight(&self) -> u64 {
+        let judged: u64 = self
+            .custody
+            .values()
+            .map(|c| 1 + c.mentions.len() as u64)
+            .sum();
+        1 + judged + self.origins.len() as u64
+    }
 }
 
 /// One lot's lineage as a walk computed it, kept by a source between questions with what it was
@@ -308,18 +356,23 @@ struct Checks {
 }
 
 /// Walks lineage over a [`LineageSource`], memoising every lot it computes.
+///
+/// What a walk holds is shared (`Arc`) with the [`KeptTrace`] it was answered from or kept as,
+/// and copied only when a later walk of the same lineage adds to it.
 pub struct Lineage<'a, S: LineageSource> {
     source: &'a S,
-    nodes: HashMap<String, Arc<Node>>,
-    origins: HashMap<String, OriginInfo>,
-    anomalies: BTreeSet<Anomaly>,
+    nodes: Arc<HashMap<String, Arc<Node>>>,
+    origins: Arc<HashMap<String, OriginInfo>>,
+    anomalies: Arc<BTreeSet<Anomaly>>,
     /// Every lot's events judged by who holds it, as asked for.
-    custody: HashMap<String, Arc<LotCustody>>,
+    custody: Arc<HashMap<String, Arc<LotCustody>>>,
     budget: Budget,
     /// Where and why a walk stopped early.
     stopped: Option<String>,
     /// What the lot being computed recorded about origins ([`KeptLineage`]).
     touched: Vec<OriginTouch>,
+    /// The most lots a walk held (computed or in progress) when it looked at its budget.
+    peak: usize,
 }
 
 fn sorted(mut events: Vec<Arc<Event>>) -> Vec<Arc<Event>> {
@@ -392,13 +445,14 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     pub fn new(source: &'a S) -> Self {
         Lineage {
             source,
-            nodes: HashMap::new(),
-            origins: HashMap::new(),
-            anomalies: BTreeSet::new(),
-            custody: HashMap::new(),
+            nodes: Default::default(),
+            origins: Default::default(),
+            anomalies: Default::default(),
+            custody: Default::default(),
             budget: Budget::default(),
             stopped: None,
             touched: Vec::new(),
+            peak: 0,
         }
     }
 
@@ -437,8 +491,8 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             return Ok(Arc::clone(judged));
         }
         let judged = self.source.custody(lot)?;
-        self.anomalies.extend(judged.anomalies.iter().cloned());
-        self.custody.insert(lot.to_string(), Arc::clone(&judged));
+        Arc::make_mut(&mut self.anomalies).extend(judged.anomalies.iter().cloned());
+        Arc::make_mut(&mut self.custody).insert(lot.to_string(), Arc::clone(&judged));
         Ok(judged)
     }
 
@@ -457,8 +511,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     }
 
     fn flag(&mut self, kind: AnomalyKind, lot: &str, event_id: Option<&str>, explanation: String) {
-        self.anomalies
-            .insert(Anomaly::new(kind, lot, event_id, explanation));
+        Arc::make_mut(&mut self.anomalies).insert(Anomaly::new(kind, lot, event_id, explanation));
     }
 
     /// Computes `root` and everything upstream of it, iteratively (chains can be
@@ -479,7 +532,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                     Some(node) => node,
                     None => self.compute_and_keep(&lot, creations, &in_progress),
                 };
-                self.nodes.insert(lot, node);
+                Arc::make_mut(&mut self.nodes).insert(lot, node);
                 continue;
             }
             if in_progress.contains(&lot) {
@@ -490,6 +543,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             // Out of budget: the lot is computed without walking further up (its inputs are
             // left out, and the answer says where it stopped).
             let walked = self.nodes.len() + in_progress.len();
+            self.peak = self.peak.max(walked);
             if self.out_of_budget(walked, &lot) {
                 in_progress.insert(lot.clone());
                 pending.insert(lot.clone(), creations);
@@ -551,19 +605,19 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 }
             }
         }
-        self.anomalies.extend(kept.anomalies.iter().cloned());
+        Arc::make_mut(&mut self.anomalies).extend(kept.anomalies.iter().cloned());
         for touch in &kept.origins {
             match touch {
                 OriginTouch::Harvest(lot, info) => {
-                    self.origins.insert(lot.clone(), info.clone());
+                    Arc::make_mut(&mut self.origins).insert(lot.clone(), info.clone());
                 }
                 OriginTouch::Unknown(lot) => {
-                    self.origins
+                    Arc::make_mut(&mut self.origins)
                         .entry(lot.clone())
                         .or_insert(OriginInfo::unknown());
                 }
                 OriginTouch::UnknownUsed { lot, unit, .. } => {
-                    self.origins
+                    Arc::make_mut(&mut self.origins)
                         .entry(lot.clone())
                         .or_insert(OriginInfo::unknown())
                         .unit
@@ -593,7 +647,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if let Some(kept) = self.kept(lot, &node, &found, touched) {
             self.source.keep_lineage(lot, Arc::new(kept));
         }
-        self.anomalies.extend(found);
+        Arc::make_mut(&mut self.anomalies).extend(Arc::unwrap_or_clone(found));
         node
     }
 
@@ -648,7 +702,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         in_progress: &HashSet<String>,
     ) -> Node {
         if creations.is_empty() {
-            self.origins
+            Arc::make_mut(&mut self.origins)
                 .entry(lot.to_string())
                 .or_insert(OriginInfo::unknown());
             if S::KEEPS_LINEAGE {
@@ -743,7 +797,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                         self.touched
                             .push(OriginTouch::Harvest(lot.to_string(), info.clone()));
                     }
-                    self.origins.insert(lot.to_string(), info);
+                    Arc::make_mut(&mut self.origins).insert(lot.to_string(), info);
                     node.custody = node
                         .custody
                         .min(h.custody.unwrap_or(CustodyModel::IdentityPreserved));
@@ -776,7 +830,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if node.chain.as_deref() == Some("coffee")
             && let Some(by) = creations.iter().find(|e| declares_mass_balance(e, lot))
         {
-            self.anomalies.insert(
+            Arc::make_mut(&mut self.anomalies).insert(
                 Anomaly::new(
                     AnomalyKind::CoffeeMassBalance,
                     lot,
@@ -888,8 +942,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
                 }
             } else {
                 // An unknown lot is its own origin, counted in the first unit it is used in.
-                let info = self
-                    .origins
+                let info = Arc::make_mut(&mut self.origins)
                     .entry(input.lot.clone())
                     .or_insert(OriginInfo::unknown());
                 let preset = info.unit.is_some();
@@ -938,7 +991,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
         if let Some(stated) = declared.and_then(|o| o.custody)
             && stated > custody
         {
-            self.anomalies.insert(
+            Arc::make_mut(&mut self.anomalies).insert(
                 Anomaly::new(
                     AnomalyKind::CustodyUpgrade,
                     lot,
@@ -966,7 +1019,7 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
             } else {
                 "not every input carries it, and under identity preserved or segregation an uncertified input removes the claim"
             };
-            self.anomalies.insert(
+            Arc::make_mut(&mut self.anomalies).insert(
                 Anomaly::new(
                     AnomalyKind::UnsupportedClaim,
                     lot,
@@ -1050,7 +1103,69 @@ impl<'a, S: LineageSource> Lineage<'a, S> {
     /// Walks the lineage once bottom-up (units of each input per unit of each lot),
     /// then pushes the lot's produced quantity down to the origins in one pass, so
     /// the cost is linear in the lots and edges walked.
+    ///
+    /// A walk from nothing (the first question of this lineage) over a source that keeps
+    /// lineage answers from the source's [`KeptTrace`] where one holds, and keeps its own
+    /// answer for later questions.
     pub fn trace_back(&mut self, lot: &str) -> Result<TraceBack, S::Error> {
+        if !S::KEEPS_LINEAGE || !self.nothing_walked() {
+            return self.compute_trace_back(lot);
+        }
+        if let Some(answer) = self.reuse_trace(lot)? {
+            return Ok(answer);
+        }
+        let answer = self.compute_trace_back(lot)?;
+        if self.stopped.is_none() {
+            let kept = KeptTrace {
+                answer: answer.clone(),
+                nodes: Arc::clone(&self.nodes),
+                custody: Arc::clone(&self.custody),
+                origins: Arc::clone(&self.origins),
+                anomalies: Arc::clone(&self.anomalies),
+                peak: self.peak,
+            };
+            self.source.keep_trace(lot, Arc::new(kept));
+        }
+        Ok(answer)
+    }
+
+    /// Whether nothing has been walked yet: only then does a walk depend on the source alone.
+    fn nothing_walked(&self) -> bool {
+        self.nodes.is_empty()
+            && self.custody.is_empty()
+            && self.origins.is_empty()
+            && self.anomalies.is_empty()
+            && self.stopped.is_none()
+    }
+
+    /// The source's kept trace-back of `lot`, when it holds in this view and this walk's
+    /// budget would not have stopped it; this lineage then holds what that walk ended with.
+    fn reuse_trace(&mut self, lot: &str) -> Result<Option<TraceBack>, S::Error> {
+        let Some((kept, since)) = self.source.kept_trace(lot) else {
+            return Ok(None);
+        };
+        // The walk stops once it holds `max_lots` lots; the kept one never held that many.
+        if kept.peak >= self.budget.max_lots {
+            return Ok(None);
+        }
+        if since == KeptSince::AnotherView {
+            for (judged, custody) in kept.custody.iter() {
+                if !Arc::ptr_eq(&self.source.custody(judged)?, custody) {
+                    return Ok(None);
+                }
+            }
+            // It holds in this view too: later questions here need not judge again.
+            self.source.keep_trace(lot, Arc::clone(&kept));
+        }
+        self.nodes = Arc::clone(&kept.nodes);
+        self.custody = Arc::clone(&kept.custody);
+        self.origins = Arc::clone(&kept.origins);
+        self.anomalies = Arc::clone(&kept.anomalies);
+        self.peak = kept.peak;
+        Ok(Some(kept.answer.clone()))
+    }
+
+    fn compute_trace_back(&mut self, lot: &str) -> Result<TraceBack, S::Error> {
         self.walk(lot)?;
         let node = self
             .nodes

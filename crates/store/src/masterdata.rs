@@ -81,14 +81,25 @@ impl Snapshot<'_> {
     /// For a plot, the co-op the first registrant says it is a member of counts as well (a co-op
     /// keeps its member farms' plots).
     pub(crate) fn standing(&self, prefix: &[u8]) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self.standing_read(prefix)?.0)
+    }
+
+    /// [`Snapshot::standing`], and the org that registered the name first (for a plot, its
+    /// registration of itself names the co-op that counts as well).
+    pub(crate) fn standing_read(
+        &self,
+        prefix: &[u8],
+    ) -> Result<(Option<StoredEvent>, Option<String>), StoreError> {
         let registrations = self.registrations(prefix)?;
+        let first_org = registrations.first().map(|s| s.event.org.clone());
         let mut co_op = None;
         if prefix.first() == Some(&PLOT)
-            && let Some(first) = registrations.first()
+            && let Some(first) = &first_org
         {
-            co_op = self.org(&first.event.org)?.and_then(|r| r.member_of);
+            co_op = self.org(first)?.and_then(|r| r.member_of);
         }
-        Ok(owned_standing(registrations, |s| &s.event, |_| co_op))
+        let standing = owned_standing(registrations, |s| &s.event, |_| co_op);
+        Ok((standing, first_org))
     }
 
     /// The standing RegisterOrg event of `org`.

@@ -10,12 +10,16 @@ use std::time::Instant;
 
 use lotline_domain::audit::maintained::{AuditSource, LogChunk};
 use lotline_domain::event::LotRole;
-use lotline_domain::lineage::{KeptLineage, LineageSource, LotCustody, judge_lot};
+use lotline_domain::lineage::{
+    KeptLineage, KeptSince, KeptTrace, LineageSource, LotCustody, judge_lot,
+};
 use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 
 use crate::error::StoreError;
 use crate::keys::*;
-use crate::store::{EventFilter, JudgedLot, Page, Store, StoredEvent, UnknownLot, matches};
+use crate::store::{
+    EventFilter, JudgedLot, KeptPlot, Page, Store, StoredEvent, UnknownLot, matches,
+};
 use crate::tree::StoredNodes;
 use lotline_merkle::Hash;
 
@@ -175,8 +179,13 @@ impl<'a> Snapshot<'a> {
 
     /// The last sequence in this view that names `lot` (0 if none).
     fn lot_stamp(&self, lot: &str) -> Result<u64, StoreError> {
+        self.prefix_stamp(&id_prefix(LOT, lot))
+    }
+
+    /// The last sequence in this view under an index prefix (0 if none).
+    fn prefix_stamp(&self, prefix: &[u8]) -> Result<u64, StoreError> {
         self.on_time()?;
-        let seqs = self.store.indexed_seqs(&id_prefix(LOT, lot), self.upto)?;
+        let seqs = self.store.indexed_seqs(prefix, self.upto)?;
         let visible = seqs.partition_point(|s| *s <= self.upto);
         Ok(visible.checked_sub(1).map_or(0, |last| seqs[last]))
     }
@@ -191,17 +200,70 @@ impl<'a> Snapshot<'a> {
     /// first and of the co-op that org's standing registration names it a member of (a co-op
     /// keeps its member farms' plots); another org's registration of the same plot id moves
     /// nothing.
+    ///
+    /// Kept in the store for later questions ([`KeptPlot`]): a trace-back to hundreds of farms
+    /// reads as many plots, most of them asked for before.
     pub fn plot(&self, plot: &str) -> Result<Option<(Arc<Event>, RegisterPlot)>, StoreError> {
-        let Some(stored) = self.standing(&id_prefix(PLOT, plot))? else {
-            return Ok(None);
-        };
-        match &stored.event.kind {
-            EventKind::RegisterPlot(p) => Ok(Some((Arc::clone(&stored.event), p.clone()))),
-            _ => Err(StoreError::Corrupt(format!(
-                "plot index points at a non-plot event at {}",
-                stored.seq
-            ))),
+        let corrections = self.store.last_correction(self.upto);
+        if let Some(kept) = self.store.kept_plot(plot) {
+            if kept.upto == self.upto {
+                return Ok(kept.standing.clone());
+            }
+            if Some(kept.corrections) == corrections && self.stamps_hold(&kept.stamps)? {
+                let standing = kept.standing.clone();
+                self.store.keep_plot(
+                    plot,
+                    KeptPlot {
+                        upto: self.upto,
+                        ..(*kept).clone()
+                    },
+                );
+                return Ok(standing);
+            }
         }
+        let prefix = id_prefix(PLOT, plot);
+        let (stored, first_org) = self.standing_read(&prefix)?;
+        let standing = match stored {
+            None => None,
+            Some(stored) => match &stored.event.kind {
+                EventKind::RegisterPlot(p) => Some((Arc::clone(&stored.event), p.clone())),
+                _ => {
+                    return Err(StoreError::Corrupt(format!(
+                        "plot index points at a non-plot event at {}",
+                        stored.seq
+                    )));
+                }
+            },
+        };
+        if let Some(corrections) = corrections {
+            let mut read = vec![prefix];
+            read.extend(first_org.map(|org| id_prefix(ORG_REGISTRATION, &org)));
+            let mut stamps = Vec::with_capacity(read.len());
+            for prefix in read {
+                let stamp = self.prefix_stamp(&prefix)?;
+                stamps.push((prefix, stamp));
+            }
+            self.store.keep_plot(
+                plot,
+                KeptPlot {
+                    upto: self.upto,
+                    corrections,
+                    stamps,
+                    standing: standing.clone(),
+                },
+            );
+        }
+        Ok(standing)
+    }
+
+    /// Whether every index prefix read ends at the same sequence in this view as it did.
+    fn stamps_hold(&self, stamps: &[(Vec<u8>, u64)]) -> Result<bool, StoreError> {
+        for (prefix, stamp) in stamps {
+            if self.prefix_stamp(prefix)? != *stamp {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Every uncorrected event in this view, in log order. Audit answers read the
@@ -639,5 +701,21 @@ impl LineageSource for Snapshot<'_> {
 
     fn keep_lineage(&self, lot: &str, kept: Arc<KeptLineage>) {
         self.store.keep_lineage(lot, kept);
+    }
+
+    /// A view up to the same sequence reads the very same log (sequences are never reused and
+    /// corrections are events of the log), so a trace kept in it holds as it is.
+    fn kept_trace(&self, lot: &str) -> Option<(Arc<KeptTrace>, KeptSince)> {
+        let (upto, kept) = self.store.kept_trace(lot)?;
+        let since = if upto == self.upto {
+            KeptSince::ThisView
+        } else {
+            KeptSince::AnotherView
+        };
+        Some((kept, since))
+    }
+
+    fn keep_trace(&self, lot: &str, kept: Arc<KeptTrace>) {
+        self.store.keep_trace(lot, self.upto, kept);
     }
 }

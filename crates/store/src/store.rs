@@ -7,8 +7,8 @@ use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
-use lotline_domain::lineage::{KeptLineage, LotCustody};
-use lotline_domain::{Chain, Event, EventKind, KindName};
+use lotline_domain::lineage::{KeptLineage, KeptTrace, LotCustody};
+use lotline_domain::{Chain, Event, EventKind, KindName, RegisterPlot};
 use tracing::{info, warn};
 
 use crate::backend::{Backend, WriteBatch};
@@ -99,6 +99,11 @@ const INDEX_READ_CACHE: usize = 32_768;
 /// 100 MiB.
 const JUDGED_CACHE_EVENTS: u64 = 100_000;
 
+/// How many trace-backs are kept whole between questions, weighed by [`KeptTrace::weight`]
+/// (their lots and the events those lots' custody holds): about a dozen of the deepest
+/// (eight transformations, 600 farms' lots), many more shallow ones.
+const KEPT_TRACE_WEIGHT: u64 = 100_000;
+
 /// How much computed lineage is kept between questions ([`KeptLineage::weight`]: the lot, its
 /// inputs and the events its custody holds; a few hundred bytes each).
 const KEPT_LINEAGE_WEIGHT: u64 = 100_000;
@@ -134,6 +139,10 @@ pub struct Store {
     judged: Arc<JudgedCache>,
     /// Lots' computed lineage, kept between questions ([`KeptLineage`]).
     lineage: Arc<LineageCache>,
+    /// Whole trace-backs, kept between questions ([`KeptTrace`]).
+    traces: Arc<TraceCache>,
+    /// Plots' standing registrations, kept between questions ([`KeptPlot`]).
+    plots: Arc<quick_cache::sync::Cache<String, Arc<KeptPlot>>>,
     /// The last sequence known to be flushed; snapshots stop there.
     durable: Arc<AtomicU64>,
     /// The same, for those who wait for the log to grow.
@@ -163,6 +172,25 @@ pub(crate) struct JudgedLot {
     pub(crate) custody: Arc<LotCustody>,
 }
 
+/// A plot's standing registration as a question read it ([`Snapshot::plot`]), with what it
+/// was read from: the last sequence under the plot's index and under the org registrations of
+/// the org that registered it first (which name the co-op that counts too), and the view's
+/// last correction. A view in which all of them are the same reads the same standing.
+#[derive(Clone)]
+pub(crate) struct KeptPlot {
+    /// The view it was read or last found to hold in (its last sequence).
+    pub(crate) upto: u64,
+    /// The sequence of that view's last Correct event (0 if none).
+    pub(crate) corrections: u64,
+    /// Each index prefix read, with the last sequence under it in that view.
+    pub(crate) stamps: Vec<(Vec<u8>, u64)>,
+    pub(crate) standing: Option<(Arc<Event>, RegisterPlot)>,
+}
+
+/// How many plots' standing registrations are kept between questions (each holds its
+/// registration event, geometry included).
+const KEPT_PLOTS: usize = 16_384;
+
 /// Weighs a judged lot by the events it holds.
 #[derive(Clone)]
 pub(crate) struct JudgedWeight;
@@ -186,6 +214,21 @@ impl quick_cache::Weighter<String, Arc<KeptLineage>> for LineageWeight {
 }
 
 type LineageCache = quick_cache::sync::Cache<String, Arc<KeptLineage>, LineageWeight>;
+
+/// A kept trace-back, with the view (its last sequence) it was made or last found to hold in.
+pub(crate) type KeptTraceIn = (u64, Arc<KeptTrace>);
+
+/// Weighs kept trace-backs by [`KeptTrace::weight`].
+#[derive(Clone)]
+pub(crate) struct TraceWeight;
+
+impl quick_cache::Weighter<String, KeptTraceIn> for TraceWeight {
+    fn weight(&self, _lot: &String, kept: &KeptTraceIn) -> u64 {
+        kept.1.weight()
+    }
+}
+
+type TraceCache = quick_cache::sync::Cache<String, KeptTraceIn, TraceWeight>;
 
 /// Writes in progress, read through before the backend: a batch sees its own
 /// earlier events (an org registered three events earlier in the same batch).
@@ -370,6 +413,12 @@ impl Store {
                 KEPT_LINEAGE_WEIGHT,
                 LineageWeight,
             )),
+            traces: Arc::new(TraceCache::with_weighter(
+                4_096,
+                KEPT_TRACE_WEIGHT,
+                TraceWeight,
+            )),
+            plots: Arc::new(quick_cache::sync::Cache::new(KEPT_PLOTS)),
             durable: Arc::new(AtomicU64::new(0)),
             grew: Arc::new(tokio::sync::watch::channel(0).0),
         };
@@ -453,11 +502,34 @@ impl Store {
         self.lineage.insert(lot.to_string(), kept);
     }
 
+    /// The trace-back of `lot` an earlier question kept, with the view it holds in.
+    pub(crate) fn kept_trace(&self, lot: &str) -> Option<KeptTraceIn> {
+        self.traces.get(lot)
+    }
+
+    /// Keeps the trace-back of `lot` as holding in the view up to `upto`, in place of any
+    /// earlier one.
+    pub(crate) fn keep_trace(&self, lot: &str, upto: u64, kept: Arc<KeptTrace>) {
+        self.traces.insert(lot.to_string(), (upto, kept));
+    }
+
+    /// The standing registration of `plot` an earlier question kept, if any.
+    pub(crate) fn kept_plot(&self, plot: &str) -> Option<Arc<KeptPlot>> {
+        self.plots.get(plot)
+    }
+
+    /// Keeps the standing registration of `plot`, in place of any earlier one.
+    pub(crate) fn keep_plot(&self, plot: &str, kept: KeptPlot) {
+        self.plots.insert(plot.to_string(), Arc::new(kept));
+    }
+
     /// Forgets what questions kept (after the indexes they were read from changed).
     fn forget_kept(&self) {
         self.index_reads.clear();
         self.judged.clear();
         self.lineage.clear();
+        self.traces.clear();
+        self.plots.clear();
     }
 
     /// A store on the in-memory twin.

@@ -769,6 +769,13 @@ struct Keeping {
     replaced: std::cell::Cell<usize>,
     /// Every lineage kept.
     keeps: std::cell::Cell<usize>,
+    /// Kept trace-backs, with the number of events the log held when each was kept.
+    traces: std::cell::RefCell<HashMap<String, (usize, Arc<KeptTrace>)>>,
+    /// Kept traces handed over as of this view, as of another view, and those of another
+    /// view kept again unchanged (the walk found they hold).
+    traces_this_view: std::cell::Cell<usize>,
+    traces_another_view: std::cell::Cell<usize>,
+    traces_confirmed: std::cell::Cell<usize>,
 }
 
 impl Keeping {
@@ -780,6 +787,10 @@ impl Keeping {
             found: Default::default(),
             replaced: Default::default(),
             keeps: Default::default(),
+            traces: Default::default(),
+            traces_this_view: Default::default(),
+            traces_another_view: Default::default(),
+            traces_confirmed: Default::default(),
         }
     }
 
@@ -828,6 +839,26 @@ impl LineageSource for Keeping {
         self.replaced
             .set(self.replaced.get() + usize::from(before.is_some()));
         self.keeps.set(self.keeps.get() + 1);
+    }
+    fn kept_trace(&self, lot: &str) -> Option<(Arc<KeptTrace>, KeptSince)> {
+        let (events, kept) = self.traces.borrow().get(lot).cloned()?;
+        let (since, counter) = if events == self.events.borrow().len() {
+            (KeptSince::ThisView, &self.traces_this_view)
+        } else {
+            (KeptSince::AnotherView, &self.traces_another_view)
+        };
+        counter.set(counter.get() + 1);
+        Some((kept, since))
+    }
+    fn keep_trace(&self, lot: &str, kept: Arc<KeptTrace>) {
+        let events = self.events.borrow().len();
+        let before = self
+            .traces
+            .borrow_mut()
+            .insert(lot.to_string(), (events, Arc::clone(&kept)));
+        if before.is_some_and(|(_, b)| Arc::ptr_eq(&b, &kept)) {
+            self.traces_confirmed.set(self.traces_confirmed.get() + 1);
+        }
     }
 }
 
@@ -947,6 +978,22 @@ fn kept_lineage_answers_every_question_as_computing_it_again_does() {
             );
         }
     }
+    // Kept traces were taken as they were in the view they were made in, and checked in
+    // later ones, where some held.
+    let (this_view, another_view) = (
+        source.traces_this_view.get(),
+        source.traces_another_view.get(),
+    );
+    assert!(
+        this_view > 100,
+        "{this_view} kept traces taken as they were"
+    );
+    assert!(another_view > 100, "{another_view} kept traces checked");
+    let confirmed = source.traces_confirmed.get();
+    assert!(
+        confirmed > 10 && confirmed < another_view,
+        "{confirmed} of {another_view} kept traces held in a later view"
+    );
     // Stale entries were met and passed over.
     let (found, replaced) = (source.found.get(), source.replaced.get());
     assert!(replaced > 100, "{replaced} replaced");

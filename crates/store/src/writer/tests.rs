@@ -884,6 +884,97 @@ async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
 }
 
 #[tokio::test]
+async fn a_plot_read_before_is_read_again_once_its_registrations_its_farms_membership_or_corrections_change()
+ {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    let plot = |id: &str, org: &str, lon: &str, time: &str| {
+        let mut e = base(
+            id,
+            org,
+            Kind::RegisterPlot(v1::RegisterPlot {
+                plot: "P-FARM".into(),
+                geometry: format!(r#"{{"type":"Point","coordinates":[{lon},6.8]}}"#),
+                area_ha: "1".into(),
+                country: "CI".into(),
+            }),
+        );
+        e.event_time = time.into();
+        e
+    };
+    let farm = |id: &str, member_of: &str| {
+        let mut e = register("farm");
+        e.event_id = id.into();
+        if let Some(Kind::RegisterOrg(r)) = &mut e.kind {
+            r.role = v1::OrgRole::Farm as i32;
+            r.member_of = member_of.into();
+        }
+        e
+    };
+    let standing = |store: &Store| {
+        let view = store.snapshot().unwrap();
+        // Asked twice in one view: the second answer is the kept one.
+        let first = view.plot("P-FARM").unwrap().map(|(e, _)| e.id.clone());
+        assert_eq!(
+            view.plot("P-FARM").unwrap().map(|(e, _)| e.id.clone()),
+            first
+        );
+        first
+    };
+    writer
+        .submit(subs(&[
+            register("coop"),
+            farm("farm-1", ""),
+            plot("fp-1", "farm", "-5.1", "2026-03-01T08:00:00Z"),
+            // Not yet the farm's co-op: moves nothing.
+            plot("fp-coop", "coop", "-5.2", "2026-04-01T08:00:00Z"),
+        ]))
+        .await
+        .unwrap();
+    let before = store.snapshot().unwrap();
+    assert_eq!(standing(&store).as_deref(), Some("fp-1"));
+    // An event on something else: the plot reads the same.
+    writer
+        .submit(subs(&[harvest("h-1", "LOT-1", "1")]))
+        .await
+        .unwrap();
+    assert_eq!(standing(&store).as_deref(), Some("fp-1"));
+    // The farm joins the co-op (an event on the farm, none on the plot): the co-op's later
+    // registration of the plot stands now.
+    writer
+        .submit(subs(&[farm("farm-2", "coop")]))
+        .await
+        .unwrap();
+    assert_eq!(standing(&store).as_deref(), Some("fp-coop"));
+    // The view from before still reads it as it was.
+    assert_eq!(
+        before
+            .plot("P-FARM")
+            .unwrap()
+            .map(|(e, _)| e.id.clone())
+            .as_deref(),
+        Some("fp-1")
+    );
+    // The co-op's registration is declared erroneous: the farm's own stands again.
+    writer
+        .submit(subs(&[correct("c-1", "coop", "fp-coop")]))
+        .await
+        .unwrap();
+    assert_eq!(standing(&store).as_deref(), Some("fp-1"));
+    // A new registration by the farm.
+    writer
+        .submit(subs(&[plot(
+            "fp-2",
+            "farm",
+            "-5.3",
+            "2026-05-01T08:00:00Z",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(standing(&store).as_deref(), Some("fp-2"));
+}
+
+#[tokio::test]
 async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
     let store = Store::in_memory();
     let writer = start(&store).await;
