@@ -29,7 +29,10 @@
 //! Both go over loopback TCP; the query is prepared once. It prints, per depth group, the median
 //! and p99 latency of each side and their ratio, and counts the lots whose origin sets (or
 //! shares) differ between the two answers. Its first row (depth "none") is the floor under
-//! both: 500 round trips that do no work (gRPC's health check; `SELECT 1`), timed alike. Nothing here fails on a slow machine: the bench
+//! both: 500 round trips that do no work (gRPC's health check; `SELECT 1`), timed alike. Each
+//! round also records one event on a lot of its own (not timed) and asks lotline again: the
+//! "grown" column, a question whose kept answer must be checked against a log that has grown,
+//! as on a server taking events. Nothing here fails on a slow machine: the bench
 //! asserts only correctness (no rejected import, the loader's edges match the generator's ground
 //! truth, every answer names its origins).
 //!
@@ -54,10 +57,12 @@ use lotline_epcis::Json;
 use lotline_epcis::hash::event_hash_json;
 use lotline_epcis::stream::{Flow, Part, hash_context, read_document};
 use lotline_proto::v1;
+use lotline_proto::v1::event_service_client::EventServiceClient;
 use lotline_proto::v1::provenance_service_client::ProvenanceServiceClient;
 use lotline_testkit::BinaryServer;
 use lotline_testkit::bench::{Imported, dir_bytes, import_document, peak_mib};
 use lotline_testkit::epcis::GroundTruth;
+use lotline_testkit::events::{harvest, register_org};
 use postgres::{NoTls, Statement};
 use tokio::runtime::Runtime;
 use tonic::transport::Channel;
@@ -144,6 +149,9 @@ struct GroupFigures {
     lotline: Latency,
     /// The median of each lot's first question, the one that warms the caches.
     lotline_first_ms: f64,
+    /// The median of questions asked right after one more event was recorded (on another
+    /// lot): what lotline kept from the question before is checked against the grown log.
+    lotline_grown_ms: f64,
     postgres: Option<Compared>,
 }
 
@@ -698,6 +706,9 @@ fn group_of(depth: usize) -> usize {
     depth.div_ceil(2).min(GROUPS.len() - 1)
 }
 
+/// The org whose harvests grow the log between questions (a lot of its own each).
+const GROWER: &str = "bench-grower";
+
 /// Origin lot (canonical) → share.
 type Origins = BTreeMap<String, f64>;
 
@@ -766,6 +777,36 @@ fn trace_back(
     let mut lotline = rt
         .block_on(ProvenanceServiceClient::connect(server.url()))
         .expect("connect to lotline");
+    // Grows the log by one harvest of a lot of its own between questions.
+    let mut recorder = rt
+        .block_on(EventServiceClient::connect(server.url()))
+        .expect("connect to lotline");
+    let mut grown_by = 0u64;
+    let mut grow = |rt: &Runtime| {
+        let event = if grown_by == 0 {
+            register_org(GROWER)
+        } else {
+            harvest(
+                &format!("bench-grown-{grown_by}"),
+                GROWER,
+                &format!("BENCH-GROWN-{grown_by}"),
+                1,
+            )
+        };
+        grown_by += 1;
+        let outcome = rt
+            .block_on(recorder.record(v1::RecordRequest { event: Some(event) }))
+            .expect("record an event")
+            .into_inner();
+        assert!(
+            matches!(
+                outcome.outcome.and_then(|o| o.result),
+                Some(v1::outcome::Result::Accepted(_))
+            ),
+            "the event that grows the log was not accepted"
+        );
+    };
+    grow(rt);
     let mut postgres = cluster.map(|cluster| {
         let mut client = cluster.connect();
         let query = client.prepare(TRACE_BACK).expect("prepare the trace-back");
@@ -797,6 +838,7 @@ fn trace_back(
         lots: 0,
         origins: 0,
         lotline_first_ms: floor.median_ms,
+        lotline_grown_ms: floor.median_ms,
         lotline: floor,
         postgres: postgres.is_some().then(|| {
             let latency = Latency::of(postgres_samples);
@@ -815,6 +857,7 @@ fn trace_back(
         let mut lotline_samples = Vec::new();
         let mut postgres_samples = Vec::new();
         let mut lotline_first = Vec::new();
+        let mut lotline_grown = Vec::new();
         let mut postgres_first = Vec::new();
         let mut origins = 0;
         let mut origin_mismatches = 0;
@@ -845,6 +888,8 @@ fn trace_back(
                 if let Some((client, query)) = postgres.as_mut() {
                     postgres_samples.push(postgres_trace(client, query, lot).0);
                 }
+                grow(rt);
+                lotline_grown.push(lotline_trace(rt, &mut lotline, lot).0);
             }
         }
         figures.push(GroupFigures {
@@ -853,6 +898,7 @@ fn trace_back(
             origins: origins / lots.len(),
             lotline: Latency::of(lotline_samples),
             lotline_first_ms: Latency::of(lotline_first).median_ms,
+            lotline_grown_ms: Latency::of(lotline_grown).median_ms,
             postgres: postgres.is_some().then(|| Compared {
                 latency: Latency::of(postgres_samples),
                 first_ms: Latency::of(postgres_first).median_ms,
@@ -939,7 +985,7 @@ fn print_run(run: &Run) {
 
 fn print_groups_header() {
     println!(
-        "{:>10} {:>6} {:>5} {:>8} {:>12} {:>8} {:>8} {:>13} {:>8} {:>8} {:>11} {:>9} {:>9} {:>8}",
+        "{:>10} {:>6} {:>5} {:>8} {:>12} {:>8} {:>8} {:>13} {:>8} {:>8} {:>11} {:>9} {:>8} {:>9} {:>9} {:>8}",
         "events",
         "depth",
         "lots",
@@ -952,11 +998,17 @@ fn print_groups_header() {
         "first",
         "lotline/PG",
         "first ×",
+        "grown",
+        "grown ×",
         "origins≠",
         "shares≠"
     );
     println!(
-        "{:>17} (depth none: a round trip that does no work, gRPC's health check and SELECT 1)",
+        "{:>17} (depth none: a round trip that does no work, gRPC's health check and SELECT 1;",
+        ""
+    );
+    println!(
+        "{:>17} grown: lotline's median right after one more event was recorded, against PostgreSQL's median)",
         ""
     );
 }
@@ -969,6 +1021,7 @@ fn print_group(events: Option<u64>, g: &GroupFigures) {
         pg_first,
         ratio,
         first_ratio,
+        grown_ratio,
         origins,
         shares,
     ] = match &g.postgres {
@@ -978,13 +1031,14 @@ fn print_group(events: Option<u64>, g: &GroupFigures) {
             format!("{:.2}", p.first_ms),
             format!("{:.2}x", g.lotline.median_ms / p.latency.median_ms),
             format!("{:.2}x", g.lotline_first_ms / p.first_ms),
+            format!("{:.2}x", g.lotline_grown_ms / p.latency.median_ms),
             p.origin_mismatches.to_string(),
             p.share_mismatches.to_string(),
         ],
-        None => ["-"; 7].map(String::from),
+        None => ["-"; 8].map(String::from),
     };
     println!(
-        "{:>10} {:>6} {:>5} {:>8} {:>12.2} {:>8.2} {:>8.2} {:>13} {:>8} {:>8} {:>11} {:>9} {:>9} {:>8}",
+        "{:>10} {:>6} {:>5} {:>8} {:>12.2} {:>8.2} {:>8.2} {:>13} {:>8} {:>8} {:>11} {:>9} {:>8.2} {:>9} {:>9} {:>8}",
         events,
         g.label,
         g.lots,
@@ -997,6 +1051,8 @@ fn print_group(events: Option<u64>, g: &GroupFigures) {
         pg_first,
         ratio,
         first_ratio,
+        g.lotline_grown_ms,
+        grown_ratio,
         origins,
         shares
     );
