@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, FixedOffset, Utc};
 use lotline_domain::event::LotRole;
@@ -115,6 +115,58 @@ const INDEX_READ_MAX_SEQS: usize = 512;
 /// The sequences under one index prefix, and the durable sequence they are complete to.
 type IndexRead = (u64, Arc<[u64]>);
 
+/// How many ids' last writes [`Written`] remembers before it starts again (about 16 bytes
+/// each): the writes of the last hundred thousand events or so.
+const WRITTEN_IDS: usize = 262_144;
+
+/// The last sequence of the batch that last wrote an index entry of each id (an index key's
+/// prefix byte and id, [`id_part`]), for the writes after `floor`: a kept index read complete to
+/// a sequence at or after `floor` holds in a later view when no batch after it wrote its id.
+/// Ids are known by a hash seeded per process; two that collide only cost a read.
+struct Written {
+    floor: u64,
+    last: std::collections::HashMap<u64, u64, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Written {
+    fn new(floor: u64) -> Self {
+        Written {
+            floor,
+            last: Default::default(),
+            hasher: Default::default(),
+        }
+    }
+
+    fn key(&self, id: &[u8]) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, id)
+    }
+
+    /// Whether no batch after `complete_to` wrote an entry of the id `prefix` starts with.
+    /// Every key under `prefix` starts with the same id when `prefix` holds a whole one; one
+    /// that does not, or of a prefix whose writes are not noted, may have been written.
+    fn untouched_since(&self, prefix: &[u8], complete_to: u64) -> bool {
+        if !prefix.first().is_some_and(|p| INDEXES.contains(p)) {
+            return false;
+        }
+        let Some(id) = id_part(prefix) else {
+            return false;
+        };
+        complete_to >= self.floor
+            && self
+                .last
+                .get(&self.key(id))
+                .is_none_or(|last| *last <= complete_to)
+    }
+}
+
+/// The prefix byte and id an index key or prefix starts with (up to and including the id's
+/// terminator, [`push_id`]), if it has one.
+fn id_part(key: &[u8]) -> Option<&[u8]> {
+    let end = key.iter().skip(1).position(|b| *b == 0)? + 1;
+    Some(&key[..=end])
+}
+
 /// Blocks of records kept decompressed (at most 16 records and about 32 KiB each): a reader
 /// going through the log in order, or a question reading events written together,
 /// decompresses each block once.
@@ -143,6 +195,9 @@ pub struct Store {
     traces: Arc<TraceCache>,
     /// Plots' standing registrations, kept between questions ([`KeptPlot`]).
     plots: Arc<quick_cache::sync::Cache<String, Arc<KeptPlot>>>,
+    /// Which ids the latest batches wrote index entries of, so that kept index reads stay
+    /// current as the log grows ([`Written`]).
+    written: Arc<Mutex<Written>>,
     /// The last sequence known to be flushed; snapshots stop there.
     durable: Arc<AtomicU64>,
     /// The same, for those who wait for the log to grow.
@@ -419,6 +474,7 @@ impl Store {
                 TraceWeight,
             )),
             plots: Arc::new(quick_cache::sync::Cache::new(KEPT_PLOTS)),
+            written: Arc::new(Mutex::new(Written::new(0))),
             durable: Arc::new(AtomicU64::new(0)),
             grew: Arc::new(tokio::sync::watch::channel(0).0),
         };
@@ -530,6 +586,33 @@ impl Store {
         self.lineage.clear();
         self.traces.clear();
         self.plots.clear();
+        *self.written_lock() = Written::new(self.durable.load(Ordering::Acquire));
+    }
+
+    fn written_lock(&self) -> std::sync::MutexGuard<'_, Written> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Notes the ids whose index entries `batch` writes, as written by the batch that ends at
+    /// sequence `last` (called by the writer before the batch becomes visible).
+    pub(crate) fn note_written(&self, batch: &WriteBatch, first: u64, last: u64) {
+        let mut written = self.written_lock();
+        if written.last.len() >= WRITTEN_IDS {
+            // Starts again: reads complete only to before this batch are read again.
+            let hasher = std::mem::take(&mut written.hasher);
+            *written = Written {
+                hasher,
+                ..Written::new(first.saturating_sub(1))
+            };
+        }
+        for key in batch.ops.keys() {
+            if key.first().is_some_and(|p| INDEXES.contains(p))
+                && let Some(id) = id_part(key)
+            {
+                let id = written.key(id);
+                written.last.insert(id, last);
+            }
+        }
     }
 
     /// A store on the in-memory twin.
@@ -708,10 +791,16 @@ impl Store {
     /// of the events up to `upto` (a view's end: at most what is durable); later ones may
     /// follow, for the caller to leave out.
     pub(crate) fn indexed_seqs(&self, prefix: &[u8], upto: u64) -> Result<Arc<[u64]>, StoreError> {
-        if let Some((complete_to, seqs)) = self.index_reads.get(prefix)
-            && complete_to >= upto
-        {
-            return Ok(seqs);
+        if let Some((complete_to, seqs)) = self.index_reads.get(prefix) {
+            if complete_to >= upto {
+                return Ok(seqs);
+            }
+            // Nothing written under it since: it is complete to this view too, and is kept so.
+            if self.written_lock().untouched_since(prefix, complete_to) {
+                self.index_reads
+                    .insert(prefix.to_vec(), (upto, Arc::clone(&seqs)));
+                return Ok(seqs);
+            }
         }
         // Read before the range: every event up to it was applied before it was published.
         let complete_to = self.durable.load(Ordering::Acquire);
@@ -1129,4 +1218,41 @@ pub(crate) fn index_event(
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod written_tests {
+    use super::*;
+
+    fn batch(ids: impl IntoIterator<Item = String>, seq: u64) -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        for id in ids {
+            batch.insert(id_seq_key(LOT, &id, seq), Vec::new());
+        }
+        batch
+    }
+
+    #[test]
+    fn written_ids_vouch_only_for_reads_complete_to_after_they_start_again() {
+        let store = Store::in_memory();
+        let lot = |id: &str| id_prefix(LOT, id);
+        store.note_written(&batch(["A".to_string()], 5), 5, 5);
+        let written = |prefix: &[u8], complete_to: u64| {
+            !store.written_lock().untouched_since(prefix, complete_to)
+        };
+        assert!(written(&lot("A"), 4));
+        assert!(!written(&lot("A"), 5));
+        assert!(!written(&lot("B"), 4));
+        // Not an index, or not a whole id: not vouched for.
+        assert!(written(&[LOT], 5));
+        assert!(written(&meta_key(META_TREE_HEAD), 5));
+        // Full: the next batch starts again, from before itself.
+        store.note_written(&batch((0..WRITTEN_IDS).map(|n| format!("F{n}")), 6), 6, 6);
+        store.note_written(&batch(["C".to_string()], 7), 7, 7);
+        assert_eq!(store.written_lock().last.len(), 1);
+        assert!(written(&lot("B"), 5), "a read from before the restart");
+        assert!(!written(&lot("B"), 6));
+        assert!(written(&lot("C"), 6));
+        assert!(!written(&lot("F1"), 6), "forgotten, but not after 6");
+    }
 }

@@ -573,6 +573,8 @@ impl WriterState {
                 .keys
                 .fetch_add(batch.len() as u64, Ordering::Relaxed);
             WriterStats::add(&self.stats.prepare_nanos, started);
+            // Before it is visible: a view that sees it must also see what it wrote.
+            store.note_written(&batch, self.next_seq, next_seq - 1);
             let started = Instant::now();
             backend.apply(batch)?;
             WriterStats::add(&self.stats.apply_nanos, started);

@@ -975,6 +975,61 @@ async fn a_plot_read_before_is_read_again_once_its_registrations_its_farms_membe
 }
 
 #[tokio::test]
+async fn an_index_read_kept_from_an_earlier_view_holds_until_a_batch_writes_under_its_id() {
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[register("coop"), harvest("h-1", "LOT-1", "1")]))
+        .await
+        .unwrap();
+    let lot = crate::keys::id_prefix(crate::keys::LOT, "LOT-1");
+    let read = |store: &Store| {
+        let upto = store.snapshot().unwrap().upto();
+        store.indexed_seqs(&lot, upto).unwrap()
+    };
+    let first = read(&store);
+    assert_eq!(first.len(), 1);
+    // Batches on other lots: the read is kept as it was (the very same list).
+    for n in 2..5 {
+        writer
+            .submit(subs(&[harvest(
+                &format!("h-{n}"),
+                &format!("LOT-{n}"),
+                "1",
+            )]))
+            .await
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &read(&store)), "read again after h-{n}");
+    }
+    // A lot whose id extends this one's is another id.
+    writer
+        .submit(subs(&[harvest("h-10", "LOT-10", "1")]))
+        .await
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &read(&store)));
+    // A batch that writes under it: read again, with the new entry.
+    writer
+        .submit(subs(&[transform("t-1", "LOT-1", "LOT-5")]))
+        .await
+        .unwrap();
+    let grown = read(&store);
+    assert_eq!(grown.len(), 2);
+    assert_eq!(
+        Lineage::new(&store.snapshot().unwrap())
+            .trace_back("LOT-5")
+            .unwrap()
+            .origins
+            .len(),
+        1
+    );
+    // After a rebuild nothing kept from before is taken.
+    store.rebuild_indexes().unwrap();
+    let rebuilt = read(&store);
+    assert!(!Arc::ptr_eq(&grown, &rebuilt));
+    assert_eq!(*grown, *rebuilt);
+}
+
+#[tokio::test]
 async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
     let store = Store::in_memory();
     let writer = start(&store).await;
