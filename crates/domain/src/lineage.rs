@@ -95,6 +95,11 @@ pub struct KeptTrace {
 }
 
 impl KeptTrace {
+    /// Every lot the walk judged, with the custody it judged it to have.
+    pub fn judged(&self) -> impl Iterator<Item = (&str, &Arc<LotCustody>)> {
+        self.custody.iter().map(|(lot, c)| (lot.as_str(), c))
+    }
+
     /// How much it holds, for a source's bounded keeping: its origins, the lots it judged and
     /// the events their custody keeps alive.
     pub fn weight(&self) -> u64 {

@@ -18,7 +18,8 @@ use lotline_domain::{Event, EventKind, RegisterOrg, RegisterPlot};
 use crate::error::StoreError;
 use crate::keys::*;
 use crate::store::{
-    EventFilter, JudgedLot, KeptPlot, Page, Store, StoredEvent, UnknownLot, matches,
+    EventFilter, JudgedLot, KeptPlot, KeptTraceIn, Page, Store, StoredEvent, TraceReads,
+    UnknownLot, matches,
 };
 use crate::tree::StoredNodes;
 use lotline_merkle::Hash;
@@ -209,6 +210,13 @@ impl<'a> Snapshot<'a> {
             if kept.upto == self.upto {
                 return Ok(kept.standing.clone());
             }
+            let read = || kept.stamps.iter().map(|(prefix, _)| prefix.as_slice());
+            if Some(kept.corrections) == corrections
+                && self.upto > kept.upto
+                && self.store.untouched(read(), kept.upto)
+            {
+                return Ok(kept.standing.clone());
+            }
             if Some(kept.corrections) == corrections && self.stamps_hold(&kept.stamps)? {
                 let standing = kept.standing.clone();
                 self.store.keep_plot(
@@ -254,6 +262,26 @@ impl<'a> Snapshot<'a> {
             );
         }
         Ok(standing)
+    }
+
+    /// What the judgements `kept` was answered from were read from in this view, when the store
+    /// still keeps every one of them as this view judged it.
+    fn trace_reads(&self, kept: &KeptTrace) -> Option<TraceReads> {
+        let corrections = self.store.last_correction(self.upto)?;
+        let mut prefixes = Vec::new();
+        for (lot, custody) in kept.judged() {
+            let judged = self.store.judged(lot)?;
+            if judged.corrections != corrections || !Arc::ptr_eq(&judged.custody, custody) {
+                return None;
+            }
+            prefixes.extend(judged.stamps.iter().map(|(read, _)| id_prefix(LOT, read)));
+        }
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        Some(TraceReads {
+            corrections,
+            prefixes,
+        })
     }
 
     /// Whether every index prefix read ends at the same sequence in this view as it did.
@@ -704,18 +732,35 @@ impl LineageSource for Snapshot<'_> {
     }
 
     /// A view up to the same sequence reads the very same log (sequences are never reused and
-    /// corrections are events of the log), so a trace kept in it holds as it is.
+    /// corrections are events of the log), so a trace kept in it holds as it is; so does one
+    /// kept in an earlier view when no batch since wrote under any index its judgements read
+    /// and the last correction is the same ([`TraceReads`]).
     fn kept_trace(&self, lot: &str) -> Option<(Arc<KeptTrace>, KeptSince)> {
-        let (upto, kept) = self.store.kept_trace(lot)?;
-        let since = if upto == self.upto {
+        let kept = self.store.kept_trace(lot)?;
+        let unchanged = |reads: &TraceReads| {
+            self.upto > kept.upto
+                && self.store.last_correction(self.upto) == Some(reads.corrections)
+                && self
+                    .store
+                    .untouched(reads.prefixes.iter().map(Vec::as_slice), kept.upto)
+        };
+        let since = if kept.upto == self.upto || kept.reads.as_deref().is_some_and(unchanged) {
             KeptSince::ThisView
         } else {
             KeptSince::AnotherView
         };
-        Some((kept, since))
+        Some((kept.trace, since))
     }
 
     fn keep_trace(&self, lot: &str, kept: Arc<KeptTrace>) {
-        self.store.keep_trace(lot, self.upto, kept);
+        let reads = self.trace_reads(&kept).map(Arc::new);
+        self.store.keep_trace(
+            lot,
+            KeptTraceIn {
+                upto: self.upto,
+                reads,
+                trace: kept,
+            },
+        );
     }
 }

@@ -270,8 +270,23 @@ impl quick_cache::Weighter<String, Arc<KeptLineage>> for LineageWeight {
 
 type LineageCache = quick_cache::sync::Cache<String, Arc<KeptLineage>, LineageWeight>;
 
-/// A kept trace-back, with the view (its last sequence) it was made or last found to hold in.
-pub(crate) type KeptTraceIn = (u64, Arc<KeptTrace>);
+/// A kept trace-back, with the view (its last sequence) it was made or last found to hold in,
+/// and what every judgement it was answered from was read from there, when the store knew.
+#[derive(Clone)]
+pub(crate) struct KeptTraceIn {
+    pub(crate) upto: u64,
+    pub(crate) reads: Option<Arc<TraceReads>>,
+    pub(crate) trace: Arc<KeptTrace>,
+}
+
+/// What the judgements a kept trace-back was answered from were read from: the lot index of
+/// each lot and of each container that carried one, and the last correction. A later view in
+/// which none of those was written under and the last correction is the same judges every lot
+/// the same, so the trace holds there as it is.
+pub(crate) struct TraceReads {
+    pub(crate) corrections: u64,
+    pub(crate) prefixes: Vec<Vec<u8>>,
+}
 
 /// Weighs kept trace-backs by [`KeptTrace::weight`].
 #[derive(Clone)]
@@ -279,7 +294,7 @@ pub(crate) struct TraceWeight;
 
 impl quick_cache::Weighter<String, KeptTraceIn> for TraceWeight {
     fn weight(&self, _lot: &String, kept: &KeptTraceIn) -> u64 {
-        kept.1.weight()
+        kept.trace.weight()
     }
 }
 
@@ -445,6 +460,12 @@ impl Store {
         self.backend.flush()
     }
 
+    /// A store over the same backend that keeps nothing from this one's questions.
+    #[cfg(test)]
+    pub(crate) fn keeping_nothing(&self) -> Store {
+        Store::new(Arc::clone(&self.backend))
+    }
+
     /// How many handles hold this store's backend (its clones, and threads working on it).
     #[cfg(test)]
     pub(crate) fn backend_holders(&self) -> usize {
@@ -565,8 +586,19 @@ impl Store {
 
     /// Keeps the trace-back of `lot` as holding in the view up to `upto`, in place of any
     /// earlier one.
-    pub(crate) fn keep_trace(&self, lot: &str, upto: u64, kept: Arc<KeptTrace>) {
-        self.traces.insert(lot.to_string(), (upto, kept));
+    pub(crate) fn keep_trace(&self, lot: &str, kept: KeptTraceIn) {
+        self.traces.insert(lot.to_string(), kept);
+    }
+
+    /// Whether no batch after `since` wrote an index entry under any of `prefixes` (as far as
+    /// the writer's notes tell: [`Written`]).
+    pub(crate) fn untouched<'p>(
+        &self,
+        mut prefixes: impl Iterator<Item = &'p [u8]>,
+        since: u64,
+    ) -> bool {
+        let written = self.written_lock();
+        prefixes.all(|prefix| written.untouched_since(prefix, since))
     }
 
     /// The standing registration of `plot` an earlier question kept, if any.

@@ -1030,6 +1030,65 @@ async fn an_index_read_kept_from_an_earlier_view_holds_until_a_batch_writes_unde
 }
 
 #[tokio::test]
+async fn a_trace_kept_in_an_earlier_view_holds_as_it_is_until_a_lot_it_judged_or_the_corrections_change()
+ {
+    use lotline_domain::lineage::KeptSince;
+    let store = Store::in_memory();
+    let writer = start(&store).await;
+    writer
+        .submit(subs(&[
+            register("coop"),
+            harvest("h-1", "LOT-1", "100"),
+            harvest("h-9", "LOT-9", "1"),
+            transform("t-1", "LOT-1", "LOT-2"),
+        ]))
+        .await
+        .unwrap();
+    let since = |store: &Store| {
+        LineageSource::kept_trace(&store.snapshot().unwrap(), "LOT-2").map(|(_, since)| since)
+    };
+    // Answers from a store over the same data that keeps nothing yet.
+    let fresh = |store: &Store| {
+        let fresh = store.keeping_nothing();
+        let view = fresh.snapshot().unwrap();
+        Lineage::new(&view).trace_back("LOT-2").unwrap()
+    };
+    let asked = |store: &Store| {
+        Lineage::new(&store.snapshot().unwrap())
+            .trace_back("LOT-2")
+            .unwrap()
+    };
+    assert_eq!(since(&store), None);
+    let first = asked(&store);
+    assert_eq!(since(&store), Some(KeptSince::ThisView));
+    // A batch on a lot it did not judge: it holds as it is.
+    writer
+        .submit(subs(&[harvest("h-8", "LOT-8", "1")]))
+        .await
+        .unwrap();
+    assert_eq!(since(&store), Some(KeptSince::ThisView));
+    assert_eq!(asked(&store), first);
+    // A batch on a lot it judged: checked lot by lot, then kept as of this view.
+    writer
+        .submit(subs(&[at(
+            base("s-1", "coop", build_ship("LOT-2", "mill")),
+            "13:00",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(since(&store), Some(KeptSince::AnotherView));
+    assert_eq!(asked(&store), fresh(&store));
+    assert_eq!(since(&store), Some(KeptSince::ThisView));
+    // A correction, even of an event on another lot: checked again.
+    writer
+        .submit(subs(&[correct("c-1", "coop", "h-9")]))
+        .await
+        .unwrap();
+    assert_eq!(since(&store), Some(KeptSince::AnotherView));
+    assert_eq!(asked(&store), fresh(&store));
+}
+
+#[tokio::test]
 async fn a_panic_of_the_writer_refuses_writes_and_says_why() {
     let store = Store::in_memory();
     let writer = start(&store).await;
