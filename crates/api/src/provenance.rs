@@ -59,7 +59,8 @@ impl ProvenanceService for ProvenanceApi {
             .trace_back(&caller, lot)
             .await
             .map_err(to_status)?;
-        Ok(viewed(wire::trace_back(&trace), trace.view))
+        let view = trace.view;
+        Ok(viewed(wire::trace_back(trace), view))
     }
 
     #[instrument(skip_all, fields(id = %request.get_ref().id))]

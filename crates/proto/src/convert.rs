@@ -230,13 +230,13 @@ pub fn chain_report_to_wire(r: &ChainReport) -> v1::ChainReportResponse {
     }
 }
 
-fn origin_to_wire(o: &Origin) -> v1::Origin {
+fn origin_into_wire(o: Origin) -> v1::Origin {
     v1::Origin {
-        lot: o.lot.clone(),
+        lot: o.lot,
         known: o.known,
-        org: o.org.clone().unwrap_or_default(),
-        plot: o.plot.clone().unwrap_or_default(),
-        product: o.product.clone().unwrap_or_default(),
+        org: o.org.unwrap_or_default(),
+        plot: o.plot.unwrap_or_default(),
+        product: o.product.unwrap_or_default(),
         harvest_time: o
             .harvest_time
             .as_ref()
@@ -249,17 +249,18 @@ fn origin_to_wire(o: &Origin) -> v1::Origin {
     }
 }
 
-pub fn trace_back_to_wire(t: &TraceBack) -> v1::TraceBackResponse {
+/// A trace-back on the wire, its strings moved, not copied (a deep one names hundreds of origins).
+pub fn trace_back_into_wire(t: TraceBack) -> v1::TraceBackResponse {
     v1::TraceBackResponse {
-        lot: t.lot.clone(),
+        lot: t.lot,
         produced: t.produced.as_ref().map(quantity_to_wire),
-        origins: t.origins.iter().map(origin_to_wire).collect(),
+        origins: t.origins.into_iter().map(origin_into_wire).collect(),
         lots_walked: u32::try_from(t.lots_walked).unwrap_or(u32::MAX),
         anomalies: t.anomalies.iter().map(anomaly_to_wire).collect(),
         // The API adds the lot's custody model and claims.
         custody: 0,
         claims: Vec::new(),
-        partial: t.partial.clone().unwrap_or_default(),
+        partial: t.partial.unwrap_or_default(),
     }
 }
 

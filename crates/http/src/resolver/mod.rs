@@ -286,10 +286,11 @@ async fn resolve_lot(
         let response = match asking.wants {
             Wants::Json => {
                 let trace = http.service.trace_back(&asked.caller, lot).await?;
+                let view = trace.view;
                 json_answer(
-                    &documents::trace_json(&wire::trace_back(&trace)),
+                    &documents::trace_json(&wire::trace_back(trace)),
                     "application/json",
-                    Some(trace.view.as_str()),
+                    Some(view.as_str()),
                 )
             }
             Wants::Linkset => {

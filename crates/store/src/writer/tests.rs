@@ -777,24 +777,39 @@ async fn an_event_dated_in_the_future_is_rejected_and_a_future_stamp_refused() {
     );
 }
 
+/// `org` registers `plot` as a point at longitude `lon`, at `time`.
+fn register_plot(id: &str, org: &str, plot: &str, lon: &str, time: &str) -> v1::Event {
+    let mut e = base(
+        id,
+        org,
+        Kind::RegisterPlot(v1::RegisterPlot {
+            plot: plot.into(),
+            geometry: format!(r#"{{"type":"Point","coordinates":[{lon},6.8]}}"#),
+            area_ha: "1".into(),
+            country: "CI".into(),
+        }),
+    );
+    e.event_time = time.into();
+    e
+}
+
+/// The org "farm" registers itself as a farm, a member of `member_of` (none when empty).
+fn register_farm(id: &str, member_of: &str) -> v1::Event {
+    let mut e = register("farm");
+    e.event_id = id.into();
+    if let Some(Kind::RegisterOrg(r)) = &mut e.kind {
+        r.role = v1::OrgRole::Farm as i32;
+        r.member_of = member_of.into();
+    }
+    e
+}
+
 #[tokio::test]
 async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
     let store = Store::in_memory();
     let writer = start(&store).await;
-    let plot = |id: &str, org: &str, lon: &str, time: &str| {
-        let mut e = base(
-            id,
-            org,
-            Kind::RegisterPlot(v1::RegisterPlot {
-                plot: "P-1".into(),
-                geometry: format!(r#"{{"type":"Point","coordinates":[{lon},6.8]}}"#),
-                area_ha: "1".into(),
-                country: "CI".into(),
-            }),
-        );
-        e.event_time = time.into();
-        e
-    };
+    let plot =
+        |id: &str, org: &str, lon: &str, time: &str| register_plot(id, org, "P-1", lon, time);
     let site = |id: &str, org: &str, name: &str| {
         base(
             id,
@@ -834,18 +849,9 @@ async fn a_plot_site_or_class_belongs_to_the_org_that_registered_it_first() {
 
     // A farm's plot: the co-op the farm is a member of may move it too; a co-op the farm is
     // not a member of may not.
-    let mut farm = register("farm");
-    if let Some(Kind::RegisterOrg(r)) = &mut farm.kind {
-        r.role = v1::OrgRole::Farm as i32;
-        r.member_of = "coop".into();
-    }
-    let farm_plot = |id: &str, org: &str, lon: &str, time: &str| {
-        let mut e = plot(id, org, lon, time);
-        if let Some(Kind::RegisterPlot(p)) = &mut e.kind {
-            p.plot = "P-FARM".into();
-        }
-        e
-    };
+    let farm = register_farm("reg-farm", "coop");
+    let farm_plot =
+        |id: &str, org: &str, lon: &str, time: &str| register_plot(id, org, "P-FARM", lon, time);
     writer
         .submit(subs(&[
             farm,
@@ -888,29 +894,9 @@ async fn a_plot_read_before_is_read_again_once_its_registrations_its_farms_membe
  {
     let store = Store::in_memory();
     let writer = start(&store).await;
-    let plot = |id: &str, org: &str, lon: &str, time: &str| {
-        let mut e = base(
-            id,
-            org,
-            Kind::RegisterPlot(v1::RegisterPlot {
-                plot: "P-FARM".into(),
-                geometry: format!(r#"{{"type":"Point","coordinates":[{lon},6.8]}}"#),
-                area_ha: "1".into(),
-                country: "CI".into(),
-            }),
-        );
-        e.event_time = time.into();
-        e
-    };
-    let farm = |id: &str, member_of: &str| {
-        let mut e = register("farm");
-        e.event_id = id.into();
-        if let Some(Kind::RegisterOrg(r)) = &mut e.kind {
-            r.role = v1::OrgRole::Farm as i32;
-            r.member_of = member_of.into();
-        }
-        e
-    };
+    let plot =
+        |id: &str, org: &str, lon: &str, time: &str| register_plot(id, org, "P-FARM", lon, time);
+    let farm = register_farm;
     let standing = |store: &Store| {
         let view = store.snapshot().unwrap();
         // Asked twice in one view: the second answer is the kept one.
