@@ -59,8 +59,7 @@ impl ProvenanceService for ProvenanceApi {
             .trace_back(&caller, lot)
             .await
             .map_err(to_status)?;
-        let view = trace.view;
-        Ok(viewed(wire::trace_back(trace), view))
+        Ok(viewed(wire::trace_back(&trace), trace.view))
     }
 
     #[instrument(skip_all, fields(id = %request.get_ref().id))]

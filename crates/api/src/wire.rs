@@ -2,12 +2,10 @@
 //! documents (gRPC here; the HTTP door's `/lotline/v1` serves the same messages as the JSON
 //! documents of `lotline_proto::documents`).
 
-use std::collections::BTreeMap;
-
 use lotline_merkle::Hash;
 use lotline_proto::convert::{
     custody_to_wire, dds_to_wire, decimal_to_wire, event_to_wire, lot_state_to_wire, time_to_wire,
-    trace_back_into_wire, trace_forward_to_wire,
+    trace_back_to_wire, trace_forward_to_wire,
 };
 use lotline_proto::v1;
 use lotline_service::queries::Answered;
@@ -80,49 +78,21 @@ pub fn lot(found: &LotAnswer) -> v1::Lot {
     answer
 }
 
-/// Where a lot came from, with its custody, claims and each origin's plot (moved into the
-/// message for the last origin on it, copied for the others).
-pub fn trace_back(a: TraceBackAnswer) -> v1::TraceBackResponse {
-    let mut answer = trace_back_into_wire(a.trace);
+/// Where a lot came from, with its custody, claims and each origin's plot.
+pub fn trace_back(a: &TraceBackAnswer) -> v1::TraceBackResponse {
+    let mut answer = trace_back_to_wire(&a.trace);
     if let Some(custody) = a.custody {
         answer.custody = custody_to_wire(Some(custody));
-        answer.claims = a.claims;
+        answer.claims = a.claims.clone();
     }
-    let mut origins_on: BTreeMap<&str, usize> = BTreeMap::new();
-    for origin in &answer.origins {
-        *origins_on.entry(origin.plot.as_str()).or_default() += 1;
-    }
-    let mut plots: BTreeMap<String, (v1::PlotInfo, usize)> = a
-        .plots
-        .into_iter()
-        .filter_map(|(id, p)| {
-            let on = *origins_on.get(id.as_str())?;
-            let info = v1::PlotInfo {
-                plot: p.plot,
-                owner: p.owner,
-                geometry: p.geometry,
-                area_ha: p.area_ha.map(decimal_to_wire).unwrap_or_default(),
-                country: p.country,
-            };
-            Some((id, (info, on)))
-        })
-        .collect();
     for origin in &mut answer.origins {
-        let last = match plots.get_mut(&origin.plot) {
-            None => continue,
-            Some((info, 1)) => {
-                origin.plot_info = Some(std::mem::take(info));
-                true
-            }
-            Some((info, left)) => {
-                *left -= 1;
-                origin.plot_info = Some(info.clone());
-                false
-            }
-        };
-        if last {
-            plots.remove(&origin.plot);
-        }
+        origin.plot_info = a.plots.get(&origin.plot).map(|p| v1::PlotInfo {
+            plot: p.plot.clone(),
+            owner: p.owner.clone(),
+            geometry: p.geometry.clone(),
+            area_ha: p.area_ha.map(decimal_to_wire).unwrap_or_default(),
+            country: p.country.clone(),
+        });
     }
     answer
 }

@@ -149,10 +149,9 @@ pub(crate) async fn trace(
     params(&mut asked, &[])?;
     let lot = args::lot(&lot)?;
     let trace = http.service.trace_back(&asked.caller, lot).await?;
-    let view = trace.view;
     Ok(json_document(
-        &documents::trace_json(&wire::trace_back(trace)),
-        Some(view),
+        &documents::trace_json(&wire::trace_back(&trace)),
+        Some(trace.view),
     ))
 }
 

@@ -230,13 +230,13 @@ pub fn chain_report_to_wire(r: &ChainReport) -> v1::ChainReportResponse {
     }
 }
 
-fn origin_into_wire(o: Origin) -> v1::Origin {
+fn origin_to_wire(o: &Origin) -> v1::Origin {
     v1::Origin {
-        lot: o.lot,
+        lot: o.lot.clone(),
         known: o.known,
-        org: o.org.unwrap_or_default(),
-        plot: o.plot.unwrap_or_default(),
-        product: o.product.unwrap_or_default(),
+        org: o.org.clone().unwrap_or_default(),
+        plot: o.plot.clone().unwrap_or_default(),
+        product: o.product.clone().unwrap_or_default(),
         harvest_time: o
             .harvest_time
             .as_ref()
@@ -249,18 +249,17 @@ fn origin_into_wire(o: Origin) -> v1::Origin {
     }
 }
 
-/// A trace-back on the wire, its strings moved, not copied (a deep one names hundreds of origins).
-pub fn trace_back_into_wire(t: TraceBack) -> v1::TraceBackResponse {
+pub fn trace_back_to_wire(t: &TraceBack) -> v1::TraceBackResponse {
     v1::TraceBackResponse {
-        lot: t.lot,
+        lot: t.lot.clone(),
         produced: t.produced.as_ref().map(quantity_to_wire),
-        origins: t.origins.into_iter().map(origin_into_wire).collect(),
+        origins: t.origins.iter().map(origin_to_wire).collect(),
         lots_walked: u32::try_from(t.lots_walked).unwrap_or(u32::MAX),
         anomalies: t.anomalies.iter().map(anomaly_to_wire).collect(),
         // The API adds the lot's custody model and claims.
         custody: 0,
         claims: Vec::new(),
-        partial: t.partial.unwrap_or_default(),
+        partial: t.partial.clone().unwrap_or_default(),
     }
 }
 

@@ -286,11 +286,10 @@ async fn resolve_lot(
         let response = match asking.wants {
             Wants::Json => {
                 let trace = http.service.trace_back(&asked.caller, lot).await?;
-                let view = trace.view;
                 json_answer(
-                    &documents::trace_json(&wire::trace_back(trace)),
+                    &documents::trace_json(&wire::trace_back(&trace)),
                     "application/json",
-                    Some(view.as_str()),
+                    Some(trace.view.as_str()),
                 )
             }
             Wants::Linkset => {
