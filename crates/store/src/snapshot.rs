@@ -210,11 +210,8 @@ impl<'a> Snapshot<'a> {
             if kept.upto == self.upto {
                 return Ok(kept.standing.clone());
             }
-            let read = || kept.stamps.iter().map(|(prefix, _)| prefix.as_slice());
-            if Some(kept.corrections) == corrections
-                && self.upto > kept.upto
-                && self.store.untouched(read(), kept.upto)
-            {
+            let read = kept.stamps.iter().map(|(prefix, _)| prefix.as_slice());
+            if self.unchanged_since(kept.upto, kept.corrections, read) {
                 return Ok(kept.standing.clone());
             }
             if Some(kept.corrections) == corrections && self.stamps_hold(&kept.stamps)? {
@@ -282,6 +279,20 @@ impl<'a> Snapshot<'a> {
             corrections,
             prefixes,
         })
+    }
+
+    /// Whether what an earlier view up to `upto` read under `prefixes`, with `corrections` its
+    /// last correction, reads the same in this later view, by the writer's notes: no batch
+    /// since wrote under any of them, and no correction came.
+    fn unchanged_since<'p>(
+        &self,
+        upto: u64,
+        corrections: u64,
+        prefixes: impl Iterator<Item = &'p [u8]>,
+    ) -> bool {
+        self.upto > upto
+            && self.store.last_correction(self.upto) == Some(corrections)
+            && self.store.untouched(prefixes, upto)
     }
 
     /// Whether every index prefix read ends at the same sequence in this view as it did.
@@ -738,11 +749,8 @@ impl LineageSource for Snapshot<'_> {
     fn kept_trace(&self, lot: &str) -> Option<(Arc<KeptTrace>, KeptSince)> {
         let kept = self.store.kept_trace(lot)?;
         let unchanged = |reads: &TraceReads| {
-            self.upto > kept.upto
-                && self.store.last_correction(self.upto) == Some(reads.corrections)
-                && self
-                    .store
-                    .untouched(reads.prefixes.iter().map(Vec::as_slice), kept.upto)
+            let read = reads.prefixes.iter().map(Vec::as_slice);
+            self.unchanged_since(kept.upto, reads.corrections, read)
         };
         let since = if kept.upto == self.upto || kept.reads.as_deref().is_some_and(unchanged) {
             KeptSince::ThisView

@@ -631,11 +631,8 @@ impl Store {
         let mut written = self.written_lock();
         if written.last.len() >= WRITTEN_IDS {
             // Starts again: reads complete only to before this batch are read again.
-            let hasher = std::mem::take(&mut written.hasher);
-            *written = Written {
-                hasher,
-                ..Written::new(first.saturating_sub(1))
-            };
+            written.last.clear();
+            written.floor = first.saturating_sub(1);
         }
         for key in batch.ops.keys() {
             if key.first().is_some_and(|p| INDEXES.contains(p))
