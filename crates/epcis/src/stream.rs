@@ -5,6 +5,7 @@
 //! and dropped before the next one is read: memory is bounded by the largest element or event,
 //! not the document (nor its header).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io::{BufReader, Read};
 
@@ -101,6 +102,9 @@ pub enum StreamError {
 /// Callback state shared by the visitors.
 struct Reader<'a> {
     visit: &'a mut dyn FnMut(Part) -> Result<Flow, String>,
+    /// Where the events of the list are observed as they stream, once it holds a context
+    /// (the first pass's): then they are not built, and `visit` sees none of them.
+    observe: Option<&'a RefCell<Option<Context>>>,
     info: DocumentInfo,
     body_seen: bool,
     list_seen: bool,
@@ -140,8 +144,17 @@ pub fn read_document<R: Read>(
     reader: R,
     visit: &mut dyn FnMut(Part) -> Result<Flow, String>,
 ) -> Result<DocumentInfo, StreamError> {
+    read(reader, visit, None)
+}
+
+fn read<R: Read>(
+    reader: R,
+    visit: &mut dyn FnMut(Part) -> Result<Flow, String>,
+    observe: Option<&RefCell<Option<Context>>>,
+) -> Result<DocumentInfo, StreamError> {
     let mut state = Reader {
         visit,
+        observe,
         info: DocumentInfo::default(),
         body_seen: false,
         list_seen: false,
@@ -197,11 +210,14 @@ pub fn read_document<R: Read>(
 /// hashes every event with (the `@context`, and the vocabulary of the header and every event).
 /// The context is for the events of this document only: the hash takes each event's own
 /// vocabulary from what this pass observed of it.
+///
+/// Once the context is known, each event is observed as it streams, without being built.
 pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
-    let mut context: Option<Context> = None;
+    let context: RefCell<Option<Context>> = RefCell::new(None);
     let mut pending: Vec<Json> = Vec::new();
     let mut contexts = 0;
-    read_document(reader, &mut |part| {
+    let mut visit = |part| {
+        let mut context = context.borrow_mut();
         match part {
             Part::Context(c) => {
                 contexts += 1;
@@ -209,7 +225,7 @@ pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
                 for p in pending.drain(..) {
                     ctx.observe(&p);
                 }
-                context = Some(ctx);
+                *context = Some(ctx);
             }
             part => {
                 let seen = match part {
@@ -225,8 +241,11 @@ pub fn hash_context<R: Read>(reader: R) -> Result<Context, StreamError> {
             }
         }
         Ok(Flow::Continue)
-    })?;
-    let mut ctx = context.unwrap_or_else(|| Context::from_context(&Json::Null));
+    };
+    read(reader, &mut visit, Some(&context))?;
+    let mut ctx = context
+        .into_inner()
+        .unwrap_or_else(|| Context::from_context(&Json::Null));
     for p in pending.drain(..) {
         ctx.observe(&p);
     }
@@ -542,7 +561,19 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let state = self.0;
-        while let Some(event) = seq.next_element::<Json>()? {
+        loop {
+            if let Some(observe) = state.observe
+                && observe.borrow().is_some()
+            {
+                if seq.next_element_seed(ObserveSeed(observe))?.is_none() {
+                    break;
+                }
+                state.info.events += 1;
+                continue;
+            }
+            let Some(event) = seq.next_element::<Json>()? else {
+                break;
+            };
             let index = state.info.events;
             state.info.events += 1;
             state.emit(Part::Event(index, event))?;
@@ -553,6 +584,19 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
         Err(self
             .0
             .wrong("its eventList is an object, not a list".into()))
+    }
+}
+
+/// An event of the list observed into the first pass's context as it streams.
+struct ObserveSeed<'c>(&'c RefCell<Option<Context>>);
+
+impl<'de> DeserializeSeed<'de> for ObserveSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        match self.0.borrow_mut().as_mut() {
+            Some(context) => context.observe_streamed(d),
+            None => d.deserialize_any(IgnoredAny).map(|_| ()),
+        }
     }
 }
 

@@ -188,6 +188,21 @@ impl Context {
         self.bare_index = OnceLock::new();
     }
 
+    /// Reads one part of the document from `d` as it streams and observes it, as
+    /// [`Context::observe`] would observe its [`Json`] (without building it).
+    pub(crate) fn observe_streamed<'de, D: serde::Deserializer<'de>>(
+        &mut self,
+        d: D,
+    ) -> Result<(), D::Error> {
+        let terms = vocabulary::Terms {
+            epcis: self.epcis,
+            document: &self.terms,
+        };
+        vocabulary::StreamScan::new(terms).value(d, &mut self.vocabulary)?;
+        self.bare_index = OnceLock::new();
+        Ok(())
+    }
+
     /// Records that [`Context::observe`] has seen every event this context will hash, each as
     /// the hash will see it. The hash then skips scanning each event for its own vocabulary,
     /// which the document-wide vocabulary already holds (a second scan of every event was a

@@ -9,26 +9,28 @@
 //! consuming what it finds; whatever is left (user extensions, `ilmd`, and the three pair lists,
 //! which the order names but never matches) is written after it, sorted.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::HashError;
 use super::value::{canonize, fix_timestamp, is_time_field, py_str_of_json_number, py_strip};
 use crate::json::Json;
 
-/// One node: an element name, its text value (empty for a parent) and its children.
+/// One node: an element name, its text value (empty for a parent) and its children. Names and
+/// values are the event's own text where the tree takes them as they are.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Node {
-    pub(crate) name: String,
-    pub(crate) value: String,
-    pub(crate) children: Vec<Item>,
+pub(crate) struct Node<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) value: Cow<'a, str>,
+    pub(crate) children: Vec<Item<'a>>,
 }
 
 /// A child: a node, or the pair a `bizTransactionList`, `sourceList` or `destinationList`
 /// element becomes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Item {
-    Node(Node),
-    Pair(Box<(Node, Node)>),
+pub(crate) enum Item<'a> {
+    Node(Node<'a>),
+    Pair(Box<(Node<'a>, Node<'a>)>),
 }
 
 /// The lists whose elements become pairs and are never matched by the property order.
@@ -149,7 +151,7 @@ pub(crate) struct Builder<'a> {
 
 impl Builder<'_> {
     /// A key with a known prefix becomes `{namespace}local`.
-    fn key(&self, key: &str) -> String {
+    fn key<'j>(&self, key: &'j str) -> Cow<'j, str> {
         match key
             .split_once(':')
             .and_then(|(prefix, rest)| Some((self.namespaces.get(prefix)?, rest)))
@@ -160,15 +162,15 @@ impl Builder<'_> {
                 key.push_str(namespace);
                 key.push('}');
                 key.push_str(rest);
-                key
+                Cow::Owned(key)
             }
-            None => key.to_owned(),
+            None => Cow::Borrowed(key),
         }
     }
 
     /// A string value: the bare-value expansion, then a known prefix becomes its namespace.
-    fn string(&self, s: &str) -> String {
-        let s = (self.expand_bare)(s).unwrap_or_else(|| s.to_owned());
+    fn string<'j>(&self, s: &'j str) -> Cow<'j, str> {
+        let s = self.bare(s);
         match s
             .split_once(':')
             .and_then(|(prefix, rest)| Some((self.namespaces.get(prefix)?, rest)))
@@ -177,44 +179,51 @@ impl Builder<'_> {
                 let mut value = String::with_capacity(namespace.len() + rest.len());
                 value.extend(namespace.chars().filter(|c| !matches!(c, '{' | '}')));
                 value.push_str(rest);
-                value
+                Cow::Owned(value)
             }
             None => s,
         }
     }
 
+    /// A value after the bare-value expansion.
+    fn bare<'j>(&self, s: &'j str) -> Cow<'j, str> {
+        match (self.expand_bare)(s) {
+            Some(iri) => Cow::Owned(iri),
+            None => Cow::Borrowed(s),
+        }
+    }
+
     /// Python's `str()` of a scalar as the reference builds it.
-    fn scalar(&self, json: &Json) -> String {
+    fn scalar<'j>(&self, json: &'j Json) -> Cow<'j, str> {
         match json {
             Json::String(s) => self.string(s),
-            Json::Number(text) => py_str_of_json_number(text),
-            Json::Bool(true) => "True".to_owned(),
-            Json::Bool(false) => "False".to_owned(),
-            Json::Null => "None".to_owned(),
-            Json::Array(_) | Json::Object(_) => String::new(),
+            Json::Number(text) => Cow::Owned(py_str_of_json_number(text)),
+            Json::Bool(true) => Cow::Borrowed("True"),
+            Json::Bool(false) => Cow::Borrowed("False"),
+            Json::Null => Cow::Borrowed("None"),
+            Json::Array(_) | Json::Object(_) => Cow::Borrowed(""),
         }
     }
 
     /// The reference's `_json_to_py`.
-    pub(crate) fn raw(&self, json: &Json) -> Node {
+    pub(crate) fn raw<'j>(&self, json: &'j Json) -> Node<'j> {
         match json {
             Json::Array(items) => Node {
-                name: String::new(),
-                value: String::new(),
+                name: Cow::Borrowed(""),
+                value: Cow::Borrowed(""),
                 children: items.iter().map(|i| Item::Node(self.raw(i))).collect(),
             },
             Json::Object(members) => {
                 // The name and a `#text` value are taken as the document has them, after the
                 // bare-value expansion but without namespace replacement.
-                let bare = |s: &str| (self.expand_bare)(s).unwrap_or_else(|| s.to_owned());
                 let name = match json.get("type") {
-                    Some(Json::String(s)) => bare(s),
-                    _ => String::new(),
+                    Some(Json::String(s)) => self.bare(s),
+                    _ => Cow::Borrowed(""),
                 };
                 let value = match json.get("#text") {
-                    Some(Json::String(s)) => bare(s),
+                    Some(Json::String(s)) => self.bare(s),
                     Some(other) => self.scalar(other),
-                    None => String::new(),
+                    None => Cow::Borrowed(""),
                 };
                 let mut children = Vec::new();
                 for (key, member) in members {
@@ -254,7 +263,7 @@ impl Builder<'_> {
                 }
             }
             scalar => Node {
-                name: String::new(),
+                name: Cow::Borrowed(""),
                 value: self.scalar(scalar),
                 children: Vec::new(),
             },
@@ -263,19 +272,19 @@ impl Builder<'_> {
 }
 
 /// The reference's `deep_structure_correction`: the JSON shape turned into the XML shape.
-pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
+pub(crate) fn correct(node: Node<'_>) -> Result<Node<'_>, HashError> {
     let Node {
         name,
         value,
         children,
     } = node;
     let mut rest = Vec::with_capacity(children.len());
-    let mut lists: Vec<(String, Vec<Node>)> = Vec::new();
+    let mut lists: Vec<(Cow<'_, str>, Vec<Node<'_>>)> = Vec::new();
     for item in children {
         match item {
             Item::Node(child) if child.name.ends_with("List") => {
                 let element = Node {
-                    name: child.name[..child.name.len() - 4].to_owned(),
+                    name: without_list(&child.name),
                     value: child.value,
                     children: child.children,
                 };
@@ -288,7 +297,7 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
         }
     }
     for (list, elements) in lists {
-        let children = if PAIR_LISTS.contains(&list.as_str()) {
+        let children = if PAIR_LISTS.contains(&&*list) {
             elements
                 .into_iter()
                 .map(|element| {
@@ -309,7 +318,7 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
         };
         rest.push(Item::Node(Node {
             name: list,
-            value: String::new(),
+            value: Cow::Borrowed(""),
             children,
         }));
     }
@@ -318,7 +327,7 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
     rest.retain(|item| match item {
         Item::Node(n) if n.name == "childEPCs" => {
             child_epcs.push(Item::Node(Node {
-                name: "epc".to_owned(),
+                name: Cow::Borrowed("epc"),
                 value: n.value.clone(),
                 children: Vec::new(),
             }));
@@ -328,8 +337,8 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
     });
     if !child_epcs.is_empty() {
         rest.push(Item::Node(Node {
-            name: "childEPCs".to_owned(),
-            value: String::new(),
+            name: Cow::Borrowed("childEPCs"),
+            value: Cow::Borrowed(""),
             children: child_epcs,
         }));
     }
@@ -337,15 +346,15 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
     let children = rest
         .into_iter()
         .map(|item| match item {
-            Item::Node(n) if !PAIR_LISTS.contains(&n.name.as_str()) => correct(n).map(Item::Node),
+            Item::Node(n) if !PAIR_LISTS.contains(&&*n.name) => correct(n).map(Item::Node),
             other => Ok(other),
         })
         .collect::<Result<Vec<_>, _>>()?;
 
-    let name = match name.as_str() {
-        "inputEPC" | "outputEPC" => "epc".to_owned(),
-        "inputQuantity" | "outputQuantity" | "childQuantity" => "quantityElement".to_owned(),
-        "quantity" if !children.is_empty() => "quantityElement".to_owned(),
+    let name = match &*name {
+        "inputEPC" | "outputEPC" => Cow::Borrowed("epc"),
+        "inputQuantity" | "outputQuantity" | "childQuantity" => Cow::Borrowed("quantityElement"),
+        "quantity" if !children.is_empty() => Cow::Borrowed("quantityElement"),
         _ => name,
     };
     Ok(Node {
@@ -355,12 +364,20 @@ pub(crate) fn correct(node: Node) -> Result<Node, HashError> {
     })
 }
 
+/// A list's name without its `List` suffix (which it has).
+fn without_list<'a>(name: &Cow<'a, str>) -> Cow<'a, str> {
+    match name {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[..s.len() - 4]),
+        Cow::Owned(s) => Cow::Owned(s[..s.len() - 4].to_owned()),
+    }
+}
+
 /// The reference's `_gather_user_extensions`: below the top level, children named
 /// `{namespace/}local` are taken out to be written after their parent's regular fields. A list
 /// holding a name containing `eventTime` or `action` counts as the top level (so a readPoint
 /// extension named `…transaction…` stays in place and its parent is written twice), and a
 /// namespace must end in `/` to be recognised.
-fn gather_user_extensions(list: &mut Vec<Item>) -> Vec<Item> {
+fn gather_user_extensions<'a>(list: &mut Vec<Item<'a>>) -> Vec<Item<'a>> {
     if list.len() <= 1 {
         return Vec::new();
     }
@@ -369,7 +386,7 @@ fn gather_user_extensions(list: &mut Vec<Item>) -> Vec<Item> {
         // Python's `in` on the pair's first tuple compares its name and value for equality.
         Item::Pair(pair) => {
             let first = &pair.0;
-            [first.name.as_str(), first.value.as_str()]
+            [&*first.name, &*first.value]
                 .iter()
                 .any(|s| *s == "eventTime" || *s == "action")
         }
@@ -377,7 +394,7 @@ fn gather_user_extensions(list: &mut Vec<Item>) -> Vec<Item> {
     if top_level {
         return Vec::new();
     }
-    let (extensions, rest): (Vec<Item>, Vec<Item>) = std::mem::take(list).into_iter().partition(
+    let (extensions, rest): (Vec<Item<'a>>, Vec<Item<'a>>) = std::mem::take(list).into_iter().partition(
         |item| matches!(item, Item::Node(n) if n.name.contains('{') && n.name.contains("/}")),
     );
     *list = rest;
@@ -385,7 +402,7 @@ fn gather_user_extensions(list: &mut Vec<Item>) -> Vec<Item> {
 }
 
 /// The reference's `_child_to_pre_hash_string`.
-fn child_pre_hash(node: &mut Node, sub: Option<&[Prop]>) -> Result<String, HashError> {
+fn child_pre_hash(node: &mut Node<'_>, sub: Option<&[Prop]>) -> Result<String, HashError> {
     let grand = match sub {
         Some(order) => ordered(&mut node.children, order)?,
         None => String::new(),
@@ -414,7 +431,7 @@ fn child_pre_hash(node: &mut Node, sub: Option<&[Prop]>) -> Result<String, HashE
 
 /// The reference's `_recurse_through_children_in_order`: writes the children named in `order`,
 /// same-named ones sorted, and removes the ones it has fully written.
-pub(crate) fn ordered(list: &mut Vec<Item>, order: &[Prop]) -> Result<String, HashError> {
+pub(crate) fn ordered(list: &mut Vec<Item<'_>>, order: &[Prop]) -> Result<String, HashError> {
     let extensions = gather_user_extensions(list);
     let mut pre_hash = String::new();
     for prop in order {
@@ -449,16 +466,16 @@ pub(crate) fn ordered(list: &mut Vec<Item>, order: &[Prop]) -> Result<String, Ha
 }
 
 /// The reference's `should_sort`: the members of a pair keep their document order.
-fn should_sort<'a>(mut nodes: impl Iterator<Item = &'a Item>) -> bool {
+fn should_sort<'i, 'a: 'i>(mut nodes: impl Iterator<Item = &'i Item<'a>>) -> bool {
     !nodes.any(|item| {
-        matches!(item, Item::Node(n) if matches!(n.name.as_str(), "bizTransaction" | "source" | "destination"))
+        matches!(item, Item::Node(n) if matches!(&*n.name, "bizTransaction" | "source" | "destination"))
     })
 }
 
 /// One node written by the second pass: `name=value` and its children.
-fn generic_node(node: &Node) -> Result<String, HashError> {
+fn generic_node(node: &Node<'_>) -> Result<String, HashError> {
     let stripped = py_strip(&node.value);
-    let mut text = node.name.clone();
+    let mut text = node.name.clone().into_owned();
     if !stripped.is_empty() {
         text.push('=');
         text.push_str(&canonize(stripped)?);
@@ -469,7 +486,7 @@ fn generic_node(node: &Node) -> Result<String, HashError> {
 
 /// The reference's `_generic_child_list_to_prehash_string`: every child written, the results
 /// sorted unless they are the two members of a pair.
-pub(crate) fn generic(items: &[Item]) -> Result<String, HashError> {
+pub(crate) fn generic(items: &[Item<'_>]) -> Result<String, HashError> {
     let mut values = Vec::with_capacity(items.len());
     for item in items {
         match item {
@@ -477,8 +494,8 @@ pub(crate) fn generic(items: &[Item]) -> Result<String, HashError> {
             Item::Pair(pair) => {
                 let (a, b) = (&pair.0, &pair.1);
                 let mut members = [generic_node(a)?, generic_node(b)?];
-                let named = |n: &Node| {
-                    matches!(n.name.as_str(), "bizTransaction" | "source" | "destination")
+                let named = |n: &Node<'_>| {
+                    matches!(&*n.name, "bizTransaction" | "source" | "destination")
                 };
                 if !(named(a) || named(b)) {
                     members.sort();
@@ -494,14 +511,14 @@ pub(crate) fn generic(items: &[Item]) -> Result<String, HashError> {
 }
 
 /// The pre-hash string of a corrected event tree.
-pub(crate) fn pre_hash(root: Node) -> Result<String, HashError> {
+pub(crate) fn pre_hash(root: Node<'_>) -> Result<String, HashError> {
     let Node {
         name, mut children, ..
     } = root;
     let ordered_part = ordered(&mut children, PROP_ORDER)?;
     let leftover: Vec<Item> = children
         .into_iter()
-        .filter(|item| !matches!(item, Item::Node(n) if EXCLUDED.contains(&n.name.as_str())))
+        .filter(|item| !matches!(item, Item::Node(n) if EXCLUDED.contains(&&*n.name)))
         .collect();
     let rest = if leftover.is_empty() {
         String::new()

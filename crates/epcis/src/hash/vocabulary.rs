@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::de::{self, DeserializeSeed};
+
 use crate::json::Json;
 
 /// The CBV web vocabulary namespace.
@@ -528,7 +530,11 @@ impl Terms<'_> {
                 Term::Vocab(Some(list)) => {
                     keep(list.expand(s).unwrap_or_else(|| self.expand_iri(s, true)))
                 }
-                Term::Plain(_) => keep(s.clone()),
+                Term::Plain(_) => {
+                    if is_kept(s) {
+                        out.insert(s.clone());
+                    }
+                }
             },
             Json::Object(members) => match term {
                 Term::Id | Term::Type => {}
@@ -541,6 +547,174 @@ impl Terms<'_> {
             },
             Json::Null | Json::Bool(_) | Json::Number(_) => {}
         }
+    }
+}
+
+/// The vocabulary scan of values read as they stream: for each value, what [`Terms::scan`] finds
+/// in its [`Json`], found without building it (a first pass over a document builds nothing).
+///
+/// A `Json` object keeps the last value of a key written twice, in the first one's place; so the
+/// IRIs each member finds are staged, and a member's are dropped when its key comes again.
+pub(crate) struct StreamScan<'t> {
+    terms: Terms<'t>,
+    scopes: Vec<Scope>,
+    /// The kept IRIs found so far in the value being read; cleared ones were overridden.
+    staged: Vec<String>,
+    /// The members of the objects being read, innermost last: key, and where its IRIs start
+    /// and end in `staged`.
+    members: Vec<(String, usize, usize)>,
+}
+
+impl<'t> StreamScan<'t> {
+    pub(crate) fn new(terms: Terms<'t>) -> Self {
+        StreamScan {
+            terms,
+            scopes: Vec::new(),
+            staged: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+
+    /// Reads one value from `d`, adding what [`Terms::scan`] of it would find to `out`.
+    pub(crate) fn value<'de, D: de::Deserializer<'de>>(
+        &mut self,
+        d: D,
+        out: &mut BTreeSet<String>,
+    ) -> Result<(), D::Error> {
+        self.scopes.clear();
+        self.staged.clear();
+        self.members.clear();
+        ValueSeed {
+            scan: self,
+            term: Term::Plain(None),
+        }
+        .deserialize(d)?;
+        out.extend(self.staged.drain(..).filter(|iri| !iri.is_empty()));
+        Ok(())
+    }
+
+    fn keep(&mut self, iri: String) {
+        if is_kept(&iri) {
+            self.staged.push(iri);
+        }
+    }
+
+    fn string(&mut self, term: Term, s: &str) {
+        match term {
+            Term::Id | Term::IriValued => self.keep(self.terms.expand_iri(s, false)),
+            Term::Type | Term::Vocab(None) => self.keep(self.terms.expand_iri(s, true)),
+            Term::Vocab(Some(list)) => {
+                let iri = list
+                    .expand(s)
+                    .unwrap_or_else(|| self.terms.expand_iri(s, true));
+                self.keep(iri)
+            }
+            Term::Plain(_) => {
+                if is_kept(s) {
+                    self.staged.push(s.to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// One value of a [`StreamScan`], under the term that names it.
+struct ValueSeed<'s, 't> {
+    scan: &'s mut StreamScan<'t>,
+    term: Term,
+}
+
+impl<'de> de::DeserializeSeed<'de> for ValueSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for ValueSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.scan.string(self.term, v);
+        Ok(())
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let ValueSeed { scan, term } = self;
+        while seq
+            .next_element_seed(ValueSeed {
+                scan: &mut *scan,
+                term,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let ValueSeed { scan, term } = self;
+        let scope = match term {
+            Term::Plain(Some(scope)) => Some(scope),
+            _ => None,
+        };
+        // An `@id` or `@type` object is not scanned; nor is a number (a map of one member
+        // under arbitrary precision), whose key is no term.
+        let scanned = !matches!(term, Term::Id | Term::Type);
+        if let Some(scope) = scope {
+            scan.scopes.push(scope);
+        }
+        let base = scan.members.len();
+        while let Some(key) = map.next_key::<String>()? {
+            let term = if scanned && key != "@context" {
+                scan.terms.term(&scan.scopes, &key)
+            } else {
+                None
+            };
+            let start = scan.staged.len();
+            match term {
+                Some(term) => map.next_value_seed(ValueSeed {
+                    scan: &mut *scan,
+                    term,
+                })?,
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            let end = scan.staged.len();
+            // A key written again: its earlier value is not the object's.
+            if let Some(earlier) = scan.members[base..].iter_mut().find(|(k, ..)| *k == key) {
+                let (from, to) = (earlier.1, earlier.2);
+                for iri in &mut scan.staged[from..to] {
+                    iri.clear();
+                }
+                (earlier.1, earlier.2) = (start, end);
+            } else {
+                scan.members.push((key, start, end));
+            }
+        }
+        scan.members.truncate(base);
+        if scope.is_some() {
+            scan.scopes.pop();
+        }
+        Ok(())
     }
 }
 
@@ -591,6 +765,68 @@ mod tests {
         .map(String::from)
         .collect();
         assert_eq!(found, want);
+    }
+
+    fn streamed(doc: &str, document: &BTreeMap<String, String>) -> BTreeSet<String> {
+        let terms = Terms {
+            epcis: true,
+            document,
+        };
+        let mut out = BTreeSet::new();
+        let mut de = serde_json::Deserializer::from_str(doc);
+        StreamScan::new(terms).value(&mut de, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn a_streamed_scan_finds_what_the_scan_of_the_built_value_finds() {
+        let mut document = BTreeMap::new();
+        document.insert("ex".to_owned(), "https://ns.example.com/".to_owned());
+        document.insert("voc".to_owned(), "https://gs1.org/voc/".to_owned());
+        let mut docs: Vec<String> = [
+            // A key written twice keeps its last value, in its first place, at every depth.
+            r#"{"bizStep": "shipping", "disposition": "active", "bizStep": "receiving"}"#,
+            r#"{"ilmd": {"ex:a": "https://gs1.org/voc/A", "ex:a": "https://gs1.org/voc/B"},
+                "persistentDisposition": {"set": ["recalled"], "set": ["active"]}}"#,
+            r#"{"bizStep": "shipping", "bizStep": 3, "x": {"bizStep": "receiving"}}"#,
+            // Numbers, under every kind of term; ids and types are not scanned inside.
+            r#"{"quantityList": [{"epcClass": "voc:c", "quantity": 2.50, "uom": "KGM"}],
+                "eventID": {"bizStep": "shipping"}, "type": {"x": "https://gs1.org/voc/T"},
+                "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 1e3,
+                    "component": "x", "uriValue": "voc:u"}], "type": "gs1:Sensor"}]}"#,
+            // Nested contexts are skipped; scopes hold only below their property.
+            r#"{"@context": {"bizStep": "https://gs1.org/voc/No"}, "errorDeclaration":
+                {"reason": "did_not_occur", "@context": "https://gs1.org/voc/X"},
+                "reason": "did_not_occur", "voc:literal": ["https://ref.gs1.org/cbv/Lit", null,
+                true, {"@id": "voc:id"}]}"#,
+            r#"[{"bizStep": "shipping"}, "https://gs1.org/voc/Top", 12, [[{"type": "voc:T"}]]]"#,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for entry in std::fs::read_dir(&fixtures).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "jsonld") {
+                docs.push(std::fs::read_to_string(&path).unwrap());
+            }
+        }
+        let mut found = 0;
+        for doc in &docs {
+            let built = scan(doc, &document);
+            assert_eq!(streamed(doc, &document), built, "{doc}");
+            found += built.len();
+        }
+        assert!(found > 20, "the documents name too few IRIs to compare: {found}");
+        // The last value of a repeated key, not the first.
+        let twice = scan(
+            r#"{"bizStep": "shipping", "bizStep": "receiving"}"#,
+            &document,
+        );
+        assert_eq!(
+            twice,
+            BTreeSet::from(["https://ref.gs1.org/cbv/BizStep-receiving".to_owned()])
+        );
     }
 
     #[test]
