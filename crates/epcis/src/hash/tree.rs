@@ -394,9 +394,10 @@ fn gather_user_extensions<'a>(list: &mut Vec<Item<'a>>) -> Vec<Item<'a>> {
     if top_level {
         return Vec::new();
     }
-    let (extensions, rest): (Vec<Item<'a>>, Vec<Item<'a>>) = std::mem::take(list).into_iter().partition(
-        |item| matches!(item, Item::Node(n) if n.name.contains('{') && n.name.contains("/}")),
-    );
+    let (extensions, rest): (Vec<Item<'a>>, Vec<Item<'a>>) =
+        std::mem::take(list).into_iter().partition(
+            |item| matches!(item, Item::Node(n) if n.name.contains('{') && n.name.contains("/}")),
+        );
     *list = rest;
     extensions
 }
@@ -494,9 +495,8 @@ pub(crate) fn generic(items: &[Item<'_>]) -> Result<String, HashError> {
             Item::Pair(pair) => {
                 let (a, b) = (&pair.0, &pair.1);
                 let mut members = [generic_node(a)?, generic_node(b)?];
-                let named = |n: &Node<'_>| {
-                    matches!(&*n.name, "bizTransaction" | "source" | "destination")
-                };
+                let named =
+                    |n: &Node<'_>| matches!(&*n.name, "bizTransaction" | "source" | "destination");
                 if !(named(a) || named(b)) {
                     members.sort();
                 }

@@ -817,7 +817,10 @@ mod tests {
             assert_eq!(streamed(doc, &document), built, "{doc}");
             found += built.len();
         }
-        assert!(found > 20, "the documents name too few IRIs to compare: {found}");
+        assert!(
+            found > 20,
+            "the documents name too few IRIs to compare: {found}"
+        );
         // The last value of a repeated key, not the first.
         let twice = scan(
             r#"{"bizStep": "shipping", "bizStep": "receiving"}"#,
