@@ -832,6 +832,97 @@ mod tests {
         );
     }
 
+    /// Random JSON text from the names and values the scan treats apart, with keys written
+    /// twice now and then.
+    fn next(state: &mut u64, n: u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state % n
+    }
+
+    fn random_json(state: &mut u64, depth: u32, out: &mut String) {
+        const KEYS: [&str; 18] = [
+            "bizStep",
+            "disposition",
+            "type",
+            "sourceList",
+            "source",
+            "sensorElementList",
+            "sensorReport",
+            "component",
+            "errorDeclaration",
+            "reason",
+            "@context",
+            "@id",
+            "eventID",
+            "ex:x",
+            "persistentDisposition",
+            "set",
+            "ilmd",
+            "quantity",
+        ];
+        const VALUES: [&str; 12] = [
+            "\"shipping\"",
+            "\"recalled\"",
+            "\"did_not_occur\"",
+            "\"Temperature\"",
+            "\"https://gs1.org/voc/A\"",
+            "\"cbv:Disp-active\"",
+            "\"gs1:x\"",
+            "\"ex:y\"",
+            "\"urn:x\"",
+            "2.50",
+            "null",
+            "true",
+        ];
+        match if depth == 0 { 2 } else { next(state, 4) } {
+            0 => {
+                out.push('{');
+                let members = next(state, 5);
+                for i in 0..members {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('"');
+                    out.push_str(KEYS[next(state, KEYS.len() as u64) as usize]);
+                    out.push_str("\":");
+                    random_json(state, depth - 1, out);
+                }
+                out.push('}');
+            }
+            1 => {
+                out.push('[');
+                for i in 0..next(state, 3) {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    random_json(state, depth - 1, out);
+                }
+                out.push(']');
+            }
+            _ => out.push_str(VALUES[next(state, VALUES.len() as u64) as usize]),
+        }
+    }
+
+    #[test]
+    fn a_streamed_scan_of_random_values_finds_what_the_scan_of_the_built_value_finds() {
+        let mut document = BTreeMap::new();
+        document.insert("ex".to_owned(), "https://gs1.org/voc/ex/".to_owned());
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let (mut found, mut repeated) = (0, 0);
+        for _ in 0..3000 {
+            let mut text = String::new();
+            random_json(&mut state, 4, &mut text);
+            let built = scan(&text, &document);
+            assert_eq!(streamed(&text, &document), built, "{text}");
+            found += usize::from(!built.is_empty());
+            repeated += usize::from(Json::parse(&text).unwrap().to_string().len() < text.len());
+        }
+        // Enough of them find IRIs, and enough write a key twice, for the comparison to count.
+        assert!(found > 300 && repeated > 100, "{found} {repeated}");
+    }
+
     #[test]
     fn code_list_terms_are_scoped() {
         // "Temperature" is a measurement type only under sensorReport's type.
