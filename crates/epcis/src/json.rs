@@ -132,6 +132,29 @@ impl fmt::Display for Json {
     }
 }
 
+/// The scalar methods of a `Visitor<Value = ()>` that reads values only for what they hold
+/// inside: a scalar is read and holds nothing.
+macro_rules! scalars_hold_nothing {
+    () => {
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+            Ok(())
+        }
+    };
+}
+pub(crate) use scalars_hold_nothing;
+
 /// Adds a member, replacing the value of an earlier member with the same key in place.
 fn push_member(members: &mut Vec<(String, Json)>, key: String, value: Json) {
     match members.iter_mut().find(|(k, _)| *k == key) {

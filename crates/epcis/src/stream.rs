@@ -482,21 +482,7 @@ impl<'de> Visitor<'de> for HeaderSeed<'_, '_> {
         );
         self.reader.emit(Part::Header(part))
     }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
+    crate::json::scalars_hold_nothing!();
 }
 
 /// `epcisBody`, and inside it `queryResults` and `resultsBody`: objects whose `eventList` (or
