@@ -506,6 +506,18 @@ impl Terms<'_> {
         }
     }
 
+    /// The kept IRI a string value under `term` expands to, if it expands to one.
+    fn kept_iri(&self, term: Term, s: &str) -> Option<String> {
+        let iri = match term {
+            Term::Id | Term::IriValued => self.expand_iri(s, false),
+            Term::Type | Term::Vocab(None) => self.expand_iri(s, true),
+            Term::Vocab(Some(list)) => list.expand(s).unwrap_or_else(|| self.expand_iri(s, true)),
+            // A literal is kept as it is: checked before it is copied.
+            Term::Plain(_) => return is_kept(s).then(|| s.to_owned()),
+        };
+        is_kept(&iri).then_some(iri)
+    }
+
     fn scan_value(
         &self,
         term: Term,
@@ -513,29 +525,17 @@ impl Terms<'_> {
         scopes: &mut Vec<Scope>,
         out: &mut BTreeSet<String>,
     ) {
-        let mut keep = |s: String| {
-            if is_kept(&s) {
-                out.insert(s);
-            }
-        };
         match value {
             Json::Array(items) => {
                 for item in items {
                     self.scan_value(term, item, scopes, out);
                 }
             }
-            Json::String(s) => match term {
-                Term::Id | Term::IriValued => keep(self.expand_iri(s, false)),
-                Term::Type | Term::Vocab(None) => keep(self.expand_iri(s, true)),
-                Term::Vocab(Some(list)) => {
-                    keep(list.expand(s).unwrap_or_else(|| self.expand_iri(s, true)))
+            Json::String(s) => {
+                if let Some(iri) = self.kept_iri(term, s) {
+                    out.insert(iri);
                 }
-                Term::Plain(_) => {
-                    if is_kept(s) {
-                        out.insert(s.clone());
-                    }
-                }
-            },
+            }
             Json::Object(members) => match term {
                 Term::Id | Term::Type => {}
                 Term::Plain(Some(scope)) => {
@@ -593,27 +593,9 @@ impl<'t> StreamScan<'t> {
         Ok(())
     }
 
-    fn keep(&mut self, iri: String) {
-        if is_kept(&iri) {
-            self.staged.push(iri);
-        }
-    }
-
     fn string(&mut self, term: Term, s: &str) {
-        match term {
-            Term::Id | Term::IriValued => self.keep(self.terms.expand_iri(s, false)),
-            Term::Type | Term::Vocab(None) => self.keep(self.terms.expand_iri(s, true)),
-            Term::Vocab(Some(list)) => {
-                let iri = list
-                    .expand(s)
-                    .unwrap_or_else(|| self.terms.expand_iri(s, true));
-                self.keep(iri)
-            }
-            Term::Plain(_) => {
-                if is_kept(s) {
-                    self.staged.push(s.to_owned());
-                }
-            }
+        if let Some(iri) = self.terms.kept_iri(term, s) {
+            self.staged.push(iri);
         }
     }
 }
