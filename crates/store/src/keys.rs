@@ -16,9 +16,11 @@ pub const EVENT_ID: u8 = b'E';
 /// in 2^64 pairs; a lookup compares the ids, so one that shares them (by chance, or made to)
 /// costs a read, never a wrong answer.
 pub const EVENT_ID_HASH: usize = 8;
-/// Lot index: `T lot 0x00 role seq` → (). Role `c` (created: the events that
-/// create the lot, hence its inputs), `u` (consumed: the transforms it went into,
-/// hence its outputs), `m` (mentioned by a ship, receive, pay or certificate).
+/// Lot index: `T lot 0x00 role first_seq` → the later sequences of the same batch that name
+/// the lot in that role ([`encode_postings`]): one key per lot, role and batch, not per event.
+/// Role `c` (created: the events that create the lot, hence its inputs), `u` (consumed: the
+/// transforms it went into, hence its outputs), `m` (mentioned by a ship, receive, pay or
+/// certificate). A key with an empty value is one event (as index version 5 wrote every entry).
 pub const LOT: u8 = b'T';
 /// `O org 0x00 first_seq` → the org's other sequences written in the same batch
 /// ([`encode_postings`]): one key per org per batch, not per event. A key with an empty value
@@ -207,12 +209,6 @@ pub fn lot_role_prefix(lot: &str, role: u8) -> Vec<u8> {
     k
 }
 
-pub fn lot_key(lot: &str, role: u8, seq: u64) -> Vec<u8> {
-    let mut k = lot_role_prefix(lot, role);
-    k.extend_from_slice(&seq.to_be_bytes());
-    k
-}
-
 pub fn kept_prefix(kind: &str) -> Vec<u8> {
     id_key(KEPT, kind)
 }
@@ -323,7 +319,8 @@ mod tests {
     fn no_id_spells_another_ids_key() {
         // The forgery: a NUL-suffixed lot id must not land among the lot's entries.
         let honest = lot_role_prefix("CC-H-1", ROLE_CREATED);
-        let forged = lot_key("CC-H-1\u{0}c", ROLE_CREATED, 7);
+        let mut forged = lot_role_prefix("CC-H-1\u{0}c", ROLE_CREATED);
+        forged.extend_from_slice(&7u64.to_be_bytes());
         assert!(!forged.starts_with(&honest));
         assert!(!forged.starts_with(&id_prefix(LOT, "CC-H-1")));
         let ids = [

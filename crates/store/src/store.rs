@@ -17,8 +17,15 @@ use crate::keys::*;
 use crate::record::Record;
 use crate::snapshot::Snapshot;
 
-/// Bumped whenever the index layout changes; a mismatch rebuilds the indexes.
-pub const INDEX_VERSION: u64 = 5;
+/// Bumped whenever the index layout changes; a mismatch rebuilds the indexes, unless the
+/// stored version is one this release reads as it is ([`READ_AS_IS`]).
+pub const INDEX_VERSION: u64 = 6;
+
+/// Earlier index versions whose indexes this release reads without a rebuild: version 5 wrote
+/// a lot index entry per event, which is version 6's posting of one event (version 6 writes
+/// one per lot, role and batch). A release that knows only version 5 rebuilds from a version
+/// 6 dir, so it never misreads the postings.
+const READ_AS_IS: [u64; 1] = [5];
 
 /// How many of the newest log entries the start-up check samples.
 const STARTUP_SAMPLE: u64 = 64;
@@ -311,6 +318,10 @@ pub(crate) struct Pending<'a> {
     /// The sequences of each org's events in this batch: one `O` key per org, written by
     /// [`Pending::into_batch`].
     org_postings: std::collections::BTreeMap<String, Vec<u64>>,
+    /// The sequences of the events of this batch that name each lot in each role, by the lot
+    /// and role's index prefix ([`lot_role_prefix`]): one `T` key each, written by
+    /// [`Pending::into_batch`].
+    lot_postings: std::collections::BTreeMap<Vec<u8>, Vec<u64>>,
     /// The version 1 bytes of the records this batch appends, kept in blocks by
     /// [`Pending::into_batch`].
     records: std::collections::BTreeMap<u64, Vec<u8>>,
@@ -323,6 +334,7 @@ impl<'a> Pending<'a> {
             batch: WriteBatch::default(),
             leaves: Default::default(),
             org_postings: Default::default(),
+            lot_postings: Default::default(),
             records: Default::default(),
         }
     }
@@ -347,6 +359,10 @@ impl<'a> Pending<'a> {
             self.batch
                 .insert(id_seq_key(ORG, &org, seqs[0]), encode_postings(&seqs));
         }
+        for (mut key, seqs) in std::mem::take(&mut self.lot_postings) {
+            key.extend_from_slice(&seqs[0].to_be_bytes());
+            self.batch.insert(key, encode_postings(&seqs));
+        }
         self.batch
     }
 
@@ -357,23 +373,30 @@ impl<'a> Pending<'a> {
         }
     }
 
-    /// The trailing sequences of the keys under `prefix`, as this batch leaves them.
+    /// The sequences under the index prefix `prefix`, as this batch leaves them, ascending.
     pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
         let end = prefix_end(prefix);
-        let mut keys: std::collections::BTreeSet<Vec<u8>> = self
+        let mut entries: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = self
             .backend
             .range(prefix, &end, usize::MAX)?
             .into_iter()
-            .map(|(k, _)| k)
             .collect();
-        for (k, v) in self.batch.ops.range(prefix.to_vec()..end) {
-            if v.is_some() {
-                keys.insert(k.clone());
-            } else {
-                keys.remove(k);
-            }
+        for (k, v) in self.batch.ops.range(prefix.to_vec()..end.clone()) {
+            match v {
+                Some(v) => entries.insert(k.clone(), v.clone()),
+                None => entries.remove(k),
+            };
         }
-        Ok(keys.iter().filter_map(|k| trailing_seq(k)).collect())
+        let mut seqs = Vec::new();
+        for (k, v) in &entries {
+            index_entry_seqs(k, v, &mut seqs)?;
+        }
+        for (_, batch_seqs) in self.lot_postings.range(prefix.to_vec()..end) {
+            seqs.extend_from_slice(batch_seqs);
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        Ok(seqs)
     }
 
     pub(crate) fn has_prefix(&self, prefix: &[u8]) -> Result<bool, StoreError> {
@@ -383,6 +406,11 @@ impl<'a> Pending<'a> {
             .ops
             .range(prefix.to_vec()..end.clone())
             .any(|(_, v)| v.is_some())
+            || self
+                .lot_postings
+                .range(prefix.to_vec()..end.clone())
+                .next()
+                .is_some()
         {
             return Ok(true);
         }
@@ -612,7 +640,7 @@ impl Store {
     }
 
     /// Forgets what questions kept (after the indexes they were read from changed).
-    fn forget_kept(&self) {
+    pub(crate) fn forget_kept(&self) {
         self.index_reads.clear();
         self.judged.clear();
         self.lineage.clear();
@@ -845,14 +873,15 @@ impl Store {
         Ok(seqs)
     }
 
+    /// The sequences under the index prefix `prefix` as stored, in key order (a lot's
+    /// postings expanded: [`index_entry_seqs`]).
     pub(crate) fn seqs_with_prefix(&self, prefix: &[u8]) -> Result<Vec<u64>, StoreError> {
         let end = prefix_end(prefix);
-        Ok(self
-            .backend
-            .range(prefix, &end, usize::MAX)?
-            .into_iter()
-            .filter_map(|(k, _)| trailing_seq(&k))
-            .collect())
+        let mut seqs = Vec::new();
+        for (k, v) in self.backend.range(prefix, &end, usize::MAX)? {
+            index_entry_seqs(&k, &v, &mut seqs)?;
+        }
+        Ok(seqs)
     }
 
     /// The sequences of `org`'s events after `after` (at most `upto`), ascending: the posting
@@ -968,7 +997,7 @@ impl Store {
 
     fn index_problem(&self, events: u64, full: bool) -> Result<Option<String>, StoreError> {
         let version = self.meta_u64(META_INDEX_VERSION)?;
-        if events > 0 && version != Some(INDEX_VERSION) {
+        if events > 0 && !version.is_some_and(|v| v == INDEX_VERSION || READ_AS_IS.contains(&v)) {
             return Ok(Some(format!(
                 "index version {version:?}, expected {INDEX_VERSION}"
             )));
@@ -1152,6 +1181,27 @@ pub(crate) fn matches(filter: &EventFilter, event: &Event) -> bool {
     true
 }
 
+/// Adds the sequences of one index entry to `out`: the key's own, and for a lot's entry the
+/// later ones of its batch that its value lists ([`encode_postings`]; index version 5 wrote
+/// one entry per event, with an empty value, which reads the same).
+fn index_entry_seqs(key: &[u8], value: &[u8], out: &mut Vec<u64>) -> Result<(), StoreError> {
+    let Some(first) = trailing_seq(key) else {
+        return Ok(());
+    };
+    if value.is_empty() || key.first() != Some(&LOT) {
+        out.push(first);
+        return Ok(());
+    }
+    let seqs = decode_postings(first, value).ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "the lot index entry {:?} at {first} does not decode",
+            key_id(key).unwrap_or_default()
+        ))
+    })?;
+    out.extend(seqs);
+    Ok(())
+}
+
 /// Writes the index entries of the event at `seq` into `pending`. Shared by the
 /// writer and the rebuild, so both produce the same indexes.
 pub(crate) fn index_event(
@@ -1179,8 +1229,10 @@ pub(crate) fn index_event(
             LotRole::Mentioned => ROLE_MENTIONED,
         };
         pending
-            .batch
-            .insert(lot_key(lot, role_byte, seq), Vec::new());
+            .lot_postings
+            .entry(lot_role_prefix(lot, role_byte))
+            .or_default()
+            .push(seq);
         // Never removed when the creation arrives, so that a view of an earlier
         // point of the log still finds it; answers re-check against the view.
         if role != LotRole::Created && !pending.has_prefix(&lot_role_prefix(lot, ROLE_CREATED))? {

@@ -1346,3 +1346,123 @@ async fn the_duplicate_check_finds_stored_ids_through_a_built_filter() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn a_lot_named_by_many_events_of_a_batch_is_one_index_key_per_role_in_every_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(Arc::new(SledBackend::open(dir.path(), 16 << 20).unwrap()));
+    let writer = start(&store).await;
+    let ship = |id: &str, lot: &str| base(id, "coop", build_ship(lot, "buyer"));
+    // LOT-1 is created, mentioned twice and consumed twice in one batch; LOT-9 is consumed
+    // before the same batch creates it.
+    let first = writer
+        .submit(subs(&[
+            register("coop"),
+            harvest("h-1", "LOT-1", "100"),
+            ship("s-1", "LOT-1"),
+            transform("t-1", "LOT-1", "LOT-2"),
+            transform("t-9", "LOT-9", "LOT-10"),
+            harvest("h-9", "LOT-9", "100"),
+            transform("t-2", "LOT-1", "LOT-3"),
+            ship("s-2", "LOT-1"),
+        ]))
+        .await
+        .unwrap();
+    assert!(
+        first.iter().all(|o| matches!(o, Outcome::Accepted { .. })),
+        "{first:?}"
+    );
+    let keys = |lot: &str| {
+        let prefix = id_prefix(LOT, lot);
+        store
+            .backend()
+            .range(&prefix, &prefix_end(&prefix), usize::MAX)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        keys("LOT-1"),
+        3,
+        "one key each for created, mentioned and consumed"
+    );
+    // Created earlier in the batch: not unknown. Used before its creation: unknown.
+    assert!(
+        store
+            .backend()
+            .get(&id_key(UNKNOWN, "LOT-1"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .backend()
+            .get(&id_key(UNKNOWN, "LOT-9"))
+            .unwrap()
+            .is_some()
+    );
+    let ids = |events: Vec<Arc<lotline_domain::Event>>| -> Vec<String> {
+        events.iter().map(|e| e.id.clone()).collect()
+    };
+    let after_first = store.snapshot().unwrap();
+    assert_eq!(after_first.lot_seqs("LOT-1").unwrap(), vec![2, 3, 4, 7, 8]);
+    assert_eq!(
+        ids(after_first.consumptions("LOT-1").unwrap()),
+        ["t-1", "t-2"]
+    );
+    assert_eq!(ids(after_first.creations("LOT-1").unwrap()), ["h-1"]);
+    // A view that ends inside the batch sees only the part of each posting up to its end.
+    let inside = Snapshot::new(&store, 4);
+    assert_eq!(inside.lot_seqs("LOT-1").unwrap(), vec![2, 3, 4]);
+    assert_eq!(ids(inside.consumptions("LOT-1").unwrap()), ["t-1"]);
+
+    writer
+        .submit(subs(&[
+            transform("t-4", "LOT-1", "LOT-4"),
+            ship("s-3", "LOT-1"),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(keys("LOT-1"), 5);
+    let after_second = store.snapshot().unwrap();
+    assert_eq!(
+        ids(after_second.consumptions("LOT-1").unwrap()),
+        ["t-1", "t-2", "t-4"]
+    );
+    assert_eq!(
+        ids(after_second.mentions("LOT-1").unwrap()),
+        ["h-1", "s-1", "t-1", "t-2", "s-2", "t-4", "s-3"]
+    );
+    assert_eq!(
+        ids(after_first.consumptions("LOT-1").unwrap()),
+        ["t-1", "t-2"]
+    );
+    assert_eq!(
+        store.check_and_repair(true).unwrap(),
+        StartupCheck::Consistent { events: 10 }
+    );
+    drop(writer);
+    store.rebuild_indexes().unwrap();
+    assert_eq!(keys("LOT-1"), 3, "the rebuild writes one batch");
+    let rebuilt = store.snapshot().unwrap();
+    assert_eq!(
+        ids(rebuilt.mentions("LOT-1").unwrap()),
+        ids(after_second.mentions("LOT-1").unwrap())
+    );
+    assert_eq!(
+        ids(rebuilt.consumptions("LOT-1").unwrap()),
+        ["t-1", "t-2", "t-4"]
+    );
+
+    // A posting cut short is reported, not read as something else.
+    let mut damaged = lot_role_prefix("LOT-1", ROLE_MENTIONED);
+    damaged.extend_from_slice(&20u64.to_be_bytes());
+    let mut batch = crate::backend::WriteBatch::default();
+    batch.insert(damaged, vec![0x80]);
+    store.backend().apply(batch).unwrap();
+    store.forget_kept();
+    let err = Snapshot::new(&store, 10).lot_seqs("LOT-1").unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Corrupt(reason) if reason.contains("LOT-1")),
+        "{err:?}"
+    );
+}
