@@ -288,6 +288,49 @@ async fn unknown_lots_are_listed_in_pages() {
     server.stop().await.unwrap();
 }
 
+/// `RecordStream` read as encoded events: bytes that are no event are rejected for themselves,
+/// with the reason, and the events beside them in the batch are recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_batch_with_bytes_that_are_no_event_records_the_rest() {
+    use lotline_proto::encoded::{self, EncodedBatch};
+    use lotline_testkit::events::{harvest, register_org};
+    use prost::Message;
+
+    let server = TestServer::start().await;
+    let channel = Channel::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let batch = EncodedBatch {
+        events: vec![
+            register_org("coop").encode_to_vec(),
+            vec![0xff, 0xff, 0x01],
+            harvest("h-1", "coop", "LOT-1", 100).encode_to_vec(),
+        ],
+    };
+    let mut answers = encoded::record_stream(channel, 4 << 20, tokio_stream::iter([batch]))
+        .await
+        .expect("record stream")
+        .into_inner();
+    let answer = answers.message().await.unwrap().expect("an answer");
+    let results: Vec<_> = answer.outcomes.iter().map(|o| o.result.clone()).collect();
+    assert!(
+        matches!(&results[..], [
+            Some(v1::outcome::Result::Accepted(_)),
+            Some(v1::outcome::Result::Rejected(r)),
+            Some(v1::outcome::Result::Accepted(_)),
+        ] if r.kind == "invalid" && r.reason.contains("not a protobuf lotline.v1.Event")),
+        "{results:?}"
+    );
+    assert_eq!(answer.outcomes[2].event_id, "h-1");
+    assert!(
+        answers.message().await.unwrap().is_none(),
+        "one answer per batch"
+    );
+    server.stop().await.unwrap();
+}
+
 /// `RecordStream`: batches read ahead of the one being written are still recorded in the order
 /// sent, each answered in order with its own outcomes; a batch the server cannot take ends the
 /// stream with its reason after the answers before it, and records nothing.
@@ -305,8 +348,10 @@ async fn streamed_batches_are_recorded_and_answered_in_the_order_sent() {
                 .collect(),
         );
     }
-    // A repeat of an event of the third batch, in the fifth.
+    // A repeat of an event of the third batch, in the fifth; an event with no lot, in the
+    // sixth (the server reads each streamed event from its bytes: still refused for itself).
     batches[4].push(harvest("h-1-7", "coop", "LOT-1-7", 100));
+    batches[5].push(harvest("h-no-lot", "coop", "", 100));
     let sent: Vec<Vec<String>> = batches
         .iter()
         .map(|b| b.iter().map(|e| e.event_id.clone()).collect())
@@ -329,6 +374,7 @@ async fn streamed_batches_are_recorded_and_answered_in_the_order_sent() {
 
     let mut last_seq = 0;
     let mut accepted = 0;
+    let mut rejected = 0;
     let mut stored_at = BTreeMap::new();
     for (b, ids) in sent.iter().enumerate() {
         let answer = answers
@@ -354,6 +400,12 @@ async fn streamed_batches_are_recorded_and_answered_in_the_order_sent() {
                     assert_eq!(o.event_id, "h-1-7");
                     assert_eq!(Some(&d.sequence), stored_at.get("h-1-7"));
                 }
+                Some(v1::outcome::Result::Rejected(r)) => {
+                    assert_eq!(o.event_id, "h-no-lot");
+                    assert_eq!(r.kind, "invalid");
+                    assert!(r.reason.contains("harvest.lot"), "{}", r.reason);
+                    rejected += 1;
+                }
                 other => panic!("{}: {other:?}", o.event_id),
             }
         }
@@ -368,6 +420,7 @@ async fn streamed_batches_are_recorded_and_answered_in_the_order_sent() {
         refused.message()
     );
     assert_eq!(accepted, 1 + 6 * 150, "every event once");
+    assert_eq!(rejected, 1, "the event with no lot");
     // Nothing of the refused batch was stored after the last answered one.
     let mut provenance = ProvenanceServiceClient::connect(server.url())
         .await

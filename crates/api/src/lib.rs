@@ -16,7 +16,7 @@ pub mod wire;
 pub use access::AccessApi;
 pub use audit::AuditApi;
 pub use caller::VIEW_HEADER;
-pub use events::EventApi;
+pub use events::{EventApi, EventRoutes};
 pub use log::LogApi;
 pub use lotline_service::queries::masterdata::MAX_RESOLVE;
 pub use lotline_service::{MAX_BATCH, Ready, ReadyCell, Service};

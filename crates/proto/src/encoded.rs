@@ -8,10 +8,11 @@ use tonic::codegen::{Body, Bytes, StdError, http};
 
 use crate::v1;
 
-/// The service and method [`record_stream`] calls.
+/// The service and method [`record_stream`] calls, and its path (which the server reads as
+/// encoded batches too).
 const SERVICE: &str = "lotline.v1.EventService";
 const METHOD: &str = "RecordStream";
-const PATH: &str = "/lotline.v1.EventService/RecordStream";
+pub const PATH: &str = "/lotline.v1.EventService/RecordStream";
 
 /// A `lotline.v1.RecordBatchRequest` whose events are already encoded.
 #[derive(Clone, PartialEq, prost::Message)]

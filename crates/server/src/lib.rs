@@ -25,14 +25,14 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use lotline_api::{
-    AccessApi, AuditApi, EventApi, LogApi, MasterDataApi, ProvenanceApi, Ready, ReadyCell, Service,
+    AccessApi, AuditApi, EventApi, EventRoutes, LogApi, MasterDataApi, ProvenanceApi, Ready,
+    ReadyCell, Service,
 };
 use lotline_domain::audit::rules::Rules;
 use lotline_http::{Connection, Peer};
 use lotline_ingest::{ConsumerState, Ingest, NatsConfig, NatsRecorder};
 use lotline_proto::v1::access_service_server::AccessServiceServer;
 use lotline_proto::v1::audit_service_server::AuditServiceServer;
-use lotline_proto::v1::event_service_server::EventServiceServer;
 use lotline_proto::v1::log_service_server::LogServiceServer;
 use lotline_proto::v1::master_data_service_server::MasterDataServiceServer;
 use lotline_proto::v1::provenance_service_server::ProvenanceServiceServer;
@@ -590,10 +590,10 @@ fn grpc_router(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(
-            EventServiceServer::new(EventApi::new(service.clone()))
-                .max_decoding_message_size(MAX_REQUEST_BYTES),
-        )
+        .add_service(EventRoutes::new(
+            EventApi::new(service.clone()),
+            MAX_REQUEST_BYTES,
+        ))
         .add_service(ProvenanceServiceServer::new(ProvenanceApi::new(
             service.clone(),
         )))
@@ -861,10 +861,7 @@ async fn set_reads_only(health: &tonic_health::server::HealthReporter) {
 async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
     health.set_service_status("", status).await;
     health
-        .set_service_status(
-            <EventServiceServer<EventApi> as tonic::server::NamedService>::NAME,
-            status,
-        )
+        .set_service_status(<EventRoutes as tonic::server::NamedService>::NAME, status)
         .await;
     health
         .set_service_status(

@@ -138,6 +138,31 @@ pub fn from_wire(wire: &v1::Event, source: &str) -> Submission {
     checked_protobuf(wire, wire.encode_to_vec(), source)
 }
 
+/// The bytes of a protobuf `lotline.v1.Event` as they came in a batch of encoded events (the
+/// importer's `RecordStream`): decoded once, straight into the domain event, where [`from_wire`]
+/// takes the message gRPC decoded and encodes it again to decode it. It decides as
+/// [`from_wire`] does on the message the bytes hold (the record schema is `lotline.v1.Event`'s,
+/// so decoding the bytes or their canonical form gives the same event); the payload a rejection
+/// keeps is the bytes as received. An event too large, or that does not convert, goes through
+/// [`from_wire`] for its answer; bytes that are no event at all are rejected as
+/// [`from_protobuf`] rejects them.
+pub fn from_encoded(bytes: &[u8], source: &str) -> Submission {
+    if too_large(bytes.len()).is_none()
+        && let Ok(event) = event_from_bytes(bytes)
+    {
+        let (event_id, org) = (event.id.clone(), event.org.clone());
+        let event = validate(&event).map(|()| event);
+        let mut submission = Submission::new(event, bytes.to_vec(), source);
+        submission.event_id = event_id;
+        submission.org = org;
+        return submission;
+    }
+    match v1::Event::decode(bytes) {
+        Ok(wire) => from_wire(&wire, source),
+        Err(_) => from_protobuf(bytes, source, ""),
+    }
+}
+
 /// The bytes of a protobuf `lotline.v1.Event` (a NATS message); bytes that are not one become a
 /// submission the writer rejects, naming `hint` as what to do instead.
 pub fn from_protobuf(bytes: &[u8], source: &str, hint: &str) -> Submission {
@@ -235,5 +260,112 @@ mod tests {
         );
         let s = from_protobuf(big.as_bytes(), "test", "");
         assert_eq!(s.event.expect_err("too large").field, "payload");
+    }
+
+    /// Decoding an event's bytes once decides as the message gRPC decoded does: the same event
+    /// (GS1 lots in canonical form), the same refusal, the same id and org, for valid and
+    /// invalid events, bytes in another field order with a field this release does not know,
+    /// an event over the limit and bytes that are no event.
+    #[test]
+    fn an_encoded_event_is_decided_as_the_decoded_message_is() {
+        use lotline_proto::build;
+        let event =
+            |id: &str, kind| build::event(id, "2026-03-01T08:00:00+07:00", "coop", "cocoa", kind);
+        let mut with_extension = event(
+            "h-ext",
+            build::harvest("LOT-1", "plot-1", "wet cocoa beans", 420),
+        );
+        with_extension
+            .extensions
+            .insert("note".into(), "x".repeat(300));
+        let mut too_large = event(
+            "h-big",
+            build::harvest("LOT-2", "plot-1", "wet cocoa beans", 1),
+        );
+        too_large
+            .extensions
+            .insert("note".into(), "y".repeat(DEFAULT_MAX_EVENT_BYTES));
+        let events = [
+            event(
+                "reg",
+                build::register_org("Coop", v1::OrgRole::Cooperative, "VN"),
+            ),
+            event(
+                "h-1",
+                build::harvest("LOT-1", "plot-1", "wet cocoa beans", 420),
+            ),
+            with_extension,
+            event(
+                "s-gs1",
+                build::ship(
+                    [("https://id.gs1.org/01/09506000134352/10/ABC?x=1", 5)],
+                    "buyer",
+                ),
+            ),
+            event(
+                "h-blank",
+                build::harvest("", "plot-1", "wet cocoa beans", 1),
+            ),
+            event("", build::harvest("LOT-3", "plot-1", "wet cocoa beans", 1)),
+            v1::Event {
+                event_id: "no-kind".into(),
+                org: "coop".into(),
+                ..Default::default()
+            },
+            too_large,
+        ];
+        let mut inputs: Vec<Vec<u8>> = events.iter().map(Message::encode_to_vec).collect();
+        // The harvest's kind before its header fields (a message's fields may come in any
+        // order), then with a field no release has declared.
+        let kind_only = v1::Event {
+            kind: events[1].kind.clone(),
+            ..Default::default()
+        };
+        let header_only = v1::Event {
+            kind: None,
+            ..events[1].clone()
+        };
+        let mut reordered = kind_only.encode_to_vec();
+        reordered.extend(header_only.encode_to_vec());
+        assert_ne!(reordered, events[1].encode_to_vec());
+        inputs.push(reordered);
+        let mut unknown = events[1].encode_to_vec();
+        unknown.extend_from_slice(&[0xf8, 0x06, 0x01]); // field 111, varint 1
+        inputs.push(unknown);
+        inputs.push(vec![0xff, 0xff, 0x01]);
+        inputs.push(Vec::new());
+        let mut decided = 0;
+        for bytes in &inputs {
+            let once = from_encoded(bytes, "test");
+            let expected = match v1::Event::decode(bytes.as_slice()) {
+                Ok(wire) => from_wire(&wire, "test"),
+                Err(_) => from_protobuf(bytes, "test", ""),
+            };
+            assert_eq!(once.event, expected.event, "{bytes:?}");
+            assert_eq!(
+                (&once.event_id, &once.org),
+                (&expected.event_id, &expected.org)
+            );
+            decided += usize::from(once.event.is_ok());
+        }
+        assert!(decided >= 4, "only {decided} valid events among the inputs");
+        let refused = from_encoded(&inputs[7], "test");
+        assert!(
+            refused.event.is_err(),
+            "the event over the limit is refused"
+        );
+        assert_eq!(refused.event_id, "h-big");
+        let harvest = from_encoded(&inputs[1], "test").event;
+        assert!(harvest.is_ok(), "{harvest:?}");
+        assert_eq!(
+            from_encoded(&inputs[8], "test").event,
+            harvest,
+            "in another order"
+        );
+        assert_eq!(
+            from_encoded(&inputs[9], "test").event,
+            harvest,
+            "a field this release does not know is left aside"
+        );
     }
 }
