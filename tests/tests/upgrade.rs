@@ -72,6 +72,21 @@ fn commands() -> Vec<(String, Vec<String>)> {
     out
 }
 
+/// The event ids of an answer's `events`, in order.
+fn event_ids(answer: &Value) -> Vec<String> {
+    answer["events"]
+        .as_array()
+        .expect("the answer lists events")
+        .iter()
+        .map(|e| {
+            e["event"]["eventId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
 fn args(a: &[&str]) -> Vec<String> {
     a.iter().map(|s| s.to_string()).collect()
 }
@@ -539,20 +554,10 @@ async fn a_data_dir_of_the_release_that_stored_every_tree_level_answers_the_same
     let posted = lotline(&["post", line.to_str().unwrap(), "--server", &server.url()]);
     assert_eq!(posted.status.code(), Some(0), "{}", stderr(&posted));
     let org_events = |url: &str| -> Vec<String> {
-        answer(
+        event_ids(&answer(
             url,
             &args(&["events", "--org", "vn-coop-eahleo", "--limit", "5", "--all"]),
-        )["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|e| {
-                e["event"]["eventId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
+        ))
     };
     let mut expected: Vec<String> = recorded("v4", "events-all")["events"]
         .as_array()
@@ -673,25 +678,8 @@ async fn a_data_dir_of_index_version_5_is_read_as_it_is_and_answers_the_same() {
     std::fs::write(&file, lines.join("\n")).unwrap();
     let posted = lotline(&["post", file.to_str().unwrap(), "--server", &server.url()]);
     assert_eq!(posted.status.code(), Some(0), "{}", stderr(&posted));
-    let lot_events = |url: &str| -> Vec<String> {
-        answer(url, &args(&["lot", lot]))["events"]
-            .as_array()
-            .expect("the lot's events")
-            .iter()
-            .map(|e| {
-                e["event"]["eventId"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .collect()
-    };
-    let mut expected: Vec<String> = recorded("v5", "lot-cocoa-farm")["events"]
-        .as_array()
-        .expect("recorded events of the lot")
-        .iter()
-        .map(|e| e["event"]["eventId"].as_str().unwrap().to_string())
-        .collect();
+    let lot_events = |url: &str| event_ids(&answer(url, &args(&["lot", lot])));
+    let mut expected = event_ids(&recorded("v5", "lot-cocoa-farm"));
     assert!(expected.len() > 2, "the farm lot has events: {expected:?}");
     expected.extend((1..=2).map(|i| format!("cc-pay-{lot}-bonus-{i}")));
     assert_eq!(lot_events(&server.url()), expected);
