@@ -1042,3 +1042,89 @@ async fn an_auditor_acknowledges_or_disputes_an_anomaly_and_the_listing_follows(
     );
     assert_eq!(listing["status_counts"]["disputed"], 1, "{listing}");
 }
+
+/// `RecordStream` (served as encoded batches) is decided by its credential as `Record` is: no
+/// token is refused before anything is read, a member's batch of its own events is recorded,
+/// and a batch that holds another org's event is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_stream_is_decided_by_its_credential() {
+    let (server, issuer, _dir) = start().await;
+    let p = parties(&issuer);
+    history(&server, &p).await;
+    let mut events = EventServiceClient::new(server.channel().await);
+    let harvest = |id: &str, org: &str| {
+        event(
+            id,
+            org,
+            build::harvest(format!("LOT-{id}"), "plot-1", "cocoa_beans", 10),
+        )
+    };
+    let batch = |events: Vec<v1::Event>| tokio_stream::iter([v1::RecordBatchRequest { events }]);
+
+    // The first answer of a stream of `batch` sent with `token` (a refusal may come with the
+    // response or as its first message).
+    let first = |events: &mut EventServiceClient<Channel>, sent: Vec<v1::Event>, token| {
+        let request = call(batch(sent), token);
+        let mut events = events.clone();
+        async move {
+            let mut answers = events.record_stream(request).await?.into_inner();
+            answers
+                .message()
+                .await?
+                .ok_or_else(|| tonic::Status::internal("no answer"))
+        }
+    };
+
+    let anonymous = first(&mut events, vec![harvest("stream-anon", "coop-a")], None)
+        .await
+        .expect_err("no token");
+    assert_eq!(anonymous.code(), Code::Unauthenticated, "{anonymous}");
+
+    let own = vec![
+        harvest("stream-own-1", "coop-a"),
+        harvest("stream-own-2", "coop-a"),
+    ];
+    let answer = first(&mut events, own, Some(&p.coop))
+        .await
+        .expect("a member's own events");
+    assert!(
+        answer
+            .outcomes
+            .iter()
+            .all(|o| matches!(o.result, Some(v1::outcome::Result::Accepted(_)))),
+        "{answer:?}"
+    );
+
+    let mixed = vec![
+        harvest("stream-own-3", "coop-a"),
+        harvest("stream-other", "brand-b"),
+    ];
+    let refused = first(&mut events, mixed, Some(&p.coop))
+        .await
+        .expect_err("another org's event");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused}");
+
+    let mut provenance = ProvenanceServiceClient::new(server.channel().await);
+    let stored: Vec<String> = provenance
+        .list_events(call(
+            v1::ListEventsRequest {
+                org: "coop-a".into(),
+                limit: 1000,
+                ..Default::default()
+            },
+            Some(&p.coop),
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .events
+        .into_iter()
+        .filter_map(|e| e.event.map(|e| e.event_id))
+        .filter(|id| id.starts_with("stream-"))
+        .collect();
+    assert_eq!(
+        stored,
+        ["stream-own-1", "stream-own-2"],
+        "nothing of the refused batch"
+    );
+}

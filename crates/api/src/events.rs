@@ -31,6 +31,26 @@ impl EventApi {
     }
 }
 
+impl EventApi {
+    /// The `RecordStream` of the caller `request` authenticates ([`stream_batches`]), whatever
+    /// form its batches come in: `events` takes a batch's events out, `submission` decodes one.
+    fn record_batches<B: Send + 'static, T: Send + 'static>(
+        &self,
+        request: Request<Streaming<B>>,
+        events: fn(B) -> Vec<T>,
+        submission: fn(&T) -> Submission,
+    ) -> Result<Response<AnswerStream>, Status> {
+        let caller = caller(&self.service, &request, false)?;
+        Ok(Response::new(stream_batches(
+            self.service.clone(),
+            caller,
+            request.into_inner(),
+            events,
+            submission,
+        )))
+    }
+}
+
 /// Batches of one `RecordStream` read and queued ahead of the one being written.
 const STREAM_AHEAD: usize = 4;
 
@@ -52,14 +72,7 @@ impl EventService for EventApi {
         &self,
         request: Request<Streaming<v1::RecordBatchRequest>>,
     ) -> Result<Response<Self::RecordStreamStream>, Status> {
-        let caller = caller(&self.service, &request, false)?;
-        Ok(Response::new(stream_batches(
-            self.service.clone(),
-            caller,
-            request.into_inner(),
-            |batch| batch.events,
-            |e| from_wire(e, "grpc"),
-        )))
+        self.record_batches(request, |batch| batch.events, |e| from_wire(e, "grpc"))
     }
 
     #[instrument(skip_all)]
@@ -274,14 +287,11 @@ impl tonic::server::StreamingService<EncodedBatch> for EncodedStream {
     fn call(&mut self, request: Request<Streaming<EncodedBatch>>) -> Self::Future {
         let api = Arc::clone(&self.0);
         Box::pin(async move {
-            let caller = caller(&api.service, &request, false)?;
-            Ok(Response::new(stream_batches(
-                api.service.clone(),
-                caller,
-                request.into_inner(),
+            api.record_batches(
+                request,
                 |batch| batch.events,
                 |bytes| intake::from_encoded(bytes, "grpc"),
-            )))
+            )
         })
     }
 }
