@@ -216,3 +216,20 @@ async fn a_stop_does_not_wait_out_the_grace_period() {
         started.elapsed()
     );
 }
+
+/// The binary turns transparent huge pages off for its process at start (`cli::main`): with
+/// them, every fault after the allocator gave memory back zeroed a whole 2 MiB page, a third of
+/// a first trace-back's CPU (README, "Huge pages").
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_runs_without_transparent_huge_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = BinaryServer::spawn(&dir.path().join("data")).await;
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let thp = status
+        .lines()
+        .find_map(|line| line.strip_prefix("THP_enabled:"))
+        .map(str::trim);
+    server.kill();
+    assert_eq!(thp, Some("0"), "THP_enabled of the server's process");
+}
