@@ -253,6 +253,33 @@ pub fn leaf_bytes(stored: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, StoreErro
     }
 }
 
+/// The record time and the event bytes of version 1 record bytes, borrowed.
+pub fn split_record(bytes: &[u8]) -> Result<(DateTime<Utc>, &[u8]), StoreError> {
+    let (&version, rest) = bytes
+        .split_first()
+        .ok_or_else(|| StoreError::Corrupt("empty record".into()))?;
+    if version != RECORD_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "unknown record version {version}"
+        )));
+    }
+    let (time, event) = rest
+        .split_first_chunk::<8>()
+        .ok_or_else(|| StoreError::Corrupt("record too short".into()))?;
+    let micros = i64::from_be_bytes(*time);
+    let record_time = DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Corrupt(format!("record time {micros} out of range")))?;
+    Ok((record_time, event))
+}
+
+/// The event of version 1 record bytes, identifiers as they were stored, with its record time.
+pub fn event_of_record(bytes: &[u8]) -> Result<(DateTime<Utc>, Event), StoreError> {
+    let (record_time, event) = split_record(bytes)?;
+    let event =
+        decode_event(event).map_err(|e| StoreError::Corrupt(format!("stored event {e}")))?;
+    Ok((record_time, event))
+}
+
 /// One stored event with what lotline added.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -280,24 +307,7 @@ impl Record {
     /// Reads a record as kept on disk (either form).
     pub fn decode(stored: &[u8]) -> Result<Self, StoreError> {
         let bytes = leaf_bytes(stored)?;
-        let (&version, rest) = bytes
-            .split_first()
-            .ok_or_else(|| StoreError::Corrupt("empty record".into()))?;
-        if version != RECORD_VERSION {
-            return Err(StoreError::Corrupt(format!(
-                "unknown record version {version}"
-            )));
-        }
-        if rest.len() < 8 {
-            return Err(StoreError::Corrupt("record too short".into()));
-        }
-        let (time, event) = rest.split_at(8);
-        let micros = i64::from_be_bytes(
-            time.try_into()
-                .map_err(|_| StoreError::Corrupt("record time".into()))?,
-        );
-        let record_time = DateTime::from_timestamp_micros(micros)
-            .ok_or_else(|| StoreError::Corrupt(format!("record time {micros} out of range")))?;
+        let (record_time, event) = split_record(&bytes)?;
         Ok(Record {
             record_time,
             event_bytes: event.to_vec(),

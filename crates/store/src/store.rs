@@ -36,7 +36,6 @@ pub struct StoredEvent {
     pub seq: u64,
     pub record_time: DateTime<Utc>,
     pub event: Arc<Event>,
-    pub record: Arc<Record>,
 }
 
 /// Filters for [`Store::list_events`]; all optional, combined with AND.
@@ -721,11 +720,21 @@ impl Store {
     /// The version 1 record bytes at `seq` (the leaf bytes of leaf `seq - 1`), however the
     /// record is kept on disk.
     pub fn record_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with_record_bytes(seq, |bytes| Ok(bytes.to_vec()))
+    }
+
+    /// `read` of the version 1 record bytes at `seq`, borrowed from where they are kept (a
+    /// block's bytes are decompressed once and kept for the records next to it).
+    fn with_record_bytes<T>(
+        &self,
+        seq: u64,
+        read: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
         let Some((first, value)) = crate::log::entry_holding(self.backend.as_ref(), seq)? else {
             return Ok(None);
         };
         if crate::record::stored_count(&value) == 1 {
-            return Ok(Some(crate::record::leaf_bytes(&value)?.into_owned()));
+            return read(&crate::record::leaf_bytes(&value)?).map(Some);
         }
         let block = match self.blocks.get(&first) {
             Some(block) => block,
@@ -735,7 +744,10 @@ impl Store {
                 block
             }
         };
-        Ok(block.get((seq - first) as usize).cloned())
+        block
+            .get((seq - first) as usize)
+            .map(|bytes| read(bytes))
+            .transpose()
     }
 
     /// The sequences of the records from `from` to `upto`, at most `max`, ascending.
@@ -758,15 +770,15 @@ impl Store {
         if let Some(hit) = self.events.get(&seq) {
             return Ok(Some(hit));
         }
-        let Some(record) = self.record(seq)? else {
+        let Some((record_time, event)) =
+            self.with_record_bytes(seq, crate::record::event_of_record)?
+        else {
             return Ok(None);
         };
-        let event = Arc::new(record.event()?);
         let stored = StoredEvent {
             seq,
-            record_time: record.record_time,
-            event,
-            record: Arc::new(record),
+            record_time,
+            event: Arc::new(event),
         };
         self.events.insert(seq, stored.clone());
         Ok(Some(stored))
