@@ -351,6 +351,59 @@ mod tests {
         let mut wire: v1::Event = serde_json::from_str(harvest_json()).unwrap();
         wire.kind = None;
         assert_eq!(event_from_wire(&wire).unwrap_err().field, "kind");
+        // Names inside lists say which item (they are made only for an error).
+        let kg = |amount: &str, unit: &str| {
+            Some(v1::Quantity {
+                amount: amount.into(),
+                unit: unit.into(),
+            })
+        };
+        let output = |quantity, custody| v1::OutputLot {
+            lot: "OUT".into(),
+            product: "nibs".into(),
+            quantity,
+            custody,
+            claims: vec![],
+        };
+        let transform = |inputs: Vec<v1::LotQuantity>, outputs| {
+            let mut wire: v1::Event = serde_json::from_str(harvest_json()).unwrap();
+            wire.kind = Some(v1::event::Kind::Transform(v1::Transform {
+                inputs,
+                outputs,
+                ..Default::default()
+            }));
+            event_from_wire(&wire).map(|_| ()).map_err(|e| e.field)
+        };
+        let input = |quantity| v1::LotQuantity {
+            lot: "LOT-1".into(),
+            quantity,
+        };
+        let good = || output(kg("1", "kg"), 0);
+        assert_eq!(transform(vec![input(kg("2", "kg"))], vec![good()]), Ok(()));
+        for (inputs, outputs, field) in [
+            (
+                vec![input(kg("2", "kg")), input(None)],
+                vec![good()],
+                "transform.inputs[1].quantity",
+            ),
+            (
+                vec![input(kg("x", "kg"))],
+                vec![good()],
+                "transform.inputs[0].quantity.amount",
+            ),
+            (
+                vec![input(kg("2", "kg"))],
+                vec![good(), output(kg("1", ""), 0)],
+                "transform.outputs[1].quantity.unit",
+            ),
+            (
+                vec![input(kg("2", "kg"))],
+                vec![output(kg("1", "kg"), 99)],
+                "transform.outputs[0].custody",
+            ),
+        ] {
+            assert_eq!(transform(inputs, outputs), Err(field.to_string()));
+        }
     }
 
     /// The record schema (`proto/lotline/record/v1/record.proto`) declares the public event's

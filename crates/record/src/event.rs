@@ -17,7 +17,7 @@ use crate::pb;
 
 /// The domain event a record message holds, naming the first field that does not parse.
 /// Identifiers are taken as written: they were canonicalised when the event was accepted.
-pub fn event_from_pb(e: &pb::Event) -> Result<Event, Invalid> {
+pub fn event_from_pb(e: pb::Event) -> Result<Event, Invalid> {
     let time = parse_time("event_time", &e.event_time)?;
     let chain = if e.chain.trim().is_empty() {
         None
@@ -29,7 +29,7 @@ pub fn event_from_pb(e: &pb::Event) -> Result<Event, Invalid> {
             )
         })?)
     };
-    let kind = match e.kind.as_ref() {
+    let kind = match e.kind {
         None => {
             return Err(Invalid::new(
                 "kind",
@@ -39,134 +39,129 @@ pub fn event_from_pb(e: &pb::Event) -> Result<Event, Invalid> {
         Some(k) => kind_from_pb(k)?,
     };
     Ok(Event {
-        id: e.event_id.clone(),
+        id: e.event_id,
         time,
-        org: e.org.clone(),
+        org: e.org,
         chain,
-        site: opt(&e.site),
-        extensions: e.extensions.clone(),
+        site: opt(e.site),
+        extensions: e.extensions,
         kind,
     })
 }
 
-fn kind_from_pb(k: &pb::event::Kind) -> Result<EventKind, Invalid> {
+fn kind_from_pb(k: pb::event::Kind) -> Result<EventKind, Invalid> {
     use pb::event::Kind as K;
     Ok(match k {
         K::Harvest(h) => EventKind::Harvest(Harvest {
-            lot: h.lot.clone(),
-            plot: h.plot.clone(),
-            product: h.product.clone(),
-            quantity: quantity("harvest.quantity", h.quantity.as_ref())?,
+            lot: h.lot,
+            plot: h.plot,
+            product: h.product,
+            quantity: quantity(h.quantity.as_ref(), || "harvest.quantity".into())?,
             harvest_start: opt_date("harvest.harvest_start", &h.harvest_start)?,
             harvest_end: opt_date("harvest.harvest_end", &h.harvest_end)?,
-            custody: custody("harvest.custody", h.custody)?,
-            claims: h.claims.clone(),
+            custody: custody(h.custody, || "harvest.custody".into())?,
+            claims: h.claims,
         }),
         K::Transform(t) => EventKind::Transform(Transform {
-            inputs: lot_quantities("transform.inputs", &t.inputs)?,
+            inputs: lot_quantities("transform.inputs", t.inputs)?,
             outputs: t
                 .outputs
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(n, o)| {
                     Ok(OutputLot {
-                        lot: o.lot.clone(),
-                        product: o.product.clone(),
-                        quantity: quantity(
-                            &format!("transform.outputs[{n}].quantity"),
-                            o.quantity.as_ref(),
-                        )?,
-                        custody: custody(&format!("transform.outputs[{n}].custody"), o.custody)?,
-                        claims: o.claims.clone(),
+                        lot: o.lot,
+                        product: o.product,
+                        quantity: quantity(o.quantity.as_ref(), || {
+                            format!("transform.outputs[{n}].quantity")
+                        })?,
+                        custody: custody(o.custody, || format!("transform.outputs[{n}].custody"))?,
+                        claims: o.claims,
                     })
                 })
                 .collect::<Result<_, Invalid>>()?,
-            process: t.process.clone(),
+            process: t.process,
             conversion_ratio: opt_decimal("transform.conversion_ratio", &t.conversion_ratio)?,
         }),
         K::Ship(s) => EventKind::Ship(Movement {
-            lots: lot_quantities("ship.lots", &s.lots)?,
-            counterparty: s.to_org.clone(),
-            documents: documents(&s.documents),
+            lots: lot_quantities("ship.lots", s.lots)?,
+            counterparty: s.to_org,
+            documents: documents(s.documents),
         }),
         K::Receive(r) => EventKind::Receive(Movement {
-            lots: lot_quantities("receive.lots", &r.lots)?,
-            counterparty: r.from_org.clone(),
-            documents: documents(&r.documents),
+            lots: lot_quantities("receive.lots", r.lots)?,
+            counterparty: r.from_org,
+            documents: documents(r.documents),
         }),
         K::Certify(c) => EventKind::Certify(Certify {
-            standard: c.standard.clone(),
-            certificate_id: c.certificate_id.clone(),
-            products: c.products.clone(),
+            standard: c.standard,
+            certificate_id: c.certificate_id,
+            products: c.products,
             valid_from: opt_date("certify.valid_from", &c.valid_from)?,
             valid_to: opt_date("certify.valid_to", &c.valid_to)?,
-            outcome: c.outcome.clone(),
-            lot: opt(&c.lot),
-            subject_org: opt(&c.subject_org),
+            outcome: c.outcome,
+            lot: opt(c.lot),
+            subject_org: opt(c.subject_org),
         }),
         K::Pay(p) => EventKind::Pay(Pay {
-            lots: lot_quantities("pay.lots", &p.lots)?,
-            payee_org: p.payee_org.clone(),
-            currency: p.currency.clone(),
+            lots: lot_quantities("pay.lots", p.lots)?,
+            payee_org: p.payee_org,
+            currency: p.currency,
             price_per_unit: decimal("pay.price_per_unit", &p.price_per_unit)?,
-            price_unit: p.price_unit.clone(),
+            price_unit: p.price_unit,
             premium_per_unit: opt_decimal("pay.premium_per_unit", &p.premium_per_unit)?,
             contract_date: opt_date("pay.contract_date", &p.contract_date)?,
         }),
         K::Correct(c) => EventKind::Correct(Correct {
-            corrected_event_id: c.corrected_event_id.clone(),
-            reason: c.reason.clone(),
-            corrective_event_ids: c.corrective_event_ids.clone(),
+            corrected_event_id: c.corrected_event_id,
+            reason: c.reason,
+            corrective_event_ids: c.corrective_event_ids,
         }),
         K::Observe(o) => EventKind::Observe(Observe {
-            event_type: o.event_type.clone(),
-            action: o.action.clone(),
-            biz_step: o.biz_step.clone(),
-            disposition: o.disposition.clone(),
-            lots: lot_quantities("observe.lots", &o.lots)?,
-            epcs: o.epcs.clone(),
-            parent: opt(&o.parent),
+            event_type: o.event_type,
+            action: o.action,
+            biz_step: o.biz_step,
+            disposition: o.disposition,
+            lots: lot_quantities("observe.lots", o.lots)?,
+            epcs: o.epcs,
+            parent: opt(o.parent),
         }),
         K::RegisterOrg(o) => EventKind::RegisterOrg(RegisterOrg {
-            name: o.name.clone(),
+            name: o.name,
             role: role(o.role)?,
-            country: o.country.clone(),
-            gln: opt(&o.gln),
-            member_of: opt(&o.member_of),
-            party: opt(&o.party),
+            country: o.country,
+            gln: opt(o.gln),
+            member_of: opt(o.member_of),
+            party: opt(o.party),
         }),
         K::RegisterSite(s) => EventKind::RegisterSite(RegisterSite {
-            site: s.site.clone(),
-            name: s.name.clone(),
-            gln: opt(&s.gln),
-            country: s.country.clone(),
+            site: s.site,
+            name: s.name,
+            gln: opt(s.gln),
+            country: s.country,
         }),
         K::RegisterPlot(p) => EventKind::RegisterPlot(RegisterPlot {
-            plot: p.plot.clone(),
-            geometry: p.geometry.clone(),
+            plot: p.plot,
+            geometry: p.geometry,
             area_ha: opt_decimal("register_plot.area_ha", &p.area_ha)?,
-            country: p.country.clone(),
+            country: p.country,
         }),
         K::RegisterClass(c) => EventKind::RegisterClass(RegisterClass {
-            class: c.class.clone(),
-            product: opt(&c.product),
-            attributes: c
-                .attributes
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            class: c.class,
+            product: opt(c.product),
+            attributes: c.attributes.into_iter().collect(),
         }),
         K::RevokeToken(r) => EventKind::RevokeToken(RevokeToken {
-            token_id: r.token_id.clone(),
-            reason: r.reason.clone(),
+            token_id: r.token_id,
+            reason: r.reason,
         }),
         K::ConfirmMember(c) => EventKind::ConfirmMember(ConfirmMember {
-            member: c.member.clone(),
+            member: c.member,
             valid_from: opt_date("confirm_member.valid_from", &c.valid_from)?,
             valid_to: opt_date("confirm_member.valid_to", &c.valid_to)?,
         }),
         K::Review(r) => EventKind::Review(Review {
-            anomaly: r.anomaly.clone(),
+            anomaly: r.anomaly,
             verdict: match pb::ReviewVerdict::try_from(r.verdict) {
                 Ok(pb::ReviewVerdict::Acknowledged) => Verdict::Acknowledged,
                 Ok(pb::ReviewVerdict::Disputed) => Verdict::Disputed,
@@ -177,17 +172,13 @@ fn kind_from_pb(k: &pb::event::Kind) -> Result<EventKind, Invalid> {
                     ));
                 }
             },
-            note: r.note.clone(),
+            note: r.note,
         }),
     })
 }
 
-fn opt(s: &str) -> Option<String> {
-    if s.is_empty() {
-        None
-    } else {
-        Some(s.to_string())
-    }
+fn opt(s: String) -> Option<String> {
+    if s.is_empty() { None } else { Some(s) }
 }
 
 fn parse_time(field: &str, s: &str) -> Result<DateTime<FixedOffset>, Invalid> {
@@ -219,16 +210,18 @@ fn opt_date(field: &str, s: &str) -> Result<Option<NaiveDate>, Invalid> {
 }
 
 fn decimal(field: &str, s: &str) -> Result<Decimal, Invalid> {
+    decimal_value(s).map_err(|reason| Invalid::new(field, reason))
+}
+
+/// A decimal, or why it is none (the field is named by the caller, only on an error).
+fn decimal_value(s: &str) -> Result<Decimal, String> {
     let s = s.trim();
     if s.is_empty() {
-        return Err(Invalid::new(
-            field,
-            "is required (a decimal number as a string)",
-        ));
+        return Err("is required (a decimal number as a string)".into());
     }
     Decimal::from_str(s)
         .or_else(|_| Decimal::from_scientific(s))
-        .map_err(|_| Invalid::new(field, format!("{s:?} is not a decimal number")))
+        .map_err(|_| format!("{s:?} is not a decimal number"))
 }
 
 fn opt_decimal(field: &str, s: &str) -> Result<Option<Decimal>, Invalid> {
@@ -239,48 +232,51 @@ fn opt_decimal(field: &str, s: &str) -> Result<Option<Decimal>, Invalid> {
     }
 }
 
-fn quantity(field: &str, q: Option<&pb::Quantity>) -> Result<Quantity, Invalid> {
-    let q = q.ok_or_else(|| Invalid::new(field, "is required"))?;
-    let amount = decimal(&format!("{field}.amount"), &q.amount)?;
+/// `field` names the quantity in an error; it is only made for one (a stored event is decoded
+/// on every read, and its names would cost more than its numbers).
+fn quantity(q: Option<&pb::Quantity>, field: impl Fn() -> String) -> Result<Quantity, Invalid> {
+    let q = q.ok_or_else(|| Invalid::new(field(), "is required"))?;
+    let amount = decimal_value(&q.amount)
+        .map_err(|reason| Invalid::new(format!("{}.amount", field()), reason))?;
     let unit = Unit::parse(&q.unit).ok_or_else(|| {
         Invalid::new(
-            format!("{field}.unit"),
+            format!("{}.unit", field()),
             "is required (kg, g, t, lb, m, pcs, ...)",
         )
     })?;
     Ok(Quantity::new(amount, unit))
 }
 
-fn lot_quantities(field: &str, items: &[pb::LotQuantity]) -> Result<Vec<LotQuantity>, Invalid> {
+fn lot_quantities(field: &str, items: Vec<pb::LotQuantity>) -> Result<Vec<LotQuantity>, Invalid> {
     items
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(n, i)| {
             Ok(LotQuantity {
-                lot: i.lot.clone(),
-                quantity: quantity(&format!("{field}[{n}].quantity"), i.quantity.as_ref())?,
+                quantity: quantity(i.quantity.as_ref(), || format!("{field}[{n}].quantity"))?,
+                lot: i.lot,
             })
         })
         .collect()
 }
 
-fn documents(docs: &[pb::BusinessDocument]) -> Vec<BusinessDocument> {
-    docs.iter()
+fn documents(docs: Vec<pb::BusinessDocument>) -> Vec<BusinessDocument> {
+    docs.into_iter()
         .map(|d| BusinessDocument {
-            kind: d.r#type.clone(),
-            id: d.id.clone(),
+            kind: d.r#type,
+            id: d.id,
         })
         .collect()
 }
 
-fn custody(field: &str, value: i32) -> Result<Option<CustodyModel>, Invalid> {
+fn custody(value: i32, field: impl Fn() -> String) -> Result<Option<CustodyModel>, Invalid> {
     match pb::CustodyModel::try_from(value) {
         Ok(pb::CustodyModel::Unspecified) => Ok(None),
         Ok(pb::CustodyModel::IdentityPreserved) => Ok(Some(CustodyModel::IdentityPreserved)),
         Ok(pb::CustodyModel::Segregated) => Ok(Some(CustodyModel::Segregated)),
         Ok(pb::CustodyModel::MassBalance) => Ok(Some(CustodyModel::MassBalance)),
         Err(_) => Err(Invalid::new(
-            field,
+            field(),
             format!("unknown custody model {value}"),
         )),
     }

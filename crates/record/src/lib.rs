@@ -48,7 +48,7 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
 
 /// The event canonical bytes hold, identifiers as written.
 pub fn decode_event(bytes: &[u8]) -> Result<Event, RecordError> {
-    Ok(event_from_pb(&pb::Event::decode(bytes)?)?)
+    Ok(event_from_pb(pb::Event::decode(bytes)?)?)
 }
 
 /// One quarantined input: a rejected event as it was received.
