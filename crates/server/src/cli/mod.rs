@@ -545,9 +545,9 @@ pub fn main() -> ExitCode {
 /// where the kernel backs that memory with 2 MiB pages (THP "always", or "madvise" with an
 /// allocator that asks for them), each fresh fault zeroes a whole 2 MiB page. Measured on a
 /// server's first trace-backs of deep lots, that zeroing was 43 % of its CPU; without huge
-/// pages the same questions took a third less CPU, and an import a seventh less. mimalloc is
-/// also built not to ask for them (its `no_thp` feature), which covers the tests and benchmarks
-/// that embed the server.
+/// pages the same questions took a third less CPU, and an import's peak memory fell by a third
+/// (README, "Huge pages"). mimalloc is also built not to ask for them (its `no_thp` feature),
+/// which covers the tests and benchmarks that embed the server.
 fn no_huge_pages() {
     #[cfg(target_os = "linux")]
     if let Err(e) = nix::sys::prctl::set_thp_disable(true) {
