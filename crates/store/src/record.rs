@@ -275,9 +275,12 @@ pub fn split_record(bytes: &[u8]) -> Result<(DateTime<Utc>, &[u8]), StoreError> 
 /// The event of version 1 record bytes, identifiers as they were stored, with its record time.
 pub fn event_of_record(bytes: &[u8]) -> Result<(DateTime<Utc>, Event), StoreError> {
     let (record_time, event) = split_record(bytes)?;
-    let event =
-        decode_event(event).map_err(|e| StoreError::Corrupt(format!("stored event {e}")))?;
-    Ok((record_time, event))
+    Ok((record_time, stored_event(event)?))
+}
+
+/// The event of a record's event bytes; bytes that do not decode are corrupt.
+fn stored_event(bytes: &[u8]) -> Result<Event, StoreError> {
+    decode_event(bytes).map_err(|e| StoreError::Corrupt(format!("stored event {e}")))
 }
 
 /// One stored event with what lotline added.
@@ -316,8 +319,7 @@ impl Record {
 
     /// The event, identifiers as they were stored.
     pub fn event(&self) -> Result<Event, StoreError> {
-        decode_event(&self.event_bytes)
-            .map_err(|e| StoreError::Corrupt(format!("stored event {e}")))
+        stored_event(&self.event_bytes)
     }
 }
 
