@@ -5,12 +5,17 @@
 //! reference event hash needs from the whole document; the parties of its master data (up to its first event); the rest of
 //! its master data and its events. Results go to a [`Sink`] in document order, with a barrier
 //! after each part of the master data, so that whoever records them has the master data before
-//! events are mapped against it. Memory stays bounded by a batch of [`ELEMENTS`] parts and the
-//! importer's bounded caches, whatever the document's size.
+//! events are mapped against it. The events' reference hashes are computed on a thread of their
+//! own, a batch ahead of the mapping. Memory stays bounded by three batches of [`ELEMENTS`] parts
+//! (one being read, one being hashed, one being mapped) and the importer's bounded caches,
+//! whatever the document's size.
 
+use std::collections::VecDeque;
 use std::io::Read;
+use std::sync::mpsc;
 
-use super::{Importer, Mapped, Options, Registry, is_party_vocabulary};
+use super::{Importer, Mapped, Options, Registry, event_hashes, is_party_vocabulary};
+use crate::hash::Context;
 use crate::json::Json;
 use crate::stream::{Flow, Part, StreamError, hash_context, read_document};
 
@@ -79,7 +84,8 @@ pub fn import_document(
     };
     let broken = |e: StreamError| DocumentError::Unreadable(format!("{name}: {e}"));
     // A checking pass hashes nothing, so it needs no pass for the hash's vocabulary.
-    let hashing = if options.check_only {
+    let check_only = options.check_only;
+    let hashing = if check_only {
         crate::hash::Context::epcis()
     } else {
         sink.stage(Pass::Vocabulary);
@@ -147,80 +153,172 @@ pub fn import_document(
         sink.barrier().map_err(|Stopped| DocumentError::Stopped)?;
     }
 
-    // The rest of the master data, then the events.
+    // The rest of the master data, then the events. The reference hash is about a third of the
+    // reading thread's work and reads nothing but the event, so a thread of its own hashes each
+    // chunk of events while this one maps the chunk before it and reads the next.
     sink.stage(Pass::Events);
-    let mut sent = 0;
-    let mut events_begun = false;
-    let mut count = 0usize;
-    let mut events: Vec<(usize, Json)> = Vec::new();
-    let info = read_document(reader(Pass::Events)?, &mut |part| {
-        let step = (|| -> Result<(), DocumentError> {
-            match part {
-                Part::Context(context) => {
-                    context_seen = true;
-                    importer.context(&context, hashing.clone());
-                }
-                Part::Header(_) => {}
-                Part::Vocabulary { kind, element } => {
-                    if !context_seen {
-                        importer.context(&Json::Null, hashing.clone());
+    std::thread::scope(|scope| {
+        let mut hasher = Hasher::start(scope, &hashing, !check_only);
+        let mut sent = 0;
+        let mut events_begun = false;
+        let mut count = 0usize;
+        let mut events: Vec<(usize, Json)> = Vec::new();
+        let info = read_document(reader(Pass::Events)?, &mut |part| {
+            let step = (|| -> Result<(), DocumentError> {
+                match part {
+                    Part::Context(context) => {
                         context_seen = true;
+                        importer.context(&context, hashing.clone());
                     }
-                    // A header after the body: the first pass did not see its parties.
-                    if !is_party_vocabulary(&kind) || !header_seen {
-                        elements.push((kind, element));
-                        if elements.len() >= ELEMENTS {
+                    Part::Header(_) => {}
+                    Part::Vocabulary { kind, element } => {
+                        if !context_seen {
+                            importer.context(&Json::Null, hashing.clone());
+                            context_seen = true;
+                        }
+                        // A header after the body: the first pass did not see its parties.
+                        if !is_party_vocabulary(&kind) || !header_seen {
+                            elements.push((kind, element));
+                            if elements.len() >= ELEMENTS {
+                                let mapped = importer.vocabularies(&std::mem::take(&mut elements));
+                                sent += send(sink, mapped)?;
+                            }
+                        }
+                    }
+                    Part::Event(index, event) => {
+                        if !context_seen {
+                            importer.context(&Json::Null, hashing.clone());
+                            context_seen = true;
+                        }
+                        if !events_begun {
+                            events_begun = true;
                             let mapped = importer.vocabularies(&std::mem::take(&mut elements));
                             sent += send(sink, mapped)?;
+                            if sent > 0 {
+                                sink.barrier().map_err(|Stopped| DocumentError::Stopped)?;
+                            }
+                        }
+                        count += 1;
+                        events.push((index, event));
+                        if events.len() >= ELEMENTS {
+                            hasher.submit(std::mem::take(&mut events));
+                            // One chunk stays with the hasher while this thread maps the one
+                            // before it.
+                            if hasher.waiting() > 1 {
+                                let (chunk, hashes) = hasher.next()?;
+                                send(sink, importer.events_hashed(&chunk, hashes))?;
+                            }
                         }
                     }
                 }
-                Part::Event(index, event) => {
-                    if !context_seen {
-                        importer.context(&Json::Null, hashing.clone());
-                        context_seen = true;
-                    }
-                    if !events_begun {
-                        events_begun = true;
-                        let mapped = importer.vocabularies(&std::mem::take(&mut elements));
-                        sent += send(sink, mapped)?;
-                        if sent > 0 {
-                            sink.barrier().map_err(|Stopped| DocumentError::Stopped)?;
-                        }
-                    }
-                    count += 1;
-                    events.push((index, event));
-                    if events.len() >= ELEMENTS {
-                        send(sink, importer.events(&std::mem::take(&mut events)))?;
-                    }
+                registry_failure(&importer)
+            })();
+            match step {
+                Ok(()) => Ok(Flow::Continue),
+                Err(e) => {
+                    let reason = e.to_string();
+                    stopped = Some(e);
+                    Err(reason)
                 }
             }
-            registry_failure(&importer)
-        })();
-        match step {
-            Ok(()) => Ok(Flow::Continue),
-            Err(e) => {
-                let reason = e.to_string();
-                stopped = Some(e);
-                Err(reason)
+        });
+        if let Some(e) = stopped.take() {
+            return Err(e);
+        }
+        let info = info.map_err(broken)?;
+        send(sink, importer.vocabularies(&std::mem::take(&mut elements)))?;
+        hasher.submit(std::mem::take(&mut events));
+        while hasher.waiting() > 0 {
+            let (chunk, hashes) = hasher.next()?;
+            send(sink, importer.events_hashed(&chunk, hashes))?;
+        }
+        send(sink, importer.finish())?;
+        registry_failure(&importer)?;
+        if info.header_after_body {
+            return Err(DocumentError::Unreadable(format!(
+                "{name}: the epcisHeader comes after the epcisBody; its master data was registered after the events (write the header first)"
+            )));
+        }
+        Ok(Summary {
+            unowned_classes: importer.unowned_classes(),
+            events: count,
+        })
+    })
+}
+
+/// A chunk of events, in document order.
+type Chunk = Vec<(usize, Json)>;
+
+/// Hashes chunks of events in the order they are submitted, on a thread of the scope it was
+/// started in; for a checking pass, which hashes nothing, it only queues them. Its memory is the
+/// chunks submitted and not yet taken: the events pass keeps at most two.
+struct Hasher {
+    /// To the hashing thread and back; `None` when nothing is hashed.
+    thread: Option<(mpsc::Sender<Chunk>, mpsc::Receiver<Hashed>)>,
+    /// The chunks submitted when nothing is hashed.
+    unhashed: VecDeque<Chunk>,
+    waiting: usize,
+}
+
+/// A chunk and each of its events' reference hashes.
+type Hashed = (Chunk, Vec<Option<String>>);
+
+impl Hasher {
+    fn start<'scope>(
+        scope: &'scope std::thread::Scope<'scope, '_>,
+        hashing: &'scope Context,
+        hash: bool,
+    ) -> Hasher {
+        let thread = hash.then(|| {
+            let (chunks, to_hash) = mpsc::channel::<Chunk>();
+            let (done, hashed) = mpsc::channel();
+            scope.spawn(move || {
+                for chunk in to_hash {
+                    let hashes = event_hashes(&chunk, hashing);
+                    if done.send((chunk, hashes)).is_err() {
+                        return;
+                    }
+                }
+            });
+            (chunks, hashed)
+        });
+        Hasher {
+            thread,
+            unhashed: VecDeque::new(),
+            waiting: 0,
+        }
+    }
+
+    /// Queues a chunk (an empty one is not).
+    fn submit(&mut self, chunk: Chunk) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.waiting += 1;
+        match &self.thread {
+            // A send fails only once the hashing thread has ended, which `next` reports.
+            Some((chunks, _)) => drop(chunks.send(chunk)),
+            None => self.unhashed.push_back(chunk),
+        }
+    }
+
+    /// Chunks submitted and not yet taken.
+    fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// The oldest chunk submitted and not yet taken, with its events' hashes.
+    fn next(&mut self) -> Result<Hashed, DocumentError> {
+        self.waiting = self.waiting.saturating_sub(1);
+        match &self.thread {
+            Some((_, hashed)) => hashed.recv().map_err(|_| {
+                DocumentError::Unreadable("the thread hashing the events stopped".to_string())
+            }),
+            None => {
+                let chunk = self.unhashed.pop_front().unwrap_or_default();
+                let none = vec![None; chunk.len()];
+                Ok((chunk, none))
             }
         }
-    });
-    if let Some(e) = stopped {
-        return Err(e);
     }
-    let info = info.map_err(broken)?;
-    send(sink, importer.vocabularies(&std::mem::take(&mut elements)))?;
-    send(sink, importer.events(&std::mem::take(&mut events)))?;
-    send(sink, importer.finish())?;
-    registry_failure(&importer)?;
-    if info.header_after_body {
-        return Err(DocumentError::Unreadable(format!(
-            "{name}: the epcisHeader comes after the epcisBody; its master data was registered after the events (write the header first)"
-        )));
-    }
-    Ok(Summary {
-        unowned_classes: importer.unowned_classes(),
-        events: count,
-    })
 }

@@ -276,6 +276,22 @@ impl Importer {
     /// Events of the event list `(index, event)`, asking the registry at once for every name
     /// they use that is not known yet.
     pub fn events(&mut self, events: &[(usize, Json)]) -> Vec<Mapped> {
+        let hashes = if self.options.check_only {
+            vec![None; events.len()]
+        } else {
+            event_hashes(events, &self.hashing)
+        };
+        self.events_hashed(events, hashes)
+    }
+
+    /// A chunk of events whose reference hashes are already known: `hashes[i]` is
+    /// [`event_hashes`]' answer for `events[i]` with this document's hash context (`None` for
+    /// every event of a checking pass).
+    pub fn events_hashed(
+        &mut self,
+        events: &[(usize, Json)],
+        hashes: Vec<Option<String>>,
+    ) -> Vec<Mapped> {
         let mut ask = Ask::default();
         for (_, event) in events {
             self.names(event, &mut ask);
@@ -283,13 +299,24 @@ impl Importer {
         self.known.get_mut().prefetch(ask);
         let mapped = events
             .iter()
-            .flat_map(|(index, event)| self.event(*index, event))
+            .zip(hashes)
+            .flat_map(|((index, event), hash)| self.hashed_event(*index, event, hash))
             .collect();
         self.unless_failed(mapped)
     }
 
     /// One event of the event list.
     pub fn event(&mut self, index: usize, event: &Json) -> Vec<Mapped> {
+        let hash = if self.options.check_only {
+            None
+        } else {
+            event_hash_json(event, &self.hashing).ok()
+        };
+        self.hashed_event(index, event, hash)
+    }
+
+    /// One event of the event list, with its reference hash.
+    fn hashed_event(&mut self, index: usize, event: &Json, hash: Option<String>) -> Vec<Mapped> {
         let source = Source::Event(index);
         if event.as_object().is_none() {
             return vec![Mapped {
@@ -314,7 +341,7 @@ impl Importer {
         }
         vec![Mapped {
             source,
-            result: self.map_one(&[event]).and_then(checked),
+            result: self.map_one(&[event], hash.as_deref()).and_then(checked),
         }]
     }
 
@@ -339,7 +366,12 @@ impl Importer {
                         .iter()
                         .any(|p| has_list(p, &["outputQuantityList", "outputEPCList"]));
                 let result = if complete {
-                    self.map_one(&parts).and_then(checked)
+                    let hash = if self.options.check_only {
+                        None
+                    } else {
+                        joined_hash(&parts, &self.hashing)
+                    };
+                    self.map_one(&parts, hash.as_deref()).and_then(checked)
                 } else {
                     Err(format!(
                         "transformation {id:?} has only {} in this document; the records with its {} never came",
@@ -827,8 +859,9 @@ impl Importer {
 
     // ----- events -----
 
-    /// Maps one event, or the records of one joined transformation (the first is the event).
-    fn map_one(&self, parts: &[&Json]) -> Result<Event, String> {
+    /// Maps one event, or the records of one joined transformation (the first is the event),
+    /// with its reference hash (of each part, space-separated) if it has one.
+    fn map_one(&self, parts: &[&Json], hash: Option<&str>) -> Result<Event, String> {
         let event = parts.first().copied().ok_or("no event")?;
         let kind = event.get("type").and_then(Json::as_str).unwrap_or("");
         if !matches!(
@@ -844,24 +877,14 @@ impl Importer {
                 event.get("type").map_or("missing".into(), Json::to_string)
             ));
         }
-        // Every identifier is read (and its check digit verified) before anything else.
-        let hash = if self.options.check_only {
-            None
-        } else {
-            let hashes: Vec<String> = parts
-                .iter()
-                .filter_map(|part| event_hash_json(part, &self.hashing).ok())
-                .collect();
-            (hashes.len() == parts.len()).then(|| hashes.join(" "))
-        };
-        let id = event_id(event, hash.as_deref());
+        let id = event_id(event, hash);
         let time = event_time(event, "eventTime")?;
         let read_point = location_id(event, "readPoint")?;
         let biz_location = location_id(event, "bizLocation")?;
         let site = biz_location.clone().or_else(|| read_point.clone());
         let org = self.org_of(event, biz_location.as_deref(), read_point.as_deref())?;
 
-        let extensions = self.extensions_of(event, parts, hash.as_deref());
+        let extensions = self.extensions_of(event, parts, hash);
 
         if let Some(declaration) = event.get("errorDeclaration") {
             return self.correction(declaration, id, org, site, extensions);
@@ -1330,6 +1353,25 @@ fn observation(
         epcs: ids,
         parent,
     }))
+}
+
+/// The reference hash of each event of a chunk, `None` where GS1's reference cannot hash it:
+/// what [`Importer::events_hashed`] takes. It reads nothing but the events and the document's
+/// hash context, so a thread of its own may compute it while the importer maps other events.
+pub fn event_hashes(events: &[(usize, Json)], hashing: &Context) -> Vec<Option<String>> {
+    events
+        .iter()
+        .map(|(_, event)| event_hash_json(event, hashing).ok())
+        .collect()
+}
+
+/// The hash of a joined transformation: each record's, space-separated, if every record has one.
+fn joined_hash(parts: &[&Json], hashing: &Context) -> Option<String> {
+    let hashes: Vec<String> = parts
+        .iter()
+        .filter_map(|part| event_hash_json(part, hashing).ok())
+        .collect();
+    (hashes.len() == parts.len()).then(|| hashes.join(" "))
 }
 
 /// An imported event's id: its `eventID`, else its EPCIS hash, else (GS1's reference cannot hash

@@ -507,3 +507,87 @@ fn lotline_members_are_read_under_whatever_prefix_the_document_binds_to_lotline(
     assert_eq!(custody_with(CTX, "lotline:custodyModel"), None);
     assert_eq!(custody_with(CTX, "custody"), None);
 }
+
+/// Collects what a whole document's import gives, in the order it is given.
+#[derive(Default)]
+struct Collected(Vec<Mapped>);
+
+impl document::Sink for Collected {
+    fn send(&mut self, mapped: Mapped) -> Result<(), document::Stopped> {
+        self.0.push(mapped);
+        Ok(())
+    }
+    fn barrier(&mut self) -> Result<(), document::Stopped> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_document_of_many_chunks_keeps_each_events_own_hash_in_document_order() {
+    // Events hashed on their own thread, a chunk ahead of the mapping: over several chunks and
+    // a last short one, every event must come out in document order with its own hash.
+    let events: Vec<String> = (0..(3 * document::ELEMENTS + 17))
+        .map(|n| {
+            HARVEST
+                .replace("LOT1", &format!("LOT{n}"))
+                .replace("820", &format!("{}", 100 + n))
+        })
+        .collect();
+    let text = format!(
+        r#"{{"@context": {CTX}, "type": "EPCISDocument", "schemaVersion": "2.0",
+            "creationDate": "2025-10-20T00:00:00Z", "epcisHeader": {HEADER},
+            "epcisBody": {{"eventList": [{}]}}}}"#,
+        events.join(",")
+    );
+    let hashing = crate::stream::hash_context(text.as_bytes()).unwrap();
+    let open = |_: document::Pass| -> std::io::Result<Box<dyn std::io::Read>> {
+        Ok(Box::new(std::io::Cursor::new(text.clone().into_bytes())))
+    };
+    let import = |check_only: bool| {
+        let mut sink = Collected::default();
+        let options = Options {
+            check_only,
+            ..Options::default()
+        };
+        let summary =
+            document::import_document("doc", &open, options, Box::new(NoRegistry), &mut sink)
+                .unwrap();
+        assert_eq!(summary.events, events.len());
+        sink.0
+            .into_iter()
+            .filter_map(|m| match m.source {
+                Source::Event(i) => Some((i, m.result)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+
+    let recorded = import(false);
+    let order: Vec<usize> = recorded.iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, (0..events.len()).collect::<Vec<_>>());
+    for (i, result) in &recorded {
+        let event = result.as_ref().unwrap_or_else(|e| panic!("event {i}: {e}"));
+        let own = event_hash_json(&Json::parse(&events[*i]).unwrap(), &hashing).unwrap();
+        assert_eq!(event.extensions.get(EXT_HASH), Some(&own), "event {i}");
+        assert_eq!(
+            event.id, own,
+            "event {i}: no eventID, so the hash is the id"
+        );
+        let EventKind::Harvest(h) = &event.kind else {
+            panic!("event {i}: {event:?}")
+        };
+        assert!(
+            h.lot.ends_with(&format!("/10/LOT{i}")),
+            "event {i}: {}",
+            h.lot
+        );
+    }
+
+    // A checking pass hashes nothing and gives the same events in the same order.
+    let checked = import(true);
+    assert_eq!(checked.iter().map(|(i, _)| *i).collect::<Vec<_>>(), order);
+    assert!(checked.iter().all(|(_, r)| {
+        r.as_ref()
+            .is_ok_and(|e| !e.extensions.contains_key(EXT_HASH))
+    }));
+}
