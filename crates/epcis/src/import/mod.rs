@@ -276,11 +276,7 @@ impl Importer {
     /// Events of the event list `(index, event)`, asking the registry at once for every name
     /// they use that is not known yet.
     pub fn events(&mut self, events: &[(usize, Json)]) -> Vec<Mapped> {
-        let hashes = if self.options.check_only {
-            vec![None; events.len()]
-        } else {
-            event_hashes(events, &self.hashing)
-        };
+        let hashes = events.iter().map(|(_, e)| self.hash_of(&[e])).collect();
         self.events_hashed(events, hashes)
     }
 
@@ -307,12 +303,18 @@ impl Importer {
 
     /// One event of the event list.
     pub fn event(&mut self, index: usize, event: &Json) -> Vec<Mapped> {
-        let hash = if self.options.check_only {
+        let hash = self.hash_of(&[event]);
+        self.hashed_event(index, event, hash)
+    }
+
+    /// The reference hash of an event, or of a joined transformation's records; none in a
+    /// checking pass.
+    fn hash_of(&self, parts: &[&Json]) -> Option<String> {
+        if self.options.check_only {
             None
         } else {
-            event_hash_json(event, &self.hashing).ok()
-        };
-        self.hashed_event(index, event, hash)
+            joined_hash(parts, &self.hashing)
+        }
     }
 
     /// One event of the event list, with its reference hash.
@@ -366,12 +368,8 @@ impl Importer {
                         .iter()
                         .any(|p| has_list(p, &["outputQuantityList", "outputEPCList"]));
                 let result = if complete {
-                    let hash = if self.options.check_only {
-                        None
-                    } else {
-                        joined_hash(&parts, &self.hashing)
-                    };
-                    self.map_one(&parts, hash.as_deref()).and_then(checked)
+                    self.map_one(&parts, self.hash_of(&parts).as_deref())
+                        .and_then(checked)
                 } else {
                     Err(format!(
                         "transformation {id:?} has only {} in this document; the records with its {} never came",
@@ -1365,7 +1363,8 @@ pub fn event_hashes(events: &[(usize, Json)], hashing: &Context) -> Vec<Option<S
         .collect()
 }
 
-/// The hash of a joined transformation: each record's, space-separated, if every record has one.
+/// The hash of an event, or of a joined transformation: each record's, space-separated, if every
+/// record has one.
 fn joined_hash(parts: &[&Json], hashing: &Context) -> Option<String> {
     let hashes: Vec<String> = parts
         .iter()
